@@ -1,0 +1,223 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GraphQLError } from 'graphql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
+import type { AppServices, Context } from './context.js';
+import { openDatabase, type Database } from './db.js';
+import { schema } from './graphql/schema.js';
+import { currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
+import { createLogger, type Logger } from './logger.js';
+import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
+import { loadInstallationSecret } from './secret.js';
+
+export interface App {
+  /** Listen on config.port (0: a free port). Resolves with the bound URL, e.g. http://127.0.0.1:4000. */
+  start(): Promise<{ url: string; port: number }>;
+  /** Stop accepting, close WebSockets with 1001, finish in-flight requests, close the database. */
+  stop(): Promise<void>;
+  readonly services: AppServices;
+  readonly yoga: YogaServerInstance<ServerContext, Context>;
+}
+
+interface ServerContext {
+  req?: IncomingMessage;
+  res?: ServerResponse;
+  /** Set for graphql-ws operations: the credential checked at connection_init. */
+  wsAuth?: AuthResult;
+}
+
+export interface BuildAppOptions {
+  config: Config;
+  /** Use this database instead of opening the configured one (tests); the app will not close it. */
+  db?: Database;
+  logger?: Logger;
+}
+
+const GRAPHQL_PATH = '/graphql';
+
+/** Everything refgraph serves, on one port: GraphQL over HTTP and WebSocket, health checks. */
+export async function buildApp(options: BuildAppOptions): Promise<App> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const ownsDb = !options.db;
+  const db =
+    options.db ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      migrate: config.migrateOnStart,
+      logger,
+    }));
+  const secret = await loadInstallationSecret(db, config.secret);
+  void secret; // Used by token signing and IP hashing (next modules).
+  const services: AppServices = { config, db, logger };
+  const authenticator = new Authenticator(db);
+
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    landingPage: false,
+    graphiql: { title: 'refgraph', defaultQuery: '{\n  viewer {\n    workspace { id name }\n    mode\n    role\n  }\n}\n' },
+    logging: {
+      debug: (...args) => logger.debug(args.map(String).join(' ')),
+      info: (...args) => logger.info(args.map(String).join(' ')),
+      warn: (...args) => logger.warn(args.map(String).join(' ')),
+      error: (...args) => logger.error(args.map(String).join(' ')),
+    },
+    maskedErrors: {
+      maskError: (error, message) => maskError(error, message, logger),
+    },
+    context: async ({ request, wsAuth }): Promise<Context> => {
+      const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      return {
+        ...services,
+        requestId: currentRequestId() ?? requestIdFrom(null),
+        auth: result.auth,
+        authError: result.error,
+      };
+    },
+  });
+
+  const server: Server = createServer((req, res) => {
+    const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+    res.setHeader('x-request-id', requestId);
+    withRequestId(requestId, () => route(req, res)).catch((error: unknown) => {
+      logger.error({ err: error, requestId }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'internal error', requestId }));
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      return json(res, 200, { status: 'ok' });
+    }
+    if (path === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        await withTimeout(db.ping(), 2000, 'database did not answer within 2 s');
+        return json(res, 200, { status: 'ready', database: db.kind });
+      } catch (error) {
+        logger.warn({ err: error }, 'readiness check failed');
+        return json(res, 503, { status: 'unavailable', database: db.kind, reason: 'database not reachable' });
+      }
+    }
+    if (path === GRAPHQL_PATH) {
+      await yoga.handle(req, res, { req, res });
+      return;
+    }
+    return json(res, 404, { error: `No route for ${req.method} ${path}. GraphQL is served at ${GRAPHQL_PATH}.` });
+  }
+
+  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  useServer<{ authorization?: unknown }, { auth?: AuthResult }>(
+    {
+      onConnect: async (ctx) => {
+        const header = ctx.connectionParams?.authorization;
+        const result = await authenticator.authenticate(typeof header === 'string' ? header : null);
+        if (!result.auth) {
+          const reason = result.error ?? 'Authentication required: send { "authorization": "Bearer <key or token>" } in connection_init.';
+          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
+          return false;
+        }
+        ctx.extra.auth = result;
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const requestId = requestIdFrom(null);
+        return withRequestId(requestId, async () => {
+          const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+            ...ctx,
+            req: ctx.extra.request,
+            socket: ctx.extra.socket,
+            params: payload,
+            wsAuth: ctx.extra.auth,
+          });
+          let document;
+          try {
+            document = parse(payload.query);
+          } catch (error) {
+            return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+          }
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors;
+          return {
+            schema,
+            document,
+            operationName: payload.operationName,
+            variableValues: payload.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+        });
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+    },
+    wsServer,
+  );
+
+  let stopping: Promise<void> | null = null;
+  return {
+    services,
+    yoga,
+    start: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          const { port } = server.address() as AddressInfo;
+          const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+          logger.info({ port, database: db.describe }, `refgraph listening on http://${host}:${port}${GRAPHQL_PATH}`);
+          resolve({ url: `http://${host}:${port}`, port });
+        });
+      }),
+    stop: () =>
+      (stopping ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of wsServer.clients) socket.close(1001, 'Server shutting down');
+        await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+        server.closeIdleConnections();
+        const forced = setTimeout(() => server.closeAllConnections(), 5000);
+        await closed;
+        clearTimeout(forced);
+        await yoga.dispose();
+        if (ownsDb) await db.close();
+        logger.info('refgraph stopped');
+      })()),
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Unexpected errors reach the client as "Unexpected error." with the request id; the cause is logged. */
+function maskError(error: unknown, message: string, logger: Logger): Error {
+  const requestId = currentRequestId();
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (error instanceof GraphQLError && !original) return error; // already a client-facing error
+  if (original instanceof GraphQLError) return original;
+  logger.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+  return new GraphQLError(message, {
+    nodes: error instanceof GraphQLError ? error.nodes : undefined,
+    path: error instanceof GraphQLError ? error.path : undefined,
+    extensions: { code: 'INTERNAL_SERVER_ERROR', requestId },
+  });
+}

@@ -1,0 +1,103 @@
+import path from 'node:path';
+
+/** Everything refgraph reads from the environment, parsed and validated once at start-up. */
+export interface Config {
+  /** TCP port of the HTTP/WebSocket server (0 = any free port). */
+  port: number;
+  host: string;
+  /** PostgreSQL connection string; undefined = the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Where the embedded database and other local state live. */
+  dataDir: string;
+  /** Apply pending migrations when the server starts. */
+  migrateOnStart: boolean;
+  /** Connections in the PostgreSQL pool. */
+  databasePoolSize: number;
+  redisUrl: string | undefined;
+  /** Installation secret for signing tokens and hashing IPs; undefined = generated and kept in the database. */
+  secret: string | undefined;
+  /** Base URL that referral links are built from, e.g. https://ref.example.com. */
+  publicUrl: string;
+  logLevel: LogLevel;
+  production: boolean;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** A configuration problem, naming the variable and saying what is expected. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${raw}".`);
+  }
+  return Number(raw);
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}".`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL (${protocols.join(' or ')}), got "${redact(raw)}".`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${parsed.protocol}//…".`);
+  }
+  return raw;
+}
+
+/** Hide a password in a URL before it goes into an error message. */
+export function redact(value: string): string {
+  return value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/** Parse and validate the environment. Throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, 'PORT', 4000, 0, 65535);
+  const host = read(env, 'HOST') ?? '0.0.0.0';
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const dataDir = path.resolve(read(env, 'REFGRAPH_DATA_DIR') ?? '.refgraph');
+  const migrateOnStart = boolean(env, 'MIGRATE_ON_START', true);
+  const databasePoolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const secret = read(env, 'REFGRAPH_SECRET');
+  if (secret !== undefined && secret.length < 32) {
+    throw new ConfigError('REFGRAPH_SECRET', `must be at least 32 characters long (got ${secret.length}); generate one with \`openssl rand -base64 48\`.`);
+  }
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port || 4000}`).replace(/\/+$/, '');
+  const logLevel = (read(env, 'LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
+  }
+  const production = read(env, 'NODE_ENV') === 'production';
+  return { port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production };
+}

@@ -1,0 +1,32 @@
+import type { Config } from './config.js';
+import type { Database } from './db.js';
+import type { Logger } from './logger.js';
+import type { Mode, Role } from './generated/prisma/enums.js';
+
+/** Who is calling. The credential fixes workspace, mode and role; nothing in a request can change them. */
+export interface Auth {
+  workspaceId: string;
+  mode: Mode;
+  role: Role;
+  /** The API key behind the credential (secret key or access token). */
+  apiKeyId: string | null;
+  /** Set for PARTNER credentials: the only partner whose data they may see. */
+  partnerId: string | null;
+  credential: 'secret_key' | 'access_token' | 'partner_token';
+}
+
+/** Services shared by every request of one running app. */
+export interface AppServices {
+  config: Config;
+  db: Database;
+  logger: Logger;
+}
+
+/** The GraphQL context: read-only facts about the request, plus the app's services. */
+export interface Context extends AppServices {
+  requestId: string;
+  /** null: no credential, or one that was refused (see authError). */
+  auth: Auth | null;
+  /** Why a presented credential was refused, for the UNAUTHENTICATED message. */
+  authError: string | null;
+}

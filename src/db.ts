@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { redact, type Config } from './config.js';
+import { applyMigrations } from './db/migrate.js';
+import { PrismaClient } from './generated/prisma/client.js';
+import type { Logger } from './logger.js';
+
+export { PrismaClient };
+
+/** Counts every SQL statement sent to the database (tests assert on it; cheap enough to keep on). */
+export interface StatementCounter {
+  count: number;
+}
+
+/** The database refgraph runs on: a PostgreSQL server, or the embedded PGlite. */
+export interface Database {
+  kind: 'postgres' | 'pglite';
+  prisma: PrismaClient;
+  /** Raw SQL access for the few hot paths and checks that bypass Prisma. */
+  query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  statements: StatementCounter;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Human-readable location, password hidden. */
+  describe: string;
+}
+
+export interface OpenDatabaseOptions {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  migrate?: boolean;
+  logger?: Logger;
+  /** An existing PGlite instance (tests): used instead of opening `dataDir`. */
+  pglite?: PGlite;
+}
+
+/** Prisma URLs carry `?schema=`; node-postgres ignores it, so it becomes the connection's search_path. */
+export function pgPoolConfig(url: string, max: number): { config: pg.PoolConfig; schema: string | undefined } {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema') ?? undefined;
+  u.searchParams.delete('schema');
+  const config: pg.PoolConfig = { connectionString: u.toString(), max };
+  if (schema) config.options = `-c search_path="${schema.replace(/"/g, '""')}"`;
+  return { config, schema };
+}
+
+/** Open the configured database, applying pending migrations first when asked to. */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPGlite(options);
+}
+
+async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Database> {
+  if (options.migrate) {
+    const { applied } = await applyMigrations({ url }, { log: (m) => options.logger?.info(m) });
+    if (applied.length) options.logger?.info({ applied }, 'migrations applied');
+  }
+  const { config, schema } = pgPoolConfig(url, options.poolSize ?? 10);
+  const pool = new pg.Pool(config);
+  const statements: StatementCounter = { count: 0 };
+  pool.on('connect', (client) => countQueries(client, statements));
+  pool.on('error', (error) => options.logger?.error({ err: error }, 'idle database connection failed'));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, schema ? { schema } : undefined) });
+  return {
+    kind: 'postgres',
+    prisma,
+    statements,
+    describe: redact(url),
+    query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    close: async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+function countQueries(client: pg.PoolClient, statements: StatementCounter): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    statements.count++;
+    return query(...args);
+  };
+}
+
+async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
+  let db = options.pglite;
+  let owned = false;
+  if (!db) {
+    const dir = path.join(options.dataDir, 'pgdata');
+    fs.mkdirSync(dir, { recursive: true });
+    db = new PGlite(dir);
+    owned = true;
+  }
+  await db.waitReady;
+  if (options.migrate) {
+    const { applied } = await applyMigrations({ pglite: db }, { log: (m) => options.logger?.info(m) });
+    if (applied.length) options.logger?.info({ applied }, 'migrations applied');
+  }
+  const statements: StatementCounter = { count: 0 };
+  const pglite = db;
+  for (const method of ['query', 'exec'] as const) {
+    const original = pglite[method].bind(pglite) as (...args: unknown[]) => Promise<unknown>;
+    (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      statements.count++;
+      return original(...args);
+    };
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return {
+    kind: 'pglite',
+    prisma,
+    statements,
+    describe: options.pglite ? 'embedded PGlite (in memory)' : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
+    query: async (sql, params) => (await pglite.query(sql, params as unknown[])).rows as never,
+    ping: async () => {
+      await pglite.query('select 1');
+    },
+    close: async () => {
+      await prisma.$disconnect();
+      if (owned) await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Mode, Role } from '../../generated/prisma/enums.js';
+import { generateAccessKeyId, generateSecretKey, hashSecret, secretHint } from '../auth/keys.js';
+
+export interface CreatedKey {
+  id: string;
+  accessKeyId: string;
+  /** Shown once; only its hash is stored. */
+  secret: string;
+}
+
+/** Insert an API key and return its secret (the only time it exists in clear). */
+export async function createApiKey(
+  prisma: Pick<PrismaClient, 'apiKey'>,
+  input: { workspaceId: string; mode: Mode; role: Role; name: string },
+): Promise<CreatedKey> {
+  const secret = generateSecretKey(input.mode);
+  const key = await prisma.apiKey.create({
+    data: {
+      workspaceId: input.workspaceId,
+      mode: input.mode,
+      role: input.role,
+      name: input.name,
+      accessKeyId: generateAccessKeyId(input.mode),
+      secretHash: hashSecret(secret),
+      secretHint: secretHint(secret),
+    },
+  });
+  return { id: key.id, accessKeyId: key.accessKeyId, secret };
+}
+
+export interface CreatedWorkspace {
+  workspace: { id: string; name: string };
+  keys: { test: CreatedKey; live: CreatedKey };
+}
+
+/** A workspace with one ADMIN secret key per mode, all in one transaction. */
+export async function createWorkspace(prisma: PrismaClient, name: string): Promise<CreatedWorkspace> {
+  const trimmed = name.trim();
+  if (trimmed.length === 0 || trimmed.length > 200) {
+    throw new RangeError('A workspace name must be 1 to 200 characters long.');
+  }
+  return prisma.$transaction(async (tx) => {
+    const workspace = await tx.workspace.create({ data: { name: trimmed } });
+    const test = await createApiKey(tx, { workspaceId: workspace.id, mode: 'TEST', role: 'ADMIN', name: 'Default admin key' });
+    const live = await createApiKey(tx, { workspaceId: workspace.id, mode: 'LIVE', role: 'ADMIN', name: 'Default admin key' });
+    return { workspace: { id: workspace.id, name: workspace.name }, keys: { test, live } };
+  });
+}

@@ -1,0 +1,53 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createWorkspace, type CreatedWorkspace } from '../../src/modules/workspace/workspace.service.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  data?: T | null;
+  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+}
+
+export interface TestServer {
+  app: App;
+  testDb: TestDatabase;
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** POST a GraphQL operation over real HTTP: a typed document from test/gql, or a string. */
+  gql<T = Record<string, unknown>, V = Record<string, unknown>>(
+    query: string | TypedDocumentNode<T, V>,
+    variables?: V,
+    token?: string,
+  ): Promise<GraphQLResponse<T>>;
+  /** A new workspace with ADMIN keys for both modes. */
+  workspace(name?: string): Promise<CreatedWorkspace>;
+  close(): Promise<void>;
+}
+
+/** The real server on a free port, on a fresh database of its own. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const testDb = await createTestDatabase();
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...env });
+  const app = await buildApp({ config, db: testDb.db });
+  const { url } = await app.start();
+  return {
+    app,
+    testDb,
+    url,
+    gql: async (query, variables, token) => {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query: typeof query === 'string' ? query : print(query), variables }),
+      });
+      return (await res.json()) as never;
+    },
+    workspace: (name = 'Test workspace') => createWorkspace(testDb.db.prisma, name),
+    close: async () => {
+      await app.stop();
+      await testDb.destroy();
+    },
+  };
+}

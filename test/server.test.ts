@@ -1,0 +1,135 @@
+import { print } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from './gql/index.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('HTTP server', () => {
+  it('answers /healthz', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz after checking the database', async () => {
+    const res = await fetch(`${server.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', database: server.testDb.db.kind });
+  });
+
+  it('serves GraphiQL to a browser at GET /graphql', async () => {
+    const res = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(await res.text()).toContain('graphiql');
+  });
+
+  it('answers unknown paths with 404 and a hint', async () => {
+    const res = await fetch(`${server.url}/nope`);
+    expect(res.status).toBe(404);
+    expect((await res.json()).error).toContain('/graphql');
+  });
+
+  it('echoes a sane X-Request-Id and makes one up otherwise', async () => {
+    const given = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
+    expect(given.headers.get('x-request-id')).toBe('abc-123');
+    const made = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'bad id with spaces' } });
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('viewer over HTTP', () => {
+  const VIEWER = graphql(`
+    query Viewer {
+      viewer {
+        workspace { id name }
+        mode
+        role
+        partner { id }
+      }
+    }
+  `);
+
+  it('refuses a request without a credential with UNAUTHENTICATED', async () => {
+    const res = await server.gql(VIEWER);
+    expect(res.data ?? null).toBeNull();
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses an unknown secret key and says so', async () => {
+    const res = await server.gql(VIEWER, {}, 'rg_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.errors?.[0]?.message).toBe('Unknown secret key.');
+  });
+
+  it('refuses a malformed Authorization header', async () => {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Basic xyz' },
+      body: JSON.stringify({ query: print(VIEWER) }),
+    });
+    const body = (await res.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]?.extensions.code).toBe('UNAUTHENTICATED');
+    expect(body.errors[0]?.message).toContain('Bearer');
+  });
+
+  it('answers with the workspace, mode and role of each key', async () => {
+    const ws = await server.workspace('Acme');
+    const test = await server.gql(VIEWER, {}, ws.keys.test.secret);
+    expect(test.errors).toBeUndefined();
+    expect(test.data).toEqual({
+      viewer: { workspace: { id: expect.any(String), name: 'Acme' }, mode: 'TEST', role: 'ADMIN', partner: null },
+    });
+    const live = await server.gql(VIEWER, {}, ws.keys.live.secret);
+    expect(live.data?.viewer.mode).toBe('LIVE');
+    expect(live.data?.viewer.workspace.id).toBe(test.data?.viewer.workspace.id);
+  });
+
+  it('stops accepting a revoked key at once', async () => {
+    const ws = await server.workspace();
+    expect((await server.gql(VIEWER, {}, ws.keys.test.secret)).errors).toBeUndefined();
+    await server.testDb.db.prisma.apiKey.update({ where: { id: ws.keys.test.id }, data: { revokedAt: new Date() } });
+    const res = await server.gql(VIEWER, {}, ws.keys.test.secret);
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.errors?.[0]?.message).toContain('revoked');
+  });
+
+  it('resolves a workspace node only inside the caller’s own workspace', async () => {
+    const a = await server.workspace('A');
+    const b = await server.workspace('B');
+    const viewer = await server.gql(VIEWER, {}, a.keys.test.secret);
+    const globalId = viewer.data!.viewer.workspace.id;
+    const own = await server.gql('query($id: ID!) { node(id: $id) { id ... on Workspace { name } } }', { id: globalId }, a.keys.test.secret);
+    expect(own.data).toEqual({ node: { id: globalId, name: 'A' } });
+    const other = await server.gql('query($id: ID!) { node(id: $id) { id } }', { id: globalId }, b.keys.test.secret);
+    expect(other.errors).toBeUndefined();
+    expect(other.data).toEqual({ node: null });
+  });
+
+  it('answers null, not an error, for a malformed global id', async () => {
+    const ws = await server.workspace();
+    const garbage = Buffer.from('Partner:not-a-uuid').toString('base64');
+    const res = await server.gql('query($id: ID!) { node(id: $id) { id } }', { id: garbage }, ws.keys.test.secret);
+    expect(res.errors).toBeUndefined();
+    expect(res.data).toEqual({ node: null });
+  });
+
+  it('touches lastUsedAt without a write on every request', async () => {
+    const ws = await server.workspace();
+    await server.gql(VIEWER, {}, ws.keys.test.secret);
+    await expect
+      .poll(async () => (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt)
+      .not.toBeNull();
+    const first = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt;
+    await server.gql(VIEWER, {}, ws.keys.test.secret);
+    const second = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt;
+    expect(second).toEqual(first);
+  });
+});
