@@ -79,6 +79,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         requestId: currentRequestId() ?? requestIdFrom(null),
         auth: result.auth,
         authError: result.error,
+        loaders: new Map(),
       };
     },
   });

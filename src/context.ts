@@ -29,4 +29,6 @@ export interface Context extends AppServices {
   auth: Auth | null;
   /** Why a presented credential was refused, for the UNAUTHENTICATED message. */
   authError: string | null;
+  /** Per-request DataLoaders by name (see graphql/loaders.ts). */
+  loaders: Map<string, unknown>;
 }

@@ -49,6 +49,8 @@ export const builder = new SchemaBuilder<{
     dmmf: getDatamodel(),
     exposeDescriptions: false,
     filterConnectionTotalCount: true,
+    maxConnectionSize: 100,
+    defaultConnectionSize: 20,
     onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',
   },
   relay: {
@@ -90,3 +92,6 @@ builder.scalarType('Decimal', {
 });
 
 builder.queryType({ description: 'Reads, always scoped to the workspace and mode of the credential.' });
+builder.mutationType({
+  description: 'Writes. Each takes one `input` and returns a payload whose `userErrors` list expected failures; a refused mutation changes nothing.',
+});

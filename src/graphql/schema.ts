@@ -1,8 +1,22 @@
 import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
+// Shared types.
+import './money.js';
+import './payload.js';
 // Every module registers its types and fields on import.
-import '../modules/partner/partner.graphql.js';
 import '../modules/workspace/workspace.graphql.js';
+import '../modules/auth/api-key.graphql.js';
+import '../modules/auth/token.graphql.js';
+import '../modules/program/program.graphql.js';
+import '../modules/program/reward-rule.graphql.js';
+import '../modules/partner/partner.graphql.js';
+import '../modules/partner/enrollment.graphql.js';
+import '../modules/link/link.graphql.js';
+import '../modules/referral/referral.graphql.js';
+import '../modules/conversion/conversion.graphql.js';
+import '../modules/reward/reward.graphql.js';
+import '../modules/ledger/balance.graphql.js';
+import '../modules/stats/stats.graphql.js';
 
 /** The whole GraphQL schema, sorted so its printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

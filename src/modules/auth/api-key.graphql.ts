@@ -1,0 +1,97 @@
+import { builder } from '../../graphql/builder.js';
+import { ModeEnum, RoleEnum } from '../../graphql/enums.js';
+import { notFound, DomainError } from '../../graphql/errors.js';
+import { payloadType, withUserErrors } from '../../graphql/payload.js';
+import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
+import { createApiKey } from '../workspace/workspace.service.js';
+
+export const ApiKeyRef = builder.prismaNode('ApiKey', {
+  description: 'A secret key for servers. The secret itself is shown once, at creation; only its hash is stored.',
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => scopedKey(id, ctx),
+  authScopes: { admin: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    role: t.expose('role', { type: RoleEnum }),
+    mode: t.expose('mode', { type: ModeEnum }),
+    accessKeyId: t.exposeString('accessKeyId', {
+      description: 'Public half of the key pair: with the secret it can be exchanged for an access token (issueAccessToken).',
+    }),
+    secretHint: t.exposeString('secretHint', { description: 'The first characters of the secret, to tell keys apart.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true, description: 'Updated at most once a minute.' }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: '1–100 characters, for people.' }),
+    role: t.field({ type: RoleEnum, required: true, description: 'ADMIN or READ_ONLY (PARTNER credentials are minted with createPartnerToken).' }),
+  }),
+});
+
+const CreateApiKeyPayload = payloadType<{ apiKey: { id: string }; secret: string }>(
+  'CreateApiKeyPayload',
+  'The new key, and its secret: shown this once.',
+  (t) => ({
+    apiKey: t.prismaField({
+      type: ApiKeyRef,
+      nullable: true,
+      resolve: (query, p, _args, ctx) => (p.apiKey ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKey.id } }) : null),
+    }),
+    secret: t.string({ nullable: true, description: 'The secret key (`rg_test_…` / `rg_live_…`). Store it now: it cannot be shown again.', resolve: (p) => p.secret ?? null }),
+  }),
+);
+
+builder.mutationField('createApiKey', (t) =>
+  t.field({
+    type: CreateApiKeyPayload,
+    description: 'Create a secret key in the caller’s workspace and mode.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const name = input.name.trim();
+        if (name.length < 1 || name.length > 100) throw new DomainError('VALIDATION', 'A key name must be 1 to 100 characters long.', ['input', 'name']);
+        if (input.role === 'PARTNER') {
+          throw new DomainError('VALIDATION', 'PARTNER credentials are partner tokens: use createPartnerToken.', ['input', 'role']);
+        }
+        const key = await createApiKey(ctx.db.prisma, { ...tenantOf(ctx), role: input.role, name });
+        return { apiKey: { id: key.id }, secret: key.secret };
+      }),
+  }),
+);
+
+const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', { fields: (t) => ({ id: t.id({ required: true }) }) });
+
+const RevokeApiKeyPayload = payloadType<{ apiKeyId: string }>('RevokeApiKeyPayload', 'The revoked key.', (t) => ({
+  apiKey: t.prismaField({
+    type: ApiKeyRef,
+    nullable: true,
+    resolve: (query, p, _args, ctx) => (p.apiKeyId ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKeyId } }) : null),
+  }),
+}));
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: RevokeApiKeyPayload,
+    description: 'Revoke a key: it, and every access token issued from it, stop working at once. Revoking twice is harmless.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const id = rowIdFrom(String(input.id), 'ApiKey');
+        const key = id ? await ctx.db.prisma.apiKey.findUnique({ where: scopedKey(id, ctx) }) : null;
+        if (!key) throw notFound('API key');
+        if (!key.revokedAt) {
+          await ctx.db.prisma.$transaction([
+            ctx.db.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }),
+            ctx.db.prisma.refreshToken.updateMany({ where: { apiKeyId: key.id, revokedAt: null }, data: { revokedAt: new Date() } }),
+          ]);
+        }
+        return { apiKeyId: key.id };
+      }),
+  }),
+);
