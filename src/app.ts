@@ -12,6 +12,7 @@ import { schema } from './graphql/schema.js';
 import { currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
+import { TokenSigner } from './modules/auth/tokens.js';
 import { loadInstallationSecret } from './secret.js';
 
 export interface App {
@@ -54,9 +55,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       logger,
     }));
   const secret = await loadInstallationSecret(db, config.secret);
-  void secret; // Used by token signing and IP hashing (next modules).
-  const services: AppServices = { config, db, logger };
-  const authenticator = new Authenticator(db);
+  const tokens = new TokenSigner(secret);
+  const services: AppServices = { config, db, logger, tokens };
+  const authenticator = new Authenticator(db, tokens);
 
   const yoga = createYoga<ServerContext, Context>({
     schema,

@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import type { Database } from './db.js';
 import type { Logger } from './logger.js';
+import type { TokenSigner } from './modules/auth/tokens.js';
 import type { Mode, Role } from './generated/prisma/enums.js';
 
 /** Who is calling. The credential fixes workspace, mode and role; nothing in a request can change them. */
@@ -20,6 +21,8 @@ export interface AppServices {
   config: Config;
   db: Database;
   logger: Logger;
+  /** Signs and verifies access and partner tokens with the installation secret. */
+  tokens: TokenSigner;
 }
 
 /** The GraphQL context: read-only facts about the request, plus the app's services. */

@@ -1,6 +1,7 @@
 import type { Auth } from '../../context.js';
 import type { Database } from '../../db.js';
 import { hashSecret, sameHash, secretKeyMode } from './keys.js';
+import { looksLikeJwt, type TokenSigner } from './tokens.js';
 
 /** Touch lastUsedAt at most this often per key, so a busy key does not cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -14,7 +15,10 @@ export type AuthResult = { auth: Auth; error: null } | { auth: null; error: stri
 export class Authenticator {
   private readonly lastTouched = new Map<string, number>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly tokens: TokenSigner,
+  ) {}
 
   async authenticate(header: string | null | undefined): Promise<AuthResult> {
     if (!header) return { auth: null, error: null };
@@ -24,6 +28,7 @@ export class Authenticator {
     }
     const token = match[1];
     if (secretKeyMode(token)) return this.secretKey(token);
+    if (looksLikeJwt(token)) return this.jwt(token);
     return { auth: null, error: 'The bearer credential is not a refgraph secret key or token.' };
   }
 
@@ -41,6 +46,31 @@ export class Authenticator {
         apiKeyId: key.id,
         partnerId: null,
         credential: 'secret_key',
+      },
+      error: null,
+    };
+  }
+
+  /**
+   * Access and partner tokens: the signature and expiry are checked without the database, then
+   * the issuing key is looked up so that revoking it ends its tokens at once.
+   */
+  private async jwt(token: string): Promise<AuthResult> {
+    const verified = await this.tokens.verify(token);
+    if ('error' in verified) return { auth: null, error: verified.error };
+    const { claims } = verified;
+    const key = await this.db.prisma.apiKey.findUnique({ where: { id: claims.apiKeyId } });
+    if (!key || key.workspaceId !== claims.workspaceId || key.mode !== claims.mode) return { auth: null, error: 'The token is not valid for this installation.' };
+    if (key.revokedAt) return { auth: null, error: 'The key this token was issued from has been revoked.' };
+    this.touch(key.id);
+    return {
+      auth: {
+        workspaceId: claims.workspaceId,
+        mode: claims.mode,
+        role: claims.typ === 'partner' ? 'PARTNER' : key.role,
+        apiKeyId: key.id,
+        partnerId: claims.typ === 'partner' ? claims.partnerId : null,
+        credential: claims.typ === 'partner' ? 'partner_token' : 'access_token',
       },
       error: null,
     };

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import { DomainError, notFound } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { hashSecret, sameHash } from './keys.js';
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  generateRefreshToken,
+  PARTNER_TOKEN_DEFAULT_TTL_SECONDS,
+  PARTNER_TOKEN_MAX_TTL_SECONDS,
+  PARTNER_TOKEN_MIN_TTL_SECONDS,
+  REFRESH_TOKEN_TTL_SECONDS,
+  type TokenSigner,
+} from './tokens.js';
+
+export interface AccessTokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+const invalidCredentials = (message: string) => new DomainError('INVALID_CREDENTIALS', message);
+
+/** Exchange a key pair (access key id + secret) for an access token and a refresh token. */
+export async function issueAccessToken(
+  prisma: PrismaClient,
+  signer: TokenSigner,
+  input: { accessKeyId: string; secret: string },
+): Promise<AccessTokens> {
+  const key = await prisma.apiKey.findUnique({ where: { accessKeyId: input.accessKeyId.trim() } });
+  // Same answer for an unknown id and a wrong secret: nothing to learn from probing.
+  if (!key || !sameHash(key.secretHash, hashSecret(input.secret))) throw invalidCredentials('Unknown access key id or wrong secret.');
+  if (key.revokedAt) throw invalidCredentials('This key has been revoked.');
+  return mint(prisma, signer, key, randomUUID());
+}
+
+/**
+ * Rotate a refresh token: the old one is spent and a new pair is issued. A token presented a
+ * second time (a replay, or a stolen copy racing its owner) revokes its whole family.
+ */
+export async function refreshAccessToken(prisma: PrismaClient, signer: TokenSigner, refreshToken: string): Promise<AccessTokens> {
+  const row = await prisma.refreshToken.findUnique({ where: { tokenHash: hashSecret(refreshToken.trim()) }, include: { apiKey: true } });
+  if (!row) throw invalidCredentials('Unknown refresh token.');
+  const now = new Date();
+  if (row.revokedAt) throw invalidCredentials('This refresh token has been revoked: issue a new access token with the key pair.');
+  if (row.expiresAt <= now) throw invalidCredentials('This refresh token has expired: issue a new access token with the key pair.');
+  if (row.apiKey.revokedAt) throw invalidCredentials('The key this token was issued from has been revoked.');
+  // Spend it atomically: of two concurrent uses exactly one wins.
+  const spent = await prisma.refreshToken.updateMany({ where: { id: row.id, usedAt: null, revokedAt: null }, data: { usedAt: now } });
+  if (spent.count !== 1) {
+    await prisma.refreshToken.updateMany({ where: { familyId: row.familyId, revokedAt: null }, data: { revokedAt: now } });
+    throw invalidCredentials('This refresh token was already used, so every token issued from it has been revoked: issue a new access token with the key pair.');
+  }
+  return mint(prisma, signer, row.apiKey, row.familyId);
+}
+
+async function mint(
+  prisma: PrismaClient,
+  signer: TokenSigner,
+  key: { id: string; workspaceId: string; mode: 'TEST' | 'LIVE'; role: 'ADMIN' | 'READ_ONLY' | 'PARTNER' },
+  familyId: string,
+): Promise<AccessTokens> {
+  const refreshToken = generateRefreshToken();
+  await prisma.refreshToken.create({
+    data: {
+      workspaceId: key.workspaceId,
+      mode: key.mode,
+      apiKeyId: key.id,
+      familyId,
+      tokenHash: hashSecret(refreshToken),
+      expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+    },
+  });
+  const { token } = await signer.sign(
+    { typ: 'access', apiKeyId: key.id, workspaceId: key.workspaceId, mode: key.mode, role: key.role, partnerId: null },
+    ACCESS_TOKEN_TTL_SECONDS,
+  );
+  return { accessToken: token, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
+}
+
+/** A PARTNER token for one partner of the caller's tenant, minted by the caller's key. */
+export async function createPartnerToken(
+  prisma: PrismaClient,
+  signer: TokenSigner,
+  tenant: Tenant & { apiKeyId: string },
+  input: { partnerId: string | null; ttlSeconds: number | null | undefined },
+): Promise<{ token: string; expiresAt: Date }> {
+  const ttl = input.ttlSeconds ?? PARTNER_TOKEN_DEFAULT_TTL_SECONDS;
+  if (!Number.isInteger(ttl) || ttl < PARTNER_TOKEN_MIN_TTL_SECONDS || ttl > PARTNER_TOKEN_MAX_TTL_SECONDS) {
+    throw new DomainError(
+      'VALIDATION',
+      `ttlSeconds must be from ${PARTNER_TOKEN_MIN_TTL_SECONDS} to ${PARTNER_TOKEN_MAX_TTL_SECONDS} (30 days); got ${ttl}.`,
+      ['input', 'ttlSeconds'],
+    );
+  }
+  const partner = input.partnerId
+    ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, workspaceId: tenant.workspaceId, mode: tenant.mode } } })
+    : null;
+  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  return signer.sign(
+    { typ: 'partner', apiKeyId: tenant.apiKeyId, workspaceId: tenant.workspaceId, mode: tenant.mode, role: 'PARTNER', partnerId: partner.id },
+    ttl,
+  );
+}
