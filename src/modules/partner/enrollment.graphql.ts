@@ -1,1 +1,111 @@
-// Filled in by the module's owner.
+import { builder } from '../../graphql/builder.js';
+import { EnrollmentStatusEnum } from '../../graphql/enums.js';
+import { payloadType, withUserErrors } from '../../graphql/payload.js';
+import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
+import { enrollPartner, setEnrollmentStatus } from './enrollment.service.js';
+
+export const EnrollmentRef = builder.prismaNode('Enrollment', {
+  description: 'A partner in a program. An APPROVED enrollment has a default referral link.',
+  id: { field: 'id' },
+  nullable: true,
+  // A PARTNER credential sees only its own partner's enrollments.
+  findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...partnerFilter(ctx) }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    program: t.relation('program', { description: 'The program the partner is in.' }),
+    partner: t.relation('partner', { description: 'The enrolled partner.' }),
+    status: t.expose('status', { type: EnrollmentStatusEnum, description: 'PENDING until approved or rejected; APPROVED enrollments have links.' }),
+    links: t.relation('links', {
+      description: 'The partner’s links in this program, oldest first (the default link first); disabled ones included.',
+      query: { orderBy: { id: 'asc' } },
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the status last changed.' }),
+  }),
+});
+
+builder.prismaObjectField('Program', 'enrollments', (t) =>
+  t.relatedConnection(
+    'enrollments',
+    {
+      cursor: 'id',
+      description: 'The partners in this program, oldest enrollment first, optionally only those with `status`.',
+      authScopes: { reader: true },
+      totalCount: true,
+      args: { status: t.arg({ type: EnrollmentStatusEnum }) },
+      query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' } }),
+    },
+    { name: 'EnrollmentConnection', description: 'A page of enrollments.' },
+    { name: 'EnrollmentEdge', description: 'An enrollment in a page of enrollments.', nodeField: { description: 'The enrollment.' } },
+  ),
+);
+
+const enrollmentPayload = (name: string, description: string) =>
+  payloadType<{ enrollmentId: string }>(name, description, (t) => ({
+    enrollment: t.prismaField({
+      type: EnrollmentRef,
+      nullable: true,
+      resolve: (query, p, _args, ctx) => {
+        // Spread before the null check: a refused mutation has no enrollment, and that is not an unused query.
+        const selection = { ...query };
+        return p.enrollmentId ? ctx.db.prisma.enrollment.findUnique({ ...selection, where: { id: p.enrollmentId } }) : null;
+      },
+    }),
+  }));
+
+const EnrollPartnerInput = builder.inputType('EnrollPartnerInput', {
+  fields: (t) => ({
+    partnerId: t.id({ required: true, description: 'The partner’s global id.' }),
+    programId: t.id({ required: true, description: 'The program’s global id.' }),
+  }),
+});
+
+const EnrollPartnerPayload = enrollmentPayload('EnrollPartnerPayload', 'The new enrollment.');
+
+builder.mutationField('enrollPartner', (t) =>
+  t.field({
+    type: EnrollPartnerPayload,
+    description:
+      'Put a partner in a program: APPROVED with a default referral link when the program auto-approves partners, else PENDING. ' +
+      'Already enrolled: DUPLICATE. An ARCHIVED program or a BANNED partner: INVALID_TRANSITION.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: EnrollPartnerInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const enrollment = await enrollPartner(ctx.db.prisma, tenantOf(ctx), {
+          partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+          programId: rowIdFrom(String(input.programId), 'Program'),
+        });
+        return { enrollmentId: enrollment.id };
+      }),
+  }),
+);
+
+const SetEnrollmentStatusInput = builder.inputType('SetEnrollmentStatusInput', {
+  fields: (t) => ({
+    enrollmentId: t.id({ required: true, description: 'The enrollment’s global id.' }),
+    status: t.field({ type: EnrollmentStatusEnum, required: true, description: 'APPROVED or REJECTED (see the mutation for allowed changes).' }),
+  }),
+});
+
+const SetEnrollmentStatusPayload = enrollmentPayload('SetEnrollmentStatusPayload', 'The enrollment with its new status.');
+
+builder.mutationField('setEnrollmentStatus', (t) =>
+  t.field({
+    type: SetEnrollmentStatusPayload,
+    description:
+      'Approve or reject an enrollment: PENDING → APPROVED | REJECTED, APPROVED → REJECTED, REJECTED → APPROVED; anything else is INVALID_TRANSITION. ' +
+      'Approving gives the enrollment a default referral link if it has none (existing links, and their codes, are kept). ' +
+      'A BANNED partner’s enrollment, or one in an ARCHIVED program, cannot be approved.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: SetEnrollmentStatusInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const enrollment = await setEnrollmentStatus(ctx.db.prisma, tenantOf(ctx), {
+          enrollmentId: rowIdFrom(String(input.enrollmentId), 'Enrollment'),
+          status: input.status,
+        });
+        return { enrollmentId: enrollment.id };
+      }),
+  }),
+);

@@ -1,0 +1,143 @@
+import type { Prisma, PrismaClient, ReferralLink } from '../../generated/prisma/client.js';
+import { DomainError, notFound, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
+
+/** A client or an interactive transaction: services work inside either. */
+export type Db = PrismaClient | Prisma.TransactionClient;
+
+export const DESTINATION_URL_MAX = 2048;
+/** Attempts at a free generated code before giving up (31^8 codes: a second attempt is already rare). */
+const GENERATED_CODE_ATTEMPTS = 10;
+
+/** Problems of an optional destination URL: absolute http(s), at most 2048 characters. */
+export function destinationUrlProblems(url: string): string[] {
+  if (url.length > DESTINATION_URL_MAX) return [`A destination URL must be at most ${DESTINATION_URL_MAX} characters long.`];
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return ['A destination URL must be an absolute http:// or https:// URL.'];
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
+    return ['A destination URL must be an absolute http:// or https:// URL.'];
+  }
+  return [];
+}
+
+/** The message for a taken code. Identical whoever holds it, so it reveals nothing about other workspaces. */
+export const codeTakenMessage = (code: string) => `The code "${code}" is already taken; choose another.`;
+
+interface LinkOwner {
+  workspaceId: string;
+  mode: Tenant['mode'];
+  enrollmentId: string;
+  programId: string;
+  partnerId: string;
+}
+
+/**
+ * Insert a link with the given vanity code, or with a generated one (retried on collision).
+ * `ON CONFLICT DO NOTHING` keeps a collision from aborting the surrounding transaction, and makes
+ * the uniqueness check atomic with the insert.
+ */
+async function insertLink(
+  db: Db,
+  owner: LinkOwner,
+  options: { code?: string; destinationUrl?: string | null; isDefault: boolean },
+): Promise<ReferralLink> {
+  const attempts = options.code === undefined ? GENERATED_CODE_ATTEMPTS : 1;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const code = options.code ?? generateCode();
+    if (options.code === undefined && isReservedCode(code)) continue;
+    const codeNormalized = normalizeCode(code);
+    const { count } = await db.referralLink.createMany({
+      data: [{ ...owner, code, codeNormalized, destinationUrl: options.destinationUrl ?? null, isDefault: options.isDefault }],
+      skipDuplicates: true,
+    });
+    if (count === 1) return db.referralLink.findUniqueOrThrow({ where: { codeNormalized } });
+  }
+  if (options.code !== undefined) throw new DomainError('DUPLICATE', codeTakenMessage(options.code), ['input', 'code']);
+  throw new Error(`no free referral code after ${GENERATED_CODE_ATTEMPTS} attempts`);
+}
+
+/** The link an enrollment gets when it is approved: a generated code, the program's destination. */
+export function createDefaultLink(
+  db: Db,
+  enrollment: { id: string; workspaceId: string; mode: Tenant['mode']; programId: string; partnerId: string },
+): Promise<ReferralLink> {
+  return insertLink(
+    db,
+    { workspaceId: enrollment.workspaceId, mode: enrollment.mode, enrollmentId: enrollment.id, programId: enrollment.programId, partnerId: enrollment.partnerId },
+    { isDefault: true },
+  );
+}
+
+export interface CreateReferralLinkInput {
+  /** Row ids; null when the given global id was malformed or of another type. */
+  partnerId: string | null;
+  programId: string | null;
+  /** A vanity code; absent or null: a generated one. */
+  code?: string | null;
+  destinationUrl?: string | null;
+}
+
+/**
+ * A new link for a partner in a program where their enrollment is APPROVED.
+ * `onlyForPartnerId` (PARTNER credentials): any other partner answers exactly like a missing one.
+ */
+export async function createReferralLink(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: CreateReferralLinkInput,
+  onlyForPartnerId: string | null = null,
+): Promise<ReferralLink> {
+  const code = input.code ?? undefined;
+  const destinationUrl = input.destinationUrl?.trim() || null;
+  const v = new Validator();
+  if (code !== undefined) for (const problem of vanityCodeProblems(code)) v.check(false, ['input', 'code'], problem);
+  if (destinationUrl !== null) for (const problem of destinationUrlProblems(destinationUrl)) v.check(false, ['input', 'destinationUrl'], problem);
+  v.throwIfAny();
+
+  if (!input.partnerId || (onlyForPartnerId !== null && input.partnerId !== onlyForPartnerId)) throw notFound('Partner', ['input', 'partnerId']);
+  const partner = await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } });
+  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  const program = input.programId ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } }) : null;
+  if (!program) throw notFound('Program', ['input', 'programId']);
+
+  const enrollment = await prisma.enrollment.findUnique({ where: { programId_partnerId: { programId: program.id, partnerId: partner.id } } });
+  if (!enrollment) {
+    throw new DomainError('NOT_FOUND', `Partner "${partner.externalId}" is not enrolled in program "${program.name}": enroll them first (enrollPartner).`, ['input', 'programId']);
+  }
+  if (enrollment.status !== 'APPROVED') {
+    throw new DomainError(
+      'INVALID_TRANSITION',
+      `The enrollment of partner "${partner.externalId}" in program "${program.name}" is ${enrollment.status}; links can only be created for an APPROVED enrollment.`,
+      ['input', 'programId'],
+    );
+  }
+  if (partner.status === 'BANNED') {
+    throw new DomainError('INVALID_TRANSITION', `Partner "${partner.externalId}" is BANNED; a banned partner cannot get new links.`, ['input', 'partnerId']);
+  }
+  if (program.status === 'ARCHIVED') {
+    throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED; an archived program cannot get new links.`, ['input', 'programId']);
+  }
+  return insertLink(
+    prisma,
+    { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id },
+    { code, destinationUrl, isDefault: false },
+  );
+}
+
+/** Disable a link: it stays readable (disabled: true) but no longer tracks. Disabling twice is harmless. */
+export async function disableReferralLink(prisma: PrismaClient, tenant: Tenant, linkId: string | null): Promise<ReferralLink> {
+  const link = linkId ? await prisma.referralLink.findUnique({ where: { id_workspaceId_mode: { id: linkId, ...tenant } } }) : null;
+  if (!link) throw notFound('Referral link');
+  if (link.disabledAt) return link;
+  return prisma.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });
+}
+
+/** The unique key of a code inside a tenant (codes are looked up ignoring case). */
+export function codeKey(tenant: Tenant, code: string): Prisma.ReferralLinkWhereUniqueInput {
+  return { workspaceId_mode_codeNormalized: { ...tenant, codeNormalized: normalizeCode(code) } };
+}

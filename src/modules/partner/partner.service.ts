@@ -1,0 +1,157 @@
+import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { DomainError, notFound, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { NIL_UUID } from '../../lib/ids.js';
+import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
+
+export const EXTERNAL_ID_MAX = 255;
+export const NAME_MAX = 200;
+export const EMAIL_MAX = 320;
+export const SEARCH_MAX = 100;
+
+/** Deliberately loose: one "@" with something on both sides and no spaces. Deliverability is not our business. */
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+const duplicateExternalId = (externalId: string) =>
+  new DomainError('DUPLICATE', `A partner with externalId "${externalId}" already exists in this workspace and mode.`, ['input', 'externalId']);
+
+/** Trimmed name; empty means none. */
+function cleanName(v: Validator, name: string | null): string | null {
+  const trimmed = name?.trim() || null;
+  v.check(trimmed === null || trimmed.length <= NAME_MAX, ['input', 'name'], `A name must be at most ${NAME_MAX} characters long.`);
+  return trimmed;
+}
+
+/** Trimmed email; empty means none. */
+function cleanEmail(v: Validator, email: string | null): string | null {
+  const trimmed = email?.trim() || null;
+  if (trimmed !== null) {
+    v.check(trimmed.length <= EMAIL_MAX, ['input', 'email'], `An email address must be at most ${EMAIL_MAX} characters long.`);
+    v.check(EMAIL.test(trimmed), ['input', 'email'], 'An email address must contain exactly one "@" with text on both sides and no spaces.');
+  }
+  return trimmed;
+}
+
+function cleanExternalId(v: Validator, externalId: string): string {
+  const trimmed = externalId.trim();
+  v.check(trimmed.length >= 1 && trimmed.length <= EXTERNAL_ID_MAX, ['input', 'externalId'], `An externalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`);
+  return trimmed;
+}
+
+export interface CreatePartnerInput {
+  externalId: string;
+  name?: string | null;
+  email?: string | null;
+  status?: PartnerStatus | null;
+  /** Row ids of programs to enroll the partner in; null where the given global id was malformed. */
+  programIds?: ReadonlyArray<string | null> | null;
+}
+
+/**
+ * A new partner, enrolled at once in `programIds` (each enrollment as enrollPartner would make it),
+ * all in one transaction: any refused program leaves nothing behind.
+ */
+export async function createPartner(prisma: PrismaClient, tenant: Tenant, input: CreatePartnerInput): Promise<Partner> {
+  const v = new Validator();
+  const externalId = cleanExternalId(v, input.externalId);
+  const name = cleanName(v, input.name ?? null);
+  const email = cleanEmail(v, input.email ?? null);
+  v.throwIfAny();
+
+  try {
+    return await prisma.$transaction(async (tx) => {
+      if (await tx.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId } } })) throw duplicateExternalId(externalId);
+      const partner = await tx.partner.create({ data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' } });
+      const seen = new Set<string>();
+      for (const [index, programId] of (input.programIds ?? []).entries()) {
+        // The same program twice is one enrollment, not an error.
+        if (programId !== null && seen.has(programId)) continue;
+        if (programId !== null) seen.add(programId);
+        await enrollInTransaction(tx, tenant, partner, programId, {
+          partner: ['input', 'status'],
+          program: ['input', 'programIds', String(index)],
+        });
+      }
+      return partner;
+    });
+  } catch (error) {
+    // A concurrent create with the same externalId won the race.
+    if (isUniqueViolation(error)) throw duplicateExternalId(externalId);
+    throw error;
+  }
+}
+
+export interface UpdatePartnerInput {
+  /** Row id; undefined: not given; null: given but not a Partner id of this tenant. */
+  id?: string | null;
+  /** The partner's externalId, to find it by (it cannot be changed). */
+  externalId?: string;
+  /** undefined: unchanged; null (or empty): cleared. */
+  name?: string | null;
+  email?: string | null;
+}
+
+/** Change a partner's name and/or email. Exactly one of `id` / `externalId` picks the partner. */
+export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input: UpdatePartnerInput): Promise<Partner> {
+  if ((input.id === undefined) === (input.externalId === undefined)) {
+    throw new DomainError('VALIDATION', 'Give exactly one of `id` or `externalId` to say which partner to update.', ['input']);
+  }
+  const v = new Validator();
+  const data: Prisma.PartnerUpdateInput = {};
+  if (input.name !== undefined) data.name = cleanName(v, input.name);
+  if (input.email !== undefined) data.email = cleanEmail(v, input.email);
+  v.throwIfAny();
+
+  const partner = await findPartner(prisma, tenant, input);
+  if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
+  if (Object.keys(data).length === 0) return partner;
+  return prisma.partner.update({ where: { id: partner.id }, data });
+}
+
+function findPartner(prisma: PrismaClient, tenant: Tenant, key: { id?: string | null; externalId?: string }): Promise<Partner | null> {
+  if (key.id !== undefined) {
+    return key.id ? prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: key.id, ...tenant } } }) : Promise.resolve(null);
+  }
+  return prisma.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId: key.externalId!.trim() } } });
+}
+
+/** Any status may change to any other; asking for the current one changes nothing. */
+export async function setPartnerStatus(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: { partnerId: string | null; status: PartnerStatus },
+): Promise<Partner> {
+  const partner = input.partnerId ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
+  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  if (partner.status === input.status) return partner;
+  return prisma.partner.update({ where: { id: partner.id }, data: { status: input.status } });
+}
+
+/** `LIKE` treats % and _ as wildcards (and \ as their escape); a search is a plain substring. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export interface PartnerListFilter {
+  status?: PartnerStatus | null;
+  /** Row id; null when a given program id was malformed (matches nothing). */
+  programId?: string | null;
+  search?: string | null;
+}
+
+/** The tenant's partners matching a list filter (the where clause of `partners`). */
+export function partnerListWhere(tenant: Tenant, filter: PartnerListFilter): Prisma.PartnerWhereInput {
+  const where: Prisma.PartnerWhereInput = { ...tenant };
+  if (filter.status) where.status = filter.status;
+  if (filter.programId !== undefined) where.enrollments = { some: { programId: filter.programId ?? NIL_UUID } };
+  const search = filter.search?.trim();
+  if (search) {
+    const contains = escapeLike(search);
+    where.OR = [
+      { name: { contains, mode: 'insensitive' } },
+      { email: { contains, mode: 'insensitive' } },
+      { externalId: { contains, mode: 'insensitive' } },
+    ];
+  }
+  return where;
+}
