@@ -133,3 +133,22 @@ describe('viewer over HTTP', () => {
     expect(second).toEqual(first);
   });
 });
+
+describe('node and nodes', () => {
+  it('require a credential', async () => {
+    const id = Buffer.from('Workspace:00000000-0000-0000-0000-000000000000').toString('base64');
+    const res = await server.gql('query($id: ID!) { node(id: $id) { id } }', { id });
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const many = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: [id] });
+    expect(many.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('limit nodes to 100 ids', async () => {
+    const ws = await server.workspace();
+    const id = Buffer.from('Workspace:00000000-0000-0000-0000-000000000000').toString('base64');
+    const res = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: Array(101).fill(id) }, ws.keys.test.secret);
+    expect(res.errors?.[0]?.message).toContain('at most 100');
+    const ok = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: [id, id] }, ws.keys.test.secret);
+    expect(ok).toEqual({ data: { nodes: [null, null] } });
+  });
+});

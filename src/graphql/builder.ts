@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import { GraphQLError } from 'graphql';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
@@ -60,8 +61,20 @@ export const builder = new SchemaBuilder<{
     nodeFieldOptions: { nullable: false },
     nodeTypeOptions: { description: 'An object with a globally unique, opaque id.' },
     pageInfoTypeOptions: { description: 'Where a page of a connection sits in the whole list.' },
-    nodeQueryOptions: { description: 'Any object by its global id; null when it does not exist in the caller’s workspace and mode.' },
-    nodesQueryOptions: { description: 'Several objects by global id, in the order asked; null for each id outside the caller’s scope.' },
+    nodeQueryOptions: {
+      description: 'Any object by its global id; null when it does not exist in the caller’s workspace and mode.',
+      authScopes: { authenticated: true },
+    },
+    nodesQueryOptions: {
+      description: 'Several objects by global id (at most 100), in the order asked; null for each id outside the caller’s scope.',
+      authScopes: { authenticated: true },
+      resolve: (_root, args, _ctx, _info, resolveNodes) => {
+        if (args.ids.length > 100) {
+          throw new GraphQLError(`nodes takes at most 100 ids; got ${args.ids.length}.`, { extensions: { code: 'BAD_USER_INPUT' } });
+        }
+        return resolveNodes(args.ids);
+      },
+    },
   },
 });
 

@@ -1,1 +1,160 @@
-// Filled in by the module's owner.
+import { builder } from '../../graphql/builder.js';
+import { ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
+import { payloadType, withUserErrors } from '../../graphql/payload.js';
+import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
+import { isUuid, NIL_UUID } from '../../lib/ids.js';
+import { createProgram, updateProgram } from './program.service.js';
+
+export const ProgramRef = builder.prismaNode('Program', {
+  description:
+    'A referral program (customers refer friends) or an affiliate program (partners promote). A PARTNER credential sees only the programs its partner is enrolled in.',
+  id: { field: 'id' },
+  // A node outside the caller's scope is null, never an error.
+  nullable: true,
+  findUnique: (id, ctx) => ({
+    ...scopedKey(id, ctx),
+    ...(ctx.auth?.role === 'PARTNER' ? { enrollments: { some: { partnerId: ctx.auth.partnerId ?? NIL_UUID } } } : {}),
+  }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'For people: 1–200 characters.' }),
+    type: t.expose('type', { type: ProgramTypeEnum, description: 'REFERRAL or AFFILIATE; fixed at creation.' }),
+    status: t.expose('status', { type: ProgramStatusEnum, description: 'Only ACTIVE programs reward conversions. ARCHIVED is final.' }),
+    currency: t.exposeString('currency', { description: 'Default ISO 4217 currency of the program (fixed at creation).' }),
+    attributionWindowDays: t.exposeInt('attributionWindowDays', {
+      description: 'How long after a click or code a signup is still attributed to the partner (1–3650 days).',
+    }),
+    holdDays: t.exposeInt('holdDays', { description: 'Days a reward stays CREATED before it is approved automatically (0–3650).' }),
+    allowSelfReferral: t.exposeBoolean('allowSelfReferral', {
+      description: 'Whether a partner may refer themselves (same external id or email); otherwise such conversions are discarded.',
+    }),
+    autoApprovePartners: t.exposeBoolean('autoApprovePartners', { description: 'Whether new enrollments are APPROVED at once instead of PENDING.' }),
+    destinationUrl: t.exposeString('destinationUrl', {
+      nullable: true,
+      description: 'Where referral links of this program send visitors, unless a link has its own destination.',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the program’s settings or status last changed.' }),
+  }),
+});
+
+builder.queryField('program', (t) =>
+  t.prismaField({
+    type: ProgramRef,
+    nullable: true,
+    description: 'A program by global id; null when it does not exist in the caller’s workspace and mode.',
+    authScopes: { reader: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) => {
+      // Spread before the null check: an id that cannot match is not an unused query.
+      const selection = { ...query };
+      const id = rowIdFrom(String(args.id), 'Program');
+      return id ? ctx.db.prisma.program.findUnique({ ...selection, where: scopedKey(id, ctx) }) : null;
+    },
+  }),
+);
+
+builder.queryField('programs', (t) =>
+  t.prismaConnection(
+    {
+      type: ProgramRef,
+      cursor: 'id',
+      description: 'The programs of the caller’s workspace and mode, newest first (by id; ids are time-ordered).',
+      authScopes: { reader: true },
+      args: { status: t.arg({ type: ProgramStatusEnum, required: false, description: 'Only programs in this status.' }) },
+      resolve: (query, _root, args, ctx) => {
+        // A cursor is opaque but client-supplied: never let a non-UUID reach the uuid column.
+        const cursor = query.cursor?.id !== undefined && !isUuid(String(query.cursor.id)) ? { id: NIL_UUID } : query.cursor;
+        return ctx.db.prisma.program.findMany({
+          ...query,
+          ...(cursor ? { cursor } : {}),
+          where: { ...tenantOf(ctx), ...(args.status ? { status: args.status } : {}) },
+          orderBy: { id: 'desc' },
+        });
+      },
+      totalCount: (_parent, args, ctx) =>
+        ctx.db.prisma.program.count({ where: { ...tenantOf(ctx), ...(args.status ? { status: args.status } : {}) } }),
+    },
+    { name: 'ProgramConnection', description: 'A page of programs.' },
+    { name: 'ProgramEdge', description: 'A program in a page of programs.' },
+  ),
+);
+
+const CreateProgramInput = builder.inputType('CreateProgramInput', {
+  description: 'A new program. Omitted settings take the defaults shown.',
+  fields: (t) => ({
+    name: t.string({ required: true, description: '1–200 characters (trimmed).' }),
+    type: t.field({ type: ProgramTypeEnum, required: true, description: 'REFERRAL (customers refer friends) or AFFILIATE (partners promote).' }),
+    currency: t.string({ required: true, description: 'ISO 4217 code, e.g. "USD" (case-insensitive). Cannot be changed later.' }),
+    status: t.field({ type: ProgramStatusEnum, description: 'DRAFT, ACTIVE or PAUSED; default ACTIVE.' }),
+    attributionWindowDays: t.int({ description: '1–3650; default 30.' }),
+    holdDays: t.int({ description: '0–3650; default 0.' }),
+    allowSelfReferral: t.boolean({ description: 'Default false.' }),
+    autoApprovePartners: t.boolean({ description: 'Default true.' }),
+    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters; default none.' }),
+  }),
+});
+
+const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
+  description:
+    'A partial update: omitted fields keep their values (null is refused, except for `destinationUrl`, which null clears). The currency cannot change.',
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'The program’s global id.' }),
+    name: t.string({ description: '1–200 characters (trimmed).' }),
+    status: t.field({
+      type: ProgramStatusEnum,
+      description: 'DRAFT → ACTIVE | ARCHIVED; ACTIVE → PAUSED | ARCHIVED; PAUSED → ACTIVE | ARCHIVED; ARCHIVED is final. The current status is a no-op.',
+    }),
+    attributionWindowDays: t.int({ description: '1–3650.' }),
+    holdDays: t.int({ description: '0–3650.' }),
+    allowSelfReferral: t.boolean({ description: 'Whether partners may refer themselves.' }),
+    autoApprovePartners: t.boolean({ description: 'Whether new enrollments are approved at once (existing ones are not touched).' }),
+    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters; null removes it.' }),
+  }),
+});
+
+const programPayload = (name: string, description: string) =>
+  payloadType<{ programId: string }>(name, description, (t) => ({
+    program: t.prismaField({
+      type: ProgramRef,
+      nullable: true,
+      description: 'The program; null when the mutation was refused.',
+      resolve: (query, p, _args, ctx) => {
+        // Spread before the null check: a refused mutation has no program, and that is not an unused query.
+        const selection = { ...query };
+        return p.programId ? ctx.db.prisma.program.findUnique({ ...selection, where: scopedKey(p.programId, ctx) }) : null;
+      },
+    }),
+  }));
+
+const CreateProgramPayload = programPayload('CreateProgramPayload', 'The new program, or why it was refused.');
+const UpdateProgramPayload = programPayload('UpdateProgramPayload', 'The updated program, or why the update was refused (then nothing changed).');
+
+builder.mutationField('createProgram', (t) =>
+  t.field({
+    type: CreateProgramPayload,
+    description: 'Create a program in the caller’s workspace and mode.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateProgramInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const program = await createProgram(ctx.db.prisma, tenantOf(ctx), input);
+        return { programId: program.id };
+      }),
+  }),
+);
+
+builder.mutationField('updateProgram', (t) =>
+  t.field({
+    type: UpdateProgramPayload,
+    description: 'Change a program’s settings or status. Refused status changes answer INVALID_TRANSITION; an ARCHIVED program cannot change.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const { id, ...changes } = input;
+        const program = await updateProgram(ctx.db.prisma, tenantOf(ctx), rowIdFrom(String(id), 'Program'), changes);
+        return { programId: program.id };
+      }),
+  }),
+);

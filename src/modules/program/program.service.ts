@@ -1,0 +1,193 @@
+import type { Prisma, PrismaClient, Program } from '../../generated/prisma/client.js';
+import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
+import { DomainError, notFound, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { parseCurrency } from '../../lib/money.js';
+
+/** The Prisma client or an interactive transaction's client. */
+export type Db = PrismaClient | Prisma.TransactionClient;
+
+export const PROGRAM_NAME_MAX = 200;
+export const DESTINATION_URL_MAX = 2048;
+export const ATTRIBUTION_WINDOW_DAYS = { min: 1, max: 3650 } as const;
+export const HOLD_DAYS = { min: 0, max: 3650 } as const;
+
+/**
+ * Status changes a program may make. ARCHIVED is final: an archived program cannot change at all.
+ * Going back to DRAFT is never allowed: a program that has been live keeps its history.
+ */
+export const PROGRAM_TRANSITIONS: Readonly<Record<ProgramStatus, readonly ProgramStatus[]>> = {
+  DRAFT: ['ACTIVE', 'ARCHIVED'],
+  ACTIVE: ['PAUSED', 'ARCHIVED'],
+  PAUSED: ['ACTIVE', 'ARCHIVED'],
+  ARCHIVED: [],
+};
+
+export function canTransition(from: ProgramStatus, to: ProgramStatus): boolean {
+  return PROGRAM_TRANSITIONS[from].includes(to);
+}
+
+export interface CreateProgramInput {
+  name: string;
+  type: ProgramType;
+  currency: string;
+  status?: ProgramStatus | null;
+  attributionWindowDays?: number | null;
+  holdDays?: number | null;
+  allowSelfReferral?: boolean | null;
+  autoApprovePartners?: boolean | null;
+  destinationUrl?: string | null;
+}
+
+/**
+ * A partial update: `undefined` keeps a value. `null` clears `destinationUrl`; for every other
+ * field (they cannot be empty) null is refused, so a client bug never wipes a setting.
+ */
+export interface UpdateProgramInput {
+  name?: string | null;
+  status?: ProgramStatus | null;
+  attributionWindowDays?: number | null;
+  holdDays?: number | null;
+  allowSelfReferral?: boolean | null;
+  autoApprovePartners?: boolean | null;
+  destinationUrl?: string | null;
+}
+
+const field = (name: string): string[] => ['input', name];
+
+function checkName(v: Validator, name: string): string {
+  const trimmed = name.trim();
+  v.check(
+    trimmed.length >= 1 && trimmed.length <= PROGRAM_NAME_MAX,
+    field('name'),
+    `A program name must be 1 to ${PROGRAM_NAME_MAX} characters long (after trimming spaces).`,
+  );
+  return trimmed;
+}
+
+function checkRange(v: Validator, name: string, value: number, range: { min: number; max: number }, unit: string): void {
+  v.check(value >= range.min && value <= range.max, field(name), `\`${name}\` must be between ${range.min} and ${range.max} ${unit}; got ${value}.`);
+}
+
+/** An absolute http(s) URL of at most 2048 characters, trimmed; null when invalid (the error is recorded). */
+function checkDestinationUrl(v: Validator, value: string): string {
+  const trimmed = value.trim();
+  let ok = trimmed.length > 0 && trimmed.length <= DESTINATION_URL_MAX;
+  if (ok) {
+    try {
+      const url = new URL(trimmed);
+      ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
+    } catch {
+      ok = false;
+    }
+  }
+  v.check(ok, field('destinationUrl'), `\`destinationUrl\` must be an absolute http:// or https:// URL of at most ${DESTINATION_URL_MAX} characters.`);
+  return trimmed;
+}
+
+/** Create a program with the contract's defaults (ACTIVE, 30 days window, no hold, no self-referral, auto-approve). */
+export async function createProgram(db: Db, tenant: Tenant, input: CreateProgramInput): Promise<Program> {
+  const v = new Validator();
+  const name = checkName(v, input.name);
+  let currency: string | null = null;
+  try {
+    currency = parseCurrency(input.currency, field('currency'));
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    v.add(error);
+  }
+  v.check(
+    input.status !== 'ARCHIVED',
+    field('status'),
+    'A program cannot be created ARCHIVED: create it as DRAFT, ACTIVE or PAUSED.',
+  );
+  if (input.attributionWindowDays != null) checkRange(v, 'attributionWindowDays', input.attributionWindowDays, ATTRIBUTION_WINDOW_DAYS, 'days');
+  if (input.holdDays != null) checkRange(v, 'holdDays', input.holdDays, HOLD_DAYS, 'days');
+  const destinationUrl = input.destinationUrl != null ? checkDestinationUrl(v, input.destinationUrl) : null;
+  v.throwIfAny();
+
+  return db.program.create({
+    data: {
+      ...tenant,
+      name,
+      type: input.type,
+      currency: currency!,
+      status: input.status ?? 'ACTIVE',
+      attributionWindowDays: input.attributionWindowDays ?? 30,
+      holdDays: input.holdDays ?? 0,
+      allowSelfReferral: input.allowSelfReferral ?? false,
+      autoApprovePartners: input.autoApprovePartners ?? true,
+      destinationUrl,
+    },
+  });
+}
+
+/** The program with this row id in the tenant, or null. */
+export function findProgram(db: Db, tenant: Tenant, id: string | null): Promise<Program | null> {
+  if (!id) return Promise.resolve(null);
+  return db.program.findUnique({ where: { id_workspaceId_mode: { id, ...tenant } } });
+}
+
+/**
+ * Apply a partial update. Status changes follow PROGRAM_TRANSITIONS (asking for the current status
+ * is a no-op); an archived program refuses every change. `id` is the row id (null: not found).
+ */
+export async function updateProgram(db: Db, tenant: Tenant, id: string | null, input: UpdateProgramInput): Promise<Program> {
+  const v = new Validator();
+  const data: Prisma.ProgramUpdateManyMutationInput = {};
+  for (const key of ['name', 'status', 'attributionWindowDays', 'holdDays', 'allowSelfReferral', 'autoApprovePartners'] as const) {
+    v.check(input[key] !== null, field(key), `\`${key}\` cannot be null: omit it to keep the current value.`);
+  }
+  if (input.name != null) data.name = checkName(v, input.name);
+  if (input.attributionWindowDays != null) {
+    checkRange(v, 'attributionWindowDays', input.attributionWindowDays, ATTRIBUTION_WINDOW_DAYS, 'days');
+    data.attributionWindowDays = input.attributionWindowDays;
+  }
+  if (input.holdDays != null) {
+    checkRange(v, 'holdDays', input.holdDays, HOLD_DAYS, 'days');
+    data.holdDays = input.holdDays;
+  }
+  if (input.allowSelfReferral != null) data.allowSelfReferral = input.allowSelfReferral;
+  if (input.autoApprovePartners != null) data.autoApprovePartners = input.autoApprovePartners;
+  if (input.destinationUrl !== undefined) data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
+
+  // A status guard on the write makes a concurrent status change visible: retry against the new state.
+  for (let attempt = 0; ; attempt++) {
+    const program = await findProgram(db, tenant, id);
+    if (!program) throw notFound('Program');
+    v.throwIfAny();
+
+    const changes = changedKeys(program, data, input.status ?? undefined);
+    if (changes.length === 0) return program;
+    if (program.status === 'ARCHIVED') {
+      const asked = input.status && input.status !== program.status ? `change to ${input.status}` : `be edited (asked: ${changes.join(', ')})`;
+      throw new DomainError(
+        'INVALID_TRANSITION',
+        `Program "${program.name}" is ARCHIVED, which is final: it cannot ${asked}.`,
+        input.status ? field('status') : field('id'),
+      );
+    }
+    const write: Prisma.ProgramUpdateManyMutationInput = { ...data };
+    if (input.status && input.status !== program.status) {
+      if (!canTransition(program.status, input.status)) {
+        throw new DomainError(
+          'INVALID_TRANSITION',
+          `Program "${program.name}" is ${program.status}: it cannot change to ${input.status} (allowed: ${PROGRAM_TRANSITIONS[program.status].join(', ')}).`,
+          field('status'),
+        );
+      }
+      write.status = input.status;
+    }
+    const { count } = await db.program.updateMany({ where: { id: program.id, ...tenant, status: program.status }, data: write });
+    if (count === 1) return (await findProgram(db, tenant, program.id))!;
+    if (attempt >= 3) throw new Error(`Program ${program.id} kept changing during the update.`);
+  }
+}
+
+function changedKeys(program: Program, data: Prisma.ProgramUpdateManyMutationInput, status: ProgramStatus | undefined): string[] {
+  const changed = Object.entries(data)
+    .filter(([key, value]) => program[key as keyof Program] !== value)
+    .map(([key]) => key);
+  if (status && status !== program.status) changed.unshift('status');
+  return changed;
+}
