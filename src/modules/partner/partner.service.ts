@@ -1,8 +1,10 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
+import { appendEvent } from '../events/outbox.js';
 
 export const EXTERNAL_ID_MAX = 255;
 export const NAME_MAX = 200;
@@ -72,6 +74,11 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
           program: ['input', 'programIds', String(index)],
         });
       }
+      await appendEvent(tx, tenant, {
+        type: 'partner.created',
+        partnerId: partner.id,
+        payload: { partnerId: encodeGlobalID('Partner', partner.id), externalId: partner.externalId, status: partner.status },
+      });
       return partner;
     });
   } catch (error) {
@@ -124,7 +131,15 @@ export async function setPartnerStatus(
   const partner = input.partnerId ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
   if (!partner) throw notFound('Partner', ['input', 'partnerId']);
   if (partner.status === input.status) return partner;
-  return prisma.partner.update({ where: { id: partner.id }, data: { status: input.status } });
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });
+    await appendEvent(tx, tenant, {
+      type: 'partner.status_changed',
+      partnerId: partner.id,
+      payload: { partnerId: encodeGlobalID('Partner', partner.id), from: partner.status, to: updated.status },
+    });
+    return updated;
+  });
 }
 
 /** `LIKE` treats % and _ as wildcards (and \ as their escape); a search is a plain substring. */
