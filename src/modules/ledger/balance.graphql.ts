@@ -1,1 +1,52 @@
-// Filled in by the module's owner.
+import { builder } from '../../graphql/builder.js';
+import { PayoutStatusEnum } from '../../graphql/enums.js';
+import { MoneyRef } from '../../graphql/money.js';
+import { partnerFilter, scopedKey } from '../../graphql/scope.js';
+import { figureLoader } from '../stats/stats.graphql.js';
+import { moneyOf, partnerBalances, type Balance } from './balance.service.js';
+
+export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
+  description:
+    'A partner’s money in one currency, derived from their rewards and ledger entries. pending: CREATED rewards. available: APPROVED rewards not yet in a paid payout, plus manual credits and clawbacks (negative after a clawback of money already paid). paid: PROCESSED rewards.',
+  fields: (t) => ({
+    currency: t.string({ description: 'ISO 4217 code.', resolve: (b) => b.currency }),
+    pending: t.field({ type: MoneyRef, description: 'Rewards waiting for the hold period or an approval.', resolve: (b) => moneyOf(b.pending, b.currency) }),
+    available: t.field({
+      type: MoneyRef,
+      description: 'Approved and not yet paid out, plus manual credits and clawbacks. May be negative.',
+      resolve: (b) => moneyOf(b.available, b.currency),
+    }),
+    paid: t.field({ type: MoneyRef, description: 'Paid out (PROCESSED rewards).', resolve: (b) => moneyOf(b.paid, b.currency) }),
+  }),
+});
+
+builder.prismaObjectField('Partner', 'balances', (t) =>
+  t.field({
+    type: [BalanceRef],
+    description: 'The partner’s balance in each currency they have money in, sorted by currency. A PARTNER credential sees its own partner’s only.',
+    resolve: (partner, _args, ctx) => figureLoader(ctx, 'partner.balances', (scope, ids) => partnerBalances(ctx.db, scope, ids)).load(partner.id),
+  }),
+);
+
+// Payouts are written by the payout mutations; the type lives here, with the rest of the partner's money.
+export const PayoutRef = builder.prismaNode('Payout', {
+  description: 'Money sent to a partner: groups approved rewards; marking it PAID moves them to PROCESSED.',
+  id: { field: 'id' },
+  // A node outside the caller's scope is null, never an error; a PARTNER credential sees its own partner's payouts only.
+  nullable: true,
+  findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...partnerFilter(ctx) }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    partner: t.relation('partner'),
+    amount: t.field({ type: MoneyRef, resolve: (p) => moneyOf(p.amount, p.currency) }),
+    status: t.expose('status', { type: PayoutStatusEnum }),
+    method: t.exposeString('method', { nullable: true, description: 'How it was sent (free text, e.g. "bank_transfer", "paypal").' }),
+    externalReference: t.exposeString('externalReference', { nullable: true, description: 'The payment’s reference in the company’s payment system.' }),
+    paidAt: t.expose('paidAt', { type: 'DateTime', nullable: true }),
+    rewards: t.relation('rewards', {
+      description: 'The rewards this payout pays, oldest first.',
+      query: (_args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' } }),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});

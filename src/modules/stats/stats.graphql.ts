@@ -1,1 +1,185 @@
-// Filled in by the module's owner.
+import type { Context } from '../../context.js';
+import { builder } from '../../graphql/builder.js';
+import { loader } from '../../graphql/loaders.js';
+import { MoneyRef } from '../../graphql/money.js';
+import { partnerFilter, tenantOf } from '../../graphql/scope.js';
+import { filterId } from '../reward/reward.graphql.js';
+import {
+  linkClickCounts,
+  moneyList,
+  partnerClickCounts,
+  partnerReferralCounts,
+  partnerRewardTotals,
+  programClickCounts,
+  programConversionFigures,
+  programEnrollmentCounts,
+  programReferralCounts,
+  programRewardSums,
+  type RewardSums,
+  type StatsScope,
+  type TimeWindow,
+} from './stats.service.js';
+
+/** The caller's tenant, narrowed to its own partner for a PARTNER credential. */
+export function statsScope(ctx: Context): StatsScope {
+  return { ...tenantOf(ctx), partnerId: partnerFilter(ctx).partnerId ?? null };
+}
+
+/**
+ * The request's loader for one kind of figure with one set of arguments: every parent asking
+ * for it in this request is answered by a single GROUP BY over all their ids.
+ */
+export function figureLoader<V>(
+  ctx: Context,
+  name: string,
+  fetch: (scope: StatsScope, ids: readonly string[]) => Promise<Map<string, V>>,
+) {
+  return loader<string, V>(ctx, `stats:${name}`, async (ids) => {
+    const figures = await fetch(statsScope(ctx), ids);
+    return ids.map((id) => figures.get(id) as V);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program.stats
+// ---------------------------------------------------------------------------------------------
+
+/** A program's figures over a window; every field is loaded on demand, batched across programs. */
+export interface ProgramStatsSource {
+  programId: string;
+  window: TimeWindow;
+}
+
+const windowKey = (w: TimeWindow) => `${w.from?.toISOString() ?? ''}..${w.to?.toISOString() ?? ''}`;
+
+const programFigures = {
+  enrollments: (ctx: Context, s: ProgramStatsSource) =>
+    figureLoader(ctx, `program.enrollments:${windowKey(s.window)}`, (scope, ids) => programEnrollmentCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+  clicks: (ctx: Context, s: ProgramStatsSource) =>
+    figureLoader(ctx, `program.clicks:${windowKey(s.window)}`, (scope, ids) => programClickCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+  referrals: (ctx: Context, s: ProgramStatsSource) =>
+    figureLoader(ctx, `program.referrals:${windowKey(s.window)}`, (scope, ids) => programReferralCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+  conversions: (ctx: Context, s: ProgramStatsSource) =>
+    figureLoader(ctx, `program.conversions:${windowKey(s.window)}`, (scope, ids) => programConversionFigures(ctx.db, scope, ids, s.window)).load(s.programId),
+  rewards: (ctx: Context, s: ProgramStatsSource) =>
+    figureLoader(ctx, `program.rewards:${windowKey(s.window)}`, (scope, ids) => programRewardSums(ctx.db, scope, ids, s.window)).load(s.programId),
+};
+
+const RewardTotalsRef = builder.objectRef<RewardSums>('RewardTotals').implement({
+  description: 'Sums of rewards per status, each a list of amounts per currency (sorted by currency).',
+  fields: (t) => ({
+    created: t.field({ type: [MoneyRef], description: 'Waiting for the hold period or an approval.', resolve: (s) => moneyList(s.CREATED) }),
+    approved: t.field({ type: [MoneyRef], description: 'Approved, not yet paid out.', resolve: (s) => moneyList(s.APPROVED) }),
+    processed: t.field({ type: [MoneyRef], description: 'Paid out or marked processed.', resolve: (s) => moneyList(s.PROCESSED) }),
+    canceled: t.field({ type: [MoneyRef], resolve: (s) => moneyList(s.CANCELED) }),
+    rejected: t.field({ type: [MoneyRef], resolve: (s) => moneyList(s.REJECTED) }),
+  }),
+});
+
+export const ProgramStatsRef = builder.objectRef<ProgramStatsSource>('ProgramStats').implement({
+  description:
+    'A program’s counters, computed live by the database. With a window, each figure counts what happened in it: enrollments by when they were created, clicks and conversions by when they occurred, referrals by sign-up, converted referrals by when they converted, rewards by when they were created.',
+  fields: (t) => ({
+    partners: t.int({
+      description: 'Partners enrolled in the program, whatever the enrollment’s status.',
+      resolve: async (s, _args, ctx) => (await programFigures.enrollments(ctx, s)).partners,
+    }),
+    activePartners: t.int({
+      description: 'Partners with an APPROVED enrollment whose partner status is ACTIVE.',
+      resolve: async (s, _args, ctx) => (await programFigures.enrollments(ctx, s)).activePartners,
+    }),
+    clicks: t.int({ description: 'Clicks on the program’s links, not counting discarded ones.', resolve: (s, _args, ctx) => programFigures.clicks(ctx, s) }),
+    referrals: t.int({ description: 'Referred people, whatever their status.', resolve: async (s, _args, ctx) => (await programFigures.referrals(ctx, s)).referrals }),
+    convertedReferrals: t.int({
+      description: 'Referred people who paid at least once (CONVERTED).',
+      resolve: async (s, _args, ctx) => (await programFigures.referrals(ctx, s)).convertedReferrals,
+    }),
+    conversions: t.int({
+      description: 'ACCEPTED conversions other than refunds (signups, purchases, subscription payments).',
+      resolve: async (s, _args, ctx) => (await programFigures.conversions(ctx, s)).conversions,
+    }),
+    revenue: t.field({
+      type: [MoneyRef],
+      description: 'Per currency, the amounts of ACCEPTED purchases and subscription payments (refunds are not subtracted).',
+      resolve: async (s, _args, ctx) => moneyList((await programFigures.conversions(ctx, s)).revenue),
+    }),
+    rewards: t.field({
+      type: RewardTotalsRef,
+      description: 'Every reward of the program (both recipients; clawbacks included, as negative amounts) per status.',
+      resolve: (s, _args, ctx) => programFigures.rewards(ctx, s),
+    }),
+  }),
+});
+
+builder.prismaObjectField('Program', 'stats', (t) =>
+  t.field({
+    type: ProgramStatsRef,
+    description: 'The program’s counters, over all time or over the window [from, to).',
+    authScopes: { reader: true },
+    args: {
+      from: t.arg({ type: 'DateTime', description: 'Count from this instant (inclusive).' }),
+      to: t.arg({ type: 'DateTime', description: 'Count until this instant (exclusive).' }),
+    },
+    resolve: (program, args) => ({ programId: program.id, window: { from: args.from ?? null, to: args.to ?? null } }),
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Partner.stats and ReferralLink.clicks
+// ---------------------------------------------------------------------------------------------
+
+interface PartnerStatsSource {
+  partnerId: string;
+  /** Row id of the program asked for; null: every program. */
+  programId: string | null;
+}
+
+const partnerFigures = {
+  clicks: (ctx: Context, s: PartnerStatsSource) =>
+    figureLoader(ctx, `partner.clicks:${s.programId ?? '*'}`, (scope, ids) => partnerClickCounts(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+  referrals: (ctx: Context, s: PartnerStatsSource) =>
+    figureLoader(ctx, `partner.referrals:${s.programId ?? '*'}`, (scope, ids) => partnerReferralCounts(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+  rewards: (ctx: Context, s: PartnerStatsSource) =>
+    figureLoader(ctx, `partner.rewards:${s.programId ?? '*'}`, (scope, ids) => partnerRewardTotals(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+};
+
+const PartnerStatsRef = builder.objectRef<PartnerStatsSource>('PartnerStats').implement({
+  description: 'A partner’s counters, in every program or in one, computed live by the database.',
+  fields: (t) => ({
+    clicks: t.int({ description: 'Clicks on the partner’s links, not counting discarded ones.', resolve: (s, _args, ctx) => partnerFigures.clicks(ctx, s) }),
+    totalReferrals: t.int({
+      description: 'People the partner referred, whatever their status.',
+      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).totalReferrals,
+    }),
+    successfulReferrals: t.int({
+      description: 'Referred people who paid at least once (CONVERTED).',
+      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).successfulReferrals,
+    }),
+    pendingReferrals: t.int({
+      description: 'Referred people who signed up and have not paid yet (PENDING).',
+      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).pendingReferrals,
+    }),
+    totalRewards: t.field({
+      type: [MoneyRef],
+      description:
+        'What the partner earned per currency: their own (REFERRER) rewards except CANCELED and REJECTED ones, net of clawbacks. Rewards for the referred customer are not counted.',
+      resolve: async (s, _args, ctx) => moneyList(await partnerFigures.rewards(ctx, s)),
+    }),
+  }),
+});
+
+builder.prismaObjectField('Partner', 'stats', (t) =>
+  t.field({
+    type: PartnerStatsRef,
+    description: 'The partner’s counters. A PARTNER credential sees figures for its own partner only.',
+    args: { programId: t.arg.id({ description: 'Only this program; an id outside the caller’s scope gives zeros.' }) },
+    resolve: (partner, args) => ({ partnerId: partner.id, programId: filterId(args.programId, 'Program') ?? null }),
+  }),
+);
+
+builder.prismaObjectField('ReferralLink', 'clicks', (t) =>
+  t.int({
+    description: 'Clicks through this link, not counting discarded ones.',
+    resolve: (link, _args, ctx) => figureLoader(ctx, 'link.clicks', (scope, ids) => linkClickCounts(ctx.db, scope, ids)).load(link.id),
+  }),
+);

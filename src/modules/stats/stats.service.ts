@@ -1,0 +1,325 @@
+import type { Database } from '../../db.js';
+import type { RewardStatus } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../graphql/scope.js';
+import type { Money } from '../../lib/money.js';
+
+// Counters and sums for dashboards, computed by PostgreSQL: one GROUP BY per kind of figure for
+// every parent asked at once (the GraphQL layer batches parents through per-request loaders), so
+// a page of 100 partners costs the same number of statements as a page of 10, and no row is ever
+// loaded into Node to be counted. The rules of what counts where are in ./README.md.
+
+/** Where figures are read: a tenant, optionally narrowed to one partner (a PARTNER credential). */
+export interface StatsScope extends Tenant {
+  /** Set: only this partner's rows count; everyone else's figures are zero. */
+  partnerId?: string | null;
+}
+
+/** A half-open time window [from, to); either end may be open. */
+export interface TimeWindow {
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/** Raw SQL access: `Database` itself, or a Prisma (transaction) client through `prismaQueryable`. */
+export type Queryable = Pick<Database, 'query'>;
+
+/** Run these statements on a Prisma client or interactive transaction, e.g. to read a balance inside a write. */
+export function prismaQueryable(prisma: { $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T> }): Queryable {
+  return { query: <R>(sql: string, params: unknown[] = []) => prisma.$queryRawUnsafe<R[]>(sql, ...params) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL plumbing
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Positional parameters for one statement. Every value sent is a string, a Date, a string[] or
+ * null, and every figure read back is cast to text in SQL, so node-postgres and PGlite (which
+ * parse bigint and numeric into different JS types) give the same strings; they become BigInt
+ * or number here, never a float.
+ */
+export class Params {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+
+  /** `"workspaceId" = $1 AND "mode" = $2` (plus the partner restriction) for table alias `t`. */
+  tenant(t: string, scope: StatsScope, partnerColumn: string | null = '"partnerId"'): string {
+    let sql = `${t}."workspaceId" = ${this.add(scope.workspaceId)}::uuid AND ${t}."mode" = ${this.add(scope.mode)}::"Mode"`;
+    if (scope.partnerId && partnerColumn) sql += ` AND ${t}.${partnerColumn} = ${this.add(scope.partnerId)}::uuid`;
+    return sql;
+  }
+
+  ids(ids: readonly string[]): string {
+    return `${this.add([...ids])}::uuid[]`;
+  }
+
+  /** A condition on `column` for the window, or TRUE when the window is open on both ends. */
+  window(column: string, window: TimeWindow | undefined): string {
+    const parts: string[] = [];
+    if (window?.from) parts.push(`${column} >= ${this.add(window.from)}::timestamptz`);
+    if (window?.to) parts.push(`${column} < ${this.add(window.to)}::timestamptz`);
+    return parts.length ? `(${parts.join(' AND ')})` : 'TRUE';
+  }
+}
+
+export const toInt = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
+export const toBigInt = (value: unknown): bigint => (value === null || value === undefined ? 0n : BigInt(String(value)));
+
+/** Amounts per currency, sorted by currency code (a currency is listed once it has a row, even if it sums to zero). */
+export function moneyList(byCurrency: Map<string, bigint> | undefined): Money[] {
+  if (!byCurrency) return [];
+  return [...byCurrency.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([currency, amount]) => ({ amount, currency }));
+}
+
+function addTo(map: Map<string, bigint>, currency: string, amount: bigint): void {
+  map.set(currency, (map.get(currency) ?? 0n) + amount);
+}
+
+function byId<T>(ids: readonly string[], empty: () => T): Map<string, T> {
+  return new Map(ids.map((id) => [id, empty()]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs
+// ---------------------------------------------------------------------------------------------
+
+export interface ProgramEnrollmentCounts {
+  /** Enrollments, whatever their status. */
+  partners: number;
+  /** APPROVED enrollments whose partner is ACTIVE. */
+  activePartners: number;
+}
+
+/** Enrollments per program; the window applies to the enrollment's createdAt. */
+export async function programEnrollmentCounts(
+  db: Queryable,
+  scope: StatsScope,
+  programIds: readonly string[],
+  window?: TimeWindow,
+): Promise<Map<string, ProgramEnrollmentCounts>> {
+  const p = new Params();
+  const rows = await db.query<{ id: string; partners: string; active: string }>(
+    `SELECT e."programId" AS id,
+            count(*)::text AS partners,
+            count(*) FILTER (WHERE e."status" = 'APPROVED' AND pa."status" = 'ACTIVE')::text AS active
+       FROM "Enrollment" e
+       JOIN "Partner" pa ON pa."id" = e."partnerId" AND pa."workspaceId" = e."workspaceId" AND pa."mode" = e."mode"
+      WHERE ${p.tenant('e', scope)} AND e."programId" = ANY(${p.ids(programIds)}) AND ${p.window('e."createdAt"', window)}
+      GROUP BY e."programId"`,
+    p.values,
+  );
+  const result = byId(programIds, () => ({ partners: 0, activePartners: 0 }));
+  for (const row of rows) result.set(row.id, { partners: toInt(row.partners), activePartners: toInt(row.active) });
+  return result;
+}
+
+/** Non-discarded clicks per program; the window applies to occurredAt. */
+export async function programClickCounts(
+  db: Queryable,
+  scope: StatsScope,
+  programIds: readonly string[],
+  window?: TimeWindow,
+): Promise<Map<string, number>> {
+  return clickCounts(db, scope, '"programId"', programIds, null, window);
+}
+
+export interface ProgramReferralCounts {
+  /** Referrals created in the window. */
+  referrals: number;
+  /** CONVERTED referrals that converted in the window (convertedAt, else createdAt). */
+  convertedReferrals: number;
+}
+
+export async function programReferralCounts(
+  db: Queryable,
+  scope: StatsScope,
+  programIds: readonly string[],
+  window?: TimeWindow,
+): Promise<Map<string, ProgramReferralCounts>> {
+  const p = new Params();
+  const rows = await db.query<{ id: string; referrals: string; converted: string }>(
+    `SELECT r."programId" AS id,
+            count(*) FILTER (WHERE ${p.window('r."createdAt"', window)})::text AS referrals,
+            count(*) FILTER (WHERE r."status" = 'CONVERTED' AND ${p.window('coalesce(r."convertedAt", r."createdAt")', window)})::text AS converted
+       FROM "Referral" r
+      WHERE ${p.tenant('r', scope)} AND r."programId" = ANY(${p.ids(programIds)})
+      GROUP BY r."programId"`,
+    p.values,
+  );
+  const result = byId(programIds, () => ({ referrals: 0, convertedReferrals: 0 }));
+  for (const row of rows) result.set(row.id, { referrals: toInt(row.referrals), convertedReferrals: toInt(row.converted) });
+  return result;
+}
+
+export interface ProgramConversionFigures {
+  /** ACCEPTED conversions other than refunds. */
+  conversions: number;
+  /** Per currency: the sum of ACCEPTED PURCHASE and SUBSCRIPTION amounts. */
+  revenue: Map<string, bigint>;
+}
+
+/** Conversions and revenue per program; the window applies to occurredAt. */
+export async function programConversionFigures(
+  db: Queryable,
+  scope: StatsScope,
+  programIds: readonly string[],
+  window?: TimeWindow,
+): Promise<Map<string, ProgramConversionFigures>> {
+  const p = new Params();
+  // One row per (program, currency); SIGNUP conversions carry no amount and group under NULL.
+  const rows = await db.query<{ id: string; currency: string | null; conversions: string; revenue: string | null }>(
+    `SELECT c."programId" AS id, c."currency" AS currency,
+            count(*) FILTER (WHERE c."type" <> 'REFUND')::text AS conversions,
+            (sum(c."amount") FILTER (WHERE c."type" IN ('PURCHASE', 'SUBSCRIPTION')))::text AS revenue
+       FROM "Conversion" c
+      WHERE ${p.tenant('c', scope)} AND c."programId" = ANY(${p.ids(programIds)})
+        AND c."status" = 'ACCEPTED' AND ${p.window('c."occurredAt"', window)}
+      GROUP BY c."programId", c."currency"`,
+    p.values,
+  );
+  const result = byId(programIds, () => ({ conversions: 0, revenue: new Map<string, bigint>() }));
+  for (const row of rows) {
+    const figures = result.get(row.id)!;
+    figures.conversions += toInt(row.conversions);
+    if (row.currency && row.revenue !== null) addTo(figures.revenue, row.currency, toBigInt(row.revenue));
+  }
+  return result;
+}
+
+/** Sums of rewards per status and currency. */
+export type RewardSums = Record<RewardStatus, Map<string, bigint>>;
+
+const emptyRewardSums = (): RewardSums => ({
+  CREATED: new Map(),
+  APPROVED: new Map(),
+  PROCESSED: new Map(),
+  CANCELED: new Map(),
+  REJECTED: new Map(),
+});
+
+/** Every reward of the program (both recipients, clawbacks included) by status; window on createdAt. */
+export async function programRewardSums(
+  db: Queryable,
+  scope: StatsScope,
+  programIds: readonly string[],
+  window?: TimeWindow,
+): Promise<Map<string, RewardSums>> {
+  const p = new Params();
+  const rows = await db.query<{ id: string; status: RewardStatus; currency: string; total: string }>(
+    `SELECT w."programId" AS id, w."status"::text AS status, w."currency" AS currency, sum(w."amount")::text AS total
+       FROM "Reward" w
+      WHERE ${p.tenant('w', scope)} AND w."programId" = ANY(${p.ids(programIds)}) AND ${p.window('w."createdAt"', window)}
+      GROUP BY w."programId", w."status", w."currency"`,
+    p.values,
+  );
+  const result = byId(programIds, emptyRewardSums);
+  for (const row of rows) addTo(result.get(row.id)![row.status], row.currency, toBigInt(row.total));
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partners and links
+// ---------------------------------------------------------------------------------------------
+
+/** Non-discarded clicks per partner, optionally in one program only. */
+export async function partnerClickCounts(
+  db: Queryable,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+  programId?: string | null,
+): Promise<Map<string, number>> {
+  return clickCounts(db, scope, '"partnerId"', partnerIds, programId ?? null);
+}
+
+/** Non-discarded clicks per referral link. */
+export async function linkClickCounts(db: Queryable, scope: StatsScope, linkIds: readonly string[]): Promise<Map<string, number>> {
+  return clickCounts(db, scope, '"linkId"', linkIds, null);
+}
+
+async function clickCounts(
+  db: Queryable,
+  scope: StatsScope,
+  groupColumn: '"programId"' | '"partnerId"' | '"linkId"',
+  ids: readonly string[],
+  programId: string | null,
+  window?: TimeWindow,
+): Promise<Map<string, number>> {
+  const p = new Params();
+  const program = programId ? ` AND k."programId" = ${p.add(programId)}::uuid` : '';
+  const rows = await db.query<{ id: string; clicks: string }>(
+    `SELECT k.${groupColumn} AS id, count(*)::text AS clicks
+       FROM "Click" k
+      WHERE ${p.tenant('k', scope)} AND k.${groupColumn} = ANY(${p.ids(ids)})${program}
+        AND NOT k."discarded" AND ${p.window('k."occurredAt"', window)}
+      GROUP BY k.${groupColumn}`,
+    p.values,
+  );
+  const result = byId(ids, () => 0);
+  for (const row of rows) result.set(row.id, toInt(row.clicks));
+  return result;
+}
+
+export interface PartnerReferralCounts {
+  totalReferrals: number;
+  /** CONVERTED. */
+  successfulReferrals: number;
+  /** PENDING. */
+  pendingReferrals: number;
+}
+
+export async function partnerReferralCounts(
+  db: Queryable,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+  programId?: string | null,
+): Promise<Map<string, PartnerReferralCounts>> {
+  const p = new Params();
+  const program = programId ? ` AND r."programId" = ${p.add(programId)}::uuid` : '';
+  const rows = await db.query<{ id: string; total: string; converted: string; pending: string }>(
+    `SELECT r."partnerId" AS id,
+            count(*)::text AS total,
+            count(*) FILTER (WHERE r."status" = 'CONVERTED')::text AS converted,
+            count(*) FILTER (WHERE r."status" = 'PENDING')::text AS pending
+       FROM "Referral" r
+      WHERE ${p.tenant('r', scope)} AND r."partnerId" = ANY(${p.ids(partnerIds)})${program}
+      GROUP BY r."partnerId"`,
+    p.values,
+  );
+  const result = byId(partnerIds, () => ({ totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0 }));
+  for (const row of rows) {
+    result.set(row.id, { totalReferrals: toInt(row.total), successfulReferrals: toInt(row.converted), pendingReferrals: toInt(row.pending) });
+  }
+  return result;
+}
+
+/**
+ * What each partner earned, per currency: their REFERRER rewards (clawbacks included, so the
+ * figure is net of refunds) except CANCELED and REJECTED ones. Rewards for the referred customer
+ * (recipient REFERRED) are the customer's, not the partner's.
+ */
+export async function partnerRewardTotals(
+  db: Queryable,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+  programId?: string | null,
+): Promise<Map<string, Map<string, bigint>>> {
+  const p = new Params();
+  const program = programId ? ` AND w."programId" = ${p.add(programId)}::uuid` : '';
+  const rows = await db.query<{ id: string; currency: string; total: string }>(
+    `SELECT w."partnerId" AS id, w."currency" AS currency, sum(w."amount")::text AS total
+       FROM "Reward" w
+      WHERE ${p.tenant('w', scope)} AND w."partnerId" = ANY(${p.ids(partnerIds)})${program}
+        AND w."recipient" = 'REFERRER' AND w."status" NOT IN ('CANCELED', 'REJECTED')
+      GROUP BY w."partnerId", w."currency"`,
+    p.values,
+  );
+  const result = byId(partnerIds, () => new Map<string, bigint>());
+  for (const row of rows) addTo(result.get(row.id)!, row.currency, toBigInt(row.total));
+  return result;
+}
