@@ -34,3 +34,12 @@ describe('unexpected errors', () => {
     expect(res.errors?.[0]?.message).toContain('Cannot query field "nope"');
   });
 });
+
+describe('bad cursors', () => {
+  it('are a client error, not an unexpected one', async () => {
+    const ws = await server.workspace();
+    const res = await server.gql('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', {}, ws.keys.test.secret);
+    expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res)).toBe('BAD_USER_INPUT');
+    expect(res.errors?.[0]?.message).toContain('cursor');
+  });
+});

@@ -1,0 +1,305 @@
+// recordConversion under load, through the real server (its own process), next to two baselines
+// measured in the same run on the same throw-away database, at the same concurrency:
+//   - a raw single-row INSERT of a conversion row through `pg` (no HTTP, no GraphQL);
+//   - a bare graphql-yoga server (its own process too) whose only mutation does that one INSERT;
+//     the distance between the two is the price of HTTP + GraphQL alone.
+// Scenarios, all with a program of two reward rules (a FIXED referrer rule and a PERCENTAGE
+// double-sided one, limited to 12 per referral):
+//   - a PURCHASE of a new referred person with a referral code: attribution, a new referral, two
+//     rewards with their history rows, three outbox events;
+//   - a SUBSCRIPTION payment of an already referred person: the referral row lock and the
+//     prior-rewards lookup for the limit;
+//   - a replay of an idempotency key already used.
+//
+//   npm run bench -- --suite conversions --concurrency 20
+//
+// Also runs alone: `npx tsx scripts/bench/conversions.ts` (same options through env:
+// BENCH_CONCURRENCY, BENCH_DURATION seconds, BENCH_QUICK=1).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import pg from 'pg';
+import { openDatabase } from '../../src/db.js';
+import { uuidv7 } from '../../src/modules/click/click-id.js';
+import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
+import {
+  createThrowawayDatabase,
+  formatTable,
+  httpClient,
+  ROOT,
+  runLoad,
+  startServerProcess,
+  withClient,
+  type BenchOptions,
+  type BenchResult,
+  type BenchSuite,
+  type LoadResult,
+} from './harness.js';
+
+const SUITE = 'conversions';
+/** Already referred people the SUBSCRIPTION scenario pays for (spread so the referral locks rarely collide). */
+const PEOPLE = 500;
+
+const RECORD = `mutation Bench($input: RecordConversionInput!) {
+  recordConversion(input: $input) { conversion { id status discardReason } rewards { id amount { amount currency } } replayed userErrors { code message } }
+}`;
+const INSERT_MUTATION = 'mutation Bench($key: String!, $amount: String!) { insertConversion(key: $key, amount: $amount) }';
+const RAW_INSERT = `INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "amount", "currency", "occurredAt")
+VALUES (gen_random_uuid(), $1, 'LIVE', 'PURCHASE', 'ACCEPTED', $2, $3, $4, 'USD', now()) RETURNING "id"`;
+
+interface Fixture {
+  workspaceId: string;
+  programGlobalId: string;
+  code: string;
+  secret: string;
+}
+
+async function createFixture(url: string): Promise<Fixture> {
+  const db = await openDatabase({ databaseUrl: url, dataDir: '', poolSize: 2, migrate: false });
+  try {
+    const { encodeGlobalID } = await import('@pothos/plugin-relay');
+    const prisma = db.prisma;
+    const ws = await createWorkspace(prisma, 'Benchmark');
+    const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const program = await prisma.program.create({ data: { ...tenant, name: 'Bench program', type: 'AFFILIATE', currency: 'USD', holdDays: 14 } });
+    for (const data of [
+      { trigger: 'PURCHASE' as const, recipient: 'REFERRER' as const, kind: 'CASH' as const, amountType: 'FIXED' as const, fixedAmount: 1000n, fixedCurrency: 'USD' },
+      { trigger: 'PURCHASE' as const, recipient: 'REFERRED' as const, kind: 'DISCOUNT' as const, amountType: 'PERCENTAGE' as const, percentageBasisPoints: 1000, maxRewardsPerReferral: 12 },
+      { trigger: 'SUBSCRIPTION' as const, recipient: 'REFERRER' as const, kind: 'CASH' as const, amountType: 'PERCENTAGE' as const, percentageBasisPoints: 2000, maxRewardsPerReferral: 12 },
+      { trigger: 'SUBSCRIPTION' as const, recipient: 'REFERRED' as const, kind: 'CREDIT' as const, amountType: 'FIXED' as const, fixedAmount: 100n, fixedCurrency: 'USD', capAmount: 1_000_000n, capCurrency: 'USD' },
+    ]) {
+      const id = uuidv7();
+      await prisma.rewardRule.create({ data: { ...tenant, id, lineageId: id, programId: program.id, ...data } });
+    }
+    const partner = await prisma.partner.create({ data: { ...tenant, externalId: 'bench-partner', email: 'bench@example.com' } });
+    const enrollment = await prisma.enrollment.create({ data: { ...tenant, programId: program.id, partnerId: partner.id, status: 'APPROVED' } });
+    const code = `bench${randomBytes(4).toString('hex')}`;
+    const link = await prisma.referralLink.create({ data: { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id, code, codeNormalized: code } });
+    await prisma.referral.createMany({
+      data: Array.from({ length: PEOPLE }, (_, i) => ({ ...tenant, programId: program.id, partnerId: partner.id, linkId: link.id, externalId: `subscriber-${i}`, status: 'CONVERTED' as const })),
+    });
+    return { workspaceId: ws.workspace.id, programGlobalId: encodeGlobalID('Program', program.id), code, secret: ws.keys.test.secret };
+  } finally {
+    await db.close();
+  }
+}
+
+/** The bare baseline server: graphql-yoga, one mutation, one INSERT. Runs in a child process (see the end of this file). */
+async function serveBareYoga(databaseUrl: string, port: number): Promise<void> {
+  const { createSchema, createYoga } = await import('graphql-yoga');
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const workspaceId = process.env.BENCH_WORKSPACE_ID!;
+  const yoga = createYoga({
+    schema: createSchema({
+      typeDefs: 'type Query { ok: Boolean } type Mutation { insertConversion(key: String!, amount: String!): ID! }',
+      resolvers: {
+        Mutation: {
+          insertConversion: async (_: unknown, args: { key: string; amount: string }) =>
+            (await pool.query<{ id: string }>(RAW_INSERT, [workspaceId, args.key, `yoga-${args.key}`, args.amount])).rows[0]!.id,
+        },
+      },
+    }),
+    logging: false,
+    graphiql: false,
+  });
+  const server = http.createServer(yoga);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => server.close(() => void pool.end().then(() => process.exit(0))));
+}
+
+async function startBareYoga(databaseUrl: string, workspaceId: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port: p } = s.address() as net.AddressInfo;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/conversions.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_BARE_YOGA: '1', BENCH_PORT: String(port), BENCH_DB: databaseUrl, BENCH_WORKSPACE_ID: workspaceId, NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`bare Yoga server exited (code ${code})`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export const conversionsSuite: BenchSuite = {
+  name: SUITE,
+  description: 'recordConversion (2 reward rules) through the server vs a bare Yoga one-INSERT mutation and a raw INSERT through pg',
+  async run(options: BenchOptions, log): Promise<BenchResult[]> {
+    const database = await createThrowawayDatabase(options.databaseUrl);
+    log(`${SUITE}: throw-away database ${database.name}`);
+    const results: BenchResult[] = [];
+    const load = { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.warmupMs };
+    const run = randomBytes(3).toString('hex');
+    let n = 0;
+    const row = (scenario: string, unit: string, r: LoadResult, baseline: LoadResult | null, notes?: string): BenchResult => {
+      if (r.errors > 0) log(`  ${scenario}: ${r.errors} errors, first: ${r.firstError}`);
+      return {
+        suite: SUITE,
+        scenario,
+        unit,
+        ops: r.ops,
+        errors: r.errors,
+        durationS: r.durationS,
+        opsPerSec: r.opsPerSec,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        concurrency: options.concurrency,
+        vsBaseline: baseline ? r.opsPerSec / baseline.opsPerSec : undefined,
+        notes,
+      };
+    };
+    try {
+      const fx = await createFixture(database.url);
+
+      log(`${SUITE}: raw single-row INSERT through pg…`);
+      const pool = new pg.Pool({ connectionString: database.url, max: options.concurrency });
+      const raw = await runLoad(async () => {
+        const i = n++;
+        await pool.query(RAW_INSERT, [fx.workspaceId, `raw-${run}-${i}`, `raw-${i}`, 4999]);
+        return true;
+      }, load);
+      await pool.end();
+      results.push(row('raw INSERT (1 row/statement, pg)', 'INSERT', raw, raw, `pg.Pool max ${options.concurrency}; autocommit`));
+
+      log(`${SUITE}: bare Yoga mutation (one INSERT)…`);
+      const bare = await startBareYoga(database.url, fx.workspaceId);
+      const bareClient = httpClient(bare.url, options.concurrency);
+      let bareResult: LoadResult;
+      try {
+        bareResult = await runLoad(async () => {
+          const i = n++;
+          const res = await bareClient.request('POST', '/graphql', JSON.stringify({ query: INSERT_MUTATION, variables: { key: `yoga-${run}-${i}`, amount: '4999' } }));
+          return res.status === 200 && !res.body.includes('"errors"');
+        }, load);
+      } finally {
+        bareClient.close();
+        await bare.stop();
+      }
+      results.push(row('bare Yoga mutation: one INSERT', 'mutation', bareResult, raw, 'graphql-yoga + pg.Pool max 10, own process'));
+
+      const server = await startServerProcess({ DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' });
+      const client = httpClient(server.url, options.concurrency);
+      /** True when recorded as expected (`rewards`: how many, or null for any number). */
+      const record = async (input: Record<string, unknown>, expect: { rewards: number | null; replayed?: boolean }) => {
+        const res = await client.request('POST', '/graphql', JSON.stringify({ query: RECORD, variables: { input } }), { authorization: `Bearer ${fx.secret}` });
+        if (res.status !== 200) return false;
+        const payload = (JSON.parse(res.body) as { data?: { recordConversion?: { conversion: { status: string } | null; rewards: unknown[]; replayed: boolean; userErrors: unknown[] } } }).data
+          ?.recordConversion;
+        return Boolean(
+          payload &&
+            payload.userErrors.length === 0 &&
+            payload.conversion?.status === 'ACCEPTED' &&
+            (expect.rewards === null || payload.rewards.length === expect.rewards) &&
+            payload.replayed === (expect.replayed ?? false),
+        );
+      };
+      try {
+        log(`${SUITE}: recordConversion, new referred person (PURCHASE with a code)…`);
+        const used: string[] = [];
+        const fresh = await runLoad(async () => {
+          const i = n++;
+          const ok = await record(
+            {
+              type: 'PURCHASE',
+              idempotencyKey: `order-${run}-${i}`,
+              referredExternalId: `buyer-${run}-${i}`,
+              code: fx.code,
+              programId: fx.programGlobalId,
+              amount: { amount: '49.99', currency: 'USD' },
+            },
+            { rewards: 2 },
+          );
+          if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
+          return ok;
+        }, load);
+        results.push(row('recordConversion: new referral, 2 rewards', 'conversion', fresh, raw, `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT`));
+
+        log(`${SUITE}: recordConversion, payment of an existing referral (SUBSCRIPTION)…`);
+        const repeat = await runLoad(() => {
+          const i = n++;
+          return record(
+            {
+              type: 'SUBSCRIPTION',
+              idempotencyKey: `invoice-${run}-${i}`,
+              referredExternalId: `subscriber-${i % PEOPLE}`,
+              amount: { amount: '19.00', currency: 'USD' },
+            },
+            { rewards: null },
+          );
+        }, load);
+        results.push(row('recordConversion: existing referral', 'conversion', repeat, raw, `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked`));
+
+        log(`${SUITE}: recordConversion replays (idempotency key already used)…`);
+        const replay = await runLoad(() => {
+          const idempotencyKey = used[n++ % used.length]!;
+          return record(
+            { type: 'PURCHASE', idempotencyKey, referredExternalId: 'whoever', amount: { amount: '1.00', currency: 'USD' } },
+            { rewards: 2, replayed: true },
+          );
+        }, load);
+        results.push(row('recordConversion: replay of a used key', 'replay', replay, raw, `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT`));
+      } finally {
+        client.close();
+        await server.stop();
+      }
+
+      // Exactly once: every acknowledged conversion stored once, with its rewards.
+      await withClient(database.url, async (c) => {
+        const counts = (
+          await c.query<{ conversions: string; rewards: string; referrals: string }>(
+            `SELECT (SELECT count(*) FROM "Conversion" WHERE "mode" = 'TEST') AS conversions,
+                    (SELECT count(*) FROM "Reward") AS rewards,
+                    (SELECT count(*) FROM "Referral") AS referrals`,
+          )
+        ).rows[0]!;
+        log(`${SUITE}: stored ${counts.conversions} conversions, ${counts.rewards} rewards, ${counts.referrals} referrals (warm-ups included)`);
+      });
+    } finally {
+      await database.drop();
+    }
+    return results;
+  },
+};
+
+// Run alone, or as the bare Yoga child process.
+const invokedDirectly = process.argv[1]?.endsWith('conversions.ts') ?? false;
+if (invokedDirectly && process.env.BENCH_BARE_YOGA === '1') {
+  await serveBareYoga(process.env.BENCH_DB!, Number(process.env.BENCH_PORT));
+} else if (invokedDirectly) {
+  const quick = process.env.BENCH_QUICK === '1';
+  const options: BenchOptions = {
+    quick,
+    durationMs: process.env.BENCH_DURATION ? Number(process.env.BENCH_DURATION) * 1000 : quick ? 3_000 : 10_000,
+    warmupMs: quick ? 500 : 2_000,
+    concurrency: Number(process.env.BENCH_CONCURRENCY ?? 20),
+    databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+  };
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  conversionsSuite.run(options, log).then(
+    (results) => {
+      process.stdout.write(`\n${formatTable(results)}\n\n`);
+      for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,106 @@
+import { builder } from '../../graphql/builder.js';
+import { ConversionTypeEnum } from '../../graphql/enums.js';
+import { MoneyInputRef } from '../../graphql/money.js';
+import { payloadType, withUserErrors } from '../../graphql/payload.js';
+import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
+import { decodeClickId } from '../click/click-id.js';
+import { RewardRef } from '../reward/reward.graphql.js';
+import { ConversionRef } from './conversion.graphql.js';
+import { INVALID_ID, recordConversion } from './record.service.js';
+
+const RecordConversionInput = builder.inputType('RecordConversionInput', {
+  description:
+    'An event from the company’s backend. Attribution, in order: `clickId`, then `code`, then an existing referral of `referredExternalId` — and a person already referred in the program stays with the partner who brought them first.',
+  fields: (t) => ({
+    type: t.field({
+      type: ConversionTypeEnum,
+      required: true,
+      description: 'SIGNUP, PURCHASE or SUBSCRIPTION (a payment of one). Refunds go through refundConversion.',
+    }),
+    idempotencyKey: t.string({
+      required: true,
+      description:
+        '1–255 characters, unique per workspace and mode (e.g. your event or order id). Sending it again — even concurrently — records nothing new and returns the first result.',
+    }),
+    referredExternalId: t.string({ required: true, description: 'The referred user’s id in your product (1–255 characters).' }),
+    referredEmail: t.string({ description: 'The referred user’s email; used to detect self-referrals (compared ignoring case).' }),
+    programId: t.id({
+      description:
+        'The program the event belongs to. Optional: taken from the click or code, or from the person’s referral. When given, a click or code of another program does not attribute (PROGRAM_MISMATCH).',
+    }),
+    code: t.string({ description: 'A referral code the person arrived with or entered (case-insensitive).' }),
+    clickId: t.string({ description: 'The `clickId` from trackClick, or the `rg_click` parameter the redirect added.' }),
+    amount: t.field({
+      type: MoneyInputRef,
+      description: 'What was paid: required for PURCHASE and SUBSCRIPTION, optional for SIGNUP. Never negative.',
+    }),
+    occurredAt: t.field({
+      type: 'DateTime',
+      description: 'When it happened in your product; defaults to now. At most 5 minutes in the future.',
+    }),
+  }),
+});
+
+const RecordConversionPayload = payloadType<{ conversionId: string; replayed: boolean }>(
+  'RecordConversionPayload',
+  'The recorded conversion (ACCEPTED, or DISCARDED with a `discardReason`) and the rewards it earned. A replay of an idempotency key returns the first call’s conversion and rewards.',
+  (t) => ({
+    conversion: t.prismaField({
+      type: ConversionRef,
+      nullable: true,
+      description: 'Null only when the input was refused (see userErrors).',
+      resolve: (query, p, _args, ctx) => {
+        const selection = { ...query }; // read on refusal too: plugin-prisma reports unread queries
+        return p.conversionId ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId, ...tenantOf(ctx) } }) : null;
+      },
+    }),
+    rewards: t.prismaField({
+      type: [RewardRef],
+      description: 'The rewards the conversion earned (their current state), oldest first; empty when discarded or when no rule applied.',
+      resolve: (query, p, _args, ctx) => {
+        const selection = { ...query };
+        return p.conversionId
+          ? ctx.db.prisma.reward.findMany({ ...selection, where: { conversionId: p.conversionId, ...tenantOf(ctx), sourceRewardId: null }, orderBy: { id: 'asc' } })
+          : [];
+      },
+    }),
+    replayed: t.boolean({
+      description: 'True when the idempotency key had already been used: the first call’s result is returned and nothing new was recorded.',
+      resolve: (p) => p.replayed ?? false,
+    }),
+  }),
+);
+
+builder.mutationField('recordConversion', (t) =>
+  t.field({
+    type: RecordConversionPayload,
+    description:
+      'Record a signup, purchase or subscription payment exactly once per idempotency key: attribute it to a partner, update the referral, and create the rewards of the program’s rules. A conversion that cannot be attributed or rewarded is still stored, DISCARDED with a machine-readable `discardReason` (NO_ATTRIBUTION, UNKNOWN_CLICK, UNKNOWN_CODE, CLICK_DISCARDED, LINK_DISABLED, PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_NOT_ACTIVE, ENROLLMENT_NOT_APPROVED, ATTRIBUTION_WINDOW_EXPIRED, SELF_REFERRAL, PROGRAM_MISMATCH, REFERRAL_REJECTED).',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: RecordConversionInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const programId = input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
+        const recorded = await recordConversion(
+          ctx.db.prisma,
+          tenantOf(ctx),
+          {
+            type: input.type,
+            idempotencyKey: input.idempotencyKey,
+            referredExternalId: input.referredExternalId,
+            referredEmail: input.referredEmail,
+            programId,
+            code: input.code,
+            clickId: input.clickId,
+            amount: input.amount,
+            occurredAt: input.occurredAt,
+          },
+          {
+            actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',
+            decodeClick: (token) => decodeClickId(token, ctx.clicks.codec),
+          },
+        );
+        return { conversionId: recorded.conversionId, replayed: recorded.replayed };
+      }),
+  }),
+);

@@ -1,0 +1,411 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { Prisma, PrismaClient, Reward } from '../../generated/prisma/client.js';
+import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
+import { DomainError, notFound, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { appendEvent } from '../events/outbox.js';
+import { createRewardsForConversion } from '../reward/create-rewards.js';
+import {
+  checkReferral,
+  decideAttribution,
+  loadProgram,
+  loadReferral,
+  loadSignals,
+  programInScope,
+  type Decision,
+  type DecodedClick,
+  type DiscardReason,
+  type ReferralFacts,
+  type TouchFacts,
+} from './attribution.js';
+
+export const IDEMPOTENCY_KEY_MAX = 255;
+export const EXTERNAL_ID_MAX = 255;
+export const EMAIL_MAX = 320;
+export const CODE_MAX = 255;
+export const CLICK_ID_MAX = 1024;
+/** How far in the future `occurredAt` may be (clock skew between the caller and us). */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+export interface RecordConversionInput {
+  type: ConversionType;
+  idempotencyKey: string;
+  referredExternalId: string;
+  referredEmail?: string | null;
+  /** Row id; undefined/null: not given; INVALID_ID: a global id that is malformed or of another type. */
+  programId?: string | null | typeof INVALID_ID;
+  code?: string | null;
+  clickId?: string | null;
+  amount?: { amount: string; currency: string } | null;
+  occurredAt?: Date | null;
+}
+
+/** Stands for a programId that was given but cannot name a program (answers NOT_FOUND). */
+export const INVALID_ID = Symbol('invalid id');
+
+export interface RecordConversionOptions {
+  /** Who records it, for the rewards' status history: an api key id, or "system:<job>". */
+  actor: string;
+  /** Decodes a click id token (null: not a click id of this installation). */
+  decodeClick: (token: string) => DecodedClick | null;
+  now?: Date;
+}
+
+export interface RecordedConversion {
+  conversionId: string;
+  status: ConversionStatus;
+  discardReason: string | null;
+  /** The rewards created now (a replay created none: read the conversion's rewards). */
+  rewards: Reward[];
+  /** The idempotency key had been used: this is the first call's conversion, nothing was recorded now. */
+  replayed: boolean;
+}
+
+interface ValidInput {
+  type: ConversionType;
+  idempotencyKey: string;
+  referredExternalId: string;
+  referredEmail: string | null;
+  programId: string | null | typeof INVALID_ID;
+  code: string | null;
+  clickId: string | null;
+  amount: bigint | null;
+  currency: string | null;
+  occurredAt: Date;
+}
+
+const field = (...path: string[]) => ['input', ...path];
+
+const isIdempotencyKey = (key: string) => key.trim().length > 0 && key.length <= IDEMPOTENCY_KEY_MAX;
+
+/** Every problem of the input at once; money parsed to minor units. */
+function validate(input: RecordConversionInput, now: Date): ValidInput {
+  const v = new Validator();
+  v.check(
+    isIdempotencyKey(input.idempotencyKey),
+    field('idempotencyKey'),
+    `An idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_MAX} characters long and not blank.`,
+  );
+  v.check(
+    input.type !== 'REFUND',
+    field('type'),
+    'A REFUND is not recorded with recordConversion: use refundConversion with the id of the conversion refunded.',
+  );
+  const externalId = input.referredExternalId.trim();
+  v.check(
+    externalId.length >= 1 && externalId.length <= EXTERNAL_ID_MAX,
+    field('referredExternalId'),
+    `referredExternalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`,
+  );
+  const email = input.referredEmail?.trim() || null;
+  if (email !== null) {
+    v.check(email.length <= EMAIL_MAX, field('referredEmail'), `referredEmail must be at most ${EMAIL_MAX} characters long.`);
+    v.check(EMAIL.test(email), field('referredEmail'), 'referredEmail must contain exactly one "@" with text on both sides and no spaces.');
+  }
+  const code = input.code?.trim() || null;
+  v.check(code === null || code.length <= CODE_MAX, field('code'), `A code is at most ${CODE_MAX} characters long.`);
+  const clickId = input.clickId?.trim() || null;
+  v.check(clickId === null || clickId.length <= CLICK_ID_MAX, field('clickId'), `A clickId is at most ${CLICK_ID_MAX} characters long.`);
+
+  let amount: bigint | null = null;
+  let currency: string | null = null;
+  if (input.amount) {
+    try {
+      currency = parseCurrency(input.amount.currency, field('amount', 'currency'));
+      amount = parseDecimal(input.amount.amount, currency, field('amount', 'amount'));
+      if (amount < 0n) {
+        v.add(new DomainError('VALIDATION', `A conversion amount cannot be negative (got "${input.amount.amount}"); refunds go through refundConversion.`, field('amount', 'amount')));
+      }
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      v.add(error);
+    }
+  } else if (input.type === 'PURCHASE' || input.type === 'SUBSCRIPTION') {
+    v.add(new DomainError('VALIDATION', `A ${input.type} needs an amount (what was paid, e.g. { amount: "49.00", currency: "USD" }).`, field('amount')));
+  }
+
+  const occurredAt = input.occurredAt ?? now;
+  v.check(
+    occurredAt.getTime() <= now.getTime() + FUTURE_TOLERANCE_MS,
+    field('occurredAt'),
+    `occurredAt is ${occurredAt.toISOString()}, more than 5 minutes in the future; send when it happened (UTC), or leave it out for now.`,
+  );
+  v.throwIfAny();
+  return {
+    type: input.type,
+    idempotencyKey: input.idempotencyKey,
+    referredExternalId: externalId,
+    referredEmail: email,
+    programId: input.programId ?? null,
+    code,
+    clickId,
+    amount,
+    currency,
+    occurredAt,
+  };
+}
+
+/**
+ * Record a conversion once per idempotency key, attribute it, and reward it — all in one
+ * transaction, in this order:
+ * 1. claim the key (INSERT … ON CONFLICT DO NOTHING): a concurrent call with the same key blocks on
+ *    the unique index until this one commits, then finds the key taken and returns the stored
+ *    conversion and its rewards (a replay: no userErrors, whatever its other fields);
+ * 2. attribute (attribution.ts) and create or update the referral;
+ * 3. evaluate the program's rules and write the rewards (reward/create-rewards.ts);
+ * 4. append `reward.created` events and one `conversion.recorded` event.
+ * Invalid input and an unknown programId are refused (userErrors) with nothing stored; a
+ * conversion that cannot be attributed or rewarded is stored DISCARDED with its reason.
+ */
+export async function recordConversion(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: RecordConversionInput,
+  options: RecordConversionOptions,
+): Promise<RecordedConversion> {
+  const now = options.now ?? new Date();
+  let valid: ValidInput;
+  try {
+    valid = validate(input, now);
+  } catch (error) {
+    // A replay answers with the first result whatever its other fields, even invalid ones.
+    if (!isIdempotencyKey(input.idempotencyKey)) throw error;
+    const stored = await storedConversion(prisma, tenant, input.idempotencyKey);
+    if (stored) return stored;
+    throw error;
+  }
+
+  return prisma.$transaction((tx) => recordInTransaction(tx, tenant, valid, options, now), { maxWait: 15_000, timeout: 30_000 });
+}
+
+/** The conversion already recorded with this key, as a replay; null when the key is unused. */
+async function storedConversion(db: Prisma.TransactionClient | PrismaClient, tenant: Tenant, idempotencyKey: string): Promise<RecordedConversion | null> {
+  const stored = await db.conversion.findUnique({
+    where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey } },
+    select: { id: true, status: true, discardReason: true },
+  });
+  return stored && { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], replayed: true };
+}
+
+async function recordInTransaction(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  input: ValidInput,
+  options: RecordConversionOptions,
+  now: Date,
+): Promise<RecordedConversion> {
+  // 1. The claim. The row starts ACCEPTED and gets its final status below, before commit.
+  const [claimed] = await tx.conversion.createManyAndReturn({
+    data: [
+      {
+        ...tenant,
+        type: input.type,
+        status: 'ACCEPTED',
+        idempotencyKey: input.idempotencyKey,
+        referredExternalId: input.referredExternalId,
+        referredEmail: input.referredEmail,
+        amount: input.amount,
+        currency: input.currency,
+        occurredAt: input.occurredAt,
+        createdAt: now,
+      },
+    ],
+    skipDuplicates: true,
+    select: { id: true },
+  });
+  if (!claimed) {
+    // Taken: by a transaction that has committed (ON CONFLICT waited for it), so this read sees it.
+    const stored = await storedConversion(tx, tenant, input.idempotencyKey);
+    if (!stored) throw new Error('idempotency key conflict without a stored conversion');
+    return stored;
+  }
+  const conversionId = claimed.id;
+
+  // 2. Attribution.
+  let givenProgramId: string | null = null;
+  if (input.programId !== null) {
+    const program = input.programId === INVALID_ID ? null : await loadProgram(tx, tenant, input.programId);
+    if (!program) throw notFound('Program', field('programId'));
+    givenProgramId = program.id;
+  }
+  const referred = { externalId: input.referredExternalId, email: input.referredEmail, occurredAt: input.occurredAt };
+  const signals = await loadSignals(tx, tenant, { clickId: input.clickId, code: input.code }, options.decodeClick);
+  const referral = await loadReferral(tx, tenant, input.referredExternalId, programInScope(givenProgramId, signals));
+  const decision = decideAttribution({ programId: givenProgramId, signals, referral, referred });
+
+  const outcome = await applyDecision(tx, tenant, input, decision, referred);
+  const result: Outcome = { programId: givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
+
+  await tx.conversion.update({
+    where: { id: conversionId },
+    data: {
+      status: result.discard ? 'DISCARDED' : 'ACCEPTED',
+      discardReason: result.discard,
+      programId: result.programId,
+      partnerId: result.partnerId,
+      referralId: result.referralId,
+      linkId: result.linkId,
+      clickId: result.clickRowId,
+    },
+    select: { id: true },
+  });
+
+  // 3. Rewards, for an accepted conversion.
+  let rewards: Reward[] = [];
+  if (!result.discard && result.rewardable) {
+    rewards = await createRewardsForConversion(tx, tenant, {
+      conversion: { id: conversionId, type: input.type, amount: input.amount, currency: input.currency, occurredAt: input.occurredAt },
+      referral: result.rewardable.referral,
+      program: result.rewardable.program,
+      partnerId: result.partnerId!,
+      enrollmentId: result.rewardable.enrollmentId,
+      actor: options.actor,
+      now,
+    });
+  }
+
+  // 4. The conversion's event (the rewards' were appended with them).
+  await appendEvent(tx, tenant, {
+    type: 'conversion.recorded',
+    programId: result.programId,
+    partnerId: result.partnerId,
+    payload: {
+      conversionId: encodeGlobalID('Conversion', conversionId),
+      type: input.type,
+      status: result.discard ? 'DISCARDED' : 'ACCEPTED',
+      discardReason: result.discard,
+      programId: result.programId && encodeGlobalID('Program', result.programId),
+      partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
+      referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
+      amount: input.amount !== null && input.currency !== null ? { amount: formatMinor(input.amount, input.currency), currency: input.currency } : null,
+      occurredAt: input.occurredAt.toISOString(),
+      rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
+    },
+  });
+  return { conversionId, status: result.discard ? 'DISCARDED' : 'ACCEPTED', discardReason: result.discard, rewards, replayed: false };
+}
+
+interface Outcome {
+  discard: DiscardReason | null;
+  programId: string | null;
+  partnerId: string | null;
+  referralId: string | null;
+  linkId: string | null;
+  clickRowId: string | null;
+  /** Set when accepted: what the reward engine needs. */
+  rewardable?: {
+    referral: { id: string; createdAt: Date; isNew: boolean };
+    program: { id: string; holdDays: number };
+    enrollmentId: string;
+  };
+}
+
+const isPayment = (type: ConversionType) => type === 'PURCHASE' || type === 'SUBSCRIPTION';
+
+type Referred = { externalId: string; email: string | null; occurredAt: Date };
+
+/** Create or update the referral the decision calls for; what the conversion row records. */
+async function applyDecision(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  input: ValidInput,
+  decision: Decision,
+  referred: Referred,
+): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
+  switch (decision.outcome) {
+    case 'discard':
+      return { discard: decision.reason, ...touchColumns(decision.touch) };
+    case 'existing':
+      return bindToExisting(tx, tenant, input, decision.referral, decision.discard);
+    case 'new': {
+      const { touch } = decision;
+      const status: ReferralStatus = decision.discard ? 'REJECTED' : isPayment(input.type) ? 'CONVERTED' : 'PENDING';
+      const [created] = await tx.referral.createManyAndReturn({
+        data: [
+          {
+            ...tenant,
+            programId: touch.program.id,
+            partnerId: touch.partner.id,
+            linkId: touch.linkId,
+            clickId: touch.click?.rowId ?? null,
+            externalId: input.referredExternalId,
+            email: input.referredEmail,
+            status,
+            createdAt: input.occurredAt,
+            convertedAt: status === 'CONVERTED' ? input.occurredAt : null,
+          },
+        ],
+        skipDuplicates: true,
+        select: { id: true, createdAt: true },
+      });
+      if (!created) {
+        // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch.
+        const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id);
+        if (!existing) throw new Error('referral conflict without a stored referral');
+        return bindToExisting(tx, tenant, input, existing, checkReferral(existing, referred));
+      }
+      return {
+        discard: decision.discard,
+        ...touchColumns(touch),
+        referralId: created.id,
+        rewardable: decision.discard
+          ? undefined
+          : {
+              referral: { id: created.id, createdAt: created.createdAt, isNew: true },
+              program: { id: touch.program.id, holdDays: touch.program.holdDays },
+              enrollmentId: touch.enrollment.id,
+            },
+      };
+    }
+  }
+}
+
+function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
+  if (!touch) return {};
+  return { programId: touch.program.id, partnerId: touch.partner.id, linkId: touch.linkId, clickRowId: touch.click?.rowId ?? null };
+}
+
+/**
+ * A conversion of a person who already has a referral. The referral row is updated (and so
+ * locked until commit) before any reward is evaluated: conversions of one referral are rewarded
+ * one at a time, each seeing the rewards of the ones before it.
+ */
+async function bindToExisting(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  input: ValidInput,
+  referral: ReferralFacts,
+  discard: DiscardReason | null,
+): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
+  const columns = { programId: referral.program.id, partnerId: referral.partner.id, referralId: referral.id, linkId: referral.linkId };
+  if (discard) {
+    // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
+    if (discard === 'SELF_REFERRAL') {
+      await tx.referral.updateMany({ where: { id: referral.id, ...tenant }, data: { status: 'REJECTED' } });
+    }
+    return { discard, ...columns };
+  }
+  const payment = isPayment(input.type);
+  const [locked] = await tx.$queryRaw<Array<{ status: ReferralStatus; createdAt: Date }>>`
+    UPDATE "Referral"
+       SET "status" = CASE WHEN ${payment} AND "status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE "status" END,
+           "convertedAt" = CASE WHEN ${payment} THEN COALESCE("convertedAt", ${input.occurredAt}::timestamptz) ELSE "convertedAt" END,
+           "email" = COALESCE("email", ${input.referredEmail})
+     WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+     RETURNING "status"::text AS "status", "createdAt"`;
+  if (!locked) throw new Error('referral vanished');
+  // Rejected meanwhile by a concurrent transaction (whose commit we waited for).
+  if (locked.status === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
+  return {
+    discard: null,
+    ...columns,
+    rewardable: {
+      referral: { id: referral.id, createdAt: locked.createdAt, isNew: false },
+      program: { id: referral.program.id, holdDays: referral.program.holdDays },
+      enrollmentId: referral.enrollment!.id,
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { Prisma, Reward } from '../../generated/prisma/client.js';
+import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { formatMinor } from '../../lib/money.js';
+import { appendEvent } from '../events/outbox.js';
+import { evaluateRewards, needsPriorRewards, priorKey, type EngineOverride, type EngineRule, type PriorRewards } from './engine.js';
+
+const DAY_MS = 86_400_000;
+
+export interface RewardableConversion {
+  id: string;
+  type: ConversionType;
+  amount: bigint | null;
+  currency: string | null;
+  occurredAt: Date;
+}
+
+export interface CreateRewardsArgs {
+  conversion: RewardableConversion;
+  referral: {
+    id: string;
+    createdAt: Date;
+    /** Created by this very transaction: it cannot have earned anything yet. */
+    isNew: boolean;
+  };
+  program: { id: string; holdDays: number };
+  /** The referring partner: the owner of every reward (REFERRED-recipient ones included). */
+  partnerId: string;
+  /** The partner's enrollment in the program, whose rule overrides apply. */
+  enrollmentId: string;
+  /** Who caused the rewards, for the status history: an api key id or "system:<job>". */
+  actor: string;
+  now: Date;
+}
+
+type RuleRow = EngineRule & {
+  overrideDisabled: boolean | null;
+  overrideFixedAmount: bigint | string | null;
+  overrideBasisPoints: number | null;
+};
+
+/**
+ * Evaluate the program's rules for an accepted conversion and write the rewards it earns, inside
+ * the caller's transaction: each reward CREATED (approveAfter = now + the program's hold days),
+ * its first status-history row (null → CREATED), and a `reward.created` outbox event. The caller
+ * must hold the referral's row lock (it updates or inserts the referral first), so concurrent
+ * conversions of one referral see each other's rewards when applying limits and caps.
+ */
+export async function createRewardsForConversion(tx: Prisma.TransactionClient, tenant: Tenant, args: CreateRewardsArgs): Promise<Reward[]> {
+  const { conversion, referral, program } = args;
+  if (conversion.type === 'REFUND') return [];
+
+  const rows = await tx.$queryRaw<RuleRow[]>`
+    SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
+           r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
+           r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
+           r."archivedAt", r."supersededAt",
+           o."disabled" AS "overrideDisabled", o."fixedAmount" AS "overrideFixedAmount",
+           o."percentageBasisPoints" AS "overrideBasisPoints"
+      FROM "RewardRule" r
+      LEFT JOIN "RewardRuleOverride" o
+        ON o."ruleLineageId" = r."lineageId" AND o."enrollmentId" = ${args.enrollmentId}::uuid
+       AND o."workspaceId" = r."workspaceId" AND o."mode" = r."mode"
+     WHERE r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
+       AND r."programId" = ${program.id}::uuid AND r."trigger"::text = ${conversion.type}
+       AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL
+     ORDER BY r."lineageId"`;
+  if (rows.length === 0) return [];
+
+  const rules: EngineRule[] = rows.map((row) => ({
+    ...row,
+    fixedAmount: toBigInt(row.fixedAmount),
+    capAmount: toBigInt(row.capAmount),
+  }));
+  const overrides: EngineOverride[] = rows
+    .filter((row) => row.overrideDisabled !== null)
+    .map((row) => ({
+      ruleLineageId: row.lineageId,
+      disabled: row.overrideDisabled === true,
+      fixedAmount: toBigInt(row.overrideFixedAmount),
+      percentageBasisPoints: row.overrideBasisPoints,
+    }));
+  const prior = referral.isNew || !needsPriorRewards(rules) ? new Map<string, PriorRewards>() : await priorRewards(tx, tenant, referral.id, rules);
+
+  const { rewards: drafts } = evaluateRewards({ conversion, referralCreatedAt: referral.createdAt, rules, overrides, prior });
+  if (drafts.length === 0) return [];
+
+  const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
+  const rewards = await tx.reward.createManyAndReturn({
+    data: drafts.map((draft) => ({
+      ...tenant,
+      programId: program.id,
+      partnerId: args.partnerId,
+      conversionId: conversion.id,
+      ruleId: draft.ruleId,
+      ruleLineageId: draft.ruleLineageId,
+      recipient: draft.recipient,
+      kind: draft.kind,
+      status: 'CREATED' as const,
+      amount: draft.amount,
+      currency: draft.currency,
+      approveAfter,
+      createdAt: args.now,
+      updatedAt: args.now,
+    })),
+  });
+  rewards.sort((a, b) => (a.id < b.id ? -1 : 1));
+  await tx.rewardStatusChange.createMany({
+    data: rewards.map((reward) => ({
+      ...tenant,
+      rewardId: reward.id,
+      fromStatus: null,
+      toStatus: 'CREATED' as const,
+      actor: args.actor,
+      reason: 'Created by a reward rule for an accepted conversion.',
+      createdAt: args.now,
+    })),
+  });
+  for (const reward of rewards) {
+    await appendEvent(tx, tenant, {
+      type: 'reward.created',
+      programId: program.id,
+      partnerId: args.partnerId,
+      payload: {
+        rewardId: encodeGlobalID('Reward', reward.id),
+        conversionId: encodeGlobalID('Conversion', conversion.id),
+        programId: encodeGlobalID('Program', program.id),
+        partnerId: encodeGlobalID('Partner', args.partnerId),
+        ruleId: encodeGlobalID('RewardRule', reward.ruleId),
+        recipient: reward.recipient,
+        kind: reward.kind,
+        status: reward.status,
+        amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
+        approveAfter: reward.approveAfter.toISOString(),
+      },
+    });
+  }
+  return rewards;
+}
+
+/**
+ * What the referral already earned per (lineage, recipient) under these rules: its conversions'
+ * rewards and their clawbacks, neither CANCELED nor REJECTED.
+ */
+async function priorRewards(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  referralId: string,
+  rules: readonly EngineRule[],
+): Promise<Map<string, PriorRewards>> {
+  const lineages = [...new Set(rules.map((r) => r.lineageId))];
+  const rows = await tx.$queryRaw<Array<{ lineageId: string; recipient: RewardRecipient; currency: string; count: bigint | number; total: bigint | string }>>`
+    WITH earned AS (
+      SELECT w."id", w."ruleLineageId", w."recipient", w."currency", w."amount", w."status"
+        FROM "Reward" w
+        JOIN "Conversion" c ON c."id" = w."conversionId"
+       WHERE c."referralId" = ${referralId}::uuid AND c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode"
+         AND w."ruleLineageId" = ANY(${lineages}::uuid[]) AND w."sourceRewardId" IS NULL
+    )
+    SELECT x."ruleLineageId" AS "lineageId", x."recipient"::text AS "recipient", x."currency",
+           count(*) FILTER (WHERE x."clawback" = false) AS "count", sum(x."amount")::text AS "total"
+      FROM (
+        SELECT e."ruleLineageId", e."recipient", e."currency", e."amount", false AS "clawback" FROM earned e
+         WHERE e."status" NOT IN ('CANCELED', 'REJECTED')
+        UNION ALL
+        SELECT e."ruleLineageId", e."recipient", k."currency", k."amount", true AS "clawback"
+          FROM "Reward" k JOIN earned e ON e."id" = k."sourceRewardId"
+         WHERE k."status" NOT IN ('CANCELED', 'REJECTED')
+      ) x
+     GROUP BY x."ruleLineageId", x."recipient", x."currency"`;
+  const prior = new Map<string, { count: number; totals: Map<string, bigint> }>();
+  for (const row of rows) {
+    const key = priorKey(row.lineageId, row.recipient);
+    const entry = prior.get(key) ?? { count: 0, totals: new Map<string, bigint>() };
+    entry.count += Number(row.count);
+    entry.totals.set(row.currency, (entry.totals.get(row.currency) ?? 0n) + BigInt(row.total));
+    prior.set(key, entry);
+  }
+  return prior;
+}
+
+function toBigInt(value: bigint | string | number | null): bigint | null {
+  return value === null ? null : BigInt(value);
+}
