@@ -1,44 +1,93 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
-import { openDatabase } from './db.js';
-import { serve } from './index.js';
-import { createLogger } from './logger.js';
-import { seedDemo } from './modules/workspace/demo-seed.js';
-import { createWorkspace } from './modules/workspace/workspace.service.js';
+// The `refgraph` command. Exit codes: 0 ok, 1 failure (message on stderr), 2 usage error,
+// 78 bad configuration (EX_CONFIG). Heavy modules (Prisma, the GraphQL schema) load only for the
+// commands that need them, so `refgraph help` and usage errors answer at once.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadConfig, redact, type Config, type LogLevel } from './config.js';
+import type { Database } from './db.js';
 
 const HELP = `refgraph — self-hostable GraphQL API for referral and affiliate programs
 
 Usage:
-  refgraph serve                               run the server (same as npm start)
-  refgraph migrate                             apply pending migrations to the database
+  refgraph serve                    run the server (same as npm start) until SIGTERM or SIGINT
+  refgraph migrate                  apply pending migrations to DATABASE_URL (creating that
+                                    database if it does not exist), or to the embedded database
   refgraph workspace create --name NAME [--json]
-                                               create a workspace with one ADMIN secret key per
-                                               mode; the keys are shown once
-  refgraph seed --demo [--json]                create a demo workspace with programs, rules,
-                                               partners and links
-  refgraph help                                this text
+                                    create a workspace with one ADMIN secret key per mode; the
+                                    keys are shown once (only their hashes are stored)
+  refgraph seed --demo [--json]     create a demo workspace with programs, reward rules,
+                                    partners and links
+  refgraph help                     this text
 
 Environment:
   PORT                 HTTP/WebSocket port (default 4000)
   HOST                 listen address (default 0.0.0.0)
-  DATABASE_URL         postgresql://… ; unset: embedded PGlite in REFGRAPH_DATA_DIR
-  REFGRAPH_DATA_DIR    local state directory (default ./.refgraph)
-  MIGRATE_ON_START     apply pending migrations when serving (default true)
-  DATABASE_POOL_SIZE   PostgreSQL connections (default 10)
+  DATABASE_URL         postgresql://… ; unset: the embedded PGlite database in REFGRAPH_DATA_DIR
+  REFGRAPH_DATA_DIR    local state (default ./.refgraph); its embedded database can be open in
+                       one process at a time: stop the server before running other commands
+  MIGRATE_ON_START     apply pending migrations when serve, workspace or seed open the
+                       database (default true)
+  DATABASE_POOL_SIZE   PostgreSQL connections of the server (default 10)
   REDIS_URL            redis://… to share subscriptions between instances
-  REFGRAPH_SECRET      installation secret (>= 32 chars); unset: generated and kept in the database
+  REFGRAPH_SECRET      installation secret (>= 32 chars); unset: generated, kept in the database
   PUBLIC_URL           base URL of referral links (default http://localhost:PORT)
+  TRUST_PROXY          behind a reverse proxy: visitor IP from X-Forwarded-For (default false)
   LOG_LEVEL            debug | info | warn | error | silent (default info)
+  APPROVAL_JOB_INTERVAL_MS
+                       pause between runs of the job approving rewards whose hold ended
+                       (default 60000; 0: not in this instance)
+  CLICK_QUEUE_SIZE (10000), CLICK_BATCH_SIZE (500), CLICK_FLUSH_INTERVAL_MS (100),
+  CLICK_WRITERS (2), CLICK_LINK_CACHE_TTL_MS (2000)
+                       tuning of the batched click writer (defaults in parentheses)
+
+Exit codes: 0 success, 1 failure, 2 usage error, 78 invalid configuration.
 `;
 
-async function main(argv: string[]): Promise<number> {
+const USAGE = {
+  serve: 'refgraph serve',
+  migrate: 'refgraph migrate',
+  'workspace create': 'refgraph workspace create --name NAME [--json]',
+  seed: 'refgraph seed --demo [--json]',
+} as const;
+type Command = keyof typeof USAGE;
+
+/** Wrong arguments: exit code 2, the message and the command's usage on stderr. */
+class UsageError extends Error {
+  constructor(
+    readonly command: Command | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** parseArgs, with its errors turned into UsageErrors that name the command. */
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(command: Command, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    if (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError(command, error.message);
+    }
+    throw error;
+  }
+}
+
+/** 'running': the server keeps the process alive; otherwise the exit code. */
+async function main(argv: string[]): Promise<number | 'running'> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      parse('serve', rest, {});
+      loadConfig(); // a bad variable is reported before the (slower) loading of the server
+      const { serve } = await import('./index.js');
       await serve();
-      return -1; // keep running
+      return 'running';
+    }
     case 'migrate':
+      parse('migrate', rest, {});
       return migrate();
     case 'workspace':
       return workspace(rest);
@@ -56,50 +105,68 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------------
+
 async function migrate(): Promise<number> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: true, logger });
-  process.stdout.write(`Migrations are up to date on ${db.describe}.\n`);
-  await db.close();
-  return 0;
-}
-
-async function withDatabase<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart, logger });
-  try {
-    return await fn(db);
-  } finally {
+  let applied: string[] = [];
+  let where: string;
+  if (config.databaseUrl) {
+    // An operator running `migrate` against a server where the database does not exist yet wants it
+    // created: it is, with a message on stderr (CREATE DATABASE needs the CREATEDB privilege; without
+    // it, the error says "permission denied to create database").
+    const { applyMigrations } = await import('./db/migrate.js');
+    const logger = cliLogger(config.logLevel);
+    ({ applied } = await applyMigrations({ url: config.databaseUrl }, { createDatabase: true, log: (m) => logger.info(m) }));
+    where = redact(config.databaseUrl);
+  } else {
+    const logger = cliLogger(config.logLevel, (record) => {
+      if (!Array.isArray(record['applied'])) return true;
+      applied = record['applied'] as string[];
+      return false; // the summary below says it
+    });
+    const db = await open(config, { migrate: true, logger });
+    where = db.describe;
     await db.close();
   }
+  process.stdout.write(
+    applied.length
+      ? `Applied ${applied.length} migration(s) to ${where}: ${applied.join(', ')}.\n`
+      : `No pending migrations: ${where} is up to date.\n`,
+  );
+  return 0;
 }
 
 async function workspace(args: string[]): Promise<number> {
   const [sub, ...flags] = args;
   if (sub !== 'create') {
-    process.stderr.write(`refgraph workspace: expected "create", got ${sub ? `"${sub}"` : 'nothing'}.\nUsage: refgraph workspace create --name NAME [--json]\n`);
-    return 2;
+    throw new UsageError('workspace create', `expected "create" after "workspace", got ${sub ? `"${sub}"` : 'nothing'}.`);
   }
-  const { values } = parseArgs({ args: flags, options: { name: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
-  if (!values.name?.trim()) {
-    process.stderr.write('refgraph workspace create: --name NAME is required.\n');
-    return 2;
-  }
-  const created = await withDatabase((db) => createWorkspace(db.prisma, values.name!));
+  const values = parse('workspace create', flags, { name: { type: 'string' }, json: { type: 'boolean', default: false } });
+  const name = values.name?.trim();
+  if (!name) throw new UsageError('workspace create', '--name NAME is required (a non-empty workspace name).');
+  const config = loadConfig();
+  const { createWorkspace } = await import('./modules/workspace/workspace.service.js');
+  const created = await withDatabase(config, (db) =>
+    createWorkspace(db.prisma, name).catch((error: unknown) => {
+      // The service's input validation (e.g. the name's length) is the caller's mistake.
+      throw error instanceof RangeError ? new UsageError('workspace create', error.message) : error;
+    }),
+  );
+  const { id } = created.workspace;
+  const keys = { test: created.keys.test.secret, live: created.keys.live.secret };
   if (values.json) {
-    process.stdout.write(
-      `${JSON.stringify({ workspace: created.workspace, keys: { test: created.keys.test.secret, live: created.keys.live.secret } })}\n`,
-    );
+    process.stdout.write(`${JSON.stringify({ workspace: { id, name: created.workspace.name }, keys })}\n`);
   } else {
     process.stdout.write(
       [
-        `Workspace "${created.workspace.name}" created: ${created.workspace.id}`,
+        `Workspace "${created.workspace.name}" created: ${id}`,
         '',
         'ADMIN secret keys (shown once; only their hashes are stored):',
-        `  test: ${created.keys.test.secret}`,
-        `  live: ${created.keys.live.secret}`,
+        `  test: ${keys.test}`,
+        `  live: ${keys.live}`,
         '',
         'Use one as `Authorization: Bearer <key>` on /graphql.',
         '',
@@ -110,20 +177,23 @@ async function workspace(args: string[]): Promise<number> {
 }
 
 async function seed(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { demo: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } }, strict: true });
-  if (!values.demo) {
-    process.stderr.write('refgraph seed: only --demo is supported: refgraph seed --demo [--json]\n');
-    return 2;
-  }
-  const result = await withDatabase((db) => seedDemo(db.prisma));
-  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else {
+  const values = parse('seed', args, { demo: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } });
+  if (!values.demo) throw new UsageError('seed', 'only --demo is supported.');
+  const config = loadConfig();
+  const { seedDemo } = await import('./modules/workspace/demo-seed.js');
+  const result = await withDatabase(config, (db) => seedDemo(db.prisma));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    const { programs, rewardRules, partners, links } = result.counts;
     process.stdout.write(
       [
         `Demo workspace "${result.workspace.name}" created: ${result.workspace.id}`,
-        `  ${result.counts.programs} programs, ${result.counts.rewardRules} reward rules, ${result.counts.partners} partners, ${result.counts.links} links`,
-        `  test key: ${result.keys.test}`,
-        `  live key: ${result.keys.live}`,
+        `  ${programs} programs, ${rewardRules} reward rules, ${partners} partners, ${links} links (TEST mode)`,
+        '',
+        'ADMIN secret keys (shown once; only their hashes are stored):',
+        `  test: ${result.keys.test}`,
+        `  live: ${result.keys.live}`,
         '',
       ].join('\n'),
     );
@@ -131,22 +201,130 @@ async function seed(args: string[]): Promise<number> {
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Database access and logging for one-shot commands
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Log records as plain `refgraph: message` lines on stderr (stdout is for results, e.g. --json).
+ * `onRecord` sees every record first; returning false hides it.
+ */
+function cliLogger(level: LogLevel, onRecord?: (record: Record<string, unknown>) => boolean | void): Logger {
+  return pino(
+    { level, base: undefined, timestamp: false },
+    {
+      write(line: string) {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (onRecord?.(record) === false) return;
+        const err = record['err'] as { message?: string } | undefined;
+        process.stderr.write(`refgraph: ${String(record['msg'] ?? '')}${err?.message ? `: ${err.message}` : ''}\n`);
+      },
+    },
+  );
+}
+
+async function open(config: Config, options: { migrate: boolean; logger: Logger }): Promise<Database> {
+  const { openDatabase } = await import('./db.js');
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, ...options });
+  try {
+    await db.ping();
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw config.databaseUrl ? new CliError(describeConnectionError(error, config.databaseUrl), { cause: error }) : error;
+  }
+  return db;
+}
+
+/** Open the configured database (migrating it when MIGRATE_ON_START says so), run fn, close. */
+async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
+  // Quiet by default: stdout carries the result, stderr only what went wrong.
+  const logger = cliLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const db = await open(config, { migrate: config.migrateOnStart, logger });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** An expected failure whose message says it all (exit code 1, no stack). */
+class CliError extends Error {
+  override name = 'CliError';
+}
+
+/** A one-line account of a failed PostgreSQL connection, naming the server. */
+function describeConnectionError(error: unknown, url: string): string {
+  const u = new URL(url);
+  const host = u.hostname || 'localhost';
+  const port = u.port || '5432';
+  const database = decodeURIComponent(u.pathname.slice(1)) || 'postgres';
+  const where = `PostgreSQL database "${database}" at ${host}:${port}`;
+  const e = error as { code?: string; message?: string };
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `Cannot connect to ${where}: connection refused. Is PostgreSQL running there, and does DATABASE_URL name the right host and port?`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `Cannot connect to ${where}: host name "${host}" does not resolve. Check the host in DATABASE_URL.`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `Cannot connect to ${where}: ${e.code}. Check the network path to ${host}:${port}.`;
+    case '28P01':
+    case '28000':
+      return `Cannot connect to ${where}: ${e.message ?? 'authentication failed'}. Check the user and password in DATABASE_URL.`;
+    case '3D000':
+      return `${where} does not exist. Run \`refgraph migrate\` to create and migrate it, or fix DATABASE_URL.`;
+    default:
+      return `Cannot connect to ${where}: ${firstLine(e.message ?? String(error))}`;
+  }
+}
+
+const firstLine = (text: string) => text.split('\n')[0]!.trim();
+
+// ---------------------------------------------------------------------------------------------------
+// Errors and exit codes
+// ---------------------------------------------------------------------------------------------------
+
+/** Print what went wrong (one line where possible) and return the exit code. */
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    const usage = error.command ? `\nUsage: ${USAGE[error.command]}` : '';
+    process.stderr.write(`refgraph${error.command ? ` ${error.command}` : ''}: ${error.message}${usage}\nRun \`refgraph help\` for more.\n`);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`refgraph: ${error.message}\n`);
+    return 78; // EX_CONFIG
+  }
+  const e = error as { name?: string; code?: unknown; message?: string; port?: number; address?: string };
+  let message = error instanceof Error ? error.message : String(error);
+  if (e.name === 'MigrationError' && e.code === 'DATABASE_MISSING') {
+    // Serving does not create databases; `refgraph migrate` does.
+    const hint = 'Run `refgraph migrate` (it creates the database), or create it yourself';
+    message = message.replace(/,? or let refgraph create it \(createDatabase option\)/, '');
+    message = message.includes('Create it first') ? message.replace('Create it first', hint) : `${message} ${hint}.`;
+  } else if (e.code === 'EADDRINUSE') {
+    message = `port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use; stop whatever listens there or set PORT to another port.`;
+  } else if (e.code === 'EACCES' && e.port !== undefined) {
+    message = `not allowed to listen on port ${e.port}; use a port above 1023 or grant the permission.`;
+  }
+  process.stderr.write(`refgraph: ${message}\n`);
+  if (process.env['LOG_LEVEL']?.toLowerCase() === 'debug' && error instanceof Error && error.stack) {
+    process.stderr.write(`${error.stack}\n`);
+  }
+  return 1;
+}
+
+/** Let stdout/stderr drain and the event loop empty; a handle left open must not hang a script. */
+function finish(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exitCode = code;
+  (result) => {
+    if (result !== 'running') finish(result);
   },
-  (error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`refgraph: ${error.message}\n`);
-      process.exitCode = 78; // EX_CONFIG
-      return;
-    }
-    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`refgraph: ${error.message}\nRun \`refgraph help\` for usage.\n`);
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(`refgraph: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
+  (error: unknown) => finish(report(error)),
 );

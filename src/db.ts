@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { redact, type Config } from './config.js';
 import { applyMigrations } from './db/migrate.js';
+import { lockDataDir, type DataDirLock } from './lib/data-dir-lock.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import type { Logger } from './logger.js';
 
@@ -28,6 +29,13 @@ export interface Database {
   close(): Promise<void>;
   /** Human-readable location, password hidden. */
   describe: string;
+  /** LISTEN on a channel (a dedicated connection on PostgreSQL); resolves with a function that stops listening. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Take a session-level advisory lock without waiting: null when another session holds it.
+   * Held until released or until this process's connection ends (so a dead holder frees it).
+   */
+  tryAdvisoryLock(key: number): Promise<{ release(): Promise<void> } | null>;
 }
 
 export interface OpenDatabaseOptions {
@@ -75,6 +83,34 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     ping: async () => {
       await pool.query('select 1');
     },
+    listen: async (channel, onNotify) => {
+      const client = new pg.Client(config);
+      client.on('error', (error) => options.logger?.warn({ err: error, channel }, 'LISTEN connection failed; polling continues'));
+      await client.connect();
+      client.on('notification', (message) => {
+        if (message.channel === channel) onNotify(message.payload ?? '');
+      });
+      await client.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+      return async () => {
+        await client.end().catch(() => {});
+      };
+    },
+    tryAdvisoryLock: async (key) => {
+      const client = new pg.Client(config);
+      client.on('error', () => {});
+      await client.connect();
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+      if (!rows[0]?.locked) {
+        await client.end().catch(() => {});
+        return null;
+      }
+      return {
+        release: async () => {
+          await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {});
+          await client.end().catch(() => {});
+        },
+      };
+    },
     close: async () => {
       await prisma.$disconnect();
       await pool.end();
@@ -90,22 +126,14 @@ function countQueries(client: pg.PoolClient, statements: StatementCounter): void
   };
 }
 
-async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
-  let db = options.pglite;
-  let owned = false;
-  if (!db) {
-    const dir = path.join(options.dataDir, 'pgdata');
-    fs.mkdirSync(dir, { recursive: true });
-    db = new PGlite(dir);
-    owned = true;
-  }
-  await db.waitReady;
-  if (options.migrate) {
-    const { applied } = await applyMigrations({ pglite: db }, { log: (m) => options.logger?.info(m) });
-    if (applied.length) options.logger?.info({ applied }, 'migrations applied');
-  }
-  const statements: StatementCounter = { count: 0 };
-  const pglite = db;
+/**
+ * Counts what PGlite runs, the way PostgreSQL would see it: one per query/exec call, and for a
+ * transaction its BEGIN, every statement and its COMMIT or ROLLBACK. The Prisma adapter runs
+ * interactive transactions through `pglite.transaction(tx => …)`, whose `tx` methods and
+ * BEGIN/COMMIT bypass the instance's query/exec, so they are counted here too — the same total
+ * that Prisma's pg adapter produces on PostgreSQL, where BEGIN and COMMIT are ordinary queries.
+ */
+function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void {
   for (const method of ['query', 'exec'] as const) {
     const original = pglite[method].bind(pglite) as (...args: unknown[]) => Promise<unknown>;
     (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
@@ -113,6 +141,62 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
       return original(...args);
     };
   }
+  type Tx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
+  const transaction = pglite.transaction.bind(pglite);
+  pglite.transaction = <T>(callback: (tx: Tx) => Promise<T>): Promise<T> =>
+    transaction(async (tx) => {
+      statements.count++; // BEGIN
+      let rolledBack = false;
+      const counted = new Proxy(tx, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target) as unknown;
+          if (typeof value !== 'function') return value;
+          if (property === 'query' || property === 'sql' || property === 'exec' || property === 'rollback') {
+            return (...args: unknown[]) => {
+              statements.count++;
+              if (property === 'rollback') rolledBack = true;
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          }
+          return (value as (...a: unknown[]) => unknown).bind(target);
+        },
+      });
+      try {
+        const result = await callback(counted);
+        if (!rolledBack) statements.count++; // COMMIT
+        return result;
+      } catch (error) {
+        if (!rolledBack) statements.count++; // ROLLBACK
+        throw error;
+      }
+    });
+}
+
+async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
+  let db = options.pglite;
+  let owned = false;
+  let lock: DataDirLock | undefined;
+  if (!db) {
+    const dir = path.join(options.dataDir, 'pgdata');
+    fs.mkdirSync(dir, { recursive: true });
+    lock = await lockDataDir(options.dataDir); // one process at a time: PGlite corrupts a shared directory
+    db = new PGlite(dir);
+    owned = true;
+  }
+  try {
+    await db.waitReady;
+    if (options.migrate) {
+      const { applied } = await applyMigrations({ pglite: db }, { log: (m) => options.logger?.info(m) });
+      if (applied.length) options.logger?.info({ applied }, 'migrations applied');
+    }
+  } catch (error) {
+    if (owned) await db.close().catch(() => {});
+    lock?.release();
+    throw error;
+  }
+  const statements: StatementCounter = { count: 0 };
+  const pglite = db;
+  countPGliteQueries(pglite, statements);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
@@ -123,9 +207,13 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     ping: async () => {
       await pglite.query('select 1');
     },
+    listen: async (channel, onNotify) => pglite.listen(channel, onNotify),
+    // One process owns an embedded database: it always holds every lock.
+    tryAdvisoryLock: async () => ({ release: async () => {} }),
     close: async () => {
       await prisma.$disconnect();
       if (owned) await pglite.close();
+      lock?.release();
     },
   };
 }

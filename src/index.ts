@@ -1,21 +1,29 @@
-import { buildApp } from './app.js';
+import { constants } from 'node:os';
+import { buildApp, type App } from './app.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 
-/** Run the server until SIGTERM or SIGINT, then stop gracefully. */
+/** How long a graceful stop may take before the process exits anyway (orchestrators kill at ~30 s). */
+const STOP_DEADLINE_MS = 20_000;
+
+/**
+ * Run the server until SIGTERM or SIGINT, then stop gracefully and exit 0. A signal during start-up
+ * (e.g. while migrations run) stops the server as soon as start-up is done; a second signal exits
+ * at once.
+ */
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const app = await buildApp({ config, logger });
-  await app.start();
+  let app: App | undefined;
+  let stopRequested = false;
   let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    logger.info({ signal }, 'stopping');
-    app.stop().then(
+
+  const stop = (running: App) => {
+    setTimeout(() => {
+      logger.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop took too long: exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    running.stop().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'stop failed');
@@ -23,6 +31,31 @@ export async function serve(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
+    stopRequested = true;
+    if (app) {
+      logger.info({ signal }, 'stopping');
+      stop(app);
+    } else {
+      logger.info({ signal }, 'stopping once start-up is complete (send the signal again to exit now)');
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const built = await buildApp({ config, logger });
+  if (stopRequested) return stop(built);
+  try {
+    await built.start();
+  } catch (error) {
+    // E.g. the port is taken: release the database before reporting it.
+    await built.stop().catch(() => {});
+    throw error;
+  }
+  app = built;
+  if (stopRequested) stop(built);
 }

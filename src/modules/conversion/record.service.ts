@@ -4,7 +4,7 @@ import type { ConversionStatus, ConversionType, ReferralStatus } from '../../gen
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
-import { appendEvent } from '../events/outbox.js';
+import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { createRewardsForConversion } from '../reward/create-rewards.js';
 import {
   checkReferral,
@@ -255,6 +255,7 @@ async function recordInTransaction(
 
   // 3. Rewards, for an accepted conversion.
   let rewards: Reward[] = [];
+  const events: NewEvent[] = [];
   if (!result.discard && result.rewardable) {
     rewards = await createRewardsForConversion(tx, tenant, {
       conversion: { id: conversionId, type: input.type, amount: input.amount, currency: input.currency, occurredAt: input.occurredAt },
@@ -264,11 +265,13 @@ async function recordInTransaction(
       enrollmentId: result.rewardable.enrollmentId,
       actor: options.actor,
       now,
+      pendingEvents: events,
     });
   }
 
-  // 4. The conversion's event (the rewards' were appended with them).
-  await appendEvent(tx, tenant, {
+  // 4. The rewards' events and the conversion's, appended at once, last (the tenant's event
+  // counter lock is held from here to commit).
+  events.push({
     type: 'conversion.recorded',
     programId: result.programId,
     partnerId: result.partnerId,
@@ -285,6 +288,7 @@ async function recordInTransaction(
       rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
     },
   });
+  await appendEvents(tx, tenant, events);
   return { conversionId, status: result.discard ? 'DISCARDED' : 'ACCEPTED', discardReason: result.discard, rewards, replayed: false };
 }
 

@@ -25,29 +25,39 @@ export interface NewEvent {
 export const EVENTS_CHANNEL = 'refgraph_events';
 
 /**
- * Append an event in the caller's transaction. The sequence number comes from the tenant's
- * EventCounter row, whose lock is held until the transaction ends: sequence order is commit
- * order per workspace and mode, with no gaps from rolled-back transactions.
+ * Append events in the caller's transaction, in order, with three statements whatever their
+ * number. Sequence numbers come from the tenant's EventCounter row, whose lock is held until the
+ * transaction ends: sequence order is commit order per workspace and mode, with no gaps from
+ * rolled-back transactions. Append as late in the transaction as possible (the lock serializes
+ * the tenant's writers until commit), and all at once.
  */
-export async function appendEvent(tx: Prisma.TransactionClient, tenant: Tenant, event: NewEvent): Promise<{ id: string; sequence: bigint }> {
+export async function appendEvents(tx: Prisma.TransactionClient, tenant: Tenant, events: NewEvent[]): Promise<Array<{ sequence: bigint }>> {
+  if (events.length === 0) return [];
+  const n = events.length;
   const [counter] = await tx.$queryRaw<Array<{ lastSequence: bigint }>>`
     INSERT INTO "EventCounter" ("workspaceId", "mode", "lastSequence")
-    VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", 1)
-    ON CONFLICT ("workspaceId", "mode") DO UPDATE SET "lastSequence" = "EventCounter"."lastSequence" + 1
+    VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${n})
+    ON CONFLICT ("workspaceId", "mode") DO UPDATE SET "lastSequence" = "EventCounter"."lastSequence" + ${n}
     RETURNING "lastSequence"`;
-  const sequence = BigInt(counter!.lastSequence);
-  const row = await tx.event.create({
-    data: {
+  const last = BigInt(counter!.lastSequence);
+  const first = last - BigInt(n) + 1n;
+  await tx.event.createMany({
+    data: events.map((event, i) => ({
       workspaceId: tenant.workspaceId,
       mode: tenant.mode,
-      sequence,
+      sequence: first + BigInt(i),
       type: event.type,
       programId: event.programId ?? null,
       partnerId: event.partnerId ?? null,
       payload: event.payload as Prisma.InputJsonValue,
-    },
-    select: { id: true },
+    })),
   });
-  await tx.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}:${sequence}`})`;
-  return { id: row.id, sequence };
+  await tx.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}:${last}`})`;
+  return events.map((_, i) => ({ sequence: first + BigInt(i) }));
+}
+
+/** Append one event in the caller's transaction (see appendEvents). */
+export async function appendEvent(tx: Prisma.TransactionClient, tenant: Tenant, event: NewEvent): Promise<{ sequence: bigint }> {
+  const [appended] = await appendEvents(tx, tenant, [event]);
+  return appended!;
 }

@@ -3,7 +3,7 @@ import type { Prisma, Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor } from '../../lib/money.js';
-import { appendEvent } from '../events/outbox.js';
+import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { evaluateRewards, needsPriorRewards, priorKey, type EngineOverride, type EngineRule, type PriorRewards } from './engine.js';
 
 const DAY_MS = 86_400_000;
@@ -32,6 +32,8 @@ export interface CreateRewardsArgs {
   /** Who caused the rewards, for the status history: an api key id or "system:<job>". */
   actor: string;
   now: Date;
+  /** Collect the reward.created events here instead of appending them (to append with others at once). */
+  pendingEvents?: NewEvent[];
 }
 
 type RuleRow = EngineRule & {
@@ -117,25 +119,26 @@ export async function createRewardsForConversion(tx: Prisma.TransactionClient, t
       createdAt: args.now,
     })),
   });
-  for (const reward of rewards) {
-    await appendEvent(tx, tenant, {
-      type: 'reward.created',
-      programId: program.id,
-      partnerId: args.partnerId,
-      payload: {
-        rewardId: encodeGlobalID('Reward', reward.id),
-        conversionId: encodeGlobalID('Conversion', conversion.id),
-        programId: encodeGlobalID('Program', program.id),
-        partnerId: encodeGlobalID('Partner', args.partnerId),
-        ruleId: encodeGlobalID('RewardRule', reward.ruleId),
-        recipient: reward.recipient,
-        kind: reward.kind,
-        status: reward.status,
-        amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
-        approveAfter: reward.approveAfter.toISOString(),
-      },
-    });
-  }
+  const events: NewEvent[] = rewards.map((reward) => ({
+    type: 'reward.created',
+    programId: program.id,
+    partnerId: args.partnerId,
+    payload: {
+      rewardId: encodeGlobalID('Reward', reward.id),
+      conversionId: encodeGlobalID('Conversion', conversion.id),
+      programId: encodeGlobalID('Program', program.id),
+      partnerId: encodeGlobalID('Partner', args.partnerId),
+      ruleId: encodeGlobalID('RewardRule', reward.ruleId),
+      recipient: reward.recipient,
+      kind: reward.kind,
+      status: reward.status,
+      amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
+      approveAfter: reward.approveAfter.toISOString(),
+    },
+  }));
+  // The caller may collect them to append with its own events in one go.
+  if (args.pendingEvents) args.pendingEvents.push(...events);
+  else await appendEvents(tx, tenant, events);
   return rewards;
 }
 

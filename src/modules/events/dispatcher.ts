@@ -1,0 +1,179 @@
+import type { Database } from '../../db.js';
+import type { Mode } from '../../generated/prisma/enums.js';
+import type { Logger } from '../../logger.js';
+import { tenantChannel, type OutboxEvent, type PubSubHandle } from '../../pubsub.js';
+import { EVENTS_CHANNEL } from './outbox.js';
+
+/** Advisory-lock key of the single dispatcher that publishes to a shared (Redis) pub/sub. */
+const DISPATCH_LOCK_KEY = 1919249001;
+const BATCH = 500;
+const CURSORS_KEY = 'refgraph:dispatch:cursors';
+
+export interface DispatcherOptions {
+  /** Fallback poll when no NOTIFY arrives (a lost wake-up, a reconnect). */
+  pollIntervalMs: number;
+}
+
+type EventRow = {
+  id: string;
+  workspaceId: string;
+  mode: Mode;
+  sequence: string | bigint | number;
+  type: string;
+  programId: string | null;
+  partnerId: string | null;
+  occurredAt: Date | string;
+  payload: unknown;
+};
+
+/**
+ * Delivers committed outbox events to the pub/sub, per tenant in sequence order, at least once.
+ *
+ * - Wake-up: LISTEN/NOTIFY (appendEvent notifies at commit); fallback: a poll of EventCounter.
+ * - In memory (one process's pub/sub): every instance dispatches to its own subscribers.
+ * - Redis (shared pub/sub): one instance at a time dispatches (PostgreSQL advisory lock), with
+ *   its cursors kept in Redis, so each event is published once and a new leader carries on.
+ * Subscribers drop duplicates by sequence, so at-least-once never shows twice.
+ */
+export class EventDispatcher {
+  private cursors = new Map<string, bigint>();
+  private chains = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private leadership: { release(): Promise<void> } | null = null;
+  private stopped = false;
+  /** Published events, for tests and metrics. */
+  published = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: PubSubHandle,
+    private readonly logger: Logger,
+    private readonly options: DispatcherOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(EVENTS_CHANNEL, (payload) => this.onNotify(payload));
+    if (!this.bus.distributed) await this.snapshotCursors();
+    await this.poll();
+    this.schedulePoll();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.unlisten?.().catch(() => {});
+    await Promise.allSettled([...this.chains.values()]);
+    await this.leadership?.release().catch(() => {});
+    this.leadership = null;
+  }
+
+  /** Publish everything committed so far (tests call this to wait for delivery). */
+  async drain(): Promise<void> {
+    await this.poll();
+    await Promise.allSettled([...this.chains.values()]);
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.poll()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'event dispatch poll failed'))
+        .finally(() => this.schedulePoll());
+    }, this.options.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Live-only start for in-memory delivery: what was committed before start is not replayed. */
+  private async snapshotCursors(): Promise<void> {
+    const rows = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
+      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
+    );
+    for (const row of rows) this.cursors.set(tenantChannel(row.workspaceId, row.mode), BigInt(row.lastSequence));
+  }
+
+  private async isLeader(): Promise<boolean> {
+    if (!this.bus.distributed) return true;
+    if (this.leadership) return true;
+    const lock = await this.db.tryAdvisoryLock(DISPATCH_LOCK_KEY);
+    if (!lock) return false;
+    this.leadership = lock;
+    // A new leader continues from the cursors the last one kept (at least once).
+    const stored = await this.bus.redis!.hgetall(CURSORS_KEY);
+    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
+      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
+    );
+    this.cursors.clear();
+    for (const row of counters) {
+      const key = tenantChannel(row.workspaceId, row.mode);
+      this.cursors.set(key, stored[key] !== undefined ? BigInt(stored[key]) : BigInt(row.lastSequence));
+    }
+    this.logger.info('this instance now dispatches events to the shared pub/sub');
+    return true;
+  }
+
+  private onNotify(payload: string): void {
+    const [workspaceId, mode] = payload.split(':');
+    if (!workspaceId || (mode !== 'TEST' && mode !== 'LIVE')) return;
+    void this.isLeader()
+      .then((leader) => (leader ? this.dispatchTenant(workspaceId, mode) : undefined))
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'event dispatch failed'));
+  }
+
+  private async poll(): Promise<void> {
+    if (this.stopped || !(await this.isLeader())) return;
+    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
+      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
+    );
+    await Promise.all(
+      counters
+        .filter((row) => BigInt(row.lastSequence) > (this.cursors.get(tenantChannel(row.workspaceId, row.mode)) ?? 0n))
+        .map((row) => this.dispatchTenant(row.workspaceId, row.mode)),
+    );
+  }
+
+  /** One chain per tenant keeps its events in order. */
+  private dispatchTenant(workspaceId: string, mode: Mode): Promise<void> {
+    const key = tenantChannel(workspaceId, mode);
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(() => this.publishFrom(workspaceId, mode, key));
+    const settled = next.catch((error: unknown) => this.logger.warn({ err: error, tenant: key }, 'event dispatch failed'));
+    this.chains.set(key, settled);
+    return settled;
+  }
+
+  private async publishFrom(workspaceId: string, mode: Mode, key: string): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const after = this.cursors.get(key) ?? 0n;
+      const rows = await this.db.query<EventRow>(
+        `SELECT "id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"
+           FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" > $3::bigint
+          ORDER BY "sequence" LIMIT ${BATCH}`,
+        [workspaceId, mode, after.toString()],
+      );
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        this.bus.pubsub.publish('outbox', key, toOutboxEvent(row));
+        this.published++;
+      }
+      const last = BigInt(String(rows[rows.length - 1]!.sequence));
+      this.cursors.set(key, last);
+      if (this.bus.distributed) await this.bus.redis!.hset(CURSORS_KEY, key, last.toString());
+      if (rows.length < BATCH) return;
+    }
+  }
+}
+
+export function toOutboxEvent(row: EventRow): OutboxEvent {
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    mode: row.mode,
+    sequence: String(row.sequence),
+    type: row.type,
+    programId: row.programId,
+    partnerId: row.partnerId,
+    occurredAt: new Date(row.occurredAt).toISOString(),
+    payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
+  };
+}

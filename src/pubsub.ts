@@ -1,0 +1,69 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub, type PubSub } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import { redact } from './config.js';
+import type { Mode } from './generated/prisma/enums.js';
+
+/** An outbox row as it travels through pub/sub (JSON-safe: the sequence is a string). */
+export interface OutboxEvent {
+  id: string;
+  workspaceId: string;
+  mode: Mode;
+  sequence: string;
+  type: string;
+  programId: string | null;
+  partnerId: string | null;
+  occurredAt: string;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * Typed topics. Channels are per tenant (`workspaceId:mode`), so a subscriber can only ever be
+ * handed its own tenant's events.
+ */
+export type Topics = {
+  outbox: [tenant: string, event: OutboxEvent];
+  /** An API key was revoked: close the subscriptions that authenticated with it. */
+  keyRevoked: [payload: { apiKeyId: string }];
+};
+
+export type AppPubSub = PubSub<Topics>;
+
+export function tenantChannel(workspaceId: string, mode: Mode): string {
+  return `${workspaceId}:${mode}`;
+}
+
+export interface PubSubHandle {
+  pubsub: AppPubSub;
+  /** true with Redis: one publish reaches every instance. */
+  distributed: boolean;
+  /** The Redis connection for small coordination state (dispatch cursors), when distributed. */
+  redis: Redis | null;
+  close(): Promise<void>;
+}
+
+/** In memory by default; with REDIS_URL, Yoga's Redis event target so every instance sees every publish. */
+export async function createAppPubSub(redisUrl: string | undefined): Promise<PubSubHandle> {
+  if (!redisUrl) {
+    return { pubsub: createPubSub<Topics>(), distributed: false, redis: null, close: async () => {} };
+  }
+  const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
+  const publishClient = new Redis(redisUrl, options);
+  const subscribeClient = new Redis(redisUrl, options);
+  try {
+    await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+  } catch (error) {
+    publishClient.disconnect();
+    subscribeClient.disconnect();
+    throw new Error(`Cannot connect to Redis at ${redact(redisUrl)} (REDIS_URL): ${(error as Error).message}`);
+  }
+  const eventTarget = createRedisEventTarget<never>({ publishClient, subscribeClient });
+  return {
+    pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),
+    distributed: true,
+    redis: publishClient,
+    close: async () => {
+      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
+    },
+  };
+}
