@@ -42,6 +42,8 @@ export const builder = new SchemaBuilder<{
       reader: ctx.auth?.role === 'ADMIN' || ctx.auth?.role === 'READ_ONLY',
       admin: ctx.auth?.role === 'ADMIN',
     }),
+    // Check subscriptions when they start, not only on each event.
+    authorizeOnSubscribe: true,
     unauthorizedError: (_parent, ctx) => (ctx.auth ? forbiddenError(ctx.auth.role) : unauthenticatedError(ctx.authError)),
   },
   prisma: {
@@ -105,6 +107,10 @@ builder.scalarType('Decimal', {
 });
 
 builder.queryType({ description: 'Reads, always scoped to the workspace and mode of the credential.' });
+builder.subscriptionType({
+  description:
+    'Live updates over graphql-ws (or SSE). Arguments are filters; omitted, a stream covers the caller’s whole scope. Every event is resolved with fresh data.',
+});
 builder.mutationType({
   description: 'Writes. Each takes one `input` and returns a payload whose `userErrors` list expected failures; a refused mutation changes nothing.',
 });

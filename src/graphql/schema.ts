@@ -12,11 +12,19 @@ import '../modules/program/reward-rule.graphql.js';
 import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
 import '../modules/link/link.graphql.js';
+import '../modules/click/click.graphql.js';
 import '../modules/referral/referral.graphql.js';
 import '../modules/conversion/conversion.graphql.js';
+import '../modules/conversion/record-conversion.graphql.js';
+import '../modules/conversion/refund-conversion.graphql.js';
 import '../modules/reward/reward.graphql.js';
+import '../modules/reward/reward-status.graphql.js';
 import '../modules/ledger/balance.graphql.js';
+import '../modules/ledger/credit.graphql.js';
+import '../modules/payout/payout.graphql.js';
 import '../modules/stats/stats.graphql.js';
+import '../modules/events/events.graphql.js';
+import '../modules/events/live.graphql.js';
 
 /** The whole GraphQL schema, sorted so its printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -91,6 +91,8 @@ builder.mutationField('revokeApiKey', (t) =>
             ctx.db.prisma.refreshToken.updateMany({ where: { apiKeyId: key.id, revokedAt: null }, data: { revokedAt: new Date() } }),
           ]);
         }
+        // Every instance closes the subscriptions opened with this key or its tokens.
+        ctx.pubsub.publish('keyRevoked', { apiKeyId: key.id });
         return { apiKeyId: key.id };
       }),
   }),

@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GraphQLError } from 'graphql';
+import type { Context } from '../../context.js';
+import { builder } from '../../graphql/builder.js';
+import { RewardStatusEnum } from '../../graphql/enums.js';
+import { forbiddenError } from '../../graphql/errors.js';
+import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
+import type { RewardStatus } from '../../generated/prisma/enums.js';
+import { NIL_UUID } from '../../lib/ids.js';
+import type { OutboxEvent } from '../../pubsub.js';
+import { ProgramStatsRef, type ProgramStatsSource } from '../stats/stats.graphql.js';
+import { eventStream } from './events.graphql.js';
+
+// Live subscriptions built on the outbox stream (events.graphql.ts): each filters the tenant's
+// events and resolves its subject with fresh data per event.
+
+async function* filtered(
+  ctx: Context,
+  types: string[],
+  keep: (event: OutboxEvent) => boolean,
+): AsyncGenerator<OutboxEvent> {
+  for await (const event of eventStream(ctx, null, types)) if (keep(event)) yield event;
+}
+
+/** null: no filter. A foreign or malformed id filters everything out, like an id with no events. */
+function optionalRowId(globalId: string | number | null | undefined, type: string): string | null {
+  if (globalId === null || globalId === undefined) return null;
+  return rowIdFrom(String(globalId), type) ?? NIL_UUID;
+}
+
+builder.subscriptionField('conversionRecorded', (t) =>
+  t.prismaField({
+    type: 'Conversion',
+    description: 'Each conversion as it is recorded (accepted or discarded), with its rewards. Program-wide: ADMIN and READ_ONLY credentials.',
+    authScopes: { reader: true },
+    args: { programId: t.arg.id({ description: 'Only this program’s conversions.' }) },
+    subscribe: (_root, args, ctx) => {
+      const programId = optionalRowId(args.programId, 'Program');
+      return filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId);
+    },
+    resolve: (query, event, _args, ctx) => {
+      ctx.loaders.clear();
+      const id = rowIdFrom(String((event as unknown as OutboxEvent).payload['conversionId']), 'Conversion') ?? NIL_UUID;
+      return ctx.db.prisma.conversion.findUniqueOrThrow({ ...query, where: scopedKey(id, ctx) });
+    },
+  }),
+);
+
+interface StatusChangeShape {
+  rewardId: string;
+  from: RewardStatus | null;
+  to: RewardStatus;
+  at: Date;
+}
+
+const RewardStatusChangeRef = builder.objectRef<StatusChangeShape>('RewardStatusChange').implement({
+  description: 'A reward moved from one status to another (`from` is null when it was created).',
+  fields: (t) => ({
+    reward: t.prismaField({
+      type: 'Reward',
+      resolve: (query, change, _args, ctx) => ctx.db.prisma.reward.findUniqueOrThrow({ ...query, where: scopedKey(change.rewardId, ctx) }),
+    }),
+    from: t.field({ type: RewardStatusEnum, nullable: true, resolve: (c) => c.from }),
+    to: t.field({ type: RewardStatusEnum, resolve: (c) => c.to }),
+    at: t.field({ type: 'DateTime', resolve: (c) => c.at }),
+  }),
+});
+
+function statusChange(event: OutboxEvent): StatusChangeShape {
+  const p = event.payload;
+  const created = event.type === 'reward.created';
+  return {
+    rewardId: rowIdFrom(String(p['rewardId']), 'Reward') ?? NIL_UUID,
+    from: created ? null : ((p['from'] as RewardStatus | undefined) ?? null),
+    to: created ? 'CREATED' : (p['to'] as RewardStatus),
+    at: new Date(String(created ? event.occurredAt : (p['at'] ?? event.occurredAt))),
+  };
+}
+
+builder.subscriptionField('rewardStatusChanged', (t) =>
+  t.field({
+    type: RewardStatusChangeRef,
+    description:
+      'Each reward status change, with the old and new status (a new reward counts as null → CREATED). A PARTNER token sees only its own partner’s rewards.',
+    authScopes: { authenticated: true },
+    args: { programId: t.arg.id(), partnerId: t.arg.id() },
+    subscribe: (_root, args, ctx) => {
+      const programId = optionalRowId(args.programId, 'Program');
+      const partnerId = optionalRowId(args.partnerId, 'Partner');
+      if (ctx.auth?.role === 'PARTNER' && partnerId !== null && partnerId !== ctx.auth.partnerId) throw forbiddenError('PARTNER');
+      return filtered(
+        ctx,
+        ['reward.created', 'reward.status_changed'],
+        (e) => (programId === null || e.programId === programId) && (partnerId === null || e.partnerId === partnerId),
+      );
+    },
+    resolve: (event, _args, ctx) => {
+      ctx.loaders.clear();
+      return statusChange(event as unknown as OutboxEvent);
+    },
+  }),
+);
+
+/**
+ * Yields once per burst of source items, at most once per `intervalMs`: after a quiet period at
+ * once, otherwise when the interval since the last yield has passed. Consumers read the latest
+ * state when they are woken, so nothing is lost by coalescing.
+ */
+export async function* throttle(source: AsyncGenerator<unknown>, intervalMs: number): AsyncGenerator<void> {
+  let dirty = false;
+  let done = false;
+  let failure: unknown = null;
+  const signal: { wake: (() => void) | null } = { wake: null };
+  const pump = (async () => {
+    try {
+      for await (const _ of source) {
+        dirty = true;
+        signal.wake?.();
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      done = true;
+      signal.wake?.();
+    }
+  })();
+  let last = 0;
+  try {
+    for (;;) {
+      if (!dirty) {
+        if (done) break;
+        await new Promise<void>((resolve) => (signal.wake = resolve));
+        signal.wake = null;
+        continue;
+      }
+      const wait = last + intervalMs - Date.now();
+      if (wait > 0) await sleep(wait); // the throttle itself, not a stand-in for synchronisation
+      dirty = false;
+      last = Date.now();
+      yield;
+    }
+    if (failure) throw failure;
+  } finally {
+    await source.return(undefined);
+    await pump;
+  }
+}
+
+builder.subscriptionField('programStatsChanged', (t) =>
+  t.field({
+    type: ProgramStatsRef,
+    description:
+      'The program’s live counters after changes, at most one update per program per STATS_THROTTLE_MS (default 1 s), always the latest figures. ADMIN and READ_ONLY credentials.',
+    authScopes: { reader: true },
+    args: { programId: t.arg.id({ required: true }) },
+    subscribe: async function* (_root, args, ctx) {
+      const programId = rowIdFrom(String(args.programId), 'Program');
+      const program = programId ? await ctx.db.prisma.program.findUnique({ where: scopedKey(programId, ctx), select: { id: true } }) : null;
+      if (!program) throw new GraphQLError('Program not found.', { extensions: { code: 'NOT_FOUND' } });
+      tenantOf(ctx);
+      for await (const _ of throttle(filtered(ctx, [], (e) => e.programId === program.id), ctx.config.statsThrottleMs)) {
+        yield { programId: program.id, window: { from: null, to: null } } satisfies ProgramStatsSource;
+      }
+    },
+    resolve: (source, _args, ctx) => {
+      ctx.loaders.clear();
+      return source as ProgramStatsSource;
+    },
+  }),
+);
