@@ -40,6 +40,11 @@ Environment:
   CLICK_QUEUE_SIZE (10000), CLICK_BATCH_SIZE (500), CLICK_FLUSH_INTERVAL_MS (100),
   CLICK_WRITERS (2), CLICK_LINK_CACHE_TTL_MS (2000)
                        tuning of the batched click writer (defaults in parentheses)
+  EVENT_POLL_INTERVAL_MS
+                       fallback poll of the outbox when no NOTIFY arrives (default 1000)
+  STATS_THROTTLE_MS    at most one programStatsChanged update per program per interval (default 1000)
+  WS_MAX_BUFFERED_BYTES
+                       a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
 
 Exit codes: 0 success, 1 failure, 2 usage error, 78 invalid configuration.
 `;
