@@ -29,7 +29,8 @@ export interface TestServer {
 /** The real server on a free port, on a fresh database of its own. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const testDb = await createTestDatabase();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...env });
+  // The approval job stays idle unless a test asks for it (it can always call app.approvalJob.runOnce()).
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', APPROVAL_JOB_INTERVAL_MS: '0', ...env });
   const app = await buildApp({ config, db: testDb.db });
   const { url } = await app.start();
   return {

@@ -72,7 +72,8 @@ function statusChange(event: OutboxEvent): StatusChangeShape {
   return {
     rewardId: rowIdFrom(String(p['rewardId']), 'Reward') ?? NIL_UUID,
     from: created ? null : ((p['from'] as RewardStatus | undefined) ?? null),
-    to: created ? 'CREATED' : (p['to'] as RewardStatus),
+    // A refund's share rewards are born in their source's status (see the payout README).
+    to: created ? ((p['status'] as RewardStatus | undefined) ?? 'CREATED') : (p['to'] as RewardStatus),
     at: new Date(String(created ? event.occurredAt : (p['at'] ?? event.occurredAt))),
   };
 }

@@ -22,10 +22,11 @@ import { Params, toBigInt, type Queryable, type StatsScope } from '../stats/stat
  *   negative reward without such an entry (e.g. a partial refund of a reward not yet processed)
  *   counts by its own status like any other reward.
  * - MANUAL_CREDIT entries (creditBalance; negative amounts are debits) count in `available`.
- * - REWARD_APPROVED and REWARD_PROCESSED entries are the audit trail of reward movements: the
- *   reward's status already places its amount, so they are never summed (summing them too would
- *   count the reward twice). Canceling or rejecting an APPROVED reward therefore needs no
- *   reversing entry: the reward simply stops counting.
+ * - REWARD_APPROVED, REWARD_PROCESSED and REWARD_REVERSED entries are the audit trail of reward
+ *   movements (approval, payment, cancelation of an approved reward): the reward's status already
+ *   places its amount, so they are never summed here (summing them too would count the reward
+ *   twice). Their sum plus MANUAL_CREDIT and CLAWBACK equals `available` — the money tests check
+ *   that identity.
  * - REFERRED-recipient rewards (the referred customer's discount or credit) are not the
  *   partner's money and never count.
  *

@@ -1,0 +1,274 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { Prisma, type Conversion, type PrismaClient, type Reward } from '../../generated/prisma/client.js';
+import { DomainError } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { divideHalfUp, formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { appendEvent } from '../events/outbox.js';
+import { appendStatusEvents, applyStatusChange, MONEY_TX_OPTIONS, rewardGid } from '../reward/lifecycle.js';
+
+// refundConversion: a REFUND conversion and what it does to the refunded conversion's rewards.
+// The rules (pro rata, cumulative rounding, unpaid vs paid rewards) are in ../payout/README.md.
+
+export const IDEMPOTENCY_KEY_MAX = 255;
+
+export interface RefundInput {
+  /** Row id of the conversion to refund; null when the given id was malformed or of another type. */
+  conversionId: string | null;
+  idempotencyKey: string;
+  /** Omitted: whatever is not refunded yet. */
+  amount?: { amount: string; currency: string } | null;
+  actor: string | null;
+}
+
+export interface RefundResult {
+  /** The REFUND conversion. */
+  conversionId: string;
+  /** The rewards this refund created (negative ones) or canceled (with their earlier refund adjustments), in id order. */
+  rewardIds: string[];
+}
+
+const conversionGid = (id: string) => encodeGlobalID('Conversion', id);
+
+/** The status-history reason of rewards a refund cancels; also how a replay finds them again. */
+export const refundReason = (refundId: string) => `Refunded by conversion ${conversionGid(refundId)}.`;
+
+export function checkIdempotencyKey(key: string): string {
+  if (key.trim().length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
+    throw new DomainError('VALIDATION', `An idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_MAX} characters long and not blank.`, ['input', 'idempotencyKey']);
+  }
+  return key;
+}
+
+/**
+ * Refund (part of) a PURCHASE or SUBSCRIPTION conversion: records a REFUND conversion, and for
+ * each of the refunded conversion's rewards (its share of the refund rounded half-up,
+ * cumulatively over all refunds of the conversion, so that refunds adding up to the whole take
+ * back exactly the whole reward):
+ * - CREATED/APPROVED and in no payout: canceled once the conversion is refunded in full; before
+ *   that, a negative reward of its share in the same status that follows it through its lifecycle;
+ * - PROCESSED, or APPROVED inside a payout (money on its way): a negative clawback reward,
+ *   PROCESSED at once, with a CLAWBACK ledger entry that takes the amount out of `available`;
+ * - CANCELED/REJECTED: nothing.
+ * Refunds of one conversion are serialized by a lock on it and may not add up to more than its
+ * amount. The same idempotencyKey again returns the first result (whatever the amount).
+ */
+export async function refundConversion(prisma: PrismaClient, tenant: Tenant, input: RefundInput): Promise<RefundResult> {
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  if (!input.conversionId) throw new DomainError('NOT_FOUND', 'Conversion not found.', ['input', 'conversionId']);
+  const originalId = input.conversionId;
+  try {
+    return await prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<Array<{ id: string }>>`
+        SELECT "id" FROM "Conversion"
+         WHERE "id" = ${originalId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+           FOR UPDATE`;
+      if (locked.length === 0) throw new DomainError('NOT_FOUND', 'Conversion not found.', ['input', 'conversionId']);
+
+      const earlier = await tx.conversion.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } });
+      if (earlier) return replay(tx, tenant, earlier, originalId);
+
+      const original = (await tx.conversion.findUnique({ where: { id: originalId } }))!;
+      return refundLocked(tx, tenant, original, key, input);
+    }, MONEY_TX_OPTIONS);
+  } catch (error) {
+    // The key was taken by a concurrent conversion that does not hold our lock (another
+    // conversion's refund, or a recordConversion): answer as if it had come first.
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      const earlier = await prisma.conversion.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } });
+      if (earlier) return replay(prisma, tenant, earlier, originalId);
+    }
+    throw error;
+  }
+}
+
+async function replay(db: Prisma.TransactionClient | PrismaClient, tenant: Tenant, earlier: Conversion, originalId: string): Promise<RefundResult> {
+  if (earlier.type !== 'REFUND' || earlier.refundOfId !== originalId) {
+    throw new DomainError(
+      'DUPLICATE',
+      `The idempotencyKey ${JSON.stringify(earlier.idempotencyKey)} was already used for conversion ${conversionGid(earlier.id)}` +
+        (earlier.type === 'REFUND' ? ', a refund of another conversion.' : ` (a ${earlier.type}).`),
+      ['input', 'idempotencyKey'],
+    );
+  }
+  const created = await db.reward.findMany({ where: { ...tenant, conversionId: earlier.id }, select: { id: true } });
+  const canceled = await db.rewardStatusChange.findMany({
+    where: { ...tenant, reason: refundReason(earlier.id), toStatus: 'CANCELED' },
+    select: { rewardId: true },
+  });
+  return { conversionId: earlier.id, rewardIds: [...created.map((r) => r.id), ...canceled.map((c) => c.rewardId)].sort() };
+}
+
+async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, original: Conversion, key: string, input: RefundInput): Promise<RefundResult> {
+  const gid = conversionGid(original.id);
+  if ((original.type !== 'PURCHASE' && original.type !== 'SUBSCRIPTION') || original.amount === null || original.currency === null) {
+    throw new DomainError(
+      'VALIDATION',
+      `Conversion ${gid} is a ${original.type}${original.amount === null ? ' without an amount' : ''}: only PURCHASE and SUBSCRIPTION conversions with an amount can be refunded.`,
+      ['input', 'conversionId'],
+    );
+  }
+  const total = original.amount;
+  const currency = original.currency;
+  const previous = await tx.conversion.aggregate({ where: { ...tenant, refundOfId: original.id, type: 'REFUND' }, _sum: { amount: true } });
+  const before = previous._sum.amount ?? 0n;
+  const remaining = total - before;
+
+  let amount: bigint;
+  if (input.amount) {
+    const given = parseCurrency(input.amount.currency, ['input', 'amount', 'currency']);
+    if (given !== currency) {
+      throw new DomainError('VALIDATION', `Conversion ${gid} was paid in ${currency}; a refund of it must be in ${currency} too, not ${given}.`, ['input', 'amount', 'currency']);
+    }
+    amount = parseDecimal(input.amount.amount, currency, ['input', 'amount', 'amount']);
+    if (amount <= 0n) throw new DomainError('VALIDATION', 'A refund amount must be positive.', ['input', 'amount', 'amount']);
+    if (amount > remaining) {
+      throw new DomainError(
+        'VALIDATION',
+        `Conversion ${gid} has ${formatMinor(remaining, currency)} ${currency} left to refund (of ${formatMinor(total, currency)}; ${formatMinor(before, currency)} refunded already); ${formatMinor(amount, currency)} is more.`,
+        ['input', 'amount', 'amount'],
+      );
+    }
+  } else {
+    amount = remaining;
+    if (amount <= 0n) {
+      throw new DomainError('VALIDATION', `Conversion ${gid} is already refunded in full (${formatMinor(total, currency)} ${currency}).`, ['input', 'conversionId']);
+    }
+  }
+  const after = before + amount;
+  const now = new Date();
+
+  const refund = await tx.conversion.create({
+    data: {
+      ...tenant,
+      type: 'REFUND',
+      status: 'ACCEPTED',
+      idempotencyKey: key,
+      referredExternalId: original.referredExternalId,
+      referredEmail: original.referredEmail,
+      amount,
+      currency,
+      occurredAt: now,
+      programId: original.programId,
+      partnerId: original.partnerId,
+      referralId: original.referralId,
+      linkId: original.linkId,
+      refundOfId: original.id,
+      createdAt: now,
+    },
+  });
+  const reason = refundReason(refund.id);
+
+  const lockedRewards = await tx.$queryRaw<Array<{ id: string }>>`
+    SELECT "id" FROM "Reward"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+       AND "conversionId" = ${original.id}::uuid AND "sourceRewardId" IS NULL
+     ORDER BY "id" FOR UPDATE`;
+  const rewards = await tx.reward.findMany({ where: { id: { in: lockedRewards.map((r) => r.id) } }, orderBy: { id: 'asc' } });
+
+  const toCancel: Reward[] = [];
+  const negatives: Prisma.RewardCreateManyInput[] = [];
+  for (const reward of rewards) {
+    if (reward.status === 'CANCELED' || reward.status === 'REJECTED') continue;
+    // The reward's share of everything refunded so far, minus its share of the earlier refunds.
+    const share = divideHalfUp(reward.amount * after, total) - divideHalfUp(reward.amount * before, total);
+    const paid = reward.status === 'PROCESSED' || reward.payoutId !== null;
+    if (!paid && after === total) {
+      toCancel.push(reward);
+      continue;
+    }
+    if (share === 0n) continue;
+    negatives.push({
+      ...tenant,
+      programId: reward.programId,
+      partnerId: reward.partnerId,
+      conversionId: refund.id,
+      ruleId: reward.ruleId,
+      ruleLineageId: reward.ruleLineageId,
+      recipient: reward.recipient,
+      kind: reward.kind,
+      // A clawback of money paid (or on its way) is settled at once; an adjustment of an unpaid
+      // reward follows it (approved, paid, canceled together).
+      status: paid ? 'PROCESSED' : reward.status,
+      amount: -share,
+      currency: reward.currency,
+      sourceRewardId: reward.id,
+      approveAfter: paid ? now : reward.approveAfter,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  const cancellations = await applyStatusChange(tx, tenant, toCancel, 'CANCELED', { actor: input.actor, reason, now });
+  const created = negatives.length ? await tx.reward.createManyAndReturn({ data: negatives }) : [];
+  created.sort((a, b) => (a.id < b.id ? -1 : 1));
+  if (created.length) {
+    await tx.rewardStatusChange.createMany({
+      data: created.map((r) => ({
+        ...tenant,
+        rewardId: r.id,
+        fromStatus: null,
+        toStatus: r.status,
+        actor: input.actor,
+        reason: `Refund share of reward ${rewardGid(r.sourceRewardId!)}, by conversion ${conversionGid(refund.id)}.`,
+        createdAt: now,
+      })),
+    });
+    const entries: Prisma.LedgerEntryCreateManyInput[] = created
+      .filter((r) => r.recipient === 'REFERRER' && (r.status === 'PROCESSED' || r.status === 'APPROVED'))
+      .map((r) => ({
+        ...tenant,
+        partnerId: r.partnerId,
+        // Money already paid (or in a payout) is taken back from `available`; an approved unpaid
+        // reward's share simply leaves `available` as its approval would have brought it in.
+        type: r.status === 'PROCESSED' ? ('CLAWBACK' as const) : ('REWARD_APPROVED' as const),
+        amount: r.amount,
+        currency: r.currency,
+        rewardId: r.id,
+        createdAt: now,
+      }));
+    if (entries.length) await tx.ledgerEntry.createMany({ data: entries });
+  }
+
+  // Events last: the tenant's event counter is the last lock this transaction takes.
+  await appendEvent(tx, tenant, {
+    type: 'conversion.recorded',
+    programId: refund.programId,
+    partnerId: refund.partnerId,
+    payload: {
+      conversionId: conversionGid(refund.id),
+      type: refund.type,
+      status: refund.status,
+      discardReason: null,
+      refundOfId: gid,
+      programId: refund.programId && encodeGlobalID('Program', refund.programId),
+      partnerId: refund.partnerId && encodeGlobalID('Partner', refund.partnerId),
+      referralId: refund.referralId && encodeGlobalID('Referral', refund.referralId),
+      amount: { amount: formatMinor(amount, currency), currency },
+      occurredAt: refund.occurredAt.toISOString(),
+      rewardIds: created.map((r) => rewardGid(r.id)),
+    },
+  });
+  for (const reward of created) {
+    await appendEvent(tx, tenant, {
+      type: 'reward.created',
+      programId: reward.programId,
+      partnerId: reward.partnerId,
+      payload: {
+        rewardId: rewardGid(reward.id),
+        sourceRewardId: rewardGid(reward.sourceRewardId!),
+        conversionId: conversionGid(refund.id),
+        programId: encodeGlobalID('Program', reward.programId),
+        partnerId: encodeGlobalID('Partner', reward.partnerId),
+        ruleId: encodeGlobalID('RewardRule', reward.ruleId),
+        recipient: reward.recipient,
+        kind: reward.kind,
+        status: reward.status,
+        amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
+      },
+    });
+  }
+  await appendStatusEvents(tx, tenant, cancellations);
+
+  const rewardIds = [...created.map((r) => r.id), ...cancellations.map((c) => c.reward.id)];
+  return { conversionId: refund.id, rewardIds: rewardIds.sort() };
+}

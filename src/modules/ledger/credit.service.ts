@@ -1,0 +1,88 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import { DomainError, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { appendEvent } from '../events/outbox.js';
+import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
+import { prismaQueryable } from '../stats/stats.service.js';
+import { partnerBalance, type Balance } from './balance.service.js';
+
+export const NOTE_MAX = 500;
+export const CREDIT_KEY_MAX = 255;
+
+export interface CreditInput {
+  /** Row id of the partner; null when the given id was malformed or of another type. */
+  partnerId: string | null;
+  amount: { amount: string; currency: string };
+  note?: string | null;
+  idempotencyKey: string;
+}
+
+export interface CreditResult {
+  balance: Balance;
+  /** false when the key had been used before with the same partner and amount: nothing was written. */
+  created: boolean;
+}
+
+/**
+ * A manual credit (positive) or debit (negative, never zero) of a partner's available balance:
+ * one MANUAL_CREDIT ledger entry, idempotent by key. The key again with the same partner, amount
+ * and currency writes nothing and answers the partner's current balance; with anything else
+ * it is DUPLICATE (a reused key with other money is a bug in the caller, not a replay).
+ * Concurrent calls with one key insert one entry: the unique key makes the others wait and skip.
+ */
+export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input: CreditInput): Promise<CreditResult> {
+  const v = new Validator();
+  const key = input.idempotencyKey;
+  v.check(key.trim().length > 0 && key.length <= CREDIT_KEY_MAX, ['input', 'idempotencyKey'], `An idempotencyKey must be 1 to ${CREDIT_KEY_MAX} characters long and not blank.`);
+  const note = input.note?.trim() || null;
+  v.check(note === null || note.length <= NOTE_MAX, ['input', 'note'], `A note must be at most ${NOTE_MAX} characters long.`);
+  let currency: string | null = null;
+  let amount = 0n;
+  try {
+    currency = parseCurrency(input.amount.currency, ['input', 'amount', 'currency']);
+    amount = parseDecimal(input.amount.amount, currency, ['input', 'amount', 'amount']);
+    v.check(amount !== 0n, ['input', 'amount', 'amount'], 'A credit must not be zero (a negative amount is a debit).');
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    v.add(error);
+  }
+  v.throwIfAny();
+  const money = currency!;
+
+  return prisma.$transaction(async (tx) => {
+    const partner = input.partnerId ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
+    if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
+
+    const { count } = await tx.ledgerEntry.createMany({
+      data: [{ ...tenant, partnerId: partner.id, type: 'MANUAL_CREDIT', amount, currency: money, idempotencyKey: key, note }],
+      skipDuplicates: true,
+    });
+    const entry = (await tx.ledgerEntry.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } }))!;
+    if (entry.type !== 'MANUAL_CREDIT' || entry.partnerId !== partner.id || entry.amount !== amount || entry.currency !== money) {
+      throw new DomainError(
+        'DUPLICATE',
+        `The idempotencyKey ${JSON.stringify(key)} was already used for ` +
+          (entry.type === 'MANUAL_CREDIT' ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${encodeGlobalID('Partner', entry.partnerId)}` : 'another ledger entry') +
+          '; use a new key for a different credit.',
+        ['input', 'idempotencyKey'],
+      );
+    }
+    const created = count === 1;
+    if (created) {
+      await appendEvent(tx, tenant, {
+        type: 'balance.credited',
+        partnerId: partner.id,
+        payload: {
+          partnerId: encodeGlobalID('Partner', partner.id),
+          amount: { amount: formatMinor(amount, money), currency: money },
+          note,
+          idempotencyKey: key,
+        },
+      });
+    }
+    const balance = await partnerBalance(prismaQueryable(tx), tenant, partner.id, money);
+    return { balance, created };
+  }, MONEY_TX_OPTIONS);
+}

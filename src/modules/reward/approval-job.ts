@@ -1,0 +1,128 @@
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Mode } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../graphql/scope.js';
+import type { Logger } from '../../logger.js';
+import { APPROVAL_JOB_ACTOR, appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from './lifecycle.js';
+
+export interface ApprovalJobOptions {
+  /** Time between the end of one run and the start of the next; 0 = never on its own (runOnce still works). */
+  intervalMs: number;
+  /** Rewards approved per transaction. */
+  batchSize?: number;
+  logger?: Logger;
+}
+
+export const APPROVAL_REASON = 'The hold period ended.';
+
+/**
+ * Approves CREATED rewards whose hold period is over (approveAfter ≤ now). Safe to run on every
+ * instance at once: each batch is claimed with `FOR UPDATE SKIP LOCKED`, and the status is
+ * checked under the lock, so a reward is approved (one history row, one REWARD_APPROVED entry)
+ * exactly once. Refund adjustments are not picked up themselves: they move with their reward.
+ */
+export class ApprovalJob {
+  private readonly batchSize: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopped = true;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: ApprovalJobOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 100;
+  }
+
+  /** Run now, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0. */
+  start(): void {
+    if (!this.stopped || this.options.intervalMs <= 0) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** No further runs; resolves when the runs in progress have finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.inFlight]);
+    this.wake();
+  }
+
+  /** Resolves when the next scheduled run has finished (at once when the job is not running). */
+  nextRun(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  get isRunning(): boolean {
+    return !this.stopped;
+  }
+
+  private schedule(delay: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.tick();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const approved = await this.runOnce();
+      if (approved > 0) this.options.logger?.info({ approved }, 'approval job approved rewards');
+    } catch (error) {
+      this.options.logger?.error({ err: error }, 'approval job failed; retrying at the next interval');
+    }
+    this.wake();
+    if (!this.stopped) this.schedule(this.options.intervalMs);
+  }
+
+  /** Approve every reward due at `now`; resolves with how many this call approved. */
+  runOnce(now: Date = new Date()): Promise<number> {
+    const run = this.approveDue(now);
+    this.inFlight.add(run);
+    return run.finally(() => this.inFlight.delete(run));
+  }
+
+  private async approveDue(now: Date): Promise<number> {
+    const tenants = await this.prisma.$queryRaw<Array<{ workspaceId: string; mode: Mode }>>`
+      SELECT DISTINCT "workspaceId", "mode"::text AS "mode" FROM "Reward"
+       WHERE "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
+       ORDER BY 1, 2`;
+    let total = 0;
+    for (const tenant of tenants) {
+      for (;;) {
+        const approved = await this.approveBatch({ workspaceId: tenant.workspaceId, mode: tenant.mode }, now);
+        total += approved;
+        if (approved < this.batchSize) break;
+      }
+    }
+    return total;
+  }
+
+  /** One transaction in one tenant (so it locks one event counter): up to batchSize rewards nobody else holds. */
+  private approveBatch(tenant: Tenant, now: Date): Promise<number> {
+    return this.prisma.$transaction(async (tx) => {
+      const due = await tx.$queryRaw<Array<{ id: string }>>`
+        SELECT "id" FROM "Reward"
+         WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+           AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
+         ORDER BY "id" LIMIT ${this.batchSize}
+           FOR UPDATE SKIP LOCKED`;
+      if (due.length === 0) return 0;
+      const rewards = await loadRewards(tx, due.map((r) => r.id));
+      const changes = await applyStatusChange(tx, tenant, rewards, 'APPROVED', { actor: APPROVAL_JOB_ACTOR, reason: APPROVAL_REASON });
+      await appendStatusEvents(tx, tenant, changes);
+      return due.length;
+    }, MONEY_TX_OPTIONS);
+  }
+}
