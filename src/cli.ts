@@ -16,8 +16,8 @@ Usage:
   refgraph workspace create --name NAME [--json]
                                     create a workspace with one ADMIN secret key per mode; the
                                     keys are shown once (only their hashes are stored)
-  refgraph seed --demo [--json]     create a demo workspace with programs, reward rules,
-                                    partners and links
+  refgraph seed --demo [--json]     create a demo workspace (TEST mode) with programs, reward
+                                    rules, partners, links, clicks, conversions, rewards and a payout
   refgraph help                     this text
 
 Environment:
@@ -190,11 +190,12 @@ async function seed(args: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
-    const { programs, rewardRules, partners, links } = result.counts;
+    const { programs, rewardRules, partners, links, clicks, conversions, rewards, payouts } = result.counts;
     process.stdout.write(
       [
         `Demo workspace "${result.workspace.name}" created: ${result.workspace.id}`,
         `  ${programs} programs, ${rewardRules} reward rules, ${partners} partners, ${links} links (TEST mode)`,
+        `  ${clicks} clicks, ${conversions} conversions, ${rewards} rewards, ${payouts} payout`,
         '',
         'ADMIN secret keys (shown once; only their hashes are stored):',
         `  test: ${result.keys.test}`,

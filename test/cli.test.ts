@@ -235,8 +235,9 @@ describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded
       keys: { test: expect.stringMatching(/^rg_test_/), live: expect.stringMatching(/^rg_live_/) },
       counts: expect.objectContaining({ programs: expect.any(Number), partners: expect.any(Number) }),
     });
-    expect(demo!.counts['programs']).toBeGreaterThan(0);
-    expect(demo!.counts['partners']).toBeGreaterThan(0);
+    for (const key of ['programs', 'rewardRules', 'partners', 'links', 'clicks', 'conversions', 'rewards', 'payouts']) {
+      expect(demo!.counts[key], key).toBeGreaterThan(0);
+    }
 
     const human = await refgraph(['seed', '--demo'], target);
     expect(human.code, show(human)).toBe(0);

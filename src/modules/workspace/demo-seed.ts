@@ -1,12 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { Mode } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { recordConversion } from '../conversion/record.service.js';
+import { createPayout } from '../payout/payout.service.js';
+import { uuidv7 } from '../program/reward-rule.service.js';
+import { updateRewardStatuses } from '../reward/lifecycle.js';
 import { createWorkspace } from './workspace.service.js';
 
 export interface DemoSeedResult {
   workspace: { id: string; name: string };
   keys: { test: string; live: string };
-  counts: { programs: number; rewardRules: number; partners: number; links: number };
+  counts: {
+    programs: number;
+    rewardRules: number;
+    partners: number;
+    links: number;
+    clicks: number;
+    conversions: number;
+    rewards: number;
+    payouts: number;
+  };
 }
 
 const PARTNERS = [
@@ -58,9 +72,59 @@ export async function seedDemo(prisma: PrismaClient): Promise<DemoSeedResult> {
     }
     return { programs: 2, rewardRules: rules.length, partners: PARTNERS.length, links };
   });
+  const activity = await seedActivity(prisma, { workspaceId, mode });
   return {
     workspace: created.workspace,
     keys: { test: created.keys.test.secret, live: created.keys.live.secret },
-    counts,
+    counts: { ...counts, ...activity },
   };
+}
+
+/**
+ * Traffic through the real services: clicks on every link, signups and purchases attributed by
+ * code (rewards from the rules), the referrer rewards approved, and one partner paid out.
+ */
+async function seedActivity(prisma: PrismaClient, tenant: Tenant): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
+  const links = await prisma.referralLink.findMany({ where: tenant, include: { program: true }, orderBy: { code: 'asc' } });
+  const now = Date.now();
+  const clicks = links.flatMap((link, i) =>
+    Array.from({ length: 20 + i * 7 }, (_, n) => ({
+      id: uuidv7(now - (n + 1) * 3_600_000),
+      ...tenant,
+      linkId: link.id,
+      programId: link.programId,
+      partnerId: link.partnerId,
+      occurredAt: new Date(now - (n + 1) * 3_600_000),
+      userAgent: 'Mozilla/5.0 (demo)',
+    })),
+  );
+  await prisma.click.createMany({ data: clicks });
+
+  const options = { actor: 'system:seed', decodeClick: () => null };
+  const rewardIds: string[] = [];
+  let conversions = 0;
+  for (const [i, link] of links.entries()) {
+    for (let n = 0; n < 1 + (i % 3); n++) {
+      const customer = `customer-${link.code}-${n}`;
+      const amount = { amount: `${49 + i * 10}.00`, currency: link.program.currency };
+      const signup = await recordConversion(prisma, tenant, { type: 'SIGNUP', idempotencyKey: `seed-signup-${customer}`, referredExternalId: customer, code: link.code }, options);
+      const paid = await recordConversion(
+        prisma,
+        tenant,
+        { type: link.program.type === 'REFERRAL' ? 'PURCHASE' : 'SUBSCRIPTION', idempotencyKey: `seed-pay-${customer}`, referredExternalId: customer, amount },
+        options,
+      );
+      conversions += 2;
+      rewardIds.push(...[...signup.rewards, ...paid.rewards].filter((r) => r.recipient === 'REFERRER').map((r) => r.id));
+    }
+  }
+  await updateRewardStatuses(prisma, tenant, { ids: rewardIds.map((id) => ({ given: id, rowId: id })), status: 'APPROVED', actor: 'system:seed' });
+  const first = links[0];
+  let payouts = 0;
+  if (first) {
+    await createPayout(prisma, tenant, { partnerId: first.partnerId, currency: first.program.currency });
+    payouts = 1;
+  }
+  const rewards = await prisma.reward.count({ where: tenant });
+  return { clicks: clicks.length, conversions, rewards, payouts };
 }
