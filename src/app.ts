@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from './config.js';
 import type { AppServices, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
@@ -13,6 +13,11 @@ import { currentRequestId, requestIdFrom, withRequestId } from './lib/request-co
 import { createLogger, type Logger } from './logger.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
 import { TokenSigner } from './modules/auth/tokens.js';
+import { ClickRecorder } from './modules/click/click.service.js';
+import { REDIRECT_PREFIX, serveRedirect } from './modules/click/redirect.js';
+import { ApprovalJob } from './modules/reward/approval-job.js';
+import { EventDispatcher } from './modules/events/dispatcher.js';
+import { createAppPubSub } from './pubsub.js';
 import { loadInstallationSecret } from './secret.js';
 
 export interface App {
@@ -22,6 +27,10 @@ export interface App {
   stop(): Promise<void>;
   readonly services: AppServices;
   readonly yoga: YogaServerInstance<ServerContext, Context>;
+  /** Approves rewards whose hold period ended; runs every APPROVAL_JOB_INTERVAL_MS once started. */
+  readonly approvalJob: ApprovalJob;
+  /** Delivers committed outbox events to subscribers; `drain()` waits until all are published. */
+  readonly dispatcher: EventDispatcher;
 }
 
 interface ServerContext {
@@ -56,8 +65,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     }));
   const secret = await loadInstallationSecret(db, config.secret);
   const tokens = new TokenSigner(secret);
-  const services: AppServices = { config, db, logger, tokens };
+  const clicks = new ClickRecorder({ ...config.clicks, query: db.query, secret, logger });
+  const bus = await createAppPubSub(config.redisUrl);
+  const dispatcher = new EventDispatcher(db, bus, logger, { pollIntervalMs: config.eventPollIntervalMs });
+  const services: AppServices = { config, db, logger, tokens, clicks, pubsub: bus.pubsub };
   const authenticator = new Authenticator(db, tokens);
+  const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -73,6 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
     },
+    plugins: [useCursorErrorCode()],
     context: async ({ request, wsAuth }): Promise<Context> => {
       const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
@@ -95,6 +109,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     });
   });
 
+  // Longer than any client's or proxy's idle timeout, so a client never reuses a connection the
+  // server is closing at the same moment (ECONNRESET on the next request).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -113,10 +132,19 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await yoga.handle(req, res, { req, res });
       return;
     }
+    if (path?.startsWith(REDIRECT_PREFIX)) return serveRedirect(req, res, path, services);
     return json(res, 404, { error: `No route for ${req.method} ${path}. GraphQL is served at ${GRAPHQL_PATH}.` });
   }
 
-  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  // Open sockets per API key, so that revoking a key (on any instance) closes its subscriptions.
+  const socketsByKey = new Map<string, Set<WebSocket>>();
+  const revocations = bus.pubsub.subscribe('keyRevoked');
+  void (async () => {
+    for await (const { apiKeyId } of revocations) {
+      for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(CloseCode.Forbidden, 'The credential was revoked.');
+    }
+  })().catch((error: unknown) => logger.error({ err: error }, 'revocation listener failed'));
   useServer<{ authorization?: unknown }, { auth?: AuthResult }>(
     {
       onConnect: async (ctx) => {
@@ -128,7 +156,24 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           return false;
         }
         ctx.extra.auth = result;
+        const keyId = result.auth.apiKeyId;
+        if (keyId) {
+          const sockets = socketsByKey.get(keyId) ?? new Set();
+          sockets.add(ctx.extra.socket);
+          socketsByKey.set(keyId, sockets);
+          ctx.extra.socket.once('close', () => {
+            sockets.delete(ctx.extra.socket);
+            if (sockets.size === 0) socketsByKey.delete(keyId);
+          });
+        }
         return true;
+      },
+      // A client that does not read its messages must not make the server buffer without limit.
+      onNext: (ctx) => {
+        if (ctx.extra.socket.bufferedAmount > config.wsMaxBufferedBytes) {
+          logger.warn({ bufferedAmount: ctx.extra.socket.bufferedAmount }, 'closing a WebSocket client that does not keep up');
+          ctx.extra.socket.close(1013, 'Client too slow: too many unsent messages; reconnect and resume with events(after).');
+        }
       },
       onSubscribe: async (ctx, _id, payload) => {
         const requestId = requestIdFrom(null);
@@ -168,17 +213,22 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   return {
     services,
     yoga,
-    start: () =>
-      new Promise((resolve, reject) => {
+    approvalJob,
+    dispatcher,
+    start: async () => {
+      await dispatcher.start();
+      return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
           server.off('error', reject);
           const { port } = server.address() as AddressInfo;
           const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
           logger.info({ port, database: db.describe }, `refgraph listening on http://${host}:${port}${GRAPHQL_PATH}`);
+          approvalJob.start();
           resolve({ url: `http://${host}:${port}`, port });
         });
-      }),
+      });
+    },
     stop: () =>
       (stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -189,9 +239,36 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await closed;
         clearTimeout(forced);
         await yoga.dispose();
+        await clicks.stop(); // every acknowledged click is written before the database closes
+        await approvalJob.stop(); // a batch in progress commits before the database closes
+        await revocations.return();
+        await dispatcher.stop();
+        await bus.close();
         if (ownsDb) await db.close();
         logger.info('refgraph stopped');
       })()),
+  };
+}
+
+/**
+ * Pothos refuses a malformed connection cursor with a GraphQLError of its own, which skips
+ * masking and carries no code: give it BAD_USER_INPUT so clients can tell it is their mistake.
+ */
+function useCursorErrorCode(): Plugin {
+  const tag = (error: GraphQLError) =>
+    /^(Invalid cursor|Cursor must be)/.test(error.message) && !error.extensions['code']
+      ? new GraphQLError(`${error.message}. Pass a cursor you received from this connection.`, {
+          nodes: error.nodes,
+          path: error.path,
+          extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+        })
+      : error;
+  return {
+    onExecute: () => ({
+      onExecuteDone: ({ result, setResult }) => {
+        if (!isAsyncIterable(result) && result.errors?.length) setResult({ ...result, errors: result.errors.map(tag) });
+      },
+    }),
   };
 }
 

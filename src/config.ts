@@ -20,6 +20,31 @@ export interface Config {
   publicUrl: string;
   logLevel: LogLevel;
   production: boolean;
+  /** Behind a reverse proxy: take a visitor's IP from the first X-Forwarded-For hop instead of the socket. */
+  trustProxy: boolean;
+  /** How clicks are written: in the background, in batches (see src/modules/click/README.md). */
+  clicks: ClickConfig;
+  /** Pause between runs of the job that approves rewards whose hold period ended; 0 = never run it in this instance. */
+  approvalJobIntervalMs: number;
+  /** Fallback poll of the outbox when no NOTIFY arrives (ms). */
+  eventPollIntervalMs: number;
+  /** programStatsChanged sends at most one update per program per this many ms. */
+  statsThrottleMs: number;
+  /** A WebSocket client with more than this many bytes unsent is closed (1013). */
+  wsMaxBufferedBytes: number;
+}
+
+export interface ClickConfig {
+  /** Clicks acknowledged but not yet written, at most; a full queue makes new clicks wait for the next write. */
+  queueSize: number;
+  /** Clicks per INSERT statement, at most; a write starts as soon as this many are queued. */
+  batchSize: number;
+  /** A smaller batch is written at the latest this long after its first click. */
+  flushIntervalMs: number;
+  /** How long a link's facts (destination, statuses) are reused by the redirect without asking the database; 0 = never. */
+  linkCacheTtlMs: number;
+  /** Batches written at once, at most (a second one starts only while a full batch waits). */
+  writers: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -99,5 +124,23 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
   }
   const production = read(env, 'NODE_ENV') === 'production';
-  return { port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production };
+  const trustProxy = boolean(env, 'TRUST_PROXY', false);
+  const clicks: ClickConfig = {
+    queueSize: integer(env, 'CLICK_QUEUE_SIZE', 10_000, 1, 1_000_000),
+    batchSize: integer(env, 'CLICK_BATCH_SIZE', 500, 1, 10_000),
+    flushIntervalMs: integer(env, 'CLICK_FLUSH_INTERVAL_MS', 100, 1, 60_000),
+    linkCacheTtlMs: integer(env, 'CLICK_LINK_CACHE_TTL_MS', 2_000, 0, 60_000),
+    writers: integer(env, 'CLICK_WRITERS', 2, 1, 32),
+  };
+  if (clicks.batchSize > clicks.queueSize) {
+    throw new ConfigError('CLICK_BATCH_SIZE', `must not exceed CLICK_QUEUE_SIZE (${clicks.queueSize}), got ${clicks.batchSize}.`);
+  }
+  const approvalJobIntervalMs = integer(env, 'APPROVAL_JOB_INTERVAL_MS', 60_000, 0, 86_400_000);
+  const eventPollIntervalMs = integer(env, 'EVENT_POLL_INTERVAL_MS', 1000, 50, 60_000);
+  const statsThrottleMs = integer(env, 'STATS_THROTTLE_MS', 1000, 0, 60_000);
+  const wsMaxBufferedBytes = integer(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
+  return {
+    port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
+    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, wsMaxBufferedBytes,
+  };
 }

@@ -1,7 +1,9 @@
 import type { Config } from './config.js';
 import type { Database } from './db.js';
 import type { Logger } from './logger.js';
+import type { AppPubSub } from './pubsub.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
+import type { ClickRecorder } from './modules/click/click.service.js';
 import type { Mode, Role } from './generated/prisma/enums.js';
 
 /** Who is calling. The credential fixes workspace, mode and role; nothing in a request can change them. */
@@ -23,6 +25,10 @@ export interface AppServices {
   logger: Logger;
   /** Signs and verifies access and partner tokens with the installation secret. */
   tokens: TokenSigner;
+  /** Records clicks (batched background writes) and makes/decodes click ids. */
+  clicks: ClickRecorder;
+  /** Typed topics: the outbox per tenant, key revocations. In memory, or Redis with REDIS_URL. */
+  pubsub: AppPubSub;
 }
 
 /** The GraphQL context: read-only facts about the request, plus the app's services. */

@@ -49,3 +49,50 @@ describe('configuration', () => {
     expect(config.migrateOnStart).toBe(false);
   });
 });
+
+describe('APPROVAL_JOB_INTERVAL_MS', () => {
+  it('defaults to a minute, accepts 0 (the job never runs on its own) and a custom pause', () => {
+    expect(loadConfig({}).approvalJobIntervalMs).toBe(60_000);
+    expect(loadConfig({ APPROVAL_JOB_INTERVAL_MS: '0' }).approvalJobIntervalMs).toBe(0);
+    expect(loadConfig({ APPROVAL_JOB_INTERVAL_MS: '250' }).approvalJobIntervalMs).toBe(250);
+  });
+
+  it.each(['-1', '1.5', 'soon', '86400001'])('refuses %s naming the variable', (value) => {
+    expect(() => loadConfig({ APPROVAL_JOB_INTERVAL_MS: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ APPROVAL_JOB_INTERVAL_MS: value })).toThrow(/APPROVAL_JOB_INTERVAL_MS/);
+  });
+});
+
+describe('click settings', () => {
+  it('default to no trusted proxy, a 10 000-click queue, batches of 500 every 100 ms, two writers, links cached 2 s', () => {
+    const config = loadConfig({});
+    expect(config.trustProxy).toBe(false);
+    expect(config.clicks).toEqual({ queueSize: 10_000, batchSize: 500, flushIntervalMs: 100, linkCacheTtlMs: 2_000, writers: 2 });
+  });
+
+  it('read TRUST_PROXY and the CLICK_* variables', () => {
+    const config = loadConfig({
+      TRUST_PROXY: 'true',
+      CLICK_QUEUE_SIZE: '2000',
+      CLICK_BATCH_SIZE: '2000',
+      CLICK_FLUSH_INTERVAL_MS: '25',
+      CLICK_LINK_CACHE_TTL_MS: '0',
+      CLICK_WRITERS: '4',
+    });
+    expect(config.trustProxy).toBe(true);
+    expect(config.clicks).toEqual({ queueSize: 2000, batchSize: 2000, flushIntervalMs: 25, linkCacheTtlMs: 0, writers: 4 });
+  });
+
+  it.each([
+    [{ TRUST_PROXY: 'sometimes' }, 'TRUST_PROXY'],
+    [{ CLICK_QUEUE_SIZE: '0' }, 'CLICK_QUEUE_SIZE'],
+    [{ CLICK_BATCH_SIZE: '10001' }, 'CLICK_BATCH_SIZE'],
+    [{ CLICK_QUEUE_SIZE: '100', CLICK_BATCH_SIZE: '500' }, 'CLICK_BATCH_SIZE'],
+    [{ CLICK_FLUSH_INTERVAL_MS: '0' }, 'CLICK_FLUSH_INTERVAL_MS'],
+    [{ CLICK_LINK_CACHE_TTL_MS: '-5' }, 'CLICK_LINK_CACHE_TTL_MS'],
+    [{ CLICK_WRITERS: '0' }, 'CLICK_WRITERS'],
+  ])('refuse %o naming the variable', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(new RegExp(variable));
+  });
+});

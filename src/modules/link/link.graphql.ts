@@ -120,6 +120,7 @@ builder.mutationField('disableReferralLink', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const link = await disableReferralLink(ctx.db.prisma, tenantOf(ctx), rowIdFrom(String(input.id), 'ReferralLink'));
+        ctx.clicks.forgetLink(link.code); // clicks on it stop counting at once on this instance
         return { linkId: link.id };
       }),
   }),

@@ -105,6 +105,7 @@ builder.mutationField('setEnrollmentStatus', (t) =>
           enrollmentId: rowIdFrom(String(input.enrollmentId), 'Enrollment'),
           status: input.status,
         });
+        ctx.clicks.forgetLink(); // the cached link facts carry the enrollment's status
         return { enrollmentId: enrollment.id };
       }),
   }),

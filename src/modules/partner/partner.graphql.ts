@@ -209,6 +209,7 @@ builder.mutationField('setPartnerStatus', (t) =>
           partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
           status: input.status,
         });
+        ctx.clicks.forgetLink(); // the cached link facts carry the partner's status
         return { partnerId: partner.id };
       }),
   }),

@@ -154,6 +154,7 @@ builder.mutationField('updateProgram', (t) =>
       withUserErrors(ctx, async () => {
         const { id, ...changes } = input;
         const program = await updateProgram(ctx.db.prisma, tenantOf(ctx), rowIdFrom(String(id), 'Program'), changes);
+        ctx.clicks.forgetLink(); // the cached link facts carry the program's status and destination
         return { programId: program.id };
       }),
   }),

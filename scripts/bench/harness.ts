@@ -1,0 +1,242 @@
+// Shared machinery of `npm run bench`: a throw-away PostgreSQL database, the real server in a
+// child process, a closed-loop load generator with latency percentiles, and the result shape.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { applyMigrations } from '../../src/db/migrate.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Measured time per scenario. */
+  durationMs: number;
+  /** Unmeasured run before each scenario (connections, caches, JIT). */
+  warmupMs: number;
+  /** Requests (or statements) in flight at once, each worker sending its next one when the last is answered. */
+  concurrency: number;
+  /** PostgreSQL server to create the throw-away database on. */
+  databaseUrl: string;
+}
+
+/** One line of the result table. */
+export interface BenchResult {
+  suite: string;
+  scenario: string;
+  /** What one operation is, e.g. "click", "INSERT". */
+  unit: string;
+  ops: number;
+  errors: number;
+  durationS: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  concurrency: number;
+  /** opsPerSec / the suite's baseline opsPerSec (the raw single-row INSERT), when there is one. */
+  vsBaseline?: number;
+  notes?: string;
+}
+
+export interface BenchSuite {
+  name: string;
+  description: string;
+  run(options: BenchOptions, log: (line: string) => void): Promise<BenchResult[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database
+// ---------------------------------------------------------------------------------------------
+
+export interface ThrowawayDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A new, migrated database on the server of `baseUrl`; drop() removes it (also when connections linger). */
+export async function createThrowawayDatabase(baseUrl: string, prefix = 'refgraph_bench'): Promise<ThrowawayDatabase> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  await withClient(baseUrl, (c) => c.query(`create database "${name}"`));
+  const u = new URL(baseUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  await applyMigrations({ url }, { log: () => {} });
+  return { url, name, drop: () => withClient(baseUrl, (c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {}) };
+}
+
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server under test, in its own process (its own event loop, as in production)
+// ---------------------------------------------------------------------------------------------
+
+export interface ServerProcess {
+  url: string;
+  /** SIGTERM and wait for a graceful exit (which writes every acknowledged click). */
+  stop(): Promise<number | null>;
+}
+
+/** `refgraph serve` in a child process; `nodeArgs` e.g. ['--cpu-prof'] to profile it. */
+export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server exited during start-up (code ${child.exitCode})`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('the server did not become ready within 60 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------------------------
+
+export interface LoadResult {
+  ops: number;
+  errors: number;
+  durationS: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstError?: string;
+}
+
+/**
+ * `concurrency` workers call `op` back to back for `durationMs` (after `warmupMs` unmeasured).
+ * `op` resolves true for a success; a false or a rejection counts as an error.
+ */
+export async function runLoad(op: () => Promise<boolean>, options: { concurrency: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
+  if (options.warmupMs > 0) await closedLoop(op, options.concurrency, options.warmupMs, false);
+  return closedLoop(op, options.concurrency, options.durationMs, true);
+}
+
+async function closedLoop(op: () => Promise<boolean>, concurrency: number, durationMs: number, measure: boolean): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let ops = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  const end = started + durationMs;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      let ok = false;
+      try {
+        ok = await op();
+      } catch (error) {
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+      if (!measure) continue;
+      if (ok) {
+        ops++;
+        latencies.push(performance.now() - t0);
+      } else {
+        errors++;
+        firstError ??= 'operation answered with a failure';
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const durationS = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0);
+  return { ops, errors, durationS, opsPerSec: ops / durationS, p50Ms: pct(50), p99Ms: pct(99), firstError };
+}
+
+/** A keep-alive HTTP client: one socket per worker, no redirects followed, body read and dropped. */
+export function httpClient(baseUrl: string, maxSockets: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  const base = new URL(baseUrl);
+  return {
+    request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            agent,
+            host: base.hostname,
+            port: base.port,
+            method,
+            path,
+            headers: body === undefined ? headers : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------------
+
+export function formatTable(results: BenchResult[]): string {
+  const header = ['suite', 'scenario', 'ops/s', 'p50 ms', 'p99 ms', 'ops', 'errors', 'conc.', 'vs raw INSERT'];
+  const rows = results.map((r) => [
+    r.suite,
+    r.scenario,
+    r.opsPerSec.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    String(r.ops),
+    String(r.errors),
+    String(r.concurrency),
+    r.vsBaseline === undefined ? '' : `${r.vsBaseline.toFixed(2)}×`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n');
+}
