@@ -23,6 +23,21 @@ const CREATE_PARTNER = `mutation($externalId: String!) { createPartner(input: { 
 const EVENTS_SUB = `subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { id cursor sequence type payload } }`;
 type EventData = { events: { id: string; cursor: string; sequence: string; type: string; payload: string } };
 
+/** The cursor of the newest event the credential can see (or of the start): subscribing after it misses nothing. */
+async function latestCursor(token: string): Promise<string> {
+  let after: string | null = null;
+  for (;;) {
+    const res: { data?: { events: { edges: Array<{ cursor: string }>; pageInfo: { hasNextPage: boolean } } } | null } = await server.gql(
+      'query($after: String) { events(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage } } }',
+      { after },
+      token,
+    );
+    const { edges, pageInfo } = res.data!.events;
+    if (edges.length) after = edges[edges.length - 1]!.cursor;
+    if (!pageInfo.hasNextPage) return after ?? Buffer.from('evt:0').toString('base64url');
+  }
+}
+
 async function createPartner(token: string, externalId: string): Promise<string> {
   const res = await server.gql<{ createPartner: { partner: { id: string } } }>(CREATE_PARTNER, { externalId }, token);
   return res.data!.createPartner.partner.id;
@@ -63,8 +78,7 @@ describe('Subscription.events', () => {
   it('delivers live events of the caller’s tenant only', async () => {
     const a = await server.workspace('A');
     const b = await server.workspace('B');
-    const sub = subscribe<EventData>(client(a.keys.test.secret), EVENTS_SUB);
-    // Make sure the subscription is live: an event created now must arrive.
+    const sub = subscribe<EventData>(client(a.keys.test.secret), EVENTS_SUB, { after: await latestCursor(a.keys.test.secret) });
     await createPartner(a.keys.test.secret, 'first');
     expect((await sub.next()).data?.events).toMatchObject({ type: 'partner.created', sequence: '1' });
     await createPartner(b.keys.test.secret, 'b-only');
@@ -98,8 +112,8 @@ describe('Subscription.events', () => {
   it('filters by type', async () => {
     const ws = await server.workspace();
     const token = ws.keys.test.secret;
-    const sub = subscribe<EventData>(client(token), EVENTS_SUB, { types: ['partner.status_changed'] });
     const partnerId = await createPartner(token, 'x');
+    const sub = subscribe<EventData>(client(token), EVENTS_SUB, { types: ['partner.status_changed'], after: await latestCursor(token) });
     await server.gql('mutation($id: ID!) { setPartnerStatus(input: { partnerId: $id, status: INACTIVE }) { userErrors { code } } }', { id: partnerId }, token);
     const event = (await sub.next()).data!.events;
     expect(event.type).toBe('partner.status_changed');
@@ -119,10 +133,9 @@ describe('Subscription.events', () => {
         admin,
       )
     ).data!.createPartnerToken.token;
-    const sub = subscribe<EventData>(client(token), EVENTS_SUB);
+    const sub = subscribe<EventData>(client(token), EVENTS_SUB, { after: await latestCursor(token) });
     const setStatus = (id: string, status: string) =>
       server.gql('mutation($id: ID!, $s: PartnerStatus!) { setPartnerStatus(input: { partnerId: $id, status: $s }) { userErrors { code } } }', { id, s: status }, admin);
-    // Wait until the subscription is live by making an own event and receiving it.
     await setStatus(mine, 'INACTIVE');
     expect(JSON.parse((await sub.next()).data!.events.payload)).toMatchObject({ partnerId: mine, to: 'INACTIVE' });
     await setStatus(other, 'BANNED');

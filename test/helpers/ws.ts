@@ -56,3 +56,32 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
     close: async () => unsubscribe(),
   };
 }
+
+/**
+ * A live-only subscription misses what happens before the server has registered it, and a client
+ * cannot see that moment. So: run `probe` (an action the subscription reports) until a result
+ * arrives, with a deadline. Later reads should use `nextWhere`, since a late probe may still
+ * report afterwards.
+ */
+export async function untilLive<T>(sub: Subscription<T>, probe: () => Promise<unknown>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await probe();
+    try {
+      await sub.next(400);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+  }
+}
+
+/** The next result that satisfies `predicate`, skipping others (e.g. late probes). */
+export async function nextWhere<T>(sub: Subscription<T>, predicate: (data: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await sub.next(Math.max(1, deadline - Date.now()));
+    if (result.errors) throw new Error(`subscription error: ${JSON.stringify(result.errors)}`);
+    if (result.data && predicate(result.data)) return result.data;
+  }
+}
