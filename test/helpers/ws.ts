@@ -46,11 +46,16 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
       if (ready) return Promise.resolve(ready);
       if (failure) return Promise.reject(failure);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no subscription result within ${timeoutMs} ms`)), timeoutMs);
-        waiting.push((value) => {
+        const waiter = (value: { data?: T; errors?: unknown[] }) => {
           clearTimeout(timer);
           resolve(value);
-        });
+        };
+        const timer = setTimeout(() => {
+          // Give up this wait only: a later result must go to the next caller, not to this one.
+          waiting.splice(waiting.indexOf(waiter), 1);
+          reject(new Error(`no subscription result within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiting.push(waiter);
       });
     },
     close: async () => unsubscribe(),
