@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Mode, PartnerStatus, ProgramStatus, EnrollmentStatus } from '../src/generated/prisma/enums.js';
-import { ClickIdCodec, formatUuid, UuidV7Generator, uuidv7, uuidv7Time } from '../src/modules/click/click-id.js';
+import { ClickIdCodec } from '../src/modules/click/click-id.js';
+import { formatUuid, UuidV7Generator, uuidv7, uuidv7Time } from '../src/lib/uuid.js';
 import { ClickRecorder, clip, normalizeIp, type LinkFacts, type QueryFn } from '../src/modules/click/click.service.js';
 import { codeFromPath, withParams } from '../src/modules/click/redirect.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Prisma } from '../src/generated/prisma/client.js';
-import { ClickIdCodec, formatUuid } from '../src/modules/click/click-id.js';
+import { ClickIdCodec } from '../src/modules/click/click-id.js';
+import { formatUuid } from '../src/lib/uuid.js';
 import { decideAttribution, isSelfReferral, type Signal, type TouchFacts } from '../src/modules/conversion/attribution.js';
 import { graphql } from './gql/index.js';
 import type { RecordConversionInput } from './gql/graphql.js';

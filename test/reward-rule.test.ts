@@ -1,7 +1,7 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
-import { uuidv7 } from '../src/modules/program/reward-rule.service.js';
+import { uuidv7 } from '../src/lib/uuid.js';
 import { graphql } from './gql/index.js';
 import type { CreateRewardRuleInput, UpdateRewardRuleInput } from './gql/graphql.js';
 import { startTestServer, type TestServer } from './helpers/server.js';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../../src/db.js';
-import { uuidv7 } from '../../src/modules/click/click-id.js';
+import { uuidv7 } from '../../src/lib/uuid.js';
 import { ClickRecorder } from '../../src/modules/click/click.service.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
 import {

@@ -21,7 +21,7 @@ import http from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
 import { openDatabase } from '../../src/db.js';
-import { uuidv7 } from '../../src/modules/click/click-id.js';
+import { uuidv7 } from '../../src/lib/uuid.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
 import {
   createThrowawayDatabase,

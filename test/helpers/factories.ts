@@ -1,8 +1,10 @@
-import { getRandomValues } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Database } from '../../src/db.js';
 import type { Prisma, PrismaClient } from '../../src/generated/prisma/client.js';
 import type { Mode } from '../../src/generated/prisma/enums.js';
+import { formatUuid, UuidV7Generator } from '../../src/lib/uuid.js';
+
+const ids = new UuidV7Generator();
 
 // Test data written straight to the database (Prisma, or one multi-row INSERT for volume), for
 // tests that need rows the API under test does not create itself. Every id is a time-ordered
@@ -14,30 +16,10 @@ export interface Tenant {
   mode: Mode;
 }
 
-let lastMs = 0;
-let sequence = 0;
 
-/** A UUIDv7 (RFC 9562): 48-bit milliseconds, then a 12-bit counter that keeps ids of one millisecond increasing. */
+/** Time-ordered ids for test rows; `at` backdates them (never before the previous one). */
 export function uuidv7(at: number = Date.now()): string {
-  if (at > lastMs) {
-    lastMs = at;
-    sequence = 0;
-  } else if (++sequence > 0xfff) {
-    lastMs++;
-    sequence = 0;
-  }
-  const bytes = new Uint8Array(16);
-  getRandomValues(bytes.subarray(8));
-  let ms = lastMs;
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  bytes[6] = 0x70 | (sequence >> 8);
-  bytes[7] = sequence & 0xff;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = Buffer.from(bytes).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return formatUuid(ids.next(at).bytes);
 }
 
 /** The opaque global id of a row, as the API shows it. */

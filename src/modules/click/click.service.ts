@@ -6,7 +6,8 @@ import { DomainError, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import type { Logger } from '../../logger.js';
 import { normalizeCode } from '../link/codes.js';
-import { ClickIdCodec, deriveKey, formatUuid, uuidv7Bytes, type DecodedClickId } from './click-id.js';
+import { formatUuid, uuidv7Bytes } from '../../lib/uuid.js';
+import { ClickIdCodec, deriveKey, type DecodedClickId } from './click-id.js';
 
 // The click path: find a link by code (cached briefly), acknowledge the click at once with a
 // self-contained click id, write the rows in the background in batches. See README.md.

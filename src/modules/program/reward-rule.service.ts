@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { Prisma, PrismaClient, RewardRule } from '../../generated/prisma/client.js';
 import type { AmountType, RewardKind, RewardRecipient, RewardTrigger } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { findProgram, type Db } from './program.service.js';
+import { uuidv7 } from '../../lib/uuid.js';
 
 export const PERCENTAGE_BASIS_POINTS = { min: 1, max: 10_000 } as const;
 export const MAX_REWARDS_PER_REFERRAL = { min: 1, max: 1000 } as const;
@@ -52,36 +52,6 @@ const NO_TERMS: Terms = {
 };
 
 const TERM_KEYS = Object.keys(NO_TERMS) as (keyof Terms)[];
-
-let lastMs = -1;
-let sequence = 0;
-
-/**
- * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter seeded at random each
- * millisecond, then random bits — so ids made in one process sort in creation order, like the ones
- * Prisma's `@default(uuid(7))` makes. Used for a rule's first version, whose id is also its lineageId.
- */
-export function uuidv7(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
-  if (now > lastMs) {
-    lastMs = now;
-    sequence = ((bytes[6]! & 0x0f) << 8) | bytes[7]!;
-    sequence &= 0x7ff; // room for at least 2048 ids in the same millisecond
-  } else if (++sequence > 0xfff) {
-    lastMs++;
-    sequence = 0;
-  }
-  let ms = lastMs;
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  bytes[6] = 0x70 | (sequence >> 8);
-  bytes[7] = sequence & 0xff;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
 
 /** A money input as minor units, with every bad part recorded on `v`; null when it is invalid. */
 function parseMoney(v: Validator, money: MoneyInput, path: string[], what: string): { amount: bigint; currency: string } | null {

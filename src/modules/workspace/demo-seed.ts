@@ -4,7 +4,7 @@ import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { recordConversion } from '../conversion/record.service.js';
 import { createPayout } from '../payout/payout.service.js';
-import { uuidv7 } from '../program/reward-rule.service.js';
+import { UuidV7Generator, formatUuid } from '../../lib/uuid.js';
 import { updateRewardStatuses } from '../reward/lifecycle.js';
 import { createWorkspace } from './workspace.service.js';
 
@@ -87,9 +87,10 @@ export async function seedDemo(prisma: PrismaClient): Promise<DemoSeedResult> {
 async function seedActivity(prisma: PrismaClient, tenant: Tenant): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
   const links = await prisma.referralLink.findMany({ where: tenant, include: { program: true }, orderBy: { code: 'asc' } });
   const now = Date.now();
+  const clickIds = new UuidV7Generator();
   const clicks = links.flatMap((link, i) =>
     Array.from({ length: 20 + i * 7 }, (_, n) => ({
-      id: uuidv7(now - (n + 1) * 3_600_000),
+      id: formatUuid(clickIds.next(now - (n + 1) * 3_600_000).bytes),
       ...tenant,
       linkId: link.id,
       programId: link.programId,
