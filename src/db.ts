@@ -8,6 +8,7 @@ import { redact, type Config } from './config.js';
 import { applyMigrations } from './db/migrate.js';
 import { lockDataDir, type DataDirLock } from './lib/data-dir-lock.js';
 import { PrismaClient } from './generated/prisma/client.js';
+import { currentRequest } from './lib/request-context.js';
 import type { Logger } from './logger.js';
 
 export { PrismaClient };
@@ -122,8 +123,17 @@ function countQueries(client: pg.PoolClient, statements: StatementCounter): void
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     statements.count++;
+    const request = currentRequest();
+    if (request) request.statements++;
     return query(...args);
   };
+}
+
+/** One more statement, for the database and for the request that sent it (if any). */
+function count(statements: StatementCounter): void {
+  statements.count++;
+  const request = currentRequest();
+  if (request) request.statements++;
 }
 
 /**
@@ -137,7 +147,7 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
   for (const method of ['query', 'exec'] as const) {
     const original = pglite[method].bind(pglite) as (...args: unknown[]) => Promise<unknown>;
     (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      statements.count++;
+      count(statements);
       return original(...args);
     };
   }
@@ -145,7 +155,7 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
   const transaction = pglite.transaction.bind(pglite);
   pglite.transaction = <T>(callback: (tx: Tx) => Promise<T>): Promise<T> =>
     transaction(async (tx) => {
-      statements.count++; // BEGIN
+      count(statements); // BEGIN
       let rolledBack = false;
       const counted = new Proxy(tx, {
         get(target, property) {
@@ -153,7 +163,7 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
           if (typeof value !== 'function') return value;
           if (property === 'query' || property === 'sql' || property === 'exec' || property === 'rollback') {
             return (...args: unknown[]) => {
-              statements.count++;
+              count(statements);
               if (property === 'rollback') rolledBack = true;
               return (value as (...a: unknown[]) => unknown).apply(target, args);
             };
@@ -163,10 +173,10 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
       });
       try {
         const result = await callback(counted);
-        if (!rolledBack) statements.count++; // COMMIT
+        if (!rolledBack) count(statements); // COMMIT
         return result;
       } catch (error) {
-        if (!rolledBack) statements.count++; // ROLLBACK
+        if (!rolledBack) count(statements); // ROLLBACK
         throw error;
       }
     });

@@ -506,13 +506,8 @@ describe('archiveRewardRule and Program.rewardRules', () => {
       }
     `);
     await server.gql(nested, { first: 1 }, token); // warm-up: key lookup, lastUsedAt
-    const statements = server.testDb.db.statements;
-    let before = statements.count;
-    await server.gql(nested, { first: 1 }, token);
-    const one = statements.count - before;
-    before = statements.count;
-    const all = await server.gql(nested, { first: 5 }, token);
-    const five = statements.count - before;
+    const { statements: one } = await server.gqlCounted(nested, { first: 1 }, token);
+    const { body: all, statements: five } = await server.gqlCounted(nested, { first: 5 }, token);
     expect(all.data!.programs.edges.map((e) => e.node.rewardRules.length)).toEqual([2, 2, 2, 2, 2]);
     expect(five).toBe(one);
   });

@@ -434,7 +434,7 @@ describe('SQL statements', () => {
     await expect
       .poll(async () => (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: workspace.keys.test.id } })).lastUsedAt)
       .not.toBeNull();
-    const { result, statements } = await countStatements(server.testDb.db, () => server.gql(DASHBOARD, {}, key));
+    const { body: result, statements } = await server.gqlCounted(DASHBOARD, {}, key);
     return { result, statements, seedMs };
   }
 

@@ -1,5 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print } from 'graphql';
+import { print, type DocumentNode } from 'graphql';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createWorkspace, type CreatedWorkspace } from '../../src/modules/workspace/workspace.service.js';
@@ -21,6 +21,12 @@ export interface TestServer {
     variables?: V,
     token?: string,
   ): Promise<GraphQLResponse<T>>;
+  /** Like gql, plus the number of SQL statements the server ran for this request alone. */
+  gqlCounted<T = Record<string, unknown>, V = Record<string, unknown>>(
+    query: string | TypedDocumentNode<T, V>,
+    variables?: V,
+    token?: string,
+  ): Promise<{ body: GraphQLResponse<T>; statements: number }>;
   /** A new workspace with ADMIN keys for both modes. */
   workspace(name?: string): Promise<CreatedWorkspace>;
   close(): Promise<void>;
@@ -37,13 +43,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     app,
     testDb,
     url,
-    gql: async (query, variables, token) => {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query: typeof query === 'string' ? query : print(query), variables }),
-      });
-      return (await res.json()) as never;
+    gql: async (query, variables, token) => (await post(url, query, variables, token)).json() as never,
+    gqlCounted: async (query, variables, token) => {
+      const res = await post(url, query, variables, token);
+      const header = res.headers.get('x-sql-statements');
+      if (header === null) throw new Error('the server sent no X-SQL-Statements header');
+      return { body: (await res.json()) as never, statements: Number(header) };
     },
     workspace: (name = 'Test workspace') => createWorkspace(testDb.db.prisma, name),
     close: async () => {
@@ -51,4 +56,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await testDb.destroy();
     },
   };
+}
+
+function post(url: string, query: string | DocumentNode, variables: unknown, token: string | undefined): Promise<Response> {
+  return fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query: typeof query === 'string' ? query : print(query), variables }),
+  });
 }

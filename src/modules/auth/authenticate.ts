@@ -1,5 +1,6 @@
 import type { Auth } from '../../context.js';
 import type { Database } from '../../db.js';
+import { outsideRequest } from '../../lib/request-context.js';
 import { hashSecret, sameHash, secretKeyMode } from './keys.js';
 import { looksLikeJwt, type TokenSigner } from './tokens.js';
 
@@ -81,8 +82,11 @@ export class Authenticator {
     const now = Date.now();
     if (now - (this.lastTouched.get(apiKeyId) ?? 0) < LAST_USED_RESOLUTION_MS) return;
     this.lastTouched.set(apiKeyId, now);
-    this.db.prisma.apiKey
-      .update({ where: { id: apiKeyId }, data: { lastUsedAt: new Date(now) } })
-      .catch(() => this.lastTouched.delete(apiKeyId));
+    // Not the request's own work: it runs outside it (and outside its SQL statement count).
+    outsideRequest(() =>
+      this.db.prisma.apiKey
+        .update({ where: { id: apiKeyId }, data: { lastUsedAt: new Date(now) } })
+        .catch(() => this.lastTouched.delete(apiKeyId)),
+    );
   }
 }
