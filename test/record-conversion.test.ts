@@ -490,20 +490,21 @@ describe('recordConversion: rewards', () => {
     await send({ type: 'SIGNUP', referredExternalId: newPerson(), amount: null, code: s.link.code });
     // BEGIN, claim, program, signals, referral, referral insert, conversion update, rules, rewards,
     // history, 3 outbox statements (counter, events, notify), COMMIT; the credential; the payload's
-    // conversion and rewards. Counted by the server for this request alone (X-SQL-Statements).
+    // conversion and rewards. Counted by the server for this request alone (X-SQL-Statements);
+    // PGlite's adapter runs one statement more per transaction than PostgreSQL's.
     const fresh = await send({ code: s.link.code, programId: gid('Program', s.program.id) });
     expect(fresh.body.data?.recordConversion.rewards).toHaveLength(2);
-    expect(fresh.statements).toBeLessThanOrEqual(17);
+    expect(fresh.statements).toBeLessThanOrEqual(18);
     // An existing referral: no program lookup nor insert, but a referral update and the prior-rewards query.
     const repeat = await send({});
     expect(repeat.body.data?.recordConversion.rewards).toHaveLength(2);
-    expect(repeat.statements).toBeLessThanOrEqual(16);
+    expect(repeat.statements).toBeLessThanOrEqual(17);
     // A replay: BEGIN, claim, the stored conversion, COMMIT; the credential; the payload.
     const idempotencyKey = newKey();
     await send({ idempotencyKey });
     const replay = await send({ idempotencyKey });
     expect(replay.body.data?.recordConversion.replayed).toBe(true);
-    expect(replay.statements).toBeLessThanOrEqual(7);
+    expect(replay.statements).toBeLessThanOrEqual(8);
   });
 
   it('holdDays 0: due at once, still CREATED', async () => {
