@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import type { AppServices, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { schema } from './graphql/schema.js';
-import { currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
+import { currentRequest, currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
 import { TokenSigner } from './modules/auth/tokens.js';
@@ -17,6 +17,7 @@ import { ClickRecorder } from './modules/click/click.service.js';
 import { REDIRECT_PREFIX, serveRedirect } from './modules/click/redirect.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
+import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
 import { loadInstallationSecret } from './secret.js';
 
@@ -31,6 +32,8 @@ export interface App {
   readonly approvalJob: ApprovalJob;
   /** Delivers committed outbox events to subscribers; `drain()` waits until all are published. */
   readonly dispatcher: EventDispatcher;
+  /** Turns committed events into signed webhook deliveries and sends them; `runOnce(now)` for tests. */
+  readonly webhooks: WebhookWorker;
 }
 
 interface ServerContext {
@@ -71,6 +74,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const services: AppServices = { config, db, logger, tokens, clicks, pubsub: bus.pubsub };
   const authenticator = new Authenticator(db, tokens);
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
+  const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -86,7 +90,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
     },
-    plugins: [useCursorErrorCode()],
+    plugins: [useCursorErrorCode(), ...(config.production ? [] : [useStatementCountHeader()])],
     context: async ({ request, wsAuth }): Promise<Context> => {
       const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
@@ -145,6 +149,22 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(CloseCode.Forbidden, 'The credential was revoked.');
     }
   })().catch((error: unknown) => logger.error({ err: error }, 'revocation listener failed'));
+  // A client that does not read its messages must not make the server buffer without limit. graphql-ws
+  // sends a subscription's next message only once the last one has reached the kernel, so a client
+  // that stops reading would silently stall its subscriptions (the backlog piling up upstream) and
+  // bufferedAmount would never grow. Messages go to the socket at once instead: what the client has
+  // not read shows in bufferedAmount, and past WS_MAX_BUFFERED_BYTES the client is closed with 1013.
+  wsServer.on('connection', (socket) => {
+    const send = socket.send.bind(socket);
+    socket.send = ((data: string, callback?: (error?: Error) => void) => {
+      send(data);
+      if (socket.bufferedAmount > config.wsMaxBufferedBytes && socket.readyState === socket.OPEN) {
+        logger.warn({ bufferedAmount: socket.bufferedAmount }, 'closing a WebSocket client that does not keep up');
+        socket.close(1013, 'Client too slow: too many unsent messages; reconnect and resume with events(after).');
+      }
+      callback?.();
+    }) as typeof socket.send;
+  });
   useServer<{ authorization?: unknown }, { auth?: AuthResult }>(
     {
       onConnect: async (ctx) => {
@@ -167,13 +187,6 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           });
         }
         return true;
-      },
-      // A client that does not read its messages must not make the server buffer without limit.
-      onNext: (ctx) => {
-        if (ctx.extra.socket.bufferedAmount > config.wsMaxBufferedBytes) {
-          logger.warn({ bufferedAmount: ctx.extra.socket.bufferedAmount }, 'closing a WebSocket client that does not keep up');
-          ctx.extra.socket.close(1013, 'Client too slow: too many unsent messages; reconnect and resume with events(after).');
-        }
       },
       onSubscribe: async (ctx, _id, payload) => {
         const requestId = requestIdFrom(null);
@@ -215,8 +228,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     yoga,
     approvalJob,
     dispatcher,
+    webhooks,
     start: async () => {
       await dispatcher.start();
+      await webhooks.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -241,6 +256,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await yoga.dispose();
         await clicks.stop(); // every acknowledged click is written before the database closes
         await approvalJob.stop(); // a batch in progress commits before the database closes
+        await webhooks.stop(); // attempts in flight are recorded before the database closes
         await revocations.return();
         await dispatcher.stop();
         await bus.close();
@@ -269,6 +285,18 @@ function useCursorErrorCode(): Plugin {
         if (!isAsyncIterable(result) && result.errors?.length) setResult({ ...result, errors: result.errors.map(tag) });
       },
     }),
+  };
+}
+
+/**
+ * Outside production, every GraphQL response says how many SQL statements the request sent
+ * (`X-SQL-Statements`; background work is not counted): the tests use it to catch N+1 queries.
+ */
+function useStatementCountHeader(): Plugin {
+  return {
+    onResponse: ({ response }) => {
+      response.headers.set('x-sql-statements', String(currentRequest()?.statements ?? 0));
+    },
   };
 }
 

@@ -45,6 +45,14 @@ Environment:
   STATS_THROTTLE_MS    at most one programStatsChanged update per program per interval (default 1000)
   WS_MAX_BUFFERED_BYTES
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
+  WEBHOOK_ALLOW_PRIVATE_TARGETS
+                       send webhooks to loopback, private and link-local addresses too (default false)
+  WEBHOOK_MAX_FAILURES consecutive failed attempts before an endpoint is disabled (default 10)
+  WEBHOOK_RETRY_FOR_MS retry a failing delivery this long after its first attempt (default 86400000)
+  WEBHOOK_TIMEOUT_MS   one delivery request, until the response headers (default 10000)
+  WEBHOOK_WORKER_INTERVAL_MS
+                       poll for due webhook deliveries (default 1000; 0: no delivery worker here)
+  WEBHOOK_CONCURRENCY  webhook requests in flight at once per instance (default 10)
 
 Exit codes: 0 success, 1 failure, 2 usage error, 78 invalid configuration.
 `;

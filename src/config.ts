@@ -32,6 +32,23 @@ export interface Config {
   statsThrottleMs: number;
   /** A WebSocket client with more than this many bytes unsent is closed (1013). */
   wsMaxBufferedBytes: number;
+  /** Webhook deliveries (see src/modules/webhook/README.md). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Allow loopback, private, link-local… targets (tests, private networks). Default false. */
+  allowPrivateTargets: boolean;
+  /** Consecutive failed attempts after which an endpoint is disabled. */
+  maxConsecutiveFailures: number;
+  /** How long after its first attempt a failing delivery is retried before it is FAILED (ms). */
+  retryForMs: number;
+  /** One request, until the response headers (ms). */
+  timeoutMs: number;
+  /** Poll for due deliveries every this many ms (NOTIFY wakes it sooner); 0 = no delivery worker in this instance. */
+  workerIntervalMs: number;
+  /** Requests in flight at once per instance. */
+  concurrency: number;
 }
 
 export interface ClickConfig {
@@ -139,8 +156,16 @@ export function loadConfig(env: Env = process.env): Config {
   const eventPollIntervalMs = integer(env, 'EVENT_POLL_INTERVAL_MS', 1000, 50, 60_000);
   const statsThrottleMs = integer(env, 'STATS_THROTTLE_MS', 1000, 0, 60_000);
   const wsMaxBufferedBytes = integer(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
+  const webhooks: WebhookConfig = {
+    allowPrivateTargets: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
+    maxConsecutiveFailures: integer(env, 'WEBHOOK_MAX_FAILURES', 10, 1, 10_000),
+    retryForMs: integer(env, 'WEBHOOK_RETRY_FOR_MS', 86_400_000, 0, 30 * 86_400_000),
+    timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    workerIntervalMs: integer(env, 'WEBHOOK_WORKER_INTERVAL_MS', 1000, 0, 3_600_000),
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 10, 1, 1000),
+  };
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
-    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, wsMaxBufferedBytes,
+    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, wsMaxBufferedBytes, webhooks,
   };
 }

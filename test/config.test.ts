@@ -96,3 +96,41 @@ describe('click settings', () => {
     expect(() => loadConfig(env)).toThrow(new RegExp(variable));
   });
 });
+
+describe('webhook settings', () => {
+  it('default to public targets only, 10 failures, retries for 24 h, 10 s timeout, a 1 s poll and 10 requests in flight', () => {
+    expect(loadConfig({}).webhooks).toEqual({
+      allowPrivateTargets: false,
+      maxConsecutiveFailures: 10,
+      retryForMs: 86_400_000,
+      timeoutMs: 10_000,
+      workerIntervalMs: 1000,
+      concurrency: 10,
+    });
+  });
+
+  it('read the WEBHOOK_* variables', () => {
+    const config = loadConfig({
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      WEBHOOK_MAX_FAILURES: '3',
+      WEBHOOK_RETRY_FOR_MS: '0',
+      WEBHOOK_TIMEOUT_MS: '2500',
+      WEBHOOK_WORKER_INTERVAL_MS: '0',
+      WEBHOOK_CONCURRENCY: '50',
+    });
+    expect(config.webhooks).toEqual({ allowPrivateTargets: true, maxConsecutiveFailures: 3, retryForMs: 0, timeoutMs: 2500, workerIntervalMs: 0, concurrency: 50 });
+  });
+
+  it.each([
+    [{ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'maybe' }, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'],
+    [{ WEBHOOK_MAX_FAILURES: '0' }, 'WEBHOOK_MAX_FAILURES'],
+    [{ WEBHOOK_RETRY_FOR_MS: '-1' }, 'WEBHOOK_RETRY_FOR_MS'],
+    [{ WEBHOOK_RETRY_FOR_MS: '2592000001' }, 'WEBHOOK_RETRY_FOR_MS'],
+    [{ WEBHOOK_TIMEOUT_MS: '99' }, 'WEBHOOK_TIMEOUT_MS'],
+    [{ WEBHOOK_WORKER_INTERVAL_MS: 'often' }, 'WEBHOOK_WORKER_INTERVAL_MS'],
+    [{ WEBHOOK_CONCURRENCY: '0' }, 'WEBHOOK_CONCURRENCY'],
+  ])('refuse %o naming the variable', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(new RegExp(variable));
+  });
+});

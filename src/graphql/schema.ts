@@ -25,6 +25,7 @@ import '../modules/payout/payout.graphql.js';
 import '../modules/stats/stats.graphql.js';
 import '../modules/events/events.graphql.js';
 import '../modules/events/live.graphql.js';
+import '../modules/webhook/webhook.graphql.js';
 
 /** The whole GraphQL schema, sorted so its printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

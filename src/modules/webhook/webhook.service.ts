@@ -1,0 +1,250 @@
+import type { Prisma, PrismaClient, WebhookDelivery, WebhookEndpoint } from '../../generated/prisma/client.js';
+import { DomainError, notFound, Validator } from '../../graphql/errors.js';
+import type { Tenant } from '../../graphql/scope.js';
+import { isUuid, NIL_UUID } from '../../lib/ids.js';
+import type { EventType } from '../events/outbox.js';
+import { newWebhookSecret } from './signature.js';
+import { checkWebhookUrl, InvalidWebhookUrl, type Resolve } from './url-guard.js';
+
+/** Every event type an endpoint can subscribe to (a compile error here when outbox.ts grows one). */
+export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
+  'conversion.recorded': 'A conversion was recorded (accepted or discarded).',
+  'reward.created': 'A reward was created for a conversion.',
+  'reward.status_changed': 'A reward moved to another status (approved, processed, canceled, rejected).',
+  'partner.created': 'A partner was created.',
+  'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
+  'payout.created': 'A payout was created.',
+  'payout.paid': 'A payout was marked paid.',
+  'balance.credited': 'A partner’s balance was credited or debited by hand.',
+};
+
+const KNOWN_TYPES = new Set<string>(Object.keys(WEBHOOK_EVENT_TYPES));
+
+/** NOTIFY'd when an endpoint is created or re-enabled, or a delivery is scheduled by hand: wakes the workers. */
+export const WEBHOOKS_CHANNEL = 'refgraph_webhooks';
+
+export const MAX_ENDPOINTS = 20;
+export const DESCRIPTION_MAX = 500;
+/** rotateWebhookSecret keeps the old secret signing for at most this long. */
+export const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
+
+export interface WebhookUrlPolicy {
+  /** WEBHOOK_ALLOW_PRIVATE_TARGETS. */
+  allowPrivateTargets: boolean;
+  /** Name resolution for the URL check (tests); default the system's. */
+  resolve?: Resolve;
+}
+
+export interface CreateWebhookEndpointInput {
+  url: string;
+  eventTypes?: readonly string[] | null;
+  description?: string | null;
+  enabled?: boolean | null;
+}
+
+export interface UpdateWebhookEndpointInput {
+  /** Row id; null when the given global id was malformed or of another type (NOT_FOUND). */
+  id: string | null;
+  url?: string | null;
+  eventTypes?: readonly string[] | null;
+  /** undefined: unchanged; null or blank: cleared. */
+  description?: string | null;
+  enabled?: boolean | null;
+}
+
+type Db = PrismaClient | Prisma.TransactionClient;
+
+/** `findUnique` key of a tenant's webhook row: the id (never a non-UUID) plus the tenant filter. */
+export function webhookRowKey(id: string | null, tenant: Tenant): { id: string; workspaceId: string; mode: Tenant['mode'] } {
+  return { id: id && isUuid(id) ? id : NIL_UUID, workspaceId: tenant.workspaceId, mode: tenant.mode };
+}
+
+async function checkedUrl(url: string, policy: WebhookUrlPolicy, validator: Validator): Promise<string | null> {
+  try {
+    return await checkWebhookUrl(url, policy);
+  } catch (error) {
+    if (!(error instanceof InvalidWebhookUrl)) throw error;
+    validator.check(false, ['input', 'url'], error.problem);
+    return null;
+  }
+}
+
+/** Known types, without duplicates, in the order given; empty = every type. */
+function checkedEventTypes(types: readonly string[], validator: Validator): string[] {
+  types.forEach((type, i) =>
+    validator.check(
+      KNOWN_TYPES.has(type),
+      ['input', 'eventTypes', String(i)],
+      `"${type.slice(0, 60)}" is not an event type. Known types: ${[...KNOWN_TYPES].join(', ')}.`,
+    ),
+  );
+  return [...new Set(types)];
+}
+
+function checkedDescription(description: string | null | undefined, validator: Validator): string | null {
+  const text = description?.trim() ?? '';
+  validator.check(text.length <= DESCRIPTION_MAX, ['input', 'description'], `A description must be at most ${DESCRIPTION_MAX} characters long.`);
+  return text === '' ? null : text;
+}
+
+/** The tenant's last event sequence: a new or re-enabled endpoint starts after it. */
+async function currentSequence(db: Db, tenant: Tenant): Promise<bigint> {
+  const counter = await db.eventCounter.findUnique({ where: { workspaceId_mode: tenant }, select: { lastSequence: true } });
+  return counter?.lastSequence ?? 0n;
+}
+
+/** Wake every instance's delivery worker (at commit, like the outbox's own NOTIFY). */
+export async function notifyWebhookWorkers(db: Db, tenant: Tenant): Promise<void> {
+  await db.$executeRaw`SELECT pg_notify(${WEBHOOKS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}`})`;
+}
+
+/**
+ * Register an endpoint. It receives the events committed after it was created (not earlier
+ * ones), signed with a new secret that is returned this once.
+ */
+export async function createWebhookEndpoint(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: CreateWebhookEndpointInput,
+  policy: WebhookUrlPolicy,
+): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  const validator = new Validator();
+  const url = await checkedUrl(input.url, policy, validator);
+  const eventTypes = checkedEventTypes(input.eventTypes ?? [], validator);
+  const description = checkedDescription(input.description, validator);
+  validator.throwIfAny();
+  const count = await prisma.webhookEndpoint.count({ where: tenant });
+  if (count >= MAX_ENDPOINTS) {
+    throw new DomainError('LIMIT_EXCEEDED', `A workspace can have at most ${MAX_ENDPOINTS} webhook endpoints per mode: delete one first.`, ['input']);
+  }
+  const secret = newWebhookSecret();
+  const enabled = input.enabled ?? true;
+  const endpoint = await prisma.$transaction(async (tx) => {
+    const created = await tx.webhookEndpoint.create({
+      data: {
+        ...tenant,
+        url: url!,
+        description,
+        eventTypes,
+        secret,
+        enabled,
+        disabledReason: enabled ? null : DISABLED_BY_ADMIN,
+        lastSequence: await currentSequence(tx, tenant),
+      },
+    });
+    if (enabled) await notifyWebhookWorkers(tx, tenant);
+    return created;
+  });
+  return { endpoint, secret };
+}
+
+export const DISABLED_BY_ADMIN = 'Disabled with updateWebhookEndpoint (enabled: false).';
+
+/**
+ * Change an endpoint. `enabled: true` clears the failure count and the disabled reason; an
+ * endpoint that was disabled resumes with the events committed from then on (events committed
+ * while it was disabled are not delivered; its pending deliveries resume).
+ */
+export async function updateWebhookEndpoint(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: UpdateWebhookEndpointInput,
+  policy: WebhookUrlPolicy,
+): Promise<WebhookEndpoint> {
+  const validator = new Validator();
+  const url = input.url === null || input.url === undefined ? undefined : await checkedUrl(input.url, policy, validator);
+  const eventTypes = input.eventTypes === null || input.eventTypes === undefined ? undefined : checkedEventTypes(input.eventTypes, validator);
+  const description = input.description === undefined ? undefined : checkedDescription(input.description, validator);
+  const key = webhookRowKey(input.id, tenant);
+  // An unknown id answers NOT_FOUND alone, before any complaint about the rest of the input.
+  if (!(await prisma.webhookEndpoint.findUnique({ where: key, select: { id: true } }))) throw notFound('Webhook endpoint');
+  validator.throwIfAny();
+  return prisma.$transaction(async (tx) => {
+    const [row] = await tx.$queryRaw<Array<{ enabled: boolean }>>`
+      SELECT "enabled" FROM "WebhookEndpoint"
+       WHERE "id" = ${key.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+         FOR UPDATE`;
+    if (!row) throw notFound('Webhook endpoint'); // deleted meanwhile
+    const data: Prisma.WebhookEndpointUpdateInput = {};
+    if (url !== undefined) data.url = url!;
+    if (eventTypes !== undefined) data.eventTypes = eventTypes;
+    if (description !== undefined) data.description = description;
+    const enabling = input.enabled === true && !row.enabled;
+    if (input.enabled === true) {
+      Object.assign(data, { enabled: true, consecutiveFailures: 0, disabledReason: null });
+      if (enabling) data.lastSequence = await currentSequence(tx, tenant);
+    } else if (input.enabled === false && row.enabled) {
+      Object.assign(data, { enabled: false, disabledReason: DISABLED_BY_ADMIN });
+    }
+    const updated = await tx.webhookEndpoint.update({ where: { id: key.id }, data });
+    if (enabling) await notifyWebhookWorkers(tx, tenant);
+    return updated;
+  });
+}
+
+/** Delete an endpoint and its delivery log. Nothing more is sent to it (an attempt in flight finishes). */
+export async function deleteWebhookEndpoint(prisma: PrismaClient, tenant: Tenant, input: { id: string | null }): Promise<{ id: string }> {
+  const { count } = await prisma.webhookEndpoint.deleteMany({ where: webhookRowKey(input.id, tenant) });
+  if (count === 0) throw notFound('Webhook endpoint');
+  return { id: input.id! };
+}
+
+/**
+ * Replace an endpoint's signing secret. With `overlapSeconds` > 0 the previous secret keeps
+ * signing too (a second v1 in the header) for that long, so receivers can switch without a gap.
+ */
+export async function rotateWebhookSecret(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: { id: string | null; overlapSeconds?: number | null },
+  now: Date = new Date(),
+): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  const overlap = input.overlapSeconds ?? 0;
+  const key = webhookRowKey(input.id, tenant);
+  const current = await prisma.webhookEndpoint.findUnique({ where: key, select: { id: true } });
+  if (!current) throw notFound('Webhook endpoint');
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap > MAX_OVERLAP_SECONDS) {
+    throw new DomainError('VALIDATION', `overlapSeconds must be from 0 to ${MAX_OVERLAP_SECONDS} (7 days).`, ['input', 'overlapSeconds']);
+  }
+  const secret = newWebhookSecret();
+  const expiresAt = overlap > 0 ? new Date(now.getTime() + overlap * 1000).toISOString() : null;
+  // One statement: the secret kept for the overlap is the one replaced, even under concurrent rotations.
+  await prisma.$executeRaw`
+    UPDATE "WebhookEndpoint"
+       SET "previousSecret" = CASE WHEN ${overlap > 0}::boolean THEN "secret" END,
+           "previousSecretExpiresAt" = ${expiresAt}::timestamptz,
+           "secret" = ${secret}, "updatedAt" = ${now.toISOString()}::timestamptz
+     WHERE "id" = ${current.id}::uuid`;
+  const endpoint = await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: current.id } });
+  return { endpoint, secret };
+}
+
+/**
+ * Send a delivery again now (whatever its status), with a new retry window; its attempts keep
+ * counting. Refused (INVALID_TRANSITION) while the endpoint is disabled: enable it first.
+ */
+export async function redeliverWebhook(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: { deliveryId: string | null },
+  now: Date = new Date(),
+): Promise<WebhookDelivery> {
+  const key = webhookRowKey(input.deliveryId, tenant);
+  const delivery = await prisma.webhookDelivery.findUnique({ where: key, include: { endpoint: { select: { enabled: true } } } });
+  if (!delivery) throw notFound('Webhook delivery', ['input', 'deliveryId']);
+  if (!delivery.endpoint.enabled) {
+    throw new DomainError(
+      'INVALID_TRANSITION',
+      `Webhook delivery ${delivery.id} is ${delivery.status} and its endpoint is disabled, so it cannot become PENDING: enable the endpoint with updateWebhookEndpoint first.`,
+      ['input', 'deliveryId'],
+    );
+  }
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.webhookDelivery.update({
+      where: { id: delivery.id },
+      data: { status: 'PENDING', nextAttemptAt: now, firstAttemptAt: null },
+    });
+    await notifyWebhookWorkers(tx, tenant);
+    return updated;
+  });
+}
