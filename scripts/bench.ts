@@ -11,10 +11,14 @@ import { parseArgs } from 'node:util';
 import { redact } from '../src/config.js';
 import { clicksSuite } from './bench/clicks.js';
 import { conversionsSuite } from './bench/conversions.js';
+import { coldstartSuite } from './bench/coldstart.js';
+import { dashboardSuite } from './bench/dashboard.js';
+import { fanoutSuite } from './bench/fanout.js';
+import { overheadSuite } from './bench/overhead.js';
 import { formatTable, ROOT, withClient, type BenchOptions, type BenchResult, type BenchSuite } from './bench/harness.js';
 
 /** Every suite, in the order they run. Add a suite here. */
-const SUITES: BenchSuite[] = [clicksSuite, conversionsSuite];
+const SUITES: BenchSuite[] = [clicksSuite, conversionsSuite, dashboardSuite, overheadSuite, coldstartSuite, fanoutSuite];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]
 

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
@@ -27,7 +28,14 @@ export type Topics = {
   keyRevoked: [payload: { apiKeyId: string }];
 };
 
-export type AppPubSub = PubSub<Topics>;
+export type AppPubSub = PubSub<Topics> & {
+  /**
+   * Resolves once a subscription made to this topic receives what any instance publishes (with
+   * Redis: once the SUBSCRIBE is acknowledged; in memory: at once). Await it after subscribing and
+   * before reading what is already stored, so nothing published in between is missed.
+   */
+  listening(routingKey: 'outbox', id: string): Promise<void>;
+};
 
 export function tenantChannel(workspaceId: string, mode: Mode): string {
   return `${workspaceId}:${mode}`;
@@ -45,7 +53,11 @@ export interface PubSubHandle {
 /** In memory by default; with REDIS_URL, Yoga's Redis event target so every instance sees every publish. */
 export async function createAppPubSub(redisUrl: string | undefined): Promise<PubSubHandle> {
   if (!redisUrl) {
-    return { pubsub: createPubSub<Topics>(), distributed: false, redis: null, close: async () => {} };
+    // Every subscriber of a tenant listens on its topic: no "possible memory leak" warning past 10.
+    const eventTarget = new EventTarget();
+    setMaxListeners(0, eventTarget);
+    const pubsub = Object.assign(createPubSub<Topics>({ eventTarget }), { listening: async () => {} });
+    return { pubsub, distributed: false, redis: null, close: async () => {} };
   }
   const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
   const publishClient = new Redis(redisUrl, options);
@@ -57,9 +69,30 @@ export async function createAppPubSub(redisUrl: string | undefined): Promise<Pub
     subscribeClient.disconnect();
     throw new Error(`Cannot connect to Redis at ${redact(redisUrl)} (REDIS_URL): ${(error as Error).message}`);
   }
-  const eventTarget = createRedisEventTarget<never>({ publishClient, subscribeClient });
+  // The event target sends SUBSCRIBE without waiting for it; keep each one's acknowledgement so a
+  // subscriber can wait until it is actually listening (see AppPubSub.listening).
+  const subscribed = new Map<string, Promise<void>>();
+  const subscriber = {
+    on: (event: 'message', listener: (channel: string, message: string) => void) => subscribeClient.on(event, listener),
+    subscribe: (channel: string) => {
+      const done = subscribeClient.subscribe(channel).then(() => {});
+      done.catch(() => {}); // reported to the subscriber that awaits listening()
+      subscribed.set(channel, done);
+      return done;
+    },
+    unsubscribe: (channel: string) => {
+      subscribed.delete(channel);
+      return subscribeClient.unsubscribe(channel).catch(() => 0);
+    },
+  };
+  const eventTarget = createRedisEventTarget<never>({ publishClient, subscribeClient: subscriber as unknown as Redis });
+  const pubsub = Object.assign(createPubSub<Topics>({ eventTarget: eventTarget as never }), {
+    listening: async (routingKey: 'outbox', id: string) => {
+      await subscribed.get(`${routingKey}:${id}`);
+    },
+  });
   return {
-    pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),
+    pubsub,
     distributed: true,
     redis: publishClient,
     close: async () => {

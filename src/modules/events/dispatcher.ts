@@ -115,6 +115,8 @@ export class EventDispatcher {
   private onNotify(payload: string): void {
     const [workspaceId, mode] = payload.split(':');
     if (!workspaceId || (mode !== 'TEST' && mode !== 'LIVE')) return;
+    // A follower tries for leadership on its poll only, not with a new connection per event.
+    if (this.bus.distributed && !this.leadership) return;
     void this.isLeader()
       .then((leader) => (leader ? this.dispatchTenant(workspaceId, mode) : undefined))
       .catch((error: unknown) => this.logger.warn({ err: error }, 'event dispatch failed'));
@@ -148,7 +150,7 @@ export class EventDispatcher {
       const rows = await this.db.query<EventRow>(
         `SELECT "id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"
            FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" > $3::bigint
-          ORDER BY "sequence" LIMIT ${BATCH}`,
+          ORDER BY "Event"."sequence" LIMIT ${BATCH}`, // the bigint column: a bare "sequence" is the text output column (9 after 10)
         [workspaceId, mode, after.toString()],
       );
       if (rows.length === 0) return;

@@ -65,11 +65,26 @@ async function eventsWhere(ctx: Context, condition: string, params: unknown[], t
   return rows.map((row) => toOutboxEvent(row as never));
 }
 
-/** Events after `after` (exclusive), oldest first, optionally of some types only. */
-export function eventsAfter(ctx: Context, after: bigint, types: readonly string[] | null | undefined, limit: number): Promise<OutboxEvent[]> {
-  return types?.length
-    ? eventsWhere(ctx, `"sequence" > $3::bigint AND "type" = ANY($4::text[])`, [after.toString(), types], `ORDER BY "sequence" LIMIT ${limit}`)
-    : eventsWhere(ctx, `"sequence" > $3::bigint`, [after.toString()], `ORDER BY "sequence" LIMIT ${limit}`);
+/** Events after `after` (exclusive) and, when given, before `before` (exclusive), oldest first, optionally of some types only. */
+export function eventsAfter(
+  ctx: Context,
+  after: bigint,
+  types: readonly string[] | null | undefined,
+  limit: number,
+  before?: bigint,
+): Promise<OutboxEvent[]> {
+  const params: unknown[] = [after.toString()];
+  let condition = `"sequence" > $3::bigint`;
+  if (before !== undefined) {
+    params.push(before.toString());
+    condition += ` AND "sequence" < $${params.length + 2}::bigint`;
+  }
+  if (types?.length) {
+    params.push(types);
+    condition += ` AND "type" = ANY($${params.length + 2}::text[])`;
+  }
+  // "Event"."sequence", the bigint column: a bare "sequence" would be the text output column (9 after 10).
+  return eventsWhere(ctx, condition, params, `ORDER BY "Event"."sequence" LIMIT ${limit}`);
 }
 
 builder.queryField('events', (t) =>
@@ -102,49 +117,121 @@ builder.queryField('events', (t) =>
   ),
 );
 
+/** Live events one subscriber may be behind by; newer ones are dropped, then read back from the table. */
+const MAX_QUEUED = 1000;
+
 /**
  * The tenant's live events, optionally after a cursor: first the stored events after it, then
- * live ones, with no gap and no duplicate at the seam (live events are buffered while the replay
- * runs, duplicates are dropped by sequence, and a jump in sequence is back-filled from the table).
+ * live ones, with no gap and no duplicate at the seam (the subscription is listening before the
+ * table is read, duplicates are dropped by sequence, and a jump in sequence is back-filled from
+ * the table).
+ *
+ * Live events are taken off the pub/sub at once into this subscriber's own queue, so a subscriber
+ * that is slow to consume (a slow client, slow resolvers) never makes the pub/sub buffer for it
+ * (Yoga's repeater throws past 1024 pending events, inside the publisher). The queue is bounded:
+ * when it is full, newer events are dropped and read back from the table once it has drained.
  */
-export async function* eventStream(ctx: Context, after: bigint | null, types: readonly string[] | null | undefined): AsyncGenerator<OutboxEvent> {
+export async function* eventStream(
+  ctx: Context,
+  after: bigint | null,
+  types: readonly string[] | null | undefined,
+  /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
+  stop?: AbortSignal,
+): AsyncGenerator<OutboxEvent> {
   const tenant = tenantOf(ctx);
-  const live = ctx.pubsub.subscribe('outbox', tenantChannel(tenant.workspaceId, tenant.mode));
-  // Start listening before reading the table, so nothing committed in between is missed.
-  let pending = live.next();
+  const channel = tenantChannel(tenant.workspaceId, tenant.mode);
+  const live = ctx.pubsub.subscribe('outbox', channel);
+  const end = () => void live.return?.();
+  stop?.addEventListener('abort', end, { once: true });
+  const queue: OutboxEvent[] = [];
+  let dropped = false;
+  let ended = false;
+  let failure: unknown = null;
+  const signal: { wake: (() => void) | null } = { wake: null };
+  const pump = (async () => {
+    try {
+      for await (const event of live) {
+        if (queue.length < MAX_QUEUED) queue.push(event);
+        else dropped = true;
+        signal.wake?.();
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      ended = true;
+      signal.wake?.();
+    }
+  })();
   const wanted = (e: OutboxEvent) =>
     (!types?.length || types.includes(e.type)) && (ctx.auth?.role !== 'PARTNER' || e.partnerId === ctx.auth.partnerId);
   let last = after;
-  try {
-    if (last !== null) {
-      for (;;) {
-        const page = await eventsAfter(ctx, last, null, PAGE);
-        for (const event of page) {
-          last = BigInt(event.sequence);
-          if (wanted(event)) yield event;
-        }
-        if (page.length < PAGE) break;
-      }
-    }
+  /** The stored events after `last` (and before `before`), page by page. */
+  async function* stored(before?: bigint): AsyncGenerator<OutboxEvent> {
     for (;;) {
-      const next = await pending;
-      if (next.done) return;
-      pending = live.next();
-      const event = next.value;
+      const page = await eventsAfter(ctx, last!, null, PAGE, before);
+      for (const event of page) {
+        last = BigInt(event.sequence);
+        if (wanted(event)) yield event;
+      }
+      if (page.length < PAGE) return;
+    }
+  }
+  try {
+    // Listening before the table is read, so nothing committed in between is missed.
+    await ctx.pubsub.listening('outbox', channel);
+    if (last !== null) yield* stored();
+    for (;;) {
+      const event = queue.shift();
+      if (!event) {
+        if (dropped && last !== null) {
+          dropped = false;
+          yield* stored();
+          continue;
+        }
+        if (ended) {
+          if (failure) throw failure;
+          return;
+        }
+        await new Promise<void>((resolve) => (signal.wake = resolve));
+        signal.wake = null;
+        continue;
+      }
       const sequence = BigInt(event.sequence);
       if (last !== null && sequence <= last) continue;
-      if (last !== null && sequence > last + 1n) {
-        for (const missed of await eventsAfter(ctx, last, null, Number(sequence - last - 1n))) {
-          last = BigInt(missed.sequence);
-          if (wanted(missed)) yield missed;
-        }
-      }
+      if (last !== null && sequence > last + 1n) yield* stored(sequence);
       last = sequence;
       if (wanted(event)) yield event;
     }
   } finally {
+    stop?.removeEventListener('abort', end);
     await live.return?.();
+    await pump;
   }
+}
+
+/**
+ * The iterator of a subscription built on eventStream. An async generator's return() waits until
+ * the generator reaches its next `yield`: one waiting for a quiet tenant's next event may never get
+ * there, so a closed subscription would keep its pub/sub listener (and its queue) until that
+ * tenant's next event. This iterator's return() first aborts the signal handed to `build`, which
+ * ends the outbox stream underneath and so every generator built on it.
+ */
+export function endOnReturn<T>(build: (stop: AbortSignal) => AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const controller = new AbortController();
+  const inner = build(controller.signal);
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => inner.next(),
+    return: (value?: unknown) => {
+      controller.abort();
+      return inner.return(value as never);
+    },
+    throw: (error?: unknown) => {
+      controller.abort();
+      return inner.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
 
 builder.subscriptionField('events', (t) =>
@@ -156,7 +243,8 @@ builder.subscriptionField('events', (t) =>
     args: { after: t.arg.string(), types: t.arg.stringList() },
     subscribe: (_root, args, ctx) => {
       checkTypes(args.types);
-      return eventStream(ctx, parseEventCursor(args.after), args.types);
+      const after = parseEventCursor(args.after);
+      return endOnReturn((stop) => eventStream(ctx, after, args.types, stop));
     },
     resolve: (event, _args, ctx) => {
       ctx.loaders.clear(); // every event is resolved with fresh data

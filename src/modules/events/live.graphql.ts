@@ -9,7 +9,7 @@ import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import type { OutboxEvent } from '../../pubsub.js';
 import { ProgramStatsRef, type ProgramStatsSource } from '../stats/stats.graphql.js';
-import { eventStream } from './events.graphql.js';
+import { endOnReturn, eventStream } from './events.graphql.js';
 
 // Live subscriptions built on the outbox stream (events.graphql.ts): each filters the tenant's
 // events and resolves its subject with fresh data per event.
@@ -18,8 +18,9 @@ async function* filtered(
   ctx: Context,
   types: string[],
   keep: (event: OutboxEvent) => boolean,
+  stop: AbortSignal,
 ): AsyncGenerator<OutboxEvent> {
-  for await (const event of eventStream(ctx, null, types)) if (keep(event)) yield event;
+  for await (const event of eventStream(ctx, null, types, stop)) if (keep(event)) yield event;
 }
 
 /** null: no filter. A foreign or malformed id filters everything out, like an id with no events. */
@@ -36,7 +37,7 @@ builder.subscriptionField('conversionRecorded', (t) =>
     args: { programId: t.arg.id({ description: 'Only this program’s conversions.' }) },
     subscribe: (_root, args, ctx) => {
       const programId = optionalRowId(args.programId, 'Program');
-      return filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId);
+      return endOnReturn((stop) => filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId, stop));
     },
     resolve: (query, event, _args, ctx) => {
       ctx.loaders.clear();
@@ -89,10 +90,13 @@ builder.subscriptionField('rewardStatusChanged', (t) =>
       const programId = optionalRowId(args.programId, 'Program');
       const partnerId = optionalRowId(args.partnerId, 'Partner');
       if (ctx.auth?.role === 'PARTNER' && partnerId !== null && partnerId !== ctx.auth.partnerId) throw forbiddenError('PARTNER');
-      return filtered(
-        ctx,
-        ['reward.created', 'reward.status_changed'],
-        (e) => (programId === null || e.programId === programId) && (partnerId === null || e.partnerId === partnerId),
+      return endOnReturn((stop) =>
+        filtered(
+          ctx,
+          ['reward.created', 'reward.status_changed'],
+          (e) => (programId === null || e.programId === programId) && (partnerId === null || e.partnerId === partnerId),
+          stop,
+        ),
       );
     },
     resolve: (event, _args, ctx) => {
@@ -154,15 +158,16 @@ builder.subscriptionField('programStatsChanged', (t) =>
       'The program’s live counters after changes, at most one update per program per STATS_THROTTLE_MS (default 1 s), always the latest figures. ADMIN and READ_ONLY credentials.',
     authScopes: { reader: true },
     args: { programId: t.arg.id({ required: true }) },
-    subscribe: async function* (_root, args, ctx) {
-      const programId = rowIdFrom(String(args.programId), 'Program');
-      const program = programId ? await ctx.db.prisma.program.findUnique({ where: scopedKey(programId, ctx), select: { id: true } }) : null;
-      if (!program) throw new GraphQLError('Program not found.', { extensions: { code: 'NOT_FOUND' } });
-      tenantOf(ctx);
-      for await (const _ of throttle(filtered(ctx, [], (e) => e.programId === program.id), ctx.config.statsThrottleMs)) {
-        yield { programId: program.id, window: { from: null, to: null } } satisfies ProgramStatsSource;
-      }
-    },
+    subscribe: (_root, args, ctx) =>
+      endOnReturn(async function* (stop) {
+        const programId = rowIdFrom(String(args.programId), 'Program');
+        const program = programId ? await ctx.db.prisma.program.findUnique({ where: scopedKey(programId, ctx), select: { id: true } }) : null;
+        if (!program) throw new GraphQLError('Program not found.', { extensions: { code: 'NOT_FOUND' } });
+        tenantOf(ctx);
+        for await (const _ of throttle(filtered(ctx, [], (e) => e.programId === program.id, stop), ctx.config.statsThrottleMs)) {
+          yield { programId: program.id, window: { from: null, to: null } } satisfies ProgramStatsSource;
+        }
+      }),
     resolve: (source, _args, ctx) => {
       ctx.loaders.clear();
       return source as ProgramStatsSource;

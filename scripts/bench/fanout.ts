@@ -1,0 +1,682 @@
+// Subscription fan-out: N subscribers on one instance, events committed at a fixed rate, next to a
+// raw `ws` broadcast of the same messages to the same N clients, measured in the same run.
+//
+// - refgraph: the real server (buildApp) runs in this process, so its memory can be read before and
+//   after the subscribers connect; each subscriber is a WebSocket speaking graphql-transport-ws
+//   with `subscription { events(after: …) { sequence type payload } }` (one outbox event → one
+//   execution and one message per subscriber). Events are appended to the outbox with
+//   appendEvents in their own transaction, at a fixed rate; the time after COMMIT returns is the
+//   start of each delivery's latency.
+// - raw ws: a bare `ws` WebSocketServer in this process sends each subscriber the same message
+//   (same shape and size as refgraph's `next` message) at the same rate; the time of the
+//   broadcast call is the start of each delivery's latency.
+// - The subscribers run in a child process (one event loop for all of them, the same for both
+//   systems) that timestamps every message on arrival; both processes read the same clock.
+//
+// Per scenario: delivery latency p50/p99 (commit or send → arrival), deliveries/s, lost (expected
+// deliveries not received within the drain window after the last event), duplicates, memory per
+// subscriber (heap + external, and RSS, after − before connecting, / N, after a full GC), and the
+// server's event-loop utilization while the events flowed.
+//
+//   npm run bench -- --suite fanout [--quick]
+//   npx tsx scripts/bench/fanout.ts [--quick] [--subscribers 100,1000] [--rates 10,50] [--duration 10]
+//   node --cpu-prof --cpu-prof-dir=.refgraph/prof --import tsx scripts/bench/fanout.ts --subscribers 1000 --rates 50
+//
+// Through `npm run bench`, BENCH_FANOUT_SUBSCRIBERS and BENCH_FANOUT_RATES (comma lists) override
+// the defaults: 100 and 1000 subscribers at 10 and 50 events/s (quick: 100 subscribers, 3 s).
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { App } from '../../src/app.js';
+import type { BenchOptions, BenchResult, BenchSuite } from './harness.js';
+
+const SUITE = 'fanout';
+const THIS_FILE = fileURLToPath(import.meta.url);
+const SUBSCRIPTION = 'subscription Fanout($after: String) { events(after: $after) { sequence type payload } }';
+const EVENT_TYPE = 'balance.credited';
+/** Clock shared by both processes (ms since the epoch, sub-millisecond). */
+const now = () => performance.timeOrigin + performance.now();
+
+/** An outbox payload of a realistic size (global ids and small facts, about 200 bytes). */
+function eventPayload(i: number): Record<string, unknown> {
+  return {
+    partnerId: Buffer.from(`Partner:${randomUUID()}`).toString('base64'),
+    rewardId: Buffer.from(`Reward:${randomUUID()}`).toString('base64'),
+    amount: { amount: (10 + (i % 90)).toFixed(2), currency: 'USD' },
+    n: i,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The subscribers (child process)
+// ---------------------------------------------------------------------------------------------------
+
+type ToClients =
+  | { type: 'connect'; url: string; n: number; protocol: 'graphql' | 'raw'; token?: string; after?: string }
+  | { type: 'await'; from: number; to: number; timeoutMs: number; starts?: Array<[number, number]> }
+  | { type: 'close' };
+
+interface DeliveryStats {
+  expected: number;
+  received: number;
+  duplicates: number;
+  lost: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  firstStart: number;
+  lastArrival: number;
+  /** Sockets the server closed during the run, by close code. */
+  closed: Record<string, number>;
+}
+
+type FromClients = { type: 'connected'; failed: number } | { type: 'stats'; stats: DeliveryStats } | { type: 'closed' };
+
+async function runClients(): Promise<void> {
+  let sockets: WebSocket[] = [];
+  /** Per delivery: subscriber, sequence, arrival time. */
+  let subs: number[] = [];
+  let seqs: number[] = [];
+  let arrivals: number[] = [];
+  let last = new Int32Array(0);
+  let closed: Record<string, number> = {};
+  const send = (message: FromClients) => process.send!(message);
+
+  const onMessage = (index: number, data: WebSocket.RawData) => {
+    const at = now();
+    const message = JSON.parse(String(data)) as { type: string; payload?: { data?: { events?: { sequence: string } } } };
+    if (message.type !== 'next') return;
+    const sequence = Number(message.payload!.data!.events!.sequence);
+    subs.push(index);
+    seqs.push(sequence);
+    arrivals.push(at);
+    if (sequence > last[index]!) last[index] = sequence;
+  };
+
+  async function connect(command: Extract<ToClients, { type: 'connect' }>): Promise<number> {
+    subs = [];
+    seqs = [];
+    arrivals = [];
+    closed = {};
+    last = new Int32Array(command.n);
+    let failed = 0;
+    const open = (index: number) =>
+      new Promise<void>((resolve) => {
+        const ws = command.protocol === 'graphql' ? new WebSocket(command.url, 'graphql-transport-ws') : new WebSocket(command.url);
+        sockets.push(ws);
+        ws.on('error', () => {});
+        ws.on('close', (code) => {
+          closed[code] = (closed[code] ?? 0) + 1;
+          resolve();
+        });
+        ws.on('open', () => {
+          if (command.protocol === 'raw') return resolve();
+          ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${command.token}` } }));
+        });
+        ws.on('message', (data) => {
+          if (command.protocol === 'graphql' && String(data).includes('"connection_ack"')) {
+            ws.send(JSON.stringify({ id: randomUUID(), type: 'subscribe', payload: { query: SUBSCRIPTION, variables: { after: command.after } } }));
+            return resolve();
+          }
+          onMessage(index, data);
+        });
+      });
+    // 50 handshakes at a time.
+    for (let start = 0; start < command.n; start += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, command.n - start) }, (_, i) => open(start + i)));
+    }
+    for (const ws of sockets) if (ws.readyState !== WebSocket.OPEN) failed++;
+    return failed;
+  }
+
+  async function awaitRange(command: Extract<ToClients, { type: 'await' }>): Promise<DeliveryStats> {
+    const deadline = Date.now() + command.timeoutMs;
+    while (Date.now() < deadline && last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)) await sleep(20);
+    const starts = new Map(command.starts ?? []);
+    const seen = new Set<number>();
+    const latencies: number[] = [];
+    let inRange = 0;
+    let lastArrival = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      const sequence = seqs[i]!;
+      if (sequence < command.from || sequence > command.to) continue;
+      inRange++;
+      seen.add(subs[i]! * 1e7 + sequence);
+      lastArrival = Math.max(lastArrival, arrivals[i]!);
+      const start = starts.get(sequence);
+      if (start !== undefined) latencies.push(arrivals[i]! - start);
+    }
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0);
+    const expected = last.length * (command.to - command.from + 1);
+    return {
+      expected,
+      received: seen.size,
+      duplicates: inRange - seen.size,
+      lost: expected - seen.size,
+      p50Ms: pct(50),
+      p99Ms: pct(99),
+      maxMs: latencies.at(-1) ?? 0,
+      firstStart: Math.min(...starts.values()),
+      lastArrival,
+      closed,
+    };
+  }
+
+  process.on('message', (command: ToClients) => {
+    void (async () => {
+      if (command.type === 'connect') send({ type: 'connected', failed: await connect(command) });
+      else if (command.type === 'await') send({ type: 'stats', stats: await awaitRange(command) });
+      else {
+        await Promise.all(
+          sockets.map(
+            (ws) =>
+              new Promise<void>((resolve) => {
+                if (ws.readyState === WebSocket.CLOSED) return resolve();
+                ws.once('close', () => resolve());
+                ws.close(1000);
+              }),
+          ),
+        );
+        sockets = [];
+        send({ type: 'closed' });
+      }
+    })();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The producer (child process): commits events at a fixed rate whatever the server's load
+// ---------------------------------------------------------------------------------------------------
+
+type ToProducer =
+  | { type: 'open'; databaseUrl: string; workspaceId: string }
+  | { type: 'produce'; rate: number; durationMs: number }
+  | { type: 'close' };
+
+type FromProducer = { type: 'opened' } | { type: 'produced'; starts: Array<[number, number]> } | { type: 'closed' };
+
+async function runProducer(): Promise<void> {
+  const { openDatabase } = await import('../../src/db.js');
+  const { appendEvents } = await import('../../src/modules/events/outbox.js');
+  let db: Awaited<ReturnType<typeof openDatabase>> | null = null;
+  let tenant = { workspaceId: '', mode: 'TEST' as const };
+  const send = (message: FromProducer) => process.send!(message);
+  process.on('message', (command: ToProducer) => {
+    void (async () => {
+      if (command.type === 'open') {
+        db = await openDatabase({ databaseUrl: command.databaseUrl, dataDir: '', poolSize: 4, migrate: false });
+        tenant = { workspaceId: command.workspaceId, mode: 'TEST' };
+        send({ type: 'opened' });
+      } else if (command.type === 'produce') {
+        const starts: Array<[number, number]> = [];
+        await paced(command.rate, command.durationMs, async (i) => {
+          // One event per transaction, as a mutation appends it; the time COMMIT returned starts its latency.
+          const [appended] = await db!.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]), {
+            maxWait: 60_000,
+            timeout: 60_000,
+          });
+          starts.push([Number(appended!.sequence), now()]);
+        });
+        send({ type: 'produced', starts: starts.sort((a, b) => a[0] - b[0]) });
+      } else {
+        await db?.close();
+        send({ type: 'closed' });
+      }
+    })();
+  });
+}
+
+/** A helper process of this benchmark (subscribers or producer), and a request/answer channel to it. */
+function startChild<To, From>(role: 'clients' | 'producer'): { ask<T extends From>(command: To): Promise<T>; stop(): void } {
+  // Not this process's flags (a --cpu-prof of the server must not profile its helpers).
+  const child: ChildProcess = fork(THIS_FILE, [`--fanout-${role}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return {
+    ask: <T extends From>(command: To) =>
+      new Promise<T>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`the benchmark's ${role} process exited (${code})`));
+        child.once('exit', onExit);
+        child.once('message', (message) => {
+          child.off('exit', onExit);
+          resolve(message as T);
+        });
+        child.send(command as object);
+      }),
+    stop: () => void child.kill(),
+  };
+}
+
+type Clients = ReturnType<typeof startChild<ToClients, FromClients>>;
+type Producer = ReturnType<typeof startChild<ToProducer, FromProducer>>;
+
+// ---------------------------------------------------------------------------------------------------
+// The servers (this process)
+// ---------------------------------------------------------------------------------------------------
+
+let collect: (() => void) | null = null;
+/** A full garbage collection (V8's gc(), exposed on first use). */
+function gc(): void {
+  if (!collect) {
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  }
+  collect();
+}
+
+/** Heap (+ external buffers) and RSS after closed sockets and timers have settled and a full GC. */
+async function memory(): Promise<{ heap: number; rss: number }> {
+  await sleep(250);
+  gc();
+  await sleep(50);
+  gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed + m.external, rss: m.rss };
+}
+
+/** Calls `emit(i)` `rate` times a second for `durationMs`, on a fixed schedule (not waiting for the previous one). */
+async function paced(rate: number, durationMs: number, emit: (i: number) => Promise<void>): Promise<number> {
+  const count = Math.max(1, Math.round((rate * durationMs) / 1000));
+  const start = performance.now();
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(emit(i));
+  }
+  await Promise.all(pending);
+  return count;
+}
+
+interface Measured {
+  system: 'refgraph' | 'raw ws';
+  subscribers: number;
+  rate: number;
+  events: number;
+  stats: DeliveryStats;
+  memPerSubKiB: number;
+  rssPerSubKiB: number;
+  /** Share of the server's event loop busy while events flowed (1 = saturated). */
+  eventLoopUtilization: number;
+  deliveriesPerSec: number;
+}
+
+interface Scenario {
+  subscribers: number;
+  rate: number;
+  /** Events at the same rate before the measured ones (JIT, pools, caches), not measured. */
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+}
+
+class RefgraphServer {
+  private lastSequence = 0;
+
+  private constructor(
+    readonly wsUrl: string,
+    readonly token: string,
+    private readonly producer: Producer,
+    private readonly drop: () => Promise<void>,
+  ) {}
+
+  static async start(databaseUrl: string): Promise<RefgraphServer> {
+    const { createThrowawayDatabase } = await import('./harness.js');
+    const { buildApp } = await import('../../src/app.js');
+    const { loadConfig } = await import('../../src/config.js');
+    const { createWorkspace } = await import('../../src/modules/workspace/workspace.service.js');
+    const database = await createThrowawayDatabase(databaseUrl, 'refgraph_bench_fanout');
+    let app: App | null = null;
+    const producer = startChild<ToProducer, FromProducer>('producer');
+    const stop = async () => {
+      await producer.ask({ type: 'close' }).catch(() => {});
+      producer.stop();
+      await app?.stop();
+      // The pool's last connections finish closing after stop() resolves: let them, rather than have
+      // the drop terminate them (which the server would log as failed connections).
+      const { withClient } = await import('./harness.js');
+      await withClient(databaseUrl, async (c) => {
+        for (let i = 0; i < 40; i++) {
+          const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [database.name]);
+          if (rows[0]!.n === 0) return;
+          await sleep(50);
+        }
+      });
+      await database.drop();
+    };
+    try {
+      const config = loadConfig({
+        DATABASE_URL: database.url,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        MIGRATE_ON_START: 'false',
+        APPROVAL_JOB_INTERVAL_MS: '0',
+        NODE_ENV: 'production',
+      });
+      app = await buildApp({ config });
+      const { url } = await app.start();
+      const ws = await createWorkspace(app.services.db.prisma, 'Fan-out');
+      await producer.ask({ type: 'open', databaseUrl: database.url, workspaceId: ws.workspace.id });
+      return new RefgraphServer(`${url.replace(/^http/, 'ws')}/graphql`, ws.keys.test.secret, producer, stop);
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  }
+
+  /** Commit events at `rate` for `durationMs` (in the producer's process); their sequences and commit times. */
+  async produce(rate: number, durationMs: number): Promise<Array<[number, number]>> {
+    const { starts } = await this.producer.ask<Extract<FromProducer, { type: 'produced' }>>({ type: 'produce', rate, durationMs });
+    this.lastSequence = Math.max(this.lastSequence, ...starts.map(([s]) => s));
+    return starts;
+  }
+
+  async cursor(): Promise<string> {
+    const { eventCursor } = await import('../../src/modules/events/events.graphql.js');
+    return eventCursor(BigInt(this.lastSequence));
+  }
+
+  stop(): Promise<void> {
+    return this.drop();
+  }
+}
+
+async function measureRefgraph(server: RefgraphServer, clients: Clients, scenario: Scenario): Promise<Measured> {
+  const before = await memory();
+  // From the current end of the stream: the warm-up event reaches each subscriber by replay or live.
+  const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({
+    type: 'connect',
+    url: server.wsUrl,
+    n: scenario.subscribers,
+    protocol: 'graphql',
+    token: server.token,
+    after: await server.cursor(),
+  });
+  if (connected.failed) throw new Error(`${connected.failed} subscribers could not connect`);
+  const [[warm]] = (await server.produce(1, 1)) as [[number, number]];
+  const ready = await clients.ask<Extract<FromClients, { type: 'stats' }>>({ type: 'await', from: warm, to: warm, timeoutMs: 120_000 });
+  if (ready.stats.lost) throw new Error(`${ready.stats.lost} subscribers did not receive the warm-up event`);
+  const after = await memory();
+
+  if (scenario.warmupMs > 0) await server.produce(scenario.rate, scenario.warmupMs);
+  const elu = performance.eventLoopUtilization();
+  const starts = await server.produce(scenario.rate, scenario.durationMs);
+  const utilization = performance.eventLoopUtilization(elu).utilization;
+  const events = starts.length;
+  const sequences = starts.map(([s]) => s);
+  const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
+    type: 'await',
+    from: Math.min(...sequences),
+    to: Math.max(...sequences),
+    timeoutMs: scenario.drainMs,
+    starts,
+  });
+  await clients.ask({ type: 'close' });
+  return summarize('refgraph', scenario, events, stats, before, after, utilization);
+}
+
+async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measured> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  // The same message refgraph sends: graphql-ws `next` with the Event's sequence, type and payload.
+  const id = randomUUID();
+  const message = (sequence: number, i: number) =>
+    JSON.stringify({ id, type: 'next', payload: { data: { events: { sequence: String(sequence), type: EVENT_TYPE, payload: JSON.stringify(eventPayload(i)) } } } });
+  let sequence = 0;
+  const broadcast = (i: number): [number, number] => {
+    const data = message(++sequence, i);
+    const sent = now();
+    for (const client of wss.clients) client.send(data);
+    return [sequence, sent];
+  };
+  try {
+    const before = await memory();
+    const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({ type: 'connect', url, n: scenario.subscribers, protocol: 'raw' });
+    if (connected.failed) throw new Error(`${connected.failed} raw subscribers could not connect`);
+    const [warm] = broadcast(-1);
+    await clients.ask({ type: 'await', from: warm, to: warm, timeoutMs: 60_000 });
+    const after = await memory();
+    if (scenario.warmupMs > 0) await paced(scenario.rate, scenario.warmupMs, async (i) => void broadcast(i));
+    const starts: Array<[number, number]> = [];
+    const elu = performance.eventLoopUtilization();
+    const events = await paced(scenario.rate, scenario.durationMs, async (i) => void starts.push(broadcast(i)));
+    const utilization = performance.eventLoopUtilization(elu).utilization;
+    const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
+      type: 'await',
+      from: starts[0]![0],
+      to: starts.at(-1)![0],
+      timeoutMs: scenario.drainMs,
+      starts,
+    });
+    await clients.ask({ type: 'close' });
+    return summarize('raw ws', scenario, events, stats, before, after, utilization);
+  } finally {
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  }
+}
+
+function summarize(
+  system: Measured['system'],
+  scenario: Scenario,
+  events: number,
+  stats: DeliveryStats,
+  before: { heap: number; rss: number },
+  after: { heap: number; rss: number },
+  eventLoopUtilization: number,
+): Measured {
+  const seconds = Math.max(0.001, (stats.lastArrival - stats.firstStart) / 1000);
+  return {
+    system,
+    subscribers: scenario.subscribers,
+    rate: scenario.rate,
+    events,
+    stats,
+    memPerSubKiB: (after.heap - before.heap) / scenario.subscribers / 1024,
+    rssPerSubKiB: (after.rss - before.rss) / scenario.subscribers / 1024,
+    eventLoopUtilization,
+    deliveriesPerSec: stats.received / seconds,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The suite
+// ---------------------------------------------------------------------------------------------------
+
+interface FanoutOptions {
+  /** Which systems to measure (a profile of refgraph alone leaves the baseline out). */
+  systems: Array<'refgraph' | 'raw ws'>;
+  subscribers: number[];
+  rates: number[];
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  databaseUrl: string;
+}
+
+async function runFanout(options: FanoutOptions, log: (line: string) => void): Promise<Measured[]> {
+  const clients = startChild<ToClients, FromClients>('clients');
+  const server = await RefgraphServer.start(options.databaseUrl);
+  const measured: Measured[] = [];
+  try {
+    for (const subscribers of options.subscribers) {
+      for (const rate of options.rates) {
+        const scenario: Scenario = { subscribers, rate, warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: options.drainMs };
+        const runs = [
+          { system: 'raw ws', run: () => measureRawWs(clients, scenario) },
+          { system: 'refgraph', run: () => measureRefgraph(server, clients, scenario) },
+        ] as const;
+        for (const { run } of runs.filter((r) => options.systems.includes(r.system))) {
+          const m = await run();
+          measured.push(m);
+          log(
+            `  ${m.system.padEnd(8)} ${subscribers} subscribers @ ${rate}/s: p50 ${m.stats.p50Ms.toFixed(1)} ms, p99 ${m.stats.p99Ms.toFixed(1)} ms, ` +
+              `lost ${m.stats.lost}, duplicates ${m.stats.duplicates}, ${m.deliveriesPerSec.toFixed(0)} deliveries/s, ` +
+              `${m.memPerSubKiB.toFixed(1)} KiB/subscriber (RSS ${m.rssPerSubKiB.toFixed(1)}), event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy`,
+          );
+        }
+      }
+    }
+  } finally {
+    clients.stop();
+    await server.stop();
+  }
+  return measured;
+}
+
+function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<string, unknown> }> {
+  return measured.map((m) => {
+    const raw = measured.find((r) => r.system === 'raw ws' && r.subscribers === m.subscribers && r.rate === m.rate);
+    const ratio = (a: number, b: number | undefined) => (b !== undefined && b > 0 ? a / b : Number.NaN);
+    const p99Ratio = ratio(m.stats.p99Ms, raw?.stats.p99Ms);
+    const memRatio = ratio(m.memPerSubKiB, raw?.memPerSubKiB);
+    const closed = Object.entries(m.stats.closed).filter(([code]) => code !== '1000' && code !== '1005');
+    const notes =
+      m.system === 'raw ws'
+        ? `baseline: ${m.memPerSubKiB.toFixed(1)} KiB/subscriber`
+        : `p99 ${p99Ratio.toFixed(1)}× raw ws; ${m.memPerSubKiB.toFixed(1)} KiB/subscriber (${memRatio.toFixed(1)}× raw ws); ` +
+          `lost ${m.stats.lost}, duplicates ${m.stats.duplicates}; server event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy` +
+          (closed.length ? `; closed by the server: ${closed.map(([c, n]) => `${n}×${c}`).join(', ')}` : '');
+    return {
+      suite: SUITE,
+      scenario: `${m.system}: ${m.subscribers} subscribers @ ${m.rate} events/s`,
+      unit: 'delivery',
+      ops: m.stats.received,
+      errors: m.stats.lost + m.stats.duplicates,
+      durationS: (m.stats.lastArrival - m.stats.firstStart) / 1000,
+      opsPerSec: m.deliveriesPerSec,
+      p50Ms: m.stats.p50Ms,
+      p99Ms: m.stats.p99Ms,
+      concurrency: m.subscribers,
+      vsBaseline: m.system === 'raw ws' ? 1 : raw ? ratio(m.deliveriesPerSec, raw.deliveriesPerSec) : undefined,
+      notes,
+      fanout: {
+        system: m.system,
+        subscribers: m.subscribers,
+        eventsPerSec: m.rate,
+        events: m.events,
+        expectedDeliveries: m.stats.expected,
+        received: m.stats.received,
+        lost: m.stats.lost,
+        duplicates: m.stats.duplicates,
+        p50Ms: m.stats.p50Ms,
+        p99Ms: m.stats.p99Ms,
+        maxMs: m.stats.maxMs,
+        p99VsRawWs: m.system === 'raw ws' ? 1 : p99Ratio,
+        memPerSubscriberKiB: m.memPerSubKiB,
+        rssPerSubscriberKiB: m.rssPerSubKiB,
+        memVsRawWs: m.system === 'raw ws' ? 1 : memRatio,
+        serverEventLoopUtilization: m.eventLoopUtilization,
+        closedByServer: m.stats.closed,
+      },
+    };
+  });
+}
+
+/** The fan-out table: one line per system and scenario, refgraph next to raw ws. */
+export function formatFanoutTable(measured: Measured[]): string {
+  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy'];
+  const rows = measured.map((m) => {
+    const raw = measured.find((r) => r.system === 'raw ws' && r.subscribers === m.subscribers && r.rate === m.rate);
+    const versus = (a: number, b: number | undefined) => (m.system === 'raw ws' || !b ? '' : `${(a / b).toFixed(1)}×`);
+    return [
+      m.system,
+      String(m.subscribers),
+      String(m.rate),
+      m.stats.p50Ms.toFixed(1),
+      m.stats.p99Ms.toFixed(1),
+      m.stats.maxMs.toFixed(0),
+      versus(m.stats.p99Ms, raw?.stats.p99Ms),
+      String(m.stats.lost),
+      String(m.stats.duplicates),
+      m.deliveriesPerSec.toFixed(0),
+      m.memPerSubKiB.toFixed(1),
+      versus(m.memPerSubKiB, raw?.memPerSubKiB),
+      m.rssPerSubKiB.toFixed(1),
+      `${(m.eventLoopUtilization * 100).toFixed(0)}%`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i >= 1 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+const list = (value: string | undefined) => value?.split(',').map((v) => Number(v.trim())).filter((v) => v > 0);
+
+function fanoutOptions(
+  options: { quick: boolean; durationMs?: number; warmupMs?: number; databaseUrl: string },
+  overrides: { subscribers?: number[]; rates?: number[]; systems?: FanoutOptions['systems'] } = {},
+): FanoutOptions {
+  const durationMs = options.durationMs ?? (options.quick ? 3_000 : 10_000);
+  return {
+    systems: overrides.systems ?? ['raw ws', 'refgraph'],
+    warmupMs: options.warmupMs ?? (options.quick ? 500 : 2_000),
+    subscribers: overrides.subscribers ?? list(process.env.BENCH_FANOUT_SUBSCRIBERS) ?? (options.quick ? [100] : [100, 1000]),
+    rates: overrides.rates ?? list(process.env.BENCH_FANOUT_RATES) ?? [10, 50],
+    durationMs,
+    // A server that falls behind gets this long after the last event to deliver the backlog.
+    drainMs: Math.max(options.quick ? 5_000 : 15_000, 2 * durationMs),
+    databaseUrl: options.databaseUrl,
+  };
+}
+
+export const fanoutSuite: BenchSuite = {
+  name: SUITE,
+  description: 'subscription fan-out: N graphql-ws subscribers of `events` at a fixed event rate, next to a raw ws broadcast',
+  run: async (options: BenchOptions, log) => {
+    const fanout = fanoutOptions({ quick: options.quick, durationMs: options.durationMs, warmupMs: options.warmupMs, databaseUrl: options.databaseUrl });
+    log(`fanout: ${fanout.subscribers.join(', ')} subscribers × ${fanout.rates.join(', ')} events/s, ${fanout.durationMs / 1000} s each after ${fanout.warmupMs / 1000} s of warm-up`);
+    const measured = await runFanout(fanout, log);
+    log(`\n${formatFanoutTable(measured)}\n`);
+    return toResults(measured);
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Entry points: the subscribers' process, or the suite on its own
+// ---------------------------------------------------------------------------------------------------
+
+if (process.argv.includes('--fanout-clients')) {
+  void runClients();
+} else if (process.argv.includes('--fanout-producer')) {
+  void runProducer();
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      subscribers: { type: 'string' },
+      rates: { type: 'string' },
+      duration: { type: 'string' },
+      'refgraph-only': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const options = fanoutOptions(
+    {
+      quick: values.quick ?? false,
+      durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
+      databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+    },
+    { subscribers: list(values.subscribers), rates: list(values.rates), systems: values['refgraph-only'] ? ['refgraph'] : undefined },
+  );
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  runFanout(options, log).then(
+    (measured) => {
+      process.stdout.write(`${formatFanoutTable(measured)}\n`);
+      if (values.json) process.stdout.write(`${JSON.stringify(toResults(measured), null, 2)}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`fanout failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
