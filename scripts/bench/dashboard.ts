@@ -3,8 +3,11 @@
 // own process too, the same pool size), measured in the same run on the same throw-away database:
 //   - "pg batched GROUP BY": the key lookup, the programs page, then the program figures and the
 //     enrollments page in parallel, then the partner figures in parallel — one GROUP BY per kind
-//     of figure over every parent at once (the app's own strategy, without GraphQL and Prisma);
+//     of figure over every parent at once (the app's own strategy, without GraphQL and Prisma;
+//     partner clicks summed from the per-link counts, so the clicks are read twice, not three times);
 //   - "pg single SQL": one statement (key lookup included) that returns the finished JSON.
+// Before measuring, both answers must be deep-equal to the app's. In full mode the three variants
+// run in three interleaved rounds and each ratio is the median of the rounds' (seed.ts).
 // Seeded: a network of 10 partners and one of 100 (each in its own workspace: two programs,
 // 200 000 clicks and 50 000 conversions per network in full mode, a twentieth of that with --quick).
 // Each size is measured at concurrency 1 and 20; the p50/p99 ratios are against the faster
@@ -34,6 +37,7 @@ import {
 import {
   cpuProfileArgs,
   DASHBOARD_QUERY,
+  exitWithParent,
   measureRounds,
   ratioRow,
   ratios,
@@ -578,6 +582,7 @@ export const dashboardSuite: BenchSuite = {
 // Run alone, or as the hand-written server's child process.
 const invokedDirectly = process.argv[1]?.endsWith('dashboard.ts') ?? false;
 if (invokedDirectly && process.env.BENCH_CHILD === 'handwritten') {
+  exitWithParent();
   await serveHandWritten(process.env.BENCH_DB!, Number(process.env.BENCH_PORT));
 } else if (invokedDirectly) {
   const quick = process.env.BENCH_QUICK === '1';

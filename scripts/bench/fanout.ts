@@ -14,9 +14,10 @@
 //   systems) that timestamps every message on arrival; both processes read the same clock.
 //
 // Per scenario: delivery latency p50/p99 (commit or send → arrival), deliveries/s, lost (expected
-// deliveries not received within the drain window after the last event), duplicates, memory per
-// subscriber (heap + external, and RSS, after − before connecting, / N, after a full GC), and the
-// server's event-loop utilization while the events flowed.
+// deliveries not arrived within the drain window: 20 s, or twice the duration, after the last
+// event; quick: 6 s), duplicates, memory per subscriber (heap + external, and RSS, after − before
+// connecting, / N, after a full GC), and the server's event loop while the events flowed: how busy
+// (utilization) and the longest it was kept from I/O and timers.
 //
 //   npm run bench -- --suite fanout [--quick]
 //   npx tsx scripts/bench/fanout.ts [--quick] [--subscribers 100,1000] [--rates 10,50] [--duration 10]
@@ -27,7 +28,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -60,7 +61,8 @@ function eventPayload(i: number): Record<string, unknown> {
 
 type ToClients =
   | { type: 'connect'; url: string; n: number; protocol: 'graphql' | 'raw'; token?: string; after?: string }
-  | { type: 'await'; from: number; to: number; timeoutMs: number; starts?: Array<[number, number]> }
+  /** Wait for events from..to at every subscriber, until `deadlineAt` (on the shared clock) at the latest. */
+  | { type: 'await'; from: number; to: number; deadlineAt: number; starts?: Array<[number, number]> }
   | { type: 'close' };
 
 interface DeliveryStats {
@@ -137,8 +139,7 @@ async function runClients(): Promise<void> {
   }
 
   async function awaitRange(command: Extract<ToClients, { type: 'await' }>): Promise<DeliveryStats> {
-    const deadline = Date.now() + command.timeoutMs;
-    while (Date.now() < deadline && last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)) await sleep(20);
+    while (now() < command.deadlineAt && last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)) await sleep(20);
     const starts = new Map(command.starts ?? []);
     const seen = new Set<number>();
     const latencies: number[] = [];
@@ -146,7 +147,8 @@ async function runClients(): Promise<void> {
     let lastArrival = 0;
     for (let i = 0; i < seqs.length; i++) {
       const sequence = seqs[i]!;
-      if (sequence < command.from || sequence > command.to) continue;
+      // What arrived after the deadline counts as lost (a command can reach this process late).
+      if (sequence < command.from || sequence > command.to || arrivals[i]! > command.deadlineAt) continue;
       inRange++;
       seen.add(subs[i]! * 1e7 + sequence);
       lastArrival = Math.max(lastArrival, arrivals[i]!);
@@ -304,6 +306,8 @@ interface Measured {
   rssPerSubKiB: number;
   /** Share of the server's event loop busy while events flowed (1 = saturated). */
   eventLoopUtilization: number;
+  /** Longest stretch the server's event loop did not get to I/O and timers while events flowed (ms). */
+  eventLoopDelayMaxMs: number;
   deliveriesPerSec: number;
 }
 
@@ -401,25 +405,24 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   });
   if (connected.failed) throw new Error(`${connected.failed} subscribers could not connect`);
   const [[warm]] = (await server.produce(1, 1)) as [[number, number]];
-  const ready = await clients.ask<Extract<FromClients, { type: 'stats' }>>({ type: 'await', from: warm, to: warm, timeoutMs: 120_000 });
+  const ready = await clients.ask<Extract<FromClients, { type: 'stats' }>>({ type: 'await', from: warm, to: warm, deadlineAt: now() + 120_000 });
   if (ready.stats.lost) throw new Error(`${ready.stats.lost} subscribers did not receive the warm-up event`);
   const after = await memory();
 
   if (scenario.warmupMs > 0) await server.produce(scenario.rate, scenario.warmupMs);
-  const elu = performance.eventLoopUtilization();
+  const loop = watchEventLoop();
   const starts = await server.produce(scenario.rate, scenario.durationMs);
-  const utilization = performance.eventLoopUtilization(elu).utilization;
   const events = starts.length;
   const sequences = starts.map(([s]) => s);
   const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
     type: 'await',
     from: Math.min(...sequences),
     to: Math.max(...sequences),
-    timeoutMs: scenario.drainMs,
+    deadlineAt: Math.max(...starts.map(([, at]) => at)) + scenario.drainMs,
     starts,
   });
   await clients.ask({ type: 'close' });
-  return summarize('refgraph', scenario, events, stats, before, after, utilization);
+  return summarize('refgraph', scenario, events, stats, before, after, loop.stop());
 }
 
 async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measured> {
@@ -442,25 +445,37 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
     const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({ type: 'connect', url, n: scenario.subscribers, protocol: 'raw' });
     if (connected.failed) throw new Error(`${connected.failed} raw subscribers could not connect`);
     const [warm] = broadcast(-1);
-    await clients.ask({ type: 'await', from: warm, to: warm, timeoutMs: 60_000 });
+    await clients.ask({ type: 'await', from: warm, to: warm, deadlineAt: now() + 60_000 });
     const after = await memory();
     if (scenario.warmupMs > 0) await paced(scenario.rate, scenario.warmupMs, async (i) => void broadcast(i));
     const starts: Array<[number, number]> = [];
-    const elu = performance.eventLoopUtilization();
+    const loop = watchEventLoop();
     const events = await paced(scenario.rate, scenario.durationMs, async (i) => void starts.push(broadcast(i)));
-    const utilization = performance.eventLoopUtilization(elu).utilization;
     const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
       type: 'await',
       from: starts[0]![0],
       to: starts.at(-1)![0],
-      timeoutMs: scenario.drainMs,
+      deadlineAt: starts.at(-1)![1] + scenario.drainMs,
       starts,
     });
     await clients.ask({ type: 'close' });
-    return summarize('raw ws', scenario, events, stats, before, after, utilization);
+    return summarize('raw ws', scenario, events, stats, before, after, loop.stop());
   } finally {
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
+}
+
+/** This process's event loop while events flow: how busy, and the longest it was kept from I/O. */
+function watchEventLoop(): { stop(): { utilization: number; delayMaxMs: number } } {
+  const elu = performance.eventLoopUtilization();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  return {
+    stop: () => {
+      delay.disable();
+      return { utilization: performance.eventLoopUtilization(elu).utilization, delayMaxMs: delay.max / 1e6 };
+    },
+  };
 }
 
 function summarize(
@@ -470,7 +485,7 @@ function summarize(
   stats: DeliveryStats,
   before: { heap: number; rss: number },
   after: { heap: number; rss: number },
-  eventLoopUtilization: number,
+  loop: { utilization: number; delayMaxMs: number },
 ): Measured {
   const seconds = Math.max(0.001, (stats.lastArrival - stats.firstStart) / 1000);
   return {
@@ -481,7 +496,8 @@ function summarize(
     stats,
     memPerSubKiB: (after.heap - before.heap) / scenario.subscribers / 1024,
     rssPerSubKiB: (after.rss - before.rss) / scenario.subscribers / 1024,
-    eventLoopUtilization,
+    eventLoopUtilization: loop.utilization,
+    eventLoopDelayMaxMs: loop.delayMaxMs,
     deliveriesPerSec: stats.received / seconds,
   };
 }
@@ -519,7 +535,8 @@ async function runFanout(options: FanoutOptions, log: (line: string) => void): P
           log(
             `  ${m.system.padEnd(8)} ${subscribers} subscribers @ ${rate}/s: p50 ${m.stats.p50Ms.toFixed(1)} ms, p99 ${m.stats.p99Ms.toFixed(1)} ms, ` +
               `lost ${m.stats.lost}, duplicates ${m.stats.duplicates}, ${m.deliveriesPerSec.toFixed(0)} deliveries/s, ` +
-              `${m.memPerSubKiB.toFixed(1)} KiB/subscriber (RSS ${m.rssPerSubKiB.toFixed(1)}), event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy`,
+              `${m.memPerSubKiB.toFixed(1)} KiB/subscriber (RSS ${m.rssPerSubKiB.toFixed(1)}), event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy, ` +
+              `blocked up to ${m.eventLoopDelayMaxMs.toFixed(0)} ms`,
           );
         }
       }
@@ -574,6 +591,7 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
         rssPerSubscriberKiB: m.rssPerSubKiB,
         memVsRawWs: m.system === 'raw ws' ? 1 : memRatio,
         serverEventLoopUtilization: m.eventLoopUtilization,
+        serverEventLoopDelayMaxMs: m.eventLoopDelayMaxMs,
         closedByServer: m.stats.closed,
       },
     };
@@ -582,7 +600,7 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
 
 /** The fan-out table: one line per system and scenario, refgraph next to raw ws. */
 export function formatFanoutTable(measured: Measured[]): string {
-  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy'];
+  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy', 'loop blocked ms'];
   const rows = measured.map((m) => {
     const raw = measured.find((r) => r.system === 'raw ws' && r.subscribers === m.subscribers && r.rate === m.rate);
     const versus = (a: number, b: number | undefined) => (m.system === 'raw ws' || !b ? '' : `${(a / b).toFixed(1)}×`);
@@ -601,6 +619,7 @@ export function formatFanoutTable(measured: Measured[]): string {
       versus(m.memPerSubKiB, raw?.memPerSubKiB),
       m.rssPerSubKiB.toFixed(1),
       `${(m.eventLoopUtilization * 100).toFixed(0)}%`,
+      m.eventLoopDelayMaxMs.toFixed(0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -622,7 +641,7 @@ function fanoutOptions(
     rates: overrides.rates ?? list(process.env.BENCH_FANOUT_RATES) ?? [10, 50],
     durationMs,
     // A server that falls behind gets this long after the last event to deliver the backlog.
-    drainMs: Math.max(options.quick ? 5_000 : 15_000, 2 * durationMs),
+    drainMs: Math.max(options.quick ? 5_000 : 20_000, 2 * durationMs),
     databaseUrl: options.databaseUrl,
   };
 }

@@ -35,6 +35,7 @@ import {
 import {
   cpuProfileArgs,
   DASHBOARD_QUERY,
+  exitWithParent,
   measureRounds,
   ratioRow,
   ratios,
@@ -306,8 +307,10 @@ function yogaVersion(): string {
 // Run alone, or as one of the child servers.
 const invokedDirectly = process.argv[1]?.endsWith('overhead.ts') ?? false;
 if (invokedDirectly && process.env.BENCH_CHILD === 'bare') {
+  exitWithParent();
   await serveBareYoga(Number(process.env.BENCH_PORT));
 } else if (invokedDirectly && process.env.BENCH_CHILD === 'replica') {
+  exitWithParent();
   await serveReplica(Number(process.env.BENCH_PORT));
 } else if (invokedDirectly) {
   const quick = process.env.BENCH_QUICK === '1';

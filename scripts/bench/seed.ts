@@ -278,15 +278,17 @@ export interface ChildServer {
 
 /**
  * `node --import tsx <script>` in its own process (NODE_ENV=production), with BENCH_PORT set;
- * resolves once the child prints "ready" on stdout.
+ * resolves once the child prints "ready" on stdout. The child gets an IPC channel: calling
+ * `exitWithParent()` there ends it when this process goes away, even without a SIGTERM.
  */
 export async function startChildServer(script: string, env: Record<string, string>): Promise<ChildServer> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', BENCH_PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
+  child.channel?.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -311,6 +313,12 @@ export async function startChildServer(script: string, env: Record<string, strin
       await exited;
     },
   };
+}
+
+/** In a child of startChildServer: exit when the parent process is gone (its IPC channel closes). */
+export function exitWithParent(): void {
+  process.on('disconnect', () => process.exit(0));
+  process.channel?.unref();
 }
 
 /** Wait for servers started in parallel; if one fails, stop the others and throw its error. */

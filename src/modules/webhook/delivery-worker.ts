@@ -224,7 +224,7 @@ export class WebhookWorker {
       const events = await tx.$queryRaw<Array<{ id: string; sequence: string; type: string }>>`
         SELECT "id", "sequence"::text AS "sequence", "type" FROM "Event"
          WHERE "workspaceId" = ${endpoint.workspaceId}::uuid AND "mode" = ${endpoint.mode}::"Mode" AND "sequence" > ${endpoint.lastSequence}::bigint
-         ORDER BY "sequence" LIMIT ${FANOUT_BATCH}`;
+         ORDER BY "Event"."sequence" LIMIT ${FANOUT_BATCH}`;
       if (events.length === 0) return { created: 0, more: false };
       const types = endpoint.eventTypes ?? [];
       const wanted = types.length === 0 ? events : events.filter((event) => types.includes(event.type));
