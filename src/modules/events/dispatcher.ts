@@ -4,6 +4,9 @@ import type { Logger } from '../../logger.js';
 import { tenantChannel, type OutboxEvent, type PubSubHandle } from '../../pubsub.js';
 import { EVENTS_CHANNEL } from './outbox.js';
 
+/** The columns of an outbox row as toOutboxEvent reads them (the sequence as text: bigint-safe on both drivers). */
+export const EVENT_COLUMNS = '"id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"';
+
 /** Advisory-lock key of the single dispatcher that publishes to a shared (Redis) pub/sub. */
 const DISPATCH_LOCK_KEY = 1919249001;
 const BATCH = 500;
@@ -148,7 +151,7 @@ export class EventDispatcher {
       if (this.stopped) return;
       const after = this.cursors.get(key) ?? 0n;
       const rows = await this.db.query<EventRow>(
-        `SELECT "id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"
+        `SELECT ${EVENT_COLUMNS}
            FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" > $3::bigint
           ORDER BY "Event"."sequence" LIMIT ${BATCH}`, // the bigint column: a bare "sequence" is the text output column (9 after 10)
         [workspaceId, mode, after.toString()],

@@ -2,9 +2,9 @@ import { GraphQLError } from 'graphql';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { tenantOf } from '../../graphql/scope.js';
-import { isUuid } from '../../lib/ids.js';
+import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
-import { toOutboxEvent } from './dispatcher.js';
+import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 
 const MAX_TYPES = 20;
 const PAGE = 100;
@@ -53,14 +53,15 @@ builder.node(EventRef, {
 /** Events of the caller's tenant (a PARTNER credential: only its partner's) matching `condition`. */
 async function eventsWhere(ctx: Context, condition: string, params: unknown[], tail = ''): Promise<OutboxEvent[]> {
   const tenant = tenantOf(ctx);
-  const partnerOnly = ctx.auth?.role === 'PARTNER';
+  const all = [tenant.workspaceId, tenant.mode, ...params];
+  // A PARTNER credential: its partner's events only (a parameter, placed after the condition's).
+  const partnerOnly = ctx.auth?.role === 'PARTNER' ? `AND "partnerId" = $${all.push(ctx.auth.partnerId ?? NIL_UUID)}::uuid` : '';
   const rows = await ctx.db.query(
-    `SELECT "id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"
+    `SELECT ${EVENT_COLUMNS}
        FROM "Event"
-      WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND ${condition}
-        ${partnerOnly ? `AND "partnerId" = '${ctx.auth!.partnerId}'::uuid` : ''}
+      WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND ${condition} ${partnerOnly}
       ${tail}`,
-    [tenant.workspaceId, tenant.mode, ...params],
+    all,
   );
   return rows.map((row) => toOutboxEvent(row as never));
 }
