@@ -164,7 +164,10 @@ describe('a client that does not read', () => {
     expect(buffered).toBeGreaterThan(LIMIT);
     expect(buffered).toBeLessThan(LIMIT + 33 * 1024);
     // While the client still reads nothing, the server holds about the limit for it, not the 48 MB.
-    expect(serverMemory() - before).toBeLessThan(16 * 1024 * 1024);
+    // (On PGlite the database's WebAssembly heap lives in this process and grows with the 48 MB
+    // of inserts, so the process's memory says nothing about the server's buffers there.)
+    const measurable = testDb.db.kind === 'postgres';
+    if (measurable) expect(serverMemory() - before).toBeLessThan(16 * 1024 * 1024);
 
     socket.resume(); // reads what was sent before the close, then the close frame
     expect(await closed).toEqual({ code: 1013, reason: 'Client too slow: too many unsent messages; reconnect and resume with events(after).' });
@@ -174,7 +177,7 @@ describe('a client that does not read', () => {
     // Nothing of it is left once the socket is closed (memory measurements are noisy: the bound is
     // far below the 48 MB a server that kept the backlog would hold).
     await app.dispatcher.drain();
-    expect(serverMemory() - before).toBeLessThan(8 * 1024 * 1024);
+    if (measurable) expect(serverMemory() - before).toBeLessThan(8 * 1024 * 1024);
   });
 });
 
