@@ -71,8 +71,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const clicks = new ClickRecorder({ ...config.clicks, query: db.query, secret, logger });
   const bus = await createAppPubSub(config.redisUrl);
   const dispatcher = new EventDispatcher(db, bus, logger, { pollIntervalMs: config.eventPollIntervalMs });
-  const services: AppServices = { config, db, logger, tokens, clicks, pubsub: bus.pubsub };
-  const authenticator = new Authenticator(db, tokens);
+  const authenticator = new Authenticator(db, tokens, config.authCacheTtlMs);
+  const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
 
@@ -146,6 +146,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const revocations = bus.pubsub.subscribe('keyRevoked');
   void (async () => {
     for await (const { apiKeyId } of revocations) {
+      authenticator.forget(apiKeyId);
       for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(CloseCode.Forbidden, 'The credential was revoked.');
     }
   })().catch((error: unknown) => logger.error({ err: error }, 'revocation listener failed'));

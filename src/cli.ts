@@ -43,6 +43,8 @@ Environment:
   EVENT_POLL_INTERVAL_MS
                        fallback poll of the outbox when no NOTIFY arrives (default 1000)
   STATS_THROTTLE_MS    at most one programStatsChanged update per program per interval (default 1000)
+  AUTH_CACHE_TTL_MS    reuse a looked-up API key this long without asking the database; revoking
+                       evicts it at once (through REDIS_URL on other instances) (default 5000; 0: off)
   WS_MAX_BUFFERED_BYTES
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
   WEBHOOK_ALLOW_PRIVATE_TARGETS

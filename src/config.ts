@@ -30,6 +30,8 @@ export interface Config {
   eventPollIntervalMs: number;
   /** programStatsChanged sends at most one update per program per this many ms. */
   statsThrottleMs: number;
+  /** How long an API key looked up for authentication is reused without asking the database (ms; 0 = always ask). */
+  authCacheTtlMs: number;
   /** A WebSocket client with more than this many bytes unsent is closed (1013). */
   wsMaxBufferedBytes: number;
   /** Webhook deliveries (see src/modules/webhook/README.md). */
@@ -155,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
   const approvalJobIntervalMs = integer(env, 'APPROVAL_JOB_INTERVAL_MS', 60_000, 0, 86_400_000);
   const eventPollIntervalMs = integer(env, 'EVENT_POLL_INTERVAL_MS', 1000, 50, 60_000);
   const statsThrottleMs = integer(env, 'STATS_THROTTLE_MS', 1000, 0, 60_000);
+  const authCacheTtlMs = integer(env, 'AUTH_CACHE_TTL_MS', 5_000, 0, 60_000);
   const wsMaxBufferedBytes = integer(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
   const webhooks: WebhookConfig = {
     allowPrivateTargets: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
@@ -166,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
   };
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
-    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, wsMaxBufferedBytes, webhooks,
+    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
+    webhooks,
   };
 }

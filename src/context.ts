@@ -2,6 +2,7 @@ import type { Config } from './config.js';
 import type { Database } from './db.js';
 import type { Logger } from './logger.js';
 import type { AppPubSub } from './pubsub.js';
+import type { Authenticator } from './modules/auth/authenticate.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import type { ClickRecorder } from './modules/click/click.service.js';
 import type { Mode, Role } from './generated/prisma/enums.js';
@@ -25,6 +26,8 @@ export interface AppServices {
   logger: Logger;
   /** Signs and verifies access and partner tokens with the installation secret. */
   tokens: TokenSigner;
+  /** Resolves credentials to callers; caches looked-up keys for AUTH_CACHE_TTL_MS (`forget` on revocation). */
+  authenticator: Authenticator;
   /** Records clicks (batched background writes) and makes/decodes click ids. */
   clicks: ClickRecorder;
   /** Typed topics: the outbox per tenant, key revocations. In memory, or Redis with REDIS_URL. */

@@ -92,14 +92,7 @@ describe('viewer over HTTP', () => {
     expect(live.data?.viewer.workspace.id).toBe(test.data?.viewer.workspace.id);
   });
 
-  it('stops accepting a revoked key at once', async () => {
-    const ws = await server.workspace();
-    expect((await server.gql(VIEWER, {}, ws.keys.test.secret)).errors).toBeUndefined();
-    await server.testDb.db.prisma.apiKey.update({ where: { id: ws.keys.test.id }, data: { revokedAt: new Date() } });
-    const res = await server.gql(VIEWER, {}, ws.keys.test.secret);
-    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(res.errors?.[0]?.message).toContain('revoked');
-  });
+  // Revocation (and the key cache in front of the lookup): test/auth-cache.test.ts, test/auth.test.ts.
 
   it('resolves a workspace node only inside the caller’s own workspace', async () => {
     const a = await server.workspace('A');

@@ -91,7 +91,9 @@ builder.mutationField('revokeApiKey', (t) =>
             ctx.db.prisma.refreshToken.updateMany({ where: { apiKeyId: key.id, revokedAt: null }, data: { revokedAt: new Date() } }),
           ]);
         }
-        // Every instance closes the subscriptions opened with this key or its tokens.
+        // This instance stops accepting it now; every instance (this one too) drops it from its key
+        // cache and closes the subscriptions opened with this key or its tokens.
+        ctx.authenticator.forget(key.id);
         ctx.pubsub.publish('keyRevoked', { apiKeyId: key.id });
         return { apiKeyId: key.id };
       }),

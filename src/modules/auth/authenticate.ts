@@ -6,6 +6,82 @@ import { looksLikeJwt, type TokenSigner } from './tokens.js';
 
 /** Touch lastUsedAt at most this often per key, so a busy key does not cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
+/** Keys remembered at most; past this the oldest entry is dropped (a bound on memory, not a tuning knob). */
+const KEY_CACHE_MAX_ENTRIES = 10_000;
+
+/** What authentication needs of an API key row. */
+interface KeyFacts {
+  id: string;
+  workspaceId: string;
+  mode: Auth['mode'];
+  role: Auth['role'];
+  secretHash: string;
+  revoked: boolean;
+}
+
+/**
+ * Recently looked-up API keys, by secret hash and by id, for `ttlMs` (AUTH_CACHE_TTL_MS): a busy
+ * key costs one database lookup per interval instead of one per request. Revocation evicts at once
+ * (`forget`, called by revokeApiKey on this instance and from the `keyRevoked` topic on the others),
+ * and a lookup that raced with a revocation is not stored. Unknown secrets are not remembered, so
+ * guessing cannot fill it.
+ */
+class KeyCache {
+  private readonly byHash = new Map<string, { key: KeyFacts; expiresAt: number }>();
+  private readonly byId = new Map<string, { key: KeyFacts; expiresAt: number }>();
+  /** Bumped by every forget(): a lookup started before it must not store what it read. */
+  private generation = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get enabled(): boolean {
+    return this.ttlMs > 0;
+  }
+
+  startLookup(): number {
+    return this.generation;
+  }
+
+  byHashGet(hash: string): KeyFacts | null {
+    return this.fresh(this.byHash, hash);
+  }
+
+  byIdGet(id: string): KeyFacts | null {
+    return this.fresh(this.byId, id);
+  }
+
+  store(key: KeyFacts, lookupGeneration: number): void {
+    if (!this.enabled || lookupGeneration !== this.generation) return;
+    if (this.byId.size >= KEY_CACHE_MAX_ENTRIES) this.evictOldest();
+    const entry = { key, expiresAt: Date.now() + this.ttlMs };
+    this.byHash.set(key.secretHash, entry);
+    this.byId.set(key.id, entry);
+  }
+
+  forget(apiKeyId: string): void {
+    this.generation++;
+    const entry = this.byId.get(apiKeyId);
+    this.byId.delete(apiKeyId);
+    if (entry) this.byHash.delete(entry.key.secretHash);
+  }
+
+  private fresh(map: Map<string, { key: KeyFacts; expiresAt: number }>, k: string): KeyFacts | null {
+    const entry = map.get(k);
+    if (!entry) return null;
+    if (entry.expiresAt > Date.now()) return entry.key;
+    this.byId.delete(entry.key.id);
+    this.byHash.delete(entry.key.secretHash);
+    return null;
+  }
+
+  private evictOldest(): void {
+    const oldest = this.byId.values().next();
+    if (!oldest.done) {
+      this.byId.delete(oldest.value.key.id);
+      this.byHash.delete(oldest.value.key.secretHash);
+    }
+  }
+}
 
 export type AuthResult = { auth: Auth; error: null } | { auth: null; error: string | null };
 
@@ -15,11 +91,35 @@ export type AuthResult = { auth: Auth; error: null } | { auth: null; error: stri
  */
 export class Authenticator {
   private readonly lastTouched = new Map<string, number>();
+  private readonly keys: KeyCache;
 
+  /** `cacheTtlMs`: how long a looked-up key is reused without asking the database (0: always ask). */
   constructor(
     private readonly db: Database,
     private readonly tokens: TokenSigner,
-  ) {}
+    cacheTtlMs = 0,
+  ) {
+    this.keys = new KeyCache(cacheTtlMs);
+  }
+
+  /** The key was revoked: stop accepting it (and its tokens) from the cache at once. */
+  forget(apiKeyId: string): void {
+    this.keys.forget(apiKeyId);
+  }
+
+  private async keyBy(where: { secretHash: string } | { id: string }): Promise<KeyFacts | null> {
+    const cached = 'id' in where ? this.keys.byIdGet(where.id) : this.keys.byHashGet(where.secretHash);
+    if (cached) return cached;
+    const generation = this.keys.startLookup();
+    const row = await this.db.prisma.apiKey.findUnique({
+      where,
+      select: { id: true, workspaceId: true, mode: true, role: true, secretHash: true, revokedAt: true },
+    });
+    if (!row) return null;
+    const key: KeyFacts = { id: row.id, workspaceId: row.workspaceId, mode: row.mode, role: row.role, secretHash: row.secretHash, revoked: row.revokedAt !== null };
+    this.keys.store(key, generation);
+    return key;
+  }
 
   async authenticate(header: string | null | undefined): Promise<AuthResult> {
     if (!header) return { auth: null, error: null };
@@ -35,9 +135,9 @@ export class Authenticator {
 
   private async secretKey(secret: string): Promise<AuthResult> {
     const hash = hashSecret(secret);
-    const key = await this.db.prisma.apiKey.findUnique({ where: { secretHash: hash } });
+    const key = await this.keyBy({ secretHash: hash });
     if (!key || !sameHash(key.secretHash, hash)) return { auth: null, error: 'Unknown secret key.' };
-    if (key.revokedAt) return { auth: null, error: 'This secret key has been revoked.' };
+    if (key.revoked) return { auth: null, error: 'This secret key has been revoked.' };
     this.touch(key.id);
     return {
       auth: {
@@ -60,9 +160,9 @@ export class Authenticator {
     const verified = await this.tokens.verify(token);
     if ('error' in verified) return { auth: null, error: verified.error };
     const { claims } = verified;
-    const key = await this.db.prisma.apiKey.findUnique({ where: { id: claims.apiKeyId } });
+    const key = await this.keyBy({ id: claims.apiKeyId });
     if (!key || key.workspaceId !== claims.workspaceId || key.mode !== claims.mode) return { auth: null, error: 'The token is not valid for this installation.' };
-    if (key.revokedAt) return { auth: null, error: 'The key this token was issued from has been revoked.' };
+    if (key.revoked) return { auth: null, error: 'The key this token was issued from has been revoked.' };
     this.touch(key.id);
     return {
       auth: {
