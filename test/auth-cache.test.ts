@@ -137,7 +137,7 @@ describe.skipIf(redisSkip !== null)(`two instances sharing Redis${redisSkip ? ` 
   });
 
   it('a key revoked on A is refused on B, whose cache held it', async () => {
-    const [a, b] = apps as [{ url: string }, { url: string }];
+    const [a, b] = [apps[0]!, apps[1]!];
     const ws = await createWorkspace(testDb.db.prisma, 'Two instances');
     const key = await newKey(a.url, ws.keys.test.secret);
     expect((await post(b.url, VIEWER, {}, key.secret)).statements).toBe(1);

@@ -23,6 +23,7 @@ import pg from 'pg';
 import { openDatabase } from '../../src/db.js';
 import { uuidv7 } from '../../src/lib/uuid.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
+import { cpuProfileArgs } from './seed.js';
 import {
   createThrowawayDatabase,
   formatTable,
@@ -193,7 +194,10 @@ export const conversionsSuite: BenchSuite = {
       }
       results.push(row('bare Yoga mutation: one INSERT', 'mutation', bareResult, raw, 'graphql-yoga + pg.Pool max 10, own process'));
 
-      const server = await startServerProcess({ DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' });
+      const server = await startServerProcess(
+        { DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' },
+        cpuProfileArgs(),
+      );
       const client = httpClient(server.url, options.concurrency);
       /** True when recorded as expected (`rewards`: how many, or null for any number). */
       const record = async (input: Record<string, unknown>, expect: { rewards: number | null; replayed?: boolean }) => {

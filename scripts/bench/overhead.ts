@@ -89,10 +89,9 @@ async function serveReplica(port: number): Promise<void> {
   const { buildApp } = await import('../../src/app.js');
   const { loadConfig } = await import('../../src/config.js');
   const { schema } = await import('../../src/graphql/schema.js');
-  const { Authenticator } = await import('../../src/modules/auth/authenticate.js');
   const { useGraphQlJit } = (await import(pathToFileURL(JIT_ENTRY).href)) as { useGraphQlJit: () => import('graphql-yoga').Plugin };
   const app = await buildApp({ config: loadConfig() });
-  const authenticator = new Authenticator(app.services.db, app.services.tokens);
+  const authenticator = app.services.authenticator; // the app's own, with its key cache
   const make = (endpoint: string, plugins: Array<import('graphql-yoga').Plugin>) =>
     createYoga({
       schema,
