@@ -354,6 +354,71 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
     expect(theirs.errors).toBeUndefined();
     expect(theirs.data?.partner ?? null).toBeNull();
   });
+
+  // Partner clicks and link clicks come from one GROUP BY over the partners' clicks (per link).
+  it('counts a link’s clicks with or without its partner’s stats, in one statement for both', async () => {
+    const byCode = await server.gql(
+      'query($code: String!) { referralLink(code: $code) { clicks partner { stats { clicks } } } }',
+      { code: data.links.la1.code },
+      admin,
+    );
+    expect(byCode.errors).toBeUndefined();
+    expect(byCode.data).toEqual({ referralLink: { clicks: 5, partner: { stats: { clicks: 9 } } } });
+    const linksOnly = await server.gql('query($id: ID!) { partner(id: $id) { links { clicks } } }', { id: gid('Partner', data.alice.id) }, admin);
+    expect(linksOnly.data).toEqual({ partner: { links: [{ clicks: 5 }, { clicks: 4 }] } });
+
+    const id = gid('Partner', data.alice.id);
+    const without = await server.gqlCounted('query($id: ID!) { partner(id: $id) { stats { clicks } links { code } } }', { id }, admin);
+    const both = await server.gqlCounted('query($id: ID!) { partner(id: $id) { stats { clicks } links { code clicks } } }', { id }, admin);
+    expect(both.body.errors).toBeUndefined();
+    expect(both.statements).toBe(without.statements);
+
+    const token = await partnerToken(data.alice.id);
+    const own = await server.gql('query($code: String!) { referralLink(code: $code) { clicks } }', { code: data.links.la2.code }, token);
+    expect(own.data).toEqual({ referralLink: { clicks: 4 } });
+  });
+
+  it('keeps counting a disabled link’s earlier clicks, for the link and for its partner', async () => {
+    const tenant = { workspaceId: other.workspace.id, mode: 'LIVE' as const };
+    const f = factories(server.testDb.db.prisma, tenant);
+    const program = await f.program({ name: 'Disabled links' });
+    const partner = await f.partner({ externalId: 'dora' });
+    const enrollment = await f.enrollment({ programId: program.id, partnerId: partner.id, status: 'APPROVED' });
+    const kept = await f.link(enrollment);
+    const off = await f.link(enrollment, { disabledAt: at('2025-03-01T00:00:00Z') });
+    await f.clicks(kept, 2, { occurredAt: at('2025-03-02T00:00:00Z') });
+    await f.clicks(off, 3, { occurredAt: at('2025-02-20T00:00:00Z') });
+    // After it was disabled: recorded as discarded, counted nowhere.
+    await f.clicks(off, 4, { occurredAt: at('2025-03-02T00:00:00Z'), discarded: true });
+    const res = await server.gql(
+      'query($id: ID!, $programId: ID) { partner(id: $id) { stats { clicks } inProgram: stats(programId: $programId) { clicks } links { disabled clicks } } }',
+      { id: gid('Partner', partner.id), programId: gid('Program', program.id) },
+      other.keys.live.secret,
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data).toEqual({
+      partner: { stats: { clicks: 5 }, inProgram: { clicks: 5 }, links: [{ disabled: false, clicks: 2 }, { disabled: true, clicks: 3 }] },
+    });
+  });
+
+  it('answers every selected figure, however the selection is written (fragments, aliases, @skip)', async () => {
+    const res = await server.gql(
+      `query($id: ID!) { partner(id: $id) {
+         stats { c: clicks ... on PartnerStats { totalReferrals } ...More pendingReferrals @skip(if: true) }
+         again: stats { pendingReferrals }
+       } }
+       fragment More on PartnerStats { successfulReferrals totalRewards { currency } }`,
+      { id: gid('Partner', data.alice.id) },
+      admin,
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data).toEqual({
+      partner: {
+        stats: { c: 9, totalReferrals: 5, successfulReferrals: 3, totalRewards: [{ currency: 'EUR' }, { currency: 'JPY' }, { currency: 'USD' }] },
+        again: { pendingReferrals: 1 },
+      },
+    });
+  });
 });
 
 describe('balance service', () => {

@@ -1,3 +1,4 @@
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { loader } from '../../graphql/loaders.js';
@@ -5,9 +6,8 @@ import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, tenantOf } from '../../graphql/scope.js';
 import { filterId } from '../reward/reward.graphql.js';
 import {
-  linkClickCounts,
   moneyList,
-  partnerClickCounts,
+  partnerClicksByLink,
   partnerReferralCounts,
   partnerRewardTotals,
   programClickCounts,
@@ -15,6 +15,8 @@ import {
   programEnrollmentCounts,
   programReferralCounts,
   programRewardSums,
+  type PartnerClicks,
+  type PartnerReferralCounts,
   type RewardSums,
   type StatsScope,
   type TimeWindow,
@@ -38,6 +40,34 @@ export function figureLoader<V>(
     const figures = await fetch(statsScope(ctx), ids);
     return ids.map((id) => figures.get(id) as V);
   });
+}
+
+const selections = new WeakMap<FieldNode, ReadonlySet<string>>();
+
+/**
+ * The names of the fields selected under this field (fragments followed; @skip/@include are not
+ * evaluated, so a skipped field counts as selected: loading one figure too many is harmless).
+ * Remembered per node of the (cached, parsed) query document, so a page of 100 partners, and the
+ * next request with the same query, work it out once.
+ */
+export function selectedFields(info: GraphQLResolveInfo): ReadonlySet<string> {
+  // Several nodes: the same field selected more than once in the document, merged; not cached.
+  const key = info.fieldNodes.length === 1 ? info.fieldNodes[0]! : null;
+  let names = key ? selections.get(key) : undefined;
+  if (!names) {
+    const found = new Set<string>();
+    const visit = (set: SelectionSetNode | undefined): void => {
+      for (const selection of set?.selections ?? []) {
+        if (selection.kind === Kind.FIELD) found.add(selection.name.value);
+        else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
+        else visit(info.fragments[selection.name.value]?.selectionSet);
+      }
+    };
+    for (const node of info.fieldNodes) visit(node.selectionSet);
+    names = found;
+    if (key) selections.set(key, names);
+  }
+  return names;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,58 +158,99 @@ builder.prismaObjectField('Program', 'stats', (t) =>
 // Partner.stats and ReferralLink.clicks
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A partner's figures. `Partner.stats` loads the figures its selection asks for before returning
+ * (one batched statement per kind, as before), so the fields below are plain reads: for a page of
+ * 100 partners that is 100 promises instead of 500 and no per-field awaiting in the executor. A
+ * figure not loaded up front (a selection the look-ahead did not see) is loaded by its field.
+ */
 interface PartnerStatsSource {
   partnerId: string;
   /** Row id of the program asked for; null: every program. */
   programId: string | null;
+  clicks?: number;
+  referrals?: PartnerReferralCounts;
+  rewards?: Map<string, bigint>;
 }
 
+/** The request's clicks of the partners asked for, per link: shared by `PartnerStats.clicks` and `ReferralLink.clicks`. */
+const partnerClicks = (ctx: Context, partnerId: string): Promise<PartnerClicks> =>
+  figureLoader(ctx, 'partner.clicksByLink', (scope, ids) => partnerClicksByLink(ctx.db, scope, ids)).load(partnerId);
+
 const partnerFigures = {
-  clicks: (ctx: Context, s: PartnerStatsSource) =>
-    figureLoader(ctx, `partner.clicks:${s.programId ?? '*'}`, (scope, ids) => partnerClickCounts(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+  clicks: async (ctx: Context, s: PartnerStatsSource) => {
+    const clicks = await partnerClicks(ctx, s.partnerId);
+    return s.programId === null ? clicks.total : (clicks.byProgram.get(s.programId) ?? 0);
+  },
   referrals: (ctx: Context, s: PartnerStatsSource) =>
     figureLoader(ctx, `partner.referrals:${s.programId ?? '*'}`, (scope, ids) => partnerReferralCounts(ctx.db, scope, ids, s.programId)).load(s.partnerId),
   rewards: (ctx: Context, s: PartnerStatsSource) =>
     figureLoader(ctx, `partner.rewards:${s.programId ?? '*'}`, (scope, ids) => partnerRewardTotals(ctx.db, scope, ids, s.programId)).load(s.partnerId),
 };
 
+/** Load the figures the selection asks for into `s`. */
+async function loadPartnerFigures(ctx: Context, s: PartnerStatsSource, fields: ReadonlySet<string>): Promise<PartnerStatsSource> {
+  const loads: Array<Promise<unknown>> = [];
+  if (fields.has('clicks')) loads.push(partnerFigures.clicks(ctx, s).then((v) => (s.clicks = v)));
+  if (fields.has('totalReferrals') || fields.has('successfulReferrals') || fields.has('pendingReferrals')) {
+    loads.push(partnerFigures.referrals(ctx, s).then((v) => (s.referrals = v)));
+  }
+  if (fields.has('totalRewards')) loads.push(partnerFigures.rewards(ctx, s).then((v) => (s.rewards = v)));
+  await Promise.all(loads);
+  return s;
+}
+
+const referralsOf = (s: PartnerStatsSource, ctx: Context): PartnerReferralCounts | Promise<PartnerReferralCounts> =>
+  s.referrals ?? partnerFigures.referrals(ctx, s);
+
 const PartnerStatsRef = builder.objectRef<PartnerStatsSource>('PartnerStats').implement({
   description: 'A partner’s counters, in every program or in one, computed live by the database.',
   fields: (t) => ({
-    clicks: t.int({ description: 'Clicks on the partner’s links, not counting discarded ones.', resolve: (s, _args, ctx) => partnerFigures.clicks(ctx, s) }),
+    clicks: t.int({
+      description: 'Clicks on the partner’s links, not counting discarded ones.',
+      resolve: (s, _args, ctx) => s.clicks ?? partnerFigures.clicks(ctx, s),
+    }),
     totalReferrals: t.int({
       description: 'People the partner referred, whatever their status.',
-      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).totalReferrals,
+      resolve: (s, _args, ctx) => then(referralsOf(s, ctx), (r) => r.totalReferrals),
     }),
     successfulReferrals: t.int({
       description: 'Referred people who paid at least once (CONVERTED).',
-      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).successfulReferrals,
+      resolve: (s, _args, ctx) => then(referralsOf(s, ctx), (r) => r.successfulReferrals),
     }),
     pendingReferrals: t.int({
       description: 'Referred people who signed up and have not paid yet (PENDING).',
-      resolve: async (s, _args, ctx) => (await partnerFigures.referrals(ctx, s)).pendingReferrals,
+      resolve: (s, _args, ctx) => then(referralsOf(s, ctx), (r) => r.pendingReferrals),
     }),
     totalRewards: t.field({
       type: [MoneyRef],
       description:
         'What the partner earned per currency: their own (REFERRER) rewards except CANCELED and REJECTED ones, net of clawbacks. Rewards for the referred customer are not counted.',
-      resolve: async (s, _args, ctx) => moneyList(await partnerFigures.rewards(ctx, s)),
+      resolve: (s, _args, ctx) => then(s.rewards ?? partnerFigures.rewards(ctx, s), moneyList),
     }),
   }),
 });
+
+/** `f(value)`, synchronously when the value is already there. */
+function then<T, R>(value: T | Promise<T>, f: (value: T) => R): R | Promise<R> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}
 
 builder.prismaObjectField('Partner', 'stats', (t) =>
   t.field({
     type: PartnerStatsRef,
     description: 'The partner’s counters. A PARTNER credential sees figures for its own partner only.',
     args: { programId: t.arg.id({ description: 'Only this program; an id outside the caller’s scope gives zeros.' }) },
-    resolve: (partner, args) => ({ partnerId: partner.id, programId: filterId(args.programId, 'Program') ?? null }),
+    resolve: (partner, args, ctx, info) =>
+      loadPartnerFigures(ctx, { partnerId: partner.id, programId: filterId(args.programId, 'Program') ?? null }, selectedFields(info)),
   }),
 );
 
 builder.prismaObjectField('ReferralLink', 'clicks', (t) =>
   t.int({
     description: 'Clicks through this link, not counting discarded ones.',
-    resolve: (link, _args, ctx) => figureLoader(ctx, 'link.clicks', (scope, ids) => linkClickCounts(ctx.db, scope, ids)).load(link.id),
+    // Counted with the partner's other links in one pass (see partnerClicksByLink); the link's partner picks the batch.
+    select: { partnerId: true },
+    resolve: async (link, _args, ctx) => (await partnerClicks(ctx, link.partnerId)).byLink.get(link.id) ?? 0,
   }),
 );

@@ -126,7 +126,18 @@ export async function programClickCounts(
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, number>> {
-  return clickCounts(db, scope, '"programId"', programIds, null, window);
+  const p = new Params();
+  const rows = await db.query<{ id: string; clicks: string }>(
+    `SELECT k."programId" AS id, count(*)::text AS clicks
+       FROM "Click" k
+      WHERE ${p.tenant('k', scope)} AND k."programId" = ANY(${p.ids(programIds)})
+        AND NOT k."discarded" AND ${p.window('k."occurredAt"', window)}
+      GROUP BY k."programId"`,
+    p.values,
+  );
+  const result = byId(programIds, () => 0);
+  for (const row of rows) result.set(row.id, toInt(row.clicks));
+  return result;
 }
 
 export interface ProgramReferralCounts {
@@ -227,41 +238,40 @@ export async function programRewardSums(
 // Partners and links
 // ---------------------------------------------------------------------------------------------
 
-/** Non-discarded clicks per partner, optionally in one program only. */
-export async function partnerClickCounts(
-  db: Queryable,
-  scope: StatsScope,
-  partnerIds: readonly string[],
-  programId?: string | null,
-): Promise<Map<string, number>> {
-  return clickCounts(db, scope, '"partnerId"', partnerIds, programId ?? null);
+/** A partner's non-discarded clicks, counted per link; the partner's figures are sums of these. */
+export interface PartnerClicks {
+  /** Every click of the partner (all programs, disabled links included). */
+  total: number;
+  /** Per referral link id. */
+  byLink: Map<string, number>;
+  /** Per program id. */
+  byProgram: Map<string, number>;
 }
 
-/** Non-discarded clicks per referral link. */
-export async function linkClickCounts(db: Queryable, scope: StatsScope, linkIds: readonly string[]): Promise<Map<string, number>> {
-  return clickCounts(db, scope, '"linkId"', linkIds, null);
-}
-
-async function clickCounts(
-  db: Queryable,
-  scope: StatsScope,
-  groupColumn: '"programId"' | '"partnerId"' | '"linkId"',
-  ids: readonly string[],
-  programId: string | null,
-  window?: TimeWindow,
-): Promise<Map<string, number>> {
+/**
+ * Non-discarded clicks of each partner, grouped by link: one pass over the partners' clicks gives
+ * both `PartnerStats.clicks` (the sum over every link of the partner, or over the links of one
+ * program) and `ReferralLink.clicks` (one link's count). A click row carries the partner and the
+ * program of its link (copied from the link when the click is recorded; a link never changes
+ * partner or program), so a link's clicks are all found under its partner.
+ */
+export async function partnerClicksByLink(db: Queryable, scope: StatsScope, partnerIds: readonly string[]): Promise<Map<string, PartnerClicks>> {
   const p = new Params();
-  const program = programId ? ` AND k."programId" = ${p.add(programId)}::uuid` : '';
-  const rows = await db.query<{ id: string; clicks: string }>(
-    `SELECT k.${groupColumn} AS id, count(*)::text AS clicks
+  const rows = await db.query<{ partner: string; link: string; program: string; clicks: string }>(
+    `SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program, count(*)::text AS clicks
        FROM "Click" k
-      WHERE ${p.tenant('k', scope)} AND k.${groupColumn} = ANY(${p.ids(ids)})${program}
-        AND NOT k."discarded" AND ${p.window('k."occurredAt"', window)}
-      GROUP BY k.${groupColumn}`,
+      WHERE ${p.tenant('k', scope)} AND k."partnerId" = ANY(${p.ids(partnerIds)}) AND NOT k."discarded"
+      GROUP BY k."partnerId", k."linkId", k."programId"`,
     p.values,
   );
-  const result = byId(ids, () => 0);
-  for (const row of rows) result.set(row.id, toInt(row.clicks));
+  const result = byId(partnerIds, (): PartnerClicks => ({ total: 0, byLink: new Map(), byProgram: new Map() }));
+  for (const row of rows) {
+    const figures = result.get(row.partner)!;
+    const clicks = toInt(row.clicks);
+    figures.total += clicks;
+    figures.byLink.set(row.link, (figures.byLink.get(row.link) ?? 0) + clicks);
+    figures.byProgram.set(row.program, (figures.byProgram.get(row.program) ?? 0) + clicks);
+  }
   return result;
 }
 
