@@ -19,6 +19,7 @@ import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
+import { SharedExecution } from './realtime/shared-execution.js';
 import { loadInstallationSecret } from './secret.js';
 
 export interface App {
@@ -34,6 +35,8 @@ export interface App {
   readonly dispatcher: EventDispatcher;
   /** Turns committed events into signed webhook deliveries and sends them; `runOnce(now)` for tests. */
   readonly webhooks: WebhookWorker;
+  /** Subscription events executed once per group of identical subscribers; counts for tests. */
+  readonly subscriptionExecution: SharedExecution;
 }
 
 interface ServerContext {
@@ -75,6 +78,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
+  const subscriptionExecution = new SharedExecution();
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -90,7 +94,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
     },
-    plugins: [useCursorErrorCode(), ...(config.production ? [] : [useStatementCountHeader()])],
+    plugins: [useCursorErrorCode(), subscriptionExecution.plugin(), ...(config.production ? [] : [useStatementCountHeader()])],
     context: async ({ request, wsAuth }): Promise<Context> => {
       const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
@@ -230,6 +234,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     approvalJob,
     dispatcher,
     webhooks,
+    subscriptionExecution,
     start: async () => {
       await dispatcher.start();
       await webhooks.start();

@@ -4,6 +4,7 @@ import { builder } from '../../graphql/builder.js';
 import { tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
+import { liveFeedOf } from '../../realtime/live-feed.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 
 const MAX_TYPES = 20;
@@ -127,10 +128,11 @@ const MAX_QUEUED = 1000;
  * table is read, duplicates are dropped by sequence, and a jump in sequence is back-filled from
  * the table).
  *
- * Live events are taken off the pub/sub at once into this subscriber's own queue, so a subscriber
- * that is slow to consume (a slow client, slow resolvers) never makes the pub/sub buffer for it
- * (Yoga's repeater throws past 1024 pending events, inside the publisher). The queue is bounded:
- * when it is full, newer events are dropped and read back from the table once it has drained.
+ * Live events come from the tenant's shared feed (one pub/sub subscription per tenant and
+ * instance, see realtime/live-feed.ts), which hands each one at once to this subscriber's own
+ * queue, so a subscriber that is slow to consume (a slow client, slow resolvers) never makes the
+ * pub/sub buffer for it. The queue is bounded: when it is full, newer events are dropped and read
+ * back from the table once it has drained.
  */
 export async function* eventStream(
   ctx: Context,
@@ -141,30 +143,30 @@ export async function* eventStream(
 ): AsyncGenerator<OutboxEvent> {
   const tenant = tenantOf(ctx);
   const channel = tenantChannel(tenant.workspaceId, tenant.mode);
-  const live = ctx.pubsub.subscribe('outbox', channel);
-  const end = () => void live.return?.();
-  stop?.addEventListener('abort', end, { once: true });
   const queue: OutboxEvent[] = [];
   let dropped = false;
   let ended = false;
   let failure: unknown = null;
-  const signal: { wake: (() => void) | null } = { wake: null };
-  const pump = (async () => {
-    try {
-      for await (const event of live) {
-        if (queue.length < MAX_QUEUED) queue.push(event);
-        else dropped = true;
-        signal.wake?.();
-      }
-    } catch (error) {
+  let wake: (() => void) | null = null;
+  const membership = liveFeedOf(ctx.pubsub).join(channel, {
+    event: (event) => {
+      if (queue.length < MAX_QUEUED) queue.push(event);
+      else dropped = true;
+      wake?.();
+    },
+    end: (error) => {
       failure = error;
-    } finally {
       ended = true;
-      signal.wake?.();
-    }
-  })();
-  const wanted = (e: OutboxEvent) =>
-    (!types?.length || types.includes(e.type)) && (ctx.auth?.role !== 'PARTNER' || e.partnerId === ctx.auth.partnerId);
+      wake?.();
+    },
+  });
+  const end = () => {
+    ended = true;
+    wake?.();
+  };
+  stop?.addEventListener('abort', end, { once: true });
+  const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
+  const wanted = (e: OutboxEvent) => (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
   let last = after;
   /** The stored events after `last` (and before `before`), page by page. */
   async function* stored(before?: bigint): AsyncGenerator<OutboxEvent> {
@@ -182,6 +184,7 @@ export async function* eventStream(
     await ctx.pubsub.listening('outbox', channel);
     if (last !== null) yield* stored();
     for (;;) {
+      if (stop?.aborted) return;
       const event = queue.shift();
       if (!event) {
         if (dropped && last !== null) {
@@ -193,8 +196,8 @@ export async function* eventStream(
           if (failure) throw failure;
           return;
         }
-        await new Promise<void>((resolve) => (signal.wake = resolve));
-        signal.wake = null;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
         continue;
       }
       const sequence = BigInt(event.sequence);
@@ -205,8 +208,7 @@ export async function* eventStream(
     }
   } finally {
     stop?.removeEventListener('abort', end);
-    await live.return?.();
-    await pump;
+    membership.leave();
   }
 }
 

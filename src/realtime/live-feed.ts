@@ -1,0 +1,93 @@
+import type { AppPubSub, OutboxEvent } from '../pubsub.js';
+
+/** What a subscriber of a tenant's live events is told. */
+export interface FeedListener {
+  /** A live event, as published (the same object for every listener of the tenant). */
+  event(event: OutboxEvent): void;
+  /** The pub/sub ended (with an error, or null when closed): no more events will come. */
+  end(error: unknown): void;
+}
+
+export interface FeedMembership {
+  /** Stop receiving. The tenant's pub/sub subscription ends when its last listener leaves. */
+  leave(): void;
+}
+
+/**
+ * One pub/sub subscription per tenant on this instance, shared by all of the tenant's subscribers.
+ *
+ * Yoga's pub/sub gives every subscribe() its own listener and Repeater, so one published event
+ * used to wake 1000 listeners and queues for 1000 subscribers. Here the tenant's channel is
+ * subscribed to once, and each event is handed to the listeners synchronously, as the same object
+ * (which lets subscription executions be shared, see shared-execution.ts). With Redis this is also
+ * one SUBSCRIBE per tenant and instance instead of one per subscriber.
+ *
+ * Listeners must be quick and must not throw: they queue the event for their subscriber.
+ */
+export class LiveFeed {
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(private readonly pubsub: AppPubSub) {}
+
+  /** Start receiving `channel`'s live events; await pubsub.listening() before reading the table. */
+  join(channel: string, listener: FeedListener): FeedMembership {
+    let feed = this.channels.get(channel);
+    if (!feed) {
+      feed = this.open(channel);
+      this.channels.set(channel, feed);
+    }
+    const listeners = feed.listeners;
+    listeners.add(listener);
+    const current = feed;
+    return {
+      leave: () => {
+        if (!listeners.delete(listener) || listeners.size > 0) return;
+        // The last one: let go of the pub/sub subscription (a later join opens a new one).
+        if (this.channels.get(channel) === current) this.channels.delete(channel);
+        void current.live.return?.();
+      },
+    };
+  }
+
+  /** Tenants with at least one listener on this instance (for tests). */
+  get size(): number {
+    return this.channels.size;
+  }
+
+  private open(channel: string): Channel {
+    const live = this.pubsub.subscribe('outbox', channel);
+    const listeners = new Set<FeedListener>();
+    const feed: Channel = { live, listeners };
+    void (async () => {
+      let failure: unknown = null;
+      try {
+        for await (const event of live) {
+          for (const listener of listeners) listener.event(event);
+        }
+      } catch (error) {
+        failure = error;
+      } finally {
+        if (this.channels.get(channel) === feed) this.channels.delete(channel);
+        for (const listener of listeners) listener.end(failure);
+      }
+    })();
+    return feed;
+  }
+}
+
+interface Channel {
+  live: AsyncIterator<OutboxEvent> & AsyncIterable<OutboxEvent>;
+  listeners: Set<FeedListener>;
+}
+
+const feeds = new WeakMap<AppPubSub, LiveFeed>();
+
+/** The live feed of an app's pub/sub (one per pub/sub, created on first use). */
+export function liveFeedOf(pubsub: AppPubSub): LiveFeed {
+  let feed = feeds.get(pubsub);
+  if (!feed) {
+    feed = new LiveFeed(pubsub);
+    feeds.set(pubsub, feed);
+  }
+  return feed;
+}
