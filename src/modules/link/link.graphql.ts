@@ -7,6 +7,8 @@ import { codeKey, createReferralLink, disableReferralLink } from './link.service
 export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
   description: 'A shareable referral code and its URL, for one partner in one program.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (the dashboard lists hundreds of links).
+  select: { id: true },
   nullable: true,
   // A PARTNER credential sees only its own partner's links.
   findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...partnerFilter(ctx) }),
@@ -15,6 +17,7 @@ export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
     code: t.exposeString('code', { description: 'The code as created (case preserved); codes are unique ignoring case across the installation.' }),
     url: t.string({
       description: 'The link to share: `<PUBLIC_URL>/r/<code>`. A visit records a click and redirects to `destinationUrl`.',
+      select: { code: true },
       resolve: (link, _args, ctx) => `${ctx.config.publicUrl}/r/${encodeURIComponent(link.code)}`,
     }),
     destinationUrl: t.string({
@@ -25,7 +28,11 @@ export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
     program: t.relation('program', { description: 'The program the link refers to.' }),
     partner: t.relation('partner', { description: 'The partner who shares the link and is credited for it.' }),
     enrollment: t.relation('enrollment', { description: 'The enrollment the link belongs to.' }),
-    disabled: t.boolean({ description: 'A disabled link stays readable but records no clicks and attributes nothing.', resolve: (link) => link.disabledAt !== null }),
+    disabled: t.boolean({
+      description: 'A disabled link stays readable but records no clicks and attributes nothing.',
+      select: { disabledAt: true },
+      resolve: (link) => link.disabledAt !== null,
+    }),
     disabledAt: t.expose('disabledAt', { type: 'DateTime', nullable: true, description: 'When the link was disabled; null while it works.' }),
     isDefault: t.exposeBoolean('isDefault', { description: 'The link created when the enrollment was approved.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

@@ -7,6 +7,8 @@ import { enrollPartner, setEnrollmentStatus } from './enrollment.service.js';
 export const EnrollmentRef = builder.prismaNode('Enrollment', {
   description: 'A partner in a program. An APPROVED enrollment has a default referral link.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (the dashboard lists hundreds of these).
+  select: { id: true },
   nullable: true,
   // A PARTNER credential sees only its own partner's enrollments.
   findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...partnerFilter(ctx) }),

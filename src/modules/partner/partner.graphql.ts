@@ -15,6 +15,8 @@ function ownPartnerOnly(ctx: Context): { id?: string } {
 export const PartnerRef = builder.prismaNode('Partner', {
   description: 'Someone who refers: an affiliate, or a customer who refers friends.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (the dashboard lists hundreds of these).
+  select: { id: true },
   // A node outside the caller's scope is null, never an error.
   nullable: true,
   findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) }),
