@@ -196,7 +196,7 @@ async function seed(args: string[]): Promise<number> {
   if (!values.demo) throw new UsageError('seed', 'only --demo is supported.');
   const config = loadConfig();
   const { seedDemo } = await import('./modules/workspace/demo-seed.js');
-  const result = await withDatabase(config, (db) => seedDemo(db.prisma));
+  const result = await withDatabase(config, (db) => seedDemo(db));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {

@@ -1,3 +1,4 @@
+import { sqlTx, type SqlTx } from './lib/sql.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -25,6 +26,11 @@ export interface Database {
   /** Raw SQL access for the few hot paths and checks that bypass Prisma. */
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   statements: StatementCounter;
+  /**
+   * Run `fn` in a transaction on one connection, with plain SQL (see lib/sql.ts): COMMIT when it
+   * resolves, ROLLBACK when it throws. For hot paths only; everything else uses `prisma.$transaction`.
+   */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -81,6 +87,23 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     statements,
     describe: redact(url),
     query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        try {
+          const result = await fn(sqlTx(async (text, params) => (await client.query(text, params)).rows));
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+          throw error;
+        }
+      } finally {
+        client.release(broken); // a connection that could not roll back is discarded, not reused
+      }
+    },
     ping: async () => {
       await pool.query('select 1');
     },
@@ -214,6 +237,7 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     statements,
     describe: options.pglite ? 'embedded PGlite (in memory)' : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
     query: async (sql, params) => (await pglite.query(sql, params as unknown[])).rows as never,
+    transaction: (fn) => pglite.transaction((tx) => fn(sqlTx(async (text, params) => (await tx.query(text, params)).rows))),
     ping: async () => {
       await pglite.query('select 1');
     },

@@ -28,6 +28,7 @@ import {
   createThrowawayDatabase,
   formatTable,
   httpClient,
+  processCpuMs,
   ROOT,
   runLoad,
   startServerProcess,
@@ -110,7 +111,7 @@ async function serveBareYoga(databaseUrl: string, port: number): Promise<void> {
   process.once('SIGTERM', () => server.close(() => void pool.end().then(() => process.exit(0))));
 }
 
-async function startBareYoga(databaseUrl: string, workspaceId: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startBareYoga(databaseUrl: string, workspaceId: string): Promise<{ url: string; cpuMs(): number; stop(): Promise<void> }> {
   const port = await new Promise<number>((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -131,6 +132,7 @@ async function startBareYoga(databaseUrl: string, workspaceId: string): Promise<
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     url: `http://127.0.0.1:${port}`,
+    cpuMs: () => processCpuMs(child.pid!),
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -165,6 +167,13 @@ export const conversionsSuite: BenchSuite = {
         notes,
       };
     };
+    /** Runs `fn` (a runLoad) and the server CPU it cost per operation started, warm-up included. */
+    const withCpu = async (cpuMs: () => number, fn: () => Promise<LoadResult>): Promise<{ result: LoadResult; cpuPerOp: number }> => {
+      const [cpu0, n0] = [cpuMs(), n];
+      const result = await fn();
+      return { result, cpuPerOp: (cpuMs() - cpu0) / (n - n0) };
+    };
+    const cpuNote = (cpuPerOp: number, base: number) => `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / base).toFixed(1)}× the bare Yoga's)`;
     try {
       const fx = await createFixture(database.url);
 
@@ -182,17 +191,20 @@ export const conversionsSuite: BenchSuite = {
       const bare = await startBareYoga(database.url, fx.workspaceId);
       const bareClient = httpClient(bare.url, options.concurrency);
       let bareResult: LoadResult;
+      let bareCpu: number;
       try {
-        bareResult = await runLoad(async () => {
-          const i = n++;
-          const res = await bareClient.request('POST', '/graphql', JSON.stringify({ query: INSERT_MUTATION, variables: { key: `yoga-${run}-${i}`, amount: '4999' } }));
-          return res.status === 200 && !res.body.includes('"errors"');
-        }, load);
+        ({ result: bareResult, cpuPerOp: bareCpu } = await withCpu(bare.cpuMs, () =>
+          runLoad(async () => {
+            const i = n++;
+            const res = await bareClient.request('POST', '/graphql', JSON.stringify({ query: INSERT_MUTATION, variables: { key: `yoga-${run}-${i}`, amount: '4999' } }));
+            return res.status === 200 && !res.body.includes('"errors"');
+          }, load),
+        ));
       } finally {
         bareClient.close();
         await bare.stop();
       }
-      results.push(row('bare Yoga mutation: one INSERT', 'mutation', bareResult, raw, 'graphql-yoga + pg.Pool max 10, own process'));
+      results.push(row('bare Yoga mutation: one INSERT', 'mutation', bareResult, raw, `graphql-yoga + pg.Pool max 10, own process; server CPU ${bareCpu.toFixed(2)} ms per operation`));
 
       const server = await startServerProcess(
         { DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' },
@@ -216,7 +228,7 @@ export const conversionsSuite: BenchSuite = {
       try {
         log(`${SUITE}: recordConversion, new referred person (PURCHASE with a code)…`);
         const used: string[] = [];
-        const fresh = await runLoad(async () => {
+        const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () => runLoad(async () => {
           const i = n++;
           const ok = await record(
             {
@@ -231,11 +243,11 @@ export const conversionsSuite: BenchSuite = {
           );
           if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
           return ok;
-        }, load);
-        results.push(row('recordConversion: new referral, 2 rewards', 'conversion', fresh, raw, `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT`));
+        }, load));
+        results.push(row('recordConversion: new referral, 2 rewards', 'conversion', fresh, raw, `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(freshCpu, bareCpu)}`));
 
         log(`${SUITE}: recordConversion, payment of an existing referral (SUBSCRIPTION)…`);
-        const repeat = await runLoad(() => {
+        const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () => runLoad(() => {
           const i = n++;
           return record(
             {
@@ -246,18 +258,18 @@ export const conversionsSuite: BenchSuite = {
             },
             { rewards: null },
           );
-        }, load);
-        results.push(row('recordConversion: existing referral', 'conversion', repeat, raw, `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked`));
+        }, load));
+        results.push(row('recordConversion: existing referral', 'conversion', repeat, raw, `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked; ${cpuNote(repeatCpu, bareCpu)}`));
 
         log(`${SUITE}: recordConversion replays (idempotency key already used)…`);
-        const replay = await runLoad(() => {
+        const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () => runLoad(() => {
           const idempotencyKey = used[n++ % used.length]!;
           return record(
             { type: 'PURCHASE', idempotencyKey, referredExternalId: 'whoever', amount: { amount: '1.00', currency: 'USD' } },
             { rewards: 2, replayed: true },
           );
-        }, load);
-        results.push(row('recordConversion: replay of a used key', 'replay', replay, raw, `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT`));
+        }, load));
+        results.push(row('recordConversion: replay of a used key', 'replay', replay, raw, `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(replayCpu, bareCpu)}`));
       } finally {
         client.close();
         await server.stop();

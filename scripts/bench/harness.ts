@@ -1,5 +1,6 @@
 // Shared machinery of `npm run bench`: a throw-away PostgreSQL database, the real server in a
 // child process, a closed-loop load generator with latency percentiles, and the result shape.
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -83,6 +84,8 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 
 export interface ServerProcess {
   url: string;
+  /** CPU time (user + system) the server process has used so far, in ms (Linux /proc). */
+  cpuMs(): number;
   /** SIGTERM and wait for a graceful exit (which writes every acknowledged click). */
   stop(): Promise<number | null>;
 }
@@ -114,12 +117,30 @@ export async function startServerProcess(env: Record<string, string>, nodeArgs: 
   }
   return {
     url,
+    cpuMs: () => processCpuMs(child.pid!),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
     },
   };
 }
+
+/**
+ * CPU time (user + system) of a process so far, in ms, from /proc/<pid>/stat (Linux; NaN
+ * elsewhere). CPU per operation does not depend on how busy the machine is, unlike throughput.
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ: 100 on every Linux architecture Node runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS_PER_S = 100;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

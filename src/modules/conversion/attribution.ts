@@ -1,4 +1,4 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { SqlTx } from '../../lib/sql.js';
 import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -177,7 +177,7 @@ export function decideAttribution(args: {
 // Loaders
 // ---------------------------------------------------------------------------------------------
 
-type Tx = Prisma.TransactionClient;
+type Tx = SqlTx;
 
 interface FactsRow {
   programId: string;
@@ -208,7 +208,7 @@ const partnerOf = (row: FactsRow): PartnerFacts => ({
 
 /** A program of the tenant by row id, or null. */
 export async function loadProgram(tx: Tx, tenant: Tenant, id: string): Promise<ProgramFacts | null> {
-  const rows = await tx.$queryRaw<FactsRow[]>`
+  const rows = await tx.sql<FactsRow>`
     SELECT g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
            NULL AS "partnerId", NULL AS "partnerExternalId", NULL AS "partnerEmail", NULL AS "partnerStatus"
       FROM "Program" g
@@ -238,7 +238,7 @@ export async function loadSignals(
   const code = input.code !== null ? normalizeCode(input.code) : null;
   const rows =
     click || code
-      ? await tx.$queryRaw<Array<FactsRow & { linkId: string; codeNormalized: string; disabledAt: Date | null; enrollmentId: string; enrollmentStatus: EnrollmentStatus }>>`
+      ? await tx.sql<FactsRow & { linkId: string; codeNormalized: string; disabledAt: Date | null; enrollmentId: string; enrollmentStatus: EnrollmentStatus }>`
     SELECT l."id" AS "linkId", l."codeNormalized", l."disabledAt", l."enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
            p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
@@ -276,8 +276,8 @@ export async function loadSignals(
  * REJECTED (or, failing that, their oldest), across the tenant's programs.
  */
 export async function loadReferral(tx: Tx, tenant: Tenant, externalId: string, programId: string | null): Promise<ReferralFacts | null> {
-  const rows = await tx.$queryRaw<
-    Array<FactsRow & { id: string; status: ReferralStatus; email: string | null; createdAt: Date; linkId: string | null; enrollmentId: string | null; enrollmentStatus: EnrollmentStatus | null }>
+  const rows = await tx.sql<
+    FactsRow & { id: string; status: ReferralStatus; email: string | null; createdAt: Date; linkId: string | null; enrollmentId: string | null; enrollmentStatus: EnrollmentStatus | null }
   >`
     SELECT r."id", r."status"::text AS "status", r."email", r."createdAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",

@@ -82,7 +82,7 @@ builder.mutationField('recordConversion', (t) =>
       withUserErrors(ctx, async () => {
         const programId = input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
         const recorded = await recordConversion(
-          ctx.db.prisma,
+          ctx.db,
           tenantOf(ctx),
           {
             type: input.type,

@@ -1,9 +1,12 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Prisma, PrismaClient, Reward } from '../../generated/prisma/client.js';
+import type { Reward } from '../../generated/prisma/client.js';
+import type { Database } from '../../db.js';
 import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import type { SqlTx } from '../../lib/sql.js';
+import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { createRewardsForConversion } from '../reward/create-rewards.js';
 import {
@@ -159,9 +162,12 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
  * 4. append `reward.created` events and one `conversion.recorded` event.
  * Invalid input and an unknown programId are refused (userErrors) with nothing stored; a
  * conversion that cannot be attributed or rewarded is stored DISCARDED with its reason.
+ *
+ * The transaction runs as plain SQL (`db.transaction`), not through Prisma: it is the API's
+ * busiest write, and Prisma's per-query cost made up most of its CPU time (BENCHMARKS.md).
  */
 export async function recordConversion(
-  prisma: PrismaClient,
+  db: Database,
   tenant: Tenant,
   input: RecordConversionInput,
   options: RecordConversionOptions,
@@ -173,49 +179,38 @@ export async function recordConversion(
   } catch (error) {
     // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
-    const stored = await storedConversion(prisma, tenant, input.idempotencyKey);
+    const stored = await db.transaction((tx) => storedConversion(tx, tenant, input.idempotencyKey));
     if (stored) return stored;
     throw error;
   }
 
-  return prisma.$transaction((tx) => recordInTransaction(tx, tenant, valid, options, now), { maxWait: 15_000, timeout: 30_000 });
+  return db.transaction((tx) => recordInTransaction(tx, tenant, valid, options, now));
 }
 
 /** The conversion already recorded with this key, as a replay; null when the key is unused. */
-async function storedConversion(db: Prisma.TransactionClient | PrismaClient, tenant: Tenant, idempotencyKey: string): Promise<RecordedConversion | null> {
-  const stored = await db.conversion.findUnique({
-    where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey } },
-    select: { id: true, status: true, discardReason: true },
-  });
-  return stored && { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], replayed: true };
+async function storedConversion(tx: SqlTx, tenant: Tenant, idempotencyKey: string): Promise<RecordedConversion | null> {
+  const [stored] = await tx.sql<{ id: string; status: ConversionStatus; discardReason: string | null }>`
+    SELECT "id", "status"::text AS "status", "discardReason" FROM "Conversion"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "idempotencyKey" = ${idempotencyKey}`;
+  return stored ? { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], replayed: true } : null;
 }
 
 async function recordInTransaction(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   tenant: Tenant,
   input: ValidInput,
   options: RecordConversionOptions,
   now: Date,
 ): Promise<RecordedConversion> {
   // 1. The claim. The row starts ACCEPTED and gets its final status below, before commit.
-  const [claimed] = await tx.conversion.createManyAndReturn({
-    data: [
-      {
-        ...tenant,
-        type: input.type,
-        status: 'ACCEPTED',
-        idempotencyKey: input.idempotencyKey,
-        referredExternalId: input.referredExternalId,
-        referredEmail: input.referredEmail,
-        amount: input.amount,
-        currency: input.currency,
-        occurredAt: input.occurredAt,
-        createdAt: now,
-      },
-    ],
-    skipDuplicates: true,
-    select: { id: true },
-  });
+  const [claimed] = await tx.sql<{ id: string }>`
+    INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
+                              "amount", "currency", "occurredAt", "createdAt")
+    VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
+            ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
+            ${input.occurredAt}::timestamptz, ${now}::timestamptz)
+    ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
+    RETURNING "id"`;
   if (!claimed) {
     // Taken: by a transaction that has committed (ON CONFLICT waited for it), so this read sees it.
     const stored = await storedConversion(tx, tenant, input.idempotencyKey);
@@ -239,19 +234,12 @@ async function recordInTransaction(
   const outcome = await applyDecision(tx, tenant, input, decision, referred);
   const result: Outcome = { programId: givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
 
-  await tx.conversion.update({
-    where: { id: conversionId },
-    data: {
-      status: result.discard ? 'DISCARDED' : 'ACCEPTED',
-      discardReason: result.discard,
-      programId: result.programId,
-      partnerId: result.partnerId,
-      referralId: result.referralId,
-      linkId: result.linkId,
-      clickId: result.clickRowId,
-    },
-    select: { id: true },
-  });
+  await tx.sql`
+    UPDATE "Conversion"
+       SET "status" = ${result.discard ? 'DISCARDED' : 'ACCEPTED'}::"ConversionStatus", "discardReason" = ${result.discard},
+           "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
+           "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid
+     WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
 
   // 3. Rewards, for an accepted conversion.
   let rewards: Reward[] = [];
@@ -313,7 +301,7 @@ type Referred = { externalId: string; email: string | null; occurredAt: Date };
 
 /** Create or update the referral the decision calls for; what the conversion row records. */
 async function applyDecision(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   tenant: Tenant,
   input: ValidInput,
   decision: Decision,
@@ -327,24 +315,14 @@ async function applyDecision(
     case 'new': {
       const { touch } = decision;
       const status: ReferralStatus = decision.discard ? 'REJECTED' : isPayment(input.type) ? 'CONVERTED' : 'PENDING';
-      const [created] = await tx.referral.createManyAndReturn({
-        data: [
-          {
-            ...tenant,
-            programId: touch.program.id,
-            partnerId: touch.partner.id,
-            linkId: touch.linkId,
-            clickId: touch.click?.rowId ?? null,
-            externalId: input.referredExternalId,
-            email: input.referredEmail,
-            status,
-            createdAt: input.occurredAt,
-            convertedAt: status === 'CONVERTED' ? input.occurredAt : null,
-          },
-        ],
-        skipDuplicates: true,
-        select: { id: true, createdAt: true },
-      });
+      const [created] = await tx.sql<{ id: string; createdAt: Date }>`
+        INSERT INTO "Referral" ("id", "workspaceId", "mode", "programId", "partnerId", "linkId", "clickId", "externalId", "email",
+                                "status", "createdAt", "convertedAt")
+        VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${touch.program.id}::uuid, ${touch.partner.id}::uuid,
+                ${touch.linkId}::uuid, ${touch.click?.rowId ?? null}::uuid, ${input.referredExternalId}, ${input.referredEmail},
+                ${status}::"ReferralStatus", ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
+        ON CONFLICT DO NOTHING
+        RETURNING "id", "createdAt"`;
       if (!created) {
         // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch.
         const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id);
@@ -378,7 +356,7 @@ function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
  * one at a time, each seeing the rewards of the ones before it.
  */
 async function bindToExisting(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   tenant: Tenant,
   input: ValidInput,
   referral: ReferralFacts,
@@ -388,12 +366,14 @@ async function bindToExisting(
   if (discard) {
     // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
     if (discard === 'SELF_REFERRAL') {
-      await tx.referral.updateMany({ where: { id: referral.id, ...tenant }, data: { status: 'REJECTED' } });
+      await tx.sql`
+        UPDATE "Referral" SET "status" = 'REJECTED'
+         WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
     }
     return { discard, ...columns };
   }
   const payment = isPayment(input.type);
-  const [locked] = await tx.$queryRaw<Array<{ status: ReferralStatus; createdAt: Date }>>`
+  const [locked] = await tx.sql<{ status: ReferralStatus; createdAt: Date }>`
     UPDATE "Referral"
        SET "status" = CASE WHEN ${payment} AND "status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE "status" END,
            "convertedAt" = CASE WHEN ${payment} THEN COALESCE("convertedAt", ${input.occurredAt}::timestamptz) ELSE "convertedAt" END,

@@ -1,5 +1,6 @@
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { Tenant } from '../../graphql/scope.js';
+import type { SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 
 /** Event types written to the outbox. Subscriptions and webhooks are fed from these rows. */
@@ -33,7 +34,7 @@ export const EVENTS_CHANNEL = 'refgraph_events';
  * their COMMIT, so append as late in the transaction as possible, all at once: the counter, the
  * rows and the NOTIFY are one round trip, and the lock is held for that and the COMMIT only.
  */
-export async function appendEvents(tx: Prisma.TransactionClient, tenant: Tenant, events: NewEvent[]): Promise<Array<{ sequence: bigint }>> {
+export async function appendEvents(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, events: NewEvent[]): Promise<Array<{ sequence: bigint }>> {
   if (events.length === 0) return [];
   const n = events.length;
   const ids = events.map(() => uuidv7());
@@ -41,7 +42,8 @@ export async function appendEvents(tx: Prisma.TransactionClient, tenant: Tenant,
   const programIds = events.map((event) => event.programId ?? null);
   const partnerIds = events.map((event) => event.partnerId ?? null);
   const payloads = events.map((event) => JSON.stringify(event.payload));
-  const [appended] = await tx.$queryRaw<Array<{ last: bigint }>>`
+  const sql: SqlTx['sql'] = 'sql' in tx ? tx.sql : (strings, ...values) => tx.$queryRaw(strings, ...values) as never;
+  const [appended] = await sql<{ last: bigint | string }>`
     WITH counter AS (
       INSERT INTO "EventCounter" ("workspaceId", "mode", "lastSequence")
       VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${n})
@@ -65,7 +67,7 @@ export async function appendEvents(tx: Prisma.TransactionClient, tenant: Tenant,
 }
 
 /** Append one event in the caller's transaction (see appendEvents). */
-export async function appendEvent(tx: Prisma.TransactionClient, tenant: Tenant, event: NewEvent): Promise<{ sequence: bigint }> {
+export async function appendEvent(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, event: NewEvent): Promise<{ sequence: bigint }> {
   const [appended] = await appendEvents(tx, tenant, [event]);
   return appended!;
 }

@@ -1,8 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Prisma, Reward } from '../../generated/prisma/client.js';
+import type { Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor } from '../../lib/money.js';
+import type { SqlTx } from '../../lib/sql.js';
+import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { evaluateRewards, needsPriorRewards, priorKey, type EngineOverride, type EngineRule, type PriorRewards } from './engine.js';
 
@@ -49,11 +51,11 @@ type RuleRow = EngineRule & {
  * must hold the referral's row lock (it updates or inserts the referral first), so concurrent
  * conversions of one referral see each other's rewards when applying limits and caps.
  */
-export async function createRewardsForConversion(tx: Prisma.TransactionClient, tenant: Tenant, args: CreateRewardsArgs): Promise<Reward[]> {
+export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args: CreateRewardsArgs): Promise<Reward[]> {
   const { conversion, referral, program } = args;
   if (conversion.type === 'REFUND') return [];
 
-  const rows = await tx.$queryRaw<RuleRow[]>`
+  const rows = await tx.sql<RuleRow>`
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
@@ -89,8 +91,9 @@ export async function createRewardsForConversion(tx: Prisma.TransactionClient, t
   if (drafts.length === 0) return [];
 
   const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
-  const rewards = await tx.reward.createManyAndReturn({
-    data: drafts.map((draft) => ({
+  const rewards: Reward[] = drafts
+    .map((draft) => ({
+      id: uuidv7(),
       ...tenant,
       programId: program.id,
       partnerId: args.partnerId,
@@ -102,23 +105,32 @@ export async function createRewardsForConversion(tx: Prisma.TransactionClient, t
       status: 'CREATED' as const,
       amount: draft.amount,
       currency: draft.currency,
+      sourceRewardId: null,
+      payoutId: null,
       approveAfter,
       createdAt: args.now,
       updatedAt: args.now,
-    })),
-  });
-  rewards.sort((a, b) => (a.id < b.id ? -1 : 1));
-  await tx.rewardStatusChange.createMany({
-    data: rewards.map((reward) => ({
-      ...tenant,
-      rewardId: reward.id,
-      fromStatus: null,
-      toStatus: 'CREATED' as const,
-      actor: args.actor,
-      reason: 'Created by a reward rule for an accepted conversion.',
-      createdAt: args.now,
-    })),
-  });
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  // The rewards and their first status-history rows (null → CREATED), in one statement.
+  const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
+  await tx.sql`
+    WITH created AS (
+      INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "ruleId", "ruleLineageId",
+                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")
+      SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${program.id}::uuid, ${args.partnerId}::uuid, ${conversion.id}::uuid,
+             r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
+             ${approveAfter}::timestamptz, ${args.now}::timestamptz, ${args.now}::timestamptz
+        FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
+                    ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[])
+               AS r(id, "ruleId", "ruleLineageId", recipient, kind, amount, currency)
+      RETURNING "id"
+    )
+    INSERT INTO "RewardStatusChange" ("id", "workspaceId", "mode", "rewardId", "fromStatus", "toStatus", "reason", "actor", "createdAt")
+    SELECT h.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", h."rewardId", NULL, 'CREATED',
+           'Created by a reward rule for an accepted conversion.', ${args.actor}, ${args.now}::timestamptz
+      FROM unnest(${rewards.map(() => uuidv7())}::uuid[], ${column('id')}::uuid[]) AS h(id, "rewardId")
+      JOIN created c ON c."id" = h."rewardId"`;
   const events: NewEvent[] = rewards.map((reward) => ({
     type: 'reward.created',
     programId: program.id,
@@ -147,13 +159,13 @@ export async function createRewardsForConversion(tx: Prisma.TransactionClient, t
  * rewards and their clawbacks, neither CANCELED nor REJECTED.
  */
 async function priorRewards(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   tenant: Tenant,
   referralId: string,
   rules: readonly EngineRule[],
 ): Promise<Map<string, PriorRewards>> {
   const lineages = [...new Set(rules.map((r) => r.lineageId))];
-  const rows = await tx.$queryRaw<Array<{ lineageId: string; recipient: RewardRecipient; currency: string; count: bigint | number; total: bigint | string }>>`
+  const rows = await tx.sql<{ lineageId: string; recipient: RewardRecipient; currency: string; count: bigint | number | string; total: bigint | string }>`
     WITH earned AS (
       SELECT w."id", w."ruleLineageId", w."recipient", w."currency", w."amount", w."status"
         FROM "Reward" w

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { recordConversion } from '../conversion/record.service.js';
@@ -32,7 +32,8 @@ const PARTNERS = [
 ] as const;
 
 /** A demo workspace: in TEST mode a referral and an affiliate program with rules, five partners and their links. */
-export async function seedDemo(prisma: PrismaClient): Promise<DemoSeedResult> {
+export async function seedDemo(db: Database): Promise<DemoSeedResult> {
+  const { prisma } = db;
   const created = await createWorkspace(prisma, `Demo ${new Date().toISOString().slice(0, 10)}`);
   const workspaceId = created.workspace.id;
   const mode: Mode = 'TEST';
@@ -72,7 +73,7 @@ export async function seedDemo(prisma: PrismaClient): Promise<DemoSeedResult> {
     }
     return { programs: 2, rewardRules: rules.length, partners: PARTNERS.length, links };
   });
-  const activity = await seedActivity(prisma, { workspaceId, mode });
+  const activity = await seedActivity(db, { workspaceId, mode });
   return {
     workspace: created.workspace,
     keys: { test: created.keys.test.secret, live: created.keys.live.secret },
@@ -84,7 +85,8 @@ export async function seedDemo(prisma: PrismaClient): Promise<DemoSeedResult> {
  * Traffic through the real services: clicks on every link, signups and purchases attributed by
  * code (rewards from the rules), the referrer rewards approved, and one partner paid out.
  */
-async function seedActivity(prisma: PrismaClient, tenant: Tenant): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
+async function seedActivity(db: Database, tenant: Tenant): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
+  const { prisma } = db;
   const links = await prisma.referralLink.findMany({ where: tenant, include: { program: true }, orderBy: { code: 'asc' } });
   const now = Date.now();
   const clickIds = new UuidV7Generator();
@@ -108,9 +110,9 @@ async function seedActivity(prisma: PrismaClient, tenant: Tenant): Promise<{ cli
     for (let n = 0; n < 1 + (i % 3); n++) {
       const customer = `customer-${link.code}-${n}`;
       const amount = { amount: `${49 + i * 10}.00`, currency: link.program.currency };
-      const signup = await recordConversion(prisma, tenant, { type: 'SIGNUP', idempotencyKey: `seed-signup-${customer}`, referredExternalId: customer, code: link.code }, options);
+      const signup = await recordConversion(db, tenant, { type: 'SIGNUP', idempotencyKey: `seed-signup-${customer}`, referredExternalId: customer, code: link.code }, options);
       const paid = await recordConversion(
-        prisma,
+        db,
         tenant,
         { type: link.program.type === 'REFERRAL' ? 'PURCHASE' : 'SUBSCRIPTION', idempotencyKey: `seed-pay-${customer}`, referredExternalId: customer, amount },
         options,
