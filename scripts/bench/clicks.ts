@@ -1,6 +1,7 @@
 // The click path under load: GET /r/{code} and the trackClick mutation through the real server
 // (its own process), next to the database's own speed at single-row INSERTs into "Click" through
 // `pg` with the same concurrency, measured in the same run on the same throw-away database.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../../src/db.js';
@@ -10,6 +11,7 @@ import { createWorkspace } from '../../src/modules/workspace/workspace.service.j
 import {
   createThrowawayDatabase,
   httpClient,
+  processCpuMs,
   runLoad,
   startServerProcess,
   withClient,
@@ -17,6 +19,7 @@ import {
   type BenchResult,
   type BenchSuite,
 } from './harness.js';
+import { cpuProfileArgs } from './seed.js';
 
 const LINKS = 20;
 const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 refgraph-bench';
@@ -29,6 +32,41 @@ const TRACK_CLICKS_BATCHED = `mutation BenchBatch(${Array.from({ length: BATCHED
 ).join(' ')} }`;
 const RAW_INSERT = `INSERT INTO "Click" ("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded")
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+
+/**
+ * The HTTP ceiling: a `node:http` server in its own process that answers every request with the
+ * 302 and headers of `/r/{code}`, doing nothing else (no lookup, no click). What the machine and
+ * the load generator allow for one Node process answering redirects, measured in the same run.
+ */
+const BARE_REDIRECT_SERVER = `
+const http = require('node:http');
+const headers = { 'cache-control': 'no-store', 'referrer-policy': 'strict-origin-when-cross-origin', 'x-content-type-options': 'nosniff',
+  'x-robots-tag': 'noindex, nofollow', 'content-length': '0' };
+const server = http.createServer((req, res) => {
+  res.writeHead(302, { ...headers, location: 'https://shop.example.com/landing?utm_source=partner&ref=x&rg_click=ck_0123456789abcdef#top' });
+  res.end();
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.once('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+async function startBareRedirect(): Promise<{ url: string; cpuMs(): number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', BARE_REDIRECT_SERVER], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`bare redirect server exited (code ${code})`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cpuMs: () => processCpuMs(child.pid!),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 interface Fixture {
   workspaceId: string;
@@ -155,14 +193,48 @@ export const clicksSuite: BenchSuite = {
         notes: `${recorderStats.batches} INSERTs for ${recorderStats.written} rows (${(recorderStats.written / recorderStats.batches).toFixed(0)} rows each); ${recorderStats.waitedForRoom} clicks waited for room in the queue`,
       });
 
-      // 3. The server, in its own process, on the same database.
-      const server = await startServerProcess({ DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' });
+      // 3. The HTTP ceiling: a Node process answering the same 302 without doing anything.
+      log('clicks: bare node:http 302 (the HTTP ceiling)…');
+      const bare = await startBareRedirect();
+      const bareClient = httpClient(bare.url, options.concurrency);
+      let bareCpuPerOp = Number.NaN;
+      let ceilingOpsPerSec = Number.NaN;
+      try {
+        let sent = 0;
+        const cpu0 = bare.cpuMs();
+        const ceiling = await runLoad(async () => {
+          sent++;
+          const res = await bareClient.request('GET', `/r/${fx.codes[0]}`, undefined, { 'user-agent': USER_AGENT, referer: 'https://blog.example.org/review' });
+          return res.status === 302;
+        }, load);
+        bareCpuPerOp = (bare.cpuMs() - cpu0) / sent;
+        ceilingOpsPerSec = ceiling.opsPerSec;
+        results.push({
+          suite: 'clicks',
+          scenario: 'bare node:http 302, no work (HTTP ceiling)',
+          unit: 'request',
+          ...pick(ceiling),
+          concurrency: options.concurrency,
+          vsBaseline: ceiling.opsPerSec / raw.opsPerSec,
+          notes: `a node:http server in its own process answering the same 302 and nothing else; server CPU ${bareCpuPerOp.toFixed(3)} ms per request`,
+        });
+      } finally {
+        bareClient.close();
+        await bare.stop();
+      }
+
+      // 4. The server, in its own process, on the same database.
+      const server = await startServerProcess(
+        { DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' },
+        cpuProfileArgs(),
+      );
       const client = httpClient(server.url, options.concurrency);
       let acknowledged = 0;
       let stopped = false;
       try {
         let n = 0;
         log('clicks: GET /r/{code}…');
+        const cpuBefore = server.cpuMs();
         const redirect = await runLoad(async () => {
           const code = fx.codes[n++ % fx.codes.length]!;
           const res = await client.request('GET', `/r/${code}`, undefined, { 'user-agent': USER_AGENT, referer: 'https://blog.example.org/review' });
@@ -170,6 +242,7 @@ export const clicksSuite: BenchSuite = {
           acknowledged++;
           return true;
         }, load);
+        const redirectCpuPerOp = (server.cpuMs() - cpuBefore) / n;
         const drainRedirect = await waitForRows(database.url, fx.rawLinkId, acknowledged);
         results.push({
           suite: 'clicks',
@@ -178,10 +251,12 @@ export const clicksSuite: BenchSuite = {
           ...pick(redirect),
           concurrency: options.concurrency,
           vsBaseline: redirect.opsPerSec / raw.opsPerSec,
-          notes: drainNote(drainRedirect, acknowledged),
+          notes: `${(redirect.opsPerSec / ceilingOpsPerSec).toFixed(2)}× the HTTP ceiling; server CPU ${redirectCpuPerOp.toFixed(3)} ms per click (${(redirectCpuPerOp / bareCpuPerOp).toFixed(1)}× the bare 302's, writes included); ${drainNote(drainRedirect, acknowledged)}`,
         });
 
         log('clicks: trackClick…');
+        const trackCpu0 = server.cpuMs();
+        const trackN0 = n;
         const track = await runLoad(async () => {
           const code = fx.codes[n++ % fx.codes.length]!;
           const ip = `203.0.${n % 250}.${(n >> 8) % 250}`;
@@ -197,6 +272,7 @@ export const clicksSuite: BenchSuite = {
           acknowledged++;
           return true;
         }, load);
+        const trackCpuPerOp = (server.cpuMs() - trackCpu0) / (n - trackN0);
         const drainTrack = await waitForRows(database.url, fx.rawLinkId, acknowledged);
         results.push({
           suite: 'clicks',
@@ -205,7 +281,7 @@ export const clicksSuite: BenchSuite = {
           ...pick(track),
           concurrency: options.concurrency,
           vsBaseline: track.opsPerSec / raw.opsPerSec,
-          notes: drainNote(drainTrack, acknowledged),
+          notes: `server CPU ${trackCpuPerOp.toFixed(3)} ms per click; ${drainNote(drainTrack, acknowledged)}`,
         });
 
         log(`clicks: trackClick ×${BATCHED} per request (aliases)…`);

@@ -1,0 +1,71 @@
+// Database.transaction (src/db.ts, src/lib/sql.ts): plain-SQL transactions for the hot paths, on
+// PostgreSQL and on PGlite alike.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+
+let testDb: TestDatabase;
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+});
+afterAll(async () => {
+  await testDb?.destroy();
+});
+
+const partnersNamed = async (externalId: string) =>
+  (await testDb.db.query<{ n: string | number | bigint }>('SELECT count(*) AS n FROM "Partner" WHERE "externalId" = $1', [externalId]))[0]!.n;
+
+async function insertPartner(tx: { sql: (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown[]> }, workspaceId: string, externalId: string) {
+  return tx.sql`INSERT INTO "Partner" ("id", "workspaceId", "mode", "externalId", "updatedAt")
+                VALUES (gen_random_uuid(), ${workspaceId}::uuid, 'TEST', ${externalId}, now()) RETURNING "id"`;
+}
+
+describe('Database.transaction', () => {
+  it('commits what the function wrote and returns its result; values are parameters, never spliced', async () => {
+    const ws = await createWorkspace(testDb.db.prisma, 'Tx');
+    const tricky = `o'neil"; DROP TABLE "Partner"; --`;
+    const rows = await testDb.db.transaction(async (tx) => {
+      await insertPartner(tx, ws.workspace.id, tricky);
+      return tx.sql<{ externalId: string }>`SELECT "externalId" FROM "Partner" WHERE "externalId" = ${tricky}`;
+    });
+    expect(rows).toEqual([{ externalId: tricky }]);
+    expect(Number(await partnersNamed(tricky))).toBe(1);
+  });
+
+  it('rolls everything back when the function throws, and rethrows its error', async () => {
+    const ws = await createWorkspace(testDb.db.prisma, 'Tx rollback');
+    const failure = new Error('changed my mind');
+    await expect(
+      testDb.db.transaction(async (tx) => {
+        await insertPartner(tx, ws.workspace.id, 'rolled-back');
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(Number(await partnersNamed('rolled-back'))).toBe(0);
+  });
+
+  it('rolls back after a failed statement, and keeps no connection busy after failures', async () => {
+    const ws = await createWorkspace(testDb.db.prisma, 'Tx errors');
+    // More failing transactions than the pool has connections (10): a leaked connection would hang the last ones.
+    for (let i = 0; i < 12; i++) {
+      await expect(
+        testDb.db.transaction(async (tx) => {
+          await insertPartner(tx, ws.workspace.id, `failed-${i}`);
+          await tx.sql`SELECT 1 / 0`;
+        }),
+      ).rejects.toThrow(/division by zero/);
+    }
+    expect(Number(await partnersNamed('failed-0'))).toBe(0);
+    const ok = await Promise.all(Array.from({ length: 12 }, (_, i) => testDb.db.transaction((tx) => tx.sql<{ i: number }>`SELECT ${i}::int AS "i"`)));
+    expect(ok.map((rows) => rows[0]!.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
+
+  it('counts BEGIN, each statement and COMMIT', async () => {
+    const before = testDb.db.statements.count;
+    await testDb.db.transaction(async (tx) => {
+      await tx.sql`SELECT 1`;
+      await tx.sql`SELECT 2`;
+    });
+    expect(testDb.db.statements.count - before).toBe(4);
+  });
+});
