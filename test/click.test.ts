@@ -517,6 +517,12 @@ describe('helpers', () => {
     expect(withParams('https://x.example', [['ref', 'A B']])).toBe('https://x.example/?ref=A%20B');
     expect(withParams('https://x.example/p?a=1&&b=%2F#f', [['ref', 'c']])).toBe('https://x.example/p?a=1&b=%2F&ref=c#f');
     expect(withParams('https://x.example/?Ref=1&r%65f=2', [['ref', 'c']])).toBe('https://x.example/?Ref=1&ref=c');
+    // Templates are cached per destination and names: a second value lands in the same place.
+    expect(withParams('https://x.example/p?a=1#f', [['ref', 'x&y'], ['rg_click', 'ck_1']])).toBe('https://x.example/p?a=1&ref=x%26y&rg_click=ck_1#f');
+    expect(withParams('https://x.example/p?a=1#f', [['ref', 'z'], ['rg_click', 'ck_2']])).toBe('https://x.example/p?a=1&ref=z&rg_click=ck_2#f');
+    expect(withParams('https://x.example/p?a=1#f', [['ref', 'z']])).toBe('https://x.example/p?a=1&ref=z#f');
+    // A destination that contains the template's marker still gets its parameters right.
+    expect(withParams('https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X', [['ref', 'c']])).toBe('https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X&ref=c');
   });
 });
 

@@ -86,8 +86,42 @@ export function visitorIp(req: IncomingMessage, trustProxy: boolean): string | n
 /**
  * `destination` with `params` set in its query string. The existing query is kept as written
  * (pairs with the same names as `params` are replaced), and so is the fragment.
+ *
+ * Parsing and re-serializing the URL is done once per destination and parameter names (a few per
+ * program): the result is kept as a template with the values' places marked, and each click only
+ * fills the values in. A link is followed many times; its URL work need not be repeated.
  */
 export function withParams(destination: string, params: Array<[string, string]>): string {
+  const template = urlTemplate(destination, params.map(([name]) => name));
+  if (template === null) return serialize(destination, params);
+  let href = template[0]!;
+  for (let i = 0; i < params.length; i++) href += encodeURIComponent(params[i]![1]) + template[i + 1]!;
+  return href;
+}
+
+/** Destinations remembered at most (a bound on memory; they are few in practice). */
+const TEMPLATE_CACHE_MAX = 1000;
+const templates = new Map<string, string[]>();
+/** Marks a value's place; letters and digits only, so URL serialization leaves it as it is. */
+const SLOT = 'RGSLOT7Q3X';
+
+/**
+ * The href of `destination` with `names` set, split at the values' places: [before, between…,
+ * after]; null for the odd destination that contains the marker itself.
+ */
+function urlTemplate(destination: string, names: string[]): string[] | null {
+  const key = `${names.join('&')} ${destination}`;
+  let template = templates.get(key);
+  if (template === undefined) {
+    template = serialize(destination, names.map((name) => [name, SLOT])).split(SLOT);
+    if (template.length !== names.length + 1) return null;
+    if (templates.size >= TEMPLATE_CACHE_MAX) templates.clear();
+    templates.set(key, template);
+  }
+  return template;
+}
+
+function serialize(destination: string, params: Array<[string, string]>): string {
   const url = new URL(destination);
   const names = new Set(params.map(([name]) => name));
   const kept = url.search
@@ -111,15 +145,27 @@ function decodeName(pair: string): string {
 /** An absolute http(s) URL to send the visitor to; PUBLIC_URL when there is none or it is unusable. */
 function destinationOf(configured: string | null, deps: RedirectDeps): string {
   if (configured) {
-    try {
-      const url = new URL(configured);
-      if (url.protocol === 'http:' || url.protocol === 'https:') return url.href;
-    } catch {
-      // fall through
-    }
+    const usable = usableDestinations.get(configured) ?? checkDestination(configured);
+    if (usable !== false) return usable;
     deps.logger.warn({ destinationUrl: configured }, 'unusable destination URL; redirecting to PUBLIC_URL');
   }
   return deps.config.publicUrl;
+}
+
+/** Configured destination → its normalized href, or false when it is not an absolute http(s) URL. */
+const usableDestinations = new Map<string, string | false>();
+
+function checkDestination(configured: string): string | false {
+  let usable: string | false = false;
+  try {
+    const url = new URL(configured);
+    if (url.protocol === 'http:' || url.protocol === 'https:') usable = url.href;
+  } catch {
+    // not a URL
+  }
+  if (usableDestinations.size >= TEMPLATE_CACHE_MAX) usableDestinations.clear();
+  usableDestinations.set(configured, usable);
+  return usable;
 }
 
 function header(req: IncomingMessage, name: string): string | null {
