@@ -2,6 +2,8 @@ import { builder } from '../../graphql/builder.js';
 import { EnrollmentStatusEnum } from '../../graphql/enums.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
+import type { EnrollmentStatus } from '../../generated/prisma/enums.js';
+import { programEnrollmentTotal } from '../stats/stats.graphql.js';
 import { enrollPartner, setEnrollmentStatus } from './enrollment.service.js';
 
 export const EnrollmentRef = builder.prismaNode('Enrollment', {
@@ -33,11 +35,22 @@ builder.prismaObjectField('Program', 'enrollments', (t) =>
       cursor: 'id',
       description: 'The partners in this program, oldest enrollment first, optionally only those with `status`.',
       authScopes: { reader: true },
-      totalCount: true,
       args: { status: t.arg({ type: EnrollmentStatusEnum }) },
       query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'asc' } }),
     },
-    { name: 'EnrollmentConnection', description: 'A page of enrollments.' },
+    {
+      name: 'EnrollmentConnection',
+      description: 'A page of enrollments.',
+      fields: (c) => ({
+        // Counted with the program figures (one GROUP BY for every program of the page), not by the programs query.
+        totalCount: c.int({
+          resolve: (connection, _args, ctx) => {
+            const { parent, args } = connection as unknown as { parent: { id: string }; args: { status?: EnrollmentStatus | null } };
+            return programEnrollmentTotal(ctx, parent.id, args.status);
+          },
+        }),
+      }),
+    },
     { name: 'EnrollmentEdge', description: 'An enrollment in a page of enrollments.', nodeField: { description: 'The enrollment.' } },
   ),
 );

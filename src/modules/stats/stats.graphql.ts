@@ -1,5 +1,6 @@
 import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { Context } from '../../context.js';
+import type { EnrollmentStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../../graphql/builder.js';
 import { loader } from '../../graphql/loaders.js';
 import { MoneyRef } from '../../graphql/money.js';
@@ -81,6 +82,19 @@ export interface ProgramStatsSource {
 }
 
 const windowKey = (w: TimeWindow) => `${w.from?.toISOString() ?? ''}..${w.to?.toISOString() ?? ''}`;
+
+/** Program figures over all time (the enrollments' `totalCount` shares its statement with `ProgramStats.partners`). */
+const ALL_TIME: TimeWindow = { from: null, to: null };
+
+/**
+ * `Program.enrollments(status:).totalCount`: from the program figures' enrollment counts, so a
+ * dashboard asking for `stats { partners }` too counts enrollments once, and the programs query
+ * carries no count of its own (Prisma's `_count` grouped every enrollment in the database).
+ */
+export async function programEnrollmentTotal(ctx: Context, programId: string, status: EnrollmentStatus | null | undefined): Promise<number> {
+  const counts = await programFigures.enrollments(ctx, { programId, window: ALL_TIME });
+  return status ? counts.byStatus[status] : counts.partners;
+}
 
 const programFigures = {
   enrollments: (ctx: Context, s: ProgramStatsSource) =>

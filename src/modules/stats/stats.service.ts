@@ -1,5 +1,5 @@
 import type { Database } from '../../db.js';
-import type { RewardStatus } from '../../generated/prisma/enums.js';
+import type { EnrollmentStatus, RewardStatus } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import type { Money } from '../../lib/money.js';
 
@@ -94,6 +94,8 @@ export interface ProgramEnrollmentCounts {
   partners: number;
   /** APPROVED enrollments whose partner is ACTIVE. */
   activePartners: number;
+  /** Enrollments per status (the `totalCount` of `Program.enrollments(status:)`). */
+  byStatus: Record<EnrollmentStatus, number>;
 }
 
 /** Enrollments per program; the window applies to the enrollment's createdAt. */
@@ -104,18 +106,27 @@ export async function programEnrollmentCounts(
   window?: TimeWindow,
 ): Promise<Map<string, ProgramEnrollmentCounts>> {
   const p = new Params();
-  const rows = await db.query<{ id: string; partners: string; active: string }>(
+  const rows = await db.query<{ id: string; partners: string; active: string; pending: string; approved: string; rejected: string }>(
     `SELECT e."programId" AS id,
             count(*)::text AS partners,
-            count(*) FILTER (WHERE e."status" = 'APPROVED' AND pa."status" = 'ACTIVE')::text AS active
+            count(*) FILTER (WHERE e."status" = 'APPROVED' AND pa."status" = 'ACTIVE')::text AS active,
+            count(*) FILTER (WHERE e."status" = 'PENDING')::text AS pending,
+            count(*) FILTER (WHERE e."status" = 'APPROVED')::text AS approved,
+            count(*) FILTER (WHERE e."status" = 'REJECTED')::text AS rejected
        FROM "Enrollment" e
        JOIN "Partner" pa ON pa."id" = e."partnerId" AND pa."workspaceId" = e."workspaceId" AND pa."mode" = e."mode"
       WHERE ${p.tenant('e', scope)} AND e."programId" = ANY(${p.ids(programIds)}) AND ${p.window('e."createdAt"', window)}
       GROUP BY e."programId"`,
     p.values,
   );
-  const result = byId(programIds, () => ({ partners: 0, activePartners: 0 }));
-  for (const row of rows) result.set(row.id, { partners: toInt(row.partners), activePartners: toInt(row.active) });
+  const result = byId(programIds, (): ProgramEnrollmentCounts => ({ partners: 0, activePartners: 0, byStatus: { PENDING: 0, APPROVED: 0, REJECTED: 0 } }));
+  for (const row of rows) {
+    result.set(row.id, {
+      partners: toInt(row.partners),
+      activePartners: toInt(row.active),
+      byStatus: { PENDING: toInt(row.pending), APPROVED: toInt(row.approved), REJECTED: toInt(row.rejected) },
+    });
+  }
   return result;
 }
 
