@@ -265,6 +265,6 @@ builder.prismaObjectField('ReferralLink', 'clicks', (t) =>
     description: 'Clicks through this link, not counting discarded ones.',
     // Counted with the partner's other links in one pass (see partnerClicksByLink); the link's partner picks the batch.
     select: { partnerId: true },
-    resolve: async (link, _args, ctx) => (await partnerClicks(ctx, link.partnerId)).byLink.get(link.id) ?? 0,
+    resolve: (link, _args, ctx) => partnerClicks(ctx, link.partnerId).then((clicks) => clicks.byLink.get(link.id) ?? 0),
   }),
 );
