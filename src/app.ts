@@ -19,7 +19,7 @@ import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
-import { SharedExecution } from './realtime/shared-execution.js';
+import { SharedExecution, type DeliverNext } from './realtime/shared-execution.js';
 import { loadInstallationSecret } from './secret.js';
 
 export interface App {
@@ -78,7 +78,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
-  const subscriptionExecution = new SharedExecution();
+  // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
+  const subscriptionExecution = new SharedExecution({ maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -193,15 +194,23 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         }
         return true;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const requestId = requestIdFrom(null);
+        const socket = ctx.extra.socket;
+        // A subscription's events are sent from SharedExecution with the payload serialized once
+        // per group of identical subscribers: the same `next` message graphql-ws would send.
+        const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        const deliverNext: DeliverNext = (payloadJson) => {
+          if (socket.readyState === socket.OPEN) socket.send(`${prefix}${payloadJson}}`);
+        };
         return withRequestId(requestId, async () => {
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             ...ctx,
             req: ctx.extra.request,
-            socket: ctx.extra.socket,
+            socket,
             params: payload,
             wsAuth: ctx.extra.auth,
+            deliverNext,
           });
           let document;
           try {

@@ -22,11 +22,19 @@
 //   npm run bench -- --suite fanout [--quick]
 //   npx tsx scripts/bench/fanout.ts [--quick] [--subscribers 100,1000] [--rates 10,50] [--duration 10]
 //   node --cpu-prof --cpu-prof-dir=.refgraph/prof --import tsx scripts/bench/fanout.ts --subscribers 1000 --rates 50
+//   npx tsx scripts/bench/fanout.ts --subscribers 1000 --rates 50 --refgraph-only --profile .refgraph/prof
+//
+// `--profile DIR` (or BENCH_CPU_PROF=DIR) writes a V8 CPU profile of this process for each
+// refgraph scenario's measured window only (the events flowing and their delivery; not the
+// connecting, replay or warm-up): fanout-<subscribers>x<rate>.cpuprofile.
 //
 // Through `npm run bench`, BENCH_FANOUT_SUBSCRIBERS and BENCH_FANOUT_RATES (comma lists) override
 // the defaults: 100 and 1000 subscribers at 10 and 50 events/s (quick: 100 subscribers, 3 s).
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -206,8 +214,8 @@ type ToProducer =
 type FromProducer = { type: 'opened' } | { type: 'produced'; starts: Array<[number, number]> } | { type: 'closed' };
 
 async function runProducer(): Promise<void> {
-  const { openDatabase } = await import('../../src/db.js');
-  const { appendEvents } = await import('../../src/modules/events/outbox.js');
+  const { openDatabase } = await appModule<typeof import('../../src/db.js')>('src/db.js');
+  const { appendEvents } = await appModule<typeof import('../../src/modules/events/outbox.js')>('src/modules/events/outbox.js');
   let db: Awaited<ReturnType<typeof openDatabase>> | null = null;
   let tenant = { workspaceId: '', mode: 'TEST' as const };
   const send = (message: FromProducer) => process.send!(message);
@@ -234,6 +242,31 @@ async function runProducer(): Promise<void> {
       }
     })();
   });
+}
+
+/**
+ * The app as production runs it: compiled by tsc (`npm start` runs dist/). Through tsx, every
+ * closure the app creates gets its `name` redefined (esbuild's keepNames), which gives it a property
+ * array of its own: about 4 KiB more per subscriber, and slower closures. So by default the
+ * benchmark compiles src/ into .refgraph/fanout-build (tsconfig.build.json) and loads the app from
+ * there; `--tsx` loads the TypeScript sources instead. FANOUT_APP_ROOT tells the helper processes.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BUILD_DIR = join(ROOT, '.refgraph', 'fanout-build');
+
+function appModule<T>(path: string): Promise<T> {
+  const root = process.env.FANOUT_APP_ROOT || ROOT;
+  return import(pathToFileURL(join(root, path)).href) as Promise<T>;
+}
+
+/** Compile src/ into BUILD_DIR (a few seconds) and load the app from there. */
+function useCompiledApp(log: (line: string) => void): void {
+  log(`compiling src/ into ${BUILD_DIR} (tsc -p tsconfig.build.json)`);
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD_DIR], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  process.env.FANOUT_APP_ROOT = BUILD_DIR;
 }
 
 /** A helper process of this benchmark (subscribers or producer), and a request/answer channel to it. */
@@ -318,6 +351,8 @@ interface Scenario {
   warmupMs: number;
   durationMs: number;
   drainMs: number;
+  /** Write a CPU profile of each refgraph scenario's measured window here. */
+  profileDir?: string;
 }
 
 class RefgraphServer {
@@ -332,9 +367,9 @@ class RefgraphServer {
 
   static async start(databaseUrl: string): Promise<RefgraphServer> {
     const { createThrowawayDatabase } = await import('./harness.js');
-    const { buildApp } = await import('../../src/app.js');
-    const { loadConfig } = await import('../../src/config.js');
-    const { createWorkspace } = await import('../../src/modules/workspace/workspace.service.js');
+    const { buildApp } = await appModule<typeof import('../../src/app.js')>('src/app.js');
+    const { loadConfig } = await appModule<typeof import('../../src/config.js')>('src/config.js');
+    const { createWorkspace } = await appModule<typeof import('../../src/modules/workspace/workspace.service.js')>('src/modules/workspace/workspace.service.js');
     const database = await createThrowawayDatabase(databaseUrl, 'refgraph_bench_fanout');
     let app: App | null = null;
     const producer = startChild<ToProducer, FromProducer>('producer');
@@ -383,7 +418,7 @@ class RefgraphServer {
   }
 
   async cursor(): Promise<string> {
-    const { eventCursor } = await import('../../src/modules/events/events.graphql.js');
+    const { eventCursor } = await appModule<typeof import('../../src/modules/events/events.graphql.js')>('src/modules/events/events.graphql.js');
     return eventCursor(BigInt(this.lastSequence));
   }
 
@@ -410,6 +445,7 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   const after = await memory();
 
   if (scenario.warmupMs > 0) await server.produce(scenario.rate, scenario.warmupMs);
+  const profile = scenario.profileDir ? await startProfile() : null;
   const loop = watchEventLoop();
   const starts = await server.produce(scenario.rate, scenario.durationMs);
   const events = starts.length;
@@ -421,8 +457,26 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
     deadlineAt: Math.max(...starts.map(([, at]) => at)) + scenario.drainMs,
     starts,
   });
+  const looped = loop.stop();
+  if (profile) await profile.stop(join(scenario.profileDir!, `fanout-${scenario.subscribers}x${scenario.rate}.cpuprofile`));
   await clients.ask({ type: 'close' });
-  return summarize('refgraph', scenario, events, stats, before, after, loop.stop());
+  return summarize('refgraph', scenario, events, stats, before, after, looped);
+}
+
+/** A CPU profile of this process (the server) from now until stop(file). */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (file) => {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      await mkdir(join(file, '..'), { recursive: true });
+      await writeFile(file, JSON.stringify(profile));
+    },
+  };
 }
 
 async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measured> {
@@ -515,16 +569,27 @@ interface FanoutOptions {
   durationMs: number;
   drainMs: number;
   databaseUrl: string;
+  profileDir?: string;
+  /** Load the app compiled by tsc, as production runs it (else the sources through tsx). */
+  compiled: boolean;
 }
 
 async function runFanout(options: FanoutOptions, log: (line: string) => void): Promise<Measured[]> {
+  if (options.compiled) useCompiledApp(log);
   const clients = startChild<ToClients, FromClients>('clients');
   const server = await RefgraphServer.start(options.databaseUrl);
   const measured: Measured[] = [];
   try {
     for (const subscribers of options.subscribers) {
       for (const rate of options.rates) {
-        const scenario: Scenario = { subscribers, rate, warmupMs: options.warmupMs, durationMs: options.durationMs, drainMs: options.drainMs };
+        const scenario: Scenario = {
+          subscribers,
+          rate,
+          warmupMs: options.warmupMs,
+          durationMs: options.durationMs,
+          drainMs: options.drainMs,
+          profileDir: options.profileDir,
+        };
         const runs = [
           { system: 'raw ws', run: () => measureRawWs(clients, scenario) },
           { system: 'refgraph', run: () => measureRefgraph(server, clients, scenario) },
@@ -631,7 +696,7 @@ const list = (value: string | undefined) => value?.split(',').map((v) => Number(
 
 function fanoutOptions(
   options: { quick: boolean; durationMs?: number; warmupMs?: number; databaseUrl: string },
-  overrides: { subscribers?: number[]; rates?: number[]; systems?: FanoutOptions['systems'] } = {},
+  overrides: { subscribers?: number[]; rates?: number[]; systems?: FanoutOptions['systems']; profileDir?: string; tsx?: boolean } = {},
 ): FanoutOptions {
   const durationMs = options.durationMs ?? (options.quick ? 3_000 : 10_000);
   return {
@@ -643,6 +708,8 @@ function fanoutOptions(
     // A server that falls behind gets this long after the last event to deliver the backlog.
     drainMs: Math.max(options.quick ? 5_000 : 20_000, 2 * durationMs),
     databaseUrl: options.databaseUrl,
+    profileDir: overrides.profileDir ?? (process.env.BENCH_CPU_PROF || undefined),
+    compiled: !(overrides.tsx ?? process.env.BENCH_FANOUT_TSX === '1'),
   };
 }
 
@@ -674,6 +741,8 @@ if (process.argv.includes('--fanout-clients')) {
       rates: { type: 'string' },
       duration: { type: 'string' },
       'refgraph-only': { type: 'boolean', default: false },
+      profile: { type: 'string' },
+      tsx: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -684,7 +753,7 @@ if (process.argv.includes('--fanout-clients')) {
       durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
       databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
     },
-    { subscribers: list(values.subscribers), rates: list(values.rates), systems: values['refgraph-only'] ? ['refgraph'] : undefined },
+    { subscribers: list(values.subscribers), rates: list(values.rates), systems: values['refgraph-only'] ? ['refgraph'] : undefined, profileDir: values.profile, tsx: values.tsx },
   );
   const log = (line: string) => process.stderr.write(`${line}\n`);
   runFanout(options, log).then(

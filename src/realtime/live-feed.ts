@@ -1,4 +1,5 @@
 import type { AppPubSub, OutboxEvent } from '../pubsub.js';
+import { Pace } from './turns.js';
 
 /** What a subscriber of a tenant's live events is told. */
 export interface FeedListener {
@@ -22,7 +23,8 @@ export interface FeedMembership {
  * (which lets subscription executions be shared, see shared-execution.ts). With Redis this is also
  * one SUBSCRIBE per tenant and instance instead of one per subscriber.
  *
- * Listeners must be quick and must not throw: they queue the event for their subscriber.
+ * Listeners must be quick: they queue the event for their subscriber, or send it at once when the
+ * subscriber is idle (see PushPort). One that throws is ended; the others still get the event.
  */
 export class LiveFeed {
   private readonly channels = new Map<string, Channel>();
@@ -56,28 +58,62 @@ export class LiveFeed {
 
   private open(channel: string): Channel {
     const live = this.pubsub.subscribe('outbox', channel);
-    const listeners = new Set<FeedListener>();
-    const feed: Channel = { live, listeners };
+    const feed: Channel = { live, listeners: new Set(), backlog: [], delivering: false, ended: null };
+    // Events are taken off the pub/sub at once (Yoga's repeater throws past 1024 pending ones) and
+    // handed to the listeners by deliver(), one event per turn of the event loop when they come in
+    // a burst (see Pace): one event's fan-out to every subscriber, then I/O.
     void (async () => {
       let failure: unknown = null;
       try {
         for await (const event of live) {
-          for (const listener of listeners) listener.event(event);
+          feed.backlog.push(event);
+          if (!feed.delivering) void this.deliver(feed);
         }
       } catch (error) {
         failure = error;
       } finally {
         if (this.channels.get(channel) === feed) this.channels.delete(channel);
-        for (const listener of listeners) listener.end(failure);
+        feed.ended = { failure };
+        if (!feed.delivering) this.end(feed);
       }
     })();
     return feed;
+  }
+
+  private async deliver(feed: Channel): Promise<void> {
+    feed.delivering = true;
+    const pace = new Pace();
+    while (feed.backlog.length > 0) {
+      const wait = pace.next();
+      if (wait) await wait;
+      const event = feed.backlog.shift()!;
+      for (const listener of feed.listeners) {
+        try {
+          listener.event(event);
+        } catch (error) {
+          // One subscriber's failure ends that subscriber, not the others' delivery.
+          feed.listeners.delete(listener);
+          listener.end(error);
+        }
+      }
+    }
+    feed.delivering = false;
+    if (feed.ended) this.end(feed);
+  }
+
+  private end(feed: Channel): void {
+    for (const listener of feed.listeners) listener.end(feed.ended!.failure);
   }
 }
 
 interface Channel {
   live: AsyncIterator<OutboxEvent> & AsyncIterable<OutboxEvent>;
   listeners: Set<FeedListener>;
+  /** Taken off the pub/sub, not yet handed to the listeners. */
+  backlog: OutboxEvent[];
+  delivering: boolean;
+  /** The pub/sub subscription ended (failure: null when it was closed). */
+  ended: { failure: unknown } | null;
 }
 
 const feeds = new WeakMap<AppPubSub, LiveFeed>();

@@ -10,14 +10,35 @@ import {
 } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Auth, Context } from '../context.js';
+import { pushPortOf } from './push-port.js';
 
 /**
- * Subscription events executed once per group of subscribers whose results are necessarily
- * identical, instead of once per subscriber.
+ * Set in the context of a graphql-ws subscription (src/app.ts): sends the subscriber one `next`
+ * message whose payload is this JSON text.
+ */
+export type DeliverNext = (payloadJson: string) => void;
+
+export interface SharedExecutionOptions {
+  /**
+   * The app's error masking (what Yoga applies to every result), applied here once per shared
+   * execution: results delivered straight to a socket do not pass through Yoga's hooks.
+   */
+  maskError(error: GraphQLError): GraphQLError;
+}
+
+/** One execution of one source event for one group of subscribers, and its payload as JSON. */
+interface Execution {
+  result: ExecutionResult | Promise<ExecutionResult>;
+  json: string | Promise<string> | null;
+}
+
+/**
+ * Subscription events executed — and serialized — once per group of subscribers whose results
+ * are necessarily identical, instead of once per subscriber.
  *
  * Each subscriber keeps its own source stream (its own replay after `after`, its own filters, its
- * own queue): only the execution of one source event is shared. The result of executing `event`
- * for a subscriber is memoized under (the event object, the group key), where the group key is
+ * own queue): only the execution of one source event is shared. The execution of `event` for a
+ * subscriber is memoized under (the event object, the group key), where the group key is
  *
  *   - the parsed document (Yoga's parser cache hands out one DocumentNode per query text) and the
  *     operation name,
@@ -36,18 +57,25 @@ import type { Auth, Context } from '../context.js';
  *
  * A shared execution runs with the context of the subscriber that reached the event first, with
  * fresh per-request loaders; its answer does not depend on whose context it is (same key). The
- * shared ExecutionResult is handed to several consumers and must not be mutated: graphql-ws and
- * Yoga's error masking build new objects from it.
+ * shared ExecutionResult is handed to several consumers and is never mutated.
+ *
+ * Over graphql-ws (the context has `deliverNext`), results do not travel through the async
+ * iterator graphql-ws consumes: each subscriber's loop sends the group's serialized payload
+ * straight to its socket, and the iterator handed back yields nothing, ends when the source ends
+ * (graphql-ws then sends `complete`) and throws what the source throws (graphql-ws sends `error`).
+ * That leaves per subscriber and event: take the event off its queue, look the execution up, send.
  */
 export class SharedExecution {
   /** Per source event: group key → its execution. */
-  private readonly memo = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
+  private readonly memo = new WeakMap<object, Map<string, Execution>>();
   private readonly documentIds = new WeakMap<DocumentNode, number>();
   private nextDocumentId = 1;
   /** Executions run (for tests and metrics): one per event and group, not per subscriber. */
   executions = 0;
   /** Executions reused by another subscriber of the same group. */
   reused = 0;
+
+  constructor(private readonly options: SharedExecutionOptions) {}
 
   /** The Yoga plugin: subscriptions (WebSocket and SSE) go through `subscribe` below. */
   plugin(): Plugin {
@@ -70,45 +98,30 @@ export class SharedExecution {
     if (coerced.errors) {
       return {
         errors: coerced.errors.map(
-          (error) => new GraphQLError(error.message, { nodes: error.nodes, originalError: error.originalError, extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } } }),
+          (error) =>
+            new GraphQLError(error.message, {
+              nodes: error.nodes,
+              originalError: error.originalError,
+              extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+            }),
         ),
       };
     }
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source as ExecutionResult;
-    const iterator = source[Symbol.asyncIterator]();
+    const iterator = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     const key = this.groupKey(args);
-    const run = (event: unknown) => this.executeEvent(event, key, args);
+    const executionOf = (event: unknown) => this.executionOf(event, key, args);
     // Yoga passes an HTTP (SSE) request's signal: a closed request ends the source stream.
     const signal = (args as ExecutionArgs & { signal?: AbortSignal }).signal;
     const abort = () => void iterator.return?.();
     signal?.addEventListener('abort', abort, { once: true });
-    const done = () => signal?.removeEventListener('abort', abort);
-    const mapped: AsyncIterableIterator<ExecutionResult> = {
-      next: async () => {
-        const step = await iterator.next();
-        if (step.done) {
-          done();
-          return { value: undefined, done: true };
-        }
-        return { value: await run(step.value), done: false };
-      },
-      return: async () => {
-        done();
-        await iterator.return?.();
-        return { value: undefined, done: true };
-      },
-      throw: async (error: unknown) => {
-        done();
-        if (iterator.throw) return (await iterator.throw(error)) as IteratorResult<ExecutionResult>;
-        throw error;
-      },
-      [Symbol.asyncIterator]: () => mapped,
-    };
-    return mapped;
+    const release = () => signal?.removeEventListener('abort', abort);
+    const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
+    return deliver ? sink(iterator, executionOf, key !== null, deliver, release) : results(iterator, executionOf, release);
   }
 
-  private executeEvent(event: unknown, key: string | null, args: ExecutionArgs): ExecutionResult | Promise<ExecutionResult> {
+  private executionOf(event: unknown, key: string | null, args: ExecutionArgs): Execution {
     if (key === null || typeof event !== 'object' || event === null) return this.run(event, args);
     let byGroup = this.memo.get(event);
     if (!byGroup) {
@@ -120,16 +133,22 @@ export class SharedExecution {
       this.reused++;
       return known;
     }
-    const result = this.run(event, args);
-    byGroup.set(key, result);
-    return result;
+    const execution = this.run(event, args);
+    byGroup.set(key, execution);
+    return execution;
   }
 
-  private run(event: unknown, args: ExecutionArgs): ExecutionResult | Promise<ExecutionResult> {
+  private run(event: unknown, args: ExecutionArgs): Execution {
     this.executions++;
     const context = args.contextValue as Context;
     // Fresh loaders: nothing cached from the subscriber's earlier events or another execution.
-    return execute({ ...args, rootValue: event, contextValue: { ...context, loaders: new Map() } });
+    const result = execute({ ...args, rootValue: event, contextValue: { ...context, loaders: new Map() } });
+    return { result: isPromise(result) ? result.then((r) => this.mask(r)) : this.mask(result), json: null };
+  }
+
+  private mask(result: ExecutionResult): ExecutionResult {
+    if (!result.errors?.length) return result;
+    return { ...result, errors: result.errors.map((error) => this.options.maskError(error)) };
   }
 
   /** The group of an execution, or null when it must not be shared (no credential). */
@@ -144,6 +163,106 @@ export class SharedExecution {
     const scope = AUTH_FIELDS.map((field) => String(auth[field] ?? '')).join('\u0001');
     return `${documentId}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}\u0000${scope}`;
   }
+}
+
+/** The payload of a graphql-ws `next` message, as graphql-ws builds it (errors only when there are some). */
+function payloadJson(execution: Execution): string | Promise<string> {
+  if (execution.json === null) {
+    const serialize = ({ errors, ...rest }: ExecutionResult) => JSON.stringify(errors ? { ...rest, errors: errors.map((e) => e.toJSON()) } : rest);
+    execution.json = isPromise(execution.result) ? execution.result.then(serialize) : serialize(execution.result);
+  }
+  return execution.json;
+}
+
+/** Results as an async iterator (SSE, and any transport without `deliverNext`). */
+function results(iterator: AsyncIterator<unknown>, executionOf: (event: unknown) => Execution, release: () => void): AsyncIterableIterator<ExecutionResult> {
+  const mapped: AsyncIterableIterator<ExecutionResult> = {
+    next: async () => {
+      const step = await iterator.next();
+      if (step.done) {
+        release();
+        return { value: undefined, done: true };
+      }
+      return { value: await executionOf(step.value).result, done: false };
+    },
+    return: async () => {
+      release();
+      await iterator.return?.();
+      return { value: undefined, done: true };
+    },
+    throw: async (error: unknown) => {
+      release();
+      if (iterator.throw) return (await iterator.throw(error)) as IteratorResult<ExecutionResult>;
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => mapped,
+  };
+  return mapped;
+}
+
+/**
+ * graphql-ws: each event's payload goes straight to the socket; the iterator yields nothing and
+ * settles when the source ends (done) or fails (throws).
+ */
+function sink(
+  iterator: AsyncIterator<unknown>,
+  executionOf: (event: unknown) => Execution,
+  shared: boolean,
+  deliver: DeliverNext,
+  release: () => void,
+): AsyncIterableIterator<ExecutionResult> {
+  let stopped = false;
+  let running: Promise<IteratorResult<ExecutionResult>> | null = null;
+  // The synchronous path for a live event reaching this subscriber while it is idle (PushPort).
+  // Only for shared executions: an event it cannot finish here is executed again by the loop, and
+  // the memo makes that the same execution.
+  const port = shared ? pushPortOf<unknown>(iterator) : undefined;
+  const direct = (event: unknown): boolean => {
+    if (stopped) return true; // gone: nothing more is sent, as below
+    const json = payloadJson(executionOf(event));
+    if (typeof json !== 'string') return false;
+    deliver(json);
+    return true;
+  };
+  const pump = async (): Promise<IteratorResult<ExecutionResult>> => {
+    try {
+      for (;;) {
+        if (port) port.consumer = direct; // idle from here until the next value arrives
+        const step = await iterator.next();
+        if (port) port.consumer = null;
+        if (step.done || stopped) return { value: undefined, done: true };
+        const json = payloadJson(executionOf(step.value));
+        const text = typeof json === 'string' ? json : await json;
+        // Nothing more once the subscriber has gone (an execution may have finished after that).
+        if (stopped) return { value: undefined, done: true };
+        deliver(text);
+      }
+    } finally {
+      if (port) port.consumer = null;
+      release();
+    }
+  };
+  const stop = async (): Promise<IteratorResult<ExecutionResult>> => {
+    stopped = true;
+    release();
+    await iterator.return?.();
+    await running?.catch(() => {});
+    return { value: undefined, done: true };
+  };
+  const self: AsyncIterableIterator<ExecutionResult> = {
+    next: () => (running ??= pump()),
+    return: stop,
+    throw: async (error: unknown) => {
+      await stop();
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => self,
+  };
+  return self;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
 
 /**

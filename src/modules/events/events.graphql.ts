@@ -5,6 +5,8 @@ import { tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
 import { liveFeedOf } from '../../realtime/live-feed.js';
+import { PUSH_PORT, type PushPort } from '../../realtime/push-port.js';
+import { Pace } from '../../realtime/turns.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 
 const MAX_TYPES = 20;
@@ -140,6 +142,8 @@ export async function* eventStream(
   types: readonly string[] | null | undefined,
   /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
   stop?: AbortSignal,
+  /** Live events for an idle, caught-up subscriber go through here synchronously (see PushPort). */
+  port?: PushPort<OutboxEvent>,
 ): AsyncGenerator<OutboxEvent> {
   const tenant = tenantOf(ctx);
   const channel = tenantChannel(tenant.workspaceId, tenant.mode);
@@ -148,8 +152,23 @@ export async function* eventStream(
   let ended = false;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
+  /** Waiting for a live event with nothing queued: the only state in which the push port is used. */
+  let idle = false;
   const membership = liveFeedOf(ctx.pubsub).join(channel, {
     event: (event) => {
+      const consumer = port?.consumer;
+      if (idle && consumer && queue.length === 0 && !stopped) {
+        // What the loop below would do with this event, without its promises (see PushPort).
+        const sequence = BigInt(event.sequence);
+        if (last !== null && sequence <= last) return; // a duplicate
+        if (last === null || sequence === last + 1n) {
+          if (!wanted(event) || consumer(event)) {
+            last = sequence;
+            return;
+          }
+        }
+        // A gap to back-fill, or an execution that is not synchronous: the loop takes it.
+      }
       if (queue.length < MAX_QUEUED) queue.push(event);
       else dropped = true;
       wake?.();
@@ -160,10 +179,13 @@ export async function* eventStream(
       wake?.();
     },
   });
+  let stopped = stop?.aborted ?? false;
   const end = () => {
+    stopped = true;
     ended = true;
     wake?.();
   };
+  const pace = new Pace();
   stop?.addEventListener('abort', end, { once: true });
   const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
   const wanted = (e: OutboxEvent) => (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
@@ -174,7 +196,10 @@ export async function* eventStream(
       const page = await eventsAfter(ctx, last!, null, PAGE, before);
       for (const event of page) {
         last = BigInt(event.sequence);
-        if (wanted(event)) yield event;
+        if (wanted(event)) {
+          await pace.next();
+          yield event;
+        }
       }
       if (page.length < PAGE) return;
     }
@@ -184,7 +209,7 @@ export async function* eventStream(
     await ctx.pubsub.listening('outbox', channel);
     if (last !== null) yield* stored();
     for (;;) {
-      if (stop?.aborted) return;
+      if (stopped) return;
       const event = queue.shift();
       if (!event) {
         if (dropped && last !== null) {
@@ -196,7 +221,9 @@ export async function* eventStream(
           if (failure) throw failure;
           return;
         }
+        idle = true;
         await new Promise<void>((resolve) => (wake = resolve));
+        idle = false;
         wake = null;
         continue;
       }
@@ -204,7 +231,11 @@ export async function* eventStream(
       if (last !== null && sequence <= last) continue;
       if (last !== null && sequence > last + 1n) yield* stored(sequence);
       last = sequence;
-      if (wanted(event)) yield event;
+      if (wanted(event)) {
+        // A burst or a backlog is worked off one event per turn of the event loop (see Pace).
+        await pace.next();
+        yield event;
+      }
     }
   } finally {
     stop?.removeEventListener('abort', end);
@@ -219,10 +250,12 @@ export async function* eventStream(
  * tenant's next event. This iterator's return() first aborts the signal handed to `build`, which
  * ends the outbox stream underneath and so every generator built on it.
  */
-export function endOnReturn<T>(build: (stop: AbortSignal) => AsyncGenerator<T>): AsyncIterableIterator<T> {
+export function endOnReturn<T>(build: (stop: AbortSignal, port: PushPort<T>) => AsyncGenerator<T>): AsyncIterableIterator<T> {
   const controller = new AbortController();
-  const inner = build(controller.signal);
-  const iterator: AsyncIterableIterator<T> = {
+  const port: PushPort<T> = { consumer: null };
+  const inner = build(controller.signal, port);
+  const iterator: AsyncIterableIterator<T> & { [PUSH_PORT]: PushPort<T> } = {
+    [PUSH_PORT]: port,
     next: () => inner.next(),
     return: (value?: unknown) => {
       controller.abort();
@@ -247,7 +280,7 @@ builder.subscriptionField('events', (t) =>
     subscribe: (_root, args, ctx) => {
       checkTypes(args.types);
       const after = parseEventCursor(args.after);
-      return endOnReturn((stop) => eventStream(ctx, after, args.types, stop));
+      return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
     },
     resolve: (event, _args, ctx) => {
       ctx.loaders.clear(); // every event is resolved with fresh data
