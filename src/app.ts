@@ -182,6 +182,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           return false;
         }
         ctx.extra.auth = result;
+        // The upgrade request has served its purpose: graphql-ws would keep it (headers and all)
+        // for as long as the connection lives, about 1 KiB per subscriber.
+        delete (ctx.extra as { request?: unknown }).request;
         const keyId = result.auth.apiKeyId;
         if (keyId) {
           const sockets = socketsByKey.get(keyId) ?? new Set();
@@ -206,7 +209,6 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         return withRequestId(requestId, async () => {
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             ...ctx,
-            req: ctx.extra.request,
             socket,
             params: payload,
             wsAuth: ctx.extra.auth,

@@ -141,7 +141,7 @@ export async function* eventStream(
   after: bigint | null,
   types: readonly string[] | null | undefined,
   /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
-  stop?: AbortSignal,
+  stop?: StreamStop,
   /** Live events for an idle, caught-up subscriber go through here synchronously (see PushPort). */
   port?: PushPort<OutboxEvent>,
 ): AsyncGenerator<OutboxEvent> {
@@ -154,6 +154,11 @@ export async function* eventStream(
   let wake: (() => void) | null = null;
   /** Waiting for a live event with nothing queued: the only state in which the push port is used. */
   let idle = false;
+  let stopped = stop?.stopped ?? false;
+  const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
+  const wanted = (e: OutboxEvent) => (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
+  let last = after;
+  const pace = new Pace();
   const membership = liveFeedOf(ctx.pubsub).join(channel, {
     event: (event) => {
       const consumer = port?.consumer;
@@ -179,17 +184,12 @@ export async function* eventStream(
       wake?.();
     },
   });
-  let stopped = stop?.aborted ?? false;
   const end = () => {
     stopped = true;
     ended = true;
     wake?.();
   };
-  const pace = new Pace();
-  stop?.addEventListener('abort', end, { once: true });
-  const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
-  const wanted = (e: OutboxEvent) => (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
-  let last = after;
+  if (stop) stop.onStop = end;
   /** The stored events after `last` (and before `before`), page by page. */
   async function* stored(before?: bigint): AsyncGenerator<OutboxEvent> {
     for (;;) {
@@ -238,31 +238,45 @@ export async function* eventStream(
       }
     }
   } finally {
-    stop?.removeEventListener('abort', end);
+    if (stop) stop.onStop = null;
     membership.leave();
   }
+}
+
+/**
+ * Tells an outbox stream to end at once (endOnReturn). A plain object rather than an
+ * AbortController: one per subscriber, and an AbortSignal with its listener maps is ten times the
+ * size. One stream listens (eventStream sets `onStop`).
+ */
+export interface StreamStop {
+  stopped: boolean;
+  onStop: (() => void) | null;
 }
 
 /**
  * The iterator of a subscription built on eventStream. An async generator's return() waits until
  * the generator reaches its next `yield`: one waiting for a quiet tenant's next event may never get
  * there, so a closed subscription would keep its pub/sub listener (and its queue) until that
- * tenant's next event. This iterator's return() first aborts the signal handed to `build`, which
+ * tenant's next event. This iterator's return() first stops the stream handed to `build`, which
  * ends the outbox stream underneath and so every generator built on it.
  */
-export function endOnReturn<T>(build: (stop: AbortSignal, port: PushPort<T>) => AsyncGenerator<T>): AsyncIterableIterator<T> {
-  const controller = new AbortController();
+export function endOnReturn<T>(build: (stop: StreamStop, port: PushPort<T>) => AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const stop: StreamStop = { stopped: false, onStop: null };
   const port: PushPort<T> = { consumer: null };
-  const inner = build(controller.signal, port);
+  const inner = build(stop, port);
+  const end = () => {
+    stop.stopped = true;
+    stop.onStop?.();
+  };
   const iterator: AsyncIterableIterator<T> & { [PUSH_PORT]: PushPort<T> } = {
     [PUSH_PORT]: port,
     next: () => inner.next(),
     return: (value?: unknown) => {
-      controller.abort();
+      end();
       return inner.return(value as never);
     },
     throw: (error?: unknown) => {
-      controller.abort();
+      end();
       return inner.throw(error);
     },
     [Symbol.asyncIterator]: () => iterator,

@@ -9,7 +9,7 @@ import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import type { OutboxEvent } from '../../pubsub.js';
 import { ProgramStatsRef, type ProgramStatsSource } from '../stats/stats.graphql.js';
-import { endOnReturn, eventStream } from './events.graphql.js';
+import { endOnReturn, eventStream, type StreamStop } from './events.graphql.js';
 
 // Live subscriptions built on the outbox stream (events.graphql.ts): each filters the tenant's
 // events and resolves its subject with fresh data per event.
@@ -18,7 +18,7 @@ async function* filtered(
   ctx: Context,
   types: string[],
   keep: (event: OutboxEvent) => boolean,
-  stop: AbortSignal,
+  stop: StreamStop,
 ): AsyncGenerator<OutboxEvent> {
   for await (const event of eventStream(ctx, null, types, stop)) if (keep(event)) yield event;
 }
