@@ -160,9 +160,25 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   // that stops reading would silently stall its subscriptions (the backlog piling up upstream) and
   // bufferedAmount would never grow. Messages go to the socket at once instead: what the client has
   // not read shows in bufferedAmount, and past WS_MAX_BUFFERED_BYTES the client is closed with 1013.
-  wsServer.on('connection', (socket) => {
+  //
+  // Messages sent to one socket in one turn of the event loop (a burst of events worked off
+  // together, see LiveFeed) leave in one write: the TCP socket is corked at the first and uncorked
+  // once the current task and its microtasks are done. One system call per socket and turn rather
+  // than per message: the writes are most of the cost of a fan-out.
+  wsServer.on('connection', (socket, request) => {
     const send = socket.send.bind(socket);
+    const tcp = request.socket;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      tcp.uncork();
+    };
     socket.send = ((data: string, callback?: (error?: Error) => void) => {
+      if (!corked) {
+        corked = true;
+        tcp.cork();
+        process.nextTick(uncork);
+      }
       send(data);
       if (socket.bufferedAmount > config.wsMaxBufferedBytes && socket.readyState === socket.OPEN) {
         logger.warn({ bufferedAmount: socket.bufferedAmount }, 'closing a WebSocket client that does not keep up');

@@ -3,9 +3,10 @@
 //
 // - refgraph: the real server (buildApp) runs in this process, so its memory can be read before and
 //   after the subscribers connect; each subscriber is a WebSocket speaking graphql-transport-ws
-//   with `subscription { events(after: …) { sequence type payload } }` (one outbox event → one
-//   execution and one message per subscriber). Events are appended to the outbox with
-//   appendEvents in their own transaction, at a fixed rate; the time after COMMIT returns is the
+//   with `subscription { events(after: …) { sequence type payload } }`, all with the same key,
+//   document and variables (so one outbox event → one execution and one serialization, shared,
+//   and one message per subscriber; see src/realtime/shared-execution.ts). Events are appended with
+//   appendEvents, each in its own transaction, at a fixed rate; the time after COMMIT returns is the
 //   start of each delivery's latency.
 // - raw ws: a bare `ws` WebSocketServer in this process sends each subscriber the same message
 //   (same shape and size as refgraph's `next` message) at the same rate; the time of the
@@ -13,11 +14,16 @@
 // - The subscribers run in a child process (one event loop for all of them, the same for both
 //   systems) that timestamps every message on arrival; both processes read the same clock.
 //
+// - The app is loaded compiled by tsc, as `npm start` runs it (see useCompiledApp); `--tsx` loads
+//   the TypeScript sources through tsx instead (about 4 KiB more per subscriber: see there).
+//
 // Per scenario: delivery latency p50/p99 (commit or send → arrival), deliveries/s, lost (expected
 // deliveries not arrived within the drain window: 20 s, or twice the duration, after the last
 // event; quick: 6 s), duplicates, memory per subscriber (heap + external, and RSS, after − before
-// connecting, / N, after a full GC), and the server's event loop while the events flowed: how busy
-// (utilization) and the longest it was kept from I/O and timers.
+// connecting, / N, after a full GC), the server's event loop while the events flowed: how busy
+// (utilization) and the longest it was kept from I/O and timers, and how late the sender emitted
+// events against their schedule (a saturated raw ws broadcast falls behind without it showing in
+// its latencies, which start at the broadcast).
 //
 //   npm run bench -- --suite fanout [--quick]
 //   npx tsx scripts/bench/fanout.ts [--quick] [--subscribers 100,1000] [--rates 10,50] [--duration 10]
@@ -29,7 +35,8 @@
 // connecting, replay or warm-up): fanout-<subscribers>x<rate>.cpuprofile.
 //
 // Through `npm run bench`, BENCH_FANOUT_SUBSCRIBERS and BENCH_FANOUT_RATES (comma lists) override
-// the defaults: 100 and 1000 subscribers at 10 and 50 events/s (quick: 100 subscribers, 3 s).
+// the defaults: 100 and 1000 subscribers at 10 and 50 events/s (quick: 100 subscribers, 3 s);
+// BENCH_FANOUT_TSX=1 is --tsx.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -211,7 +218,7 @@ type ToProducer =
   | { type: 'produce'; rate: number; durationMs: number }
   | { type: 'close' };
 
-type FromProducer = { type: 'opened' } | { type: 'produced'; starts: Array<[number, number]> } | { type: 'closed' };
+type FromProducer = { type: 'opened' } | { type: 'produced'; starts: Array<[number, number]>; lateMaxMs: number } | { type: 'closed' };
 
 async function runProducer(): Promise<void> {
   const { openDatabase } = await appModule<typeof import('../../src/db.js')>('src/db.js');
@@ -227,7 +234,7 @@ async function runProducer(): Promise<void> {
         send({ type: 'opened' });
       } else if (command.type === 'produce') {
         const starts: Array<[number, number]> = [];
-        await paced(command.rate, command.durationMs, async (i) => {
+        const { lateMaxMs } = await paced(command.rate, command.durationMs, async (i) => {
           // One event per transaction, as a mutation appends it; the time COMMIT returned starts its latency.
           const [appended] = await db!.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]), {
             maxWait: 60_000,
@@ -235,7 +242,7 @@ async function runProducer(): Promise<void> {
           });
           starts.push([Number(appended!.sequence), now()]);
         });
-        send({ type: 'produced', starts: starts.sort((a, b) => a[0] - b[0]) });
+        send({ type: 'produced', starts: starts.sort((a, b) => a[0] - b[0]), lateMaxMs });
       } else {
         await db?.close();
         send({ type: 'closed' });
@@ -316,17 +323,20 @@ async function memory(): Promise<{ heap: number; rss: number }> {
 }
 
 /** Calls `emit(i)` `rate` times a second for `durationMs`, on a fixed schedule (not waiting for the previous one). */
-async function paced(rate: number, durationMs: number, emit: (i: number) => Promise<void>): Promise<number> {
+async function paced(rate: number, durationMs: number, emit: (i: number) => Promise<void>): Promise<{ count: number; lateMaxMs: number }> {
   const count = Math.max(1, Math.round((rate * durationMs) / 1000));
   const start = performance.now();
   const pending: Array<Promise<void>> = [];
+  let lateMaxMs = 0;
   for (let i = 0; i < count; i++) {
     const wait = start + (i * 1000) / rate - performance.now();
     if (wait > 0) await sleep(wait);
+    // A loaded process emits late: its own latency figures then leave that delay out.
+    lateMaxMs = Math.max(lateMaxMs, -wait);
     pending.push(emit(i));
   }
   await Promise.all(pending);
-  return count;
+  return { count, lateMaxMs };
 }
 
 interface Measured {
@@ -342,6 +352,12 @@ interface Measured {
   /** Longest stretch the server's event loop did not get to I/O and timers while events flowed (ms). */
   eventLoopDelayMaxMs: number;
   deliveriesPerSec: number;
+  /**
+   * The longest an event was emitted after its scheduled time (raw ws: the broadcast, in this
+   * process; refgraph: the producer's transaction). Latencies start at emission, so a sender that
+   * falls behind its schedule hides that delay from its own figures.
+   */
+  lateMaxMs: number;
 }
 
 interface Scenario {
@@ -412,10 +428,14 @@ class RefgraphServer {
 
   /** Commit events at `rate` for `durationMs` (in the producer's process); their sequences and commit times. */
   async produce(rate: number, durationMs: number): Promise<Array<[number, number]>> {
-    const { starts } = await this.producer.ask<Extract<FromProducer, { type: 'produced' }>>({ type: 'produce', rate, durationMs });
+    const { starts, lateMaxMs } = await this.producer.ask<Extract<FromProducer, { type: 'produced' }>>({ type: 'produce', rate, durationMs });
     this.lastSequence = Math.max(this.lastSequence, ...starts.map(([s]) => s));
+    this.lateMaxMs = lateMaxMs;
     return starts;
   }
+
+  /** How late the last produce() started its latest transaction after its scheduled time (ms). */
+  lateMaxMs = 0;
 
   async cursor(): Promise<string> {
     const { eventCursor } = await appModule<typeof import('../../src/modules/events/events.graphql.js')>('src/modules/events/events.graphql.js');
@@ -449,6 +469,7 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   const loop = watchEventLoop();
   const starts = await server.produce(scenario.rate, scenario.durationMs);
   const events = starts.length;
+  const lateMaxMs = server.lateMaxMs;
   const sequences = starts.map(([s]) => s);
   const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
     type: 'await',
@@ -460,7 +481,7 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   const looped = loop.stop();
   if (profile) await profile.stop(join(scenario.profileDir!, `fanout-${scenario.subscribers}x${scenario.rate}.cpuprofile`));
   await clients.ask({ type: 'close' });
-  return summarize('refgraph', scenario, events, stats, before, after, looped);
+  return summarize('refgraph', scenario, events, lateMaxMs, stats, before, after, looped);
 }
 
 /** A CPU profile of this process (the server) from now until stop(file). */
@@ -504,7 +525,7 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
     if (scenario.warmupMs > 0) await paced(scenario.rate, scenario.warmupMs, async (i) => void broadcast(i));
     const starts: Array<[number, number]> = [];
     const loop = watchEventLoop();
-    const events = await paced(scenario.rate, scenario.durationMs, async (i) => void starts.push(broadcast(i)));
+    const { count: events, lateMaxMs } = await paced(scenario.rate, scenario.durationMs, async (i) => void starts.push(broadcast(i)));
     const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
       type: 'await',
       from: starts[0]![0],
@@ -513,7 +534,7 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
       starts,
     });
     await clients.ask({ type: 'close' });
-    return summarize('raw ws', scenario, events, stats, before, after, loop.stop());
+    return summarize('raw ws', scenario, events, lateMaxMs, stats, before, after, loop.stop());
   } finally {
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
@@ -536,6 +557,7 @@ function summarize(
   system: Measured['system'],
   scenario: Scenario,
   events: number,
+  lateMaxMs: number,
   stats: DeliveryStats,
   before: { heap: number; rss: number },
   after: { heap: number; rss: number },
@@ -553,6 +575,7 @@ function summarize(
     eventLoopUtilization: loop.utilization,
     eventLoopDelayMaxMs: loop.delayMaxMs,
     deliveriesPerSec: stats.received / seconds,
+    lateMaxMs,
   };
 }
 
@@ -601,7 +624,7 @@ async function runFanout(options: FanoutOptions, log: (line: string) => void): P
             `  ${m.system.padEnd(8)} ${subscribers} subscribers @ ${rate}/s: p50 ${m.stats.p50Ms.toFixed(1)} ms, p99 ${m.stats.p99Ms.toFixed(1)} ms, ` +
               `lost ${m.stats.lost}, duplicates ${m.stats.duplicates}, ${m.deliveriesPerSec.toFixed(0)} deliveries/s, ` +
               `${m.memPerSubKiB.toFixed(1)} KiB/subscriber (RSS ${m.rssPerSubKiB.toFixed(1)}), event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy, ` +
-              `blocked up to ${m.eventLoopDelayMaxMs.toFixed(0)} ms`,
+              `blocked up to ${m.eventLoopDelayMaxMs.toFixed(0)} ms, sent up to ${m.lateMaxMs.toFixed(0)} ms late`,
           );
         }
       }
@@ -657,6 +680,7 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
         memVsRawWs: m.system === 'raw ws' ? 1 : memRatio,
         serverEventLoopUtilization: m.eventLoopUtilization,
         serverEventLoopDelayMaxMs: m.eventLoopDelayMaxMs,
+        sentLateMaxMs: m.lateMaxMs,
         closedByServer: m.stats.closed,
       },
     };
@@ -665,7 +689,7 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
 
 /** The fan-out table: one line per system and scenario, refgraph next to raw ws. */
 export function formatFanoutTable(measured: Measured[]): string {
-  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy', 'loop blocked ms'];
+  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy', 'loop blocked ms', 'sent late ms'];
   const rows = measured.map((m) => {
     const raw = measured.find((r) => r.system === 'raw ws' && r.subscribers === m.subscribers && r.rate === m.rate);
     const versus = (a: number, b: number | undefined) => (m.system === 'raw ws' || !b ? '' : `${(a / b).toFixed(1)}×`);
@@ -685,6 +709,7 @@ export function formatFanoutTable(measured: Measured[]): string {
       m.rssPerSubKiB.toFixed(1),
       `${(m.eventLoopUtilization * 100).toFixed(0)}%`,
       m.eventLoopDelayMaxMs.toFixed(0),
+      m.lateMaxMs.toFixed(0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
