@@ -26,6 +26,7 @@ import {
   createThrowawayDatabase,
   formatTable,
   httpClient,
+  runLoad,
   ROOT,
   startServerProcess,
   type BenchOptions,
@@ -167,7 +168,7 @@ export const overheadSuite: BenchSuite = {
 
       // Every server boots at once, each in its own process (the replica only with the JIT plugin installed).
       const withJit = fs.existsSync(JIT_ENTRY);
-      const [bare, app, replica] = await startedTogether<{ url: string; stop(): Promise<unknown> }>([
+      const [bare, app, replica] = await startedTogether<{ url: string; cpuMs(): number; stop(): Promise<unknown> }>([
         startChildServer('scripts/bench/overhead.ts', { BENCH_CHILD: 'bare' }),
         startServerProcess({ DATABASE_URL: database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' }, cpuProfileArgs()),
         ...(withJit
@@ -239,19 +240,40 @@ export const overheadSuite: BenchSuite = {
         timing.rounds,
         log,
       );
+      // Server CPU per request, each server alone for a moment: unlike requests/s, it hardly depends
+      // on what else the machine is doing.
+      const cpuPerRequest = async (send: () => Promise<boolean>, cpuMs: () => number) => {
+        let sent = 0;
+        const before = cpuMs();
+        await runLoad(
+          () => {
+            sent++;
+            return send();
+          },
+          { concurrency: conc, durationMs: options.quick ? 1_000 : 3_000, warmupMs: 0 },
+        );
+        return (cpuMs() - before) / sent;
+      };
+      log(`${SUITE}: server CPU per request…`);
+      const cpu = {
+        bare: await cpuPerRequest(post(bareClient, '/graphql', TYPENAME), bare!.cpuMs),
+        typename: await cpuPerRequest(post(appClient, '/graphql', TYPENAME), app!.cpuMs),
+        viewer: await cpuPerRequest(post(appClient, '/graphql', VIEWER, auth), app!.cpuMs),
+      };
+      const cpuNote = (ms: number) => `server CPU ${ms.toFixed(3)} ms per request (${(ms / cpu.bare).toFixed(2)}× the bare Yoga's)`;
       const baseline = { name: 'bare Yoga hello world: { __typename }', measured: m.bare };
       const vsBare = (x: Measured) => times(ratios(x, m.bare).throughput);
       results.push(
         ratioRow(SUITE, 'bare Yoga hello world: { __typename }', 'request', m.bare, conc, baseline, {
-          notes: `graphql-yoga ${yogaVersion()} alone (parse/validate caches on by default), own process; the baseline`,
+          notes: `graphql-yoga ${yogaVersion()} alone (parse/validate caches on by default), own process; the baseline; server CPU ${cpu.bare.toFixed(3)} ms per request`,
         }),
         ratioRow(SUITE, 'refgraph: { __typename }, no credential', 'request', m.typename, conc, baseline, {
           statementsPerOp: 0,
-          notes: `${vsBare(m.typename)} the bare Yoga's requests/s (goal ≥ 0.8×); no SQL`,
+          notes: `${vsBare(m.typename)} the bare Yoga's requests/s (goal ≥ 0.8×); ${cpuNote(cpu.typename)}; no SQL`,
         }),
         ratioRow(SUITE, 'refgraph: { viewer { role } }, secret key', 'request', m.viewer, conc, baseline, {
           statementsPerOp: 1,
-          notes: `${vsBare(m.viewer)} the bare Yoga's requests/s (goal ≥ 0.8×); the key is looked up once, then served from the credential cache (AUTH_CACHE_TTL_MS, default 5 s): one SQL statement per key per 5 s`,
+          notes: `${vsBare(m.viewer)} the bare Yoga's requests/s (goal ≥ 0.8×); ${cpuNote(cpu.viewer)}; the key is looked up once, then served from the credential cache (AUTH_CACHE_TTL_MS, default 5 s): one SQL statement per key per 5 s`,
         }),
       );
       if (replicaClient && dashStatements) {

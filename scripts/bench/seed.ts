@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { bulkInsert, factories, uuidv7, type Tenant } from '../../test/helpers/factories.js';
-import { ROOT, runLoad, type BenchOptions, type BenchResult, type LoadResult } from './harness.js';
+import { processCpuMs, ROOT, runLoad, type BenchOptions, type BenchResult, type LoadResult } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // The dashboard query (taken verbatim from test/stats.test.ts, `ST_Dashboard`)
@@ -273,6 +273,8 @@ export function freePort(): Promise<number> {
 
 export interface ChildServer {
   url: string;
+  /** CPU time (user + system) the child has used so far, in ms (see processCpuMs). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -308,6 +310,7 @@ export async function startChildServer(script: string, env: Record<string, strin
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    cpuMs: () => processCpuMs(child.pid!),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
