@@ -1,5 +1,6 @@
 /**
- * Pacing for subscriber loops: at most one event per subscriber per turn of the event loop.
+ * Pacing for delivery loops: at most one step per loop per turn of the event loop (a subscriber's
+ * loop: one event; the tenant feed: one batch of a burst).
  *
  * A subscriber working off queued or replayed events waits for nothing but promises, so without
  * pacing a burst reaching 1000 subscribers runs as one unbroken stretch of microtasks (every

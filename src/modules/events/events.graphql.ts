@@ -134,7 +134,9 @@ const MAX_QUEUED = 1000;
  * instance, see realtime/live-feed.ts), which hands each one at once to this subscriber's own
  * queue, so a subscriber that is slow to consume (a slow client, slow resolvers) never makes the
  * pub/sub buffer for it. The queue is bounded: when it is full, newer events are dropped and read
- * back from the table once it has drained.
+ * back from the table once it has drained. A subscriber that is idle and caught up gets the next
+ * live event straight through `port` instead (see PushPort); queued and replayed events are worked
+ * off one per turn of the event loop (see Pace).
  */
 export async function* eventStream(
   ctx: Context,
