@@ -1,12 +1,12 @@
 // The in-process cache of API keys (AUTH_CACHE_TTL_MS, src/modules/auth/authenticate.ts): a busy
 // key is looked up once per interval, and revoking it still takes effect at once — on the instance
 // that revoked it, and on the others through the `keyRevoked` topic (Redis).
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { redisReachable, testRedisUrl } from './helpers/backend.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -105,19 +105,7 @@ describe('AUTH_CACHE_TTL_MS=0', () => {
   });
 });
 
-const redisUrl = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
-async function redisReachable(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
+const redisUrl = testRedisUrl;
 const redisSkip = (await redisReachable(redisUrl)) ? null : `Redis is not reachable at ${redisUrl} (TEST_REDIS_URL)`;
 
 describe.skipIf(redisSkip !== null)(`two instances sharing Redis${redisSkip ? ` (skipped: ${redisSkip})` : ''}`, () => {

@@ -19,26 +19,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventCursor } from '../src/modules/events/events.graphql.js';
-import { databaseUrlFor } from './helpers/backend.js';
+import { databaseUrlFor, redisReachable, testRedisUrl } from './helpers/backend.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const pgBase = process.env.TEST_DATABASE_URL || null;
-const redisUrl = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const redisUrl = testRedisUrl;
 /** Where the dispatcher keeps its cursors in Redis (src/modules/events/dispatcher.ts). */
 const CURSORS_KEY = 'refgraph:dispatch:cursors';
 
-async function redisReachable(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 const pgSkip = pgBase ? null : 'TEST_DATABASE_URL is not set: two server processes need a shared PostgreSQL database';
 const redisSkip = pgSkip ?? ((await redisReachable(redisUrl)) ? null : `Redis is not reachable at ${redisUrl} (TEST_REDIS_URL)`);
