@@ -1,3 +1,4 @@
+import type { Conversion, Reward } from '../../generated/prisma/client.js';
 import { builder } from '../../graphql/builder.js';
 import { ConversionTypeEnum } from '../../graphql/enums.js';
 import { MoneyInputRef } from '../../graphql/money.js';
@@ -41,7 +42,10 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
   }),
 });
 
-const RecordConversionPayload = payloadType<{ conversionId: string; replayed: boolean }>(
+/** What the mutation resolves to; `recorded` (rows just written) answers the payload without reading them back. */
+type RecordConversionResult = { conversionId: string; replayed: boolean; recorded?: { row: Conversion; rewards: Reward[] } };
+
+const RecordConversionPayload = payloadType<RecordConversionResult>(
   'RecordConversionPayload',
   'The recorded conversion (ACCEPTED, or DISCARDED with a `discardReason`) and the rewards it earned. A replay of an idempotency key returns the first call’s conversion and rewards.',
   (t) => ({
@@ -51,6 +55,8 @@ const RecordConversionPayload = payloadType<{ conversionId: string; replayed: bo
       description: 'Null only when the input was refused (see userErrors).',
       resolve: (query, p, _args, ctx) => {
         const selection = { ...query }; // read on refusal too: plugin-prisma reports unread queries
+        // Just recorded: every column is at hand (relations asked for are loaded by plugin-prisma).
+        if (p.recorded) return p.recorded.row;
         return p.conversionId ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId, ...tenantOf(ctx) } }) : null;
       },
     }),
@@ -59,6 +65,7 @@ const RecordConversionPayload = payloadType<{ conversionId: string; replayed: bo
       description: 'The rewards the conversion earned (their current state), oldest first; empty when discarded or when no rule applied.',
       resolve: (query, p, _args, ctx) => {
         const selection = { ...query };
+        if (p.recorded) return p.recorded.rewards; // created by this call, in id order, none changed since
         return p.conversionId
           ? ctx.db.prisma.reward.findMany({ ...selection, where: { conversionId: p.conversionId, ...tenantOf(ctx), sourceRewardId: null }, orderBy: { id: 'asc' } })
           : [];
@@ -100,7 +107,11 @@ builder.mutationField('recordConversion', (t) =>
             decodeClick: (token) => decodeClickId(token, ctx.clicks.codec),
           },
         );
-        return { conversionId: recorded.conversionId, replayed: recorded.replayed };
+        return {
+          conversionId: recorded.conversionId,
+          replayed: recorded.replayed,
+          recorded: recorded.row ? { row: recorded.row, rewards: recorded.rewards } : undefined,
+        };
       }),
   }),
 );

@@ -1,5 +1,5 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Reward } from '../../generated/prisma/client.js';
+import type { Conversion, Reward } from '../../generated/prisma/client.js';
 import type { Database } from '../../db.js';
 import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
@@ -63,6 +63,8 @@ export interface RecordedConversion {
   discardReason: string | null;
   /** The rewards created now (a replay created none: read the conversion's rewards). */
   rewards: Reward[];
+  /** The conversion's row as written now, every column (null for a replay: read it). */
+  row: Conversion | null;
   /** The idempotency key had been used: this is the first call's conversion, nothing was recorded now. */
   replayed: boolean;
 }
@@ -192,7 +194,7 @@ async function storedConversion(tx: SqlTx, tenant: Tenant, idempotencyKey: strin
   const [stored] = await tx.sql<{ id: string; status: ConversionStatus; discardReason: string | null }>`
     SELECT "id", "status"::text AS "status", "discardReason" FROM "Conversion"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "idempotencyKey" = ${idempotencyKey}`;
-  return stored ? { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], replayed: true } : null;
+  return stored ? { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], row: null, replayed: true } : null;
 }
 
 async function recordInTransaction(
@@ -277,7 +279,28 @@ async function recordInTransaction(
     },
   });
   await appendEvents(tx, tenant, events);
-  return { conversionId, status: result.discard ? 'DISCARDED' : 'ACCEPTED', discardReason: result.discard, rewards, replayed: false };
+  const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
+  const row: Conversion = {
+    id: conversionId,
+    ...tenant,
+    type: input.type,
+    status,
+    discardReason: result.discard,
+    idempotencyKey: input.idempotencyKey,
+    referredExternalId: input.referredExternalId,
+    referredEmail: input.referredEmail,
+    amount: input.amount,
+    currency: input.currency,
+    occurredAt: input.occurredAt,
+    programId: result.programId,
+    partnerId: result.partnerId,
+    referralId: result.referralId,
+    linkId: result.linkId,
+    clickId: result.clickRowId,
+    refundOfId: null,
+    createdAt: now,
+  };
+  return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }
 
 interface Outcome {
