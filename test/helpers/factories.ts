@@ -2,6 +2,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Database } from '../../src/db.js';
 import type { Prisma, PrismaClient } from '../../src/generated/prisma/client.js';
 import type { Mode } from '../../src/generated/prisma/enums.js';
+import { currentRequest, withRequestId } from '../../src/lib/request-context.js';
 import { formatUuid, UuidV7Generator } from '../../src/lib/uuid.js';
 
 const ids = new UuidV7Generator();
@@ -25,11 +26,17 @@ export function uuidv7(at: number = Date.now()): string {
 /** The opaque global id of a row, as the API shows it. */
 export const gid = (typename: string, id: string): string => encodeGlobalID(typename, id);
 
-/** Run `fn` and count the SQL statements it sent (every statement Prisma or raw SQL runs, BEGIN/COMMIT included). */
-export async function countStatements<T>(db: Database, fn: () => Promise<T>): Promise<{ result: T; statements: number }> {
-  const before = db.statements.count;
-  const result = await fn();
-  return { result, statements: db.statements.count - before };
+/**
+ * Run `fn` and count the SQL statements it sent (every statement Prisma or raw SQL runs,
+ * BEGIN/COMMIT included) — its own only: it runs as a request of its own, so background work
+ * running meanwhile (the outbox poll, a lastUsedAt touch) is not counted, as in X-SQL-Statements.
+ * `db` is the database the statements go to (kept in the signature for readability at call sites).
+ */
+export async function countStatements<T>(_db: Database, fn: () => Promise<T>): Promise<{ result: T; statements: number }> {
+  return withRequestId(`count-${unique()}`, async () => {
+    const result = await fn();
+    return { result, statements: currentRequest()!.statements };
+  });
 }
 
 const unique = () => uuidv7().slice(-12);
