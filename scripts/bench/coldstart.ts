@@ -17,7 +17,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { formatTable, ROOT, withClient, type BenchOptions, type BenchResult, type BenchSuite } from './harness.js';
+import {
+  ROOT,
+  runAlone,
+  withClient,
+  type BenchOptions,
+  type BenchResult,
+  type BenchSuite,
+} from './harness.js';
 import { freePort, type RatioResult } from './seed.js';
 
 const SUITE = 'coldstart';
@@ -238,24 +245,5 @@ export const coldstartSuite: BenchSuite = {
 
 // Run alone: `npx tsx scripts/bench/coldstart.ts` (BENCH_QUICK=1 for one run).
 if (process.argv[1]?.endsWith('coldstart.ts')) {
-  const quick = process.env.BENCH_QUICK === '1';
-  const options: BenchOptions = {
-    quick,
-    durationMs: 0,
-    warmupMs: 0,
-    concurrency: 1,
-    databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
-  };
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  coldstartSuite.run(options, log).then(
-    (results) => {
-      process.stdout.write(`\n${formatTable(results)}\n\n`);
-      for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
-      process.exit(0);
-    },
-    (error: unknown) => {
-      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+  runAlone(coldstartSuite, { concurrency: 1, durationMs: 0, warmupMs: 0 });
 }

@@ -15,21 +15,17 @@
 //
 // Also runs alone: `npx tsx scripts/bench/conversions.ts` (same options through env:
 // BENCH_CONCURRENCY, BENCH_DURATION seconds, BENCH_QUICK=1).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import pg from 'pg';
 import { openDatabase } from '../../src/db.js';
 import { uuidv7 } from '../../src/lib/uuid.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
-import { cpuProfileArgs } from './seed.js';
+import { cpuProfileArgs, exitWithParent, startChildServer } from './seed.js';
 import {
   createThrowawayDatabase,
-  formatTable,
   httpClient,
-  processCpuMs,
-  ROOT,
+  runAlone,
   runLoad,
   startServerProcess,
   withClient,
@@ -111,35 +107,6 @@ async function serveBareYoga(databaseUrl: string, port: number): Promise<void> {
   process.once('SIGTERM', () => server.close(() => void pool.end().then(() => process.exit(0))));
 }
 
-async function startBareYoga(databaseUrl: string, workspaceId: string): Promise<{ url: string; cpuMs(): number; stop(): Promise<void> }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port: p } = s.address() as net.AddressInfo;
-      s.close(() => resolve(p));
-    });
-  });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/conversions.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, BENCH_BARE_YOGA: '1', BENCH_PORT: String(port), BENCH_DB: databaseUrl, BENCH_WORKSPACE_ID: workspaceId, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`bare Yoga server exited (code ${code})`)));
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    cpuMs: () => processCpuMs(child.pid!),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 export const conversionsSuite: BenchSuite = {
   name: SUITE,
   description: 'recordConversion (2 reward rules) through the server vs a bare Yoga one-INSERT mutation and a raw INSERT through pg',
@@ -188,7 +155,7 @@ export const conversionsSuite: BenchSuite = {
       results.push(row('raw INSERT (1 row/statement, pg)', 'INSERT', raw, raw, `pg.Pool max ${options.concurrency}; autocommit`));
 
       log(`${SUITE}: bare Yoga mutation (one INSERT)…`);
-      const bare = await startBareYoga(database.url, fx.workspaceId);
+      const bare = await startChildServer('scripts/bench/conversions.ts', { BENCH_CHILD: 'bare', BENCH_DB: database.url, BENCH_WORKSPACE_ID: fx.workspaceId });
       const bareClient = httpClient(bare.url, options.concurrency);
       let bareResult: LoadResult;
       let bareCpu: number;
@@ -295,27 +262,9 @@ export const conversionsSuite: BenchSuite = {
 
 // Run alone, or as the bare Yoga child process.
 const invokedDirectly = process.argv[1]?.endsWith('conversions.ts') ?? false;
-if (invokedDirectly && process.env.BENCH_BARE_YOGA === '1') {
+if (invokedDirectly && process.env.BENCH_CHILD === 'bare') {
+  exitWithParent();
   await serveBareYoga(process.env.BENCH_DB!, Number(process.env.BENCH_PORT));
 } else if (invokedDirectly) {
-  const quick = process.env.BENCH_QUICK === '1';
-  const options: BenchOptions = {
-    quick,
-    durationMs: process.env.BENCH_DURATION ? Number(process.env.BENCH_DURATION) * 1000 : quick ? 3_000 : 10_000,
-    warmupMs: quick ? 500 : 2_000,
-    concurrency: Number(process.env.BENCH_CONCURRENCY ?? 20),
-    databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
-  };
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  conversionsSuite.run(options, log).then(
-    (results) => {
-      process.stdout.write(`\n${formatTable(results)}\n\n`);
-      for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
-      process.exit(0);
-    },
-    (error: unknown) => {
-      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+  runAlone(conversionsSuite, { concurrency: 20 });
 }

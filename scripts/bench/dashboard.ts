@@ -26,14 +26,14 @@ import { formatMinor } from '../../src/lib/money.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
 import {
   createThrowawayDatabase,
-  formatTable,
   httpClient,
+  runAlone,
   startServerProcess,
   withClient,
-  type ServerProcess,
   type BenchOptions,
   type BenchResult,
   type BenchSuite,
+  type ServerProcess,
 } from './harness.js';
 import {
   cpuProfileArgs,
@@ -590,24 +590,5 @@ if (invokedDirectly && process.env.BENCH_CHILD === 'handwritten') {
   exitWithParent();
   await serveHandWritten(process.env.BENCH_DB!, Number(process.env.BENCH_PORT));
 } else if (invokedDirectly) {
-  const quick = process.env.BENCH_QUICK === '1';
-  const options: BenchOptions = {
-    quick,
-    durationMs: process.env.BENCH_DURATION ? Number(process.env.BENCH_DURATION) * 1000 : quick ? 3_000 : 10_000,
-    warmupMs: quick ? 500 : 2_000,
-    concurrency: 20,
-    databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
-  };
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  dashboardSuite.run(options, log).then(
-    (results) => {
-      process.stdout.write(`\n${formatTable(results)}\n\n`);
-      for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
-      process.exit(0);
-    },
-    (error: unknown) => {
-      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+  runAlone(dashboardSuite, { concurrency: 20 });
 }

@@ -261,3 +261,31 @@ export function formatTable(results: BenchResult[]): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   return [line(header), `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n');
 }
+
+/**
+ * Run one suite on its own (`npx tsx scripts/bench/<suite>.ts`), options from the environment:
+ * BENCH_QUICK=1, BENCH_DURATION (seconds), BENCH_CONCURRENCY, BENCH_DATABASE_URL. Prints the table
+ * and the notes, and exits 0, or 1 when the suite fails.
+ */
+export function runAlone(suite: BenchSuite, defaults: { concurrency: number; durationMs?: number; warmupMs?: number }): void {
+  const quick = process.env.BENCH_QUICK === '1';
+  const options: BenchOptions = {
+    quick,
+    durationMs: process.env.BENCH_DURATION ? Number(process.env.BENCH_DURATION) * 1000 : (defaults.durationMs ?? (quick ? 3_000 : 10_000)),
+    warmupMs: defaults.warmupMs ?? (quick ? 500 : 2_000),
+    concurrency: Number(process.env.BENCH_CONCURRENCY ?? defaults.concurrency),
+    databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+  };
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  suite.run(options, log).then(
+    (results) => {
+      process.stdout.write(`\n${formatTable(results)}\n\n`);
+      for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
