@@ -5,7 +5,7 @@ import type { ConversionStatus, ConversionType, ReferralStatus } from '../../gen
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
-import type { SqlTx } from '../../lib/sql.js';
+import { sqlTx, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { createRewardsForConversion } from '../reward/create-rewards.js';
@@ -181,7 +181,8 @@ export async function recordConversion(
   } catch (error) {
     // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
-    const stored = await db.transaction((tx) => storedConversion(tx, tenant, input.idempotencyKey));
+    // One read, no transaction: nothing is written on this path.
+    const stored = await storedConversion(sqlTx(db.query), tenant, input.idempotencyKey);
     if (stored) return stored;
     throw error;
   }
