@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { AppServices, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { schema } from './graphql/schema.js';
+import { useRequestBodyLimit } from './lib/body-limit.js';
 import { currentRequest, currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
@@ -95,7 +96,15 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
     },
-    plugins: [useCursorErrorCode(), subscriptionExecution.plugin(), ...(config.production ? [] : [useStatementCountHeader()])],
+    // Yoga's own body limit streams every body through a TransformStream; useRequestBodyLimit
+    // checks Content-Length instead, and counts only chunked bodies (src/lib/body-limit.ts).
+    maxRequestBodySize: false,
+    plugins: [
+      useCursorErrorCode(),
+      subscriptionExecution.plugin(),
+      ...(config.production ? [] : [useStatementCountHeader()]),
+      useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
+    ],
     context: async ({ request, wsAuth }): Promise<Context> => {
       const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {

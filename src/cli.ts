@@ -47,6 +47,8 @@ Environment:
                        evicts it at once (through REDIS_URL on other instances) (default 5000; 0: off)
   WS_MAX_BUFFERED_BYTES
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
+  MAX_REQUEST_BODY_BYTES
+                       a larger GraphQL request body over HTTP is refused with 413 (default 1048576)
   WEBHOOK_ALLOW_PRIVATE_TARGETS
                        send webhooks to loopback, private and link-local addresses too (default false)
   WEBHOOK_MAX_FAILURES consecutive failed attempts before an endpoint is disabled (default 10)

@@ -34,6 +34,8 @@ export interface Config {
   authCacheTtlMs: number;
   /** A WebSocket client with more than this many bytes unsent is closed (1013). */
   wsMaxBufferedBytes: number;
+  /** A GraphQL request body (HTTP) larger than this is refused with 413. */
+  maxRequestBodyBytes: number;
   /** Webhook deliveries (see src/modules/webhook/README.md). */
   webhooks: WebhookConfig;
 }
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
   const statsThrottleMs = integer(env, 'STATS_THROTTLE_MS', 1000, 0, 60_000);
   const authCacheTtlMs = integer(env, 'AUTH_CACHE_TTL_MS', 5_000, 0, 60_000);
   const wsMaxBufferedBytes = integer(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
+  const maxRequestBodyBytes = integer(env, 'MAX_REQUEST_BODY_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024);
   const webhooks: WebhookConfig = {
     allowPrivateTargets: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     maxConsecutiveFailures: integer(env, 'WEBHOOK_MAX_FAILURES', 10, 1, 10_000),
@@ -170,6 +173,6 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
-    webhooks,
+    maxRequestBodyBytes, webhooks,
   };
 }

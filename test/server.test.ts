@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.js';
@@ -143,5 +144,67 @@ describe('node and nodes', () => {
     expect(res.errors?.[0]?.message).toContain('at most 100');
     const ok = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: [id, id] }, ws.keys.test.secret);
     expect(ok).toEqual({ data: { nodes: [null, null] } });
+  });
+});
+
+describe('request body limit (MAX_REQUEST_BODY_BYTES)', () => {
+  const LIMIT = 4096;
+  let small: TestServer;
+  beforeAll(async () => {
+    small = await startTestServer({ MAX_REQUEST_BODY_BYTES: String(LIMIT) });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  /** A JSON body of exactly `size` bytes asking `{ __typename }` (padded with a variable). */
+  const bodyOf = (size: number) => {
+    const base = JSON.stringify({ query: '{ __typename }', variables: { pad: '' } });
+    return JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(size - base.length) } });
+  };
+
+  /** POST with node:http: with a Content-Length, or chunked (no length announced) in pieces of 1000 bytes. */
+  function post(body: string, chunked: boolean): Promise<{ status: number; json: any }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${small.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }) },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      });
+      // The server may answer 413 and close before the whole body is sent.
+      req.on('error', reject);
+      if (chunked) for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
+      req.end(chunked ? undefined : body);
+    });
+  }
+
+  it('answers bodies up to the limit, with a Content-Length or chunked', async () => {
+    for (const chunked of [false, true]) {
+      const res = await post(bodyOf(LIMIT), chunked);
+      expect(res).toEqual({ status: 200, json: { data: { __typename: 'Query' } } });
+    }
+  });
+
+  it('refuses a larger body with 413 and says what the limit is, with a Content-Length or chunked', async () => {
+    for (const chunked of [false, true]) {
+      const res = await post(bodyOf(LIMIT + 1), chunked);
+      expect(res.status).toBe(413);
+      expect(res.json.data).toBeUndefined();
+      expect(res.json.errors).toHaveLength(1);
+      expect(res.json.errors[0].extensions.code).toBe('REQUEST_ENTITY_TOO_LARGE');
+      expect(res.json.errors[0].message).toContain(`larger than ${LIMIT} bytes (MAX_REQUEST_BODY_BYTES)`);
+    }
+  });
+
+  it('defaults to 1 MiB', async () => {
+    const res = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(1024 * 1024 + 1) });
+    expect(res.status).toBe(413);
+    const ok = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(1024 * 1024) });
+    expect(await ok.json()).toEqual({ data: { __typename: 'Query' } });
   });
 });
