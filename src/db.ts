@@ -1,4 +1,5 @@
 import { sqlTx, type SqlTx } from './lib/sql.js';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -93,7 +94,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       try {
         await client.query('BEGIN');
         try {
-          const result = await fn(sqlTx(async (text, params) => (await client.query(text, params)).rows));
+          const result = await fn(sqlTx(async (text, params) => (await client.query({ name: statementName(text), text, values: params })).rows));
           await client.query('COMMIT');
           return result;
         } catch (error) {
@@ -250,4 +251,21 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
       lock?.release();
     },
   };
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A name for a hot-path statement, so that each connection parses and analyses it once (a named
+ * prepared statement) instead of on every call: for the large statements of recordConversion that
+ * is most of what PostgreSQL spends on them. The texts come from the call sites of lib/sql.ts
+ * (a few dozen shapes), never from client input, so the map stays small.
+ */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `rg_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }

@@ -5,17 +5,15 @@ import type { ConversionStatus, ConversionType, ReferralStatus } from '../../gen
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
-import { sqlTx, type SqlTx } from '../../lib/sql.js';
+import { sqlFragment, sqlTx, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
-import { appendEvents, type NewEvent } from '../events/outbox.js';
-import { createRewardsForConversion } from '../reward/create-rewards.js';
+import { appendEvents } from '../events/outbox.js';
+import { draftRewards, insertRewardsCtes, rewardCreatedEvents, rulesQuery, type RuleRow } from '../reward/create-rewards.js';
 import {
   checkReferral,
   decideAttribution,
-  loadProgram,
+  loadFacts,
   loadReferral,
-  loadSignals,
-  programInScope,
   type Decision,
   type DecodedClick,
   type DiscardReason,
@@ -205,82 +203,91 @@ async function recordInTransaction(
   options: RecordConversionOptions,
   now: Date,
 ): Promise<RecordedConversion> {
-  // 1. The claim. The row starts ACCEPTED and gets its final status below, before commit.
-  const [claimed] = await tx.sql<{ id: string }>`
+  // 1. The claim, and in the same statement every fact attribution decides on. The row starts
+  // ACCEPTED and gets its final status in step 4, before commit.
+  const conversionId = uuidv7();
+  const claim = sqlFragment`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
                               "amount", "currency", "occurredAt", "createdAt")
-    VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
+    VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
             ${input.occurredAt}::timestamptz, ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
-  if (!claimed) {
+  const facts = await loadFacts(
+    tx,
+    tenant,
+    claim,
+    { programId: input.programId === INVALID_ID ? null : input.programId, clickId: input.clickId, code: input.code, referredExternalId: input.referredExternalId },
+    options.decodeClick,
+  );
+  if (facts.claimedId === null) {
     // Taken: by a transaction that has committed (ON CONFLICT waited for it), so this read sees it.
     const stored = await storedConversion(tx, tenant, input.idempotencyKey);
     if (!stored) throw new Error('idempotency key conflict without a stored conversion');
     return stored;
   }
-  const conversionId = claimed.id;
+  if (input.programId !== null && facts.givenProgramId === null) throw notFound('Program', field('programId'));
 
-  // 2. Attribution.
-  let givenProgramId: string | null = null;
-  if (input.programId !== null) {
-    const program = input.programId === INVALID_ID ? null : await loadProgram(tx, tenant, input.programId);
-    if (!program) throw notFound('Program', field('programId'));
-    givenProgramId = program.id;
-  }
+  // 2. Attribution, and the referral it creates or updates (with the rules of its program).
   const referred = { externalId: input.referredExternalId, email: input.referredEmail, occurredAt: input.occurredAt };
-  const signals = await loadSignals(tx, tenant, { clickId: input.clickId, code: input.code }, options.decodeClick);
-  const referral = await loadReferral(tx, tenant, input.referredExternalId, programInScope(givenProgramId, signals));
-  const decision = decideAttribution({ programId: givenProgramId, signals, referral, referred });
-
+  const decision = decideAttribution({ programId: facts.givenProgramId, signals: facts.signals, referral: facts.referral, referred });
   const outcome = await applyDecision(tx, tenant, input, decision, referred);
-  const result: Outcome = { programId: givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
-
-  await tx.sql`
-    UPDATE "Conversion"
-       SET "status" = ${result.discard ? 'DISCARDED' : 'ACCEPTED'}::"ConversionStatus", "discardReason" = ${result.discard},
-           "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
-           "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid
-     WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
-
-  // 3. Rewards, for an accepted conversion.
-  let rewards: Reward[] = [];
-  const events: NewEvent[] = [];
-  if (!result.discard && result.rewardable) {
-    rewards = await createRewardsForConversion(tx, tenant, {
-      conversion: { id: conversionId, type: input.type, amount: input.amount, currency: input.currency, occurredAt: input.occurredAt },
-      referral: result.rewardable.referral,
-      program: result.rewardable.program,
-      partnerId: result.partnerId!,
-      enrollmentId: result.rewardable.enrollmentId,
-      actor: options.actor,
-      now,
-      pendingEvents: events,
-    });
-  }
-
-  // 4. The rewards' events and the conversion's, appended at once, last (the tenant's event
-  // counter lock is held from here to commit).
-  events.push({
-    type: 'conversion.recorded',
-    programId: result.programId,
-    partnerId: result.partnerId,
-    payload: {
-      conversionId: encodeGlobalID('Conversion', conversionId),
-      type: input.type,
-      status: result.discard ? 'DISCARDED' : 'ACCEPTED',
-      discardReason: result.discard,
-      programId: result.programId && encodeGlobalID('Program', result.programId),
-      partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
-      referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
-      amount: input.amount !== null && input.currency !== null ? { amount: formatMinor(input.amount, input.currency), currency: input.currency } : null,
-      occurredAt: input.occurredAt.toISOString(),
-      rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
-    },
-  });
-  await appendEvents(tx, tenant, events);
+  const result: Outcome = { programId: facts.givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
+
+  // 3. The rewards an accepted conversion earns (limits and caps read under the referral's lock).
+  const rewardable = result.discard ? undefined : result.rewardable;
+  const rewards = rewardable
+    ? await draftRewards(
+        tx,
+        tenant,
+        {
+          conversion: { id: conversionId, type: input.type, amount: input.amount, currency: input.currency, occurredAt: input.occurredAt },
+          referral: rewardable.referral,
+          program: rewardable.program,
+          partnerId: result.partnerId!,
+          now,
+        },
+        rewardable.rules,
+      )
+    : [];
+
+  // 4. The conversion's outcome with the rewards and their history, in one statement; then the
+  // events (the rewards' and the conversion's), last: the tenant's event counter lock is held from
+  // the append to commit, and every conversion of the tenant waits for it.
+  await tx.sql`
+    WITH ${insertRewardsCtes(tenant, rewards, options.actor)}
+    outcome AS (
+      UPDATE "Conversion"
+         SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
+             "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
+             "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid
+       WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+      RETURNING 1
+    )
+    SELECT count(*) FROM outcome`;
+  await appendEvents(tx, tenant, [
+    ...rewardCreatedEvents(rewards),
+    {
+      type: 'conversion.recorded',
+      programId: result.programId,
+      partnerId: result.partnerId,
+      payload: {
+        conversionId: encodeGlobalID('Conversion', conversionId),
+        type: input.type,
+        status,
+        discardReason: result.discard,
+        programId: result.programId && encodeGlobalID('Program', result.programId),
+        partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
+        referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
+        amount: input.amount !== null && input.currency !== null ? { amount: formatMinor(input.amount, input.currency), currency: input.currency } : null,
+        occurredAt: input.occurredAt.toISOString(),
+        rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
+      },
+    },
+  ]);
+
   const row: Conversion = {
     id: conversionId,
     ...tenant,
@@ -315,7 +322,8 @@ interface Outcome {
   rewardable?: {
     referral: { id: string; createdAt: Date; isNew: boolean };
     program: { id: string; holdDays: number };
-    enrollmentId: string;
+    /** The program's rules for this conversion, with the enrollment's overrides. */
+    rules: RuleRow[];
   };
 }
 
@@ -323,7 +331,13 @@ const isPayment = (type: ConversionType) => type === 'PURCHASE' || type === 'SUB
 
 type Referred = { externalId: string; email: string | null; occurredAt: Date };
 
-/** Create or update the referral the decision calls for; what the conversion row records. */
+/** The rule rows of a statement that LEFT JOINed rulesQuery (no rules: one row of NULLs). */
+const rulesOf = (rows: ReadonlyArray<Partial<RuleRow>>): RuleRow[] => rows.filter((row): row is RuleRow => row.id != null);
+
+/**
+ * Create or update the referral the decision calls for; what the conversion row records. The
+ * statement that writes the referral also loads the rules of its program for this conversion.
+ */
 async function applyDecision(
   tx: SqlTx,
   tenant: Tenant,
@@ -339,15 +353,22 @@ async function applyDecision(
     case 'new': {
       const { touch } = decision;
       const status: ReferralStatus = decision.discard ? 'REJECTED' : isPayment(input.type) ? 'CONVERTED' : 'PENDING';
-      const [created] = await tx.sql<{ id: string; createdAt: Date }>`
-        INSERT INTO "Referral" ("id", "workspaceId", "mode", "programId", "partnerId", "linkId", "clickId", "externalId", "email",
-                                "status", "createdAt", "convertedAt")
-        VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${touch.program.id}::uuid, ${touch.partner.id}::uuid,
-                ${touch.linkId}::uuid, ${touch.click?.rowId ?? null}::uuid, ${input.referredExternalId}, ${input.referredEmail},
-                ${status}::"ReferralStatus", ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
-        ON CONFLICT DO NOTHING
-        RETURNING "id", "createdAt"`;
-      if (!created) {
+      const rows = await tx.sql<Partial<RuleRow> & { createdId: string | null; referralCreatedAt: Date | null }>`
+        WITH created AS (
+          INSERT INTO "Referral" ("id", "workspaceId", "mode", "programId", "partnerId", "linkId", "clickId", "externalId", "email",
+                                  "status", "createdAt", "convertedAt")
+          VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${touch.program.id}::uuid, ${touch.partner.id}::uuid,
+                  ${touch.linkId}::uuid, ${touch.click?.rowId ?? null}::uuid, ${input.referredExternalId}, ${input.referredEmail},
+                  ${status}::"ReferralStatus", ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
+          ON CONFLICT DO NOTHING
+          RETURNING "id", "createdAt"
+        )
+        SELECT c."id" AS "createdId", c."createdAt" AS "referralCreatedAt", rule.*
+          FROM (SELECT 1) AS head
+          LEFT JOIN created c ON true
+          LEFT JOIN (${rulesQuery(tenant, touch.program.id, input.type, touch.enrollment.id)}) AS rule ON true`;
+      const { createdId, referralCreatedAt } = rows[0]!;
+      if (createdId === null) {
         // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch.
         const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id);
         if (!existing) throw new Error('referral conflict without a stored referral');
@@ -356,13 +377,13 @@ async function applyDecision(
       return {
         discard: decision.discard,
         ...touchColumns(touch),
-        referralId: created.id,
+        referralId: createdId,
         rewardable: decision.discard
           ? undefined
           : {
-              referral: { id: created.id, createdAt: created.createdAt, isNew: true },
+              referral: { id: createdId, createdAt: referralCreatedAt!, isNew: true },
               program: { id: touch.program.id, holdDays: touch.program.holdDays },
-              enrollmentId: touch.enrollment.id,
+              rules: rulesOf(rows),
             },
       };
     }
@@ -397,23 +418,30 @@ async function bindToExisting(
     return { discard, ...columns };
   }
   const payment = isPayment(input.type);
-  const [locked] = await tx.sql<{ status: ReferralStatus; createdAt: Date }>`
-    UPDATE "Referral"
-       SET "status" = CASE WHEN ${payment} AND "status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE "status" END,
-           "convertedAt" = CASE WHEN ${payment} THEN COALESCE("convertedAt", ${input.occurredAt}::timestamptz) ELSE "convertedAt" END,
-           "email" = COALESCE("email", ${input.referredEmail})
-     WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-     RETURNING "status"::text AS "status", "createdAt"`;
-  if (!locked) throw new Error('referral vanished');
+  const rows = await tx.sql<Partial<RuleRow> & { lockedStatus: ReferralStatus | null; referralCreatedAt: Date | null }>`
+    WITH locked AS (
+      UPDATE "Referral"
+         SET "status" = CASE WHEN ${payment} AND "status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE "status" END,
+             "convertedAt" = CASE WHEN ${payment} THEN COALESCE("convertedAt", ${input.occurredAt}::timestamptz) ELSE "convertedAt" END,
+             "email" = COALESCE("email", ${input.referredEmail})
+       WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+       RETURNING "status"::text AS "status", "createdAt"
+    )
+    SELECT l."status" AS "lockedStatus", l."createdAt" AS "referralCreatedAt", rule.*
+      FROM (SELECT 1) AS head
+      LEFT JOIN locked l ON true
+      LEFT JOIN (${rulesQuery(tenant, referral.program.id, input.type, referral.enrollment!.id)}) AS rule ON true`;
+  const { lockedStatus, referralCreatedAt } = rows[0]!;
+  if (lockedStatus === null) throw new Error('referral vanished');
   // Rejected meanwhile by a concurrent transaction (whose commit we waited for).
-  if (locked.status === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
+  if (lockedStatus === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
   return {
     discard: null,
     ...columns,
     rewardable: {
-      referral: { id: referral.id, createdAt: locked.createdAt, isNew: false },
+      referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
       program: { id: referral.program.id, holdDays: referral.program.holdDays },
-      enrollmentId: referral.enrollment!.id,
+      rules: rulesOf(rows),
     },
   };
 }

@@ -3,9 +3,9 @@ import type { Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor } from '../../lib/money.js';
-import type { SqlTx } from '../../lib/sql.js';
+import { EMPTY_FRAGMENT, sqlFragment, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
-import { appendEvents, type NewEvent } from '../events/outbox.js';
+import type { NewEvent } from '../events/outbox.js';
 import { evaluateRewards, needsPriorRewards, priorKey, type EngineOverride, type EngineRule, type PriorRewards } from './engine.js';
 
 const DAY_MS = 86_400_000;
@@ -18,7 +18,7 @@ export interface RewardableConversion {
   occurredAt: Date;
 }
 
-export interface CreateRewardsArgs {
+export interface DraftRewardsArgs {
   conversion: RewardableConversion;
   referral: {
     id: string;
@@ -29,33 +29,23 @@ export interface CreateRewardsArgs {
   program: { id: string; holdDays: number };
   /** The referring partner: the owner of every reward (REFERRED-recipient ones included). */
   partnerId: string;
-  /** The partner's enrollment in the program, whose rule overrides apply. */
-  enrollmentId: string;
-  /** Who caused the rewards, for the status history: an api key id or "system:<job>". */
-  actor: string;
   now: Date;
-  /** Collect the reward.created events here instead of appending them (to append with others at once). */
-  pendingEvents?: NewEvent[];
 }
 
-type RuleRow = EngineRule & {
+/** A rule of the program with the enrollment's override of it, as `rulesQuery` selects them. */
+export type RuleRow = EngineRule & {
   overrideDisabled: boolean | null;
   overrideFixedAmount: bigint | string | null;
   overrideBasisPoints: number | null;
 };
 
 /**
- * Evaluate the program's rules for an accepted conversion and write the rewards it earns, inside
- * the caller's transaction: each reward CREATED (approveAfter = now + the program's hold days),
- * its first status-history row (null → CREATED), and a `reward.created` outbox event. The caller
- * must hold the referral's row lock (it updates or inserts the referral first), so concurrent
- * conversions of one referral see each other's rewards when applying limits and caps.
+ * The live rules of `programId` for a conversion of `trigger`, each with `enrollmentId`'s override
+ * of it: a SELECT (columns: RuleRow) to splice into a statement of the caller's (recordConversion
+ * loads them in the statement that writes the referral). Not ordered: see draftRewards.
  */
-export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args: CreateRewardsArgs): Promise<Reward[]> {
-  const { conversion, referral, program } = args;
-  if (conversion.type === 'REFUND') return [];
-
-  const rows = await tx.sql<RuleRow>`
+export function rulesQuery(tenant: Tenant, programId: string, trigger: ConversionType, enrollmentId: string): SqlFragment {
+  return sqlFragment`
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
@@ -64,20 +54,30 @@ export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args
            o."percentageBasisPoints" AS "overrideBasisPoints"
       FROM "RewardRule" r
       LEFT JOIN "RewardRuleOverride" o
-        ON o."ruleLineageId" = r."lineageId" AND o."enrollmentId" = ${args.enrollmentId}::uuid
+        ON o."ruleLineageId" = r."lineageId" AND o."enrollmentId" = ${enrollmentId}::uuid
        AND o."workspaceId" = r."workspaceId" AND o."mode" = r."mode"
      WHERE r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
-       AND r."programId" = ${program.id}::uuid AND r."trigger"::text = ${conversion.type}
-       AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL
-     ORDER BY r."lineageId"`;
-  if (rows.length === 0) return [];
+       AND r."programId" = ${programId}::uuid AND r."trigger"::text = ${trigger}
+       AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL`;
+}
 
-  const rules: EngineRule[] = rows.map((row) => ({
+/**
+ * The rewards an accepted conversion earns under `rules` (rulesQuery's rows), not yet written:
+ * each CREATED, approveAfter = now + the program's hold days. For a referral that existed
+ * before, what it already earned is read first (limits and caps): the caller must hold the
+ * referral's row lock (it updates or inserts the referral first), so concurrent conversions of
+ * one referral see each other's rewards. Write them with insertRewardsCtes.
+ */
+export async function draftRewards(tx: SqlTx, tenant: Tenant, args: DraftRewardsArgs, ruleRows: readonly RuleRow[]): Promise<Reward[]> {
+  const { conversion, referral, program } = args;
+  if (conversion.type === 'REFUND' || ruleRows.length === 0) return [];
+  const sorted = [...ruleRows].sort((a, b) => (a.lineageId < b.lineageId ? -1 : a.lineageId > b.lineageId ? 1 : 0));
+  const rules: EngineRule[] = sorted.map((row) => ({
     ...row,
     fixedAmount: toBigInt(row.fixedAmount),
     capAmount: toBigInt(row.capAmount),
   }));
-  const overrides: EngineOverride[] = rows
+  const overrides: EngineOverride[] = sorted
     .filter((row) => row.overrideDisabled !== null)
     .map((row) => ({
       ruleLineageId: row.lineageId,
@@ -88,10 +88,8 @@ export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args
   const prior = referral.isNew || !needsPriorRewards(rules) ? new Map<string, PriorRewards>() : await priorRewards(tx, tenant, referral.id, rules);
 
   const { rewards: drafts } = evaluateRewards({ conversion, referralCreatedAt: referral.createdAt, rules, overrides, prior });
-  if (drafts.length === 0) return [];
-
   const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
-  const rewards: Reward[] = drafts
+  return drafts
     .map((draft) => ({
       id: uuidv7(),
       ...tenant,
@@ -112,34 +110,50 @@ export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args
       updatedAt: args.now,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
-  // The rewards and their first status-history rows (null → CREATED), in one statement.
+}
+
+/**
+ * Writing `rewards` (from draftRewards) and their first status-history rows (null → CREATED), as
+ * CTEs followed by a comma, to splice into a statement of the caller's WITH; nothing when there
+ * are none. `actor` caused them: an api key id or "system:<job>".
+ */
+export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], actor: string): SqlFragment {
+  if (rewards.length === 0) return EMPTY_FRAGMENT;
   const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
-  await tx.sql`
-    WITH created AS (
+  const { programId, partnerId, conversionId, approveAfter, createdAt } = rewards[0]!;
+  return sqlFragment`
+    created_rewards AS (
       INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "ruleId", "ruleLineageId",
                             "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")
-      SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${program.id}::uuid, ${args.partnerId}::uuid, ${conversion.id}::uuid,
+      SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid,
              r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
-             ${approveAfter}::timestamptz, ${args.now}::timestamptz, ${args.now}::timestamptz
+             ${approveAfter}::timestamptz, ${createdAt}::timestamptz, ${createdAt}::timestamptz
         FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
                     ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[])
                AS r(id, "ruleId", "ruleLineageId", recipient, kind, amount, currency)
       RETURNING "id"
-    )
-    INSERT INTO "RewardStatusChange" ("id", "workspaceId", "mode", "rewardId", "fromStatus", "toStatus", "reason", "actor", "createdAt")
-    SELECT h.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", h."rewardId", NULL, 'CREATED',
-           'Created by a reward rule for an accepted conversion.', ${args.actor}, ${args.now}::timestamptz
-      FROM unnest(${rewards.map(() => uuidv7())}::uuid[], ${column('id')}::uuid[]) AS h(id, "rewardId")
-      JOIN created c ON c."id" = h."rewardId"`;
-  const events: NewEvent[] = rewards.map((reward) => ({
+    ),
+    reward_history AS (
+      INSERT INTO "RewardStatusChange" ("id", "workspaceId", "mode", "rewardId", "fromStatus", "toStatus", "reason", "actor", "createdAt")
+      SELECT h.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", h."rewardId", NULL, 'CREATED',
+             'Created by a reward rule for an accepted conversion.', ${actor}, ${createdAt}::timestamptz
+        FROM unnest(${rewards.map(() => uuidv7())}::uuid[], ${column('id')}::uuid[]) AS h(id, "rewardId")
+        JOIN created_rewards c ON c."id" = h."rewardId"
+      RETURNING 1
+    ),`;
+}
+
+/** The `reward.created` outbox events of new rewards. */
+export function rewardCreatedEvents(rewards: readonly Reward[]): NewEvent[] {
+  return rewards.map((reward) => ({
     type: 'reward.created',
-    programId: program.id,
-    partnerId: args.partnerId,
+    programId: reward.programId,
+    partnerId: reward.partnerId,
     payload: {
       rewardId: encodeGlobalID('Reward', reward.id),
-      conversionId: encodeGlobalID('Conversion', conversion.id),
-      programId: encodeGlobalID('Program', program.id),
-      partnerId: encodeGlobalID('Partner', args.partnerId),
+      conversionId: encodeGlobalID('Conversion', reward.conversionId),
+      programId: encodeGlobalID('Program', reward.programId),
+      partnerId: encodeGlobalID('Partner', reward.partnerId),
       ruleId: encodeGlobalID('RewardRule', reward.ruleId),
       recipient: reward.recipient,
       kind: reward.kind,
@@ -148,10 +162,6 @@ export async function createRewardsForConversion(tx: SqlTx, tenant: Tenant, args
       approveAfter: reward.approveAfter.toISOString(),
     },
   }));
-  // The caller may collect them to append with its own events in one go.
-  if (args.pendingEvents) args.pendingEvents.push(...events);
-  else await appendEvents(tx, tenant, events);
-  return rewards;
 }
 
 /**
