@@ -235,12 +235,15 @@ async function runProducer(): Promise<void> {
       } else if (command.type === 'produce') {
         const starts: Array<[number, number]> = [];
         const { lateMaxMs } = await paced(command.rate, command.durationMs, async (i) => {
-          // One event per transaction, as a mutation appends it; the time COMMIT returned starts its latency.
-          const [appended] = await db!.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]), {
+          // One event per transaction, as a mutation appends it; the time COMMIT returned starts its
+          // latency. Events are numbered at commit: the number is read back afterwards, by id.
+          const [id] = await db!.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]), {
             maxWait: 60_000,
             timeout: 60_000,
           });
-          starts.push([Number(appended!.sequence), now()]);
+          const committedAt = now();
+          const [numbered] = await db!.query<{ sequence: string }>('SELECT "sequence"::text AS "sequence" FROM "Event" WHERE "id" = $1', [id]);
+          starts.push([Number(numbered!.sequence), committedAt]);
         });
         send({ type: 'produced', starts: starts.sort((a, b) => a[0] - b[0]), lateMaxMs });
       } else {

@@ -254,8 +254,7 @@ async function recordInTransaction(
     : [];
 
   // 4. The conversion's outcome with the rewards and their history, in one statement; then the
-  // events (the rewards' and the conversion's), last: the tenant's event counter lock is held from
-  // the append to commit, and every conversion of the tenant waits for it.
+  // events (the rewards' and the conversion's), numbered at commit.
   await tx.sql`
     WITH ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (

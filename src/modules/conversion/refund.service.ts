@@ -229,7 +229,7 @@ async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, origin
     if (entries.length) await tx.ledgerEntry.createMany({ data: entries });
   }
 
-  // Events last: the tenant's event counter is the last lock this transaction takes.
+  // Events last (they are numbered at commit: the tenant's event counter is the last lock taken).
   await appendEvent(tx, tenant, {
     type: 'conversion.recorded',
     programId: refund.programId,

@@ -32,7 +32,7 @@ type EventRow = {
 /**
  * Delivers committed outbox events to the pub/sub, per tenant in sequence order, at least once.
  *
- * - Wake-up: LISTEN/NOTIFY (appendEvent notifies at commit); fallback: a poll of EventCounter.
+ * - Wake-up: LISTEN/NOTIFY (the commit that numbers events notifies); fallback: a poll of EventCounter.
  * - In memory (one process's pub/sub): every instance dispatches to its own subscribers.
  * - Redis (shared pub/sub): one instance at a time dispatches (PostgreSQL advisory lock), with
  *   its cursors kept in Redis, so each event is published once and a new leader carries on.

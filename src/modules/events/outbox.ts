@@ -23,91 +23,58 @@ export interface NewEvent {
   payload: Record<string, unknown>;
 }
 
-/** The channel NOTIFY'd (at commit) when events are appended: a wake-up for dispatchers. */
+/** The channel NOTIFY'd (at commit, payload "<workspaceId>:<mode>") when events are appended: a wake-up for dispatchers. */
 export const EVENTS_CHANNEL = 'refgraph_events';
 
 /**
- * Append events in the caller's transaction, in order. Sequence numbers come from the tenant's
- * EventCounter row, whose lock is held until the transaction ends: sequence order is commit order
- * per workspace and mode, with no gaps from rolled-back transactions. That lock serializes the
- * tenant's writers from here to their COMMIT, so append as late in the transaction as possible,
- * all at once.
+ * Append events in the caller's transaction, in order. They are numbered when the transaction
+ * commits, not here: each row is inserted with a provisional negative number, and a deferred
+ * constraint trigger (migration `20261122033000_event_numbered_at_commit`) gives it the tenant's
+ * next number from its EventCounter row during COMMIT, and NOTIFYs the dispatchers. The counter's
+ * row lock is taken inside the commit and released with it, so sequence order is commit order per
+ * workspace and mode, without gaps from rolled-back transactions, and no writer of the tenant
+ * waits for another's round trips (only for its commit). Readers never see a provisional number:
+ * it is replaced before the row becomes visible.
  *
- * - In a plain-SQL transaction (`db.transaction`, the hot paths): one statement — the counter, the
- *   rows and the NOTIFY in one round trip, so the lock is held for that and the COMMIT only.
- * - In a Prisma transaction: two — the counter with the NOTIFY, then the rows through
- *   `createMany`. Not one raw statement there, because Prisma's query-plan cache keys a raw
- *   query by its parameter values: every distinct set of payloads would stay in memory (up to
- *   1000 of them; measured: 48 MB of payloads kept 60 MB of heap).
+ * Resolves with the events' ids, in order (their numbers can be read by id once committed).
+ *
+ * - In a plain-SQL transaction (`db.transaction`, the hot paths): one multi-row INSERT.
+ * - In a Prisma transaction: `createMany`, not a raw statement, because Prisma's query-plan cache
+ *   keys a raw query by its parameter values: every distinct set of payloads would stay in memory
+ *   (up to 1000 of them; measured: 48 MB of payloads kept 60 MB of heap).
  */
-export async function appendEvents(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, events: NewEvent[]): Promise<Array<{ sequence: bigint }>> {
+export async function appendEvents(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
-  const n = events.length;
-  const last = 'sql' in tx ? await appendInOneStatement(tx, tenant, events) : await appendThroughPrisma(tx, tenant, events);
-  const first = last - BigInt(n) + 1n;
-  return events.map((_, i) => ({ sequence: first + BigInt(i) }));
-}
-
-/** The counter, the rows and the NOTIFY in one statement; the new last sequence number. */
-async function appendInOneStatement(tx: SqlTx, tenant: Tenant, events: NewEvent[]): Promise<bigint> {
-  const n = events.length;
   const ids = events.map(() => uuidv7());
+  if (!('sql' in tx)) {
+    await tx.event.createMany({
+      data: events.map((event, i) => ({
+        id: ids[i]!,
+        workspaceId: tenant.workspaceId,
+        mode: tenant.mode,
+        type: event.type,
+        programId: event.programId ?? null,
+        partnerId: event.partnerId ?? null,
+        payload: event.payload as Prisma.InputJsonValue,
+      })),
+    });
+    return ids;
+  }
   const types = events.map((event) => event.type);
   const programIds = events.map((event) => event.programId ?? null);
   const partnerIds = events.map((event) => event.partnerId ?? null);
   const payloads = events.map((event) => JSON.stringify(event.payload));
-  const [appended] = await tx.sql<{ last: bigint | string }>`
-    WITH counter AS (
-      INSERT INTO "EventCounter" ("workspaceId", "mode", "lastSequence")
-      VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${n})
-      ON CONFLICT ("workspaceId", "mode") DO UPDATE SET "lastSequence" = "EventCounter"."lastSequence" + ${n}
-      RETURNING "lastSequence"
-    ), rows AS (
-      INSERT INTO "Event" ("id", "workspaceId", "mode", "sequence", "type", "programId", "partnerId", "payload", "occurredAt")
-      SELECT e.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", counter."lastSequence" - ${n} + e.ord, e.type, e."programId", e."partnerId", e.payload, clock_timestamp()
-        FROM counter,
-             unnest(${ids}::uuid[], ${types}::text[], ${programIds}::uuid[], ${partnerIds}::uuid[], ${payloads}::jsonb[])
-               WITH ORDINALITY AS e(id, type, "programId", "partnerId", payload, ord)
-      RETURNING 1
-    )
-    SELECT "lastSequence" AS "last",
-           pg_notify(${EVENTS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}:`} || "lastSequence"::text)::text AS "notified",
-           (SELECT count(*) FROM rows) AS "written"
-      FROM counter`;
-  return BigInt(appended!.last);
-}
-
-/** The counter with the NOTIFY (small parameters), then the rows through createMany; the new last sequence number. */
-async function appendThroughPrisma(tx: Prisma.TransactionClient, tenant: Tenant, events: NewEvent[]): Promise<bigint> {
-  const n = events.length;
-  const [counter] = await tx.$queryRaw<Array<{ last: bigint }>>`
-    WITH counter AS (
-      INSERT INTO "EventCounter" ("workspaceId", "mode", "lastSequence")
-      VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${n})
-      ON CONFLICT ("workspaceId", "mode") DO UPDATE SET "lastSequence" = "EventCounter"."lastSequence" + ${n}
-      RETURNING "lastSequence"
-    )
-    SELECT "lastSequence" AS "last",
-           pg_notify(${EVENTS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}:`} || "lastSequence"::text)::text AS "notified"
-      FROM counter`;
-  const last = BigInt(counter!.last);
-  const first = last - BigInt(n) + 1n;
-  await tx.event.createMany({
-    data: events.map((event, i) => ({
-      workspaceId: tenant.workspaceId,
-      mode: tenant.mode,
-      sequence: first + BigInt(i),
-      type: event.type,
-      programId: event.programId ?? null,
-      partnerId: event.partnerId ?? null,
-      payload: event.payload as Prisma.InputJsonValue,
-    })),
-  });
-  return last;
+  await tx.sql`
+    INSERT INTO "Event" ("id", "workspaceId", "mode", "type", "programId", "partnerId", "payload", "occurredAt")
+    SELECT e.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", e.type, e."programId", e."partnerId", e.payload, clock_timestamp()
+      FROM unnest(${ids}::uuid[], ${types}::text[], ${programIds}::uuid[], ${partnerIds}::uuid[], ${payloads}::jsonb[])
+             WITH ORDINALITY AS e(id, type, "programId", "partnerId", payload, ord)
+     ORDER BY e.ord`;
+  return ids;
 }
 
 /** Append one event in the caller's transaction (see appendEvents). */
-export async function appendEvent(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, event: NewEvent): Promise<{ sequence: bigint }> {
-  const [appended] = await appendEvents(tx, tenant, [event]);
-  return appended!;
+export async function appendEvent(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, event: NewEvent): Promise<string> {
+  const [id] = await appendEvents(tx, tenant, [event]);
+  return id!;
 }

@@ -109,7 +109,7 @@ export class ApprovalJob {
     return total;
   }
 
-  /** One transaction in one tenant (so it locks one event counter): up to batchSize rewards nobody else holds. */
+  /** One transaction in one tenant (so its commit numbers events on one event counter): up to batchSize rewards nobody else holds. */
   private approveBatch(tenant: Tenant, now: Date): Promise<number> {
     return this.prisma.$transaction(async (tx) => {
       const due = await tx.$queryRaw<Array<{ id: string }>>`

@@ -124,8 +124,8 @@ export function ledgerTypeFor(from: RewardStatus, to: RewardStatus): { type: Led
  * the ledger entries of REFERRER rewards (never two of a kind per reward: the unique
  * (rewardId, type) refuses it), and, with `cascade`, the same for their refund adjustments.
  * The rewards must be locked by the caller and allowed to move (see transitionError); those
- * already in `to` are skipped. Outbox events are appended separately (appendStatusEvents), after
- * every row lock the transaction takes, so the tenant's event counter is locked last.
+ * already in `to` are skipped. Outbox events are appended separately (appendStatusEvents); they
+ * are numbered at commit, so the tenant's event counter is locked last.
  */
 export async function applyStatusChange(
   tx: Prisma.TransactionClient,
