@@ -1,4 +1,4 @@
-import type { SqlFragment, SqlTx } from '../../lib/sql.js';
+import { sqlFragment, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -283,20 +283,7 @@ export async function loadFacts(
                       (SELECT "programId" FROM touch WHERE "linkId" = ${clickLinkId}::uuid),
                       (SELECT "programId" FROM touch WHERE "codeNormalized" = ${code ?? ''})) AS "programId"
     ),
-    referral AS (
-      SELECT r."id", r."status"::text AS "status", r."email", r."createdAt", r."linkId",
-             e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
-             g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
-             p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
-        FROM "Referral" r
-        JOIN "Program" g ON g."id" = r."programId"
-        JOIN "Partner" p ON p."id" = r."partnerId"
-        LEFT JOIN "Enrollment" e ON e."programId" = r."programId" AND e."partnerId" = r."partnerId"
-       WHERE r."workspaceId" = ${ws}::uuid AND r."mode" = ${tenant.mode}::"Mode" AND r."externalId" = ${input.referredExternalId}
-         AND ((SELECT "programId" FROM scope) IS NULL OR r."programId" = (SELECT "programId" FROM scope))
-       ORDER BY (r."status" = 'REJECTED'), r."createdAt", r."id"
-       LIMIT 1
-    )
+    referral AS (${referralQuery(tenant, input.referredExternalId, sqlFragment`(SELECT "programId" FROM scope)`)})
     SELECT (SELECT "id" FROM claim) AS "claimedId",
            (SELECT g."id" FROM "Program" g
              WHERE g."id" = ${input.programId}::uuid AND g."workspaceId" = ${ws}::uuid AND g."mode" = ${tenant.mode}::"Mode") AS "givenProgramId",
@@ -309,7 +296,7 @@ export async function loadFacts(
                t."holdDays", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus"
           FROM touch t
         UNION ALL
-        SELECT 'referral', r."linkId", NULL, NULL, r."id", r."status", r."email", r."createdAt",
+        SELECT 'referral', r."linkId", NULL, NULL, r."referralId", r."referralStatus", r."referralEmail", r."referralCreatedAt",
                r."enrollmentId", r."enrollmentStatus", r."programId", r."programStatus", r."attributionWindowDays", r."allowSelfReferral",
                r."holdDays", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus"
           FROM referral r
@@ -373,9 +360,27 @@ function referralOf(row: FactsRow & { referralId: string | null; referralStatus:
  * first), or null.
  */
 export async function loadReferral(tx: Tx, tenant: Tenant, externalId: string, programId: string): Promise<ReferralFacts | null> {
-  const rows = await tx.sql<
-    FactsRow & { referralId: string; referralStatus: ReferralStatus; referralEmail: string | null; referralCreatedAt: Date; linkId: string | null; enrollmentId: string | null; enrollmentStatus: EnrollmentStatus | null }
-  >`
+  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sqlFragment`${programId}::uuid`)}`;
+  return rows[0] ? referralOf(rows[0]) : null;
+}
+
+type ReferralRow = FactsRow & {
+  referralId: string;
+  referralStatus: ReferralStatus;
+  referralEmail: string | null;
+  referralCreatedAt: Date;
+  linkId: string | null;
+  enrollmentId: string | null;
+  enrollmentStatus: EnrollmentStatus | null;
+};
+
+/**
+ * The referred person's referral (the columns of ReferralRow): in the program `programId` (an SQL
+ * expression) when it is not null, else their oldest referral that is not REJECTED (failing that,
+ * their oldest) across the tenant's programs.
+ */
+function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment): SqlFragment {
+  return sqlFragment`
     SELECT r."id" AS "referralId", r."status"::text AS "referralStatus", r."email" AS "referralEmail", r."createdAt" AS "referralCreatedAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
@@ -385,6 +390,7 @@ export async function loadReferral(tx: Tx, tenant: Tenant, externalId: string, p
       JOIN "Partner" p ON p."id" = r."partnerId"
       LEFT JOIN "Enrollment" e ON e."programId" = r."programId" AND e."partnerId" = r."partnerId"
      WHERE r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode" AND r."externalId" = ${externalId}
-       AND r."programId" = ${programId}::uuid`;
-  return rows[0] ? referralOf(rows[0]) : null;
+       AND (${programId} IS NULL OR r."programId" = ${programId})
+     ORDER BY (r."status" = 'REJECTED'), r."createdAt", r."id"
+     LIMIT 1`;
 }
