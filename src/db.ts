@@ -8,6 +8,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { redact, type Config } from './config.js';
 import { applyMigrations } from './db/migrate.js';
+import { readPgliteTemplate } from './db/pglite-template.js';
 import { lockDataDir, type DataDirLock } from './lib/data-dir-lock.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { currentRequest } from './lib/request-context.js';
@@ -54,6 +55,8 @@ export interface OpenDatabaseOptions {
   logger?: Logger;
   /** An existing PGlite instance (tests): used instead of opening `dataDir`. */
   pglite?: PGlite;
+  /** The migrated template a new PGlite directory starts from (default: the build's, if any; null: never). */
+  pgliteTemplate?: string | null;
 }
 
 /** Prisma URLs carry `?schema=`; node-postgres ignores it, so it becomes the connection's search_path. */
@@ -206,6 +209,29 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
     });
 }
 
+/**
+ * PGlite on `dir`. A new (empty) directory is unpacked from the build's migrated template when
+ * there is one (db/pglite-template.ts); if that fails, the directory is emptied again and PGlite
+ * creates it as usual.
+ */
+async function openDataDir(dir: string, options: OpenDatabaseOptions): Promise<PGlite> {
+  if (options.pgliteTemplate === null || fs.readdirSync(dir).length > 0) return new PGlite(dir);
+  let db: PGlite | undefined;
+  try {
+    const template = readPgliteTemplate(options.pgliteTemplate);
+    if (!template) return new PGlite(dir);
+    db = new PGlite(dir, { loadDataDir: template });
+    await db.waitReady;
+    options.logger?.info('new embedded database created from the build template');
+    return db;
+  } catch (error) {
+    await db?.close().catch(() => {});
+    options.logger?.warn({ err: error }, 'the build template of the embedded database could not be used; creating it from scratch');
+    for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+    return new PGlite(dir);
+  }
+}
+
 async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
   let db = options.pglite;
   let owned = false;
@@ -214,7 +240,7 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     const dir = path.join(options.dataDir, 'pgdata');
     fs.mkdirSync(dir, { recursive: true });
     lock = await lockDataDir(options.dataDir); // one process at a time: PGlite corrupts a shared directory
-    db = new PGlite(dir);
+    db = await openDataDir(dir, options);
     owned = true;
   }
   try {
