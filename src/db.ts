@@ -280,16 +280,20 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
 }
 
 const statementNames = new Map<string, string>();
+/** More distinct texts than the hot paths have: past this, statements run unnamed (parsed each time). */
+const MAX_STATEMENT_NAMES = 200;
 
 /**
  * A name for a hot-path statement, so that each connection parses and analyses it once (a named
  * prepared statement) instead of on every call: for the large statements of recordConversion that
  * is most of what PostgreSQL spends on them. The texts come from the call sites of lib/sql.ts
- * (a few dozen shapes), never from client input, so the map stays small.
+ * (a few shapes each), never from client input; still, at most MAX_STATEMENT_NAMES are named, so
+ * neither this map nor each connection's prepared statements can grow without bound.
  */
-function statementName(text: string): string {
+function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
   if (name === undefined) {
+    if (statementNames.size >= MAX_STATEMENT_NAMES) return undefined;
     name = `rg_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     statementNames.set(text, name);
   }

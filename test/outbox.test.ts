@@ -72,6 +72,10 @@ describe('outbox', () => {
       [ws.id, 'TEST'],
     );
     expect(Number(counter!.last)).toBe(4);
+    // occurredAt is the commit's time: the first writer appended first but committed last.
+    const times = events.map((e) => e.occurredAt.getTime());
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(times[3]).toBeGreaterThan(times[0]!);
   });
 
   it('leaves no number behind for a rolled-back transaction, and notifies dispatchers once per commit', async () => {
@@ -113,5 +117,20 @@ describe('outbox', () => {
     } finally {
       await stop();
     }
+  });
+
+  it('does not number an event deleted before its transaction commits (no gap)', async () => {
+    const ws = await testDb.db.prisma.workspace.create({ data: { name: 'Deleted' } });
+    const tenant = { workspaceId: ws.id, mode: 'TEST' as const };
+    await testDb.db.transaction(async (tx) => {
+      const [dropped] = await appendEvents(tx, tenant, [{ type: 'partner.created', payload: { n: 'dropped' } }, { type: 'partner.created', payload: { n: 'kept' } }]);
+      await tx.sql`DELETE FROM "Event" WHERE "id" = ${dropped}::uuid`;
+    });
+    await testDb.db.transaction((tx) => appendEvents(tx, tenant, [{ type: 'partner.created', payload: { n: 'next' } }]));
+    const events = await testDb.db.prisma.event.findMany({ where: tenant, orderBy: { sequence: 'asc' } });
+    expect(events.map((e) => [Number(e.sequence), (e.payload as { n: string }).n])).toEqual([
+      [1, 'kept'],
+      [2, 'next'],
+    ]);
   });
 });

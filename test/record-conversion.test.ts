@@ -489,8 +489,8 @@ describe('recordConversion: rewards', () => {
     const person = newPerson();
     await send({ type: 'SIGNUP', referredExternalId: newPerson(), amount: null, code: s.link.code });
     // BEGIN; the claim with the attribution facts (program, signals, referral); the referral insert
-    // with the rules; the conversion's outcome with the rewards and their history; the outbox append
-    // (counter, events and notify); COMMIT: 6. The payload is answered from the rows just written, the
+    // with the rules; the conversion's outcome with the rewards and their history; the events'
+    // insert (numbered at COMMIT); COMMIT: 6. The payload is answered from the rows just written, the
     // credential from the cache. Counted by the server for this request alone (X-SQL-Statements);
     // the bounds allow one more, as PGlite's count comes out one higher on the two writing paths.
     const fresh = await send({ code: s.link.code, programId: gid('Program', s.program.id) });

@@ -20,7 +20,7 @@ export function useRequestBodyLimit(limit: number): Plugin {
       const contentLength = request.headers.get('content-length');
       if (contentLength !== null) {
         if (!/^\d+$/.test(contentLength)) {
-          throw httpError(400, 'BAD_REQUEST', `The Content-Length header must be a single non-negative integer, got "${contentLength}".`);
+          throw httpError(400, 'BAD_REQUEST', 'The Content-Length header must be a single non-negative integer.');
         }
         if (Number(contentLength) > limit) throw tooLarge(limit);
         return;

@@ -29,12 +29,13 @@ export const EVENTS_CHANNEL = 'refgraph_events';
 /**
  * Append events in the caller's transaction, in order. They are numbered when the transaction
  * commits, not here: each row is inserted with a provisional negative number, and a deferred
- * constraint trigger (migration `20261122033000_event_numbered_at_commit`) gives it the tenant's
- * next number from its EventCounter row during COMMIT, and NOTIFYs the dispatchers. The counter's
- * row lock is taken inside the commit and released with it, so sequence order is commit order per
- * workspace and mode, without gaps from rolled-back transactions, and no writer of the tenant
- * waits for another's round trips (only for its commit). Readers never see a provisional number:
- * it is replaced before the row becomes visible.
+ * constraint trigger (migration `20261122033000_event_numbered_at_commit`) numbers all of the
+ * transaction's events from the tenant's EventCounter row during COMMIT (one counter update, in
+ * insertion order), sets their `occurredAt` to the commit's time, and NOTIFYs the dispatchers. The
+ * counter's row lock is taken inside the commit and released with it, so sequence order is commit
+ * order per workspace and mode, without gaps from rolled-back transactions, and no writer of the
+ * tenant waits for another's round trips (only for its commit). Readers never see a provisional
+ * number: it is replaced before the row becomes visible.
  *
  * Resolves with the events' ids, in order (their numbers can be read by id once committed).
  *
