@@ -7,7 +7,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db.js';
-import { writePgliteTemplate } from '../src/db/pglite-template.js';
+import { defaultMigrationsDir } from '../src/db/migrate.js';
+import { defaultTemplateFile, writePgliteTemplate } from '../src/db/pglite-template.js';
 import { loadInstallationSecret } from '../src/secret.js';
 
 const dirs: string[] = [];
@@ -83,5 +84,20 @@ describe('PGlite build template', () => {
     } finally {
       await db.close();
     }
+  });
+
+  it('is named after the migrations it holds: another build’s template is not found after a migration changes', () => {
+    const dir = tempDir();
+    fs.cpSync(defaultMigrationsDir(), dir, { recursive: true });
+    const before = defaultTemplateFile(dir);
+    expect(path.basename(before)).toMatch(/^pglite-template-[0-9a-f]{16}\.tar\.gz$/);
+    expect(defaultTemplateFile(dir)).toBe(before);
+    const last = fs.readdirSync(dir).filter((name) => fs.existsSync(path.join(dir, name, 'migration.sql'))).sort().at(-1)!;
+    fs.appendFileSync(path.join(dir, last, 'migration.sql'), '\n-- changed\n');
+    const changed = defaultTemplateFile(dir);
+    expect(changed).not.toBe(before);
+    fs.mkdirSync(path.join(dir, '29991231000000_added'));
+    fs.writeFileSync(path.join(dir, '29991231000000_added', 'migration.sql'), 'SELECT 1;\n');
+    expect(defaultTemplateFile(dir)).not.toBe(changed);
   });
 });

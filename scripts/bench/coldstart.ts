@@ -235,7 +235,7 @@ export const coldstartSuite: BenchSuite = {
             row('barePgliteOld', 'bare Yoga + PGlite, existing data directory', () => ''),
           ]
         : []),
-      row('pgliteNew', 'refgraph on PGlite, new data directory', () => `unpacks the build's migrated template (dist/pglite-template.tar.gz), or creates and migrates the database without one; ${built}`, barePglite?.new),
+      row('pgliteNew', 'refgraph on PGlite, new data directory', () => `unpacks the build's migrated template (dist/pglite-template-<hash>.tar.gz), or creates and migrates the database without one; ${built}`, barePglite?.new),
       row('pgliteOld', 'refgraph on PGlite, second start', () => '', barePglite?.old),
       row('pgNew', 'refgraph on PostgreSQL, new empty database', () => 'migrates on start'),
       row('pgOld', 'refgraph on PostgreSQL, second start', () => 'nothing to migrate'),

@@ -3,21 +3,37 @@
 // migration — the slowest part of the embedded default's first start (BENCHMARKS.md, coldstart).
 //
 // It holds the schema only: no workspace, no key, no installation secret (the secret is made on
-// the first start of each data directory). The server still applies pending migrations after
-// unpacking it, so a template older than the migrations only costs time; one that cannot be
-// unpacked (another PGlite version, a damaged file) is skipped with a warning.
+// the first start of each data directory). Its file is named after the migrations it was made
+// from (their names and contents): after a migration is added or changed, a template from an
+// earlier build is simply not found, and the database is created the usual way. One that cannot
+// be unpacked (another PGlite version, a damaged file) is skipped with a warning.
 //
-//   node dist/src/db/pglite-template.js [file]    # part of `npm run build`
+//   node dist/src/db/pglite-template.js [file]    # part of `npm run build`: dist/pglite-template-<hash>.tar.gz
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { PGlite } from '@electric-sql/pglite';
-import { applyMigrations, packageRoot } from './migrate.js';
+import { applyMigrations, defaultMigrationsDir, packageRoot } from './migrate.js';
 
-/** Where `npm run build` writes the template (under dist/, not committed). */
-export function defaultTemplateFile(): string {
-  return path.join(packageRoot(), 'dist', 'pglite-template.tar.gz');
+const TEMPLATE_NAME = /^pglite-template-[0-9a-f]{16}\.tar\.gz$/;
+
+/** Where `npm run build` writes the template for the current migrations (under dist/, not committed). */
+export function defaultTemplateFile(migrationsDir = defaultMigrationsDir()): string {
+  return path.join(packageRoot(), 'dist', `pglite-template-${migrationsKey(migrationsDir)}.tar.gz`);
+}
+
+/** A hash of every migration's name and SQL, in order. */
+function migrationsKey(dir: string): string {
+  const hash = createHash('sha256');
+  const names = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, 'migration.sql')))
+    .map((entry) => entry.name)
+    .sort();
+  for (const name of names) hash.update(`${name}\0`).update(fs.readFileSync(path.join(dir, name, 'migration.sql'))).update('\0');
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** Make the template: an in-memory PGlite, every migration, dumped as a gzip tarball to `file`. */
@@ -30,6 +46,10 @@ export async function writePgliteTemplate(file = defaultTemplateFile()): Promise
     const partial = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(partial, dump);
     fs.renameSync(partial, file); // never a half-written template
+    // Templates of earlier migrations are never used again.
+    for (const other of fs.readdirSync(path.dirname(file))) {
+      if (TEMPLATE_NAME.test(other) && other !== path.basename(file)) fs.rmSync(path.join(path.dirname(file), other), { force: true });
+    }
     return { bytes: dump.length };
   } finally {
     await db.close();
