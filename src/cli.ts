@@ -144,7 +144,8 @@ async function migrate(): Promise<number> {
       applied = record['applied'] as string[];
       return false; // the summary below says it
     });
-    const db = await open(config, { migrate: true, logger });
+    // From scratch, not from the build's template: `migrate` reports every migration it applies.
+    const db = await open(config, { migrate: true, logger, pgliteTemplate: null });
     where = db.describe;
     await db.close();
   }
@@ -241,7 +242,7 @@ function cliLogger(level: LogLevel, onRecord?: (record: Record<string, unknown>)
   );
 }
 
-async function open(config: Config, options: { migrate: boolean; logger: Logger }): Promise<Database> {
+async function open(config: Config, options: { migrate: boolean; logger: Logger; pgliteTemplate?: null }): Promise<Database> {
   const { openDatabase } = await import('./db.js');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, ...options });
   try {
