@@ -91,7 +91,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
       warn: (...args) => logger.warn(args.map(String).join(' ')),
-      error: (...args) => logger.error(args.map(String).join(' ')),
+      // Yoga logs every error its masking replaced. A client's mistake thrown on purpose (a
+      // GraphQLError inside the located one, e.g. UNAUTHENTICATED) is not a server error: debug.
+      // Unexpected errors are logged by maskError, with the request id.
+      error: (...args) => (args.length > 0 && args.every(isClientError) ? logger.debug : logger.error).call(logger, args.map(String).join(' ')),
     },
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
@@ -355,6 +358,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
       timer = setTimeout(() => reject(new Error(message)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A GraphQL error that wraps one thrown on purpose for the client (see maskError). */
+function isClientError(value: unknown): boolean {
+  return value instanceof GraphQLError && value.originalError instanceof GraphQLError;
 }
 
 /** Unexpected errors reach the client as "Unexpected error." with the request id; the cause is logged. */

@@ -1,4 +1,8 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 // This file breaks its own database on purpose, so it has a server of its own.
@@ -41,5 +45,41 @@ describe('bad cursors', () => {
     const res = await server.gql('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', {}, ws.keys.test.secret);
     expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res)).toBe('BAD_USER_INPUT');
     expect(res.errors?.[0]?.message).toContain('cursor');
+  });
+});
+
+describe('logging', () => {
+  it('does not log a client’s mistake as a server error, and still logs an unexpected one', async () => {
+    const records: Array<{ level: number; msg: string }> = [];
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line) as { level: number; msg: string });
+        done();
+      },
+    });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', APPROVAL_JOB_INTERVAL_MS: '0' });
+    const app = await buildApp({ config, db: server.testDb.db, logger: pino({ level: 'warn' }, stream) });
+    const { url } = await app.start();
+    const post = (query: string, token?: string) =>
+      fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query }),
+      }).then((res) => res.json() as Promise<{ errors?: Array<{ extensions?: { code?: string } }> }>);
+    try {
+      const ws = await server.workspace();
+      expect((await post('{ viewer { role } }')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect((await post('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', ws.keys.test.secret)).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(records.filter((r) => r.level >= 40)).toEqual([]);
+      await server.testDb.db.query('alter table "Workspace" rename column "name" to "renamed_name"');
+      try {
+        expect((await post('{ viewer { workspace { name } } }', ws.keys.test.secret)).errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+      } finally {
+        await server.testDb.db.query('alter table "Workspace" rename column "renamed_name" to "name"');
+      }
+      expect(records.filter((r) => r.level >= 50).map((r) => r.msg)).toContain('unexpected error');
+    } finally {
+      await app.stop();
+    }
   });
 });
