@@ -1,23 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from 'graphql-ws';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { subscribe, wsClient } from './helpers/ws.js';
+import { describe, expect, it } from 'vitest';
+import { subscribe, subscriptionTestServer } from './helpers/ws.js';
 
-let server: TestServer;
-const clients: Client[] = [];
-beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await server?.close();
-});
-
-function client(token: string): Client {
-  const c = wsClient(server.url, token);
-  clients.push(c);
-  return c;
-}
+const realtime = subscriptionTestServer();
+const client = (token: string) => realtime.client(token);
 
 const CREATE_PARTNER = `mutation($externalId: String!) { createPartner(input: { externalId: $externalId }) { partner { id } userErrors { code } } }`;
 const EVENTS_SUB = `subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { id cursor sequence type payload } }`;
@@ -27,7 +12,7 @@ type EventData = { events: { id: string; cursor: string; sequence: string; type:
 async function latestCursor(token: string): Promise<string> {
   let after: string | null = null;
   for (;;) {
-    const res: { data?: { events: { edges: Array<{ cursor: string }>; pageInfo: { hasNextPage: boolean } } } | null } = await server.gql(
+    const res: { data?: { events: { edges: Array<{ cursor: string }>; pageInfo: { hasNextPage: boolean } } } | null } = await realtime.server.gql(
       'query($after: String) { events(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage } } }',
       { after },
       token,
@@ -39,15 +24,15 @@ async function latestCursor(token: string): Promise<string> {
 }
 
 async function createPartner(token: string, externalId: string): Promise<string> {
-  const res = await server.gql<{ createPartner: { partner: { id: string } } }>(CREATE_PARTNER, { externalId }, token);
+  const res = await realtime.server.gql<{ createPartner: { partner: { id: string } } }>(CREATE_PARTNER, { externalId }, token);
   return res.data!.createPartner.partner.id;
 }
 
 describe('Query.events', () => {
   it('pages through the outbox in sequence order with cursors', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     for (const id of ['a', 'b', 'c']) await createPartner(ws.keys.test.secret, id);
-    const first = await server.gql<{ events: { edges: Array<{ cursor: string; node: { type: string; sequence: string; payload: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
+    const first = await realtime.server.gql<{ events: { edges: Array<{ cursor: string; node: { type: string; sequence: string; payload: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
       '{ events(first: 2) { edges { cursor node { type sequence payload } } pageInfo { hasNextPage endCursor } } }',
       {},
       ws.keys.test.secret,
@@ -56,28 +41,28 @@ describe('Query.events', () => {
     expect(first.data!.events.edges[0]!.node.type).toBe('partner.created');
     expect(JSON.parse(first.data!.events.edges[0]!.node.payload)).toMatchObject({ externalId: 'a', partnerId: expect.any(String) });
     expect(first.data!.events.pageInfo.hasNextPage).toBe(true);
-    const rest = await server.gql<{ events: { edges: Array<{ node: { sequence: string } }> } }>(
+    const rest = await realtime.server.gql<{ events: { edges: Array<{ node: { sequence: string } }> } }>(
       'query($after: String) { events(first: 10, after: $after) { edges { node { sequence } } } }',
       { after: first.data!.events.pageInfo.endCursor },
       ws.keys.test.secret,
     );
     expect(rest.data!.events.edges.map((e) => e.node.sequence)).toEqual(['3']);
     // The other mode has its own stream.
-    const live = await server.gql<{ events: { edges: unknown[] } }>('{ events { edges { cursor } } }', {}, ws.keys.live.secret);
+    const live = await realtime.server.gql<{ events: { edges: unknown[] } }>('{ events { edges { cursor } } }', {}, ws.keys.live.secret);
     expect(live.data!.events.edges).toEqual([]);
   });
 
   it('refuses a cursor that is not one', async () => {
-    const ws = await server.workspace();
-    const res = await server.gql('{ events(after: "zzz") { edges { cursor } } }', {}, ws.keys.test.secret);
+    const ws = await realtime.server.workspace();
+    const res = await realtime.server.gql('{ events(after: "zzz") { edges { cursor } } }', {}, ws.keys.test.secret);
     expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
 
 describe('Subscription.events', () => {
   it('delivers live events of the caller’s tenant only', async () => {
-    const a = await server.workspace('A');
-    const b = await server.workspace('B');
+    const a = await realtime.server.workspace('A');
+    const b = await realtime.server.workspace('B');
     const sub = subscribe<EventData>(client(a.keys.test.secret), EVENTS_SUB, { after: await latestCursor(a.keys.test.secret) });
     await createPartner(a.keys.test.secret, 'first');
     expect((await sub.next()).data?.events).toMatchObject({ type: 'partner.created', sequence: '1' });
@@ -91,11 +76,11 @@ describe('Subscription.events', () => {
   });
 
   it('resumes after a cursor: replays what was committed while away, then goes live, no gap and no duplicate', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const token = ws.keys.test.secret;
     await createPartner(token, 'p1');
     const cursor = (
-      await server.gql<{ events: { edges: Array<{ cursor: string }> } }>('{ events { edges { cursor } } }', {}, token)
+      await realtime.server.gql<{ events: { edges: Array<{ cursor: string }> } }>('{ events { edges { cursor } } }', {}, token)
     ).data!.events.edges[0]!.cursor;
     // Committed while "disconnected".
     await createPartner(token, 'p2');
@@ -110,11 +95,11 @@ describe('Subscription.events', () => {
   });
 
   it('filters by type', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const token = ws.keys.test.secret;
     const partnerId = await createPartner(token, 'x');
     const sub = subscribe<EventData>(client(token), EVENTS_SUB, { types: ['partner.status_changed'], after: await latestCursor(token) });
-    await server.gql('mutation($id: ID!) { setPartnerStatus(input: { partnerId: $id, status: INACTIVE }) { userErrors { code } } }', { id: partnerId }, token);
+    await realtime.server.gql('mutation($id: ID!) { setPartnerStatus(input: { partnerId: $id, status: INACTIVE }) { userErrors { code } } }', { id: partnerId }, token);
     const event = (await sub.next()).data!.events;
     expect(event.type).toBe('partner.status_changed');
     expect(JSON.parse(event.payload)).toMatchObject({ from: 'ACTIVE', to: 'INACTIVE' });
@@ -122,12 +107,12 @@ describe('Subscription.events', () => {
   });
 
   it('gives a PARTNER token only its own partner’s events', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const admin = ws.keys.test.secret;
     const mine = await createPartner(admin, 'mine');
     const other = await createPartner(admin, 'other');
     const token = (
-      await server.gql<{ createPartnerToken: { token: string } }>(
+      await realtime.server.gql<{ createPartnerToken: { token: string } }>(
         'mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }',
         { id: mine },
         admin,
@@ -135,7 +120,7 @@ describe('Subscription.events', () => {
     ).data!.createPartnerToken.token;
     const sub = subscribe<EventData>(client(token), EVENTS_SUB, { after: await latestCursor(token) });
     const setStatus = (id: string, status: string) =>
-      server.gql('mutation($id: ID!, $s: PartnerStatus!) { setPartnerStatus(input: { partnerId: $id, status: $s }) { userErrors { code } } }', { id, s: status }, admin);
+      realtime.server.gql('mutation($id: ID!, $s: PartnerStatus!) { setPartnerStatus(input: { partnerId: $id, status: $s }) { userErrors { code } } }', { id, s: status }, admin);
     await setStatus(mine, 'INACTIVE');
     expect(JSON.parse((await sub.next()).data!.events.payload)).toMatchObject({ partnerId: mine, to: 'INACTIVE' });
     await setStatus(other, 'BANNED');

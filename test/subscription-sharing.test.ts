@@ -1,30 +1,15 @@
-import type { Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventCursor } from '../src/modules/events/events.graphql.js';
 import { appendEvents } from '../src/modules/events/outbox.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { subscribe, wsClient, type Subscription } from './helpers/ws.js';
+import { subscribe, subscriptionTestServer, type Subscription } from './helpers/ws.js';
 
 // Subscription events are executed once per group of subscribers with the same document,
 // variables and credential (src/realtime/shared-execution.ts). These tests count the executions:
 // shared where the results are necessarily identical, never across tenants, modes, roles or
 // partners — and each subscriber sees only its own events.
 
-let server: TestServer;
-const clients: Client[] = [];
-beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await server?.close();
-});
-
-function client(token: string): Client {
-  const c = wsClient(server.url, token);
-  clients.push(c);
-  return c;
-}
+const realtime = subscriptionTestServer();
+const client = (token: string) => realtime.client(token);
 
 /** One document and one set of variables for every subscriber below: from the start of the stream, one event type. */
 const DOC = 'subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { sequence type payload } }';
@@ -41,9 +26,9 @@ interface Marked {
 /** Append `balance.credited` events (one transaction each, as mutations do) and publish them. */
 async function append(...events: Marked[]): Promise<void> {
   for (const { tenant, partnerId, mark } of events) {
-    await server.testDb.db.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: 'balance.credited', partnerId: partnerId ?? null, payload: { mark } }]));
+    await realtime.server.testDb.db.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: 'balance.credited', partnerId: partnerId ?? null, payload: { mark } }]));
   }
-  await server.app.dispatcher.drain();
+  await realtime.server.app.dispatcher.drain();
 }
 
 /** The marks of the next `count` events a subscriber receives. */
@@ -58,7 +43,7 @@ async function marks(sub: Subscription<EventData>, count: number): Promise<strin
 }
 
 async function ok<T>(query: string, variables: Record<string, unknown>, token: string): Promise<T> {
-  const res = await server.gql<T>(query, variables, token);
+  const res = await realtime.server.gql<T>(query, variables, token);
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
   return res.data!;
 }
@@ -76,14 +61,14 @@ async function partner(token: string, externalId: string): Promise<{ id: string;
 
 describe('shared subscription execution', () => {
   it('executes each event once for many identical subscribers, and every one of them receives it', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const subs = Array.from({ length: 8 }, () => subscribe<EventData>(client(ws.keys.test.secret), DOC, VARIABLES));
     // Every subscriber has this event (by replay or live): from here on, all of them are live.
     await append({ tenant, mark: 'sync' });
     for (const sub of subs) expect(await marks(sub, 1)).toEqual(['sync']);
 
-    const stats = server.app.subscriptionExecution;
+    const stats = realtime.server.app.subscriptionExecution;
     const before = { executions: stats.executions, reused: stats.reused };
     await append({ tenant, mark: 'one' }, { tenant, mark: 'two' }, { tenant, mark: 'three' });
     for (const sub of subs) expect(await marks(sub, 3)).toEqual(['one', 'two', 'three']);
@@ -94,8 +79,8 @@ describe('shared subscription execution', () => {
   });
 
   it('never shares across tenants, modes, roles or partners: each subscriber sees only its own events', async () => {
-    const a = await server.workspace('A');
-    const b = await server.workspace('B');
+    const a = await realtime.server.workspace('A');
+    const b = await realtime.server.workspace('B');
     const aTest = { workspaceId: a.workspace.id, mode: 'TEST' as const };
     const aLive = { workspaceId: a.workspace.id, mode: 'LIVE' as const };
     const bTest = { workspaceId: b.workspace.id, mode: 'TEST' as const };
@@ -136,7 +121,7 @@ describe('shared subscription execution', () => {
     expect(await marks(s.live, 1)).toEqual(['sync-live']);
     expect(await marks(s.other, 1)).toEqual(['sync-b']);
 
-    const stats = server.app.subscriptionExecution;
+    const stats = realtime.server.app.subscriptionExecution;
     const before = stats.executions;
     await append(
       { tenant: aTest, partnerId: p1.rowId, mark: 'a-p1' },

@@ -1,34 +1,19 @@
-import type { Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { nextWhere, subscribe, untilLive, wsClient } from './helpers/ws.js';
+import { nextWhere, subscribe, subscriptionTestServer, untilLive } from './helpers/ws.js';
 
-let server: TestServer;
-const clients: Client[] = [];
-beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0', STATS_THROTTLE_MS: '1500' });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await server?.close();
-});
-
-function client(token: string): Client {
-  const c = wsClient(server.url, token);
-  clients.push(c);
-  return c;
-}
+const realtime = subscriptionTestServer({ STATS_THROTTLE_MS: '1500' });
+const client = (token: string) => realtime.client(token);
 
 async function ok<T>(query: string, variables: Record<string, unknown>, token: string): Promise<T> {
-  const res = await server.gql<T>(query, variables, token);
+  const res = await realtime.server.gql<T>(query, variables, token);
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
   return res.data!;
 }
 
 /** A workspace with an active program (one fixed SIGNUP rule of 5.00 USD) and a partner with a link. */
 async function fixture() {
-  const ws = await server.workspace();
+  const ws = await realtime.server.workspace();
   const token = ws.keys.test.secret;
   const { createProgram } = await ok<{ createProgram: { program: { id: string } } }>(
     'mutation { createProgram(input: { name: "Live", type: REFERRAL, currency: "USD" }) { program { id } } }',
@@ -158,7 +143,7 @@ describe('programStatsChanged', () => {
   });
 
   it('refuses an unknown program', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const sub = subscribe(client(ws.keys.test.secret), 'subscription($p: ID!) { programStatsChanged(programId: $p) { conversions } }', {
       p: Buffer.from('Program:00000000-0000-0000-0000-000000000000').toString('base64'),
     });
@@ -168,20 +153,20 @@ describe('programStatsChanged', () => {
 
 describe('connections', () => {
   it('are closed with 4403 when their key is revoked', async () => {
-    const ws = await server.workspace();
+    const ws = await realtime.server.workspace();
     const created = await ok<{ createApiKey: { apiKey: { id: string }; secret: string } }>(
       'mutation { createApiKey(input: { name: "short-lived", role: READ_ONLY }) { apiKey { id } secret } }',
       {},
       ws.keys.test.secret,
     );
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-      const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+      const socket = new WebSocket(`${realtime.server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
       socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${created.createApiKey.secret}` } })));
       socket.on('message', (data) => {
         const message = JSON.parse(String(data)) as { type: string };
         if (message.type === 'connection_ack') {
           socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { events { id } }' } }));
-          void server.gql('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { userErrors { code } } }', { id: created.createApiKey.apiKey.id }, ws.keys.test.secret);
+          void realtime.server.gql('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { userErrors { code } } }', { id: created.createApiKey.apiKey.id }, ws.keys.test.secret);
         }
       });
       socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));

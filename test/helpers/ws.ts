@@ -1,5 +1,34 @@
 import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
+import { startTestServer, type TestServer } from './server.js';
+
+/**
+ * The setup of a subscription test file: a test server (approval job idle) started before its
+ * tests and, after them, every client made with `client` disposed and the server closed.
+ */
+export function subscriptionTestServer(env: Record<string, string> = {}): { readonly server: TestServer; client(token: string): Client } {
+  let server: TestServer | undefined;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0', ...env });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await server?.close();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the test server is started in beforeAll');
+      return server;
+    },
+    client(token) {
+      const c = wsClient(this.server.url, token);
+      clients.push(c);
+      return c;
+    },
+  };
+}
 
 /** A graphql-ws client against a test server, authenticated with `token`. */
 export function wsClient(url: string, token: string | null): Client {
