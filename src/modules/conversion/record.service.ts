@@ -236,8 +236,9 @@ async function recordInTransaction(
   const result: Outcome = { programId: facts.givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
-  // 3. The rewards an accepted conversion earns (limits and caps read under the referral's lock).
-  const rewardable = result.discard ? undefined : result.rewardable;
+  // 3. The rewards an accepted conversion earns (limits and caps read under the referral's lock);
+  // `rewardable` is only set for one.
+  const { rewardable } = result;
   const rewards = rewardable
     ? await draftRewards(
         tx,
