@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { AppServices, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { schema } from './graphql/schema.js';
+import { useOperationLimits } from './graphql/limits.js';
 import { useRequestBodyLimit } from './lib/body-limit.js';
 import { currentRequest, currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
@@ -103,6 +104,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     // checks Content-Length instead, and counts only chunked bodies (src/lib/body-limit.ts).
     maxRequestBodySize: false,
     plugins: [
+      useOperationLimits(config.limits), // before subscriptionExecution: a refused subscription never starts
       useCursorErrorCode(),
       subscriptionExecution.plugin(),
       ...(config.production ? [] : [useStatementCountHeader()]),

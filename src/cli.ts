@@ -49,6 +49,10 @@ Environment:
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
   MAX_REQUEST_BODY_BYTES
                        a larger GraphQL request body over HTTP is refused with 413 (default 1048576)
+  MAX_QUERY_DEPTH (15), MAX_QUERY_COST (500000), MAX_ALIASES (30), MAX_QUERY_TOKENS (5000),
+  MAX_QUERY_NESTING (64)
+                       a GraphQL document past one of these is refused before it runs
+                       (QUERY_TOO_COMPLEX); the cost model is in the README
   WEBHOOK_ALLOW_PRIVATE_TARGETS
                        send webhooks to loopback, private and link-local addresses too (default false)
   WEBHOOK_MAX_FAILURES consecutive failed attempts before an endpoint is disabled (default 10)

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { OperationLimits } from './graphql/limits.js';
 
 /** Everything refgraph reads from the environment, parsed and validated once at start-up. */
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
   maxRequestBodyBytes: number;
   /** Webhook deliveries (see src/modules/webhook/README.md). */
   webhooks: WebhookConfig;
+  /** What one GraphQL document may ask for, checked before it runs (see src/graphql/limits.ts). */
+  limits: OperationLimits;
 }
 
 export interface WebhookConfig {
@@ -170,9 +173,16 @@ export function loadConfig(env: Env = process.env): Config {
     workerIntervalMs: integer(env, 'WEBHOOK_WORKER_INTERVAL_MS', 1000, 0, 3_600_000),
     concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 10, 1, 1000),
   };
+  const limits: OperationLimits = {
+    depth: integer(env, 'MAX_QUERY_DEPTH', 15, 1, 1000),
+    cost: integer(env, 'MAX_QUERY_COST', 500_000, 1, 1_000_000_000),
+    aliases: integer(env, 'MAX_ALIASES', 30, 0, 100_000),
+    tokens: integer(env, 'MAX_QUERY_TOKENS', 5_000, 100, 1_000_000),
+    nesting: integer(env, 'MAX_QUERY_NESTING', 64, 8, 1_000),
+  };
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
-    maxRequestBodyBytes, webhooks,
+    maxRequestBodyBytes, webhooks, limits,
   };
 }

@@ -3,11 +3,13 @@ import { GraphQLError } from 'graphql';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import type { Context } from '../context.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { forbiddenError, unauthenticatedError } from './errors.js';
+import { DEFAULT_PAGE_SIZE, fieldComplexity, MAX_PAGE_SIZE } from './limits.js';
 
 /**
  * Scopes are declared on the fields they protect:
@@ -34,8 +36,11 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string | number | bigint };
   };
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  // Each field's cost estimate (see limits.ts). The limit is enforced before execution by
+  // useOperationLimits, not by the plugin's per-resolver check, which stays off.
+  complexity: { fieldComplexity, disabled: true },
   scopeAuth: {
     authScopes: (ctx) => ({
       authenticated: ctx.auth !== null,
@@ -52,8 +57,8 @@ export const builder = new SchemaBuilder<{
     dmmf: getDatamodel(),
     exposeDescriptions: false,
     filterConnectionTotalCount: true,
-    maxConnectionSize: 100,
-    defaultConnectionSize: 20,
+    maxConnectionSize: MAX_PAGE_SIZE,
+    defaultConnectionSize: DEFAULT_PAGE_SIZE,
     onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',
   },
   relay: {
@@ -70,6 +75,7 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: {
       description: 'Several objects by global id (at most 100), in the order asked; null for each id outside the caller’s scope.',
       authScopes: { authenticated: true },
+      complexity: (args) => ({ field: 1, multiplier: Math.min(args.ids.length, 100) }),
       resolve: (_root, args, _ctx, _info, resolveNodes) => {
         if (args.ids.length > 100) {
           throw new GraphQLError(`nodes takes at most 100 ids; got ${args.ids.length}.`, { extensions: { code: 'BAD_USER_INPUT' } });

@@ -6,6 +6,7 @@ import { ConversionStatusEnum, ConversionTypeEnum } from '../../graphql/enums.js
 import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { filterId, guardedQuery, totalCountOf } from '../reward/reward.graphql.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const ConversionRef = builder.prismaNode('Conversion', {
   description:
@@ -37,8 +38,10 @@ export const ConversionRef = builder.prismaNode('Conversion', {
     referral: t.relation('referral', { nullable: true }),
     refundOf: t.relation('refundOf', { nullable: true, description: 'For a REFUND: the conversion refunded.' }),
     rewards: t.relation('rewards', {
-      description: 'The rewards this conversion produced (clawbacks included, for a refund), oldest first.',
-      query: (_args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' } }),
+      description: `The rewards this conversion produced (clawbacks included, for a refund), oldest first; at most ${LIST_CAP} (\`first\`).`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' }, take: listTake(args.first) }),
     }),
   }),
 });
@@ -65,6 +68,7 @@ const ConversionFilter = builder.inputType('ConversionFilter', {
   fields: (t) => ({
     programId: t.id({ description: 'Conversions attributed to this program.' }),
     partnerId: t.id({ description: 'Conversions attributed to this partner.' }),
+    referralId: t.id({ description: 'Conversions of this referred person: every one of them, where Referral.conversions lists at most 100.' }),
     type: t.field({ type: ConversionTypeEnum }),
     status: t.field({ type: ConversionStatusEnum }),
     occurredFrom: t.field({ type: 'DateTime', description: 'Occurred at or after this instant.' }),
@@ -77,6 +81,7 @@ function conversionWhere(
   filter: {
     programId?: string | null;
     partnerId?: string | null;
+    referralId?: string | null;
     type?: ConversionType | null;
     status?: ConversionStatus | null;
     occurredFrom?: Date | null;
@@ -88,6 +93,8 @@ function conversionWhere(
   if (programId) and.push({ programId });
   const partnerId = filterId(filter?.partnerId, 'Partner');
   if (partnerId) and.push({ partnerId });
+  const referralId = filterId(filter?.referralId, 'Referral');
+  if (referralId) and.push({ referralId });
   if (filter?.type) and.push({ type: filter.type });
   if (filter?.status) and.push({ status: filter.status });
   if (filter?.occurredFrom) and.push({ occurredAt: { gte: filter.occurredFrom } });

@@ -4,6 +4,7 @@ import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, scopedKey } from '../../graphql/scope.js';
 import { figureLoader } from '../stats/stats.graphql.js';
 import { moneyOf, partnerBalances, type Balance } from './balance.service.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
   description:
@@ -44,8 +45,10 @@ export const PayoutRef = builder.prismaNode('Payout', {
     externalReference: t.exposeString('externalReference', { nullable: true, description: 'The payment’s reference in the company’s payment system.' }),
     paidAt: t.expose('paidAt', { type: 'DateTime', nullable: true }),
     rewards: t.relation('rewards', {
-      description: 'The rewards this payout pays, oldest first.',
-      query: (_args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' } }),
+      description: `The rewards this payout pays, oldest first; at most ${LIST_CAP} (\`first\`): Query.rewards(filter: { payoutId }) pages through all of them.`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' }, take: listTake(args.first) }),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),

@@ -5,6 +5,7 @@ import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/sco
 import type { EnrollmentStatus } from '../../generated/prisma/enums.js';
 import { programEnrollmentTotal } from '../stats/stats.graphql.js';
 import { enrollPartner, setEnrollmentStatus } from './enrollment.service.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const EnrollmentRef = builder.prismaNode('Enrollment', {
   description: 'A partner in a program. An APPROVED enrollment has a default referral link.',
@@ -20,8 +21,10 @@ export const EnrollmentRef = builder.prismaNode('Enrollment', {
     partner: t.relation('partner', { description: 'The enrolled partner.' }),
     status: t.expose('status', { type: EnrollmentStatusEnum, description: 'PENDING until approved or rejected; APPROVED enrollments have links.' }),
     links: t.relation('links', {
-      description: 'The partner’s links in this program, oldest first (the default link first); disabled ones included.',
-      query: { orderBy: { id: 'asc' } },
+      description: `The partner’s links in this program, oldest first (the default link first); disabled ones included. At most ${LIST_CAP} (\`first\`).`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args) => ({ orderBy: { id: 'asc' }, take: listTake(args.first) }),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the status last changed.' }),

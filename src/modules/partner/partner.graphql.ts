@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 import { PartnerStatusEnum } from '../../graphql/enums.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
@@ -29,12 +30,16 @@ export const PartnerRef = builder.prismaNode('Partner', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When name, email or status last changed.' }),
     enrollments: t.relation('enrollments', {
-      description: 'The programs this partner is in, oldest first.',
-      query: { orderBy: { id: 'asc' } },
+      description: `The programs this partner is in, oldest first; at most ${LIST_CAP} (\`first\`).`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args) => ({ orderBy: { id: 'asc' }, take: listTake(args.first) }),
     }),
     links: t.relation('links', {
-      description: 'All of this partner’s referral links in every program, oldest first; disabled ones included (`disabled: true`).',
-      query: { orderBy: { id: 'asc' } },
+      description: `All of this partner’s referral links in every program, oldest first; disabled ones included (\`disabled: true\`). At most ${LIST_CAP} (\`first\`).`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args) => ({ orderBy: { id: 'asc' }, take: listTake(args.first) }),
     }),
   }),
 });

@@ -6,6 +6,7 @@ import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { archiveRewardRule, createRewardRule, updateRewardRule } from './reward-rule.service.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const RewardRuleRef = builder.prismaNode('RewardRule', {
   description:
@@ -67,11 +68,13 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
 
 builder.prismaObjectField('Program', 'rewardRules', (t) =>
   t.relation('rewardRules', {
-    description: 'The current version of each of the program’s reward rules, in the order the rules were created.',
-    args: { includeArchived: t.arg.boolean({ defaultValue: false, description: 'Also list archived rules.' }) },
+    description: `The current version of each of the program’s reward rules, in the order the rules were created; at most ${LIST_CAP} (\`first\`).`,
+    args: { includeArchived: t.arg.boolean({ defaultValue: false, description: 'Also list archived rules.' }), first: t.arg.int(firstArgOptions) },
+    complexity: listComplexity,
     query: (args) => ({
       where: { supersededAt: null, ...(args.includeArchived ? {} : { archivedAt: null }) },
       orderBy: { lineageId: 'asc' },
+      take: listTake(args.first),
     }),
   }),
 );

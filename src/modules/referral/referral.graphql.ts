@@ -2,6 +2,7 @@ import { builder } from '../../graphql/builder.js';
 import { ReferralStatusEnum } from '../../graphql/enums.js';
 import { partnerFilter, scopedKey } from '../../graphql/scope.js';
 import { cursorGuard, filterId, totalCountOf } from '../reward/reward.graphql.js';
+import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const ReferralRef = builder.prismaNode('Referral', {
   description: 'A referred person, bound to the first partner that brought them into a program (first touch).',
@@ -20,8 +21,10 @@ export const ReferralRef = builder.prismaNode('Referral', {
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the referred person signed up (was attributed).' }),
     convertedAt: t.expose('convertedAt', { type: 'DateTime', nullable: true, description: 'When they first paid; null while PENDING.' }),
     conversions: t.relation('conversions', {
-      description: 'The referred person’s conversions, oldest first.',
-      query: (_args, ctx) => ({ where: partnerFilter(ctx), orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }] }),
+      description: `The referred person’s conversions, oldest first; at most ${LIST_CAP} (\`first\`): Query.conversions(filter: { referralId }) pages through all of them.`,
+      args: { first: t.arg.int(firstArgOptions) },
+      complexity: listComplexity,
+      query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }], take: listTake(args.first) }),
     }),
   }),
 });

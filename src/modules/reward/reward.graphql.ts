@@ -76,6 +76,7 @@ const RewardFilter = builder.inputType('RewardFilter', {
     programId: t.id({ description: 'Rewards of this program.' }),
     partnerId: t.id({ description: 'Rewards of this partner.' }),
     partnerExternalId: t.string({ description: 'Rewards of the partner with this externalId.' }),
+    payoutId: t.id({ description: 'Rewards paid (or held) by this payout: every one of them, where Payout.rewards lists at most 100.' }),
     status: t.field({ type: [RewardStatusEnum], description: 'Rewards in any of these statuses; null or empty: every status.' }),
     createdFrom: t.field({ type: 'DateTime', description: 'Created at or after this instant.' }),
     createdTo: t.field({ type: 'DateTime', description: 'Created before this instant (exclusive).' }),
@@ -122,6 +123,7 @@ function rewardWhere(
     programId?: string | null;
     partnerId?: string | null;
     partnerExternalId?: string | null;
+    payoutId?: string | null;
     status?: RewardStatus[] | null;
     createdFrom?: Date | null;
     createdTo?: Date | null;
@@ -133,6 +135,8 @@ function rewardWhere(
   const partnerId = filterId(filter?.partnerId, 'Partner');
   if (partnerId) and.push({ partnerId });
   if (filter?.partnerExternalId != null) and.push({ partner: { externalId: filter.partnerExternalId } });
+  const payoutId = filterId(filter?.payoutId, 'Payout');
+  if (payoutId) and.push({ payoutId });
   and.push(statusIn(filter?.status));
   if (filter?.createdFrom) and.push({ createdAt: { gte: filter.createdFrom } });
   if (filter?.createdTo) and.push({ createdAt: { lt: filter.createdTo } });
