@@ -163,5 +163,36 @@ describe('operation limits', () => {
     expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
     const one = await post(server, { query: 'query($id: ID!) { program(id: $id) { rewardRules(first: 1) { id } all: rewardRules { id } } }', variables: { id: programId } }, admin);
     expect(one.body.data).toMatchObject({ program: { rewardRules: [expect.anything()], all: [expect.anything(), expect.anything()] } });
+
+    // A payout of 101 rewards lists 100; Query.rewards(filter: { payoutId }) pages through all.
+    const prisma = server.testDb.db.prisma;
+    const ws = await server.workspace('Paged');
+    const f = factories(prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
+    const program = await f.program();
+    const rule = await f.rule(program.id);
+    const p = await f.partner();
+    const [referral] = await f.referrals([{ programId: program.id, partnerId: p.id }]);
+    const conversions = await f.conversions(Array.from({ length: 101 }, () => ({ programId: program.id, partnerId: p.id, referralId: referral!.id, amount: 100n, currency: 'USD' })));
+    const payout = await f.payout({ partnerId: p.id, amount: 101_000n, currency: 'USD' });
+    await f.rewards(conversions.map((c) => ({ programId: program.id, partnerId: p.id, conversionId: c.id, ruleId: rule.id, amount: 1000n, currency: 'USD', status: 'APPROVED' as const, payoutId: payout.id })));
+    const lists = await post(
+      server,
+      {
+        query: `query($payout: ID!, $referral: ID!) {
+          node(id: $payout) { ... on Payout { rewards { id } } }
+          referral: node(id: $referral) { ... on Referral { conversions { id } } }
+          rewards(filter: { payoutId: $payout }, first: 100) { totalCount }
+          conversions(filter: { referralId: $referral }, first: 100) { totalCount }
+        }`,
+        variables: { payout: gid('Payout', payout.id), referral: gid('Referral', referral!.id) },
+      },
+      ws.keys.test.secret,
+    );
+    expect(lists.body.errors).toBeUndefined();
+    const data = lists.body.data as { node: { rewards: unknown[] }; referral: { conversions: unknown[] }; rewards: { totalCount: number }; conversions: { totalCount: number } };
+    expect([data.node.rewards.length, data.referral.conversions.length, data.rewards.totalCount, data.conversions.totalCount]).toEqual([100, 100, 101, 101]);
+    // Another workspace's payout id matches nothing.
+    const other = await post(server, { query: 'query($p: ID!) { rewards(filter: { payoutId: $p }) { totalCount } }', variables: { p: gid('Payout', payout.id) } }, admin);
+    expect(other.body.data).toEqual({ rewards: { totalCount: 0 } });
   });
 });
