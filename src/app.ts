@@ -6,7 +6,7 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from './config.js';
-import type { AppServices, Context } from './context.js';
+import type { AppServices, Auth, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { schema } from './graphql/schema.js';
 import { useOperationLimits } from './graphql/limits.js';
@@ -21,6 +21,7 @@ import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
+import { ConnectionRegistry, credentialKey, runAt } from './realtime/connections.js';
 import { SharedExecution, type DeliverNext } from './realtime/shared-execution.js';
 import { loadInstallationSecret } from './secret.js';
 
@@ -160,15 +161,23 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   }
 
   const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
-  // Open sockets per API key, so that revoking a key (on any instance) closes its subscriptions.
-  const socketsByKey = new Map<string, Set<WebSocket>>();
+  // Open connections by API key, refresh-token family and credential: revoking a key or a family
+  // (on any instance) closes its connections; operations are limited per credential.
+  const connections = new ConnectionRegistry();
   const revocations = bus.pubsub.subscribe('keyRevoked');
   void (async () => {
     for await (const { apiKeyId } of revocations) {
       authenticator.forget(apiKeyId);
-      for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(CloseCode.Forbidden, 'The credential was revoked.');
+      connections.close(`key:${apiKeyId}`, CloseCode.Forbidden, 'The credential was revoked.');
     }
   })().catch((error: unknown) => logger.error({ err: error }, 'revocation listener failed'));
+  const familyRevocations = bus.pubsub.subscribe('tokenFamilyRevoked');
+  void (async () => {
+    for await (const { familyId } of familyRevocations) {
+      authenticator.revokeFamily(familyId);
+      connections.close(`family:${familyId}`, CloseCode.Forbidden, 'The token was revoked: a refresh token of its family was used twice.');
+    }
+  })().catch((error: unknown) => logger.error({ err: error }, 'token family revocation listener failed'));
   // A client that does not read its messages must not make the server buffer without limit. graphql-ws
   // sends a subscription's next message only once the last one has reached the kernel, so a client
   // that stops reading would silently stall its subscriptions (the backlog piling up upstream) and
@@ -201,7 +210,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       callback?.();
     }) as typeof socket.send;
   });
-  useServer<{ authorization?: unknown }, { auth?: AuthResult }>(
+  useServer<{ authorization?: unknown }, { auth?: AuthResult & { auth: Auth }; expired?: boolean }>(
     {
       onConnect: async (ctx) => {
         const header = ctx.connectionParams?.authorization;
@@ -215,21 +224,37 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         // The upgrade request has served its purpose: graphql-ws would keep it (headers and all)
         // for as long as the connection lives, about 1 KiB per subscriber.
         delete (ctx.extra as { request?: unknown }).request;
-        const keyId = result.auth.apiKeyId;
-        if (keyId) {
-          const sockets = socketsByKey.get(keyId) ?? new Set();
-          sockets.add(ctx.extra.socket);
-          socketsByKey.set(keyId, sockets);
-          ctx.extra.socket.once('close', () => {
-            sockets.delete(ctx.extra.socket);
-            if (sockets.size === 0) socketsByKey.delete(keyId);
+        const socket = ctx.extra.socket;
+        const { apiKeyId } = result.auth;
+        connections.add(
+          { socket, subscriptions: ctx.subscriptions },
+          [credentialKey(result.auth), ...(apiKeyId ? [`key:${apiKeyId}`] : []), ...(result.familyId ? [`family:${result.familyId}`] : [])],
+        );
+        // A token ends its connection when it expires: nothing runs on the socket after that.
+        if (result.expiresAt) {
+          const cancel = runAt(result.expiresAt, () => {
+            ctx.extra.expired = true;
+            socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
           });
+          socket.once('close', cancel);
         }
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
         const requestId = requestIdFrom(null);
         const socket = ctx.extra.socket;
+        const auth = ctx.extra.auth!;
+        if (ctx.extra.expired || (auth.expiresAt && auth.expiresAt.getTime() <= Date.now())) {
+          socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
+          return [new GraphQLError('The token has expired: reconnect with a new one.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        // graphql-ws counts this operation in ctx.subscriptions already.
+        if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerConnection) {
+          return [limitExceeded(`At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`)];
+        }
+        if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
+          return [limitExceeded(`At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`)];
+        }
         // A subscription's events are sent from SharedExecution with the payload serialized once
         // per group of identical subscribers: the same `next` message graphql-ws would send.
         const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
@@ -305,6 +330,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await approvalJob.stop(); // a batch in progress commits before the database closes
         await webhooks.stop(); // attempts in flight are recorded before the database closes
         await revocations.return();
+        await familyRevocations.return();
         await dispatcher.stop();
         await bus.close();
         if (ownsDb) await db.close();
@@ -360,6 +386,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
       timer = setTimeout(() => reject(new Error(message)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A refused WebSocket operation: too many at once on a connection or for a credential. */
+function limitExceeded(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'LIMIT_EXCEEDED' } });
 }
 
 /** A GraphQL error that wraps one thrown on purpose for the client (see maskError). */

@@ -49,6 +49,10 @@ Environment:
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
   MAX_REQUEST_BODY_BYTES
                        a larger GraphQL request body over HTTP is refused with 413 (default 1048576)
+  MAX_SUBSCRIPTIONS_PER_CONNECTION
+                       operations at once on one WebSocket connection (default 100)
+  MAX_SUBSCRIPTIONS_PER_CREDENTIAL
+                       operations at once over one credential's WebSockets, per instance (default 10000)
   MAX_QUERY_DEPTH (15), MAX_QUERY_COST (500000), MAX_ALIASES (30), MAX_QUERY_TOKENS (5000),
   MAX_QUERY_NESTING (64)
                        a GraphQL document past one of these is refused before it runs

@@ -37,6 +37,10 @@ export interface Config {
   wsMaxBufferedBytes: number;
   /** A GraphQL request body (HTTP) larger than this is refused with 413. */
   maxRequestBodyBytes: number;
+  /** Operations (subscriptions included) at once on one WebSocket connection. */
+  maxSubscriptionsPerConnection: number;
+  /** Operations at once over all WebSocket connections of one credential, per instance. */
+  maxSubscriptionsPerCredential: number;
   /** Webhook deliveries (see src/modules/webhook/README.md). */
   webhooks: WebhookConfig;
   /** What one GraphQL document may ask for, checked before it runs (see src/graphql/limits.ts). */
@@ -165,6 +169,8 @@ export function loadConfig(env: Env = process.env): Config {
   const authCacheTtlMs = integer(env, 'AUTH_CACHE_TTL_MS', 5_000, 0, 60_000);
   const wsMaxBufferedBytes = integer(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
   const maxRequestBodyBytes = integer(env, 'MAX_REQUEST_BODY_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024);
+  const maxSubscriptionsPerConnection = integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000);
+  const maxSubscriptionsPerCredential = integer(env, 'MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 10_000, 1, 10_000_000);
   const webhooks: WebhookConfig = {
     allowPrivateTargets: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     maxConsecutiveFailures: integer(env, 'WEBHOOK_MAX_FAILURES', 10, 1, 10_000),
@@ -183,6 +189,6 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
-    maxRequestBodyBytes, webhooks, limits,
+    maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, limits,
   };
 }

@@ -26,6 +26,8 @@ export type Topics = {
   outbox: [tenant: string, event: OutboxEvent];
   /** An API key was revoked: close the subscriptions that authenticated with it. */
   keyRevoked: [payload: { apiKeyId: string }];
+  /** A refresh token was replayed: its family's access tokens end, and their subscriptions close. */
+  tokenFamilyRevoked: [payload: { familyId: string }];
 };
 
 export type AppPubSub = PubSub<Topics> & {

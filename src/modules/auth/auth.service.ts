@@ -21,6 +21,17 @@ export interface AccessTokens {
 
 const invalidCredentials = (message: string) => new DomainError('INVALID_CREDENTIALS', message);
 
+/**
+ * A refresh token was presented twice: its whole family is revoked (refresh tokens in the
+ * database, access tokens through the Authenticator, which the caller tells). Still the
+ * INVALID_CREDENTIALS the client sees.
+ */
+export class RefreshTokenReplayed extends DomainError {
+  constructor(readonly familyId: string) {
+    super('INVALID_CREDENTIALS', 'This refresh token was already used, so every token issued from it has been revoked: issue a new access token with the key pair.');
+  }
+}
+
 /** Exchange a key pair (access key id + secret) for an access token and a refresh token. */
 export async function issueAccessToken(
   prisma: PrismaClient,
@@ -49,7 +60,7 @@ export async function refreshAccessToken(prisma: PrismaClient, signer: TokenSign
   const spent = await prisma.refreshToken.updateMany({ where: { id: row.id, usedAt: null, revokedAt: null }, data: { usedAt: now } });
   if (spent.count !== 1) {
     await prisma.refreshToken.updateMany({ where: { familyId: row.familyId, revokedAt: null }, data: { revokedAt: now } });
-    throw invalidCredentials('This refresh token was already used, so every token issued from it has been revoked: issue a new access token with the key pair.');
+    throw new RefreshTokenReplayed(row.familyId);
   }
   return mint(prisma, signer, row.apiKey, row.familyId);
 }
@@ -72,7 +83,7 @@ async function mint(
     },
   });
   const { token } = await signer.sign(
-    { typ: 'access', apiKeyId: key.id, workspaceId: key.workspaceId, mode: key.mode, role: key.role, partnerId: null },
+    { typ: 'access', apiKeyId: key.id, workspaceId: key.workspaceId, mode: key.mode, role: key.role, partnerId: null, familyId },
     ACCESS_TOKEN_TTL_SECONDS,
   );
   return { accessToken: token, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };

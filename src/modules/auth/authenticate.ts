@@ -2,7 +2,7 @@ import type { Auth } from '../../context.js';
 import type { Database } from '../../db.js';
 import { outsideRequest } from '../../lib/request-context.js';
 import { hashSecret, sameHash, secretKeyMode } from './keys.js';
-import { looksLikeJwt, type TokenSigner } from './tokens.js';
+import { ACCESS_TOKEN_TTL_SECONDS, looksLikeJwt, type TokenSigner } from './tokens.js';
 
 /** Touch lastUsedAt at most this often per key, so a busy key does not cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -83,7 +83,63 @@ class KeyCache {
   }
 }
 
-export type AuthResult = { auth: Auth; error: null } | { auth: null; error: string | null };
+/**
+ * A credential checked: the caller, and for tokens when they stop being valid (a WebSocket
+ * opened with one closes then) and the refresh-token family of an access token.
+ */
+export type AuthResult =
+  | { auth: Auth; error: null; expiresAt?: Date; familyId?: string | null }
+  | { auth: null; error: string | null };
+
+/**
+ * Refresh-token families with a replayed token: their access tokens are refused. A revoked family
+ * stays revoked, so that answer is kept until its access tokens have expired anyway; "not revoked"
+ * is kept for the key cache's TTL, like a key (a replay on another instance reaches this one at
+ * once through the `tokenFamilyRevoked` topic, and within the TTL without Redis).
+ */
+class FamilyCache {
+  private readonly entries = new Map<string, { revoked: boolean; expiresAt: number }>();
+  private generation = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(familyId: string): boolean | null {
+    const entry = this.entries.get(familyId);
+    if (!entry) return null;
+    if (entry.expiresAt > Date.now()) return entry.revoked;
+    this.entries.delete(familyId);
+    return null;
+  }
+
+  startLookup(): number {
+    return this.generation;
+  }
+
+  store(familyId: string, revoked: boolean, lookupGeneration: number): void {
+    if (revoked) return this.revoke(familyId);
+    if (this.ttlMs <= 0 || lookupGeneration !== this.generation) return;
+    this.set(familyId, { revoked, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  revoke(familyId: string): void {
+    this.generation++;
+    this.set(familyId, { revoked: true, expiresAt: Date.now() + ACCESS_TOKEN_TTL_SECONDS * 1000 });
+  }
+
+  private set(familyId: string, entry: { revoked: boolean; expiresAt: number }): void {
+    this.entries.delete(familyId);
+    if (this.entries.size >= KEY_CACHE_MAX_ENTRIES) {
+      // Drop the oldest answer that is not a revocation; revocations are few and must stay.
+      for (const [id, old] of this.entries) {
+        if (!old.revoked || old.expiresAt <= Date.now()) {
+          this.entries.delete(id);
+          break;
+        }
+      }
+    }
+    this.entries.set(familyId, entry);
+  }
+}
 
 /**
  * Resolves an `Authorization` header (or graphql-ws `authorization` param) to the caller.
@@ -92,6 +148,7 @@ export type AuthResult = { auth: Auth; error: null } | { auth: null; error: stri
 export class Authenticator {
   private readonly lastTouched = new Map<string, number>();
   private readonly keys: KeyCache;
+  private readonly families: FamilyCache;
 
   /** `cacheTtlMs`: how long a looked-up key is reused without asking the database (0: always ask). */
   constructor(
@@ -100,11 +157,26 @@ export class Authenticator {
     cacheTtlMs = 0,
   ) {
     this.keys = new KeyCache(cacheTtlMs);
+    this.families = new FamilyCache(cacheTtlMs);
   }
 
   /** The key was revoked: stop accepting it (and its tokens) from the cache at once. */
   forget(apiKeyId: string): void {
     this.keys.forget(apiKeyId);
+  }
+
+  /** A refresh token of this family was replayed: refuse the family's access tokens from now on. */
+  revokeFamily(familyId: string): void {
+    this.families.revoke(familyId);
+  }
+
+  private async familyRevoked(familyId: string): Promise<boolean> {
+    const cached = this.families.get(familyId);
+    if (cached !== null) return cached;
+    const generation = this.families.startLookup();
+    const revoked = (await this.db.prisma.refreshToken.findFirst({ where: { familyId, revokedAt: { not: null } }, select: { id: true } })) !== null;
+    this.families.store(familyId, revoked, generation);
+    return revoked;
   }
 
   private async keyBy(where: { secretHash: string } | { id: string }): Promise<KeyFacts | null> {
@@ -159,10 +231,13 @@ export class Authenticator {
   private async jwt(token: string): Promise<AuthResult> {
     const verified = await this.tokens.verify(token);
     if ('error' in verified) return { auth: null, error: verified.error };
-    const { claims } = verified;
+    const { claims, expiresAt } = verified;
     const key = await this.keyBy({ id: claims.apiKeyId });
     if (!key || key.workspaceId !== claims.workspaceId || key.mode !== claims.mode) return { auth: null, error: 'The token is not valid for this installation.' };
     if (key.revoked) return { auth: null, error: 'The key this token was issued from has been revoked.' };
+    if (claims.familyId && (await this.familyRevoked(claims.familyId))) {
+      return { auth: null, error: 'This access token was revoked because a refresh token of its family was used twice: issue a new one with the key pair.' };
+    }
     this.touch(key.id);
     return {
       auth: {
@@ -174,6 +249,8 @@ export class Authenticator {
         credential: claims.typ === 'partner' ? 'partner_token' : 'access_token',
       },
       error: null,
+      expiresAt,
+      familyId: claims.familyId ?? null,
     };
   }
 

@@ -1,7 +1,7 @@
 import { builder } from '../../graphql/builder.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
-import { createPartnerToken, issueAccessToken, refreshAccessToken, type AccessTokens } from './auth.service.js';
+import { createPartnerToken, issueAccessToken, refreshAccessToken, RefreshTokenReplayed, type AccessTokens } from './auth.service.js';
 
 const IssueAccessTokenInput = builder.inputType('IssueAccessTokenInput', {
   description: 'A key pair: the public access key id and the secret key.',
@@ -41,9 +41,23 @@ builder.mutationField('issueAccessToken', (t) =>
 builder.mutationField('refreshAccessToken', (t) =>
   t.field({
     type: AccessTokenPayload,
-    description: 'Spend a refresh token for a new access token and a new refresh token. Needs no credential.',
+    description:
+      'Spend a refresh token for a new access token and a new refresh token. Needs no credential. A refresh token presented a second time revokes its whole family: the refresh tokens and every access token minted from them (their WebSockets close with 4403).',
     args: { input: t.arg({ type: RefreshAccessTokenInput, required: true }) },
-    resolve: (_root, { input }, ctx) => withUserErrors(ctx, () => refreshAccessToken(ctx.db.prisma, ctx.tokens, input.refreshToken)),
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        try {
+          return await refreshAccessToken(ctx.db.prisma, ctx.tokens, input.refreshToken);
+        } catch (error) {
+          if (error instanceof RefreshTokenReplayed) {
+            // The family's access tokens stop working here now, and on every instance (which also
+            // closes the WebSockets opened with them).
+            ctx.authenticator.revokeFamily(error.familyId);
+            ctx.pubsub.publish('tokenFamilyRevoked', { familyId: error.familyId });
+          }
+          throw error;
+        }
+      }),
   }),
 );
 

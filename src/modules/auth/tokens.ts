@@ -19,6 +19,14 @@ export interface TokenClaims {
   mode: Mode;
   role: Role;
   partnerId: string | null;
+  /** Access tokens: the refresh-token family they were minted in; a replayed refresh token revokes them all. */
+  familyId?: string | null;
+}
+
+/** A verified token's claims and when it stops being valid. */
+export interface VerifiedToken {
+  claims: TokenClaims;
+  expiresAt: Date;
 }
 
 /** Signs and verifies refgraph's JWTs (HS256) with a key derived from the installation secret. */
@@ -32,7 +40,14 @@ export class TokenSigner {
 
   async sign(claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ typ: claims.typ, ws: claims.workspaceId, mode: claims.mode, role: claims.role, pid: claims.partnerId ?? undefined })
+    const token = await new SignJWT({
+      typ: claims.typ,
+      ws: claims.workspaceId,
+      mode: claims.mode,
+      role: claims.role,
+      pid: claims.partnerId ?? undefined,
+      fam: claims.familyId ?? undefined,
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
       .setSubject(claims.apiKeyId)
@@ -44,15 +59,19 @@ export class TokenSigner {
   }
 
   /** The claims of a valid token, or the reason it is not valid. */
-  async verify(token: string): Promise<{ claims: TokenClaims } | { error: string }> {
+  async verify(token: string): Promise<VerifiedToken | { error: string }> {
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
-      const { typ, ws, mode, role, pid, sub } = payload as Record<string, unknown>;
+      const { typ, ws, mode, role, pid, sub, fam, exp } = payload as Record<string, unknown>;
       if ((typ !== 'access' && typ !== 'partner') || typeof ws !== 'string' || typeof sub !== 'string') return { error: 'Malformed token.' };
       if (mode !== 'TEST' && mode !== 'LIVE') return { error: 'Malformed token.' };
       if (role !== 'ADMIN' && role !== 'READ_ONLY' && role !== 'PARTNER') return { error: 'Malformed token.' };
       if (typ === 'partner' && typeof pid !== 'string') return { error: 'Malformed token.' };
-      return { claims: { typ, apiKeyId: sub, workspaceId: ws, mode, role, partnerId: typeof pid === 'string' ? pid : null } };
+      if (typeof exp !== 'number') return { error: 'Malformed token.' };
+      return {
+        claims: { typ, apiKeyId: sub, workspaceId: ws, mode, role, partnerId: typeof pid === 'string' ? pid : null, familyId: typeof fam === 'string' ? fam : null },
+        expiresAt: new Date(exp * 1000),
+      };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { error: 'The token has expired: get a new one (refreshAccessToken, or a new partner token).' };
       return { error: 'The token is not valid for this installation.' };
