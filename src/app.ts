@@ -8,15 +8,18 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from './config.js';
 import type { AppServices, Auth, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
+import { isDatabaseUnavailable } from './db/unavailable.js';
 import { schema } from './graphql/schema.js';
 import { useOperationLimits } from './graphql/limits.js';
+import { rateLimited, useRequestPolicy } from './graphql/request-policy.js';
+import { RateLimiter } from './lib/rate-limit.js';
 import { useRequestBodyLimit } from './lib/body-limit.js';
 import { currentRequest, currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
 import { TokenSigner } from './modules/auth/tokens.js';
 import { ClickRecorder } from './modules/click/click.service.js';
-import { REDIRECT_PREFIX, serveRedirect } from './modules/click/redirect.js';
+import { REDIRECT_PREFIX, serveRedirect, visitorIp } from './modules/click/redirect.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
@@ -81,6 +84,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
+  const rateLimiter = new RateLimiter(config.rateLimits, { redis: bus.redis, keyPrefix: config.redisPrefix, logger });
+  const policy = useRequestPolicy({
+    authenticate: (header) => authenticator.authenticate(header),
+    consume: (limit, key) => rateLimiter.consume(limit, key),
+    introspection: config.introspection,
+    clientIp: (context) => {
+      const { req, extra } = context as { req?: IncomingMessage; extra?: { ip?: string | null } };
+      return req ? visitorIp(req, config.trustProxy) : (extra?.ip ?? null);
+    },
+  });
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
   const subscriptionExecution = new SharedExecution({ maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError });
 
@@ -105,6 +118,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     // checks Content-Length instead, and counts only chunked bodies (src/lib/body-limit.ts).
     maxRequestBodySize: false,
     plugins: [
+      policy.plugin, // first: the credential and the rate limits, before any parsing
       useOperationLimits(config.limits), // before subscriptionExecution: a refused subscription never starts
       useCursorErrorCode(),
       subscriptionExecution.plugin(),
@@ -112,7 +126,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
     ],
     context: async ({ request, wsAuth }): Promise<Context> => {
-      const result = wsAuth ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      const result = wsAuth ?? policy.authOf(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
         ...services,
         requestId: currentRequestId() ?? requestIdFrom(null),
@@ -156,7 +170,15 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await yoga.handle(req, res, { req, res });
       return;
     }
-    if (path?.startsWith(REDIRECT_PREFIX)) return serveRedirect(req, res, path, services);
+    if (path?.startsWith(REDIRECT_PREFIX)) {
+      const verdict = await rateLimiter.consume('redirect', visitorIp(req, config.trustProxy) ?? 'unknown');
+      if (!verdict.allowed) {
+        res.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(verdict.retryAfterSeconds), 'cache-control': 'no-store' });
+        res.end(`Too many requests from your address. Retry after ${verdict.retryAfterSeconds} s.\n`);
+        return;
+      }
+      return serveRedirect(req, res, path, services);
+    }
     return json(res, 404, { error: `No route for ${req.method} ${path}. GraphQL is served at ${GRAPHQL_PATH}.` });
   }
 
@@ -210,7 +232,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       callback?.();
     }) as typeof socket.send;
   });
-  useServer<{ authorization?: unknown }, { auth?: AuthResult & { auth: Auth }; expired?: boolean }>(
+  useServer<{ authorization?: unknown }, { auth?: AuthResult & { auth: Auth }; expired?: boolean; ip?: string | null }>(
     {
       onConnect: async (ctx) => {
         const header = ctx.connectionParams?.authorization;
@@ -221,6 +243,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           return false;
         }
         ctx.extra.auth = result;
+        ctx.extra.ip = visitorIp(ctx.extra.request, config.trustProxy);
         // The upgrade request has served its purpose: graphql-ws would keep it (headers and all)
         // for as long as the connection lives, about 1 KiB per subscriber.
         delete (ctx.extra as { request?: unknown }).request;
@@ -255,6 +278,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
           return [limitExceeded(`At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`)];
         }
+        const verdict = await rateLimiter.consume('credential', credentialKey(auth.auth));
+        if (!verdict.allowed) return [rateLimited('this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)', verdict.retryAfterSeconds)];
         // A subscription's events are sent from SharedExecution with the payload serialized once
         // per group of identical subscribers: the same `next` message graphql-ws would send.
         const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
@@ -398,12 +423,26 @@ function isClientError(value: unknown): boolean {
   return value instanceof GraphQLError && value.originalError instanceof GraphQLError;
 }
 
-/** Unexpected errors reach the client as "Unexpected error." with the request id; the cause is logged. */
+/** What a client is told to wait while the database is unreachable. */
+const RETRY_AFTER_OUTAGE_SECONDS = 5;
+
+/**
+ * Unexpected errors reach the client as "Unexpected error." with the request id; the cause is
+ * logged. The database being unreachable is not unexpected: SERVICE_UNAVAILABLE, HTTP 503.
+ */
 function maskError(error: unknown, message: string, logger: Logger): Error {
   const requestId = currentRequestId();
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (error instanceof GraphQLError && !original) return error; // already a client-facing error
   if (original instanceof GraphQLError) return original;
+  if (isDatabaseUnavailable(original)) {
+    logger.warn({ err: original, requestId }, 'request failed: database unreachable'); // folded to one line a second (logger.ts)
+    return new GraphQLError('The service is temporarily unavailable (its database cannot be reached): retry later.', {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: 'SERVICE_UNAVAILABLE', requestId, http: { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_OUTAGE_SECONDS) } } },
+    });
+  }
   logger.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
   return new GraphQLError(message, {
     nodes: error instanceof GraphQLError ? error.nodes : undefined,

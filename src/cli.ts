@@ -29,7 +29,8 @@ Environment:
   MIGRATE_ON_START     apply pending migrations when serve, workspace or seed open the
                        database (default true)
   DATABASE_POOL_SIZE   PostgreSQL connections of the server (default 10)
-  REDIS_URL            redis://… to share subscriptions between instances
+  REDIS_URL            redis://… to share subscriptions and rate limits between instances
+  REDIS_PREFIX         prefix of this installation's Redis keys and channels (default refgraph:)
   REFGRAPH_SECRET      installation secret (>= 32 chars); unset: generated, kept in the database
   PUBLIC_URL           base URL of referral links (default http://localhost:PORT)
   TRUST_PROXY          behind a reverse proxy: visitor IP from X-Forwarded-For (default false)
@@ -49,6 +50,11 @@ Environment:
                        a WebSocket client with more unsent bytes is closed with 1013 (default 4194304)
   MAX_REQUEST_BODY_BYTES
                        a larger GraphQL request body over HTTP is refused with 413 (default 1048576)
+  RATE_LIMIT_CREDENTIAL_PER_SECOND (1000), RATE_LIMIT_ANONYMOUS_PER_MINUTE (600),
+  RATE_LIMIT_TOKENS_PER_MINUTE (60), RATE_LIMIT_REDIRECT_PER_MINUTE (1200)
+                       GraphQL operations per credential; requests without a valid credential,
+                       token mutations and /r/{code} per IP; over them: 429 (0: no limit)
+  INTROSPECTION        public | authenticated | off (default public; authenticated in production)
   MAX_SUBSCRIPTIONS_PER_CONNECTION
                        operations at once on one WebSocket connection (default 100)
   MAX_SUBSCRIPTIONS_PER_CREDENTIAL

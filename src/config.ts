@@ -1,5 +1,7 @@
 import path from 'node:path';
 import type { OperationLimits } from './graphql/limits.js';
+import type { IntrospectionPolicy } from './graphql/request-policy.js';
+import type { RateLimitConfig } from './lib/rate-limit.js';
 
 /** Everything refgraph reads from the environment, parsed and validated once at start-up. */
 export interface Config {
@@ -15,6 +17,8 @@ export interface Config {
   /** Connections in the PostgreSQL pool. */
   databasePoolSize: number;
   redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel of this installation, so that installations can share one Redis. */
+  redisPrefix: string;
   /** Installation secret for signing tokens and hashing IPs; undefined = generated and kept in the database. */
   secret: string | undefined;
   /** Base URL that referral links are built from, e.g. https://ref.example.com. */
@@ -43,6 +47,10 @@ export interface Config {
   maxSubscriptionsPerCredential: number;
   /** Webhook deliveries (see src/modules/webhook/README.md). */
   webhooks: WebhookConfig;
+  /** Rate limits (0 points: off); shared through Redis when REDIS_URL is set. */
+  rateLimits: RateLimitConfig;
+  /** Who may introspect the schema: everyone, authenticated callers, or nobody. */
+  introspection: IntrospectionPolicy;
   /** What one GraphQL document may ask for, checked before it runs (see src/graphql/limits.ts). */
   limits: OperationLimits;
 }
@@ -142,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
   const migrateOnStart = boolean(env, 'MIGRATE_ON_START', true);
   const databasePoolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const redisPrefix = read(env, 'REDIS_PREFIX') ?? 'refgraph:';
   const secret = read(env, 'REFGRAPH_SECRET');
   if (secret !== undefined && secret.length < 32) {
     throw new ConfigError('REFGRAPH_SECRET', `must be at least 32 characters long (got ${secret.length}); generate one with \`openssl rand -base64 48\`.`);
@@ -179,6 +188,16 @@ export function loadConfig(env: Env = process.env): Config {
     workerIntervalMs: integer(env, 'WEBHOOK_WORKER_INTERVAL_MS', 1000, 0, 3_600_000),
     concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 10, 1, 1000),
   };
+  const rateLimits: RateLimitConfig = {
+    credential: { points: integer(env, 'RATE_LIMIT_CREDENTIAL_PER_SECOND', 1000, 0, 1_000_000), durationSeconds: 1 },
+    anonymous: { points: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 600, 0, 100_000_000), durationSeconds: 60 },
+    tokens: { points: integer(env, 'RATE_LIMIT_TOKENS_PER_MINUTE', 60, 0, 100_000_000), durationSeconds: 60 },
+    redirect: { points: integer(env, 'RATE_LIMIT_REDIRECT_PER_MINUTE', 1200, 0, 100_000_000), durationSeconds: 60 },
+  };
+  const introspection = (read(env, 'INTROSPECTION') ?? (production ? 'authenticated' : 'public')).toLowerCase() as IntrospectionPolicy;
+  if (!['public', 'authenticated', 'off'].includes(introspection)) {
+    throw new ConfigError('INTROSPECTION', `must be public, authenticated or off, got "${introspection}".`);
+  }
   const limits: OperationLimits = {
     depth: integer(env, 'MAX_QUERY_DEPTH', 15, 1, 1000),
     cost: integer(env, 'MAX_QUERY_COST', 500_000, 1, 1_000_000_000),
@@ -187,8 +206,8 @@ export function loadConfig(env: Env = process.env): Config {
     nesting: integer(env, 'MAX_QUERY_NESTING', 64, 8, 1_000),
   };
   return {
-    port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, secret, publicUrl, logLevel, production,
+    port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, redisPrefix, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
-    maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, limits,
+    maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, rateLimits, introspection, limits,
   };
 }

@@ -1,0 +1,68 @@
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Verdict } from '../lib/rate-limit.js';
+import type { AuthResult } from '../modules/auth/authenticate.js';
+import { credentialKey } from '../realtime/connections.js';
+
+/** Who may introspect the schema (and get "Did you mean …?" hints in validation errors). */
+export type IntrospectionPolicy = 'public' | 'authenticated' | 'off';
+
+/** The mutations that need no credential and mint one: limited per IP. */
+const TOKEN_FIELDS = new Set(['issueAccessToken', 'refreshAccessToken']);
+
+export interface RequestPolicyOptions {
+  authenticate(header: string | null): Promise<AuthResult>;
+  consume(limit: 'credential' | 'anonymous' | 'tokens', key: string): Promise<Verdict>;
+  introspection: IntrospectionPolicy;
+  /** The caller's IP from a GraphQL context (HTTP request or WebSocket connection). */
+  clientIp(context: unknown): string | null;
+}
+
+/** Over a rate limit: HTTP 429 with Retry-After, `extensions.code` RATE_LIMITED. */
+export function rateLimited(what: string, retryAfterSeconds: number): GraphQLError {
+  return new GraphQLError(`Too many requests: ${what}. Retry after ${retryAfterSeconds} s.`, {
+    extensions: { code: 'RATE_LIMITED', retryAfter: retryAfterSeconds, http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } } },
+  });
+}
+
+/**
+ * Per request, before anything is parsed: the credential (checked once; the context reuses it)
+ * and the rate limits — per credential with one, per IP without (requests without a valid
+ * credential, and the token mutations with or without one). Then the introspection policy.
+ */
+export function useRequestPolicy(options: RequestPolicyOptions): { plugin: Plugin; authOf(request: Request): AuthResult | undefined } {
+  const checked = new WeakMap<Request, AuthResult>();
+  const hideSuggestions = blockFieldSuggestionsPlugin().onValidate!;
+  const authenticated = (context: { request?: Request; wsAuth?: AuthResult }): boolean =>
+    Boolean(context.wsAuth?.auth ?? (context.request ? checked.get(context.request)?.auth : null));
+
+  const plugin: Plugin = {
+    onParams: async ({ request, context, setResult }) => {
+      const result = await options.authenticate(request.headers.get('authorization'));
+      checked.set(request, result);
+      const verdict = result.auth
+        ? await options.consume('credential', credentialKey(result.auth))
+        : await options.consume('anonymous', options.clientIp(context) ?? 'unknown');
+      if (!verdict.allowed) {
+        setResult({ errors: [rateLimited(result.auth ? 'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)' : 'requests without a valid credential from this address (RATE_LIMIT_ANONYMOUS_PER_MINUTE)', verdict.retryAfterSeconds)] });
+      }
+    },
+    onValidate: (payload) => {
+      const { introspection } = options;
+      if (introspection === 'public' || (introspection === 'authenticated' && authenticated(payload.context as never))) return;
+      payload.addValidationRule(NoSchemaIntrospectionCustomRule);
+      return hideSuggestions(payload as never);
+    },
+    onExecute: async ({ args, setResultAndStopExecution }) => {
+      const operation = getOperationAST(args.document, args.operationName);
+      if (operation?.operation !== 'mutation') return;
+      if (!operation.selectionSet.selections.some((s) => s.kind === 'Field' && TOKEN_FIELDS.has(s.name.value))) return;
+      const verdict = await options.consume('tokens', options.clientIp(args.contextValue) ?? 'unknown');
+      if (!verdict.allowed) {
+        setResultAndStopExecution({ errors: [rateLimited('token requests from this address (RATE_LIMIT_TOKENS_PER_MINUTE)', verdict.retryAfterSeconds)] });
+      }
+    },
+  };
+  return { plugin, authOf: (request) => checked.get(request) };
+}
