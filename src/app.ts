@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError } from 'graphql';
+import { createHash } from 'node:crypto';
+import { getOperationAST, GraphQLError, print, type DocumentNode } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -102,14 +103,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'refgraph', defaultQuery: '{\n  viewer {\n    workspace { id name }\n    mode\n    role\n  }\n}\n' },
+    // Yoga's own lines go through the app's logger, GraphQL errors without their source excerpt:
+    // a document can carry secrets in its string literals.
     logging: {
-      debug: (...args) => logger.debug(args.map(String).join(' ')),
-      info: (...args) => logger.info(args.map(String).join(' ')),
-      warn: (...args) => logger.warn(args.map(String).join(' ')),
+      debug: (...args) => logger.debug(args.map(loggable).join(' ')),
+      info: (...args) => logger.info(args.map(loggable).join(' ')),
+      warn: (...args) => logger.warn(args.map(loggable).join(' ')),
       // Yoga logs every error its masking replaced. A client's mistake thrown on purpose (a
       // GraphQLError inside the located one, e.g. UNAUTHENTICATED) is not a server error: debug.
       // Unexpected errors are logged by maskError, with the request id.
-      error: (...args) => (args.length > 0 && args.every(isClientError) ? logger.debug : logger.error).call(logger, args.map(String).join(' ')),
+      error: (...args) => (args.length > 0 && args.every(isClientError) ? logger.debug : logger.error).call(logger, args.map(loggable).join(' ')),
     },
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
@@ -120,6 +123,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     plugins: [
       policy.plugin, // first: the credential and the rate limits, before any parsing
       useOperationLimits(config.limits), // before subscriptionExecution: a refused subscription never starts
+      useOperationIdentity(),
       useCursorErrorCode(),
       subscriptionExecution.plugin(),
       ...(config.production ? [] : [useStatementCountHeader()]),
@@ -364,6 +368,22 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   };
 }
 
+/** Notes the operation's name and document hash in the request scope, for the logs. */
+function useOperationIdentity(): Plugin {
+  const hashes = new WeakMap<DocumentNode, string>();
+  const note = (args: { document: DocumentNode; operationName?: string | null }) => {
+    const scope = currentRequest();
+    if (!scope) return;
+    let documentHash = hashes.get(args.document);
+    if (documentHash === undefined) {
+      documentHash = createHash('sha256').update(args.document.loc?.source.body ?? print(args.document)).digest('hex').slice(0, 16);
+      hashes.set(args.document, documentHash);
+    }
+    scope.operation = { name: args.operationName ?? getOperationAST(args.document, args.operationName)?.name?.value ?? null, documentHash };
+  };
+  return { onExecute: ({ args }) => note(args), onSubscribe: ({ args }) => note(args) };
+}
+
 /**
  * Pothos refuses a malformed connection cursor with a GraphQLError of its own, which skips
  * masking and carries no code: give it BAD_USER_INPUT so clients can tell it is their mistake.
@@ -418,6 +438,20 @@ function limitExceeded(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'LIMIT_EXCEEDED' } });
 }
 
+/**
+ * A value Yoga logs, as text. A GraphQLError prints the document lines it points at, string
+ * literals and all: only its message, path and code are kept.
+ */
+function loggable(value: unknown): string {
+  if (value instanceof GraphQLError) {
+    const path = value.path?.join('.');
+    const code = value.extensions['code'];
+    return `${value.message}${path ? ` (at ${path})` : ''}${code ? ` [${String(code)}]` : ''}`;
+  }
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  return String(value);
+}
+
 /** A GraphQL error that wraps one thrown on purpose for the client (see maskError). */
 function isClientError(value: unknown): boolean {
   return value instanceof GraphQLError && value.originalError instanceof GraphQLError;
@@ -443,7 +477,8 @@ function maskError(error: unknown, message: string, logger: Logger): Error {
       extensions: { code: 'SERVICE_UNAVAILABLE', requestId, http: { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_OUTAGE_SECONDS) } } },
     });
   }
-  logger.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+  // The operation's name and document hash identify it; its text (which may hold secrets) is never logged.
+  logger.error({ err: original, requestId, operation: currentRequest()?.operation, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
   return new GraphQLError(message, {
     nodes: error instanceof GraphQLError ? error.nodes : undefined,
     path: error instanceof GraphQLError ? error.path : undefined,

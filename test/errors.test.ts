@@ -83,3 +83,45 @@ describe('logging', () => {
     }
   });
 });
+
+describe('logs never hold a document’s text', () => {
+  it('logs an unexpected error with the operation’s name and document hash, not its string literals or variables', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    // debug: Yoga's own lines too.
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', APPROVAL_JOB_INTERVAL_MS: '0' });
+    const app = await buildApp({ config, db: server.testDb.db, logger: pino({ level: 'debug' }, stream) });
+    const { url } = await app.start();
+    const secret = 'rg_live_TOPSECRETliteral0123456789abcdef';
+    const post = (body: unknown, token?: string) =>
+      fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      }).then((res) => res.json() as Promise<{ errors?: Array<{ extensions?: { code?: string } }> }>);
+    try {
+      const ws = await server.workspace();
+      await server.testDb.db.query('alter table "Workspace" rename column "name" to "renamed_name"');
+      try {
+        const query = `query Leaky($v: String) { viewer { workspace { name } } a: partner(externalId: "${secret}") { id } b: partner(externalId: $v) { id } }`;
+        const res = await post({ query, variables: { v: `${secret}-variable` }, operationName: 'Leaky' }, ws.keys.test.secret);
+        expect(res.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+        // A syntax error in a document that carries a secret.
+        await post({ query: `{ partner(externalId: "${secret}") { id ` }, ws.keys.test.secret);
+      } finally {
+        await server.testDb.db.query('alter table "Workspace" rename column "renamed_name" to "name"');
+      }
+      const all = lines.join('\n');
+      expect(all).not.toContain('TOPSECRET');
+      const unexpected = lines.map((l) => JSON.parse(l) as { msg: string; operation?: { name: string; documentHash: string } }).find((l) => l.msg === 'unexpected error');
+      expect(unexpected?.operation).toEqual({ name: 'Leaky', documentHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    } finally {
+      await app.stop();
+    }
+  });
+});

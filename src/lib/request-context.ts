@@ -5,6 +5,8 @@ interface RequestScope {
   requestId: string;
   /** SQL statements this request sent (background work is not counted: it runs outside). */
   statements: number;
+  /** The GraphQL operation being run: its name and a hash of its document (never the text: it may hold secrets). */
+  operation?: { name: string | null; documentHash: string };
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
