@@ -51,7 +51,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { App } from '../../src/app.js';
-import type { BenchOptions, BenchResult, BenchSuite } from './harness.js';
+import { BENCH_RATE_LIMITS, type BenchOptions, type BenchResult, type BenchSuite } from './harness.js';
 
 const SUITE = 'fanout';
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -417,6 +417,7 @@ class RefgraphServer {
         MIGRATE_ON_START: 'false',
         APPROVAL_JOB_INTERVAL_MS: '0',
         NODE_ENV: 'production',
+        ...BENCH_RATE_LIMITS, // thousands of subscribers with one key from one address, at once
       });
       app = await buildApp({ config });
       const { url } = await app.start();

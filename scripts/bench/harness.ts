@@ -90,12 +90,24 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * A benchmark's load comes from one address and one key at thousands of requests a second: the
+ * rate limiter runs (and costs what it costs) with limits no benchmark reaches. A suite can pass
+ * `RATE_LIMIT_…: '0'` to measure without it.
+ */
+export const BENCH_RATE_LIMITS = {
+  RATE_LIMIT_CREDENTIAL_PER_SECOND: '1000000',
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: '100000000',
+  RATE_LIMIT_TOKENS_PER_MINUTE: '100000000',
+  RATE_LIMIT_REDIRECT_PER_MINUTE: '100000000',
+} as const;
+
 /** `refgraph serve` in a child process; `nodeArgs` e.g. ['--cpu-prof'] to profile it. */
 export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...BENCH_RATE_LIMITS, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
