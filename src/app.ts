@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import { getOperationAST, GraphQLError, print, type DocumentNode } from 'graphql';
+import { getOperationAST, getVariableValues, GraphQLError, print, type DocumentNode } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -305,7 +305,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
             return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
           }
           const errors = validate(schema, document);
-          if (errors.length > 0) return errors;
+          if (errors.length > 0) return errors.map(withoutHttpHints);
+          // A variable its type refuses is a request error: an `error` message, as for validation.
+          const operation = getOperationAST(document, payload.operationName);
+          const variables = operation && getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 50 });
+          if (variables?.errors) return variables.errors.map(withoutHttpHints);
           return {
             schema,
             document,
@@ -452,6 +456,13 @@ function loggable(value: unknown): string {
   return String(value);
 }
 
+/** An error for a graphql-ws `error` message: Yoga's HTTP status hints (`extensions.http`) mean nothing on a socket. */
+function withoutHttpHints(error: GraphQLError): GraphQLError {
+  if (!('http' in error.extensions)) return error;
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, originalError: error.originalError, extensions });
+}
+
 /** A GraphQL error that wraps one thrown on purpose for the client (see maskError). */
 function isClientError(value: unknown): boolean {
   return value instanceof GraphQLError && value.originalError instanceof GraphQLError;
@@ -468,6 +479,8 @@ function maskError(error: unknown, message: string, logger: Logger): Error {
   const requestId = currentRequestId();
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (error instanceof GraphQLError && !original) return error; // already a client-facing error
+  // A variable refused by its type (a scalar threw a GraphQLError): GraphQL's wrapper names the variable.
+  if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError && !original.originalError) return error;
   if (original instanceof GraphQLError) return original;
   if (isDatabaseUnavailable(original)) {
     logger.warn({ err: original, requestId }, 'request failed: database unreachable'); // folded to one line a second (logger.ts)

@@ -1,5 +1,5 @@
 import SchemaBuilder from '@pothos/core';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
@@ -8,8 +8,10 @@ import type { Context } from '../context.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import { PrismaClient } from '../generated/prisma/client.js';
-import { forbiddenError, unauthenticatedError } from './errors.js';
+import { forbiddenError, invalidInputValueError, unauthenticatedError } from './errors.js';
+import InputTextPlugin from './input-text.js';
 import { DEFAULT_PAGE_SIZE, fieldComplexity, MAX_PAGE_SIZE } from './limits.js';
+import { parseDateTime } from '../lib/datetime.js';
 
 /**
  * Scopes are declared on the fields they protect:
@@ -36,7 +38,8 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string | number | bigint };
   };
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
+  // InputTextPlugin is listed last, so it runs last before a resolver: after the auth scopes (see input-text.ts).
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin, InputTextPlugin],
   defaultFieldNullability: false,
   // Each field's cost estimate (see limits.ts). The limit is enforced before execution by
   // useOperationLimits, not by the plugin's per-resolver check, which stays off.
@@ -90,27 +93,48 @@ export const builder = new SchemaBuilder<{
 export type { PrismaClient };
 
 builder.scalarType('DateTime', {
-  description: 'A UTC instant in ISO-8601, e.g. "2026-01-31T12:00:00.000Z".',
+  description:
+    'A UTC instant in ISO 8601, e.g. "2026-01-31T12:00:00.000Z" (always so in answers). Inputs may carry an offset ' +
+    'instead of Z ("2026-01-31T14:00:00+02:00"), fractional seconds (kept to the millisecond) or be a date alone ' +
+    '("2026-01-31", midnight UTC); a time without Z or an offset, a date that does not exist ("2026-02-30") and ' +
+    'instants before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59.999Z are refused (BAD_USER_INPUT).',
   serialize: (value) => value.toISOString(),
-  parseValue: (value) => {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}/.test(value)) {
-      throw new TypeError(`DateTime must be an ISO-8601 string such as "2026-01-31T12:00:00Z", got ${JSON.stringify(value)}.`);
-    }
-    return new Date(value);
-  },
+  parseValue: (value) => dateTimeInput(value),
+  parseLiteral: (node) => dateTimeInput(valueFromASTUntyped(node), node),
 });
+
+/** A DateTime input, or a request error (BAD_USER_INPUT) saying what is wrong with it. */
+function dateTimeInput(value: unknown, node?: ValueNode): Date {
+  if (typeof value !== 'string') throw invalidInputValueError(`DateTime must be a string such as "2026-01-31T12:00:00Z"; got ${shown(value)}.`, node);
+  const parsed = parseDateTime(value);
+  if ('problem' in parsed) throw invalidInputValueError(parsed.problem, node);
+  return parsed.date;
+}
+
+/** A client's value in a message: JSON, cut short. */
+function shown(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 64 ? `${json.slice(0, 64)}… (${json.length} characters)` : json;
+}
+
+/** Longer than any amount parseDecimal accepts (at most 10^15 minor units), short enough to show in a message. */
+const DECIMAL_MAX_LENGTH = 40;
 
 builder.scalarType('Decimal', {
   description:
-    'An exact decimal number as a string in major units of a currency ("12.50", "-3.00", "1500" for JPY). Never a float.',
+    'An exact decimal number as a string in major units of a currency ("12.50", "-3.00", "1500" for JPY): digits, an optional leading "-" and an optional fraction; no exponent, no spaces. Never a float.',
   serialize: (value) => value,
-  parseValue: (value) => {
-    if (typeof value !== 'string' || !/^-?\d+(\.\d+)?$/.test(value)) {
-      throw new TypeError(`Decimal must be a string such as "12.50", got ${JSON.stringify(value)}.`);
-    }
-    return value;
-  },
+  parseValue: (value) => decimalInput(value),
+  parseLiteral: (node) => decimalInput(valueFromASTUntyped(node), node),
 });
+
+/** A Decimal input, or a request error (BAD_USER_INPUT) saying what is wrong with it. */
+function decimalInput(value: unknown, node?: ValueNode): string {
+  if (typeof value !== 'string' || value.length > DECIMAL_MAX_LENGTH || !/^-?\d+(\.\d+)?$/.test(value)) {
+    throw invalidInputValueError(`Decimal must be a string such as "12.50" (digits, an optional "-" and fraction, at most ${DECIMAL_MAX_LENGTH} characters); got ${shown(value)}.`, node);
+  }
+  return value;
+}
 
 builder.queryType({ description: 'Reads, always scoped to the workspace and mode of the credential.' });
 builder.subscriptionType({

@@ -102,7 +102,8 @@ export class SharedExecution {
             new GraphQLError(error.message, {
               nodes: error.nodes,
               originalError: error.originalError,
-              extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+              // As Yoga answers a query's: 400 under graphql-response+json, 200 for SSE and application/json.
+              extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { spec: true, status: 400 } },
             }),
         ),
       };

@@ -37,7 +37,7 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
     }),
     occurredAt: t.field({
       type: 'DateTime',
-      description: 'When it happened in your product; defaults to now. At most 5 minutes in the future.',
+      description: 'When it happened in your product; defaults to now. Not before 2000-01-01T00:00:00Z and at most 5 minutes in the future (VALIDATION otherwise).',
     }),
   }),
 });

@@ -28,6 +28,11 @@ export const CODE_MAX = 255;
 export const CLICK_ID_MAX = 1024;
 /** How far in the future `occurredAt` may be (clock skew between the caller and us). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+/**
+ * The earliest `occurredAt`: older events are typos or placeholder dates (e.g. year 0), not
+ * referrals; stored, they would skew every report and attribution window.
+ */
+export const OCCURRED_AT_MIN = new Date('2000-01-01T00:00:00.000Z');
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
@@ -131,6 +136,11 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
   }
 
   const occurredAt = input.occurredAt ?? now;
+  v.check(
+    occurredAt.getTime() >= OCCURRED_AT_MIN.getTime(),
+    field('occurredAt'),
+    `occurredAt is ${occurredAt.toISOString()}, before ${OCCURRED_AT_MIN.toISOString()}; send when it happened (UTC), or leave it out for now.`,
+  );
   v.check(
     occurredAt.getTime() <= now.getTime() + FUTURE_TOLERANCE_MS,
     field('occurredAt'),

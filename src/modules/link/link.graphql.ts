@@ -78,7 +78,11 @@ const CreateReferralLinkInput = builder.inputType('CreateReferralLinkInput', {
         'A vanity code: 3–32 characters of A–Z, a–z, 0–9, "_" and "-", case preserved, unique ignoring case; a few reserved words (admin, api, graphql, r, www, …) are refused. ' +
         'Omitted: 8 random characters from an unambiguous alphabet.',
     }),
-    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters; omitted: the program’s destination.' }),
+    destinationUrl: t.string({
+      description:
+        'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Omitted: the program’s destination. ' +
+        'From a PARTNER credential, its host must be one the program allows (`Program.allowedDestinationHosts`), else VALIDATION naming the allowed hosts; ADMIN keys may use any host.',
+    }),
   }),
 });
 
@@ -105,7 +109,7 @@ builder.mutationField('createReferralLink', (t) =>
             code: input.code,
             destinationUrl: input.destinationUrl,
           },
-          auth.role === 'PARTNER' ? (auth.partnerId ?? '') : null,
+          { partnerId: auth.role === 'PARTNER' ? (auth.partnerId ?? '') : null, publicUrl: ctx.config.publicUrl },
         );
         return { linkId: link.id };
       }),

@@ -1,29 +1,14 @@
 import type { Prisma, PrismaClient, ReferralLink } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
+import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 
 /** A client or an interactive transaction: services work inside either. */
 export type Db = PrismaClient | Prisma.TransactionClient;
 
-export const DESTINATION_URL_MAX = 2048;
 /** Attempts at a free generated code before giving up (31^8 codes: a second attempt is already rare). */
 const GENERATED_CODE_ATTEMPTS = 10;
-
-/** Problems of an optional destination URL: absolute http(s), at most 2048 characters. */
-export function destinationUrlProblems(url: string): string[] {
-  if (url.length > DESTINATION_URL_MAX) return [`A destination URL must be at most ${DESTINATION_URL_MAX} characters long.`];
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return ['A destination URL must be an absolute http:// or https:// URL.'];
-  }
-  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
-    return ['A destination URL must be an absolute http:// or https:// URL.'];
-  }
-  return [];
-}
 
 /** The message for a taken code. Identical whoever holds it, so it reveals nothing about other workspaces. */
 export const codeTakenMessage = (code: string) => `The code "${code}" is already taken; choose another.`;
@@ -82,21 +67,31 @@ export interface CreateReferralLinkInput {
   destinationUrl?: string | null;
 }
 
+export interface LinkCaller {
+  /** A PARTNER credential's partner: any other partner answers exactly like a missing one, and the destination must be allowed. */
+  partnerId: string | null;
+  /** PUBLIC_URL: its host is where a partner's links may go when the program names no host. */
+  publicUrl: string;
+}
+
 /**
- * A new link for a partner in a program where their enrollment is APPROVED.
- * `onlyForPartnerId` (PARTNER credentials): any other partner answers exactly like a missing one.
+ * A new link for a partner in a program where their enrollment is APPROVED. A destination URL is
+ * stored normalised; from a PARTNER credential it must point at a host the program allows
+ * (`partnerDestinationError`), checked last so that a partner learns nothing about a program it is
+ * not in.
  */
-export async function createReferralLink(
-  prisma: PrismaClient,
-  tenant: Tenant,
-  input: CreateReferralLinkInput,
-  onlyForPartnerId: string | null = null,
-): Promise<ReferralLink> {
+export async function createReferralLink(prisma: PrismaClient, tenant: Tenant, input: CreateReferralLinkInput, caller: LinkCaller): Promise<ReferralLink> {
+  const onlyForPartnerId = caller.partnerId;
   const code = input.code ?? undefined;
-  const destinationUrl = input.destinationUrl?.trim() || null;
+  let destinationUrl: string | null = null;
+  let destinationHost: string | null = null;
   const v = new Validator();
   if (code !== undefined) for (const problem of vanityCodeProblems(code)) v.check(false, ['input', 'code'], problem);
-  if (destinationUrl !== null) for (const problem of destinationUrlProblems(destinationUrl)) v.check(false, ['input', 'destinationUrl'], problem);
+  if (input.destinationUrl?.trim()) {
+    const normalized = normalizeDestinationUrl(input.destinationUrl);
+    if ('problem' in normalized) v.check(false, ['input', 'destinationUrl'], normalized.problem);
+    else ({ href: destinationUrl, hostname: destinationHost } = normalized);
+  }
   v.throwIfAny();
 
   if (!input.partnerId || (onlyForPartnerId !== null && input.partnerId !== onlyForPartnerId)) throw notFound('Partner', ['input', 'partnerId']);
@@ -122,10 +117,34 @@ export async function createReferralLink(
   if (program.status === 'ARCHIVED') {
     throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED; an archived program cannot get new links.`, ['input', 'programId']);
   }
+  if (destinationHost !== null && onlyForPartnerId !== null) {
+    const refusal = partnerDestinationError(program, destinationHost, caller.publicUrl);
+    if (refusal) throw refusal;
+  }
   return insertLink(
     prisma,
     { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id },
     { code, destinationUrl, isDefault: false },
+  );
+}
+
+/**
+ * Why a PARTNER credential may not send a program's visitors to `hostname` (a normalised
+ * destination's), or null when it may. Every link a partner creates or changes goes through this:
+ * otherwise `/r/{code}` on the company's domain would redirect anywhere a partner likes.
+ */
+export function partnerDestinationError(
+  program: { name: string; allowedDestinationHosts: readonly string[]; destinationUrl: string | null },
+  hostname: string,
+  publicUrl: string,
+): DomainError | null {
+  const allowed = effectiveDestinationHosts(program, publicUrl);
+  if (hostAllowed(hostname, allowed)) return null;
+  return new DomainError(
+    'VALIDATION',
+    `Links of program "${program.name}" may only send visitors to ${allowed.join(', ')}; ${hostname} is not allowed. ` +
+      'Leave destinationUrl out to use the program’s destination, or ask the program’s admin to allow the host (allowedDestinationHosts).',
+    ['input', 'destinationUrl'],
   );
 }
 

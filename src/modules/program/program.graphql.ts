@@ -33,6 +33,14 @@ export const ProgramRef = builder.prismaNode('Program', {
       nullable: true,
       description: 'Where referral links of this program send visitors, unless a link has its own destination.',
     }),
+    allowedDestinationHosts: t.exposeStringList('allowedDestinationHosts', {
+      description:
+        'The hosts a referral link created by a PARTNER credential may send visitors to, so that a partner cannot turn `/r/{code}` into an open redirect. ' +
+        'Each entry is a host name ("shop.example.com", stored lower-case, IDNs in punycode), an IP address, or "*.example.com" for every subdomain of example.com at any depth (not example.com itself: list both for both). ' +
+        'Matched against the host of the link’s destination exactly; the scheme (http or https) and the port are not compared. ' +
+        'Empty (the default): only the host of this program’s `destinationUrl`, or of the server’s public URL when the program has none. ' +
+        'ADMIN keys may give a link any destination; changing this list does not touch existing links.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the program’s settings or status last changed.' }),
   }),
@@ -91,13 +99,19 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
     holdDays: t.int({ description: '0–3650; default 0.' }),
     allowSelfReferral: t.boolean({ description: 'Default false.' }),
     autoApprovePartners: t.boolean({ description: 'Default true.' }),
-    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters; default none.' }),
+    destinationUrl: t.string({
+      description: 'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Default none.',
+    }),
+    allowedDestinationHosts: t.stringList({
+      description:
+        'Hosts a PARTNER credential’s links may point at (see `Program.allowedDestinationHosts`): host names, IP addresses or "*.example.com"; no scheme, port or path; at most 50. Default: empty (the host of `destinationUrl`, else of the server’s public URL).',
+    }),
   }),
 });
 
 const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
   description:
-    'A partial update: omitted fields keep their values (null is refused, except for `destinationUrl`, which null clears). The currency cannot change.',
+    'A partial update: omitted fields keep their values (null is refused, except for `destinationUrl`, which null clears, and `allowedDestinationHosts`, which null resets). The currency cannot change.',
   fields: (t) => ({
     id: t.id({ required: true, description: 'The program’s global id.' }),
     name: t.string({ description: '1–200 characters (trimmed).' }),
@@ -109,7 +123,11 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     holdDays: t.int({ description: '0–3650.' }),
     allowSelfReferral: t.boolean({ description: 'Whether partners may refer themselves.' }),
     autoApprovePartners: t.boolean({ description: 'Whether new enrollments are approved at once (existing ones are not touched).' }),
-    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters; null removes it.' }),
+    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters, without user name or password; null removes it.' }),
+    allowedDestinationHosts: t.stringList({
+      description:
+        'Replaces the hosts a PARTNER credential’s links may point at (see `Program.allowedDestinationHosts`); null or [] goes back to the default (the host of `destinationUrl`, else of the server’s public URL). Existing links are not touched.',
+    }),
   }),
 });
 

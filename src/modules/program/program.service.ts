@@ -2,13 +2,13 @@ import type { Prisma, PrismaClient, Program } from '../../generated/prisma/clien
 import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
+import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
 import { parseCurrency } from '../../lib/money.js';
 
 /** The Prisma client or an interactive transaction's client. */
 export type Db = PrismaClient | Prisma.TransactionClient;
 
 export const PROGRAM_NAME_MAX = 200;
-export const DESTINATION_URL_MAX = 2048;
 export const ATTRIBUTION_WINDOW_DAYS = { min: 1, max: 3650 } as const;
 export const HOLD_DAYS = { min: 0, max: 3650 } as const;
 
@@ -37,11 +37,13 @@ export interface CreateProgramInput {
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
   destinationUrl?: string | null;
+  allowedDestinationHosts?: readonly string[] | null;
 }
 
 /**
- * A partial update: `undefined` keeps a value. `null` clears `destinationUrl`; for every other
- * field (they cannot be empty) null is refused, so a client bug never wipes a setting.
+ * A partial update: `undefined` keeps a value. `null` clears `destinationUrl`, and resets
+ * `allowedDestinationHosts` to its default (like `[]`); for every other field (they cannot be
+ * empty) null is refused, so a client bug never wipes a setting.
  */
 export interface UpdateProgramInput {
   name?: string | null;
@@ -51,6 +53,7 @@ export interface UpdateProgramInput {
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
   destinationUrl?: string | null;
+  allowedDestinationHosts?: readonly string[] | null;
 }
 
 const field = (name: string): string[] => ['input', name];
@@ -69,20 +72,30 @@ function checkRange(v: Validator, name: string, value: number, range: { min: num
   v.check(value >= range.min && value <= range.max, field(name), `\`${name}\` must be between ${range.min} and ${range.max} ${unit}; got ${value}.`);
 }
 
-/** An absolute http(s) URL of at most 2048 characters, trimmed; null when invalid (the error is recorded). */
+/** A destination URL in its stored form (normalizeDestinationUrl); the value given when invalid (the error is recorded). */
 function checkDestinationUrl(v: Validator, value: string): string {
-  const trimmed = value.trim();
-  let ok = trimmed.length > 0 && trimmed.length <= DESTINATION_URL_MAX;
-  if (ok) {
-    try {
-      const url = new URL(trimmed);
-      ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
-    } catch {
-      ok = false;
-    }
+  const normalized = normalizeDestinationUrl(value);
+  if ('problem' in normalized) {
+    v.check(false, field('destinationUrl'), normalized.problem);
+    return value;
   }
-  v.check(ok, field('destinationUrl'), `\`destinationUrl\` must be an absolute http:// or https:// URL of at most ${DESTINATION_URL_MAX} characters.`);
-  return trimmed;
+  return normalized.href;
+}
+
+/** Host patterns in their stored form, without duplicates; each bad entry is its own error at its index. */
+function checkAllowedHosts(v: Validator, values: readonly string[]): string[] {
+  v.check(
+    values.length <= ALLOWED_HOSTS_MAX,
+    field('allowedDestinationHosts'),
+    `\`allowedDestinationHosts\` takes at most ${ALLOWED_HOSTS_MAX} hosts; got ${values.length}. Use "*.example.com" for the subdomains of a domain.`,
+  );
+  const patterns: string[] = [];
+  values.slice(0, ALLOWED_HOSTS_MAX).forEach((value, i) => {
+    const normalized = normalizeHostPattern(value);
+    if ('problem' in normalized) v.check(false, [...field('allowedDestinationHosts'), String(i)], normalized.problem);
+    else if (!patterns.includes(normalized.pattern)) patterns.push(normalized.pattern);
+  });
+  return patterns;
 }
 
 /** Create a program with the contract's defaults (ACTIVE, 30 days window, no hold, no self-referral, auto-approve). */
@@ -104,6 +117,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
   if (input.attributionWindowDays != null) checkRange(v, 'attributionWindowDays', input.attributionWindowDays, ATTRIBUTION_WINDOW_DAYS, 'days');
   if (input.holdDays != null) checkRange(v, 'holdDays', input.holdDays, HOLD_DAYS, 'days');
   const destinationUrl = input.destinationUrl != null ? checkDestinationUrl(v, input.destinationUrl) : null;
+  const allowedDestinationHosts = input.allowedDestinationHosts ? checkAllowedHosts(v, input.allowedDestinationHosts) : [];
   v.throwIfAny();
 
   return db.program.create({
@@ -118,6 +132,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
       allowSelfReferral: input.allowSelfReferral ?? false,
       autoApprovePartners: input.autoApprovePartners ?? true,
       destinationUrl,
+      allowedDestinationHosts,
     },
   });
 }
@@ -150,6 +165,9 @@ export async function updateProgram(db: Db, tenant: Tenant, id: string | null, i
   if (input.allowSelfReferral != null) data.allowSelfReferral = input.allowSelfReferral;
   if (input.autoApprovePartners != null) data.autoApprovePartners = input.autoApprovePartners;
   if (input.destinationUrl !== undefined) data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
+  if (input.allowedDestinationHosts !== undefined) {
+    data.allowedDestinationHosts = input.allowedDestinationHosts === null ? [] : checkAllowedHosts(v, input.allowedDestinationHosts);
+  }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
   for (let attempt = 0; ; attempt++) {
@@ -185,8 +203,9 @@ export async function updateProgram(db: Db, tenant: Tenant, id: string | null, i
 }
 
 function changedKeys(program: Program, data: Prisma.ProgramUpdateManyMutationInput, status: ProgramStatus | undefined): string[] {
+  const same = (a: unknown, b: unknown) => (Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b);
   const changed = Object.entries(data)
-    .filter(([key, value]) => program[key as keyof Program] !== value)
+    .filter(([key, value]) => !same(program[key as keyof Program], value))
     .map(([key]) => key);
   if (status && status !== program.status) changed.unshift('status');
   return changed;
