@@ -72,6 +72,31 @@ describe('operation limits', () => {
     tooComplex((await post(server, { query: rewards }, partner)).body, 'MAX_QUERY_COST');
   });
 
+  it('answers the report’s attack documents together, nothing executed, while a cheap query is served', async () => {
+    // The documents quoted in issue 11, sent at once; a cheap query from another credential goes alongside.
+    const cyclic = (levels: number) =>
+      `query Cyclic($id: ID!) { program(id: $id) { ${nest('rewardRules { program { ', '} }', Math.ceil(levels / 2), 'id')} } }`;
+    const attacks = [
+      { query: cyclic(16), variables: { id: programId } },
+      { query: cyclic(25), variables: { id: programId } },
+      { query: `{ ${Array.from({ length: 1000 }, (_, i) => `r${i}: rewards(first: 100) { totalCount }`).join(' ')} }` },
+      { query: `{ ${nest('a { ', '}', 5000, 'b')} }` },
+      { query: `{ program(id: ${nest('[', ']', 20_000, '"x"')}) { id } }` },
+    ];
+    const started = performance.now();
+    const [cheap, ...refused] = await Promise.all([
+      post(server, { query: '{ viewer { role } }' }, admin),
+      ...attacks.map((body) => post(server, body, partner)),
+    ]);
+    console.log(`attack documents answered in ${Math.round(performance.now() - started)} ms in all`);
+    expect(cheap!.body).toEqual({ data: { viewer: { role: 'ADMIN' } } });
+    for (const res of refused) {
+      expect(res.status).toBe(400);
+      expect(res.body.errors![0]!.extensions!['code']).toBe('QUERY_TOO_COMPLEX');
+      expect(res.statements).toBe(0);
+    }
+  });
+
   it('counts a list’s page size from variables, and lets a query at the limit through', async () => {
     const query = 'query Page($n: Int) { programs(first: $n) { edges { node { rewardRules { program { rewardRules { id } } } } } } }';
     const cost = (n: number) => complexityFromQuery(query, { schema, variables: { n } }).complexity;
