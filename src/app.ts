@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { getOperationAST, getVariableValues, GraphQLError, print, type DocumentNode } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -17,6 +18,7 @@ import { RateLimiter } from './lib/rate-limit.js';
 import { useRequestBodyLimit } from './lib/body-limit.js';
 import { currentRequest, currentRequestId, requestIdFrom, withRequestId } from './lib/request-context.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics, metricsAuthorized, type Route } from './metrics.js';
 import { Authenticator, type AuthResult } from './modules/auth/authenticate.js';
 import { TokenSigner } from './modules/auth/tokens.js';
 import { ClickRecorder } from './modules/click/click.service.js';
@@ -61,6 +63,17 @@ export interface BuildAppOptions {
 }
 
 const GRAPHQL_PATH = '/graphql';
+const METRICS_PATH = '/metrics';
+
+/** A request's route, for the metrics: a fixed set of values whatever the path. */
+function routeOf(path: string): Route {
+  if (path === GRAPHQL_PATH) return 'graphql';
+  if (path.startsWith(REDIRECT_PREFIX)) return 'redirect';
+  if (path === '/healthz') return 'healthz';
+  if (path === '/readyz') return 'readyz';
+  if (path === METRICS_PATH) return 'metrics';
+  return 'other';
+}
 
 /** Everything refgraph serves, on one port: GraphQL over HTTP and WebSocket, health checks. */
 export async function buildApp(options: BuildAppOptions): Promise<App> {
@@ -98,6 +111,17 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
   const subscriptionExecution = new SharedExecution({ maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError });
 
+  const metrics = new Metrics({
+    db,
+    clicks,
+    dispatcher,
+    webhooks,
+    subscriptions: subscriptionExecution,
+    openSockets: () => wsServer.clients.size,
+    socketOperations: () => connections.totalOperations(),
+    logger,
+  });
+
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -122,6 +146,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maxRequestBodySize: false,
     plugins: [
       policy.plugin, // first: the credential and the rate limits, before any parsing
+      metrics.plugin(),
       useOperationLimits(config.limits), // before subscriptionExecution: a refused subscription never starts
       useOperationIdentity(),
       useCursorErrorCode(),
@@ -142,14 +167,43 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
 
   const server: Server = createServer((req, res) => {
+    const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
     res.setHeader('x-request-id', requestId);
-    withRequestId(requestId, () => route(req, res)).catch((error: unknown) => {
+    withRequestId(requestId, () => {
+      const scope = currentRequest()!;
+      res.once('close', () => finished(req, res, started, scope.operation?.name ?? null));
+      return route(req, res);
+    }).catch((error: unknown) => {
       logger.error({ err: error, requestId }, 'request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'internal error', requestId }));
     });
   });
+
+  /**
+   * Once a response has ended (or its connection closed): the request's duration for the metrics
+   * and its access-log line. The line has no query string (a GET /graphql carries its document
+   * there), no headers, no variables.
+   */
+  function finished(req: IncomingMessage, res: ServerResponse, started: number, operation: string | null): void {
+    const seconds = (performance.now() - started) / 1000;
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    metrics.observeHttp(routeOf(path), res.statusCode, seconds);
+    if (!config.accessLog || !logger.isLevelEnabled('info')) return;
+    logger.info(
+      {
+        method: req.method,
+        path: path.length > 256 ? `${path.slice(0, 255)}…` : path,
+        status: res.statusCode,
+        durationMs: Math.round(seconds * 10_000) / 10,
+        ...(operation ? { operation: operation.slice(0, 100) } : {}),
+        ...(res.writableFinished ? {} : { aborted: true }),
+        requestId: res.getHeader('x-request-id'),
+      },
+      'request',
+    );
+  }
 
   // Longer than any client's or proxy's idle timeout, so a client never reuses a connection the
   // server is closing at the same moment (ECONNRESET on the next request).
@@ -172,6 +226,17 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     }
     if (path === GRAPHQL_PATH) {
       await yoga.handle(req, res, { req, res });
+      return;
+    }
+    if (path === METRICS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (!metricsAuthorized(config.metricsToken, req.headers.authorization)) {
+        res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="metrics"', 'cache-control': 'no-store' });
+        res.end('Send Authorization: Bearer <METRICS_TOKEN>.\n');
+        return;
+      }
+      const { body, contentType } = await metrics.render();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     if (path?.startsWith(REDIRECT_PREFIX)) {
@@ -366,6 +431,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await familyRevocations.return();
         await dispatcher.stop();
         await bus.close();
+        metrics.close();
         if (ownsDb) await db.close();
         logger.info('refgraph stopped');
       })()),

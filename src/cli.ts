@@ -35,6 +35,8 @@ Environment:
   PUBLIC_URL           base URL of referral links (default http://localhost:PORT)
   TRUST_PROXY          behind a reverse proxy: visitor IP from X-Forwarded-For (default false)
   LOG_LEVEL            debug | info | warn | error | silent (default info)
+  ACCESS_LOG           one JSON line per HTTP request at info level (default on; off: none)
+  METRICS_TOKEN        GET /metrics requires "Authorization: Bearer <token>" (unset: open)
   APPROVAL_JOB_INTERVAL_MS
                        pause between runs of the job approving rewards whose hold ended
                        (default 60000; 0: not in this instance)

@@ -53,6 +53,10 @@ export interface Config {
   introspection: IntrospectionPolicy;
   /** What one GraphQL document may ask for, checked before it runs (see src/graphql/limits.ts). */
   limits: OperationLimits;
+  /** `GET /metrics` requires `Authorization: Bearer <this>` when set; open when undefined. */
+  metricsToken: string | undefined;
+  /** One JSON line per HTTP request at info level (method, path, status, duration, operation, request id). */
+  accessLog: boolean;
 }
 
 export interface WebhookConfig {
@@ -205,9 +209,12 @@ export function loadConfig(env: Env = process.env): Config {
     tokens: integer(env, 'MAX_QUERY_TOKENS', 5_000, 100, 1_000_000),
     nesting: integer(env, 'MAX_QUERY_NESTING', 64, 8, 1_000),
   };
+  const metricsToken = read(env, 'METRICS_TOKEN');
+  const accessLog = boolean(env, 'ACCESS_LOG', true);
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, redisPrefix, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
     maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, rateLimits, introspection, limits,
+    metricsToken, accessLog,
   };
 }

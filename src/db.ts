@@ -2,6 +2,7 @@ import { sqlTx, type SqlTx } from './lib/sql.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -19,6 +20,12 @@ export { PrismaClient };
 /** Counts every SQL statement sent to the database (tests assert on it; cheap enough to keep on). */
 export interface StatementCounter {
   count: number;
+  /**
+   * Told how long each statement took (seconds) and whether it failed: the metrics of the apps
+   * on this database. Statements a driver runs implicitly (PGlite's BEGIN/COMMIT of a
+   * transaction) are counted but not timed.
+   */
+  observers: Set<(seconds: number, failed: boolean) => void>;
 }
 
 /** The database refgraph runs on: a PostgreSQL server, or the embedded PGlite. */
@@ -81,7 +88,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   }
   const { config, schema } = pgPoolConfig(url, options.poolSize ?? 10);
   const pool = new pg.Pool(config);
-  const statements: StatementCounter = { count: 0 };
+  const statements: StatementCounter = { count: 0, observers: new Set() };
   pool.on('connect', (client) => countQueries(client, statements));
   pool.on('error', (error) => options.logger?.error({ err: error }, 'idle database connection failed'));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, schema ? { schema } : undefined) });
@@ -149,10 +156,20 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
 function countQueries(client: pg.PoolClient, statements: StatementCounter): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    statements.count++;
-    const request = currentRequest();
-    if (request) request.statements++;
-    return query(...args);
+    count(statements);
+    if (statements.observers.size === 0) return query(...args);
+    const started = performance.now();
+    // pg-pool passes a callback; Prisma's adapter and db.query use the promise.
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      args[last] = (error: unknown, result: unknown) => {
+        observe(statements, started, Boolean(error));
+        return (callback as (e: unknown, r: unknown) => unknown)(error, result);
+      };
+      return query(...args);
+    }
+    return timed(statements, started, query(...args));
   };
 }
 
@@ -161,6 +178,33 @@ function count(statements: StatementCounter): void {
   statements.count++;
   const request = currentRequest();
   if (request) request.statements++;
+}
+
+function observe(statements: StatementCounter, started: number, failed: boolean): void {
+  const seconds = (performance.now() - started) / 1000;
+  for (const observer of statements.observers) observer(seconds, failed);
+}
+
+/** `result` (a statement's promise) timed for the observers; anything else (a pg Submittable) as is. */
+function timed<T>(statements: StatementCounter, started: number, result: T): T {
+  if (!(result instanceof Promise)) return result;
+  return result.then(
+    (value: unknown) => {
+      observe(statements, started, false);
+      return value;
+    },
+    (error: unknown) => {
+      observe(statements, started, true);
+      throw error;
+    },
+  ) as T;
+}
+
+/** Count (and time, when observed) one statement that `run` sends. */
+function counted<T>(statements: StatementCounter, run: () => T): T {
+  count(statements);
+  if (statements.observers.size === 0) return run();
+  return timed(statements, performance.now(), run());
 }
 
 /**
@@ -173,10 +217,7 @@ function count(statements: StatementCounter): void {
 function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void {
   for (const method of ['query', 'exec'] as const) {
     const original = pglite[method].bind(pglite) as (...args: unknown[]) => Promise<unknown>;
-    (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      count(statements);
-      return original(...args);
-    };
+    (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => counted(statements, () => original(...args));
   }
   type Tx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
   const transaction = pglite.transaction.bind(pglite);
@@ -184,22 +225,21 @@ function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void 
     transaction(async (tx) => {
       count(statements); // BEGIN
       let rolledBack = false;
-      const counted = new Proxy(tx, {
+      const countedTx = new Proxy(tx, {
         get(target, property) {
           const value = Reflect.get(target, property, target) as unknown;
           if (typeof value !== 'function') return value;
           if (property === 'query' || property === 'sql' || property === 'exec' || property === 'rollback') {
             return (...args: unknown[]) => {
-              count(statements);
               if (property === 'rollback') rolledBack = true;
-              return (value as (...a: unknown[]) => unknown).apply(target, args);
+              return counted(statements, () => (value as (...a: unknown[]) => unknown).apply(target, args));
             };
           }
           return (value as (...a: unknown[]) => unknown).bind(target);
         },
       });
       try {
-        const result = await callback(counted);
+        const result = await callback(countedTx);
         if (!rolledBack) count(statements); // COMMIT
         return result;
       } catch (error) {
@@ -254,7 +294,7 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     lock?.release();
     throw error;
   }
-  const statements: StatementCounter = { count: 0 };
+  const statements: StatementCounter = { count: 0, observers: new Set() };
   const pglite = db;
   countPGliteQueries(pglite, statements);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });

@@ -16,15 +16,18 @@ export interface Connection {
  */
 export class ConnectionRegistry {
   private readonly byKey = new Map<string, Set<Connection>>();
+  private readonly all = new Set<Connection>();
 
   /** Register `connection` under `keys` until its socket closes. */
   add(connection: Connection, keys: readonly string[]): void {
+    this.all.add(connection);
     for (const key of keys) {
       const set = this.byKey.get(key) ?? new Set();
       set.add(connection);
       this.byKey.set(key, set);
     }
     connection.socket.once('close', () => {
+      this.all.delete(connection);
       for (const key of keys) {
         const set = this.byKey.get(key);
         set?.delete(connection);
@@ -36,6 +39,13 @@ export class ConnectionRegistry {
   /** Close every connection registered under `key`. */
   close(key: string, code: number, reason: string): void {
     for (const connection of this.byKey.get(key) ?? []) connection.socket.close(code, reason);
+  }
+
+  /** Operations in flight on every registered connection (metrics: read on scrape). */
+  totalOperations(): number {
+    let total = 0;
+    for (const connection of this.all) total += Object.keys(connection.subscriptions).length;
+    return total;
   }
 
   /** Operations in flight on all connections registered under `key`. */

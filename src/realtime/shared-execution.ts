@@ -74,6 +74,8 @@ export class SharedExecution {
   executions = 0;
   /** Executions reused by another subscriber of the same group. */
   reused = 0;
+  /** Subscriptions whose source stream is open, over WebSocket and SSE (metrics). */
+  active = 0;
 
   constructor(private readonly options: SharedExecutionOptions) {}
 
@@ -117,7 +119,14 @@ export class SharedExecution {
     const signal = (args as ExecutionArgs & { signal?: AbortSignal }).signal;
     const abort = () => void iterator.return?.();
     signal?.addEventListener('abort', abort, { once: true });
-    const release = () => signal?.removeEventListener('abort', abort);
+    this.active++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      signal?.removeEventListener('abort', abort);
+    };
     const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
     return deliver ? sink(iterator, executionOf, key !== null, deliver, release) : results(iterator, executionOf, release);
   }

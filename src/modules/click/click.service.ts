@@ -105,6 +105,8 @@ export interface ClickRecorderStats {
   acknowledged: number;
   /** Click rows written. */
   written: number;
+  /** Clicks acknowledged as discarded (never rewardable: partner, program or enrollment not active). */
+  discarded: number;
   /** Clicks given up: a row the database refuses (e.g. its workspace was deleted), or unwritten at the stop deadline. Logged. */
   dropped: number;
   /** Waiting to be written (including a batch being written). */
@@ -184,7 +186,7 @@ export class ClickRecorder {
   private state: 'running' | 'stopping' | 'stopped' = 'running';
   private stopping: Promise<void> | null = null;
   private giveUpAt = Number.POSITIVE_INFINITY;
-  private readonly counters = { written: 0, dropped: 0, batches: 0, failedWrites: 0, waitedForRoom: 0, linkLookups: 0 };
+  private readonly counters = { written: 0, discarded: 0, dropped: 0, batches: 0, failedWrites: 0, waitedForRoom: 0, linkLookups: 0 };
 
   private readonly links = new Map<string, { facts: LinkFacts; expires: number }>();
   private readonly loading = new Map<string, Promise<LinkFacts | null>>();
@@ -296,6 +298,7 @@ export class ClickRecorder {
     };
     this.queue.push(row);
     this.acknowledged++;
+    if (row.discarded) this.counters.discarded++;
     if (this.queue.length >= this.batchSize) this.startWriting();
     else this.armTimer();
     return {

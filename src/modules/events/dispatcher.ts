@@ -71,6 +71,27 @@ export class EventDispatcher {
     this.leadership = null;
   }
 
+  /**
+   * Events committed but not yet published, over all tenants: each tenant's newest committed
+   * sequence (EventCounter, one row per workspace and mode) minus the newest this dispatcher — or,
+   * with a shared pub/sub, the leader — has published. Read on a metrics scrape.
+   */
+  async lag(): Promise<number> {
+    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
+      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
+    );
+    const stored = this.bus.distributed && !this.leadership ? await this.bus.redis!.hgetall(CURSORS_KEY) : null;
+    let lag = 0n;
+    for (const row of counters) {
+      const key = tenantChannel(row.workspaceId, row.mode);
+      // A tenant the leader has no cursor for yet is taken up from its current sequence (see isLeader).
+      const published = stored ? BigInt(stored[key] ?? row.lastSequence) : (this.cursors.get(key) ?? 0n);
+      const behind = BigInt(row.lastSequence) - published;
+      if (behind > 0n) lag += behind;
+    }
+    return Number(lag);
+  }
+
   /** Publish everything committed so far (tests call this to wait for delivery). */
   async drain(): Promise<void> {
     await this.poll();

@@ -107,6 +107,8 @@ export class WebhookWorker {
   /** Attempts in flight, across passes: at most `concurrency`. */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly random: () => number;
+  /** Attempts recorded by this worker since start (metrics): 2xx, not 2xx, and deliveries given up (FAILED). */
+  readonly totals = { succeeded: 0, failed: 0, exhausted: 0 };
 
   constructor(
     private readonly db: Database,
@@ -385,6 +387,9 @@ export class WebhookWorker {
         reason,
       ],
     );
+    if (ok) this.totals.succeeded++;
+    else this.totals.failed++;
+    if (status === 'FAILED') this.totals.exhausted++;
     if (endpoint?.disabledNow) {
       this.options.logger?.warn({ endpointId: delivery.endpointId, failures: max }, 'webhook endpoint disabled after consecutive failures');
     }
