@@ -41,11 +41,15 @@ describe('rate limits (in memory, one instance)', () => {
   afterAll(() => server?.close());
 
   it('limits one credential’s operations per second with 429, Retry-After and RATE_LIMITED; other credentials keep going', async () => {
-    const results = await Promise.all(Array.from({ length: 12 }, () => post(server, '{ viewer { role } }', key)));
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 30 }, () => post(server, '{ viewer { role } }', key)));
+    const elapsed = performance.now() - started;
     const refused = results.filter((r) => r.status === 429);
-    // Five a second (the key minted the partner token within the same second, perhaps).
+    // Five a second (the key minted the partner token within the same second, perhaps). On a loaded
+    // machine the burst can straddle windows: five per one-second window it touched.
+    const windows = Math.ceil(elapsed / 1000) + 1;
     expect(results.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
-    expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(5);
+    expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(5 * windows);
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) {
       expect(refusedWith(r)).toEqual({ status: 429, code: 'RATE_LIMITED', retryAfter: true });
