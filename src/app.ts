@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import type { AppServices, Auth, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { isDatabaseUnavailable } from './db/unavailable.js';
+import { GRAPHIQL_ASSETS_PREFIX, GRAPHIQL_OPTIONS, GraphiQLAssets } from './graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useOperationLimits } from './graphql/limits.js';
 import { rateLimited, useRequestPolicy } from './graphql/request-policy.js';
@@ -98,11 +99,14 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
   const subscriptionExecution = new SharedExecution({ maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError });
 
+  const graphiql = new GraphiQLAssets();
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    graphiql: { title: 'refgraph', defaultQuery: '{\n  viewer {\n    workspace { id name }\n    mode\n    role\n  }\n}\n' },
+    // GraphiQL from the installed package, nothing from another host (src/graphiql.ts).
+    graphiql: GRAPHIQL_OPTIONS,
+    renderGraphiQL: graphiql.render,
     // Yoga's own lines go through the app's logger, GraphQL errors without their source excerpt:
     // a document can carry secrets in its string literals.
     logging: {
@@ -127,6 +131,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       useCursorErrorCode(),
       subscriptionExecution.plugin(),
       ...(config.production ? [] : [useStatementCountHeader()]),
+      graphiql.plugin(),
       useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
     ],
     context: async ({ request, wsAuth }): Promise<Context> => {
@@ -173,6 +178,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     if (path === GRAPHQL_PATH) {
       await yoga.handle(req, res, { req, res });
       return;
+    }
+    if (path?.startsWith(GRAPHIQL_ASSETS_PREFIX)) {
+      return graphiql.serve(req, res, path);
     }
     if (path?.startsWith(REDIRECT_PREFIX)) {
       const verdict = await rateLimiter.consume('redirect', visitorIp(req, config.trustProxy) ?? 'unknown');
