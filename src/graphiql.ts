@@ -268,28 +268,34 @@ function escapeHtml(text: string): string {
 }
 
 /** The first tab: where the credential goes, and a query that answers on the demo workspace. */
-export const DEFAULT_QUERY = `# refgraph: GraphQL for referral and affiliate programs.
+export const DEFAULT_QUERY = `# refgraph: referral and affiliate programs.
 #
-# Every operation needs a credential: a secret key (rg_test_… / rg_live_…), an access
-# token or a partner token. Put it in the Headers pane below (open it with "Headers"
-# under this editor), as JSON:
+# Every operation needs a credential: a secret key
+# (rg_test_… / rg_live_…), an access token or a partner
+# token. Put it in the Headers pane below, as JSON:
 #
 #   { "Authorization": "Bearer rg_test_…" }
 #
-# No key yet? Stop the server and run \`npx refgraph seed --demo\`: it creates a demo
-# workspace (two programs, five partners with links, clicks, conversions, rewards)
-# and prints its ADMIN keys once; the \`test\` one sees the demo data. Or
-# \`npx refgraph workspace create --name NAME\` for an empty workspace.
+# No key yet? Run
+#   npx refgraph seed --demo
+# (on the embedded database, while the server is
+# stopped). It creates a demo workspace (two programs,
+# five partners with links, clicks, conversions,
+# rewards) and prints its ADMIN keys, once: the "test"
+# key sees the demo data.
+# (\`npx refgraph workspace create --name NAME\` makes an
+# empty workspace.)
 #
-# Run with Ctrl-Enter (Cmd-Enter) or the ▶ button. The Docs pane (top left) lists
-# every type and field.
+# Run with Ctrl-Enter or the ▶ button; the Docs pane
+# (top left) describes every type and field.
 #
-# Subscriptions run over the WebSocket at this same URL (graphql-ws), with the
-# Authorization header of the Headers pane. Try, in a new tab:
+# Subscriptions go over the WebSocket at this same URL
+# (graphql-ws), with the Authorization header of the
+# Headers pane. In a new tab (+), try
 #
 #   subscription { events { type occurredAt payload } }
 #
-# and record a conversion or approve a reward from another tab.
+# then record a conversion from another tab.
 
 query Demo {
   viewer {
@@ -320,7 +326,8 @@ query Demo {
 
 /** The Headers pane of a new tab: JSON with comments (GraphiQL reads it as JSONC). */
 export const DEFAULT_HEADERS = `{
-  // Your secret key or token, e.g. the test key \`npx refgraph seed --demo\` printed:
+  // Your key or token, e.g. the "test" key that
+  // \`npx refgraph seed --demo\` printed:
   // "Authorization": "Bearer rg_test_…"
 }
 `;
