@@ -249,7 +249,10 @@ export class GraphiQLAssets {
         assets.set(name, { type: spec.type, body, etag, gzipped: null });
       }
       return assets;
-    })());
+    })().catch((error: unknown) => {
+      this.loaded = null; // try again on the next request
+      throw error;
+    }));
   }
 }
 
