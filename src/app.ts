@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import type { AppServices, Auth, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
 import { isDatabaseUnavailable } from './db/unavailable.js';
+import { GRAPHIQL_ASSETS_PREFIX, GRAPHIQL_OPTIONS, GraphiQLAssets } from './graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useOperationLimits } from './graphql/limits.js';
 import { rateLimited, useRequestPolicy } from './graphql/request-policy.js';
@@ -121,12 +122,15 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     socketOperations: () => connections.totalOperations(),
     logger,
   });
+  const graphiql = new GraphiQLAssets();
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    graphiql: { title: 'refgraph', defaultQuery: '{\n  viewer {\n    workspace { id name }\n    mode\n    role\n  }\n}\n' },
+    // GraphiQL from the installed package, nothing from another host (src/graphiql.ts).
+    graphiql: GRAPHIQL_OPTIONS,
+    renderGraphiQL: graphiql.render,
     // Yoga's own lines go through the app's logger, GraphQL errors without their source excerpt:
     // a document can carry secrets in its string literals.
     logging: {
@@ -152,6 +156,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       useCursorErrorCode(),
       subscriptionExecution.plugin(),
       ...(config.production ? [] : [useStatementCountHeader()]),
+      graphiql.plugin(),
       useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
     ],
     context: async ({ request, wsAuth }): Promise<Context> => {
@@ -238,6 +243,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
+    }
+    if (path?.startsWith(GRAPHIQL_ASSETS_PREFIX)) {
+      return graphiql.serve(req, res, path);
     }
     if (path?.startsWith(REDIRECT_PREFIX)) {
       const verdict = await rateLimiter.consume('redirect', visitorIp(req, config.trustProxy) ?? 'unknown');
