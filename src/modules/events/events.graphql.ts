@@ -17,12 +17,24 @@ export function eventCursor(sequence: string | bigint): string {
   return Buffer.from(`evt:${sequence}`).toString('base64url');
 }
 
-/** The sequence inside a cursor; a GraphQL error for a cursor that is not one of ours. */
-export function parseEventCursor(cursor: string | null | undefined): bigint | null {
+/** The largest sequence an event can have (PostgreSQL bigint). */
+const MAX_SEQUENCE = 9223372036854775807n;
+
+/**
+ * The sequence inside a cursor; a BAD_USER_INPUT error naming the argument for a cursor that is
+ * not one of ours, or whose number no event can have (it would overflow the bigint column).
+ */
+export function parseEventCursor(cursor: string | null | undefined, argument = 'after'): bigint | null {
   if (cursor === null || cursor === undefined) return null;
-  const match = /^evt:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) throw new GraphQLError(`"${cursor}" is not an event cursor: pass an Event.cursor you received.`, { extensions: { code: 'BAD_USER_INPUT' } });
-  return BigInt(match[1]!);
+  const match = /^evt:(\d{1,30})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  const sequence = match ? BigInt(match[1]!) : null;
+  if (sequence === null || sequence > MAX_SEQUENCE) {
+    const shown = cursor.length > 80 ? `${cursor.slice(0, 80)}…` : cursor;
+    throw new GraphQLError(`${argument}: "${shown}" is not an event cursor: pass an Event.cursor you received.`, {
+      extensions: { code: 'BAD_USER_INPUT', argumentName: argument },
+    });
+  }
+  return sequence;
 }
 
 function checkTypes(types: readonly string[] | null | undefined): void {
