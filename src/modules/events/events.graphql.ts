@@ -8,6 +8,7 @@ import { liveFeedOf } from '../../realtime/live-feed.js';
 import { PUSH_PORT, type PushPort } from '../../realtime/push-port.js';
 import { Pace } from '../../realtime/turns.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
+import { streamStart } from './retention.js';
 
 const MAX_TYPES = 20;
 const PAGE = 100;
@@ -114,14 +115,16 @@ builder.queryField('events', (t) =>
         checkTypes(args.types);
         if (args.before || args.last) throw new GraphQLError('events pages forward only: use first/after.', { extensions: { code: 'BAD_USER_INPUT' } });
         const first = Math.min(Math.max(args.first ?? 20, 0), PAGE);
-        const after = parseEventCursor(args.after) ?? 0n;
+        const cursor = parseEventCursor(args.after);
+        // From the start: after the retention horizon. A cursor before it: CURSOR_EXPIRED.
+        const after = await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
         const rows = await eventsAfter(ctx, after, args.types, first + 1);
         const page = rows.slice(0, first);
         return {
           edges: page.map((node) => ({ cursor: eventCursor(node.sequence), node })),
           pageInfo: {
             hasNextPage: rows.length > first,
-            hasPreviousPage: after > 0n,
+            hasPreviousPage: cursor !== null && cursor > 0n,
             startCursor: page[0] ? eventCursor(page[0].sequence) : null,
             endCursor: page.length ? eventCursor(page[page.length - 1]!.sequence) : null,
           },
@@ -305,9 +308,11 @@ builder.subscriptionField('events', (t) =>
       'The resumable stream of the outbox for this credential’s scope. With `after`, first the stored events after that cursor, then live ones, with no gap and no duplicate.',
     authScopes: { authenticated: true },
     args: { after: t.arg.string(), types: t.arg.stringList() },
-    subscribe: (_root, args, ctx) => {
+    subscribe: async (_root, args, ctx) => {
       checkTypes(args.types);
-      const after = parseEventCursor(args.after);
+      const cursor = parseEventCursor(args.after);
+      // Live only without a cursor; a cursor before the retention horizon: CURSOR_EXPIRED.
+      const after = cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
       return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
     },
     resolve: (event, _args, ctx) => {
