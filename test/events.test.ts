@@ -64,9 +64,9 @@ describe('Query.events', () => {
     const cursor = (n: string) => Buffer.from(`evt:${n}`).toString('base64url');
     for (const n of ['9223372036854775808', '9999999999999999999', '99999999999999999999999']) {
       const res = await realtime.server.gql('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor(n) }, token);
-      expect(res.errors).toMatchObject([{ message: `after: "${cursor(n)}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' } }]);
+      expect(res.errors).toMatchObject([{ message: `after: "${cursor(n)}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
       const sub = subscribe(client(token), EVENTS_SUB, { after: cursor(n) });
-      expect((await sub.next()).errors).toMatchObject([{ extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' } }]);
+      expect((await sub.next()).errors).toMatchObject([{ extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
     }
     // The largest bigint is a cursor (after which there is nothing).
     const max = await realtime.server.gql<{ events: { edges: unknown[] } }>('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor('9223372036854775807') }, token);

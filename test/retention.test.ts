@@ -231,7 +231,7 @@ describe('events(after:) past the horizon', () => {
     const expired = await server.gql<EventsData>(EVENTS, { after: eventCursor(2n) }, token);
     expect(expired.data).toBeNull();
     expect(expired.errors).toHaveLength(1);
-    expect(expired.errors![0]!.extensions).toMatchObject({ code: 'CURSOR_EXPIRED', argumentName: 'after', horizon: '8' });
+    expect(expired.errors![0]!.extensions).toMatchObject({ code: 'CURSOR_EXPIRED', field: ['after'], horizon: '8' });
     expect(expired.errors![0]!.message).toContain('older than the retention window (events are kept 90 days');
     expect(expired.errors![0]!.message).toContain('omit after');
     // At the horizon and after it: as before.
@@ -249,7 +249,7 @@ describe('events(after:) past the horizon', () => {
       const SUB = 'subscription($after: String) { events(after: $after) { sequence } }';
       const stale = subscribe<{ events: { sequence: string } }>(client, SUB, { after: eventCursor(0n) });
       const refused = await stale.next();
-      expect(refused.errors).toMatchObject([{ extensions: { code: 'CURSOR_EXPIRED', argumentName: 'after' } }]);
+      expect(refused.errors).toMatchObject([{ extensions: { code: 'CURSOR_EXPIRED', field: ['after'] } }]);
       const resumed = subscribe<{ events: { sequence: string } }>(client, SUB, { after: eventCursor(10n) });
       expect((await resumed.next()).data?.events.sequence).toBe('11');
       expect((await resumed.next()).data?.events.sequence).toBe('12');
@@ -296,10 +296,9 @@ describe.skipIf(redisSkip !== null)(`REDIS_PREFIX${redisSkip ? ` (skipped: ${red
 
   /** What `listener` hears on the tenant channel `channel` from a publish on `publisher`, checked after a marker of its own. */
   async function heard(publisher: TestServer, listener: TestServer, channel: string): Promise<string[]> {
-    const [own, other] = [publisher, listener].map((s) => s.app.services.pubsub.subscribe('outbox', channel)[Symbol.asyncIterator]()) as [
-      AsyncIterator<OutboxEvent>,
-      AsyncIterator<OutboxEvent>,
-    ];
+    const iteratorOf = (s: TestServer): AsyncIterator<OutboxEvent> => s.app.services.pubsub.subscribe('outbox', channel)[Symbol.asyncIterator]();
+    const own = iteratorOf(publisher);
+    const other = iteratorOf(listener);
     // A subscription starts listening with its first next().
     const ownFirst = own.next();
     let otherNext = other.next();

@@ -32,7 +32,7 @@ export function parseEventCursor(cursor: string | null | undefined, argument = '
   if (sequence === null || sequence > MAX_SEQUENCE) {
     const shown = cursor.length > 80 ? `${cursor.slice(0, 80)}…` : cursor;
     throw new GraphQLError(`${argument}: "${shown}" is not an event cursor: pass an Event.cursor you received.`, {
-      extensions: { code: 'BAD_USER_INPUT', argumentName: argument },
+      extensions: { code: 'BAD_USER_INPUT', field: [argument] },
     });
   }
   return sequence;

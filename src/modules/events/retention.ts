@@ -258,6 +258,6 @@ export function cursorExpired(horizon: bigint, eventDays: number): GraphQLError 
   return new GraphQLError(
     `after: the cursor is older than ${window}: the events after it up to sequence ${horizon} have been deleted. ` +
       'Start again from the beginning (omit after: the oldest event kept) or with a fresh cursor, and reconcile what you missed from the current state.',
-    { extensions: { code: 'CURSOR_EXPIRED', argumentName: 'after', horizon: horizon.toString() } },
+    { extensions: { code: 'CURSOR_EXPIRED', field: ['after'], horizon: horizon.toString() } },
   );
 }
