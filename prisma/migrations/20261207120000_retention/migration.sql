@@ -17,7 +17,8 @@ ALTER TABLE "EventRetention" ADD CONSTRAINT "EventRetention_workspaceId_fkey" FO
 
 -- Deleting an event finds its webhook deliveries by event (the foreign key's cascade, and the job's
 -- check that none is left): without this index, a scan of every delivery per deleted event.
-CREATE INDEX "WebhookDelivery_eventId_idx" ON "WebhookDelivery"("eventId");
+CREATE INDEX IF NOT EXISTS "WebhookDelivery_eventId_idx" ON "WebhookDelivery"("eventId");
 
--- Finished deliveries by age.
-CREATE INDEX "WebhookDelivery_status_updatedAt_idx" ON "WebhookDelivery"("status", "updatedAt");
+-- Finished deliveries by age. (IF NOT EXISTS: a large installation may build both beforehand,
+-- CONCURRENTLY; see docs/existing-installations.md.)
+CREATE INDEX IF NOT EXISTS "WebhookDelivery_status_updatedAt_idx" ON "WebhookDelivery"("status", "updatedAt");
