@@ -26,6 +26,7 @@ import { ClickRecorder } from './modules/click/click.service.js';
 import { REDIRECT_PREFIX, serveRedirect, visitorIp } from './modules/click/redirect.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
+import { RetentionJob } from './modules/events/retention.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
 import { ConnectionRegistry, credentialKey, runAt } from './realtime/connections.js';
@@ -45,6 +46,8 @@ export interface App {
   readonly dispatcher: EventDispatcher;
   /** Turns committed events into signed webhook deliveries and sends them; `runOnce(now)` for tests. */
   readonly webhooks: WebhookWorker;
+  /** Deletes events and webhook deliveries past their retention; runs every RETENTION_INTERVAL_SECONDS, `runOnce(now)` for tests. */
+  readonly retention: RetentionJob;
   /** Subscription events executed once per group of identical subscribers; counts for tests. */
   readonly subscriptionExecution: SharedExecution;
 }
@@ -93,12 +96,17 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const secret = await loadInstallationSecret(db, config.secret);
   const tokens = new TokenSigner(secret);
   const clicks = new ClickRecorder({ ...config.clicks, query: db.query, secret, logger });
-  const bus = await createAppPubSub(config.redisUrl);
+  const bus = await createAppPubSub({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
   const dispatcher = new EventDispatcher(db, bus, logger, { pollIntervalMs: config.eventPollIntervalMs });
   const authenticator = new Authenticator(db, tokens, config.authCacheTtlMs);
   const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
+  const retention = new RetentionJob(db, {
+    ...config.retention,
+    dispatchedThrough: (workspaceId, mode) => dispatcher.dispatchedThrough(workspaceId, mode),
+    logger,
+  });
   const rateLimiter = new RateLimiter(config.rateLimits, { redis: bus.redis, keyPrefix: config.redisPrefix, logger });
   const policy = useRequestPolicy({
     authenticate: (header) => authenticator.authenticate(header),
@@ -406,6 +414,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     approvalJob,
     dispatcher,
     webhooks,
+    retention,
     subscriptionExecution,
     start: async () => {
       await dispatcher.start();
@@ -418,6 +427,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
           logger.info({ port, database: db.describe }, `refgraph listening on http://${host}:${port}${GRAPHQL_PATH}`);
           approvalJob.start();
+          retention.start();
           resolve({ url: `http://${host}:${port}`, port });
         });
       });
@@ -435,6 +445,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await clicks.stop(); // every acknowledged click is written before the database closes
         await approvalJob.stop(); // a batch in progress commits before the database closes
         await webhooks.stop(); // attempts in flight are recorded before the database closes
+        await retention.stop(); // a batch in progress commits before the database closes
         await revocations.return();
         await familyRevocations.return();
         await dispatcher.stop();

@@ -73,6 +73,14 @@ Environment:
   WEBHOOK_WORKER_INTERVAL_MS
                        poll for due webhook deliveries (default 1000; 0: no delivery worker here)
   WEBHOOK_CONCURRENCY  webhook requests in flight at once per instance (default 10)
+  EVENT_RETENTION_DAYS events older than this are deleted once dispatched; an events(after:)
+                       cursor before them is CURSOR_EXPIRED (default 90; 0: kept forever)
+  WEBHOOK_DELIVERY_RETENTION_DAYS
+                       succeeded and failed webhook deliveries older than this are deleted;
+                       pending ones never (default 30; 0: kept forever)
+  RETENTION_INTERVAL_SECONDS
+                       pause between runs of the job that deletes them, in small batches, safe on
+                       every instance at once (default 3600; 0: not in this instance)
 
 Exit codes: 0 success, 1 failure, 2 usage error, 78 invalid configuration.
 `;

@@ -57,6 +57,17 @@ export interface Config {
   metricsToken: string | undefined;
   /** One JSON line per HTTP request at info level (method, path, status, duration, operation, request id). */
   accessLog: boolean;
+  /** How long events and webhook deliveries are kept (see src/modules/events/retention.ts). */
+  retention: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  /** Events older than this many days are deleted (once dispatched); 0 = kept forever. */
+  eventDays: number;
+  /** Finished (succeeded or failed) webhook deliveries older than this many days are deleted; 0 = kept forever. */
+  webhookDeliveryDays: number;
+  /** Pause between runs of the retention job; 0 = this instance never runs it. */
+  intervalMs: number;
 }
 
 export interface WebhookConfig {
@@ -155,6 +166,9 @@ export function loadConfig(env: Env = process.env): Config {
   const databasePoolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisPrefix = read(env, 'REDIS_PREFIX') ?? 'refgraph:';
+  if (redisPrefix.length > 100 || !/^[\x21-\x7e]+$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX', `must be 1 to 100 printable ASCII characters without spaces (e.g. "shop-a:"), got "${redisPrefix.slice(0, 100)}".`);
+  }
   const secret = read(env, 'REFGRAPH_SECRET');
   if (secret !== undefined && secret.length < 32) {
     throw new ConfigError('REFGRAPH_SECRET', `must be at least 32 characters long (got ${secret.length}); generate one with \`openssl rand -base64 48\`.`);
@@ -211,10 +225,16 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const metricsToken = read(env, 'METRICS_TOKEN');
   const accessLog = boolean(env, 'ACCESS_LOG', true);
+  const retention: RetentionConfig = {
+    eventDays: integer(env, 'EVENT_RETENTION_DAYS', 90, 0, 36_500),
+    webhookDeliveryDays: integer(env, 'WEBHOOK_DELIVERY_RETENTION_DAYS', 30, 0, 36_500),
+    intervalMs: integer(env, 'RETENTION_INTERVAL_SECONDS', 3600, 0, 7 * 86_400) * 1000,
+  };
   return {
     port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, redisPrefix, secret, publicUrl, logLevel, production,
     trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
     maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, rateLimits, introspection, limits,
     metricsToken, accessLog,
+    retention,
   };
 }

@@ -49,17 +49,26 @@ export interface PubSubHandle {
   distributed: boolean;
   /** The Redis connection for small coordination state (dispatch cursors), when distributed. */
   redis: Redis | null;
+  /** Prefix of this installation's Redis keys and channels (REDIS_PREFIX): `redis` users put it before every key. */
+  redisPrefix: string;
   close(): Promise<void>;
 }
 
+export interface PubSubOptions {
+  /** REDIS_URL; undefined: in memory. */
+  redisUrl: string | undefined;
+  /** REDIS_PREFIX: put before every channel, so that installations sharing one Redis never hear each other. */
+  redisPrefix: string;
+}
+
 /** In memory by default; with REDIS_URL, Yoga's Redis event target so every instance sees every publish. */
-export async function createAppPubSub(redisUrl: string | undefined): Promise<PubSubHandle> {
+export async function createAppPubSub({ redisUrl, redisPrefix }: PubSubOptions): Promise<PubSubHandle> {
   if (!redisUrl) {
     // Every subscriber of a tenant listens on its topic: no "possible memory leak" warning past 10.
     const eventTarget = new EventTarget();
     setMaxListeners(0, eventTarget);
     const pubsub = Object.assign(createPubSub<Topics>({ eventTarget }), { listening: async () => {} });
-    return { pubsub, distributed: false, redis: null, close: async () => {} };
+    return { pubsub, distributed: false, redis: null, redisPrefix, close: async () => {} };
   }
   const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
   const publishClient = new Redis(redisUrl, options);
@@ -71,23 +80,31 @@ export async function createAppPubSub(redisUrl: string | undefined): Promise<Pub
     subscribeClient.disconnect();
     throw new Error(`Cannot connect to Redis at ${redact(redisUrl)} (REDIS_URL): ${(error as Error).message}`);
   }
+  // The event target names Redis channels after the topics (`outbox:<tenant>`, `keyRevoked`): the
+  // clients it is given put the installation's prefix before them, and take it off what arrives.
+  const publisher = {
+    publish: (channel: string, message: string) => publishClient.publish(redisPrefix + channel, message),
+  };
   // The event target sends SUBSCRIBE without waiting for it; keep each one's acknowledgement so a
   // subscriber can wait until it is actually listening (see AppPubSub.listening).
   const subscribed = new Map<string, Promise<void>>();
   const subscriber = {
-    on: (event: 'message', listener: (channel: string, message: string) => void) => subscribeClient.on(event, listener),
+    on: (event: 'message', listener: (channel: string, message: string) => void) =>
+      subscribeClient.on(event, (channel: string, message: string) => {
+        if (channel.startsWith(redisPrefix)) listener(channel.slice(redisPrefix.length), message);
+      }),
     subscribe: (channel: string) => {
-      const done = subscribeClient.subscribe(channel).then(() => {});
+      const done = subscribeClient.subscribe(redisPrefix + channel).then(() => {});
       done.catch(() => {}); // reported to the subscriber that awaits listening()
       subscribed.set(channel, done);
       return done;
     },
     unsubscribe: (channel: string) => {
       subscribed.delete(channel);
-      return subscribeClient.unsubscribe(channel).catch(() => 0);
+      return subscribeClient.unsubscribe(redisPrefix + channel).catch(() => 0);
     },
   };
-  const eventTarget = createRedisEventTarget<never>({ publishClient, subscribeClient: subscriber as unknown as Redis });
+  const eventTarget = createRedisEventTarget<never>({ publishClient: publisher as unknown as Redis, subscribeClient: subscriber as unknown as Redis });
   const pubsub = Object.assign(createPubSub<Topics>({ eventTarget: eventTarget as never }), {
     listening: async (routingKey: 'outbox', id: string) => {
       await subscribed.get(`${routingKey}:${id}`);
@@ -97,6 +114,7 @@ export async function createAppPubSub(redisUrl: string | undefined): Promise<Pub
     pubsub,
     distributed: true,
     redis: publishClient,
+    redisPrefix,
     close: async () => {
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },

@@ -134,3 +134,27 @@ describe('webhook settings', () => {
     expect(() => loadConfig(env)).toThrow(new RegExp(variable));
   });
 });
+
+describe('retention and REDIS_PREFIX', () => {
+  it('keeps events 90 days and deliveries 30, runs hourly; 0 keeps forever / never runs here', () => {
+    expect(loadConfig({}).retention).toEqual({ eventDays: 90, webhookDeliveryDays: 30, intervalMs: 3_600_000 });
+    expect(loadConfig({ EVENT_RETENTION_DAYS: '0', WEBHOOK_DELIVERY_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECONDS: '0' }).retention).toEqual({
+      eventDays: 0,
+      webhookDeliveryDays: 7,
+      intervalMs: 0,
+    });
+    expect(loadConfig({}).redisPrefix).toBe('refgraph:');
+    expect(loadConfig({ REDIS_PREFIX: 'shop-a:' }).redisPrefix).toBe('shop-a:');
+  });
+
+  it.each([
+    [{ EVENT_RETENTION_DAYS: '-1' }, 'EVENT_RETENTION_DAYS'],
+    [{ EVENT_RETENTION_DAYS: 'ninety' }, 'EVENT_RETENTION_DAYS'],
+    [{ WEBHOOK_DELIVERY_RETENTION_DAYS: '1.5' }, 'WEBHOOK_DELIVERY_RETENTION_DAYS'],
+    [{ RETENTION_INTERVAL_SECONDS: '604801' }, 'RETENTION_INTERVAL_SECONDS'],
+    [{ REDIS_PREFIX: 'shop a:' }, 'REDIS_PREFIX'],
+    [{ REDIS_PREFIX: 'x'.repeat(101) }, 'REDIS_PREFIX'],
+  ])('refuses %o naming the variable', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ variable }));
+  });
+});

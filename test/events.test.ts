@@ -57,6 +57,22 @@ describe('Query.events', () => {
     const res = await realtime.server.gql('{ events(after: "zzz") { edges { cursor } } }', {}, ws.keys.test.secret);
     expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
+
+  it('refuses a cursor whose number no event can have (past bigint), naming the argument, over HTTP and on a socket', async () => {
+    const ws = await realtime.server.workspace();
+    const token = ws.keys.test.secret;
+    const cursor = (n: string) => Buffer.from(`evt:${n}`).toString('base64url');
+    for (const n of ['9223372036854775808', '9999999999999999999', '99999999999999999999999']) {
+      const res = await realtime.server.gql('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor(n) }, token);
+      expect(res.errors).toMatchObject([{ message: `after: "${cursor(n)}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
+      const sub = subscribe(client(token), EVENTS_SUB, { after: cursor(n) });
+      expect((await sub.next()).errors).toMatchObject([{ extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
+    }
+    // The largest bigint is a cursor (after which there is nothing).
+    const max = await realtime.server.gql<{ events: { edges: unknown[] } }>('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor('9223372036854775807') }, token);
+    expect(max.errors).toBeUndefined();
+    expect(max.data!.events.edges).toEqual([]);
+  });
 });
 
 describe('Subscription.events', () => {

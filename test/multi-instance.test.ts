@@ -24,8 +24,10 @@ import { databaseUrlFor, redisReachable, testRedisUrl } from './helpers/backend.
 const root = path.resolve(import.meta.dirname, '..');
 const pgBase = process.env.TEST_DATABASE_URL || null;
 const redisUrl = testRedisUrl;
+/** The instances' REDIS_PREFIX (the default): before every Redis channel and key of theirs. */
+const REDIS_PREFIX = 'refgraph:';
 /** Where the dispatcher keeps its cursors in Redis (src/modules/events/dispatcher.ts). */
-const CURSORS_KEY = 'refgraph:dispatch:cursors';
+const CURSORS_KEY = `${REDIS_PREFIX}dispatch:cursors`;
 
 
 const pgSkip = pgBase ? null : 'TEST_DATABASE_URL is not set: two server processes need a shared PostgreSQL database';
@@ -37,7 +39,7 @@ const titled = (title: string, skip: string | null) => (skip ? `${title} (skippe
 // ---------------------------------------------------------------------------------------------------
 
 /** The variables the tests set themselves: none leaks in from the environment running the tests. */
-const OWN_VARS = ['DATABASE_URL', 'REDIS_URL', 'PORT', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'REFGRAPH_DATA_DIR', 'APPROVAL_JOB_INTERVAL_MS', 'EVENT_POLL_INTERVAL_MS', 'NODE_ENV'];
+const OWN_VARS = ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'PORT', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'REFGRAPH_DATA_DIR', 'APPROVAL_JOB_INTERVAL_MS', 'EVENT_POLL_INTERVAL_MS', 'NODE_ENV'];
 
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };
@@ -290,7 +292,7 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
     }
     return published.slice();
   };
-  const channel = () => `outbox:${fixture.workspaceId}:TEST`;
+  const channel = () => `${REDIS_PREFIX}outbox:${fixture.workspaceId}:TEST`;
 
   beforeAll(async () => {
     fixture = await freshDatabase();

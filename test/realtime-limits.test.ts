@@ -281,7 +281,7 @@ describe('Subscription.events arguments', () => {
     for (const after of ['zzz', Buffer.from('evt:abc').toString('base64url'), Buffer.from('Partner:1').toString('base64')]) {
       const sub = subscribe(client(ws.keys.test.secret), 'subscription($a: String) { events(after: $a) { id } }', { a: after });
       const result = await sub.next();
-      expect(result.errors).toMatchObject([{ message: `"${after}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT' } }]);
+      expect(result.errors).toMatchObject([{ message: `after: "${after}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT' } }]);
     }
   });
 });

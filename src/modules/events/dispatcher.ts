@@ -10,7 +10,8 @@ export const EVENT_COLUMNS = '"id", "workspaceId", "mode", "sequence"::text AS "
 /** Advisory-lock key of the single dispatcher that publishes to a shared (Redis) pub/sub. */
 const DISPATCH_LOCK_KEY = 1919249001;
 const BATCH = 500;
-const CURSORS_KEY = 'refgraph:dispatch:cursors';
+/** The Redis hash of the dispatch cursors (per tenant), after the installation's REDIS_PREFIX. */
+export const CURSORS_KEY = 'dispatch:cursors';
 
 export interface DispatcherOptions {
   /** Fallback poll when no NOTIFY arrives (a lost wake-up, a reconnect). */
@@ -54,6 +55,23 @@ export class EventDispatcher {
     private readonly logger: Logger,
     private readonly options: DispatcherOptions,
   ) {}
+
+  private get cursorsKey(): string {
+    return this.bus.redisPrefix + CURSORS_KEY;
+  }
+
+  /**
+   * The tenant's events up to this sequence have been published, or never will be (retention may
+   * delete them); null: no bound. Shared pub/sub: the cursor kept in Redis for whichever instance
+   * leads (without one, a new leader starts after the events already committed). In memory: this
+   * instance's own cursor (0 until it has dispatched the tenant once).
+   */
+  async dispatchedThrough(workspaceId: string, mode: Mode): Promise<bigint | null> {
+    const key = tenantChannel(workspaceId, mode);
+    if (!this.bus.distributed) return this.cursors.get(key) ?? 0n;
+    const stored = await this.bus.redis!.hget(this.cursorsKey, key);
+    return stored === null ? null : BigInt(stored);
+  }
 
   async start(): Promise<void> {
     this.unlisten = await this.db.listen(EVENTS_CHANNEL, (payload) => this.onNotify(payload));
@@ -123,7 +141,7 @@ export class EventDispatcher {
     if (!lock) return false;
     this.leadership = lock;
     // A new leader continues from the cursors the last one kept (at least once).
-    const stored = await this.bus.redis!.hgetall(CURSORS_KEY);
+    const stored = await this.bus.redis!.hgetall(this.cursorsKey);
     const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
       'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
     );
@@ -184,7 +202,7 @@ export class EventDispatcher {
       }
       const last = BigInt(String(rows[rows.length - 1]!.sequence));
       this.cursors.set(key, last);
-      if (this.bus.distributed) await this.bus.redis!.hset(CURSORS_KEY, key, last.toString());
+      if (this.bus.distributed) await this.bus.redis!.hset(this.cursorsKey, key, last.toString());
       if (rows.length < BATCH) return;
     }
   }

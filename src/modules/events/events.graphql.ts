@@ -8,6 +8,7 @@ import { liveFeedOf } from '../../realtime/live-feed.js';
 import { PUSH_PORT, type PushPort } from '../../realtime/push-port.js';
 import { Pace } from '../../realtime/turns.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
+import { streamStart } from './retention.js';
 
 const MAX_TYPES = 20;
 const PAGE = 100;
@@ -17,12 +18,24 @@ export function eventCursor(sequence: string | bigint): string {
   return Buffer.from(`evt:${sequence}`).toString('base64url');
 }
 
-/** The sequence inside a cursor; a GraphQL error for a cursor that is not one of ours. */
-export function parseEventCursor(cursor: string | null | undefined): bigint | null {
+/** The largest sequence an event can have (PostgreSQL bigint). */
+const MAX_SEQUENCE = 9223372036854775807n;
+
+/**
+ * The sequence inside a cursor; a BAD_USER_INPUT error naming the argument for a cursor that is
+ * not one of ours, or whose number no event can have (it would overflow the bigint column).
+ */
+export function parseEventCursor(cursor: string | null | undefined, argument = 'after'): bigint | null {
   if (cursor === null || cursor === undefined) return null;
-  const match = /^evt:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) throw new GraphQLError(`"${cursor}" is not an event cursor: pass an Event.cursor you received.`, { extensions: { code: 'BAD_USER_INPUT' } });
-  return BigInt(match[1]!);
+  const match = /^evt:(\d{1,30})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  const sequence = match ? BigInt(match[1]!) : null;
+  if (sequence === null || sequence > MAX_SEQUENCE) {
+    const shown = cursor.length > 80 ? `${cursor.slice(0, 80)}…` : cursor;
+    throw new GraphQLError(`${argument}: "${shown}" is not an event cursor: pass an Event.cursor you received.`, {
+      extensions: { code: 'BAD_USER_INPUT', field: [argument] },
+    });
+  }
+  return sequence;
 }
 
 function checkTypes(types: readonly string[] | null | undefined): void {
@@ -102,14 +115,16 @@ builder.queryField('events', (t) =>
         checkTypes(args.types);
         if (args.before || args.last) throw new GraphQLError('events pages forward only: use first/after.', { extensions: { code: 'BAD_USER_INPUT' } });
         const first = Math.min(Math.max(args.first ?? 20, 0), PAGE);
-        const after = parseEventCursor(args.after) ?? 0n;
+        const cursor = parseEventCursor(args.after);
+        // From the start: after the retention horizon. A cursor before it: CURSOR_EXPIRED.
+        const after = await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
         const rows = await eventsAfter(ctx, after, args.types, first + 1);
         const page = rows.slice(0, first);
         return {
           edges: page.map((node) => ({ cursor: eventCursor(node.sequence), node })),
           pageInfo: {
             hasNextPage: rows.length > first,
-            hasPreviousPage: after > 0n,
+            hasPreviousPage: cursor !== null && cursor > 0n,
             startCursor: page[0] ? eventCursor(page[0].sequence) : null,
             endCursor: page.length ? eventCursor(page[page.length - 1]!.sequence) : null,
           },
@@ -293,9 +308,11 @@ builder.subscriptionField('events', (t) =>
       'The resumable stream of the outbox for this credential’s scope. With `after`, first the stored events after that cursor, then live ones, with no gap and no duplicate.',
     authScopes: { authenticated: true },
     args: { after: t.arg.string(), types: t.arg.stringList() },
-    subscribe: (_root, args, ctx) => {
+    subscribe: async (_root, args, ctx) => {
       checkTypes(args.types);
-      const after = parseEventCursor(args.after);
+      const cursor = parseEventCursor(args.after);
+      // Live only without a cursor; a cursor before the retention horizon: CURSOR_EXPIRED.
+      const after = cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
       return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
     },
     resolve: (event, _args, ctx) => {

@@ -1,0 +1,263 @@
+import { GraphQLError } from 'graphql';
+import type { Database } from '../../db.js';
+import type { Mode } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../graphql/scope.js';
+import type { Logger } from '../../logger.js';
+
+export interface RetentionJobOptions {
+  /** Events older than this many days are deleted; 0 = kept forever. */
+  eventDays: number;
+  /** Finished webhook deliveries older than this many days are deleted; 0 = kept forever. */
+  webhookDeliveryDays: number;
+  /** Pause between the end of one run and the start of the next; 0 = start() does nothing (runOnce still works). */
+  intervalMs: number;
+  /** The first run, this long after start() (default: 30 s, or intervalMs when shorter). */
+  firstRunDelayMs?: number;
+  /** Rows deleted per statement, at most (default 1000). */
+  batchSize?: number;
+  /**
+   * The tenant's events up to this sequence have been published to subscribers (null: no bound).
+   * Retention never deletes an event past it (see EventDispatcher.dispatchedThrough).
+   */
+  dispatchedThrough?: (workspaceId: string, mode: Mode) => Promise<bigint | null>;
+  logger?: Logger;
+}
+
+export interface RetentionRunResult {
+  /** Events this run deleted. */
+  events: number;
+  /** Webhook deliveries this run deleted. */
+  deliveries: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Deletes events and finished webhook deliveries older than their retention, in small batches
+ * (one short statement or transaction each), so no lock is held for long. Safe on every instance
+ * at once: deliveries are claimed `FOR UPDATE SKIP LOCKED`; a tenant's events are deleted by one
+ * job at a time, the holder of its EventRetention row (`FOR UPDATE SKIP LOCKED`; the others skip
+ * the tenant for that batch).
+ *
+ * Never deleted:
+ * - a delivery still PENDING (waiting for its next attempt, or for its endpoint to be enabled again);
+ * - an event not yet dispatched: after the oldest enabled webhook endpoint's cursor
+ *   (`WebhookEndpoint.lastSequence`: not yet turned into deliveries) or after what the dispatcher
+ *   has published to subscribers;
+ * - an event some webhook delivery still points at (deleting it would delete the delivery):
+ *   it stays, below the horizon, until its deliveries are gone, then a later run deletes it.
+ *
+ * The horizon (EventRetention.horizon, per workspace and mode, raised in the transaction that
+ * deletes) is the sequence through which the tenant's stream has been cut: events(after:) with a
+ * cursor before it answers CURSOR_EXPIRED instead of silently skipping what was deleted, and a
+ * stream read from the start begins after it.
+ */
+export class RetentionJob {
+  private readonly batchSize: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopped = true;
+  /** stop() was called: a run in progress ends after its current batch. */
+  private closing = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: RetentionJobOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 1000;
+  }
+
+  /** Run shortly after start, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0. */
+  start(): void {
+    if (!this.stopped || this.options.intervalMs <= 0) return;
+    if (this.options.eventDays === 0 && this.options.webhookDeliveryDays === 0) return;
+    this.stopped = false;
+    this.schedule(this.options.firstRunDelayMs ?? Math.min(30_000, this.options.intervalMs));
+  }
+
+  /** No further runs, no further batches of the run in progress; resolves when its batch has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private schedule(delay: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.tick();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const result = await this.runOnce();
+      if (result.events > 0 || result.deliveries > 0) this.options.logger?.info(result, 'retention job deleted old rows');
+    } catch (error) {
+      this.options.logger?.error({ err: error }, 'retention job failed; retrying at the next interval');
+    }
+    if (!this.stopped) this.schedule(this.options.intervalMs);
+  }
+
+  /** Delete everything past its retention at `now`; resolves with what this call deleted. */
+  runOnce(now: Date = new Date()): Promise<RetentionRunResult> {
+    const run = this.run(now);
+    this.inFlight.add(run);
+    return run.finally(() => this.inFlight.delete(run));
+  }
+
+  private async run(now: Date): Promise<RetentionRunResult> {
+    const result: RetentionRunResult = { events: 0, deliveries: 0 };
+    // Deliveries first: an event is kept while a delivery points at it.
+    if (this.options.webhookDeliveryDays > 0) {
+      const cutoff = new Date(now.getTime() - this.options.webhookDeliveryDays * DAY_MS);
+      for (;;) {
+        const deleted = await this.deleteDeliveries(cutoff);
+        result.deliveries += deleted;
+        if (deleted < this.batchSize || this.closing) break;
+      }
+    }
+    if (this.options.eventDays > 0) {
+      const cutoff = new Date(now.getTime() - this.options.eventDays * DAY_MS);
+      const tenants = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string; webhooks: string | null }>(
+        `SELECT c."workspaceId", c."mode"::text AS "mode", c."lastSequence"::text AS "lastSequence",
+                (SELECT min(w."lastSequence") FROM "WebhookEndpoint" w
+                  WHERE w."workspaceId" = c."workspaceId" AND w."mode" = c."mode" AND w."enabled")::text AS "webhooks"
+           FROM "EventCounter" c
+          ORDER BY 1, 2`,
+      );
+      for (const tenant of tenants) {
+        if (this.closing) break;
+        let bound = BigInt(tenant.lastSequence);
+        if (tenant.webhooks !== null && BigInt(tenant.webhooks) < bound) bound = BigInt(tenant.webhooks);
+        const dispatched = await this.options.dispatchedThrough?.(tenant.workspaceId, tenant.mode);
+        if (dispatched !== undefined && dispatched !== null && dispatched < bound) bound = dispatched;
+        if (bound <= 0n) continue;
+        result.events += await this.deleteTenantEvents({ workspaceId: tenant.workspaceId, mode: tenant.mode }, cutoff, bound);
+      }
+    }
+    return result;
+  }
+
+  /** One statement: up to batchSize finished deliveries last changed before `cutoff`, none that another transaction holds. */
+  private async deleteDeliveries(cutoff: Date): Promise<number> {
+    const [row] = await this.db.query<{ deleted: number }>(
+      `WITH gone AS (
+         DELETE FROM "WebhookDelivery" WHERE "id" IN (
+           SELECT "id" FROM "WebhookDelivery"
+            WHERE "status" IN ('SUCCEEDED', 'FAILED') AND "updatedAt" < $1::timestamptz
+            LIMIT $2
+              FOR UPDATE SKIP LOCKED)
+         RETURNING 1)
+       SELECT count(*)::int AS "deleted" FROM gone`,
+      [cutoff.toISOString(), this.batchSize],
+    );
+    return Number(row?.deleted ?? 0);
+  }
+
+  /** The tenant's events older than `cutoff` and at most `bound`, batch by batch; how many were deleted. */
+  private async deleteTenantEvents(tenant: Tenant, cutoff: Date, bound: bigint): Promise<number> {
+    await this.db.query(`INSERT INTO "EventRetention" ("workspaceId", "mode") VALUES ($1::uuid, $2::"Mode") ON CONFLICT DO NOTHING`, [
+      tenant.workspaceId,
+      tenant.mode,
+    ]);
+    let total = 0;
+    let sweep = true;
+    for (;;) {
+      const batch = await this.eventBatch(tenant, cutoff, bound, sweep);
+      sweep = batch.swept === this.batchSize;
+      total += batch.deleted;
+      if (!batch.more || this.closing) return total;
+    }
+  }
+
+  /**
+   * One transaction: hold the tenant's EventRetention row (or skip the tenant: another job has it),
+   * delete the next batch of old events in sequence order, and raise the horizon over them.
+   * `sweep`: first delete events below the horizon that were kept for their deliveries and have none left (up to batchSize).
+   */
+  private eventBatch(tenant: Tenant, cutoff: Date, bound: bigint, sweep: boolean): Promise<{ deleted: number; swept: number; more: boolean }> {
+    const n = this.batchSize;
+    return this.db.transaction(async (tx) => {
+      // Never wait long for a row someone else holds: the batch fails and the next run retries.
+      await tx.sql`SELECT set_config('lock_timeout', '5s', true)`;
+      const [held] = await tx.sql<{ horizon: string }>`
+        SELECT "horizon"::text AS "horizon" FROM "EventRetention"
+         WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+           FOR UPDATE SKIP LOCKED`;
+      if (!held) return { deleted: 0, swept: 0, more: false };
+      const horizon = BigInt(held.horizon);
+      let swept = 0;
+      if (sweep && horizon > 0n) {
+        const [row] = await tx.sql<{ deleted: number }>`
+          WITH gone AS (
+            DELETE FROM "Event" WHERE "id" IN (
+              SELECT e."id" FROM "Event" e
+               WHERE e."workspaceId" = ${tenant.workspaceId}::uuid AND e."mode" = ${tenant.mode}::"Mode"
+                 AND e."sequence" > 0 AND e."sequence" <= ${horizon.toString()}::bigint
+                 AND NOT EXISTS (SELECT 1 FROM "WebhookDelivery" d WHERE d."eventId" = e."id")
+               LIMIT ${n})
+            RETURNING 1)
+          SELECT count(*)::int AS "deleted" FROM gone`;
+        swept = Number(row?.deleted ?? 0);
+      }
+      // The next events after the horizon, in order: the old ones among them (occurredAt grows with
+      // the sequence) up to the first that is not, and never past `bound` (not yet dispatched).
+      const next = await tx.sql<{ seq: string; old: boolean }>`
+        SELECT "sequence"::text AS "seq", "occurredAt" < ${cutoff.toISOString()}::timestamptz AS "old" FROM "Event"
+         WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+           AND "sequence" > ${horizon.toString()}::bigint AND "sequence" <= ${bound.toString()}::bigint
+         ORDER BY "Event"."sequence" LIMIT ${n}`;
+      const firstNew = next.findIndex((row) => !row.old);
+      const old = firstNew === -1 ? next : next.slice(0, firstNew);
+      if (old.length === 0) return { deleted: swept, swept, more: swept === n };
+      const through = old[old.length - 1]!.seq;
+      const [gone] = await tx.sql<{ deleted: number }>`
+        WITH gone AS (
+          DELETE FROM "Event" e
+           WHERE e."workspaceId" = ${tenant.workspaceId}::uuid AND e."mode" = ${tenant.mode}::"Mode"
+             AND e."sequence" > ${horizon.toString()}::bigint AND e."sequence" <= ${through}::bigint
+             AND NOT EXISTS (SELECT 1 FROM "WebhookDelivery" d WHERE d."eventId" = e."id")
+          RETURNING 1)
+        SELECT count(*)::int AS "deleted" FROM gone`;
+      const deleted = swept + Number(gone?.deleted ?? 0);
+      await tx.sql`
+        UPDATE "EventRetention" SET "horizon" = ${through}::bigint, "updatedAt" = now()
+         WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
+      return { deleted, swept, more: old.length === n || swept === n };
+    });
+  }
+}
+
+/** The tenant's retention horizon: its events up to this sequence are gone (0: none). */
+export async function retentionHorizon(db: Database, tenant: Tenant): Promise<bigint> {
+  const [row] = await db.query<{ horizon: string }>(
+    `SELECT "horizon"::text AS "horizon" FROM "EventRetention" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode"`,
+    [tenant.workspaceId, tenant.mode],
+  );
+  return row ? BigInt(row.horizon) : 0n;
+}
+
+/**
+ * Where a stream read with `after` begins: after the cursor, or after the horizon when none is
+ * given; a cursor before the horizon is CURSOR_EXPIRED (what followed it was deleted).
+ */
+export async function streamStart(db: Database, tenant: Tenant, after: bigint | null, eventDays: number): Promise<bigint> {
+  const horizon = await retentionHorizon(db, tenant);
+  if (after === null) return horizon;
+  if (after < horizon) throw cursorExpired(horizon, eventDays);
+  return after;
+}
+
+export function cursorExpired(horizon: bigint, eventDays: number): GraphQLError {
+  const window = eventDays > 0 ? `the retention window (events are kept ${eventDays} days, EVENT_RETENTION_DAYS)` : 'the retention window';
+  return new GraphQLError(
+    `after: the cursor is older than ${window}: the events after it up to sequence ${horizon} have been deleted. ` +
+      'Start again from the beginning (omit after: the oldest event kept) or with a fresh cursor, and reconcile what you missed from the current state.',
+    { extensions: { code: 'CURSOR_EXPIRED', field: ['after'], horizon: horizon.toString() } },
+  );
+}
