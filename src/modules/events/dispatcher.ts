@@ -98,7 +98,7 @@ export class EventDispatcher {
     const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
       'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
     );
-    const stored = this.bus.distributed && !this.leadership ? await this.bus.redis!.hgetall(CURSORS_KEY) : null;
+    const stored = this.bus.distributed && !this.leadership ? await this.bus.redis!.hgetall(this.cursorsKey) : null;
     let lag = 0n;
     for (const row of counters) {
       const key = tenantChannel(row.workspaceId, row.mode);
