@@ -109,9 +109,8 @@ describe('GET /metrics', () => {
     const op = { operationName: 'MetricsViewer', operationType: 'query' };
     expect(sample(text, 'graphql_envelop_request', op)).toBe(3);
     expect(sample(text, 'graphql_envelop_request_duration_count', op)).toBe(3);
-    expect(sample(text, 'graphql_envelop_phase_execute_count', op)).toBe(3);
-    expect(sample(text, 'graphql_envelop_phase_parse_count', op)).toBe(3);
-    expect(sample(text, 'graphql_yoga_http_duration_count', { ...op, method: 'POST', statusCode: '200' })).toBe(3);
+    // Per-phase and Yoga's HTTP histograms are off: they cost the overhead goal (BENCHMARKS.md, overhead).
+    expect(text).not.toMatch(/graphql_envelop_phase_|graphql_yoga_http_duration/);
     expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsViewer' })).toBeUndefined();
     expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'graphql', status: '200' })).toBeGreaterThanOrEqual(3);
     expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'metrics', status: '200' })).toBeGreaterThanOrEqual(1);

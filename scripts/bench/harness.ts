@@ -102,13 +102,30 @@ export const BENCH_RATE_LIMITS = {
   RATE_LIMIT_REDIRECT_PER_MINUTE: '100000000',
 } as const;
 
+/**
+ * `BENCH_SERVER_ENV="NAME=value NAME=value"`: settings applied last to every server under test, to
+ * measure with something off or on (`RATE_LIMIT_CREDENTIAL_PER_SECOND=0`, `LOG_LEVEL=info` for the
+ * access log, whose lines then go to /dev/null).
+ */
+export function benchServerEnv(spec = process.env['BENCH_SERVER_ENV'] ?? ''): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of spec.split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`BENCH_SERVER_ENV: "${pair}" is not NAME=value`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
 /** `refgraph serve` in a child process; `nodeArgs` e.g. ['--cpu-prof'] to profile it. */
 export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
+  const serverEnv = { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...BENCH_RATE_LIMITS, ...env, ...benchServerEnv() };
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...BENCH_RATE_LIMITS, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    env: serverEnv,
+    // Below warn the server logs every request: written (to /dev/null), not printed among the results.
+    stdio: ['ignore', serverEnv.LOG_LEVEL === 'warn' ? 'inherit' : 'ignore', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
