@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const compiled = path.join(root, 'dist', 'src', 'cli.js');
 if (!existsSync(compiled)) {
-  process.stderr.write('refgraph: not built yet. Run `npm install` (or `npm run build`) in the refgraph directory first.\n');
+  process.stderr.write(
+    'refgraph: not built yet. Run `npm install` (or `npm run build`) in the refgraph directory first.\n',
+  );
   process.exit(1);
 }
 
@@ -22,7 +24,9 @@ if (existsSync(sources)) {
       return !output || output.mtimeMs < statSync(path.join(sources, file)).mtimeMs;
     });
   if (stale) {
-    process.stderr.write(`refgraph: warning: src/${stale} is newer than its build in dist/; run \`npm run build\` to use your changes.\n`);
+    process.stderr.write(
+      `refgraph: warning: src/${stale} is newer than its build in dist/; run \`npm run build\` to use your changes.\n`,
+    );
   }
 }
 

@@ -15,10 +15,24 @@ import { coldstartSuite } from './bench/coldstart.js';
 import { dashboardSuite } from './bench/dashboard.js';
 import { fanoutSuite } from './bench/fanout.js';
 import { overheadSuite } from './bench/overhead.js';
-import { formatTable, ROOT, withClient, type BenchOptions, type BenchResult, type BenchSuite } from './bench/harness.js';
+import {
+  formatTable,
+  ROOT,
+  withClient,
+  type BenchOptions,
+  type BenchResult,
+  type BenchSuite,
+} from './bench/harness.js';
 
 /** Every suite, in the order they run. Add a suite here. */
-const SUITES: BenchSuite[] = [clicksSuite, conversionsSuite, dashboardSuite, overheadSuite, coldstartSuite, fanoutSuite];
+const SUITES: BenchSuite[] = [
+  clicksSuite,
+  conversionsSuite,
+  dashboardSuite,
+  overheadSuite,
+  coldstartSuite,
+  fanoutSuite,
+];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]
 
@@ -67,7 +81,10 @@ async function main(): Promise<number> {
   }
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const postgres = await withClient(options.databaseUrl, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v);
+  const postgres = await withClient(
+    options.databaseUrl,
+    async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v,
+  );
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -79,8 +96,10 @@ async function main(): Promise<number> {
     loadAverageBefore: Number(os.loadavg()[0]!.toFixed(2)),
     loadAverageAfter: 0,
   };
-  log(`refgraph bench: ${suites.map((s) => s.name).join(', ')} on ${redact(options.databaseUrl)} (PostgreSQL ${postgres}), ` +
-    `${machine.cpus} CPUs, ${options.concurrency} in flight, ${options.durationMs / 1000} s per scenario${options.quick ? ' (quick)' : ''}`);
+  log(
+    `refgraph bench: ${suites.map((s) => s.name).join(', ')} on ${redact(options.databaseUrl)} (PostgreSQL ${postgres}), ` +
+      `${machine.cpus} CPUs, ${options.concurrency} in flight, ${options.durationMs / 1000} s per scenario${options.quick ? ' (quick)' : ''}`,
+  );
 
   const startedAt = new Date();
   const results: BenchResult[] = [];
@@ -88,11 +107,15 @@ async function main(): Promise<number> {
 
   machine.loadAverageAfter = Number(os.loadavg()[0]!.toFixed(2));
   process.stdout.write(`\n${formatTable(results)}\n\n`);
-  process.stdout.write(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}, PostgreSQL ${postgres}; ` +
-    `load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after\n`);
+  process.stdout.write(
+    `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}, PostgreSQL ${postgres}; ` +
+      `load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after\n`,
+  );
   for (const r of results) if (r.notes) process.stdout.write(`- ${r.scenario}: ${r.notes}\n`);
 
-  const out = path.resolve(values.out ?? path.join(ROOT, '.refgraph', 'bench', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`));
+  const out = path.resolve(
+    values.out ?? path.join(ROOT, '.refgraph', 'bench', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`),
+  );
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const { databaseUrl, ...shown } = options;
   fs.writeFileSync(

@@ -118,7 +118,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     },
   });
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
-  const subscriptionExecution = new SharedExecution({ maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError });
+  const subscriptionExecution = new SharedExecution({
+    maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError,
+  });
 
   const metrics = new Metrics({
     db,
@@ -148,7 +150,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       // Yoga logs every error its masking replaced. A client's mistake thrown on purpose (a
       // GraphQLError inside the located one, e.g. UNAUTHENTICATED) is not a server error: debug.
       // Unexpected errors are logged by maskError, with the request id.
-      error: (...args) => (args.length > 0 && args.every(isClientError) ? logger.debug : logger.error).call(logger, args.map(loggable).join(' ')),
+      error: (...args) =>
+        (args.length > 0 && args.every(isClientError) ? logger.debug : logger.error).call(
+          logger,
+          args.map(loggable).join(' '),
+        ),
     },
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logger),
@@ -168,7 +174,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
     ],
     context: async ({ request, wsAuth }): Promise<Context> => {
-      const result = wsAuth ?? policy.authOf(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      const result =
+        wsAuth ?? policy.authOf(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
         ...services,
         requestId: currentRequestId() ?? requestIdFrom(null),
@@ -243,7 +250,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     }
     if (path === METRICS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
       if (!metricsAuthorized(config.metricsToken, req.headers.authorization)) {
-        res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="metrics"', 'cache-control': 'no-store' });
+        res.writeHead(401, {
+          'content-type': 'text/plain; charset=utf-8',
+          'www-authenticate': 'Bearer realm="metrics"',
+          'cache-control': 'no-store',
+        });
         res.end('Send Authorization: Bearer <METRICS_TOKEN>.\n');
         return;
       }
@@ -258,7 +269,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     if (path?.startsWith(REDIRECT_PREFIX)) {
       const verdict = await rateLimiter.consume('redirect', visitorIp(req, config.trustProxy) ?? 'unknown');
       if (!verdict.allowed) {
-        res.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(verdict.retryAfterSeconds), 'cache-control': 'no-store' });
+        res.writeHead(429, {
+          'content-type': 'text/plain; charset=utf-8',
+          'retry-after': String(verdict.retryAfterSeconds),
+          'cache-control': 'no-store',
+        });
         res.end(`Too many requests from your address. Retry after ${verdict.retryAfterSeconds} s.\n`);
         return;
       }
@@ -282,7 +297,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   void (async () => {
     for await (const { familyId } of familyRevocations) {
       authenticator.revokeFamily(familyId);
-      connections.close(`family:${familyId}`, CloseCode.Forbidden, 'The token was revoked: a refresh token of its family was used twice.');
+      connections.close(
+        `family:${familyId}`,
+        CloseCode.Forbidden,
+        'The token was revoked: a refresh token of its family was used twice.',
+      );
     }
   })().catch((error: unknown) => logger.error({ err: error }, 'token family revocation listener failed'));
   // A client that does not read its messages must not make the server buffer without limit. graphql-ws
@@ -323,7 +342,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         const header = ctx.connectionParams?.authorization;
         const result = await authenticator.authenticate(typeof header === 'string' ? header : null);
         if (!result.auth) {
-          const reason = result.error ?? 'Authentication required: send { "authorization": "Bearer <key or token>" } in connection_init.';
+          const reason =
+            result.error ??
+            'Authentication required: send { "authorization": "Bearer <key or token>" } in connection_init.';
           ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
           return false;
         }
@@ -334,10 +355,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         delete (ctx.extra as { request?: unknown }).request;
         const socket = ctx.extra.socket;
         const { apiKeyId } = result.auth;
-        connections.add(
-          { socket, subscriptions: ctx.subscriptions },
-          [credentialKey(result.auth), ...(apiKeyId ? [`key:${apiKeyId}`] : []), ...(result.familyId ? [`family:${result.familyId}`] : [])],
-        );
+        connections.add({ socket, subscriptions: ctx.subscriptions }, [
+          credentialKey(result.auth),
+          ...(apiKeyId ? [`key:${apiKeyId}`] : []),
+          ...(result.familyId ? [`family:${result.familyId}`] : []),
+        ]);
         // A token ends its connection when it expires: nothing runs on the socket after that.
         if (result.expiresAt) {
           const cancel = runAt(result.expiresAt, () => {
@@ -354,17 +376,35 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         const auth = ctx.extra.auth!;
         if (ctx.extra.expired || (auth.expiresAt && auth.expiresAt.getTime() <= Date.now())) {
           socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
-          return [new GraphQLError('The token has expired: reconnect with a new one.', { extensions: { code: 'UNAUTHENTICATED' } })];
+          return [
+            new GraphQLError('The token has expired: reconnect with a new one.', {
+              extensions: { code: 'UNAUTHENTICATED' },
+            }),
+          ];
         }
         // graphql-ws counts this operation in ctx.subscriptions already.
         if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerConnection) {
-          return [limitExceeded(`At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`)];
+          return [
+            limitExceeded(
+              `At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`,
+            ),
+          ];
         }
         if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
-          return [limitExceeded(`At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`)];
+          return [
+            limitExceeded(
+              `At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`,
+            ),
+          ];
         }
         const verdict = await rateLimiter.consume('credential', credentialKey(auth.auth));
-        if (!verdict.allowed) return [rateLimited('this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)', verdict.retryAfterSeconds)];
+        if (!verdict.allowed)
+          return [
+            rateLimited(
+              'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)',
+              verdict.retryAfterSeconds,
+            ),
+          ];
         // A subscription's events are sent from SharedExecution with the payload serialized once
         // per group of identical subscribers: the same `next` message graphql-ws would send.
         const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
@@ -389,7 +429,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           if (errors.length > 0) return errors.map(withoutHttpHints);
           // A variable its type refuses is a request error: an `error` message, as for validation.
           const operation = getOperationAST(document, payload.operationName);
-          const variables = operation && getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 50 });
+          const variables =
+            operation &&
+            getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 50 });
           if (variables?.errors) return variables.errors.map(withoutHttpHints);
           return {
             schema,
@@ -465,10 +507,16 @@ function useOperationIdentity(): Plugin {
     if (!scope) return;
     let documentHash = hashes.get(args.document);
     if (documentHash === undefined) {
-      documentHash = createHash('sha256').update(args.document.loc?.source.body ?? print(args.document)).digest('hex').slice(0, 16);
+      documentHash = createHash('sha256')
+        .update(args.document.loc?.source.body ?? print(args.document))
+        .digest('hex')
+        .slice(0, 16);
       hashes.set(args.document, documentHash);
     }
-    scope.operation = { name: args.operationName ?? getOperationAST(args.document, args.operationName)?.name?.value ?? null, documentHash };
+    scope.operation = {
+      name: args.operationName ?? getOperationAST(args.document, args.operationName)?.name?.value ?? null,
+      documentHash,
+    };
   };
   return { onExecute: ({ args }) => note(args), onSubscribe: ({ args }) => note(args) };
 }
@@ -545,7 +593,12 @@ function loggable(value: unknown): string {
 function withoutHttpHints(error: GraphQLError): GraphQLError {
   if (!('http' in error.extensions)) return error;
   const { http: _http, ...extensions } = error.extensions;
-  return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, originalError: error.originalError, extensions });
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    path: error.path,
+    originalError: error.originalError,
+    extensions,
+  });
 }
 
 /** A GraphQL error that wraps one thrown on purpose for the client (see maskError). */
@@ -565,18 +618,31 @@ function maskError(error: unknown, message: string, logger: Logger): Error {
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (error instanceof GraphQLError && !original) return error; // already a client-facing error
   // A variable refused by its type (a scalar threw a GraphQLError): GraphQL's wrapper names the variable.
-  if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError && !original.originalError) return error;
+  if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError && !original.originalError)
+    return error;
   if (original instanceof GraphQLError) return original;
   if (isDatabaseUnavailable(original)) {
     logger.warn({ err: original, requestId }, 'request failed: database unreachable'); // folded to one line a second (logger.ts)
     return new GraphQLError('The service is temporarily unavailable (its database cannot be reached): retry later.', {
       nodes: error instanceof GraphQLError ? error.nodes : undefined,
       path: error instanceof GraphQLError ? error.path : undefined,
-      extensions: { code: 'SERVICE_UNAVAILABLE', requestId, http: { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_OUTAGE_SECONDS) } } },
+      extensions: {
+        code: 'SERVICE_UNAVAILABLE',
+        requestId,
+        http: { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_OUTAGE_SECONDS) } },
+      },
     });
   }
   // The operation's name and document hash identify it; its text (which may hold secrets) is never logged.
-  logger.error({ err: original, requestId, operation: currentRequest()?.operation, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+  logger.error(
+    {
+      err: original,
+      requestId,
+      operation: currentRequest()?.operation,
+      path: error instanceof GraphQLError ? error.path : undefined,
+    },
+    'unexpected error',
+  );
   return new GraphQLError(message, {
     nodes: error instanceof GraphQLError ? error.nodes : undefined,
     path: error instanceof GraphQLError ? error.path : undefined,

@@ -160,7 +160,10 @@ async function migrate(): Promise<number> {
     // it, the error says "permission denied to create database").
     const { applyMigrations } = await import('./db/migrate.js');
     const logger = cliLogger(config.logLevel);
-    ({ applied } = await applyMigrations({ url: config.databaseUrl }, { createDatabase: true, log: (m) => logger.info(m) }));
+    ({ applied } = await applyMigrations(
+      { url: config.databaseUrl },
+      { createDatabase: true, log: (m) => logger.info(m) },
+    ));
     where = redact(config.databaseUrl);
   } else {
     const logger = cliLogger(config.logLevel, (record) => {
@@ -184,9 +187,15 @@ async function migrate(): Promise<number> {
 async function workspace(args: string[]): Promise<number> {
   const [sub, ...flags] = args;
   if (sub !== 'create') {
-    throw new UsageError('workspace create', `expected "create" after "workspace", got ${sub ? `"${sub}"` : 'nothing'}.`);
+    throw new UsageError(
+      'workspace create',
+      `expected "create" after "workspace", got ${sub ? `"${sub}"` : 'nothing'}.`,
+    );
   }
-  const values = parse('workspace create', flags, { name: { type: 'string' }, json: { type: 'boolean', default: false } });
+  const values = parse('workspace create', flags, {
+    name: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
   const name = values.name?.trim();
   if (!name) throw new UsageError('workspace create', '--name NAME is required (a non-empty workspace name).');
   const config = loadConfig();
@@ -219,7 +228,10 @@ async function workspace(args: string[]): Promise<number> {
 }
 
 async function seed(args: string[]): Promise<number> {
-  const values = parse('seed', args, { demo: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } });
+  const values = parse('seed', args, {
+    demo: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  });
   if (!values.demo) throw new UsageError('seed', 'only --demo is supported.');
   const config = loadConfig();
   const { seedDemo } = await import('./modules/workspace/demo-seed.js');
@@ -266,14 +278,19 @@ function cliLogger(level: LogLevel, onRecord?: (record: Record<string, unknown>)
   );
 }
 
-async function open(config: Config, options: { migrate: boolean; logger: Logger; pgliteTemplate?: null }): Promise<Database> {
+async function open(
+  config: Config,
+  options: { migrate: boolean; logger: Logger; pgliteTemplate?: null },
+): Promise<Database> {
   const { openDatabase } = await import('./db.js');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, ...options });
   try {
     await db.ping();
   } catch (error) {
     await db.close().catch(() => {});
-    throw config.databaseUrl ? new CliError(describeConnectionError(error, config.databaseUrl), { cause: error }) : error;
+    throw config.databaseUrl
+      ? new CliError(describeConnectionError(error, config.databaseUrl), { cause: error })
+      : error;
   }
   return db;
 }
@@ -333,7 +350,9 @@ const firstLine = (text: string) => text.split('\n')[0]!.trim();
 function report(error: unknown): number {
   if (error instanceof UsageError) {
     const usage = error.command ? `\nUsage: ${USAGE[error.command]}` : '';
-    process.stderr.write(`refgraph${error.command ? ` ${error.command}` : ''}: ${error.message}${usage}\nRun \`refgraph help\` for more.\n`);
+    process.stderr.write(
+      `refgraph${error.command ? ` ${error.command}` : ''}: ${error.message}${usage}\nRun \`refgraph help\` for more.\n`,
+    );
     return 2;
   }
   if (error instanceof ConfigError) {

@@ -146,7 +146,10 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `must be a URL (${protocols.join(' or ')}), got "${redact(raw)}".`);
   }
   if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${parsed.protocol}//…".`);
+    throw new ConfigError(
+      name,
+      `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${parsed.protocol}//…".`,
+    );
   }
   return raw;
 }
@@ -167,13 +170,22 @@ export function loadConfig(env: Env = process.env): Config {
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisPrefix = read(env, 'REDIS_PREFIX') ?? 'refgraph:';
   if (redisPrefix.length > 100 || !/^[\x21-\x7e]+$/.test(redisPrefix)) {
-    throw new ConfigError('REDIS_PREFIX', `must be 1 to 100 printable ASCII characters without spaces (e.g. "shop-a:"), got "${redisPrefix.slice(0, 100)}".`);
+    throw new ConfigError(
+      'REDIS_PREFIX',
+      `must be 1 to 100 printable ASCII characters without spaces (e.g. "shop-a:"), got "${redisPrefix.slice(0, 100)}".`,
+    );
   }
   const secret = read(env, 'REFGRAPH_SECRET');
   if (secret !== undefined && secret.length < 32) {
-    throw new ConfigError('REFGRAPH_SECRET', `must be at least 32 characters long (got ${secret.length}); generate one with \`openssl rand -base64 48\`.`);
+    throw new ConfigError(
+      'REFGRAPH_SECRET',
+      `must be at least 32 characters long (got ${secret.length}); generate one with \`openssl rand -base64 48\`.`,
+    );
   }
-  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port || 4000}`).replace(/\/+$/, '');
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port || 4000}`).replace(
+    /\/+$/,
+    '',
+  );
   const logLevel = (read(env, 'LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
@@ -188,7 +200,10 @@ export function loadConfig(env: Env = process.env): Config {
     writers: integer(env, 'CLICK_WRITERS', 2, 1, 32),
   };
   if (clicks.batchSize > clicks.queueSize) {
-    throw new ConfigError('CLICK_BATCH_SIZE', `must not exceed CLICK_QUEUE_SIZE (${clicks.queueSize}), got ${clicks.batchSize}.`);
+    throw new ConfigError(
+      'CLICK_BATCH_SIZE',
+      `must not exceed CLICK_QUEUE_SIZE (${clicks.queueSize}), got ${clicks.batchSize}.`,
+    );
   }
   const approvalJobIntervalMs = integer(env, 'APPROVAL_JOB_INTERVAL_MS', 60_000, 0, 86_400_000);
   const eventPollIntervalMs = integer(env, 'EVENT_POLL_INTERVAL_MS', 1000, 50, 60_000);
@@ -212,7 +227,9 @@ export function loadConfig(env: Env = process.env): Config {
     tokens: { points: integer(env, 'RATE_LIMIT_TOKENS_PER_MINUTE', 60, 0, 100_000_000), durationSeconds: 60 },
     redirect: { points: integer(env, 'RATE_LIMIT_REDIRECT_PER_MINUTE', 1200, 0, 100_000_000), durationSeconds: 60 },
   };
-  const introspection = (read(env, 'INTROSPECTION') ?? (production ? 'authenticated' : 'public')).toLowerCase() as IntrospectionPolicy;
+  const introspection = (
+    read(env, 'INTROSPECTION') ?? (production ? 'authenticated' : 'public')
+  ).toLowerCase() as IntrospectionPolicy;
   if (!['public', 'authenticated', 'off'].includes(introspection)) {
     throw new ConfigError('INTROSPECTION', `must be public, authenticated or off, got "${introspection}".`);
   }
@@ -231,10 +248,34 @@ export function loadConfig(env: Env = process.env): Config {
     intervalMs: integer(env, 'RETENTION_INTERVAL_SECONDS', 3600, 0, 7 * 86_400) * 1000,
   };
   return {
-    port, host, databaseUrl, dataDir, migrateOnStart, databasePoolSize, redisUrl, redisPrefix, secret, publicUrl, logLevel, production,
-    trustProxy, clicks, approvalJobIntervalMs, eventPollIntervalMs, statsThrottleMs, authCacheTtlMs, wsMaxBufferedBytes,
-    maxRequestBodyBytes, maxSubscriptionsPerConnection, maxSubscriptionsPerCredential, webhooks, rateLimits, introspection, limits,
-    metricsToken, accessLog,
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    migrateOnStart,
+    databasePoolSize,
+    redisUrl,
+    redisPrefix,
+    secret,
+    publicUrl,
+    logLevel,
+    production,
+    trustProxy,
+    clicks,
+    approvalJobIntervalMs,
+    eventPollIntervalMs,
+    statsThrottleMs,
+    authCacheTtlMs,
+    wsMaxBufferedBytes,
+    maxRequestBodyBytes,
+    maxSubscriptionsPerConnection,
+    maxSubscriptionsPerCredential,
+    webhooks,
+    rateLimits,
+    introspection,
+    limits,
+    metricsToken,
+    accessLog,
     retention,
   };
 }

@@ -104,7 +104,11 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       try {
         await client.query('BEGIN');
         try {
-          const result = await fn(sqlTx(async (text, params) => (await client.query({ name: statementName(text), text, values: params })).rows));
+          const result = await fn(
+            sqlTx(
+              async (text, params) => (await client.query({ name: statementName(text), text, values: params })).rows,
+            ),
+          );
           await client.query('COMMIT');
           return result;
         } catch (error) {
@@ -120,7 +124,9 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     },
     listen: async (channel, onNotify) => {
       const client = new pg.Client(config);
-      client.on('error', (error) => options.logger?.warn({ err: error, channel }, 'LISTEN connection failed; polling continues'));
+      client.on('error', (error) =>
+        options.logger?.warn({ err: error, channel }, 'LISTEN connection failed; polling continues'),
+      );
       await client.connect();
       client.on('notification', (message) => {
         if (message.channel === channel) onNotify(message.payload ?? '');
@@ -217,7 +223,8 @@ function counted<T>(statements: StatementCounter, run: () => T): T {
 function countPGliteQueries(pglite: PGlite, statements: StatementCounter): void {
   for (const method of ['query', 'exec'] as const) {
     const original = pglite[method].bind(pglite) as (...args: unknown[]) => Promise<unknown>;
-    (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => counted(statements, () => original(...args));
+    (pglite as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+      counted(statements, () => original(...args));
   }
   type Tx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
   const transaction = pglite.transaction.bind(pglite);
@@ -266,7 +273,10 @@ async function openDataDir(dir: string, options: OpenDatabaseOptions): Promise<P
     return db;
   } catch (error) {
     await db?.close().catch(() => {});
-    options.logger?.warn({ err: error }, 'the build template of the embedded database could not be used; creating it from scratch');
+    options.logger?.warn(
+      { err: error },
+      'the build template of the embedded database could not be used; creating it from scratch',
+    );
     for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
     return new PGlite(dir);
   }
@@ -302,9 +312,12 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     kind: 'pglite',
     prisma,
     statements,
-    describe: options.pglite ? 'embedded PGlite (in memory)' : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
+    describe: options.pglite
+      ? 'embedded PGlite (in memory)'
+      : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
     query: async (sql, params) => (await pglite.query(sql, params as unknown[])).rows as never,
-    transaction: (fn) => pglite.transaction((tx) => fn(sqlTx(async (text, params) => (await tx.query(text, params)).rows))),
+    transaction: (fn) =>
+      pglite.transaction((tx) => fn(sqlTx(async (text, params) => (await tx.query(text, params)).rows))),
     ping: async () => {
       await pglite.query('select 1');
     },

@@ -124,7 +124,9 @@ interface Asset {
 /** The installed version of @graphql-yoga/render-graphiql (its package.json is not exported). */
 function renderGraphiQLVersion(): string {
   const entry = createRequire(import.meta.url).resolve('@graphql-yoga/render-graphiql');
-  const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 
@@ -154,7 +156,12 @@ export class GraphiQLAssets {
   private loaded: Promise<Map<string, Asset>> | null = null;
 
   constructor() {
-    this.key = createHash('sha256').update(renderGraphiQLVersion()).update('\0').update(BOOT_SCRIPT).digest('hex').slice(0, 12);
+    this.key = createHash('sha256')
+      .update(renderGraphiQLVersion())
+      .update('\0')
+      .update(BOOT_SCRIPT)
+      .digest('hex')
+      .slice(0, 12);
   }
 
   /** Yoga's `renderGraphiQL`: a small page that loads everything from `graphiql/<key>/`. */

@@ -31,9 +31,16 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
           folded++;
           if (now - lastOutageLine < OUTAGE_LOG_INTERVAL_MS) return;
           lastOutageLine = now;
-          const line = { reason: (err as Error).message ?? String(err), errors: folded, during: typeof args[1] === 'string' ? args[1] : undefined };
+          const line = {
+            reason: (err as Error).message ?? String(err),
+            errors: folded,
+            during: typeof args[1] === 'string' ? args[1] : undefined,
+          };
           folded = 0;
-          this.warn(line, 'database unreachable (one line per second at most; `errors` counts the failures it stands for)');
+          this.warn(
+            line,
+            'database unreachable (one line per second at most; `errors` counts the failures it stands for)',
+          );
         },
       },
     },

@@ -1,5 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createCounter, createHistogram, usePrometheus, type FillLabelsFnParams } from '@graphql-yoga/plugin-prometheus';
+import {
+  createCounter,
+  createHistogram,
+  usePrometheus,
+  type FillLabelsFnParams,
+} from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from './db.js';
@@ -38,7 +43,11 @@ const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * `other`. Operation names are chosen by clients (an `operationName` that names no operation
  * included), so without a bound every new name would be a new time series.
  */
-export function boundedLabel(max: number, other: string, shape = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/): (value: string | null | undefined, fallback: string) => string {
+export function boundedLabel(
+  max: number,
+  other: string,
+  shape = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/,
+): (value: string | null | undefined, fallback: string) => string {
   const known = new Set<string>();
   return (value, fallback) => {
     if (!value) return fallback;
@@ -76,7 +85,11 @@ export class Metrics {
       buckets: SECONDS_BUCKETS,
       registers: [registry],
     });
-    const sqlErrors = new Counter({ name: 'refgraph_sql_statement_errors_total', help: 'SQL statements that failed', registers: [registry] });
+    const sqlErrors = new Counter({
+      name: 'refgraph_sql_statement_errors_total',
+      help: 'SQL statements that failed',
+      registers: [registry],
+    });
     const observer = (seconds: number, failed: boolean) => {
       sqlDuration.observe(seconds);
       if (failed) sqlErrors.inc();
@@ -84,25 +97,69 @@ export class Metrics {
     sources.db.statements.observers.add(observer);
     this.detach = () => sources.db.statements.observers.delete(observer);
     const { db, clicks, dispatcher, webhooks, subscriptions } = sources;
-    total(registry, 'refgraph_sql_statements_total', 'SQL statements sent to this database, BEGIN and COMMIT included', () => db.statements.count);
-
-    gauge(registry, 'refgraph_click_queue_depth', 'Clicks acknowledged and not yet written (CLICK_QUEUE_SIZE at most)', () => clicks.stats().queued);
-    total(registry, 'refgraph_clicks_acknowledged_total', 'Clicks acknowledged (redirects and trackClick)', () => clicks.stats().acknowledged);
-    total(registry, 'refgraph_clicks_written_total', 'Click rows written', () => clicks.stats().written);
-    total(registry, 'refgraph_clicks_discarded_total', 'Clicks recorded as discarded (partner, program or enrollment not active)', () => clicks.stats().discarded);
-    total(registry, 'refgraph_clicks_dropped_total', 'Acknowledged clicks given up (refused by the database, or unwritten at the stop deadline; logged)', () => clicks.stats().dropped);
-    total(registry, 'refgraph_click_write_failures_total', 'Click INSERTs that failed and were retried', () => clicks.stats().failedWrites);
-
-    gauge(registry, 'refgraph_outbox_lag_events', 'Events committed and not yet dispatched to subscribers, over all tenants (NaN: the database did not answer)', () =>
-      this.fromDatabase('outbox lag', () => dispatcher.lag()),
+    total(
+      registry,
+      'refgraph_sql_statements_total',
+      'SQL statements sent to this database, BEGIN and COMMIT included',
+      () => db.statements.count,
     );
-    total(registry, 'refgraph_outbox_events_dispatched_total', 'Outbox events this instance published to subscribers', () => dispatcher.published);
 
-    gauge(registry, 'refgraph_webhook_deliveries_pending', 'Webhook deliveries waiting for a first or next attempt, all instances (NaN: the database did not answer)', () =>
-      this.fromDatabase('webhook backlog', async () => {
-        const [row] = await db.query<{ pending: number | string }>(`SELECT count(*)::int AS "pending" FROM "WebhookDelivery" WHERE "status" = 'PENDING'`);
-        return Number(row?.pending ?? 0);
-      }),
+    gauge(
+      registry,
+      'refgraph_click_queue_depth',
+      'Clicks acknowledged and not yet written (CLICK_QUEUE_SIZE at most)',
+      () => clicks.stats().queued,
+    );
+    total(
+      registry,
+      'refgraph_clicks_acknowledged_total',
+      'Clicks acknowledged (redirects and trackClick)',
+      () => clicks.stats().acknowledged,
+    );
+    total(registry, 'refgraph_clicks_written_total', 'Click rows written', () => clicks.stats().written);
+    total(
+      registry,
+      'refgraph_clicks_discarded_total',
+      'Clicks recorded as discarded (partner, program or enrollment not active)',
+      () => clicks.stats().discarded,
+    );
+    total(
+      registry,
+      'refgraph_clicks_dropped_total',
+      'Acknowledged clicks given up (refused by the database, or unwritten at the stop deadline; logged)',
+      () => clicks.stats().dropped,
+    );
+    total(
+      registry,
+      'refgraph_click_write_failures_total',
+      'Click INSERTs that failed and were retried',
+      () => clicks.stats().failedWrites,
+    );
+
+    gauge(
+      registry,
+      'refgraph_outbox_lag_events',
+      'Events committed and not yet dispatched to subscribers, over all tenants (NaN: the database did not answer)',
+      () => this.fromDatabase('outbox lag', () => dispatcher.lag()),
+    );
+    total(
+      registry,
+      'refgraph_outbox_events_dispatched_total',
+      'Outbox events this instance published to subscribers',
+      () => dispatcher.published,
+    );
+
+    gauge(
+      registry,
+      'refgraph_webhook_deliveries_pending',
+      'Webhook deliveries waiting for a first or next attempt, all instances (NaN: the database did not answer)',
+      () =>
+        this.fromDatabase('webhook backlog', async () => {
+          const [row] = await db.query<{ pending: number | string }>(
+            `SELECT count(*)::int AS "pending" FROM "WebhookDelivery" WHERE "status" = 'PENDING'`,
+          );
+          return Number(row?.pending ?? 0);
+        }),
     );
     new Counter({
       name: 'refgraph_webhook_attempts_total',
@@ -115,13 +172,38 @@ export class Metrics {
         this.inc({ outcome: 'failed' }, webhooks.totals.failed);
       },
     });
-    total(registry, 'refgraph_webhook_deliveries_failed_total', 'Webhook deliveries given up (FAILED after WEBHOOK_RETRY_FOR_MS) by this instance', () => webhooks.totals.exhausted);
+    total(
+      registry,
+      'refgraph_webhook_deliveries_failed_total',
+      'Webhook deliveries given up (FAILED after WEBHOOK_RETRY_FOR_MS) by this instance',
+      () => webhooks.totals.exhausted,
+    );
 
     gauge(registry, 'refgraph_websocket_connections', 'Open WebSocket connections', () => sources.openSockets());
-    gauge(registry, 'refgraph_websocket_operations', 'Operations in flight on WebSocket connections (subscriptions included)', () => sources.socketOperations());
-    gauge(registry, 'refgraph_subscriptions_active', 'Subscriptions running, over WebSocket and SSE', () => subscriptions.active);
-    total(registry, 'refgraph_subscription_executions_total', 'Subscription events executed (once per group of identical subscribers)', () => subscriptions.executions);
-    total(registry, 'refgraph_subscription_executions_shared_total', 'Subscription events whose execution was reused by another subscriber of its group', () => subscriptions.reused);
+    gauge(
+      registry,
+      'refgraph_websocket_operations',
+      'Operations in flight on WebSocket connections (subscriptions included)',
+      () => sources.socketOperations(),
+    );
+    gauge(
+      registry,
+      'refgraph_subscriptions_active',
+      'Subscriptions running, over WebSocket and SSE',
+      () => subscriptions.active,
+    );
+    total(
+      registry,
+      'refgraph_subscription_executions_total',
+      'Subscription events executed (once per group of identical subscribers)',
+      () => subscriptions.executions,
+    );
+    total(
+      registry,
+      'refgraph_subscription_executions_shared_total',
+      'Subscription events whose execution was reused by another subscriber of its group',
+      () => subscriptions.reused,
+    );
   }
 
   /**
@@ -134,21 +216,37 @@ export class Metrics {
     const { registry } = this;
     const operationName = boundedLabel(MAX_OPERATION_NAMES, OTHER_OPERATIONS);
     const errorCode = boundedLabel(50, 'OTHER', /^[A-Z][A-Z0-9_]{0,63}$/);
-    const operation = (params: FillLabelsFnParams) => ({ operationName: operationName(params.operationName, 'Anonymous'), operationType: params.operationType ?? 'unknown' });
+    const operation = (params: FillLabelsFnParams) => ({
+      operationName: operationName(params.operationName, 'Anonymous'),
+      operationType: params.operationType ?? 'unknown',
+    });
     const labelNames = ['operationName', 'operationType'] as const;
     const histogram = <Phase>(name: string, help: string, phases: [Phase, ...Phase[]]) =>
-      createHistogram({ registry, histogram: { name, help, labelNames, buckets: SECONDS_BUCKETS }, fillLabelsFn: operation, phases });
+      createHistogram({
+        registry,
+        histogram: { name, help, labelNames, buckets: SECONDS_BUCKETS },
+        fillLabelsFn: operation,
+        phases,
+      });
     return usePrometheus({
       registry,
       endpoint: false, // served by the app's router, behind METRICS_TOKEN
       metrics: {
         graphql_envelop_request: createCounter({
           registry,
-          counter: { name: 'graphql_envelop_request', help: 'GraphQL operations executed (failed ones included)', labelNames },
+          counter: {
+            name: 'graphql_envelop_request',
+            help: 'GraphQL operations executed (failed ones included)',
+            labelNames,
+          },
           fillLabelsFn: operation,
           phases: ['execute', 'subscribe'],
         }),
-        graphql_envelop_request_duration: histogram('graphql_envelop_request_duration', 'GraphQL operations from parse to the end of execution', ['execute', 'subscribe']),
+        graphql_envelop_request_duration: histogram(
+          'graphql_envelop_request_duration',
+          'GraphQL operations from parse to the end of execution',
+          ['execute', 'subscribe'],
+        ),
         graphql_envelop_request_time_summary: false,
         graphql_envelop_phase_parse: false,
         graphql_envelop_phase_validate: false,
@@ -198,7 +296,10 @@ export class Metrics {
       return await Promise.race([
         read(),
         new Promise<number>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${SCRAPE_QUERY_TIMEOUT_MS} ms`)), SCRAPE_QUERY_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${SCRAPE_QUERY_TIMEOUT_MS} ms`)),
+            SCRAPE_QUERY_TIMEOUT_MS,
+          );
         }),
       ]);
     } catch (error) {

@@ -104,7 +104,10 @@ export async function createAppPubSub({ redisUrl, redisPrefix }: PubSubOptions):
       return subscribeClient.unsubscribe(redisPrefix + channel).catch(() => 0);
     },
   };
-  const eventTarget = createRedisEventTarget<never>({ publishClient: publisher as unknown as Redis, subscribeClient: subscriber as unknown as Redis });
+  const eventTarget = createRedisEventTarget<never>({
+    publishClient: publisher as unknown as Redis,
+    subscribeClient: subscriber as unknown as Redis,
+  });
   const pubsub = Object.assign(createPubSub<Topics>({ eventTarget: eventTarget as never }), {
     listening: async (routingKey: 'outbox', id: string) => {
       await subscribed.get(`${routingKey}:${id}`);

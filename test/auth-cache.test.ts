@@ -12,8 +12,10 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 
 const VIEWER = '{ viewer { role mode } }';
 const REVOKE = 'mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { revokedAt } userErrors { code } } }';
-const CREATE_KEY = 'mutation { createApiKey(input: { name: "cached", role: READ_ONLY }) { apiKey { id accessKeyId } secret } }';
-const ISSUE = 'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken userErrors { code } } }';
+const CREATE_KEY =
+  'mutation { createApiKey(input: { name: "cached", role: READ_ONLY }) { apiKey { id accessKeyId } secret } }';
+const ISSUE =
+  'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken userErrors { code } } }';
 
 async function post(url: string, query: string, variables: Record<string, unknown>, token?: string) {
   const res = await fetch(`${url}/graphql`, {
@@ -21,7 +23,10 @@ async function post(url: string, query: string, variables: Record<string, unknow
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
-  return { body: (await res.json()) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> }, statements: Number(res.headers.get('x-sql-statements')) };
+  return {
+    body: (await res.json()) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> },
+    statements: Number(res.headers.get('x-sql-statements')),
+  };
 }
 
 async function newKey(url: string, adminSecret: string): Promise<{ id: string; accessKeyId: string; secret: string }> {
@@ -68,9 +73,15 @@ describe('with the default cache', () => {
     expect(revoked.body.data.revokeApiKey).toEqual({ apiKey: { revokedAt: expect.any(String) }, userErrors: [] });
 
     const bySecret = await post(server.url, VIEWER, {}, key.secret);
-    expect(bySecret.body.errors?.[0]).toMatchObject({ message: 'This secret key has been revoked.', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(bySecret.body.errors?.[0]).toMatchObject({
+      message: 'This secret key has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
     const byToken = await post(server.url, VIEWER, {}, token);
-    expect(byToken.body.errors?.[0]).toMatchObject({ message: 'The key this token was issued from has been revoked.', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(byToken.body.errors?.[0]).toMatchObject({
+      message: 'The key this token was issued from has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
     // The admin key that revoked it is untouched.
     expect((await post(server.url, VIEWER, {}, ws.keys.test.secret)).body.data.viewer.role).toBe('ADMIN');
   });
@@ -101,7 +112,10 @@ describe('AUTH_CACHE_TTL_MS=0', () => {
     expect((await post(server.url, VIEWER, {}, ws.keys.test.secret)).statements).toBe(1);
     await server.testDb.db.prisma.apiKey.update({ where: { id: ws.keys.test.id }, data: { revokedAt: new Date() } });
     const res = await post(server.url, VIEWER, {}, ws.keys.test.secret);
-    expect(res.body.errors?.[0]).toMatchObject({ message: 'This secret key has been revoked.', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'This secret key has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
   });
 });
 
@@ -114,7 +128,13 @@ describe.skipIf(redisSkip !== null)(`two instances sharing Redis${redisSkip ? ` 
   beforeAll(async () => {
     testDb = await createTestDatabase();
     for (let i = 0; i < 2; i++) {
-      const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', APPROVAL_JOB_INTERVAL_MS: '0', REDIS_URL: redisUrl });
+      const config = loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        APPROVAL_JOB_INTERVAL_MS: '0',
+        REDIS_URL: redisUrl,
+      });
       const app = await buildApp({ config, db: testDb.db });
       apps.push({ app, url: (await app.start()).url });
     }
@@ -135,7 +155,9 @@ describe.skipIf(redisSkip !== null)(`two instances sharing Redis${redisSkip ? ` 
     // sockets. A socket on B closing with 4403 is the sign that B has processed it.
     const closed = new Promise<number>((resolve) => {
       const socket = new WebSocket(`${b.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key.secret}` } })));
+      socket.on('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key.secret}` } })),
+      );
       socket.on('message', (data) => {
         if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
           void post(a.url, REVOKE, { id: key.id }, ws.keys.test.secret);
@@ -145,6 +167,9 @@ describe.skipIf(redisSkip !== null)(`two instances sharing Redis${redisSkip ? ` 
     });
     expect(await closed).toBe(4403);
     const res = await post(b.url, VIEWER, {}, key.secret);
-    expect(res.body.errors?.[0]).toMatchObject({ message: 'This secret key has been revoked.', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'This secret key has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
   });
 });

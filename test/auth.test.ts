@@ -52,8 +52,14 @@ async function keyPair(admin: string, role: 'ADMIN' | 'READ_ONLY' = 'ADMIN') {
 }
 
 async function partnerId(workspaceId: string, mode: 'TEST' | 'LIVE' = 'TEST') {
-  const partner = await server.testDb.db.prisma.partner.create({ data: { workspaceId, mode, externalId: `p-${crypto.randomUUID()}` } });
-  return { rowId: partner.id, globalId: Buffer.from(`Partner:${partner.id}`).toString('base64'), externalId: partner.externalId };
+  const partner = await server.testDb.db.prisma.partner.create({
+    data: { workspaceId, mode, externalId: `p-${crypto.randomUUID()}` },
+  });
+  return {
+    rowId: partner.id,
+    globalId: Buffer.from(`Partner:${partner.id}`).toString('base64'),
+    externalId: partner.externalId,
+  };
 }
 
 describe('API keys', () => {
@@ -63,7 +69,9 @@ describe('API keys', () => {
     expect(secret).toMatch(/^rg_test_/);
     expect(apiKey).toMatchObject({ role: 'READ_ONLY', mode: 'TEST', revokedAt: null });
     expect(apiKey.accessKeyId).toMatch(/^rgk_test_/);
-    const stored = await server.testDb.db.prisma.apiKey.findFirstOrThrow({ where: { accessKeyId: apiKey.accessKeyId } });
+    const stored = await server.testDb.db.prisma.apiKey.findFirstOrThrow({
+      where: { accessKeyId: apiKey.accessKeyId },
+    });
     expect(JSON.stringify(stored)).not.toContain(secret);
     expect((await server.gql(VIEWER, {}, secret)).data?.viewer.role).toBe('READ_ONLY');
     const write = await server.gql(CREATE_KEY, { input: { name: 'x', role: 'ADMIN' } }, secret);
@@ -80,7 +88,9 @@ describe('API keys', () => {
   it('validates the key name and refuses the PARTNER role', async () => {
     const ws = await server.workspace();
     const empty = await server.gql(CREATE_KEY, { input: { name: '  ', role: 'ADMIN' } }, ws.keys.test.secret);
-    expect(empty.data?.createApiKey.userErrors).toEqual([{ code: 'VALIDATION', message: expect.any(String), field: ['input', 'name'] }]);
+    expect(empty.data?.createApiKey.userErrors).toEqual([
+      { code: 'VALIDATION', message: expect.any(String), field: ['input', 'name'] },
+    ]);
     const partner = await server.gql(CREATE_KEY, { input: { name: 'p', role: 'PARTNER' } }, ws.keys.test.secret);
     expect(partner.data?.createApiKey.userErrors[0]).toMatchObject({ code: 'VALIDATION', field: ['input', 'role'] });
     expect(partner.data?.createApiKey.apiKey).toBeNull();
@@ -91,7 +101,10 @@ describe('API keys', () => {
     const b = await server.workspace();
     const { apiKey, secret } = await keyPair(a.keys.test.secret);
     const foreign = await server.gql(REVOKE_KEY, { input: { id: apiKey.id } }, b.keys.test.secret);
-    expect(foreign.data?.revokeApiKey).toEqual({ apiKey: null, userErrors: [{ code: 'NOT_FOUND', message: 'API key not found.' }] });
+    expect(foreign.data?.revokeApiKey).toEqual({
+      apiKey: null,
+      userErrors: [{ code: 'NOT_FOUND', message: 'API key not found.' }],
+    });
     const otherMode = await server.gql(REVOKE_KEY, { input: { id: apiKey.id } }, a.keys.live.secret);
     expect(otherMode.data?.revokeApiKey.userErrors[0]?.code).toBe('NOT_FOUND');
     expect((await server.gql(VIEWER, {}, secret)).errors).toBeUndefined();
@@ -116,9 +129,13 @@ describe('access tokens', () => {
   it('answers a wrong secret and an unknown key id alike', async () => {
     const ws = await server.workspace();
     const { apiKey } = await keyPair(ws.keys.test.secret);
-    const wrong = await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret: 'rg_test_wrongwrongwrongwrongwrong' } });
+    const wrong = await server.gql(ISSUE, {
+      input: { accessKeyId: apiKey.accessKeyId, secret: 'rg_test_wrongwrongwrongwrongwrong' },
+    });
     const unknown = await server.gql(ISSUE, { input: { accessKeyId: 'rgk_test_000000000000000000', secret: 'x' } });
-    expect(wrong.data?.issueAccessToken.userErrors).toEqual([{ code: 'INVALID_CREDENTIALS', message: 'Unknown access key id or wrong secret.' }]);
+    expect(wrong.data?.issueAccessToken.userErrors).toEqual([
+      { code: 'INVALID_CREDENTIALS', message: 'Unknown access key id or wrong secret.' },
+    ]);
     expect(unknown.data?.issueAccessToken.userErrors).toEqual(wrong.data?.issueAccessToken.userErrors);
     expect(wrong.data?.issueAccessToken.accessToken).toBeNull();
   });
@@ -126,55 +143,77 @@ describe('access tokens', () => {
   it('rotates the refresh token and refuses a reused one, revoking its family', async () => {
     const ws = await server.workspace();
     const { apiKey, secret } = await keyPair(ws.keys.test.secret);
-    const first = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!.issueAccessToken;
-    const second = (await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })).data!.refreshAccessToken;
+    const first = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!
+      .issueAccessToken;
+    const second = (await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })).data!
+      .refreshAccessToken;
     expect(second.userErrors).toEqual([]);
     expect(second.refreshToken).not.toBe(first.refreshToken);
     expect((await server.gql(VIEWER, {}, second.accessToken!)).errors).toBeUndefined();
-    const replay = (await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })).data!.refreshAccessToken;
+    const replay = (await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })).data!
+      .refreshAccessToken;
     expect(replay.userErrors[0]?.code).toBe('INVALID_CREDENTIALS');
     expect(replay.userErrors[0]?.message).toContain('already used');
     // The family is revoked: the legitimate newer refresh token is refused too.
-    const after = (await server.gql(REFRESH, { input: { refreshToken: second.refreshToken! } })).data!.refreshAccessToken;
+    const after = (await server.gql(REFRESH, { input: { refreshToken: second.refreshToken! } })).data!
+      .refreshAccessToken;
     expect(after.userErrors[0]?.code).toBe('INVALID_CREDENTIALS');
   });
 
   it('lets exactly one of several concurrent refreshes of the same token win', async () => {
     const ws = await server.workspace();
     const { apiKey, secret } = await keyPair(ws.keys.test.secret);
-    const first = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!.issueAccessToken;
+    const first = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!
+      .issueAccessToken;
     const results = await Promise.all(
       Array.from({ length: 8 }, () => server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })),
     );
     const winners = results.filter((r) => r.data?.refreshAccessToken.accessToken);
     expect(winners.length).toBe(1);
-    expect(results.filter((r) => r.data?.refreshAccessToken.userErrors[0]?.code === 'INVALID_CREDENTIALS').length).toBe(7);
+    expect(results.filter((r) => r.data?.refreshAccessToken.userErrors[0]?.code === 'INVALID_CREDENTIALS').length).toBe(
+      7,
+    );
   });
 
   it('ends access tokens and refresh tokens when their key is revoked', async () => {
     const ws = await server.workspace();
     const { apiKey, secret } = await keyPair(ws.keys.test.secret);
-    const issued = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!.issueAccessToken;
+    const issued = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!
+      .issueAccessToken;
     await server.gql(REVOKE_KEY, { input: { id: apiKey.id } }, ws.keys.test.secret);
     const viewer = await server.gql(VIEWER, {}, issued.accessToken!);
-    expect(viewer.errors?.[0]).toMatchObject({ message: 'The key this token was issued from has been revoked.', extensions: { code: 'UNAUTHENTICATED' } });
-    expect((await server.gql(REFRESH, { input: { refreshToken: issued.refreshToken! } })).data?.refreshAccessToken.userErrors[0]?.code).toBe(
-      'INVALID_CREDENTIALS',
-    );
-    expect((await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data?.issueAccessToken.userErrors[0]?.code).toBe(
-      'INVALID_CREDENTIALS',
-    );
+    expect(viewer.errors?.[0]).toMatchObject({
+      message: 'The key this token was issued from has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+    expect(
+      (await server.gql(REFRESH, { input: { refreshToken: issued.refreshToken! } })).data?.refreshAccessToken
+        .userErrors[0]?.code,
+    ).toBe('INVALID_CREDENTIALS');
+    expect(
+      (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data?.issueAccessToken
+        .userErrors[0]?.code,
+    ).toBe('INVALID_CREDENTIALS');
   });
 
   it('refuses expired and tampered tokens with a reason', async () => {
     const ws = await server.workspace();
     const tokens = server.app.services.tokens;
-    const claims = { typ: 'access' as const, apiKeyId: ws.keys.test.id, workspaceId: ws.workspace.id, mode: 'TEST' as const, role: 'ADMIN' as const, partnerId: null };
+    const claims = {
+      typ: 'access' as const,
+      apiKeyId: ws.keys.test.id,
+      workspaceId: ws.workspace.id,
+      mode: 'TEST' as const,
+      role: 'ADMIN' as const,
+      partnerId: null,
+    };
     const expired = await tokens.sign(claims, -10);
     expect((await server.gql(VIEWER, {}, expired.token)).errors?.[0]?.message).toContain('expired');
     const valid = await tokens.sign(claims, 60);
     const [h, p, s] = valid.token.split('.');
-    const forgedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), mode: 'LIVE' })).toString('base64url');
+    const forgedPayload = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), mode: 'LIVE' }),
+    ).toString('base64url');
     const tampered = await server.gql(VIEWER, {}, `${h}.${forgedPayload}.${s}`);
     expect(tampered.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
     expect((await server.gql(VIEWER, {}, valid.token)).errors).toBeUndefined();
@@ -190,14 +229,26 @@ describe('partner tokens', () => {
   it('mints a PARTNER token that sees its own partner', async () => {
     const ws = await server.workspace();
     const p = await partnerId(ws.workspace.id);
-    const minted = await server.gql(PARTNER_TOKEN, { input: { partnerId: p.globalId, ttlSeconds: 600 } }, ws.keys.test.secret);
+    const minted = await server.gql(
+      PARTNER_TOKEN,
+      { input: { partnerId: p.globalId, ttlSeconds: 600 } },
+      ws.keys.test.secret,
+    );
     expect(minted.data?.createPartnerToken.userErrors).toEqual([]);
     const expiresAt = Date.parse(minted.data!.createPartnerToken.expiresAt!);
     expect(Math.abs(expiresAt - (Date.now() + 600_000))).toBeLessThan(5_000);
     const viewer = await server.gql(VIEWER, {}, minted.data!.createPartnerToken.token!);
-    expect(viewer.data?.viewer).toMatchObject({ role: 'PARTNER', mode: 'TEST', partner: { id: p.globalId, externalId: p.externalId } });
+    expect(viewer.data?.viewer).toMatchObject({
+      role: 'PARTNER',
+      mode: 'TEST',
+      partner: { id: p.globalId, externalId: p.externalId },
+    });
     // A PARTNER token may not mint keys or other tokens.
-    const escalate = await server.gql(CREATE_KEY, { input: { name: 'x', role: 'ADMIN' } }, minted.data!.createPartnerToken.token!);
+    const escalate = await server.gql(
+      CREATE_KEY,
+      { input: { name: 'x', role: 'ADMIN' } },
+      minted.data!.createPartnerToken.token!,
+    );
     expect(escalate.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
 
@@ -208,12 +259,23 @@ describe('partner tokens', () => {
     const live = await partnerId(a.workspace.id, 'LIVE');
     for (const id of [pb.globalId, live.globalId, 'garbage', Buffer.from(`Program:${pb.rowId}`).toString('base64')]) {
       const res = await server.gql(PARTNER_TOKEN, { input: { partnerId: id } }, a.keys.test.secret);
-      expect(res.data?.createPartnerToken).toEqual({ token: null, expiresAt: null, userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }] });
+      expect(res.data?.createPartnerToken).toEqual({
+        token: null,
+        expiresAt: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }],
+      });
     }
     const own = await partnerId(a.workspace.id);
     for (const ttlSeconds of [0, 59, 2_592_001]) {
-      const res = await server.gql(PARTNER_TOKEN, { input: { partnerId: own.globalId, ttlSeconds } }, a.keys.test.secret);
-      expect(res.data?.createPartnerToken.userErrors[0]).toMatchObject({ code: 'VALIDATION', field: ['input', 'ttlSeconds'] });
+      const res = await server.gql(
+        PARTNER_TOKEN,
+        { input: { partnerId: own.globalId, ttlSeconds } },
+        a.keys.test.secret,
+      );
+      expect(res.data?.createPartnerToken.userErrors[0]).toMatchObject({
+        code: 'VALIDATION',
+        field: ['input', 'ttlSeconds'],
+      });
     }
   });
 
@@ -224,7 +286,8 @@ describe('partner tokens', () => {
     const refused = await server.gql(PARTNER_TOKEN, { input: { partnerId: p.globalId } }, reader.secret);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     const admin = await keyPair(ws.keys.test.secret);
-    const token = (await server.gql(PARTNER_TOKEN, { input: { partnerId: p.globalId } }, admin.secret)).data!.createPartnerToken.token!;
+    const token = (await server.gql(PARTNER_TOKEN, { input: { partnerId: p.globalId } }, admin.secret)).data!
+      .createPartnerToken.token!;
     expect((await server.gql(VIEWER, {}, token)).errors).toBeUndefined();
     await server.gql(REVOKE_KEY, { input: { id: admin.apiKey.id } }, ws.keys.test.secret);
     expect((await server.gql(VIEWER, {}, token)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');

@@ -33,7 +33,9 @@ interface Run {
 }
 
 /** The variables loadConfig reads (from its source, so this list cannot fall behind), NODE_ENV aside. */
-const REFGRAPH_VARS = [...fs.readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').matchAll(/\(env, '([A-Z0-9_]+)'/g)]
+const REFGRAPH_VARS = [
+  ...fs.readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').matchAll(/\(env, '([A-Z0-9_]+)'/g),
+]
   .map((m) => m[1]!)
   .filter((name) => name !== 'NODE_ENV');
 
@@ -73,7 +75,10 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'refgraph-cli-test-'));
 const databaseName = `refgraph_cli_${randomBytes(5).toString('hex')}`;
 const databaseUrl = pgBase ? databaseUrlFor(pgBase, databaseName) : undefined;
 /** Where the commands work: REFGRAPH_DATA_DIR always (so nothing lands in the repository), DATABASE_URL on PostgreSQL. */
-const target: Record<string, string> = { REFGRAPH_DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+const target: Record<string, string> = {
+  REFGRAPH_DATA_DIR: dataDir,
+  ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+};
 
 async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: pgBase! });
@@ -98,7 +103,12 @@ describe('refgraph (no database needed)', { timeout: 60_000 }, () => {
     const run = await refgraph(['help']);
     expect(run.code, show(run)).toBe(0);
     expect(run.stderr).toBe('');
-    for (const line of ['refgraph serve', 'refgraph migrate', 'refgraph workspace create --name NAME [--json]', 'refgraph seed --demo [--json]']) {
+    for (const line of [
+      'refgraph serve',
+      'refgraph migrate',
+      'refgraph workspace create --name NAME [--json]',
+      'refgraph seed --demo [--json]',
+    ]) {
       expect(run.stdout).toContain(line);
     }
     // Every variable the configuration reads is documented.
@@ -160,7 +170,11 @@ describe('refgraph (no database needed)', { timeout: 60_000 }, () => {
     const url = `postgresql://postgres@127.0.0.1:${port}/refgraph`;
     const [migrating, notMigrating] = await Promise.all([
       refgraph(['migrate'], { DATABASE_URL: url, REFGRAPH_DATA_DIR: dataDir }),
-      refgraph(['workspace', 'create', '--name', 'X'], { DATABASE_URL: url, REFGRAPH_DATA_DIR: dataDir, MIGRATE_ON_START: 'false' }),
+      refgraph(['workspace', 'create', '--name', 'X'], {
+        DATABASE_URL: url,
+        REFGRAPH_DATA_DIR: dataDir,
+        MIGRATE_ON_START: 'false',
+      }),
     ]);
     for (const run of [migrating, notMigrating]) {
       expect(run.code, show(run)).toBe(1);
@@ -173,16 +187,25 @@ describe('refgraph (no database needed)', { timeout: 60_000 }, () => {
 });
 
 // Each command is a cold start of Node, tsx and Prisma: allow for a loaded machine.
-describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded PGlite database'}`, { timeout: 60_000 }, () => {
-  const created: { json?: { workspace: { id: string; name: string }; keys: { test: string; live: string } }; humanId?: string } = {};
-  let demo: { workspace: { id: string; name: string }; keys: { test: string; live: string }; counts: Record<string, number> } | undefined;
+describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded PGlite database'}`, {
+  timeout: 60_000,
+}, () => {
+  const created: {
+    json?: { workspace: { id: string; name: string }; keys: { test: string; live: string } };
+    humanId?: string;
+  } = {};
+  let demo:
+    | { workspace: { id: string; name: string }; keys: { test: string; live: string }; counts: Record<string, number> }
+    | undefined;
   let humanDemoId: string | undefined;
 
   it('migrate applies the migrations (creating the database), then has nothing to do', async () => {
     const first = await refgraph(['migrate'], target);
     expect(first.code, show(first)).toBe(0);
     const names = migrationNames();
-    expect(first.stdout).toMatch(new RegExp(`^Applied ${names.length} migration\\(s\\) to .+: ${names.join(', ')}\\.\\n$`));
+    expect(first.stdout).toMatch(
+      new RegExp(`^Applied ${names.length} migration\\(s\\) to .+: ${names.join(', ')}\\.\\n$`),
+    );
     if (pgBase) {
       expect(first.stderr).toContain(`creating database "${databaseName}"`);
       expect(first.stdout).toContain(databaseName);
@@ -271,7 +294,9 @@ describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded
       );
       expect(history.map((r) => r.migration_name)).toEqual(migrationNames());
 
-      const workspaces = await db.query<{ id: string; name: string }>('select id::text, name from "Workspace" order by name');
+      const workspaces = await db.query<{ id: string; name: string }>(
+        'select id::text, name from "Workspace" order by name',
+      );
       expect(workspaces).toEqual(
         expect.arrayContaining([
           { id: created.json!.workspace.id, name: 'Acme Inc' },
@@ -284,7 +309,9 @@ describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded
 
       // Every column of the key rows: no secret in clear, SHA-256 hashes only.
       const { test, live } = created.json!.keys;
-      const keyRows = await db.query('select * from "ApiKey" where "workspaceId" = $1::uuid', [created.json!.workspace.id]);
+      const keyRows = await db.query('select * from "ApiKey" where "workspaceId" = $1::uuid', [
+        created.json!.workspace.id,
+      ]);
       expect(keyRows).toHaveLength(2);
       const stored = JSON.stringify(keyRows);
       expect(stored).not.toContain(test);

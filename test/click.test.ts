@@ -74,7 +74,12 @@ async function linkFixture(ws: CreatedWorkspace, o: FixtureOptions = {}, target:
     },
   });
   const partner = await prisma.partner.create({
-    data: { workspaceId, mode, externalId: `partner-${randomBytes(4).toString('hex')}`, status: o.partnerStatus ?? 'ACTIVE' },
+    data: {
+      workspaceId,
+      mode,
+      externalId: `partner-${randomBytes(4).toString('hex')}`,
+      status: o.partnerStatus ?? 'ACTIVE',
+    },
   });
   const enrollment = await prisma.enrollment.create({
     data: { workspaceId, mode, programId: program.id, partnerId: partner.id, status: o.enrollmentStatus ?? 'APPROVED' },
@@ -125,11 +130,16 @@ describe('GET /r/{code}', () => {
       code: 'Summer-Sale_1',
       linkDestination: 'https://shop.example.com/landing?utm_source=news&q=a%20b&flag#pricing',
     });
-    const res = await visit('/r/Summer-Sale_1', { 'user-agent': 'Mozilla/5.0 (test)', referer: 'https://blog.example.org/post?id=7' });
+    const res = await visit('/r/Summer-Sale_1', {
+      'user-agent': 'Mozilla/5.0 (test)',
+      referer: 'https://blog.example.org/post?id=7',
+    });
     expect(res.status).toBe(302);
     const location = res.headers.get('location')!;
     const clickId = clickIdOf(res);
-    expect(location).toBe(`https://shop.example.com/landing?utm_source=news&q=a%20b&flag&ref=Summer-Sale_1&rg_click=${clickId}#pricing`);
+    expect(location).toBe(
+      `https://shop.example.com/landing?utm_source=news&q=a%20b&flag&ref=Summer-Sale_1&rg_click=${clickId}#pricing`,
+    );
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('referrer-policy')).toBe('strict-origin-when-cross-origin');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
@@ -176,16 +186,27 @@ describe('GET /r/{code}', () => {
   });
 
   it('replaces ref and rg_click parameters already in the destination', async () => {
-    const { link } = await linkFixture(workspace, { linkDestination: 'https://shop.example.com/?ref=someone-else&x=1&rg_click=old' });
+    const { link } = await linkFixture(workspace, {
+      linkDestination: 'https://shop.example.com/?ref=someone-else&x=1&rg_click=old',
+    });
     const res = await visit(`/r/${link.code}`);
     const location = res.headers.get('location')!;
-    expect(location).toMatch(new RegExp(`^https://shop\\.example\\.com/\\?x=1&ref=${link.code}&rg_click=ck_[A-Za-z0-9_-]{64}$`));
+    expect(location).toMatch(
+      new RegExp(`^https://shop\\.example\\.com/\\?x=1&ref=${link.code}&rg_click=ck_[A-Za-z0-9_-]{64}$`),
+    );
   });
 
   it('answers 404 with a small HTML page for an unknown code, and records nothing', async () => {
     await server.app.services.clicks.flush();
     const before = await server.testDb.db.prisma.click.count();
-    for (const path of ['/r/does-not-exist', '/r/%E0%A4%A', '/r/a/b', '/r/', `/r/${'x'.repeat(100)}`, '/r/%3Cscript%3E']) {
+    for (const path of [
+      '/r/does-not-exist',
+      '/r/%E0%A4%A',
+      '/r/a/b',
+      '/r/',
+      `/r/${'x'.repeat(100)}`,
+      '/r/%3Cscript%3E',
+    ]) {
       const res = await visit(path);
       expect(res.status, path).toBe(404);
       expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -274,7 +295,8 @@ describe('GET /r/{code}', () => {
     expect(seen).toBe(300);
     expect(await server.testDb.db.prisma.click.count({ where: { linkId: link.id } })).toBe(300);
     const rowIds = new Set((await writtenClicks(link.id)).map((r) => r.id));
-    for (const clickId of clickIds) expect(rowIds.has(server.app.services.clicks.decodeClickId(clickId)!.clickRowId)).toBe(true);
+    for (const clickId of clickIds)
+      expect(rowIds.has(server.app.services.clicks.decodeClickId(clickId)!.clickRowId)).toBe(true);
   });
 });
 
@@ -295,7 +317,10 @@ describe('GET /r/{code} behind a trusted proxy', () => {
     const res2 = await visit(`/r/${link.code}`, { 'x-forwarded-for': 'garbage' }, proxied);
     expect(res2.status).toBe(302);
     const rows = await writtenClicks(link.id, proxied);
-    expect(rows.map((r) => r.ipHash)).toEqual([proxied.app.services.clicks.hashIp('203.0.113.9'), proxied.app.services.clicks.hashIp('127.0.0.1')]);
+    expect(rows.map((r) => r.ipHash)).toEqual([
+      proxied.app.services.clicks.hashIp('203.0.113.9'),
+      proxied.app.services.clicks.hashIp('127.0.0.1'),
+    ]);
     expect(JSON.stringify(rows)).not.toContain('203.0.113.9');
   });
 });
@@ -305,7 +330,15 @@ describe('trackClick', () => {
     const { link } = await linkFixture(workspace, { code: 'TrackMe' });
     const res = await server.gql(
       TRACK,
-      { input: { code: 'trackme', ip: '2001:DB8:0:0::7', userAgent: 'UA', referrerUrl: 'https://ref.example/', landingUrl: 'https://shop.example.com/?ref=TrackMe' } },
+      {
+        input: {
+          code: 'trackme',
+          ip: '2001:DB8:0:0::7',
+          userAgent: 'UA',
+          referrerUrl: 'https://ref.example/',
+          landingUrl: 'https://shop.example.com/?ref=TrackMe',
+        },
+      },
       workspace.keys.test.secret,
     );
     expect(res.errors).toBeUndefined();
@@ -345,14 +378,22 @@ describe('trackClick', () => {
     const { link } = await linkFixture(workspace);
     const res = await server.gql(TRACK, { input: { code: link.code, ip: 'not-an-ip' } }, workspace.keys.test.secret);
     expect(res.data?.trackClick).toMatchObject({ clickId: null, discarded: true, link: null });
-    expect(res.data?.trackClick.userErrors).toEqual([{ code: 'VALIDATION', field: ['input', 'ip'], message: expect.stringContaining('IPv4 or IPv6') }]);
+    expect(res.data?.trackClick.userErrors).toEqual([
+      { code: 'VALIDATION', field: ['input', 'ip'], message: expect.stringContaining('IPv4 or IPv6') },
+    ]);
     expect(await writtenClicks(link.id)).toHaveLength(0);
   });
 
   it('answers NOT_FOUND for a code that cannot exist, without echoing it', async () => {
     for (const code of ['', 'has space', 'x'.repeat(65), '<b>']) {
       const res = await server.gql(TRACK, { input: { code } }, workspace.keys.test.secret);
-      expect(res.data?.trackClick.userErrors).toEqual([{ code: 'NOT_FOUND', field: ['input', 'code'], message: 'No referral link with the code given in this workspace and mode.' }]);
+      expect(res.data?.trackClick.userErrors).toEqual([
+        {
+          code: 'NOT_FOUND',
+          field: ['input', 'code'],
+          message: 'No referral link with the code given in this workspace and mode.',
+        },
+      ]);
       expect(res.data?.trackClick.discarded).toBe(true);
     }
   });
@@ -364,7 +405,13 @@ describe('trackClick', () => {
       discarded: true,
       discardReason: null,
       link: null,
-      userErrors: [{ code: 'NOT_FOUND', field: ['input', 'code'], message: 'No referral link with the code "nope-nope" in this workspace and mode.' }],
+      userErrors: [
+        {
+          code: 'NOT_FOUND',
+          field: ['input', 'code'],
+          message: 'No referral link with the code "nope-nope" in this workspace and mode.',
+        },
+      ],
     });
   });
 
@@ -379,7 +426,13 @@ describe('trackClick', () => {
         discarded: true,
         discardReason: null,
         link: null,
-        userErrors: [{ code: 'NOT_FOUND', field: ['input', 'code'], message: `No referral link with the code "${code}" in this workspace and mode.` }],
+        userErrors: [
+          {
+            code: 'NOT_FOUND',
+            field: ['input', 'code'],
+            message: `No referral link with the code "${code}" in this workspace and mode.`,
+          },
+        ],
       });
     }
     expect(await writtenClicks(theirs.link.id)).toHaveLength(0);
@@ -393,7 +446,13 @@ describe('trackClick', () => {
   it('answers discarded for a disabled link and records nothing', async () => {
     const { link } = await linkFixture(workspace, { disabled: true });
     const res = await server.gql(TRACK, { input: { code: link.code } }, workspace.keys.test.secret);
-    expect(res.data?.trackClick).toEqual({ clickId: null, discarded: true, discardReason: 'LINK_DISABLED', link: { id: expect.any(String), code: link.code }, userErrors: [] });
+    expect(res.data?.trackClick).toEqual({
+      clickId: null,
+      discarded: true,
+      discardReason: 'LINK_DISABLED',
+      link: { id: expect.any(String), code: link.code },
+      userErrors: [],
+    });
     expect(await writtenClicks(link.id)).toHaveLength(0);
   });
 
@@ -406,7 +465,12 @@ describe('trackClick', () => {
   ] as const)('records a click on %s as discarded', async (_what, options, reason) => {
     const { link } = await linkFixture(workspace, options);
     const res = await server.gql(TRACK, { input: { code: link.code } }, workspace.keys.test.secret);
-    expect(res.data?.trackClick).toMatchObject({ discarded: true, discardReason: reason, userErrors: [], link: { code: link.code } });
+    expect(res.data?.trackClick).toMatchObject({
+      discarded: true,
+      discardReason: reason,
+      userErrors: [],
+      link: { code: link.code },
+    });
     const decoded = server.app.services.clicks.decodeClickId(res.data!.trackClick.clickId!)!;
     expect(decoded.discarded).toBe(true);
     const rows = await writtenClicks(link.id);
@@ -415,12 +479,20 @@ describe('trackClick', () => {
 
   it('is refused to a READ_ONLY key, a PARTNER token and without a credential, recording nothing', async () => {
     const { link } = await linkFixture(workspace);
-    const key = await server.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, workspace.keys.test.secret);
+    const key = await server.gql(
+      CREATE_KEY,
+      { input: { name: 'reader', role: 'READ_ONLY' } },
+      workspace.keys.test.secret,
+    );
     const readOnly = key.data!.createApiKey.secret!;
     const refused = await server.gql(TRACK, { input: { code: link.code } }, readOnly);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     const { partner } = await linkFixture(workspace);
-    const minted = await server.gql(PARTNER_TOKEN, { input: { partnerId: Buffer.from(`Partner:${partner.id}`).toString('base64') } }, workspace.keys.test.secret);
+    const minted = await server.gql(
+      PARTNER_TOKEN,
+      { input: { partnerId: Buffer.from(`Partner:${partner.id}`).toString('base64') } },
+      workspace.keys.test.secret,
+    );
     const partnerToken = minted.data!.createPartnerToken.token!;
     const asPartner = await server.gql(TRACK, { input: { code: link.code } }, partnerToken);
     expect(asPartner.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
@@ -438,7 +510,12 @@ describe('click ids', () => {
     const rowId = formatUuid(new UuidV7Generator(() => Date.parse('2026-03-01T10:00:00.123Z')).next().bytes);
     const token = codec.encode(rowId, linkId, false);
     expect(token).toMatch(/^ck_[A-Za-z0-9_-]{64}$/);
-    expect(codec.decode(token)).toEqual({ clickRowId: rowId, linkId, clickedAt: new Date('2026-03-01T10:00:00.123Z'), discarded: false });
+    expect(codec.decode(token)).toEqual({
+      clickRowId: rowId,
+      linkId,
+      clickedAt: new Date('2026-03-01T10:00:00.123Z'),
+      discarded: false,
+    });
     expect(codec.decode(codec.encode(rowId, linkId, true))?.discarded).toBe(true);
   });
 
@@ -447,7 +524,15 @@ describe('click ids', () => {
     const flip = (i: number) => token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
     for (let i = 3; i < token.length; i++) expect(codec.decode(flip(i)), `character ${i}`).toBeNull();
     expect(new ClickIdCodec('t'.repeat(40)).decode(token)).toBeNull();
-    for (const bad of ['', 'ck_', token.slice(0, -1), `${token}A`, token.replace('ck_', 'cx_'), token.slice(3), `ck_${'!'.repeat(64)}`]) {
+    for (const bad of [
+      '',
+      'ck_',
+      token.slice(0, -1),
+      `${token}A`,
+      token.replace('ck_', 'cx_'),
+      token.slice(3),
+      `ck_${'!'.repeat(64)}`,
+    ]) {
       expect(codec.decode(bad)).toBeNull();
     }
     // A UUID that is not a v7 never makes a valid token either (the click time would be meaningless).
@@ -515,19 +600,40 @@ describe('helpers', () => {
 
   it('add parameters, keeping the query as written and the fragment', () => {
     expect(withParams('https://x.example', [['ref', 'A B']])).toBe('https://x.example/?ref=A%20B');
-    expect(withParams('https://x.example/p?a=1&&b=%2F#f', [['ref', 'c']])).toBe('https://x.example/p?a=1&b=%2F&ref=c#f');
+    expect(withParams('https://x.example/p?a=1&&b=%2F#f', [['ref', 'c']])).toBe(
+      'https://x.example/p?a=1&b=%2F&ref=c#f',
+    );
     expect(withParams('https://x.example/?Ref=1&r%65f=2', [['ref', 'c']])).toBe('https://x.example/?Ref=1&ref=c');
     // Templates are cached per destination and names: a second value lands in the same place.
-    expect(withParams('https://x.example/p?a=1#f', [['ref', 'x&y'], ['rg_click', 'ck_1']])).toBe('https://x.example/p?a=1&ref=x%26y&rg_click=ck_1#f');
-    expect(withParams('https://x.example/p?a=1#f', [['ref', 'z'], ['rg_click', 'ck_2']])).toBe('https://x.example/p?a=1&ref=z&rg_click=ck_2#f');
+    expect(
+      withParams('https://x.example/p?a=1#f', [
+        ['ref', 'x&y'],
+        ['rg_click', 'ck_1'],
+      ]),
+    ).toBe('https://x.example/p?a=1&ref=x%26y&rg_click=ck_1#f');
+    expect(
+      withParams('https://x.example/p?a=1#f', [
+        ['ref', 'z'],
+        ['rg_click', 'ck_2'],
+      ]),
+    ).toBe('https://x.example/p?a=1&ref=z&rg_click=ck_2#f');
     expect(withParams('https://x.example/p?a=1#f', [['ref', 'z']])).toBe('https://x.example/p?a=1&ref=z#f');
     // A destination that contains the template's marker still gets its parameters right.
-    expect(withParams('https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X', [['ref', 'c']])).toBe('https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X&ref=c');
+    expect(withParams('https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X', [['ref', 'c']])).toBe(
+      'https://x.example/RGSLOT7Q3X?q=RGSLOT7Q3X&ref=c',
+    );
   });
 });
 
 describe('the click recorder', () => {
-  const facts = (link: { id: string; workspaceId: string; mode: Mode; programId: string; partnerId: string; code: string }): LinkFacts => ({
+  const facts = (link: {
+    id: string;
+    workspaceId: string;
+    mode: Mode;
+    programId: string;
+    partnerId: string;
+    code: string;
+  }): LinkFacts => ({
     linkId: link.id,
     workspaceId: link.workspaceId,
     mode: link.mode,
@@ -556,7 +662,12 @@ describe('the click recorder', () => {
     });
     const [a, b] = await Promise.all([recorder.findLink(link.code), recorder.findLink(link.code.toLowerCase())]);
     expect(a).toEqual(b);
-    expect(a).toMatchObject({ linkId: link.id, code: link.code, destinationUrl: 'https://shop.example.com/welcome', disabled: false });
+    expect(a).toMatchObject({
+      linkId: link.id,
+      code: link.code,
+      destinationUrl: 'https://shop.example.com/welcome',
+      disabled: false,
+    });
     expect(statements).toHaveLength(1);
     for (let i = 0; i < 20; i++) await recorder.record((await recorder.findLink(link.code))!, { ip: '127.0.0.1' });
     expect(statements).toHaveLength(1);
@@ -682,7 +793,11 @@ describe('the click recorder', () => {
   it('drops only the rows the database refuses for good (their link deleted), and writes the rest', async () => {
     const kept = await linkFixture(workspace);
     const gone = await linkFixture(workspace);
-    const recorder = new ClickRecorder({ query: server.testDb.db.query, secret: 'x'.repeat(32), flushIntervalMs: 60_000 });
+    const recorder = new ClickRecorder({
+      query: server.testDb.db.query,
+      secret: 'x'.repeat(32),
+      flushIntervalMs: 60_000,
+    });
     for (let i = 0; i < 6; i++) await recorder.record(facts(i === 3 ? gone.link : kept.link), {});
     await server.testDb.db.prisma.referralLink.delete({ where: { id: gone.link.id } });
     await recorder.stop();
@@ -744,7 +859,11 @@ describe('stopping the app', () => {
   let app: TestServer;
   beforeAll(async () => {
     // Nothing is written before stop() unless stop() writes it.
-    app = await startTestServer({ CLICK_FLUSH_INTERVAL_MS: '60000', CLICK_BATCH_SIZE: '10000', CLICK_LINK_CACHE_TTL_MS: '60000' });
+    app = await startTestServer({
+      CLICK_FLUSH_INTERVAL_MS: '60000',
+      CLICK_BATCH_SIZE: '10000',
+      CLICK_LINK_CACHE_TTL_MS: '60000',
+    });
   });
   afterAll(async () => {
     await app?.close();

@@ -43,7 +43,11 @@ describe('configuration', () => {
   });
 
   it('accepts a PostgreSQL URL and trims a trailing slash from PUBLIC_URL', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgresql://u:p@db:5432/refgraph', PUBLIC_URL: 'https://ref.example.com/', MIGRATE_ON_START: 'false' });
+    const config = loadConfig({
+      DATABASE_URL: 'postgresql://u:p@db:5432/refgraph',
+      PUBLIC_URL: 'https://ref.example.com/',
+      MIGRATE_ON_START: 'false',
+    });
     expect(config.databaseUrl).toBe('postgresql://u:p@db:5432/refgraph');
     expect(config.publicUrl).toBe('https://ref.example.com');
     expect(config.migrateOnStart).toBe(false);
@@ -67,7 +71,13 @@ describe('click settings', () => {
   it('default to no trusted proxy, a 10 000-click queue, batches of 500 every 100 ms, two writers, links cached 2 s', () => {
     const config = loadConfig({});
     expect(config.trustProxy).toBe(false);
-    expect(config.clicks).toEqual({ queueSize: 10_000, batchSize: 500, flushIntervalMs: 100, linkCacheTtlMs: 2_000, writers: 2 });
+    expect(config.clicks).toEqual({
+      queueSize: 10_000,
+      batchSize: 500,
+      flushIntervalMs: 100,
+      linkCacheTtlMs: 2_000,
+      writers: 2,
+    });
   });
 
   it('read TRUST_PROXY and the CLICK_* variables', () => {
@@ -80,7 +90,13 @@ describe('click settings', () => {
       CLICK_WRITERS: '4',
     });
     expect(config.trustProxy).toBe(true);
-    expect(config.clicks).toEqual({ queueSize: 2000, batchSize: 2000, flushIntervalMs: 25, linkCacheTtlMs: 0, writers: 4 });
+    expect(config.clicks).toEqual({
+      queueSize: 2000,
+      batchSize: 2000,
+      flushIntervalMs: 25,
+      linkCacheTtlMs: 0,
+      writers: 4,
+    });
   });
 
   it.each([
@@ -118,7 +134,14 @@ describe('webhook settings', () => {
       WEBHOOK_WORKER_INTERVAL_MS: '0',
       WEBHOOK_CONCURRENCY: '50',
     });
-    expect(config.webhooks).toEqual({ allowPrivateTargets: true, maxConsecutiveFailures: 3, retryForMs: 0, timeoutMs: 2500, workerIntervalMs: 0, concurrency: 50 });
+    expect(config.webhooks).toEqual({
+      allowPrivateTargets: true,
+      maxConsecutiveFailures: 3,
+      retryForMs: 0,
+      timeoutMs: 2500,
+      workerIntervalMs: 0,
+      concurrency: 50,
+    });
   });
 
   it.each([
@@ -138,7 +161,10 @@ describe('webhook settings', () => {
 describe('retention and REDIS_PREFIX', () => {
   it('keeps events 90 days and deliveries 30, runs hourly; 0 keeps forever / never runs here', () => {
     expect(loadConfig({}).retention).toEqual({ eventDays: 90, webhookDeliveryDays: 30, intervalMs: 3_600_000 });
-    expect(loadConfig({ EVENT_RETENTION_DAYS: '0', WEBHOOK_DELIVERY_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECONDS: '0' }).retention).toEqual({
+    expect(
+      loadConfig({ EVENT_RETENTION_DAYS: '0', WEBHOOK_DELIVERY_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECONDS: '0' })
+        .retention,
+    ).toEqual({
       eventDays: 0,
       webhookDeliveryDays: 7,
       intervalMs: 0,

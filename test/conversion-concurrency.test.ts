@@ -53,7 +53,13 @@ describe(`recordConversion under concurrency (${process.env.TEST_DATABASE_URL ? 
   it('20 concurrent calls with one idempotency key record one conversion and one set of rewards, and all return it', async () => {
     const s = await setup();
     await s.f.rule(s.program.id, { fixedAmount: 1000n });
-    await s.f.rule(s.program.id, { recipient: 'REFERRED', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 500 });
+    await s.f.rule(s.program.id, {
+      recipient: 'REFERRED',
+      amountType: 'PERCENTAGE',
+      fixedAmount: null,
+      fixedCurrency: null,
+      percentageBasisPoints: 500,
+    });
     const input = purchase({ idempotencyKey: 'order-42', referredExternalId: 'buyer-42', code: s.linkA.code });
     const results = await Promise.all(Array.from({ length: 20 }, () => s.send(input)));
 
@@ -69,7 +75,16 @@ describe(`recordConversion under concurrency (${process.env.TEST_DATABASE_URL ? 
       expect(p.conversion!.status).toBe('ACCEPTED');
       expect(p.rewards.map((r) => r.amount.amount).sort()).toEqual(['10.00', '5.00']);
     }
-    expect(new Set(payloads.map((p) => p.rewards.map((r) => r.id).sort().join())).size).toBe(1);
+    expect(
+      new Set(
+        payloads.map((p) =>
+          p.rewards
+            .map((r) => r.id)
+            .sort()
+            .join(),
+        ),
+      ).size,
+    ).toBe(1);
 
     expect(await prisma().conversion.count({ where: s.tenant })).toBe(1);
     expect(await prisma().reward.count({ where: s.tenant })).toBe(2);
@@ -96,7 +111,9 @@ describe(`recordConversion under concurrency (${process.env.TEST_DATABASE_URL ? 
       capCurrency: 'USD',
     });
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => s.send(purchase({ idempotencyKey: `order-${i}`, referredExternalId: 'new-person', code: s.linkA.code }))),
+      Array.from({ length: 10 }, (_, i) =>
+        s.send(purchase({ idempotencyKey: `order-${i}`, referredExternalId: 'new-person', code: s.linkA.code })),
+      ),
     );
     const payloads = results.map((r) => r.data!.recordConversion);
     for (const p of payloads) {
@@ -115,7 +132,13 @@ describe(`recordConversion under concurrency (${process.env.TEST_DATABASE_URL ? 
     await s.f.rule(s.program.id, { fixedAmount: 100n });
     const results = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        s.send(purchase({ idempotencyKey: `race-${i}`, referredExternalId: 'contested', code: i % 2 === 0 ? s.linkA.code : s.linkB.code })),
+        s.send(
+          purchase({
+            idempotencyKey: `race-${i}`,
+            referredExternalId: 'contested',
+            code: i % 2 === 0 ? s.linkA.code : s.linkB.code,
+          }),
+        ),
       ),
     );
     const payloads = results.map((r) => r.data!.recordConversion);
@@ -123,7 +146,11 @@ describe(`recordConversion under concurrency (${process.env.TEST_DATABASE_URL ? 
     expect(await prisma().referral.count({ where: s.tenant })).toBe(1);
     for (const p of payloads) {
       expect(p.userErrors).toEqual([]);
-      expect(p.conversion).toMatchObject({ status: 'ACCEPTED', partner: { id: gid('Partner', referral.partnerId) }, referral: { id: gid('Referral', referral.id) } });
+      expect(p.conversion).toMatchObject({
+        status: 'ACCEPTED',
+        partner: { id: gid('Partner', referral.partnerId) },
+        referral: { id: gid('Referral', referral.id) },
+      });
     }
     const rewards = await prisma().reward.findMany({ where: s.tenant });
     expect(rewards).toHaveLength(12);

@@ -15,8 +15,12 @@ afterAll(async () => {
 
 async function tenant(mode: 'TEST' | 'LIVE' = 'TEST') {
   const workspace = await prisma.workspace.create({ data: { name: 'W' } });
-  const program = await prisma.program.create({ data: { workspaceId: workspace.id, mode, name: 'P', type: 'REFERRAL', currency: 'USD' } });
-  const partner = await prisma.partner.create({ data: { workspaceId: workspace.id, mode, externalId: `ext-${crypto.randomUUID()}` } });
+  const program = await prisma.program.create({
+    data: { workspaceId: workspace.id, mode, name: 'P', type: 'REFERRAL', currency: 'USD' },
+  });
+  const partner = await prisma.partner.create({
+    data: { workspaceId: workspace.id, mode, externalId: `ext-${crypto.randomUUID()}` },
+  });
   const enrollment = await prisma.enrollment.create({
     data: { workspaceId: workspace.id, mode, programId: program.id, partnerId: partner.id, status: 'APPROVED' },
   });
@@ -37,25 +41,37 @@ describe('tenancy in the schema', () => {
   it('keeps partner externalId unique per workspace and mode, and only there', async () => {
     const t = await tenant();
     await prisma.partner.create({ data: { workspaceId: t.workspaceId, mode: 'TEST', externalId: 'u-1' } });
-    await expect(prisma.partner.create({ data: { workspaceId: t.workspaceId, mode: 'TEST', externalId: 'u-1' } })).rejects.toMatchObject({ code: 'P2002' });
-    await expect(prisma.partner.create({ data: { workspaceId: t.workspaceId, mode: 'LIVE', externalId: 'u-1' } })).resolves.toBeTruthy();
+    await expect(
+      prisma.partner.create({ data: { workspaceId: t.workspaceId, mode: 'TEST', externalId: 'u-1' } }),
+    ).rejects.toMatchObject({ code: 'P2002' });
+    await expect(
+      prisma.partner.create({ data: { workspaceId: t.workspaceId, mode: 'LIVE', externalId: 'u-1' } }),
+    ).resolves.toBeTruthy();
     const other = await tenant();
-    await expect(prisma.partner.create({ data: { workspaceId: other.workspaceId, mode: 'TEST', externalId: 'u-1' } })).resolves.toBeTruthy();
+    await expect(
+      prisma.partner.create({ data: { workspaceId: other.workspaceId, mode: 'TEST', externalId: 'u-1' } }),
+    ).resolves.toBeTruthy();
   });
 
   it('refuses a row that points into another workspace (composite foreign keys)', async () => {
     const a = await tenant();
     const b = await tenant();
     await expect(
-      prisma.enrollment.create({ data: { workspaceId: b.workspaceId, mode: 'TEST', programId: a.program.id, partnerId: b.partner.id } }),
+      prisma.enrollment.create({
+        data: { workspaceId: b.workspaceId, mode: 'TEST', programId: a.program.id, partnerId: b.partner.id },
+      }),
     ).rejects.toMatchObject({ code: 'P2003' });
   });
 
   it('refuses a row that points into the other mode of the same workspace', async () => {
     const t = await tenant('TEST');
-    const liveProgram = await prisma.program.create({ data: { workspaceId: t.workspaceId, mode: 'LIVE', name: 'L', type: 'AFFILIATE', currency: 'EUR' } });
+    const liveProgram = await prisma.program.create({
+      data: { workspaceId: t.workspaceId, mode: 'LIVE', name: 'L', type: 'AFFILIATE', currency: 'EUR' },
+    });
     await expect(
-      prisma.enrollment.create({ data: { workspaceId: t.workspaceId, mode: 'TEST', programId: liveProgram.id, partnerId: t.partner.id } }),
+      prisma.enrollment.create({
+        data: { workspaceId: t.workspaceId, mode: 'TEST', programId: liveProgram.id, partnerId: t.partner.id },
+      }),
     ).rejects.toMatchObject({ code: 'P2003' });
   });
 });
@@ -65,19 +81,36 @@ describe('uniqueness', () => {
     const t = await tenant();
     const link = (code: string) =>
       prisma.referralLink.create({
-        data: { workspaceId: t.workspaceId, mode: 'TEST', enrollmentId: t.enrollment.id, programId: t.program.id, partnerId: t.partner.id, code, codeNormalized: code.toLowerCase() },
+        data: {
+          workspaceId: t.workspaceId,
+          mode: 'TEST',
+          enrollmentId: t.enrollment.id,
+          programId: t.program.id,
+          partnerId: t.partner.id,
+          code,
+          codeNormalized: code.toLowerCase(),
+        },
       });
     await link('Summer-Sale');
     await expect(link('SUMMER-sale')).rejects.toMatchObject({ code: 'P2002' });
     // The normalized column must match the code, so the check cannot be dodged.
-    expect(await sqlState(`update "ReferralLink" set "codeNormalized" = 'x-other' where code = 'Summer-Sale'`)).toBe('23514');
+    expect(await sqlState(`update "ReferralLink" set "codeNormalized" = 'x-other' where code = 'Summer-Sale'`)).toBe(
+      '23514',
+    );
   });
 
   it('records one conversion per idempotency key in a workspace and mode', async () => {
     const t = await tenant();
     const conversion = () =>
       prisma.conversion.create({
-        data: { workspaceId: t.workspaceId, mode: 'TEST', type: 'SIGNUP', status: 'ACCEPTED', idempotencyKey: 'evt-1', occurredAt: new Date() },
+        data: {
+          workspaceId: t.workspaceId,
+          mode: 'TEST',
+          type: 'SIGNUP',
+          status: 'ACCEPTED',
+          idempotencyKey: 'evt-1',
+          occurredAt: new Date(),
+        },
       });
     await conversion();
     await expect(conversion()).rejects.toMatchObject({ code: 'P2002' });
@@ -87,19 +120,60 @@ describe('uniqueness', () => {
     const t = await tenant();
     const lineageId = crypto.randomUUID();
     const v1 = await prisma.rewardRule.create({
-      data: { id: lineageId, lineageId, workspaceId: t.workspaceId, mode: 'TEST', programId: t.program.id, trigger: 'SIGNUP', kind: 'CASH', amountType: 'FIXED', fixedAmount: 500n, fixedCurrency: 'USD' },
+      data: {
+        id: lineageId,
+        lineageId,
+        workspaceId: t.workspaceId,
+        mode: 'TEST',
+        programId: t.program.id,
+        trigger: 'SIGNUP',
+        kind: 'CASH',
+        amountType: 'FIXED',
+        fixedAmount: 500n,
+        fixedCurrency: 'USD',
+      },
     });
     const v2 = await prisma.rewardRule.create({
-      data: { lineageId, version: 2, workspaceId: t.workspaceId, mode: 'TEST', programId: t.program.id, trigger: 'SIGNUP', kind: 'CASH', amountType: 'FIXED', fixedAmount: 700n, fixedCurrency: 'USD' },
+      data: {
+        lineageId,
+        version: 2,
+        workspaceId: t.workspaceId,
+        mode: 'TEST',
+        programId: t.program.id,
+        trigger: 'SIGNUP',
+        kind: 'CASH',
+        amountType: 'FIXED',
+        fixedAmount: 700n,
+        fixedCurrency: 'USD',
+      },
     });
     const conversion = await prisma.conversion.create({
-      data: { workspaceId: t.workspaceId, mode: 'TEST', type: 'SIGNUP', status: 'ACCEPTED', idempotencyKey: 'k', occurredAt: new Date(), programId: t.program.id, partnerId: t.partner.id },
+      data: {
+        workspaceId: t.workspaceId,
+        mode: 'TEST',
+        type: 'SIGNUP',
+        status: 'ACCEPTED',
+        idempotencyKey: 'k',
+        occurredAt: new Date(),
+        programId: t.program.id,
+        partnerId: t.partner.id,
+      },
     });
     const reward = (ruleId: string, recipient: 'REFERRER' | 'REFERRED') =>
       prisma.reward.create({
         data: {
-          workspaceId: t.workspaceId, mode: 'TEST', programId: t.program.id, partnerId: t.partner.id, conversionId: conversion.id,
-          ruleId, ruleLineageId: lineageId, recipient, kind: 'CASH', amount: 500n, currency: 'USD', approveAfter: new Date(),
+          workspaceId: t.workspaceId,
+          mode: 'TEST',
+          programId: t.program.id,
+          partnerId: t.partner.id,
+          conversionId: conversion.id,
+          ruleId,
+          ruleLineageId: lineageId,
+          recipient,
+          kind: 'CASH',
+          amount: 500n,
+          currency: 'USD',
+          approveAfter: new Date(),
         },
       });
     await reward(v1.id, 'REFERRER');

@@ -63,7 +63,8 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
     proxied.port = String(proxy.port);
     const stream = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
@@ -84,7 +85,9 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
     const f = factories(testDb.db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
     const program = await f.program();
     const partner = await f.partner();
-    const link = await f.link(await f.enrollment({ programId: program.id, partnerId: partner.id }), { destinationUrl: 'https://shop.example.com/' });
+    const link = await f.link(await f.enrollment({ programId: program.id, partnerId: partner.id }), {
+      destinationUrl: 'https://shop.example.com/',
+    });
     code = link.code;
   });
   afterAll(async () => {
@@ -99,7 +102,14 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
       headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${key}` },
       body: JSON.stringify({ query }),
     });
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
+    return {
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      body: (await res.json()) as {
+        data?: unknown;
+        errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+      },
+    };
   };
 
   it('answers 503 SERVICE_UNAVAILABLE while the database is unreachable, logs it once a second, and recovers', async () => {
@@ -115,7 +125,10 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
     const uncached = await gql('{ viewer { role } }', 'application/json', unused.keys.test.secret);
     expect([uncached.status, uncached.body.errors?.[0]?.extensions?.['code']]).toEqual([503, 'SERVICE_UNAVAILABLE']);
     const during = [];
-    for (let i = 0; i < 30; i++) during.push(await gql('{ programs { totalCount } }', i % 2 ? 'application/json' : 'application/graphql-response+json'));
+    for (let i = 0; i < 30; i++)
+      during.push(
+        await gql('{ programs { totalCount } }', i % 2 ? 'application/json' : 'application/graphql-response+json'),
+      );
     for (const res of during) {
       expect(res.status).toBe(503);
       expect(Number(res.retryAfter)).toBeGreaterThan(0);
@@ -123,7 +136,9 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
       expect(res.body.errors![0]!.message).toMatch(/retry later/);
     }
     // Clicks are still acknowledged while the database is away (links cached): written once it is back.
-    const clicks = await Promise.all(Array.from({ length: 5 }, () => fetch(`${url}/r/${code}`, { redirect: 'manual' })));
+    const clicks = await Promise.all(
+      Array.from({ length: 5 }, () => fetch(`${url}/r/${code}`, { redirect: 'manual' })),
+    );
     expect(clicks.map((r) => r.status)).toEqual([302, 302, 302, 302, 302]);
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
     const elapsedSeconds = (Date.now() - startedAt) / 1000;

@@ -14,9 +14,18 @@ afterAll(async () => {
 });
 
 const partnersNamed = async (externalId: string) =>
-  (await testDb.db.query<{ n: string | number | bigint }>('SELECT count(*) AS n FROM "Partner" WHERE "externalId" = $1', [externalId]))[0]!.n;
+  (
+    await testDb.db.query<{ n: string | number | bigint }>(
+      'SELECT count(*) AS n FROM "Partner" WHERE "externalId" = $1',
+      [externalId],
+    )
+  )[0]!.n;
 
-async function insertPartner(tx: { sql: (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown[]> }, workspaceId: string, externalId: string) {
+async function insertPartner(
+  tx: { sql: (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown[]> },
+  workspaceId: string,
+  externalId: string,
+) {
   return tx.sql`INSERT INTO "Partner" ("id", "workspaceId", "mode", "externalId", "updatedAt")
                 VALUES (gen_random_uuid(), ${workspaceId}::uuid, 'TEST', ${externalId}, now()) RETURNING "id"`;
 }
@@ -57,7 +66,11 @@ describe('Database.transaction', () => {
       ).rejects.toThrow(/division by zero/);
     }
     expect(Number(await partnersNamed('failed-0'))).toBe(0);
-    const ok = await Promise.all(Array.from({ length: 12 }, (_, i) => testDb.db.transaction((tx) => tx.sql<{ i: number }>`SELECT ${i}::int AS "i"`)));
+    const ok = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        testDb.db.transaction((tx) => tx.sql<{ i: number }>`SELECT ${i}::int AS "i"`),
+      ),
+    );
     expect(ok.map((rows) => rows[0]!.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
 
@@ -74,8 +87,14 @@ describe('Database.transaction', () => {
     const tricky = `it's "quoted" $1`;
     const inner = sqlFragment`SELECT ${tricky}::text AS "v", ${2}::int AS "n"`;
     const outer = sqlFragment`picked AS (${inner}), `;
-    const rows = await testDb.db.transaction((tx) =>
-      tx.sql<{ v: string; n: number; m: number; e: string }>`WITH ${outer} ${EMPTY_FRAGMENT} other AS (SELECT ${3}::int AS "m")
+    const rows = await testDb.db.transaction(
+      (tx) =>
+        tx.sql<{
+          v: string;
+          n: number;
+          m: number;
+          e: string;
+        }>`WITH ${outer} ${EMPTY_FRAGMENT} other AS (SELECT ${3}::int AS "m")
         SELECT picked."v", picked."n", other."m", ${'end'}::text AS "e" FROM picked, other`,
     );
     expect(rows).toEqual([{ v: tricky, n: 2, m: 3, e: 'end' }]);

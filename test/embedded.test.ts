@@ -27,7 +27,9 @@ const migrationNames = () =>
     .sort();
 
 /** The variables loadConfig reads: removed from the inherited environment, so only the test's count. */
-const REFGRAPH_VARS = [...fs.readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').matchAll(/\(env, '([A-Z0-9_]+)'/g)]
+const REFGRAPH_VARS = [
+  ...fs.readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').matchAll(/\(env, '([A-Z0-9_]+)'/g),
+]
   .map((m) => m[1]!)
   .filter((name) => name !== 'NODE_ENV');
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -97,7 +99,8 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess> 
   let done: Exit | null = null;
   void exited.then((exit) => (done = exit));
   const url = `http://127.0.0.1:${port}`;
-  const describeState = () => `exit: ${JSON.stringify(done)}\nlogs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`;
+  const describeState = () =>
+    `exit: ${JSON.stringify(done)}\nlogs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`;
   return {
     pid: child.pid!,
     url,
@@ -124,7 +127,10 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess> 
       const exit = await Promise.race([
         exited,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms of SIGTERM\n${describeState()}`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`no exit within ${timeoutMs} ms of SIGTERM\n${describeState()}`)),
+            timeoutMs,
+          );
         }),
       ]).finally(() => clearTimeout(timer));
       return { ...exit, ms: Math.round(performance.now() - t1) };
@@ -133,7 +139,10 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess> 
 }
 
 /** `refgraph …args` (one-shot command) with the given environment. */
-function refgraph(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function refgraph(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
       cwd: root,
@@ -151,7 +160,8 @@ function refgraph(args: string[], env: Record<string, string>): Promise<{ code: 
 }
 
 const messages = (server: ServerProcess) => server.logs.map((l) => String(l['msg']));
-const appliedBy = (server: ServerProcess) => server.logs.filter((l) => l['msg'] === 'migrations applied').map((l) => l['applied']);
+const appliedBy = (server: ServerProcess) =>
+  server.logs.filter((l) => l['msg'] === 'migrations applied').map((l) => l['applied']);
 
 async function checkServes(server: ServerProcess, database: 'pglite' | 'postgres'): Promise<void> {
   const health = await fetch(`${server.url}/healthz`);
@@ -211,13 +221,17 @@ describe('refgraph serve on the embedded database (no DATABASE_URL)', () => {
     } else {
       expect(appliedBy(server)).toEqual([migrationNames()]);
     }
-    expect(messages(server)).toContainEqual(expect.stringMatching(/^refgraph listening on http:\/\/127\.0\.0\.1:\d+\/graphql$/));
+    expect(messages(server)).toContainEqual(
+      expect.stringMatching(/^refgraph listening on http:\/\/127\.0\.0\.1:\d+\/graphql$/),
+    );
 
     // The data directory is the server's while it runs.
     expect(fs.readFileSync(lockFile, 'utf8')).toBe(`${server.pid}\n`);
     const cli = await refgraph(['workspace', 'create', '--name', 'Too early'], { REFGRAPH_DATA_DIR: dataDir });
     expect(cli.code).toBe(1);
-    expect(cli.stderr).toContain(`the embedded database in ${dataDir} is in use by process ${server.pid}; stop it first, or set DATABASE_URL`);
+    expect(cli.stderr).toContain(
+      `the embedded database in ${dataDir} is in use by process ${server.pid}; stop it first, or set DATABASE_URL`,
+    );
 
     const stopMs = await expectGracefulStop(server);
     expect(fs.existsSync(lockFile)).toBe(false);
@@ -227,7 +241,9 @@ describe('refgraph serve on the embedded database (no DATABASE_URL)', () => {
     expect(secretRows).toEqual([{ value: expect.stringMatching(/^[A-Za-z0-9_-]{64}$/) }]);
     const db = await openDatabase({ databaseUrl: undefined, dataDir, migrate: false });
     try {
-      const recorded = await db.query<{ name: string }>('SELECT "migration_name" AS "name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL ORDER BY 1');
+      const recorded = await db.query<{ name: string }>(
+        'SELECT "migration_name" AS "name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL ORDER BY 1',
+      );
       expect(recorded.map((r) => r.name)).toEqual(migrationNames());
     } finally {
       await db.close();
@@ -250,7 +266,7 @@ describe('refgraph serve on the embedded database (no DATABASE_URL)', () => {
 describe.skipIf(!pgBase)('refgraph serve on PostgreSQL (DATABASE_URL, a fresh database)', () => {
   const name = `refgraph_embed_${randomBytes(5).toString('hex')}`;
   const url = pgBase ? databaseUrlFor(pgBase, name) : '';
-  const admin = async <T,>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> => {
+  const admin = async <T>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> => {
     const client = new pg.Client({ connectionString: database ? databaseUrlFor(pgBase!, database) : pgBase! });
     await client.connect();
     try {
@@ -273,9 +289,10 @@ describe.skipIf(!pgBase)('refgraph serve on PostgreSQL (DATABASE_URL, a fresh da
 
     expect(servers.flatMap(appliedBy)).toEqual([migrationNames()]);
     const history = await admin(
-      (c) => c.query<{ migration_name: string; finished: boolean }>(
-        'select migration_name, finished_at is not null as finished from _prisma_migrations order by 1',
-      ),
+      (c) =>
+        c.query<{ migration_name: string; finished: boolean }>(
+          'select migration_name, finished_at is not null as finished from _prisma_migrations order by 1',
+        ),
       name,
     );
     expect(history.rows).toEqual(migrationNames().map((migration_name) => ({ migration_name, finished: true })));
@@ -284,7 +301,9 @@ describe.skipIf(!pgBase)('refgraph serve on PostgreSQL (DATABASE_URL, a fresh da
     expect(fs.readdirSync(dataDir)).toEqual([]); // no embedded database on the side
 
     const stopMs = await Promise.all(servers.map(expectGracefulStop));
-    timings.push(`PostgreSQL fresh database, 2 instances at once: ${readyMs.join(' / ')} ms to ready, stop ${stopMs.join(' / ')} ms`);
+    timings.push(
+      `PostgreSQL fresh database, 2 instances at once: ${readyMs.join(' / ')} ms to ready, stop ${stopMs.join(' / ')} ms`,
+    );
 
     const again = await startServer(env);
     const againMs = await again.ready();
@@ -375,19 +394,25 @@ describe('the embedded data directory lock', () => {
         fs.writeFileSync(path.join(sync, 'tried-' + process.pid), '');
         if (result === 'won') await until(() => fs.readdirSync(sync).filter((f) => f.startsWith('tried-')).length === ${RACERS});
         console.log(result);`;
-      const racers = Array.from({ length: RACERS }, () =>
-        new Promise<{ pid: number; out: string }>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dataDir, sync], {
-            cwd: root,
-            stdio: ['ignore', 'pipe', 'inherit'],
-            timeout: 40_000,
-          });
-          children.add(child);
-          let out = '';
-          child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-          child.on('error', reject);
-          child.on('close', () => resolve({ pid: child.pid!, out: out.trim() }));
-        }),
+      const racers = Array.from(
+        { length: RACERS },
+        () =>
+          new Promise<{ pid: number; out: string }>((resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              ['--import', 'tsx', '--input-type=module', '-e', script, dataDir, sync],
+              {
+                cwd: root,
+                stdio: ['ignore', 'pipe', 'inherit'],
+                timeout: 40_000,
+              },
+            );
+            children.add(child);
+            let out = '';
+            child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+            child.on('error', reject);
+            child.on('close', () => resolve({ pid: child.pid!, out: out.trim() }));
+          }),
       );
       const deadline = Date.now() + 30_000;
       while (fs.readdirSync(sync).filter((f) => f.startsWith('ready-')).length < RACERS) {

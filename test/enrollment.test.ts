@@ -73,15 +73,30 @@ const prisma = () => server.testDb.db.prisma;
 let seq = 0;
 const unique = (prefix = 'p') => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function program(tenant: Tenant = A(), data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'PAUSED' | 'ARCHIVED'; name?: string } = {}) {
+async function program(
+  tenant: Tenant = A(),
+  data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'PAUSED' | 'ARCHIVED'; name?: string } = {},
+) {
   const row = await prisma().program.create({
-    data: { ...tenant, name: data.name ?? unique('Program'), type: 'AFFILIATE', currency: 'EUR', autoApprovePartners: data.autoApprovePartners ?? true, status: data.status ?? 'ACTIVE' },
+    data: {
+      ...tenant,
+      name: data.name ?? unique('Program'),
+      type: 'AFFILIATE',
+      currency: 'EUR',
+      autoApprovePartners: data.autoApprovePartners ?? true,
+      status: data.status ?? 'ACTIVE',
+    },
   });
   return { id: encodeGlobalID('Program', row.id), rowId: row.id, name: row.name };
 }
 
-async function partner(tenant: Tenant = A(), data: { status?: 'ACTIVE' | 'INACTIVE' | 'BANNED'; externalId?: string } = {}) {
-  const row = await prisma().partner.create({ data: { ...tenant, externalId: data.externalId ?? unique(), status: data.status ?? 'ACTIVE' } });
+async function partner(
+  tenant: Tenant = A(),
+  data: { status?: 'ACTIVE' | 'INACTIVE' | 'BANNED'; externalId?: string } = {},
+) {
+  const row = await prisma().partner.create({
+    data: { ...tenant, externalId: data.externalId ?? unique(), status: data.status ?? 'ACTIVE' },
+  });
   return { id: encodeGlobalID('Partner', row.id), rowId: row.id, externalId: row.externalId };
 }
 
@@ -126,7 +141,8 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
     { input: { partnerId } },
     token,
   );
-  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } }).createPartnerToken;
+  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } })
+    .createPartnerToken;
   expect(payload.userErrors).toEqual([]);
   return payload.token!;
 }
@@ -138,7 +154,11 @@ describe('enrollPartner', () => {
     const payload = await enroll(p.id, prog.id);
     expect(payload.userErrors).toEqual([]);
     const e = payload.enrollment!;
-    expect(e).toMatchObject({ status: 'APPROVED', program: { id: prog.id, name: prog.name }, partner: { id: p.id, externalId: p.externalId } });
+    expect(e).toMatchObject({
+      status: 'APPROVED',
+      program: { id: prog.id, name: prog.name },
+      partner: { id: p.id, externalId: p.externalId },
+    });
     expect(e.links).toHaveLength(1);
     expect(e.links[0]!.code).toMatch(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$/);
     expect(e.links[0]!.disabled).toBe(false);
@@ -155,7 +175,10 @@ describe('enrollPartner', () => {
   });
 
   it('enrolls an INACTIVE partner, and in a PAUSED program', async () => {
-    const payload = await enroll((await partner(A(), { status: 'INACTIVE' })).id, (await program(A(), { status: 'PAUSED' })).id);
+    const payload = await enroll(
+      (await partner(A(), { status: 'INACTIVE' })).id,
+      (await program(A(), { status: 'PAUSED' })).id,
+    );
     expect(payload.userErrors).toEqual([]);
     expect(payload.enrollment?.status).toBe('APPROVED');
   });
@@ -168,7 +191,13 @@ describe('enrollPartner', () => {
     const payload = await enroll(p.id, prog.id);
     expect(payload).toEqual({
       enrollment: null,
-      userErrors: [{ code: 'DUPLICATE', message: `Partner "${p.externalId}" is already enrolled in program "${prog.name}".`, field: ['input', 'programId'] }],
+      userErrors: [
+        {
+          code: 'DUPLICATE',
+          message: `Partner "${p.externalId}" is already enrolled in program "${prog.name}".`,
+          field: ['input', 'programId'],
+        },
+      ],
     });
     expect(await counts()).toEqual(before);
   });
@@ -189,7 +218,13 @@ describe('enrollPartner', () => {
     const payload = await enroll((await partner()).id, prog.id);
     expect(payload).toEqual({
       enrollment: null,
-      userErrors: [{ code: 'INVALID_TRANSITION', message: `Program "${prog.name}" is ARCHIVED and accepts no new partners.`, field: ['input', 'programId'] }],
+      userErrors: [
+        {
+          code: 'INVALID_TRANSITION',
+          message: `Program "${prog.name}" is ARCHIVED and accepts no new partners.`,
+          field: ['input', 'programId'],
+        },
+      ],
     });
     expect(await counts()).toEqual(before);
   });
@@ -199,7 +234,13 @@ describe('enrollPartner', () => {
     const before = await counts();
     const payload = await enroll(p.id, (await program()).id);
     expect(payload.enrollment).toBeNull();
-    expect(payload.userErrors).toEqual([{ code: 'INVALID_TRANSITION', message: expect.stringContaining(`"${p.externalId}" is BANNED`), field: ['input', 'partnerId'] }]);
+    expect(payload.userErrors).toEqual([
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringContaining(`"${p.externalId}" is BANNED`),
+        field: ['input', 'partnerId'],
+      },
+    ]);
     expect(await counts()).toEqual(before);
   });
 
@@ -211,7 +252,13 @@ describe('enrollPartner', () => {
     const foreignProgram = await program({ workspaceId: other.workspace.id, mode: 'TEST' });
     const liveProgram = await program({ workspaceId: ws.workspace.id, mode: 'LIVE' });
     const before = await counts();
-    for (const partnerId of [foreignPartner.id, livePartner.id, 'garbage', prog.id, encodeGlobalID('Partner', 'nope')]) {
+    for (const partnerId of [
+      foreignPartner.id,
+      livePartner.id,
+      'garbage',
+      prog.id,
+      encodeGlobalID('Partner', 'nope'),
+    ]) {
       expect(await enroll(partnerId, prog.id), partnerId).toEqual({
         enrollment: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }],
@@ -243,7 +290,10 @@ describe('setEnrollmentStatus', () => {
   it('rejects a PENDING enrollment without creating a link', async () => {
     const { enrollment } = await pending();
     const payload = await setStatus(enrollment.id, 'REJECTED');
-    expect(payload).toEqual({ enrollment: { id: enrollment.id, status: 'REJECTED', links: [], partner: { links: [] } }, userErrors: [] });
+    expect(payload).toEqual({
+      enrollment: { id: enrollment.id, status: 'REJECTED', links: [], partner: { links: [] } },
+      userErrors: [],
+    });
   });
 
   it('rejects an APPROVED enrollment and keeps its link; approving again keeps the same code', async () => {
@@ -280,7 +330,11 @@ describe('setEnrollmentStatus', () => {
       expect(payload).toEqual({
         enrollment: null,
         userErrors: [
-          { code: 'INVALID_TRANSITION', message: `The enrollment of partner "${p.externalId}" in program "${prog.name}" ${says}.`, field: ['input', 'status'] },
+          {
+            code: 'INVALID_TRANSITION',
+            message: `The enrollment of partner "${p.externalId}" in program "${prog.name}" ${says}.`,
+            field: ['input', 'status'],
+          },
         ],
       });
       const after = await prisma().enrollment.findUniqueOrThrow({ where: { id: before.id } });
@@ -293,16 +347,28 @@ describe('setEnrollmentStatus', () => {
     const banned = await pending();
     await prisma().partner.update({ where: { id: banned.partner.rowId }, data: { status: 'BANNED' } });
     expect((await setStatus(banned.enrollment.id, 'APPROVED')).userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', message: expect.stringContaining('cannot become APPROVED: the partner is BANNED'), field: ['input', 'status'] },
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringContaining('cannot become APPROVED: the partner is BANNED'),
+        field: ['input', 'status'],
+      },
     ]);
     // Rejecting stays possible.
     expect((await setStatus(banned.enrollment.id, 'REJECTED')).enrollment?.status).toBe('REJECTED');
     const archived = await pending();
     await prisma().program.update({ where: { id: archived.program.rowId }, data: { status: 'ARCHIVED' } });
     expect((await setStatus(archived.enrollment.id, 'APPROVED')).userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', message: expect.stringContaining('cannot become APPROVED: the program is ARCHIVED'), field: ['input', 'status'] },
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringContaining('cannot become APPROVED: the program is ARCHIVED'),
+        field: ['input', 'status'],
+      },
     ]);
-    expect(await prisma().referralLink.count({ where: { partnerId: { in: [banned.partner.rowId, archived.partner.rowId] } } })).toBe(0);
+    expect(
+      await prisma().referralLink.count({
+        where: { partnerId: { in: [banned.partner.rowId, archived.partner.rowId] } },
+      }),
+    ).toBe(0);
   });
 
   it('applies one of two concurrent approvals and creates one link', async () => {
@@ -320,7 +386,8 @@ describe('setEnrollmentStatus', () => {
         workspaceId: other.workspace.id,
         mode: 'TEST',
         status: 'PENDING',
-        programId: (await program({ workspaceId: other.workspace.id, mode: 'TEST' }, { autoApprovePartners: false })).rowId,
+        programId: (await program({ workspaceId: other.workspace.id, mode: 'TEST' }, { autoApprovePartners: false }))
+          .rowId,
         partnerId: (await partner({ workspaceId: other.workspace.id, mode: 'TEST' })).rowId,
       },
     });
@@ -329,11 +396,17 @@ describe('setEnrollmentStatus', () => {
         workspaceId: ws.workspace.id,
         mode: 'LIVE',
         status: 'PENDING',
-        programId: (await program({ workspaceId: ws.workspace.id, mode: 'LIVE' }, { autoApprovePartners: false })).rowId,
+        programId: (await program({ workspaceId: ws.workspace.id, mode: 'LIVE' }, { autoApprovePartners: false }))
+          .rowId,
         partnerId: (await partner({ workspaceId: ws.workspace.id, mode: 'LIVE' })).rowId,
       },
     });
-    for (const enrollmentId of [encodeGlobalID('Enrollment', foreign.id), encodeGlobalID('Enrollment', liveOne.id), 'garbage', encodeGlobalID('Partner', foreign.partnerId)]) {
+    for (const enrollmentId of [
+      encodeGlobalID('Enrollment', foreign.id),
+      encodeGlobalID('Enrollment', liveOne.id),
+      'garbage',
+      encodeGlobalID('Partner', foreign.partnerId),
+    ]) {
       expect(await setStatus(enrollmentId, 'APPROVED'), enrollmentId).toEqual({
         enrollment: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Enrollment not found.', field: ['input', 'enrollmentId'] }],
@@ -341,8 +414,12 @@ describe('setEnrollmentStatus', () => {
     }
     expect((await setStatus(enrollment.id, 'APPROVED', otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
     expect((await setStatus(enrollment.id, 'APPROVED', live)).userErrors[0]?.code).toBe('NOT_FOUND');
-    expect((await prisma().enrollment.findMany({ where: { id: { in: [foreign.id, liveOne.id] } } })).map((e) => e.status)).toEqual(['PENDING', 'PENDING']);
-    expect((await server.gql(NODE, { id: enrollment.id }, admin)).data).toEqual({ node: { id: enrollment.id, status: 'PENDING' } });
+    expect(
+      (await prisma().enrollment.findMany({ where: { id: { in: [foreign.id, liveOne.id] } } })).map((e) => e.status),
+    ).toEqual(['PENDING', 'PENDING']);
+    expect((await server.gql(NODE, { id: enrollment.id }, admin)).data).toEqual({
+      node: { id: enrollment.id, status: 'PENDING' },
+    });
   });
 });
 
@@ -367,19 +444,31 @@ describe('Program.enrollments', () => {
     expect(page1.totalCount).toBe(5);
     expect(page1.edges.map((e) => e.node.partner.externalId)).toEqual(names.slice(0, 3));
     expect(page1.pageInfo.hasNextPage).toBe(true);
-    const second = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, first: 3, after: page1.pageInfo.endCursor }, admin);
+    const second = await server.gql(
+      PROGRAM_ENROLLMENTS,
+      { id: prog.id, first: 3, after: page1.pageInfo.endCursor },
+      admin,
+    );
     expect(second.data!.program!.enrollments.edges.map((e) => e.node.partner.externalId)).toEqual(names.slice(3));
     expect(second.data!.program!.enrollments.pageInfo.hasNextPage).toBe(false);
 
     const pendingOnly = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'PENDING' }, admin);
     expect(pendingOnly.data!.program!.enrollments.totalCount).toBe(3);
-    expect(pendingOnly.data!.program!.enrollments.edges.map((e) => e.node.partner.externalId)).toEqual([names[0], names[2], names[4]]);
+    expect(pendingOnly.data!.program!.enrollments.edges.map((e) => e.node.partner.externalId)).toEqual([
+      names[0],
+      names[2],
+      names[4],
+    ]);
     const approved = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'APPROVED' }, admin);
-    expect(approved.data!.program!.enrollments.edges.map((e) => [e.node.partner.externalId, e.node.status])).toEqual([[names[1], 'APPROVED']]);
+    expect(approved.data!.program!.enrollments.edges.map((e) => [e.node.partner.externalId, e.node.status])).toEqual([
+      [names[1], 'APPROVED'],
+    ]);
     expect(approved.data!.program!.enrollments.totalCount).toBe(1);
 
     const reader = await readOnlyKey();
-    expect((await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id }, reader)).data!.program!.enrollments.totalCount).toBe(5);
+    expect((await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id }, reader)).data!.program!.enrollments.totalCount).toBe(
+      5,
+    );
   });
 
   it('is refused to a PARTNER credential', async () => {
@@ -410,7 +499,9 @@ describe('roles and visibility', () => {
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await counts()).toEqual(before);
-    expect((await server.gql(NODE, { id: enrollment.id }, reader)).data).toEqual({ node: { id: enrollment.id, status: 'PENDING' } });
+    expect((await server.gql(NODE, { id: enrollment.id }, reader)).data).toEqual({
+      node: { id: enrollment.id, status: 'PENDING' },
+    });
   });
 
   it('shows a PARTNER credential its own enrollments only, and refuses it the mutations', async () => {
@@ -420,16 +511,33 @@ describe('roles and visibility', () => {
     const mine = (await enroll(me.id, prog.id)).enrollment!;
     const theirs = (await enroll(them.id, prog.id)).enrollment!;
     const token = await partnerToken(me.id);
-    expect((await server.gql(NODE, { id: mine.id }, token)).data).toEqual({ node: { id: mine.id, status: 'APPROVED' } });
+    expect((await server.gql(NODE, { id: mine.id }, token)).data).toEqual({
+      node: { id: mine.id, status: 'APPROVED' },
+    });
     expect((await server.gql(NODE, { id: theirs.id }, token)).data).toEqual({ node: null });
-    const own = await server.gql('query($id: ID!) { partner(id: $id) { enrollments { id program { id } links { code } } } }', { id: me.id }, token);
-    expect(own.data).toEqual({ partner: { enrollments: [{ id: mine.id, program: { id: prog.id }, links: mine.links.map((l) => ({ code: l.code })) }] } });
-    expect((await server.gql(SET_STATUS, { input: { enrollmentId: mine.id, status: 'REJECTED' } }, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    expect((await server.gql(ENROLL, { input: { partnerId: me.id, programId: (await program()).id } }, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    const own = await server.gql(
+      'query($id: ID!) { partner(id: $id) { enrollments { id program { id } links { code } } } }',
+      { id: me.id },
+      token,
+    );
+    expect(own.data).toEqual({
+      partner: {
+        enrollments: [{ id: mine.id, program: { id: prog.id }, links: mine.links.map((l) => ({ code: l.code })) }],
+      },
+    });
+    expect(
+      (await server.gql(SET_STATUS, { input: { enrollmentId: mine.id, status: 'REJECTED' } }, token)).errors?.[0]
+        ?.extensions?.code,
+    ).toBe('FORBIDDEN_FOR_ROLE');
+    expect(
+      (await server.gql(ENROLL, { input: { partnerId: me.id, programId: (await program()).id } }, token)).errors?.[0]
+        ?.extensions?.code,
+    ).toBe('FORBIDDEN_FOR_ROLE');
   });
 
   it('answers null for another workspace’s or mode’s enrollment node', async () => {
     const { enrollment } = await pending();
-    for (const token of [otherAdmin, live]) expect((await server.gql(NODE, { id: enrollment.id }, token)).data).toEqual({ node: null });
+    for (const token of [otherAdmin, live])
+      expect((await server.gql(NODE, { id: enrollment.id }, token)).data).toEqual({ node: null });
   });
 });

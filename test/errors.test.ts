@@ -21,12 +21,19 @@ describe('unexpected errors', () => {
     try {
       const res = await fetch(`${server.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ws.keys.test.secret}`, 'x-request-id': 'req-broken-1' },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${ws.keys.test.secret}`,
+          'x-request-id': 'req-broken-1',
+        },
         body: JSON.stringify({ query: '{ viewer { workspace { name } } }' }),
       });
       const body = (await res.json()) as { errors: Array<{ message: string; extensions: Record<string, unknown> }> };
       expect(body.errors).toHaveLength(1);
-      expect(body.errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-broken-1' } });
+      expect(body.errors[0]).toMatchObject({
+        message: 'Unexpected error.',
+        extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-broken-1' },
+      });
       expect(JSON.stringify(body)).not.toMatch(/renamed_name|\\"Workspace|does not exist|prisma/i);
     } finally {
       await server.testDb.db.query('alter table "Workspace" rename column "renamed_name" to "name"');
@@ -42,7 +49,11 @@ describe('unexpected errors', () => {
 describe('bad cursors', () => {
   it('are a client error, not an unexpected one', async () => {
     const ws = await server.workspace();
-    const res = await server.gql('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', {}, ws.keys.test.secret);
+    const res = await server.gql(
+      '{ rewards(first: 2, after: "not-a-cursor") { totalCount } }',
+      {},
+      ws.keys.test.secret,
+    );
     expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res)).toBe('BAD_USER_INPUT');
     expect(res.errors?.[0]?.message).toContain('cursor');
   });
@@ -53,7 +64,8 @@ describe('logging', () => {
     const records: Array<{ level: number; msg: string }> = [];
     const stream = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line) as { level: number; msg: string });
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          records.push(JSON.parse(line) as { level: number; msg: string });
         done();
       },
     });
@@ -69,11 +81,16 @@ describe('logging', () => {
     try {
       const ws = await server.workspace();
       expect((await post('{ viewer { role } }')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-      expect((await post('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', ws.keys.test.secret)).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(
+        (await post('{ rewards(first: 2, after: "not-a-cursor") { totalCount } }', ws.keys.test.secret)).errors?.[0]
+          ?.extensions?.code,
+      ).toBe('BAD_USER_INPUT');
       expect(records.filter((r) => r.level >= 40)).toEqual([]);
       await server.testDb.db.query('alter table "Workspace" rename column "name" to "renamed_name"');
       try {
-        expect((await post('{ viewer { workspace { name } } }', ws.keys.test.secret)).errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+        expect(
+          (await post('{ viewer { workspace { name } } }', ws.keys.test.secret)).errors?.[0]?.extensions?.code,
+        ).toBe('INTERNAL_SERVER_ERROR');
       } finally {
         await server.testDb.db.query('alter table "Workspace" rename column "renamed_name" to "name"');
       }
@@ -109,7 +126,10 @@ describe('logs never hold a document’s text', () => {
       await server.testDb.db.query('alter table "Workspace" rename column "name" to "renamed_name"');
       try {
         const query = `query Leaky($v: String) { viewer { workspace { name } } a: partner(externalId: "${secret}") { id } b: partner(externalId: $v) { id } }`;
-        const res = await post({ query, variables: { v: `${secret}-variable` }, operationName: 'Leaky' }, ws.keys.test.secret);
+        const res = await post(
+          { query, variables: { v: `${secret}-variable` }, operationName: 'Leaky' },
+          ws.keys.test.secret,
+        );
         expect(res.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
         // A syntax error in a document that carries a secret.
         await post({ query: `{ partner(externalId: "${secret}") { id ` }, ws.keys.test.secret);
@@ -118,7 +138,9 @@ describe('logs never hold a document’s text', () => {
       }
       const all = lines.join('\n');
       expect(all).not.toContain('TOPSECRET');
-      const unexpected = lines.map((l) => JSON.parse(l) as { msg: string; operation?: { name: string; documentHash: string } }).find((l) => l.msg === 'unexpected error');
+      const unexpected = lines
+        .map((l) => JSON.parse(l) as { msg: string; operation?: { name: string; documentHash: string } })
+        .find((l) => l.msg === 'unexpected error');
       expect(unexpected?.operation).toEqual({ name: 'Leaky', documentHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
     } finally {
       await app.stop();

@@ -12,11 +12,12 @@ type EventData = { events: { id: string; cursor: string; sequence: string; type:
 async function latestCursor(token: string): Promise<string> {
   let after: string | null = null;
   for (;;) {
-    const res: { data?: { events: { edges: Array<{ cursor: string }>; pageInfo: { hasNextPage: boolean } } } | null } = await realtime.server.gql(
-      'query($after: String) { events(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage } } }',
-      { after },
-      token,
-    );
+    const res: { data?: { events: { edges: Array<{ cursor: string }>; pageInfo: { hasNextPage: boolean } } } | null } =
+      await realtime.server.gql(
+        'query($after: String) { events(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage } } }',
+        { after },
+        token,
+      );
     const { edges, pageInfo } = res.data!.events;
     if (edges.length) after = edges[edges.length - 1]!.cursor;
     if (!pageInfo.hasNextPage) return after ?? Buffer.from('evt:0').toString('base64url');
@@ -24,7 +25,11 @@ async function latestCursor(token: string): Promise<string> {
 }
 
 async function createPartner(token: string, externalId: string): Promise<string> {
-  const res = await realtime.server.gql<{ createPartner: { partner: { id: string } } }>(CREATE_PARTNER, { externalId }, token);
+  const res = await realtime.server.gql<{ createPartner: { partner: { id: string } } }>(
+    CREATE_PARTNER,
+    { externalId },
+    token,
+  );
   return res.data!.createPartner.partner.id;
 }
 
@@ -32,14 +37,22 @@ describe('Query.events', () => {
   it('pages through the outbox in sequence order with cursors', async () => {
     const ws = await realtime.server.workspace();
     for (const id of ['a', 'b', 'c']) await createPartner(ws.keys.test.secret, id);
-    const first = await realtime.server.gql<{ events: { edges: Array<{ cursor: string; node: { type: string; sequence: string; payload: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
+    const first = await realtime.server.gql<{
+      events: {
+        edges: Array<{ cursor: string; node: { type: string; sequence: string; payload: string } }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string };
+      };
+    }>(
       '{ events(first: 2) { edges { cursor node { type sequence payload } } pageInfo { hasNextPage endCursor } } }',
       {},
       ws.keys.test.secret,
     );
     expect(first.data!.events.edges.map((e) => e.node.sequence)).toEqual(['1', '2']);
     expect(first.data!.events.edges[0]!.node.type).toBe('partner.created');
-    expect(JSON.parse(first.data!.events.edges[0]!.node.payload)).toMatchObject({ externalId: 'a', partnerId: expect.any(String) });
+    expect(JSON.parse(first.data!.events.edges[0]!.node.payload)).toMatchObject({
+      externalId: 'a',
+      partnerId: expect.any(String),
+    });
     expect(first.data!.events.pageInfo.hasNextPage).toBe(true);
     const rest = await realtime.server.gql<{ events: { edges: Array<{ node: { sequence: string } }> } }>(
       'query($after: String) { events(first: 10, after: $after) { edges { node { sequence } } } }',
@@ -48,7 +61,11 @@ describe('Query.events', () => {
     );
     expect(rest.data!.events.edges.map((e) => e.node.sequence)).toEqual(['3']);
     // The other mode has its own stream.
-    const live = await realtime.server.gql<{ events: { edges: unknown[] } }>('{ events { edges { cursor } } }', {}, ws.keys.live.secret);
+    const live = await realtime.server.gql<{ events: { edges: unknown[] } }>(
+      '{ events { edges { cursor } } }',
+      {},
+      ws.keys.live.secret,
+    );
     expect(live.data!.events.edges).toEqual([]);
   });
 
@@ -63,13 +80,26 @@ describe('Query.events', () => {
     const token = ws.keys.test.secret;
     const cursor = (n: string) => Buffer.from(`evt:${n}`).toString('base64url');
     for (const n of ['9223372036854775808', '9999999999999999999', '99999999999999999999999']) {
-      const res = await realtime.server.gql('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor(n) }, token);
-      expect(res.errors).toMatchObject([{ message: `after: "${cursor(n)}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
+      const res = await realtime.server.gql(
+        'query($after: String) { events(after: $after) { edges { cursor } } }',
+        { after: cursor(n) },
+        token,
+      );
+      expect(res.errors).toMatchObject([
+        {
+          message: `after: "${cursor(n)}" is not an event cursor: pass an Event.cursor you received.`,
+          extensions: { code: 'BAD_USER_INPUT', field: ['after'] },
+        },
+      ]);
       const sub = subscribe(client(token), EVENTS_SUB, { after: cursor(n) });
       expect((await sub.next()).errors).toMatchObject([{ extensions: { code: 'BAD_USER_INPUT', field: ['after'] } }]);
     }
     // The largest bigint is a cursor (after which there is nothing).
-    const max = await realtime.server.gql<{ events: { edges: unknown[] } }>('query($after: String) { events(after: $after) { edges { cursor } } }', { after: cursor('9223372036854775807') }, token);
+    const max = await realtime.server.gql<{ events: { edges: unknown[] } }>(
+      'query($after: String) { events(after: $after) { edges { cursor } } }',
+      { after: cursor('9223372036854775807') },
+      token,
+    );
     expect(max.errors).toBeUndefined();
     expect(max.data!.events.edges).toEqual([]);
   });
@@ -79,7 +109,9 @@ describe('Subscription.events', () => {
   it('delivers live events of the caller’s tenant only', async () => {
     const a = await realtime.server.workspace('A');
     const b = await realtime.server.workspace('B');
-    const sub = subscribe<EventData>(client(a.keys.test.secret), EVENTS_SUB, { after: await latestCursor(a.keys.test.secret) });
+    const sub = subscribe<EventData>(client(a.keys.test.secret), EVENTS_SUB, {
+      after: await latestCursor(a.keys.test.secret),
+    });
     await createPartner(a.keys.test.secret, 'first');
     expect((await sub.next()).data?.events).toMatchObject({ type: 'partner.created', sequence: '1' });
     await createPartner(b.keys.test.secret, 'b-only');
@@ -96,7 +128,11 @@ describe('Subscription.events', () => {
     const token = ws.keys.test.secret;
     await createPartner(token, 'p1');
     const cursor = (
-      await realtime.server.gql<{ events: { edges: Array<{ cursor: string }> } }>('{ events { edges { cursor } } }', {}, token)
+      await realtime.server.gql<{ events: { edges: Array<{ cursor: string }> } }>(
+        '{ events { edges { cursor } } }',
+        {},
+        token,
+      )
     ).data!.events.edges[0]!.cursor;
     // Committed while "disconnected".
     await createPartner(token, 'p2');
@@ -114,8 +150,15 @@ describe('Subscription.events', () => {
     const ws = await realtime.server.workspace();
     const token = ws.keys.test.secret;
     const partnerId = await createPartner(token, 'x');
-    const sub = subscribe<EventData>(client(token), EVENTS_SUB, { types: ['partner.status_changed'], after: await latestCursor(token) });
-    await realtime.server.gql('mutation($id: ID!) { setPartnerStatus(input: { partnerId: $id, status: INACTIVE }) { userErrors { code } } }', { id: partnerId }, token);
+    const sub = subscribe<EventData>(client(token), EVENTS_SUB, {
+      types: ['partner.status_changed'],
+      after: await latestCursor(token),
+    });
+    await realtime.server.gql(
+      'mutation($id: ID!) { setPartnerStatus(input: { partnerId: $id, status: INACTIVE }) { userErrors { code } } }',
+      { id: partnerId },
+      token,
+    );
     const event = (await sub.next()).data!.events;
     expect(event.type).toBe('partner.status_changed');
     expect(JSON.parse(event.payload)).toMatchObject({ from: 'ACTIVE', to: 'INACTIVE' });
@@ -136,7 +179,11 @@ describe('Subscription.events', () => {
     ).data!.createPartnerToken.token;
     const sub = subscribe<EventData>(client(token), EVENTS_SUB, { after: await latestCursor(token) });
     const setStatus = (id: string, status: string) =>
-      realtime.server.gql('mutation($id: ID!, $s: PartnerStatus!) { setPartnerStatus(input: { partnerId: $id, status: $s }) { userErrors { code } } }', { id, s: status }, admin);
+      realtime.server.gql(
+        'mutation($id: ID!, $s: PartnerStatus!) { setPartnerStatus(input: { partnerId: $id, status: $s }) { userErrors { code } } }',
+        { id, s: status },
+        admin,
+      );
     await setStatus(mine, 'INACTIVE');
     expect(JSON.parse((await sub.next()).data!.events.payload)).toMatchObject({ partnerId: mine, to: 'INACTIVE' });
     await setStatus(other, 'BANNED');

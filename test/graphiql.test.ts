@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 /** A GET whose body is not decoded (fetch would gunzip it). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { headers }, (res) => {
@@ -101,17 +104,24 @@ describe('the GraphiQL page over HTTP', () => {
     // The example answers on the demo workspace (the browser test runs it through the UI too).
     const res = await server.gql(DEFAULT_QUERY, {}, demo.keys.test);
     expect(res.errors).toBeUndefined();
-    const programs = (res.data as { programs: { edges: Array<{ node: { name: string; enrollments: { edges: unknown[] } } }> } }).programs.edges;
+    const programs = (
+      res.data as { programs: { edges: Array<{ node: { name: string; enrollments: { edges: unknown[] } } }> } }
+    ).programs.edges;
     expect(programs.map((e) => e.node.name).sort()).toEqual(['Affiliates', 'Refer a friend']);
     for (const program of programs) expect(program.node.enrollments.edges).toHaveLength(5);
   });
 });
 
 // Without Chromium the browser tests are skipped, saying why, except in CI, where they fail.
-const skipReason = chromiumPresent || ci ? null : `${CHROMIUM} is not installed (apt-get install chromium, or set CHROMIUM_PATH; with CI=true this fails)`;
+const skipReason =
+  chromiumPresent || ci
+    ? null
+    : `${CHROMIUM} is not installed (apt-get install chromium, or set CHROMIUM_PATH; with CI=true this fails)`;
 if (skipReason) console.warn(`GraphiQL browser tests skipped: ${skipReason}`);
 const browserSuite = skipReason ? describe.skip : describe;
-const suiteName = skipReason ? `GraphiQL in headless Chromium (skipped: ${skipReason})` : 'GraphiQL in headless Chromium';
+const suiteName = skipReason
+  ? `GraphiQL in headless Chromium (skipped: ${skipReason})`
+  : 'GraphiQL in headless Chromium';
 
 browserSuite(suiteName, () => {
   let browser: Browser;
@@ -124,7 +134,10 @@ browserSuite(suiteName, () => {
   const sentOnSockets: string[] = [];
 
   beforeAll(async () => {
-    if (!chromiumPresent) throw new Error(`${CHROMIUM} is not installed (CI is set, so the browser test may not be skipped): apt-get install chromium`);
+    if (!chromiumPresent)
+      throw new Error(
+        `${CHROMIUM} is not installed (CI is set, so the browser test may not be skipped): apt-get install chromium`,
+      );
     browser = await chromium.launch({ executablePath: CHROMIUM });
   });
   beforeEach(async () => {
@@ -147,7 +160,8 @@ browserSuite(suiteName, () => {
     });
     tab.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     tab.on('console', (message) => {
-      if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text())) problems.push(`console ${message.type()}: ${message.text()}`);
+      if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
+        problems.push(`console ${message.type()}: ${message.text()}`);
     });
   });
   afterEach(async () => {
@@ -186,11 +200,18 @@ browserSuite(suiteName, () => {
   it('loads everything from the server and runs the default tab with the key typed into the Headers pane', async () => {
     await openWithKey();
     expect(await editorText('.graphiql-query-editor')).toContain('Put it in the Headers pane below');
-    const answered = tab.waitForResponse((r) => r.url() === `${server.url}/graphql` && r.request().method() === 'POST' && (r.request().postData() ?? '').includes('query Demo'));
+    const answered = tab.waitForResponse(
+      (r) =>
+        r.url() === `${server.url}/graphql` &&
+        r.request().method() === 'POST' &&
+        (r.request().postData() ?? '').includes('query Demo'),
+    );
     await tab.locator('button.graphiql-execute-button').click();
     const response = await answered;
     expect(response.request().headers()['authorization']).toBe(`Bearer ${demo.keys.test}`);
-    const body = (await response.json()) as { data?: { viewer: { role: string }; programs: { edges: Array<{ node: { name: string } }> } } };
+    const body = (await response.json()) as {
+      data?: { viewer: { role: string }; programs: { edges: Array<{ node: { name: string } }> } };
+    };
     expect(body.data?.viewer.role).toBe('ADMIN');
     expect(body.data?.programs.edges.map((e) => e.node.name).sort()).toEqual(['Affiliates', 'Refer a friend']);
 
@@ -211,17 +232,28 @@ browserSuite(suiteName, () => {
     // events(after:) replays what came after the cursor, then goes live: the partner created after
     // the cursor's event is the subscription's first result, however long the socket takes to open.
     const createPartner = async (externalId: string) => {
-      const created = await server.gql('mutation($input: CreatePartnerInput!) { createPartner(input: $input) { userErrors { code } } }', { input: { externalId, name: externalId } }, demo.keys.test);
+      const created = await server.gql(
+        'mutation($input: CreatePartnerInput!) { createPartner(input: $input) { userErrors { code } } }',
+        { input: { externalId, name: externalId } },
+        demo.keys.test,
+      );
       expect(created).toEqual({ data: { createPartner: { userErrors: [] } } });
     };
     await createPartner('graphiql-before');
-    const before = await server.gql<{ events: { edges: Array<{ cursor: string }> } }>('{ events(types: ["partner.created"], first: 100) { edges { cursor } } }', {}, demo.keys.test);
+    const before = await server.gql<{ events: { edges: Array<{ cursor: string }> } }>(
+      '{ events(types: ["partner.created"], first: 100) { edges { cursor } } }',
+      {},
+      demo.keys.test,
+    );
     const after = before.data!.events.edges.at(-1)!.cursor;
     const externalId = 'graphiql-seen-live';
     await createPartner(externalId);
 
     await openWithKey();
-    await typeInto('.graphiql-query-editor', `subscription Live { events(after: "${after}", types: ["partner.created"]) { type payload } }`);
+    await typeInto(
+      '.graphiql-query-editor',
+      `subscription Live { events(after: "${after}", types: ["partner.created"]) { type payload } }`,
+    );
     // GraphiQL has parsed the new document once the tab is named after its operation.
     await tab.locator('.graphiql-tab-active', { hasText: 'Live' }).waitFor();
     const opened = tab.waitForEvent('websocket');
@@ -231,7 +263,10 @@ browserSuite(suiteName, () => {
     await tab.locator('.graphiql-response .view-lines', { hasText: '"type": "partner.created"' }).waitFor();
     expect(await responseText()).toContain(externalId);
     const init = sentOnSockets.find((frame) => frame.includes('"connection_init"'));
-    expect(JSON.parse(init!)).toEqual({ type: 'connection_init', payload: { authorization: `Bearer ${demo.keys.test}` } });
+    expect(JSON.parse(init!)).toEqual({
+      type: 'connection_init',
+      payload: { authorization: `Bearer ${demo.keys.test}` },
+    });
     expect(sockets).toEqual([`${server.url.replace(/^http/, 'ws')}/graphql`]);
     expect(foreign).toEqual([]);
     expect(problems).toEqual([]);

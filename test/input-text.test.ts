@@ -30,7 +30,10 @@ const HIGH = 'x\uD800y'; // a high surrogate without its low half
 const LOW = '\uDC00'; // a low surrogate without its high half
 const REVERSED = '\uDE00\uD83D'; // the halves of 😀 in the wrong order
 
-type Body = { data?: Record<string, any> | null; errors?: Array<{ message: string; path?: unknown; extensions?: Record<string, unknown> }> };
+type Body = {
+  data?: Record<string, any> | null;
+  errors?: Array<{ message: string; path?: unknown; extensions?: Record<string, unknown> }>;
+};
 
 const tenant = () => ({ workspaceId: ws.workspace.id, mode: 'TEST' as const });
 const prisma = () => server.testDb.db.prisma;
@@ -65,14 +68,26 @@ describe('unstorableText', () => {
     expect(unstorableText(LOW)).toMatch(/\(U\+DC00\) at position 0/);
     expect(unstorableText(REVERSED)).toMatch(/\(U\+DE00\) at position 0/);
     expect(unstorableText('end\uD83D')).toMatch(/\(U\+D83D\) at position 3/);
-    for (const fine of ['', 'plain', 'Grüße 😀 日本語 \uD83D\uDE00', '\u0001\u001f\u007f\uFFFD\uFEFF', 'tab\tnew\nline\r']) {
+    for (const fine of [
+      '',
+      'plain',
+      'Grüße 😀 日本語 \uD83D\uDE00',
+      '\u0001\u001f\u007f\uFFFD\uFEFF',
+      'tab\tnew\nline\r',
+    ]) {
       expect(unstorableText(fine), JSON.stringify(fine)).toBeNull();
     }
   });
 
   it('walks arguments, input fields, lists and JSON keys, naming each path', () => {
     const problems = textProblems({
-      input: { name: 'fine', email: NUL, amount: { currency: LOW }, tags: ['ok', HIGH], meta: { [NUL]: 1, nested: [{ deep: REVERSED }] } },
+      input: {
+        name: 'fine',
+        email: NUL,
+        amount: { currency: LOW },
+        tags: ['ok', HIGH],
+        meta: { [NUL]: 1, nested: [{ deep: REVERSED }] },
+      },
       code: 'fine',
       at: new Date(),
       n: 3,
@@ -103,55 +118,86 @@ describe('mutations', () => {
     const cases: Array<{ query: string; input: Record<string, unknown>; fields: string[][]; field: string }> = [
       {
         field: 'createProgram',
-        query: 'mutation($input: CreateProgramInput!) { createProgram(input: $input) { program { id } userErrors { code field message } } }',
+        query:
+          'mutation($input: CreateProgramInput!) { createProgram(input: $input) { program { id } userErrors { code field message } } }',
         input: { name: NUL, type: 'REFERRAL', currency: 'USD' },
         fields: [['input', 'name']],
       },
       {
         field: 'createProgram',
-        query: 'mutation($input: CreateProgramInput!) { createProgram(input: $input) { program { id } userErrors { code field message } } }',
+        query:
+          'mutation($input: CreateProgramInput!) { createProgram(input: $input) { program { id } userErrors { code field message } } }',
         input: { name: 'Fine', type: 'REFERRAL', currency: LOW, destinationUrl: `https://example.com/${HIGH}` },
-        fields: [['input', 'currency'], ['input', 'destinationUrl']],
+        fields: [
+          ['input', 'currency'],
+          ['input', 'destinationUrl'],
+        ],
       },
       {
         field: 'updateProgram',
-        query: 'mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { program { id } userErrors { code field message } } }',
+        query:
+          'mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { program { id } userErrors { code field message } } }',
         input: { id: gid('Program', program.id), name: REVERSED },
         fields: [['input', 'name']],
       },
       {
         field: 'createPartner',
-        query: 'mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } userErrors { code field message } } }',
+        query:
+          'mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } userErrors { code field message } } }',
         input: { externalId: NUL, email: `me${HIGH}@example.com`, name: 'Fine' },
-        fields: [['input', 'externalId'], ['input', 'email']],
+        fields: [
+          ['input', 'externalId'],
+          ['input', 'email'],
+        ],
       },
       {
         field: 'recordConversion',
-        query: 'mutation($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id } replayed rewards { id } userErrors { code field message } } }',
+        query:
+          'mutation($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id } replayed rewards { id } userErrors { code field message } } }',
         input: { type: 'SIGNUP', idempotencyKey: NUL, referredExternalId: 'someone', code: HIGH },
-        fields: [['input', 'idempotencyKey'], ['input', 'code']],
+        fields: [
+          ['input', 'idempotencyKey'],
+          ['input', 'code'],
+        ],
       },
       {
         field: 'recordConversion',
-        query: 'mutation($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id } replayed rewards { id } userErrors { code field message } } }',
-        input: { type: 'PURCHASE', idempotencyKey: 'k', referredExternalId: 'someone', amount: { amount: '1.00', currency: `US${LOW}` } },
+        query:
+          'mutation($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id } replayed rewards { id } userErrors { code field message } } }',
+        input: {
+          type: 'PURCHASE',
+          idempotencyKey: 'k',
+          referredExternalId: 'someone',
+          amount: { amount: '1.00', currency: `US${LOW}` },
+        },
         fields: [['input', 'amount', 'currency']],
       },
       {
         field: 'createReferralLink',
-        query: 'mutation($input: CreateReferralLinkInput!) { createReferralLink(input: $input) { link { id } userErrors { code field message } } }',
-        input: { partnerId: gid('Partner', partner.id), programId: gid('Program', program.id), code: `abc${NUL}`, destinationUrl: `https://example.com/?q=${NUL}` },
-        fields: [['input', 'code'], ['input', 'destinationUrl']],
+        query:
+          'mutation($input: CreateReferralLinkInput!) { createReferralLink(input: $input) { link { id } userErrors { code field message } } }',
+        input: {
+          partnerId: gid('Partner', partner.id),
+          programId: gid('Program', program.id),
+          code: `abc${NUL}`,
+          destinationUrl: `https://example.com/?q=${NUL}`,
+        },
+        fields: [
+          ['input', 'code'],
+          ['input', 'destinationUrl'],
+        ],
       },
       {
         field: 'createApiKey',
-        query: 'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret userErrors { code field message } } }',
+        query:
+          'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret userErrors { code field message } } }',
         input: { name: HIGH, role: 'ADMIN' },
         fields: [['input', 'name']],
       },
       {
         field: 'trackClick',
-        query: 'mutation($input: TrackClickInput!) { trackClick(input: $input) { clickId discarded userErrors { code field message } } }',
+        query:
+          'mutation($input: TrackClickInput!) { trackClick(input: $input) { clickId discarded userErrors { code field message } } }',
         input: { code: 'whatever', userAgent: `Mozilla${NUL}` },
         fields: [['input', 'userAgent']],
       },
@@ -160,7 +206,9 @@ describe('mutations', () => {
       const res = (await server.gql(c.query, { input: c.input }, admin)) as Body;
       const label = `${c.field} ${JSON.stringify(c.input)}: ${JSON.stringify(res)}`;
       expect(res.errors, label).toBeUndefined();
-      const payload = res.data![c.field] as Record<string, unknown> & { userErrors: Array<{ code: string; field: string[]; message: string }> };
+      const payload = res.data![c.field] as Record<string, unknown> & {
+        userErrors: Array<{ code: string; field: string[]; message: string }>;
+      };
       expect(payload.userErrors.map((e) => e.field).sort(), label).toEqual([...c.fields].sort());
       for (const e of payload.userErrors) {
         expect(e.code, label).toBe('VALIDATION');
@@ -174,19 +222,36 @@ describe('mutations', () => {
   });
 
   it('refuse it in a literal of the document too', async () => {
-    const res = (await server.gql('mutation { createProgram(input: { name: "a\\u0000b", type: REFERRAL, currency: "USD" }) { program { id } userErrors { code field } } }', {}, admin)) as Body;
-    expect(res.data?.['createProgram']).toEqual({ program: null, userErrors: [{ code: 'VALIDATION', field: ['input', 'name'] }] });
+    const res = (await server.gql(
+      'mutation { createProgram(input: { name: "a\\u0000b", type: REFERRAL, currency: "USD" }) { program { id } userErrors { code field } } }',
+      {},
+      admin,
+    )) as Body;
+    expect(res.data?.['createProgram']).toEqual({
+      program: null,
+      userErrors: [{ code: 'VALIDATION', field: ['input', 'name'] }],
+    });
   });
 
   it('check the credential first: no credential, a READ_ONLY key and a PARTNER token get their own errors', async () => {
-    const query = 'mutation($input: CreateProgramInput!) { createProgram(input: $input) { userErrors { code field } } }';
+    const query =
+      'mutation($input: CreateProgramInput!) { createProgram(input: $input) { userErrors { code field } } }';
     const input = { name: NUL, type: 'REFERRAL', currency: 'USD' };
     expect(((await server.gql(query, { input })) as Body).errors?.[0]?.extensions?.['code']).toBe('UNAUTHENTICATED');
-    const reader = (await server.gql('mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }', {}, admin)) as Body;
+    const reader = (await server.gql(
+      'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
+      {},
+      admin,
+    )) as Body;
     const readOnly = reader.data!['createApiKey'].secret as string;
-    expect(((await server.gql(query, { input }, readOnly)) as Body).errors?.[0]?.extensions?.['code']).toBe('FORBIDDEN_FOR_ROLE');
+    expect(((await server.gql(query, { input }, readOnly)) as Body).errors?.[0]?.extensions?.['code']).toBe(
+      'FORBIDDEN_FOR_ROLE',
+    );
     const partner = await factories(prisma(), tenant()).partner();
-    expect(((await server.gql(query, { input }, await partnerToken(gid('Partner', partner.id)))) as Body).errors?.[0]?.extensions?.['code']).toBe('FORBIDDEN_FOR_ROLE');
+    expect(
+      ((await server.gql(query, { input }, await partnerToken(gid('Partner', partner.id)))) as Body).errors?.[0]
+        ?.extensions?.['code'],
+    ).toBe('FORBIDDEN_FOR_ROLE');
   });
 
   it('refuse it for a PARTNER token creating its own link', async () => {
@@ -200,7 +265,10 @@ describe('mutations', () => {
       { input: { partnerId: gid('Partner', partner.id), programId: gid('Program', program.id), code: `my${LOW}code` } },
       token,
     )) as Body;
-    expect(res.data?.['createReferralLink']).toEqual({ link: null, userErrors: [{ code: 'VALIDATION', field: ['input', 'code'] }] });
+    expect(res.data?.['createReferralLink']).toEqual({
+      link: null,
+      userErrors: [{ code: 'VALIDATION', field: ['input', 'code'] }],
+    });
   });
 });
 
@@ -211,22 +279,53 @@ describe('queries', () => {
     const cases: Array<{ query: string; variables: Record<string, unknown>; field: string[] }> = [
       { query: 'query($c: String!) { referralLink(code: $c) { id } }', variables: { c: NUL }, field: ['code'] },
       { query: 'query($id: ID!) { node(id: $id) { id } }', variables: { id: NUL }, field: ['id'] },
-      { query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', variables: { ids: ['UHJvZ3JhbTox', HIGH] }, field: ['ids', '1'] },
+      {
+        query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+        variables: { ids: ['UHJvZ3JhbTox', HIGH] },
+        field: ['ids', '1'],
+      },
       { query: 'query($id: ID!) { program(id: $id) { id } }', variables: { id: LOW }, field: ['id'] },
       { query: 'query($e: String) { partner(externalId: $e) { id } }', variables: { e: HIGH }, field: ['externalId'] },
-      { query: 'query($s: String) { partners(first: 5, search: $s) { totalCount } }', variables: { s: NUL }, field: ['search'] },
-      { query: 'query($p: ID) { partners(first: 5, programId: $p) { totalCount } }', variables: { p: LOW }, field: ['programId'] },
-      { query: 'query($id: ID) { conversions(first: 5, filter: { partnerId: $id }) { totalCount } }', variables: { id: NUL }, field: ['filter', 'partnerId'] },
-      { query: 'query($a: String) { events(first: 5, after: $a) { pageInfo { hasNextPage } } }', variables: { a: REVERSED }, field: ['after'] },
-      { query: 'query($t: [String!]) { events(first: 5, types: $t) { pageInfo { hasNextPage } } }', variables: { t: ['link.created', NUL] }, field: ['types', '1'] },
-      { query: 'query($a: String) { programs(first: 1) { edges { node { rewardRules { id } } } } rewards(first: 1, after: $a) { totalCount } }', variables: { a: NUL }, field: ['after'] },
+      {
+        query: 'query($s: String) { partners(first: 5, search: $s) { totalCount } }',
+        variables: { s: NUL },
+        field: ['search'],
+      },
+      {
+        query: 'query($p: ID) { partners(first: 5, programId: $p) { totalCount } }',
+        variables: { p: LOW },
+        field: ['programId'],
+      },
+      {
+        query: 'query($id: ID) { conversions(first: 5, filter: { partnerId: $id }) { totalCount } }',
+        variables: { id: NUL },
+        field: ['filter', 'partnerId'],
+      },
+      {
+        query: 'query($a: String) { events(first: 5, after: $a) { pageInfo { hasNextPage } } }',
+        variables: { a: REVERSED },
+        field: ['after'],
+      },
+      {
+        query: 'query($t: [String!]) { events(first: 5, types: $t) { pageInfo { hasNextPage } } }',
+        variables: { t: ['link.created', NUL] },
+        field: ['types', '1'],
+      },
+      {
+        query:
+          'query($a: String) { programs(first: 1) { edges { node { rewardRules { id } } } } rewards(first: 1, after: $a) { totalCount } }',
+        variables: { a: NUL },
+        field: ['after'],
+      },
     ];
     for (const c of cases) {
       const res = (await server.gql(c.query, c.variables, admin)) as Body;
       const label = `${c.query} ${JSON.stringify(res)}`;
       expect(res.errors, label).toHaveLength(1);
       expect(res.errors![0]!.extensions, label).toEqual({ code: 'BAD_USER_INPUT', field: c.field });
-      expect(res.errors![0]!.message, label).toMatch(new RegExp(`^Argument ${dottedPath(c.field).replace(/[[\]]/g, '\\$&')} contains`));
+      expect(res.errors![0]!.message, label).toMatch(
+        new RegExp(`^Argument ${dottedPath(c.field).replace(/[[\]]/g, '\\$&')} contains`),
+      );
       expect(res.errors![0]!.message, label).not.toContain('Unexpected');
     }
   });
@@ -240,9 +339,15 @@ describe('subscriptions', () => {
         [{ after: NUL }, ['after']],
         [{ types: ['reward.created', HIGH] }, ['types', '1']],
       ] as const) {
-        const sub = subscribe(client, 'subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { sequence } }', variables);
+        const sub = subscribe(
+          client,
+          'subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { sequence } }',
+          variables,
+        );
         const result = await sub.next();
-        expect(result.errors, JSON.stringify(result)).toMatchObject([{ message: expect.stringMatching(/^Argument \S+ contains/), extensions: { code: 'BAD_USER_INPUT', field } }]);
+        expect(result.errors, JSON.stringify(result)).toMatchObject([
+          { message: expect.stringMatching(/^Argument \S+ contains/), extensions: { code: 'BAD_USER_INPUT', field } },
+        ]);
         await sub.close();
       }
     } finally {
@@ -269,13 +374,19 @@ describe('GET /r/{code}', () => {
       const socket = connect(Number(port), '127.0.0.1');
       let data = '';
       socket.on('data', (chunk) => (data += chunk.toString('latin1')));
-      socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), head: data.split('\r\n\r\n')[0]! }));
+      socket.on('end', () =>
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), head: data.split('\r\n\r\n')[0]! }),
+      );
       socket.on('error', reject);
       socket.write(request);
     });
   }
   const request = (path: string, headers: Buffer[] = []) =>
-    Buffer.concat([Buffer.from(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`, 'latin1'), ...headers.map((h) => Buffer.concat([h, Buffer.from('\r\n')])), Buffer.from('\r\n')]);
+    Buffer.concat([
+      Buffer.from(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`, 'latin1'),
+      ...headers.map((h) => Buffer.concat([h, Buffer.from('\r\n')])),
+      Buffer.from('\r\n'),
+    ]);
 
   it('never answers 500: odd codes, query strings, user agents and referers are refused or recorded as text', async () => {
     const f = factories(prisma(), tenant());
@@ -293,10 +404,17 @@ describe('GET /r/{code}', () => {
     const redirected = await raw(request('/r/odd-bytes?x=%00&y=%ED%A0%80&z=%0d%0aSet-Cookie:%20a=b'));
     expect(redirected.status).toBe(302);
     expect(redirected.head).not.toMatch(/set-cookie/i);
-    expect(redirected.head).toMatch(/\r\nlocation: https:\/\/shop\.example\.com\/welcome\?ref=odd-bytes&rg_click=[\w.-]+\r\n/i);
+    expect(redirected.head).toMatch(
+      /\r\nlocation: https:\/\/shop\.example\.com\/welcome\?ref=odd-bytes&rg_click=[\w.-]+\r\n/i,
+    );
 
     // Header bytes that are not ASCII arrive as Latin-1 text (never a lone surrogate); they are stored as such.
-    const latin1 = await raw(request('/r/odd-bytes', [Buffer.from('User-Agent: Bot \xff\xfe\xed\xa0\x80 end', 'latin1'), Buffer.from('Referer: https://example.com/\xf0\x9f\x98\x80', 'latin1')]));
+    const latin1 = await raw(
+      request('/r/odd-bytes', [
+        Buffer.from('User-Agent: Bot \xff\xfe\xed\xa0\x80 end', 'latin1'),
+        Buffer.from('Referer: https://example.com/\xf0\x9f\x98\x80', 'latin1'),
+      ]),
+    );
     expect(latin1.status).toBe(302);
     // Node refuses a NUL or a control character in a header itself (400), before refgraph sees the request.
     for (const header of ['User-Agent: a\x00b', 'Referer: https://example.com/\x00', 'User-Agent: a\x01b']) {
@@ -308,7 +426,10 @@ describe('GET /r/{code}', () => {
     await server.app.services.clicks.flush();
     const clicks = await prisma().click.findMany({ where: { linkId: link.id }, orderBy: { id: 'asc' } });
     expect(clicks).toHaveLength(2);
-    expect(clicks[1]).toMatchObject({ userAgent: 'Bot \xff\xfe\xed\xa0\x80 end', referrerUrl: 'https://example.com/\xf0\x9f\x98\x80' });
+    expect(clicks[1]).toMatchObject({
+      userAgent: 'Bot \xff\xfe\xed\xa0\x80 end',
+      referrerUrl: 'https://example.com/\xf0\x9f\x98\x80',
+    });
     expect(server.app.services.clicks.stats().dropped).toBe(0);
     // The server still serves.
     expect((await raw(request('/r/odd-bytes'))).status).toBe(302);

@@ -26,7 +26,10 @@ interface Body {
   errors?: Array<{ message: string; locations?: unknown; path?: unknown; extensions?: Record<string, unknown> }>;
 }
 
-async function post(body: unknown, accept: string): Promise<{ status: number; contentType: string | null; body: Body }> {
+async function post(
+  body: unknown,
+  accept: string,
+): Promise<{ status: number; contentType: string | null; body: Body }> {
   const res = await fetch(`${server.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${admin}` },
@@ -38,7 +41,8 @@ async function post(body: unknown, accept: string): Promise<{ status: number; co
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';
 const JSON_TYPE = 'application/json';
 
-const FILTERED = 'query Filtered($at: DateTime) { conversions(first: 1, filter: { occurredFrom: $at }) { totalCount } }';
+const FILTERED =
+  'query Filtered($at: DateTime) { conversions(first: 1, filter: { occurredFrom: $at }) { totalCount } }';
 const RECORD =
   'mutation Record($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id occurredAt } userErrors { code field message } } }';
 
@@ -123,25 +127,53 @@ describe('a variable its type refuses', () => {
       { query: FILTERED, variables: { at: 1769860800000 }, variable: '$at', problem: /must be a string/ },
       {
         query: RECORD,
-        variables: { input: { type: 'PURCHASE', idempotencyKey: 'decimal-1e5', referredExternalId: 'u', amount: { amount: '1e5', currency: 'USD' } } },
+        variables: {
+          input: {
+            type: 'PURCHASE',
+            idempotencyKey: 'decimal-1e5',
+            referredExternalId: 'u',
+            amount: { amount: '1e5', currency: 'USD' },
+          },
+        },
         variable: '$input',
         problem: /Decimal must be a string such as "12.50"/,
       },
       {
         query: RECORD,
-        variables: { input: { type: 'PURCHASE', idempotencyKey: 'decimal-number', referredExternalId: 'u', amount: { amount: 12.5, currency: 'USD' } } },
+        variables: {
+          input: {
+            type: 'PURCHASE',
+            idempotencyKey: 'decimal-number',
+            referredExternalId: 'u',
+            amount: { amount: 12.5, currency: 'USD' },
+          },
+        },
         variable: '$input',
         problem: /Decimal must be a string/,
       },
       {
         query: RECORD,
-        variables: { input: { type: 'PURCHASE', idempotencyKey: 'decimal-long', referredExternalId: 'u', amount: { amount: '9'.repeat(100_000), currency: 'USD' } } },
+        variables: {
+          input: {
+            type: 'PURCHASE',
+            idempotencyKey: 'decimal-long',
+            referredExternalId: 'u',
+            amount: { amount: '9'.repeat(100_000), currency: 'USD' },
+          },
+        },
         variable: '$input',
         problem: /Decimal .* got "9999.*\(100002 characters\)/,
       },
       {
         query: RECORD,
-        variables: { input: { type: 'SIGNUP', idempotencyKey: 'year-zero', referredExternalId: 'u', occurredAt: '0000-01-01T00:00:00Z' } },
+        variables: {
+          input: {
+            type: 'SIGNUP',
+            idempotencyKey: 'year-zero',
+            referredExternalId: 'u',
+            occurredAt: '0000-01-01T00:00:00Z',
+          },
+        },
         variable: '$input',
         problem: /out of range/,
       },
@@ -168,13 +200,23 @@ describe('a variable its type refuses', () => {
   });
 
   it('in an inline literal is a validation error at the literal', async () => {
-    const res = await post({ query: '{ conversions(first: 1, filter: { occurredFrom: "2026-02-30" }) { totalCount } }' }, GRAPHQL_RESPONSE);
+    const res = await post(
+      { query: '{ conversions(first: 1, filter: { occurredFrom: "2026-02-30" }) { totalCount } }' },
+      GRAPHQL_RESPONSE,
+    );
     expect(res.status).toBe(400);
     expect(res.body.errors).toEqual([
-      { message: expect.stringContaining('February 2026 has 28 days'), locations: [{ line: 1, column: 49 }], extensions: { code: 'BAD_USER_INPUT' } },
+      {
+        message: expect.stringContaining('February 2026 has 28 days'),
+        locations: [{ line: 1, column: 49 }],
+        extensions: { code: 'BAD_USER_INPUT' },
+      },
     ]);
     const decimal = await post(
-      { query: 'mutation { recordConversion(input: { type: PURCHASE, idempotencyKey: "lit", referredExternalId: "u", amount: { amount: 1e5, currency: "USD" } }) { userErrors { code } } }' },
+      {
+        query:
+          'mutation { recordConversion(input: { type: PURCHASE, idempotencyKey: "lit", referredExternalId: "u", amount: { amount: 1e5, currency: "USD" } }) { userErrors { code } } }',
+      },
       JSON_TYPE,
     );
     expect(decimal.status).toBe(200);
@@ -196,7 +238,10 @@ describe('a variable its type refuses', () => {
     const subscription = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${admin}` },
-      body: JSON.stringify({ query: 'subscription($types: [String!]) { events(types: $types) { sequence } }', variables: { types: [1, { a: 2 }] } }),
+      body: JSON.stringify({
+        query: 'subscription($types: [String!]) { events(types: $types) { sequence } }',
+        variables: { types: [1, { a: 2 }] },
+      }),
     });
     expect(subscription.status).toBe(200);
     expect(await subscription.text()).toContain('Variable \\"$types\\" got invalid value');
@@ -210,16 +255,35 @@ describe('a variable its type refuses', () => {
       expect(error.type).toBe('error');
       expect(error.payload).toEqual([
         {
-          message: expect.stringMatching(/^Variable "\$at" got invalid value "2026-02-30"; .*February 2026 has 28 days/),
+          message: expect.stringMatching(
+            /^Variable "\$at" got invalid value "2026-02-30"; .*February 2026 has 28 days/,
+          ),
           locations: [{ line: 1, column: 16 }],
           extensions: { code: 'BAD_USER_INPUT' },
         },
       ]);
-      socket.send({ id: 's1', type: 'subscribe', payload: { query: 'subscription($after: String) { events(after: $after) { sequence } }', variables: { after: 42 } } });
-      expect(await socket.next('s1')).toMatchObject({ type: 'error', payload: [{ message: expect.stringContaining('Variable "$after" got invalid value 42') }] });
+      socket.send({
+        id: 's1',
+        type: 'subscribe',
+        payload: {
+          query: 'subscription($after: String) { events(after: $after) { sequence } }',
+          variables: { after: 42 },
+        },
+      });
+      expect(await socket.next('s1')).toMatchObject({
+        type: 'error',
+        payload: [{ message: expect.stringContaining('Variable "$after" got invalid value 42') }],
+      });
 
-      socket.send({ id: 'q2', type: 'subscribe', payload: { query: FILTERED, variables: { at: '2026-02-28T00:00:00Z' } } });
-      expect(await socket.next('q2')).toMatchObject({ type: 'next', payload: { data: { conversions: { totalCount: expect.any(Number) } } } });
+      socket.send({
+        id: 'q2',
+        type: 'subscribe',
+        payload: { query: FILTERED, variables: { at: '2026-02-28T00:00:00Z' } },
+      });
+      expect(await socket.next('q2')).toMatchObject({
+        type: 'next',
+        payload: { data: { conversions: { totalCount: expect.any(Number) } } },
+      });
     } finally {
       socket.close();
     }
@@ -229,18 +293,37 @@ describe('a variable its type refuses', () => {
 describe('recordConversion occurredAt', () => {
   it('must be from 2000 on and at most 5 minutes ahead: VALIDATION at ["input","occurredAt"], nothing stored', async () => {
     const before = await counts();
-    for (const occurredAt of ['1999-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z', new Date(Date.now() + 86_400_000).toISOString()]) {
-      const res = await server.gql(RECORD, { input: { type: 'SIGNUP', idempotencyKey: `range-${occurredAt}`, referredExternalId: 'someone', occurredAt } }, admin);
+    for (const occurredAt of [
+      '1999-12-31T23:59:59.999Z',
+      '1970-01-01T00:00:00Z',
+      new Date(Date.now() + 86_400_000).toISOString(),
+    ]) {
+      const res = await server.gql(
+        RECORD,
+        { input: { type: 'SIGNUP', idempotencyKey: `range-${occurredAt}`, referredExternalId: 'someone', occurredAt } },
+        admin,
+      );
       expect(res.errors, occurredAt).toBeUndefined();
       expect(res.data?.['recordConversion'], occurredAt).toEqual({
         conversion: null,
-        userErrors: [{ code: 'VALIDATION', field: ['input', 'occurredAt'], message: expect.stringContaining('occurredAt is') }],
+        userErrors: [
+          { code: 'VALIDATION', field: ['input', 'occurredAt'], message: expect.stringContaining('occurredAt is') },
+        ],
       });
     }
     expect(await counts()).toEqual(before);
 
-    const ok = await server.gql(RECORD, { input: { type: 'SIGNUP', idempotencyKey: 'range-ok', referredExternalId: 'someone', occurredAt: '2000-01-01' } }, admin);
-    expect(ok.data?.['recordConversion']).toMatchObject({ conversion: { occurredAt: '2000-01-01T00:00:00.000Z' }, userErrors: [] });
+    const ok = await server.gql(
+      RECORD,
+      {
+        input: { type: 'SIGNUP', idempotencyKey: 'range-ok', referredExternalId: 'someone', occurredAt: '2000-01-01' },
+      },
+      admin,
+    );
+    expect(ok.data?.['recordConversion']).toMatchObject({
+      conversion: { occurredAt: '2000-01-01T00:00:00.000Z' },
+      userErrors: [],
+    });
   });
 });
 
@@ -251,7 +334,9 @@ interface RawMessage {
 }
 
 /** A raw graphql-transport-ws socket, acknowledged; `next(id)` waits for the next message of that operation. */
-async function rawSocket(token: string): Promise<{ send(message: RawMessage): void; next(id: string): Promise<RawMessage>; close(): void }> {
+async function rawSocket(
+  token: string,
+): Promise<{ send(message: RawMessage): void; next(id: string): Promise<RawMessage>; close(): void }> {
   const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
   const received: RawMessage[] = [];
   const waiters: Array<{ id: string; resolve: (message: RawMessage) => void }> = [];

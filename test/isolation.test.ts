@@ -22,7 +22,10 @@ async function ok<T>(query: string, variables: Record<string, unknown>, token: s
 interface Victim {
   token: string;
   apiKeyId: string;
-  ids: Record<'program' | 'rule' | 'partner' | 'enrollment' | 'link' | 'conversion' | 'referral' | 'reward' | 'payout', string>;
+  ids: Record<
+    'program' | 'rule' | 'partner' | 'enrollment' | 'link' | 'conversion' | 'referral' | 'reward' | 'payout',
+    string
+  >;
   code: string;
   externalId: string;
 }
@@ -30,8 +33,13 @@ interface Victim {
 async function victim(): Promise<Victim> {
   const ws = await server.workspace('Victim');
   const token = ws.keys.test.secret;
-  const program = (await ok<{ createProgram: { program: { id: string } } }>('mutation { createProgram(input: { name: "P", type: AFFILIATE, currency: "USD" }) { program { id } } }', {}, token))
-    .createProgram.program.id;
+  const program = (
+    await ok<{ createProgram: { program: { id: string } } }>(
+      'mutation { createProgram(input: { name: "P", type: AFFILIATE, currency: "USD" }) { program { id } } }',
+      {},
+      token,
+    )
+  ).createProgram.program.id;
   const rule = (
     await ok<{ createRewardRule: { rewardRule: { id: string } } }>(
       'mutation($p: ID!) { createRewardRule(input: { programId: $p, trigger: PURCHASE, kind: CASH, amountType: PERCENTAGE, percentageBasisPoints: 1000 }) { rewardRule { id } } }',
@@ -40,23 +48,37 @@ async function victim(): Promise<Victim> {
     )
   ).createRewardRule.rewardRule.id;
   const partner = (
-    await ok<{ createPartner: { partner: { id: string; enrollments: Array<{ id: string }>; links: Array<{ id: string; code: string }> } } }>(
+    await ok<{
+      createPartner: {
+        partner: { id: string; enrollments: Array<{ id: string }>; links: Array<{ id: string; code: string }> };
+      };
+    }>(
       'mutation($p: ID!) { createPartner(input: { externalId: "victim-1", programIds: [$p] }) { partner { id enrollments { id } links { id code } } } }',
       { p: program },
       token,
     )
   ).createPartner.partner;
   const recorded = (
-    await ok<{ recordConversion: { conversion: { id: string; referral: { id: string } }; rewards: Array<{ id: string }> } }>(
+    await ok<{
+      recordConversion: { conversion: { id: string; referral: { id: string } }; rewards: Array<{ id: string }> };
+    }>(
       'mutation($c: String!) { recordConversion(input: { type: PURCHASE, idempotencyKey: "v-1", referredExternalId: "buyer", code: $c, amount: { amount: "100.00", currency: "USD" } }) { conversion { id referral { id } } rewards { id } } }',
       { c: partner.links[0]!.code },
       token,
     )
   ).recordConversion;
   const reward = recorded.rewards[0]!.id;
-  await ok('mutation($ids: [ID!]!) { updateRewardStatus(input: { ids: $ids, status: APPROVED }) { userErrors { code } } }', { ids: [reward] }, token);
+  await ok(
+    'mutation($ids: [ID!]!) { updateRewardStatus(input: { ids: $ids, status: APPROVED }) { userErrors { code } } }',
+    { ids: [reward] },
+    token,
+  );
   const payout = (
-    await ok<{ createPayout: { payout: { id: string } } }>('mutation($p: ID!) { createPayout(input: { partnerId: $p, currency: "USD" }) { payout { id } } }', { p: partner.id }, token)
+    await ok<{ createPayout: { payout: { id: string } } }>(
+      'mutation($p: ID!) { createPayout(input: { partnerId: $p, currency: "USD" }) { payout { id } } }',
+      { p: partner.id },
+      token,
+    )
   ).createPayout.payout.id;
   return {
     token,
@@ -111,9 +133,14 @@ describe.each(['another workspace', 'the other mode of the same workspace'])('fr
     if (attacker === 'another workspace') token = (await server.workspace('Attacker')).keys.test.secret;
     else {
       // The victim's own workspace, LIVE mode: mint a LIVE key there.
-      const res = await server.gql<{ viewer: { workspace: { id: string } } }>('{ viewer { workspace { id } } }', {}, v.token);
+      const res = await server.gql<{ viewer: { workspace: { id: string } } }>(
+        '{ viewer { workspace { id } } }',
+        {},
+        v.token,
+      );
       const workspaceId = Buffer.from(res.data!.viewer.workspace.id, 'base64').toString().split(':')[1]!;
-      token = (await createApiKey(server.testDb.db.prisma, { workspaceId, mode: 'LIVE', role: 'ADMIN', name: 'live' })).secret;
+      token = (await createApiKey(server.testDb.db.prisma, { workspaceId, mode: 'LIVE', role: 'ADMIN', name: 'live' }))
+        .secret;
     }
   });
 
@@ -153,29 +180,108 @@ describe.each(['another workspace', 'the other mode of the same workspace'])('fr
   it('changes nothing through any mutation, each answering NOT_FOUND', async () => {
     const i = v.ids;
     const attempts: Array<[string, string, Record<string, unknown>]> = [
-      ['updateProgram', 'mutation($id: ID!) { r: updateProgram(input: { id: $id, name: "x", status: PAUSED }) { userErrors { code } } }', { id: i.program }],
-      ['createRewardRule', 'mutation($p: ID!) { r: createRewardRule(input: { programId: $p, trigger: SIGNUP, kind: CASH, amountType: FIXED, fixedAmount: { amount: "1.00", currency: "USD" } }) { userErrors { code } } }', { p: i.program }],
-      ['updateRewardRule', 'mutation($id: ID!) { r: updateRewardRule(input: { id: $id, percentageBasisPoints: 5000 }) { userErrors { code } } }', { id: i.rule }],
-      ['archiveRewardRule', 'mutation($id: ID!) { r: archiveRewardRule(input: { id: $id }) { userErrors { code } } }', { id: i.rule }],
-      ['updatePartner', 'mutation($id: ID!) { r: updatePartner(input: { id: $id, name: "x" }) { userErrors { code } } }', { id: i.partner }],
-      ['updatePartner by externalId', 'mutation($e: String!) { r: updatePartner(input: { externalId: $e, name: "x" }) { userErrors { code } } }', { e: v.externalId }],
-      ['setPartnerStatus', 'mutation($id: ID!) { r: setPartnerStatus(input: { partnerId: $id, status: BANNED }) { userErrors { code } } }', { id: i.partner }],
-      ['enrollPartner', 'mutation($p: ID!, $pr: ID!) { r: enrollPartner(input: { partnerId: $p, programId: $pr }) { userErrors { code } } }', { p: i.partner, pr: i.program }],
-      ['setEnrollmentStatus', 'mutation($id: ID!) { r: setEnrollmentStatus(input: { enrollmentId: $id, status: REJECTED }) { userErrors { code } } }', { id: i.enrollment }],
-      ['createReferralLink', 'mutation($p: ID!, $pr: ID!) { r: createReferralLink(input: { partnerId: $p, programId: $pr }) { userErrors { code } } }', { p: i.partner, pr: i.program }],
-      ['disableReferralLink', 'mutation($id: ID!) { r: disableReferralLink(input: { id: $id }) { userErrors { code } } }', { id: i.link }],
-      ['recordConversion with programId', 'mutation($p: ID!) { r: recordConversion(input: { type: SIGNUP, idempotencyKey: "atk-1", referredExternalId: "z", programId: $p }) { userErrors { code } } }', { p: i.program }],
-      ['refundConversion', 'mutation($id: ID!) { r: refundConversion(input: { conversionId: $id, idempotencyKey: "atk-r" }) { userErrors { code } } }', { id: i.conversion }],
-      ['updateRewardStatus', 'mutation($id: ID!) { r: updateRewardStatus(input: { ids: [$id], status: CANCELED }) { userErrors { code } } }', { id: i.reward }],
-      ['creditBalance', 'mutation($p: ID!) { r: creditBalance(input: { partnerId: $p, amount: { amount: "5.00", currency: "USD" }, idempotencyKey: "atk-c" }) { userErrors { code } } }', { p: i.partner }],
-      ['createPayout', 'mutation($p: ID!) { r: createPayout(input: { partnerId: $p, currency: "USD" }) { userErrors { code } } }', { p: i.partner }],
-      ['markPayoutPaid', 'mutation($id: ID!) { r: markPayoutPaid(input: { payoutId: $id, externalReference: "x" }) { userErrors { code } } }', { id: i.payout }],
-      ['createPartnerToken', 'mutation($p: ID!) { r: createPartnerToken(input: { partnerId: $p }) { userErrors { code } } }', { p: i.partner }],
-      ['revokeApiKey', 'mutation($id: ID!) { r: revokeApiKey(input: { id: $id }) { userErrors { code } } }', { id: v.apiKeyId }],
+      [
+        'updateProgram',
+        'mutation($id: ID!) { r: updateProgram(input: { id: $id, name: "x", status: PAUSED }) { userErrors { code } } }',
+        { id: i.program },
+      ],
+      [
+        'createRewardRule',
+        'mutation($p: ID!) { r: createRewardRule(input: { programId: $p, trigger: SIGNUP, kind: CASH, amountType: FIXED, fixedAmount: { amount: "1.00", currency: "USD" } }) { userErrors { code } } }',
+        { p: i.program },
+      ],
+      [
+        'updateRewardRule',
+        'mutation($id: ID!) { r: updateRewardRule(input: { id: $id, percentageBasisPoints: 5000 }) { userErrors { code } } }',
+        { id: i.rule },
+      ],
+      [
+        'archiveRewardRule',
+        'mutation($id: ID!) { r: archiveRewardRule(input: { id: $id }) { userErrors { code } } }',
+        { id: i.rule },
+      ],
+      [
+        'updatePartner',
+        'mutation($id: ID!) { r: updatePartner(input: { id: $id, name: "x" }) { userErrors { code } } }',
+        { id: i.partner },
+      ],
+      [
+        'updatePartner by externalId',
+        'mutation($e: String!) { r: updatePartner(input: { externalId: $e, name: "x" }) { userErrors { code } } }',
+        { e: v.externalId },
+      ],
+      [
+        'setPartnerStatus',
+        'mutation($id: ID!) { r: setPartnerStatus(input: { partnerId: $id, status: BANNED }) { userErrors { code } } }',
+        { id: i.partner },
+      ],
+      [
+        'enrollPartner',
+        'mutation($p: ID!, $pr: ID!) { r: enrollPartner(input: { partnerId: $p, programId: $pr }) { userErrors { code } } }',
+        { p: i.partner, pr: i.program },
+      ],
+      [
+        'setEnrollmentStatus',
+        'mutation($id: ID!) { r: setEnrollmentStatus(input: { enrollmentId: $id, status: REJECTED }) { userErrors { code } } }',
+        { id: i.enrollment },
+      ],
+      [
+        'createReferralLink',
+        'mutation($p: ID!, $pr: ID!) { r: createReferralLink(input: { partnerId: $p, programId: $pr }) { userErrors { code } } }',
+        { p: i.partner, pr: i.program },
+      ],
+      [
+        'disableReferralLink',
+        'mutation($id: ID!) { r: disableReferralLink(input: { id: $id }) { userErrors { code } } }',
+        { id: i.link },
+      ],
+      [
+        'recordConversion with programId',
+        'mutation($p: ID!) { r: recordConversion(input: { type: SIGNUP, idempotencyKey: "atk-1", referredExternalId: "z", programId: $p }) { userErrors { code } } }',
+        { p: i.program },
+      ],
+      [
+        'refundConversion',
+        'mutation($id: ID!) { r: refundConversion(input: { conversionId: $id, idempotencyKey: "atk-r" }) { userErrors { code } } }',
+        { id: i.conversion },
+      ],
+      [
+        'updateRewardStatus',
+        'mutation($id: ID!) { r: updateRewardStatus(input: { ids: [$id], status: CANCELED }) { userErrors { code } } }',
+        { id: i.reward },
+      ],
+      [
+        'creditBalance',
+        'mutation($p: ID!) { r: creditBalance(input: { partnerId: $p, amount: { amount: "5.00", currency: "USD" }, idempotencyKey: "atk-c" }) { userErrors { code } } }',
+        { p: i.partner },
+      ],
+      [
+        'createPayout',
+        'mutation($p: ID!) { r: createPayout(input: { partnerId: $p, currency: "USD" }) { userErrors { code } } }',
+        { p: i.partner },
+      ],
+      [
+        'markPayoutPaid',
+        'mutation($id: ID!) { r: markPayoutPaid(input: { payoutId: $id, externalReference: "x" }) { userErrors { code } } }',
+        { id: i.payout },
+      ],
+      [
+        'createPartnerToken',
+        'mutation($p: ID!) { r: createPartnerToken(input: { partnerId: $p }) { userErrors { code } } }',
+        { p: i.partner },
+      ],
+      [
+        'revokeApiKey',
+        'mutation($id: ID!) { r: revokeApiKey(input: { id: $id }) { userErrors { code } } }',
+        { id: v.apiKeyId },
+      ],
     ];
     for (const [name, mutation, variables] of attempts) {
       const data = await ok<{ r: { userErrors: Array<{ code: string }> } }>(mutation, variables, token);
-      expect(data.r.userErrors.map((e) => e.code), name).toContain('NOT_FOUND');
+      expect(
+        data.r.userErrors.map((e) => e.code),
+        name,
+      ).toContain('NOT_FOUND');
     }
     // Codes of another tenant are unknown codes: no click for the victim, no attribution.
     const click = await ok<{ trackClick: { discarded: boolean; clickId: string | null } }>(
@@ -184,12 +290,17 @@ describe.each(['another workspace', 'the other mode of the same workspace'])('fr
       token,
     );
     expect(click.trackClick).toEqual({ discarded: true, clickId: null });
-    const conversion = await ok<{ recordConversion: { conversion: { status: string; partner: unknown }; rewards: unknown[] } }>(
+    const conversion = await ok<{
+      recordConversion: { conversion: { status: string; partner: unknown }; rewards: unknown[] };
+    }>(
       'mutation($c: String!) { recordConversion(input: { type: SIGNUP, idempotencyKey: "atk-2", referredExternalId: "y", code: $c }) { conversion { status partner { id } } rewards { id } } }',
       { c: v.code },
       token,
     );
-    expect(conversion.recordConversion).toMatchObject({ conversion: { status: 'DISCARDED', partner: null }, rewards: [] });
+    expect(conversion.recordConversion).toMatchObject({
+      conversion: { status: 'DISCARDED', partner: null },
+      rewards: [],
+    });
     expect(await snapshot(v)).toEqual(before);
     expect((await server.gql('{ viewer { role } }', {}, v.token)).errors).toBeUndefined();
   });

@@ -2,7 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import type { Tenant } from './helpers/factories.js';
-import { balanceOf, expectLedgerMatchesBalances, gid, ledgerSum, moneyFixtures, partnerToken, readOnlyKey, type World } from './helpers/money.js';
+import {
+  balanceOf,
+  expectLedgerMatchesBalances,
+  gid,
+  ledgerSum,
+  moneyFixtures,
+  partnerToken,
+  readOnlyKey,
+  type World,
+} from './helpers/money.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -43,8 +52,19 @@ const prisma = () => server.testDb.db.prisma;
 let keys = 0;
 const newKey = () => `credit-${++keys}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function credit(partnerId: string, amount: string, currency = 'USD', key = newKey(), note?: string | null, token = admin) {
-  const res = await server.gql(CREDIT, { input: { partnerId: gid('Partner', partnerId), amount: { amount, currency }, note, idempotencyKey: key } }, token);
+async function credit(
+  partnerId: string,
+  amount: string,
+  currency = 'USD',
+  key = newKey(),
+  note?: string | null,
+  token = admin,
+) {
+  const res = await server.gql(
+    CREDIT,
+    { input: { partnerId: gid('Partner', partnerId), amount: { amount, currency }, note, idempotencyKey: key } },
+    token,
+  );
   expect(res.errors).toBeUndefined();
   return res.data!.creditBalance;
 }
@@ -62,15 +82,36 @@ describe('creditBalance', () => {
     const key = newKey();
     const payload = await credit(w.partnerId, '12.5', 'usd', key, '  welcome bonus ');
     expect(payload).toEqual({
-      balance: { currency: 'USD', pending: { amount: '0.00', currency: 'USD' }, available: { amount: '12.50', currency: 'USD' }, paid: { amount: '0.00', currency: 'USD' } },
+      balance: {
+        currency: 'USD',
+        pending: { amount: '0.00', currency: 'USD' },
+        available: { amount: '12.50', currency: 'USD' },
+        paid: { amount: '0.00', currency: 'USD' },
+      },
       userErrors: [],
     });
     expect(await entries(w.partnerId)).toEqual([
-      expect.objectContaining({ type: 'MANUAL_CREDIT', amount: 1250n, currency: 'USD', idempotencyKey: key, note: 'welcome bonus', rewardId: null, payoutId: null }),
+      expect.objectContaining({
+        type: 'MANUAL_CREDIT',
+        amount: 1250n,
+        currency: 'USD',
+        idempotencyKey: key,
+        note: 'welcome bonus',
+        rewardId: null,
+        payoutId: null,
+      }),
     ]);
-    const event = await prisma().event.findFirst({ where: { ...tenant, type: 'balance.credited' }, orderBy: { sequence: 'desc' } });
+    const event = await prisma().event.findFirst({
+      where: { ...tenant, type: 'balance.credited' },
+      orderBy: { sequence: 'desc' },
+    });
     expect(event).toMatchObject({ partnerId: w.partnerId, programId: null });
-    expect(event!.payload).toEqual({ partnerId: gid('Partner', w.partnerId), amount: { amount: '12.50', currency: 'USD' }, note: 'welcome bonus', idempotencyKey: key });
+    expect(event!.payload).toEqual({
+      partnerId: gid('Partner', w.partnerId),
+      amount: { amount: '12.50', currency: 'USD' },
+      note: 'welcome bonus',
+      idempotencyKey: key,
+    });
   });
 
   it('debits with a negative amount, down below zero', async () => {
@@ -83,8 +124,14 @@ describe('creditBalance', () => {
 
   it('keeps each currency apart, with its own minor digits', async () => {
     const world = await fx.world();
-    expect((await credit(world.partnerId, '1500', 'JPY')).balance!.available).toEqual({ amount: '1500', currency: 'JPY' });
-    expect((await credit(world.partnerId, '1.234', 'KWD')).balance!.available).toEqual({ amount: '1.234', currency: 'KWD' });
+    expect((await credit(world.partnerId, '1500', 'JPY')).balance!.available).toEqual({
+      amount: '1500',
+      currency: 'JPY',
+    });
+    expect((await credit(world.partnerId, '1.234', 'KWD')).balance!.available).toEqual({
+      amount: '1.234',
+      currency: 'KWD',
+    });
     expect((await balanceOf(server, admin, world.partnerId, 'USD')).available).toBe(0n);
     expect((await balanceOf(server, admin, world.partnerId, 'JPY')).available).toBe(1500n);
   });
@@ -95,7 +142,11 @@ describe('creditBalance', () => {
     await fx.reward(world, { status: 'CREATED', amount: 300n });
     await fx.reward(world, { status: 'PROCESSED', amount: 700n });
     const payload = await credit(world.partnerId, '2.00');
-    expect(payload.balance).toMatchObject({ pending: { amount: '3.00' }, available: { amount: '12.00' }, paid: { amount: '7.00' } });
+    expect(payload.balance).toMatchObject({
+      pending: { amount: '3.00' },
+      available: { amount: '12.00' },
+      paid: { amount: '7.00' },
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
   });
 
@@ -125,7 +176,9 @@ describe('creditBalance', () => {
       ] as const) {
         const payload = await credit(partnerId, amount, currency, key);
         expect(payload.balance).toBeNull();
-        expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] })]);
+        expect(payload.userErrors).toEqual([
+          expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] }),
+        ]);
         expect(payload.userErrors[0]!.message).toContain('3.00 USD');
       }
       expect(await counts()).toEqual(before);
@@ -140,7 +193,9 @@ describe('creditBalance', () => {
       const foreignWorld = await foreign.world();
       expect((await credit(world.partnerId, '1.00', 'USD', key)).userErrors).toEqual([]);
       expect((await credit(liveWorld.partnerId, '2.00', 'USD', key, null, ws.keys.live.secret)).userErrors).toEqual([]);
-      expect((await credit(foreignWorld.partnerId, '3.00', 'USD', key, null, other.keys.test.secret)).userErrors).toEqual([]);
+      expect(
+        (await credit(foreignWorld.partnerId, '3.00', 'USD', key, null, other.keys.test.secret)).userErrors,
+      ).toEqual([]);
       expect(await prisma().ledgerEntry.count({ where: { idempotencyKey: key } })).toBe(3);
     });
   });
@@ -154,20 +209,40 @@ describe('creditBalance', () => {
       ['an unknown currency', { amount: '1.00', currency: 'ZZZ' }, ['input', 'amount', 'currency']],
     ])('refuses %s with VALIDATION on its field', async (_name, amount, field) => {
       const before = await counts();
-      const res = await server.gql(CREDIT, { input: { partnerId: gid('Partner', (await fx.partner()).id), amount, idempotencyKey: newKey() } }, admin);
-      expect(res.data!.creditBalance).toEqual({ balance: null, userErrors: [expect.objectContaining({ code: 'VALIDATION', field })] });
+      const res = await server.gql(
+        CREDIT,
+        { input: { partnerId: gid('Partner', (await fx.partner()).id), amount, idempotencyKey: newKey() } },
+        admin,
+      );
+      expect(res.data!.creditBalance).toEqual({
+        balance: null,
+        userErrors: [expect.objectContaining({ code: 'VALIDATION', field })],
+      });
       expect(await counts()).toEqual(before);
     });
 
     it('refuses a blank or over-long key and an over-long note, all at once', async () => {
       const partner = await fx.partner();
-      const res = await server.gql(CREDIT, { input: { partnerId: gid('Partner', partner.id), amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: ' ', note: 'n'.repeat(501) } }, admin);
+      const res = await server.gql(
+        CREDIT,
+        {
+          input: {
+            partnerId: gid('Partner', partner.id),
+            amount: { amount: '1.00', currency: 'USD' },
+            idempotencyKey: ' ',
+            note: 'n'.repeat(501),
+          },
+        },
+        admin,
+      );
       expect(res.data!.creditBalance.userErrors.map((e) => [e.code, e.field])).toEqual([
         ['VALIDATION', ['input', 'idempotencyKey']],
         ['VALIDATION', ['input', 'note']],
       ]);
       const long = await credit(partner.id, '1.00', 'USD', 'k'.repeat(256));
-      expect(long.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'idempotencyKey'] })]);
+      expect(long.userErrors).toEqual([
+        expect.objectContaining({ code: 'VALIDATION', field: ['input', 'idempotencyKey'] }),
+      ]);
       expect(await entries(partner.id)).toEqual([]);
     });
   });
@@ -177,9 +252,22 @@ describe('creditBalance', () => {
       const foreign = await moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' }).partner();
       const live = await moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' }).partner();
       const before = await counts();
-      for (const id of [gid('Partner', foreign.id), gid('Partner', live.id), 'garbage', gid('Reward', foreign.id), gid('Partner', 'x')]) {
-        const res = await server.gql(CREDIT, { input: { partnerId: id, amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() } }, admin);
-        expect(res.data!.creditBalance).toEqual({ balance: null, userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'partnerId'] })] });
+      for (const id of [
+        gid('Partner', foreign.id),
+        gid('Partner', live.id),
+        'garbage',
+        gid('Reward', foreign.id),
+        gid('Partner', 'x'),
+      ]) {
+        const res = await server.gql(
+          CREDIT,
+          { input: { partnerId: id, amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() } },
+          admin,
+        );
+        expect(res.data!.creditBalance).toEqual({
+          balance: null,
+          userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'partnerId'] })],
+        });
       }
       expect(await counts()).toEqual(before);
     });
@@ -187,7 +275,17 @@ describe('creditBalance', () => {
     it('refuses READ_ONLY and PARTNER credentials with FORBIDDEN_FOR_ROLE', async () => {
       const partner = await fx.partner();
       for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, partner.id)]) {
-        const res = await server.gql(CREDIT, { input: { partnerId: gid('Partner', partner.id), amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() } }, token);
+        const res = await server.gql(
+          CREDIT,
+          {
+            input: {
+              partnerId: gid('Partner', partner.id),
+              amount: { amount: '1.00', currency: 'USD' },
+              idempotencyKey: newKey(),
+            },
+          },
+          token,
+        );
         expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
       }
       expect(await entries(partner.id)).toEqual([]);
@@ -215,8 +313,18 @@ describe('the ledger and Partner.balances agree', () => {
     await credit(world.partnerId, '-20.00');
     await credit(world.partnerId, '1.00', 'EUR');
     await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: 900n - 2000n, paid: 300n });
-    expect(await balanceOf(server, admin, world.partnerId, 'EUR')).toEqual({ currency: 'EUR', pending: 0n, available: 100n, paid: 999n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: 900n - 2000n,
+      paid: 300n,
+    });
+    expect(await balanceOf(server, admin, world.partnerId, 'EUR')).toEqual({
+      currency: 'EUR',
+      pending: 0n,
+      available: 100n,
+      paid: 999n,
+    });
     expect(await ledgerSum(prisma(), tenant, world.partnerId, 'USD')).toBe(-1100n);
   });
 });

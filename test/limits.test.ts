@@ -22,7 +22,14 @@ async function post(server: TestServer, body: unknown, token?: string, accept = 
     body: JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, statements: Number(res.headers.get('x-sql-statements')), body: JSON.parse(text) as { data?: unknown; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
+  return {
+    status: res.status,
+    statements: Number(res.headers.get('x-sql-statements')),
+    body: JSON.parse(text) as {
+      data?: unknown;
+      errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+    },
+  };
 }
 
 describe('operation limits', () => {
@@ -48,7 +55,9 @@ describe('operation limits', () => {
   afterAll(() => server?.close());
 
   const tooComplex = (body: { errors?: Array<{ extensions?: Record<string, unknown> }> }, limit: string) => {
-    expect(body.errors?.map((e) => [e.extensions?.['code'], e.extensions?.['limit']])).toEqual([['QUERY_TOO_COMPLEX', limit]]);
+    expect(body.errors?.map((e) => [e.extensions?.['code'], e.extensions?.['limit']])).toEqual([
+      ['QUERY_TOO_COMPLEX', limit],
+    ]);
   };
 
   it('refuses the cyclic documents of the report before running anything (PARTNER token)', async () => {
@@ -98,7 +107,8 @@ describe('operation limits', () => {
   });
 
   it('counts a list’s page size from variables, and lets a query at the limit through', async () => {
-    const query = 'query Page($n: Int) { programs(first: $n) { edges { node { rewardRules { program { rewardRules { id } } } } } } }';
+    const query =
+      'query Page($n: Int) { programs(first: $n) { edges { node { rewardRules { program { rewardRules { id } } } } } } }';
     const cost = (n: number) => complexityFromQuery(query, { schema, variables: { n } }).complexity;
     const limited = await startTestServer({ MAX_QUERY_COST: String(cost(10)) });
     try {
@@ -110,7 +120,9 @@ describe('operation limits', () => {
       expect(refused.body.errors![0]!.extensions).toMatchObject({ max: cost(10), actual: cost(11) });
       expect(refused.statements).toBe(0);
       // application/json gets 200 for a request error (GraphQL over HTTP), never a 500.
-      expect((await post(limited, { query, variables: { n: 11 } }, ws.keys.test.secret, 'application/json')).status).toBe(200);
+      expect(
+        (await post(limited, { query, variables: { n: 11 } }, ws.keys.test.secret, 'application/json')).status,
+      ).toBe(200);
     } finally {
       await limited.close();
     }
@@ -125,7 +137,9 @@ describe('operation limits', () => {
       await post(big, { query: '{ viewer { role } }' }, ws.keys.test.secret); // the key's lookup is then cached
       const res = await post(big, { query: aliases }, ws.keys.test.secret);
       tooComplex(res.body, 'MAX_ALIASES');
-      expect(res.body.errors![0]!.message).toBe('The operation uses 1000 aliases, more than 30 (MAX_ALIASES). Send several requests, or fewer aliased fields per request.');
+      expect(res.body.errors![0]!.message).toBe(
+        'The operation uses 1000 aliases, more than 30 (MAX_ALIASES). Send several requests, or fewer aliased fields per request.',
+      );
       expect(res.statements).toBe(0);
     } finally {
       await big.close();
@@ -157,10 +171,16 @@ describe('operation limits', () => {
   it('applies the same limits to subscriptions over WebSocket and SSE', async () => {
     const client = wsClient(server.url, admin);
     try {
-      const deep = subscribe(client, `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 8, 'id')} } }`);
+      const deep = subscribe(
+        client,
+        `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 8, 'id')} } }`,
+      );
       const result = await deep.next();
       expect(JSON.stringify(result.errors)).toMatch(/QUERY_TOO_COMPLEX|MAX_QUERY_DEPTH/);
-      const costly = subscribe(client, `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 3, 'id')} referral { conversions { rewards { conversion { rewards { id } } } } } } }`);
+      const costly = subscribe(
+        client,
+        `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 3, 'id')} referral { conversions { rewards { conversion { rewards { id } } } } } } }`,
+      );
       const refused = await costly.next();
       expect(JSON.stringify(refused.errors)).toMatch(/MAX_QUERY_COST/);
     } finally {
@@ -169,7 +189,9 @@ describe('operation limits', () => {
     const sse = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${admin}` },
-      body: JSON.stringify({ query: `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 8, 'id')} } }` }),
+      body: JSON.stringify({
+        query: `subscription { conversionRecorded { ${nest('rewards { conversion { ', '} }', 8, 'id')} } }`,
+      }),
     });
     expect(await sse.text()).toMatch(/QUERY_TOO_COMPLEX/);
   });
@@ -178,17 +200,36 @@ describe('operation limits', () => {
     const limits = loadConfig({}).limits;
     const clicks = `mutation BenchBatch(${Array.from({ length: 10 }, (_, i) => `$i${i}: TrackClickInput!`).join(', ')}) { ${Array.from({ length: 10 }, (_, i) => `c${i}: trackClick(input: $i${i}) { clickId discarded userErrors { code } }`).join(' ')} }`;
     for (const document of [DASHBOARD_QUERY, clicks]) {
-      const { complexity, depth } = complexityFromQuery(parse(document), { schema, variables: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`i${i}`, { code: 'x' }])) });
+      const { complexity, depth } = complexityFromQuery(parse(document), {
+        schema,
+        variables: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`i${i}`, { code: 'x' }])),
+      });
       expect(complexity).toBeLessThanOrEqual(limits.cost);
       expect(depth).toBeLessThanOrEqual(limits.depth);
     }
   });
 
   it('keeps plain lists bounded: first at most 100, and the paginated alternatives', async () => {
-    const res = await post(server, { query: 'query($id: ID!) { program(id: $id) { rewardRules(first: 101) { id } } }', variables: { id: programId } }, admin);
+    const res = await post(
+      server,
+      {
+        query: 'query($id: ID!) { program(id: $id) { rewardRules(first: 101) { id } } }',
+        variables: { id: programId },
+      },
+      admin,
+    );
     expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
-    const one = await post(server, { query: 'query($id: ID!) { program(id: $id) { rewardRules(first: 1) { id } all: rewardRules { id } } }', variables: { id: programId } }, admin);
-    expect(one.body.data).toMatchObject({ program: { rewardRules: [expect.anything()], all: [expect.anything(), expect.anything()] } });
+    const one = await post(
+      server,
+      {
+        query: 'query($id: ID!) { program(id: $id) { rewardRules(first: 1) { id } all: rewardRules { id } } }',
+        variables: { id: programId },
+      },
+      admin,
+    );
+    expect(one.body.data).toMatchObject({
+      program: { rewardRules: [expect.anything()], all: [expect.anything(), expect.anything()] },
+    });
 
     // A payout of 101 rewards lists 100; Query.rewards(filter: { payoutId }) pages through all.
     const prisma = server.testDb.db.prisma;
@@ -198,9 +239,28 @@ describe('operation limits', () => {
     const rule = await f.rule(program.id);
     const p = await f.partner();
     const [referral] = await f.referrals([{ programId: program.id, partnerId: p.id }]);
-    const conversions = await f.conversions(Array.from({ length: 101 }, () => ({ programId: program.id, partnerId: p.id, referralId: referral!.id, amount: 100n, currency: 'USD' })));
+    const conversions = await f.conversions(
+      Array.from({ length: 101 }, () => ({
+        programId: program.id,
+        partnerId: p.id,
+        referralId: referral!.id,
+        amount: 100n,
+        currency: 'USD',
+      })),
+    );
     const payout = await f.payout({ partnerId: p.id, amount: 101_000n, currency: 'USD' });
-    await f.rewards(conversions.map((c) => ({ programId: program.id, partnerId: p.id, conversionId: c.id, ruleId: rule.id, amount: 1000n, currency: 'USD', status: 'APPROVED' as const, payoutId: payout.id })));
+    await f.rewards(
+      conversions.map((c) => ({
+        programId: program.id,
+        partnerId: p.id,
+        conversionId: c.id,
+        ruleId: rule.id,
+        amount: 1000n,
+        currency: 'USD',
+        status: 'APPROVED' as const,
+        payoutId: payout.id,
+      })),
+    );
     const lists = await post(
       server,
       {
@@ -215,10 +275,27 @@ describe('operation limits', () => {
       ws.keys.test.secret,
     );
     expect(lists.body.errors).toBeUndefined();
-    const data = lists.body.data as { node: { rewards: unknown[] }; referral: { conversions: unknown[] }; rewards: { totalCount: number }; conversions: { totalCount: number } };
-    expect([data.node.rewards.length, data.referral.conversions.length, data.rewards.totalCount, data.conversions.totalCount]).toEqual([100, 100, 101, 101]);
+    const data = lists.body.data as {
+      node: { rewards: unknown[] };
+      referral: { conversions: unknown[] };
+      rewards: { totalCount: number };
+      conversions: { totalCount: number };
+    };
+    expect([
+      data.node.rewards.length,
+      data.referral.conversions.length,
+      data.rewards.totalCount,
+      data.conversions.totalCount,
+    ]).toEqual([100, 100, 101, 101]);
     // Another workspace's payout id matches nothing.
-    const other = await post(server, { query: 'query($p: ID!) { rewards(filter: { payoutId: $p }) { totalCount } }', variables: { p: gid('Payout', payout.id) } }, admin);
+    const other = await post(
+      server,
+      {
+        query: 'query($p: ID!) { rewards(filter: { payoutId: $p }) { totalCount } }',
+        variables: { p: gid('Payout', payout.id) },
+      },
+      admin,
+    );
     expect(other.body.data).toEqual({ rewards: { totalCount: 0 } });
   });
 });

@@ -68,12 +68,31 @@ const vanity = (prefix = 'Code') => `${prefix}_${++seq}${Math.random().toString(
  * A partner with an enrollment in a new program, as Prisma rows. `status` APPROVED by default;
  * no links are created here (createReferralLink is what is tested).
  */
-async function enrolled(tenant: Tenant = A(), opts: { status?: 'PENDING' | 'APPROVED' | 'REJECTED'; destinationUrl?: string | null; partnerStatus?: 'ACTIVE' | 'BANNED'; programStatus?: 'ACTIVE' | 'ARCHIVED' } = {}) {
+async function enrolled(
+  tenant: Tenant = A(),
+  opts: {
+    status?: 'PENDING' | 'APPROVED' | 'REJECTED';
+    destinationUrl?: string | null;
+    partnerStatus?: 'ACTIVE' | 'BANNED';
+    programStatus?: 'ACTIVE' | 'ARCHIVED';
+  } = {},
+) {
   const program = await prisma().program.create({
-    data: { ...tenant, name: unique('Program'), type: 'REFERRAL', currency: 'USD', destinationUrl: opts.destinationUrl ?? null, status: opts.programStatus ?? 'ACTIVE' },
+    data: {
+      ...tenant,
+      name: unique('Program'),
+      type: 'REFERRAL',
+      currency: 'USD',
+      destinationUrl: opts.destinationUrl ?? null,
+      status: opts.programStatus ?? 'ACTIVE',
+    },
   });
-  const partner = await prisma().partner.create({ data: { ...tenant, externalId: unique(), status: opts.partnerStatus ?? 'ACTIVE' } });
-  await prisma().enrollment.create({ data: { ...tenant, programId: program.id, partnerId: partner.id, status: opts.status ?? 'APPROVED' } });
+  const partner = await prisma().partner.create({
+    data: { ...tenant, externalId: unique(), status: opts.partnerStatus ?? 'ACTIVE' },
+  });
+  await prisma().enrollment.create({
+    data: { ...tenant, programId: program.id, partnerId: partner.id, status: opts.status ?? 'APPROVED' },
+  });
   return {
     programId: encodeGlobalID('Program', program.id),
     partnerId: encodeGlobalID('Partner', partner.id),
@@ -82,7 +101,10 @@ async function enrolled(tenant: Tenant = A(), opts: { status?: 'PENDING' | 'APPR
   };
 }
 
-async function create(input: { partnerId: string; programId: string; code?: string | null; destinationUrl?: string | null }, token = admin) {
+async function create(
+  input: { partnerId: string; programId: string; code?: string | null; destinationUrl?: string | null },
+  token = admin,
+) {
   const { partnerId, programId, code, destinationUrl } = input;
   const res = await server.gql(CREATE, { input: { partnerId, programId, code, destinationUrl } }, token);
   expect(res.errors).toBeUndefined();
@@ -112,7 +134,8 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
     { input: { partnerId } },
     token,
   );
-  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } }).createPartnerToken;
+  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } })
+    .createPartnerToken;
   expect(payload.userErrors).toEqual([]);
   return payload.token!;
 }
@@ -143,7 +166,9 @@ describe('createReferralLink', () => {
 
   it('uses the link’s own destination first, then the program’s, then the public URL', async () => {
     const withProgramUrl = await enrolled(A(), { destinationUrl: 'https://program.example.com/' });
-    expect((await createOk({ ...withProgramUrl, destinationUrl: 'http://own.example.com/landing?x=1' })).destinationUrl).toBe('http://own.example.com/landing?x=1');
+    expect(
+      (await createOk({ ...withProgramUrl, destinationUrl: 'http://own.example.com/landing?x=1' })).destinationUrl,
+    ).toBe('http://own.example.com/landing?x=1');
     expect((await createOk(withProgramUrl)).destinationUrl).toBe('https://program.example.com/');
     expect((await createOk(await enrolled())).destinationUrl).toBe(PUBLIC_URL);
   });
@@ -166,13 +191,20 @@ describe('createReferralLink', () => {
   it('refuses a vanity code shorter than 3 characters', async () => {
     const before = await linkCount();
     const payload = await create({ ...(await enrolled()), code: 'ab' });
-    expect(payload).toEqual({ link: null, userErrors: [{ code: 'VALIDATION', message: 'A code must be at least 3 characters long.', field: ['input', 'code'] }] });
+    expect(payload).toEqual({
+      link: null,
+      userErrors: [
+        { code: 'VALIDATION', message: 'A code must be at least 3 characters long.', field: ['input', 'code'] },
+      ],
+    });
     expect(await linkCount()).toBe(before);
   });
 
   it('refuses a vanity code longer than 32 characters', async () => {
     const payload = await create({ ...(await enrolled()), code: 'a'.repeat(33) });
-    expect(payload.userErrors).toEqual([{ code: 'VALIDATION', message: 'A code must be at most 32 characters long.', field: ['input', 'code'] }]);
+    expect(payload.userErrors).toEqual([
+      { code: 'VALIDATION', message: 'A code must be at most 32 characters long.', field: ['input', 'code'] },
+    ]);
   });
 
   it('refuses characters outside A–Z, a–z, 0–9, "_" and "-"', async () => {
@@ -180,17 +212,38 @@ describe('createReferralLink', () => {
     for (const code of ['has space', 'dot.code', 'slash/code', 'émile', 'percent%', 'ＡＢＣ']) {
       const payload = await create({ ...e, code });
       expect(payload.userErrors, code).toEqual([
-        { code: 'VALIDATION', message: 'A code may contain only letters A–Z and a–z, digits, "_" and "-".', field: ['input', 'code'] },
+        {
+          code: 'VALIDATION',
+          message: 'A code may contain only letters A–Z and a–z, digits, "_" and "-".',
+          field: ['input', 'code'],
+        },
       ]);
     }
   });
 
   it('refuses reserved words in any case', async () => {
     const e = await enrolled();
-    for (const code of ['admin', 'API', 'GraphQL', 'graphiql', 'healthz', 'readyz', 'www', 'Static', 'assets', 'login', 'signup', 'REFGRAPH']) {
+    for (const code of [
+      'admin',
+      'API',
+      'GraphQL',
+      'graphiql',
+      'healthz',
+      'readyz',
+      'www',
+      'Static',
+      'assets',
+      'login',
+      'signup',
+      'REFGRAPH',
+    ]) {
       const payload = await create({ ...e, code });
       expect(payload.userErrors, code).toEqual([
-        { code: 'VALIDATION', message: `"${code}" is a reserved word and cannot be used as a code.`, field: ['input', 'code'] },
+        {
+          code: 'VALIDATION',
+          message: `"${code}" is a reserved word and cannot be used as a code.`,
+          field: ['input', 'code'],
+        },
       ]);
     }
   });
@@ -203,7 +256,13 @@ describe('createReferralLink', () => {
     const payload = await create({ ...e, code: code.toUpperCase() });
     expect(payload).toEqual({
       link: null,
-      userErrors: [{ code: 'DUPLICATE', message: `The code "${code.toUpperCase()}" is already taken; choose another.`, field: ['input', 'code'] }],
+      userErrors: [
+        {
+          code: 'DUPLICATE',
+          message: `The code "${code.toUpperCase()}" is already taken; choose another.`,
+          field: ['input', 'code'],
+        },
+      ],
     });
     expect(await linkCount()).toBe(before);
   });
@@ -216,7 +275,11 @@ describe('createReferralLink', () => {
     const e = await enrolled();
     for (const taken of [code, code.toLowerCase(), liveCode]) {
       expect((await create({ ...e, code: taken })).userErrors).toEqual([
-        { code: 'DUPLICATE', message: `The code "${taken}" is already taken; choose another.`, field: ['input', 'code'] },
+        {
+          code: 'DUPLICATE',
+          message: `The code "${taken}" is already taken; choose another.`,
+          field: ['input', 'code'],
+        },
       ]);
     }
   });
@@ -224,16 +287,30 @@ describe('createReferralLink', () => {
   it('gives one link and DUPLICATE for the others when the same vanity code races', async () => {
     const e = await enrolled();
     const code = vanity('Race');
-    const results = await Promise.all([create({ ...e, code }), create({ ...e, code: code.toLowerCase() }), create({ ...e, code: code.toUpperCase() })]);
+    const results = await Promise.all([
+      create({ ...e, code }),
+      create({ ...e, code: code.toLowerCase() }),
+      create({ ...e, code: code.toUpperCase() }),
+    ]);
     expect(results.filter((r) => r.link).length).toBe(1);
     for (const r of results.filter((r) => !r.link)) expect(r.userErrors[0]?.code).toBe('DUPLICATE');
   });
 
   it('refuses a destinationUrl that is not an absolute http(s) URL', async () => {
     const e = await enrolled();
-    for (const destinationUrl of ['/relative/path', 'example.com', 'ftp://example.com/file', 'javascript:alert(1)', 'mailto:a@example.com']) {
+    for (const destinationUrl of [
+      '/relative/path',
+      'example.com',
+      'ftp://example.com/file',
+      'javascript:alert(1)',
+      'mailto:a@example.com',
+    ]) {
       expect((await create({ ...e, destinationUrl })).userErrors, destinationUrl).toEqual([
-        { code: 'VALIDATION', message: 'A destination URL must be an absolute http:// or https:// URL.', field: ['input', 'destinationUrl'] },
+        {
+          code: 'VALIDATION',
+          message: 'A destination URL must be an absolute http:// or https:// URL.',
+          field: ['input', 'destinationUrl'],
+        },
       ]);
     }
   });
@@ -243,13 +320,20 @@ describe('createReferralLink', () => {
     const base = 'https://example.com/?q=';
     expect((await createOk({ ...e, destinationUrl: base.padEnd(2048, 'x') })).destinationUrl).toHaveLength(2048);
     expect((await create({ ...e, destinationUrl: base.padEnd(2049, 'x') })).userErrors).toEqual([
-      { code: 'VALIDATION', message: 'A destination URL must be at most 2048 characters long.', field: ['input', 'destinationUrl'] },
+      {
+        code: 'VALIDATION',
+        message: 'A destination URL must be at most 2048 characters long.',
+        field: ['input', 'destinationUrl'],
+      },
     ]);
   });
 
   it('reports an invalid code and an invalid destination together', async () => {
     const payload = await create({ ...(await enrolled()), code: 'x', destinationUrl: 'nope' });
-    expect(payload.userErrors.map((u) => u.field)).toEqual([['input', 'code'], ['input', 'destinationUrl']]);
+    expect(payload.userErrors.map((u) => u.field)).toEqual([
+      ['input', 'code'],
+      ['input', 'destinationUrl'],
+    ]);
   });
 
   it('answers NOT_FOUND when the partner is not enrolled in the program', async () => {
@@ -258,7 +342,13 @@ describe('createReferralLink', () => {
     const before = await linkCount();
     const payload = await create({ partnerId: a.partnerId, programId: b.programId });
     expect(payload.link).toBeNull();
-    expect(payload.userErrors).toEqual([{ code: 'NOT_FOUND', message: expect.stringContaining('is not enrolled in program'), field: ['input', 'programId'] }]);
+    expect(payload.userErrors).toEqual([
+      {
+        code: 'NOT_FOUND',
+        message: expect.stringContaining('is not enrolled in program'),
+        field: ['input', 'programId'],
+      },
+    ]);
     expect(await linkCount()).toBe(before);
   });
 
@@ -266,7 +356,11 @@ describe('createReferralLink', () => {
     for (const status of ['PENDING', 'REJECTED'] as const) {
       const payload = await create(await enrolled(A(), { status }));
       expect(payload.userErrors).toEqual([
-        { code: 'INVALID_TRANSITION', message: expect.stringContaining(`is ${status}; links can only be created for an APPROVED enrollment`), field: ['input', 'programId'] },
+        {
+          code: 'INVALID_TRANSITION',
+          message: expect.stringContaining(`is ${status}; links can only be created for an APPROVED enrollment`),
+          field: ['input', 'programId'],
+        },
       ]);
     }
   });
@@ -285,7 +379,13 @@ describe('createReferralLink', () => {
     const foreign = await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' });
     const liveOne = await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' });
     const before = await linkCount();
-    for (const partnerId of [foreign.partnerId, liveOne.partnerId, 'garbage', mine.programId, encodeGlobalID('Partner', 'x')]) {
+    for (const partnerId of [
+      foreign.partnerId,
+      liveOne.partnerId,
+      'garbage',
+      mine.programId,
+      encodeGlobalID('Partner', 'x'),
+    ]) {
       expect((await create({ partnerId, programId: mine.programId })).userErrors, partnerId).toEqual([
         { code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] },
       ]);
@@ -312,7 +412,10 @@ describe('disableReferralLink', () => {
     });
     const second = await server.gql(DISABLE, { input: { id: link.id } }, admin);
     expect(second.data?.disableReferralLink).toEqual(first.data?.disableReferralLink);
-    expect((await server.gql(BY_CODE, { code: link.code }, admin)).data?.referralLink).toMatchObject({ id: link.id, disabled: true });
+    expect((await server.gql(BY_CODE, { code: link.code }, admin)).data?.referralLink).toMatchObject({
+      id: link.id,
+      disabled: true,
+    });
     expect((await server.gql(NODE, { id: link.id }, admin)).data).toEqual({ node: { id: link.id, code: link.code } });
   });
 
@@ -326,7 +429,11 @@ describe('disableReferralLink', () => {
         userErrors: [{ code: 'NOT_FOUND', message: 'Referral link not found.', field: ['input', 'id'] }],
       });
     }
-    expect(await prisma().referralLink.count({ where: { disabledAt: { not: null }, code: { in: [foreign.code, liveOne.code] } } })).toBe(0);
+    expect(
+      await prisma().referralLink.count({
+        where: { disabledAt: { not: null }, code: { in: [foreign.code, liveOne.code] } },
+      }),
+    ).toBe(0);
   });
 });
 
@@ -335,13 +442,22 @@ describe('referralLink(code)', () => {
     const code = vanity('MixedCase');
     const link = await createOk({ ...(await enrolled()), code });
     for (const asked of [code, code.toLowerCase(), code.toUpperCase()]) {
-      expect((await server.gql(BY_CODE, { code: asked }, admin)).data?.referralLink, asked).toMatchObject({ id: link.id, code });
+      expect((await server.gql(BY_CODE, { code: asked }, admin)).data?.referralLink, asked).toMatchObject({
+        id: link.id,
+        code,
+      });
     }
   });
 
   it('answers null for unknown codes and for codes of another workspace or mode', async () => {
-    const foreign = await createOk({ ...(await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' })), code: vanity('Foreign') }, otherAdmin);
-    const liveOne = await createOk({ ...(await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' })), code: vanity('Live') }, live);
+    const foreign = await createOk(
+      { ...(await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' })), code: vanity('Foreign') },
+      otherAdmin,
+    );
+    const liveOne = await createOk(
+      { ...(await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' })), code: vanity('Live') },
+      live,
+    );
     for (const code of [foreign.code, liveOne.code, 'no-such-code', '', 'x'.repeat(500), '%', 'a_b']) {
       const res = await server.gql(BY_CODE, { code }, admin);
       expect(res.errors, code).toBeUndefined();
@@ -359,7 +475,10 @@ describe('roles', () => {
     const link = await createOk(e);
     expect((await server.gql(BY_CODE, { code: link.code }, reader)).data?.referralLink?.id).toBe(link.id);
     const before = await linkCount();
-    for (const res of [await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }, reader), await server.gql(DISABLE, { input: { id: link.id } }, reader)]) {
+    for (const res of [
+      await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }, reader),
+      await server.gql(DISABLE, { input: { id: link.id } }, reader),
+    ]) {
       expect(res.data ?? null).toBeNull();
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
@@ -369,7 +488,10 @@ describe('roles', () => {
 
   it('refuses every link operation without a credential', async () => {
     const e = await enrolled();
-    for (const res of [await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }), await server.gql(BY_CODE, { code: 'abc' })]) {
+    for (const res of [
+      await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }),
+      await server.gql(BY_CODE, { code: 'abc' }),
+    ]) {
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     }
   });
@@ -377,14 +499,22 @@ describe('roles', () => {
   it('lets a PARTNER credential create links for its own partner only', async () => {
     const mine = await enrolled();
     const theirs = await prisma().partner.create({ data: { ...A(), externalId: unique() } });
-    await prisma().enrollment.create({ data: { ...A(), programId: mine.programRowId, partnerId: theirs.id, status: 'APPROVED' } });
+    await prisma().enrollment.create({
+      data: { ...A(), programId: mine.programRowId, partnerId: theirs.id, status: 'APPROVED' },
+    });
     const token = await partnerToken(mine.partnerId);
     const code = vanity('Mine');
     const link = await createOk({ ...mine, code }, token);
     expect(link).toMatchObject({ code, partner: { id: mine.partnerId } });
     const before = await linkCount();
-    const payload = await create({ partnerId: encodeGlobalID('Partner', theirs.id), programId: mine.programId, code: vanity('Theirs') }, token);
-    expect(payload).toEqual({ link: null, userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }] });
+    const payload = await create(
+      { partnerId: encodeGlobalID('Partner', theirs.id), programId: mine.programId, code: vanity('Theirs') },
+      token,
+    );
+    expect(payload).toEqual({
+      link: null,
+      userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }],
+    });
     expect(await linkCount()).toBe(before);
   });
 
@@ -394,11 +524,19 @@ describe('roles', () => {
     const myLink = await createOk(mine);
     const theirLink = await createOk(theirs);
     const token = await partnerToken(mine.partnerId);
-    expect((await server.gql(BY_CODE, { code: myLink.code.toLowerCase() }, token)).data?.referralLink).toMatchObject({ id: myLink.id });
+    expect((await server.gql(BY_CODE, { code: myLink.code.toLowerCase() }, token)).data?.referralLink).toMatchObject({
+      id: myLink.id,
+    });
     expect((await server.gql(BY_CODE, { code: theirLink.code }, token)).data).toEqual({ referralLink: null });
-    expect((await server.gql(NODE, { id: myLink.id }, token)).data).toEqual({ node: { id: myLink.id, code: myLink.code } });
+    expect((await server.gql(NODE, { id: myLink.id }, token)).data).toEqual({
+      node: { id: myLink.id, code: myLink.code },
+    });
     expect((await server.gql(NODE, { id: theirLink.id }, token)).data).toEqual({ node: null });
-    const own = await server.gql('query($id: ID!) { partner(id: $id) { links { id } } }', { id: mine.partnerId }, token);
+    const own = await server.gql(
+      'query($id: ID!) { partner(id: $id) { links { id } } }',
+      { id: mine.partnerId },
+      token,
+    );
     expect(own.data).toEqual({ partner: { links: [{ id: myLink.id }] } });
     const res = await server.gql(DISABLE, { input: { id: myLink.id } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');

@@ -44,10 +44,16 @@ afterAll(async () => {
   await testDb?.destroy();
 });
 
-async function gql(query: string, options: { token?: string; variables?: Record<string, unknown>; operationName?: string } = {}) {
+async function gql(
+  query: string,
+  options: { token?: string; variables?: Record<string, unknown>; operationName?: string } = {},
+) {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
     body: JSON.stringify({ query, variables: options.variables, operationName: options.operationName }),
   });
   return (await res.json()) as { data?: Record<string, never>; errors?: Array<{ extensions?: { code?: string } }> };
@@ -69,7 +75,9 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    const have = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
     if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue;
     total = (total ?? 0) + Number(match[3]);
   }
@@ -87,7 +95,16 @@ describe('GET /metrics', () => {
   });
 
   it('is open when METRICS_TOKEN is not set', async () => {
-    const open = await buildApp({ config: loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' }), db: testDb.db });
+    const open = await buildApp({
+      config: loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        APPROVAL_JOB_INTERVAL_MS: '0',
+        WEBHOOK_WORKER_INTERVAL_MS: '0',
+      }),
+      db: testDb.db,
+    });
     try {
       const { url: openUrl } = await open.start();
       const res = await fetch(`${openUrl}/metrics`);
@@ -104,7 +121,10 @@ describe('GET /metrics', () => {
   it('counts GraphQL operations and their durations by operation name, and SQL statements', async () => {
     const before = await scrape();
     const statementsBefore = sample(before, 'refgraph_sql_statements_total')!;
-    for (let i = 0; i < 3; i++) expect((await gql('query MetricsViewer { viewer { role } }', { token: ws.keys.test.secret })).data).toEqual({ viewer: { role: 'ADMIN' } });
+    for (let i = 0; i < 3; i++)
+      expect((await gql('query MetricsViewer { viewer { role } }', { token: ws.keys.test.secret })).data).toEqual({
+        viewer: { role: 'ADMIN' },
+      });
     const text = await scrape();
     const op = { operationName: 'MetricsViewer', operationType: 'query' };
     expect(sample(text, 'graphql_envelop_request', op)).toBe(3);
@@ -112,8 +132,12 @@ describe('GET /metrics', () => {
     // Per-phase and Yoga's HTTP histograms are off: they cost the overhead goal (BENCHMARKS.md, overhead).
     expect(text).not.toMatch(/graphql_envelop_phase_|graphql_yoga_http_duration/);
     expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsViewer' })).toBeUndefined();
-    expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'graphql', status: '200' })).toBeGreaterThanOrEqual(3);
-    expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'metrics', status: '200' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'graphql', status: '200' }),
+    ).toBeGreaterThanOrEqual(3);
+    expect(
+      sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'metrics', status: '200' }),
+    ).toBeGreaterThanOrEqual(1);
     // The key is looked up once, then cached: at least one statement, and each one timed.
     expect(sample(text, 'refgraph_sql_statements_total')!).toBeGreaterThan(statementsBefore);
     expect(sample(text, 'refgraph_sql_statement_duration_seconds_count')!).toBeGreaterThan(0);
@@ -129,14 +153,28 @@ describe('GET /metrics', () => {
     expect(unauthenticated.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     await gql('query MetricsInvalid { noSuchField }', { token: ws.keys.test.secret });
     const text = await scrape();
-    expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsNoKey', phase: 'execute', code: 'UNAUTHENTICATED' })).toBe(1);
-    expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsInvalid', phase: 'validate' })).toBe(1);
+    expect(
+      sample(text, 'graphql_envelop_error_result', {
+        operationName: 'MetricsNoKey',
+        phase: 'execute',
+        code: 'UNAUTHENTICATED',
+      }),
+    ).toBe(1);
+    expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsInvalid', phase: 'validate' })).toBe(
+      1,
+    );
     expect(sample(text, 'graphql_envelop_error_result', { operationName: 'MetricsViewer' })).toBeUndefined();
   });
 
   it('bounds the operation names it keeps as label values', () => {
     const label = boundedLabel(2, '__other__');
-    expect(['A', 'B', 'A', 'C', 'B'].map((name) => label(name, 'Anonymous'))).toEqual(['A', 'B', 'A', '__other__', 'B']);
+    expect(['A', 'B', 'A', 'C', 'B'].map((name) => label(name, 'Anonymous'))).toEqual([
+      'A',
+      'B',
+      'A',
+      '__other__',
+      'B',
+    ]);
     expect(label(undefined, 'Anonymous')).toBe('Anonymous');
     expect(boundedLabel(10, '__other__')('not a name {', 'Anonymous')).toBe('__other__');
   });
@@ -146,8 +184,14 @@ describe('GET /metrics', () => {
     const program = await f.program();
     const active = await f.partner();
     const inactive = await f.partner({ status: 'INACTIVE' });
-    await f.link(await f.enrollment({ programId: program.id, partnerId: active.id }), { code: 'METRICS-ACTIVE', destinationUrl: 'https://shop.example.com/' });
-    await f.link(await f.enrollment({ programId: program.id, partnerId: inactive.id }), { code: 'METRICS-INACTIVE', destinationUrl: 'https://shop.example.com/' });
+    await f.link(await f.enrollment({ programId: program.id, partnerId: active.id }), {
+      code: 'METRICS-ACTIVE',
+      destinationUrl: 'https://shop.example.com/',
+    });
+    await f.link(await f.enrollment({ programId: program.id, partnerId: inactive.id }), {
+      code: 'METRICS-INACTIVE',
+      destinationUrl: 'https://shop.example.com/',
+    });
     const before = await scrape();
     for (const code of ['METRICS-ACTIVE', 'METRICS-ACTIVE', 'METRICS-INACTIVE']) {
       expect((await fetch(`${url}/r/${code}`, { redirect: 'manual' })).status).toBe(302);
@@ -165,7 +209,10 @@ describe('GET /metrics', () => {
 
   it('reports open sockets, subscriptions and shared executions', async () => {
     const client = wsClient(url, ws.keys.test.secret);
-    const subs = [subscribe(client, 'subscription MetricsEvents { events { id } }'), subscribe(client, 'subscription MetricsEvents { events { id } }')];
+    const subs = [
+      subscribe(client, 'subscription MetricsEvents { events { id } }'),
+      subscribe(client, 'subscription MetricsEvents { events { id } }'),
+    ];
     try {
       let text = '';
       for (let i = 0; i < 50 && sample(text, 'refgraph_subscriptions_active') !== 2; i++) {
@@ -177,7 +224,9 @@ describe('GET /metrics', () => {
       expect(sample(text, 'refgraph_subscriptions_active')).toBe(2);
       const executed = sample(text, 'refgraph_subscription_executions_total')!;
       // One event, two identical subscribers: executed once, reused once.
-      await gql('mutation { createPartner(input: { externalId: "metrics-live" }) { partner { id } } }', { token: ws.keys.test.secret });
+      await gql('mutation { createPartner(input: { externalId: "metrics-live" }) { partner { id } } }', {
+        token: ws.keys.test.secret,
+      });
       await app.dispatcher.drain();
       await Promise.all(subs.map((s) => s.next()));
       text = await scrape();
@@ -195,16 +244,23 @@ describe('GET /metrics', () => {
     expect(sample(text, 'refgraph_websocket_connections')).toBe(0);
     expect(sample(text, 'refgraph_subscriptions_active')).toBe(0);
     // A subscription is observed (counted, timed) when it ends.
-    expect(sample(text, 'graphql_envelop_request', { operationName: 'MetricsEvents', operationType: 'subscription' })).toBe(2);
+    expect(
+      sample(text, 'graphql_envelop_request', { operationName: 'MetricsEvents', operationType: 'subscription' }),
+    ).toBe(2);
   });
 
   it('reports the webhook backlog and failed attempts, and the outbox lag (committed minus dispatched)', async () => {
-    const created = await gql('mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { userErrors { code } } }', {
-      token: ws.keys.test.secret,
-      variables: { input: { url: 'http://127.0.0.1:1/hook' } }, // nothing listens on port 1
-    });
+    const created = await gql(
+      'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { userErrors { code } } }',
+      {
+        token: ws.keys.test.secret,
+        variables: { input: { url: 'http://127.0.0.1:1/hook' } }, // nothing listens on port 1
+      },
+    );
     expect(created.data).toEqual({ createWebhookEndpoint: { userErrors: [] } });
-    await gql('mutation { createPartner(input: { externalId: "metrics-hook" }) { partner { id } } }', { token: ws.keys.test.secret });
+    await gql('mutation { createPartner(input: { externalId: "metrics-hook" }) { partner { id } } }', {
+      token: ws.keys.test.secret,
+    });
     await app.dispatcher.drain();
     const run = await app.webhooks.runOnce();
     expect(run.failed).toBeGreaterThanOrEqual(1);
@@ -217,11 +273,15 @@ describe('GET /metrics', () => {
 
     // With the dispatcher stopped, what is committed now is the lag.
     await app.dispatcher.stop();
-    const count = async () => Number((await testDb.db.query<{ n: string }>('SELECT count(*)::text AS n FROM "Event"'))[0]!.n);
+    const count = async () =>
+      Number((await testDb.db.query<{ n: string }>('SELECT count(*)::text AS n FROM "Event"'))[0]!.n);
     const eventsBefore = await count();
-    await gql('mutation { a: createPartner(input: { externalId: "metrics-lag-1" }) { partner { id } } b: createPartner(input: { externalId: "metrics-lag-2" }) { partner { id } } }', {
-      token: ws.keys.test.secret,
-    });
+    await gql(
+      'mutation { a: createPartner(input: { externalId: "metrics-lag-1" }) { partner { id } } b: createPartner(input: { externalId: "metrics-lag-2" }) { partner { id } } }',
+      {
+        token: ws.keys.test.secret,
+      },
+    );
     const committed = (await count()) - eventsBefore;
     expect(committed).toBeGreaterThanOrEqual(2);
     text = await scrape();
@@ -232,24 +292,43 @@ describe('GET /metrics', () => {
 describe('access log', () => {
   it('writes one JSON line per HTTP request: method, path without query string, status, duration, operation, request id; no credential, no document', async () => {
     const document = 'query MetricsLogged { viewer { role } }';
-    const graphqlGet = await fetch(`${url}/graphql?query=${encodeURIComponent(document)}&variables=${encodeURIComponent('{"secretish":"v4riable"}')}`, {
-      headers: { accept: 'application/json', authorization: `Bearer ${ws.keys.test.secret}`, 'x-request-id': 'metrics-log-1' },
-    });
+    const graphqlGet = await fetch(
+      `${url}/graphql?query=${encodeURIComponent(document)}&variables=${encodeURIComponent('{"secretish":"v4riable"}')}`,
+      {
+        headers: {
+          accept: 'application/json',
+          authorization: `Bearer ${ws.keys.test.secret}`,
+          'x-request-id': 'metrics-log-1',
+        },
+      },
+    );
     expect(graphqlGet.status).toBe(200);
     await fetch(`${url}/healthz?probe=1`);
     await fetch(`${url}/r/METRICS-ACTIVE?utm_source=test`, { redirect: 'manual' });
     await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong-token-value' } });
     await new Promise((resolve) => setTimeout(resolve, 50)); // the 'close' of the last response
 
-    const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry['msg'] === 'request');
+    const requests = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['msg'] === 'request');
     const graphqlLine = requests.find((entry) => entry['requestId'] === 'metrics-log-1');
-    expect(graphqlLine).toMatchObject({ level: 30, method: 'GET', path: '/graphql', status: 200, operation: 'MetricsLogged' });
+    expect(graphqlLine).toMatchObject({
+      level: 30,
+      method: 'GET',
+      path: '/graphql',
+      status: 200,
+      operation: 'MetricsLogged',
+    });
     expect(graphqlLine!['durationMs']).toEqual(expect.any(Number));
-    expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', path: '/healthz', status: 200, requestId: expect.any(String) }));
+    expect(requests).toContainEqual(
+      expect.objectContaining({ method: 'GET', path: '/healthz', status: 200, requestId: expect.any(String) }),
+    );
     expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', path: '/r/METRICS-ACTIVE', status: 302 }));
     expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', path: '/metrics', status: 401 }));
     // Every request of this file so far has a line (POSTs included).
-    expect(requests.filter((entry) => entry['method'] === 'POST' && entry['operation'] === 'MetricsViewer')).toHaveLength(3);
+    expect(
+      requests.filter((entry) => entry['method'] === 'POST' && entry['operation'] === 'MetricsViewer'),
+    ).toHaveLength(3);
 
     const all = requests.map((entry) => JSON.stringify(entry)).join('\n');
     expect(all).not.toContain(ws.keys.test.secret);
@@ -271,7 +350,14 @@ describe('access log', () => {
       },
     });
     const other = await buildApp({
-      config: loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: 'off', APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' }),
+      config: loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        ACCESS_LOG: 'off',
+        APPROVAL_JOB_INTERVAL_MS: '0',
+        WEBHOOK_WORKER_INTERVAL_MS: '0',
+      }),
       db: testDb.db,
       logger: pino({ level: 'info' }, stream),
     });

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyMigrations, MigrationError, MIGRATION_LOCK_KEY } from '../src/db/migrate.js';
 
 const serverUrl = (() => {
-  const candidate = [process.env['TEST_DATABASE_URL'], process.env['DATABASE_URL']].find((u) => u && /^postgres(ql)?:\/\//.test(u));
+  const candidate = [process.env['TEST_DATABASE_URL'], process.env['DATABASE_URL']].find(
+    (u) => u && /^postgres(ql)?:\/\//.test(u),
+  );
   return candidate ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 })();
 const withDb = (database: string, query = '') => {
@@ -21,7 +23,10 @@ const withDb = (database: string, query = '') => {
   return u.toString();
 };
 const adminQuery = async (sql: string, database?: string) => {
-  const client = new pg.Client({ connectionString: database ? withDb(database) : serverUrl, connectionTimeoutMillis: 3000 });
+  const client = new pg.Client({
+    connectionString: database ? withDb(database) : serverUrl,
+    connectionTimeoutMillis: 3000,
+  });
   await client.connect();
   try {
     return (await client.query(sql)).rows as Array<Record<string, unknown>>;
@@ -127,9 +132,7 @@ describe.skipIf(!pgAvailable)('applyMigrations on PostgreSQL', () => {
   it('applies each migration exactly once when 4 instances start at the same time', async () => {
     const db = await freshDatabase('concurrent');
     const url = withDb(db);
-    const results = await Promise.all(
-      Array.from({ length: 4 }, () => applyMigrations({ url }, { migrationsDir })),
-    );
+    const results = await Promise.all(Array.from({ length: 4 }, () => applyMigrations({ url }, { migrationsDir })));
     expect(results.flatMap((r) => r.applied).sort()).toEqual(NAMES);
     // The lock holder applied everything; the others found nothing left to do once they got the lock.
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
@@ -180,9 +183,10 @@ describe.skipIf(!pgAvailable)('applyMigrations on PostgreSQL', () => {
   });
 
   it('says which server and database it cannot reach', async () => {
-    const refused = await applyMigrations({ url: 'postgresql://postgres@127.0.0.1:1/nowhere' }, { migrationsDir }).catch(
-      (e: unknown) => e as MigrationError,
-    );
+    const refused = await applyMigrations(
+      { url: 'postgresql://postgres@127.0.0.1:1/nowhere' },
+      { migrationsDir },
+    ).catch((e: unknown) => e as MigrationError);
     expect(refused).toMatchObject({ code: 'UNREACHABLE' });
     expect((refused as Error).message).toContain('127.0.0.1:1');
 

@@ -16,7 +16,9 @@ const PRISMA = path.join(root, 'node_modules', '.bin', 'prisma');
 const ENGINE_SHIM = path.join(root, 'bin', 'schema-engine.mjs');
 
 const serverUrl = (() => {
-  const candidate = [process.env['TEST_DATABASE_URL'], process.env['DATABASE_URL']].find((u) => u && /^postgres(ql)?:\/\//.test(u));
+  const candidate = [process.env['TEST_DATABASE_URL'], process.env['DATABASE_URL']].find(
+    (u) => u && /^postgres(ql)?:\/\//.test(u),
+  );
   return candidate ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 })();
 const withDb = (database: string) => {
@@ -26,7 +28,10 @@ const withDb = (database: string) => {
   return u.toString();
 };
 const sql = async (query: string, database?: string) => {
-  const client = new pg.Client({ connectionString: database ? withDb(database) : serverUrl, connectionTimeoutMillis: 3000 });
+  const client = new pg.Client({
+    connectionString: database ? withDb(database) : serverUrl,
+    connectionTimeoutMillis: 3000,
+  });
   await client.connect();
   try {
     return (await client.query(query)).rows as Array<Record<string, unknown>>;
@@ -103,7 +108,8 @@ export default {
 `,
   );
   const env: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' };
-  for (const name of ['PRISMA_SCHEMA_ENGINE_BINARY', 'PRISMA_MIGRATION_ENGINE_BINARY', 'SHADOW_DATABASE_URL']) delete env[name];
+  for (const name of ['PRISMA_SCHEMA_ENGINE_BINARY', 'PRISMA_MIGRATION_ENGINE_BINARY', 'SHADOW_DATABASE_URL'])
+    delete env[name];
   const prisma = (args: string[], databaseUrl: string) =>
     new Promise<Run>((resolve) => {
       const t0 = performance.now();
@@ -145,90 +151,101 @@ describe.skipIf(!pgAvailable)('prisma migrate CLI on PostgreSQL (wasm engine sta
     for (const db of [devDb, prodDb]) await sql(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => {});
   });
 
-  it(
-    'dev, dev, status, diff, deploy, reset',
-    async () => {
-      const { dir, prisma } = makeProject('pg');
-      projects.push(dir);
-      const dev = withDb(devDb);
-      const expectOk = (run: Run, ...expected: Array<string | RegExp>) => {
-        expect(run.code, run.output).toBe(0);
-        for (const e of expected) expect(run.output).toMatch(e);
-      };
+  it('dev, dev, status, diff, deploy, reset', async () => {
+    const { dir, prisma } = makeProject('pg');
+    projects.push(dir);
+    const dev = withDb(devDb);
+    const expectOk = (run: Run, ...expected: Array<string | RegExp>) => {
+      expect(run.code, run.output).toBe(0);
+      for (const e of expected) expect(run.output).toMatch(e);
+    };
 
-      // The database does not exist yet: the CLI has the engine create it.
-      expectOk(await prisma(['migrate', 'dev', '--name', 'init'], dev), `PostgreSQL database ${devDb} created`, /_init/);
-      expect(migrationDirs(dir)).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
+    // The database does not exist yet: the CLI has the engine create it.
+    expectOk(await prisma(['migrate', 'dev', '--name', 'init'], dev), `PostgreSQL database ${devDb} created`, /_init/);
+    expect(migrationDirs(dir)).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
 
-      // Data in the main database survives `migrate dev`, which replays the history into a shadow
-      // database (adapter-pg's own "shadow" database would have been the main one).
-      await sql(`INSERT INTO "Program"(slug) VALUES ('kept')`, devDb);
-      fs.writeFileSync(path.join(dir, 'prisma', 'schema.prisma'), SCHEMA_V2);
-      expectOk(await prisma(['migrate', 'dev', '--name', 'second'], dev), /_second/);
-      expect(await sql('SELECT slug FROM "Program"', devDb)).toEqual([{ slug: 'kept' }]);
-      const names = migrationDirs(dir);
-      expect(names).toEqual([expect.stringMatching(/^\d{14}_init$/), expect.stringMatching(/^\d{14}_second$/)]);
-      const second = fs.readFileSync(path.join(dir, 'prisma', 'migrations', names[1]!, 'migration.sql'), 'utf8');
-      expect(second).toContain('CREATE TYPE "PartnerStatus" AS ENUM');
-      expect(second).toContain('CREATE UNIQUE INDEX "Partner_programId_email_key"');
-      expect(second).toContain('FOREIGN KEY ("programId") REFERENCES "Program"("id") ON DELETE CASCADE');
+    // Data in the main database survives `migrate dev`, which replays the history into a shadow
+    // database (adapter-pg's own "shadow" database would have been the main one).
+    await sql(`INSERT INTO "Program"(slug) VALUES ('kept')`, devDb);
+    fs.writeFileSync(path.join(dir, 'prisma', 'schema.prisma'), SCHEMA_V2);
+    expectOk(await prisma(['migrate', 'dev', '--name', 'second'], dev), /_second/);
+    expect(await sql('SELECT slug FROM "Program"', devDb)).toEqual([{ slug: 'kept' }]);
+    const names = migrationDirs(dir);
+    expect(names).toEqual([expect.stringMatching(/^\d{14}_init$/), expect.stringMatching(/^\d{14}_second$/)]);
+    const second = fs.readFileSync(path.join(dir, 'prisma', 'migrations', names[1]!, 'migration.sql'), 'utf8');
+    expect(second).toContain('CREATE TYPE "PartnerStatus" AS ENUM');
+    expect(second).toContain('CREATE UNIQUE INDEX "Partner_programId_email_key"');
+    expect(second).toContain('FOREIGN KEY ("programId") REFERENCES "Program"("id") ON DELETE CASCADE');
 
-      expectOk(await prisma(['migrate', 'status'], dev), 'Database schema is up to date!');
-      expectOk(
-        await prisma(
-          ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code'],
-          dev,
-        ),
-        'No difference detected',
-      );
+    expectOk(await prisma(['migrate', 'status'], dev), 'Database schema is up to date!');
+    expectOk(
+      await prisma(
+        [
+          'migrate',
+          'diff',
+          '--from-migrations',
+          'prisma/migrations',
+          '--to-schema',
+          'prisma/schema.prisma',
+          '--exit-code',
+        ],
+        dev,
+      ),
+      'No difference detected',
+    );
 
-      // A second, fresh database.
-      const deploy = await prisma(['migrate', 'deploy'], withDb(prodDb));
-      expectOk(deploy, 'All migrations have been successfully applied');
-      const applied = await sql('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1', prodDb);
-      expect(applied.map((r) => r['migration_name'])).toEqual(names);
+    // A second, fresh database.
+    const deploy = await prisma(['migrate', 'deploy'], withDb(prodDb));
+    expectOk(deploy, 'All migrations have been successfully applied');
+    const applied = await sql(
+      'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1',
+      prodDb,
+    );
+    expect(applied.map((r) => r['migration_name'])).toEqual(names);
 
-      expectOk(await prisma(['migrate', 'reset', '--force'], dev), 'Database reset successful');
-      expect(await sql('SELECT count(*)::int AS n FROM "Program"', devDb)).toEqual([{ n: 0 }]);
-      const tables = await sql(
-        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
-        devDb,
-      );
-      expect(tables.map((r) => r['table_name'])).toEqual(['Partner', 'Program', '_prisma_migrations']);
+    expectOk(await prisma(['migrate', 'reset', '--force'], dev), 'Database reset successful');
+    expect(await sql('SELECT count(*)::int AS n FROM "Program"', devDb)).toEqual([{ n: 0 }]);
+    const tables = await sql(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+      devDb,
+    );
+    expect(tables.map((r) => r['table_name'])).toEqual(['Partner', 'Program', '_prisma_migrations']);
 
-      // Every throw-away shadow database was dropped again.
-      const leftover = (await shadowDatabases()).filter((d) => !shadowsBefore.includes(d));
-      expect(leftover).toEqual([]);
-    },
-    90_000,
-  );
+    // Every throw-away shadow database was dropped again.
+    const leftover = (await shadowDatabases()).filter((d) => !shadowsBefore.includes(d));
+    expect(leftover).toEqual([]);
+  }, 90_000);
 });
 
 describe('prisma migrate CLI on PGlite (pglite:<dir>)', () => {
-  it(
-    'dev, status, diff',
-    async () => {
-      const { dir, prisma } = makeProject('pglite');
-      projects.push(dir);
-      fs.writeFileSync(path.join(dir, 'prisma', 'schema.prisma'), SCHEMA_V2);
-      const url = `pglite:${path.join(dir, 'pgdata')}`;
+  it('dev, status, diff', async () => {
+    const { dir, prisma } = makeProject('pglite');
+    projects.push(dir);
+    fs.writeFileSync(path.join(dir, 'prisma', 'schema.prisma'), SCHEMA_V2);
+    const url = `pglite:${path.join(dir, 'pgdata')}`;
 
-      const dev = await prisma(['migrate', 'dev', '--name', 'init'], url);
-      expect(dev.code, dev.output).toBe(0);
-      expect(migrationDirs(dir)).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
-      expect(fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
+    const dev = await prisma(['migrate', 'dev', '--name', 'init'], url);
+    expect(dev.code, dev.output).toBe(0);
+    expect(migrationDirs(dir)).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
+    expect(fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
 
-      const status = await prisma(['migrate', 'status'], url);
-      expect(status.code, status.output).toBe(0);
-      expect(status.output).toContain('Database schema is up to date!');
+    const status = await prisma(['migrate', 'status'], url);
+    expect(status.code, status.output).toBe(0);
+    expect(status.output).toContain('Database schema is up to date!');
 
-      const diff = await prisma(
-        ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code'],
-        url,
-      );
-      expect(diff.code, diff.output).toBe(0);
-      expect(diff.output).toContain('No difference detected');
-    },
-    90_000,
-  );
+    const diff = await prisma(
+      [
+        'migrate',
+        'diff',
+        '--from-migrations',
+        'prisma/migrations',
+        '--to-schema',
+        'prisma/schema.prisma',
+        '--exit-code',
+      ],
+      url,
+    );
+    expect(diff.code, diff.output).toBe(0);
+    expect(diff.output).toContain('No difference detected');
+  }, 90_000);
 });

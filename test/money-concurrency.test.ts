@@ -78,18 +78,28 @@ describe('concurrent updateRewardStatus', () => {
       const slice = rewards.slice(i * 2, i * 2 + 12);
       return i % 2 === 0 ? slice : [...slice].reverse();
     });
-    const results = await Promise.all(windows.map((slice) => gqlOk(server.gql(UPDATE, { input: { ids: rids(slice), status: 'APPROVED' } }, admin))));
+    const results = await Promise.all(
+      windows.map((slice) => gqlOk(server.gql(UPDATE, { input: { ids: rids(slice), status: 'APPROVED' } }, admin))),
+    );
     for (const [i, result] of results.entries()) {
       expect(result.updateRewardStatus.userErrors).toEqual([]);
       expect(result.updateRewardStatus.rewards).toEqual(rids(windows[i]!).map((id) => ({ id, status: 'APPROVED' })));
     }
     const touched = new Set(windows.flat().map((r) => r.id));
     for (const reward of rewards) {
-      const approvals = await prisma().rewardStatusChange.count({ where: { rewardId: reward.id, toStatus: 'APPROVED' } });
+      const approvals = await prisma().rewardStatusChange.count({
+        where: { rewardId: reward.id, toStatus: 'APPROVED' },
+      });
       const entries = await prisma().ledgerEntry.count({ where: { rewardId: reward.id, type: 'REWARD_APPROVED' } });
-      expect([reward.id, approvals, entries]).toEqual([reward.id, touched.has(reward.id) ? 1 : 0, touched.has(reward.id) ? 1 : 0]);
+      expect([reward.id, approvals, entries]).toEqual([
+        reward.id,
+        touched.has(reward.id) ? 1 : 0,
+        touched.has(reward.id) ? 1 : 0,
+      ]);
     }
-    expect(await prisma().event.count({ where: { ...tenant, type: 'reward.status_changed', partnerId: w.partnerId } })).toBe(touched.size);
+    expect(
+      await prisma().event.count({ where: { ...tenant, type: 'reward.status_changed', partnerId: w.partnerId } }),
+    ).toBe(touched.size);
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 
@@ -110,14 +120,21 @@ describe('concurrent updateRewardStatus', () => {
     }
     for (const reward of rewards) {
       const row = await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } });
-      const history = await prisma().rewardStatusChange.findMany({ where: { rewardId: reward.id, fromStatus: 'APPROVED' } });
-      const entries = (await prisma().ledgerEntry.findMany({ where: { rewardId: reward.id }, orderBy: { id: 'asc' } })).map((e) => e.type);
+      const history = await prisma().rewardStatusChange.findMany({
+        where: { rewardId: reward.id, fromStatus: 'APPROVED' },
+      });
+      const entries = (
+        await prisma().ledgerEntry.findMany({ where: { rewardId: reward.id }, orderBy: { id: 'asc' } })
+      ).map((e) => e.type);
       if (row.status === 'APPROVED') {
         expect(history).toEqual([]);
         expect(entries).toEqual(['REWARD_APPROVED']);
       } else {
         expect(history.map((h) => h.toStatus)).toEqual([row.status]);
-        expect(entries).toEqual(['REWARD_APPROVED', row.status === 'CANCELED' ? 'REWARD_REVERSED' : 'REWARD_PROCESSED']);
+        expect(entries).toEqual([
+          'REWARD_APPROVED',
+          row.status === 'CANCELED' ? 'REWARD_REVERSED' : 'REWARD_PROCESSED',
+        ]);
       }
     }
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
@@ -133,11 +150,18 @@ describe('concurrent updateRewardStatus', () => {
     expect(canceled.updateRewardStatus.userErrors).toEqual([]);
     expect(approved).toBeLessThanOrEqual(40);
     for (const reward of rewards) {
-      const entries = (await prisma().ledgerEntry.findMany({ where: { rewardId: reward.id }, orderBy: { id: 'asc' } })).map((e) => e.type);
+      const entries = (
+        await prisma().ledgerEntry.findMany({ where: { rewardId: reward.id }, orderBy: { id: 'asc' } })
+      ).map((e) => e.type);
       expect(entries.length === 0 || entries.join() === 'REWARD_APPROVED,REWARD_REVERSED').toBe(true);
       expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).status).toBe('CANCELED');
     }
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: 0n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: 0n,
+      paid: 0n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 });
@@ -148,16 +172,25 @@ describe('concurrent createPayout', () => {
     const late = await Promise.all(Array.from({ length: 6 }, (_, i) => fx.reward(w, { amount: BigInt(1000 + i) })));
     // Eight payouts race each other and approvals of more rewards.
     const results = await Promise.all([
-      ...Array.from({ length: 8 }, () => gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin))),
+      ...Array.from({ length: 8 }, () =>
+        gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin)),
+      ),
       gqlOk(server.gql(UPDATE, { input: { ids: rids(late), status: 'APPROVED' } }, admin)),
     ]);
-    const payouts = results.slice(0, 8).map((r) => (r as { createPayout: { payout: { id: string } | null; userErrors: Array<{ code: string }> } }).createPayout);
+    const payouts = results
+      .slice(0, 8)
+      .map(
+        (r) =>
+          (r as { createPayout: { payout: { id: string } | null; userErrors: Array<{ code: string }> } }).createPayout,
+      );
     const made = payouts.filter((p) => p.payout);
     expect(made.length).toBeGreaterThanOrEqual(1);
     for (const p of payouts.filter((x) => !x.payout)) expect(p.userErrors.map((e) => e.code)).toEqual(['NOTHING_DUE']);
 
     // Whatever the late approvals missed goes into one more payout.
-    const last = await gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin));
+    const last = await gqlOk(
+      server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+    );
     const all = await prisma().payout.findMany({ where: { partnerId: w.partnerId }, include: { rewards: true } });
     expect(all).toHaveLength(made.length + (last.createPayout.payout ? 1 : 0));
     const everyReward = [...rewards, ...late];
@@ -168,16 +201,29 @@ describe('concurrent createPayout', () => {
     const total = all.reduce((s, p) => s + p.amount, 0n);
     expect(total).toBe(everyReward.reduce((s, r) => s + r.amount, 0n));
 
-    await Promise.all(all.map((p) => gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', p.id) } }, admin))));
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: total });
+    await Promise.all(
+      all.map((p) => gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', p.id) } }, admin))),
+    );
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: 0n,
+      paid: total,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 
   it('concurrent markPayoutPaid of one payout processes its rewards once', async () => {
     const { w } = await manyRewards(10, { status: 'APPROVED' });
-    const created = await gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin));
+    const created = await gqlOk(
+      server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+    );
     const payoutId = created.createPayout.payout!.id;
-    const results = await Promise.all(Array.from({ length: 6 }, () => gqlOk(server.gql(MARK_PAID, { input: { payoutId, externalReference: 'same' } }, admin))));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        gqlOk(server.gql(MARK_PAID, { input: { payoutId, externalReference: 'same' } }, admin)),
+      ),
+    );
     for (const r of results) expect(r.markPayoutPaid.userErrors).toEqual([]);
     expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId, type: 'REWARD_PROCESSED' } })).toBe(10);
     expect(await prisma().event.count({ where: { ...tenant, type: 'payout.paid', partnerId: w.partnerId } })).toBe(1);
@@ -190,8 +236,17 @@ describe('concurrent refunds', () => {
     const w = await fx.world();
     const conversion = await fx.conversion(w, { amount: 10_000n });
     const rule = await fx.rule(w.programId, { fixedAmount: 1n, fixedCurrency: 'USD' });
-    const reward = await fx.reward(w, { status: 'PROCESSED', amount: 1000n, conversionId: conversion.id, ruleId: rule.id });
-    const input = { conversionId: gid('Conversion', conversion.id), idempotencyKey: `same-refund-${conversion.id}`, amount: { amount: '30.00', currency: 'USD' } };
+    const reward = await fx.reward(w, {
+      status: 'PROCESSED',
+      amount: 1000n,
+      conversionId: conversion.id,
+      ruleId: rule.id,
+    });
+    const input = {
+      conversionId: gid('Conversion', conversion.id),
+      idempotencyKey: `same-refund-${conversion.id}`,
+      amount: { amount: '30.00', currency: 'USD' },
+    };
     const results = await Promise.all(Array.from({ length: 12 }, () => gqlOk(server.gql(REFUND, { input }, admin))));
     for (const r of results) {
       expect(r.refundConversion.userErrors).toEqual([]);
@@ -208,18 +263,40 @@ describe('concurrent refunds', () => {
     const w = await fx.world();
     const conversion = await fx.conversion(w, { amount: 10_000n });
     const rule = await fx.rule(w.programId, { fixedAmount: 1n, fixedCurrency: 'USD' });
-    const reward = await fx.reward(w, { status: 'PROCESSED', amount: 1001n, conversionId: conversion.id, ruleId: rule.id });
+    const reward = await fx.reward(w, {
+      status: 'PROCESSED',
+      amount: 1001n,
+      conversionId: conversion.id,
+      ruleId: rule.id,
+    });
     const results = await Promise.all(
       Array.from({ length: 7 }, (_, i) =>
-        gqlOk(server.gql(REFUND, { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: `part-${i}-${conversion.id}`, amount: { amount: '20.00', currency: 'USD' } } }, admin)),
+        gqlOk(
+          server.gql(
+            REFUND,
+            {
+              input: {
+                conversionId: gid('Conversion', conversion.id),
+                idempotencyKey: `part-${i}-${conversion.id}`,
+                amount: { amount: '20.00', currency: 'USD' },
+              },
+            },
+            admin,
+          ),
+        ),
       ),
     );
     const ok = results.filter((r) => r.refundConversion.userErrors.length === 0);
     expect(ok).toHaveLength(5);
     for (const r of results.filter((x) => x.refundConversion.userErrors.length > 0)) {
-      expect(r.refundConversion.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'amount', 'amount'] })]);
+      expect(r.refundConversion.userErrors).toEqual([
+        expect.objectContaining({ code: 'VALIDATION', field: ['input', 'amount', 'amount'] }),
+      ]);
     }
-    const refunds = await prisma().conversion.aggregate({ where: { refundOfId: conversion.id }, _sum: { amount: true } });
+    const refunds = await prisma().conversion.aggregate({
+      where: { refundOfId: conversion.id },
+      _sum: { amount: true },
+    });
     expect(refunds._sum.amount).toBe(10_000n);
     const clawbacks = await prisma().reward.findMany({ where: { sourceRewardId: reward.id } });
     expect(clawbacks.reduce((s, c) => s + c.amount, 0n)).toBe(-1001n);
@@ -239,7 +316,19 @@ describe('concurrent refunds', () => {
     );
     await Promise.all(
       cases.flatMap(({ w, conversion }) => [
-        gqlOk(server.gql(REFUND, { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: `race-${conversion.id}`, amount: { amount: '25.00', currency: 'USD' } } }, admin)),
+        gqlOk(
+          server.gql(
+            REFUND,
+            {
+              input: {
+                conversionId: gid('Conversion', conversion.id),
+                idempotencyKey: `race-${conversion.id}`,
+                amount: { amount: '25.00', currency: 'USD' },
+              },
+            },
+            admin,
+          ),
+        ),
         gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin)),
       ]),
     );
@@ -247,12 +336,17 @@ describe('concurrent refunds', () => {
       for (;;) {
         const payout = await prisma().payout.findFirst({ where: { partnerId: w.partnerId, status: 'PENDING' } });
         if (!payout) break;
-        expect((await gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, admin))).markPayoutPaid.userErrors).toEqual([]);
+        expect(
+          (await gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, admin))).markPayoutPaid
+            .userErrors,
+        ).toEqual([]);
       }
       const balance = await balanceOf(server, admin, w.partnerId, 'USD');
       // Either the refund came first (a -2.50 share paid out with the reward: 7.50 paid) or the
       // payout did (10.00 paid, -2.50 clawed back from available); a payout may also still be due.
-      const due = await gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin));
+      const due = await gqlOk(
+        server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+      );
       expect(due.createPayout.payout).toBeNull();
       expect(balance.pending).toBe(0n);
       expect(balance.paid + balance.available).toBe(750n);
@@ -264,18 +358,37 @@ describe('concurrent refunds', () => {
 describe('concurrent credits', () => {
   it('with the same key write one entry and one event, and every call answers the same balance', async () => {
     const w = await fx.world();
-    const input = { partnerId: gid('Partner', w.partnerId), amount: { amount: '5.00', currency: 'USD' }, idempotencyKey: `same-credit-${w.partnerId}` };
+    const input = {
+      partnerId: gid('Partner', w.partnerId),
+      amount: { amount: '5.00', currency: 'USD' },
+      idempotencyKey: `same-credit-${w.partnerId}`,
+    };
     const results = await Promise.all(Array.from({ length: 12 }, () => gqlOk(server.gql(CREDIT, { input }, admin))));
-    for (const r of results) expect(r.creditBalance).toEqual({ balance: { currency: 'USD', available: { amount: '5.00' } }, userErrors: [] });
+    for (const r of results)
+      expect(r.creditBalance).toEqual({ balance: { currency: 'USD', available: { amount: '5.00' } }, userErrors: [] });
     expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId } })).toBe(1);
-    expect(await prisma().event.count({ where: { ...tenant, type: 'balance.credited', partnerId: w.partnerId } })).toBe(1);
+    expect(await prisma().event.count({ where: { ...tenant, type: 'balance.credited', partnerId: w.partnerId } })).toBe(
+      1,
+    );
   });
 
   it('with different keys all apply', async () => {
     const w = await fx.world();
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        gqlOk(server.gql(CREDIT, { input: { partnerId: gid('Partner', w.partnerId), amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: `credit-${i}-${w.partnerId}` } }, admin)),
+        gqlOk(
+          server.gql(
+            CREDIT,
+            {
+              input: {
+                partnerId: gid('Partner', w.partnerId),
+                amount: { amount: '1.00', currency: 'USD' },
+                idempotencyKey: `credit-${i}-${w.partnerId}`,
+              },
+            },
+            admin,
+          ),
+        ),
       ),
     );
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 1000n });
@@ -288,18 +401,53 @@ describe('two approval jobs at once (two instances)', () => {
   it('approve every due reward exactly once: one history row and one REWARD_APPROVED entry each', async () => {
     // A second instance: its own connection pool on PostgreSQL; the same embedded database on PGlite.
     let second: Database | null = null;
-    if (server.testDb.url) second = await openDatabase({ databaseUrl: server.testDb.url, dataDir: '', poolSize: 4, migrate: false });
+    if (server.testDb.url)
+      second = await openDatabase({ databaseUrl: server.testDb.url, dataDir: '', poolSize: 4, migrate: false });
     try {
       await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce(); // what earlier tests left due
       const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
       const testWorld = await fx.world();
       const liveWorld = await live.world();
-      const convs = await fx.conversions(Array.from({ length: 150 }, () => ({ programId: testWorld.programId, partnerId: testWorld.partnerId, amount: 100n, currency: 'USD' })));
-      const liveConvs = await live.conversions(Array.from({ length: 150 }, () => ({ programId: liveWorld.programId, partnerId: liveWorld.partnerId, amount: 100n, currency: 'USD' })));
+      const convs = await fx.conversions(
+        Array.from({ length: 150 }, () => ({
+          programId: testWorld.programId,
+          partnerId: testWorld.partnerId,
+          amount: 100n,
+          currency: 'USD',
+        })),
+      );
+      const liveConvs = await live.conversions(
+        Array.from({ length: 150 }, () => ({
+          programId: liveWorld.programId,
+          partnerId: liveWorld.partnerId,
+          amount: 100n,
+          currency: 'USD',
+        })),
+      );
       const past = new Date(Date.now() - 1000);
       const rows = [
-        ...(await fx.rewards(convs.map((c) => ({ programId: testWorld.programId, partnerId: testWorld.partnerId, conversionId: c.id, ruleId: testWorld.ruleId, amount: 10n, currency: 'USD', approveAfter: past })))),
-        ...(await live.rewards(liveConvs.map((c) => ({ programId: liveWorld.programId, partnerId: liveWorld.partnerId, conversionId: c.id, ruleId: liveWorld.ruleId, amount: 10n, currency: 'USD', approveAfter: past })))),
+        ...(await fx.rewards(
+          convs.map((c) => ({
+            programId: testWorld.programId,
+            partnerId: testWorld.partnerId,
+            conversionId: c.id,
+            ruleId: testWorld.ruleId,
+            amount: 10n,
+            currency: 'USD',
+            approveAfter: past,
+          })),
+        )),
+        ...(await live.rewards(
+          liveConvs.map((c) => ({
+            programId: liveWorld.programId,
+            partnerId: liveWorld.partnerId,
+            conversionId: c.id,
+            ruleId: liveWorld.ruleId,
+            amount: 10n,
+            currency: 'USD',
+            approveAfter: past,
+          })),
+        )),
       ];
       const one = new ApprovalJob(prisma(), { intervalMs: 0, batchSize: 20 });
       const two = new ApprovalJob((second ?? server.testDb.db).prisma, { intervalMs: 0, batchSize: 20 });
@@ -308,13 +456,29 @@ describe('two approval jobs at once (two instances)', () => {
 
       const ids = rows.map((r) => r.id);
       expect(await prisma().reward.count({ where: { id: { in: ids }, status: 'APPROVED' } })).toBe(300);
-      const history = await prisma().rewardStatusChange.groupBy({ by: ['rewardId'], where: { rewardId: { in: ids }, toStatus: 'APPROVED' }, _count: { _all: true } });
+      const history = await prisma().rewardStatusChange.groupBy({
+        by: ['rewardId'],
+        where: { rewardId: { in: ids }, toStatus: 'APPROVED' },
+        _count: { _all: true },
+      });
       expect(history).toHaveLength(300);
       expect(history.every((h) => h._count._all === 1)).toBe(true);
-      const entries = await prisma().ledgerEntry.groupBy({ by: ['rewardId'], where: { rewardId: { in: ids }, type: 'REWARD_APPROVED' }, _count: { _all: true } });
+      const entries = await prisma().ledgerEntry.groupBy({
+        by: ['rewardId'],
+        where: { rewardId: { in: ids }, type: 'REWARD_APPROVED' },
+        _count: { _all: true },
+      });
       expect(entries).toHaveLength(300);
       expect(entries.every((e) => e._count._all === 1)).toBe(true);
-      expect(await prisma().event.count({ where: { workspaceId: ws.workspace.id, type: 'reward.status_changed', partnerId: { in: [testWorld.partnerId, liveWorld.partnerId] } } })).toBe(300);
+      expect(
+        await prisma().event.count({
+          where: {
+            workspaceId: ws.workspace.id,
+            type: 'reward.status_changed',
+            partnerId: { in: [testWorld.partnerId, liveWorld.partnerId] },
+          },
+        }),
+      ).toBe(300);
     } finally {
       await second?.close();
     }

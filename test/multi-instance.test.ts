@@ -29,9 +29,9 @@ const REDIS_PREFIX = 'refgraph:';
 /** Where the dispatcher keeps its cursors in Redis (src/modules/events/dispatcher.ts). */
 const CURSORS_KEY = `${REDIS_PREFIX}dispatch:cursors`;
 
-
 const pgSkip = pgBase ? null : 'TEST_DATABASE_URL is not set: two server processes need a shared PostgreSQL database';
-const redisSkip = pgSkip ?? ((await redisReachable(redisUrl)) ? null : `Redis is not reachable at ${redisUrl} (TEST_REDIS_URL)`);
+const redisSkip =
+  pgSkip ?? ((await redisReachable(redisUrl)) ? null : `Redis is not reachable at ${redisUrl} (TEST_REDIS_URL)`);
 const titled = (title: string, skip: string | null) => (skip ? `${title} (skipped: ${skip})` : title);
 
 // ---------------------------------------------------------------------------------------------------
@@ -39,7 +39,19 @@ const titled = (title: string, skip: string | null) => (skip ? `${title} (skippe
 // ---------------------------------------------------------------------------------------------------
 
 /** The variables the tests set themselves: none leaks in from the environment running the tests. */
-const OWN_VARS = ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'PORT', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'REFGRAPH_DATA_DIR', 'APPROVAL_JOB_INTERVAL_MS', 'EVENT_POLL_INTERVAL_MS', 'NODE_ENV'];
+const OWN_VARS = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'PORT',
+  'HOST',
+  'LOG_LEVEL',
+  'MIGRATE_ON_START',
+  'REFGRAPH_DATA_DIR',
+  'APPROVAL_JOB_INTERVAL_MS',
+  'EVENT_POLL_INTERVAL_MS',
+  'NODE_ENV',
+];
 
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };
@@ -50,13 +62,20 @@ function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 /** `refgraph …args` to completion (at most 60 s): its stdout, or a failure with what it said. */
 function refgraph(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: root,
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`refgraph ${args.join(' ')}: exit ${code}\n${stderr}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`refgraph ${args.join(' ')}: exit ${code}\n${stderr}`)),
+    );
   });
 }
 
@@ -78,7 +97,15 @@ const instances: Instance[] = [];
 async function startInstance(name: string, env: Record<string, string>): Promise<Instance> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     cwd: root,
-    env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', APPROVAL_JOB_INTERVAL_MS: '0', EVENT_POLL_INTERVAL_MS: '200', ...env }),
+    env: cleanEnv({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      MIGRATE_ON_START: 'false',
+      APPROVAL_JOB_INTERVAL_MS: '0',
+      EVENT_POLL_INTERVAL_MS: '200',
+      ...env,
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const records: Array<Record<string, unknown>> = [];
@@ -109,7 +136,10 @@ async function startInstance(name: string, env: Record<string, string>): Promise
     const seen = records.find((r) => String(r['msg']).includes(msg));
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not log "${msg}" within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not log "${msg}" within ${timeoutMs} ms; stderr:\n${stderr}`)),
+        timeoutMs,
+      );
       const failed = () => reject(new Error(`${name} exited before logging "${msg}"; stderr:\n${stderr}`));
       void exited.then(failed);
       waiters.push({ msg, resolve: (record) => (clearTimeout(timer), resolve(record)) });
@@ -155,7 +185,10 @@ async function freshDatabase(): Promise<Fixture> {
   const databaseUrl = databaseUrlFor(pgBase!, name);
   const env = { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' };
   await refgraph(['migrate'], env);
-  const created = JSON.parse(await refgraph(['workspace', 'create', '--name', 'Multi', '--json'], env)) as { workspace: { id: string }; keys: { test: string } };
+  const created = JSON.parse(await refgraph(['workspace', 'create', '--name', 'Multi', '--json'], env)) as {
+    workspace: { id: string };
+    keys: { test: string };
+  };
   return {
     databaseUrl,
     workspaceId: created.workspace.id,
@@ -172,7 +205,12 @@ async function freshDatabase(): Promise<Fixture> {
   };
 }
 
-async function gql<T>(instance: Instance, token: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+async function gql<T>(
+  instance: Instance,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
   const res = await fetch(`${instance.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -208,7 +246,12 @@ interface Collected<T> {
   close(): void;
 }
 
-function collect<T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: Record<string, unknown>) => T): Collected<T> {
+function collect<T>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  pick: (data: Record<string, unknown>) => T,
+): Collected<T> {
   const results: T[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   let failure: unknown = null;
@@ -238,7 +281,13 @@ function collect<T>(client: Client, query: string, variables: Record<string, unk
     until: async (count, timeoutMs = 15_000) => {
       if (results.length < count && !failure) {
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${results.length} of ${count} results within ${timeoutMs} ms: ${JSON.stringify(results)}`)), timeoutMs);
+          const timer = setTimeout(
+            () =>
+              reject(
+                new Error(`${results.length} of ${count} results within ${timeoutMs} ms: ${JSON.stringify(results)}`),
+              ),
+            timeoutMs,
+          );
           waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
         });
       }
@@ -260,7 +309,9 @@ const FROM_START = { after: eventCursor(0n) };
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 async function createPartner(instance: Instance, token: string, externalId: string): Promise<void> {
-  await gql(instance, token, 'mutation($e: String!) { createPartner(input: { externalId: $e }) { partner { id } } }', { e: externalId });
+  await gql(instance, token, 'mutation($e: String!) { createPartner(input: { externalId: $e }) { partner { id } } }', {
+    e: externalId,
+  });
 }
 
 afterAll(async () => {
@@ -286,7 +337,10 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
   const publishedUntil = async (count: number): Promise<number[]> => {
     if (published.length < count) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${published.length} of ${count} publishes within 15 s`)), 15_000);
+        const timer = setTimeout(
+          () => reject(new Error(`${published.length} of ${count} publishes within 15 s`)),
+          15_000,
+        );
         spyWaiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
       });
     }
@@ -329,7 +383,12 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
     // Subscribers on the follower: the whole stream, and conversions.
     const onFollower = wsClient(follower, token);
     const events = collect(onFollower, EVENTS, FROM_START, pickEvent);
-    const conversions = collect(onFollower, 'subscription { conversionRecorded { id } }', {}, (d) => (d['conversionRecorded'] as { id: string }).id);
+    const conversions = collect(
+      onFollower,
+      'subscription { conversionRecorded { id } }',
+      {},
+      (d) => (d['conversionRecorded'] as { id: string }).id,
+    );
 
     // Changes made on the leader and on the follower (one instance's mutation, the other's subscriber).
     const program = await gql<{ createProgram: { program: { id: string } } }>(
@@ -338,7 +397,12 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
       'mutation { createProgram(input: { name: "Multi", type: REFERRAL, currency: "USD" }) { program { id } } }',
     );
     const programId = program.createProgram.program.id;
-    await gql(follower, token, 'mutation($p: ID!) { createRewardRule(input: { programId: $p, trigger: SIGNUP, kind: CASH, amountType: FIXED, fixedAmount: { amount: "5.00", currency: "USD" } }) { userErrors { code } } }', { p: programId });
+    await gql(
+      follower,
+      token,
+      'mutation($p: ID!) { createRewardRule(input: { programId: $p, trigger: SIGNUP, kind: CASH, amountType: FIXED, fixedAmount: { amount: "5.00", currency: "USD" } }) { userErrors { code } } }',
+      { p: programId },
+    );
     const partner = await gql<{ createPartner: { partner: { links: Array<{ code: string }> } } }>(
       follower,
       token,
@@ -406,7 +470,9 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
     // The follower unsubscribes when the socket closes, without waiting for the tenant's next event.
     const deadline = Date.now() + 10_000;
     while ((await numsub()) !== 1) {
-      expect(Date.now(), 'the follower still listens on the channel 10 s after its only subscriber left').toBeLessThan(deadline);
+      expect(Date.now(), 'the follower still listens on the channel 10 s after its only subscriber left').toBeLessThan(
+        deadline,
+      );
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
@@ -415,8 +481,13 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
     const token = fixture.token;
     await createPartner(leader, token, 'before-failover');
     const before = Number(
-      (await gql<{ events: { edges: Array<{ node: { sequence: string } }> } }>(follower, token, '{ events(first: 100) { edges { node { sequence } } } }')).events.edges.at(-1)!.node
-        .sequence,
+      (
+        await gql<{ events: { edges: Array<{ node: { sequence: string } }> } }>(
+          follower,
+          token,
+          '{ events(first: 100) { edges { node { sequence } } } }',
+        )
+      ).events.edges.at(-1)!.node.sequence,
     );
     // One subscriber on each instance, both caught up.
     const survivorClient = wsClient(follower, token);
@@ -460,7 +531,10 @@ describe.skipIf(pgSkip !== null)(titled('two instances without Redis', pgSkip), 
 
   beforeAll(async () => {
     fixture = await freshDatabase();
-    [a, b] = await Promise.all([startInstance('A', { DATABASE_URL: fixture.databaseUrl }), startInstance('B', { DATABASE_URL: fixture.databaseUrl })]);
+    [a, b] = await Promise.all([
+      startInstance('A', { DATABASE_URL: fixture.databaseUrl }),
+      startInstance('B', { DATABASE_URL: fixture.databaseUrl }),
+    ]);
   });
   afterAll(async () => {
     if (!fixture) return;

@@ -31,52 +31,64 @@ describe('outbox', () => {
       ...Array.from({ length: 4 }, () => append(b.id, 'TEST')),
     ]);
     const sequences = async (workspaceId: string, mode: 'TEST' | 'LIVE') =>
-      (await prisma.event.findMany({ where: { workspaceId, mode }, orderBy: { sequence: 'asc' } })).map((e) => Number(e.sequence));
+      (await prisma.event.findMany({ where: { workspaceId, mode }, orderBy: { sequence: 'asc' } })).map((e) =>
+        Number(e.sequence),
+      );
     expect(await sequences(a.id, 'TEST')).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await sequences(a.id, 'LIVE')).toEqual([1, 2, 3, 4, 5]);
     expect(await sequences(b.id, 'TEST')).toEqual([1, 2, 3, 4]);
   });
 
   // PGlite has one connection: its transactions run one at a time anyway.
-  it.skipIf(testDatabaseUrl() === null)('numbers at commit: a writer whose transaction is still open does not hold up the tenant’s other writers', async () => {
-    const ws = await testDb.db.prisma.workspace.create({ data: { name: 'At commit' } });
-    const tenant = { workspaceId: ws.id, mode: 'TEST' as const };
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let appended!: () => void;
-    const firstAppended = new Promise<void>((resolve) => (appended = resolve));
-    // The first writer appends, then keeps its transaction open until told to commit.
-    const first = testDb.db.transaction(async (tx) => {
-      const [id] = await appendEvents(tx, tenant, [{ type: 'partner.created', payload: { who: 'first' } }]);
-      appended();
-      await held;
-      return id!;
-    });
-    await firstAppended;
-    // Meanwhile two more writers of the same tenant append and commit (one through Prisma): before
-    // numbering moved to commit, they would have waited for the first one's lock.
-    await testDb.db.transaction((tx) => appendEvents(tx, tenant, [{ type: 'partner.created', payload: { who: 'second' } }, { type: 'partner.created', payload: { who: 'third' } }]));
-    await testDb.db.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: 'partner.created', payload: { who: 'fourth' } }]));
-    release();
-    await first;
-    // Numbers in commit order, gap-free, none provisional; in insertion order within a transaction.
-    const events = await testDb.db.prisma.event.findMany({ where: tenant, orderBy: { sequence: 'asc' } });
-    expect(events.map((e) => [Number(e.sequence), (e.payload as { who: string }).who])).toEqual([
-      [1, 'second'],
-      [2, 'third'],
-      [3, 'fourth'],
-      [4, 'first'],
-    ]);
-    const [counter] = await testDb.db.query<{ last: string | bigint }>(
-      'SELECT "lastSequence" AS "last" FROM "EventCounter" WHERE "workspaceId" = $1 AND "mode" = $2',
-      [ws.id, 'TEST'],
-    );
-    expect(Number(counter!.last)).toBe(4);
-    // occurredAt is the commit's time: the first writer appended first but committed last.
-    const times = events.map((e) => e.occurredAt.getTime());
-    expect(times).toEqual([...times].sort((a, b) => a - b));
-    expect(times[3]).toBeGreaterThan(times[0]!);
-  });
+  it.skipIf(testDatabaseUrl() === null)(
+    'numbers at commit: a writer whose transaction is still open does not hold up the tenant’s other writers',
+    async () => {
+      const ws = await testDb.db.prisma.workspace.create({ data: { name: 'At commit' } });
+      const tenant = { workspaceId: ws.id, mode: 'TEST' as const };
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let appended!: () => void;
+      const firstAppended = new Promise<void>((resolve) => (appended = resolve));
+      // The first writer appends, then keeps its transaction open until told to commit.
+      const first = testDb.db.transaction(async (tx) => {
+        const [id] = await appendEvents(tx, tenant, [{ type: 'partner.created', payload: { who: 'first' } }]);
+        appended();
+        await held;
+        return id!;
+      });
+      await firstAppended;
+      // Meanwhile two more writers of the same tenant append and commit (one through Prisma): before
+      // numbering moved to commit, they would have waited for the first one's lock.
+      await testDb.db.transaction((tx) =>
+        appendEvents(tx, tenant, [
+          { type: 'partner.created', payload: { who: 'second' } },
+          { type: 'partner.created', payload: { who: 'third' } },
+        ]),
+      );
+      await testDb.db.prisma.$transaction((tx) =>
+        appendEvents(tx, tenant, [{ type: 'partner.created', payload: { who: 'fourth' } }]),
+      );
+      release();
+      await first;
+      // Numbers in commit order, gap-free, none provisional; in insertion order within a transaction.
+      const events = await testDb.db.prisma.event.findMany({ where: tenant, orderBy: { sequence: 'asc' } });
+      expect(events.map((e) => [Number(e.sequence), (e.payload as { who: string }).who])).toEqual([
+        [1, 'second'],
+        [2, 'third'],
+        [3, 'fourth'],
+        [4, 'first'],
+      ]);
+      const [counter] = await testDb.db.query<{ last: string | bigint }>(
+        'SELECT "lastSequence" AS "last" FROM "EventCounter" WHERE "workspaceId" = $1 AND "mode" = $2',
+        [ws.id, 'TEST'],
+      );
+      expect(Number(counter!.last)).toBe(4);
+      // occurredAt is the commit's time: the first writer appended first but committed last.
+      const times = events.map((e) => e.occurredAt.getTime());
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(times[3]).toBeGreaterThan(times[0]!);
+    },
+  );
 
   it('leaves no number behind for a rolled-back transaction, and notifies dispatchers once per commit', async () => {
     const ws = await testDb.db.prisma.workspace.create({ data: { name: 'Notify' } });
@@ -97,7 +109,13 @@ describe('outbox', () => {
           throw new Error('rolled back on purpose');
         }),
       ).rejects.toThrow('rolled back on purpose');
-      await testDb.db.transaction((tx) => appendEvents(tx, tenant, [1, 2, 3].map((n) => ({ type: 'partner.created' as const, payload: { n } }))));
+      await testDb.db.transaction((tx) =>
+        appendEvents(
+          tx,
+          tenant,
+          [1, 2, 3].map((n) => ({ type: 'partner.created' as const, payload: { n } })),
+        ),
+      );
       await gotOne;
       // A marker sent after that commit arrives after everything the commit sent, on the same channel.
       let marked!: () => void;
@@ -123,10 +141,15 @@ describe('outbox', () => {
     const ws = await testDb.db.prisma.workspace.create({ data: { name: 'Deleted' } });
     const tenant = { workspaceId: ws.id, mode: 'TEST' as const };
     await testDb.db.transaction(async (tx) => {
-      const [dropped] = await appendEvents(tx, tenant, [{ type: 'partner.created', payload: { n: 'dropped' } }, { type: 'partner.created', payload: { n: 'kept' } }]);
+      const [dropped] = await appendEvents(tx, tenant, [
+        { type: 'partner.created', payload: { n: 'dropped' } },
+        { type: 'partner.created', payload: { n: 'kept' } },
+      ]);
       await tx.sql`DELETE FROM "Event" WHERE "id" = ${dropped}::uuid`;
     });
-    await testDb.db.transaction((tx) => appendEvents(tx, tenant, [{ type: 'partner.created', payload: { n: 'next' } }]));
+    await testDb.db.transaction((tx) =>
+      appendEvents(tx, tenant, [{ type: 'partner.created', payload: { n: 'next' } }]),
+    );
     const events = await testDb.db.prisma.event.findMany({ where: tenant, orderBy: { sequence: 'asc' } });
     expect(events.map((e) => [Number(e.sequence), (e.payload as { n: string }).n])).toEqual([
       [1, 'kept'],

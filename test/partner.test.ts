@@ -84,9 +84,19 @@ const NODE = graphql(`
 type Tenant = { workspaceId: string; mode: 'TEST' | 'LIVE' };
 const tenantA = (): Tenant => ({ workspaceId: ws.workspace.id, mode: 'TEST' });
 
-async function program(tenant: Tenant, data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'ARCHIVED'; name?: string } = {}) {
+async function program(
+  tenant: Tenant,
+  data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'ARCHIVED'; name?: string } = {},
+) {
   const row = await server.testDb.db.prisma.program.create({
-    data: { ...tenant, name: data.name ?? 'Program', type: 'REFERRAL', currency: 'USD', autoApprovePartners: data.autoApprovePartners ?? true, status: data.status ?? 'ACTIVE' },
+    data: {
+      ...tenant,
+      name: data.name ?? 'Program',
+      type: 'REFERRAL',
+      currency: 'USD',
+      autoApprovePartners: data.autoApprovePartners ?? true,
+      status: data.status ?? 'ACTIVE',
+    },
   });
   return encodeGlobalID('Program', row.id);
 }
@@ -94,7 +104,16 @@ async function program(tenant: Tenant, data: { autoApprovePartners?: boolean; st
 let seq = 0;
 const unique = (prefix = 'p') => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function create(input: { externalId?: string; name?: string | null; email?: string | null; status?: 'ACTIVE' | 'INACTIVE' | 'BANNED'; programIds?: string[] }, token = admin) {
+async function create(
+  input: {
+    externalId?: string;
+    name?: string | null;
+    email?: string | null;
+    status?: 'ACTIVE' | 'INACTIVE' | 'BANNED';
+    programIds?: string[];
+  },
+  token = admin,
+) {
   const res = await server.gql(CREATE, { input: { externalId: input.externalId ?? unique(), ...input } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.createPartner;
@@ -125,7 +144,8 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
     { input: { partnerId } },
     token,
   );
-  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } }).createPartnerToken;
+  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } })
+    .createPartnerToken;
   expect(payload.userErrors).toEqual([]);
   return payload.token!;
 }
@@ -133,7 +153,14 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
 describe('createPartner', () => {
   it('creates an ACTIVE partner with trimmed values and no enrollments or links', async () => {
     const p = await createOk({ externalId: '  user-42  ', name: '  Ada  ', email: ' ada@example.com ' });
-    expect(p).toMatchObject({ externalId: 'user-42', name: 'Ada', email: 'ada@example.com', status: 'ACTIVE', enrollments: [], links: [] });
+    expect(p).toMatchObject({
+      externalId: 'user-42',
+      name: 'Ada',
+      email: 'ada@example.com',
+      status: 'ACTIVE',
+      enrollments: [],
+      links: [],
+    });
     expect(Date.parse(p.createdAt)).not.toBeNaN();
   });
 
@@ -151,7 +178,9 @@ describe('createPartner', () => {
     const before = await countPartners();
     const res = await create({ externalId: '   ' });
     expect(res.partner).toBeNull();
-    expect(res.userErrors).toEqual([{ code: 'VALIDATION', message: expect.stringContaining('externalId'), field: ['input', 'externalId'] }]);
+    expect(res.userErrors).toEqual([
+      { code: 'VALIDATION', message: expect.stringContaining('externalId'), field: ['input', 'externalId'] },
+    ]);
     expect(await countPartners()).toBe(before);
   });
 
@@ -164,7 +193,9 @@ describe('createPartner', () => {
   it('refuses a name longer than 200 characters', async () => {
     expect((await createOk({ name: 'n'.repeat(200) })).name).toHaveLength(200);
     const res = await create({ name: 'n'.repeat(201) });
-    expect(res.userErrors).toEqual([{ code: 'VALIDATION', message: expect.stringContaining('200'), field: ['input', 'name'] }]);
+    expect(res.userErrors).toEqual([
+      { code: 'VALIDATION', message: expect.stringContaining('200'), field: ['input', 'name'] },
+    ]);
   });
 
   it('refuses an email without "@"', async () => {
@@ -180,18 +211,26 @@ describe('createPartner', () => {
   it('refuses an email with nothing before or after the "@", or with spaces', async () => {
     for (const email of ['@example.com', 'ada@', 'ada lovelace@example.com']) {
       const res = await create({ email });
-      expect(res.userErrors, email).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'email'] })]);
+      expect(res.userErrors, email).toEqual([
+        expect.objectContaining({ code: 'VALIDATION', field: ['input', 'email'] }),
+      ]);
     }
   });
 
   it('refuses an email longer than 320 characters', async () => {
     const res = await create({ email: `${'a'.repeat(300)}@${'b'.repeat(20)}.com` });
-    expect(res.userErrors).toEqual([{ code: 'VALIDATION', message: expect.stringContaining('320'), field: ['input', 'email'] }]);
+    expect(res.userErrors).toEqual([
+      { code: 'VALIDATION', message: expect.stringContaining('320'), field: ['input', 'email'] },
+    ]);
   });
 
   it('reports every invalid field at once', async () => {
     const res = await create({ externalId: '', name: 'n'.repeat(201), email: 'nope' });
-    expect(res.userErrors.map((e) => e.field)).toEqual([['input', 'externalId'], ['input', 'name'], ['input', 'email']]);
+    expect(res.userErrors.map((e) => e.field)).toEqual([
+      ['input', 'externalId'],
+      ['input', 'name'],
+      ['input', 'email'],
+    ]);
   });
 
   it('refuses a taken externalId with DUPLICATE, but it is free in the other mode and in another workspace', async () => {
@@ -200,7 +239,11 @@ describe('createPartner', () => {
     const res = await create({ externalId: `  ${externalId} ` });
     expect(res.partner).toBeNull();
     expect(res.userErrors).toEqual([
-      { code: 'DUPLICATE', message: `A partner with externalId "${externalId}" already exists in this workspace and mode.`, field: ['input', 'externalId'] },
+      {
+        code: 'DUPLICATE',
+        message: `A partner with externalId "${externalId}" already exists in this workspace and mode.`,
+        field: ['input', 'externalId'],
+      },
     ]);
     expect((await createOk({ externalId }, live)).externalId).toBe(externalId);
     expect((await createOk({ externalId }, otherAdmin)).externalId).toBe(externalId);
@@ -246,7 +289,9 @@ describe('createPartner', () => {
       const links = await server.testDb.db.prisma.referralLink.count({ where: tenantA() });
       const res = await create({ programIds: [good, badId] });
       expect(res.partner, badId).toBeNull();
-      expect(res.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programIds', '1'] }]);
+      expect(res.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programIds', '1'] },
+      ]);
       expect(await countPartners()).toBe(partners);
       expect(await server.testDb.db.prisma.enrollment.count({ where: tenantA() })).toBe(enrollments);
       expect(await server.testDb.db.prisma.referralLink.count({ where: tenantA() })).toBe(links);
@@ -258,14 +303,20 @@ describe('createPartner', () => {
     const externalId = unique();
     const res = await create({ externalId, programIds: [archived] });
     expect(res.userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', message: expect.stringContaining('"Old program" is ARCHIVED'), field: ['input', 'programIds', '0'] },
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringContaining('"Old program" is ARCHIVED'),
+        field: ['input', 'programIds', '0'],
+      },
     ]);
     expect(await server.testDb.db.prisma.partner.count({ where: { ...tenantA(), externalId } })).toBe(0);
   });
 
   it('refuses to enroll a partner created BANNED', async () => {
     const res = await create({ status: 'BANNED', programIds: [await program(tenantA())] });
-    expect(res.userErrors).toEqual([{ code: 'INVALID_TRANSITION', message: expect.stringContaining('BANNED'), field: ['input', 'status'] }]);
+    expect(res.userErrors).toEqual([
+      { code: 'INVALID_TRANSITION', message: expect.stringContaining('BANNED'), field: ['input', 'status'] },
+    ]);
   });
 });
 
@@ -303,10 +354,18 @@ describe('updatePartner', () => {
       const res = await server.gql(UPDATE, { input }, admin);
       expect(res.data?.updatePartner).toEqual({
         partner: null,
-        userErrors: [{ code: 'VALIDATION', message: 'Give exactly one of `id` or `externalId` to say which partner to update.', field: ['input'] }],
+        userErrors: [
+          {
+            code: 'VALIDATION',
+            message: 'Give exactly one of `id` or `externalId` to say which partner to update.',
+            field: ['input'],
+          },
+        ],
       });
     }
-    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({ where: { ...tenantA(), externalId: p.externalId } });
+    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...tenantA(), externalId: p.externalId },
+    });
     expect(row.name).toBe('Keep');
   });
 
@@ -317,7 +376,9 @@ describe('updatePartner', () => {
       ['VALIDATION', ['input', 'name']],
       ['VALIDATION', ['input', 'email']],
     ]);
-    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({ where: { ...tenantA(), externalId: p.externalId } });
+    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...tenantA(), externalId: p.externalId },
+    });
     expect([row.name, row.email]).toEqual(['Keep', 'keep@example.com']);
   });
 
@@ -332,11 +393,16 @@ describe('updatePartner', () => {
       { id: encodeGlobalID('Enrollment', '0190aaaa-0000-7000-8000-000000000000'), name: 'hacked' },
     ]) {
       const res = await server.gql(UPDATE, { input }, admin);
-      expect(res.data?.updatePartner, input.id).toEqual({ partner: null, userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'id'] }] });
+      expect(res.data?.updatePartner, input.id).toEqual({
+        partner: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'id'] }],
+      });
     }
     for (const externalId of [foreign.externalId, otherMode.externalId, 'nobody']) {
       const res = await server.gql(UPDATE, { input: { externalId, name: 'hacked' } }, admin);
-      expect(res.data?.updatePartner.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'externalId'] }]);
+      expect(res.data?.updatePartner.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'externalId'] },
+      ]);
     }
     expect(await server.testDb.db.prisma.partner.count({ where: { name: 'hacked' } })).toBe(0);
   });
@@ -353,7 +419,9 @@ describe('setPartnerStatus', () => {
 
   it('treats the current status as a no-op', async () => {
     const p = await createOk({ status: 'INACTIVE' });
-    const before = await server.testDb.db.prisma.partner.findFirstOrThrow({ where: { ...tenantA(), externalId: p.externalId } });
+    const before = await server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...tenantA(), externalId: p.externalId },
+    });
     const res = await server.gql(SET_STATUS, { input: { partnerId: p.id, status: 'INACTIVE' } }, admin);
     expect(res.data?.setPartnerStatus).toEqual({ partner: { id: p.id, status: 'INACTIVE' }, userErrors: [] });
     const after = await server.testDb.db.prisma.partner.findFirstOrThrow({ where: { id: before.id } });
@@ -365,17 +433,28 @@ describe('setPartnerStatus', () => {
     const otherMode = await createOk({}, live);
     for (const partnerId of [foreign.id, otherMode.id, 'garbage']) {
       const res = await server.gql(SET_STATUS, { input: { partnerId, status: 'BANNED' } }, admin);
-      expect(res.data?.setPartnerStatus).toEqual({ partner: null, userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }] });
+      expect(res.data?.setPartnerStatus).toEqual({
+        partner: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }],
+      });
     }
-    expect(await server.testDb.db.prisma.partner.count({ where: { status: 'BANNED', externalId: { in: [foreign.externalId, otherMode.externalId] } } })).toBe(0);
+    expect(
+      await server.testDb.db.prisma.partner.count({
+        where: { status: 'BANNED', externalId: { in: [foreign.externalId, otherMode.externalId] } },
+      }),
+    ).toBe(0);
   });
 });
 
 describe('partner query', () => {
   it('finds a partner by id or by externalId', async () => {
     const p = await createOk({ name: 'Findable' });
-    expect((await server.gql(PARTNER, { id: p.id }, admin)).data).toEqual({ partner: { id: p.id, externalId: p.externalId, name: 'Findable' } });
-    expect((await server.gql(PARTNER, { externalId: ` ${p.externalId} ` }, admin)).data).toEqual({ partner: { id: p.id, externalId: p.externalId, name: 'Findable' } });
+    expect((await server.gql(PARTNER, { id: p.id }, admin)).data).toEqual({
+      partner: { id: p.id, externalId: p.externalId, name: 'Findable' },
+    });
+    expect((await server.gql(PARTNER, { externalId: ` ${p.externalId} ` }, admin)).data).toEqual({
+      partner: { id: p.id, externalId: p.externalId, name: 'Findable' },
+    });
   });
 
   it('is a BAD_USER_INPUT request error with both or neither argument', async () => {
@@ -404,7 +483,9 @@ describe('partner query', () => {
 
   it('resolves a partner as a node in its own workspace', async () => {
     const p = await createOk();
-    expect((await server.gql(NODE, { id: p.id }, admin)).data).toEqual({ node: { id: p.id, externalId: p.externalId } });
+    expect((await server.gql(NODE, { id: p.id }, admin)).data).toEqual({
+      node: { id: p.id, externalId: p.externalId },
+    });
   });
 });
 
@@ -418,7 +499,10 @@ describe('partners', () => {
     prog = await program({ workspaceId: list.workspace.id, mode: 'TEST' });
     await createOk({ externalId: 'alpha', name: 'Ada Lovelace', email: 'ada@example.com', programIds: [prog] }, token);
     await createOk({ externalId: 'bravo', name: 'Grace Hopper', email: 'GRACE@navy.mil', status: 'BANNED' }, token);
-    await createOk({ externalId: 'charlie_1', name: '100% Alan', email: 'alan@example.org', programIds: [prog] }, token);
+    await createOk(
+      { externalId: 'charlie_1', name: '100% Alan', email: 'alan@example.org', programIds: [prog] },
+      token,
+    );
     await createOk({ externalId: 'charlieX1', name: 'Edsger', status: 'INACTIVE' }, token);
     await createOk({ externalId: 'delta', name: 'Barbara' }, token);
     // Noise that must never show up.
@@ -502,7 +586,9 @@ describe('roles', () => {
   it('lets a READ_ONLY key read partners but refuses every partner mutation with FORBIDDEN_FOR_ROLE', async () => {
     const reader = await readOnlyKey();
     const p = await createOk();
-    expect((await server.gql(PARTNER, { id: p.id }, reader)).data).toEqual({ partner: expect.objectContaining({ id: p.id }) });
+    expect((await server.gql(PARTNER, { id: p.id }, reader)).data).toEqual({
+      partner: expect.objectContaining({ id: p.id }),
+    });
     expect((await server.gql(PARTNERS, { first: 1 }, reader)).errors).toBeUndefined();
     const before = await countPartners();
     const attempts = [
@@ -519,7 +605,11 @@ describe('roles', () => {
   });
 
   it('refuses a request without a credential with UNAUTHENTICATED', async () => {
-    for (const res of [await server.gql(PARTNERS, {}), await server.gql(PARTNER, { externalId: 'x' }), await server.gql(CREATE, { input: { externalId: 'x' } })]) {
+    for (const res of [
+      await server.gql(PARTNERS, {}),
+      await server.gql(PARTNER, { externalId: 'x' }),
+      await server.gql(CREATE, { input: { externalId: 'x' } }),
+    ]) {
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     }
   });
@@ -528,12 +618,16 @@ describe('roles', () => {
     const me = await createOk({ name: 'Me' });
     const someoneElse = await createOk({ name: 'Someone else' });
     const token = await partnerToken(me.id);
-    expect((await server.gql(PARTNER, { id: me.id }, token)).data).toEqual({ partner: { id: me.id, externalId: me.externalId, name: 'Me' } });
+    expect((await server.gql(PARTNER, { id: me.id }, token)).data).toEqual({
+      partner: { id: me.id, externalId: me.externalId, name: 'Me' },
+    });
     expect((await server.gql(PARTNER, { externalId: me.externalId }, token)).data?.partner?.id).toBe(me.id);
     expect((await server.gql(PARTNER, { id: someoneElse.id }, token)).data).toEqual({ partner: null });
     expect((await server.gql(PARTNER, { externalId: someoneElse.externalId }, token)).data).toEqual({ partner: null });
     expect((await server.gql(NODE, { id: someoneElse.id }, token)).data).toEqual({ node: null });
-    expect((await server.gql(NODE, { id: me.id }, token)).data).toEqual({ node: { id: me.id, externalId: me.externalId } });
+    expect((await server.gql(NODE, { id: me.id }, token)).data).toEqual({
+      node: { id: me.id, externalId: me.externalId },
+    });
     expect((await server.gql(PARTNERS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     const res = await server.gql(UPDATE, { input: { id: me.id, name: 'x' } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');

@@ -4,7 +4,15 @@ import { ApprovalJob } from '../src/modules/reward/approval-job.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import type { Tenant } from './helpers/factories.js';
-import { balanceOf, expectLedgerMatchesBalances, gid, moneyFixtures, partnerToken, readOnlyKey, type World } from './helpers/money.js';
+import {
+  balanceOf,
+  expectLedgerMatchesBalances,
+  gid,
+  moneyFixtures,
+  partnerToken,
+  readOnlyKey,
+  type World,
+} from './helpers/money.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -83,7 +91,10 @@ describe('createPayout', () => {
     const w = await fx.world();
     const eur = await fx.world({ currency: 'EUR' });
     const someoneElse = await fx.world();
-    const due = [await fx.reward(w, { status: 'APPROVED', amount: 1000n }), await fx.reward(w, { status: 'APPROVED', amount: 250n })];
+    const due = [
+      await fx.reward(w, { status: 'APPROVED', amount: 1000n }),
+      await fx.reward(w, { status: 'APPROVED', amount: 250n }),
+    ];
     const notDue = [
       await fx.reward(w, { status: 'CREATED' }),
       await fx.reward(w, { status: 'PROCESSED' }),
@@ -104,14 +115,25 @@ describe('createPayout', () => {
       partner: { id: gid('Partner', w.partnerId) },
     });
     expect(payload.payout!.rewards).toEqual(due.map((r) => ({ id: gid('Reward', r.id), status: 'APPROVED' })));
-    for (const reward of notDue) expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).payoutId).toBeNull();
+    for (const reward of notDue)
+      expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).payoutId).toBeNull();
 
     // A pending payout changes no balance: the rewards are approved until it is paid.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 1000n, available: 1250n, paid: 1000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 1000n,
+      available: 1250n,
+      paid: 1000n,
+    });
     const events = await prisma().event.findMany({ where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } } });
     expect(events.map((e) => e.type)).toEqual(['payout.created']);
     expect(events[0]).toMatchObject({ partnerId: w.partnerId });
-    expect(events[0]!.payload).toEqual({ payoutId: payload.payout!.id, partnerId: gid('Partner', w.partnerId), amount: { amount: '12.50', currency: 'USD' }, status: 'PENDING', rewardCount: 2 });
+    expect(events[0]!.payload).toEqual({
+      payoutId: payload.payout!.id,
+      partnerId: gid('Partner', w.partnerId),
+      amount: { amount: '12.50', currency: 'USD' },
+      status: 'PENDING',
+      rewardCount: 2,
+    });
 
     // Everything due is taken: a second payout finds nothing.
     const again = await create(w.partnerId);
@@ -132,7 +154,17 @@ describe('createPayout', () => {
   it('refuses with NOTHING_DUE when the available balance is not positive, even with approved rewards', async () => {
     const w = await fx.world();
     const reward = await fx.reward(w, { status: 'APPROVED', amount: 1000n });
-    const debit = await server.gql(CREDIT, { input: { partnerId: gid('Partner', w.partnerId), amount: { amount: '-10.00', currency: 'USD' }, idempotencyKey: `debit-${reward.id}` } }, admin);
+    const debit = await server.gql(
+      CREDIT,
+      {
+        input: {
+          partnerId: gid('Partner', w.partnerId),
+          amount: { amount: '-10.00', currency: 'USD' },
+          idempotencyKey: `debit-${reward.id}`,
+        },
+      },
+      admin,
+    );
     expect(debit.data!.creditBalance.balance!.available.amount).toBe('0.00');
     const payload = await create(w.partnerId);
     expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'NOTHING_DUE' })]);
@@ -142,7 +174,9 @@ describe('createPayout', () => {
 
   it('refuses an unknown currency with VALIDATION', async () => {
     const w = await fx.world();
-    expect((await create(w.partnerId, 'dollars')).userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'currency'] })]);
+    expect((await create(w.partnerId, 'dollars')).userErrors).toEqual([
+      expect.objectContaining({ code: 'VALIDATION', field: ['input', 'currency'] }),
+    ]);
   });
 });
 
@@ -153,7 +187,10 @@ describe('markPayoutPaid', () => {
 
   beforeAll(async () => {
     w = await fx.world();
-    const rewards = [await fx.reward(w, { status: 'APPROVED', amount: 400n }), await fx.reward(w, { status: 'APPROVED', amount: 600n })];
+    const rewards = [
+      await fx.reward(w, { status: 'APPROVED', amount: 400n }),
+      await fx.reward(w, { status: 'APPROVED', amount: 600n }),
+    ];
     rewardIds = rewards.map((r) => r.id);
     const payload = await create(w.partnerId);
     payoutId = payload.payout!.id;
@@ -164,7 +201,12 @@ describe('markPayoutPaid', () => {
     const eventsBefore = await prisma().event.count({ where: tenant });
     const payload = await markPaid(payoutId, '  wire-42 ');
     expect(payload.userErrors).toEqual([]);
-    expect(payload.payout).toMatchObject({ id: payoutId, status: 'PAID', externalReference: 'wire-42', amount: { amount: '10.00', currency: 'USD' } });
+    expect(payload.payout).toMatchObject({
+      id: payoutId,
+      status: 'PAID',
+      externalReference: 'wire-42',
+      amount: { amount: '10.00', currency: 'USD' },
+    });
     expect(payload.payout!.rewards.map((r) => r.status)).toEqual(['PROCESSED', 'PROCESSED']);
     const row = await prisma().payout.findFirstOrThrow({ where: { partnerId: w.partnerId } });
     expect(row.paidAt).toBeInstanceOf(Date);
@@ -176,14 +218,33 @@ describe('markPayoutPaid', () => {
         ['REWARD_PROCESSED', row.id],
       ]);
       const history = await prisma().rewardStatusChange.findMany({ where: { rewardId: id }, orderBy: { id: 'asc' } });
-      expect(history.at(-1)).toMatchObject({ fromStatus: 'APPROVED', toStatus: 'PROCESSED', actor: ws.keys.test.id, reason: `Paid in payout ${payoutId}.` });
+      expect(history.at(-1)).toMatchObject({
+        fromStatus: 'APPROVED',
+        toStatus: 'PROCESSED',
+        actor: ws.keys.test.id,
+        reason: `Paid in payout ${payoutId}.`,
+      });
     }
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: 1000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: 0n,
+      paid: 1000n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
 
-    const events = await prisma().event.findMany({ where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } }, orderBy: { sequence: 'asc' } });
+    const events = await prisma().event.findMany({
+      where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } },
+      orderBy: { sequence: 'asc' },
+    });
     expect(events.map((e) => e.type)).toEqual(['reward.status_changed', 'reward.status_changed', 'payout.paid']);
-    expect(events[2]!.payload).toMatchObject({ payoutId, partnerId: gid('Partner', w.partnerId), amount: { amount: '10.00', currency: 'USD' }, externalReference: 'wire-42', status: 'PAID' });
+    expect(events[2]!.payload).toMatchObject({
+      payoutId,
+      partnerId: gid('Partner', w.partnerId),
+      amount: { amount: '10.00', currency: 'USD' },
+      externalReference: 'wire-42',
+      status: 'PAID',
+    });
   });
 
   it('is idempotent: marking it paid again (same or no reference) changes nothing', async () => {
@@ -199,10 +260,14 @@ describe('markPayoutPaid', () => {
   it('refuses a different externalReference for a PAID payout with INVALID_TRANSITION', async () => {
     const payload = await markPaid(payoutId, 'wire-43');
     expect(payload.payout).toBeNull();
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'externalReference'] })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'externalReference'] }),
+    ]);
     expect(payload.userErrors[0]!.message).toContain(payoutId);
     expect(payload.userErrors[0]!.message).toContain('PAID');
-    expect((await prisma().payout.findFirstOrThrow({ where: { partnerId: w.partnerId } })).externalReference).toBe('wire-42');
+    expect((await prisma().payout.findFirstOrThrow({ where: { partnerId: w.partnerId } })).externalReference).toBe(
+      'wire-42',
+    );
   });
 
   it('refuses a FAILED payout with INVALID_TRANSITION', async () => {
@@ -211,7 +276,9 @@ describe('markPayoutPaid', () => {
     const created = await create(world.partnerId);
     await prisma().payout.updateMany({ where: { partnerId: world.partnerId }, data: { status: 'FAILED' } });
     const payload = await markPaid(created.payout!.id);
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'payoutId'] })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'payoutId'] }),
+    ]);
     expect(payload.userErrors[0]!.message).toContain('FAILED');
   });
 
@@ -220,7 +287,9 @@ describe('markPayoutPaid', () => {
     await fx.reward(world, { status: 'APPROVED' });
     const created = await create(world.partnerId);
     const payload = await markPaid(created.payout!.id, 'r'.repeat(256));
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'externalReference'] })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({ code: 'VALIDATION', field: ['input', 'externalReference'] }),
+    ]);
     expect((await prisma().payout.findFirstOrThrow({ where: { partnerId: world.partnerId } })).status).toBe('PENDING');
   });
 
@@ -245,19 +314,41 @@ describe('payouts: tenancy and roles', () => {
     const livePayout = await live.payout({ partnerId: liveWorld.partnerId, amount: 1n, currency: 'USD' });
     const before = await counts();
 
-    for (const id of [gid('Partner', foreignWorld.partnerId), gid('Partner', liveWorld.partnerId), 'garbage', gid('Payout', foreignPayout.id), gid('Partner', 'x')]) {
+    for (const id of [
+      gid('Partner', foreignWorld.partnerId),
+      gid('Partner', liveWorld.partnerId),
+      'garbage',
+      gid('Payout', foreignPayout.id),
+      gid('Partner', 'x'),
+    ]) {
       const res = await server.gql(CREATE, { input: { partnerId: id, currency: 'USD' } }, admin);
-      expect(res.data!.createPayout).toEqual({ payout: null, userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'partnerId'] })] });
+      expect(res.data!.createPayout).toEqual({
+        payout: null,
+        userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'partnerId'] })],
+      });
     }
-    for (const id of [gid('Payout', foreignPayout.id), gid('Payout', livePayout.id), 'garbage', gid('Partner', foreignWorld.partnerId), gid('Payout', 'x')]) {
+    for (const id of [
+      gid('Payout', foreignPayout.id),
+      gid('Payout', livePayout.id),
+      'garbage',
+      gid('Partner', foreignWorld.partnerId),
+      gid('Payout', 'x'),
+    ]) {
       const payload = await markPaid(id, 'ref');
-      expect(payload).toEqual({ payout: null, userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'payoutId'] })] });
+      expect(payload).toEqual({
+        payout: null,
+        userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'payoutId'] })],
+      });
     }
     expect(await counts()).toEqual(before);
     expect((await prisma().payout.findUniqueOrThrow({ where: { id: livePayout.id } })).status).toBe('PENDING');
 
     // The LIVE key works on its own mode's data.
-    const res = await server.gql(CREATE, { input: { partnerId: gid('Partner', liveWorld.partnerId), currency: 'USD' } }, ws.keys.live.secret);
+    const res = await server.gql(
+      CREATE,
+      { input: { partnerId: gid('Partner', liveWorld.partnerId), currency: 'USD' } },
+      ws.keys.live.secret,
+    );
     expect(res.data!.createPayout.userErrors).toEqual([]);
   });
 
@@ -266,7 +357,11 @@ describe('payouts: tenancy and roles', () => {
     await fx.reward(w, { status: 'APPROVED' });
     const payout = await fx.payout({ partnerId: w.partnerId, amount: 1n, currency: 'USD' });
     for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, w.partnerId)]) {
-      const created = await server.gql(CREATE, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, token);
+      const created = await server.gql(
+        CREATE,
+        { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+        token,
+      );
       expect(created.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
       const paid = await server.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, token);
       expect(paid.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
@@ -310,34 +405,111 @@ describe('end to end through the API', () => {
       expect(res.errors).toBeUndefined();
       return res.data!;
     };
-    const program = (await ok(server.gql(PROGRAM, { input: { name: 'Shop', type: 'AFFILIATE', currency: 'USD' } }, key))).createProgram.program!;
-    const rule = await ok(server.gql(RULE, { input: { programId: program.id, trigger: 'PURCHASE', kind: 'CASH', amountType: 'PERCENTAGE', percentageBasisPoints: 1000 } }, key));
+    const program = (
+      await ok(server.gql(PROGRAM, { input: { name: 'Shop', type: 'AFFILIATE', currency: 'USD' } }, key))
+    ).createProgram.program!;
+    const rule = await ok(
+      server.gql(
+        RULE,
+        {
+          input: {
+            programId: program.id,
+            trigger: 'PURCHASE',
+            kind: 'CASH',
+            amountType: 'PERCENTAGE',
+            percentageBasisPoints: 1000,
+          },
+        },
+        key,
+      ),
+    );
     expect(rule.createRewardRule.userErrors).toEqual([]);
-    const partner = (await ok(server.gql(PARTNER, { input: { externalId: 'affiliate-1', programIds: [program.id] } }, key))).createPartner.partner!;
+    const partner = (
+      await ok(server.gql(PARTNER, { input: { externalId: 'affiliate-1', programIds: [program.id] } }, key))
+    ).createPartner.partner!;
     const balances = async () => (await ok(server.gql(BALANCES, { id: partner.id }, key))).partner!.balances;
 
-    const recorded = (await ok(server.gql(RECORD, { input: { type: 'PURCHASE', idempotencyKey: 'order-1', referredExternalId: 'customer-1', code: partner.links[0]!.code, amount: { amount: '123.45', currency: 'USD' } } }, key))).recordConversion;
+    const recorded = (
+      await ok(
+        server.gql(
+          RECORD,
+          {
+            input: {
+              type: 'PURCHASE',
+              idempotencyKey: 'order-1',
+              referredExternalId: 'customer-1',
+              code: partner.links[0]!.code,
+              amount: { amount: '123.45', currency: 'USD' },
+            },
+          },
+          key,
+        ),
+      )
+    ).recordConversion;
     expect(recorded.userErrors).toEqual([]);
-    expect(recorded.rewards).toEqual([expect.objectContaining({ status: 'CREATED', amount: { amount: '12.35', currency: 'USD' } })]);
-    expect(await balances()).toEqual([{ currency: 'USD', pending: { amount: '12.35' }, available: { amount: '0.00' }, paid: { amount: '0.00' } }]);
+    expect(recorded.rewards).toEqual([
+      expect.objectContaining({ status: 'CREATED', amount: { amount: '12.35', currency: 'USD' } }),
+    ]);
+    expect(await balances()).toEqual([
+      { currency: 'USD', pending: { amount: '12.35' }, available: { amount: '0.00' }, paid: { amount: '0.00' } },
+    ]);
 
     expect(await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce()).toBeGreaterThanOrEqual(1);
-    expect(await balances()).toEqual([{ currency: 'USD', pending: { amount: '0.00' }, available: { amount: '12.35' }, paid: { amount: '0.00' } }]);
+    expect(await balances()).toEqual([
+      { currency: 'USD', pending: { amount: '0.00' }, available: { amount: '12.35' }, paid: { amount: '0.00' } },
+    ]);
 
-    const payout = (await ok(server.gql(CREATE, { input: { partnerId: partner.id, currency: 'USD' } }, key))).createPayout;
+    const payout = (await ok(server.gql(CREATE, { input: { partnerId: partner.id, currency: 'USD' } }, key)))
+      .createPayout;
     expect(payout.payout!.amount).toEqual({ amount: '12.35', currency: 'USD' });
-    expect((await ok(server.gql(MARK_PAID, { input: { payoutId: payout.payout!.id, externalReference: 'po-1' } }, key))).markPayoutPaid.userErrors).toEqual([]);
-    expect(await balances()).toEqual([{ currency: 'USD', pending: { amount: '0.00' }, available: { amount: '0.00' }, paid: { amount: '12.35' } }]);
+    expect(
+      (await ok(server.gql(MARK_PAID, { input: { payoutId: payout.payout!.id, externalReference: 'po-1' } }, key)))
+        .markPayoutPaid.userErrors,
+    ).toEqual([]);
+    expect(await balances()).toEqual([
+      { currency: 'USD', pending: { amount: '0.00' }, available: { amount: '0.00' }, paid: { amount: '12.35' } },
+    ]);
 
     // 23.45 of 123.45 refunded: 12.35 × 23.45 / 123.45 = 2.3459… → 2.35 back.
-    const refund = (await ok(server.gql(REFUND, { input: { conversionId: recorded.conversion!.id, idempotencyKey: 'refund-1', amount: { amount: '23.45', currency: 'USD' } } }, key))).refundConversion;
+    const refund = (
+      await ok(
+        server.gql(
+          REFUND,
+          {
+            input: {
+              conversionId: recorded.conversion!.id,
+              idempotencyKey: 'refund-1',
+              amount: { amount: '23.45', currency: 'USD' },
+            },
+          },
+          key,
+        ),
+      )
+    ).refundConversion;
     expect(refund.userErrors).toEqual([]);
-    expect(refund.conversion).toMatchObject({ type: 'REFUND', refundOf: { id: recorded.conversion!.id }, rewards: [{ amount: { amount: '-2.35' } }] });
+    expect(refund.conversion).toMatchObject({
+      type: 'REFUND',
+      refundOf: { id: recorded.conversion!.id },
+      rewards: [{ amount: { amount: '-2.35' } }],
+    });
     expect(refund.rewards).toEqual([expect.objectContaining({ status: 'PROCESSED', amount: { amount: '-2.35' } })]);
-    expect(await balances()).toEqual([{ currency: 'USD', pending: { amount: '0.00' }, available: { amount: '-2.35' }, paid: { amount: '12.35' } }]);
+    expect(await balances()).toEqual([
+      { currency: 'USD', pending: { amount: '0.00' }, available: { amount: '-2.35' }, paid: { amount: '12.35' } },
+    ]);
 
-    const credit = await ok(server.gql(CREDIT, { input: { partnerId: partner.id, amount: { amount: '2.35', currency: 'USD' }, idempotencyKey: 'goodwill-1' } }, key));
+    const credit = await ok(
+      server.gql(
+        CREDIT,
+        { input: { partnerId: partner.id, amount: { amount: '2.35', currency: 'USD' }, idempotencyKey: 'goodwill-1' } },
+        key,
+      ),
+    );
     expect(credit.creditBalance.balance!.available.amount).toBe('0.00');
-    await expectLedgerMatchesBalances(server, key, { workspaceId: e2e.workspace.id, mode: 'TEST' }, decodeGlobalID(partner.id).id);
+    await expectLedgerMatchesBalances(
+      server,
+      key,
+      { workspaceId: e2e.workspace.id, mode: 'TEST' },
+      decodeGlobalID(partner.id).id,
+    );
   });
 });

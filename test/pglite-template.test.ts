@@ -28,21 +28,38 @@ beforeAll(async () => {
 });
 
 const migrations = async (db: Database) =>
-  (await db.query<{ name: string }>('SELECT "migration_name" AS "name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL ORDER BY 1')).map((r) => r.name);
+  (
+    await db.query<{ name: string }>(
+      'SELECT "migration_name" AS "name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL ORDER BY 1',
+    )
+  ).map((r) => r.name);
 
 describe('PGlite build template', () => {
   it('starts a new data directory from the template: every migration applied, a secret of its own', async () => {
-    const open = (dataDir: string) => openDatabase({ databaseUrl: undefined, dataDir, migrate: true, pgliteTemplate: template });
+    const open = (dataDir: string) =>
+      openDatabase({ databaseUrl: undefined, dataDir, migrate: true, pgliteTemplate: template });
     const fromTemplate = await open(tempDir());
-    const scratch = await openDatabase({ databaseUrl: undefined, dataDir: tempDir(), migrate: true, pgliteTemplate: null });
+    const scratch = await openDatabase({
+      databaseUrl: undefined,
+      dataDir: tempDir(),
+      migrate: true,
+      pgliteTemplate: null,
+    });
     try {
       expect(await migrations(fromTemplate)).toEqual(await migrations(scratch));
       expect((await migrations(fromTemplate)).length).toBeGreaterThan(0);
       // Tables are empty and usable, and the commit trigger numbers events as on a new database.
       expect(await fromTemplate.query('SELECT * FROM "Workspace"')).toEqual([]);
-      const [ws] = await fromTemplate.query<{ id: string }>(`INSERT INTO "Workspace" ("id", "name", "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING "id"`);
-      await fromTemplate.transaction((tx) => tx.sql`INSERT INTO "Event" ("id", "workspaceId", "mode", "type", "payload") VALUES (gen_random_uuid(), ${ws!.id}::uuid, 'TEST', 'partner.created', '{}')`);
-      expect(await fromTemplate.query<{ sequence: string }>('SELECT "sequence"::text AS "sequence" FROM "Event"')).toEqual([{ sequence: '1' }]);
+      const [ws] = await fromTemplate.query<{ id: string }>(
+        `INSERT INTO "Workspace" ("id", "name", "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING "id"`,
+      );
+      await fromTemplate.transaction(
+        (tx) =>
+          tx.sql`INSERT INTO "Event" ("id", "workspaceId", "mode", "type", "payload") VALUES (gen_random_uuid(), ${ws!.id}::uuid, 'TEST', 'partner.created', '{}')`,
+      );
+      expect(
+        await fromTemplate.query<{ sequence: string }>('SELECT "sequence"::text AS "sequence" FROM "Event"'),
+      ).toEqual([{ sequence: '1' }]);
       // Two directories made from one template do not share an installation secret.
       const other = await open(tempDir());
       try {
@@ -77,7 +94,12 @@ describe('PGlite build template', () => {
   ])('creates the directory from scratch when the template is damaged (%s)', async (_, bytes) => {
     const damaged = path.join(tempDir(), 'damaged.tar.gz');
     fs.writeFileSync(damaged, bytes());
-    const db = await openDatabase({ databaseUrl: undefined, dataDir: tempDir(), migrate: true, pgliteTemplate: damaged });
+    const db = await openDatabase({
+      databaseUrl: undefined,
+      dataDir: tempDir(),
+      migrate: true,
+      pgliteTemplate: damaged,
+    });
     try {
       expect((await migrations(db)).length).toBeGreaterThan(0);
       expect(await db.query('SELECT * FROM "Workspace"')).toEqual([]);
@@ -92,7 +114,11 @@ describe('PGlite build template', () => {
     const before = defaultTemplateFile(dir);
     expect(path.basename(before)).toMatch(/^pglite-template-[0-9a-f]{16}\.tar\.gz$/);
     expect(defaultTemplateFile(dir)).toBe(before);
-    const last = fs.readdirSync(dir).filter((name) => fs.existsSync(path.join(dir, name, 'migration.sql'))).sort().at(-1)!;
+    const last = fs
+      .readdirSync(dir)
+      .filter((name) => fs.existsSync(path.join(dir, name, 'migration.sql')))
+      .sort()
+      .at(-1)!;
     fs.appendFileSync(path.join(dir, last, 'migration.sql'), '\n-- changed\n');
     const changed = defaultTemplateFile(dir);
     expect(changed).not.toBe(before);

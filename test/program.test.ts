@@ -80,7 +80,11 @@ afterAll(async () => {
 const prisma = () => server.testDb.db.prisma;
 
 async function create(input: Partial<CreateProgramInput> = {}, token = admin) {
-  const res = await server.gql(CREATE, { input: { name: 'Refer a friend', type: 'REFERRAL', currency: 'USD', ...input } }, token);
+  const res = await server.gql(
+    CREATE,
+    { input: { name: 'Refer a friend', type: 'REFERRAL', currency: 'USD', ...input } },
+    token,
+  );
   expect(res.errors).toBeUndefined();
   return res.data!.createProgram;
 }
@@ -155,8 +159,18 @@ describe('createProgram', () => {
   });
 
   it('accepts the smallest settings and PAUSED', async () => {
-    const program = await createOk({ status: 'PAUSED', attributionWindowDays: 1, holdDays: 0, destinationUrl: 'http://localhost:3000/' });
-    expect(program).toMatchObject({ status: 'PAUSED', attributionWindowDays: 1, holdDays: 0, destinationUrl: 'http://localhost:3000/' });
+    const program = await createOk({
+      status: 'PAUSED',
+      attributionWindowDays: 1,
+      holdDays: 0,
+      destinationUrl: 'http://localhost:3000/',
+    });
+    expect(program).toMatchObject({
+      status: 'PAUSED',
+      attributionWindowDays: 1,
+      holdDays: 0,
+      destinationUrl: 'http://localhost:3000/',
+    });
   });
 
   const refusals: Array<[string, Partial<CreateProgramInput>, string[]]> = [
@@ -171,22 +185,35 @@ describe('createProgram', () => {
     ['status ARCHIVED', { status: 'ARCHIVED' }, ['input', 'status']],
     ['a relative destination URL', { destinationUrl: '/signup' }, ['input', 'destinationUrl']],
     ['a destination URL that is not http(s)', { destinationUrl: 'ftp://example.com/x' }, ['input', 'destinationUrl']],
-    ['a destination URL over 2048 characters', { destinationUrl: `https://example.com/${'a'.repeat(2030)}` }, ['input', 'destinationUrl']],
+    [
+      'a destination URL over 2048 characters',
+      { destinationUrl: `https://example.com/${'a'.repeat(2030)}` },
+      ['input', 'destinationUrl'],
+    ],
     ['an empty destination URL', { destinationUrl: '' }, ['input', 'destinationUrl']],
   ];
 
-  it.each(refusals)('refuses %s with a VALIDATION error on that field, creating nothing', async (_what, input, field) => {
-    const count = await prisma().program.count();
-    const payload = await create(input);
-    expect(payload.program).toBeNull();
-    expect(payload.userErrors).toHaveLength(1);
-    expect(payload.userErrors[0]).toMatchObject({ code: 'VALIDATION', field });
-    expect(payload.userErrors[0]!.message.length).toBeGreaterThan(10);
-    expect(await prisma().program.count()).toBe(count);
-  });
+  it.each(refusals)(
+    'refuses %s with a VALIDATION error on that field, creating nothing',
+    async (_what, input, field) => {
+      const count = await prisma().program.count();
+      const payload = await create(input);
+      expect(payload.program).toBeNull();
+      expect(payload.userErrors).toHaveLength(1);
+      expect(payload.userErrors[0]).toMatchObject({ code: 'VALIDATION', field });
+      expect(payload.userErrors[0]!.message.length).toBeGreaterThan(10);
+      expect(await prisma().program.count()).toBe(count);
+    },
+  );
 
   it('reports every bad field at once', async () => {
-    const payload = await create({ name: '', currency: 'nope', holdDays: -5, attributionWindowDays: 0, destinationUrl: 'nope' });
+    const payload = await create({
+      name: '',
+      currency: 'nope',
+      holdDays: -5,
+      attributionWindowDays: 0,
+      destinationUrl: 'nope',
+    });
     expect(payload.program).toBeNull();
     expect(payload.userErrors.map((e) => e.field)).toEqual([
       ['input', 'name'],
@@ -220,8 +247,20 @@ describe('updateProgram', () => {
       autoApprovePartners: true,
       destinationUrl: 'https://example.com/a',
     });
-    const again = await update({ id: program.id, name: ' Renamed ', attributionWindowDays: 60, autoApprovePartners: false, destinationUrl: 'https://example.com/b' });
-    expect(again.program).toMatchObject({ name: 'Renamed', attributionWindowDays: 60, autoApprovePartners: false, holdDays: 14, destinationUrl: 'https://example.com/b' });
+    const again = await update({
+      id: program.id,
+      name: ' Renamed ',
+      attributionWindowDays: 60,
+      autoApprovePartners: false,
+      destinationUrl: 'https://example.com/b',
+    });
+    expect(again.program).toMatchObject({
+      name: 'Renamed',
+      attributionWindowDays: 60,
+      autoApprovePartners: false,
+      holdDays: 14,
+      destinationUrl: 'https://example.com/b',
+    });
     expect((await snapshot(program.id)).currency).toBe('USD');
   });
 
@@ -271,7 +310,11 @@ describe('updateProgram', () => {
 
   it('has no currency field: the currency is fixed at creation', async () => {
     const program = await createOk();
-    const res = await server.gql(`mutation { updateProgram(input: { id: "${program.id}", currency: "EUR" }) { userErrors { code } } }`, {}, admin);
+    const res = await server.gql(
+      `mutation { updateProgram(input: { id: "${program.id}", currency: "EUR" }) { userErrors { code } } }`,
+      {},
+      admin,
+    );
     expect(res.errors?.[0]?.message).toMatch(/currency/);
     expect((await snapshot(program.id)).currency).toBe('USD');
   });
@@ -282,7 +325,9 @@ describe('updateProgram', () => {
     for (const id of [missing, 'not-a-global-id', encodeGlobalID('Program', 'not-a-uuid'), wrongType]) {
       const payload = await update({ id, name: 'x' });
       expect(payload.program).toBeNull();
-      expect(payload.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'id'] }]);
+      expect(payload.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'id'] },
+      ]);
     }
   });
 });
@@ -338,11 +383,20 @@ describe('program status transitions', () => {
   it('refuses every other change to an ARCHIVED program', async () => {
     const program = await programIn('ARCHIVED', 'Old program');
     const before = await snapshot(program.id);
-    for (const input of [{ name: 'New name' }, { holdDays: 5 }, { allowSelfReferral: true }, { destinationUrl: 'https://example.com' }]) {
+    for (const input of [
+      { name: 'New name' },
+      { holdDays: 5 },
+      { allowSelfReferral: true },
+      { destinationUrl: 'https://example.com' },
+    ]) {
       const payload = await update({ id: program.id, ...input });
       expect(payload.program).toBeNull();
       expect(payload.userErrors).toEqual([
-        expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'id'], message: expect.stringMatching(/"Old program" is ARCHIVED/) }),
+        expect.objectContaining({
+          code: 'INVALID_TRANSITION',
+          field: ['input', 'id'],
+          message: expect.stringMatching(/"Old program" is ARCHIVED/),
+        }),
       ]);
     }
     expect(await snapshot(program.id)).toEqual(before);
@@ -357,12 +411,26 @@ describe('program and programs queries', () => {
   });
 
   it('reads a program by id, and through node(id)', async () => {
-    expect((await server.gql(PROGRAM, { id: reader.id }, admin)).data?.program).toEqual({ id: reader.id, name: 'Readable', status: 'ACTIVE', currency: 'USD' });
-    expect((await server.gql(NODE, { id: reader.id }, admin)).data?.node).toEqual({ id: reader.id, name: 'Readable', status: 'ACTIVE' });
+    expect((await server.gql(PROGRAM, { id: reader.id }, admin)).data?.program).toEqual({
+      id: reader.id,
+      name: 'Readable',
+      status: 'ACTIVE',
+      currency: 'USD',
+    });
+    expect((await server.gql(NODE, { id: reader.id }, admin)).data?.node).toEqual({
+      id: reader.id,
+      name: 'Readable',
+      status: 'ACTIVE',
+    });
   });
 
   it('answers null for a missing, malformed or wrong-type id', async () => {
-    for (const id of [encodeGlobalID('Program', '01900000-0000-7000-8000-000000000000'), 'garbage', encodeGlobalID('Program', '1'), encodeGlobalID('ApiKey', ws.keys.test.id)]) {
+    for (const id of [
+      encodeGlobalID('Program', '01900000-0000-7000-8000-000000000000'),
+      'garbage',
+      encodeGlobalID('Program', '1'),
+      encodeGlobalID('ApiKey', ws.keys.test.id),
+    ]) {
       const res = await server.gql(PROGRAM, { id }, admin);
       expect(res.errors).toBeUndefined();
       expect(res.data?.program).toBeNull();
@@ -448,22 +516,42 @@ describe('roles', () => {
   it('shows a PARTNER credential only the programs its partner is enrolled in, through node(id)', async () => {
     const enrolled = await createOk({ name: 'Enrolled' });
     const notEnrolled = await createOk({ name: 'Not enrolled' });
-    const partner = await prisma().partner.create({ data: { workspaceId: ws.workspace.id, mode: 'TEST', externalId: `p-${Date.now()}` } });
-    await prisma().enrollment.create({
-      data: { workspaceId: ws.workspace.id, mode: 'TEST', partnerId: partner.id, programId: rowId(enrolled.id), status: 'APPROVED' },
+    const partner = await prisma().partner.create({
+      data: { workspaceId: ws.workspace.id, mode: 'TEST', externalId: `p-${Date.now()}` },
     });
-    const minted = await server.gql(CREATE_PARTNER_TOKEN, { input: { partnerId: encodeGlobalID('Partner', partner.id) } }, admin);
+    await prisma().enrollment.create({
+      data: {
+        workspaceId: ws.workspace.id,
+        mode: 'TEST',
+        partnerId: partner.id,
+        programId: rowId(enrolled.id),
+        status: 'APPROVED',
+      },
+    });
+    const minted = await server.gql(
+      CREATE_PARTNER_TOKEN,
+      { input: { partnerId: encodeGlobalID('Partner', partner.id) } },
+      admin,
+    );
     expect(minted.data?.createPartnerToken.userErrors).toEqual([]);
     const token = minted.data!.createPartnerToken.token!;
 
-    expect((await server.gql(NODE, { id: enrolled.id }, token)).data?.node).toEqual({ id: enrolled.id, name: 'Enrolled', status: 'ACTIVE' });
+    expect((await server.gql(NODE, { id: enrolled.id }, token)).data?.node).toEqual({
+      id: enrolled.id,
+      name: 'Enrolled',
+      status: 'ACTIVE',
+    });
     const hidden = await server.gql(NODE, { id: notEnrolled.id }, token);
     expect(hidden.errors).toBeUndefined();
     expect(hidden.data?.node).toBeNull();
     // Workspace-wide reads and writes are not for partners.
-    expect((await server.gql(PROGRAM, { id: enrolled.id }, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    expect((await server.gql(PROGRAM, { id: enrolled.id }, token)).errors?.[0]?.extensions?.code).toBe(
+      'FORBIDDEN_FOR_ROLE',
+    );
     expect((await server.gql(PROGRAMS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    expect((await server.gql(UPDATE, { input: { id: enrolled.id, name: 'Mine' } }, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    expect(
+      (await server.gql(UPDATE, { input: { id: enrolled.id, name: 'Mine' } }, token)).errors?.[0]?.extensions?.code,
+    ).toBe('FORBIDDEN_FOR_ROLE');
   });
 });
 
@@ -479,7 +567,9 @@ describe('isolation between workspaces and modes', () => {
       expect((await server.gql(NODE, { id: foreign }, admin)).data?.node).toBeNull();
       const payload = await update({ id: foreign, name: 'Hijacked', status: 'ARCHIVED' });
       expect(payload.program).toBeNull();
-      expect(payload.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'id'] }]);
+      expect(payload.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'id'] },
+      ]);
     }
     expect(await snapshot(live.id)).toEqual(before.live);
     expect(await snapshot(theirs.id)).toEqual(before.theirs);
@@ -489,7 +579,9 @@ describe('isolation between workspaces and modes', () => {
     expect(ids).toContain(mine.id);
     expect(ids).not.toContain(live.id);
     expect(ids).not.toContain(theirs.id);
-    expect(listed.totalCount).toBe(await prisma().program.count({ where: { workspaceId: ws.workspace.id, mode: 'TEST' } }));
+    expect(listed.totalCount).toBe(
+      await prisma().program.count({ where: { workspaceId: ws.workspace.id, mode: 'TEST' } }),
+    );
 
     // A cursor made from a foreign id pages nothing foreign.
     const foreignCursor = Buffer.from(`GPC:S:${rowId(theirs.id)}`).toString('base64');

@@ -10,13 +10,28 @@ import { subscribe, wsClient } from './helpers/ws.js';
 async function post(server: TestServer, query: string, token?: string, variables?: Record<string, unknown>) {
   const res = await fetch(`${server.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as {
+      data?: unknown;
+      errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+    },
+  };
 }
 
-const refusedWith = (res: Awaited<ReturnType<typeof post>>) => ({ status: res.status, code: res.body.errors?.[0]?.extensions?.['code'], retryAfter: Number(res.retryAfter) > 0 });
+const refusedWith = (res: Awaited<ReturnType<typeof post>>) => ({
+  status: res.status,
+  code: res.body.errors?.[0]?.extensions?.['code'],
+  retryAfter: Number(res.retryAfter) > 0,
+});
 
 describe('rate limits (in memory, one instance)', () => {
   let server: TestServer;
@@ -72,11 +87,17 @@ describe('rate limits (in memory, one instance)', () => {
   });
 
   it('limits issueAccessToken and refreshAccessToken per address, with or without a credential', async () => {
-    const issue = 'mutation($input: RefreshAccessTokenInput!) { refreshAccessToken(input: $input) { userErrors { code } } }';
+    const issue =
+      'mutation($input: RefreshAccessTokenInput!) { refreshAccessToken(input: $input) { userErrors { code } } }';
     const codes: unknown[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await post(server, issue, partner, { input: { refreshToken: 'rgr_nope' } });
-      codes.push(res.status === 429 ? 'RATE_LIMITED' : (res.body.data as { refreshAccessToken: { userErrors: Array<{ code: string }> } }).refreshAccessToken.userErrors[0]!.code);
+      codes.push(
+        res.status === 429
+          ? 'RATE_LIMITED'
+          : (res.body.data as { refreshAccessToken: { userErrors: Array<{ code: string }> } }).refreshAccessToken
+              .userErrors[0]!.code,
+      );
     }
     expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'RATE_LIMITED']);
   });
@@ -85,8 +106,12 @@ describe('rate limits (in memory, one instance)', () => {
     const ws = await server.workspace();
     const client = wsClient(server.url, ws.keys.test.secret);
     try {
-      const results = await Promise.all(Array.from({ length: 8 }, async () => (await subscribe(client, '{ viewer { role } }').next())));
-      const codes = results.map((r) => (r.errors ? JSON.stringify(r.errors).includes('RATE_LIMITED') : r.data ? 'ok' : 'other'));
+      const results = await Promise.all(
+        Array.from({ length: 8 }, async () => await subscribe(client, '{ viewer { role } }').next()),
+      );
+      const codes = results.map((r) =>
+        r.errors ? JSON.stringify(r.errors).includes('RATE_LIMITED') : r.data ? 'ok' : 'other',
+      );
       expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(4);
       expect(codes.filter((c) => c === true).length).toBeGreaterThan(0);
     } finally {
@@ -120,23 +145,26 @@ describe('rate limits (in memory, one instance)', () => {
 
 const redisSkip = (await redisReachable(testRedisUrl)) ? null : `Redis is not reachable at ${testRedisUrl}`;
 
-describe.skipIf(redisSkip !== null)(`rate limits shared through Redis${redisSkip ? ` (skipped: ${redisSkip})` : ''}`, () => {
-  it('counts one address across two instances of one installation, and not across installations', async () => {
-    const prefix = `rg-test-${randomUUID()}:`;
-    const env = { REDIS_URL: testRedisUrl, RATE_LIMIT_ANONYMOUS_PER_MINUTE: '3' };
-    const a = await startTestServer({ ...env, REDIS_PREFIX: prefix });
-    const b = await startTestServer({ ...env, REDIS_PREFIX: prefix });
-    const other = await startTestServer({ ...env, REDIS_PREFIX: `${prefix}other:` });
-    try {
-      const statuses = [];
-      for (const server of [a, b, a, b]) statuses.push((await post(server, '{ __typename }')).status);
-      expect(statuses).toEqual([200, 200, 200, 429]);
-      expect((await post(other, '{ __typename }')).status).toBe(200);
-    } finally {
-      await Promise.all([a.close(), b.close(), other.close()]);
-    }
-  });
-});
+describe.skipIf(redisSkip !== null)(
+  `rate limits shared through Redis${redisSkip ? ` (skipped: ${redisSkip})` : ''}`,
+  () => {
+    it('counts one address across two instances of one installation, and not across installations', async () => {
+      const prefix = `rg-test-${randomUUID()}:`;
+      const env = { REDIS_URL: testRedisUrl, RATE_LIMIT_ANONYMOUS_PER_MINUTE: '3' };
+      const a = await startTestServer({ ...env, REDIS_PREFIX: prefix });
+      const b = await startTestServer({ ...env, REDIS_PREFIX: prefix });
+      const other = await startTestServer({ ...env, REDIS_PREFIX: `${prefix}other:` });
+      try {
+        const statuses = [];
+        for (const server of [a, b, a, b]) statuses.push((await post(server, '{ __typename }')).status);
+        expect(statuses).toEqual([200, 200, 200, 429]);
+        expect((await post(other, '{ __typename }')).status).toBe(200);
+      } finally {
+        await Promise.all([a.close(), b.close(), other.close()]);
+      }
+    });
+  },
+);
 
 describe('introspection policy', () => {
   const INTROSPECT = '{ __schema { queryType { name } } }';
@@ -159,14 +187,21 @@ describe('introspection policy', () => {
     return res.body.errors ? res.body.errors[0]!.message : 'allowed';
   };
   const suggests = async (policy: keyof typeof servers, authenticated: boolean) =>
-    /Did you mean/.test((await post(servers[policy], TYPO, authenticated ? keys[policy] : undefined)).body.errors![0]!.message);
+    /Did you mean/.test(
+      (await post(servers[policy], TYPO, authenticated ? keys[policy] : undefined)).body.errors![0]!.message,
+    );
 
   it('public: everyone; authenticated: callers with a valid credential; off: nobody — and "Did you mean" follows it', async () => {
     expect([await allowed('public', false), await allowed('public', true)]).toEqual(['allowed', 'allowed']);
     expect(await allowed('authenticated', true)).toBe('allowed');
     expect(await allowed('authenticated', false)).toMatch(/introspection/i);
     expect(await allowed('off', true)).toMatch(/introspection/i);
-    expect([await suggests('public', false), await suggests('authenticated', true), await suggests('authenticated', false), await suggests('off', true)]).toEqual([true, true, false, false]);
+    expect([
+      await suggests('public', false),
+      await suggests('authenticated', true),
+      await suggests('authenticated', false),
+      await suggests('off', true),
+    ]).toEqual([true, true, false, false]);
     // The answers do not leak between callers through Yoga's validation cache.
     expect(await allowed('authenticated', true)).toBe('allowed');
     expect(await suggests('authenticated', true)).toBe(true);

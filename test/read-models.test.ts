@@ -34,32 +34,168 @@ async function seed(prisma: PrismaClient, tenant: Tenant) {
   await f.link(aliceJapan);
 
   const [ra1, ra2, ra3, rb1] = await f.referrals([
-    { programId: friends.id, partnerId: alice.id, linkId: la1.id, status: 'PENDING', externalId: 'r-1', email: 'r1@example.com', createdAt: at('2025-01-01T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, status: 'CONVERTED', externalId: 'r-2', createdAt: at('2025-01-02T00:00:00Z'), convertedAt: at('2025-01-02T00:00:00Z') },
-    { programId: japan.id, partnerId: alice.id, status: 'CONVERTED', externalId: 'r-3', createdAt: at('2025-01-03T00:00:00Z'), convertedAt: at('2025-01-03T00:00:00Z') },
-    { programId: friends.id, partnerId: bob.id, status: 'REJECTED', externalId: 'r-4', createdAt: at('2025-01-04T00:00:00Z') },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      linkId: la1.id,
+      status: 'PENDING',
+      externalId: 'r-1',
+      email: 'r1@example.com',
+      createdAt: at('2025-01-01T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      status: 'CONVERTED',
+      externalId: 'r-2',
+      createdAt: at('2025-01-02T00:00:00Z'),
+      convertedAt: at('2025-01-02T00:00:00Z'),
+    },
+    {
+      programId: japan.id,
+      partnerId: alice.id,
+      status: 'CONVERTED',
+      externalId: 'r-3',
+      createdAt: at('2025-01-03T00:00:00Z'),
+      convertedAt: at('2025-01-03T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: bob.id,
+      status: 'REJECTED',
+      externalId: 'r-4',
+      createdAt: at('2025-01-04T00:00:00Z'),
+    },
   ]);
   const [c1, c2, c3, c4, c5, c6] = await f.conversions([
-    { programId: friends.id, partnerId: alice.id, referralId: ra1!.id, type: 'SIGNUP', referredExternalId: 'r-1', occurredAt: at('2025-01-01T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, referralId: ra2!.id, type: 'PURCHASE', amount: 1235n, currency: 'USD', occurredAt: at('2025-01-02T00:00:00Z') },
-    { programId: japan.id, partnerId: alice.id, referralId: ra3!.id, type: 'PURCHASE', amount: 1500n, currency: 'JPY', occurredAt: at('2025-01-03T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, referralId: ra2!.id, type: 'REFUND', amount: 1235n, currency: 'USD', occurredAt: at('2025-01-05T00:00:00Z') },
-    { type: 'PURCHASE', status: 'DISCARDED', discardReason: 'UNKNOWN_CODE', amount: 500n, currency: 'USD', occurredAt: at('2025-01-06T00:00:00Z') },
-    { programId: friends.id, partnerId: bob.id, referralId: rb1!.id, type: 'SIGNUP', occurredAt: at('2025-01-04T00:00:00Z') },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      referralId: ra1!.id,
+      type: 'SIGNUP',
+      referredExternalId: 'r-1',
+      occurredAt: at('2025-01-01T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      referralId: ra2!.id,
+      type: 'PURCHASE',
+      amount: 1235n,
+      currency: 'USD',
+      occurredAt: at('2025-01-02T00:00:00Z'),
+    },
+    {
+      programId: japan.id,
+      partnerId: alice.id,
+      referralId: ra3!.id,
+      type: 'PURCHASE',
+      amount: 1500n,
+      currency: 'JPY',
+      occurredAt: at('2025-01-03T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      referralId: ra2!.id,
+      type: 'REFUND',
+      amount: 1235n,
+      currency: 'USD',
+      occurredAt: at('2025-01-05T00:00:00Z'),
+    },
+    {
+      type: 'PURCHASE',
+      status: 'DISCARDED',
+      discardReason: 'UNKNOWN_CODE',
+      amount: 500n,
+      currency: 'USD',
+      occurredAt: at('2025-01-06T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: bob.id,
+      referralId: rb1!.id,
+      type: 'SIGNUP',
+      occurredAt: at('2025-01-04T00:00:00Z'),
+    },
   ]);
   await prisma.conversion.update({ where: { id: c4!.id }, data: { refundOfId: c2!.id } });
-  const paid = await f.payout({ partnerId: alice.id, amount: 150n, currency: 'JPY', status: 'PAID', externalReference: 'wire-42', paidAt: at('2025-01-10T00:00:00Z') });
+  const paid = await f.payout({
+    partnerId: alice.id,
+    amount: 150n,
+    currency: 'JPY',
+    status: 'PAID',
+    externalReference: 'wire-42',
+    paidAt: at('2025-01-10T00:00:00Z'),
+  });
   const failed = await f.payout({ partnerId: bob.id, amount: 100n, currency: 'USD', status: 'FAILED' });
   const w1Id = uuidv7();
   const [w1, w2, w3, w4, w5] = await f.rewards([
-    { id: w1Id, programId: friends.id, partnerId: alice.id, conversionId: c2!.id, ruleId: cash.id, amount: 247n, currency: 'USD', status: 'APPROVED', createdAt: at('2025-01-02T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, conversionId: c2!.id, ruleId: credit.id, recipient: 'REFERRED', kind: 'CREDIT', amount: 100n, currency: 'USD', createdAt: at('2025-01-02T00:00:00Z') },
-    { programId: japan.id, partnerId: alice.id, conversionId: c3!.id, ruleId: yen.id, amount: 150n, currency: 'JPY', status: 'PROCESSED', payoutId: paid.id, createdAt: at('2025-01-03T00:00:00Z') },
-    { programId: friends.id, partnerId: bob.id, conversionId: c6!.id, ruleId: cash.id, amount: 100n, currency: 'USD', status: 'CANCELED', createdAt: at('2025-01-04T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, conversionId: c4!.id, ruleId: cash.id, amount: -247n, currency: 'USD', sourceRewardId: w1Id, createdAt: at('2025-01-05T00:00:00Z') },
+    {
+      id: w1Id,
+      programId: friends.id,
+      partnerId: alice.id,
+      conversionId: c2!.id,
+      ruleId: cash.id,
+      amount: 247n,
+      currency: 'USD',
+      status: 'APPROVED',
+      createdAt: at('2025-01-02T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      conversionId: c2!.id,
+      ruleId: credit.id,
+      recipient: 'REFERRED',
+      kind: 'CREDIT',
+      amount: 100n,
+      currency: 'USD',
+      createdAt: at('2025-01-02T00:00:00Z'),
+    },
+    {
+      programId: japan.id,
+      partnerId: alice.id,
+      conversionId: c3!.id,
+      ruleId: yen.id,
+      amount: 150n,
+      currency: 'JPY',
+      status: 'PROCESSED',
+      payoutId: paid.id,
+      createdAt: at('2025-01-03T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: bob.id,
+      conversionId: c6!.id,
+      ruleId: cash.id,
+      amount: 100n,
+      currency: 'USD',
+      status: 'CANCELED',
+      createdAt: at('2025-01-04T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      conversionId: c4!.id,
+      ruleId: cash.id,
+      amount: -247n,
+      currency: 'USD',
+      sourceRewardId: w1Id,
+      createdAt: at('2025-01-05T00:00:00Z'),
+    },
   ]);
   return {
-    friends, japan, cash, credit, yen, alice, bob, la1, paid, failed,
+    friends,
+    japan,
+    cash,
+    credit,
+    yen,
+    alice,
+    bob,
+    la1,
+    paid,
+    failed,
     referrals: { ra1: ra1!, ra2: ra2!, ra3: ra3!, rb1: rb1! },
     conversions: { c1: c1!, c2: c2!, c3: c3!, c4: c4!, c5: c5!, c6: c6! },
     rewards: { w1: w1!, w2: w2!, w3: w3!, w4: w4!, w5: w5! },
@@ -97,7 +233,7 @@ function outsiders(type: 'Program' | 'Partner', pick: (s: Seeded) => { id: strin
     'the other mode': gid(type, pick(live).id),
     'another type': gid(type === 'Program' ? 'Partner' : 'Program', pick(mine).id),
     'a malformed uuid': gid(type, 'not-a-uuid'),
-    'garbage': 'garbage',
+    garbage: 'garbage',
   };
 }
 
@@ -163,18 +299,32 @@ describe('Query.rewards', () => {
 
   it('filters by program, partner, partner externalId, statuses and creation time', async () => {
     const { w1, w2, w3, w4, w5 } = mine.rewards;
-    expect(await rewards({ programId: gid('Program', mine.friends.id) })).toEqual({ ids: rewardIds(w5, w4, w2, w1), totalCount: 4 });
+    expect(await rewards({ programId: gid('Program', mine.friends.id) })).toEqual({
+      ids: rewardIds(w5, w4, w2, w1),
+      totalCount: 4,
+    });
     expect(await rewards({ programId: gid('Program', mine.japan.id) })).toEqual({ ids: rewardIds(w3), totalCount: 1 });
     expect(await rewards({ partnerId: gid('Partner', mine.bob.id) })).toEqual({ ids: rewardIds(w4), totalCount: 1 });
     expect(await rewards({ partnerExternalId: 'alice' })).toEqual({ ids: rewardIds(w5, w3, w2, w1), totalCount: 4 });
     expect(await rewards({ partnerExternalId: 'nobody' })).toEqual({ ids: [], totalCount: 0 });
     expect(await rewards({ status: ['CREATED', 'CANCELED'] })).toEqual({ ids: rewardIds(w5, w4, w2), totalCount: 3 });
     expect(await rewards({ status: [] })).toEqual({ ids: rewardIds(w5, w4, w3, w2, w1), totalCount: 5 });
-    expect(await rewards({ createdFrom: '2025-01-03T00:00:00Z' })).toEqual({ ids: rewardIds(w5, w4, w3), totalCount: 3 });
+    expect(await rewards({ createdFrom: '2025-01-03T00:00:00Z' })).toEqual({
+      ids: rewardIds(w5, w4, w3),
+      totalCount: 3,
+    });
     expect(await rewards({ createdTo: '2025-01-03T00:00:00Z' })).toEqual({ ids: rewardIds(w2, w1), totalCount: 2 });
-    expect(await rewards({ createdFrom: '2025-01-02T00:00:00Z', createdTo: '2025-01-04T00:00:00Z' })).toEqual({ ids: rewardIds(w3, w2, w1), totalCount: 3 });
+    expect(await rewards({ createdFrom: '2025-01-02T00:00:00Z', createdTo: '2025-01-04T00:00:00Z' })).toEqual({
+      ids: rewardIds(w3, w2, w1),
+      totalCount: 3,
+    });
     expect(
-      await rewards({ programId: gid('Program', mine.friends.id), partnerExternalId: 'alice', partnerId: gid('Partner', mine.alice.id), status: ['APPROVED'] }),
+      await rewards({
+        programId: gid('Program', mine.friends.id),
+        partnerExternalId: 'alice',
+        partnerId: gid('Partner', mine.alice.id),
+        status: ['APPROVED'],
+      }),
     ).toEqual({ ids: rewardIds(w1), totalCount: 1 });
   });
 
@@ -189,14 +339,20 @@ describe('Query.rewards', () => {
 
   it('never lists another workspace’s or mode’s rewards', async () => {
     const liveRes = await server.gql(REWARDS, {}, ws.keys.live.secret);
-    expect(liveRes.data?.rewards.edges.map((e) => e.node.id)).toEqual(rewardIds(live.rewards.w5, live.rewards.w4, live.rewards.w3, live.rewards.w2, live.rewards.w1));
+    expect(liveRes.data?.rewards.edges.map((e) => e.node.id)).toEqual(
+      rewardIds(live.rewards.w5, live.rewards.w4, live.rewards.w3, live.rewards.w2, live.rewards.w1),
+    );
     const otherRes = await server.gql(REWARDS, {}, other.keys.test.secret);
     expect(otherRes.data?.rewards.totalCount).toBe(5);
     expect(otherRes.data?.rewards.edges.map((e) => e.node.id)).not.toContain(gid('Reward', mine.rewards.w1.id));
   });
 
   it('is for ADMIN and READ_ONLY credentials only', async () => {
-    const created = await server.gql('mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }', {}, admin);
+    const created = await server.gql(
+      'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
+      {},
+      admin,
+    );
     const reader = (created.data as { createApiKey: { secret: string } }).createApiKey.secret;
     expect((await rewards(null, reader)).totalCount).toBe(5);
     const token = await partnerToken(mine.alice.id);
@@ -228,14 +384,35 @@ describe('Query.conversions', () => {
 
   it('filters by program, partner, type, status and occurrence time', async () => {
     const { c1, c2, c3, c4, c5, c6 } = mine.conversions;
-    expect(await conversions({ programId: gid('Program', mine.friends.id) })).toEqual({ ids: conversionIds(c6, c4, c2, c1), totalCount: 4 });
-    expect(await conversions({ partnerId: gid('Partner', mine.bob.id) })).toEqual({ ids: conversionIds(c6), totalCount: 1 });
+    expect(await conversions({ programId: gid('Program', mine.friends.id) })).toEqual({
+      ids: conversionIds(c6, c4, c2, c1),
+      totalCount: 4,
+    });
+    expect(await conversions({ partnerId: gid('Partner', mine.bob.id) })).toEqual({
+      ids: conversionIds(c6),
+      totalCount: 1,
+    });
     expect(await conversions({ type: 'PURCHASE' })).toEqual({ ids: conversionIds(c5, c3, c2), totalCount: 3 });
     expect(await conversions({ status: 'DISCARDED' })).toEqual({ ids: conversionIds(c5), totalCount: 1 });
-    expect(await conversions({ status: 'ACCEPTED', type: 'PURCHASE' })).toEqual({ ids: conversionIds(c3, c2), totalCount: 2 });
-    expect(await conversions({ occurredFrom: '2025-01-04T00:00:00Z' })).toEqual({ ids: conversionIds(c6, c5, c4), totalCount: 3 });
-    expect(await conversions({ occurredTo: '2025-01-03T00:00:00Z' })).toEqual({ ids: conversionIds(c2, c1), totalCount: 2 });
-    expect(await conversions({ occurredFrom: '2025-01-02T00:00:00Z', occurredTo: '2025-01-05T00:00:00Z', partnerId: gid('Partner', mine.alice.id) })).toEqual({
+    expect(await conversions({ status: 'ACCEPTED', type: 'PURCHASE' })).toEqual({
+      ids: conversionIds(c3, c2),
+      totalCount: 2,
+    });
+    expect(await conversions({ occurredFrom: '2025-01-04T00:00:00Z' })).toEqual({
+      ids: conversionIds(c6, c5, c4),
+      totalCount: 3,
+    });
+    expect(await conversions({ occurredTo: '2025-01-03T00:00:00Z' })).toEqual({
+      ids: conversionIds(c2, c1),
+      totalCount: 2,
+    });
+    expect(
+      await conversions({
+        occurredFrom: '2025-01-02T00:00:00Z',
+        occurredTo: '2025-01-05T00:00:00Z',
+        partnerId: gid('Partner', mine.alice.id),
+      }),
+    ).toEqual({
       ids: conversionIds(c3, c2),
       totalCount: 2,
     });
@@ -323,10 +500,18 @@ describe('Partner.referrals and Partner.rewards', () => {
     const referrals = first.data!.partner!.referrals;
     expect(referrals.edges.map((e) => e.node.id)).toEqual(referralIds(ra3, ra2));
     expect(referrals.pageInfo.hasNextPage).toBe(true);
-    const next = await server.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), first: 2, after: referrals.pageInfo.endCursor }, admin);
+    const next = await server.gql(
+      PARTNER_LISTS,
+      { id: gid('Partner', mine.alice.id), first: 2, after: referrals.pageInfo.endCursor },
+      admin,
+    );
     expect(next.data!.partner!.referrals.edges.map((e) => e.node.id)).toEqual(referralIds(ra1));
     expect(next.data!.partner!.referrals.totalCount).toBe(3);
-    const bogus = await server.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), after: Buffer.from('GPC:S:x').toString('base64') }, admin);
+    const bogus = await server.gql(
+      PARTNER_LISTS,
+      { id: gid('Partner', mine.alice.id), after: Buffer.from('GPC:S:x').toString('base64') },
+      admin,
+    );
     expect(bogus.errors).toBeUndefined();
     expect(bogus.data!.partner!.referrals.edges).toEqual([]);
     expect(bogus.data!.partner!.rewards.edges).toEqual([]);
@@ -408,7 +593,12 @@ const PAYOUT_NODE = graphql(`
   }
 `);
 
-const NODE_QUERIES = { Referral: REFERRAL_NODE, Conversion: CONVERSION_NODE, Reward: REWARD_NODE, Payout: PAYOUT_NODE } as const;
+const NODE_QUERIES = {
+  Referral: REFERRAL_NODE,
+  Conversion: CONVERSION_NODE,
+  Reward: REWARD_NODE,
+  Payout: PAYOUT_NODE,
+} as const;
 
 /** node(id) with the selection of the id's type (decoded from the global id; unknown types use Reward's). */
 function nodeQuery(id: string) {
@@ -474,7 +664,12 @@ describe('node()', () => {
         { id: gid('Reward', mine.rewards.w2.id), amount: { amount: '1.00', currency: 'USD' } },
       ],
     });
-    expect(await node(gid('Conversion', c1.id))).toMatchObject({ type: 'SIGNUP', amount: null, referredExternalId: 'r-1', rewards: [] });
+    expect(await node(gid('Conversion', c1.id))).toMatchObject({
+      type: 'SIGNUP',
+      amount: null,
+      referredExternalId: 'r-1',
+      rewards: [],
+    });
     expect(await node(gid('Conversion', c4.id))).toMatchObject({
       type: 'REFUND',
       refundOf: { id: gid('Conversion', c2.id) },
@@ -509,20 +704,44 @@ describe('node()', () => {
       sourceReward: null,
       payout: null,
     });
-    expect(await node(gid('Reward', w5.id))).toMatchObject({ amount: { amount: '-2.47', currency: 'USD' }, sourceReward: { id: gid('Reward', w1.id) } });
-    expect(await node(gid('Reward', w3.id))).toMatchObject({ amount: { amount: '150', currency: 'JPY' }, payout: { id: gid('Payout', mine.paid.id) } });
-    expect(await node(gid('Reward', mine.rewards.w2.id))).toMatchObject({ recipient: 'REFERRED', kind: 'CREDIT', status: 'CREATED' });
+    expect(await node(gid('Reward', w5.id))).toMatchObject({
+      amount: { amount: '-2.47', currency: 'USD' },
+      sourceReward: { id: gid('Reward', w1.id) },
+    });
+    expect(await node(gid('Reward', w3.id))).toMatchObject({
+      amount: { amount: '150', currency: 'JPY' },
+      payout: { id: gid('Payout', mine.paid.id) },
+    });
+    expect(await node(gid('Reward', mine.rewards.w2.id))).toMatchObject({
+      recipient: 'REFERRED',
+      kind: 'CREDIT',
+      status: 'CREATED',
+    });
   });
 
   it('keeps the exact rule version after the rule is edited', async () => {
     const prisma = server.testDb.db.prisma;
     const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const v1 = await factories(prisma, tenant).rule(mine.friends.id, { fixedAmount: 700n, supersededAt: new Date() });
-    const v2 = await factories(prisma, tenant).rule(mine.friends.id, { lineageId: v1.id, version: 2, fixedAmount: 900n });
+    const v2 = await factories(prisma, tenant).rule(mine.friends.id, {
+      lineageId: v1.id,
+      version: 2,
+      fixedAmount: 900n,
+    });
     const [reward] = await factories(prisma, tenant).rewards([
-      { programId: mine.friends.id, partnerId: mine.bob.id, conversionId: mine.conversions.c6.id, ruleId: v1.id, ruleLineageId: v1.id, amount: 700n, currency: 'USD' },
+      {
+        programId: mine.friends.id,
+        partnerId: mine.bob.id,
+        conversionId: mine.conversions.c6.id,
+        ruleId: v1.id,
+        ruleLineageId: v1.id,
+        amount: 700n,
+        currency: 'USD',
+      },
     ]);
-    expect(await node(gid('Reward', reward!.id))).toMatchObject({ rule: { id: gid('RewardRule', v1.id), version: 1, fixedAmount: { amount: '7.00' } } });
+    expect(await node(gid('Reward', reward!.id))).toMatchObject({
+      rule: { id: gid('RewardRule', v1.id), version: 1, fixedAmount: { amount: '7.00' } },
+    });
     expect(v2.version).toBe(2);
     await prisma.reward.delete({ where: { id: reward!.id } });
   });
@@ -539,7 +758,11 @@ describe('node()', () => {
       partner: { id: gid('Partner', mine.alice.id) },
       rewards: [{ id: gid('Reward', mine.rewards.w3.id) }],
     });
-    expect(await node(gid('Payout', mine.failed.id))).toMatchObject({ status: 'FAILED', externalReference: null, rewards: [] });
+    expect(await node(gid('Payout', mine.failed.id))).toMatchObject({
+      status: 'FAILED',
+      externalReference: null,
+      rewards: [],
+    });
   });
 
   it('answers null for every new type’s ids from another workspace or mode, of another type, or malformed', async () => {
@@ -553,7 +776,10 @@ describe('node()', () => {
       expect(await node(gid(type, pick(mine))), type).not.toBeNull();
       expect(await node(gid(type, pick(foreign))), `${type} of another workspace`).toBeNull();
       expect(await node(gid(type, pick(live))), `${type} of the other mode`).toBeNull();
-      expect(await node(gid(type === 'Reward' ? 'Conversion' : 'Reward', pick(mine))), `${type} id as another type`).toBeNull();
+      expect(
+        await node(gid(type === 'Reward' ? 'Conversion' : 'Reward', pick(mine))),
+        `${type} id as another type`,
+      ).toBeNull();
       expect(await node(gid(type, 'nope')), `${type} malformed`).toBeNull();
     }
     // And the other side sees its own.
@@ -579,16 +805,25 @@ describe('a PARTNER token', () => {
       gid('Payout', mine.failed.id),
       gid('Reward', foreign.rewards.w1.id),
     ];
-    const res = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: [...visible, ...hidden] }, token);
+    const res = await server.gql(
+      'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+      { ids: [...visible, ...hidden] },
+      token,
+    );
     expect(res.errors).toBeUndefined();
-    expect((res.data as { nodes: Array<{ id: string } | null> }).nodes).toEqual([...visible.map((id) => ({ id })), ...hidden.map(() => null)]);
+    expect((res.data as { nodes: Array<{ id: string } | null> }).nodes).toEqual([
+      ...visible.map((id) => ({ id })),
+      ...hidden.map(() => null),
+    ]);
   });
 
   it('follows relations into its own rows only', async () => {
     const token = await partnerToken(mine.alice.id);
     const res = await server.gql(CONVERSION_NODE, { id: gid('Conversion', mine.conversions.c2.id) }, token);
     expect(res.errors).toBeUndefined();
-    expect(res.data?.node).toMatchObject({ rewards: [{ id: gid('Reward', mine.rewards.w1.id) }, { id: gid('Reward', mine.rewards.w2.id) }] });
+    expect(res.data?.node).toMatchObject({
+      rewards: [{ id: gid('Reward', mine.rewards.w1.id) }, { id: gid('Reward', mine.rewards.w2.id) }],
+    });
     const bob = await partnerToken(mine.bob.id);
     const theirs = await server.gql(REFERRAL_NODE, { id: gid('Referral', mine.referrals.ra2.id) }, bob);
     expect(theirs.data?.node ?? null).toBeNull();

@@ -61,7 +61,13 @@ const clients: Client[] = [];
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', APPROVAL_JOB_INTERVAL_MS: '0', WS_MAX_BUFFERED_BYTES: String(LIMIT) });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    APPROVAL_JOB_INTERVAL_MS: '0',
+    WS_MAX_BUFFERED_BYTES: String(LIMIT),
+  });
   app = await buildApp({ config, db: testDb.db, logger: pino({ level: 'warn' }, logs.stream) });
   ({ url } = await app.start());
 });
@@ -87,7 +93,11 @@ async function appendBig(tenant: Tenant, count: number, bytes: number, perTx = 5
   for (let done = 0; done < count; done += perTx) {
     const n = Math.min(perTx, count - done);
     await testDb.db.prisma.$transaction((tx) =>
-      appendEvents(tx, tenant, Array.from({ length: n }, (_, i) => ({ type: 'balance.credited' as const, payload: { i: done + i, pad } }))),
+      appendEvents(
+        tx,
+        tenant,
+        Array.from({ length: n }, (_, i) => ({ type: 'balance.credited' as const, payload: { i: done + i, pad } })),
+      ),
     );
   }
 }
@@ -107,12 +117,18 @@ interface RawMessage {
 }
 
 /** A raw graphql-transport-ws socket, authenticated and acknowledged. */
-async function rawSocket(token: string): Promise<{ socket: WebSocket; messages: RawMessage[]; next(type: string, timeoutMs?: number): Promise<RawMessage> }> {
+async function rawSocket(
+  token: string,
+): Promise<{ socket: WebSocket; messages: RawMessage[]; next(type: string, timeoutMs?: number): Promise<RawMessage> }> {
   const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
   const messages: RawMessage[] = [];
   const waiters: Array<{ type: string; resolve: (m: RawMessage) => void }> = [];
   socket.on('message', (data) => {
-    const parsed = JSON.parse(String(data)) as { type: string; id?: string; payload?: { data?: { events?: { sequence: string } } } };
+    const parsed = JSON.parse(String(data)) as {
+      type: string;
+      id?: string;
+      payload?: { data?: { events?: { sequence: string } } };
+    };
     const message = { type: parsed.type, id: parsed.id, sequence: parsed.payload?.data?.events?.sequence };
     if (message.type === 'next') messages.push(message);
     const waiter = waiters.find((w) => w.type === message.type);
@@ -145,10 +161,14 @@ describe('a client that does not read', () => {
     const ws = await createWorkspace(testDb.db.prisma, 'Slow');
     const tenant = tenantOf(ws);
     const { socket, messages, next } = await rawSocket(ws.keys.test.secret);
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
     // From the start of the stream, so the first event arrives whether it is committed before or after the subscription starts.
     const query = 'subscription($after: String) { events(after: $after) { sequence payload } }';
-    socket.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query, variables: { after: eventCursor(0n) } } }));
+    socket.send(
+      JSON.stringify({ id: 's', type: 'subscribe', payload: { query, variables: { after: eventCursor(0n) } } }),
+    );
     const first = next('next');
     await appendBig(tenant, 1, 10);
     expect((await first).sequence).toBe('1');
@@ -170,7 +190,10 @@ describe('a client that does not read', () => {
     if (measurable) expect(serverMemory() - before).toBeLessThan(16 * 1024 * 1024);
 
     socket.resume(); // reads what was sent before the close, then the close frame
-    expect(await closed).toEqual({ code: 1013, reason: 'Client too slow: too many unsent messages; reconnect and resume with events(after).' });
+    expect(await closed).toEqual({
+      code: 1013,
+      reason: 'Client too slow: too many unsent messages; reconnect and resume with events(after).',
+    });
     // What reached the client is what the socket buffers held, not the whole stream.
     expect(messages.length).toBeLessThan(1000);
     expect(messages.map((m) => Number(m.sequence))).toEqual(messages.map((_, i) => i + 1));
@@ -221,9 +244,20 @@ describe('long streams', () => {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query: 'query($a: String) { events(first: 100, after: $a) { edges { node { sequence } } pageInfo { hasNextPage endCursor } } }', variables: { a: after } }),
+        body: JSON.stringify({
+          query:
+            'query($a: String) { events(first: 100, after: $a) { edges { node { sequence } } pageInfo { hasNextPage endCursor } } }',
+          variables: { a: after },
+        }),
       });
-      const { data } = (await res.json()) as { data: { events: { edges: Array<{ node: { sequence: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } } };
+      const { data } = (await res.json()) as {
+        data: {
+          events: {
+            edges: Array<{ node: { sequence: string } }>;
+            pageInfo: { hasNextPage: boolean; endCursor: string };
+          };
+        };
+      };
       pages.push(data.events.edges.map((e) => Number(e.node.sequence)));
       if (!data.events.pageInfo.hasNextPage) break;
       after = data.events.pageInfo.endCursor;
@@ -231,7 +265,11 @@ describe('long streams', () => {
     const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
     expect(pages).toEqual([range(1, 100), range(101, 200), range(201, 250)]);
 
-    const sub = subscribe<{ events: { sequence: string } }>(client(token), 'subscription($a: String) { events(after: $a) { sequence } }', { a: eventCursor(5n) });
+    const sub = subscribe<{ events: { sequence: string } }>(
+      client(token),
+      'subscription($a: String) { events(after: $a) { sequence } }',
+      { a: eventCursor(5n) },
+    );
     const replayed: number[] = [];
     for (let i = 6; i <= 250; i++) replayed.push(Number((await sub.next()).data!.events.sequence));
     expect(replayed).toEqual(range(6, 250));
@@ -244,9 +282,19 @@ describe('graceful stop', () => {
     const own = await startTestServer();
     const ws = await own.workspace();
     const c = wsClient(own.url, ws.keys.test.secret);
-    const closed = new Promise<number>((resolve) => c.on('closed', (event) => resolve((event as { code: number }).code)));
-    const sub = subscribe<{ events: { sequence: string } }>(c, 'subscription($a: String) { events(after: $a) { sequence } }', { a: eventCursor(0n) });
-    await own.gql('mutation { createPartner(input: { externalId: "x" }) { userErrors { code } } }', {}, ws.keys.test.secret);
+    const closed = new Promise<number>((resolve) =>
+      c.on('closed', (event) => resolve((event as { code: number }).code)),
+    );
+    const sub = subscribe<{ events: { sequence: string } }>(
+      c,
+      'subscription($a: String) { events(after: $a) { sequence } }',
+      { a: eventCursor(0n) },
+    );
+    await own.gql(
+      'mutation { createPartner(input: { externalId: "x" }) { userErrors { code } } }',
+      {},
+      ws.keys.test.secret,
+    );
     expect((await sub.next()).data?.events.sequence).toBe('1');
     await own.close();
     expect(await closed).toBe(1001);
@@ -258,19 +306,27 @@ describe('Subscription.events arguments', () => {
   it('refuses more than 20 types', async () => {
     const ws = await createWorkspace(testDb.db.prisma, 'Types');
     const types = Array.from({ length: 21 }, (_, i) => `type.${i}`);
-    const sub = subscribe(client(ws.keys.test.secret), 'subscription($t: [String!]) { events(types: $t) { id } }', { t: types });
+    const sub = subscribe(client(ws.keys.test.secret), 'subscription($t: [String!]) { events(types: $t) { id } }', {
+      t: types,
+    });
     const result = await sub.next();
     expect(result.data ?? null).toBeNull();
-    expect(result.errors).toMatchObject([{ message: 'types takes at most 20 event types.', extensions: { code: 'BAD_USER_INPUT' } }]);
+    expect(result.errors).toMatchObject([
+      { message: 'types takes at most 20 event types.', extensions: { code: 'BAD_USER_INPUT' } },
+    ]);
   });
 
   it('accepts exactly 20 types', async () => {
     const ws = await createWorkspace(testDb.db.prisma, 'Twenty');
     const types = ['balance.credited', ...Array.from({ length: 19 }, (_, i) => `type.${i}`)];
-    const sub = subscribe<{ events: { type: string } }>(client(ws.keys.test.secret), 'subscription($t: [String!], $a: String) { events(types: $t, after: $a) { type } }', {
-      t: types,
-      a: eventCursor(0n),
-    });
+    const sub = subscribe<{ events: { type: string } }>(
+      client(ws.keys.test.secret),
+      'subscription($t: [String!], $a: String) { events(types: $t, after: $a) { type } }',
+      {
+        t: types,
+        a: eventCursor(0n),
+      },
+    );
     await appendBig(tenantOf(ws), 1, 1);
     expect((await sub.next()).data?.events.type).toBe('balance.credited');
     await sub.close();
@@ -278,10 +334,21 @@ describe('Subscription.events arguments', () => {
 
   it('refuses a cursor that is not an event cursor', async () => {
     const ws = await createWorkspace(testDb.db.prisma, 'Cursor');
-    for (const after of ['zzz', Buffer.from('evt:abc').toString('base64url'), Buffer.from('Partner:1').toString('base64')]) {
-      const sub = subscribe(client(ws.keys.test.secret), 'subscription($a: String) { events(after: $a) { id } }', { a: after });
+    for (const after of [
+      'zzz',
+      Buffer.from('evt:abc').toString('base64url'),
+      Buffer.from('Partner:1').toString('base64'),
+    ]) {
+      const sub = subscribe(client(ws.keys.test.secret), 'subscription($a: String) { events(after: $a) { id } }', {
+        a: after,
+      });
       const result = await sub.next();
-      expect(result.errors).toMatchObject([{ message: `after: "${after}" is not an event cursor: pass an Event.cursor you received.`, extensions: { code: 'BAD_USER_INPUT' } }]);
+      expect(result.errors).toMatchObject([
+        {
+          message: `after: "${after}" is not an event cursor: pass an Event.cursor you received.`,
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ]);
     }
   });
 });

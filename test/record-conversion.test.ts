@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { ClickIdCodec } from '../src/modules/click/click-id.js';
 import { formatUuid } from '../src/lib/uuid.js';
-import { decideAttribution, isSelfReferral, type Signal, type TouchFacts } from '../src/modules/conversion/attribution.js';
+import {
+  decideAttribution,
+  isSelfReferral,
+  type Signal,
+  type TouchFacts,
+} from '../src/modules/conversion/attribution.js';
 import { graphql } from './gql/index.js';
 import type { RecordConversionInput } from './gql/graphql.js';
 import { factories, gid, type Tenant } from './helpers/factories.js';
@@ -120,7 +125,11 @@ async function scenario(options: ScenarioOptions = {}) {
   const f = factories(prisma(), tenant);
   const program = await f.program({ currency: 'USD', ...options.program });
   const partner = await f.partner({ email: 'Partner@Example.com', ...options.partner });
-  const enrollment = await f.enrollment({ programId: program.id, partnerId: partner.id, status: options.enrollmentStatus ?? 'APPROVED' });
+  const enrollment = await f.enrollment({
+    programId: program.id,
+    partnerId: partner.id,
+    status: options.enrollmentStatus ?? 'APPROVED',
+  });
   const link = await f.link(enrollment, { code: `Code-${randomBytes(4).toString('hex')}` });
   const rules = [];
   for (const data of options.rules ?? []) rules.push(await f.rule(program.id, data));
@@ -131,7 +140,11 @@ async function scenario(options: ScenarioOptions = {}) {
     return { partner: p, enrollment: e, link: await f.link(e, { code: `Other-${randomBytes(4).toString('hex')}` }) };
   };
   const record = async (input: Partial<RecordConversionInput>, secret = key) => {
-    const res = await server.gql(RECORD, { input: { type: 'SIGNUP', idempotencyKey: newKey(), referredExternalId: newPerson(), ...input } }, secret);
+    const res = await server.gql(
+      RECORD,
+      { input: { type: 'SIGNUP', idempotencyKey: newKey(), referredExternalId: newPerson(), ...input } },
+      secret,
+    );
     expect(res.errors).toBeUndefined();
     return res.data!.recordConversion;
   };
@@ -141,12 +154,22 @@ async function scenario(options: ScenarioOptions = {}) {
   return { ws, tenant, key, f, program, partner, enrollment, link, rules, otherPartner, record, clickId, conversions };
 }
 
-const accepted = (payload: { conversion?: { status: string; discardReason?: string | null } | null; userErrors: unknown[] }) => {
+const accepted = (payload: {
+  conversion?: { status: string; discardReason?: string | null } | null;
+  userErrors: unknown[];
+}) => {
   expect(payload.userErrors).toEqual([]);
   expect(payload.conversion).toMatchObject({ status: 'ACCEPTED', discardReason: null });
 };
 
-const discarded = (payload: { conversion?: { status: string; discardReason?: string | null } | null; rewards: unknown[]; userErrors: unknown[] }, reason: string) => {
+const discarded = (
+  payload: {
+    conversion?: { status: string; discardReason?: string | null } | null;
+    rewards: unknown[];
+    userErrors: unknown[];
+  },
+  reason: string,
+) => {
   expect(payload.userErrors).toEqual([]);
   expect(payload.conversion).toMatchObject({ status: 'DISCARDED', discardReason: reason });
   expect(payload.rewards).toEqual([]);
@@ -156,7 +179,11 @@ describe('recordConversion: attribution', () => {
   it('attributes a signup by code (any case) and creates a PENDING referral', async () => {
     const s = await scenario({ rules: [{ trigger: 'SIGNUP', fixedAmount: 500n }] });
     const person = newPerson();
-    const res = await s.record({ referredExternalId: person, referredEmail: 'friend@example.com', code: s.link.code.toUpperCase() });
+    const res = await s.record({
+      referredExternalId: person,
+      referredEmail: 'friend@example.com',
+      code: s.link.code.toUpperCase(),
+    });
     accepted(res);
     expect(res.conversion).toMatchObject({
       type: 'SIGNUP',
@@ -187,7 +214,9 @@ describe('recordConversion: attribution', () => {
     accepted(res);
     expect(res.conversion?.referral?.link?.id).toBe(gid('ReferralLink', s.link.id));
     const decoded = codec.decode(clickId)!;
-    const row = await prisma().conversion.findFirstOrThrow({ where: { idempotencyKey: res.conversion!.idempotencyKey, ...s.tenant } });
+    const row = await prisma().conversion.findFirstOrThrow({
+      where: { idempotencyKey: res.conversion!.idempotencyKey, ...s.tenant },
+    });
     expect(row.clickId).toBe(decoded.clickRowId);
     expect(row.linkId).toBe(s.link.id);
     const referral = await prisma().referral.findFirstOrThrow({ where: { externalId: person, ...s.tenant } });
@@ -203,12 +232,18 @@ describe('recordConversion: attribution', () => {
     accepted(fallback);
     expect(fallback.conversion?.partner?.id).toBe(gid('Partner', s.partner.id));
     // A click that cannot bind (here: outside the window) falls back to the code too.
-    const expired = await s.record({ clickId: s.clickId({ linkId: other.link.id, at: Date.now() - 60 * DAY }), code: s.link.code });
+    const expired = await s.record({
+      clickId: s.clickId({ linkId: other.link.id, at: Date.now() - 60 * DAY }),
+      code: s.link.code,
+    });
     accepted(expired);
     expect(expired.conversion?.partner?.id).toBe(gid('Partner', s.partner.id));
     // When neither binds, the reason is the one of the first signal that named a link.
     discarded(await s.record({ clickId: 'garbage', code: 'unknown-code' }), 'UNKNOWN_CLICK');
-    discarded(await s.record({ clickId: 'garbage', code: other.link.code, referredExternalId: other.partner.externalId }), 'SELF_REFERRAL');
+    discarded(
+      await s.record({ clickId: 'garbage', code: other.link.code, referredExternalId: other.partner.externalId }),
+      'SELF_REFERRAL',
+    );
   });
 
   it('without a programId or signal, an event goes to the person’s oldest referral; with a programId, to that program’s', async () => {
@@ -216,30 +251,61 @@ describe('recordConversion: attribution', () => {
     const program2 = await s.f.program();
     const link2 = await s.f.link(await s.f.enrollment({ programId: program2.id, partnerId: s.partner.id }));
     const person = newPerson();
-    await s.record({ referredExternalId: person, code: link2.code, occurredAt: new Date(Date.now() - 2 * DAY).toISOString() });
+    await s.record({
+      referredExternalId: person,
+      code: link2.code,
+      occurredAt: new Date(Date.now() - 2 * DAY).toISOString(),
+    });
     await s.record({ referredExternalId: person, code: s.link.code });
-    const plain = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } });
+    const plain = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     expect(plain.conversion?.program?.id).toBe(gid('Program', program2.id));
-    const scoped = await s.record({ type: 'PURCHASE', referredExternalId: person, programId: gid('Program', s.program.id), amount: { amount: '1.00', currency: 'USD' } });
+    const scoped = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      programId: gid('Program', s.program.id),
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     expect(scoped.conversion?.program?.id).toBe(gid('Program', s.program.id));
     // A programId where the person has no referral and no signal: nothing to attribute.
     const program3 = await s.f.program();
-    const none = await s.record({ type: 'PURCHASE', referredExternalId: person, programId: gid('Program', program3.id), amount: { amount: '1.00', currency: 'USD' } });
+    const none = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      programId: gid('Program', program3.id),
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     discarded(none, 'NO_ATTRIBUTION');
-    expect(none.conversion).toMatchObject({ program: { id: gid('Program', program3.id) }, partner: null, referral: null });
+    expect(none.conversion).toMatchObject({
+      program: { id: gid('Program', program3.id) },
+      partner: null,
+      referral: null,
+    });
   });
 
   it('attributes later events through the existing referral, and a purchase marks it CONVERTED', async () => {
     const s = await scenario({ rules: [{ trigger: 'PURCHASE', fixedAmount: 1000n }] });
     const person = newPerson();
     const signup = await s.record({ referredExternalId: person, code: s.link.code });
-    const purchase = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '49.00', currency: 'USD' } });
+    const purchase = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '49.00', currency: 'USD' },
+    });
     accepted(purchase);
     expect(purchase.conversion?.referral).toMatchObject({ id: signup.conversion!.referral!.id, status: 'CONVERTED' });
     expect(purchase.conversion?.referral?.convertedAt).toBe(purchase.conversion?.occurredAt);
     expect(purchase.rewards.map((r) => r.amount)).toEqual([{ amount: '10.00', currency: 'USD' }]);
     // With the programId too.
-    const again = await s.record({ type: 'SUBSCRIPTION', referredExternalId: person, programId: gid('Program', s.program.id), amount: { amount: '9.00', currency: 'USD' } });
+    const again = await s.record({
+      type: 'SUBSCRIPTION',
+      referredExternalId: person,
+      programId: gid('Program', s.program.id),
+      amount: { amount: '9.00', currency: 'USD' },
+    });
     accepted(again);
     expect(again.conversion?.referral?.id).toBe(signup.conversion!.referral!.id);
   });
@@ -257,8 +323,18 @@ describe('recordConversion: attribution', () => {
     const other = await s.otherPartner();
     const person = newPerson();
     const signup = await s.record({ referredExternalId: person, code: s.link.code });
-    const byCode = await s.record({ type: 'PURCHASE', referredExternalId: person, code: other.link.code, amount: { amount: '10.00', currency: 'USD' } });
-    const byClick = await s.record({ type: 'PURCHASE', referredExternalId: person, clickId: s.clickId({ linkId: other.link.id }), amount: { amount: '10.00', currency: 'USD' } });
+    const byCode = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      code: other.link.code,
+      amount: { amount: '10.00', currency: 'USD' },
+    });
+    const byClick = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      clickId: s.clickId({ linkId: other.link.id }),
+      amount: { amount: '10.00', currency: 'USD' },
+    });
     for (const res of [byCode, byClick]) {
       accepted(res);
       expect(res.conversion?.partner?.id).toBe(gid('Partner', s.partner.id));
@@ -285,7 +361,12 @@ describe('recordConversion: attribution', () => {
     const s = await scenario();
     const person = newPerson();
     const signup = await s.record({ referredExternalId: person, code: s.link.code });
-    const res = await s.record({ type: 'PURCHASE', referredExternalId: person, code: 'NOPE-NOPE', amount: { amount: '5.00', currency: 'USD' } });
+    const res = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      code: 'NOPE-NOPE',
+      amount: { amount: '5.00', currency: 'USD' },
+    });
     accepted(res);
     expect(res.conversion?.referral?.id).toBe(signup.conversion!.referral!.id);
   });
@@ -308,9 +389,14 @@ describe('recordConversion: discarded conversions', () => {
     const s = await scenario();
     const good = s.clickId();
     const forged = `${good.slice(0, -2)}${good.endsWith('AA') ? 'BB' : 'AA'}`;
-    const foreign = new ClickIdCodec('another-installation-secret-0123456789abcdef').encode(uuidAt(Date.now()), s.link.id, false);
+    const foreign = new ClickIdCodec('another-installation-secret-0123456789abcdef').encode(
+      uuidAt(Date.now()),
+      s.link.id,
+      false,
+    );
     const unknownLink = s.clickId({ linkId: uuidAt(Date.now()) });
-    for (const clickId of ['garbage', forged, foreign, unknownLink]) discarded(await s.record({ clickId }), 'UNKNOWN_CLICK');
+    for (const clickId of ['garbage', forged, foreign, unknownLink])
+      discarded(await s.record({ clickId }), 'UNKNOWN_CLICK');
   });
 
   it('CLICK_DISCARDED: a click recorded as not rewardable stays so', async () => {
@@ -324,7 +410,11 @@ describe('recordConversion: discarded conversions', () => {
     const res = await s.record({ code: s.link.code });
     discarded(res, 'LINK_DISABLED');
     // What it could be tied to is kept on the conversion.
-    expect(res.conversion).toMatchObject({ program: { id: gid('Program', s.program.id) }, partner: { id: gid('Partner', s.partner.id) }, referral: null });
+    expect(res.conversion).toMatchObject({
+      program: { id: gid('Program', s.program.id) },
+      partner: { id: gid('Partner', s.partner.id) },
+      referral: null,
+    });
     discarded(await s.record({ clickId: s.clickId() }), 'LINK_DISABLED');
   });
 
@@ -334,10 +424,17 @@ describe('recordConversion: discarded conversions', () => {
     await s.record({ referredExternalId: person, code: s.link.code });
     await prisma().partner.update({ where: { id: s.partner.id }, data: { status: 'INACTIVE' } });
     discarded(await s.record({ code: s.link.code }), 'PARTNER_INACTIVE');
-    discarded(await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }), 'PARTNER_INACTIVE');
+    discarded(
+      await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }),
+      'PARTNER_INACTIVE',
+    );
     await prisma().partner.update({ where: { id: s.partner.id }, data: { status: 'BANNED' } });
     discarded(await s.record({ code: s.link.code }), 'PARTNER_BANNED');
-    const existing = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } });
+    const existing = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     discarded(existing, 'PARTNER_BANNED');
     expect(existing.conversion?.referral?.status).toBe('PENDING');
   });
@@ -351,7 +448,10 @@ describe('recordConversion: discarded conversions', () => {
     const person = newPerson();
     await s.record({ referredExternalId: person, code: s.link.code });
     await prisma().program.update({ where: { id: s.program.id }, data: { status: 'PAUSED' } });
-    discarded(await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }), 'PROGRAM_NOT_ACTIVE');
+    discarded(
+      await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }),
+      'PROGRAM_NOT_ACTIVE',
+    );
   });
 
   it('ENROLLMENT_NOT_APPROVED', async () => {
@@ -361,7 +461,10 @@ describe('recordConversion: discarded conversions', () => {
     const person = newPerson();
     accepted(await s.record({ referredExternalId: person, code: s.link.code }));
     await prisma().enrollment.update({ where: { id: s.enrollment.id }, data: { status: 'REJECTED' } });
-    discarded(await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }), 'ENROLLMENT_NOT_APPROVED');
+    discarded(
+      await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } }),
+      'ENROLLMENT_NOT_APPROVED',
+    );
   });
 
   it('PROGRAM_MISMATCH: a code or click of another program than the given programId', async () => {
@@ -392,18 +495,35 @@ describe('recordConversion: discarded conversions', () => {
     const s = await scenario({ program: { attributionWindowDays: 1 }, rules: [{ trigger: 'PURCHASE' }] });
     const person = newPerson();
     const at = Date.now() - 10 * DAY;
-    accepted(await s.record({ referredExternalId: person, clickId: s.clickId({ at }), occurredAt: new Date(at + 1000).toISOString() }));
-    const purchase = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '5.00', currency: 'USD' } });
+    accepted(
+      await s.record({
+        referredExternalId: person,
+        clickId: s.clickId({ at }),
+        occurredAt: new Date(at + 1000).toISOString(),
+      }),
+    );
+    const purchase = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '5.00', currency: 'USD' },
+    });
     accepted(purchase);
     expect(purchase.rewards).toHaveLength(1);
   });
 
   it('SELF_REFERRAL by externalId: the referral is recorded REJECTED and later events stay discarded', async () => {
-    const s = await scenario({ partner: { externalId: 'self-1' }, rules: [{ trigger: 'SIGNUP' }, { trigger: 'PURCHASE' }] });
+    const s = await scenario({
+      partner: { externalId: 'self-1' },
+      rules: [{ trigger: 'SIGNUP' }, { trigger: 'PURCHASE' }],
+    });
     const res = await s.record({ referredExternalId: 'self-1', code: s.link.code });
     discarded(res, 'SELF_REFERRAL');
     expect(res.conversion?.referral).toMatchObject({ status: 'REJECTED', externalId: 'self-1' });
-    const later = await s.record({ type: 'PURCHASE', referredExternalId: 'self-1', amount: { amount: '5.00', currency: 'USD' } });
+    const later = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: 'self-1',
+      amount: { amount: '5.00', currency: 'USD' },
+    });
     discarded(later, 'REFERRAL_REJECTED');
     expect(later.conversion?.referral?.id).toBe(res.conversion?.referral?.id);
   });
@@ -413,14 +533,27 @@ describe('recordConversion: discarded conversions', () => {
     discarded(await s.record({ referredEmail: ' partner@EXAMPLE.com ', code: s.link.code }), 'SELF_REFERRAL');
     const person = newPerson();
     accepted(await s.record({ referredExternalId: person, code: s.link.code }));
-    const later = await s.record({ type: 'PURCHASE', referredExternalId: person, referredEmail: 'PARTNER@example.com', amount: { amount: '5.00', currency: 'USD' } });
+    const later = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      referredEmail: 'PARTNER@example.com',
+      amount: { amount: '5.00', currency: 'USD' },
+    });
     discarded(later, 'SELF_REFERRAL');
     expect(later.conversion?.referral?.status).toBe('REJECTED');
   });
 
   it('self-referrals are accepted and rewarded when the program allows them', async () => {
-    const s = await scenario({ program: { allowSelfReferral: true }, partner: { externalId: 'self-2' }, rules: [{ trigger: 'SIGNUP' }] });
-    const res = await s.record({ referredExternalId: 'self-2', referredEmail: 'partner@example.com', code: s.link.code });
+    const s = await scenario({
+      program: { allowSelfReferral: true },
+      partner: { externalId: 'self-2' },
+      rules: [{ trigger: 'SIGNUP' }],
+    });
+    const res = await s.record({
+      referredExternalId: 'self-2',
+      referredEmail: 'partner@example.com',
+      code: s.link.code,
+    });
     accepted(res);
     expect(res.conversion?.referral?.status).toBe('PENDING');
     expect(res.rewards).toHaveLength(1);
@@ -429,17 +562,33 @@ describe('recordConversion: discarded conversions', () => {
   it('a discarded conversion is stored, with its event, and changes no referral', async () => {
     const s = await scenario();
     const res = await s.record({ code: 'unknown-code' });
-    const row = await prisma().conversion.findFirstOrThrow({ where: { idempotencyKey: res.conversion!.idempotencyKey, ...s.tenant } });
+    const row = await prisma().conversion.findFirstOrThrow({
+      where: { idempotencyKey: res.conversion!.idempotencyKey, ...s.tenant },
+    });
     expect(row).toMatchObject({ status: 'DISCARDED', discardReason: 'UNKNOWN_CODE', referralId: null });
-    const event = await prisma().event.findFirstOrThrow({ where: { ...s.tenant, type: 'conversion.recorded' }, orderBy: { sequence: 'desc' } });
-    expect(event.payload).toMatchObject({ conversionId: res.conversion!.id, status: 'DISCARDED', discardReason: 'UNKNOWN_CODE', rewardIds: [] });
+    const event = await prisma().event.findFirstOrThrow({
+      where: { ...s.tenant, type: 'conversion.recorded' },
+      orderBy: { sequence: 'desc' },
+    });
+    expect(event.payload).toMatchObject({
+      conversionId: res.conversion!.id,
+      status: 'DISCARDED',
+      discardReason: 'UNKNOWN_CODE',
+      rewardIds: [],
+    });
     expect(await prisma().referral.count({ where: s.tenant })).toBe(0);
   });
 });
 
 describe('recordConversion: rewards', () => {
   it('creates CREATED rewards with approveAfter = now + holdDays, a history row and events', async () => {
-    const s = await scenario({ program: { holdDays: 14 }, rules: [{ trigger: 'SIGNUP', fixedAmount: 500n }, { trigger: 'SIGNUP', recipient: 'REFERRED', kind: 'DISCOUNT', fixedAmount: 250n }] });
+    const s = await scenario({
+      program: { holdDays: 14 },
+      rules: [
+        { trigger: 'SIGNUP', fixedAmount: 500n },
+        { trigger: 'SIGNUP', recipient: 'REFERRED', kind: 'DISCOUNT', fixedAmount: 250n },
+      ],
+    });
     const before = Date.now();
     const res = await s.record({ code: s.link.code });
     accepted(res);
@@ -463,7 +612,9 @@ describe('recordConversion: rewards', () => {
     );
     const history = await prisma().rewardStatusChange.findMany({ where: s.tenant });
     expect(history).toHaveLength(2);
-    expect(history.every((h) => h.fromStatus === null && h.toStatus === 'CREATED' && h.actor === s.ws.keys.test.id)).toBe(true);
+    expect(
+      history.every((h) => h.fromStatus === null && h.toStatus === 'CREATED' && h.actor === s.ws.keys.test.id),
+    ).toBe(true);
     const events = await prisma().event.findMany({ where: s.tenant, orderBy: { sequence: 'asc' } });
     expect(events.map((e) => e.type)).toEqual(['reward.created', 'reward.created', 'conversion.recorded']);
     expect(events[0]!.payload).toMatchObject({
@@ -473,7 +624,11 @@ describe('recordConversion: rewards', () => {
       partnerId: gid('Partner', s.partner.id),
       status: 'CREATED',
     });
-    expect(events[2]!.payload).toMatchObject({ conversionId: res.conversion!.id, status: 'ACCEPTED', rewardIds: expect.arrayContaining(res.rewards.map((r) => r.id)) });
+    expect(events[2]!.payload).toMatchObject({
+      conversionId: res.conversion!.id,
+      status: 'ACCEPTED',
+      rewardIds: expect.arrayContaining(res.rewards.map((r) => r.id)),
+    });
     expect(events.every((e) => e.programId === s.program.id && e.partnerId === s.partner.id)).toBe(true);
   });
 
@@ -481,11 +636,31 @@ describe('recordConversion: rewards', () => {
     const s = await scenario({
       rules: [
         { trigger: 'PURCHASE', fixedAmount: 500n },
-        { trigger: 'PURCHASE', recipient: 'REFERRED', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 100, maxRewardsPerReferral: 3 },
+        {
+          trigger: 'PURCHASE',
+          recipient: 'REFERRED',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 100,
+          maxRewardsPerReferral: 3,
+        },
       ],
     });
     const send = (input: Partial<RecordConversionInput>) =>
-      server.gqlCounted(RECORD_LEAN, { input: { type: 'PURCHASE', idempotencyKey: newKey(), referredExternalId: person, amount: { amount: '10.00', currency: 'USD' }, ...input } }, s.key);
+      server.gqlCounted(
+        RECORD_LEAN,
+        {
+          input: {
+            type: 'PURCHASE',
+            idempotencyKey: newKey(),
+            referredExternalId: person,
+            amount: { amount: '10.00', currency: 'USD' },
+            ...input,
+          },
+        },
+        s.key,
+      );
     const person = newPerson();
     await send({ type: 'SIGNUP', referredExternalId: newPerson(), amount: null, code: s.link.code });
     // BEGIN; the claim with the attribution facts (program, signals, referral); the referral insert
@@ -516,21 +691,57 @@ describe('recordConversion: rewards', () => {
   });
 
   it('percentage rules: half-up rounding once ("12.345" → "12.35"), in the conversion currency, JPY without decimals', async () => {
-    const s = await scenario({ rules: [{ trigger: 'PURCHASE', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 1000 }] });
+    const s = await scenario({
+      rules: [
+        {
+          trigger: 'PURCHASE',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 1000,
+        },
+      ],
+    });
     const person = newPerson();
     await s.record({ referredExternalId: person, code: s.link.code });
-    const usd = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '123.45', currency: 'USD' } });
+    const usd = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '123.45', currency: 'USD' },
+    });
     expect(usd.rewards.map((r) => r.amount)).toEqual([{ amount: '12.35', currency: 'USD' }]);
-    const low = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '123.44', currency: 'usd' } });
+    const low = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '123.44', currency: 'usd' },
+    });
     expect(low.rewards.map((r) => r.amount)).toEqual([{ amount: '12.34', currency: 'USD' }]);
-    const jpy = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1235', currency: 'JPY' } });
+    const jpy = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1235', currency: 'JPY' },
+    });
     expect(jpy.rewards.map((r) => r.amount)).toEqual([{ amount: '124', currency: 'JPY' }]); // ¥123.5 → ¥124
-    const jpyDown = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1234', currency: 'JPY' } });
+    const jpyDown = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1234', currency: 'JPY' },
+    });
     expect(jpyDown.rewards.map((r) => r.amount)).toEqual([{ amount: '123', currency: 'JPY' }]);
   });
 
   it('a percentage rule on a signup without an amount makes no reward; with an amount it does', async () => {
-    const s = await scenario({ rules: [{ trigger: 'SIGNUP', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 500 }] });
+    const s = await scenario({
+      rules: [
+        {
+          trigger: 'SIGNUP',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 500,
+        },
+      ],
+    });
     const none = await s.record({ code: s.link.code });
     accepted(none);
     expect(none.rewards).toEqual([]);
@@ -549,22 +760,39 @@ describe('recordConversion: rewards', () => {
     await s.record({ referredExternalId: person, code: s.link.code });
     const counts = [];
     for (let i = 0; i < 3; i++) {
-      const res = await s.record({ type: 'SUBSCRIPTION', referredExternalId: person, amount: { amount: '9.99', currency: 'USD' } });
+      const res = await s.record({
+        type: 'SUBSCRIPTION',
+        referredExternalId: person,
+        amount: { amount: '9.99', currency: 'USD' },
+      });
       counts.push(res.rewards.map((r) => r.recipient).sort());
     }
     expect(counts).toEqual([['REFERRED', 'REFERRER'], ['REFERRER'], []]);
     // Another referred person starts from zero.
-    const other = await s.record({ type: 'SUBSCRIPTION', code: s.link.code, amount: { amount: '9.99', currency: 'USD' } });
+    const other = await s.record({
+      type: 'SUBSCRIPTION',
+      code: s.link.code,
+      amount: { amount: '9.99', currency: 'USD' },
+    });
     expect(other.rewards).toHaveLength(2);
   });
 
   it('canceled and rejected rewards do not count towards the maximum', async () => {
     const s = await scenario({ rules: [{ trigger: 'PURCHASE', maxRewardsPerReferral: 1 }] });
     const person = newPerson();
-    const first = await s.record({ type: 'PURCHASE', referredExternalId: person, code: s.link.code, amount: { amount: '1.00', currency: 'USD' } });
+    const first = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      code: s.link.code,
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     expect(first.rewards).toHaveLength(1);
     await prisma().reward.updateMany({ where: s.tenant, data: { status: 'CANCELED' } });
-    const second = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' } });
+    const second = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1.00', currency: 'USD' },
+    });
     expect(second.rewards).toHaveLength(1);
   });
 
@@ -572,24 +800,52 @@ describe('recordConversion: rewards', () => {
     const s = await scenario({ rules: [{ trigger: 'PURCHASE', durationDays: 30 }] });
     const person = newPerson();
     const signedUpAt = Date.now() - 40 * DAY;
-    const signup = await s.record({ referredExternalId: person, code: s.link.code, occurredAt: new Date(signedUpAt).toISOString() });
+    const signup = await s.record({
+      referredExternalId: person,
+      code: s.link.code,
+      occurredAt: new Date(signedUpAt).toISOString(),
+    });
     expect(signup.conversion?.referral?.createdAt).toBe(new Date(signedUpAt).toISOString());
-    const inside = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' }, occurredAt: new Date(signedUpAt + 30 * DAY).toISOString() });
+    const inside = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1.00', currency: 'USD' },
+      occurredAt: new Date(signedUpAt + 30 * DAY).toISOString(),
+    });
     expect(inside.rewards).toHaveLength(1);
-    const outside = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '1.00', currency: 'USD' }, occurredAt: new Date(signedUpAt + 30 * DAY + 1).toISOString() });
+    const outside = await s.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      amount: { amount: '1.00', currency: 'USD' },
+      occurredAt: new Date(signedUpAt + 30 * DAY + 1).toISOString(),
+    });
     accepted(outside);
     expect(outside.rewards).toEqual([]);
   });
 
   it('capPerReferral reduces the reward that crosses it to the remainder, then pays nothing', async () => {
     const s = await scenario({
-      rules: [{ trigger: 'PURCHASE', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 1000, capAmount: 2500n, capCurrency: 'USD' }],
+      rules: [
+        {
+          trigger: 'PURCHASE',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 1000,
+          capAmount: 2500n,
+          capCurrency: 'USD',
+        },
+      ],
     });
     const person = newPerson();
     await s.record({ referredExternalId: person, code: s.link.code });
     const amounts = [];
     for (let i = 0; i < 4; i++) {
-      const res = await s.record({ type: 'PURCHASE', referredExternalId: person, amount: { amount: '100.00', currency: 'USD' } });
+      const res = await s.record({
+        type: 'PURCHASE',
+        referredExternalId: person,
+        amount: { amount: '100.00', currency: 'USD' },
+      });
       amounts.push(res.rewards.map((r) => r.amount.amount));
     }
     expect(amounts).toEqual([['10.00'], ['10.00'], ['5.00'], []]);
@@ -599,16 +855,44 @@ describe('recordConversion: rewards', () => {
     const s = await scenario({
       rules: [
         { trigger: 'PURCHASE', fixedAmount: 1000n },
-        { trigger: 'PURCHASE', amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: 1000 },
+        {
+          trigger: 'PURCHASE',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 1000,
+        },
         { trigger: 'PURCHASE', recipient: 'REFERRED', fixedAmount: 300n },
       ],
     });
-    const [fixed, percent, referred] = s.rules as [(typeof s.rules)[number], (typeof s.rules)[number], (typeof s.rules)[number]];
+    const [fixed, percent, referred] = s.rules as [
+      (typeof s.rules)[number],
+      (typeof s.rules)[number],
+      (typeof s.rules)[number],
+    ];
     await prisma().rewardRuleOverride.createMany({
       data: [
-        { ...s.tenant, enrollmentId: s.enrollment.id, ruleId: fixed.id, ruleLineageId: fixed.lineageId, fixedAmount: 2500n },
-        { ...s.tenant, enrollmentId: s.enrollment.id, ruleId: percent.id, ruleLineageId: percent.lineageId, percentageBasisPoints: 2000 },
-        { ...s.tenant, enrollmentId: s.enrollment.id, ruleId: referred.id, ruleLineageId: referred.lineageId, disabled: true },
+        {
+          ...s.tenant,
+          enrollmentId: s.enrollment.id,
+          ruleId: fixed.id,
+          ruleLineageId: fixed.lineageId,
+          fixedAmount: 2500n,
+        },
+        {
+          ...s.tenant,
+          enrollmentId: s.enrollment.id,
+          ruleId: percent.id,
+          ruleLineageId: percent.lineageId,
+          percentageBasisPoints: 2000,
+        },
+        {
+          ...s.tenant,
+          enrollmentId: s.enrollment.id,
+          ruleId: referred.id,
+          ruleLineageId: referred.lineageId,
+          disabled: true,
+        },
       ],
     });
     const res = await s.record({ type: 'PURCHASE', code: s.link.code, amount: { amount: '50.00', currency: 'USD' } });
@@ -620,14 +904,27 @@ describe('recordConversion: rewards', () => {
     );
     // Another partner's enrollment has no overrides.
     const other = await s.otherPartner();
-    const plain = await s.record({ type: 'PURCHASE', code: other.link.code, amount: { amount: '50.00', currency: 'USD' } });
+    const plain = await s.record({
+      type: 'PURCHASE',
+      code: other.link.code,
+      amount: { amount: '50.00', currency: 'USD' },
+    });
     expect(plain.rewards.map((r) => r.amount.amount).sort()).toEqual(['10.00', '3.00', '5.00']);
   });
 
   it('ignores archived rules and records the rule version that produced the reward', async () => {
-    const s = await scenario({ rules: [{ trigger: 'PURCHASE', fixedAmount: 1000n }, { trigger: 'PURCHASE', fixedAmount: 700n, archivedAt: new Date() }] });
+    const s = await scenario({
+      rules: [
+        { trigger: 'PURCHASE', fixedAmount: 1000n },
+        { trigger: 'PURCHASE', fixedAmount: 700n, archivedAt: new Date() },
+      ],
+    });
     const rule = s.rules[0]!;
-    const updated = await server.gql(UPDATE_RULE, { input: { id: gid('RewardRule', rule.id), fixedAmount: { amount: '12.00', currency: 'USD' } } }, s.key);
+    const updated = await server.gql(
+      UPDATE_RULE,
+      { input: { id: gid('RewardRule', rule.id), fixedAmount: { amount: '12.00', currency: 'USD' } } },
+      s.key,
+    );
     expect(updated.data?.updateRewardRule.userErrors).toEqual([]);
     const v2 = updated.data!.updateRewardRule.rewardRule!;
     expect(v2.version).toBe(2);
@@ -649,11 +946,21 @@ describe('recordConversion: idempotency', () => {
   it('a replay returns the first result, with no userErrors and nothing new, whatever its other fields', async () => {
     const s = await scenario({ rules: [{ trigger: 'PURCHASE' }] });
     const idempotencyKey = newKey();
-    const first = await s.record({ type: 'PURCHASE', idempotencyKey, code: s.link.code, amount: { amount: '10.00', currency: 'USD' } });
+    const first = await s.record({
+      type: 'PURCHASE',
+      idempotencyKey,
+      code: s.link.code,
+      amount: { amount: '10.00', currency: 'USD' },
+    });
     accepted(first);
     const eventsBefore = await prisma().event.count({ where: s.tenant });
     const replays = [
-      await s.record({ type: 'PURCHASE', idempotencyKey, code: s.link.code, amount: { amount: '10.00', currency: 'USD' } }),
+      await s.record({
+        type: 'PURCHASE',
+        idempotencyKey,
+        code: s.link.code,
+        amount: { amount: '10.00', currency: 'USD' },
+      }),
       await s.record({ type: 'SIGNUP', idempotencyKey, code: 'something-else' }),
       // Invalid other fields: still the first result.
       await s.record({ type: 'PURCHASE', idempotencyKey, amount: { amount: '1.001', currency: 'XXQ' } }),
@@ -682,7 +989,11 @@ describe('recordConversion: idempotency', () => {
   it('a refused call stores nothing, so the key stays free', async () => {
     const s = await scenario();
     const idempotencyKey = newKey();
-    const refused = await s.record({ idempotencyKey, programId: gid('Program', uuidAt(Date.now())), code: s.link.code });
+    const refused = await s.record({
+      idempotencyKey,
+      programId: gid('Program', uuidAt(Date.now())),
+      code: s.link.code,
+    });
     expect(refused.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
     expect(await s.conversions()).toBe(0);
     accepted(await s.record({ idempotencyKey, code: s.link.code }));
@@ -692,10 +1003,26 @@ describe('recordConversion: idempotency', () => {
 describe('recordConversion: validation', () => {
   const cases: Array<[string, Partial<RecordConversionInput>, string[]]> = [
     ['REFUND type', { type: 'REFUND', amount: { amount: '1.00', currency: 'USD' } }, ['input', 'type']],
-    ['unknown currency', { type: 'PURCHASE', amount: { amount: '1.00', currency: 'ABC' } }, ['input', 'amount', 'currency']],
-    ['too many decimals', { type: 'PURCHASE', amount: { amount: '1.005', currency: 'USD' } }, ['input', 'amount', 'amount']],
-    ['decimals in JPY', { type: 'PURCHASE', amount: { amount: '100.5', currency: 'JPY' } }, ['input', 'amount', 'amount']],
-    ['negative amount', { type: 'PURCHASE', amount: { amount: '-1.00', currency: 'USD' } }, ['input', 'amount', 'amount']],
+    [
+      'unknown currency',
+      { type: 'PURCHASE', amount: { amount: '1.00', currency: 'ABC' } },
+      ['input', 'amount', 'currency'],
+    ],
+    [
+      'too many decimals',
+      { type: 'PURCHASE', amount: { amount: '1.005', currency: 'USD' } },
+      ['input', 'amount', 'amount'],
+    ],
+    [
+      'decimals in JPY',
+      { type: 'PURCHASE', amount: { amount: '100.5', currency: 'JPY' } },
+      ['input', 'amount', 'amount'],
+    ],
+    [
+      'negative amount',
+      { type: 'PURCHASE', amount: { amount: '-1.00', currency: 'USD' } },
+      ['input', 'amount', 'amount'],
+    ],
     ['PURCHASE without amount', { type: 'PURCHASE' }, ['input', 'amount']],
     ['SUBSCRIPTION without amount', { type: 'SUBSCRIPTION' }, ['input', 'amount']],
     ['empty idempotencyKey', { idempotencyKey: '' }, ['input', 'idempotencyKey']],
@@ -704,7 +1031,11 @@ describe('recordConversion: validation', () => {
     ['empty referredExternalId', { referredExternalId: '  ' }, ['input', 'referredExternalId']],
     ['referredExternalId over 255', { referredExternalId: 'u'.repeat(256) }, ['input', 'referredExternalId']],
     ['malformed referredEmail', { referredEmail: 'not an email' }, ['input', 'referredEmail']],
-    ['occurredAt over 5 minutes ahead', { occurredAt: new Date(Date.now() + 6 * 60_000).toISOString() }, ['input', 'occurredAt']],
+    [
+      'occurredAt over 5 minutes ahead',
+      { occurredAt: new Date(Date.now() + 6 * 60_000).toISOString() },
+      ['input', 'occurredAt'],
+    ],
   ];
   for (const [name, input, field] of cases) {
     it(`refuses ${name} with a VALIDATION error and stores nothing`, async () => {
@@ -733,7 +1064,13 @@ describe('recordConversion: validation', () => {
 
   it('reports every invalid field at once', async () => {
     const s = await scenario();
-    const res = await s.record({ type: 'PURCHASE', idempotencyKey: '', referredExternalId: '', referredEmail: 'x', occurredAt: new Date(Date.now() + DAY).toISOString() });
+    const res = await s.record({
+      type: 'PURCHASE',
+      idempotencyKey: '',
+      referredExternalId: '',
+      referredEmail: 'x',
+      occurredAt: new Date(Date.now() + DAY).toISOString(),
+    });
     expect(res.userErrors.map((e) => e.field)).toEqual([
       ['input', 'idempotencyKey'],
       ['input', 'referredExternalId'],
@@ -745,9 +1082,16 @@ describe('recordConversion: validation', () => {
 
   it('refuses a programId that is malformed, of another type or unknown with NOT_FOUND', async () => {
     const s = await scenario();
-    for (const programId of ['nope', gid('Partner', s.partner.id), gid('Program', uuidAt(Date.now())), gid('Program', 'not-a-uuid')]) {
+    for (const programId of [
+      'nope',
+      gid('Partner', s.partner.id),
+      gid('Program', uuidAt(Date.now())),
+      gid('Program', 'not-a-uuid'),
+    ]) {
       const res = await s.record({ programId, code: s.link.code });
-      expect(res.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] }]);
+      expect(res.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] },
+      ]);
     }
     expect(await s.conversions()).toBe(0);
   });
@@ -762,7 +1106,9 @@ describe('recordConversion: isolation', () => {
     const liveSameWs = factories(prisma(), { workspaceId: mine.ws.workspace.id, mode: 'LIVE' });
     const liveProgram = await liveSameWs.program();
     const livePartner = await liveSameWs.partner();
-    const liveLink = await liveSameWs.link(await liveSameWs.enrollment({ programId: liveProgram.id, partnerId: livePartner.id }));
+    const liveLink = await liveSameWs.link(
+      await liveSameWs.enrollment({ programId: liveProgram.id, partnerId: livePartner.id }),
+    );
 
     discarded(await mine.record({ code: theirs.link.code }), 'UNKNOWN_CODE');
     discarded(await mine.record({ code: liveLink.code }), 'UNKNOWN_CODE');
@@ -791,13 +1137,21 @@ describe('recordConversion: isolation', () => {
 describe('recordConversion: roles', () => {
   it('needs an ADMIN credential', async () => {
     const s = await scenario();
-    const input = { type: 'SIGNUP' as const, idempotencyKey: newKey(), referredExternalId: newPerson(), code: s.link.code };
+    const input = {
+      type: 'SIGNUP' as const,
+      idempotencyKey: newKey(),
+      referredExternalId: newPerson(),
+      code: s.link.code,
+    };
     const anonymous = await server.gql(RECORD, { input });
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    const reader = (await server.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, s.key)).data!.createApiKey.secret!;
+    const reader = (await server.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, s.key)).data!
+      .createApiKey.secret!;
     const refused = await server.gql(RECORD, { input }, reader);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const partnerToken = (await server.gql(PARTNER_TOKEN, { input: { partnerId: gid('Partner', s.partner.id) } }, s.key)).data!.createPartnerToken.token!;
+    const partnerToken = (
+      await server.gql(PARTNER_TOKEN, { input: { partnerId: gid('Partner', s.partner.id) } }, s.key)
+    ).data!.createPartnerToken.token!;
     const partner = await server.gql(RECORD, { input }, partnerToken);
     expect(partner.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(await s.conversions()).toBe(0);
@@ -807,30 +1161,63 @@ describe('recordConversion: roles', () => {
 });
 
 describe('attribution decision (pure)', () => {
-  const touch = (data: Partial<TouchFacts> = {}, program: Partial<TouchFacts['program']> = {}, partner: Partial<TouchFacts['partner']> = {}): TouchFacts => ({
+  const touch = (
+    data: Partial<TouchFacts> = {},
+    program: Partial<TouchFacts['program']> = {},
+    partner: Partial<TouchFacts['partner']> = {},
+  ): TouchFacts => ({
     source: 'code',
     linkId: 'link',
     disabled: false,
-    program: { id: 'p1', status: 'ACTIVE', attributionWindowDays: 30, allowSelfReferral: false, holdDays: 0, ...program },
+    program: {
+      id: 'p1',
+      status: 'ACTIVE',
+      attributionWindowDays: 30,
+      allowSelfReferral: false,
+      holdDays: 0,
+      ...program,
+    },
     partner: { id: 'a', externalId: 'partner-a', email: 'a@example.com', status: 'ACTIVE', ...partner },
     enrollment: { id: 'e', status: 'APPROVED' },
     click: null,
     ...data,
   });
   const referred = { externalId: 'friend', email: null, occurredAt: new Date('2026-03-01T00:00:00Z') };
-  const decide = (signals: Signal[], programId: string | null = null) => decideAttribution({ programId, signals, referral: null, referred });
+  const decide = (signals: Signal[], programId: string | null = null) =>
+    decideAttribution({ programId, signals, referral: null, referred });
 
   it('reports the first signal that named a link, not an earlier unknown one, nor a later one', () => {
     const banned = touch({}, {}, { status: 'BANNED' });
-    expect(decide([{ source: 'click', unknown: 'UNKNOWN_CLICK' }, { source: 'code', touch: banned }])).toMatchObject({ outcome: 'discard', reason: 'PARTNER_BANNED' });
+    expect(
+      decide([
+        { source: 'click', unknown: 'UNKNOWN_CLICK' },
+        { source: 'code', touch: banned },
+      ]),
+    ).toMatchObject({ outcome: 'discard', reason: 'PARTNER_BANNED' });
     const other = touch({}, { id: 'p2' });
-    expect(decide([{ source: 'click', touch: other }, { source: 'code', touch: banned }], 'p1')).toMatchObject({ outcome: 'discard', reason: 'PROGRAM_MISMATCH', touch: null });
-    expect(decide([{ source: 'click', unknown: 'UNKNOWN_CLICK' }, { source: 'code', unknown: 'UNKNOWN_CODE' }])).toMatchObject({ reason: 'UNKNOWN_CLICK' });
+    expect(
+      decide(
+        [
+          { source: 'click', touch: other },
+          { source: 'code', touch: banned },
+        ],
+        'p1',
+      ),
+    ).toMatchObject({ outcome: 'discard', reason: 'PROGRAM_MISMATCH', touch: null });
+    expect(
+      decide([
+        { source: 'click', unknown: 'UNKNOWN_CLICK' },
+        { source: 'code', unknown: 'UNKNOWN_CODE' },
+      ]),
+    ).toMatchObject({ reason: 'UNKNOWN_CLICK' });
     expect(decide([])).toMatchObject({ reason: 'NO_ATTRIBUTION' });
   });
 
   it('accepts a conversion timestamped a little before its click (clock skew)', () => {
-    const click = touch({ source: 'click', click: { rowId: 'r', clickedAt: new Date(referred.occurredAt.getTime() + 60_000), discarded: false } });
+    const click = touch({
+      source: 'click',
+      click: { rowId: 'r', clickedAt: new Date(referred.occurredAt.getTime() + 60_000), discarded: false },
+    });
     expect(decide([{ source: 'click', touch: click }])).toMatchObject({ outcome: 'new', discard: null });
   });
 

@@ -4,7 +4,15 @@ import { ApprovalJob } from '../src/modules/reward/approval-job.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import type { Tenant } from './helpers/factories.js';
-import { balanceOf, expectLedgerMatchesBalances, gid, moneyFixtures, partnerToken, readOnlyKey, type World } from './helpers/money.js';
+import {
+  balanceOf,
+  expectLedgerMatchesBalances,
+  gid,
+  moneyFixtures,
+  partnerToken,
+  readOnlyKey,
+  type World,
+} from './helpers/money.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -61,7 +69,13 @@ const newKey = () => `refund-${++keys}-${Math.random().toString(36).slice(2, 8)}
 async function refund(conversionId: string, amount?: string | null, key = newKey(), token = admin, currency = 'USD') {
   const res = await server.gql(
     REFUND,
-    { input: { conversionId: gid('Conversion', conversionId), idempotencyKey: key, amount: amount ? { amount, currency } : null } },
+    {
+      input: {
+        conversionId: gid('Conversion', conversionId),
+        idempotencyKey: key,
+        amount: amount ? { amount, currency } : null,
+      },
+    },
     token,
   );
   expect(res.errors).toBeUndefined();
@@ -75,7 +89,8 @@ async function refundOk(conversionId: string, amount?: string | null, key?: stri
 }
 
 const reload = (reward: Reward) => prisma().reward.findUniqueOrThrow({ where: { id: reward.id } });
-const negativesOf = (sourceRewardId: string) => prisma().reward.findMany({ where: { sourceRewardId }, orderBy: { id: 'asc' } });
+const negativesOf = (sourceRewardId: string) =>
+  prisma().reward.findMany({ where: { sourceRewardId }, orderBy: { id: 'asc' } });
 const ledgerOf = (rewardId: string) => prisma().ledgerEntry.findMany({ where: { rewardId }, orderBy: { id: 'asc' } });
 const counts = async () => ({
   conversions: await prisma().conversion.count({ where: tenant }),
@@ -90,7 +105,11 @@ async function purchase(w: World, amount: bigint, rewards: Array<Parameters<type
   const conversion = await fx.conversion(w, { amount });
   const rows: Reward[] = [];
   for (const options of rewards) {
-    const rule = await fx.rule(w.programId, { fixedAmount: 1n, fixedCurrency: w.currency, recipient: options?.recipient ?? 'REFERRER' });
+    const rule = await fx.rule(w.programId, {
+      fixedAmount: 1n,
+      fixedCurrency: w.currency,
+      recipient: options?.recipient ?? 'REFERRER',
+    });
     rows.push(await fx.reward(w, { ...options, conversionId: conversion.id, ruleId: rule.id }));
   }
   return { conversion, rewards: rows };
@@ -107,7 +126,12 @@ describe('refundConversion: a full refund', () => {
       { status: 'PROCESSED', amount: 500n, recipient: 'REFERRED' },
     ]);
     const [created, approved, processed, canceled, referred] = rewards as [Reward, Reward, Reward, Reward, Reward];
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 1000n, available: 2000n, paid: 3000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 1000n,
+      available: 2000n,
+      paid: 3000n,
+    });
     const eventsBefore = await prisma().event.count({ where: tenant });
 
     const key = newKey();
@@ -129,14 +153,22 @@ describe('refundConversion: a full refund', () => {
     expect(await negativesOf(created.id)).toEqual([]);
     expect(await negativesOf(canceled.id)).toEqual([]);
     const [clawback] = await negativesOf(processed.id);
-    expect(clawback).toMatchObject({ status: 'PROCESSED', amount: -3000n, recipient: 'REFERRER', conversionId: expect.any(String), payoutId: null });
+    expect(clawback).toMatchObject({
+      status: 'PROCESSED',
+      amount: -3000n,
+      recipient: 'REFERRER',
+      conversionId: expect.any(String),
+      payoutId: null,
+    });
     expect((await ledgerOf(clawback!.id)).map((e) => [e.type, e.amount])).toEqual([['CLAWBACK', -3000n]]);
     expect((await ledgerOf(approved.id)).map((e) => e.type)).toEqual(['REWARD_APPROVED', 'REWARD_REVERSED']);
     const [referredClawback] = await negativesOf(referred.id);
     expect(referredClawback).toMatchObject({ status: 'PROCESSED', amount: -500n, recipient: 'REFERRED' });
     expect(await ledgerOf(referredClawback!.id)).toEqual([]);
 
-    const expected = [created.id, approved.id, clawback!.id, referredClawback!.id].sort().map((id) => gid('Reward', id));
+    const expected = [created.id, approved.id, clawback!.id, referredClawback!.id]
+      .sort()
+      .map((id) => gid('Reward', id));
     expect(payload.rewards.map((r) => r.id)).toEqual(expected);
     expect(payload.rewards.find((r) => r.id === gid('Reward', clawback!.id))).toMatchObject({
       status: 'PROCESSED',
@@ -146,11 +178,25 @@ describe('refundConversion: a full refund', () => {
     expect(payload.conversion!.id).toBe(gid('Conversion', clawback!.conversionId));
 
     // Paid money stays paid; what was taken back leaves available, below zero.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: -3000n, paid: 3000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: -3000n,
+      paid: 3000n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
 
-    const events = await prisma().event.findMany({ where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } }, orderBy: { sequence: 'asc' } });
-    expect(events.map((e) => e.type).sort()).toEqual(['conversion.recorded', 'reward.created', 'reward.created', 'reward.status_changed', 'reward.status_changed']);
+    const events = await prisma().event.findMany({
+      where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } },
+      orderBy: { sequence: 'asc' },
+    });
+    expect(events.map((e) => e.type).sort()).toEqual([
+      'conversion.recorded',
+      'reward.created',
+      'reward.created',
+      'reward.status_changed',
+      'reward.status_changed',
+    ]);
     expect(events.find((e) => e.type === 'conversion.recorded')!.payload).toMatchObject({
       conversionId: payload.conversion!.id,
       type: 'REFUND',
@@ -162,7 +208,11 @@ describe('refundConversion: a full refund', () => {
   it('claws back an APPROVED reward already in a pending payout instead of canceling it', async () => {
     const w = await fx.world();
     const { conversion, rewards } = await purchase(w, 5000n, [{ status: 'APPROVED', amount: 1000n }]);
-    const payout = await server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin);
+    const payout = await server.gql(
+      CREATE_PAYOUT,
+      { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+      admin,
+    );
     expect(payout.data!.createPayout.userErrors).toEqual([]);
 
     await refundOk(conversion.id);
@@ -174,7 +224,11 @@ describe('refundConversion: a full refund', () => {
 
     const paid = await server.gql(MARK_PAID, { input: { payoutId: payout.data!.createPayout.payout!.id } }, admin);
     expect(paid.data!.markPayoutPaid.userErrors).toEqual([]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: -1000n, paid: 1000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: -1000n,
+      paid: 1000n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 });
@@ -194,7 +248,12 @@ describe('refundConversion: partial refunds', () => {
     const clawbacks = await negativesOf(reward.id);
     expect(clawbacks.map((c) => c.amount)).toEqual([-333n, -334n, -333n]);
     expect(clawbacks.every((c) => c.status === 'PROCESSED')).toBe(true);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: -1000n, paid: 1000n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: -1000n,
+      paid: 1000n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 
@@ -216,13 +275,21 @@ describe('refundConversion: partial refunds', () => {
     const [share] = await negativesOf(reward.id);
     expect(share).toMatchObject({ status: 'CREATED', amount: -250n, approveAfter: reward.approveAfter });
     expect(payload.rewards).toEqual([
-      { id: gid('Reward', share!.id), status: 'CREATED', recipient: 'REFERRER', amount: { amount: '-2.50', currency: 'USD' }, sourceReward: { id: gid('Reward', reward.id) } },
+      {
+        id: gid('Reward', share!.id),
+        status: 'CREATED',
+        recipient: 'REFERRER',
+        amount: { amount: '-2.50', currency: 'USD' },
+        sourceReward: { id: gid('Reward', reward.id) },
+      },
     ]);
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 750n, available: 0n });
 
     // The share cannot be moved by itself…
     const direct = await server.gql(UPDATE, { input: { ids: [gid('Reward', share!.id)], status: 'APPROVED' } }, admin);
-    expect(direct.data!.updateRewardStatus.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] })]);
+    expect(direct.data!.updateRewardStatus.userErrors).toEqual([
+      expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] }),
+    ]);
     expect(direct.data!.updateRewardStatus.userErrors[0]!.message).toContain(gid('Reward', reward.id));
     // …it moves with its reward.
     await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce();
@@ -231,17 +298,35 @@ describe('refundConversion: partial refunds', () => {
     expect((await ledgerOf(share!.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', -250n]]);
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 750n });
 
-    const created = await server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin);
+    const created = await server.gql(
+      CREATE_PAYOUT,
+      { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+      admin,
+    );
     expect(created.data!.createPayout.payout!.amount).toEqual({ amount: '7.50', currency: 'USD' });
-    expect(created.data!.createPayout.payout!.rewards.map((r) => r.id).sort()).toEqual([gid('Reward', reward.id), gid('Reward', share!.id)].sort());
-    await server.gql(MARK_PAID, { input: { payoutId: created.data!.createPayout.payout!.id, externalReference: 'tx-1' } }, admin);
+    expect(created.data!.createPayout.payout!.rewards.map((r) => r.id).sort()).toEqual(
+      [gid('Reward', reward.id), gid('Reward', share!.id)].sort(),
+    );
+    await server.gql(
+      MARK_PAID,
+      { input: { payoutId: created.data!.createPayout.payout!.id, externalReference: 'tx-1' } },
+      admin,
+    );
     expect((await reload(share!)).status).toBe('PROCESSED');
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 0n, paid: 750n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 0n,
+      paid: 750n,
+    });
 
     // The rest of the refund: the reward is paid now, so what is left of it is clawed back.
     const rest = await refundOk(conversion.id);
     expect(rest.rewards.map((r) => [r.status, r.amount.amount])).toEqual([['PROCESSED', '-7.50']]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: -750n, paid: 750n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: -750n,
+      paid: 750n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 
@@ -267,7 +352,12 @@ describe('refundConversion: partial refunds', () => {
       ['REWARD_APPROVED', -400n],
       ['REWARD_REVERSED', 400n],
     ]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: 0n });
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+      currency: 'USD',
+      pending: 0n,
+      available: 0n,
+      paid: 0n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });
 
@@ -276,7 +366,11 @@ describe('refundConversion: partial refunds', () => {
     const { conversion, rewards } = await purchase(w, 10_000n, [{ status: 'CREATED', amount: 1000n }]);
     await refundOk(conversion.id, '10.00');
     const [share] = await negativesOf(rewards[0]!.id);
-    const payload = await server.gql(UPDATE, { input: { ids: [gid('Reward', rewards[0]!.id)], status: 'CANCELED' } }, admin);
+    const payload = await server.gql(
+      UPDATE,
+      { input: { ids: [gid('Reward', rewards[0]!.id)], status: 'CANCELED' } },
+      admin,
+    );
     expect(payload.data!.updateRewardStatus.userErrors).toEqual([]);
     expect((await reload(share!)).status).toBe('CANCELED');
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n });
@@ -296,12 +390,16 @@ describe('refundConversion: validation', () => {
     const payload = await refund(conversion.id, '60.01');
     expect(payload.conversion).toBeNull();
     expect(payload.rewards).toEqual([]);
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'amount', 'amount'] })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({ code: 'VALIDATION', field: ['input', 'amount', 'amount'] }),
+    ]);
     expect(payload.userErrors[0]!.message).toContain('60.00');
     expect(await counts()).toEqual(before);
     await refundOk(conversion.id, '60.00');
     const again = await refund(conversion.id);
-    expect(again.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'conversionId'] })]);
+    expect(again.userErrors).toEqual([
+      expect.objectContaining({ code: 'VALIDATION', field: ['input', 'conversionId'] }),
+    ]);
     expect(again.userErrors[0]!.message).toContain('refunded in full');
   });
 
@@ -314,7 +412,11 @@ describe('refundConversion: validation', () => {
   ])('refuses %s with VALIDATION on its field', async (_name, amount, field) => {
     const { conversion } = await purchase(w, 10_000n, [{ status: 'APPROVED', amount: 100n }]);
     const before = await counts();
-    const res = await server.gql(REFUND, { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey(), amount } }, admin);
+    const res = await server.gql(
+      REFUND,
+      { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey(), amount } },
+      admin,
+    );
     expect(res.data!.refundConversion.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field })]);
     expect(await counts()).toEqual(before);
   });
@@ -323,7 +425,9 @@ describe('refundConversion: validation', () => {
     const { conversion } = await purchase(w, 10_000n, []);
     for (const key of ['  ', 'k'.repeat(256)]) {
       const payload = await refund(conversion.id, null, key);
-      expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'idempotencyKey'] })]);
+      expect(payload.userErrors).toEqual([
+        expect.objectContaining({ code: 'VALIDATION', field: ['input', 'idempotencyKey'] }),
+      ]);
     }
   });
 
@@ -335,7 +439,9 @@ describe('refundConversion: validation', () => {
     const conversion = await fx.conversion(w, options);
     const before = await counts();
     const payload = await refund(conversion.id);
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field: ['input', 'conversionId'] })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({ code: 'VALIDATION', field: ['input', 'conversionId'] }),
+    ]);
     expect(payload.userErrors[0]!.message).toContain(gid('Conversion', conversion.id));
     expect(await counts()).toEqual(before);
   });
@@ -349,7 +455,10 @@ describe('refundConversion: validation', () => {
 describe('refundConversion: idempotency', () => {
   it('returns the first result for the same key, whatever the amount, and writes nothing more', async () => {
     const w = await fx.world();
-    const { conversion } = await purchase(w, 10_000n, [{ status: 'PROCESSED', amount: 1000n }, { status: 'CREATED', amount: 200n }]);
+    const { conversion } = await purchase(w, 10_000n, [
+      { status: 'PROCESSED', amount: 1000n },
+      { status: 'CREATED', amount: 200n },
+    ]);
     const key = newKey();
     const first = await refundOk(conversion.id, '50.00', key);
     const before = await counts();
@@ -376,9 +485,13 @@ describe('refundConversion: idempotency', () => {
     await refundOk(a.conversion.id, '1.00', key);
     const before = await counts();
     const reused = await refund(b.conversion.id, '1.00', key);
-    expect(reused.userErrors).toEqual([expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] })]);
+    expect(reused.userErrors).toEqual([
+      expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] }),
+    ]);
     const purchaseKey = await refund(a.conversion.id, '1.00', a.conversion.idempotencyKey);
-    expect(purchaseKey.userErrors).toEqual([expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] })]);
+    expect(purchaseKey.userErrors).toEqual([
+      expect.objectContaining({ code: 'DUPLICATE', field: ['input', 'idempotencyKey'] }),
+    ]);
     expect(await counts()).toEqual(before);
   });
 });
@@ -391,14 +504,28 @@ describe('refundConversion: tenancy and roles', () => {
     const foreign = await otherWs.conversion(await otherWs.world());
     const liveConversion = await live.conversion(await live.world());
     const before = await counts();
-    for (const id of [gid('Conversion', foreign.id), gid('Conversion', liveConversion.id), 'nope', gid('Partner', w.partnerId), gid('Conversion', 'x')]) {
+    for (const id of [
+      gid('Conversion', foreign.id),
+      gid('Conversion', liveConversion.id),
+      'nope',
+      gid('Partner', w.partnerId),
+      gid('Conversion', 'x'),
+    ]) {
       const res = await server.gql(REFUND, { input: { conversionId: id, idempotencyKey: newKey() } }, admin);
-      expect(res.data!.refundConversion).toEqual({ conversion: null, rewards: [], userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'conversionId'] })] });
+      expect(res.data!.refundConversion).toEqual({
+        conversion: null,
+        rewards: [],
+        userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'conversionId'] })],
+      });
     }
     expect(await counts()).toEqual(before);
     expect(await prisma().conversion.count({ where: { refundOfId: { in: [foreign.id, liveConversion.id] } } })).toBe(0);
     // The same key is free in another mode: the LIVE key refunds its own conversion.
-    const res = await server.gql(REFUND, { input: { conversionId: gid('Conversion', liveConversion.id), idempotencyKey: 'shared-key' } }, ws.keys.live.secret);
+    const res = await server.gql(
+      REFUND,
+      { input: { conversionId: gid('Conversion', liveConversion.id), idempotencyKey: 'shared-key' } },
+      ws.keys.live.secret,
+    );
     expect(res.data!.refundConversion.userErrors).toEqual([]);
     const conversion = await fx.conversion(w);
     expect((await refund(conversion.id, null, 'shared-key')).userErrors).toEqual([]);
@@ -408,7 +535,11 @@ describe('refundConversion: tenancy and roles', () => {
     const w = await fx.world();
     const conversion = await fx.conversion(w);
     for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, w.partnerId)]) {
-      const res = await server.gql(REFUND, { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey() } }, token);
+      const res = await server.gql(
+        REFUND,
+        { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey() } },
+        token,
+      );
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await prisma().conversion.count({ where: { refundOfId: conversion.id } })).toBe(0);

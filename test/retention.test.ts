@@ -24,7 +24,11 @@ let server: TestServer;
 let db: Database;
 
 beforeAll(async () => {
-  server = await startTestServer({ WEBHOOK_WORKER_INTERVAL_MS: '0', EVENT_RETENTION_DAYS: '90', WEBHOOK_DELIVERY_RETENTION_DAYS: '30' });
+  server = await startTestServer({
+    WEBHOOK_WORKER_INTERVAL_MS: '0',
+    EVENT_RETENTION_DAYS: '90',
+    WEBHOOK_DELIVERY_RETENTION_DAYS: '30',
+  });
   db = server.testDb.db;
 });
 afterAll(async () => {
@@ -38,7 +42,11 @@ async function append(tenant: Tenant, count: number): Promise<void> {
   for (let done = 0; done < count; done += 50) {
     const n = Math.min(50, count - done);
     await db.prisma.$transaction((tx) =>
-      appendEvents(tx, tenant, Array.from({ length: n }, (_, i) => ({ type: 'balance.credited' as const, payload: { i: done + i } }))),
+      appendEvents(
+        tx,
+        tenant,
+        Array.from({ length: n }, (_, i) => ({ type: 'balance.credited' as const, payload: { i: done + i } })),
+      ),
     );
   }
 }
@@ -61,7 +69,10 @@ async function sequences(tenant: Tenant): Promise<number[]> {
 }
 
 /** A retention job of the test's own on the server's database, recording what each event transaction deleted. */
-function job(options: Partial<RetentionJobOptions> = {}, database: Database = db): { job: RetentionJob; batches: number[] } {
+function job(
+  options: Partial<RetentionJobOptions> = {},
+  database: Database = db,
+): { job: RetentionJob; batches: number[] } {
   const batches: number[] = [];
   const recording: Database = {
     ...database,
@@ -88,20 +99,35 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 /** A webhook endpoint of the tenant, its fan-out cursor at `lastSequence`. */
 async function endpoint(tenant: Tenant, lastSequence: number, enabled = true): Promise<string> {
   const row = await db.prisma.webhookEndpoint.create({
-    data: { ...tenant, url: 'http://127.0.0.1:9/hook', eventTypes: [], secret: 'whsec_test', enabled, lastSequence: BigInt(lastSequence) },
+    data: {
+      ...tenant,
+      url: 'http://127.0.0.1:9/hook',
+      eventTypes: [],
+      secret: 'whsec_test',
+      enabled,
+      lastSequence: BigInt(lastSequence),
+    },
   });
   return row.id;
 }
 
 /** A delivery of the tenant's event `sequence`, with its status, last changed `daysAgo`. */
-async function delivery(tenant: Tenant, endpointId: string, sequence: number, status: 'PENDING' | 'SUCCEEDED' | 'FAILED', daysAgo: number): Promise<string> {
-  const [event] = await db.query<{ id: string }>(`SELECT "id" FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" = $3`, [
-    tenant.workspaceId,
-    tenant.mode,
-    sequence,
-  ]);
+async function delivery(
+  tenant: Tenant,
+  endpointId: string,
+  sequence: number,
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED',
+  daysAgo: number,
+): Promise<string> {
+  const [event] = await db.query<{ id: string }>(
+    `SELECT "id" FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" = $3`,
+    [tenant.workspaceId, tenant.mode, sequence],
+  );
   const row = await db.prisma.webhookDelivery.create({ data: { ...tenant, endpointId, eventId: event!.id, status } });
-  await db.query(`UPDATE "WebhookDelivery" SET "updatedAt" = now() - make_interval(days => $2) WHERE "id" = $1::uuid`, [row.id, daysAgo]);
+  await db.query(`UPDATE "WebhookDelivery" SET "updatedAt" = now() - make_interval(days => $2) WHERE "id" = $1::uuid`, [
+    row.id,
+    daysAgo,
+  ]);
   return row.id;
 }
 
@@ -123,7 +149,8 @@ describe('the retention job', () => {
     const { job: retention, batches } = job({
       batchSize: 10,
       // Subscribers of C have been handed 1..3 only.
-      dispatchedThrough: async (workspaceId, mode) => (workspaceId === c.workspaceId ? 3n : server.app.dispatcher.dispatchedThrough(workspaceId, mode)),
+      dispatchedThrough: async (workspaceId, mode) =>
+        workspaceId === c.workspaceId ? 3n : server.app.dispatcher.dispatchedThrough(workspaceId, mode),
     });
     const result = await retention.runOnce();
     expect(result).toEqual({ events: 25 + 2 + 3, deliveries: 0 });
@@ -163,14 +190,21 @@ describe('the retention job', () => {
 
     const { job: retention } = job();
     expect(await retention.runOnce()).toEqual({ events: 4, deliveries: 2 });
-    const left = await db.prisma.webhookDelivery.findMany({ where: { endpointId: hook }, select: { id: true }, orderBy: { id: 'asc' } });
+    const left = await db.prisma.webhookDelivery.findMany({
+      where: { endpointId: hook },
+      select: { id: true },
+      orderBy: { id: 'asc' },
+    });
     expect(left.map((d) => d.id).sort()).toEqual([pending, recent].sort());
     // 3 and 4 stay for their deliveries; the stream is cut after 6 all the same.
     expect(await sequences(t)).toEqual([3, 4]);
     expect(await retentionHorizon(db, t)).toBe(6n);
 
     // Once their deliveries are done and old, a later run deletes them.
-    await db.query(`UPDATE "WebhookDelivery" SET "status" = 'SUCCEEDED', "updatedAt" = now() - interval '31 days' WHERE "endpointId" = $1::uuid`, [hook]);
+    await db.query(
+      `UPDATE "WebhookDelivery" SET "status" = 'SUCCEEDED', "updatedAt" = now() - interval '31 days' WHERE "endpointId" = $1::uuid`,
+      [hook],
+    );
     expect(await retention.runOnce()).toEqual({ events: 2, deliveries: 2 });
     expect(await sequences(t)).toEqual([]);
   });
@@ -183,7 +217,8 @@ describe('the retention job', () => {
       await age(t, 30, 100);
       const hook = await endpoint(t, 40);
       // Deliveries of the new events only (an event with a delivery is kept): 10 old, finished ones.
-      for (const sequence of range(31, 40)) await delivery(t, hook, sequence, sequence % 2 ? 'SUCCEEDED' : 'FAILED', 45);
+      for (const sequence of range(31, 40))
+        await delivery(t, hook, sequence, sequence % 2 ? 'SUCCEEDED' : 'FAILED', 45);
       oldDeliveries += 10;
     }
     await server.app.dispatcher.drain();
@@ -214,8 +249,11 @@ describe('the retention job', () => {
 });
 
 describe('events(after:) past the horizon', () => {
-  const EVENTS = 'query($after: String) { events(first: 5, after: $after) { edges { node { sequence } } pageInfo { hasPreviousPage } } }';
-  type EventsData = { events: { edges: Array<{ node: { sequence: string } }>; pageInfo: { hasPreviousPage: boolean } } };
+  const EVENTS =
+    'query($after: String) { events(first: 5, after: $after) { edges { node { sequence } } pageInfo { hasPreviousPage } } }';
+  type EventsData = {
+    events: { edges: Array<{ node: { sequence: string } }>; pageInfo: { hasPreviousPage: boolean } };
+  };
 
   it('answers CURSOR_EXPIRED for a cursor before the horizon, over HTTP and on a socket; from the start, the stream begins after it', async () => {
     const ws = await server.workspace('Expired');
@@ -225,7 +263,9 @@ describe('events(after:) past the horizon', () => {
     await age(t, 8, 100);
     await server.app.dispatcher.drain();
     // Before retention ran, an old cursor is fine.
-    expect((await server.gql<EventsData>(EVENTS, { after: eventCursor(2n) }, token)).data!.events.edges[0]!.node.sequence).toBe('3');
+    expect(
+      (await server.gql<EventsData>(EVENTS, { after: eventCursor(2n) }, token)).data!.events.edges[0]!.node.sequence,
+    ).toBe('3');
     await job().job.runOnce();
 
     const expired = await server.gql<EventsData>(EVENTS, { after: eventCursor(2n) }, token);
@@ -242,7 +282,9 @@ describe('events(after:) past the horizon', () => {
     expect(fromStart.data!.events.edges.map((e) => e.node.sequence)).toEqual(['9', '10', '11', '12']);
     expect(fromStart.data!.events.pageInfo.hasPreviousPage).toBe(false);
     // The other mode has its own horizon.
-    expect((await server.gql<EventsData>(EVENTS, { after: eventCursor(0n) }, ws.keys.live.secret)).errors).toBeUndefined();
+    expect(
+      (await server.gql<EventsData>(EVENTS, { after: eventCursor(0n) }, ws.keys.live.secret)).errors,
+    ).toBeUndefined();
 
     const client = wsClient(server.url, token);
     try {
@@ -260,7 +302,9 @@ describe('events(after:) past the horizon', () => {
   });
 });
 
-const redisSkip = (await redisReachable(testRedisUrl)) ? null : `Redis is not reachable at ${testRedisUrl} (TEST_REDIS_URL)`;
+const redisSkip = (await redisReachable(testRedisUrl))
+  ? null
+  : `Redis is not reachable at ${testRedisUrl} (TEST_REDIS_URL)`;
 
 describe.skipIf(redisSkip !== null)(`REDIS_PREFIX${redisSkip ? ` (skipped: ${redisSkip})` : ''}`, () => {
   const run = randomBytes(4).toString('hex');
@@ -277,7 +321,11 @@ describe.skipIf(redisSkip !== null)(`REDIS_PREFIX${redisSkip ? ` (skipped: ${red
   });
 
   async function instance(prefix: string): Promise<TestServer> {
-    const s = await startTestServer({ REDIS_URL: testRedisUrl, REDIS_PREFIX: `rgtest-${run}-${prefix}:`, WEBHOOK_WORKER_INTERVAL_MS: '0' });
+    const s = await startTestServer({
+      REDIS_URL: testRedisUrl,
+      REDIS_PREFIX: `rgtest-${run}-${prefix}:`,
+      WEBHOOK_WORKER_INTERVAL_MS: '0',
+    });
     servers.push(s);
     return s;
   }
@@ -296,7 +344,8 @@ describe.skipIf(redisSkip !== null)(`REDIS_PREFIX${redisSkip ? ` (skipped: ${red
 
   /** What `listener` hears on the tenant channel `channel` from a publish on `publisher`, checked after a marker of its own. */
   async function heard(publisher: TestServer, listener: TestServer, channel: string): Promise<string[]> {
-    const iteratorOf = (s: TestServer): AsyncIterator<OutboxEvent> => s.app.services.pubsub.subscribe('outbox', channel)[Symbol.asyncIterator]();
+    const iteratorOf = (s: TestServer): AsyncIterator<OutboxEvent> =>
+      s.app.services.pubsub.subscribe('outbox', channel)[Symbol.asyncIterator]();
     const own = iteratorOf(publisher);
     const other = iteratorOf(listener);
     // A subscription starts listening with its first next().

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRewards, needsPriorRewards, priorKey, type EngineInput, type EngineRule, type PriorRewards } from '../src/modules/reward/engine.js';
+import {
+  evaluateRewards,
+  needsPriorRewards,
+  priorKey,
+  type EngineInput,
+  type EngineRule,
+  type PriorRewards,
+} from '../src/modules/reward/engine.js';
 
 // Unit tests of the pure reward engine: no database, no server.
 
@@ -33,7 +40,15 @@ function rule(data: Partial<EngineRule> = {}): EngineRule {
 const pct = (bp: number, data: Partial<EngineRule> = {}) =>
   rule({ amountType: 'PERCENTAGE', fixedAmount: null, fixedCurrency: null, percentageBasisPoints: bp, ...data });
 
-function run(rules: EngineRule[], over: Partial<EngineInput> & { amount?: bigint | null; currency?: string | null; type?: EngineInput['conversion']['type']; at?: Date } = {}) {
+function run(
+  rules: EngineRule[],
+  over: Partial<EngineInput> & {
+    amount?: bigint | null;
+    currency?: string | null;
+    type?: EngineInput['conversion']['type'];
+    at?: Date;
+  } = {},
+) {
   return evaluateRewards({
     conversion: {
       type: over.type ?? 'PURCHASE',
@@ -56,7 +71,16 @@ describe('reward engine', () => {
     const r = rule({ fixedAmount: 2500n, fixedCurrency: 'EUR', kind: 'CREDIT' });
     const { rewards } = run([r], { amount: 100n, currency: 'JPY' });
     expect(rewards).toEqual([
-      { ruleId: r.id, ruleLineageId: r.lineageId, ruleVersion: 1, recipient: 'REFERRER', kind: 'CREDIT', amount: 2500n, currency: 'EUR', capped: false },
+      {
+        ruleId: r.id,
+        ruleLineageId: r.lineageId,
+        ruleVersion: 1,
+        recipient: 'REFERRER',
+        kind: 'CREDIT',
+        amount: 2500n,
+        currency: 'EUR',
+        capped: false,
+      },
     ]);
   });
 
@@ -94,13 +118,21 @@ describe('reward engine', () => {
 
   it('rounds to the currency minor unit: JPY has none', () => {
     // 3.33 % of ¥1,234 = ¥41.0922 → ¥41; 2.5 % of ¥1,500 = ¥37.5 → ¥38
-    expect(run([pct(333)], { amount: 1234n, currency: 'JPY' }).rewards[0]).toMatchObject({ amount: 41n, currency: 'JPY' });
-    expect(run([pct(250)], { amount: 1500n, currency: 'JPY' }).rewards[0]).toMatchObject({ amount: 38n, currency: 'JPY' });
+    expect(run([pct(333)], { amount: 1234n, currency: 'JPY' }).rewards[0]).toMatchObject({
+      amount: 41n,
+      currency: 'JPY',
+    });
+    expect(run([pct(250)], { amount: 1500n, currency: 'JPY' }).rewards[0]).toMatchObject({
+      amount: 38n,
+      currency: 'JPY',
+    });
   });
 
   it('makes no percentage reward without a conversion amount, nor a zero one', () => {
     const r = pct(1000, { trigger: 'SIGNUP' });
-    expect(run([r], { type: 'SIGNUP', amount: null, currency: null }).skipped).toEqual([{ ruleId: r.id, reason: 'NO_CONVERSION_AMOUNT' }]);
+    expect(run([r], { type: 'SIGNUP', amount: null, currency: null }).skipped).toEqual([
+      { ruleId: r.id, reason: 'NO_CONVERSION_AMOUNT' },
+    ]);
     const p = pct(100);
     expect(run([p], { amount: 0n }).skipped).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]);
     expect(run([p], { amount: 49n }).skipped).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]); // 1 % of 0.49 = 0.0049 → 0.00
@@ -128,7 +160,9 @@ describe('reward engine', () => {
     const r = rule({ durationDays: 30 });
     const created = new Date(T0.getTime() - 30 * DAY);
     expect(run([r], { referralCreatedAt: created, at: T0 }).rewards).toHaveLength(1);
-    expect(run([r], { referralCreatedAt: new Date(created.getTime() - 1), at: T0 }).skipped).toEqual([{ ruleId: r.id, reason: 'DURATION_ENDED' }]);
+    expect(run([r], { referralCreatedAt: new Date(created.getTime() - 1), at: T0 }).skipped).toEqual([
+      { ruleId: r.id, reason: 'DURATION_ENDED' },
+    ]);
   });
 
   it('caps the total per referral, reducing the reward that crosses the cap to what is left', () => {
@@ -136,13 +170,23 @@ describe('reward engine', () => {
     // Nothing yet: 10 % of 100.00 = 10.00, under the 50.00 cap.
     expect(run([r], { amount: 10_000n }).rewards[0]).toMatchObject({ amount: 1000n, capped: false });
     // 45.00 earned: only 5.00 left.
-    expect(run([r], { amount: 10_000n, prior: prior(r, 4, { USD: 4500n }) }).rewards[0]).toMatchObject({ amount: 500n, capped: true });
+    expect(run([r], { amount: 10_000n, prior: prior(r, 4, { USD: 4500n }) }).rewards[0]).toMatchObject({
+      amount: 500n,
+      capped: true,
+    });
     // Exactly at the cap: nothing.
-    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 5000n }) }).skipped).toEqual([{ ruleId: r.id, reason: 'CAP_REACHED' }]);
+    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 5000n }) }).skipped).toEqual([
+      { ruleId: r.id, reason: 'CAP_REACHED' },
+    ]);
     // A cap in another currency does not apply to EUR rewards.
-    expect(run([r], { amount: 10_000n, currency: 'EUR', prior: prior(r, 5, { USD: 5000n }) }).rewards[0]).toMatchObject({ amount: 1000n, currency: 'EUR' });
+    expect(run([r], { amount: 10_000n, currency: 'EUR', prior: prior(r, 5, { USD: 5000n }) }).rewards[0]).toMatchObject(
+      { amount: 1000n, currency: 'EUR' },
+    );
     // Net totals: clawbacks already subtracted by the caller make room again.
-    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 4800n }) }).rewards[0]).toMatchObject({ amount: 200n, capped: true });
+    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 4800n }) }).rewards[0]).toMatchObject({
+      amount: 200n,
+      capped: true,
+    });
   });
 
   it('applies enrollment overrides: disabled, replacement fixed amount, replacement basis points', () => {
@@ -166,18 +210,31 @@ describe('reward engine', () => {
 
   it('an override that keeps a field null keeps the rule’s value; a zero override pays nothing', () => {
     const r = rule({ fixedAmount: 1000n });
-    expect(run([r], { overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: null, percentageBasisPoints: 50 }] }).rewards[0]!.amount).toBe(1000n);
-    expect(run([r], { overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: 0n, percentageBasisPoints: null }] }).skipped).toEqual([
-      { ruleId: r.id, reason: 'ZERO_AMOUNT' },
-    ]);
+    expect(
+      run([r], {
+        overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: null, percentageBasisPoints: 50 }],
+      }).rewards[0]!.amount,
+    ).toBe(1000n);
+    expect(
+      run([r], {
+        overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: 0n, percentageBasisPoints: null }],
+      }).skipped,
+    ).toEqual([{ ruleId: r.id, reason: 'ZERO_AMOUNT' }]);
   });
 
   it('ignores archived and superseded versions, and records the version that paid', () => {
     const v1 = rule({ fixedAmount: 100n, supersededAt: T0 });
-    const v2 = rule({ id: '00000000-0000-7000-8000-0000000000f2', lineageId: v1.lineageId, version: 2, fixedAmount: 200n });
+    const v2 = rule({
+      id: '00000000-0000-7000-8000-0000000000f2',
+      lineageId: v1.lineageId,
+      version: 2,
+      fixedAmount: 200n,
+    });
     const archived = rule({ archivedAt: T0 });
     const result = run([v1, v2, archived]);
-    expect(result.rewards).toEqual([expect.objectContaining({ ruleId: v2.id, ruleLineageId: v1.lineageId, ruleVersion: 2, amount: 200n })]);
+    expect(result.rewards).toEqual([
+      expect.objectContaining({ ruleId: v2.id, ruleLineageId: v1.lineageId, ruleVersion: 2, amount: 200n }),
+    ]);
     expect(result.skipped).toEqual([
       { ruleId: v1.id, reason: 'SUPERSEDED' },
       { ruleId: archived.id, reason: 'ARCHIVED' },
@@ -186,7 +243,12 @@ describe('reward engine', () => {
 
   it('keeps only the newest of two current versions of one lineage', () => {
     const v1 = rule({ fixedAmount: 100n });
-    const v2 = rule({ id: '00000000-0000-7000-8000-0000000000f3', lineageId: v1.lineageId, version: 2, fixedAmount: 200n });
+    const v2 = rule({
+      id: '00000000-0000-7000-8000-0000000000f3',
+      lineageId: v1.lineageId,
+      version: 2,
+      fixedAmount: 200n,
+    });
     expect(run([v1, v2]).rewards.map((w) => w.ruleId)).toEqual([v2.id]);
   });
 

@@ -5,7 +5,15 @@ import { APPROVAL_JOB_ACTOR, MAX_STATUS_UPDATE_IDS, TRANSITIONS } from '../src/m
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import type { Tenant } from './helpers/factories.js';
-import { balanceOf, expectLedgerMatchesBalances, gid, moneyFixtures, partnerToken, readOnlyKey, type World } from './helpers/money.js';
+import {
+  balanceOf,
+  expectLedgerMatchesBalances,
+  gid,
+  moneyFixtures,
+  partnerToken,
+  readOnlyKey,
+  type World,
+} from './helpers/money.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -47,9 +55,11 @@ async function update(ids: string[], status: RewardStatus, reason?: string, toke
   return res.data!.updateRewardStatus;
 }
 
-const history = (rewardId: string) => prisma().rewardStatusChange.findMany({ where: { rewardId }, orderBy: { id: 'asc' } });
+const history = (rewardId: string) =>
+  prisma().rewardStatusChange.findMany({ where: { rewardId }, orderBy: { id: 'asc' } });
 const ledger = (rewardId: string) => prisma().ledgerEntry.findMany({ where: { rewardId }, orderBy: { id: 'asc' } });
-const statusOf = async (rewardId: string) => (await prisma().reward.findUniqueOrThrow({ where: { id: rewardId } })).status;
+const statusOf = async (rewardId: string) =>
+  (await prisma().reward.findUniqueOrThrow({ where: { id: rewardId } })).status;
 
 const STATUSES: RewardStatus[] = ['CREATED', 'APPROVED', 'PROCESSED', 'CANCELED', 'REJECTED'];
 
@@ -73,11 +83,21 @@ describe('updateRewardStatus: the lifecycle', () => {
     const before = (await history(reward.id)).length;
     const payload = await update([gid('Reward', reward.id)], to, '  checked by hand  ');
     expect(payload.userErrors).toEqual([]);
-    expect(payload.rewards).toEqual([{ id: gid('Reward', reward.id), status: to, amount: { amount: '10.00', currency: 'USD' } }]);
+    expect(payload.rewards).toEqual([
+      { id: gid('Reward', reward.id), status: to, amount: { amount: '10.00', currency: 'USD' } },
+    ]);
     const rows = await history(reward.id);
     expect(rows).toHaveLength(before + 1);
-    expect(rows.at(-1)).toMatchObject({ fromStatus: from, toStatus: to, reason: 'checked by hand', actor: ws.keys.test.id });
-    const event = await prisma().event.findFirst({ where: { ...tenant, type: 'reward.status_changed' }, orderBy: { sequence: 'desc' } });
+    expect(rows.at(-1)).toMatchObject({
+      fromStatus: from,
+      toStatus: to,
+      reason: 'checked by hand',
+      actor: ws.keys.test.id,
+    });
+    const event = await prisma().event.findFirst({
+      where: { ...tenant, type: 'reward.status_changed' },
+      orderBy: { sequence: 'desc' },
+    });
     expect(event).toMatchObject({ programId: w.programId, partnerId: w.partnerId });
     expect(event!.payload).toMatchObject({
       rewardId: gid('Reward', reward.id),
@@ -90,51 +110,73 @@ describe('updateRewardStatus: the lifecycle', () => {
     });
   });
 
-  const refused = STATUSES.flatMap((from) => STATUSES.filter((to) => to !== from && !TRANSITIONS[from].includes(to)).map((to) => [from, to] as [RewardStatus, RewardStatus]));
+  const refused = STATUSES.flatMap((from) =>
+    STATUSES.filter((to) => to !== from && !TRANSITIONS[from].includes(to)).map(
+      (to) => [from, to] as [RewardStatus, RewardStatus],
+    ),
+  );
 
-  it.each(refused)('%s → %s is INVALID_TRANSITION naming the reward, its status and the one asked; nothing changes', async (from, to) => {
-    const reward = await fx.reward(w, { status: from });
-    const before = await history(reward.id);
-    const payload = await update([gid('Reward', reward.id)], to);
-    expect(payload.rewards).toEqual([]);
-    expect(payload.userErrors).toHaveLength(1);
-    const [error] = payload.userErrors;
-    expect(error).toMatchObject({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] });
-    expect(error!.message).toContain(gid('Reward', reward.id));
-    expect(error!.message).toContain(`is ${from}`);
-    expect(error!.message).toContain(`become ${to}`);
-    expect(await statusOf(reward.id)).toBe(from);
-    expect(await history(reward.id)).toEqual(before);
-  });
+  it.each(refused)(
+    '%s → %s is INVALID_TRANSITION naming the reward, its status and the one asked; nothing changes',
+    async (from, to) => {
+      const reward = await fx.reward(w, { status: from });
+      const before = await history(reward.id);
+      const payload = await update([gid('Reward', reward.id)], to);
+      expect(payload.rewards).toEqual([]);
+      expect(payload.userErrors).toHaveLength(1);
+      const [error] = payload.userErrors;
+      expect(error).toMatchObject({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] });
+      expect(error!.message).toContain(gid('Reward', reward.id));
+      expect(error!.message).toContain(`is ${from}`);
+      expect(error!.message).toContain(`become ${to}`);
+      expect(await statusOf(reward.id)).toBe(from);
+      expect(await history(reward.id)).toEqual(before);
+    },
+  );
 
-  it.each(STATUSES)('asking %s of a reward already in it changes nothing and is no error (no history row)', async (status) => {
-    const reward = await fx.reward(w, { status });
-    const before = await history(reward.id);
-    const ledgerBefore = await ledger(reward.id);
-    const payload = await update([gid('Reward', reward.id)], status);
-    expect(payload.userErrors).toEqual([]);
-    expect(payload.rewards.map((r) => r.status)).toEqual([status]);
-    expect(await history(reward.id)).toEqual(before);
-    expect(await ledger(reward.id)).toEqual(ledgerBefore);
-  });
+  it.each(STATUSES)(
+    'asking %s of a reward already in it changes nothing and is no error (no history row)',
+    async (status) => {
+      const reward = await fx.reward(w, { status });
+      const before = await history(reward.id);
+      const ledgerBefore = await ledger(reward.id);
+      const payload = await update([gid('Reward', reward.id)], status);
+      expect(payload.userErrors).toEqual([]);
+      expect(payload.rewards.map((r) => r.status)).toEqual([status]);
+      expect(await history(reward.id)).toEqual(before);
+      expect(await ledger(reward.id)).toEqual(ledgerBefore);
+    },
+  );
 });
 
 describe('updateRewardStatus: the ledger', () => {
   it('approval credits available, processing moves it to paid, each with one entry of its kind', async () => {
     const world = await fx.world();
     const reward = await fx.reward(world, { amount: 1234n });
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 1234n, available: 0n, paid: 0n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 1234n,
+      available: 0n,
+      paid: 0n,
+    });
 
     await update([gid('Reward', reward.id)], 'APPROVED');
     expect((await ledger(reward.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', 1234n]]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 1234n, paid: 0n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 1234n,
+      paid: 0n,
+    });
 
     await update([gid('Reward', reward.id)], 'PROCESSED');
     expect((await ledger(reward.id)).map((e) => [e.type, e.amount])).toEqual([
       ['REWARD_APPROVED', 1234n],
       ['REWARD_PROCESSED', -1234n],
     ]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 0n, paid: 1234n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 0n,
+      paid: 1234n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
   });
 
@@ -156,7 +198,11 @@ describe('updateRewardStatus: the ledger', () => {
       ['REWARD_REVERSED', -300n],
     ]);
     expect(await ledger(created.id)).toEqual([]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 0n, paid: 0n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 0n,
+      paid: 0n,
+    });
     await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
   });
 
@@ -167,7 +213,11 @@ describe('updateRewardStatus: the ledger', () => {
     await update([gid('Reward', reward.id)], 'PROCESSED');
     expect(await statusOf(reward.id)).toBe('PROCESSED');
     expect(await ledger(reward.id)).toEqual([]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 0n, paid: 0n });
+    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 0n,
+      paid: 0n,
+    });
   });
 
   it('writes no zero ledger entry for a reward of zero', async () => {
@@ -218,7 +268,11 @@ describe('updateRewardStatus: many ids, all or none', () => {
     const rewards = await Promise.all([1, 2].map(() => fx.reward(w)));
     const ids = rewards.map((r) => gid('Reward', r.id));
     const first = await update(ids, 'APPROVED');
-    const counts = async () => [await prisma().rewardStatusChange.count({ where: tenant }), await prisma().ledgerEntry.count({ where: tenant }), await prisma().event.count({ where: tenant })];
+    const counts = async () => [
+      await prisma().rewardStatusChange.count({ where: tenant }),
+      await prisma().ledgerEntry.count({ where: tenant }),
+      await prisma().event.count({ where: tenant }),
+    ];
     const before = await counts();
     const again = await update(ids, 'APPROVED');
     expect(again).toEqual(first);
@@ -256,7 +310,9 @@ describe('updateRewardStatus: rewards that move with something else', () => {
     await prisma().reward.update({ where: { id: reward.id }, data: { payoutId: payout.id } });
     for (const status of ['CANCELED', 'REJECTED', 'PROCESSED'] as const) {
       const payload = await update([gid('Reward', reward.id)], status);
-      expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] })]);
+      expect(payload.userErrors).toEqual([
+        expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] }),
+      ]);
       expect(payload.userErrors[0]!.message).toContain(gid('Payout', payout.id));
       expect(payload.userErrors[0]!.message).toContain(`${gid('Reward', reward.id)} is APPROVED`);
     }
@@ -271,10 +327,18 @@ describe('updateRewardStatus: tenancy and roles', () => {
     const otherMode = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
     const foreign = await otherWs.reward(await otherWs.world());
     const live = await otherMode.reward(await otherMode.world());
-    const ids = [gid('Reward', foreign.id), gid('Reward', live.id), 'garbage', gid('Partner', w.partnerId), gid('Reward', 'not-a-uuid')];
+    const ids = [
+      gid('Reward', foreign.id),
+      gid('Reward', live.id),
+      'garbage',
+      gid('Partner', w.partnerId),
+      gid('Reward', 'not-a-uuid'),
+    ];
     const payload = await update(ids, 'APPROVED');
     expect(payload.rewards).toEqual([]);
-    expect(payload.userErrors.map((e) => [e.code, e.field])).toEqual(ids.map((_, i) => ['NOT_FOUND', ['input', 'ids', String(i)]]));
+    expect(payload.userErrors.map((e) => [e.code, e.field])).toEqual(
+      ids.map((_, i) => ['NOT_FOUND', ['input', 'ids', String(i)]]),
+    );
     expect(await statusOf(foreign.id)).toBe('CREATED');
     expect(await statusOf(live.id)).toBe('CREATED');
     // The other mode's own key does reach it.
@@ -308,10 +372,17 @@ describe('approval job', () => {
     expect(await statusOf(referred.id)).toBe('APPROVED');
     expect(await statusOf(later.id)).toBe('CREATED');
     expect(await statusOf(canceled.id)).toBe('CANCELED');
-    expect((await history(due.id)).at(-1)).toMatchObject({ fromStatus: 'CREATED', toStatus: 'APPROVED', actor: APPROVAL_JOB_ACTOR });
+    expect((await history(due.id)).at(-1)).toMatchObject({
+      fromStatus: 'CREATED',
+      toStatus: 'APPROVED',
+      actor: APPROVAL_JOB_ACTOR,
+    });
     expect((await ledger(due.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', 300n]]);
     expect(await ledger(referred.id)).toEqual([]);
-    const event = await prisma().event.findFirst({ where: { ...tenant, type: 'reward.status_changed' }, orderBy: { sequence: 'desc' } });
+    const event = await prisma().event.findFirst({
+      where: { ...tenant, type: 'reward.status_changed' },
+      orderBy: { sequence: 'desc' },
+    });
     expect(event!.payload).toMatchObject({ to: 'APPROVED', from: 'CREATED' });
 
     expect(await job.runOnce()).toBe(0);
@@ -344,7 +415,9 @@ describe('approval job', () => {
       // A run that started before the reward existed may miss it; the one after cannot.
       await app.app.approvalJob.nextRun();
       await app.app.approvalJob.nextRun();
-      expect((await app.testDb.db.prisma.reward.findUniqueOrThrow({ where: { id: reward.id } })).status).toBe('APPROVED');
+      expect((await app.testDb.db.prisma.reward.findUniqueOrThrow({ where: { id: reward.id } })).status).toBe(
+        'APPROVED',
+      );
     } finally {
       await app.close();
     }

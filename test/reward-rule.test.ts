@@ -108,7 +108,8 @@ beforeAll(async () => {
   admin = ws.keys.test.secret;
   adminLive = ws.keys.live.secret;
   otherAdmin = (await server.workspace('Someone else')).keys.test.secret;
-  readOnly = (await server.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, admin)).data!.createApiKey.secret!;
+  readOnly = (await server.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, admin)).data!
+    .createApiKey.secret!;
   usd = await program();
 });
 afterAll(async () => {
@@ -123,8 +124,15 @@ const lineageRows = async (globalId: string) => {
   return prisma().rewardRule.findMany({ where: { lineageId: row.lineageId }, orderBy: { version: 'asc' } });
 };
 
-async function program(input: { currency?: string; status?: 'DRAFT' | 'ACTIVE' | 'PAUSED' } = {}, token = admin): Promise<string> {
-  const res = await server.gql(CREATE_PROGRAM, { input: { name: 'Program', type: 'REFERRAL', currency: 'USD', ...input } }, token);
+async function program(
+  input: { currency?: string; status?: 'DRAFT' | 'ACTIVE' | 'PAUSED' } = {},
+  token = admin,
+): Promise<string> {
+  const res = await server.gql(
+    CREATE_PROGRAM,
+    { input: { name: 'Program', type: 'REFERRAL', currency: 'USD', ...input } },
+    token,
+  );
   expect(res.data?.createProgram.userErrors).toEqual([]);
   return res.data!.createProgram.program!.id;
 }
@@ -134,11 +142,25 @@ async function archiveProgram(id: string) {
   expect(res.data?.updateProgram.userErrors).toEqual([]);
 }
 
-const FIXED = { trigger: 'PURCHASE', kind: 'CASH', amountType: 'FIXED', fixedAmount: { amount: '25.00', currency: 'USD' } } as const;
-const PERCENTAGE = { trigger: 'SUBSCRIPTION', kind: 'CASH', amountType: 'PERCENTAGE', percentageBasisPoints: 2000 } as const;
+const FIXED = {
+  trigger: 'PURCHASE',
+  kind: 'CASH',
+  amountType: 'FIXED',
+  fixedAmount: { amount: '25.00', currency: 'USD' },
+} as const;
+const PERCENTAGE = {
+  trigger: 'SUBSCRIPTION',
+  kind: 'CASH',
+  amountType: 'PERCENTAGE',
+  percentageBasisPoints: 2000,
+} as const;
 
 async function create(input: Partial<CreateRewardRuleInput> & { programId?: string } = {}, token = admin) {
-  const res = await server.gql(CREATE, { input: { programId: usd, ...FIXED, ...input } as CreateRewardRuleInput }, token);
+  const res = await server.gql(
+    CREATE,
+    { input: { programId: usd, ...FIXED, ...input } as CreateRewardRuleInput },
+    token,
+  );
   expect(res.errors).toBeUndefined();
   return res.data!.createRewardRule;
 }
@@ -185,7 +207,14 @@ describe('createRewardRule', () => {
     expect(rule.ruleId).toBe(rule.id);
     expect(Date.parse(rule.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     const row = await snapshot(rule.id);
-    expect(row).toMatchObject({ id: row.lineageId, version: 1, workspaceId: ws.workspace.id, mode: 'TEST', fixedAmount: 2500n, fixedCurrency: 'USD' });
+    expect(row).toMatchObject({
+      id: row.lineageId,
+      version: 1,
+      workspaceId: ws.workspace.id,
+      mode: 'TEST',
+      fixedAmount: 2500n,
+      fixedCurrency: 'USD',
+    });
     // A UUIDv7: version nibble 7, RFC 4122 variant.
     expect(row.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
@@ -214,14 +243,35 @@ describe('createRewardRule', () => {
   });
 
   it('keeps the currency’s minor digits (JPY 0, KWD 3) and allows a currency other than the program’s', async () => {
-    expect((await createOk({ fixedAmount: { amount: '1500', currency: 'jpy' } })).fixedAmount).toEqual({ amount: '1500', currency: 'JPY' });
-    expect((await createOk({ fixedAmount: { amount: '1.5', currency: 'KWD' } })).fixedAmount).toEqual({ amount: '1.500', currency: 'KWD' });
-    expect((await createOk({ fixedAmount: { amount: '0.01', currency: 'EUR' } })).fixedAmount).toEqual({ amount: '0.01', currency: 'EUR' });
+    expect((await createOk({ fixedAmount: { amount: '1500', currency: 'jpy' } })).fixedAmount).toEqual({
+      amount: '1500',
+      currency: 'JPY',
+    });
+    expect((await createOk({ fixedAmount: { amount: '1.5', currency: 'KWD' } })).fixedAmount).toEqual({
+      amount: '1.500',
+      currency: 'KWD',
+    });
+    expect((await createOk({ fixedAmount: { amount: '0.01', currency: 'EUR' } })).fixedAmount).toEqual({
+      amount: '0.01',
+      currency: 'EUR',
+    });
   });
 
   it('accepts the smallest limits', async () => {
-    const rule = await createOk({ ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: 1, maxRewardsPerReferral: 1, durationDays: 1, capPerReferral: { amount: '0.01', currency: 'USD' } });
-    expect(rule).toMatchObject({ percentageBasisPoints: 1, maxRewardsPerReferral: 1, durationDays: 1, capPerReferral: { amount: '0.01', currency: 'USD' } });
+    const rule = await createOk({
+      ...PERCENTAGE,
+      fixedAmount: null,
+      percentageBasisPoints: 1,
+      maxRewardsPerReferral: 1,
+      durationDays: 1,
+      capPerReferral: { amount: '0.01', currency: 'USD' },
+    });
+    expect(rule).toMatchObject({
+      percentageBasisPoints: 1,
+      maxRewardsPerReferral: 1,
+      durationDays: 1,
+      capPerReferral: { amount: '0.01', currency: 'USD' },
+    });
   });
 
   it('adds rules to DRAFT and PAUSED programs too', async () => {
@@ -234,34 +284,85 @@ describe('createRewardRule', () => {
   const refusals: Array<[string, Partial<CreateRewardRuleInput>, string[]]> = [
     ['a FIXED rule without fixedAmount', { fixedAmount: null }, ['input', 'fixedAmount']],
     ['a FIXED rule with percentageBasisPoints', { percentageBasisPoints: 500 }, ['input', 'percentageBasisPoints']],
-    ['a PERCENTAGE rule without percentageBasisPoints', { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: null }, ['input', 'percentageBasisPoints']],
+    [
+      'a PERCENTAGE rule without percentageBasisPoints',
+      { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: null },
+      ['input', 'percentageBasisPoints'],
+    ],
     ['a PERCENTAGE rule with fixedAmount', { ...PERCENTAGE }, ['input', 'fixedAmount']],
     ['a zero fixedAmount', { fixedAmount: { amount: '0.00', currency: 'USD' } }, ['input', 'fixedAmount', 'amount']],
-    ['a negative fixedAmount', { fixedAmount: { amount: '-5.00', currency: 'USD' } }, ['input', 'fixedAmount', 'amount']],
-    ['a fixedAmount in an unknown currency', { fixedAmount: { amount: '5.00', currency: 'QQQ' } }, ['input', 'fixedAmount', 'currency']],
-    ['a fixedAmount with more decimals than USD has', { fixedAmount: { amount: '1.005', currency: 'USD' } }, ['input', 'fixedAmount', 'amount']],
-    ['a fixedAmount with decimals in JPY', { fixedAmount: { amount: '10.5', currency: 'JPY' } }, ['input', 'fixedAmount', 'amount']],
-    ['an absurdly large fixedAmount', { fixedAmount: { amount: '99999999999999999', currency: 'USD' } }, ['input', 'fixedAmount', 'amount']],
-    ['percentageBasisPoints of 0', { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: 0 }, ['input', 'percentageBasisPoints']],
-    ['percentageBasisPoints over 10000', { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: 10001 }, ['input', 'percentageBasisPoints']],
+    [
+      'a negative fixedAmount',
+      { fixedAmount: { amount: '-5.00', currency: 'USD' } },
+      ['input', 'fixedAmount', 'amount'],
+    ],
+    [
+      'a fixedAmount in an unknown currency',
+      { fixedAmount: { amount: '5.00', currency: 'QQQ' } },
+      ['input', 'fixedAmount', 'currency'],
+    ],
+    [
+      'a fixedAmount with more decimals than USD has',
+      { fixedAmount: { amount: '1.005', currency: 'USD' } },
+      ['input', 'fixedAmount', 'amount'],
+    ],
+    [
+      'a fixedAmount with decimals in JPY',
+      { fixedAmount: { amount: '10.5', currency: 'JPY' } },
+      ['input', 'fixedAmount', 'amount'],
+    ],
+    [
+      'an absurdly large fixedAmount',
+      { fixedAmount: { amount: '99999999999999999', currency: 'USD' } },
+      ['input', 'fixedAmount', 'amount'],
+    ],
+    [
+      'percentageBasisPoints of 0',
+      { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: 0 },
+      ['input', 'percentageBasisPoints'],
+    ],
+    [
+      'percentageBasisPoints over 10000',
+      { ...PERCENTAGE, fixedAmount: null, percentageBasisPoints: 10001 },
+      ['input', 'percentageBasisPoints'],
+    ],
     ['maxRewardsPerReferral of 0', { maxRewardsPerReferral: 0 }, ['input', 'maxRewardsPerReferral']],
     ['maxRewardsPerReferral over 1000', { maxRewardsPerReferral: 1001 }, ['input', 'maxRewardsPerReferral']],
     ['durationDays of 0', { durationDays: 0 }, ['input', 'durationDays']],
     ['durationDays over 3650', { durationDays: 3651 }, ['input', 'durationDays']],
-    ['a zero capPerReferral', { capPerReferral: { amount: '0', currency: 'USD' } }, ['input', 'capPerReferral', 'amount']],
-    ['a negative capPerReferral', { capPerReferral: { amount: '-1.00', currency: 'USD' } }, ['input', 'capPerReferral', 'amount']],
-    ['a capPerReferral in an unknown currency', { capPerReferral: { amount: '10.00', currency: 'XYZ1' } }, ['input', 'capPerReferral', 'currency']],
-    ['a FIXED rule capped in another currency', { capPerReferral: { amount: '10.00', currency: 'EUR' } }, ['input', 'capPerReferral', 'currency']],
+    [
+      'a zero capPerReferral',
+      { capPerReferral: { amount: '0', currency: 'USD' } },
+      ['input', 'capPerReferral', 'amount'],
+    ],
+    [
+      'a negative capPerReferral',
+      { capPerReferral: { amount: '-1.00', currency: 'USD' } },
+      ['input', 'capPerReferral', 'amount'],
+    ],
+    [
+      'a capPerReferral in an unknown currency',
+      { capPerReferral: { amount: '10.00', currency: 'XYZ1' } },
+      ['input', 'capPerReferral', 'currency'],
+    ],
+    [
+      'a FIXED rule capped in another currency',
+      { capPerReferral: { amount: '10.00', currency: 'EUR' } },
+      ['input', 'capPerReferral', 'currency'],
+    ],
   ];
 
-  it.each(refusals)('refuses %s with one VALIDATION error on that field, creating nothing', async (_what, input, field) => {
-    const count = await prisma().rewardRule.count();
-    const payload = await create(input);
-    expect(payload.rewardRule).toBeNull();
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field })]);
-    expect(payload.userErrors[0]!.message.length).toBeGreaterThan(10);
-    expect(await prisma().rewardRule.count()).toBe(count);
-  });
+  it.each(refusals)(
+    'refuses %s with one VALIDATION error on that field, creating nothing',
+    async (_what, input, field) => {
+      const count = await prisma().rewardRule.count();
+      const payload = await create(input);
+      expect(payload.rewardRule).toBeNull();
+      expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field })]);
+      expect(payload.userErrors[0]!.message.length).toBeGreaterThan(10);
+      expect(await prisma().rewardRule.count()).toBe(count);
+    },
+  );
 
   it('reports every bad field at once', async () => {
     const payload = await create({
@@ -288,7 +389,11 @@ describe('createRewardRule', () => {
     const payload = await create({ programId: id });
     expect(payload.rewardRule).toBeNull();
     expect(payload.userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', message: expect.stringMatching(/"Program" is ARCHIVED/), field: ['input', 'programId'] },
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringMatching(/"Program" is ARCHIVED/),
+        field: ['input', 'programId'],
+      },
     ]);
     expect(await prisma().rewardRule.count({ where: { programId: rowId(id) } })).toBe(0);
   });
@@ -298,7 +403,9 @@ describe('createRewardRule', () => {
     for (const programId of [encodeGlobalID('Program', uuidv7()), 'garbage', encodeGlobalID('Program', 'x'), rule.id]) {
       const payload = await create({ programId });
       expect(payload.rewardRule).toBeNull();
-      expect(payload.userErrors).toEqual([{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] }]);
+      expect(payload.userErrors).toEqual([
+        { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] },
+      ]);
     }
   });
 });
@@ -322,7 +429,13 @@ describe('updateRewardRule and versions', () => {
     expect(v2.id).not.toBe(v1.id);
 
     const old = (await server.gql(RULE_NODE, { id: v1.id }, admin)).data!.node;
-    expect(old).toMatchObject({ id: v1.id, ruleId: v1.id, version: 1, current: false, fixedAmount: { amount: '25.00', currency: 'USD' } });
+    expect(old).toMatchObject({
+      id: v1.id,
+      ruleId: v1.id,
+      version: 1,
+      current: false,
+      fixedAmount: { amount: '25.00', currency: 'USD' },
+    });
     expect(old && 'supersededAt' in old && old.supersededAt).toBeTruthy();
 
     const rows = await lineageRows(v1.id);
@@ -339,25 +452,53 @@ describe('updateRewardRule and versions', () => {
     const v3 = (await update({ id: v1.id, maxRewardsPerReferral: 2 })).rewardRule!;
     expect(v3).toMatchObject({ version: 3, ruleId: v1.id, durationDays: 30, maxRewardsPerReferral: 2 });
     const v4 = (await update({ id: v2.id, fixedAmount: { amount: '1.00', currency: 'USD' } })).rewardRule!;
-    expect(v4).toMatchObject({ version: 4, durationDays: 30, maxRewardsPerReferral: 2, fixedAmount: { amount: '1.00', currency: 'USD' } });
+    expect(v4).toMatchObject({
+      version: 4,
+      durationDays: 30,
+      maxRewardsPerReferral: 2,
+      fixedAmount: { amount: '1.00', currency: 'USD' },
+    });
     expect((await lineageRows(v1.id)).filter((r) => r.supersededAt === null).map((r) => r.version)).toEqual([4]);
   });
 
   it('clears an optional limit given as null', async () => {
-    const v1 = await createOk({ maxRewardsPerReferral: 12, durationDays: 365, capPerReferral: { amount: '50', currency: 'USD' } });
-    const v2 = (await update({ id: v1.id, maxRewardsPerReferral: null, durationDays: null, capPerReferral: null })).rewardRule!;
-    expect(v2).toMatchObject({ version: 2, maxRewardsPerReferral: null, durationDays: null, capPerReferral: null, fixedAmount: { amount: '25.00', currency: 'USD' } });
+    const v1 = await createOk({
+      maxRewardsPerReferral: 12,
+      durationDays: 365,
+      capPerReferral: { amount: '50', currency: 'USD' },
+    });
+    const v2 = (await update({ id: v1.id, maxRewardsPerReferral: null, durationDays: null, capPerReferral: null }))
+      .rewardRule!;
+    expect(v2).toMatchObject({
+      version: 2,
+      maxRewardsPerReferral: null,
+      durationDays: null,
+      capPerReferral: null,
+      fixedAmount: { amount: '25.00', currency: 'USD' },
+    });
   });
 
   it('edits a PERCENTAGE rule’s basis points', async () => {
     const v1 = await createOk({ ...PERCENTAGE, fixedAmount: null });
-    const v2 = (await update({ id: v1.id, percentageBasisPoints: 1500, capPerReferral: { amount: '20', currency: 'GBP' } })).rewardRule!;
-    expect(v2).toMatchObject({ version: 2, amountType: 'PERCENTAGE', percentageBasisPoints: 1500, capPerReferral: { amount: '20.00', currency: 'GBP' } });
+    const v2 = (
+      await update({ id: v1.id, percentageBasisPoints: 1500, capPerReferral: { amount: '20', currency: 'GBP' } })
+    ).rewardRule!;
+    expect(v2).toMatchObject({
+      version: 2,
+      amountType: 'PERCENTAGE',
+      percentageBasisPoints: 1500,
+      capPerReferral: { amount: '20.00', currency: 'GBP' },
+    });
   });
 
   it('treats an edit that changes nothing as a no-op: no new version', async () => {
     const v1 = await createOk({ durationDays: 10 });
-    const payload = await update({ id: v1.id, fixedAmount: { amount: '25', currency: 'usd' }, durationDays: 10, percentageBasisPoints: null });
+    const payload = await update({
+      id: v1.id,
+      fixedAmount: { amount: '25', currency: 'usd' },
+      durationDays: 10,
+      percentageBasisPoints: null,
+    });
     expect(payload.userErrors).toEqual([]);
     expect(payload.rewardRule).toMatchObject({ id: v1.id, version: 1 });
     expect(await lineageRows(v1.id)).toHaveLength(1);
@@ -369,7 +510,17 @@ describe('updateRewardRule and versions', () => {
     const t = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const partner = await prisma().partner.create({ data: { ...t, externalId: `p-${uuidv7()}` } });
     const conversion = await prisma().conversion.create({
-      data: { ...t, type: 'PURCHASE', status: 'ACCEPTED', idempotencyKey: uuidv7(), occurredAt: new Date(), amount: 10000n, currency: 'USD', programId: rowId(programId), partnerId: partner.id },
+      data: {
+        ...t,
+        type: 'PURCHASE',
+        status: 'ACCEPTED',
+        idempotencyKey: uuidv7(),
+        occurredAt: new Date(),
+        amount: 10000n,
+        currency: 'USD',
+        programId: rowId(programId),
+        partnerId: partner.id,
+      },
     });
     const reward = await prisma().reward.create({
       data: {
@@ -392,29 +543,84 @@ describe('updateRewardRule and versions', () => {
 
     expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).ruleId).toBe(rowId(v1.id));
     const old = (await server.gql(RULE_NODE, { id: v1.id }, admin)).data!.node;
-    expect(old).toMatchObject({ id: v1.id, version: 1, current: false, fixedAmount: { amount: '25.00', currency: 'USD' }, program: { id: programId } });
+    expect(old).toMatchObject({
+      id: v1.id,
+      version: 1,
+      current: false,
+      fixedAmount: { amount: '25.00', currency: 'USD' },
+      program: { id: programId },
+    });
 
     const listed = (await server.gql(RULES, { id: programId }, admin)).data!.program!.rewardRules;
-    expect(listed).toEqual([{ id: v2.id, ruleId: v1.id, version: 2, archived: false, fixedAmount: { amount: '40.00', currency: 'USD' } }]);
+    expect(listed).toEqual([
+      { id: v2.id, ruleId: v1.id, version: 2, archived: false, fixedAmount: { amount: '40.00', currency: 'USD' } },
+    ]);
   });
 
   const refusals: Array<[string, 'FIXED' | 'PERCENTAGE', Omit<UpdateRewardRuleInput, 'id'>, string[]]> = [
     ['clearing a FIXED rule’s fixedAmount', 'FIXED', { fixedAmount: null }, ['input', 'fixedAmount']],
-    ['percentageBasisPoints on a FIXED rule', 'FIXED', { percentageBasisPoints: 100 }, ['input', 'percentageBasisPoints']],
-    ['clearing a PERCENTAGE rule’s percentageBasisPoints', 'PERCENTAGE', { percentageBasisPoints: null }, ['input', 'percentageBasisPoints']],
-    ['fixedAmount on a PERCENTAGE rule', 'PERCENTAGE', { fixedAmount: { amount: '1.00', currency: 'USD' } }, ['input', 'fixedAmount']],
-    ['a zero fixedAmount', 'FIXED', { fixedAmount: { amount: '0', currency: 'USD' } }, ['input', 'fixedAmount', 'amount']],
-    ['a fixedAmount in an unknown currency', 'FIXED', { fixedAmount: { amount: '1', currency: 'ZZZ' } }, ['input', 'fixedAmount', 'currency']],
-    ['percentageBasisPoints over 10000', 'PERCENTAGE', { percentageBasisPoints: 20000 }, ['input', 'percentageBasisPoints']],
+    [
+      'percentageBasisPoints on a FIXED rule',
+      'FIXED',
+      { percentageBasisPoints: 100 },
+      ['input', 'percentageBasisPoints'],
+    ],
+    [
+      'clearing a PERCENTAGE rule’s percentageBasisPoints',
+      'PERCENTAGE',
+      { percentageBasisPoints: null },
+      ['input', 'percentageBasisPoints'],
+    ],
+    [
+      'fixedAmount on a PERCENTAGE rule',
+      'PERCENTAGE',
+      { fixedAmount: { amount: '1.00', currency: 'USD' } },
+      ['input', 'fixedAmount'],
+    ],
+    [
+      'a zero fixedAmount',
+      'FIXED',
+      { fixedAmount: { amount: '0', currency: 'USD' } },
+      ['input', 'fixedAmount', 'amount'],
+    ],
+    [
+      'a fixedAmount in an unknown currency',
+      'FIXED',
+      { fixedAmount: { amount: '1', currency: 'ZZZ' } },
+      ['input', 'fixedAmount', 'currency'],
+    ],
+    [
+      'percentageBasisPoints over 10000',
+      'PERCENTAGE',
+      { percentageBasisPoints: 20000 },
+      ['input', 'percentageBasisPoints'],
+    ],
     ['maxRewardsPerReferral of 0', 'FIXED', { maxRewardsPerReferral: 0 }, ['input', 'maxRewardsPerReferral']],
     ['durationDays over 3650', 'FIXED', { durationDays: 4000 }, ['input', 'durationDays']],
-    ['a negative capPerReferral', 'FIXED', { capPerReferral: { amount: '-3', currency: 'USD' } }, ['input', 'capPerReferral', 'amount']],
-    ['a cap in another currency than the fixed amount', 'FIXED', { capPerReferral: { amount: '3', currency: 'CHF' } }, ['input', 'capPerReferral', 'currency']],
-    ['a fixed amount moved away from the cap’s currency', 'FIXED', { fixedAmount: { amount: '3', currency: 'CHF' } }, ['input', 'fixedAmount', 'currency']],
+    [
+      'a negative capPerReferral',
+      'FIXED',
+      { capPerReferral: { amount: '-3', currency: 'USD' } },
+      ['input', 'capPerReferral', 'amount'],
+    ],
+    [
+      'a cap in another currency than the fixed amount',
+      'FIXED',
+      { capPerReferral: { amount: '3', currency: 'CHF' } },
+      ['input', 'capPerReferral', 'currency'],
+    ],
+    [
+      'a fixed amount moved away from the cap’s currency',
+      'FIXED',
+      { fixedAmount: { amount: '3', currency: 'CHF' } },
+      ['input', 'fixedAmount', 'currency'],
+    ],
   ];
 
   it.each(refusals)('refuses %s with a VALIDATION error, creating no version', async (_what, type, input, field) => {
-    const v1 = await createOk(type === 'FIXED' ? { capPerReferral: { amount: '100', currency: 'USD' } } : { ...PERCENTAGE, fixedAmount: null });
+    const v1 = await createOk(
+      type === 'FIXED' ? { capPerReferral: { amount: '100', currency: 'USD' } } : { ...PERCENTAGE, fixedAmount: null },
+    );
     const before = await lineageRows(v1.id);
     const payload = await update({ id: v1.id, ...input });
     expect(payload.rewardRule).toBeNull();
@@ -425,7 +631,10 @@ describe('updateRewardRule and versions', () => {
   it('answers NOT_FOUND for a missing, malformed or wrong-type rule id', async () => {
     for (const id of [encodeGlobalID('RewardRule', uuidv7()), 'garbage', encodeGlobalID('RewardRule', '12'), usd]) {
       const payload = await update({ id, durationDays: 3 });
-      expect(payload).toEqual({ rewardRule: null, userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }] });
+      expect(payload).toEqual({
+        rewardRule: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }],
+      });
     }
   });
 
@@ -435,14 +644,22 @@ describe('updateRewardRule and versions', () => {
     await archiveProgram(programId);
     const payload = await update({ id: v1.id, durationDays: 3 });
     expect(payload.rewardRule).toBeNull();
-    expect(payload.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'id'], message: expect.stringMatching(/ARCHIVED/) })]);
+    expect(payload.userErrors).toEqual([
+      expect.objectContaining({
+        code: 'INVALID_TRANSITION',
+        field: ['input', 'id'],
+        message: expect.stringMatching(/ARCHIVED/),
+      }),
+    ]);
     expect(await lineageRows(v1.id)).toHaveLength(1);
   });
 
   it('gives concurrent edits consecutive versions, with exactly one current', async () => {
     const v1 = await createOk();
     const amounts = ['31', '32', '33', '34', '35', '36', '37', '38'];
-    const results = await Promise.all(amounts.map((amount) => update({ id: v1.id, fixedAmount: { amount, currency: 'USD' } })));
+    const results = await Promise.all(
+      amounts.map((amount) => update({ id: v1.id, fixedAmount: { amount, currency: 'USD' } })),
+    );
     expect(results.every((r) => r.userErrors.length === 0)).toBe(true);
     expect(results.map((r) => r.rewardRule!.version).sort()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
     const rows = await lineageRows(v1.id);
@@ -464,7 +681,11 @@ describe('archiveRewardRule and Program.rewardRules', () => {
     const payload = await update({ id: v1.id, durationDays: 8 });
     expect(payload.rewardRule).toBeNull();
     expect(payload.userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', message: expect.stringMatching(/archived.*cannot be updated/), field: ['input', 'id'] },
+      {
+        code: 'INVALID_TRANSITION',
+        message: expect.stringMatching(/archived.*cannot be updated/),
+        field: ['input', 'id'],
+      },
     ]);
     expect(await lineageRows(v1.id)).toHaveLength(2);
   });
@@ -488,7 +709,8 @@ describe('archiveRewardRule and Program.rewardRules', () => {
       [b.id, true],
       [c.id, false],
     ]);
-    const explicitFalse = (await server.gql(RULES, { id: programId, includeArchived: false }, admin)).data!.program!.rewardRules;
+    const explicitFalse = (await server.gql(RULES, { id: programId, includeArchived: false }, admin)).data!.program!
+      .rewardRules;
     expect(explicitFalse.map((r) => r.id)).toEqual([a2.id, c.id]);
   });
 
@@ -521,7 +743,10 @@ describe('archiveRewardRule and Program.rewardRules', () => {
 
   it('answers NOT_FOUND for a missing, malformed or wrong-type rule id', async () => {
     for (const id of [encodeGlobalID('RewardRule', uuidv7()), 'garbage', usd]) {
-      expect(await archive(id)).toEqual({ rewardRule: null, userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }] });
+      expect(await archive(id)).toEqual({
+        rewardRule: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }],
+      });
     }
   });
 });
@@ -529,14 +754,20 @@ describe('archiveRewardRule and Program.rewardRules', () => {
 describe('roles', () => {
   it('lets a READ_ONLY key read rules, and refuses it every rule mutation with FORBIDDEN_FOR_ROLE', async () => {
     const rule = await createOk();
-    expect((await server.gql(RULE_NODE, { id: rule.id }, readOnly)).data?.node).toMatchObject({ id: rule.id, version: 1 });
-    expect((await server.gql(RULES, { id: usd }, readOnly)).data?.program?.rewardRules.map((r) => r.id)).toContain(rule.id);
+    expect((await server.gql(RULE_NODE, { id: rule.id }, readOnly)).data?.node).toMatchObject({
+      id: rule.id,
+      version: 1,
+    });
+    expect((await server.gql(RULES, { id: usd }, readOnly)).data?.program?.rewardRules.map((r) => r.id)).toContain(
+      rule.id,
+    );
 
     const count = await prisma().rewardRule.count();
     const created = await server.gql(CREATE, { input: { programId: usd, ...FIXED } }, readOnly);
     const updated = await server.gql(UPDATE, { input: { id: rule.id, durationDays: 1 } }, readOnly);
     const archived = await server.gql(ARCHIVE, { input: { id: rule.id } }, readOnly);
-    for (const res of [created, updated, archived]) expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    for (const res of [created, updated, archived])
+      expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(await prisma().rewardRule.count()).toBe(count);
     expect(await snapshot(rule.id)).toMatchObject({ archivedAt: null, supersededAt: null, durationDays: null });
   });
@@ -563,13 +794,24 @@ describe('roles', () => {
     const ruleNotMine = await createOk({ programId: notMine });
     const t = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const partner = await prisma().partner.create({ data: { ...t, externalId: `p-${uuidv7()}` } });
-    await prisma().enrollment.create({ data: { ...t, partnerId: partner.id, programId: rowId(mine), status: 'APPROVED' } });
-    const minted = await server.gql(CREATE_PARTNER_TOKEN, { input: { partnerId: encodeGlobalID('Partner', partner.id) } }, admin);
+    await prisma().enrollment.create({
+      data: { ...t, partnerId: partner.id, programId: rowId(mine), status: 'APPROVED' },
+    });
+    const minted = await server.gql(
+      CREATE_PARTNER_TOKEN,
+      { input: { partnerId: encodeGlobalID('Partner', partner.id) } },
+      admin,
+    );
     const token = minted.data!.createPartnerToken.token!;
 
-    expect((await server.gql(RULE_NODE, { id: ruleMine.id }, token)).data?.node).toMatchObject({ id: ruleMine.id, program: { id: mine } });
+    expect((await server.gql(RULE_NODE, { id: ruleMine.id }, token)).data?.node).toMatchObject({
+      id: ruleMine.id,
+      program: { id: mine },
+    });
     expect((await server.gql(RULE_NODE, { id: ruleNotMine.id }, token)).data?.node).toBeNull();
-    expect((await server.gql(PARTNER_RULES, { id: mine }, token)).data?.node).toEqual({ rewardRules: [{ id: ruleMine.id, version: 1 }] });
+    expect((await server.gql(PARTNER_RULES, { id: mine }, token)).data?.node).toEqual({
+      rewardRules: [{ id: ruleMine.id, version: 1 }],
+    });
     const res = await server.gql(UPDATE, { input: { id: ruleMine.id, durationDays: 1 } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
@@ -586,11 +828,17 @@ describe('isolation between workspaces and modes', () => {
 
     for (const programId of [liveProgram, theirProgram]) {
       const payload = await create({ programId });
-      expect(payload).toEqual({ rewardRule: null, userErrors: [{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] }] });
+      expect(payload).toEqual({
+        rewardRule: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programId'] }],
+      });
     }
     for (const id of [liveRule.id, theirRule.id]) {
       expect((await server.gql(RULE_NODE, { id }, admin)).data?.node).toBeNull();
-      const notFound = { rewardRule: null, userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }] };
+      const notFound = {
+        rewardRule: null,
+        userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }],
+      };
       expect(await update({ id, fixedAmount: { amount: '99', currency: 'USD' } })).toEqual(notFound);
       expect(await archive(id)).toEqual(notFound);
     }
@@ -600,6 +848,8 @@ describe('isolation between workspaces and modes', () => {
 
     // Their own credentials still see them.
     expect((await server.gql(RULE_NODE, { id: liveRule.id }, adminLive)).data?.node).toMatchObject({ id: liveRule.id });
-    expect((await server.gql(RULES, { id: theirProgram }, otherAdmin)).data?.program?.rewardRules.map((r) => r.id)).toEqual([theirRule.id]);
+    expect(
+      (await server.gql(RULES, { id: theirProgram }, otherAdmin)).data?.program?.rewardRules.map((r) => r.id),
+    ).toEqual([theirRule.id]);
   });
 });

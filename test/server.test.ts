@@ -100,7 +100,11 @@ describe('viewer over HTTP', () => {
     const b = await server.workspace('B');
     const viewer = await server.gql(VIEWER, {}, a.keys.test.secret);
     const globalId = viewer.data!.viewer.workspace.id;
-    const own = await server.gql('query($id: ID!) { node(id: $id) { id ... on Workspace { name } } }', { id: globalId }, a.keys.test.secret);
+    const own = await server.gql(
+      'query($id: ID!) { node(id: $id) { id ... on Workspace { name } } }',
+      { id: globalId },
+      a.keys.test.secret,
+    );
     expect(own.data).toEqual({ node: { id: globalId, name: 'A' } });
     const other = await server.gql('query($id: ID!) { node(id: $id) { id } }', { id: globalId }, b.keys.test.secret);
     expect(other.errors).toBeUndefined();
@@ -119,11 +123,16 @@ describe('viewer over HTTP', () => {
     const ws = await server.workspace();
     await server.gql(VIEWER, {}, ws.keys.test.secret);
     await expect
-      .poll(async () => (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt)
+      .poll(
+        async () =>
+          (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt,
+      )
       .not.toBeNull();
-    const first = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt;
+    const first = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } }))
+      .lastUsedAt;
     await server.gql(VIEWER, {}, ws.keys.test.secret);
-    const second = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } })).lastUsedAt;
+    const second = (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: ws.keys.test.id } }))
+      .lastUsedAt;
     expect(second).toEqual(first);
   });
 });
@@ -140,9 +149,17 @@ describe('node and nodes', () => {
   it('limit nodes to 100 ids', async () => {
     const ws = await server.workspace();
     const id = Buffer.from('Workspace:00000000-0000-0000-0000-000000000000').toString('base64');
-    const res = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: Array(101).fill(id) }, ws.keys.test.secret);
+    const res = await server.gql(
+      'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+      { ids: Array(101).fill(id) },
+      ws.keys.test.secret,
+    );
     expect(res.errors?.[0]?.message).toContain('at most 100');
-    const ok = await server.gql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: [id, id] }, ws.keys.test.secret);
+    const ok = await server.gql(
+      'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+      { ids: [id, id] },
+      ws.keys.test.secret,
+    );
     expect(ok).toEqual({ data: { nodes: [null, null] } });
   });
 });
@@ -168,7 +185,10 @@ describe('request body limit (MAX_REQUEST_BODY_BYTES)', () => {
     return new Promise((resolve, reject) => {
       const req = http.request(`${small.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }) },
+        headers: {
+          'content-type': 'application/json',
+          ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }),
+        },
       });
       req.on('response', (res) => {
         let text = '';
@@ -202,9 +222,17 @@ describe('request body limit (MAX_REQUEST_BODY_BYTES)', () => {
   });
 
   it('defaults to 1 MiB', async () => {
-    const res = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(1024 * 1024 + 1) });
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bodyOf(1024 * 1024 + 1),
+    });
     expect(res.status).toBe(413);
-    const ok = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyOf(1024 * 1024) });
+    const ok = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bodyOf(1024 * 1024),
+    });
     expect(await ok.json()).toEqual({ data: { __typename: 'Query' } });
   });
 });

@@ -30,11 +30,19 @@ interface EventStream<T> {
 const streams: Array<EventStream<unknown>> = [];
 
 /** POST a subscription with `Accept: text/event-stream` and read the SSE frames as they come. */
-async function sse<T>(query: string, variables: Record<string, unknown>, token: string | null): Promise<EventStream<T>> {
+async function sse<T>(
+  query: string,
+  variables: Record<string, unknown>,
+  token: string | null,
+): Promise<EventStream<T>> {
   const abort = new AbortController();
   const res = await fetch(`${server.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'text/event-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query, variables }),
     signal: abort.signal,
   });
@@ -47,9 +55,18 @@ async function sse<T>(query: string, variables: Record<string, unknown>, token: 
       if (end >= 0) {
         const lines = buffer.slice(0, end).split('\n');
         buffer = buffer.slice(end + 2);
-        const event = lines.find((l) => l.startsWith('event:'))?.slice(6).trim();
+        const event = lines
+          .find((l) => l.startsWith('event:'))
+          ?.slice(6)
+          .trim();
         if (!event) continue; // a ping
-        return { event, data: lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n') };
+        return {
+          event,
+          data: lines
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trim())
+            .join('\n'),
+        };
       }
       const chunk = await reader.read();
       if (chunk.done) return null;
@@ -89,7 +106,11 @@ const EVENTS = 'subscription($after: String) { events(after: $after) { sequence 
 type Events = { events: { sequence: string; type: string; payload: string } };
 
 async function createPartner(token: string, externalId: string): Promise<void> {
-  const res = await server.gql('mutation($e: String!) { createPartner(input: { externalId: $e }) { userErrors { code } } }', { e: externalId }, token);
+  const res = await server.gql(
+    'mutation($e: String!) { createPartner(input: { externalId: $e }) { userErrors { code } } }',
+    { e: externalId },
+    token,
+  );
   expect(res.errors).toBeUndefined();
 }
 
@@ -172,12 +193,18 @@ describe('subscriptions over SSE', () => {
   it('refuse an unknown key with UNAUTHENTICATED and the reason', async () => {
     const stream = await sse<Events>(EVENTS, {}, 'rg_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB');
     const result = await stream.next();
-    expect(result?.errors).toMatchObject([{ message: expect.stringContaining('Unknown secret key'), extensions: { code: 'UNAUTHENTICATED' } }]);
+    expect(result?.errors).toMatchObject([
+      { message: expect.stringContaining('Unknown secret key'), extensions: { code: 'UNAUTHENTICATED' } },
+    ]);
   });
 
   it('refuse a program-wide stream to a PARTNER token', async () => {
     const ws = await server.workspace();
-    const created = await server.gql<{ createPartner: { partner: { id: string } } }>('mutation { createPartner(input: { externalId: "p" }) { partner { id } } }', {}, ws.keys.test.secret);
+    const created = await server.gql<{ createPartner: { partner: { id: string } } }>(
+      'mutation { createPartner(input: { externalId: "p" }) { partner { id } } }',
+      {},
+      ws.keys.test.secret,
+    );
     const token = await server.gql<{ createPartnerToken: { token: string } }>(
       'mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }',
       { id: created.data!.createPartner.partner.id },

@@ -36,10 +36,30 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
   const bob = await f.partner({ externalId: 'bob' });
   const carol = await f.partner({ externalId: 'carol', status: 'INACTIVE' });
 
-  const aliceFriends = await f.enrollment({ programId: friends.id, partnerId: alice.id, status: 'APPROVED', createdAt: at('2025-01-05T00:00:00Z') });
-  const bobFriends = await f.enrollment({ programId: friends.id, partnerId: bob.id, status: 'PENDING', createdAt: at('2025-02-03T00:00:00Z') });
-  const carolFriends = await f.enrollment({ programId: friends.id, partnerId: carol.id, status: 'APPROVED', createdAt: at('2025-02-10T00:00:00Z') });
-  const aliceJapan = await f.enrollment({ programId: japan.id, partnerId: alice.id, status: 'APPROVED', createdAt: at('2025-01-06T00:00:00Z') });
+  const aliceFriends = await f.enrollment({
+    programId: friends.id,
+    partnerId: alice.id,
+    status: 'APPROVED',
+    createdAt: at('2025-01-05T00:00:00Z'),
+  });
+  const bobFriends = await f.enrollment({
+    programId: friends.id,
+    partnerId: bob.id,
+    status: 'PENDING',
+    createdAt: at('2025-02-03T00:00:00Z'),
+  });
+  const carolFriends = await f.enrollment({
+    programId: friends.id,
+    partnerId: carol.id,
+    status: 'APPROVED',
+    createdAt: at('2025-02-10T00:00:00Z'),
+  });
+  const aliceJapan = await f.enrollment({
+    programId: japan.id,
+    partnerId: alice.id,
+    status: 'APPROVED',
+    createdAt: at('2025-01-06T00:00:00Z'),
+  });
 
   const la1 = await f.link(aliceFriends);
   const lb1 = await f.link(bobFriends);
@@ -53,39 +73,148 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
   await f.clicks(la2, 4, { occurredAt: at('2025-01-20T12:00:00Z') });
 
   const [ra1, ra2, ra3, , rb5, ra6] = await f.referrals([
-    { programId: friends.id, partnerId: alice.id, linkId: la1.id, status: 'PENDING', createdAt: at('2025-01-10T00:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, linkId: la1.id, status: 'CONVERTED', createdAt: at('2025-01-11T00:00:00Z'), convertedAt: at('2025-02-02T12:00:00Z') },
-    { programId: friends.id, partnerId: alice.id, status: 'CONVERTED', createdAt: at('2025-02-05T00:00:00Z'), convertedAt: at('2025-02-06T10:00:00Z') },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      linkId: la1.id,
+      status: 'PENDING',
+      createdAt: at('2025-01-10T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      linkId: la1.id,
+      status: 'CONVERTED',
+      createdAt: at('2025-01-11T00:00:00Z'),
+      convertedAt: at('2025-02-02T12:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: alice.id,
+      status: 'CONVERTED',
+      createdAt: at('2025-02-05T00:00:00Z'),
+      convertedAt: at('2025-02-06T10:00:00Z'),
+    },
     { programId: friends.id, partnerId: alice.id, status: 'REJECTED', createdAt: at('2025-02-07T00:00:00Z') },
-    { programId: friends.id, partnerId: bob.id, linkId: lb1.id, status: 'PENDING', createdAt: at('2025-02-08T00:00:00Z') },
-    { programId: japan.id, partnerId: alice.id, linkId: la2.id, status: 'CONVERTED', createdAt: at('2025-01-20T00:00:00Z'), convertedAt: at('2025-01-21T00:00:00Z') },
+    {
+      programId: friends.id,
+      partnerId: bob.id,
+      linkId: lb1.id,
+      status: 'PENDING',
+      createdAt: at('2025-02-08T00:00:00Z'),
+    },
+    {
+      programId: japan.id,
+      partnerId: alice.id,
+      linkId: la2.id,
+      status: 'CONVERTED',
+      createdAt: at('2025-01-20T00:00:00Z'),
+      convertedAt: at('2025-01-21T00:00:00Z'),
+    },
   ]);
   const aliceIn = { programId: friends.id, partnerId: alice.id };
   const [c1, c2, c3, c4, c5, , c7, c8] = await f.conversions([
     { ...aliceIn, type: 'SIGNUP', referralId: ra1!.id, occurredAt: at('2025-01-10T00:00:00Z') },
-    { ...aliceIn, type: 'PURCHASE', referralId: ra2!.id, amount: 10000n, currency: 'USD', occurredAt: at('2025-02-02T12:00:00Z') },
-    { ...aliceIn, type: 'SUBSCRIPTION', referralId: ra3!.id, amount: 2000n, currency: 'USD', occurredAt: at('2025-02-06T10:00:00Z') },
-    { ...aliceIn, type: 'PURCHASE', referralId: ra3!.id, amount: 5000n, currency: 'EUR', occurredAt: at('2025-02-06T10:00:00Z') },
-    { ...aliceIn, type: 'REFUND', referralId: ra2!.id, amount: 10000n, currency: 'USD', occurredAt: at('2025-02-20T00:00:00Z') },
-    { programId: friends.id, partnerId: carol.id, type: 'PURCHASE', status: 'DISCARDED', discardReason: 'PARTNER_INACTIVE', amount: 99900n, currency: 'USD', occurredAt: at('2025-02-09T00:00:00Z') },
-    { programId: friends.id, partnerId: bob.id, type: 'SIGNUP', referralId: rb5!.id, occurredAt: at('2025-02-08T00:00:00Z') },
-    { programId: japan.id, partnerId: alice.id, type: 'PURCHASE', referralId: ra6!.id, amount: 1500n, currency: 'JPY', occurredAt: at('2025-01-21T00:00:00Z') },
+    {
+      ...aliceIn,
+      type: 'PURCHASE',
+      referralId: ra2!.id,
+      amount: 10000n,
+      currency: 'USD',
+      occurredAt: at('2025-02-02T12:00:00Z'),
+    },
+    {
+      ...aliceIn,
+      type: 'SUBSCRIPTION',
+      referralId: ra3!.id,
+      amount: 2000n,
+      currency: 'USD',
+      occurredAt: at('2025-02-06T10:00:00Z'),
+    },
+    {
+      ...aliceIn,
+      type: 'PURCHASE',
+      referralId: ra3!.id,
+      amount: 5000n,
+      currency: 'EUR',
+      occurredAt: at('2025-02-06T10:00:00Z'),
+    },
+    {
+      ...aliceIn,
+      type: 'REFUND',
+      referralId: ra2!.id,
+      amount: 10000n,
+      currency: 'USD',
+      occurredAt: at('2025-02-20T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: carol.id,
+      type: 'PURCHASE',
+      status: 'DISCARDED',
+      discardReason: 'PARTNER_INACTIVE',
+      amount: 99900n,
+      currency: 'USD',
+      occurredAt: at('2025-02-09T00:00:00Z'),
+    },
+    {
+      programId: friends.id,
+      partnerId: bob.id,
+      type: 'SIGNUP',
+      referralId: rb5!.id,
+      occurredAt: at('2025-02-08T00:00:00Z'),
+    },
+    {
+      programId: japan.id,
+      partnerId: alice.id,
+      type: 'PURCHASE',
+      referralId: ra6!.id,
+      amount: 1500n,
+      currency: 'JPY',
+      occurredAt: at('2025-01-21T00:00:00Z'),
+    },
   ]);
   await prisma.conversion.update({ where: { id: c5!.id }, data: { refundOfId: c2!.id } });
 
-  const paidPayout = await f.payout({ partnerId: alice.id, amount: 1000n, currency: 'USD', status: 'PAID', paidAt: at('2025-02-03T00:00:00Z') });
+  const paidPayout = await f.payout({
+    partnerId: alice.id,
+    amount: 1000n,
+    currency: 'USD',
+    status: 'PAID',
+    paidAt: at('2025-02-03T00:00:00Z'),
+  });
   const pendingPayout = await f.payout({ partnerId: alice.id, amount: 500n, currency: 'USD', status: 'PENDING' });
   const reward = (conversionId: string, ruleId: string, amount: bigint, currency: string, createdAt: string) => ({
-    programId: friends.id, partnerId: alice.id, conversionId, ruleId, amount, currency, createdAt: at(createdAt),
+    programId: friends.id,
+    partnerId: alice.id,
+    conversionId,
+    ruleId,
+    amount,
+    currency,
+    createdAt: at(createdAt),
   });
   const paidRewardId = uuidv7();
   const [w1, w2, , , w5, , , w8] = await f.rewards([
-    { ...reward(c2!.id, cash.id, 1000n, 'USD', '2025-02-02T12:00:00Z'), id: paidRewardId, status: 'PROCESSED', payoutId: paidPayout.id },
+    {
+      ...reward(c2!.id, cash.id, 1000n, 'USD', '2025-02-02T12:00:00Z'),
+      id: paidRewardId,
+      status: 'PROCESSED',
+      payoutId: paidPayout.id,
+    },
     { ...reward(c3!.id, cash.id, 500n, 'USD', '2025-02-06T10:00:00Z'), status: 'APPROVED', payoutId: pendingPayout.id },
     { ...reward(c4!.id, cash.id, 750n, 'EUR', '2025-02-06T10:00:00Z'), status: 'CREATED' },
-    { ...reward(c2!.id, credit.id, 300n, 'USD', '2025-02-02T12:00:00Z'), status: 'APPROVED', recipient: 'REFERRED', kind: 'CREDIT' },
+    {
+      ...reward(c2!.id, credit.id, 300n, 'USD', '2025-02-02T12:00:00Z'),
+      status: 'APPROVED',
+      recipient: 'REFERRED',
+      kind: 'CREDIT',
+    },
     // The clawback of the paid reward after the refund.
-    { ...reward(c5!.id, cash.id, -1000n, 'USD', '2025-02-20T00:00:00Z'), status: 'PROCESSED', sourceRewardId: paidRewardId },
+    {
+      ...reward(c5!.id, cash.id, -1000n, 'USD', '2025-02-20T00:00:00Z'),
+      status: 'PROCESSED',
+      sourceRewardId: paidRewardId,
+    },
     { ...reward(c7!.id, cash.id, 200n, 'USD', '2025-02-08T00:00:00Z'), partnerId: bob.id, status: 'CANCELED' },
     { ...reward(c1!.id, cash.id, 100n, 'USD', '2025-01-10T00:00:00Z'), status: 'REJECTED' },
     { ...reward(c8!.id, yen.id, 150n, 'JPY', '2025-01-21T00:00:00Z'), programId: japan.id, status: 'APPROVED' },
@@ -93,7 +222,14 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
   ]);
   await f.ledgerEntries([
     { partnerId: alice.id, type: 'REWARD_APPROVED', amount: 1000n, currency: 'USD', rewardId: w1!.id },
-    { partnerId: alice.id, type: 'REWARD_PROCESSED', amount: -1000n, currency: 'USD', rewardId: w1!.id, payoutId: paidPayout.id },
+    {
+      partnerId: alice.id,
+      type: 'REWARD_PROCESSED',
+      amount: -1000n,
+      currency: 'USD',
+      rewardId: w1!.id,
+      payoutId: paidPayout.id,
+    },
     { partnerId: alice.id, type: 'REWARD_APPROVED', amount: 500n, currency: 'USD', rewardId: w2!.id },
     { partnerId: alice.id, type: 'CLAWBACK', amount: -1000n, currency: 'USD', rewardId: w5!.id },
     { partnerId: alice.id, type: 'MANUAL_CREDIT', amount: 250n, currency: 'USD', note: 'goodwill' },
@@ -204,7 +340,13 @@ describe('Program.stats', () => {
       convertedReferrals: 2, // converted in February (one signed up in January)
       conversions: 4,
       revenue: [eur('50.00'), usd('120.00')],
-      rewards: { created: [eur('7.50')], approved: [usd('8.00')], processed: [usd('0.00')], canceled: [usd('2.00')], rejected: [] },
+      rewards: {
+        created: [eur('7.50')],
+        approved: [usd('8.00')],
+        processed: [usd('0.00')],
+        canceled: [usd('2.00')],
+        rejected: [],
+      },
     });
     const january = await server.gql(
       PROGRAM_STATS,
@@ -231,7 +373,11 @@ describe('Program.stats', () => {
     const fromBoundary = await server.gql(PROGRAM_STATS, { id, from: boundary, to: '2025-02-03T00:00:00Z' }, admin);
     expect(fromBoundary.data?.program?.stats).toMatchObject({ conversions: 1, revenue: [usd('100.00')] });
     const fromOnly = await server.gql(PROGRAM_STATS, { id, from: '2025-02-06T00:00:00Z' }, admin);
-    expect(fromOnly.data?.program?.stats).toMatchObject({ conversions: 3, revenue: [eur('50.00'), usd('20.00')], clicks: 5 });
+    expect(fromOnly.data?.program?.stats).toMatchObject({
+      conversions: 3,
+      revenue: [eur('50.00'), usd('20.00')],
+      clicks: 5,
+    });
     const toOnly = await server.gql(PROGRAM_STATS, { id, to: '2025-01-16T00:00:00Z' }, admin);
     expect(toOnly.data?.program?.stats).toMatchObject({ clicks: 3, referrals: 2, partners: 1, conversions: 1 });
   });
@@ -241,7 +387,14 @@ describe('Program.stats', () => {
     const empty = await f.program({ name: 'Empty' });
     const res = await server.gql(PROGRAM_STATS, { id: gid('Program', empty.id) }, admin);
     expect(res.data?.program?.stats).toEqual({
-      partners: 0, activePartners: 0, clicks: 0, referrals: 0, convertedReferrals: 0, conversions: 0, revenue: [], rewards: noRewards,
+      partners: 0,
+      activePartners: 0,
+      clicks: 0,
+      referrals: 0,
+      convertedReferrals: 0,
+      conversions: 0,
+      revenue: [],
+      rewards: noRewards,
     });
   });
 
@@ -257,7 +410,11 @@ describe('Program.stats', () => {
     expect(res.data?.program?.stats.clicks).toBe(8);
 
     const token = await partnerToken(data.alice.id);
-    const refused = await server.gql('query($id: ID!) { node(id: $id) { ... on Program { stats { clicks } } } }', { id: gid('Program', data.friends.id) }, token);
+    const refused = await server.gql(
+      'query($id: ID!) { node(id: $id) { ... on Program { stats { clicks } } } }',
+      { id: gid('Program', data.friends.id) },
+      token,
+    );
     // A partner sees the programs it is enrolled in, but not their program-wide figures.
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(JSON.stringify(refused.data ?? null)).not.toContain('"clicks"');
@@ -270,7 +427,8 @@ async function partnerToken(partnerId: string): Promise<string> {
     { input: { partnerId: gid('Partner', partnerId) } },
     admin,
   );
-  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } }).createPartnerToken;
+  const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } })
+    .createPartnerToken;
   expect(payload.userErrors).toEqual([]);
   return payload.token!;
 }
@@ -287,7 +445,11 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
       // REFERRER rewards, not canceled or rejected, net of the clawback: USD 10 + 5 - 10.
       totalRewards: [eur('7.50'), jpy('200'), usd('5.00')],
     });
-    const friends = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id), programId: gid('Program', data.friends.id) }, admin);
+    const friends = await server.gql(
+      PARTNER_FIGURES,
+      { id: gid('Partner', data.alice.id), programId: gid('Program', data.friends.id) },
+      admin,
+    );
     expect(friends.data?.partner?.stats).toEqual({
       clicks: 5,
       totalReferrals: 4,
@@ -295,8 +457,18 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
       pendingReferrals: 1,
       totalRewards: [eur('7.50'), usd('5.00')],
     });
-    const japan = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id), programId: gid('Program', data.japan.id) }, admin);
-    expect(japan.data?.partner?.stats).toEqual({ clicks: 4, totalReferrals: 1, successfulReferrals: 1, pendingReferrals: 0, totalRewards: [jpy('200')] });
+    const japan = await server.gql(
+      PARTNER_FIGURES,
+      { id: gid('Partner', data.alice.id), programId: gid('Program', data.japan.id) },
+      admin,
+    );
+    expect(japan.data?.partner?.stats).toEqual({
+      clicks: 4,
+      totalReferrals: 1,
+      successfulReferrals: 1,
+      pendingReferrals: 0,
+      totalRewards: [jpy('200')],
+    });
   });
 
   it('derives balances per currency, negative after a clawback', async () => {
@@ -334,10 +506,20 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('gives zeros for a programId of another workspace, another mode, another type or a malformed one', async () => {
-    const foreign = await server.testDb.db.prisma.program.findFirstOrThrow({ where: { workspaceId: other.workspace.id, name: 'Friends' } });
-    const live = await server.testDb.db.prisma.program.findFirstOrThrow({ where: { workspaceId: ws.workspace.id, mode: 'LIVE', name: 'Friends' } });
+    const foreign = await server.testDb.db.prisma.program.findFirstOrThrow({
+      where: { workspaceId: other.workspace.id, name: 'Friends' },
+    });
+    const live = await server.testDb.db.prisma.program.findFirstOrThrow({
+      where: { workspaceId: ws.workspace.id, mode: 'LIVE', name: 'Friends' },
+    });
     const zero = { clicks: 0, totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0, totalRewards: [] };
-    for (const programId of [gid('Program', foreign.id), gid('Program', live.id), gid('Partner', data.friends.id), gid('Program', 'nope'), 'garbage']) {
+    for (const programId of [
+      gid('Program', foreign.id),
+      gid('Program', live.id),
+      gid('Partner', data.friends.id),
+      gid('Program', 'nope'),
+      'garbage',
+    ]) {
       const res = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id), programId }, admin);
       expect(res.errors).toBeUndefined();
       expect(res.data?.partner?.stats).toEqual(zero);
@@ -364,17 +546,33 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
     );
     expect(byCode.errors).toBeUndefined();
     expect(byCode.data).toEqual({ referralLink: { clicks: 5, partner: { stats: { clicks: 9 } } } });
-    const linksOnly = await server.gql('query($id: ID!) { partner(id: $id) { links { clicks } } }', { id: gid('Partner', data.alice.id) }, admin);
+    const linksOnly = await server.gql(
+      'query($id: ID!) { partner(id: $id) { links { clicks } } }',
+      { id: gid('Partner', data.alice.id) },
+      admin,
+    );
     expect(linksOnly.data).toEqual({ partner: { links: [{ clicks: 5 }, { clicks: 4 }] } });
 
     const id = gid('Partner', data.alice.id);
-    const without = await server.gqlCounted('query($id: ID!) { partner(id: $id) { stats { clicks } links { code } } }', { id }, admin);
-    const both = await server.gqlCounted('query($id: ID!) { partner(id: $id) { stats { clicks } links { code clicks } } }', { id }, admin);
+    const without = await server.gqlCounted(
+      'query($id: ID!) { partner(id: $id) { stats { clicks } links { code } } }',
+      { id },
+      admin,
+    );
+    const both = await server.gqlCounted(
+      'query($id: ID!) { partner(id: $id) { stats { clicks } links { code clicks } } }',
+      { id },
+      admin,
+    );
     expect(both.body.errors).toBeUndefined();
     expect(both.statements).toBe(without.statements);
 
     const token = await partnerToken(data.alice.id);
-    const own = await server.gql('query($code: String!) { referralLink(code: $code) { clicks } }', { code: data.links.la2.code }, token);
+    const own = await server.gql(
+      'query($code: String!) { referralLink(code: $code) { clicks } }',
+      { code: data.links.la2.code },
+      token,
+    );
     expect(own.data).toEqual({ referralLink: { clicks: 4 } });
   });
 
@@ -397,7 +595,14 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
     );
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({
-      partner: { stats: { clicks: 5 }, inProgram: { clicks: 5 }, links: [{ disabled: false, clicks: 2 }, { disabled: true, clicks: 3 }] },
+      partner: {
+        stats: { clicks: 5 },
+        inProgram: { clicks: 5 },
+        links: [
+          { disabled: false, clicks: 2 },
+          { disabled: true, clicks: 3 },
+        ],
+      },
     });
   });
 
@@ -414,7 +619,12 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({
       partner: {
-        stats: { c: 9, totalReferrals: 5, successfulReferrals: 3, totalRewards: [{ currency: 'EUR' }, { currency: 'JPY' }, { currency: 'USD' }] },
+        stats: {
+          c: 9,
+          totalReferrals: 5,
+          successfulReferrals: 3,
+          totalRewards: [{ currency: 'EUR' }, { currency: 'JPY' }, { currency: 'USD' }],
+        },
         again: { pendingReferrals: 1 },
       },
     });
@@ -425,11 +635,18 @@ describe('balance service', () => {
   it('reads a single balance inside a Prisma transaction on either backend', async () => {
     const prisma = server.testDb.db.prisma;
     const scope = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
-    const usdBalance = await prisma.$transaction((tx) => partnerBalance(prismaQueryable(tx), scope, data.alice.id, 'USD'));
+    const usdBalance = await prisma.$transaction((tx) =>
+      partnerBalance(prismaQueryable(tx), scope, data.alice.id, 'USD'),
+    );
     expect(usdBalance).toEqual({ currency: 'USD', pending: 0n, available: -250n, paid: 1000n });
     const none = await partnerBalance(server.testDb.db, scope, data.alice.id, 'GBP');
     expect(none).toEqual({ currency: 'GBP', pending: 0n, available: 0n, paid: 0n });
-    const otherTenant = await partnerBalance(server.testDb.db, { workspaceId: other.workspace.id, mode: 'TEST' }, data.alice.id, 'USD');
+    const otherTenant = await partnerBalance(
+      server.testDb.db,
+      { workspaceId: other.workspace.id, mode: 'TEST' },
+      data.alice.id,
+      'USD',
+    );
     expect(otherTenant).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: 0n });
   });
 });
@@ -446,7 +663,9 @@ describe('SQL statements', () => {
       }),
     );
     expect(interactive.statements).toBe(4);
-    const batch = await countStatements(db, () => db.prisma.$transaction([db.prisma.workspace.count(), db.prisma.program.count()]));
+    const batch = await countStatements(db, () =>
+      db.prisma.$transaction([db.prisma.workspace.count(), db.prisma.program.count()]),
+    );
     expect(batch.statements).toBe(4);
     const rolledBack = await countStatements(db, () =>
       db.prisma
@@ -497,7 +716,11 @@ describe('SQL statements', () => {
     // The first request of a key touches its lastUsedAt in the background: let that write land first.
     await server.gql('{ viewer { role } }', {}, key);
     await expect
-      .poll(async () => (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: workspace.keys.test.id } })).lastUsedAt)
+      .poll(
+        async () =>
+          (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: workspace.keys.test.id } }))
+            .lastUsedAt,
+      )
       .not.toBeNull();
     const { body: result, statements } = await server.gqlCounted(DASHBOARD, {}, key);
     return { result, statements, seedMs };
@@ -525,7 +748,13 @@ describe('SQL statements', () => {
     expect(program.enrollments.totalCount).toBe(100);
     expect(program.enrollments.edges).toHaveLength(100);
     for (const { node } of program.enrollments.edges) {
-      expect(node.partner.stats).toEqual({ clicks: 3, totalReferrals: 2, successfulReferrals: 1, pendingReferrals: 1, totalRewards: [usd('5.00')] });
+      expect(node.partner.stats).toEqual({
+        clicks: 3,
+        totalReferrals: 2,
+        successfulReferrals: 1,
+        pendingReferrals: 1,
+        totalRewards: [usd('5.00')],
+      });
       expect(node.partner.balances).toEqual([
         { currency: 'EUR', pending: { amount: '0.00' }, available: { amount: '1.00' }, paid: { amount: '0.00' } },
         { currency: 'USD', pending: { amount: '0.00' }, available: { amount: '5.00' }, paid: { amount: '0.00' } },
@@ -535,6 +764,8 @@ describe('SQL statements', () => {
     expect(small.result.data!.programs.edges[0]!.node.enrollments.edges).toHaveLength(10);
 
     expect(large.statements).toBe(small.statements);
-    console.info(`dashboard (programs → enrollments → partner → stats, balances, links.clicks): ${small.statements} SQL statements for 10 and for 100 partners; 100 partners seeded in ${large.seedMs} ms`);
+    console.info(
+      `dashboard (programs → enrollments → partner → stats, balances, links.clicks): ${small.statements} SQL statements for 10 and for 100 partners; 100 partners seeded in ${large.seedMs} ms`,
+    );
   });
 });

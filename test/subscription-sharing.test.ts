@@ -12,7 +12,8 @@ const realtime = subscriptionTestServer();
 const client = (token: string) => realtime.client(token);
 
 /** One document and one set of variables for every subscriber below: from the start of the stream, one event type. */
-const DOC = 'subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { sequence type payload } }';
+const DOC =
+  'subscription($after: String, $types: [String!]) { events(after: $after, types: $types) { sequence type payload } }';
 const VARIABLES = { after: eventCursor(0n), types: ['balance.credited'] };
 type EventData = { events: { sequence: string; type: string; payload: string } };
 
@@ -26,7 +27,9 @@ interface Marked {
 /** Append `balance.credited` events (one transaction each, as mutations do) and publish them. */
 async function append(...events: Marked[]): Promise<void> {
   for (const { tenant, partnerId, mark } of events) {
-    await realtime.server.testDb.db.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: 'balance.credited', partnerId: partnerId ?? null, payload: { mark } }]));
+    await realtime.server.testDb.db.prisma.$transaction((tx) =>
+      appendEvents(tx, tenant, [{ type: 'balance.credited', partnerId: partnerId ?? null, payload: { mark } }]),
+    );
   }
   await realtime.server.app.dispatcher.drain();
 }
@@ -88,10 +91,19 @@ describe('shared subscription execution', () => {
     const p1 = await partner(admin, 'p1');
     const p2 = await partner(admin, 'p2');
     const partnerToken = async (id: string) =>
-      (await ok<{ createPartnerToken: { token: string } }>('mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }', { id }, admin))
-        .createPartnerToken.token;
+      (
+        await ok<{ createPartnerToken: { token: string } }>(
+          'mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }',
+          { id },
+          admin,
+        )
+      ).createPartnerToken.token;
     const readOnly = (
-      await ok<{ createApiKey: { secret: string } }>('mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }', {}, admin)
+      await ok<{ createApiKey: { secret: string } }>(
+        'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
+        {},
+        admin,
+      )
     ).createApiKey.secret;
     const p1Token = await partnerToken(p1.id);
     const p2Token = await partnerToken(p2.id);
@@ -135,7 +147,8 @@ describe('shared subscription execution', () => {
       { tenant: aLive, mark: 'end-live' },
       { tenant: bTest, mark: 'end-b' },
     );
-    for (const x of [s.admin1, s.admin2, s.reader]) expect(await marks(x, 5)).toEqual(['a-p1', 'a-p2', 'a-none', 'end-p1', 'end-p2']);
+    for (const x of [s.admin1, s.admin2, s.reader])
+      expect(await marks(x, 5)).toEqual(['a-p1', 'a-p2', 'a-none', 'end-p1', 'end-p2']);
     for (const x of [s.p1a, s.p1b]) expect(await marks(x, 2)).toEqual(['a-p1', 'end-p1']);
     expect(await marks(s.p2, 2)).toEqual(['a-p2', 'end-p2']);
     expect(await marks(s.live, 2)).toEqual(['a-live', 'end-live']);

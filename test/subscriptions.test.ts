@@ -48,7 +48,14 @@ async function signup(token: string, code: string) {
 describe('conversionRecorded', () => {
   it('pushes each conversion of the program with its rewards, resolved with fresh data', async () => {
     const f = await fixture();
-    const sub = subscribe<{ conversionRecorded: { id: string; status: string; partner: { name: string }; rewards: Array<{ amount: { amount: string } }> } }>(
+    const sub = subscribe<{
+      conversionRecorded: {
+        id: string;
+        status: string;
+        partner: { name: string };
+        rewards: Array<{ amount: { amount: string } }>;
+      };
+    }>(
       client(f.token),
       'subscription($p: ID) { conversionRecorded(programId: $p) { id status partner { name } rewards { amount { amount } } } }',
       { p: f.programId },
@@ -56,10 +63,21 @@ describe('conversionRecorded', () => {
     await untilLive(sub, () => signup(f.token, f.code));
     const first = await signup(f.token, f.code);
     const got = await nextWhere(sub, (d) => d.conversionRecorded.id === first.conversion.id);
-    expect(got.conversionRecorded).toEqual({ id: first.conversion.id, status: 'ACCEPTED', partner: { name: 'Ann' }, rewards: [{ amount: { amount: '5.00' } }] });
-    await ok('mutation($id: ID!) { updatePartner(input: { id: $id, name: "Ann B." }) { userErrors { code } } }', { id: f.partnerId }, f.token);
+    expect(got.conversionRecorded).toEqual({
+      id: first.conversion.id,
+      status: 'ACCEPTED',
+      partner: { name: 'Ann' },
+      rewards: [{ amount: { amount: '5.00' } }],
+    });
+    await ok(
+      'mutation($id: ID!) { updatePartner(input: { id: $id, name: "Ann B." }) { userErrors { code } } }',
+      { id: f.partnerId },
+      f.token,
+    );
     const second = await signup(f.token, f.code);
-    expect((await nextWhere(sub, (d) => d.conversionRecorded.id === second.conversion.id)).conversionRecorded.partner.name).toBe('Ann B.');
+    expect(
+      (await nextWhere(sub, (d) => d.conversionRecorded.id === second.conversion.id)).conversionRecorded.partner.name,
+    ).toBe('Ann B.');
     await sub.close();
   });
 
@@ -79,29 +97,54 @@ describe('conversionRecorded', () => {
 describe('rewardStatusChanged', () => {
   it('pushes creation (null → CREATED) and each change with from and to', async () => {
     const f = await fixture();
-    const sub = subscribe<{ rewardStatusChanged: { reward: { id: string; status: string }; from: string | null; to: string } }>(
+    const sub = subscribe<{
+      rewardStatusChanged: { reward: { id: string; status: string }; from: string | null; to: string };
+    }>(
       client(f.token),
       'subscription($p: ID) { rewardStatusChanged(partnerId: $p) { reward { id status } from to at } }',
       { p: f.partnerId },
     );
     await untilLive(sub, () => signup(f.token, f.code));
     const { rewards } = await signup(f.token, f.code);
-    const created = (await nextWhere(sub, (d) => d.rewardStatusChanged.reward.id === rewards[0]!.id)).rewardStatusChanged;
+    const created = (await nextWhere(sub, (d) => d.rewardStatusChanged.reward.id === rewards[0]!.id))
+      .rewardStatusChanged;
     expect(created).toMatchObject({ reward: { id: rewards[0]!.id, status: 'CREATED' }, from: null, to: 'CREATED' });
-    await ok('mutation($ids: [ID!]!) { updateRewardStatus(input: { ids: $ids, status: APPROVED }) { userErrors { code } } }', { ids: [rewards[0]!.id] }, f.token);
-    const approved = await nextWhere(sub, (d) => d.rewardStatusChanged.reward.id === rewards[0]!.id && d.rewardStatusChanged.to === 'APPROVED');
-    expect(approved.rewardStatusChanged).toMatchObject({ reward: { status: 'APPROVED' }, from: 'CREATED', to: 'APPROVED' });
+    await ok(
+      'mutation($ids: [ID!]!) { updateRewardStatus(input: { ids: $ids, status: APPROVED }) { userErrors { code } } }',
+      { ids: [rewards[0]!.id] },
+      f.token,
+    );
+    const approved = await nextWhere(
+      sub,
+      (d) => d.rewardStatusChanged.reward.id === rewards[0]!.id && d.rewardStatusChanged.to === 'APPROVED',
+    );
+    expect(approved.rewardStatusChanged).toMatchObject({
+      reward: { status: 'APPROVED' },
+      from: 'CREATED',
+      to: 'APPROVED',
+    });
     await sub.close();
   });
 
   it('lets a PARTNER token follow only its own partner', async () => {
     const f = await fixture();
     const token = (
-      await ok<{ createPartnerToken: { token: string } }>('mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }', { id: f.partnerId }, f.token)
+      await ok<{ createPartnerToken: { token: string } }>(
+        'mutation($id: ID!) { createPartnerToken(input: { partnerId: $id }) { token } }',
+        { id: f.partnerId },
+        f.token,
+      )
     ).createPartnerToken.token;
-    const other = (await ok<{ createPartner: { partner: { id: string } } }>('mutation { createPartner(input: { externalId: "other" }) { partner { id } } }', {}, f.token)).createPartner
-      .partner.id;
-    const refused = subscribe(client(token), 'subscription($p: ID) { rewardStatusChanged(partnerId: $p) { to } }', { p: other });
+    const other = (
+      await ok<{ createPartner: { partner: { id: string } } }>(
+        'mutation { createPartner(input: { externalId: "other" }) { partner { id } } }',
+        {},
+        f.token,
+      )
+    ).createPartner.partner.id;
+    const refused = subscribe(client(token), 'subscription($p: ID) { rewardStatusChanged(partnerId: $p) { to } }', {
+      p: other,
+    });
     expect(JSON.stringify((await refused.next()).errors)).toContain('FORBIDDEN_FOR_ROLE');
     const own = subscribe<{ rewardStatusChanged: { to: string; reward: { partner: { id: string } } } }>(
       client(token),
@@ -118,7 +161,9 @@ describe('rewardStatusChanged', () => {
 describe('programStatsChanged', () => {
   it('sends the latest counters, at most once per throttle interval', async () => {
     const f = await fixture();
-    const sub = subscribe<{ programStatsChanged: { conversions: number; rewards: { created: Array<{ amount: string }> } } }>(
+    const sub = subscribe<{
+      programStatsChanged: { conversions: number; rewards: { created: Array<{ amount: string }> } };
+    }>(
       client(f.token),
       'subscription($p: ID!) { programStatsChanged(programId: $p) { conversions rewards { created { amount currency } } } }',
       { p: f.programId },
@@ -144,9 +189,13 @@ describe('programStatsChanged', () => {
 
   it('refuses an unknown program', async () => {
     const ws = await realtime.server.workspace();
-    const sub = subscribe(client(ws.keys.test.secret), 'subscription($p: ID!) { programStatsChanged(programId: $p) { conversions } }', {
-      p: Buffer.from('Program:00000000-0000-0000-0000-000000000000').toString('base64'),
-    });
+    const sub = subscribe(
+      client(ws.keys.test.secret),
+      'subscription($p: ID!) { programStatsChanged(programId: $p) { conversions } }',
+      {
+        p: Buffer.from('Program:00000000-0000-0000-0000-000000000000').toString('base64'),
+      },
+    );
     expect(JSON.stringify((await sub.next()).errors)).toContain('Program not found');
   });
 });
@@ -161,12 +210,25 @@ describe('connections', () => {
     );
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       const socket = new WebSocket(`${realtime.server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${created.createApiKey.secret}` } })));
+      socket.on('open', () =>
+        socket.send(
+          JSON.stringify({
+            type: 'connection_init',
+            payload: { authorization: `Bearer ${created.createApiKey.secret}` },
+          }),
+        ),
+      );
       socket.on('message', (data) => {
         const message = JSON.parse(String(data)) as { type: string };
         if (message.type === 'connection_ack') {
-          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { events { id } }' } }));
-          void realtime.server.gql('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { userErrors { code } } }', { id: created.createApiKey.apiKey.id }, ws.keys.test.secret);
+          socket.send(
+            JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { events { id } }' } }),
+          );
+          void realtime.server.gql(
+            'mutation($id: ID!) { revokeApiKey(input: { id: $id }) { userErrors { code } } }',
+            { id: created.createApiKey.apiKey.id },
+            ws.keys.test.secret,
+          );
         }
       });
       socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));

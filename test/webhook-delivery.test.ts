@@ -61,7 +61,12 @@ class Receiver {
         const chunks: Buffer[] = [];
         req.on('data', (chunk: Buffer) => chunks.push(chunk));
         req.on('end', () => {
-          const request = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+          const request = {
+            method: req.method!,
+            url: req.url!,
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          };
           receiver.requests.push(request);
           const answer = receiver.answer(request, receiver.requests.length);
           if (answer === 'hang') receiver.hanging.push(res);
@@ -161,7 +166,11 @@ const CREATE_KEY = graphql(`
   }
 `);
 
-async function endpoint(ws: CreatedWorkspace, url: string, eventTypes?: string[]): Promise<{ id: string; secret: string }> {
+async function endpoint(
+  ws: CreatedWorkspace,
+  url: string,
+  eventTypes?: string[],
+): Promise<{ id: string; secret: string }> {
   const res = await server.gql(CREATE, { input: { url, eventTypes } }, ws.keys.test.secret);
   expect(res.data!.createWebhookEndpoint.userErrors).toEqual([]);
   return { id: res.data!.createWebhookEndpoint.webhookEndpoint!.id, secret: res.data!.createWebhookEndpoint.secret! };
@@ -172,7 +181,11 @@ async function createPartner(ws: CreatedWorkspace, externalId: string, token = w
   return res.data!.createPartner.partner!.id;
 }
 
-async function log(ws: CreatedWorkspace, id: string, variables: { first?: number; after?: string; status?: 'PENDING' | 'SUCCEEDED' | 'FAILED' } = {}) {
+async function log(
+  ws: CreatedWorkspace,
+  id: string,
+  variables: { first?: number; after?: string; status?: 'PENDING' | 'SUCCEEDED' | 'FAILED' } = {},
+) {
   const res = await server.gql(DELIVERIES, { id, ...variables }, ws.keys.test.secret);
   expect(res.errors).toBeUndefined();
   return res.data!.webhookEndpoint!;
@@ -268,8 +281,14 @@ describe('a delivery', () => {
     expect(banned.data!.setPartnerStatus.userErrors).toEqual([]);
     expect(early).toBeTruthy();
     await server.app.webhooks.runOnce();
-    const seen = receiver.requests.map((r) => `${r.url} ${r.headers['refgraph-event-type']} ${JSON.parse(r.body).sequence}`).sort();
-    expect(seen).toEqual(['/all partner.created 2', '/all partner.status_changed 3', '/status-only partner.status_changed 3']);
+    const seen = receiver.requests
+      .map((r) => `${r.url} ${r.headers['refgraph-event-type']} ${JSON.parse(r.body).sequence}`)
+      .sort();
+    expect(seen).toEqual([
+      '/all partner.created 2',
+      '/all partner.status_changed 3',
+      '/status-only partner.status_changed 3',
+    ]);
     const data = JSON.parse(receiver.requests.find((r) => r.url === '/status-only')!.body).data;
     expect(data).toEqual({ partnerId, from: 'ACTIVE', to: 'BANNED' });
     expect((await log(ws, statusOnly.id)).deliveries.totalCount).toBe(1);
@@ -300,7 +319,13 @@ describe('retries', () => {
     const t0 = new Date();
     expect(await server.app.webhooks.runOnce(t0)).toMatchObject({ created: 1, attempted: 1, failed: 1 });
     let node = (await log(ws, hook.id)).deliveries.edges[0]!.node;
-    expect(node).toMatchObject({ status: 'PENDING', attempts: 1, responseStatus: 500, responseBody: 'boom 1', lastError: 'HTTP 500 Internal Server Error' });
+    expect(node).toMatchObject({
+      status: 'PENDING',
+      attempts: 1,
+      responseStatus: 500,
+      responseBody: 'boom 1',
+      lastError: 'HTTP 500 Internal Server Error',
+    });
     const firstRetry = Date.parse(node.nextAttemptAt!) - t0.getTime();
     expect(firstRetry).toBeGreaterThanOrEqual(8_000); // 10 s ± 20 %
     expect(firstRetry).toBeLessThanOrEqual(12_000);
@@ -321,12 +346,19 @@ describe('retries', () => {
     expect(await server.app.webhooks.runOnce(seconds(t1, 25))).toMatchObject({ attempted: 1, succeeded: 1 });
     const after = await log(ws, hook.id);
     expect(after.consecutiveFailures).toBe(0);
-    expect(after.deliveries.edges[0]!.node).toMatchObject({ status: 'SUCCEEDED', attempts: 3, responseStatus: 204, lastError: null, nextAttemptAt: null });
+    expect(after.deliveries.edges[0]!.node).toMatchObject({
+      status: 'SUCCEEDED',
+      attempts: 3,
+      responseStatus: 204,
+      lastError: null,
+      nextAttemptAt: null,
+    });
     // The same event each time, signed afresh, numbered.
     expect(new Set(receiver.requests.map((r) => r.body)).size).toBe(1);
     expect(receiver.requests.map((r) => r.headers['refgraph-delivery-attempt'])).toEqual(['1', '2', '3']);
     expect(new Set(receiver.requests.map((r) => r.headers['refgraph-event-id'])).size).toBe(1);
-    for (const request of receiver.requests) expect(verify(request.headers['refgraph-signature'] as string, request.body, hook.secret).valid).toHaveLength(1);
+    for (const request of receiver.requests)
+      expect(verify(request.headers['refgraph-signature'] as string, request.body, hook.secret).valid).toHaveLength(1);
   });
 
   it('gives up after the retry window: FAILED', async () => {
@@ -341,7 +373,13 @@ describe('retries', () => {
     await w.runOnce(seconds(t0, 10)); // next at +30 s
     await w.runOnce(seconds(t0, 30)); // next would be +70 s, after the 60 s window
     const node = (await log(ws, hook.id)).deliveries.edges[0]!.node;
-    expect(node).toMatchObject({ status: 'FAILED', attempts: 3, nextAttemptAt: null, responseStatus: 503, lastError: 'HTTP 503 Service Unavailable' });
+    expect(node).toMatchObject({
+      status: 'FAILED',
+      attempts: 3,
+      nextAttemptAt: null,
+      responseStatus: 503,
+      lastError: 'HTTP 503 Service Unavailable',
+    });
     expect(await w.runOnce(seconds(t0, 3600))).toMatchObject({ attempted: 0 });
     expect(receiver.requests).toHaveLength(3);
   });
@@ -357,16 +395,28 @@ describe('retries', () => {
     await createPartner(ws, 'erin');
     await worker({ timeoutMs: 300 }).runOnce();
     const slowNode = (await log(ws, slow.id)).deliveries.edges[0]!.node;
-    expect(slowNode).toMatchObject({ status: 'PENDING', attempts: 1, responseStatus: null, lastError: 'timed out after 300 ms' });
+    expect(slowNode).toMatchObject({
+      status: 'PENDING',
+      attempts: 1,
+      responseStatus: null,
+      lastError: 'timed out after 300 ms',
+    });
     expect(slowNode.durationMs).toBeGreaterThanOrEqual(290);
     const refusedNode = (await log(ws, refused.id)).deliveries.edges[0]!.node;
-    expect(refusedNode).toMatchObject({ status: 'PENDING', attempts: 1, responseStatus: null, lastError: expect.stringContaining('ECONNREFUSED') });
+    expect(refusedNode).toMatchObject({
+      status: 'PENDING',
+      attempts: 1,
+      responseStatus: null,
+      lastError: expect.stringContaining('ECONNREFUSED'),
+    });
   });
 
   it('does not follow redirects and reads at most 1 KiB of an answer', async () => {
     const receiver = await Receiver.start();
     receiver.answer = (request) =>
-      request.url === '/moved' ? { status: 307, headers: { location: `${receiver.url}/target` } } : { status: 200, body: 'reached the target' };
+      request.url === '/moved'
+        ? { status: 307, headers: { location: `${receiver.url}/target` } }
+        : { status: 200, body: 'reached the target' };
     const big = await Receiver.start();
     big.answer = () => ({ status: 500, body: 'é'.repeat(50_000) });
     const ws = await server.workspace();
@@ -375,7 +425,11 @@ describe('retries', () => {
     await createPartner(ws, 'frank');
     await server.app.webhooks.runOnce();
     expect(receiver.requests.map((r) => r.url)).toEqual(['/moved']);
-    expect((await log(ws, moved.id)).deliveries.edges[0]!.node).toMatchObject({ status: 'PENDING', responseStatus: 307, lastError: 'HTTP 307 Temporary Redirect' });
+    expect((await log(ws, moved.id)).deliveries.edges[0]!.node).toMatchObject({
+      status: 'PENDING',
+      responseStatus: 307,
+      lastError: 'HTTP 307 Temporary Redirect',
+    });
     const largeNode = (await log(ws, large.id)).deliveries.edges[0]!.node;
     expect(largeNode.responseStatus).toBe(500);
     expect(Buffer.byteLength(largeNode.responseBody!)).toBeLessThanOrEqual(1024 + 3);
@@ -409,14 +463,21 @@ describe('automatic disable', () => {
 
     healthy = true;
     const on = await server.gql(UPDATE, { input: { id: hook.id, enabled: true } }, ws.keys.test.secret);
-    expect(on.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({ enabled: true, disabledReason: null, consecutiveFailures: 0 });
+    expect(on.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({
+      enabled: true,
+      disabledReason: null,
+      consecutiveFailures: 0,
+    });
     await createPartner(ws, 'after-enabling');
     await server.app.webhooks.runOnce(seconds(t0, 7200));
     const after = await log(ws, hook.id);
     expect(after).toMatchObject({ enabled: true, consecutiveFailures: 0 });
     expect(after.deliveries.totalCount).toBe(4);
     expect(after.deliveries.edges.every((e) => e.node.status === 'SUCCEEDED')).toBe(true);
-    const delivered = receiver.requests.slice(sent).map((r) => JSON.parse(r.body).data.externalId).sort();
+    const delivered = receiver.requests
+      .slice(sent)
+      .map((r) => JSON.parse(r.body).data.externalId)
+      .sort();
     expect(delivered).toEqual(['after-enabling', 'g0', 'g1', 'g2']);
   });
 });
@@ -434,8 +495,14 @@ describe('redeliverWebhook', () => {
 
     const res = await server.gql(REDELIVER, { input: { deliveryId: delivery.id } }, ws.keys.test.secret);
     expect(res.data!.redeliverWebhook.userErrors).toEqual([]);
-    expect(res.data!.redeliverWebhook.webhookDelivery).toMatchObject({ id: delivery.id, status: 'PENDING', attempts: 1 });
-    expect(Math.abs(Date.parse(res.data!.redeliverWebhook.webhookDelivery!.nextAttemptAt!) - Date.now())).toBeLessThan(10_000);
+    expect(res.data!.redeliverWebhook.webhookDelivery).toMatchObject({
+      id: delivery.id,
+      status: 'PENDING',
+      attempts: 1,
+    });
+    expect(Math.abs(Date.parse(res.data!.redeliverWebhook.webhookDelivery!.nextAttemptAt!) - Date.now())).toBeLessThan(
+      10_000,
+    );
     // The second attempt fails (500); it is retried; a FAILED one can be redelivered as well.
     const w = worker({ retryForMs: 0 });
     await w.runOnce();
@@ -459,25 +526,45 @@ describe('redeliverWebhook', () => {
     const other = await server.workspace();
     for (const token of [other.keys.test.secret, ws.keys.live.secret]) {
       const res = await server.gql(REDELIVER, { input: { deliveryId: delivery.id } }, token);
-      expect(res.data!.redeliverWebhook).toEqual({ webhookDelivery: null, userErrors: [{ code: 'NOT_FOUND', field: ['input', 'deliveryId'], message: 'Webhook delivery not found.' }] });
-      const node = await server.gql<{ node: unknown }>(`query($id: ID!) { node(id: $id) { id } }`, { id: delivery.id }, token);
+      expect(res.data!.redeliverWebhook).toEqual({
+        webhookDelivery: null,
+        userErrors: [{ code: 'NOT_FOUND', field: ['input', 'deliveryId'], message: 'Webhook delivery not found.' }],
+      });
+      const node = await server.gql<{ node: unknown }>(
+        `query($id: ID!) { node(id: $id) { id } }`,
+        { id: delivery.id },
+        token,
+      );
       expect(node.data!.node).toBeNull();
     }
-    const reader = (await server.gql(CREATE_KEY, { input: { name: 'r', role: 'READ_ONLY' } }, ws.keys.test.secret)).data!.createApiKey.secret!;
+    const reader = (await server.gql(CREATE_KEY, { input: { name: 'r', role: 'READ_ONLY' } }, ws.keys.test.secret))
+      .data!.createApiKey.secret!;
     const forbidden = await server.gql(REDELIVER, { input: { deliveryId: delivery.id } }, reader);
     expect(forbidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const readerNode = await server.gql<{ node: unknown }>(`query($id: ID!) { node(id: $id) { id ... on WebhookDelivery { status } } }`, { id: delivery.id }, reader);
+    const readerNode = await server.gql<{ node: unknown }>(
+      `query($id: ID!) { node(id: $id) { id ... on WebhookDelivery { status } } }`,
+      { id: delivery.id },
+      reader,
+    );
     expect(readerNode.data?.node ?? null).toBeNull();
 
     await server.gql(UPDATE, { input: { id: hook.id, enabled: false } }, ws.keys.test.secret);
     const disabled = await server.gql(REDELIVER, { input: { deliveryId: delivery.id } }, ws.keys.test.secret);
     expect(disabled.data!.redeliverWebhook.userErrors).toEqual([
-      { code: 'INVALID_TRANSITION', field: ['input', 'deliveryId'], message: expect.stringMatching(/SUCCEEDED.*disabled.*PENDING/) },
+      {
+        code: 'INVALID_TRANSITION',
+        field: ['input', 'deliveryId'],
+        message: expect.stringMatching(/SUCCEEDED.*disabled.*PENDING/),
+      },
     ]);
     // Nothing changed.
     expect((await log(ws, hook.id)).deliveries.edges[0]!.node).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
     // The owner reads it through node().
-    const own = await server.gql<{ node: { status: string } }>(`query($id: ID!) { node(id: $id) { ... on WebhookDelivery { status } } }`, { id: delivery.id }, ws.keys.test.secret);
+    const own = await server.gql<{ node: { status: string } }>(
+      `query($id: ID!) { node(id: $id) { ... on WebhookDelivery { status } } }`,
+      { id: delivery.id },
+      ws.keys.test.secret,
+    );
     expect(own.data!.node).toEqual({ status: 'SUCCEEDED' });
     expect(receiver.requests).toHaveLength(1);
   });
@@ -486,7 +573,8 @@ describe('redeliverWebhook', () => {
 describe('the delivery log', () => {
   it('pages newest first with totalCount and a status filter', async () => {
     const receiver = await Receiver.start();
-    receiver.answer = (request) => (JSON.parse(request.body).data.externalId === 'j1' ? { status: 500 } : { status: 200 });
+    receiver.answer = (request) =>
+      JSON.parse(request.body).data.externalId === 'j1' ? { status: 500 } : { status: 200 };
     const ws = await server.workspace();
     const hook = await endpoint(ws, receiver.url);
     for (const id of ['j0', 'j1', 'j2']) await createPartner(ws, id);
@@ -545,7 +633,9 @@ describe('target checks at delivery time', () => {
       responseStatus: null,
       lastError: 'refused: 127.0.0.1 is a loopback address',
     });
-    expect((await log(ws, byName.id)).deliveries.edges[0]!.node.lastError).toMatch(/^refused: localhost resolves to .*loopback address$/);
+    expect((await log(ws, byName.id)).deliveries.edges[0]!.node.lastError).toMatch(
+      /^refused: localhost resolves to .*loopback address$/,
+    );
   });
 });
 
@@ -610,7 +700,10 @@ describe('workers', () => {
   });
 
   it('the app starts its worker with WEBHOOK_WORKER_INTERVAL_MS and stops it before closing the database', async () => {
-    const running = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_WORKER_INTERVAL_MS: '60000' });
+    const running = await startTestServer({
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      WEBHOOK_WORKER_INTERVAL_MS: '60000',
+    });
     try {
       const receiver = await Receiver.start();
       const ws = await running.workspace();

@@ -111,7 +111,11 @@ async function create(
   return res.data!.createWebhookEndpoint;
 }
 
-async function created(token: string, url = 'http://127.0.0.1:9/hooks', extra: { eventTypes?: string[]; description?: string } = {}) {
+async function created(
+  token: string,
+  url = 'http://127.0.0.1:9/hooks',
+  extra: { eventTypes?: string[]; description?: string } = {},
+) {
   const payload = await create(server, token, { url, ...extra });
   expect(payload.userErrors).toEqual([]);
   return { id: payload.webhookEndpoint!.id, secret: payload.secret! };
@@ -137,9 +141,17 @@ describe('createWebhookEndpoint', () => {
       previousSecretExpiresAt: null,
     });
     // Not readable afterwards: no field carries it, and no query answer contains it.
-    const introspection = await server.gql<{ __type: { fields: Array<{ name: string }> } }>('{ __type(name: "WebhookEndpoint") { fields { name } } }', {}, ws.keys.test.secret);
+    const introspection = await server.gql<{ __type: { fields: Array<{ name: string }> } }>(
+      '{ __type(name: "WebhookEndpoint") { fields { name } } }',
+      {},
+      ws.keys.test.secret,
+    );
     expect(introspection.data!.__type.fields.map((f) => f.name)).not.toContain('secret');
-    const read = await server.gql(`{ webhookEndpoints { edges { node { ${ENDPOINT_FIELDS} } } } }`, {}, ws.keys.test.secret);
+    const read = await server.gql(
+      `{ webhookEndpoints { edges { node { ${ENDPOINT_FIELDS} } } } }`,
+      {},
+      ws.keys.test.secret,
+    );
     expect(JSON.stringify(read)).not.toContain(payload.secret!);
     expect(JSON.stringify(read)).toContain('hooks.example.com');
   });
@@ -147,7 +159,10 @@ describe('createWebhookEndpoint', () => {
   it('creates a disabled endpoint when asked', async () => {
     const ws = await server.workspace();
     const payload = await create(server, ws.keys.test.secret, { url: 'http://127.0.0.1:9/', enabled: false });
-    expect(payload.webhookEndpoint).toMatchObject({ enabled: false, disabledReason: expect.stringContaining('enabled: false') });
+    expect(payload.webhookEndpoint).toMatchObject({
+      enabled: false,
+      disabledReason: expect.stringContaining('enabled: false'),
+    });
   });
 
   it('gives every endpoint its own secret', async () => {
@@ -159,7 +174,11 @@ describe('createWebhookEndpoint', () => {
 });
 
 describe('validation', () => {
-  const refused = async (s: TestServer, token: string, input: { url: string; eventTypes?: string[]; description?: string }) => {
+  const refused = async (
+    s: TestServer,
+    token: string,
+    input: { url: string; eventTypes?: string[]; description?: string },
+  ) => {
     const payload = await create(s, token, input);
     expect(payload.webhookEndpoint).toBeNull();
     expect(payload.secret).toBeNull();
@@ -181,7 +200,10 @@ describe('validation', () => {
     expect(await refused(server, ws.keys.test.secret, { url: 'hooks.example.com/x' })).toEqual([
       { code: 'VALIDATION', field: ['input', 'url'], message: expect.stringContaining('not an absolute URL') },
     ]);
-    expect((await refused(server, ws.keys.test.secret, { url: '   ' }))[0]).toMatchObject({ code: 'VALIDATION', field: ['input', 'url'] });
+    expect((await refused(server, ws.keys.test.secret, { url: '   ' }))[0]).toMatchObject({
+      code: 'VALIDATION',
+      field: ['input', 'url'],
+    });
   });
 
   it('refuses a user name or password in the URL', async () => {
@@ -194,7 +216,11 @@ describe('validation', () => {
   it('refuses a URL longer than 2048 characters', async () => {
     const ws = await server.workspace();
     const url = `https://hooks.example.com/${'a'.repeat(2048)}`;
-    expect((await refused(server, ws.keys.test.secret, { url }))[0]).toMatchObject({ code: 'VALIDATION', field: ['input', 'url'], message: expect.stringContaining('2048') });
+    expect((await refused(server, ws.keys.test.secret, { url }))[0]).toMatchObject({
+      code: 'VALIDATION',
+      field: ['input', 'url'],
+      message: expect.stringContaining('2048'),
+    });
   });
 
   it.each([
@@ -232,46 +258,87 @@ describe('validation', () => {
   it('accepts a public IP address without the flag, and a private one with it', async () => {
     const ws = await strict.workspace();
     expect((await create(strict, ws.keys.test.secret, { url: 'https://93.184.215.14/hook' })).userErrors).toEqual([]);
-    expect((await create(strict, ws.keys.test.secret, { url: 'https://[2606:4700::1111]/hook' })).userErrors).toEqual([]);
+    expect((await create(strict, ws.keys.test.secret, { url: 'https://[2606:4700::1111]/hook' })).userErrors).toEqual(
+      [],
+    );
     const local = await server.workspace();
-    expect((await create(server, local.keys.test.secret, { url: 'http://127.0.0.1:8080/hook' })).userErrors).toEqual([]);
-    expect((await create(server, local.keys.test.secret, { url: 'http://localhost:8080/hook' })).userErrors).toEqual([]);
+    expect((await create(server, local.keys.test.secret, { url: 'http://127.0.0.1:8080/hook' })).userErrors).toEqual(
+      [],
+    );
+    expect((await create(server, local.keys.test.secret, { url: 'http://localhost:8080/hook' })).userErrors).toEqual(
+      [],
+    );
   });
 
   it('refuses moving an endpoint to a private target, and changes nothing', async () => {
     const ws = await strict.workspace();
-    const { webhookEndpoint } = await create(strict, ws.keys.test.secret, { url: 'https://93.184.215.14/hook', description: 'keep' });
-    const res = await strict.gql(UPDATE, { input: { id: webhookEndpoint!.id, url: 'http://192.168.0.1/', description: 'changed' } }, ws.keys.test.secret);
+    const { webhookEndpoint } = await create(strict, ws.keys.test.secret, {
+      url: 'https://93.184.215.14/hook',
+      description: 'keep',
+    });
+    const res = await strict.gql(
+      UPDATE,
+      { input: { id: webhookEndpoint!.id, url: 'http://192.168.0.1/', description: 'changed' } },
+      ws.keys.test.secret,
+    );
     expect(res.data!.updateWebhookEndpoint.userErrors).toEqual([
       { code: 'VALIDATION', field: ['input', 'url'], message: expect.stringContaining('private') },
     ]);
-    const after = await strict.gql(`query($id: ID!) { webhookEndpoint(id: $id) { url description } }`, { id: webhookEndpoint!.id }, ws.keys.test.secret);
+    const after = await strict.gql(
+      `query($id: ID!) { webhookEndpoint(id: $id) { url description } }`,
+      { id: webhookEndpoint!.id },
+      ws.keys.test.secret,
+    );
     expect(after.data).toEqual({ webhookEndpoint: { url: 'https://93.184.215.14/hook', description: 'keep' } });
   });
 
   it('refuses an unknown event type, naming its index', async () => {
     const ws = await server.workspace();
-    const errors = await refused(server, ws.keys.test.secret, { url: 'http://127.0.0.1:9/', eventTypes: ['partner.created', 'partner.deleted'] });
-    expect(errors).toEqual([{ code: 'VALIDATION', field: ['input', 'eventTypes', '1'], message: expect.stringContaining('"partner.deleted" is not an event type') }]);
+    const errors = await refused(server, ws.keys.test.secret, {
+      url: 'http://127.0.0.1:9/',
+      eventTypes: ['partner.created', 'partner.deleted'],
+    });
+    expect(errors).toEqual([
+      {
+        code: 'VALIDATION',
+        field: ['input', 'eventTypes', '1'],
+        message: expect.stringContaining('"partner.deleted" is not an event type'),
+      },
+    ]);
   });
 
   it('refuses a description longer than 500 characters', async () => {
     const ws = await server.workspace();
-    const errors = await refused(server, ws.keys.test.secret, { url: 'http://127.0.0.1:9/', description: 'x'.repeat(501) });
-    expect(errors).toEqual([{ code: 'VALIDATION', field: ['input', 'description'], message: expect.stringContaining('500') }]);
+    const errors = await refused(server, ws.keys.test.secret, {
+      url: 'http://127.0.0.1:9/',
+      description: 'x'.repeat(501),
+    });
+    expect(errors).toEqual([
+      { code: 'VALIDATION', field: ['input', 'description'], message: expect.stringContaining('500') },
+    ]);
   });
 
   it('reports every invalid field at once', async () => {
     const ws = await server.workspace();
-    const errors = await refused(server, ws.keys.test.secret, { url: 'ftp://x', eventTypes: ['nope'], description: 'x'.repeat(501) });
-    expect(errors.map((e) => e.field)).toEqual([['input', 'url'], ['input', 'eventTypes', '0'], ['input', 'description']]);
+    const errors = await refused(server, ws.keys.test.secret, {
+      url: 'ftp://x',
+      eventTypes: ['nope'],
+      description: 'x'.repeat(501),
+    });
+    expect(errors.map((e) => e.field)).toEqual([
+      ['input', 'url'],
+      ['input', 'eventTypes', '0'],
+      ['input', 'description'],
+    ]);
   });
 
   it(`refuses more than ${MAX_ENDPOINTS} endpoints per workspace and mode`, async () => {
     const ws = await server.workspace();
     for (let i = 0; i < MAX_ENDPOINTS; i++) await created(ws.keys.test.secret, `http://127.0.0.1:9/${i}`);
     const payload = await create(server, ws.keys.test.secret, { url: 'http://127.0.0.1:9/one-more' });
-    expect(payload.userErrors).toEqual([{ code: 'LIMIT_EXCEEDED', field: ['input'], message: expect.stringContaining(String(MAX_ENDPOINTS)) }]);
+    expect(payload.userErrors).toEqual([
+      { code: 'LIMIT_EXCEEDED', field: ['input'], message: expect.stringContaining(String(MAX_ENDPOINTS)) },
+    ]);
     // The other mode has its own allowance.
     expect((await create(server, ws.keys.live.secret, { url: 'http://127.0.0.1:9/live' })).userErrors).toEqual([]);
   });
@@ -304,10 +371,17 @@ describe('reading endpoints', () => {
     expect(first.data!.webhookEndpoints.totalCount).toBe(3);
     expect(first.data!.webhookEndpoints.edges.map((e) => e.node.id)).toEqual([a.id, b.id]);
     expect(first.data!.webhookEndpoints.pageInfo.hasNextPage).toBe(true);
-    const rest = await server.gql(LIST, { first: 2, after: first.data!.webhookEndpoints.pageInfo.endCursor }, ws.keys.test.secret);
+    const rest = await server.gql(
+      LIST,
+      { first: 2, after: first.data!.webhookEndpoints.pageInfo.endCursor },
+      ws.keys.test.secret,
+    );
     expect(rest.data!.webhookEndpoints.edges.map((e) => e.node.id)).toEqual([c.id]);
     const disabled = await server.gql(LIST, { enabled: false }, ws.keys.test.secret);
-    expect(disabled.data!.webhookEndpoints).toMatchObject({ totalCount: 1, edges: [{ node: { id: b.id, enabled: false } }] });
+    expect(disabled.data!.webhookEndpoints).toMatchObject({
+      totalCount: 1,
+      edges: [{ node: { id: b.id, enabled: false } }],
+    });
     const enabled = await server.gql(LIST, { enabled: true }, ws.keys.test.secret);
     expect(enabled.data!.webhookEndpoints.edges.map((e) => e.node.id)).toEqual([a.id, c.id]);
   });
@@ -317,7 +391,12 @@ describe('reading endpoints', () => {
     const { id } = await created(ws.keys.test.secret, 'http://127.0.0.1:9/one', { eventTypes: ['payout.paid'] });
     const res = await server.gql(ONE, { id }, ws.keys.test.secret);
     expect(res.data).toEqual({
-      webhookEndpoint: { id, url: 'http://127.0.0.1:9/one', eventTypes: ['payout.paid'], deliveries: { totalCount: 0, edges: [] } },
+      webhookEndpoint: {
+        id,
+        url: 'http://127.0.0.1:9/one',
+        eventTypes: ['payout.paid'],
+        deliveries: { totalCount: 0, edges: [] },
+      },
       node: { id, url: 'http://127.0.0.1:9/one' },
     });
   });
@@ -335,28 +414,64 @@ describe('reading endpoints', () => {
 describe('updateWebhookEndpoint', () => {
   it('changes url, event types and description; null clears the description; empty types mean all', async () => {
     const ws = await server.workspace();
-    const { id } = await created(ws.keys.test.secret, 'http://127.0.0.1:9/old', { eventTypes: ['partner.created'], description: 'old' });
-    const res = await server.gql(UPDATE, { input: { id, url: 'http://127.0.0.1:9/new', eventTypes: ['payout.paid', 'payout.created'], description: 'new' } }, ws.keys.test.secret);
+    const { id } = await created(ws.keys.test.secret, 'http://127.0.0.1:9/old', {
+      eventTypes: ['partner.created'],
+      description: 'old',
+    });
+    const res = await server.gql(
+      UPDATE,
+      {
+        input: { id, url: 'http://127.0.0.1:9/new', eventTypes: ['payout.paid', 'payout.created'], description: 'new' },
+      },
+      ws.keys.test.secret,
+    );
     expect(res.data!.updateWebhookEndpoint).toEqual({
       userErrors: [],
-      webhookEndpoint: { id, url: 'http://127.0.0.1:9/new', description: 'new', eventTypes: ['payout.paid', 'payout.created'], enabled: true, disabledReason: null, consecutiveFailures: 0 },
+      webhookEndpoint: {
+        id,
+        url: 'http://127.0.0.1:9/new',
+        description: 'new',
+        eventTypes: ['payout.paid', 'payout.created'],
+        enabled: true,
+        disabledReason: null,
+        consecutiveFailures: 0,
+      },
     });
     const cleared = await server.gql(UPDATE, { input: { id, description: null, eventTypes: [] } }, ws.keys.test.secret);
-    expect(cleared.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({ url: 'http://127.0.0.1:9/new', description: null, eventTypes: [] });
+    expect(cleared.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({
+      url: 'http://127.0.0.1:9/new',
+      description: null,
+      eventTypes: [],
+    });
     // Omitted fields stay.
     const untouched = await server.gql(UPDATE, { input: { id } }, ws.keys.test.secret);
-    expect(untouched.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({ url: 'http://127.0.0.1:9/new', description: null, eventTypes: [], enabled: true });
+    expect(untouched.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({
+      url: 'http://127.0.0.1:9/new',
+      description: null,
+      eventTypes: [],
+      enabled: true,
+    });
   });
 
   it('disables with a reason and re-enabling resets consecutiveFailures', async () => {
     const ws = await server.workspace();
     const { id } = await created(ws.keys.test.secret);
     const off = await server.gql(UPDATE, { input: { id, enabled: false } }, ws.keys.test.secret);
-    expect(off.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({ enabled: false, disabledReason: expect.stringContaining('updateWebhookEndpoint') });
+    expect(off.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({
+      enabled: false,
+      disabledReason: expect.stringContaining('updateWebhookEndpoint'),
+    });
     const rowId = decodeRowId(id);
-    await server.testDb.db.prisma.webhookEndpoint.update({ where: { id: rowId }, data: { consecutiveFailures: 7, disabledReason: 'Disabled after 7 consecutive failed delivery attempts' } });
+    await server.testDb.db.prisma.webhookEndpoint.update({
+      where: { id: rowId },
+      data: { consecutiveFailures: 7, disabledReason: 'Disabled after 7 consecutive failed delivery attempts' },
+    });
     const on = await server.gql(UPDATE, { input: { id, enabled: true } }, ws.keys.test.secret);
-    expect(on.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({ enabled: true, disabledReason: null, consecutiveFailures: 0 });
+    expect(on.data!.updateWebhookEndpoint.webhookEndpoint).toMatchObject({
+      enabled: true,
+      disabledReason: null,
+      consecutiveFailures: 0,
+    });
   });
 
   it('an enabled endpoint re-enabled keeps its place; a disabled one resumes after the newest event', async () => {
@@ -365,9 +480,13 @@ describe('updateWebhookEndpoint', () => {
     const rowId = decodeRowId(id);
     await server.gql(UPDATE, { input: { id, enabled: false } }, ws.keys.test.secret);
     await server.gql(CREATE_PARTNER, { input: { externalId: 'while-disabled' } }, ws.keys.test.secret);
-    expect((await server.testDb.db.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: rowId } })).lastSequence).toBe(0n);
+    expect(
+      (await server.testDb.db.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: rowId } })).lastSequence,
+    ).toBe(0n);
     await server.gql(UPDATE, { input: { id, enabled: true } }, ws.keys.test.secret);
-    expect((await server.testDb.db.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: rowId } })).lastSequence).toBe(1n);
+    expect(
+      (await server.testDb.db.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: rowId } })).lastSequence,
+    ).toBe(1n);
   });
 });
 
@@ -379,7 +498,10 @@ describe('deleteWebhookEndpoint', () => {
     expect(res.data!.deleteWebhookEndpoint).toEqual({ deletedWebhookEndpointId: id, userErrors: [] });
     expect((await server.gql(ONE, { id }, ws.keys.test.secret)).data).toEqual({ webhookEndpoint: null, node: null });
     const again = await server.gql(DELETE, { input: { id } }, ws.keys.test.secret);
-    expect(again.data!.deleteWebhookEndpoint).toEqual({ deletedWebhookEndpointId: null, userErrors: [{ code: 'NOT_FOUND', field: ['input', 'id'], message: 'Webhook endpoint not found.' }] });
+    expect(again.data!.deleteWebhookEndpoint).toEqual({
+      deletedWebhookEndpointId: null,
+      userErrors: [{ code: 'NOT_FOUND', field: ['input', 'id'], message: 'Webhook endpoint not found.' }],
+    });
   });
 });
 
@@ -388,7 +510,10 @@ describe('rotateWebhookSecret', () => {
     const ws = await server.workspace();
     const { id, secret } = await created(ws.keys.test.secret);
     const now = await server.gql(ROTATE, { input: { id } }, ws.keys.test.secret);
-    expect(now.data!.rotateWebhookSecret).toMatchObject({ userErrors: [], webhookEndpoint: { id, previousSecretExpiresAt: null } });
+    expect(now.data!.rotateWebhookSecret).toMatchObject({
+      userErrors: [],
+      webhookEndpoint: { id, previousSecretExpiresAt: null },
+    });
     expect(now.data!.rotateWebhookSecret.secret).toMatch(/^whsec_/);
     expect(now.data!.rotateWebhookSecret.secret).not.toBe(secret);
     const before = Date.now();
@@ -405,7 +530,10 @@ describe('rotateWebhookSecret', () => {
     const ws = await server.workspace();
     const { id } = await created(ws.keys.test.secret);
     const res = await server.gql(ROTATE, { input: { id, overlapSeconds } }, ws.keys.test.secret);
-    expect(res.data!.rotateWebhookSecret).toMatchObject({ secret: null, userErrors: [{ code: 'VALIDATION', field: ['input', 'overlapSeconds'] }] });
+    expect(res.data!.rotateWebhookSecret).toMatchObject({
+      secret: null,
+      userErrors: [{ code: 'VALIDATION', field: ['input', 'overlapSeconds'] }],
+    });
   });
 });
 
@@ -417,9 +545,16 @@ describe('roles', () => {
   beforeAll(async () => {
     ws = await server.workspace();
     endpointId = (await created(ws.keys.test.secret)).id;
-    reader = (await server.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, ws.keys.test.secret)).data!.createApiKey.secret!;
+    reader = (await server.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, ws.keys.test.secret)).data!
+      .createApiKey.secret!;
     const partner = await server.gql(CREATE_PARTNER, { input: { externalId: 'p-roles' } }, ws.keys.test.secret);
-    partnerToken = (await server.gql(PARTNER_TOKEN, { input: { partnerId: partner.data!.createPartner.partner!.id } }, ws.keys.test.secret)).data!.createPartnerToken.token!;
+    partnerToken = (
+      await server.gql(
+        PARTNER_TOKEN,
+        { input: { partnerId: partner.data!.createPartner.partner!.id } },
+        ws.keys.test.secret,
+      )
+    ).data!.createPartnerToken.token!;
   });
 
   const forbidden = (res: { data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> }) => {
@@ -431,21 +566,36 @@ describe('roles', () => {
     forbidden(await server.gql(LIST, {}, token));
     forbidden(await server.gql(EVENT_TYPES, {}, token));
     forbidden(await server.gql(`query($id: ID!) { webhookEndpoint(id: $id) { id } }`, { id: endpointId }, token));
-    const node = await server.gql<{ node: unknown }>(`query($id: ID!) { node(id: $id) { id ... on WebhookEndpoint { url } } }`, { id: endpointId }, token);
+    const node = await server.gql<{ node: unknown }>(
+      `query($id: ID!) { node(id: $id) { id ... on WebhookEndpoint { url } } }`,
+      { id: endpointId },
+      token,
+    );
     expect(node.data?.node ?? null).toBeNull();
     expect(JSON.stringify(node)).not.toContain('127.0.0.1');
   });
 
-  it.each(['READ_ONLY', 'PARTNER'])('refuses every webhook mutation to a %s credential, changing nothing', async (role) => {
-    const token = role === 'READ_ONLY' ? reader : partnerToken;
-    forbidden(await server.gql(CREATE, { input: { url: 'http://127.0.0.1:9/x' } }, token));
-    forbidden(await server.gql(UPDATE, { input: { id: endpointId, enabled: false } }, token));
-    forbidden(await server.gql(ROTATE, { input: { id: endpointId } }, token));
-    forbidden(await server.gql(DELETE, { input: { id: endpointId } }, token));
-    forbidden(await server.gql(REDELIVER, { input: { deliveryId: gid('WebhookDelivery', '00000000-0000-0000-0000-000000000001') } }, token));
-    const list = await server.gql(LIST, {}, ws.keys.test.secret);
-    expect(list.data!.webhookEndpoints.edges).toEqual([{ cursor: expect.any(String), node: { id: endpointId, url: 'http://127.0.0.1:9/hooks', enabled: true } }]);
-  });
+  it.each(['READ_ONLY', 'PARTNER'])(
+    'refuses every webhook mutation to a %s credential, changing nothing',
+    async (role) => {
+      const token = role === 'READ_ONLY' ? reader : partnerToken;
+      forbidden(await server.gql(CREATE, { input: { url: 'http://127.0.0.1:9/x' } }, token));
+      forbidden(await server.gql(UPDATE, { input: { id: endpointId, enabled: false } }, token));
+      forbidden(await server.gql(ROTATE, { input: { id: endpointId } }, token));
+      forbidden(await server.gql(DELETE, { input: { id: endpointId } }, token));
+      forbidden(
+        await server.gql(
+          REDELIVER,
+          { input: { deliveryId: gid('WebhookDelivery', '00000000-0000-0000-0000-000000000001') } },
+          token,
+        ),
+      );
+      const list = await server.gql(LIST, {}, ws.keys.test.secret);
+      expect(list.data!.webhookEndpoints.edges).toEqual([
+        { cursor: expect.any(String), node: { id: endpointId, url: 'http://127.0.0.1:9/hooks', enabled: true } },
+      ]);
+    },
+  );
 
   it('refuses a request without a credential', async () => {
     const res = await server.gql(LIST, {});
@@ -462,9 +612,18 @@ describe('isolation', () => {
       expect((await server.gql(ONE, { id }, token)).data).toEqual({ webhookEndpoint: null, node: null });
       expect((await server.gql(LIST, {}, token)).data!.webhookEndpoints).toMatchObject({ totalCount: 0, edges: [] });
       const notFound = [{ code: 'NOT_FOUND', field: ['input', 'id'], message: 'Webhook endpoint not found.' }];
-      expect((await server.gql(UPDATE, { input: { id, url: 'http://127.0.0.1:9/stolen', enabled: false } }, token)).data!.updateWebhookEndpoint.userErrors).toEqual(notFound);
-      expect((await server.gql(ROTATE, { input: { id } }, token)).data!.rotateWebhookSecret).toEqual({ webhookEndpoint: null, secret: null, userErrors: notFound });
-      expect((await server.gql(DELETE, { input: { id } }, token)).data!.deleteWebhookEndpoint.userErrors).toEqual(notFound);
+      expect(
+        (await server.gql(UPDATE, { input: { id, url: 'http://127.0.0.1:9/stolen', enabled: false } }, token)).data!
+          .updateWebhookEndpoint.userErrors,
+      ).toEqual(notFound);
+      expect((await server.gql(ROTATE, { input: { id } }, token)).data!.rotateWebhookSecret).toEqual({
+        webhookEndpoint: null,
+        secret: null,
+        userErrors: notFound,
+      });
+      expect((await server.gql(DELETE, { input: { id } }, token)).data!.deleteWebhookEndpoint.userErrors).toEqual(
+        notFound,
+      );
     }
     const mine = await server.gql(ONE, { id }, owner.keys.test.secret);
     expect(mine.data!.webhookEndpoint).toMatchObject({ id, url: 'http://127.0.0.1:9/owned' });
@@ -476,12 +635,30 @@ describe('isolation', () => {
     const ws = await server.workspace();
     const partner = await server.gql(CREATE_PARTNER, { input: { externalId: 'not-an-endpoint' } }, ws.keys.test.secret);
     const partnerId = partner.data!.createPartner.partner!.id;
-    for (const id of ['garbage', gid('WebhookEndpoint', 'not-a-uuid'), partnerId, gid('WebhookDelivery', decodeRowId(partnerId))]) {
-      expect((await server.gql(`query($id: ID!) { webhookEndpoint(id: $id) { id } }`, { id }, ws.keys.test.secret)).data).toEqual({ webhookEndpoint: null });
-      expect((await server.gql(UPDATE, { input: { id, enabled: false } }, ws.keys.test.secret)).data!.updateWebhookEndpoint.userErrors[0]!.code).toBe('NOT_FOUND');
-      expect((await server.gql(ROTATE, { input: { id } }, ws.keys.test.secret)).data!.rotateWebhookSecret.userErrors[0]!.code).toBe('NOT_FOUND');
-      expect((await server.gql(DELETE, { input: { id } }, ws.keys.test.secret)).data!.deleteWebhookEndpoint.userErrors[0]!.code).toBe('NOT_FOUND');
-      expect((await server.gql(REDELIVER, { input: { deliveryId: id } }, ws.keys.test.secret)).data!.redeliverWebhook).toEqual({
+    for (const id of [
+      'garbage',
+      gid('WebhookEndpoint', 'not-a-uuid'),
+      partnerId,
+      gid('WebhookDelivery', decodeRowId(partnerId)),
+    ]) {
+      expect(
+        (await server.gql(`query($id: ID!) { webhookEndpoint(id: $id) { id } }`, { id }, ws.keys.test.secret)).data,
+      ).toEqual({ webhookEndpoint: null });
+      expect(
+        (await server.gql(UPDATE, { input: { id, enabled: false } }, ws.keys.test.secret)).data!.updateWebhookEndpoint
+          .userErrors[0]!.code,
+      ).toBe('NOT_FOUND');
+      expect(
+        (await server.gql(ROTATE, { input: { id } }, ws.keys.test.secret)).data!.rotateWebhookSecret.userErrors[0]!
+          .code,
+      ).toBe('NOT_FOUND');
+      expect(
+        (await server.gql(DELETE, { input: { id } }, ws.keys.test.secret)).data!.deleteWebhookEndpoint.userErrors[0]!
+          .code,
+      ).toBe('NOT_FOUND');
+      expect(
+        (await server.gql(REDELIVER, { input: { deliveryId: id } }, ws.keys.test.secret)).data!.redeliverWebhook,
+      ).toEqual({
         webhookDelivery: null,
         userErrors: [{ code: 'NOT_FOUND', field: ['input', 'deliveryId'], message: 'Webhook delivery not found.' }],
       });
@@ -540,18 +717,35 @@ describe('url guard', () => {
   });
 
   it('checks every address a host name resolves to', async () => {
-    const resolvesTo = (...addresses: string[]) => async () => addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-    await expect(checkWebhookUrl('https://hooks.example.com/x', { allowPrivateTargets: false, resolve: resolvesTo('93.184.215.14') })).resolves.toBe('https://hooks.example.com/x');
-    await expect(checkWebhookUrl('https://rebind.example.com/', { allowPrivateTargets: false, resolve: resolvesTo('93.184.215.14', '10.0.0.5') })).rejects.toThrow(
-      /resolves to 10\.0\.0\.5, a private address/,
-    );
-    await expect(checkWebhookUrl('https://v6.example.com/', { allowPrivateTargets: false, resolve: resolvesTo('::1') })).rejects.toThrow(/loopback/);
+    const resolvesTo =
+      (...addresses: string[]) =>
+      async () =>
+        addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    await expect(
+      checkWebhookUrl('https://hooks.example.com/x', {
+        allowPrivateTargets: false,
+        resolve: resolvesTo('93.184.215.14'),
+      }),
+    ).resolves.toBe('https://hooks.example.com/x');
+    await expect(
+      checkWebhookUrl('https://rebind.example.com/', {
+        allowPrivateTargets: false,
+        resolve: resolvesTo('93.184.215.14', '10.0.0.5'),
+      }),
+    ).rejects.toThrow(/resolves to 10\.0\.0\.5, a private address/);
+    await expect(
+      checkWebhookUrl('https://v6.example.com/', { allowPrivateTargets: false, resolve: resolvesTo('::1') }),
+    ).rejects.toThrow(/loopback/);
     const missing = async () => {
       throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
     };
-    await expect(checkWebhookUrl('https://nowhere.invalid/', { allowPrivateTargets: false, resolve: missing })).rejects.toThrow(/does not resolve/);
+    await expect(
+      checkWebhookUrl('https://nowhere.invalid/', { allowPrivateTargets: false, resolve: missing }),
+    ).rejects.toThrow(/does not resolve/);
     // With the flag, nothing is resolved.
-    await expect(checkWebhookUrl('https://nowhere.invalid/', { allowPrivateTargets: true, resolve: missing })).resolves.toBe('https://nowhere.invalid/');
+    await expect(
+      checkWebhookUrl('https://nowhere.invalid/', { allowPrivateTargets: true, resolve: missing }),
+    ).resolves.toBe('https://nowhere.invalid/');
   });
 });
 

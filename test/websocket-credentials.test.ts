@@ -23,7 +23,9 @@ async function connect(server: TestServer, token: string): Promise<RawSocket> {
     received.push(JSON.parse(String(data)) as Record<string, unknown>);
     for (const w of waiters.splice(0)) w();
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   const send = (message: Record<string, unknown>) => socket.send(JSON.stringify(message));
   const next = async (type: string, id?: string) => {
     const deadline = Date.now() + 10_000;
@@ -38,7 +40,8 @@ async function connect(server: TestServer, token: string): Promise<RawSocket> {
         new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
       ]);
       clearTimeout(timer);
-      if (socket.readyState === WebSocket.CLOSED && !received.some((m) => m['type'] === type)) throw new Error(`socket closed before a ${type} message`);
+      if (socket.readyState === WebSocket.CLOSED && !received.some((m) => m['type'] === type))
+        throw new Error(`socket closed before a ${type} message`);
     }
   };
   await new Promise<void>((resolve, reject) => {
@@ -47,7 +50,13 @@ async function connect(server: TestServer, token: string): Promise<RawSocket> {
   });
   send({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } });
   await next('connection_ack');
-  return { socket, next, closed, send, subscribe: (id, query, variables) => send({ id, type: 'subscribe', payload: { query, variables } }) };
+  return {
+    socket,
+    next,
+    closed,
+    send,
+    subscribe: (id, query, variables) => send({ id, type: 'subscribe', payload: { query, variables } }),
+  };
 }
 
 describe('credentials with an expiry on a WebSocket', () => {
@@ -63,7 +72,14 @@ describe('credentials with an expiry on a WebSocket', () => {
     const partner = await f.partner();
     // A token that lives two seconds (the API's minimum is 60: signed here with the server's own signer).
     const { token, expiresAt } = await server.app.services.tokens.sign(
-      { typ: 'partner', apiKeyId: ws.keys.test.id, workspaceId: ws.workspace.id, mode: 'TEST', role: 'PARTNER', partnerId: partner.id },
+      {
+        typ: 'partner',
+        apiKeyId: ws.keys.test.id,
+        workspaceId: ws.workspace.id,
+        mode: 'TEST',
+        role: 'PARTNER',
+        partnerId: partner.id,
+      },
       2,
     );
     const raw = await connect(server, token);
@@ -75,8 +91,12 @@ describe('credentials with an expiry on a WebSocket', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt.getTime());
     // And the same token cannot open a new one.
     const again = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-    again.on('open', () => again.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
-    const refused = await new Promise<{ code: number; reason: string }>((resolve) => again.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    again.on('open', () =>
+      again.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+    );
+    const refused = await new Promise<{ code: number; reason: string }>((resolve) =>
+      again.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
     expect(refused.code).toBe(4403);
     expect(refused.reason).toMatch(/expired/);
   });
@@ -94,19 +114,34 @@ describe('credentials with an expiry on a WebSocket', () => {
 
   it('revokes every access token of a family when one of its refresh tokens is replayed, and closes their sockets', async () => {
     const ws = await server.workspace();
-    const ISSUE = 'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken refreshToken userErrors { code } } }';
-    const REFRESH = 'mutation($input: RefreshAccessTokenInput!) { refreshAccessToken(input: $input) { accessToken refreshToken userErrors { code message } } }';
+    const ISSUE =
+      'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken refreshToken userErrors { code } } }';
+    const REFRESH =
+      'mutation($input: RefreshAccessTokenInput!) { refreshAccessToken(input: $input) { accessToken refreshToken userErrors { code message } } }';
     type Tokens = { accessToken: string; refreshToken: string; userErrors: Array<{ code: string; message: string }> };
-    const issued = (await server.gql<{ issueAccessToken: Tokens }>(ISSUE, { input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret } })).data!.issueAccessToken;
-    const rotated = (await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: issued.refreshToken } })).data!.refreshAccessToken;
+    const issued = (
+      await server.gql<{ issueAccessToken: Tokens }>(ISSUE, {
+        input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret },
+      })
+    ).data!.issueAccessToken;
+    const rotated = (
+      await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: issued.refreshToken } })
+    ).data!.refreshAccessToken;
     // Another family of the same key is not affected.
-    const other = (await server.gql<{ issueAccessToken: Tokens }>(ISSUE, { input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret } })).data!.issueAccessToken;
-    const viewer = async (token: string) => (await server.gql<{ viewer: { role: string } }>('{ viewer { role } }', {}, token));
+    const other = (
+      await server.gql<{ issueAccessToken: Tokens }>(ISSUE, {
+        input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret },
+      })
+    ).data!.issueAccessToken;
+    const viewer = async (token: string) =>
+      await server.gql<{ viewer: { role: string } }>('{ viewer { role } }', {}, token);
     expect((await viewer(rotated.accessToken)).data).toEqual({ viewer: { role: 'ADMIN' } });
     const socket = await connect(server, issued.accessToken);
     const otherSocket = await connect(server, other.accessToken);
 
-    const replay = (await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: issued.refreshToken } })).data!.refreshAccessToken;
+    const replay = (
+      await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: issued.refreshToken } })
+    ).data!.refreshAccessToken;
     expect(replay.userErrors.map((e) => e.code)).toEqual(['INVALID_CREDENTIALS']);
 
     expect(await socket.closed).toMatchObject({ code: 4403 });
@@ -116,7 +151,10 @@ describe('credentials with an expiry on a WebSocket', () => {
       expect(refused.errors?.[0]?.message).toMatch(/refresh token of its family was used twice/);
     }
     // The rotated refresh token is revoked too; the other family still works.
-    expect((await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: rotated.refreshToken } })).data!.refreshAccessToken.userErrors[0]!.code).toBe('INVALID_CREDENTIALS');
+    expect(
+      (await server.gql<{ refreshAccessToken: Tokens }>(REFRESH, { input: { refreshToken: rotated.refreshToken } }))
+        .data!.refreshAccessToken.userErrors[0]!.code,
+    ).toBe('INVALID_CREDENTIALS');
     expect((await viewer(other.accessToken)).data).toEqual({ viewer: { role: 'ADMIN' } });
     otherSocket.subscribe('q', '{ viewer { role } }');
     expect(await otherSocket.next('next', 'q')).toMatchObject({ payload: { data: { viewer: { role: 'ADMIN' } } } });
@@ -127,10 +165,18 @@ describe('credentials with an expiry on a WebSocket', () => {
     const other = await startTestServer({ AUTH_CACHE_TTL_MS: '0' });
     try {
       const ws = await other.workspace();
-      const ISSUE = 'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken refreshToken } }';
-      const issued = (await other.gql<{ issueAccessToken: { accessToken: string; refreshToken: string } }>(ISSUE, { input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret } })).data!.issueAccessToken;
+      const ISSUE =
+        'mutation($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { accessToken refreshToken } }';
+      const issued = (
+        await other.gql<{ issueAccessToken: { accessToken: string; refreshToken: string } }>(ISSUE, {
+          input: { accessKeyId: ws.keys.test.accessKeyId, secret: ws.keys.test.secret },
+        })
+      ).data!.issueAccessToken;
       // The replay as another instance would leave it: the family's refresh tokens revoked in the database.
-      await other.testDb.db.prisma.refreshToken.updateMany({ where: { apiKeyId: ws.keys.test.id }, data: { revokedAt: new Date() } });
+      await other.testDb.db.prisma.refreshToken.updateMany({
+        where: { apiKeyId: ws.keys.test.id },
+        data: { revokedAt: new Date() },
+      });
       const res = await other.gql('{ viewer { role } }', {}, issued.accessToken);
       expect(res.errors?.[0]?.extensions?.['code']).toBe('UNAUTHENTICATED');
     } finally {
@@ -153,7 +199,10 @@ describe('operations per connection and per credential', () => {
     raw.subscribe('d', 'subscription { events { type } }');
     const refused = await raw.next('error', 'd');
     expect(refused['payload']).toEqual([
-      expect.objectContaining({ message: expect.stringContaining('MAX_SUBSCRIPTIONS_PER_CONNECTION'), extensions: { code: 'LIMIT_EXCEEDED' } }),
+      expect.objectContaining({
+        message: expect.stringContaining('MAX_SUBSCRIPTIONS_PER_CONNECTION'),
+        extensions: { code: 'LIMIT_EXCEEDED' },
+      }),
     ]);
     raw.send({ id: 'a', type: 'complete' });
     // The server has processed the complete once the next operation on the socket runs.

@@ -27,7 +27,10 @@ function client(connectionParams: Record<string, unknown>): Client {
 function once<T>(c: Client, query: string): Promise<{ data?: T; errors?: unknown }> {
   return new Promise((resolve, reject) => {
     let result: { data?: T; errors?: unknown } | undefined;
-    c.subscribe<T>({ query }, { next: (value) => (result = value as never), error: reject, complete: () => resolve(result!) });
+    c.subscribe<T>(
+      { query },
+      { next: (value) => (result = value as never), error: reject, complete: () => resolve(result!) },
+    );
   });
 }
 
@@ -36,7 +39,10 @@ describe('graphql-ws on the same port and path', () => {
     const ws = await server.workspace('Socket Co');
     const c = client({ authorization: `Bearer ${ws.keys.live.secret}` });
     try {
-      const result = await once<{ viewer: { mode: string; workspace: { name: string } } }>(c, '{ viewer { mode workspace { name } } }');
+      const result = await once<{ viewer: { mode: string; workspace: { name: string } } }>(
+        c,
+        '{ viewer { mode workspace { name } } }',
+      );
       expect(result.errors).toBeUndefined();
       expect(result.data).toEqual({ viewer: { mode: 'LIVE', workspace: { name: 'Socket Co' } } });
     } finally {
@@ -61,7 +67,10 @@ describe('graphql-ws on the same port and path', () => {
   });
 
   it('closes a connection with an unknown key with 4403', async () => {
-    expect(await refused({ authorization: 'Bearer rg_live_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' })).toEqual({ code: 4403, reason: 'Unknown secret key.' });
+    expect(await refused({ authorization: 'Bearer rg_live_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' })).toEqual({
+      code: 4403,
+      reason: 'Unknown secret key.',
+    });
   });
 });
 
@@ -71,7 +80,11 @@ describe('graceful stop', () => {
     const ws = await own.workspace();
     const closed = new Promise<number>((resolve) => {
       const socket = new WebSocket(`${own.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${ws.keys.test.secret}` } })));
+      socket.on('open', () =>
+        socket.send(
+          JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${ws.keys.test.secret}` } }),
+        ),
+      );
       socket.on('message', (data) => {
         if (JSON.parse(String(data)).type === 'connection_ack') void own.close();
       });

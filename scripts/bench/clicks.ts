@@ -22,8 +22,10 @@ import {
 import { cpuProfileArgs } from './seed.js';
 
 const LINKS = 20;
-const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 refgraph-bench';
-const TRACK_CLICK = 'mutation Bench($input: TrackClickInput!) { trackClick(input: $input) { clickId discarded userErrors { code } } }';
+const USER_AGENT =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 refgraph-bench';
+const TRACK_CLICK =
+  'mutation Bench($input: TrackClickInput!) { trackClick(input: $input) { clickId discarded userErrors { code } } }';
 /** BATCHED trackClick mutations in one request, as aliases: one HTTP request, one authentication. */
 const BATCHED = 10;
 const TRACK_CLICKS_BATCHED = `mutation BenchBatch(${Array.from({ length: BATCHED }, (_, i) => `$i${i}: TrackClickInput!`).join(', ')}) { ${Array.from(
@@ -52,7 +54,10 @@ process.once('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
 async function startBareRedirect(): Promise<{ url: string; cpuMs(): number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['-e', BARE_REDIRECT_SERVER], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+  const child = spawn(process.execPath, ['-e', BARE_REDIRECT_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once('exit', (code) => reject(new Error(`bare redirect server exited (code ${code})`)));
@@ -86,32 +91,63 @@ async function createFixture(url: string): Promise<Fixture> {
     const ws = await createWorkspace(prisma, 'Benchmark');
     const base = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const program = await prisma.program.create({
-      data: { ...base, name: 'Bench program', type: 'AFFILIATE', currency: 'USD', destinationUrl: 'https://shop.example.com/landing?utm_source=partner#top' },
+      data: {
+        ...base,
+        name: 'Bench program',
+        type: 'AFFILIATE',
+        currency: 'USD',
+        destinationUrl: 'https://shop.example.com/landing?utm_source=partner#top',
+      },
     });
-    const partner = await prisma.partner.create({ data: { ...base, externalId: 'bench-partner', name: 'Bench partner' } });
-    const enrollment = await prisma.enrollment.create({ data: { ...base, programId: program.id, partnerId: partner.id, status: 'APPROVED' } });
+    const partner = await prisma.partner.create({
+      data: { ...base, externalId: 'bench-partner', name: 'Bench partner' },
+    });
+    const enrollment = await prisma.enrollment.create({
+      data: { ...base, programId: program.id, partnerId: partner.id, status: 'APPROVED' },
+    });
     const codes: string[] = [];
     let rawLinkId = '';
     for (let i = 0; i <= LINKS; i++) {
       const code = `bench${i}${randomBytes(3).toString('hex')}`;
       const link = await prisma.referralLink.create({
-        data: { ...base, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id, code, codeNormalized: code.toLowerCase() },
+        data: {
+          ...base,
+          enrollmentId: enrollment.id,
+          programId: program.id,
+          partnerId: partner.id,
+          code,
+          codeNormalized: code.toLowerCase(),
+        },
       });
       if (i === 0) rawLinkId = link.id;
       else codes.push(code);
     }
-    return { workspaceId: ws.workspace.id, programId: program.id, partnerId: partner.id, codes, rawLinkId, secret: ws.keys.test.secret };
+    return {
+      workspaceId: ws.workspace.id,
+      programId: program.id,
+      partnerId: partner.id,
+      codes,
+      rawLinkId,
+      secret: ws.keys.test.secret,
+    };
   } finally {
     await db.close();
   }
 }
 
 /** Poll until the server has written `expected` click rows (not counting the raw INSERTs); ms it took, or null. */
-async function waitForRows(url: string, rawLinkId: string, expected: number, timeoutMs = 30_000): Promise<{ ms: number | null; rows: number }> {
+async function waitForRows(
+  url: string,
+  rawLinkId: string,
+  expected: number,
+  timeoutMs = 30_000,
+): Promise<{ ms: number | null; rows: number }> {
   const started = performance.now();
   return withClient(url, async (client) => {
     for (;;) {
-      const res = await client.query<{ n: string }>('select count(*) as n from "Click" where "linkId" <> $1', [rawLinkId]);
+      const res = await client.query<{ n: string }>('select count(*) as n from "Click" where "linkId" <> $1', [
+        rawLinkId,
+      ]);
       const rows = Number(res.rows[0]!.n);
       if (rows >= expected) return { ms: performance.now() - started, rows };
       if (performance.now() - started >= timeoutMs) return { ms: null, rows };
@@ -173,12 +209,18 @@ export const clicksSuite: BenchSuite = {
         let i = 0;
         inProcess = await runLoad(async () => {
           const link = await recorder.findLink(fx.codes[i++ % fx.codes.length]!);
-          await recorder.record(link!, { ip: '203.0.113.7', userAgent: USER_AGENT, referrerUrl: 'https://blog.example.org/review', landingUrl: link!.destinationUrl });
+          await recorder.record(link!, {
+            ip: '203.0.113.7',
+            userAgent: USER_AGENT,
+            referrerUrl: 'https://blog.example.org/review',
+            landingUrl: link!.destinationUrl,
+          });
           return true;
         }, load);
         await recorder.stop();
         recorderStats = recorder.stats();
-        if (recorderStats.written !== recorderStats.acknowledged) throw new Error(`recorder lost clicks: ${JSON.stringify(recorderStats)}`);
+        if (recorderStats.written !== recorderStats.acknowledged)
+          throw new Error(`recorder lost clicks: ${JSON.stringify(recorderStats)}`);
         await db.query('DELETE FROM "Click" WHERE "linkId" <> $1', [fx.rawLinkId]);
       } finally {
         await db.close();
@@ -204,7 +246,10 @@ export const clicksSuite: BenchSuite = {
         const cpu0 = bare.cpuMs();
         const ceiling = await runLoad(async () => {
           sent++;
-          const res = await bareClient.request('GET', `/r/${fx.codes[0]}`, undefined, { 'user-agent': USER_AGENT, referer: 'https://blog.example.org/review' });
+          const res = await bareClient.request('GET', `/r/${fx.codes[0]}`, undefined, {
+            'user-agent': USER_AGENT,
+            referer: 'https://blog.example.org/review',
+          });
           return res.status === 302;
         }, load);
         bareCpuPerOp = (bare.cpuMs() - cpu0) / sent;
@@ -225,7 +270,11 @@ export const clicksSuite: BenchSuite = {
 
       // 4. The server, in its own process, on the same database.
       const server = await startServerProcess(
-        { DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' },
+        {
+          DATABASE_URL: database.url,
+          REFGRAPH_SECRET: randomBytes(32).toString('base64url'),
+          APPROVAL_JOB_INTERVAL_MS: '0',
+        },
         cpuProfileArgs(),
       );
       const client = httpClient(server.url, options.concurrency);
@@ -237,7 +286,10 @@ export const clicksSuite: BenchSuite = {
         const cpuBefore = server.cpuMs();
         const redirect = await runLoad(async () => {
           const code = fx.codes[n++ % fx.codes.length]!;
-          const res = await client.request('GET', `/r/${code}`, undefined, { 'user-agent': USER_AGENT, referer: 'https://blog.example.org/review' });
+          const res = await client.request('GET', `/r/${code}`, undefined, {
+            'user-agent': USER_AGENT,
+            referer: 'https://blog.example.org/review',
+          });
           if (res.status !== 302 || !String(res.headers.location).includes('rg_click=ck_')) return false;
           acknowledged++;
           return true;
@@ -263,7 +315,10 @@ export const clicksSuite: BenchSuite = {
           const res = await client.request(
             'POST',
             '/graphql',
-            JSON.stringify({ query: TRACK_CLICK, variables: { input: { code, ip, userAgent: USER_AGENT, referrerUrl: 'https://blog.example.org/review' } } }),
+            JSON.stringify({
+              query: TRACK_CLICK,
+              variables: { input: { code, ip, userAgent: USER_AGENT, referrerUrl: 'https://blog.example.org/review' } },
+            }),
             { authorization: `Bearer ${fx.secret}` },
           );
           if (res.status !== 200) return false;
@@ -289,11 +344,22 @@ export const clicksSuite: BenchSuite = {
           const variables: Record<string, unknown> = {};
           for (let i = 0; i < BATCHED; i++) {
             const code = fx.codes[n++ % fx.codes.length]!;
-            variables[`i${i}`] = { code, ip: `198.51.100.${n % 250}`, userAgent: USER_AGENT, referrerUrl: 'https://blog.example.org/review' };
+            variables[`i${i}`] = {
+              code,
+              ip: `198.51.100.${n % 250}`,
+              userAgent: USER_AGENT,
+              referrerUrl: 'https://blog.example.org/review',
+            };
           }
-          const res = await client.request('POST', '/graphql', JSON.stringify({ query: TRACK_CLICKS_BATCHED, variables }), { authorization: `Bearer ${fx.secret}` });
+          const res = await client.request(
+            'POST',
+            '/graphql',
+            JSON.stringify({ query: TRACK_CLICKS_BATCHED, variables }),
+            { authorization: `Bearer ${fx.secret}` },
+          );
           if (res.status !== 200) return false;
-          const data = (JSON.parse(res.body) as { data?: Record<string, { clickId: string | null } | null> }).data ?? {};
+          const data =
+            (JSON.parse(res.body) as { data?: Record<string, { clickId: string | null } | null> }).data ?? {};
           const ok = Object.values(data).filter((c) => c?.clickId).length;
           acknowledged += ok;
           return ok === BATCHED;
@@ -313,8 +379,11 @@ export const clicksSuite: BenchSuite = {
         const code = await server.stop();
         stopped = true;
         const final = await waitForRows(database.url, fx.rawLinkId, acknowledged, 0);
-        log(`clicks: server stopped (exit ${code}); ${final.rows} click rows for ${acknowledged} acknowledged clicks (warm-up included)`);
-        if (final.rows !== acknowledged) throw new Error(`lost clicks: ${acknowledged} acknowledged, ${final.rows} written`);
+        log(
+          `clicks: server stopped (exit ${code}); ${final.rows} click rows for ${acknowledged} acknowledged clicks (warm-up included)`,
+        );
+        if (final.rows !== acknowledged)
+          throw new Error(`lost clicks: ${acknowledged} acknowledged, ${final.rows} written`);
       } finally {
         client.close();
         if (!stopped) await server.stop();
@@ -326,9 +395,24 @@ export const clicksSuite: BenchSuite = {
   },
 };
 
-function pick(r: { ops: number; errors: number; durationS: number; opsPerSec: number; p50Ms: number; p99Ms: number; firstError?: string }) {
+function pick(r: {
+  ops: number;
+  errors: number;
+  durationS: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstError?: string;
+}) {
   if (r.errors > 0) console.warn(`  ${r.errors} errors, first: ${r.firstError}`);
-  return { ops: r.ops, errors: r.errors, durationS: r.durationS, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+  return {
+    ops: r.ops,
+    errors: r.errors,
+    durationS: r.durationS,
+    opsPerSec: r.opsPerSec,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+  };
 }
 
 function drainNote(drain: { ms: number | null; rows: number }, acknowledged: number): string {

@@ -17,14 +17,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  ROOT,
-  runAlone,
-  withClient,
-  type BenchOptions,
-  type BenchResult,
-  type BenchSuite,
-} from './harness.js';
+import { ROOT, runAlone, withClient, type BenchOptions, type BenchResult, type BenchSuite } from './harness.js';
 import { freePort, type RatioResult } from './seed.js';
 
 const SUITE = 'coldstart';
@@ -74,8 +67,10 @@ async function timeStart(args: string[], env: Record<string, string | undefined>
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited during start-up (code ${child.exitCode}): ${output.slice(-2000)}`);
-      if (performance.now() - started > START_TIMEOUT_MS) throw new Error(`${args.join(' ')} did not answer within ${START_TIMEOUT_MS / 1000} s: ${output.slice(-2000)}`);
+      if (child.exitCode !== null)
+        throw new Error(`${args.join(' ')} exited during start-up (code ${child.exitCode}): ${output.slice(-2000)}`);
+      if (performance.now() - started > START_TIMEOUT_MS)
+        throw new Error(`${args.join(' ')} did not answer within ${START_TIMEOUT_MS / 1000} s: ${output.slice(-2000)}`);
       if (await answers(port)) return { ms: performance.now() - started, listeningMs };
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -91,7 +86,14 @@ async function timeStart(args: string[], env: Record<string, string | undefined>
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/graphql', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(QUERY) } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/graphql',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(QUERY) },
+      },
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -131,7 +133,10 @@ function build(log: (line: string) => void, onlyIfStale: boolean): string {
     return 'dist/ newer than src/, not rebuilt';
   }
   const started = performance.now();
-  const res = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
+  const res = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build', '--silent'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (res.status === 0) {
     log(`${SUITE}: npm run build: ${seconds} s`);
@@ -145,7 +150,8 @@ function build(log: (line: string) => void, onlyIfStale: boolean): string {
 
 export const coldstartSuite: BenchSuite = {
   name: SUITE,
-  description: 'spawn → first answered query of the built server, on PGlite and PostgreSQL (new and existing database), vs a bare Yoga process',
+  description:
+    'spawn → first answered query of the built server, on PGlite and PostgreSQL (new and existing database), vs a bare Yoga process',
   async run(options: BenchOptions, log): Promise<BenchResult[]> {
     const runs = options.quick ? 1 : 5;
     const built = build(log, options.quick);
@@ -154,7 +160,13 @@ export const coldstartSuite: BenchSuite = {
     const bareScript = path.join(work, 'bare-yoga.mjs');
     fs.writeFileSync(bareScript, BARE_YOGA);
     const serve = ['dist/src/cli.js', 'serve'];
-    const base = { LOG_LEVEL: 'info', DATABASE_URL: undefined, REFGRAPH_DATA_DIR: undefined, REFGRAPH_SECRET: undefined, MIGRATE_ON_START: undefined };
+    const base = {
+      LOG_LEVEL: 'info',
+      DATABASE_URL: undefined,
+      REFGRAPH_DATA_DIR: undefined,
+      REFGRAPH_SECRET: undefined,
+      MIGRATE_ON_START: undefined,
+    };
     const times: Record<string, Start[]> = {};
     const add = (name: string, s: Start) => (times[name] ??= []).push(s);
     const loads: number[] = [];
@@ -184,7 +196,9 @@ export const coldstartSuite: BenchSuite = {
 
         // An empty database (no tables): the server migrates it on start.
         const name = `refgraph_bench_cold_${process.pid}_${run}`;
-        await withClient(options.databaseUrl, (c) => c.query(`drop database if exists "${name}"`).then(() => c.query(`create database "${name}"`)));
+        await withClient(options.databaseUrl, (c) =>
+          c.query(`drop database if exists "${name}"`).then(() => c.query(`create database "${name}"`)),
+        );
         const u = new URL(options.databaseUrl);
         u.pathname = `/${name}`;
         try {
@@ -199,7 +213,9 @@ export const coldstartSuite: BenchSuite = {
     }
 
     const bare = median(times.bare!.map((s) => s.ms));
-    const barePglite = times.barePgliteNew ? { new: median(times.barePgliteNew.map((s) => s.ms)), old: median(times.barePgliteOld!.map((s) => s.ms)) } : null;
+    const barePglite = times.barePgliteNew
+      ? { new: median(times.barePgliteNew.map((s) => s.ms)), old: median(times.barePgliteOld!.map((s) => s.ms)) }
+      : null;
     const loadAverage = median(loads);
     const row = (key: string, scenario: string, notes: (m: number) => string, floor?: number): RatioResult => {
       const all = times[key]!;
@@ -231,11 +247,21 @@ export const coldstartSuite: BenchSuite = {
       row('bare', 'bare Yoga hello world (node, no database)', () => 'the baseline'),
       ...(barePglite
         ? [
-            row('barePgliteNew', 'bare Yoga + PGlite, new data directory', () => 'new PGlite(dir) + select 1 before listening'),
+            row(
+              'barePgliteNew',
+              'bare Yoga + PGlite, new data directory',
+              () => 'new PGlite(dir) + select 1 before listening',
+            ),
             row('barePgliteOld', 'bare Yoga + PGlite, existing data directory', () => ''),
           ]
         : []),
-      row('pgliteNew', 'refgraph on PGlite, new data directory', () => `unpacks the build's migrated template (dist/pglite-template-<hash>.tar.gz), or creates and migrates the database without one; ${built}`, barePglite?.new),
+      row(
+        'pgliteNew',
+        'refgraph on PGlite, new data directory',
+        () =>
+          `unpacks the build's migrated template (dist/pglite-template-<hash>.tar.gz), or creates and migrates the database without one; ${built}`,
+        barePglite?.new,
+      ),
       row('pgliteOld', 'refgraph on PGlite, second start', () => '', barePglite?.old),
       row('pgNew', 'refgraph on PostgreSQL, new empty database', () => 'migrates on start'),
       row('pgOld', 'refgraph on PostgreSQL, second start', () => 'nothing to migrate'),

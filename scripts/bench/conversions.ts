@@ -42,7 +42,8 @@ const PEOPLE = 500;
 const RECORD = `mutation Bench($input: RecordConversionInput!) {
   recordConversion(input: $input) { conversion { id status discardReason } rewards { id amount { amount currency } } replayed userErrors { code message } }
 }`;
-const INSERT_MUTATION = 'mutation Bench($key: String!, $amount: String!) { insertConversion(key: $key, amount: $amount) }';
+const INSERT_MUTATION =
+  'mutation Bench($key: String!, $amount: String!) { insertConversion(key: $key, amount: $amount) }';
 const RAW_INSERT = `INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "amount", "currency", "occurredAt")
 VALUES (gen_random_uuid(), $1, 'LIVE', 'PURCHASE', 'ACCEPTED', $2, $3, $4, 'USD', now()) RETURNING "id"`;
 
@@ -60,24 +61,81 @@ async function createFixture(url: string): Promise<Fixture> {
     const prisma = db.prisma;
     const ws = await createWorkspace(prisma, 'Benchmark');
     const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
-    const program = await prisma.program.create({ data: { ...tenant, name: 'Bench program', type: 'AFFILIATE', currency: 'USD', holdDays: 14 } });
+    const program = await prisma.program.create({
+      data: { ...tenant, name: 'Bench program', type: 'AFFILIATE', currency: 'USD', holdDays: 14 },
+    });
     for (const data of [
-      { trigger: 'PURCHASE' as const, recipient: 'REFERRER' as const, kind: 'CASH' as const, amountType: 'FIXED' as const, fixedAmount: 1000n, fixedCurrency: 'USD' },
-      { trigger: 'PURCHASE' as const, recipient: 'REFERRED' as const, kind: 'DISCOUNT' as const, amountType: 'PERCENTAGE' as const, percentageBasisPoints: 1000, maxRewardsPerReferral: 12 },
-      { trigger: 'SUBSCRIPTION' as const, recipient: 'REFERRER' as const, kind: 'CASH' as const, amountType: 'PERCENTAGE' as const, percentageBasisPoints: 2000, maxRewardsPerReferral: 12 },
-      { trigger: 'SUBSCRIPTION' as const, recipient: 'REFERRED' as const, kind: 'CREDIT' as const, amountType: 'FIXED' as const, fixedAmount: 100n, fixedCurrency: 'USD', capAmount: 1_000_000n, capCurrency: 'USD' },
+      {
+        trigger: 'PURCHASE' as const,
+        recipient: 'REFERRER' as const,
+        kind: 'CASH' as const,
+        amountType: 'FIXED' as const,
+        fixedAmount: 1000n,
+        fixedCurrency: 'USD',
+      },
+      {
+        trigger: 'PURCHASE' as const,
+        recipient: 'REFERRED' as const,
+        kind: 'DISCOUNT' as const,
+        amountType: 'PERCENTAGE' as const,
+        percentageBasisPoints: 1000,
+        maxRewardsPerReferral: 12,
+      },
+      {
+        trigger: 'SUBSCRIPTION' as const,
+        recipient: 'REFERRER' as const,
+        kind: 'CASH' as const,
+        amountType: 'PERCENTAGE' as const,
+        percentageBasisPoints: 2000,
+        maxRewardsPerReferral: 12,
+      },
+      {
+        trigger: 'SUBSCRIPTION' as const,
+        recipient: 'REFERRED' as const,
+        kind: 'CREDIT' as const,
+        amountType: 'FIXED' as const,
+        fixedAmount: 100n,
+        fixedCurrency: 'USD',
+        capAmount: 1_000_000n,
+        capCurrency: 'USD',
+      },
     ]) {
       const id = uuidv7();
       await prisma.rewardRule.create({ data: { ...tenant, id, lineageId: id, programId: program.id, ...data } });
     }
-    const partner = await prisma.partner.create({ data: { ...tenant, externalId: 'bench-partner', email: 'bench@example.com' } });
-    const enrollment = await prisma.enrollment.create({ data: { ...tenant, programId: program.id, partnerId: partner.id, status: 'APPROVED' } });
-    const code = `bench${randomBytes(4).toString('hex')}`;
-    const link = await prisma.referralLink.create({ data: { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id, code, codeNormalized: code } });
-    await prisma.referral.createMany({
-      data: Array.from({ length: PEOPLE }, (_, i) => ({ ...tenant, programId: program.id, partnerId: partner.id, linkId: link.id, externalId: `subscriber-${i}`, status: 'CONVERTED' as const })),
+    const partner = await prisma.partner.create({
+      data: { ...tenant, externalId: 'bench-partner', email: 'bench@example.com' },
     });
-    return { workspaceId: ws.workspace.id, programGlobalId: encodeGlobalID('Program', program.id), code, secret: ws.keys.test.secret };
+    const enrollment = await prisma.enrollment.create({
+      data: { ...tenant, programId: program.id, partnerId: partner.id, status: 'APPROVED' },
+    });
+    const code = `bench${randomBytes(4).toString('hex')}`;
+    const link = await prisma.referralLink.create({
+      data: {
+        ...tenant,
+        enrollmentId: enrollment.id,
+        programId: program.id,
+        partnerId: partner.id,
+        code,
+        codeNormalized: code,
+      },
+    });
+    await prisma.referral.createMany({
+      data: Array.from({ length: PEOPLE }, (_, i) => ({
+        ...tenant,
+        programId: program.id,
+        partnerId: partner.id,
+        linkId: link.id,
+        externalId: `subscriber-${i}`,
+        status: 'CONVERTED' as const,
+      })),
+    });
+    return {
+      workspaceId: ws.workspace.id,
+      programGlobalId: encodeGlobalID('Program', program.id),
+      code,
+      secret: ws.keys.test.secret,
+    };
   } finally {
     await db.close();
   }
@@ -94,7 +152,8 @@ async function serveBareYoga(databaseUrl: string, port: number): Promise<void> {
       resolvers: {
         Mutation: {
           insertConversion: async (_: unknown, args: { key: string; amount: string }) =>
-            (await pool.query<{ id: string }>(RAW_INSERT, [workspaceId, args.key, `yoga-${args.key}`, args.amount])).rows[0]!.id,
+            (await pool.query<{ id: string }>(RAW_INSERT, [workspaceId, args.key, `yoga-${args.key}`, args.amount]))
+              .rows[0]!.id,
         },
       },
     }),
@@ -109,7 +168,8 @@ async function serveBareYoga(databaseUrl: string, port: number): Promise<void> {
 
 export const conversionsSuite: BenchSuite = {
   name: SUITE,
-  description: 'recordConversion (2 reward rules) through the server vs a bare Yoga one-INSERT mutation and a raw INSERT through pg',
+  description:
+    'recordConversion (2 reward rules) through the server vs a bare Yoga one-INSERT mutation and a raw INSERT through pg',
   async run(options: BenchOptions, log): Promise<BenchResult[]> {
     const database = await createThrowawayDatabase(options.databaseUrl);
     log(`${SUITE}: throw-away database ${database.name}`);
@@ -117,7 +177,13 @@ export const conversionsSuite: BenchSuite = {
     const load = { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.warmupMs };
     const run = randomBytes(3).toString('hex');
     let n = 0;
-    const row = (scenario: string, unit: string, r: LoadResult, baseline: LoadResult | null, notes?: string): BenchResult => {
+    const row = (
+      scenario: string,
+      unit: string,
+      r: LoadResult,
+      baseline: LoadResult | null,
+      notes?: string,
+    ): BenchResult => {
       if (r.errors > 0) log(`  ${scenario}: ${r.errors} errors, first: ${r.firstError}`);
       return {
         suite: SUITE,
@@ -135,12 +201,16 @@ export const conversionsSuite: BenchSuite = {
       };
     };
     /** Runs `fn` (a runLoad) and the server CPU it cost per operation started, warm-up included. */
-    const withCpu = async (cpuMs: () => number, fn: () => Promise<LoadResult>): Promise<{ result: LoadResult; cpuPerOp: number }> => {
+    const withCpu = async (
+      cpuMs: () => number,
+      fn: () => Promise<LoadResult>,
+    ): Promise<{ result: LoadResult; cpuPerOp: number }> => {
       const [cpu0, n0] = [cpuMs(), n];
       const result = await fn();
       return { result, cpuPerOp: (cpuMs() - cpu0) / (n - n0) };
     };
-    const cpuNote = (cpuPerOp: number, base: number) => `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / base).toFixed(1)}× the bare Yoga's)`;
+    const cpuNote = (cpuPerOp: number, base: number) =>
+      `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / base).toFixed(1)}× the bare Yoga's)`;
     try {
       const fx = await createFixture(database.url);
 
@@ -152,10 +222,16 @@ export const conversionsSuite: BenchSuite = {
         return true;
       }, load);
       await pool.end();
-      results.push(row('raw INSERT (1 row/statement, pg)', 'INSERT', raw, raw, `pg.Pool max ${options.concurrency}; autocommit`));
+      results.push(
+        row('raw INSERT (1 row/statement, pg)', 'INSERT', raw, raw, `pg.Pool max ${options.concurrency}; autocommit`),
+      );
 
       log(`${SUITE}: bare Yoga mutation (one INSERT)…`);
-      const bare = await startChildServer('scripts/bench/conversions.ts', { BENCH_CHILD: 'bare', BENCH_DB: database.url, BENCH_WORKSPACE_ID: fx.workspaceId });
+      const bare = await startChildServer('scripts/bench/conversions.ts', {
+        BENCH_CHILD: 'bare',
+        BENCH_DB: database.url,
+        BENCH_WORKSPACE_ID: fx.workspaceId,
+      });
       const bareClient = httpClient(bare.url, options.concurrency);
       let bareResult: LoadResult;
       let bareCpu: number;
@@ -163,7 +239,11 @@ export const conversionsSuite: BenchSuite = {
         ({ result: bareResult, cpuPerOp: bareCpu } = await withCpu(bare.cpuMs, () =>
           runLoad(async () => {
             const i = n++;
-            const res = await bareClient.request('POST', '/graphql', JSON.stringify({ query: INSERT_MUTATION, variables: { key: `yoga-${run}-${i}`, amount: '4999' } }));
+            const res = await bareClient.request(
+              'POST',
+              '/graphql',
+              JSON.stringify({ query: INSERT_MUTATION, variables: { key: `yoga-${run}-${i}`, amount: '4999' } }),
+            );
             return res.status === 200 && !res.body.includes('"errors"');
           }, load),
         ));
@@ -171,19 +251,43 @@ export const conversionsSuite: BenchSuite = {
         bareClient.close();
         await bare.stop();
       }
-      results.push(row('bare Yoga mutation: one INSERT', 'mutation', bareResult, raw, `graphql-yoga + pg.Pool max 10, own process; server CPU ${bareCpu.toFixed(2)} ms per operation`));
+      results.push(
+        row(
+          'bare Yoga mutation: one INSERT',
+          'mutation',
+          bareResult,
+          raw,
+          `graphql-yoga + pg.Pool max 10, own process; server CPU ${bareCpu.toFixed(2)} ms per operation`,
+        ),
+      );
 
       const server = await startServerProcess(
-        { DATABASE_URL: database.url, REFGRAPH_SECRET: randomBytes(32).toString('base64url'), APPROVAL_JOB_INTERVAL_MS: '0' },
+        {
+          DATABASE_URL: database.url,
+          REFGRAPH_SECRET: randomBytes(32).toString('base64url'),
+          APPROVAL_JOB_INTERVAL_MS: '0',
+        },
         cpuProfileArgs(),
       );
       const client = httpClient(server.url, options.concurrency);
       /** True when recorded as expected (`rewards`: how many, or null for any number). */
       const record = async (input: Record<string, unknown>, expect: { rewards: number | null; replayed?: boolean }) => {
-        const res = await client.request('POST', '/graphql', JSON.stringify({ query: RECORD, variables: { input } }), { authorization: `Bearer ${fx.secret}` });
+        const res = await client.request('POST', '/graphql', JSON.stringify({ query: RECORD, variables: { input } }), {
+          authorization: `Bearer ${fx.secret}`,
+        });
         if (res.status !== 200) return false;
-        const payload = (JSON.parse(res.body) as { data?: { recordConversion?: { conversion: { status: string } | null; rewards: unknown[]; replayed: boolean; userErrors: unknown[] } } }).data
-          ?.recordConversion;
+        const payload = (
+          JSON.parse(res.body) as {
+            data?: {
+              recordConversion?: {
+                conversion: { status: string } | null;
+                rewards: unknown[];
+                replayed: boolean;
+                userErrors: unknown[];
+              };
+            };
+          }
+        ).data?.recordConversion;
         return Boolean(
           payload &&
             payload.userErrors.length === 0 &&
@@ -195,48 +299,83 @@ export const conversionsSuite: BenchSuite = {
       try {
         log(`${SUITE}: recordConversion, new referred person (PURCHASE with a code)…`);
         const used: string[] = [];
-        const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () => runLoad(async () => {
-          const i = n++;
-          const ok = await record(
-            {
-              type: 'PURCHASE',
-              idempotencyKey: `order-${run}-${i}`,
-              referredExternalId: `buyer-${run}-${i}`,
-              code: fx.code,
-              programId: fx.programGlobalId,
-              amount: { amount: '49.99', currency: 'USD' },
-            },
-            { rewards: 2 },
-          );
-          if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
-          return ok;
-        }, load));
-        results.push(row('recordConversion: new referral, 2 rewards', 'conversion', fresh, raw, `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(freshCpu, bareCpu)}`));
+        const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () =>
+          runLoad(async () => {
+            const i = n++;
+            const ok = await record(
+              {
+                type: 'PURCHASE',
+                idempotencyKey: `order-${run}-${i}`,
+                referredExternalId: `buyer-${run}-${i}`,
+                code: fx.code,
+                programId: fx.programGlobalId,
+                amount: { amount: '49.99', currency: 'USD' },
+              },
+              { rewards: 2 },
+            );
+            if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
+            return ok;
+          }, load),
+        );
+        results.push(
+          row(
+            'recordConversion: new referral, 2 rewards',
+            'conversion',
+            fresh,
+            raw,
+            `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(freshCpu, bareCpu)}`,
+          ),
+        );
 
         log(`${SUITE}: recordConversion, payment of an existing referral (SUBSCRIPTION)…`);
-        const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () => runLoad(() => {
-          const i = n++;
-          return record(
-            {
-              type: 'SUBSCRIPTION',
-              idempotencyKey: `invoice-${run}-${i}`,
-              referredExternalId: `subscriber-${i % PEOPLE}`,
-              amount: { amount: '19.00', currency: 'USD' },
-            },
-            { rewards: null },
-          );
-        }, load));
-        results.push(row('recordConversion: existing referral', 'conversion', repeat, raw, `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked; ${cpuNote(repeatCpu, bareCpu)}`));
+        const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () =>
+          runLoad(() => {
+            const i = n++;
+            return record(
+              {
+                type: 'SUBSCRIPTION',
+                idempotencyKey: `invoice-${run}-${i}`,
+                referredExternalId: `subscriber-${i % PEOPLE}`,
+                amount: { amount: '19.00', currency: 'USD' },
+              },
+              { rewards: null },
+            );
+          }, load),
+        );
+        results.push(
+          row(
+            'recordConversion: existing referral',
+            'conversion',
+            repeat,
+            raw,
+            `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked; ${cpuNote(repeatCpu, bareCpu)}`,
+          ),
+        );
 
         log(`${SUITE}: recordConversion replays (idempotency key already used)…`);
-        const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () => runLoad(() => {
-          const idempotencyKey = used[n++ % used.length]!;
-          return record(
-            { type: 'PURCHASE', idempotencyKey, referredExternalId: 'whoever', amount: { amount: '1.00', currency: 'USD' } },
-            { rewards: 2, replayed: true },
-          );
-        }, load));
-        results.push(row('recordConversion: replay of a used key', 'replay', replay, raw, `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(replayCpu, bareCpu)}`));
+        const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () =>
+          runLoad(() => {
+            const idempotencyKey = used[n++ % used.length]!;
+            return record(
+              {
+                type: 'PURCHASE',
+                idempotencyKey,
+                referredExternalId: 'whoever',
+                amount: { amount: '1.00', currency: 'USD' },
+              },
+              { rewards: 2, replayed: true },
+            );
+          }, load),
+        );
+        results.push(
+          row(
+            'recordConversion: replay of a used key',
+            'replay',
+            replay,
+            raw,
+            `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(replayCpu, bareCpu)}`,
+          ),
+        );
       } finally {
         client.close();
         await server.stop();
@@ -251,7 +390,9 @@ export const conversionsSuite: BenchSuite = {
                     (SELECT count(*) FROM "Referral") AS referrals`,
           )
         ).rows[0]!;
-        log(`${SUITE}: stored ${counts.conversions} conversions, ${counts.rewards} rewards, ${counts.referrals} referrals (warm-ups included)`);
+        log(
+          `${SUITE}: stored ${counts.conversions} conversions, ${counts.rewards} rewards, ${counts.referrals} referrals (warm-ups included)`,
+        );
       });
     } finally {
       await database.drop();

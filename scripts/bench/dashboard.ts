@@ -74,8 +74,12 @@ interface Tenant {
 
 const KEY_SQL = `SELECT "workspaceId" AS ws, "mode"::text AS mode FROM "ApiKey" WHERE "secretHash" = $1 AND "revokedAt" IS NULL`;
 
-const money = (amount: unknown, currency: string) => ({ amount: formatMinor(BigInt(String(amount ?? 0)), currency), currency });
-const byCurrency = (a: { currency: string }, b: { currency: string }) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0);
+const money = (amount: unknown, currency: string) => ({
+  amount: formatMinor(BigInt(String(amount ?? 0)), currency),
+  currency,
+});
+const byCurrency = (a: { currency: string }, b: { currency: string }) =>
+  a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0;
 function group<T>(rows: Row[], key: string, map: (row: Row) => T): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const row of rows) {
@@ -96,7 +100,10 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
   if (!key) return { errors: [{ message: 'Unknown secret key.' }] };
   const t = [key.ws, key.mode];
   const tenant = (alias: string) => `${alias}."workspaceId" = $1::uuid AND ${alias}."mode" = $2::"Mode"`;
-  const programs = await run(`SELECT p."id", p."name" FROM "Program" p WHERE ${tenant('p')} ORDER BY p."id" DESC LIMIT 10`, t);
+  const programs = await run(
+    `SELECT p."id", p."name" FROM "Program" p WHERE ${tenant('p')} ORDER BY p."id" DESC LIMIT 10`,
+    t,
+  );
   const programIds = programs.map((p) => p.id as string);
   const [enrollmentCounts, clicks, referrals, conversions, approved, enrollments] = await Promise.all([
     run(
@@ -105,10 +112,10 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
         WHERE ${tenant('e')} AND e."programId" = ANY($3::uuid[]) GROUP BY e."programId"`,
       [...t, programIds],
     ),
-    run(`SELECT k."programId" AS id, count(*)::int AS n FROM "Click" k WHERE ${tenant('k')} AND k."programId" = ANY($3::uuid[]) AND NOT k."discarded" GROUP BY k."programId"`, [
-      ...t,
-      programIds,
-    ]),
+    run(
+      `SELECT k."programId" AS id, count(*)::int AS n FROM "Click" k WHERE ${tenant('k')} AND k."programId" = ANY($3::uuid[]) AND NOT k."discarded" GROUP BY k."programId"`,
+      [...t, programIds],
+    ),
     run(
       `SELECT r."programId" AS id, count(*)::int AS total, (count(*) FILTER (WHERE r."status" = 'CONVERTED'))::int AS converted
          FROM "Referral" r WHERE ${tenant('r')} AND r."programId" = ANY($3::uuid[]) GROUP BY r."programId"`,
@@ -185,7 +192,8 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
   const approvedOf = group(approved, 'id', (r) => money(r.total, r.currency as string));
   const enrollmentsOf = group(enrollments, 'programId', (r) => r);
   const partnerClicksOf = new Map<string, number>();
-  for (const l of links) partnerClicksOf.set(String(l.partnerId), (partnerClicksOf.get(String(l.partnerId)) ?? 0) + (l.clicks as number));
+  for (const l of links)
+    partnerClicksOf.set(String(l.partnerId), (partnerClicksOf.get(String(l.partnerId)) ?? 0) + (l.clicks as number));
   const partnerReferralsOf = one(partnerReferrals, (r) => r);
   const rewardTotalsOf = group(rewardTotals, 'id', (r) => money(r.total, r.currency as string));
   const balancesOf = group(balances, 'id', (r) => ({
@@ -252,7 +260,8 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
 const tk = (t: string) => `${t}."workspaceId" = (SELECT ws FROM k) AND ${t}."mode" = (SELECT "mode" FROM k)`;
 
 /** Money as the API shows it, in SQL: `{ amount: "12.50", currency }` with the currency's minor digits from $2. */
-const moneySql = (amount: string, currency: string) => `json_build_object('amount', ${amountSql(amount, currency)}, 'currency', ${currency})`;
+const moneySql = (amount: string, currency: string) =>
+  `json_build_object('amount', ${amountSql(amount, currency)}, 'currency', ${currency})`;
 const amountSql = (amount: string, currency: string) =>
   `(CASE WHEN coalesce(($2::jsonb ->> ${currency})::int, 2) = 0 THEN (${amount})::text
          ELSE round((${amount})::numeric / (10::numeric ^ coalesce(($2::jsonb ->> ${currency})::int, 2)), coalesce(($2::jsonb ->> ${currency})::int, 2))::text END)`;
@@ -358,7 +367,8 @@ SELECT json_build_object('data', json_build_object('programs', json_build_object
 export function currencyDigitsJson(): string {
   const digits: Record<string, number> = {};
   for (const c of Intl.supportedValuesOf('currency')) {
-    digits[c] = new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
+    digits[c] =
+      new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
   }
   return JSON.stringify(digits);
 }
@@ -383,7 +393,10 @@ async function serveHandWritten(databaseUrl: string, port: number): Promise<void
       };
       answer().then(
         (body) => {
-          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+          res.writeHead(200, {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+          });
           res.end(body);
         },
         (error: unknown) => {
@@ -407,7 +420,10 @@ async function serveHandWritten(databaseUrl: string, port: number): Promise<void
 // ---------------------------------------------------------------------------------------------
 
 /** SQL statements of one dashboard request per key, on an in-process app with every background job idle. */
-async function countAppStatements(databaseUrl: string, secrets: Record<number, string>): Promise<Record<number, number[]>> {
+async function countAppStatements(
+  databaseUrl: string,
+  secrets: Record<number, string>,
+): Promise<Record<number, number[]>> {
   const { buildApp } = await import('../../src/app.js');
   const { loadConfig } = await import('../../src/config.js');
   const db: Database = await openDatabase({ databaseUrl, dataDir: '', poolSize: POOL, migrate: false });
@@ -470,7 +486,8 @@ function firstDifference(a: unknown, b: unknown, path = '$'): string | null {
 
 export const dashboardSuite: BenchSuite = {
   name: SUITE,
-  description: 'the nested dashboard query over HTTP vs the same data from hand-written pg (batched GROUP BY and single SQL), 10 and 100 partners, concurrency 1 and 20',
+  description:
+    'the nested dashboard query over HTTP vs the same data from hand-written pg (batched GROUP BY and single SQL), 10 and 100 partners, concurrency 1 and 20',
   async run(options: BenchOptions, log): Promise<BenchResult[]> {
     const database = await createThrowawayDatabase(options.databaseUrl);
     log(`${SUITE}: throw-away database ${database.name}`);
@@ -484,7 +501,12 @@ export const dashboardSuite: BenchSuite = {
       try {
         for (const partners of SIZES) {
           const ws = await createWorkspace(db.prisma, `Dashboard ${partners}`);
-          const s = await seedDashboardNetwork(db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' }, { partners, ...volume }, partners);
+          const s = await seedDashboardNetwork(
+            db.prisma,
+            { workspaceId: ws.workspace.id, mode: 'TEST' },
+            { partners, ...volume },
+            partners,
+          );
           secrets[partners] = ws.keys.test.secret;
           seeded[partners] =
             `${s.partners} partners, ${s.enrollments} enrollments, ${s.links} links, ${s.clicks} clicks, ${s.referrals} referrals, ` +
@@ -498,7 +520,10 @@ export const dashboardSuite: BenchSuite = {
 
       // The two servers boot in their processes while this one counts statements.
       const starting = startedTogether<{ url: string; stop(): Promise<unknown> }>([
-        startServerProcess({ DATABASE_URL: database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' }, cpuProfileArgs()),
+        startServerProcess(
+          { DATABASE_URL: database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' },
+          cpuProfileArgs(),
+        ),
         startChildServer('scripts/bench/dashboard.ts', { BENCH_CHILD: 'handwritten', BENCH_DB: database.url }),
       ]);
       log(`${SUITE}: counting SQL statements per request (in-process app)…`);
@@ -506,10 +531,14 @@ export const dashboardSuite: BenchSuite = {
       try {
         statements = await countAppStatements(database.url, secrets);
       } catch (error) {
-        await starting.then((servers) => Promise.all(servers.map((s) => s.stop())), () => {});
+        await starting.then(
+          (servers) => Promise.all(servers.map((s) => s.stop())),
+          () => {},
+        );
         throw error;
       }
-      for (const size of SIZES) log(`${SUITE}: ${size} partners: ${statements[size]!.join(', ')} statements per request`);
+      for (const size of SIZES)
+        log(`${SUITE}: ${size} partners: ${statements[size]!.join(', ')} statements per request`);
       const [server, hand] = (await starting) as [ServerProcess, { url: string; stop(): Promise<unknown> }];
       const appClient = httpClient(server.url, 20);
       const handClient = httpClient(hand.url, 20);
@@ -518,40 +547,58 @@ export const dashboardSuite: BenchSuite = {
         // Every request the app's process serves is a dashboard: its CPU over a cell, divided by the requests sent (warm-ups included).
         let appRequests = 0;
         const variants = {
-          app: (secret: string) => (appRequests++, appClient.request('POST', '/graphql', body, { authorization: `Bearer ${secret}` })),
-          batched: (secret: string) => handClient.request('POST', '/batched', body, { authorization: `Bearer ${secret}` }),
-          single: (secret: string) => handClient.request('POST', '/single', body, { authorization: `Bearer ${secret}` }),
+          app: (secret: string) => (
+            appRequests++, appClient.request('POST', '/graphql', body, { authorization: `Bearer ${secret}` })
+          ),
+          batched: (secret: string) =>
+            handClient.request('POST', '/batched', body, { authorization: `Bearer ${secret}` }),
+          single: (secret: string) =>
+            handClient.request('POST', '/single', body, { authorization: `Bearer ${secret}` }),
         };
         // Same data, or the comparison means nothing.
         for (const size of SIZES) {
           const answers = await Promise.all(
             Object.entries(variants).map(async ([name, send]) => {
               const res = await send(secrets[size]!);
-              if (res.status !== 200) throw new Error(`${name} (${size} partners) answered ${res.status}: ${res.body.slice(0, 300)}`);
+              if (res.status !== 200)
+                throw new Error(`${name} (${size} partners) answered ${res.status}: ${res.body.slice(0, 300)}`);
               return [name, JSON.parse(res.body) as { data?: unknown; errors?: unknown }] as const;
             }),
           );
           const app = answers[0]![1];
-          if (app.errors || !app.data) throw new Error(`the dashboard query failed: ${JSON.stringify(app.errors).slice(0, 500)}`);
+          if (app.errors || !app.data)
+            throw new Error(`the dashboard query failed: ${JSON.stringify(app.errors).slice(0, 500)}`);
           for (const [name, answer] of answers.slice(1)) {
             const diff = firstDifference(app, answer);
-            if (diff) throw new Error(`the ${name} version does not produce the app's data (${size} partners): ${diff}`);
+            if (diff)
+              throw new Error(`the ${name} version does not produce the app's data (${size} partners): ${diff}`);
           }
-          log(`${SUITE}: ${size} partners: the hand-written versions return exactly the app's data (${Buffer.byteLength(JSON.stringify(app))} bytes)`);
+          log(
+            `${SUITE}: ${size} partners: the hand-written versions return exactly the app's data (${Buffer.byteLength(JSON.stringify(app))} bytes)`,
+          );
         }
 
         const ok = (res: { status: number; body: string }) => res.status === 200 && !res.body.includes('"errors"');
         for (const size of SIZES) {
           for (const concurrency of CONCURRENCIES) {
             const timing = scenarioTiming(options, concurrency);
-            log(`${SUITE}: ${size} partners, concurrency ${concurrency}${timing.rounds > 1 ? `, ${timing.rounds} interleaved rounds` : ''}:`);
+            log(
+              `${SUITE}: ${size} partners, concurrency ${concurrency}${timing.rounds > 1 ? `, ${timing.rounds} interleaved rounds` : ''}:`,
+            );
             const send = (name: keyof typeof variants) => async () => ok(await variants[name](secrets[size]!));
             const [cpu0, requests0] = [server.cpuMs(), appRequests];
-            const m = await measureRounds({ batched: send('batched'), single: send('single'), app: send('app') }, timing, timing.rounds, log);
+            const m = await measureRounds(
+              { batched: send('batched'), single: send('single'), app: send('app') },
+              timing,
+              timing.rounds,
+              log,
+            );
             const appCpuMs = (server.cpuMs() - cpu0) / (appRequests - requests0);
             // The faster hand-written version (by p50) is the baseline of this size and concurrency.
             const singleWins = m.single.combined.p50Ms <= m.batched.combined.p50Ms;
-            const base = singleWins ? { name: 'pg single SQL', measured: m.single } : { name: 'pg batched GROUP BY', measured: m.batched };
+            const base = singleWins
+              ? { name: 'pg single SQL', measured: m.single }
+              : { name: 'pg batched GROUP BY', measured: m.batched };
             const label = (s: string) => `${s}, ${size} partners, c=${concurrency}`;
             const q = ratios(m.app, base.measured);
             results.push(

@@ -108,7 +108,10 @@ async function runClients(): Promise<void> {
 
   const onMessage = (index: number, data: WebSocket.RawData) => {
     const at = now();
-    const message = JSON.parse(String(data)) as { type: string; payload?: { data?: { events?: { sequence: string } } } };
+    const message = JSON.parse(String(data)) as {
+      type: string;
+      payload?: { data?: { events?: { sequence: string } } };
+    };
     if (message.type !== 'next') return;
     const sequence = Number(message.payload!.data!.events!.sequence);
     subs.push(index);
@@ -126,7 +129,10 @@ async function runClients(): Promise<void> {
     let failed = 0;
     const open = (index: number) =>
       new Promise<void>((resolve) => {
-        const ws = command.protocol === 'graphql' ? new WebSocket(command.url, 'graphql-transport-ws') : new WebSocket(command.url);
+        const ws =
+          command.protocol === 'graphql'
+            ? new WebSocket(command.url, 'graphql-transport-ws')
+            : new WebSocket(command.url);
         sockets.push(ws);
         ws.on('error', () => {});
         ws.on('close', (code) => {
@@ -139,7 +145,13 @@ async function runClients(): Promise<void> {
         });
         ws.on('message', (data) => {
           if (command.protocol === 'graphql' && String(data).includes('"connection_ack"')) {
-            ws.send(JSON.stringify({ id: randomUUID(), type: 'subscribe', payload: { query: SUBSCRIPTION, variables: { after: command.after } } }));
+            ws.send(
+              JSON.stringify({
+                id: randomUUID(),
+                type: 'subscribe',
+                payload: { query: SUBSCRIPTION, variables: { after: command.after } },
+              }),
+            );
             return resolve();
           }
           onMessage(index, data);
@@ -154,7 +166,11 @@ async function runClients(): Promise<void> {
   }
 
   async function awaitRange(command: Extract<ToClients, { type: 'await' }>): Promise<DeliveryStats> {
-    while (now() < command.deadlineAt && last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)) await sleep(20);
+    while (
+      now() < command.deadlineAt &&
+      last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)
+    )
+      await sleep(20);
     const starts = new Map(command.starts ?? []);
     const seen = new Set<number>();
     const latencies: number[] = [];
@@ -171,7 +187,8 @@ async function runClients(): Promise<void> {
       if (start !== undefined) latencies.push(arrivals[i]! - start);
     }
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0);
+    const pct = (p: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0;
     const expected = last.length * (command.to - command.from + 1);
     return {
       expected,
@@ -218,11 +235,15 @@ type ToProducer =
   | { type: 'produce'; rate: number; durationMs: number }
   | { type: 'close' };
 
-type FromProducer = { type: 'opened' } | { type: 'produced'; starts: Array<[number, number]>; lateMaxMs: number } | { type: 'closed' };
+type FromProducer =
+  | { type: 'opened' }
+  | { type: 'produced'; starts: Array<[number, number]>; lateMaxMs: number }
+  | { type: 'closed' };
 
 async function runProducer(): Promise<void> {
   const { openDatabase } = await appModule<typeof import('../../src/db.js')>('src/db.js');
-  const { appendEvents } = await appModule<typeof import('../../src/modules/events/outbox.js')>('src/modules/events/outbox.js');
+  const { appendEvents } =
+    await appModule<typeof import('../../src/modules/events/outbox.js')>('src/modules/events/outbox.js');
   let db: Awaited<ReturnType<typeof openDatabase>> | null = null;
   let tenant = { workspaceId: '', mode: 'TEST' as const };
   const send = (message: FromProducer) => process.send!(message);
@@ -237,12 +258,18 @@ async function runProducer(): Promise<void> {
         const { lateMaxMs } = await paced(command.rate, command.durationMs, async (i) => {
           // One event per transaction, as a mutation appends it; the time COMMIT returned starts its
           // latency. Events are numbered at commit: the number is read back afterwards, by id.
-          const [id] = await db!.prisma.$transaction((tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]), {
-            maxWait: 60_000,
-            timeout: 60_000,
-          });
+          const [id] = await db!.prisma.$transaction(
+            (tx) => appendEvents(tx, tenant, [{ type: EVENT_TYPE, payload: eventPayload(i) }]),
+            {
+              maxWait: 60_000,
+              timeout: 60_000,
+            },
+          );
           const committedAt = now();
-          const [numbered] = await db!.query<{ sequence: string }>('SELECT "sequence"::text AS "sequence" FROM "Event" WHERE "id" = $1', [id]);
+          const [numbered] = await db!.query<{ sequence: string }>(
+            'SELECT "sequence"::text AS "sequence" FROM "Event" WHERE "id" = $1',
+            [id],
+          );
           starts.push([Number(numbered!.sequence), committedAt]);
         });
         send({ type: 'produced', starts: starts.sort((a, b) => a[0] - b[0]), lateMaxMs });
@@ -272,17 +299,32 @@ function appModule<T>(path: string): Promise<T> {
 /** Compile src/ into BUILD_DIR (a few seconds) and load the app from there. */
 function useCompiledApp(log: (line: string) => void): void {
   log(`compiling src/ into ${BUILD_DIR} (tsc -p tsconfig.build.json)`);
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD_DIR], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      BUILD_DIR,
+    ],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
   process.env.FANOUT_APP_ROOT = BUILD_DIR;
 }
 
 /** A helper process of this benchmark (subscribers or producer), and a request/answer channel to it. */
-function startChild<To, From>(role: 'clients' | 'producer'): { ask<T extends From>(command: To): Promise<T>; stop(): void } {
+function startChild<To, From>(
+  role: 'clients' | 'producer',
+): { ask<T extends From>(command: To): Promise<T>; stop(): void } {
   // Not this process's flags (a --cpu-prof of the server must not profile its helpers).
-  const child: ChildProcess = fork(THIS_FILE, [`--fanout-${role}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(THIS_FILE, [`--fanout-${role}`], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return {
     ask: <T extends From>(command: To) =>
       new Promise<T>((resolve, reject) => {
@@ -326,7 +368,11 @@ async function memory(): Promise<{ heap: number; rss: number }> {
 }
 
 /** Calls `emit(i)` `rate` times a second for `durationMs`, on a fixed schedule (not waiting for the previous one). */
-async function paced(rate: number, durationMs: number, emit: (i: number) => Promise<void>): Promise<{ count: number; lateMaxMs: number }> {
+async function paced(
+  rate: number,
+  durationMs: number,
+  emit: (i: number) => Promise<void>,
+): Promise<{ count: number; lateMaxMs: number }> {
   const count = Math.max(1, Math.round((rate * durationMs) / 1000));
   const start = performance.now();
   const pending: Array<Promise<void>> = [];
@@ -388,7 +434,9 @@ class RefgraphServer {
     const { createThrowawayDatabase } = await import('./harness.js');
     const { buildApp } = await appModule<typeof import('../../src/app.js')>('src/app.js');
     const { loadConfig } = await appModule<typeof import('../../src/config.js')>('src/config.js');
-    const { createWorkspace } = await appModule<typeof import('../../src/modules/workspace/workspace.service.js')>('src/modules/workspace/workspace.service.js');
+    const { createWorkspace } = await appModule<typeof import('../../src/modules/workspace/workspace.service.js')>(
+      'src/modules/workspace/workspace.service.js',
+    );
     const database = await createThrowawayDatabase(databaseUrl, 'refgraph_bench_fanout');
     let app: App | null = null;
     const producer = startChild<ToProducer, FromProducer>('producer');
@@ -401,7 +449,10 @@ class RefgraphServer {
       const { withClient } = await import('./harness.js');
       await withClient(databaseUrl, async (c) => {
         for (let i = 0; i < 40; i++) {
-          const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [database.name]);
+          const { rows } = await c.query<{ n: number }>(
+            'select count(*)::int as n from pg_stat_activity where datname = $1',
+            [database.name],
+          );
           if (rows[0]!.n === 0) return;
           await sleep(50);
         }
@@ -432,7 +483,11 @@ class RefgraphServer {
 
   /** Commit events at `rate` for `durationMs` (in the producer's process); their sequences and commit times. */
   async produce(rate: number, durationMs: number): Promise<Array<[number, number]>> {
-    const { starts, lateMaxMs } = await this.producer.ask<Extract<FromProducer, { type: 'produced' }>>({ type: 'produce', rate, durationMs });
+    const { starts, lateMaxMs } = await this.producer.ask<Extract<FromProducer, { type: 'produced' }>>({
+      type: 'produce',
+      rate,
+      durationMs,
+    });
     this.lastSequence = Math.max(this.lastSequence, ...starts.map(([s]) => s));
     this.lateMaxMs = lateMaxMs;
     return starts;
@@ -442,7 +497,9 @@ class RefgraphServer {
   lateMaxMs = 0;
 
   async cursor(): Promise<string> {
-    const { eventCursor } = await appModule<typeof import('../../src/modules/events/events.graphql.js')>('src/modules/events/events.graphql.js');
+    const { eventCursor } = await appModule<typeof import('../../src/modules/events/events.graphql.js')>(
+      'src/modules/events/events.graphql.js',
+    );
     return eventCursor(BigInt(this.lastSequence));
   }
 
@@ -464,7 +521,12 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   });
   if (connected.failed) throw new Error(`${connected.failed} subscribers could not connect`);
   const [[warm]] = (await server.produce(1, 1)) as [[number, number]];
-  const ready = await clients.ask<Extract<FromClients, { type: 'stats' }>>({ type: 'await', from: warm, to: warm, deadlineAt: now() + 120_000 });
+  const ready = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
+    type: 'await',
+    from: warm,
+    to: warm,
+    deadlineAt: now() + 120_000,
+  });
   if (ready.stats.lost) throw new Error(`${ready.stats.lost} subscribers did not receive the warm-up event`);
   const after = await memory();
 
@@ -483,7 +545,8 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
     starts,
   });
   const looped = loop.stop();
-  if (profile) await profile.stop(join(scenario.profileDir!, `fanout-${scenario.subscribers}x${scenario.rate}.cpuprofile`));
+  if (profile)
+    await profile.stop(join(scenario.profileDir!, `fanout-${scenario.subscribers}x${scenario.rate}.cpuprofile`));
   await clients.ask({ type: 'close' });
   return summarize('refgraph', scenario, events, lateMaxMs, stats, before, after, looped);
 }
@@ -511,7 +574,13 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
   // The same message refgraph sends: graphql-ws `next` with the Event's sequence, type and payload.
   const id = randomUUID();
   const message = (sequence: number, i: number) =>
-    JSON.stringify({ id, type: 'next', payload: { data: { events: { sequence: String(sequence), type: EVENT_TYPE, payload: JSON.stringify(eventPayload(i)) } } } });
+    JSON.stringify({
+      id,
+      type: 'next',
+      payload: {
+        data: { events: { sequence: String(sequence), type: EVENT_TYPE, payload: JSON.stringify(eventPayload(i)) } },
+      },
+    });
   let sequence = 0;
   const broadcast = (i: number): [number, number] => {
     const data = message(++sequence, i);
@@ -521,7 +590,12 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
   };
   try {
     const before = await memory();
-    const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({ type: 'connect', url, n: scenario.subscribers, protocol: 'raw' });
+    const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({
+      type: 'connect',
+      url,
+      n: scenario.subscribers,
+      protocol: 'raw',
+    });
     if (connected.failed) throw new Error(`${connected.failed} raw subscribers could not connect`);
     const [warm] = broadcast(-1);
     await clients.ask({ type: 'await', from: warm, to: warm, deadlineAt: now() + 60_000 });
@@ -529,7 +603,11 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
     if (scenario.warmupMs > 0) await paced(scenario.rate, scenario.warmupMs, async (i) => void broadcast(i));
     const starts: Array<[number, number]> = [];
     const loop = watchEventLoop();
-    const { count: events, lateMaxMs } = await paced(scenario.rate, scenario.durationMs, async (i) => void starts.push(broadcast(i)));
+    const { count: events, lateMaxMs } = await paced(
+      scenario.rate,
+      scenario.durationMs,
+      async (i) => void starts.push(broadcast(i)),
+    );
     const { stats } = await clients.ask<Extract<FromClients, { type: 'stats' }>>({
       type: 'await',
       from: starts[0]![0],
@@ -693,7 +771,24 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
 
 /** The fan-out table: one line per system and scenario, refgraph next to raw ws. */
 export function formatFanoutTable(measured: Measured[]): string {
-  const header = ['system', 'subs', 'ev/s', 'p50 ms', 'p99 ms', 'max ms', 'p99 vs ws', 'lost', 'dup', 'deliv/s', 'KiB/sub', 'mem vs ws', 'RSS KiB/sub', 'loop busy', 'loop blocked ms', 'sent late ms'];
+  const header = [
+    'system',
+    'subs',
+    'ev/s',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'p99 vs ws',
+    'lost',
+    'dup',
+    'deliv/s',
+    'KiB/sub',
+    'mem vs ws',
+    'RSS KiB/sub',
+    'loop busy',
+    'loop blocked ms',
+    'sent late ms',
+  ];
   const rows = measured.map((m) => {
     const raw = measured.find((r) => r.system === 'raw ws' && r.subscribers === m.subscribers && r.rate === m.rate);
     const versus = (a: number, b: number | undefined) => (m.system === 'raw ws' || !b ? '' : `${(a / b).toFixed(1)}×`);
@@ -717,21 +812,37 @@ export function formatFanoutTable(measured: Measured[]): string {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i >= 1 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i >= 1 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
-const list = (value: string | undefined) => value?.split(',').map((v) => Number(v.trim())).filter((v) => v > 0);
+const list = (value: string | undefined) =>
+  value
+    ?.split(',')
+    .map((v) => Number(v.trim()))
+    .filter((v) => v > 0);
 
 function fanoutOptions(
   options: { quick: boolean; durationMs?: number; warmupMs?: number; databaseUrl: string },
-  overrides: { subscribers?: number[]; rates?: number[]; systems?: FanoutOptions['systems']; profileDir?: string; tsx?: boolean } = {},
+  overrides: {
+    subscribers?: number[];
+    rates?: number[];
+    systems?: FanoutOptions['systems'];
+    profileDir?: string;
+    tsx?: boolean;
+  } = {},
 ): FanoutOptions {
   const durationMs = options.durationMs ?? (options.quick ? 3_000 : 10_000);
   return {
     systems: overrides.systems ?? ['raw ws', 'refgraph'],
     warmupMs: options.warmupMs ?? (options.quick ? 500 : 2_000),
-    subscribers: overrides.subscribers ?? list(process.env.BENCH_FANOUT_SUBSCRIBERS) ?? (options.quick ? [100] : [100, 1000]),
+    subscribers:
+      overrides.subscribers ?? list(process.env.BENCH_FANOUT_SUBSCRIBERS) ?? (options.quick ? [100] : [100, 1000]),
     rates: overrides.rates ?? list(process.env.BENCH_FANOUT_RATES) ?? [10, 50],
     durationMs,
     // A server that falls behind gets this long after the last event to deliver the backlog.
@@ -744,10 +855,18 @@ function fanoutOptions(
 
 export const fanoutSuite: BenchSuite = {
   name: SUITE,
-  description: 'subscription fan-out: N graphql-ws subscribers of `events` at a fixed event rate, next to a raw ws broadcast',
+  description:
+    'subscription fan-out: N graphql-ws subscribers of `events` at a fixed event rate, next to a raw ws broadcast',
   run: async (options: BenchOptions, log) => {
-    const fanout = fanoutOptions({ quick: options.quick, durationMs: options.durationMs, warmupMs: options.warmupMs, databaseUrl: options.databaseUrl });
-    log(`fanout: ${fanout.subscribers.join(', ')} subscribers × ${fanout.rates.join(', ')} events/s, ${fanout.durationMs / 1000} s each after ${fanout.warmupMs / 1000} s of warm-up`);
+    const fanout = fanoutOptions({
+      quick: options.quick,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      databaseUrl: options.databaseUrl,
+    });
+    log(
+      `fanout: ${fanout.subscribers.join(', ')} subscribers × ${fanout.rates.join(', ')} events/s, ${fanout.durationMs / 1000} s each after ${fanout.warmupMs / 1000} s of warm-up`,
+    );
     const measured = await runFanout(fanout, log);
     log(`\n${formatFanoutTable(measured)}\n`);
     return toResults(measured);
@@ -782,7 +901,13 @@ if (process.argv.includes('--fanout-clients')) {
       durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
       databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
     },
-    { subscribers: list(values.subscribers), rates: list(values.rates), systems: values['refgraph-only'] ? ['refgraph'] : undefined, profileDir: values.profile, tsx: values.tsx },
+    {
+      subscribers: list(values.subscribers),
+      rates: list(values.rates),
+      systems: values['refgraph-only'] ? ['refgraph'] : undefined,
+      profileDir: values.profile,
+      tsx: values.tsx,
+    },
   );
   const log = (line: string) => process.stderr.write(`${line}\n`);
   runFanout(options, log).then(
@@ -792,7 +917,9 @@ if (process.argv.includes('--fanout-clients')) {
       process.exit(0);
     },
     (error: unknown) => {
-      process.stderr.write(`fanout failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `fanout failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exit(1);
     },
   );

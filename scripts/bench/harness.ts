@@ -65,7 +65,11 @@ export async function createThrowawayDatabase(baseUrl: string, prefix = 'refgrap
   u.pathname = `/${name}`;
   const url = u.toString();
   await applyMigrations({ url }, { log: () => {} });
-  return { url, name, drop: () => withClient(baseUrl, (c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {}) };
+  return {
+    url,
+    name,
+    drop: () => withClient(baseUrl, (c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {}),
+  };
 }
 
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -120,7 +124,17 @@ export function benchServerEnv(spec = process.env['BENCH_SERVER_ENV'] ?? ''): Re
 /** `refgraph serve` in a child process; `nodeArgs` e.g. ['--cpu-prof'] to profile it. */
 export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const serverEnv = { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', NODE_ENV: 'production', ...BENCH_RATE_LIMITS, ...env, ...benchServerEnv() };
+  const serverEnv = {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    MIGRATE_ON_START: 'false',
+    NODE_ENV: 'production',
+    ...BENCH_RATE_LIMITS,
+    ...env,
+    ...benchServerEnv(),
+  };
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve'], {
     cwd: ROOT,
     env: serverEnv,
@@ -200,12 +214,20 @@ export interface LoadResult {
  * `concurrency` workers call `op` back to back for `durationMs` (after `warmupMs` unmeasured).
  * `op` resolves true for a success; a false or a rejection counts as an error.
  */
-export async function runLoad(op: () => Promise<boolean>, options: { concurrency: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
+export async function runLoad(
+  op: () => Promise<boolean>,
+  options: { concurrency: number; durationMs: number; warmupMs: number },
+): Promise<LoadResult> {
   if (options.warmupMs > 0) await closedLoop(op, options.concurrency, options.warmupMs, false);
   return closedLoop(op, options.concurrency, options.durationMs, true);
 }
 
-async function closedLoop(op: () => Promise<boolean>, concurrency: number, durationMs: number, measure: boolean): Promise<LoadResult> {
+async function closedLoop(
+  op: () => Promise<boolean>,
+  concurrency: number,
+  durationMs: number,
+  measure: boolean,
+): Promise<LoadResult> {
   const latencies: number[] = [];
   let ops = 0;
   let errors = 0;
@@ -234,7 +256,8 @@ async function closedLoop(op: () => Promise<boolean>, concurrency: number, durat
   await Promise.all(Array.from({ length: concurrency }, worker));
   const durationS = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0);
+  const pct = (p: number) =>
+    latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0;
   return { ops, errors, durationS, opsPerSec: ops / durationS, p50Ms: pct(50), p99Ms: pct(99), firstError };
 }
 
@@ -243,7 +266,12 @@ export function httpClient(baseUrl: string, maxSockets: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   const base = new URL(baseUrl);
   return {
-    request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+    request(
+      method: string,
+      path: string,
+      body?: string,
+      headers: Record<string, string> = {},
+    ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
       return new Promise((resolve, reject) => {
         const req = http.request(
           {
@@ -252,12 +280,21 @@ export function httpClient(baseUrl: string, maxSockets: number) {
             port: base.port,
             method,
             path,
-            headers: body === undefined ? headers : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+            headers:
+              body === undefined
+                ? headers
+                : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
           },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                headers: res.headers,
+                body: Buffer.concat(chunks).toString('utf8'),
+              }),
+            );
             res.on('error', reject);
           },
         );
@@ -287,8 +324,13 @@ export function formatTable(results: BenchResult[]): string {
     r.vsBaseline === undefined ? '' : `${r.vsBaseline.toFixed(2)}×`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 /**
@@ -296,11 +338,16 @@ export function formatTable(results: BenchResult[]): string {
  * BENCH_QUICK=1, BENCH_DURATION (seconds), BENCH_CONCURRENCY, BENCH_DATABASE_URL. Prints the table
  * and the notes, and exits 0, or 1 when the suite fails.
  */
-export function runAlone(suite: BenchSuite, defaults: { concurrency: number; durationMs?: number; warmupMs?: number }): void {
+export function runAlone(
+  suite: BenchSuite,
+  defaults: { concurrency: number; durationMs?: number; warmupMs?: number },
+): void {
   const quick = process.env.BENCH_QUICK === '1';
   const options: BenchOptions = {
     quick,
-    durationMs: process.env.BENCH_DURATION ? Number(process.env.BENCH_DURATION) * 1000 : (defaults.durationMs ?? (quick ? 3_000 : 10_000)),
+    durationMs: process.env.BENCH_DURATION
+      ? Number(process.env.BENCH_DURATION) * 1000
+      : (defaults.durationMs ?? (quick ? 3_000 : 10_000)),
     warmupMs: defaults.warmupMs ?? (quick ? 500 : 2_000),
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? defaults.concurrency),
     databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
@@ -313,7 +360,9 @@ export function runAlone(suite: BenchSuite, defaults: { concurrency: number; dur
       process.exit(0);
     },
     (error: unknown) => {
-      process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exit(1);
     },
   );

@@ -90,7 +90,9 @@ async function serveReplica(port: number): Promise<void> {
   const { buildApp } = await import('../../src/app.js');
   const { loadConfig } = await import('../../src/config.js');
   const { schema } = await import('../../src/graphql/schema.js');
-  const { useGraphQlJit } = (await import(pathToFileURL(JIT_ENTRY).href)) as { useGraphQlJit: () => import('graphql-yoga').Plugin };
+  const { useGraphQlJit } = (await import(pathToFileURL(JIT_ENTRY).href)) as {
+    useGraphQlJit: () => import('graphql-yoga').Plugin;
+  };
   const app = await buildApp({ config: loadConfig() });
   const authenticator = app.services.authenticator; // the app's own, with its key cache
   const make = (endpoint: string, plugins: Array<import('graphql-yoga').Plugin>) =>
@@ -144,13 +146,17 @@ const ok = (res: { status: number; body: string }) => res.status === 200 && !res
 
 export const overheadSuite: BenchSuite = {
   name: SUITE,
-  description: 'trivial queries through the full app vs a bare graphql-yoga hello world; graphql-jit evaluated in a replica',
+  description:
+    'trivial queries through the full app vs a bare graphql-yoga hello world; graphql-jit evaluated in a replica',
   async run(options: BenchOptions, log): Promise<BenchResult[]> {
     const database = await createThrowawayDatabase(options.databaseUrl);
     log(`${SUITE}: throw-away database ${database.name}`);
     const results: RatioResult[] = [];
     const conc = options.concurrency;
-    const post = (client: Client, urlPath: string, body: string, headers: Record<string, string> = {}) => async () => ok(await client.request('POST', urlPath, body, headers));
+    const post =
+      (client: Client, urlPath: string, body: string, headers: Record<string, string> = {}) =>
+      async () =>
+        ok(await client.request('POST', urlPath, body, headers));
     const children: Array<{ stop(): Promise<unknown> }> = [];
     const clients: Client[] = [];
     try {
@@ -160,7 +166,12 @@ export const overheadSuite: BenchSuite = {
         const ws = await createWorkspace(db.prisma, 'Overhead');
         secret = ws.keys.test.secret;
         // For the JIT branch's nested query: a small 100-partner network.
-        await seedDashboardNetwork(db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' }, { partners: 100, clicks: 2_000, conversions: 500 }, 7);
+        await seedDashboardNetwork(
+          db.prisma,
+          { workspaceId: ws.workspace.id, mode: 'TEST' },
+          { partners: 100, clicks: 2_000, conversions: 500 },
+          7,
+        );
       } finally {
         await db.close();
       }
@@ -170,7 +181,10 @@ export const overheadSuite: BenchSuite = {
       const withJit = fs.existsSync(JIT_ENTRY);
       const [bare, app, replica] = await startedTogether<{ url: string; cpuMs(): number; stop(): Promise<unknown> }>([
         startChildServer('scripts/bench/overhead.ts', { BENCH_CHILD: 'bare' }),
-        startServerProcess({ DATABASE_URL: database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' }, cpuProfileArgs()),
+        startServerProcess(
+          { DATABASE_URL: database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' },
+          cpuProfileArgs(),
+        ),
         ...(withJit
           ? [
               startChildServer('scripts/bench/overhead.ts', {
@@ -196,7 +210,9 @@ export const overheadSuite: BenchSuite = {
       let replicaClient: Client | null = null;
       let dashStatements: { plain: number; jit: number } | null = null;
       if (!replica) {
-        log(`${SUITE}: @envelop/graphql-jit is not installed in ${path.relative(ROOT, JIT_DIR)} (see scripts/bench/overhead.ts): JIT rows skipped`);
+        log(
+          `${SUITE}: @envelop/graphql-jit is not installed in ${path.relative(ROOT, JIT_DIR)} (see scripts/bench/overhead.ts): JIT rows skipped`,
+        );
       } else {
         replicaClient = httpClient(replica.url, conc);
         clients.push(replicaClient);
@@ -207,14 +223,25 @@ export const overheadSuite: BenchSuite = {
           ['the dashboard (100 partners)', DASHBOARD, auth],
           ['{ viewer { role } } without a credential', VIEWER, {}],
         ] as const) {
-          const answers = await Promise.all([appClient.request('POST', '/graphql', body, headers), rc.request('POST', '/graphql', body, headers), rc.request('POST', '/jit', body, headers)]);
+          const answers = await Promise.all([
+            appClient.request('POST', '/graphql', body, headers),
+            rc.request('POST', '/graphql', body, headers),
+            rc.request('POST', '/jit', body, headers),
+          ]);
           const [fromApp, plain, jit] = answers.map((a) => JSON.parse(a.body) as unknown);
-          if (!isDeepStrictEqual(fromApp, plain)) throw new Error(`the replica answers ${label} unlike the app: ${JSON.stringify(plain).slice(0, 300)} instead of ${JSON.stringify(fromApp).slice(0, 300)}`);
+          if (!isDeepStrictEqual(fromApp, plain))
+            throw new Error(
+              `the replica answers ${label} unlike the app: ${JSON.stringify(plain).slice(0, 300)} instead of ${JSON.stringify(fromApp).slice(0, 300)}`,
+            );
           if (!isDeepStrictEqual(plain, jit)) {
-            throw new Error(`graphql-jit changes the answer to ${label}: ${JSON.stringify(jit).slice(0, 300)} instead of ${JSON.stringify(plain).slice(0, 300)}`);
+            throw new Error(
+              `graphql-jit changes the answer to ${label}: ${JSON.stringify(jit).slice(0, 300)} instead of ${JSON.stringify(plain).slice(0, 300)}`,
+            );
           }
         }
-        log(`${SUITE}: graphql-jit answers the viewer query, the dashboard and an unauthenticated request exactly like the app`);
+        log(
+          `${SUITE}: graphql-jit answers the viewer query, the dashboard and an unauthenticated request exactly like the app`,
+        );
         // SQL statements of one dashboard request, with and without JIT (does it keep the loaders' batching?).
         const statementsOf = async (urlPath: string) => {
           const count = async () => Number((await rc.request('GET', '/statements')).body);
@@ -223,7 +250,9 @@ export const overheadSuite: BenchSuite = {
           return (await count()) - before;
         };
         dashStatements = { plain: await statementsOf('/graphql'), jit: await statementsOf('/jit') };
-        log(`${SUITE}: dashboard (100 partners): ${dashStatements.plain} SQL statements without JIT, ${dashStatements.jit} with`);
+        log(
+          `${SUITE}: dashboard (100 partners): ${dashStatements.plain} SQL statements without JIT, ${dashStatements.jit} with`,
+        );
       }
 
       // Every trivial-query scenario in interleaved rounds (drift on a shared machine hits them alike).
@@ -234,7 +263,12 @@ export const overheadSuite: BenchSuite = {
           bare: post(bareClient, '/graphql', TYPENAME),
           typename: post(appClient, '/graphql', TYPENAME),
           viewer: post(appClient, '/graphql', VIEWER, auth),
-          ...(replicaClient ? { replica: post(replicaClient, '/graphql', VIEWER, auth), replicaJit: post(replicaClient, '/jit', VIEWER, auth) } : {}),
+          ...(replicaClient
+            ? {
+                replica: post(replicaClient, '/graphql', VIEWER, auth),
+                replicaJit: post(replicaClient, '/jit', VIEWER, auth),
+              }
+            : {}),
         } as Record<'bare' | 'typename' | 'viewer' | 'replica' | 'replicaJit', () => Promise<boolean>>,
         timing,
         timing.rounds,
@@ -260,7 +294,8 @@ export const overheadSuite: BenchSuite = {
         typename: await cpuPerRequest(post(appClient, '/graphql', TYPENAME), app!.cpuMs),
         viewer: await cpuPerRequest(post(appClient, '/graphql', VIEWER, auth), app!.cpuMs),
       };
-      const cpuNote = (ms: number) => `server CPU ${ms.toFixed(3)} ms per request (${(ms / cpu.bare).toFixed(2)}× the bare Yoga's)`;
+      const cpuNote = (ms: number) =>
+        `server CPU ${ms.toFixed(3)} ms per request (${(ms / cpu.bare).toFixed(2)}× the bare Yoga's)`;
       const baseline = { name: 'bare Yoga hello world: { __typename }', measured: m.bare };
       const vsBare = (x: Measured) => times(ratios(x, m.bare).throughput);
       results.push(
@@ -280,12 +315,28 @@ export const overheadSuite: BenchSuite = {
         const plainName = 'replica: { viewer { role } }';
         const q = ratios(m.replicaJit, m.replica);
         results.push(
-          ratioRow(SUITE, plainName, 'request', m.replica, conc, { name: plainName, measured: m.replica }, {
-            notes: `the app's schema and context (buildApp's services, the same authentication) in plain Yoga; ${vsBare(m.replica)} the bare Yoga`,
-          }),
-          ratioRow(SUITE, 'replica + graphql-jit: { viewer { role } }', 'request', m.replicaJit, conc, { name: plainName, measured: m.replica }, {
-            notes: `requests/s ${times(q.throughput)}, p50 ${times(q.p50)}, p99 ${times(q.p99)} the replica without JIT; ${vsBare(m.replicaJit)} the bare Yoga`,
-          }),
+          ratioRow(
+            SUITE,
+            plainName,
+            'request',
+            m.replica,
+            conc,
+            { name: plainName, measured: m.replica },
+            {
+              notes: `the app's schema and context (buildApp's services, the same authentication) in plain Yoga; ${vsBare(m.replica)} the bare Yoga`,
+            },
+          ),
+          ratioRow(
+            SUITE,
+            'replica + graphql-jit: { viewer { role } }',
+            'request',
+            m.replicaJit,
+            conc,
+            { name: plainName, measured: m.replica },
+            {
+              notes: `requests/s ${times(q.throughput)}, p50 ${times(q.p50)}, p99 ${times(q.p99)} the replica without JIT; ${vsBare(m.replicaJit)} the bare Yoga`,
+            },
+          ),
         );
         if (options.quick) {
           log(`${SUITE}: --quick: the JIT dashboard rows are left out`);
@@ -293,18 +344,42 @@ export const overheadSuite: BenchSuite = {
           // Concurrency 1: the time of one nested answer, with and without JIT.
           const one = scenarioTiming(options, 1);
           log(`${SUITE}: the dashboard (100 partners) on the replica, concurrency 1:`);
-          const d = await measureRounds({ plain: post(replicaClient, '/graphql', DASHBOARD, auth), jit: post(replicaClient, '/jit', DASHBOARD, auth) }, one, one.rounds, log);
+          const d = await measureRounds(
+            {
+              plain: post(replicaClient, '/graphql', DASHBOARD, auth),
+              jit: post(replicaClient, '/jit', DASHBOARD, auth),
+            },
+            one,
+            one.rounds,
+            log,
+          );
           const dq = ratios(d.jit, d.plain);
           const dashName = 'replica: dashboard, 100 partners';
           results.push(
-            ratioRow(SUITE, dashName, 'request', d.plain, 1, { name: dashName, measured: d.plain }, {
-              statementsPerOp: dashStatements.plain,
-              notes: `small network: 2 000 clicks, 500 conversions; ${dashStatements.plain} SQL statements per request`,
-            }),
-            ratioRow(SUITE, 'replica + graphql-jit: dashboard, 100 partners', 'request', d.jit, 1, { name: dashName, measured: d.plain }, {
-              statementsPerOp: dashStatements.jit,
-              notes: `${dashStatements.jit} SQL statements per request; requests/s ${times(dq.throughput)}, p50 ${times(dq.p50)}, p99 ${times(dq.p99)} the replica without JIT`,
-            }),
+            ratioRow(
+              SUITE,
+              dashName,
+              'request',
+              d.plain,
+              1,
+              { name: dashName, measured: d.plain },
+              {
+                statementsPerOp: dashStatements.plain,
+                notes: `small network: 2 000 clicks, 500 conversions; ${dashStatements.plain} SQL statements per request`,
+              },
+            ),
+            ratioRow(
+              SUITE,
+              'replica + graphql-jit: dashboard, 100 partners',
+              'request',
+              d.jit,
+              1,
+              { name: dashName, measured: d.plain },
+              {
+                statementsPerOp: dashStatements.jit,
+                notes: `${dashStatements.jit} SQL statements per request; requests/s ${times(dq.throughput)}, p50 ${times(dq.p50)}, p99 ${times(dq.p99)} the replica without JIT`,
+              },
+            ),
           );
         }
       }
@@ -319,7 +394,11 @@ export const overheadSuite: BenchSuite = {
 
 function yogaVersion(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'graphql-yoga', 'package.json'), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'graphql-yoga', 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return '?';
   }

@@ -68,7 +68,11 @@ export interface SeededNetwork {
 /** Rows per INSERT statement: large enough to be fast, small enough for comfortable parameter arrays. */
 const CHUNK = 20_000;
 
-async function insertAll(prisma: PrismaClient, table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+async function insertAll(
+  prisma: PrismaClient,
+  table: string,
+  rows: ReadonlyArray<Record<string, unknown>>,
+): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) await bulkInsert(prisma, table, rows.slice(i, i + CHUNK));
 }
 
@@ -97,7 +101,12 @@ const DAY = 86_400_000;
  * and a manual credit for every fourth partner. Ends with VACUUM ANALYZE (PostgreSQL) so plans
  * are those of a settled database.
  */
-export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant, size: NetworkSize, seed = 1): Promise<SeededNetwork> {
+export async function seedDashboardNetwork(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  size: NetworkSize,
+  seed = 1,
+): Promise<SeededNetwork> {
   const started = performance.now();
   const rnd = random(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
@@ -108,7 +117,10 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
 
   const main = await f.program({ name: `Main ${size.partners}`, type: 'AFFILIATE', currency: 'USD' });
   const second = await f.program({ name: `Second ${size.partners}`, type: 'REFERRAL', currency: 'USD' });
-  const rules = new Map<string, { cash: { id: string; lineageId: string }; credit: { id: string; lineageId: string } }>();
+  const rules = new Map<
+    string,
+    { cash: { id: string; lineageId: string }; credit: { id: string; lineageId: string } }
+  >();
   for (const program of [main, second]) {
     const cash = await f.rule(program.id, { fixedAmount: 500n });
     const credit = await f.rule(program.id, { recipient: 'REFERRED', kind: 'CREDIT', fixedAmount: 300n });
@@ -127,16 +139,46 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
     ...t,
   }));
   const enrollments = partners.flatMap((p, i) => [
-    { id: uuidv7(), programId: main.id, partnerId: p.id, status: i % 7 === 3 ? ('PENDING' as const) : ('APPROVED' as const), createdAt: ago(300), updatedAt, ...t },
-    ...(i % 2 === 0 ? [{ id: uuidv7(), programId: second.id, partnerId: p.id, status: 'APPROVED' as const, createdAt: ago(300), updatedAt, ...t }] : []),
+    {
+      id: uuidv7(),
+      programId: main.id,
+      partnerId: p.id,
+      status: i % 7 === 3 ? ('PENDING' as const) : ('APPROVED' as const),
+      createdAt: ago(300),
+      updatedAt,
+      ...t,
+    },
+    ...(i % 2 === 0
+      ? [
+          {
+            id: uuidv7(),
+            programId: second.id,
+            partnerId: p.id,
+            status: 'APPROVED' as const,
+            createdAt: ago(300),
+            updatedAt,
+            ...t,
+          },
+        ]
+      : []),
   ]);
   const links = enrollments.flatMap((e, i) => {
     const link = (n: number, extra: { isDefault: boolean; disabledAt: Date | null }) => {
       const code = `b${size.partners}-${i}-${n}-${uuidv7().slice(-6)}`;
-      return { id: uuidv7(), enrollmentId: e.id, programId: e.programId, partnerId: e.partnerId, code, codeNormalized: code.toLowerCase(), ...extra, ...t };
+      return {
+        id: uuidv7(),
+        enrollmentId: e.id,
+        programId: e.programId,
+        partnerId: e.partnerId,
+        code,
+        codeNormalized: code.toLowerCase(),
+        ...extra,
+        ...t,
+      };
     };
     const rows = [link(0, { isDefault: true, disabledAt: null })];
-    if (e.programId === main.id && i % 3 === 0) rows.push(link(1, { isDefault: false, disabledAt: i % 6 === 0 ? updatedAt : null }));
+    if (e.programId === main.id && i % 3 === 0)
+      rows.push(link(1, { isDefault: false, disabledAt: i % 6 === 0 ? updatedAt : null }));
     return rows;
   });
 
@@ -148,7 +190,15 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
   for (let done = 0; done < size.clicks; done += CHUNK) {
     const rows = Array.from({ length: Math.min(CHUNK, size.clicks - done) }, () => {
       const l = pick(links);
-      return { id: uuidv7(), linkId: l.id, programId: l.programId, partnerId: l.partnerId, occurredAt: ago(90), discarded: rnd() < 0.03, ...t };
+      return {
+        id: uuidv7(),
+        linkId: l.id,
+        programId: l.programId,
+        partnerId: l.partnerId,
+        occurredAt: ago(90),
+        discarded: rnd() < 0.03,
+        ...t,
+      };
     });
     await bulkInsert(prisma, 'Click', rows);
   }
@@ -202,7 +252,17 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
   const statuses = ['CREATED', 'APPROVED', 'PROCESSED', 'CANCELED', 'REJECTED'] as const;
   const weights = [0.3, 0.7, 0.95, 0.98, 1];
   const payouts = new Map<string, { id: string; partnerId: string; currency: string; amount: bigint }>();
-  const rewards: Array<Record<string, unknown> & { id: string; partnerId: string; status: string; amount: bigint; currency: string; recipient: string; payoutId: string | null }> = [];
+  const rewards: Array<
+    Record<string, unknown> & {
+      id: string;
+      partnerId: string;
+      status: string;
+      amount: bigint;
+      currency: string;
+      recipient: string;
+      payoutId: string | null;
+    }
+  > = [];
   for (const [i, c] of conversions.entries()) {
     if (c.status !== 'ACCEPTED') continue;
     const rule = rules.get(c.programId)!;
@@ -213,17 +273,55 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
     if (status === 'PROCESSED') {
       const key = `${c.partnerId}:${c.currency}`;
       let payout = payouts.get(key);
-      if (!payout) payouts.set(key, (payout = { id: uuidv7(), partnerId: c.partnerId, currency: c.currency, amount: 0n }));
+      if (!payout)
+        payouts.set(key, (payout = { id: uuidv7(), partnerId: c.partnerId, currency: c.currency, amount: 0n }));
       payout.amount += amount;
       payoutId = payout.id;
     }
-    const base = { programId: c.programId, partnerId: c.partnerId, conversionId: c.id, approveAfter: new Date(now + 14 * DAY), createdAt: c.occurredAt, updatedAt, ...t };
-    rewards.push({ ...base, id: uuidv7(), ruleId: rule.cash.id, ruleLineageId: rule.cash.lineageId, recipient: 'REFERRER', kind: 'CASH', status, amount, currency: c.currency, payoutId });
+    const base = {
+      programId: c.programId,
+      partnerId: c.partnerId,
+      conversionId: c.id,
+      approveAfter: new Date(now + 14 * DAY),
+      createdAt: c.occurredAt,
+      updatedAt,
+      ...t,
+    };
+    rewards.push({
+      ...base,
+      id: uuidv7(),
+      ruleId: rule.cash.id,
+      ruleLineageId: rule.cash.lineageId,
+      recipient: 'REFERRER',
+      kind: 'CASH',
+      status,
+      amount,
+      currency: c.currency,
+      payoutId,
+    });
     if (i % 4 === 0) {
-      rewards.push({ ...base, id: uuidv7(), ruleId: rule.credit.id, ruleLineageId: rule.credit.lineageId, recipient: 'REFERRED', kind: 'CREDIT', status: 'APPROVED', amount: 300n, currency: c.currency, payoutId: null });
+      rewards.push({
+        ...base,
+        id: uuidv7(),
+        ruleId: rule.credit.id,
+        ruleLineageId: rule.credit.lineageId,
+        recipient: 'REFERRED',
+        kind: 'CREDIT',
+        status: 'APPROVED',
+        amount: 300n,
+        currency: c.currency,
+        payoutId: null,
+      });
     }
   }
-  const payoutRows = [...payouts.values()].map((p) => ({ ...p, status: 'PAID' as const, method: 'bank_transfer', paidAt: updatedAt, updatedAt, ...t }));
+  const payoutRows = [...payouts.values()].map((p) => ({
+    ...p,
+    status: 'PAID' as const,
+    method: 'bank_transfer',
+    paidAt: updatedAt,
+    updatedAt,
+    ...t,
+  }));
   await insertAll(prisma, 'Payout', payoutRows);
   await insertAll(prisma, 'Reward', rewards);
 
@@ -231,13 +329,44 @@ export async function seedDashboardNetwork(prisma: PrismaClient, tenant: Tenant,
   const ledger: Array<Record<string, unknown>> = [];
   for (const w of rewards) {
     if (w.recipient !== 'REFERRER' || (w.status !== 'APPROVED' && w.status !== 'PROCESSED')) continue;
-    ledger.push({ id: uuidv7(), partnerId: w.partnerId, type: 'REWARD_APPROVED', amount: w.amount, currency: w.currency, rewardId: w.id, payoutId: null, note: null, ...t });
+    ledger.push({
+      id: uuidv7(),
+      partnerId: w.partnerId,
+      type: 'REWARD_APPROVED',
+      amount: w.amount,
+      currency: w.currency,
+      rewardId: w.id,
+      payoutId: null,
+      note: null,
+      ...t,
+    });
     if (w.status === 'PROCESSED') {
-      ledger.push({ id: uuidv7(), partnerId: w.partnerId, type: 'REWARD_PROCESSED', amount: -w.amount, currency: w.currency, rewardId: w.id, payoutId: w.payoutId, note: null, ...t });
+      ledger.push({
+        id: uuidv7(),
+        partnerId: w.partnerId,
+        type: 'REWARD_PROCESSED',
+        amount: -w.amount,
+        currency: w.currency,
+        rewardId: w.id,
+        payoutId: w.payoutId,
+        note: null,
+        ...t,
+      });
     }
   }
   partners.forEach((p, i) => {
-    if (i % 4 === 0) ledger.push({ id: uuidv7(), partnerId: p.id, type: 'MANUAL_CREDIT', amount: 100n, currency: 'EUR', rewardId: null, payoutId: null, note: 'goodwill', ...t });
+    if (i % 4 === 0)
+      ledger.push({
+        id: uuidv7(),
+        partnerId: p.id,
+        type: 'MANUAL_CREDIT',
+        amount: 100n,
+        currency: 'EUR',
+        rewardId: null,
+        payoutId: null,
+        note: 'goodwill',
+        ...t,
+      });
   });
   await insertAll(prisma, 'LedgerEntry', ledger);
 
@@ -422,8 +551,13 @@ export async function measureRounds<K extends string>(
 
 /** Ratios to a baseline measured in the same rounds: the median over rounds of each round's ratio. */
 export function ratios(x: Measured, base: Measured): { throughput: number; p50: number; p99: number } {
-  const each = (f: (r: LoadResult, b: LoadResult) => number) => median(x.rounds.map((r, i) => f(r, base.rounds[i] ?? base.combined)));
-  return { throughput: each((r, b) => r.opsPerSec / b.opsPerSec), p50: each((r, b) => r.p50Ms / b.p50Ms), p99: each((r, b) => r.p99Ms / b.p99Ms) };
+  const each = (f: (r: LoadResult, b: LoadResult) => number) =>
+    median(x.rounds.map((r, i) => f(r, base.rounds[i] ?? base.combined)));
+  return {
+    throughput: each((r, b) => r.opsPerSec / b.opsPerSec),
+    p50: each((r, b) => r.p50Ms / b.p50Ms),
+    p99: each((r, b) => r.p99Ms / b.p99Ms),
+  };
 }
 
 export function ratioRow(
@@ -450,13 +584,16 @@ export function ratioRow(
     concurrency,
     ...(baseline && q ? { baseline: baseline.name, vsBaseline: q.throughput, p50Ratio: q.p50, p99Ratio: q.p99 } : {}),
     loadAverage: m.loadAverage,
-    ...(m.rounds.length > 1 ? { rounds: m.rounds.map((x) => ({ opsPerSec: x.opsPerSec, p50Ms: x.p50Ms, p99Ms: x.p99Ms })) } : {}),
+    ...(m.rounds.length > 1
+      ? { rounds: m.rounds.map((x) => ({ opsPerSec: x.opsPerSec, p50Ms: x.p50Ms, p99Ms: x.p99Ms })) }
+      : {}),
     ...extra,
   };
 }
 
 /** `1.23×` */
-export const times = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`);
+export const times = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`;
 
 /**
  * Measured time per scenario for the suites that run many short scenarios (dashboard, overhead):
@@ -464,8 +601,16 @@ export const times = (x: number | undefined): string => (x === undefined || !Num
  * warm-up and one round, so that every suite together stays well under the 3-minute budget of
  * `--quick` (quick numbers are a smoke test: a quarter second does not warm V8 up).
  */
-export function scenarioTiming(options: BenchOptions, concurrency: number): { concurrency: number; durationMs: number; warmupMs: number; rounds: number } {
+export function scenarioTiming(
+  options: BenchOptions,
+  concurrency: number,
+): { concurrency: number; durationMs: number; warmupMs: number; rounds: number } {
   return options.quick
-    ? { concurrency, durationMs: Math.min(options.durationMs, 1_000), warmupMs: Math.min(options.warmupMs, 250), rounds: 1 }
+    ? {
+        concurrency,
+        durationMs: Math.min(options.durationMs, 1_000),
+        warmupMs: Math.min(options.warmupMs, 250),
+        rounds: 1,
+      }
     : { concurrency, durationMs: options.durationMs, warmupMs: options.warmupMs, rounds: 3 };
 }

@@ -225,7 +225,7 @@ function connectionError(error: unknown, url: string, canCreate: boolean): Migra
     case '28000':
       return new MigrationError(
         `Cannot connect to ${where}: authentication failed for user "${user}" (${message}). ` +
-          'Check the user name and password in DATABASE_URL and the server\'s pg_hba.conf.',
+          "Check the user name and password in DATABASE_URL and the server's pg_hba.conf.",
         'AUTH_FAILED',
         { cause: error },
       );
@@ -265,7 +265,8 @@ async function connectPg(url: string, createDatabase: boolean, log: (msg: string
   try {
     return await open(connectionString);
   } catch (error) {
-    if ((error as { code?: string }).code !== '3D000' || !createDatabase) throw connectionError(error, url, createDatabase);
+    if ((error as { code?: string }).code !== '3D000' || !createDatabase)
+      throw connectionError(error, url, createDatabase);
   }
   const database = pgDatabaseName(url);
   log(`creating database "${database}"`);
@@ -301,7 +302,7 @@ async function acquireLock(client: pg.Client, timeoutMs: number, log: (msg: stri
       throw new MigrationError(
         `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for the migration lock on ${where} ` +
           `(pg_advisory_lock(${MIGRATION_LOCK_KEY}), held by another refgraph instance). If no instance is ` +
-          'migrating, find the holder with: SELECT pid FROM pg_locks WHERE locktype = \'advisory\' ' +
+          "migrating, find the holder with: SELECT pid FROM pg_locks WHERE locktype = 'advisory' " +
           `AND objid = ${MIGRATION_LOCK_KEY} — and end that session.`,
         'LOCK_TIMEOUT',
       );
@@ -333,7 +334,9 @@ async function applyOnPostgres(
       state = await readHistory(query, schema, migrations);
       if (state.failed.length) throw failedMigrationError(state, where);
       if (!state.pending.length) return { applied: [] };
-      return await applyWithEngine({ url }, migrations, state, log, where, () => readHistory(query, schema, migrations));
+      return await applyWithEngine({ url }, migrations, state, log, where, () =>
+        readHistory(query, schema, migrations),
+      );
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
     }
@@ -354,7 +357,10 @@ async function applyWithEngine(
   const t0 = Date.now();
   const handle = await openSchemaEngine(target);
   try {
-    const { appliedMigrationNames } = await handle.engine.applyMigrations({ migrationsList: migrations, filters: noFilters });
+    const { appliedMigrationNames } = await handle.engine.applyMigrations({
+      migrationsList: migrations,
+      filters: noFilters,
+    });
     log(`applied ${appliedMigrationNames.length} migration(s) in ${Date.now() - t0} ms`);
     return { applied: appliedMigrationNames };
   } catch (error) {

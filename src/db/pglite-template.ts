@@ -32,7 +32,11 @@ function migrationsKey(dir: string): string {
     .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, 'migration.sql')))
     .map((entry) => entry.name)
     .sort();
-  for (const name of names) hash.update(`${name}\0`).update(fs.readFileSync(path.join(dir, name, 'migration.sql'))).update('\0');
+  for (const name of names)
+    hash
+      .update(`${name}\0`)
+      .update(fs.readFileSync(path.join(dir, name, 'migration.sql')))
+      .update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -48,7 +52,8 @@ export async function writePgliteTemplate(file = defaultTemplateFile()): Promise
     fs.renameSync(partial, file); // never a half-written template
     // Templates of earlier migrations are never used again.
     for (const other of fs.readdirSync(path.dirname(file))) {
-      if (TEMPLATE_NAME.test(other) && other !== path.basename(file)) fs.rmSync(path.join(path.dirname(file), other), { force: true });
+      if (TEMPLATE_NAME.test(other) && other !== path.basename(file))
+        fs.rmSync(path.join(path.dirname(file), other), { force: true });
     }
     return { bytes: dump.length };
   } finally {

@@ -16,9 +16,12 @@ export const firstArgOptions = {
 export function listTake(first: number | null | undefined): number {
   if (first === null || first === undefined) return LIST_CAP;
   if (first < 0 || first > LIST_CAP) {
-    throw new GraphQLError(`first must be from 0 to ${LIST_CAP}; got ${first}. Use the paginated field for longer lists.`, {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
+    throw new GraphQLError(
+      `first must be from 0 to ${LIST_CAP}; got ${first}. Use the paginated field for longer lists.`,
+      {
+        extensions: { code: 'BAD_USER_INPUT' },
+      },
+    );
   }
   return first;
 }

@@ -52,7 +52,8 @@ export const builder = new SchemaBuilder<{
     }),
     // Check subscriptions when they start, not only on each event.
     authorizeOnSubscribe: true,
-    unauthorizedError: (_parent, ctx) => (ctx.auth ? forbiddenError(ctx.auth.role) : unauthenticatedError(ctx.authError)),
+    unauthorizedError: (_parent, ctx) =>
+      ctx.auth ? forbiddenError(ctx.auth.role) : unauthenticatedError(ctx.authError),
   },
   prisma: {
     // The client depends on the running app's database, so it comes from the context.
@@ -76,12 +77,15 @@ export const builder = new SchemaBuilder<{
       authScopes: { authenticated: true },
     },
     nodesQueryOptions: {
-      description: 'Several objects by global id (at most 100), in the order asked; null for each id outside the caller’s scope.',
+      description:
+        'Several objects by global id (at most 100), in the order asked; null for each id outside the caller’s scope.',
       authScopes: { authenticated: true },
       complexity: (args) => ({ field: 1, multiplier: Math.min(args.ids.length, 100) }),
       resolve: (_root, args, _ctx, _info, resolveNodes) => {
         if (args.ids.length > 100) {
-          throw new GraphQLError(`nodes takes at most 100 ids; got ${args.ids.length}.`, { extensions: { code: 'BAD_USER_INPUT' } });
+          throw new GraphQLError(`nodes takes at most 100 ids; got ${args.ids.length}.`, {
+            extensions: { code: 'BAD_USER_INPUT' },
+          });
         }
         return resolveNodes(args.ids);
       },
@@ -105,7 +109,11 @@ builder.scalarType('DateTime', {
 
 /** A DateTime input, or a request error (BAD_USER_INPUT) saying what is wrong with it. */
 function dateTimeInput(value: unknown, node?: ValueNode): Date {
-  if (typeof value !== 'string') throw invalidInputValueError(`DateTime must be a string such as "2026-01-31T12:00:00Z"; got ${shown(value)}.`, node);
+  if (typeof value !== 'string')
+    throw invalidInputValueError(
+      `DateTime must be a string such as "2026-01-31T12:00:00Z"; got ${shown(value)}.`,
+      node,
+    );
   const parsed = parseDateTime(value);
   if ('problem' in parsed) throw invalidInputValueError(parsed.problem, node);
   return parsed.date;
@@ -131,7 +139,10 @@ builder.scalarType('Decimal', {
 /** A Decimal input, or a request error (BAD_USER_INPUT) saying what is wrong with it. */
 function decimalInput(value: unknown, node?: ValueNode): string {
   if (typeof value !== 'string' || value.length > DECIMAL_MAX_LENGTH || !/^-?\d+(\.\d+)?$/.test(value)) {
-    throw invalidInputValueError(`Decimal must be a string such as "12.50" (digits, an optional "-" and fraction, at most ${DECIMAL_MAX_LENGTH} characters); got ${shown(value)}.`, node);
+    throw invalidInputValueError(
+      `Decimal must be a string such as "12.50" (digits, an optional "-" and fraction, at most ${DECIMAL_MAX_LENGTH} characters); got ${shown(value)}.`,
+      node,
+    );
   }
   return value;
 }
@@ -142,5 +153,6 @@ builder.subscriptionType({
     'Live updates over graphql-ws (or SSE). Arguments are filters; omitted, a stream covers the caller’s whole scope. Every event is resolved with fresh data.',
 });
 builder.mutationType({
-  description: 'Writes. Each takes one `input` and returns a payload whose `userErrors` list expected failures; a refused mutation changes nothing.',
+  description:
+    'Writes. Each takes one `input` and returns a payload whose `userErrors` list expected failures; a refused mutation changes nothing.',
 });

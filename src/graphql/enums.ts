@@ -28,10 +28,14 @@ export const EnrollmentStatusEnum = builder.enumType(E.EnrollmentStatus, {
   name: 'EnrollmentStatus',
   description: 'A partner’s membership of a program. APPROVED enrollments get a default referral link.',
 });
-export const ConversionTypeEnum = builder.enumType(E.ConversionType, { name: 'ConversionType', description: 'What happened in the company’s product.' });
+export const ConversionTypeEnum = builder.enumType(E.ConversionType, {
+  name: 'ConversionType',
+  description: 'What happened in the company’s product.',
+});
 export const ConversionStatusEnum = builder.enumType(E.ConversionStatus, {
   name: 'ConversionStatus',
-  description: 'ACCEPTED: attributed and evaluated for rewards. DISCARDED: stored with a `discardReason`, never rewarded.',
+  description:
+    'ACCEPTED: attributed and evaluated for rewards. DISCARDED: stored with a `discardReason`, never rewarded.',
 });
 export const ReferralStatusEnum = builder.enumType(E.ReferralStatus, {
   name: 'ReferralStatus',
@@ -39,16 +43,26 @@ export const ReferralStatusEnum = builder.enumType(E.ReferralStatus, {
 });
 export const RewardStatusEnum = builder.enumType(E.RewardStatus, {
   name: 'RewardStatus',
-  description: 'CREATED → APPROVED → PROCESSED; CREATED/APPROVED → CANCELED | REJECTED. Any other transition is refused.',
+  description:
+    'CREATED → APPROVED → PROCESSED; CREATED/APPROVED → CANCELED | REJECTED. Any other transition is refused.',
 });
-export const RewardKindEnum = builder.enumType(E.RewardKind, { name: 'RewardKind', description: 'What the reward is paid as.' });
+export const RewardKindEnum = builder.enumType(E.RewardKind, {
+  name: 'RewardKind',
+  description: 'What the reward is paid as.',
+});
 export const RewardRecipientEnum = builder.enumType(E.RewardRecipient, {
   name: 'RewardRecipient',
   description: 'REFERRER: the partner. REFERRED: the new customer (double-sided rewards).',
 });
-export const RewardTriggerEnum = builder.enumType(E.RewardTrigger, { name: 'RewardTrigger', description: 'The conversion type a rule rewards.' });
+export const RewardTriggerEnum = builder.enumType(E.RewardTrigger, {
+  name: 'RewardTrigger',
+  description: 'The conversion type a rule rewards.',
+});
 export const AmountTypeEnum = builder.enumType(E.AmountType, {
   name: 'AmountType',
   description: 'FIXED: `fixedAmount`. PERCENTAGE: `percentageBasisPoints` of the conversion amount (1 bp = 0.01 %).',
 });
-export const PayoutStatusEnum = builder.enumType(E.PayoutStatus, { name: 'PayoutStatus', description: 'PENDING until marked PAID (or FAILED).' });
+export const PayoutStatusEnum = builder.enumType(E.PayoutStatus, {
+  name: 'PayoutStatus',
+  description: 'PENDING until marked PAID (or FAILED).',
+});

@@ -80,7 +80,13 @@ export function toUserErrors(error: unknown): UserErrorShape[] | null {
     switch (error.code) {
       case 'P2002': {
         const target = uniqueTarget(error);
-        return [{ code: 'DUPLICATE', message: `A record with this ${target ?? 'value'} already exists.`, field: target ? ['input', target] : null }];
+        return [
+          {
+            code: 'DUPLICATE',
+            message: `A record with this ${target ?? 'value'} already exists.`,
+            field: target ? ['input', target] : null,
+          },
+        ];
       }
       case 'P2025':
         return [{ code: 'NOT_FOUND', message: 'Record not found.', field: null }];
@@ -94,8 +100,12 @@ export function toUserErrors(error: unknown): UserErrorShape[] | null {
 }
 
 function uniqueTarget(error: Prisma.PrismaClientKnownRequestError): string | null {
-  const meta = error.meta as { target?: unknown; driverAdapterError?: { cause?: { constraint?: { fields?: string[] } } } } | undefined;
-  const fields = meta?.driverAdapterError?.cause?.constraint?.fields ?? (Array.isArray(meta?.target) ? (meta.target as string[]) : null);
+  const meta = error.meta as
+    | { target?: unknown; driverAdapterError?: { cause?: { constraint?: { fields?: string[] } } } }
+    | undefined;
+  const fields =
+    meta?.driverAdapterError?.cause?.constraint?.fields ??
+    (Array.isArray(meta?.target) ? (meta.target as string[]) : null);
   const interesting = fields?.map((f) => f.replace(/"/g, '')).filter((f) => f !== 'workspaceId' && f !== 'mode');
   return interesting?.length ? interesting.join(', ') : null;
 }
@@ -121,5 +131,8 @@ export function forbiddenError(role: string): GraphQLError {
  * Thrown as anything but a GraphQLError, the same mistake was an unexpected error (HTTP 500).
  */
 export function invalidInputValueError(message: string, node?: ASTNode): GraphQLError {
-  return new GraphQLError(message, { nodes: node, extensions: { code: 'BAD_USER_INPUT', http: { spec: true, status: 400 } } });
+  return new GraphQLError(message, {
+    nodes: node,
+    extensions: { code: 'BAD_USER_INPUT', http: { spec: true, status: 400 } },
+  });
 }

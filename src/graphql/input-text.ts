@@ -92,12 +92,18 @@ function returnsPayload(info: GraphQLResolveInfo): boolean {
 }
 
 /** `resolver`, run only when its arguments hold no unstorable text. */
-function checked<Context>(resolver: GraphQLFieldResolver<unknown, Context, object>): GraphQLFieldResolver<unknown, Context, object> {
+function checked<Context>(
+  resolver: GraphQLFieldResolver<unknown, Context, object>,
+): GraphQLFieldResolver<unknown, Context, object> {
   return (parent, args, context, info) => {
     const problems = textProblems(args as Record<string, unknown>);
     if (problems.length === 0) return resolver(parent, args, context, info);
     if (returnsPayload(info)) {
-      const userErrors: UserErrorShape[] = problems.map((p) => ({ code: 'VALIDATION', message: p.message, field: p.path }));
+      const userErrors: UserErrorShape[] = problems.map((p) => ({
+        code: 'VALIDATION',
+        message: p.message,
+        field: p.path,
+      }));
       return { userErrors };
     }
     throw badTextError(problems);
@@ -107,7 +113,9 @@ function checked<Context>(resolver: GraphQLFieldResolver<unknown, Context, objec
 function badTextError(problems: TextProblem[]): GraphQLError {
   const [first] = problems;
   const more = problems.length > 1 ? ` (${problems.length - 1} more value${problems.length > 2 ? 's' : ''} too)` : '';
-  return new GraphQLError(`Argument ${first!.message}${more}`, { extensions: { code: 'BAD_USER_INPUT', field: first!.path } });
+  return new GraphQLError(`Argument ${first!.message}${more}`, {
+    extensions: { code: 'BAD_USER_INPUT', field: first!.path },
+  });
 }
 
 /**

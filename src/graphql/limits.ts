@@ -45,10 +45,19 @@ export const DEFAULT_LIST_ESTIMATE = 10;
  * its parent (`Program.rewardRules.program.rewardRules…`) multiplies at every level, as the work
  * does, and aliases add up.
  */
-export function fieldComplexity(args: Record<string, unknown>, _ctx: unknown, field: { type: GraphQLOutputType }): { field: number; multiplier: number } {
+export function fieldComplexity(
+  args: Record<string, unknown>,
+  _ctx: unknown,
+  field: { type: GraphQLOutputType },
+): { field: number; multiplier: number } {
   const named = getNamedType(field.type).name;
   if (named.endsWith('Connection')) {
-    const asked = typeof args['first'] === 'number' ? args['first'] : typeof args['last'] === 'number' ? args['last'] : DEFAULT_PAGE_SIZE;
+    const asked =
+      typeof args['first'] === 'number'
+        ? args['first']
+        : typeof args['last'] === 'number'
+          ? args['last']
+          : DEFAULT_PAGE_SIZE;
     return { field: 1, multiplier: Math.min(Math.max(asked, 0), MAX_PAGE_SIZE) };
   }
   if (isList(field.type)) {
@@ -96,7 +105,8 @@ export function nestingDepth(source: string, limit: number): number {
         i += 2;
       } else {
         i++;
-        while (i < n && source.charCodeAt(i) !== 0x22 && source.charCodeAt(i) !== 0x0a) i += source.charCodeAt(i) === 0x5c ? 2 : 1;
+        while (i < n && source.charCodeAt(i) !== 0x22 && source.charCodeAt(i) !== 0x0a)
+          i += source.charCodeAt(i) === 0x5c ? 2 : 1;
       }
     }
   }
@@ -139,19 +149,41 @@ export function useOperationLimits(limits: OperationLimits): Plugin {
     maxDepthRule({
       n: limits.depth,
       propagateOnRejection: false,
-      onReject: [(ctx, error) => report(ctx, error, 'MAX_QUERY_DEPTH', limits.depth, (found) => `The query is ${found} fields deep, more than ${limits.depth} (MAX_QUERY_DEPTH). Ask for less nesting, or fetch the deeper part with a second query by id.`)],
+      onReject: [
+        (ctx, error) =>
+          report(
+            ctx,
+            error,
+            'MAX_QUERY_DEPTH',
+            limits.depth,
+            (found) =>
+              `The query is ${found} fields deep, more than ${limits.depth} (MAX_QUERY_DEPTH). Ask for less nesting, or fetch the deeper part with a second query by id.`,
+          ),
+      ],
     }),
     maxAliasesRule({
       n: limits.aliases,
       propagateOnRejection: false,
-      onReject: [(ctx, error) => report(ctx, error, 'MAX_ALIASES', limits.aliases, (found) => `The operation uses ${found} aliases, more than ${limits.aliases} (MAX_ALIASES). Send several requests, or fewer aliased fields per request.`)],
+      onReject: [
+        (ctx, error) =>
+          report(
+            ctx,
+            error,
+            'MAX_ALIASES',
+            limits.aliases,
+            (found) =>
+              `The operation uses ${found} aliases, more than ${limits.aliases} (MAX_ALIASES). Send several requests, or fewer aliased fields per request.`,
+          ),
+      ],
     }),
   ];
   /** Cost of documents without variables, whose cost never changes: most requests are these. */
   const fixedCost = new WeakMap<DocumentNode, Map<string, readonly GraphQLError[]>>();
   const costErrors = (args: ExecutionArgs): readonly GraphQLError[] => {
     const operationName = args.operationName ?? null;
-    const fixed = args.document.definitions.every((d) => d.kind !== 'OperationDefinition' || !d.variableDefinitions?.length);
+    const fixed = args.document.definitions.every(
+      (d) => d.kind !== 'OperationDefinition' || !d.variableDefinitions?.length,
+    );
     const cached = fixed ? fixedCost.get(args.document)?.get(operationName ?? '') : undefined;
     if (cached) return cached;
     let errors: readonly GraphQLError[] = validate(args.schema, args.document, [
@@ -199,7 +231,13 @@ export function useOperationLimits(limits: OperationLimits): Plugin {
 }
 
 /** graphql-armor found a limit passed: report our error (code, limit, value) instead of its own. */
-function report(ctx: ValidationContext | null, error: GraphQLError, limit: string, max: number, message: (found: number) => string): void {
+function report(
+  ctx: ValidationContext | null,
+  error: GraphQLError,
+  limit: string,
+  max: number,
+  message: (found: number) => string,
+): void {
   const found = Number(/found (\d+)/.exec(error.message)?.[1] ?? max + 1);
   ctx?.reportError(tooComplex(message(found), limit, max, found));
 }

@@ -2,7 +2,8 @@ import { formatMinor, type Money } from '../lib/money.js';
 import { builder } from './builder.js';
 
 export const MoneyRef = builder.objectRef<Money>('Money').implement({
-  description: 'An exact amount of money. `amount` carries exactly the currency’s minor digits ("5.00", "1500" for JPY).',
+  description:
+    'An exact amount of money. `amount` carries exactly the currency’s minor digits ("5.00", "1500" for JPY).',
   fields: (t) => ({
     amount: t.field({ type: 'Decimal', resolve: (m) => formatMinor(m.amount, m.currency) }),
     currency: t.string({ description: 'ISO 4217 code, e.g. "USD".', resolve: (m) => m.currency }),

@@ -9,7 +9,11 @@ export const UserErrorRef = builder.objectRef<UserErrorShape>('UserError').imple
   fields: (t) => ({
     code: t.string({ resolve: (e) => e.code }),
     message: t.string({ description: 'For people: what was wrong and what to do.', resolve: (e) => e.message }),
-    field: t.stringList({ nullable: true, description: 'Path to the input field at fault, when there is one.', resolve: (e) => e.field }),
+    field: t.stringList({
+      nullable: true,
+      description: 'Path to the input field at fault, when there is one.',
+      resolve: (e) => e.field,
+    }),
   }),
 });
 
@@ -44,7 +48,11 @@ export function payloadType<T extends object>(
     description,
     fields: (t) => ({
       ...fields(t),
-      userErrors: t.field({ type: [UserErrorRef], description: 'Expected failures; empty on success.', resolve: (p) => p.userErrors }),
+      userErrors: t.field({
+        type: [UserErrorRef],
+        description: 'Expected failures; empty on success.',
+        resolve: (p) => p.userErrors,
+      }),
     }),
   });
 }

@@ -22,7 +22,11 @@ export interface RequestPolicyOptions {
 /** Over a rate limit: HTTP 429 with Retry-After, `extensions.code` RATE_LIMITED. */
 export function rateLimited(what: string, retryAfterSeconds: number): GraphQLError {
   return new GraphQLError(`Too many requests: ${what}. Retry after ${retryAfterSeconds} s.`, {
-    extensions: { code: 'RATE_LIMITED', retryAfter: retryAfterSeconds, http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } } },
+    extensions: {
+      code: 'RATE_LIMITED',
+      retryAfter: retryAfterSeconds,
+      http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },
+    },
   });
 }
 
@@ -31,7 +35,10 @@ export function rateLimited(what: string, retryAfterSeconds: number): GraphQLErr
  * and the rate limits — per credential with one, per IP without (requests without a valid
  * credential, and the token mutations with or without one). Then the introspection policy.
  */
-export function useRequestPolicy(options: RequestPolicyOptions): { plugin: Plugin; authOf(request: Request): AuthResult | undefined } {
+export function useRequestPolicy(options: RequestPolicyOptions): {
+  plugin: Plugin;
+  authOf(request: Request): AuthResult | undefined;
+} {
   const checked = new WeakMap<Request, AuthResult>();
   const hideSuggestions = blockFieldSuggestionsPlugin().onValidate!;
   const authenticated = (context: { request?: Request; wsAuth?: AuthResult }): boolean =>
@@ -45,12 +52,22 @@ export function useRequestPolicy(options: RequestPolicyOptions): { plugin: Plugi
         ? await options.consume('credential', credentialKey(result.auth))
         : await options.consume('anonymous', options.clientIp(context) ?? 'unknown');
       if (!verdict.allowed) {
-        setResult({ errors: [rateLimited(result.auth ? 'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)' : 'requests without a valid credential from this address (RATE_LIMIT_ANONYMOUS_PER_MINUTE)', verdict.retryAfterSeconds)] });
+        setResult({
+          errors: [
+            rateLimited(
+              result.auth
+                ? 'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)'
+                : 'requests without a valid credential from this address (RATE_LIMIT_ANONYMOUS_PER_MINUTE)',
+              verdict.retryAfterSeconds,
+            ),
+          ],
+        });
       }
     },
     onValidate: (payload) => {
       const { introspection } = options;
-      if (introspection === 'public' || (introspection === 'authenticated' && authenticated(payload.context as never))) return;
+      if (introspection === 'public' || (introspection === 'authenticated' && authenticated(payload.context as never)))
+        return;
       payload.addValidationRule(NoSchemaIntrospectionCustomRule);
       return hideSuggestions(payload as never);
     },
@@ -60,7 +77,11 @@ export function useRequestPolicy(options: RequestPolicyOptions): { plugin: Plugi
       if (!operation.selectionSet.selections.some((s) => s.kind === 'Field' && TOKEN_FIELDS.has(s.name.value))) return;
       const verdict = await options.consume('tokens', options.clientIp(args.contextValue) ?? 'unknown');
       if (!verdict.allowed) {
-        setResultAndStopExecution({ errors: [rateLimited('token requests from this address (RATE_LIMIT_TOKENS_PER_MINUTE)', verdict.retryAfterSeconds)] });
+        setResultAndStopExecution({
+          errors: [
+            rateLimited('token requests from this address (RATE_LIMIT_TOKENS_PER_MINUTE)', verdict.retryAfterSeconds),
+          ],
+        });
       }
     },
   };

@@ -17,7 +17,10 @@ export function tenantOf(ctx: Context): Tenant {
 }
 
 /** The composite unique key `{ id_workspaceId_mode }` for a row id inside the caller's tenant. */
-export function scopedKey(id: string, ctx: Context): { id_workspaceId_mode: { id: string; workspaceId: string; mode: Mode } } {
+export function scopedKey(
+  id: string,
+  ctx: Context,
+): { id_workspaceId_mode: { id: string; workspaceId: string; mode: Mode } } {
   return {
     id_workspaceId_mode: {
       id: isUuid(id) ? id : NIL_UUID,

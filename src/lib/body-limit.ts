@@ -45,7 +45,11 @@ function httpError(status: number, code: string, message: string): GraphQLError 
 }
 
 /** The same request with a body that fails with 413 once more than `limit` bytes have been read. */
-function countedBody(request: Request, limit: number, fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream }): Request {
+function countedBody(
+  request: Request,
+  limit: number,
+  fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream },
+): Request {
   // Yoga's note: a native ReadableStream body needs the native TransformStream, a ponyfill one the ponyfill's.
   const Transform = request.body instanceof ReadableStream ? globalThis.TransformStream : fetchAPI.TransformStream;
   let read = 0;

@@ -110,7 +110,8 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       await sleep(50); // empty or half-written: the creator may be writing it right now
       continue;
     }
-    if (attempt >= 100) throw new Error(`Could not take the lock ${file}: it keeps changing; is another process starting?`);
+    if (attempt >= 100)
+      throw new Error(`Could not take the lock ${file}: it keeps changing; is another process starting?`);
     await takeOver(file, pid);
   }
   held.set(file, content);

@@ -22,7 +22,20 @@ export const DATETIME_MAX = new Date('9999-12-31T23:59:59.999Z');
 const FORMAT =
   /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):(\d{2}))?)?$/;
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 const EXAMPLE = 'e.g. "2026-01-31T12:00:00Z", "2026-01-31T14:00:00.250+02:00" or "2026-01-31"';
 
@@ -44,17 +57,22 @@ export function parseDateTime(text: string): { date: Date } | { problem: string 
   }
   if (month < 1 || month > 12) return { problem: `DateTime ${shown} is not a date: there is no month ${month}.` };
   if (day < 1 || day > daysIn(year, month)) {
-    return { problem: `DateTime ${shown} is not a date: ${MONTHS[month - 1]} ${year} has ${daysIn(year, month)} days.` };
+    return {
+      problem: `DateTime ${shown} is not a date: ${MONTHS[month - 1]} ${year} has ${daysIn(year, month)} days.`,
+    };
   }
   const hour = Number(h ?? 0);
   const minute = Number(mi ?? 0);
   const second = Number(s ?? 0);
   if (hour > 23 || minute > 59 || second > 59) {
-    return { problem: `DateTime ${shown} is not a time of day: hours go from 00 to 23, minutes and seconds from 00 to 59.` };
+    return {
+      problem: `DateTime ${shown} is not a time of day: hours go from 00 to 23, minutes and seconds from 00 to 59.`,
+    };
   }
   const offsetHours = Number(oh ?? 0);
   const offsetMinutes = Number(om ?? 0);
-  if (offsetHours > 23 || offsetMinutes > 59) return { problem: `DateTime ${shown} has an impossible offset from UTC.` };
+  if (offsetHours > 23 || offsetMinutes > 59)
+    return { problem: `DateTime ${shown} has an impossible offset from UTC.` };
   const millis = Number((fraction ?? '').padEnd(3, '0').slice(0, 3));
   const offsetMs = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
   // Date.UTC reads years 0–99 as 1900–1999; setUTCFullYear does not.
@@ -62,7 +80,9 @@ export function parseDateTime(text: string): { date: Date } | { problem: string 
   local.setUTCFullYear(year);
   const date = new Date(local.getTime() - offsetMs);
   if (!(date >= DATETIME_MIN && date <= DATETIME_MAX)) {
-    return { problem: `DateTime ${shown} is out of range: from ${DATETIME_MIN.toISOString()} to ${DATETIME_MAX.toISOString()}.` };
+    return {
+      problem: `DateTime ${shown} is out of range: from ${DATETIME_MIN.toISOString()} to ${DATETIME_MAX.toISOString()}.`,
+    };
   }
   return { date };
 }

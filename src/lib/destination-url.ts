@@ -26,7 +26,8 @@ export function normalizeDestinationUrl(text: string): { href: string; hostname:
     return invalid;
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) return invalid;
-  if (url.username || url.password) return { problem: 'A destination URL must not contain a user name or password ("user:password@").' };
+  if (url.username || url.password)
+    return { problem: 'A destination URL must not contain a user name or password ("user:password@").' };
   if (url.href.length > DESTINATION_URL_MAX) return tooLong; // percent-encoding made it longer
   return { href: url.href, hostname: url.hostname };
 }
@@ -52,7 +53,8 @@ export function normalizeHostPattern(text: string): { pattern: string } | { prob
   const wildcard = rest.startsWith('*.');
   if (wildcard) rest = rest.slice(2);
   if (rest.endsWith('.')) rest = rest.slice(0, -1);
-  const usage = 'a host name such as "shop.example.com", "*.example.com" for its subdomains, or an IP address; no scheme, port or path';
+  const usage =
+    'a host name such as "shop.example.com", "*.example.com" for its subdomains, or an IP address; no scheme, port or path';
   if (rest.length === 0 || rest.length > 253 || !HOST_TEXT.test(rest)) return { problem: `${shown} is not ${usage}.` };
   let hostname: string;
   try {
@@ -63,7 +65,8 @@ export function normalizeHostPattern(text: string): { pattern: string } | { prob
   const isIp = hostname.startsWith('[') || /^\d+(\.\d+){3}$/.test(hostname);
   if (!isIp && !DNS_NAME.test(hostname)) return { problem: `${shown} is not ${usage}.` };
   if (wildcard && isIp) return { problem: `${shown}: "*." goes with a domain name, not an IP address.` };
-  if (wildcard && !hostname.includes('.')) return { problem: `${shown}: a wildcard needs a domain of at least two labels, e.g. "*.example.com".` };
+  if (wildcard && !hostname.includes('.'))
+    return { problem: `${shown}: a wildcard needs a domain of at least two labels, e.g. "*.example.com".` };
   return { pattern: wildcard ? `*.${hostname}` : hostname };
 }
 
@@ -78,7 +81,10 @@ export function hostAllowed(hostname: string, patterns: readonly string[]): bool
  * the host of the program's destination URL, else the host of PUBLIC_URL (where its links go by
  * default).
  */
-export function effectiveDestinationHosts(program: { allowedDestinationHosts: readonly string[]; destinationUrl: string | null }, publicUrl: string): string[] {
+export function effectiveDestinationHosts(
+  program: { allowedDestinationHosts: readonly string[]; destinationUrl: string | null },
+  publicUrl: string,
+): string[] {
   if (program.allowedDestinationHosts.length > 0) return [...program.allowedDestinationHosts];
   const fallback = program.destinationUrl ?? publicUrl;
   try {

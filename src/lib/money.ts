@@ -28,7 +28,11 @@ export function currencyDigits(currency: string): number {
 export function parseCurrency(value: string, field: string[]): string {
   const code = value.trim().toUpperCase();
   if (!isCurrency(code)) {
-    throw new DomainError('VALIDATION', `"${value}" is not a known ISO 4217 currency code (e.g. USD, EUR, JPY).`, field);
+    throw new DomainError(
+      'VALIDATION',
+      `"${value}" is not a known ISO 4217 currency code (e.g. USD, EUR, JPY).`,
+      field,
+    );
   }
   return code;
 }
@@ -43,7 +47,11 @@ export function parseDecimal(amount: string, currency: string, field: string[]):
   const [, sign, whole, fraction = ''] = match;
   const digits = currencyDigits(currency);
   if (fraction.replace(/0+$/, '').length > digits) {
-    throw new DomainError('VALIDATION', `${currency} amounts have at most ${digits} decimal places; got "${amount}".`, field);
+    throw new DomainError(
+      'VALIDATION',
+      `${currency} amounts have at most ${digits} decimal places; got "${amount}".`,
+      field,
+    );
   }
   const minor = BigInt(whole! + fraction.padEnd(digits, '0').slice(0, digits));
   if (minor > 10n ** 15n) throw new DomainError('VALIDATION', `"${amount}" is too large.`, field);

@@ -33,18 +33,25 @@ export class RateLimiter {
   private readonly limiters: Record<keyof RateLimitConfig, RateLimiterAbstract | null>;
   private lastStoreError = 0;
 
-  constructor(
-    config: RateLimitConfig,
-    options: { redis?: Redis | null; keyPrefix: string; logger?: Logger },
-  ) {
+  constructor(config: RateLimitConfig, options: { redis?: Redis | null; keyPrefix: string; logger?: Logger }) {
     const make = (name: keyof RateLimitConfig): RateLimiterAbstract | null => {
       const { points, durationSeconds } = config[name];
       if (points <= 0) return null;
       const base = { points, duration: durationSeconds, keyPrefix: `${options.keyPrefix}rl:${name}` };
       if (!options.redis) return new RateLimiterMemory(base);
-      return new RateLimiterRedis({ ...base, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(base) });
+      return new RateLimiterRedis({
+        ...base,
+        storeClient: options.redis,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory(base),
+      });
     };
-    this.limiters = { credential: make('credential'), anonymous: make('anonymous'), tokens: make('tokens'), redirect: make('redirect') };
+    this.limiters = {
+      credential: make('credential'),
+      anonymous: make('anonymous'),
+      tokens: make('tokens'),
+      redirect: make('redirect'),
+    };
     this.logger = options.logger;
   }
 
@@ -58,7 +65,8 @@ export class RateLimiter {
       await limiter.consume(key);
       return ALLOWED;
     } catch (error) {
-      if (error instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(error.msBeforeNext / 1000)) };
+      if (error instanceof RateLimiterRes)
+        return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(error.msBeforeNext / 1000)) };
       // Neither Redis nor the insurance limiter answered: let the request through, say so (at most once a minute).
       if (Date.now() - this.lastStoreError > 60_000) {
         this.lastStoreError = Date.now();

@@ -88,4 +88,3 @@ export function uuidv7Time(id: string | Uint8Array): Date | null {
   if (!bytes || bytes.length !== 16 || bytes[6]! >> 4 !== 7 || (bytes[8]! & 0xc0) !== 0x80) return null;
   return new Date(bytes.readUIntBE(0, 6));
 }
-

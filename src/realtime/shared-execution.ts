@@ -96,7 +96,12 @@ export class SharedExecution {
     const operation = getOperationAST(args.document, args.operationName);
     if (!operation) return { errors: [new GraphQLError('Unable to identify operation')] };
     // Variable errors are the client's (as Yoga's own executor reports them).
-    const coerced = getVariableValues(args.schema, operation.variableDefinitions ?? [], (args.variableValues ?? {}) as Record<string, unknown>, { maxErrors: 50 });
+    const coerced = getVariableValues(
+      args.schema,
+      operation.variableDefinitions ?? [],
+      (args.variableValues ?? {}) as Record<string, unknown>,
+      { maxErrors: 50 },
+    );
     if (coerced.errors) {
       return {
         errors: coerced.errors.map(
@@ -128,7 +133,9 @@ export class SharedExecution {
       signal?.removeEventListener('abort', abort);
     };
     const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
-    return deliver ? sink(iterator, executionOf, key !== null, deliver, release) : results(iterator, executionOf, release);
+    return deliver
+      ? sink(iterator, executionOf, key !== null, deliver, release)
+      : results(iterator, executionOf, release);
   }
 
   private executionOf(event: unknown, key: string | null, args: ExecutionArgs): Execution {
@@ -178,14 +185,19 @@ export class SharedExecution {
 /** The payload of a graphql-ws `next` message, as graphql-ws builds it (errors only when there are some). */
 function payloadJson(execution: Execution): string | Promise<string> {
   if (execution.json === null) {
-    const serialize = ({ errors, ...rest }: ExecutionResult) => JSON.stringify(errors ? { ...rest, errors: errors.map((e) => e.toJSON()) } : rest);
+    const serialize = ({ errors, ...rest }: ExecutionResult) =>
+      JSON.stringify(errors ? { ...rest, errors: errors.map((e) => e.toJSON()) } : rest);
     execution.json = isPromise(execution.result) ? execution.result.then(serialize) : serialize(execution.result);
   }
   return execution.json;
 }
 
 /** Results as an async iterator (SSE, and any transport without `deliverNext`). */
-function results(iterator: AsyncIterator<unknown>, executionOf: (event: unknown) => Execution, release: () => void): AsyncIterableIterator<ExecutionResult> {
+function results(
+  iterator: AsyncIterator<unknown>,
+  executionOf: (event: unknown) => Execution,
+  release: () => void,
+): AsyncIterableIterator<ExecutionResult> {
   const mapped: AsyncIterableIterator<ExecutionResult> = {
     next: async () => {
       const step = await iterator.next();

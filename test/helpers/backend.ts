@@ -21,7 +21,12 @@ export const testRedisUrl = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:637
 
 /** True when a Redis server answers PING at `url` within 2 s (tests that need one skip otherwise). */
 export async function redisReachable(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {});
   try {
     await redis.connect();

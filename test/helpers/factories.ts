@@ -17,7 +17,6 @@ export interface Tenant {
   mode: Mode;
 }
 
-
 /** Time-ordered ids for test rows; `at` backdates them (never before the previous one). */
 export function uuidv7(at: number = Date.now()): string {
   return formatUuid(ids.next(at).bytes);
@@ -32,7 +31,10 @@ export const gid = (typename: string, id: string): string => encodeGlobalID(type
  * running meanwhile (the outbox poll, a lastUsedAt touch) is not counted, as in X-SQL-Statements.
  * `db` is the database the statements go to (kept in the signature for readability at call sites).
  */
-export async function countStatements<T>(_db: Database, fn: () => Promise<T>): Promise<{ result: T; statements: number }> {
+export async function countStatements<T>(
+  _db: Database,
+  fn: () => Promise<T>,
+): Promise<{ result: T; statements: number }> {
   return withRequestId(`count-${unique()}`, async () => {
     const result = await fn();
     return { result, statements: currentRequest()!.statements };
@@ -43,15 +45,29 @@ const unique = () => uuidv7().slice(-12);
 
 const ENUM_COLUMNS: Record<string, Record<string, string>> = {
   status: {
-    Partner: 'PartnerStatus', Enrollment: 'EnrollmentStatus', Referral: 'ReferralStatus',
-    Conversion: 'ConversionStatus', Reward: 'RewardStatus', Payout: 'PayoutStatus',
+    Partner: 'PartnerStatus',
+    Enrollment: 'EnrollmentStatus',
+    Referral: 'ReferralStatus',
+    Conversion: 'ConversionStatus',
+    Reward: 'RewardStatus',
+    Payout: 'PayoutStatus',
   },
   type: { Conversion: 'ConversionType', LedgerEntry: 'LedgerEntryType', Program: 'ProgramType' },
   mode: { '*': 'Mode' },
   recipient: { '*': 'RewardRecipient' },
   kind: { '*': 'RewardKind' },
 };
-const TIME_COLUMNS = new Set(['occurredAt', 'createdAt', 'updatedAt', 'convertedAt', 'approveAfter', 'disabledAt', 'paidAt', 'archivedAt', 'supersededAt']);
+const TIME_COLUMNS = new Set([
+  'occurredAt',
+  'createdAt',
+  'updatedAt',
+  'convertedAt',
+  'approveAfter',
+  'disabledAt',
+  'paidAt',
+  'archivedAt',
+  'supersededAt',
+]);
 const BOOLEAN_COLUMNS = new Set(['discarded', 'isDefault']);
 const TEXT_ID_COLUMNS = new Set(['externalId', 'referredExternalId']);
 
@@ -70,7 +86,11 @@ function columnType(table: string, column: string): string {
  * the same on PostgreSQL and PGlite. Every row must have the same keys (the first row's);
  * columns left out take their database defaults, so `updatedAt` must be given.
  */
-export async function bulkInsert(prisma: PrismaClient, table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+export async function bulkInsert(
+  prisma: PrismaClient,
+  table: string,
+  rows: ReadonlyArray<Record<string, unknown>>,
+): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
   const arrays = columns.map((column) =>
@@ -95,7 +115,9 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
     tenant,
 
     program: (data: Partial<Row<Prisma.ProgramUncheckedCreateInput>> = {}) =>
-      prisma.program.create({ data: { id: uuidv7(), name: `Program ${unique()}`, type: 'REFERRAL', currency: 'USD', ...data, ...t } }),
+      prisma.program.create({
+        data: { id: uuidv7(), name: `Program ${unique()}`, type: 'REFERRAL', currency: 'USD', ...data, ...t },
+      }),
 
     /** A first-version FIXED rule (lineageId = id) unless told otherwise. */
     rule: (programId: string, data: Partial<Row<Prisma.RewardRuleUncheckedCreateInput>> = {}) => {
@@ -120,11 +142,15 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
     partner: (data: Partial<Row<Prisma.PartnerUncheckedCreateInput>> = {}) =>
       prisma.partner.create({ data: { id: uuidv7(), externalId: `partner-${unique()}`, ...data, ...t } }),
 
-    enrollment: (data: { programId: string; partnerId: string } & Partial<Row<Prisma.EnrollmentUncheckedCreateInput>>) =>
-      prisma.enrollment.create({ data: { id: uuidv7(), status: 'APPROVED', ...data, ...t } }),
+    enrollment: (
+      data: { programId: string; partnerId: string } & Partial<Row<Prisma.EnrollmentUncheckedCreateInput>>,
+    ) => prisma.enrollment.create({ data: { id: uuidv7(), status: 'APPROVED', ...data, ...t } }),
 
     /** A link of an enrollment (program and partner taken from it). */
-    link: (enrollment: { id: string; programId: string; partnerId: string }, data: Partial<Row<Prisma.ReferralLinkUncheckedCreateInput>> = {}) => {
+    link: (
+      enrollment: { id: string; programId: string; partnerId: string },
+      data: Partial<Row<Prisma.ReferralLinkUncheckedCreateInput>> = {},
+    ) => {
       const code = data.code ?? `code-${unique()}`;
       return prisma.referralLink.create({
         data: {
@@ -141,7 +167,11 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
     },
 
     /** `count` clicks through a link, all alike. */
-    clicks: async (link: { id: string; programId: string; partnerId: string }, count: number, data: Partial<Row<Prisma.ClickCreateManyInput>> = {}) => {
+    clicks: async (
+      link: { id: string; programId: string; partnerId: string },
+      count: number,
+      data: Partial<Row<Prisma.ClickCreateManyInput>> = {},
+    ) => {
       const rows = Array.from({ length: count }, () => ({
         id: uuidv7(),
         linkId: link.id,
@@ -155,7 +185,9 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
       return rows;
     },
 
-    referrals: async (rows: Array<{ programId: string; partnerId: string } & Partial<Row<Prisma.ReferralCreateManyInput>>>) => {
+    referrals: async (
+      rows: Array<{ programId: string; partnerId: string } & Partial<Row<Prisma.ReferralCreateManyInput>>>,
+    ) => {
       const data = rows.map((r) => ({ id: uuidv7(), externalId: `referred-${unique()}`, ...r, ...t }));
       await prisma.referral.createMany({ data });
       return data;
@@ -183,7 +215,14 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
      */
     rewards: async (
       rows: Array<
-        { programId: string; partnerId: string; conversionId: string; ruleId: string; amount: bigint; currency: string } & Partial<Row<Prisma.RewardCreateManyInput>>
+        {
+          programId: string;
+          partnerId: string;
+          conversionId: string;
+          ruleId: string;
+          amount: bigint;
+          currency: string;
+        } & Partial<Row<Prisma.RewardCreateManyInput>>
       >,
     ) => {
       const data = rows.map((w) => ({
@@ -200,14 +239,24 @@ export function factories(prisma: PrismaClient, tenant: Tenant) {
       return data;
     },
 
-    ledgerEntries: async (rows: Array<{ partnerId: string; type: Prisma.LedgerEntryCreateManyInput['type']; amount: bigint; currency: string } & Partial<Row<Prisma.LedgerEntryCreateManyInput>>>) => {
+    ledgerEntries: async (
+      rows: Array<
+        {
+          partnerId: string;
+          type: Prisma.LedgerEntryCreateManyInput['type'];
+          amount: bigint;
+          currency: string;
+        } & Partial<Row<Prisma.LedgerEntryCreateManyInput>>
+      >,
+    ) => {
       const data = rows.map((l) => ({ id: uuidv7(), ...l, ...t }));
       await prisma.ledgerEntry.createMany({ data });
       return data;
     },
 
-    payout: (data: { partnerId: string; amount: bigint; currency: string } & Partial<Row<Prisma.PayoutUncheckedCreateInput>>) =>
-      prisma.payout.create({ data: { id: uuidv7(), ...data, ...t } }),
+    payout: (
+      data: { partnerId: string; amount: bigint; currency: string } & Partial<Row<Prisma.PayoutUncheckedCreateInput>>,
+    ) => prisma.payout.create({ data: { id: uuidv7(), ...data, ...t } }),
   };
 }
 
@@ -235,11 +284,33 @@ export async function seedNetwork(prisma: PrismaClient, tenant: Tenant, options:
   const t = tenant;
 
   const now = new Date();
-  const partners = Array.from({ length: options.partners }, (_, i) => ({ id: uuidv7(), externalId: `net-${unique()}-${i}`, name: `Partner ${i}`, updatedAt: now, ...t }));
-  const enrollments = partners.map((p) => ({ id: uuidv7(), programId: program.id, partnerId: p.id, status: 'APPROVED' as const, updatedAt: now, ...t }));
+  const partners = Array.from({ length: options.partners }, (_, i) => ({
+    id: uuidv7(),
+    externalId: `net-${unique()}-${i}`,
+    name: `Partner ${i}`,
+    updatedAt: now,
+    ...t,
+  }));
+  const enrollments = partners.map((p) => ({
+    id: uuidv7(),
+    programId: program.id,
+    partnerId: p.id,
+    status: 'APPROVED' as const,
+    updatedAt: now,
+    ...t,
+  }));
   const links = enrollments.map((e) => {
     const code = `net-${unique()}`;
-    return { id: uuidv7(), enrollmentId: e.id, programId: program.id, partnerId: e.partnerId, code, codeNormalized: code, isDefault: true, ...t };
+    return {
+      id: uuidv7(),
+      enrollmentId: e.id,
+      programId: program.id,
+      partnerId: e.partnerId,
+      code,
+      codeNormalized: code,
+      isDefault: true,
+      ...t,
+    };
   });
   const clickRows = links.flatMap((l) =>
     Array.from({ length: clicks + 1 }, (_, i) => ({
@@ -295,7 +366,14 @@ export async function seedNetwork(prisma: PrismaClient, tenant: Tenant, options:
     updatedAt: now,
     ...t,
   }));
-  const credits = partners.map((p) => ({ id: uuidv7(), partnerId: p.id, type: 'MANUAL_CREDIT' as const, amount: 100n, currency: 'EUR', ...t }));
+  const credits = partners.map((p) => ({
+    id: uuidv7(),
+    partnerId: p.id,
+    type: 'MANUAL_CREDIT' as const,
+    amount: 100n,
+    currency: 'EUR',
+    ...t,
+  }));
 
   // Raw multi-row inserts: Prisma's createMany costs about a millisecond per row.
   await bulkInsert(prisma, 'Partner', partners);
@@ -306,5 +384,16 @@ export async function seedNetwork(prisma: PrismaClient, tenant: Tenant, options:
   await bulkInsert(prisma, 'Conversion', conversions);
   await bulkInsert(prisma, 'Reward', rewards);
   await bulkInsert(prisma, 'LedgerEntry', credits);
-  return { program, rule, partners, enrollments, links, clicks: clickRows, referrals, conversions, rewards, ledgerEntries: credits };
+  return {
+    program,
+    rule,
+    partners,
+    enrollments,
+    links,
+    clicks: clickRows,
+    referrals,
+    conversions,
+    rewards,
+    ledgerEntries: credits,
+  };
 }

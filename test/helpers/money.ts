@@ -42,11 +42,25 @@ export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
     const partner = await f.partner();
     await f.enrollment({ programId: program.id, partnerId: partner.id });
     const rule = await f.rule(program.id, { fixedAmount: 1000n, fixedCurrency: currency });
-    const referredRule = await f.rule(program.id, { fixedAmount: 500n, fixedCurrency: currency, recipient: 'REFERRED' });
-    return { tenant, programId: program.id, partnerId: partner.id, ruleId: rule.id, referredRuleId: referredRule.id, currency };
+    const referredRule = await f.rule(program.id, {
+      fixedAmount: 500n,
+      fixedCurrency: currency,
+      recipient: 'REFERRED',
+    });
+    return {
+      tenant,
+      programId: program.id,
+      partnerId: partner.id,
+      ruleId: rule.id,
+      referredRuleId: referredRule.id,
+      currency,
+    };
   }
 
-  async function conversion(w: World, options: { amount?: bigint | null; type?: ConversionType; currency?: string; partnerId?: string } = {}) {
+  async function conversion(
+    w: World,
+    options: { amount?: bigint | null; type?: ConversionType; currency?: string; partnerId?: string } = {},
+  ) {
     const amount = options.amount === undefined ? 10_000n : options.amount;
     const [row] = await f.conversions([
       {
@@ -62,13 +76,17 @@ export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
 
   /** Move a reward along the lifecycle exactly as the API does (history, ledger). */
   async function move(reward: Reward, to: RewardStatus): Promise<Reward> {
-    await prisma.$transaction((tx) => applyStatusChange(tx, tenant, [reward], to, { actor: 'test', reason: 'fixture' }));
+    await prisma.$transaction((tx) =>
+      applyStatusChange(tx, tenant, [reward], to, { actor: 'test', reason: 'fixture' }),
+    );
     return (await prisma.reward.findUnique({ where: { id: reward.id } }))!;
   }
 
   async function reward(w: World, options: RewardOptions = {}): Promise<Reward> {
     const recipient = options.recipient ?? 'REFERRER';
-    const conversionId = options.conversionId ?? (await conversion(w, { amount: options.conversionAmount ?? 10_000n, partnerId: options.partnerId })).id;
+    const conversionId =
+      options.conversionId ??
+      (await conversion(w, { amount: options.conversionAmount ?? 10_000n, partnerId: options.partnerId })).id;
     const ruleId = options.ruleId ?? (recipient === 'REFERRED' ? w.referredRuleId : w.ruleId);
     const id = uuidv7();
     let row = await prisma.reward.create({
@@ -88,7 +106,9 @@ export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
         approveAfter: options.approveAfter ?? new Date(Date.now() - 1000),
       },
     });
-    await prisma.rewardStatusChange.create({ data: { ...tenant, rewardId: id, fromStatus: null, toStatus: 'CREATED', actor: 'test' } });
+    await prisma.rewardStatusChange.create({
+      data: { ...tenant, rewardId: id, fromStatus: null, toStatus: 'CREATED', actor: 'test' },
+    });
     const path: Record<RewardStatus, RewardStatus[]> = {
       CREATED: [],
       APPROVED: ['APPROVED'],
@@ -104,8 +124,16 @@ export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
 }
 
 /** The sum of every ledger entry of the partner in the currency: the write side's idea of `available`. */
-export async function ledgerSum(prisma: PrismaClient, tenant: Tenant, partnerId: string, currency: string): Promise<bigint> {
-  const { _sum } = await prisma.ledgerEntry.aggregate({ where: { ...tenant, partnerId, currency }, _sum: { amount: true } });
+export async function ledgerSum(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  partnerId: string,
+  currency: string,
+): Promise<bigint> {
+  const { _sum } = await prisma.ledgerEntry.aggregate({
+    where: { ...tenant, partnerId, currency },
+    _sum: { amount: true },
+  });
   return _sum.amount ?? 0n;
 }
 
@@ -122,11 +150,16 @@ const BALANCES = `query MoneyBalances($id: ID!) {
 
 /** Partner.balances as the API answers them, in minor units. */
 export async function balancesOf(server: TestServer, token: string, partnerId: string): Promise<BalanceMinor[]> {
-  const res = await server.gql<{ partner: { balances: Array<{ currency: string; pending: { amount: string }; available: { amount: string }; paid: { amount: string } }> } | null }>(
-    BALANCES,
-    { id: gid('Partner', partnerId) },
-    token,
-  );
+  const res = await server.gql<{
+    partner: {
+      balances: Array<{
+        currency: string;
+        pending: { amount: string };
+        available: { amount: string };
+        paid: { amount: string };
+      }>;
+    } | null;
+  }>(BALANCES, { id: gid('Partner', partnerId) }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.partner!.balances.map((b) => ({
     currency: b.currency,
@@ -136,23 +169,49 @@ export async function balancesOf(server: TestServer, token: string, partnerId: s
   }));
 }
 
-export async function balanceOf(server: TestServer, token: string, partnerId: string, currency: string): Promise<BalanceMinor> {
-  return (await balancesOf(server, token, partnerId)).find((b) => b.currency === currency) ?? { currency, pending: 0n, available: 0n, paid: 0n };
+export async function balanceOf(
+  server: TestServer,
+  token: string,
+  partnerId: string,
+  currency: string,
+): Promise<BalanceMinor> {
+  return (
+    (await balancesOf(server, token, partnerId)).find((b) => b.currency === currency) ?? {
+      currency,
+      pending: 0n,
+      available: 0n,
+      paid: 0n,
+    }
+  );
 }
 
 /**
  * The write side (ledger entries) and the read side (Partner.balances) agree on `available` in
  * every currency the partner has money in.
  */
-export async function expectLedgerMatchesBalances(server: TestServer, token: string, tenant: Tenant, partnerId: string): Promise<void> {
+export async function expectLedgerMatchesBalances(
+  server: TestServer,
+  token: string,
+  tenant: Tenant,
+  partnerId: string,
+): Promise<void> {
   const balances = await balancesOf(server, token, partnerId);
   const currencies = new Set([
     ...balances.map((b) => b.currency),
-    ...(await server.testDb.db.prisma.ledgerEntry.findMany({ where: { ...tenant, partnerId }, select: { currency: true }, distinct: ['currency'] })).map((e) => e.currency),
+    ...(
+      await server.testDb.db.prisma.ledgerEntry.findMany({
+        where: { ...tenant, partnerId },
+        select: { currency: true },
+        distinct: ['currency'],
+      })
+    ).map((e) => e.currency),
   ]);
   for (const currency of currencies) {
     const available = balances.find((b) => b.currency === currency)?.available ?? 0n;
-    expect({ currency, available: await ledgerSum(server.testDb.db.prisma, tenant, partnerId, currency) }).toEqual({ currency, available });
+    expect({ currency, available: await ledgerSum(server.testDb.db.prisma, tenant, partnerId, currency) }).toEqual({
+      currency,
+      available,
+    });
   }
 }
 

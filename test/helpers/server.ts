@@ -36,7 +36,14 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const testDb = await createTestDatabase();
   // The approval and retention jobs stay idle unless a test asks for them (it can always call runOnce()).
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', APPROVAL_JOB_INTERVAL_MS: '0', RETENTION_INTERVAL_SECONDS: '0', ...env });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    APPROVAL_JOB_INTERVAL_MS: '0',
+    RETENTION_INTERVAL_SECONDS: '0',
+    ...env,
+  });
   const app = await buildApp({ config, db: testDb.db });
   const { url } = await app.start();
   return {
@@ -58,7 +65,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
 }
 
-function post(url: string, query: string | DocumentNode, variables: unknown, token: string | undefined): Promise<Response> {
+function post(
+  url: string,
+  query: string | DocumentNode,
+  variables: unknown,
+  token: string | undefined,
+): Promise<Response> {
   return fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },

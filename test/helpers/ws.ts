@@ -7,7 +7,10 @@ import { startTestServer, type TestServer } from './server.js';
  * The setup of a subscription test file: a test server (approval job idle) started before its
  * tests and, after them, every client made with `client` disposed and the server closed.
  */
-export function subscriptionTestServer(env: Record<string, string> = {}): { readonly server: TestServer; client(token: string): Client } {
+export function subscriptionTestServer(env: Record<string, string> = {}): {
+  readonly server: TestServer;
+  client(token: string): Client;
+} {
   let server: TestServer | undefined;
   const clients: Client[] = [];
   beforeAll(async () => {
@@ -49,7 +52,11 @@ export interface Subscription<T> {
 }
 
 /** Subscribe and buffer results, so a test can await them one by one. */
-export function subscribe<T = Record<string, unknown>>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
+export function subscribe<T = Record<string, unknown>>(
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Subscription<T> {
   const buffered: Array<{ data?: T; errors?: unknown[] }> = [];
   const waiting: Array<(value: { data?: T; errors?: unknown[] }) => void> = [];
   let failure: unknown = null;
@@ -97,7 +104,11 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
  * arrives, with a deadline. Later reads should use `nextWhere`, since a late probe may still
  * report afterwards.
  */
-export async function untilLive<T>(sub: Subscription<T>, probe: () => Promise<unknown>, timeoutMs = 15_000): Promise<void> {
+export async function untilLive<T>(
+  sub: Subscription<T>,
+  probe: () => Promise<unknown>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await probe();
@@ -111,7 +122,11 @@ export async function untilLive<T>(sub: Subscription<T>, probe: () => Promise<un
 }
 
 /** The next result that satisfies `predicate`, skipping others (e.g. late probes). */
-export async function nextWhere<T>(sub: Subscription<T>, predicate: (data: T) => boolean, timeoutMs = 10_000): Promise<T> {
+export async function nextWhere<T>(
+  sub: Subscription<T>,
+  predicate: (data: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = await sub.next(Math.max(1, deadline - Date.now()));

@@ -96,7 +96,10 @@ function pgErrorToPrisma(error: PgError, databaseUrl: string): { code: string; m
         message: `Authentication failed against database server at ${host}, the provided database credentials for \`${decodeURIComponent(u.username)}\` are not valid.`,
       };
     case '42P04':
-      return { code: 'P1009', message: `Database \`${pgDatabaseName(databaseUrl)}\` already exists on the database server at ${host}` };
+      return {
+        code: 'P1009',
+        message: `Database \`${pgDatabaseName(databaseUrl)}\` already exists on the database server at ${host}`,
+      };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
@@ -133,7 +136,10 @@ async function runCliCommand(command: string): Promise<never> {
       JSON.stringify({
         level: 'ERROR',
         target: 'schema_engine::logger',
-        fields: { error_code: 'P1013', message: 'refgraph schema engine: only postgres(ql):// and pglite: URLs are supported' },
+        fields: {
+          error_code: 'P1013',
+          message: 'refgraph schema engine: only postgres(ql):// and pglite: URLs are supported',
+        },
       }),
     );
     process.exit(1);
@@ -141,7 +147,8 @@ async function runCliCommand(command: string): Promise<never> {
   // The CLI drops the first stderr line and JSON.parses every other one (execa strips the final
   // newline), so: one informational line first, then the error object without a trailing newline.
   process.stderr.write(
-    JSON.stringify({ level: 'INFO', fields: { message: `wasm-shim cli ${command}` }, target: 'schema_engine::cli' }) + '\n',
+    JSON.stringify({ level: 'INFO', fields: { message: `wasm-shim cli ${command}` }, target: 'schema_engine::cli' }) +
+      '\n',
   );
   try {
     const db = quoteIdent(pgDatabaseName(splitPgUrl(url).connectionString));
@@ -177,7 +184,9 @@ interface RpcErrorData {
 const rpcError = (data: RpcErrorData) => ({
   code: 4466,
   // The CLI prints this top-level message for panics: make it say what happened.
-  message: data.is_panic ? `Schema engine (wasm) panicked: ${data.message}` : 'An error happened. Check the data field for details.',
+  message: data.is_panic
+    ? `Schema engine (wasm) panicked: ${data.message}`
+    : 'An error happened. Check the data field for details.',
   data,
 });
 
@@ -232,14 +241,21 @@ async function serve(): Promise<void> {
     diff: async (params: Parameters<typeof engine.diff>[0]) => {
       const { exitCode, stdout } = await engine.diff(params);
       if (stdout != null) {
-        writeProtocol({ jsonrpc: '2.0', id: printId++, method: 'print', params: { content: stdout.replace(/\n$/, '') } });
+        writeProtocol({
+          jsonrpc: '2.0',
+          id: printId++,
+          method: 'print',
+          params: { content: stdout.replace(/\n$/, '') },
+        });
       }
       return { exitCode };
     },
   };
   const engineMethod = (name: string): Method | undefined => {
     const fn = (engine as unknown as Record<string, unknown>)[name];
-    return typeof fn === 'function' ? (params: never) => (fn as (p: unknown) => Promise<unknown>).call(engine, params) : undefined;
+    return typeof fn === 'function'
+      ? (params: never) => (fn as (p: unknown) => Promise<unknown>).call(engine, params)
+      : undefined;
   };
 
   let inFlight: RpcRequest | null = null;

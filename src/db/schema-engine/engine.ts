@@ -320,7 +320,9 @@ async function pgAdapterFactory(url: string, shadowDatabaseUrl?: string): Promis
       try {
         const shadowUrl = pgUrlWithDatabase(connectionString, name);
         adapter = open.track(
-          patchPgQueryable(await new PrismaPg({ connectionString: shadowUrl }, schema ? { schema } : undefined).connect()),
+          patchPgQueryable(
+            await new PrismaPg({ connectionString: shadowUrl }, schema ? { schema } : undefined).connect(),
+          ),
           drop,
         );
       } catch (error) {
@@ -381,7 +383,10 @@ function fixPgliteScript(adapter: SqlDriverAdapter): SqlDriverAdapter {
   return adapter;
 }
 
-async function pgliteAdapterFactory(url: string | undefined, instance: PGlite | undefined): Promise<ManagedAdapterFactory> {
+async function pgliteAdapterFactory(
+  url: string | undefined,
+  instance: PGlite | undefined,
+): Promise<ManagedAdapterFactory> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
   const ownsDb = !instance;

@@ -16,11 +16,18 @@ export const ApiKeyRef = builder.prismaNode('ApiKey', {
     role: t.expose('role', { type: RoleEnum }),
     mode: t.expose('mode', { type: ModeEnum }),
     accessKeyId: t.exposeString('accessKeyId', {
-      description: 'Public half of the key pair: with the secret it can be exchanged for an access token (issueAccessToken).',
+      description:
+        'Public half of the key pair: with the secret it can be exchanged for an access token (issueAccessToken).',
     }),
-    secretHint: t.exposeString('secretHint', { description: 'The first characters of the secret, to tell keys apart.' }),
+    secretHint: t.exposeString('secretHint', {
+      description: 'The first characters of the secret, to tell keys apart.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true, description: 'Updated at most once a minute.' }),
+    lastUsedAt: t.expose('lastUsedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Updated at most once a minute.',
+    }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
   }),
 });
@@ -28,7 +35,11 @@ export const ApiKeyRef = builder.prismaNode('ApiKey', {
 const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
   fields: (t) => ({
     name: t.string({ required: true, description: '1–100 characters, for people.' }),
-    role: t.field({ type: RoleEnum, required: true, description: 'ADMIN or READ_ONLY (PARTNER credentials are minted with createPartnerToken).' }),
+    role: t.field({
+      type: RoleEnum,
+      required: true,
+      description: 'ADMIN or READ_ONLY (PARTNER credentials are minted with createPartnerToken).',
+    }),
   }),
 });
 
@@ -39,9 +50,14 @@ const CreateApiKeyPayload = payloadType<{ apiKey: { id: string }; secret: string
     apiKey: t.prismaField({
       type: ApiKeyRef,
       nullable: true,
-      resolve: (query, p, _args, ctx) => (p.apiKey ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKey.id } }) : null),
+      resolve: (query, p, _args, ctx) =>
+        p.apiKey ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKey.id } }) : null,
     }),
-    secret: t.string({ nullable: true, description: 'The secret key (`rg_test_…` / `rg_live_…`). Store it now: it cannot be shown again.', resolve: (p) => p.secret ?? null }),
+    secret: t.string({
+      nullable: true,
+      description: 'The secret key (`rg_test_…` / `rg_live_…`). Store it now: it cannot be shown again.',
+      resolve: (p) => p.secret ?? null,
+    }),
   }),
 );
 
@@ -54,9 +70,13 @@ builder.mutationField('createApiKey', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const name = input.name.trim();
-        if (name.length < 1 || name.length > 100) throw new DomainError('VALIDATION', 'A key name must be 1 to 100 characters long.', ['input', 'name']);
+        if (name.length < 1 || name.length > 100)
+          throw new DomainError('VALIDATION', 'A key name must be 1 to 100 characters long.', ['input', 'name']);
         if (input.role === 'PARTNER') {
-          throw new DomainError('VALIDATION', 'PARTNER credentials are partner tokens: use createPartnerToken.', ['input', 'role']);
+          throw new DomainError('VALIDATION', 'PARTNER credentials are partner tokens: use createPartnerToken.', [
+            'input',
+            'role',
+          ]);
         }
         const key = await createApiKey(ctx.db.prisma, { ...tenantOf(ctx), role: input.role, name });
         return { apiKey: { id: key.id }, secret: key.secret };
@@ -70,14 +90,16 @@ const RevokeApiKeyPayload = payloadType<{ apiKeyId: string }>('RevokeApiKeyPaylo
   apiKey: t.prismaField({
     type: ApiKeyRef,
     nullable: true,
-    resolve: (query, p, _args, ctx) => (p.apiKeyId ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKeyId } }) : null),
+    resolve: (query, p, _args, ctx) =>
+      p.apiKeyId ? ctx.db.prisma.apiKey.findUnique({ ...query, where: { id: p.apiKeyId } }) : null,
   }),
 }));
 
 builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: RevokeApiKeyPayload,
-    description: 'Revoke a key: it, and every access token issued from it, stop working at once. Revoking twice is harmless.',
+    description:
+      'Revoke a key: it, and every access token issued from it, stop working at once. Revoking twice is harmless.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -88,7 +110,10 @@ builder.mutationField('revokeApiKey', (t) =>
         if (!key.revokedAt) {
           await ctx.db.prisma.$transaction([
             ctx.db.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }),
-            ctx.db.prisma.refreshToken.updateMany({ where: { apiKeyId: key.id, revokedAt: null }, data: { revokedAt: new Date() } }),
+            ctx.db.prisma.refreshToken.updateMany({
+              where: { apiKeyId: key.id, revokedAt: null },
+              data: { revokedAt: new Date() },
+            }),
           ]);
         }
         // This instance stops accepting it now; every instance (this one too) drops it from its key

@@ -28,7 +28,10 @@ const invalidCredentials = (message: string) => new DomainError('INVALID_CREDENT
  */
 export class RefreshTokenReplayed extends DomainError {
   constructor(readonly familyId: string) {
-    super('INVALID_CREDENTIALS', 'This refresh token was already used, so every token issued from it has been revoked: issue a new access token with the key pair.');
+    super(
+      'INVALID_CREDENTIALS',
+      'This refresh token was already used, so every token issued from it has been revoked: issue a new access token with the key pair.',
+    );
   }
 }
 
@@ -40,7 +43,8 @@ export async function issueAccessToken(
 ): Promise<AccessTokens> {
   const key = await prisma.apiKey.findUnique({ where: { accessKeyId: input.accessKeyId.trim() } });
   // Same answer for an unknown id and a wrong secret: nothing to learn from probing.
-  if (!key || !sameHash(key.secretHash, hashSecret(input.secret))) throw invalidCredentials('Unknown access key id or wrong secret.');
+  if (!key || !sameHash(key.secretHash, hashSecret(input.secret)))
+    throw invalidCredentials('Unknown access key id or wrong secret.');
   if (key.revokedAt) throw invalidCredentials('This key has been revoked.');
   return mint(prisma, signer, key, randomUUID());
 }
@@ -49,17 +53,32 @@ export async function issueAccessToken(
  * Rotate a refresh token: the old one is spent and a new pair is issued. A token presented a
  * second time (a replay, or a stolen copy racing its owner) revokes its whole family.
  */
-export async function refreshAccessToken(prisma: PrismaClient, signer: TokenSigner, refreshToken: string): Promise<AccessTokens> {
-  const row = await prisma.refreshToken.findUnique({ where: { tokenHash: hashSecret(refreshToken.trim()) }, include: { apiKey: true } });
+export async function refreshAccessToken(
+  prisma: PrismaClient,
+  signer: TokenSigner,
+  refreshToken: string,
+): Promise<AccessTokens> {
+  const row = await prisma.refreshToken.findUnique({
+    where: { tokenHash: hashSecret(refreshToken.trim()) },
+    include: { apiKey: true },
+  });
   if (!row) throw invalidCredentials('Unknown refresh token.');
   const now = new Date();
-  if (row.revokedAt) throw invalidCredentials('This refresh token has been revoked: issue a new access token with the key pair.');
-  if (row.expiresAt <= now) throw invalidCredentials('This refresh token has expired: issue a new access token with the key pair.');
+  if (row.revokedAt)
+    throw invalidCredentials('This refresh token has been revoked: issue a new access token with the key pair.');
+  if (row.expiresAt <= now)
+    throw invalidCredentials('This refresh token has expired: issue a new access token with the key pair.');
   if (row.apiKey.revokedAt) throw invalidCredentials('The key this token was issued from has been revoked.');
   // Spend it atomically: of two concurrent uses exactly one wins.
-  const spent = await prisma.refreshToken.updateMany({ where: { id: row.id, usedAt: null, revokedAt: null }, data: { usedAt: now } });
+  const spent = await prisma.refreshToken.updateMany({
+    where: { id: row.id, usedAt: null, revokedAt: null },
+    data: { usedAt: now },
+  });
   if (spent.count !== 1) {
-    await prisma.refreshToken.updateMany({ where: { familyId: row.familyId, revokedAt: null }, data: { revokedAt: now } });
+    await prisma.refreshToken.updateMany({
+      where: { familyId: row.familyId, revokedAt: null },
+      data: { revokedAt: now },
+    });
     throw new RefreshTokenReplayed(row.familyId);
   }
   return mint(prisma, signer, row.apiKey, row.familyId);
@@ -83,7 +102,15 @@ async function mint(
     },
   });
   const { token } = await signer.sign(
-    { typ: 'access', apiKeyId: key.id, workspaceId: key.workspaceId, mode: key.mode, role: key.role, partnerId: null, familyId },
+    {
+      typ: 'access',
+      apiKeyId: key.id,
+      workspaceId: key.workspaceId,
+      mode: key.mode,
+      role: key.role,
+      partnerId: null,
+      familyId,
+    },
     ACCESS_TOKEN_TTL_SECONDS,
   );
   return { accessToken: token, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
@@ -105,11 +132,20 @@ export async function createPartnerToken(
     );
   }
   const partner = input.partnerId
-    ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, workspaceId: tenant.workspaceId, mode: tenant.mode } } })
+    ? await prisma.partner.findUnique({
+        where: { id_workspaceId_mode: { id: input.partnerId, workspaceId: tenant.workspaceId, mode: tenant.mode } },
+      })
     : null;
   if (!partner) throw notFound('Partner', ['input', 'partnerId']);
   return signer.sign(
-    { typ: 'partner', apiKeyId: tenant.apiKeyId, workspaceId: tenant.workspaceId, mode: tenant.mode, role: 'PARTNER', partnerId: partner.id },
+    {
+      typ: 'partner',
+      apiKeyId: tenant.apiKeyId,
+      workspaceId: tenant.workspaceId,
+      mode: tenant.mode,
+      role: 'PARTNER',
+      partnerId: partner.id,
+    },
     ttl,
   );
 }

@@ -174,7 +174,11 @@ export class Authenticator {
     const cached = this.families.get(familyId);
     if (cached !== null) return cached;
     const generation = this.families.startLookup();
-    const revoked = (await this.db.prisma.refreshToken.findFirst({ where: { familyId, revokedAt: { not: null } }, select: { id: true } })) !== null;
+    const revoked =
+      (await this.db.prisma.refreshToken.findFirst({
+        where: { familyId, revokedAt: { not: null } },
+        select: { id: true },
+      })) !== null;
     this.families.store(familyId, revoked, generation);
     return revoked;
   }
@@ -188,7 +192,14 @@ export class Authenticator {
       select: { id: true, workspaceId: true, mode: true, role: true, secretHash: true, revokedAt: true },
     });
     if (!row) return null;
-    const key: KeyFacts = { id: row.id, workspaceId: row.workspaceId, mode: row.mode, role: row.role, secretHash: row.secretHash, revoked: row.revokedAt !== null };
+    const key: KeyFacts = {
+      id: row.id,
+      workspaceId: row.workspaceId,
+      mode: row.mode,
+      role: row.role,
+      secretHash: row.secretHash,
+      revoked: row.revokedAt !== null,
+    };
     this.keys.store(key, generation);
     return key;
   }
@@ -197,7 +208,10 @@ export class Authenticator {
     if (!header) return { auth: null, error: null };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
-      return { auth: null, error: 'The Authorization header must be `Bearer <secret key | access token | partner token>`.' };
+      return {
+        auth: null,
+        error: 'The Authorization header must be `Bearer <secret key | access token | partner token>`.',
+      };
     }
     const token = match[1];
     if (secretKeyMode(token)) return this.secretKey(token);
@@ -233,10 +247,15 @@ export class Authenticator {
     if ('error' in verified) return { auth: null, error: verified.error };
     const { claims, expiresAt } = verified;
     const key = await this.keyBy({ id: claims.apiKeyId });
-    if (!key || key.workspaceId !== claims.workspaceId || key.mode !== claims.mode) return { auth: null, error: 'The token is not valid for this installation.' };
+    if (!key || key.workspaceId !== claims.workspaceId || key.mode !== claims.mode)
+      return { auth: null, error: 'The token is not valid for this installation.' };
     if (key.revoked) return { auth: null, error: 'The key this token was issued from has been revoked.' };
     if (claims.familyId && (await this.familyRevoked(claims.familyId))) {
-      return { auth: null, error: 'This access token was revoked because a refresh token of its family was used twice: issue a new one with the key pair.' };
+      return {
+        auth: null,
+        error:
+          'This access token was revoked because a refresh token of its family was used twice: issue a new one with the key pair.',
+      };
     }
     this.touch(key.id);
     return {

@@ -1,7 +1,13 @@
 import { builder } from '../../graphql/builder.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
-import { createPartnerToken, issueAccessToken, refreshAccessToken, RefreshTokenReplayed, type AccessTokens } from './auth.service.js';
+import {
+  createPartnerToken,
+  issueAccessToken,
+  refreshAccessToken,
+  RefreshTokenReplayed,
+  type AccessTokens,
+} from './auth.service.js';
 
 const IssueAccessTokenInput = builder.inputType('IssueAccessTokenInput', {
   description: 'A key pair: the public access key id and the secret key.',
@@ -12,7 +18,9 @@ const IssueAccessTokenInput = builder.inputType('IssueAccessTokenInput', {
 });
 
 const RefreshAccessTokenInput = builder.inputType('RefreshAccessTokenInput', {
-  fields: (t) => ({ refreshToken: t.string({ required: true, description: 'The refresh token from the last issue or refresh.' }) }),
+  fields: (t) => ({
+    refreshToken: t.string({ required: true, description: 'The refresh token from the last issue or refresh.' }),
+  }),
 });
 
 const AccessTokenPayload = payloadType<AccessTokens>(
@@ -22,17 +30,23 @@ const AccessTokenPayload = payloadType<AccessTokens>(
     accessToken: t.string({ nullable: true, resolve: (p) => p.accessToken ?? null }),
     refreshToken: t.string({
       nullable: true,
-      description: 'Single use: refreshAccessToken spends it and returns a new one. A reused refresh token is refused and revokes its family.',
+      description:
+        'Single use: refreshAccessToken spends it and returns a new one. A reused refresh token is refused and revokes its family.',
       resolve: (p) => p.refreshToken ?? null,
     }),
-    expiresIn: t.int({ nullable: true, description: 'Seconds until the access token expires.', resolve: (p) => p.expiresIn ?? null }),
+    expiresIn: t.int({
+      nullable: true,
+      description: 'Seconds until the access token expires.',
+      resolve: (p) => p.expiresIn ?? null,
+    }),
   }),
 );
 
 builder.mutationField('issueAccessToken', (t) =>
   t.field({
     type: AccessTokenPayload,
-    description: 'Exchange a key pair for an access token and a refresh token. Needs no credential. Wrong pairs give INVALID_CREDENTIALS.',
+    description:
+      'Exchange a key pair for an access token and a refresh token. Needs no credential. Wrong pairs give INVALID_CREDENTIALS.',
     args: { input: t.arg({ type: IssueAccessTokenInput, required: true }) },
     resolve: (_root, { input }, ctx) => withUserErrors(ctx, () => issueAccessToken(ctx.db.prisma, ctx.tokens, input)),
   }),

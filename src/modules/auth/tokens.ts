@@ -63,17 +63,27 @@ export class TokenSigner {
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
       const { typ, ws, mode, role, pid, sub, fam, exp } = payload as Record<string, unknown>;
-      if ((typ !== 'access' && typ !== 'partner') || typeof ws !== 'string' || typeof sub !== 'string') return { error: 'Malformed token.' };
+      if ((typ !== 'access' && typ !== 'partner') || typeof ws !== 'string' || typeof sub !== 'string')
+        return { error: 'Malformed token.' };
       if (mode !== 'TEST' && mode !== 'LIVE') return { error: 'Malformed token.' };
       if (role !== 'ADMIN' && role !== 'READ_ONLY' && role !== 'PARTNER') return { error: 'Malformed token.' };
       if (typ === 'partner' && typeof pid !== 'string') return { error: 'Malformed token.' };
       if (typeof exp !== 'number') return { error: 'Malformed token.' };
       return {
-        claims: { typ, apiKeyId: sub, workspaceId: ws, mode, role, partnerId: typeof pid === 'string' ? pid : null, familyId: typeof fam === 'string' ? fam : null },
+        claims: {
+          typ,
+          apiKeyId: sub,
+          workspaceId: ws,
+          mode,
+          role,
+          partnerId: typeof pid === 'string' ? pid : null,
+          familyId: typeof fam === 'string' ? fam : null,
+        },
         expiresAt: new Date(exp * 1000),
       };
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) return { error: 'The token has expired: get a new one (refreshAccessToken, or a new partner token).' };
+      if (error instanceof joseErrors.JWTExpired)
+        return { error: 'The token has expired: get a new one (refreshAccessToken, or a new partner token).' };
       return { error: 'The token is not valid for this installation.' };
     }
   }

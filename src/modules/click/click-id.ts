@@ -57,7 +57,8 @@ export class ClickIdCodec {
   encode(rowId: Uint8Array | string, linkId: Uint8Array | string, discarded: boolean): string {
     const row = typeof rowId === 'string' ? parseUuid(rowId) : rowId;
     const link = typeof linkId === 'string' ? parseUuid(linkId) : linkId;
-    if (!row || !link || row.length !== 16 || link.length !== 16) throw new TypeError('click ids are made from two UUIDs');
+    if (!row || !link || row.length !== 16 || link.length !== 16)
+      throw new TypeError('click ids are made from two UUIDs');
     const token = Buffer.allocUnsafe(TOKEN_BYTES);
     token.set(row, 0);
     token.set(link, 16);

@@ -5,14 +5,22 @@ import { ReferralLinkRef } from '../link/link.graphql.js';
 import { trackClick, URL_MAX, USER_AGENT_MAX, type TrackClickResult } from './click.service.js';
 
 const TrackClickInput = builder.inputType('TrackClickInput', {
-  description: 'A visit through a referral link, reported by the company’s server (e.g. when its landing page reads `?ref=`).',
+  description:
+    'A visit through a referral link, reported by the company’s server (e.g. when its landing page reads `?ref=`).',
   fields: (t) => ({
     code: t.string({ required: true, description: 'The referral code, any case.' }),
-    landingUrl: t.string({ description: `The page the visitor landed on. Longer than ${URL_MAX} characters: truncated.` }),
-    referrerUrl: t.string({ description: `The page that sent the visitor (their Referer). Longer than ${URL_MAX} characters: truncated.` }),
-    userAgent: t.string({ description: `The visitor’s User-Agent. Longer than ${USER_AGENT_MAX} characters: truncated.` }),
+    landingUrl: t.string({
+      description: `The page the visitor landed on. Longer than ${URL_MAX} characters: truncated.`,
+    }),
+    referrerUrl: t.string({
+      description: `The page that sent the visitor (their Referer). Longer than ${URL_MAX} characters: truncated.`,
+    }),
+    userAgent: t.string({
+      description: `The visitor’s User-Agent. Longer than ${USER_AGENT_MAX} characters: truncated.`,
+    }),
     ip: t.string({
-      description: 'The visitor’s IPv4 or IPv6 address (anything else is a VALIDATION error). Only a keyed hash of it is stored, never the address.',
+      description:
+        'The visitor’s IPv4 or IPv6 address (anything else is a VALIDATION error). Only a keyed hash of it is stored, never the address.',
     }),
   }),
 });
@@ -32,7 +40,8 @@ const TrackClickPayload = payloadType<TrackClickResult>(
       type: ReferralLinkRef,
       nullable: true,
       description: 'The link clicked; null when the code is not a link of this workspace and mode.',
-      resolve: (query, p, _args, ctx) => (p.linkId ? ctx.db.prisma.referralLink.findUnique({ ...query, where: scopedKey(p.linkId, ctx) }) : null),
+      resolve: (query, p, _args, ctx) =>
+        p.linkId ? ctx.db.prisma.referralLink.findUnique({ ...query, where: scopedKey(p.linkId, ctx) }) : null,
     }),
     discarded: t.boolean({
       description:

@@ -41,7 +41,10 @@ export interface LinkFacts {
  * PARTNER_BANNED, PROGRAM_DRAFT, PROGRAM_PAUSED, PROGRAM_ARCHIVED, ENROLLMENT_PENDING,
  * ENROLLMENT_REJECTED. (A disabled link records nothing: LINK_DISABLED.)
  */
-export type DiscardReason = `PARTNER_${'INACTIVE' | 'BANNED'}` | `PROGRAM_${'DRAFT' | 'PAUSED' | 'ARCHIVED'}` | `ENROLLMENT_${'PENDING' | 'REJECTED'}`;
+export type DiscardReason =
+  | `PARTNER_${'INACTIVE' | 'BANNED'}`
+  | `PROGRAM_${'DRAFT' | 'PAUSED' | 'ARCHIVED'}`
+  | `ENROLLMENT_${'PENDING' | 'REJECTED'}`;
 
 export function discardReasonOf(link: LinkFacts): DiscardReason | null {
   if (link.partnerStatus !== 'ACTIVE') return `PARTNER_${link.partnerStatus}`;
@@ -186,7 +189,15 @@ export class ClickRecorder {
   private state: 'running' | 'stopping' | 'stopped' = 'running';
   private stopping: Promise<void> | null = null;
   private giveUpAt = Number.POSITIVE_INFINITY;
-  private readonly counters = { written: 0, discarded: 0, dropped: 0, batches: 0, failedWrites: 0, waitedForRoom: 0, linkLookups: 0 };
+  private readonly counters = {
+    written: 0,
+    discarded: 0,
+    dropped: 0,
+    batches: 0,
+    failedWrites: 0,
+    waitedForRoom: 0,
+    linkLookups: 0,
+  };
 
   private readonly links = new Map<string, { facts: LinkFacts; expires: number }>();
   private readonly loading = new Map<string, Promise<LinkFacts | null>>();
@@ -414,7 +425,10 @@ export class ClickRecorder {
         this.counters.failedWrites++;
         const left = this.giveUpAt - Date.now();
         if (left <= 0) return this.giveUp(rows, error);
-        this.logger?.warn({ err: error, clicks: rows.length, attempt, retryInMs: Math.min(delay, left) }, 'writing clicks failed; will retry');
+        this.logger?.warn(
+          { err: error, clicks: rows.length, attempt, retryInMs: Math.min(delay, left) },
+          'writing clicks failed; will retry',
+        );
         await this.sleep(Math.min(delay, left));
         delay = Math.min(delay * 2, this.maxRetryDelayMs);
       }
@@ -544,18 +558,39 @@ export interface TrackClickResult {
  * and mode (else NOT_FOUND, nothing recorded); a disabled link records nothing (`discarded`);
  * a link whose partner, program or enrollment is not active is recorded discarded.
  */
-export async function trackClick(recorder: ClickRecorder, tenant: Tenant, input: TrackClickInput): Promise<TrackClickResult> {
+export async function trackClick(
+  recorder: ClickRecorder,
+  tenant: Tenant,
+  input: TrackClickInput,
+): Promise<TrackClickResult> {
   const code = input.code.trim();
   const ip = input.ip?.trim() || null;
   new Validator()
-    .check(ip === null || normalizeIp(ip) !== null, ['input', 'ip'], 'ip must be an IPv4 or IPv6 address, e.g. "203.0.113.7" or "2001:db8::1".')
+    .check(
+      ip === null || normalizeIp(ip) !== null,
+      ['input', 'ip'],
+      'ip must be an IPv4 or IPv6 address, e.g. "203.0.113.7" or "2001:db8::1".',
+    )
     .throwIfAny();
   const link = await recorder.findLink(code);
   if (!link || link.workspaceId !== tenant.workspaceId || link.mode !== tenant.mode) {
     const named = CODE_SHAPE.test(code) ? `"${code}"` : 'given';
-    throw new DomainError('NOT_FOUND', `No referral link with the code ${named} in this workspace and mode.`, ['input', 'code']);
+    throw new DomainError('NOT_FOUND', `No referral link with the code ${named} in this workspace and mode.`, [
+      'input',
+      'code',
+    ]);
   }
   if (link.disabled) return { linkId: link.linkId, clickId: null, discarded: true, discardReason: 'LINK_DISABLED' };
-  const click = await recorder.record(link, { ip, userAgent: input.userAgent, referrerUrl: input.referrerUrl, landingUrl: input.landingUrl });
-  return { linkId: link.linkId, clickId: click.clickId, discarded: click.discarded, discardReason: click.discardReason };
+  const click = await recorder.record(link, {
+    ip,
+    userAgent: input.userAgent,
+    referrerUrl: input.referrerUrl,
+    landingUrl: input.landingUrl,
+  });
+  return {
+    linkId: link.linkId,
+    clickId: click.clickId,
+    discarded: click.discarded,
+    discardReason: click.discardReason,
+  };
 }

@@ -28,7 +28,12 @@ const COMMON_HEADERS = {
  * One database statement at most (the link lookup, itself cached briefly); the click row is
  * written in the background.
  */
-export async function serveRedirect(req: IncomingMessage, res: ServerResponse, path: string, deps: RedirectDeps): Promise<void> {
+export async function serveRedirect(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  deps: RedirectDeps,
+): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { ...COMMON_HEADERS, allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
     res.end('Referral links answer GET.\n');
@@ -40,7 +45,13 @@ export async function serveRedirect(req: IncomingMessage, res: ServerResponse, p
     link = code === null ? null : await deps.clicks.findLink(code);
   } catch (error) {
     deps.logger.error({ err: error }, 'referral link lookup failed');
-    return page(res, 503, 'Try again in a moment', 'This link cannot be followed right now. Please try again in a moment.', { 'retry-after': '5' });
+    return page(
+      res,
+      503,
+      'Try again in a moment',
+      'This link cannot be followed right now. Please try again in a moment.',
+      { 'retry-after': '5' },
+    );
   }
   if (!link || link.disabled) {
     return page(res, 404, 'Link not found', 'This referral link does not exist or is no longer active.');
@@ -92,7 +103,10 @@ export function visitorIp(req: IncomingMessage, trustProxy: boolean): string | n
  * fills the values in. A link is followed many times; its URL work need not be repeated.
  */
 export function withParams(destination: string, params: Array<[string, string]>): string {
-  const template = urlTemplate(destination, params.map(([name]) => name));
+  const template = urlTemplate(
+    destination,
+    params.map(([name]) => name),
+  );
   if (template === null) return serialize(destination, params);
   let href = template[0]!;
   for (let i = 0; i < params.length; i++) href += encodeURIComponent(params[i]![1]) + template[i + 1]!;
@@ -113,7 +127,10 @@ function urlTemplate(destination: string, names: string[]): string[] | null {
   const key = `${names.join('&')} ${destination}`;
   let template = templates.get(key);
   if (template === undefined) {
-    template = serialize(destination, names.map((name) => [name, SLOT])).split(SLOT);
+    template = serialize(
+      destination,
+      names.map((name) => [name, SLOT]),
+    ).split(SLOT);
     if (template.length !== names.length + 1) return null;
     if (templates.size >= TEMPLATE_CACHE_MAX) templates.clear();
     templates.set(key, template);
@@ -173,7 +190,13 @@ function header(req: IncomingMessage, name: string): string | null {
   return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
-function page(res: ServerResponse, status: number, title: string, text: string, extra: Record<string, string> = {}): void {
+function page(
+  res: ServerResponse,
+  status: number,
+  title: string,
+  text: string,
+  extra: Record<string, string> = {},
+): void {
   const body =
     `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">` +
     `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title></head>` +

@@ -22,7 +22,8 @@ export const DISCARD_REASONS = {
   PROGRAM_NOT_ACTIVE: 'The program is not ACTIVE (DRAFT, PAUSED or ARCHIVED).',
   ENROLLMENT_NOT_APPROVED: 'The partner’s enrollment in the program is not APPROVED.',
   ATTRIBUTION_WINDOW_EXPIRED: 'The conversion happened more than the program’s attributionWindowDays after the click.',
-  SELF_REFERRAL: 'The referred person is the partner (same externalId or email) and the program does not allow self-referrals.',
+  SELF_REFERRAL:
+    'The referred person is the partner (same externalId or email) and the program does not allow self-referrals.',
   PROGRAM_MISMATCH: 'The click or code belongs to another program than the given programId.',
   REFERRAL_REJECTED: 'The referred person’s referral in the program is REJECTED (e.g. an earlier self-referral).',
 } as const;
@@ -57,7 +58,9 @@ export interface TouchFacts {
 }
 
 /** An explicit attribution signal of the conversion: resolved to a link, or not. */
-export type Signal = { source: 'click' | 'code'; touch: TouchFacts } | { source: 'click' | 'code'; unknown: 'UNKNOWN_CLICK' | 'UNKNOWN_CODE' };
+export type Signal =
+  | { source: 'click' | 'code'; touch: TouchFacts }
+  | { source: 'click' | 'code'; unknown: 'UNKNOWN_CLICK' | 'UNKNOWN_CODE' };
 
 export interface ReferralFacts {
   id: string;
@@ -87,7 +90,10 @@ export type Decision =
   | { outcome: 'discard'; reason: DiscardReason; touch: TouchFacts | null };
 
 /** Is the referred person the partner themself? Same externalId (exact), or same email ignoring case. */
-export function isSelfReferral(partner: Pick<PartnerFacts, 'externalId' | 'email'>, referred: { externalId: string; email: string | null }): boolean {
+export function isSelfReferral(
+  partner: Pick<PartnerFacts, 'externalId' | 'email'>,
+  referred: { externalId: string; email: string | null },
+): boolean {
   if (referred.externalId === partner.externalId) return true;
   const a = referred.email?.trim().toLowerCase();
   const b = partner.email?.trim().toLowerCase();
@@ -108,7 +114,11 @@ export function checkReferral(referral: ReferralFacts, referred: Referred): Disc
   if (partner) return partner;
   if (referral.enrollment?.status !== 'APPROVED') return 'ENROLLMENT_NOT_APPROVED';
   const email = referred.email ?? referral.email;
-  if (!referral.program.allowSelfReferral && isSelfReferral(referral.partner, { externalId: referred.externalId, email })) return 'SELF_REFERRAL';
+  if (
+    !referral.program.allowSelfReferral &&
+    isSelfReferral(referral.partner, { externalId: referred.externalId, email })
+  )
+    return 'SELF_REFERRAL';
   return null;
 }
 
@@ -165,7 +175,8 @@ export function decideAttribution(args: {
     const reason = checkTouch(signal.touch, programId, referred);
     if (reason === null) return { outcome: 'new', touch: signal.touch, discard: null };
     // Another program's partner is not recorded on a PROGRAM_MISMATCH conversion.
-    if (!failure?.resolved) failure = { reason, touch: reason === 'PROGRAM_MISMATCH' ? null : signal.touch, resolved: true };
+    if (!failure?.resolved)
+      failure = { reason, touch: reason === 'PROGRAM_MISMATCH' ? null : signal.touch, resolved: true };
   }
   const { reason, touch } = failure!;
   // A self-referral still records who they are, as a REJECTED referral: later events stay discarded.
@@ -312,7 +323,13 @@ export async function loadFacts(
   };
 }
 
-type TouchRow = FactsRow & { linkId: string; codeNormalized: string; disabledAt: Date | null; enrollmentId: string; enrollmentStatus: EnrollmentStatus };
+type TouchRow = FactsRow & {
+  linkId: string;
+  codeNormalized: string;
+  disabledAt: Date | null;
+  enrollmentId: string;
+  enrollmentStatus: EnrollmentStatus;
+};
 
 /** The conversion's signals, click id first, each resolved to one of the links found (or not). */
 function toSignals(
@@ -328,12 +345,17 @@ function toSignals(
     program: programOf(row),
     partner: partnerOf(row),
     enrollment: { id: row.enrollmentId!, status: row.enrollmentStatus! },
-    click: source === 'click' && click ? { rowId: click.clickRowId, clickedAt: click.clickedAt, discarded: click.discarded === true } : null,
+    click:
+      source === 'click' && click
+        ? { rowId: click.clickRowId, clickedAt: click.clickedAt, discarded: click.discarded === true }
+        : null,
   });
   const signals: Signal[] = [];
   if (input.clickId !== null) {
     const row = click ? rows.find((r) => r.linkId === click.linkId) : undefined;
-    signals.push(row ? { source: 'click', touch: touchOf(row, 'click') } : { source: 'click', unknown: 'UNKNOWN_CLICK' });
+    signals.push(
+      row ? { source: 'click', touch: touchOf(row, 'click') } : { source: 'click', unknown: 'UNKNOWN_CLICK' },
+    );
   }
   if (code !== null) {
     const row = rows.find((r) => r.codeNormalized === code);
@@ -342,7 +364,17 @@ function toSignals(
   return signals;
 }
 
-function referralOf(row: FactsRow & { referralId: string | null; referralStatus: ReferralStatus | null; referralEmail: string | null; referralCreatedAt: Date | null; linkId: string | null; enrollmentId: string | null; enrollmentStatus: EnrollmentStatus | null }): ReferralFacts {
+function referralOf(
+  row: FactsRow & {
+    referralId: string | null;
+    referralStatus: ReferralStatus | null;
+    referralEmail: string | null;
+    referralCreatedAt: Date | null;
+    linkId: string | null;
+    enrollmentId: string | null;
+    enrollmentStatus: EnrollmentStatus | null;
+  },
+): ReferralFacts {
   return {
     id: row.referralId!,
     status: row.referralStatus!,
@@ -351,7 +383,8 @@ function referralOf(row: FactsRow & { referralId: string | null; referralStatus:
     linkId: row.linkId,
     program: programOf(row),
     partner: partnerOf(row),
-    enrollment: row.enrollmentId && row.enrollmentStatus ? { id: row.enrollmentId, status: row.enrollmentStatus } : null,
+    enrollment:
+      row.enrollmentId && row.enrollmentStatus ? { id: row.enrollmentId, status: row.enrollmentStatus } : null,
   };
 }
 
@@ -359,7 +392,12 @@ function referralOf(row: FactsRow & { referralId: string | null; referralStatus:
  * The referred person's referral in `programId` (after a concurrent conversion created it
  * first), or null.
  */
-export async function loadReferral(tx: Tx, tenant: Tenant, externalId: string, programId: string): Promise<ReferralFacts | null> {
+export async function loadReferral(
+  tx: Tx,
+  tenant: Tenant,
+  externalId: string,
+  programId: string,
+): Promise<ReferralFacts | null> {
   const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sqlFragment`${programId}::uuid`)}`;
   return rows[0] ? referralOf(rows[0]) : null;
 }

@@ -21,7 +21,8 @@ export const ConversionRef = builder.prismaNode('Conversion', {
     status: t.expose('status', { type: ConversionStatusEnum }),
     discardReason: t.exposeString('discardReason', {
       nullable: true,
-      description: 'Why a DISCARDED conversion was not attributed or rewarded (e.g. UNKNOWN_CODE, WINDOW_EXPIRED); null when ACCEPTED.',
+      description:
+        'Why a DISCARDED conversion was not attributed or rewarded (e.g. UNKNOWN_CODE, WINDOW_EXPIRED); null when ACCEPTED.',
     }),
     amount: t.field({
       type: MoneyRef,
@@ -29,12 +30,26 @@ export const ConversionRef = builder.prismaNode('Conversion', {
       description: 'What was paid (or refunded); null for a signup.',
       resolve: (c) => (c.amount !== null && c.currency !== null ? { amount: c.amount, currency: c.currency } : null),
     }),
-    idempotencyKey: t.exposeString('idempotencyKey', { description: 'Unique per workspace and mode: a replay returns this conversion.' }),
-    referredExternalId: t.exposeString('referredExternalId', { nullable: true, description: 'The referred user’s id in the company’s product, as sent.' }),
-    occurredAt: t.expose('occurredAt', { type: 'DateTime', description: 'When it happened in the company’s product (defaults to when it was recorded).' }),
+    idempotencyKey: t.exposeString('idempotencyKey', {
+      description: 'Unique per workspace and mode: a replay returns this conversion.',
+    }),
+    referredExternalId: t.exposeString('referredExternalId', {
+      nullable: true,
+      description: 'The referred user’s id in the company’s product, as sent.',
+    }),
+    occurredAt: t.expose('occurredAt', {
+      type: 'DateTime',
+      description: 'When it happened in the company’s product (defaults to when it was recorded).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When refgraph recorded it.' }),
-    program: t.relation('program', { nullable: true, description: 'Null when the conversion could not be attributed to a program.' }),
-    partner: t.relation('partner', { nullable: true, description: 'The partner it was attributed to; null when discarded before attribution.' }),
+    program: t.relation('program', {
+      nullable: true,
+      description: 'Null when the conversion could not be attributed to a program.',
+    }),
+    partner: t.relation('partner', {
+      nullable: true,
+      description: 'The partner it was attributed to; null when discarded before attribution.',
+    }),
     referral: t.relation('referral', { nullable: true }),
     refundOf: t.relation('refundOf', { nullable: true, description: 'For a REFUND: the conversion refunded.' }),
     rewards: t.relation('rewards', {
@@ -68,7 +83,10 @@ const ConversionFilter = builder.inputType('ConversionFilter', {
   fields: (t) => ({
     programId: t.id({ description: 'Conversions attributed to this program.' }),
     partnerId: t.id({ description: 'Conversions attributed to this partner.' }),
-    referralId: t.id({ description: 'Conversions of this referred person: every one of them, where Referral.conversions lists at most 100.' }),
+    referralId: t.id({
+      description:
+        'Conversions of this referred person: every one of them, where Referral.conversions lists at most 100.',
+    }),
     type: t.field({ type: ConversionTypeEnum }),
     status: t.field({ type: ConversionStatusEnum }),
     occurredFrom: t.field({ type: 'DateTime', description: 'Occurred at or after this instant.' }),
@@ -78,15 +96,18 @@ const ConversionFilter = builder.inputType('ConversionFilter', {
 
 function conversionWhere(
   ctx: Context,
-  filter: {
-    programId?: string | null;
-    partnerId?: string | null;
-    referralId?: string | null;
-    type?: ConversionType | null;
-    status?: ConversionStatus | null;
-    occurredFrom?: Date | null;
-    occurredTo?: Date | null;
-  } | null | undefined,
+  filter:
+    | {
+        programId?: string | null;
+        partnerId?: string | null;
+        referralId?: string | null;
+        type?: ConversionType | null;
+        status?: ConversionStatus | null;
+        occurredFrom?: Date | null;
+        occurredTo?: Date | null;
+      }
+    | null
+    | undefined,
 ): Prisma.ConversionWhereInput {
   const and: Prisma.ConversionWhereInput[] = [{ ...tenantOf(ctx), ...partnerFilter(ctx) }];
   const programId = filterId(filter?.programId, 'Program');
@@ -111,7 +132,11 @@ builder.queryField('conversions', (t) =>
       authScopes: { reader: true },
       args: { filter: t.arg({ type: ConversionFilter }) },
       resolve: (query, _root, args, ctx) =>
-        ctx.db.prisma.conversion.findMany({ ...guardedQuery(query), where: conversionWhere(ctx, args.filter), orderBy: { id: 'desc' } }),
+        ctx.db.prisma.conversion.findMany({
+          ...guardedQuery(query),
+          where: conversionWhere(ctx, args.filter),
+          orderBy: { id: 'desc' },
+        }),
       totalCount: (_root, args, ctx) => ctx.db.prisma.conversion.count({ where: conversionWhere(ctx, args.filter) }),
     },
     ConversionConnection,

@@ -23,27 +23,39 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
       description:
         '1–255 characters, unique per workspace and mode (e.g. your event or order id). Sending it again — even concurrently — records nothing new and returns the first result.',
     }),
-    referredExternalId: t.string({ required: true, description: 'The referred user’s id in your product (1–255 characters).' }),
-    referredEmail: t.string({ description: 'The referred user’s email; used to detect self-referrals (compared ignoring case).' }),
+    referredExternalId: t.string({
+      required: true,
+      description: 'The referred user’s id in your product (1–255 characters).',
+    }),
+    referredEmail: t.string({
+      description: 'The referred user’s email; used to detect self-referrals (compared ignoring case).',
+    }),
     programId: t.id({
       description:
         'The program the event belongs to. Optional: taken from the click or code, or from the person’s referral. When given, a click or code of another program does not attribute (PROGRAM_MISMATCH).',
     }),
     code: t.string({ description: 'A referral code the person arrived with or entered (case-insensitive).' }),
-    clickId: t.string({ description: 'The `clickId` from trackClick, or the `rg_click` parameter the redirect added.' }),
+    clickId: t.string({
+      description: 'The `clickId` from trackClick, or the `rg_click` parameter the redirect added.',
+    }),
     amount: t.field({
       type: MoneyInputRef,
       description: 'What was paid: required for PURCHASE and SUBSCRIPTION, optional for SIGNUP. Never negative.',
     }),
     occurredAt: t.field({
       type: 'DateTime',
-      description: 'When it happened in your product; defaults to now. Not before 2000-01-01T00:00:00Z and at most 5 minutes in the future (VALIDATION otherwise).',
+      description:
+        'When it happened in your product; defaults to now. Not before 2000-01-01T00:00:00Z and at most 5 minutes in the future (VALIDATION otherwise).',
     }),
   }),
 });
 
 /** What the mutation resolves to; `recorded` (rows just written) answers the payload without reading them back. */
-type RecordConversionResult = { conversionId: string; replayed: boolean; recorded?: { row: Conversion; rewards: Reward[] } };
+type RecordConversionResult = {
+  conversionId: string;
+  replayed: boolean;
+  recorded?: { row: Conversion; rewards: Reward[] };
+};
 
 const RecordConversionPayload = payloadType<RecordConversionResult>(
   'RecordConversionPayload',
@@ -57,22 +69,30 @@ const RecordConversionPayload = payloadType<RecordConversionResult>(
         const selection = { ...query }; // read on refusal too: plugin-prisma reports unread queries
         // Just recorded: every column is at hand (relations asked for are loaded by plugin-prisma).
         if (p.recorded) return p.recorded.row;
-        return p.conversionId ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId, ...tenantOf(ctx) } }) : null;
+        return p.conversionId
+          ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId, ...tenantOf(ctx) } })
+          : null;
       },
     }),
     rewards: t.prismaField({
       type: [RewardRef],
-      description: 'The rewards the conversion earned (their current state), oldest first; empty when discarded or when no rule applied.',
+      description:
+        'The rewards the conversion earned (their current state), oldest first; empty when discarded or when no rule applied.',
       resolve: (query, p, _args, ctx) => {
         const selection = { ...query };
         if (p.recorded) return p.recorded.rewards; // created by this call, in id order, none changed since
         return p.conversionId
-          ? ctx.db.prisma.reward.findMany({ ...selection, where: { conversionId: p.conversionId, ...tenantOf(ctx), sourceRewardId: null }, orderBy: { id: 'asc' } })
+          ? ctx.db.prisma.reward.findMany({
+              ...selection,
+              where: { conversionId: p.conversionId, ...tenantOf(ctx), sourceRewardId: null },
+              orderBy: { id: 'asc' },
+            })
           : [];
       },
     }),
     replayed: t.boolean({
-      description: 'True when the idempotency key had already been used: the first call’s result is returned and nothing new was recorded.',
+      description:
+        'True when the idempotency key had already been used: the first call’s result is returned and nothing new was recorded.',
       resolve: (p) => p.replayed ?? false,
     }),
   }),
@@ -87,7 +107,8 @@ builder.mutationField('recordConversion', (t) =>
     args: { input: t.arg({ type: RecordConversionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        const programId = input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
+        const programId =
+          input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
         const recorded = await recordConversion(
           ctx.db,
           tenantOf(ctx),

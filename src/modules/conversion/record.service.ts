@@ -8,7 +8,13 @@ import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sqlFragment, sqlTx, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
-import { draftRewards, insertRewardsCtes, rewardCreatedEvents, rulesQuery, type RuleRow } from '../reward/create-rewards.js';
+import {
+  draftRewards,
+  insertRewardsCtes,
+  rewardCreatedEvents,
+  rulesQuery,
+  type RuleRow,
+} from '../reward/create-rewards.js';
 import {
   checkReferral,
   decideAttribution,
@@ -110,13 +116,25 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
   );
   const email = input.referredEmail?.trim() || null;
   if (email !== null) {
-    v.check(email.length <= EMAIL_MAX, field('referredEmail'), `referredEmail must be at most ${EMAIL_MAX} characters long.`);
-    v.check(EMAIL.test(email), field('referredEmail'), 'referredEmail must contain exactly one "@" with text on both sides and no spaces.');
+    v.check(
+      email.length <= EMAIL_MAX,
+      field('referredEmail'),
+      `referredEmail must be at most ${EMAIL_MAX} characters long.`,
+    );
+    v.check(
+      EMAIL.test(email),
+      field('referredEmail'),
+      'referredEmail must contain exactly one "@" with text on both sides and no spaces.',
+    );
   }
   const code = input.code?.trim() || null;
   v.check(code === null || code.length <= CODE_MAX, field('code'), `A code is at most ${CODE_MAX} characters long.`);
   const clickId = input.clickId?.trim() || null;
-  v.check(clickId === null || clickId.length <= CLICK_ID_MAX, field('clickId'), `A clickId is at most ${CLICK_ID_MAX} characters long.`);
+  v.check(
+    clickId === null || clickId.length <= CLICK_ID_MAX,
+    field('clickId'),
+    `A clickId is at most ${CLICK_ID_MAX} characters long.`,
+  );
 
   let amount: bigint | null = null;
   let currency: string | null = null;
@@ -125,14 +143,26 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
       currency = parseCurrency(input.amount.currency, field('amount', 'currency'));
       amount = parseDecimal(input.amount.amount, currency, field('amount', 'amount'));
       if (amount < 0n) {
-        v.add(new DomainError('VALIDATION', `A conversion amount cannot be negative (got "${input.amount.amount}"); refunds go through refundConversion.`, field('amount', 'amount')));
+        v.add(
+          new DomainError(
+            'VALIDATION',
+            `A conversion amount cannot be negative (got "${input.amount.amount}"); refunds go through refundConversion.`,
+            field('amount', 'amount'),
+          ),
+        );
       }
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       v.add(error);
     }
   } else if (input.type === 'PURCHASE' || input.type === 'SUBSCRIPTION') {
-    v.add(new DomainError('VALIDATION', `A ${input.type} needs an amount (what was paid, e.g. { amount: "49.00", currency: "USD" }).`, field('amount')));
+    v.add(
+      new DomainError(
+        'VALIDATION',
+        `A ${input.type} needs an amount (what was paid, e.g. { amount: "49.00", currency: "USD" }).`,
+        field('amount'),
+      ),
+    );
   }
 
   const occurredAt = input.occurredAt ?? now;
@@ -203,7 +233,16 @@ async function storedConversion(tx: SqlTx, tenant: Tenant, idempotencyKey: strin
   const [stored] = await tx.sql<{ id: string; status: ConversionStatus; discardReason: string | null }>`
     SELECT "id", "status"::text AS "status", "discardReason" FROM "Conversion"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "idempotencyKey" = ${idempotencyKey}`;
-  return stored ? { conversionId: stored.id, status: stored.status, discardReason: stored.discardReason, rewards: [], row: null, replayed: true } : null;
+  return stored
+    ? {
+        conversionId: stored.id,
+        status: stored.status,
+        discardReason: stored.discardReason,
+        rewards: [],
+        row: null,
+        replayed: true,
+      }
+    : null;
 }
 
 async function recordInTransaction(
@@ -228,7 +267,12 @@ async function recordInTransaction(
     tx,
     tenant,
     claim,
-    { programId: input.programId === INVALID_ID ? null : input.programId, clickId: input.clickId, code: input.code, referredExternalId: input.referredExternalId },
+    {
+      programId: input.programId === INVALID_ID ? null : input.programId,
+      clickId: input.clickId,
+      code: input.code,
+      referredExternalId: input.referredExternalId,
+    },
     options.decodeClick,
   );
   if (facts.claimedId === null) {
@@ -241,9 +285,21 @@ async function recordInTransaction(
 
   // 2. Attribution, and the referral it creates or updates (with the rules of its program).
   const referred = { externalId: input.referredExternalId, email: input.referredEmail, occurredAt: input.occurredAt };
-  const decision = decideAttribution({ programId: facts.givenProgramId, signals: facts.signals, referral: facts.referral, referred });
+  const decision = decideAttribution({
+    programId: facts.givenProgramId,
+    signals: facts.signals,
+    referral: facts.referral,
+    referred,
+  });
   const outcome = await applyDecision(tx, tenant, input, decision, referred);
-  const result: Outcome = { programId: facts.givenProgramId, partnerId: null, referralId: null, linkId: null, clickRowId: null, ...outcome };
+  const result: Outcome = {
+    programId: facts.givenProgramId,
+    partnerId: null,
+    referralId: null,
+    linkId: null,
+    clickRowId: null,
+    ...outcome,
+  };
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
   // 3. The rewards an accepted conversion earns (limits and caps read under the referral's lock);
@@ -254,7 +310,13 @@ async function recordInTransaction(
         tx,
         tenant,
         {
-          conversion: { id: conversionId, type: input.type, amount: input.amount, currency: input.currency, occurredAt: input.occurredAt },
+          conversion: {
+            id: conversionId,
+            type: input.type,
+            amount: input.amount,
+            currency: input.currency,
+            occurredAt: input.occurredAt,
+          },
           referral: rewardable.referral,
           program: rewardable.program,
           partnerId: result.partnerId!,
@@ -291,7 +353,10 @@ async function recordInTransaction(
         programId: result.programId && encodeGlobalID('Program', result.programId),
         partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
         referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
-        amount: input.amount !== null && input.currency !== null ? { amount: formatMinor(input.amount, input.currency), currency: input.currency } : null,
+        amount:
+          input.amount !== null && input.currency !== null
+            ? { amount: formatMinor(input.amount, input.currency), currency: input.currency }
+            : null,
         occurredAt: input.occurredAt.toISOString(),
         rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
       },
@@ -342,7 +407,8 @@ const isPayment = (type: ConversionType) => type === 'PURCHASE' || type === 'SUB
 type Referred = { externalId: string; email: string | null; occurredAt: Date };
 
 /** The rule rows of a statement that LEFT JOINed rulesQuery (no rules: one row of NULLs). */
-const rulesOf = (rows: ReadonlyArray<Partial<RuleRow>>): RuleRow[] => rows.filter((row): row is RuleRow => row.id != null);
+const rulesOf = (rows: ReadonlyArray<Partial<RuleRow>>): RuleRow[] =>
+  rows.filter((row): row is RuleRow => row.id != null);
 
 /**
  * Create or update the referral the decision calls for; what the conversion row records. The
@@ -402,7 +468,12 @@ async function applyDecision(
 
 function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
   if (!touch) return {};
-  return { programId: touch.program.id, partnerId: touch.partner.id, linkId: touch.linkId, clickRowId: touch.click?.rowId ?? null };
+  return {
+    programId: touch.program.id,
+    partnerId: touch.partner.id,
+    linkId: touch.linkId,
+    clickRowId: touch.click?.rowId ?? null,
+  };
 }
 
 /**
@@ -417,7 +488,12 @@ async function bindToExisting(
   referral: ReferralFacts,
   discard: DiscardReason | null,
 ): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
-  const columns = { programId: referral.program.id, partnerId: referral.partner.id, referralId: referral.id, linkId: referral.linkId };
+  const columns = {
+    programId: referral.program.id,
+    partnerId: referral.partner.id,
+    referralId: referral.id,
+    linkId: referral.linkId,
+  };
   if (discard) {
     // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
     if (discard === 'SELF_REFERRAL') {

@@ -14,7 +14,8 @@ const RefundConversionInput = builder.inputType('RefundConversionInput', {
     }),
     amount: t.field({
       type: MoneyInputRef,
-      description: 'How much was refunded, in the conversion’s currency, at most what is not refunded yet. Omitted: all of that (a full refund).',
+      description:
+        'How much was refunded, in the conversion’s currency, at most what is not refunded yet. Omitted: all of that (a full refund).',
     }),
   }),
 });
@@ -30,7 +31,9 @@ const RefundConversionPayload = payloadType<{ conversionId: string; rewardIds: s
       resolve: (query, p, _args, ctx) => {
         // Spread before the null check: a refused mutation has no conversion, and that is not an unused query.
         const selection = { ...query };
-        return p.conversionId ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId } }) : null;
+        return p.conversionId
+          ? ctx.db.prisma.conversion.findUnique({ ...selection, where: { id: p.conversionId } })
+          : null;
       },
     }),
     rewards: t.prismaField({
@@ -39,7 +42,13 @@ const RefundConversionPayload = payloadType<{ conversionId: string; rewardIds: s
         'The negative rewards this refund created (clawbacks of money paid, or shares of unpaid rewards) and the rewards it canceled, oldest first; the same list on every replay.',
       resolve: (query, p, _args, ctx) => {
         const selection = { ...query };
-        return p.rewardIds?.length ? ctx.db.prisma.reward.findMany({ ...selection, where: { id: { in: p.rewardIds }, ...tenantOf(ctx) }, orderBy: { id: 'asc' } }) : [];
+        return p.rewardIds?.length
+          ? ctx.db.prisma.reward.findMany({
+              ...selection,
+              where: { id: { in: p.rewardIds }, ...tenantOf(ctx) },
+              orderBy: { id: 'asc' },
+            })
+          : [];
       },
     }),
   }),

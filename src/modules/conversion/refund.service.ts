@@ -34,7 +34,11 @@ export const refundReason = (refundId: string) => `Refunded by conversion ${conv
 
 export function checkIdempotencyKey(key: string): string {
   if (key.trim().length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
-    throw new DomainError('VALIDATION', `An idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_MAX} characters long and not blank.`, ['input', 'idempotencyKey']);
+    throw new DomainError(
+      'VALIDATION',
+      `An idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_MAX} characters long and not blank.`,
+      ['input', 'idempotencyKey'],
+    );
   }
   return key;
 }
@@ -52,7 +56,11 @@ export function checkIdempotencyKey(key: string): string {
  * Refunds of one conversion are serialized by a lock on it and may not add up to more than its
  * amount. The same idempotencyKey again returns the first result (whatever the amount).
  */
-export async function refundConversion(prisma: PrismaClient, tenant: Tenant, input: RefundInput): Promise<RefundResult> {
+export async function refundConversion(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: RefundInput,
+): Promise<RefundResult> {
   const key = checkIdempotencyKey(input.idempotencyKey);
   if (!input.conversionId) throw new DomainError('NOT_FOUND', 'Conversion not found.', ['input', 'conversionId']);
   const originalId = input.conversionId;
@@ -64,7 +72,9 @@ export async function refundConversion(prisma: PrismaClient, tenant: Tenant, inp
            FOR UPDATE`;
       if (locked.length === 0) throw new DomainError('NOT_FOUND', 'Conversion not found.', ['input', 'conversionId']);
 
-      const earlier = await tx.conversion.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } });
+      const earlier = await tx.conversion.findUnique({
+        where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } },
+      });
       if (earlier) return replay(tx, tenant, earlier, originalId);
 
       const original = (await tx.conversion.findUnique({ where: { id: originalId } }))!;
@@ -74,14 +84,21 @@ export async function refundConversion(prisma: PrismaClient, tenant: Tenant, inp
     // The key was taken by a concurrent conversion that does not hold our lock (another
     // conversion's refund, or a recordConversion): answer as if it had come first.
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-      const earlier = await prisma.conversion.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } });
+      const earlier = await prisma.conversion.findUnique({
+        where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } },
+      });
       if (earlier) return replay(prisma, tenant, earlier, originalId);
     }
     throw error;
   }
 }
 
-async function replay(db: Prisma.TransactionClient | PrismaClient, tenant: Tenant, earlier: Conversion, originalId: string): Promise<RefundResult> {
+async function replay(
+  db: Prisma.TransactionClient | PrismaClient,
+  tenant: Tenant,
+  earlier: Conversion,
+  originalId: string,
+): Promise<RefundResult> {
   if (earlier.type !== 'REFUND' || earlier.refundOfId !== originalId) {
     throw new DomainError(
       'DUPLICATE',
@@ -95,12 +112,25 @@ async function replay(db: Prisma.TransactionClient | PrismaClient, tenant: Tenan
     where: { ...tenant, reason: refundReason(earlier.id), toStatus: 'CANCELED' },
     select: { rewardId: true },
   });
-  return { conversionId: earlier.id, rewardIds: [...created.map((r) => r.id), ...canceled.map((c) => c.rewardId)].sort() };
+  return {
+    conversionId: earlier.id,
+    rewardIds: [...created.map((r) => r.id), ...canceled.map((c) => c.rewardId)].sort(),
+  };
 }
 
-async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, original: Conversion, key: string, input: RefundInput): Promise<RefundResult> {
+async function refundLocked(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  original: Conversion,
+  key: string,
+  input: RefundInput,
+): Promise<RefundResult> {
   const gid = conversionGid(original.id);
-  if ((original.type !== 'PURCHASE' && original.type !== 'SUBSCRIPTION') || original.amount === null || original.currency === null) {
+  if (
+    (original.type !== 'PURCHASE' && original.type !== 'SUBSCRIPTION') ||
+    original.amount === null ||
+    original.currency === null
+  ) {
     throw new DomainError(
       'VALIDATION',
       `Conversion ${gid} is a ${original.type}${original.amount === null ? ' without an amount' : ''}: only PURCHASE and SUBSCRIPTION conversions with an amount can be refunded.`,
@@ -109,7 +139,10 @@ async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, origin
   }
   const total = original.amount;
   const currency = original.currency;
-  const previous = await tx.conversion.aggregate({ where: { ...tenant, refundOfId: original.id, type: 'REFUND' }, _sum: { amount: true } });
+  const previous = await tx.conversion.aggregate({
+    where: { ...tenant, refundOfId: original.id, type: 'REFUND' },
+    _sum: { amount: true },
+  });
   const before = previous._sum.amount ?? 0n;
   const remaining = total - before;
 
@@ -117,10 +150,15 @@ async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, origin
   if (input.amount) {
     const given = parseCurrency(input.amount.currency, ['input', 'amount', 'currency']);
     if (given !== currency) {
-      throw new DomainError('VALIDATION', `Conversion ${gid} was paid in ${currency}; a refund of it must be in ${currency} too, not ${given}.`, ['input', 'amount', 'currency']);
+      throw new DomainError(
+        'VALIDATION',
+        `Conversion ${gid} was paid in ${currency}; a refund of it must be in ${currency} too, not ${given}.`,
+        ['input', 'amount', 'currency'],
+      );
     }
     amount = parseDecimal(input.amount.amount, currency, ['input', 'amount', 'amount']);
-    if (amount <= 0n) throw new DomainError('VALIDATION', 'A refund amount must be positive.', ['input', 'amount', 'amount']);
+    if (amount <= 0n)
+      throw new DomainError('VALIDATION', 'A refund amount must be positive.', ['input', 'amount', 'amount']);
     if (amount > remaining) {
       throw new DomainError(
         'VALIDATION',
@@ -131,7 +169,11 @@ async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, origin
   } else {
     amount = remaining;
     if (amount <= 0n) {
-      throw new DomainError('VALIDATION', `Conversion ${gid} is already refunded in full (${formatMinor(total, currency)} ${currency}).`, ['input', 'conversionId']);
+      throw new DomainError(
+        'VALIDATION',
+        `Conversion ${gid} is already refunded in full (${formatMinor(total, currency)} ${currency}).`,
+        ['input', 'conversionId'],
+      );
     }
   }
   const after = before + amount;
@@ -163,7 +205,10 @@ async function refundLocked(tx: Prisma.TransactionClient, tenant: Tenant, origin
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
        AND "conversionId" = ${original.id}::uuid AND "sourceRewardId" IS NULL
      ORDER BY "id" FOR UPDATE`;
-  const rewards = await tx.reward.findMany({ where: { id: { in: lockedRewards.map((r) => r.id) } }, orderBy: { id: 'asc' } });
+  const rewards = await tx.reward.findMany({
+    where: { id: { in: lockedRewards.map((r) => r.id) } },
+    orderBy: { id: 'asc' },
+  });
 
   const toCancel: Reward[] = [];
   const negatives: Prisma.RewardCreateManyInput[] = [];

@@ -5,7 +5,8 @@ import { tenantChannel, type OutboxEvent, type PubSubHandle } from '../../pubsub
 import { EVENTS_CHANNEL } from './outbox.js';
 
 /** The columns of an outbox row as toOutboxEvent reads them (the sequence as text: bigint-safe on both drivers). */
-export const EVENT_COLUMNS = '"id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"';
+export const EVENT_COLUMNS =
+  '"id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"';
 
 /** Advisory-lock key of the single dispatcher that publishes to a shared (Redis) pub/sub. */
 const DISPATCH_LOCK_KEY = 1919249001;
@@ -180,7 +181,9 @@ export class EventDispatcher {
   private dispatchTenant(workspaceId: string, mode: Mode): Promise<void> {
     const key = tenantChannel(workspaceId, mode);
     const next = (this.chains.get(key) ?? Promise.resolve()).then(() => this.publishFrom(workspaceId, mode, key));
-    const settled = next.catch((error: unknown) => this.logger.warn({ err: error, tenant: key }, 'event dispatch failed'));
+    const settled = next.catch((error: unknown) =>
+      this.logger.warn({ err: error, tenant: key }, 'event dispatch failed'),
+    );
     this.chains.set(key, settled);
     return settled;
   }

@@ -58,11 +58,23 @@ builder.node(EventRef, {
     return ids.map((id) => byId.get(id) ?? null);
   },
   fields: (t) => ({
-    cursor: t.string({ description: 'Pass as `after` to Query.events or Subscription.events to continue after this event.', resolve: (e) => eventCursor(e.sequence) }),
-    sequence: t.string({ description: 'Position in the workspace-and-mode stream (1, 2, 3, … in commit order).', resolve: (e) => e.sequence }),
-    type: t.string({ description: 'e.g. conversion.recorded, reward.created, reward.status_changed, partner.created, payout.paid.', resolve: (e) => e.type }),
+    cursor: t.string({
+      description: 'Pass as `after` to Query.events or Subscription.events to continue after this event.',
+      resolve: (e) => eventCursor(e.sequence),
+    }),
+    sequence: t.string({
+      description: 'Position in the workspace-and-mode stream (1, 2, 3, … in commit order).',
+      resolve: (e) => e.sequence,
+    }),
+    type: t.string({
+      description: 'e.g. conversion.recorded, reward.created, reward.status_changed, partner.created, payout.paid.',
+      resolve: (e) => e.type,
+    }),
     occurredAt: t.field({ type: 'DateTime', resolve: (e) => new Date(e.occurredAt) }),
-    payload: t.string({ description: 'JSON: small facts and the global ids of the subjects.', resolve: (e) => JSON.stringify(e.payload) }),
+    payload: t.string({
+      description: 'JSON: small facts and the global ids of the subjects.',
+      resolve: (e) => JSON.stringify(e.payload),
+    }),
   }),
 });
 
@@ -71,7 +83,8 @@ async function eventsWhere(ctx: Context, condition: string, params: unknown[], t
   const tenant = tenantOf(ctx);
   const all = [tenant.workspaceId, tenant.mode, ...params];
   // A PARTNER credential: its partner's events only (a parameter, placed after the condition's).
-  const partnerOnly = ctx.auth?.role === 'PARTNER' ? `AND "partnerId" = $${all.push(ctx.auth.partnerId ?? NIL_UUID)}::uuid` : '';
+  const partnerOnly =
+    ctx.auth?.role === 'PARTNER' ? `AND "partnerId" = $${all.push(ctx.auth.partnerId ?? NIL_UUID)}::uuid` : '';
   const rows = await ctx.db.query(
     `SELECT ${EVENT_COLUMNS}
        FROM "Event"
@@ -108,12 +121,16 @@ builder.queryField('events', (t) =>
   t.connection(
     {
       type: EventRef,
-      description: 'The outbox, oldest first: page with `after` (an Event.cursor). A PARTNER credential sees only its partner’s events.',
+      description:
+        'The outbox, oldest first: page with `after` (an Event.cursor). A PARTNER credential sees only its partner’s events.',
       authScopes: { authenticated: true },
       args: { types: t.arg.stringList({ description: 'Only these event types.' }) },
       resolve: async (_root, args, ctx) => {
         checkTypes(args.types);
-        if (args.before || args.last) throw new GraphQLError('events pages forward only: use first/after.', { extensions: { code: 'BAD_USER_INPUT' } });
+        if (args.before || args.last)
+          throw new GraphQLError('events pages forward only: use first/after.', {
+            extensions: { code: 'BAD_USER_INPUT' },
+          });
         const first = Math.min(Math.max(args.first ?? 20, 0), PAGE);
         const cursor = parseEventCursor(args.after);
         // From the start: after the retention horizon. A cursor before it: CURSOR_EXPIRED.
@@ -173,7 +190,8 @@ export async function* eventStream(
   let idle = false;
   let stopped = stop?.stopped ?? false;
   const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
-  const wanted = (e: OutboxEvent) => (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
+  const wanted = (e: OutboxEvent) =>
+    (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
   let last = after;
   const pace = new Pace();
   const membership = liveFeedOf(ctx.pubsub).join(channel, {
@@ -277,7 +295,9 @@ export interface StreamStop {
  * tenant's next event. This iterator's return() first stops the stream handed to `build`, which
  * ends the outbox stream underneath and so every generator built on it.
  */
-export function endOnReturn<T>(build: (stop: StreamStop, port: PushPort<T>) => AsyncGenerator<T>): AsyncIterableIterator<T> {
+export function endOnReturn<T>(
+  build: (stop: StreamStop, port: PushPort<T>) => AsyncGenerator<T>,
+): AsyncIterableIterator<T> {
   const stop: StreamStop = { stopped: false, onStop: null };
   const port: PushPort<T> = { consumer: null };
   const inner = build(stop, port);
@@ -312,7 +332,8 @@ builder.subscriptionField('events', (t) =>
       checkTypes(args.types);
       const cursor = parseEventCursor(args.after);
       // Live only without a cursor; a cursor before the retention horizon: CURSOR_EXPIRED.
-      const after = cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
+      const after =
+        cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
       return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
     },
     resolve: (event, _args, ctx) => {

@@ -32,12 +32,15 @@ function optionalRowId(globalId: string | number | null | undefined, type: strin
 builder.subscriptionField('conversionRecorded', (t) =>
   t.prismaField({
     type: 'Conversion',
-    description: 'Each conversion as it is recorded (accepted or discarded), with its rewards. Program-wide: ADMIN and READ_ONLY credentials.',
+    description:
+      'Each conversion as it is recorded (accepted or discarded), with its rewards. Program-wide: ADMIN and READ_ONLY credentials.',
     authScopes: { reader: true },
     args: { programId: t.arg.id({ description: 'Only this program’s conversions.' }) },
     subscribe: (_root, args, ctx) => {
       const programId = optionalRowId(args.programId, 'Program');
-      return endOnReturn((stop) => filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId, stop));
+      return endOnReturn((stop) =>
+        filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId, stop),
+      );
     },
     resolve: (query, event, _args, ctx) => {
       ctx.loaders.clear();
@@ -59,7 +62,8 @@ const RewardStatusChangeRef = builder.objectRef<StatusChangeShape>('RewardStatus
   fields: (t) => ({
     reward: t.prismaField({
       type: 'Reward',
-      resolve: (query, change, _args, ctx) => ctx.db.prisma.reward.findUniqueOrThrow({ ...query, where: scopedKey(change.rewardId, ctx) }),
+      resolve: (query, change, _args, ctx) =>
+        ctx.db.prisma.reward.findUniqueOrThrow({ ...query, where: scopedKey(change.rewardId, ctx) }),
     }),
     from: t.field({ type: RewardStatusEnum, nullable: true, resolve: (c) => c.from }),
     to: t.field({ type: RewardStatusEnum, resolve: (c) => c.to }),
@@ -89,7 +93,8 @@ builder.subscriptionField('rewardStatusChanged', (t) =>
     subscribe: (_root, args, ctx) => {
       const programId = optionalRowId(args.programId, 'Program');
       const partnerId = optionalRowId(args.partnerId, 'Partner');
-      if (ctx.auth?.role === 'PARTNER' && partnerId !== null && partnerId !== ctx.auth.partnerId) throw forbiddenError('PARTNER');
+      if (ctx.auth?.role === 'PARTNER' && partnerId !== null && partnerId !== ctx.auth.partnerId)
+        throw forbiddenError('PARTNER');
       return endOnReturn((stop) =>
         filtered(
           ctx,
@@ -161,10 +166,15 @@ builder.subscriptionField('programStatsChanged', (t) =>
     subscribe: (_root, args, ctx) =>
       endOnReturn(async function* (stop) {
         const programId = rowIdFrom(String(args.programId), 'Program');
-        const program = programId ? await ctx.db.prisma.program.findUnique({ where: scopedKey(programId, ctx), select: { id: true } }) : null;
+        const program = programId
+          ? await ctx.db.prisma.program.findUnique({ where: scopedKey(programId, ctx), select: { id: true } })
+          : null;
         if (!program) throw new GraphQLError('Program not found.', { extensions: { code: 'NOT_FOUND' } });
         tenantOf(ctx);
-        for await (const _ of throttle(filtered(ctx, [], (e) => e.programId === program.id, stop), ctx.config.statsThrottleMs)) {
+        for await (const _ of throttle(
+          filtered(ctx, [], (e) => e.programId === program.id, stop),
+          ctx.config.statsThrottleMs,
+        )) {
           yield { programId: program.id, window: { from: null, to: null } } satisfies ProgramStatsSource;
         }
       }),

@@ -44,7 +44,11 @@ export const EVENTS_CHANNEL = 'refgraph_events';
  *   keys a raw query by its parameter values: every distinct set of payloads would stay in memory
  *   (up to 1000 of them; measured: 48 MB of payloads kept 60 MB of heap).
  */
-export async function appendEvents(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, events: readonly NewEvent[]): Promise<string[]> {
+export async function appendEvents(
+  tx: Prisma.TransactionClient | SqlTx,
+  tenant: Tenant,
+  events: readonly NewEvent[],
+): Promise<string[]> {
   if (events.length === 0) return [];
   const ids = events.map(() => uuidv7());
   if (!('sql' in tx)) {
@@ -75,7 +79,11 @@ export async function appendEvents(tx: Prisma.TransactionClient | SqlTx, tenant:
 }
 
 /** Append one event in the caller's transaction (see appendEvents). */
-export async function appendEvent(tx: Prisma.TransactionClient | SqlTx, tenant: Tenant, event: NewEvent): Promise<string> {
+export async function appendEvent(
+  tx: Prisma.TransactionClient | SqlTx,
+  tenant: Tenant,
+  event: NewEvent,
+): Promise<string> {
   const [id] = await appendEvents(tx, tenant, [event]);
   return id!;
 }

@@ -96,7 +96,8 @@ export class RetentionJob {
     if (this.stopped) return;
     try {
       const result = await this.runOnce();
-      if (result.events > 0 || result.deliveries > 0) this.options.logger?.info(result, 'retention job deleted old rows');
+      if (result.events > 0 || result.deliveries > 0)
+        this.options.logger?.info(result, 'retention job deleted old rows');
     } catch (error) {
       this.options.logger?.error({ err: error }, 'retention job failed; retrying at the next interval');
     }
@@ -123,7 +124,12 @@ export class RetentionJob {
     }
     if (this.options.eventDays > 0) {
       const cutoff = new Date(now.getTime() - this.options.eventDays * DAY_MS);
-      const tenants = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string; webhooks: string | null }>(
+      const tenants = await this.db.query<{
+        workspaceId: string;
+        mode: Mode;
+        lastSequence: string;
+        webhooks: string | null;
+      }>(
         `SELECT c."workspaceId", c."mode"::text AS "mode", c."lastSequence"::text AS "lastSequence",
                 (SELECT min(w."lastSequence") FROM "WebhookEndpoint" w
                   WHERE w."workspaceId" = c."workspaceId" AND w."mode" = c."mode" AND w."enabled")::text AS "webhooks"
@@ -137,7 +143,11 @@ export class RetentionJob {
         const dispatched = await this.options.dispatchedThrough?.(tenant.workspaceId, tenant.mode);
         if (dispatched !== undefined && dispatched !== null && dispatched < bound) bound = dispatched;
         if (bound <= 0n) continue;
-        result.events += await this.deleteTenantEvents({ workspaceId: tenant.workspaceId, mode: tenant.mode }, cutoff, bound);
+        result.events += await this.deleteTenantEvents(
+          { workspaceId: tenant.workspaceId, mode: tenant.mode },
+          cutoff,
+          bound,
+        );
       }
     }
     return result;
@@ -161,10 +171,10 @@ export class RetentionJob {
 
   /** The tenant's events older than `cutoff` and at most `bound`, batch by batch; how many were deleted. */
   private async deleteTenantEvents(tenant: Tenant, cutoff: Date, bound: bigint): Promise<number> {
-    await this.db.query(`INSERT INTO "EventRetention" ("workspaceId", "mode") VALUES ($1::uuid, $2::"Mode") ON CONFLICT DO NOTHING`, [
-      tenant.workspaceId,
-      tenant.mode,
-    ]);
+    await this.db.query(
+      `INSERT INTO "EventRetention" ("workspaceId", "mode") VALUES ($1::uuid, $2::"Mode") ON CONFLICT DO NOTHING`,
+      [tenant.workspaceId, tenant.mode],
+    );
     let total = 0;
     let sweep = true;
     for (;;) {
@@ -180,7 +190,12 @@ export class RetentionJob {
    * delete the next batch of old events in sequence order, and raise the horizon over them.
    * `sweep`: first delete events below the horizon that were kept for their deliveries and have none left (up to batchSize).
    */
-  private eventBatch(tenant: Tenant, cutoff: Date, bound: bigint, sweep: boolean): Promise<{ deleted: number; swept: number; more: boolean }> {
+  private eventBatch(
+    tenant: Tenant,
+    cutoff: Date,
+    bound: bigint,
+    sweep: boolean,
+  ): Promise<{ deleted: number; swept: number; more: boolean }> {
     const n = this.batchSize;
     return this.db.transaction(async (tx) => {
       // Never wait long for a row someone else holds: the batch fails and the next run retries.
@@ -246,7 +261,12 @@ export async function retentionHorizon(db: Database, tenant: Tenant): Promise<bi
  * Where a stream read with `after` begins: after the cursor, or after the horizon when none is
  * given; a cursor before the horizon is CURSOR_EXPIRED (what followed it was deleted).
  */
-export async function streamStart(db: Database, tenant: Tenant, after: bigint | null, eventDays: number): Promise<bigint> {
+export async function streamStart(
+  db: Database,
+  tenant: Tenant,
+  after: bigint | null,
+  eventDays: number,
+): Promise<bigint> {
   const horizon = await retentionHorizon(db, tenant);
   if (after === null) return horizon;
   if (after < horizon) throw cursorExpired(horizon, eventDays);
@@ -254,7 +274,10 @@ export async function streamStart(db: Database, tenant: Tenant, after: bigint | 
 }
 
 export function cursorExpired(horizon: bigint, eventDays: number): GraphQLError {
-  const window = eventDays > 0 ? `the retention window (events are kept ${eventDays} days, EVENT_RETENTION_DAYS)` : 'the retention window';
+  const window =
+    eventDays > 0
+      ? `the retention window (events are kept ${eventDays} days, EVENT_RETENTION_DAYS)`
+      : 'the retention window';
   return new GraphQLError(
     `after: the cursor is older than ${window}: the events after it up to sequence ${horizon} have been deleted. ` +
       'Start again from the beginning (omit after: the oldest event kept) or with a fresh cursor, and reconcile what you missed from the current state.',

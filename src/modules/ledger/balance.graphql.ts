@@ -11,21 +11,31 @@ export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
     'A partner’s money in one currency, derived from their rewards and ledger entries. pending: CREATED rewards. available: APPROVED rewards not yet in a paid payout, plus manual credits and clawbacks (negative after a clawback of money already paid). paid: PROCESSED rewards.',
   fields: (t) => ({
     currency: t.string({ description: 'ISO 4217 code.', resolve: (b) => b.currency }),
-    pending: t.field({ type: MoneyRef, description: 'Rewards waiting for the hold period or an approval.', resolve: (b) => moneyOf(b.pending, b.currency) }),
+    pending: t.field({
+      type: MoneyRef,
+      description: 'Rewards waiting for the hold period or an approval.',
+      resolve: (b) => moneyOf(b.pending, b.currency),
+    }),
     available: t.field({
       type: MoneyRef,
       description: 'Approved and not yet paid out, plus manual credits and clawbacks. May be negative.',
       resolve: (b) => moneyOf(b.available, b.currency),
     }),
-    paid: t.field({ type: MoneyRef, description: 'Paid out (PROCESSED rewards).', resolve: (b) => moneyOf(b.paid, b.currency) }),
+    paid: t.field({
+      type: MoneyRef,
+      description: 'Paid out (PROCESSED rewards).',
+      resolve: (b) => moneyOf(b.paid, b.currency),
+    }),
   }),
 });
 
 builder.prismaObjectField('Partner', 'balances', (t) =>
   t.field({
     type: [BalanceRef],
-    description: 'The partner’s balance in each currency they have money in, sorted by currency. A PARTNER credential sees its own partner’s only.',
-    resolve: (partner, _args, ctx) => figureLoader(ctx, 'partner.balances', (scope, ids) => partnerBalances(ctx.db, scope, ids)).load(partner.id),
+    description:
+      'The partner’s balance in each currency they have money in, sorted by currency. A PARTNER credential sees its own partner’s only.',
+    resolve: (partner, _args, ctx) =>
+      figureLoader(ctx, 'partner.balances', (scope, ids) => partnerBalances(ctx.db, scope, ids)).load(partner.id),
   }),
 );
 
@@ -41,8 +51,14 @@ export const PayoutRef = builder.prismaNode('Payout', {
     partner: t.relation('partner'),
     amount: t.field({ type: MoneyRef, resolve: (p) => moneyOf(p.amount, p.currency) }),
     status: t.expose('status', { type: PayoutStatusEnum }),
-    method: t.exposeString('method', { nullable: true, description: 'How it was sent (free text, e.g. "bank_transfer", "paypal").' }),
-    externalReference: t.exposeString('externalReference', { nullable: true, description: 'The payment’s reference in the company’s payment system.' }),
+    method: t.exposeString('method', {
+      nullable: true,
+      description: 'How it was sent (free text, e.g. "bank_transfer", "paypal").',
+    }),
+    externalReference: t.exposeString('externalReference', {
+      nullable: true,
+      description: 'The payment’s reference in the company’s payment system.',
+    }),
     paidAt: t.expose('paidAt', { type: 'DateTime', nullable: true }),
     rewards: t.relation('rewards', {
       description: `The rewards this payout pays, oldest first; at most ${LIST_CAP} (\`first\`): Query.rewards(filter: { payoutId }) pages through all of them.`,

@@ -42,10 +42,20 @@ export interface Balance {
 export const moneyOf = (amount: bigint, currency: string): Money => ({ amount, currency });
 
 /** The balances of several partners per currency (sorted by currency), in one SQL statement. */
-export async function partnerBalances(db: Queryable, scope: StatsScope, partnerIds: readonly string[]): Promise<Map<string, Balance[]>> {
+export async function partnerBalances(
+  db: Queryable,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+): Promise<Map<string, Balance[]>> {
   const p = new Params();
   const ids = p.ids(partnerIds);
-  const rows = await db.query<{ id: string; currency: string; pending: string | null; available: string | null; paid: string | null }>(
+  const rows = await db.query<{
+    id: string;
+    currency: string;
+    pending: string | null;
+    available: string | null;
+    paid: string | null;
+  }>(
     `SELECT w."partnerId" AS id, w."currency" AS currency,
             (sum(w."amount") FILTER (WHERE w."status" = 'CREATED'))::text AS pending,
             (sum(w."amount") FILTER (WHERE w."status" = 'APPROVED' AND po."status" IS DISTINCT FROM 'PAID'))::text AS available,
@@ -67,18 +77,27 @@ export async function partnerBalances(db: Queryable, scope: StatsScope, partnerI
   for (const row of rows) {
     const balances = byPartner.get(row.id)!;
     let balance = balances.get(row.currency);
-    if (!balance) balances.set(row.currency, (balance = { currency: row.currency, pending: 0n, available: 0n, paid: 0n }));
+    if (!balance)
+      balances.set(row.currency, (balance = { currency: row.currency, pending: 0n, available: 0n, paid: 0n }));
     balance.pending += toBigInt(row.pending);
     balance.available += toBigInt(row.available);
     balance.paid += toBigInt(row.paid);
   }
   return new Map(
-    [...byPartner.entries()].map(([id, balances]) => [id, [...balances.values()].sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0))]),
+    [...byPartner.entries()].map(([id, balances]) => [
+      id,
+      [...balances.values()].sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0)),
+    ]),
   );
 }
 
 /** One partner's balance in one currency (all zero when there is nothing in it), e.g. for creditBalance's payload. */
-export async function partnerBalance(db: Queryable, scope: StatsScope, partnerId: string, currency: string): Promise<Balance> {
+export async function partnerBalance(
+  db: Queryable,
+  scope: StatsScope,
+  partnerId: string,
+  currency: string,
+): Promise<Balance> {
   const balances = (await partnerBalances(db, scope, [partnerId])).get(partnerId) ?? [];
   return balances.find((b) => b.currency === currency) ?? { currency, pending: 0n, available: 0n, paid: 0n };
 }

@@ -10,7 +10,11 @@ const CreditBalanceInput = builder.inputType('CreditBalanceInput', {
   description: 'A manual credit (or, with a negative amount, a debit) of a partner’s available balance.',
   fields: (t) => ({
     partnerId: t.id({ required: true }),
-    amount: t.field({ type: MoneyInputRef, required: true, description: 'Positive: a credit; negative: a debit; never zero.' }),
+    amount: t.field({
+      type: MoneyInputRef,
+      required: true,
+      description: 'Positive: a credit; negative: a debit; never zero.',
+    }),
     note: t.string({ description: `Why, for people (at most ${NOTE_MAX} characters).` }),
     idempotencyKey: t.string({
       required: true,
@@ -19,14 +23,18 @@ const CreditBalanceInput = builder.inputType('CreditBalanceInput', {
   }),
 });
 
-const CreditBalancePayload = payloadType<{ balance: Balance }>('CreditBalancePayload', 'The partner’s balance in the credited currency.', (t) => ({
-  balance: t.field({
-    type: BalanceRef,
-    nullable: true,
-    description: 'The partner’s balance in the credit’s currency right after it (for a replay: now).',
-    resolve: (p) => p.balance ?? null,
+const CreditBalancePayload = payloadType<{ balance: Balance }>(
+  'CreditBalancePayload',
+  'The partner’s balance in the credited currency.',
+  (t) => ({
+    balance: t.field({
+      type: BalanceRef,
+      nullable: true,
+      description: 'The partner’s balance in the credit’s currency right after it (for a replay: now).',
+      resolve: (p) => p.balance ?? null,
+    }),
   }),
-}));
+);
 
 builder.mutationField('creditBalance', (t) =>
   t.field({

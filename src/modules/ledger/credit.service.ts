@@ -35,9 +35,17 @@ export interface CreditResult {
 export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input: CreditInput): Promise<CreditResult> {
   const v = new Validator();
   const key = input.idempotencyKey;
-  v.check(key.trim().length > 0 && key.length <= CREDIT_KEY_MAX, ['input', 'idempotencyKey'], `An idempotencyKey must be 1 to ${CREDIT_KEY_MAX} characters long and not blank.`);
+  v.check(
+    key.trim().length > 0 && key.length <= CREDIT_KEY_MAX,
+    ['input', 'idempotencyKey'],
+    `An idempotencyKey must be 1 to ${CREDIT_KEY_MAX} characters long and not blank.`,
+  );
   const note = input.note?.trim() || null;
-  v.check(note === null || note.length <= NOTE_MAX, ['input', 'note'], `A note must be at most ${NOTE_MAX} characters long.`);
+  v.check(
+    note === null || note.length <= NOTE_MAX,
+    ['input', 'note'],
+    `A note must be at most ${NOTE_MAX} characters long.`,
+  );
   let currency: string | null = null;
   let amount = 0n;
   try {
@@ -52,19 +60,32 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
   const money = currency!;
 
   return prisma.$transaction(async (tx) => {
-    const partner = input.partnerId ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
+    const partner = input.partnerId
+      ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
+      : null;
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
 
     const { count } = await tx.ledgerEntry.createMany({
-      data: [{ ...tenant, partnerId: partner.id, type: 'MANUAL_CREDIT', amount, currency: money, idempotencyKey: key, note }],
+      data: [
+        { ...tenant, partnerId: partner.id, type: 'MANUAL_CREDIT', amount, currency: money, idempotencyKey: key, note },
+      ],
       skipDuplicates: true,
     });
-    const entry = (await tx.ledgerEntry.findUnique({ where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } } }))!;
-    if (entry.type !== 'MANUAL_CREDIT' || entry.partnerId !== partner.id || entry.amount !== amount || entry.currency !== money) {
+    const entry = (await tx.ledgerEntry.findUnique({
+      where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } },
+    }))!;
+    if (
+      entry.type !== 'MANUAL_CREDIT' ||
+      entry.partnerId !== partner.id ||
+      entry.amount !== amount ||
+      entry.currency !== money
+    ) {
       throw new DomainError(
         'DUPLICATE',
         `The idempotencyKey ${JSON.stringify(key)} was already used for ` +
-          (entry.type === 'MANUAL_CREDIT' ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${encodeGlobalID('Partner', entry.partnerId)}` : 'another ledger entry') +
+          (entry.type === 'MANUAL_CREDIT'
+            ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${encodeGlobalID('Partner', entry.partnerId)}`
+            : 'another ledger entry') +
           '; use a new key for a different credit.',
         ['input', 'idempotencyKey'],
       );

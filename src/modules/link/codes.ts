@@ -13,9 +13,29 @@ const VANITY_CHARSET = /^[A-Za-z0-9_-]*$/;
  * common service names). Compared case-insensitively.
  */
 export const RESERVED_CODES: ReadonlySet<string> = new Set([
-  'admin', 'api', 'app', 'assets', 'auth', 'dashboard', 'graphiql', 'graphql', 'health', 'healthz',
-  'help', 'login', 'logout', 'r', 'readyz', 'refgraph', 'root', 'signin', 'signup', 'static',
-  'support', 'system', 'www',
+  'admin',
+  'api',
+  'app',
+  'assets',
+  'auth',
+  'dashboard',
+  'graphiql',
+  'graphql',
+  'health',
+  'healthz',
+  'help',
+  'login',
+  'logout',
+  'r',
+  'readyz',
+  'refgraph',
+  'root',
+  'signin',
+  'signup',
+  'static',
+  'support',
+  'system',
+  'www',
 ]);
 
 /** The uniqueness key of a code: codes are unique ignoring case. */

@@ -14,14 +14,18 @@ export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
   findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...partnerFilter(ctx) }),
   authScopes: { authenticated: true },
   fields: (t) => ({
-    code: t.exposeString('code', { description: 'The code as created (case preserved); codes are unique ignoring case across the installation.' }),
+    code: t.exposeString('code', {
+      description: 'The code as created (case preserved); codes are unique ignoring case across the installation.',
+    }),
     url: t.string({
-      description: 'The link to share: `<PUBLIC_URL>/r/<code>`. A visit records a click and redirects to `destinationUrl`.',
+      description:
+        'The link to share: `<PUBLIC_URL>/r/<code>`. A visit records a click and redirects to `destinationUrl`.',
       select: { code: true },
       resolve: (link, _args, ctx) => `${ctx.config.publicUrl}/r/${encodeURIComponent(link.code)}`,
     }),
     destinationUrl: t.string({
-      description: 'Where a visit is sent: the link’s own destination, else the program’s, else the server’s public URL.',
+      description:
+        'Where a visit is sent: the link’s own destination, else the program’s, else the server’s public URL.',
       select: { destinationUrl: true, program: { select: { destinationUrl: true } } },
       resolve: (link, _args, ctx) => link.destinationUrl ?? link.program.destinationUrl ?? ctx.config.publicUrl,
     }),
@@ -33,7 +37,11 @@ export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
       select: { disabledAt: true },
       resolve: (link) => link.disabledAt !== null,
     }),
-    disabledAt: t.expose('disabledAt', { type: 'DateTime', nullable: true, description: 'When the link was disabled; null while it works.' }),
+    disabledAt: t.expose('disabledAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the link was disabled; null while it works.',
+    }),
     isDefault: t.exposeBoolean('isDefault', { description: 'The link created when the enrollment was approved.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
@@ -51,7 +59,10 @@ builder.queryField('referralLink', (t) =>
       const selection = { ...query }; // used even when the answer is null without a lookup
       // No code longer than the vanity maximum exists (generated ones are shorter).
       if (code.length === 0 || code.length > VANITY_CODE_MAX) return null;
-      return ctx.db.prisma.referralLink.findUnique({ ...selection, where: { ...codeKey(tenantOf(ctx), code), ...partnerFilter(ctx) } });
+      return ctx.db.prisma.referralLink.findUnique({
+        ...selection,
+        where: { ...codeKey(tenantOf(ctx), code), ...partnerFilter(ctx) },
+      });
     },
   }),
 );
@@ -71,8 +82,14 @@ const linkPayload = (name: string, description: string) =>
 
 const CreateReferralLinkInput = builder.inputType('CreateReferralLinkInput', {
   fields: (t) => ({
-    partnerId: t.id({ required: true, description: 'The partner’s global id (a PARTNER credential: its own partner).' }),
-    programId: t.id({ required: true, description: 'The program’s global id; the partner’s enrollment in it must be APPROVED.' }),
+    partnerId: t.id({
+      required: true,
+      description: 'The partner’s global id (a PARTNER credential: its own partner).',
+    }),
+    programId: t.id({
+      required: true,
+      description: 'The program’s global id; the partner’s enrollment in it must be APPROVED.',
+    }),
     code: t.string({
       description:
         'A vanity code: 3–32 characters of A–Z, a–z, 0–9, "_" and "-", case preserved, unique ignoring case; a few reserved words (admin, api, graphql, r, www, …) are refused. ' +
@@ -125,12 +142,17 @@ const DisableReferralLinkPayload = linkPayload('DisableReferralLinkPayload', 'Th
 builder.mutationField('disableReferralLink', (t) =>
   t.field({
     type: DisableReferralLinkPayload,
-    description: 'Disable a link: it stays readable with `disabled: true`, but records no clicks and attributes nothing. Disabling twice is harmless.',
+    description:
+      'Disable a link: it stays readable with `disabled: true`, but records no clicks and attributes nothing. Disabling twice is harmless.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: DisableReferralLinkInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        const link = await disableReferralLink(ctx.db.prisma, tenantOf(ctx), rowIdFrom(String(input.id), 'ReferralLink'));
+        const link = await disableReferralLink(
+          ctx.db.prisma,
+          tenantOf(ctx),
+          rowIdFrom(String(input.id), 'ReferralLink'),
+        );
         ctx.clicks.forgetLink(link.code); // clicks on it stop counting at once on this instance
         return { linkId: link.id };
       }),

@@ -37,7 +37,15 @@ async function insertLink(
     if (options.code === undefined && isReservedCode(code)) continue;
     const codeNormalized = normalizeCode(code);
     const { count } = await db.referralLink.createMany({
-      data: [{ ...owner, code, codeNormalized, destinationUrl: options.destinationUrl ?? null, isDefault: options.isDefault }],
+      data: [
+        {
+          ...owner,
+          code,
+          codeNormalized,
+          destinationUrl: options.destinationUrl ?? null,
+          isDefault: options.isDefault,
+        },
+      ],
       skipDuplicates: true,
     });
     if (count === 1) return db.referralLink.findUniqueOrThrow({ where: { codeNormalized } });
@@ -53,7 +61,13 @@ export function createDefaultLink(
 ): Promise<ReferralLink> {
   return insertLink(
     db,
-    { workspaceId: enrollment.workspaceId, mode: enrollment.mode, enrollmentId: enrollment.id, programId: enrollment.programId, partnerId: enrollment.partnerId },
+    {
+      workspaceId: enrollment.workspaceId,
+      mode: enrollment.mode,
+      enrollmentId: enrollment.id,
+      programId: enrollment.programId,
+      partnerId: enrollment.partnerId,
+    },
     { isDefault: true },
   );
 }
@@ -80,7 +94,12 @@ export interface LinkCaller {
  * (`partnerDestinationError`), checked last so that a partner learns nothing about a program it is
  * not in.
  */
-export async function createReferralLink(prisma: PrismaClient, tenant: Tenant, input: CreateReferralLinkInput, caller: LinkCaller): Promise<ReferralLink> {
+export async function createReferralLink(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: CreateReferralLinkInput,
+  caller: LinkCaller,
+): Promise<ReferralLink> {
   const onlyForPartnerId = caller.partnerId;
   const code = input.code ?? undefined;
   let destinationUrl: string | null = null;
@@ -94,15 +113,26 @@ export async function createReferralLink(prisma: PrismaClient, tenant: Tenant, i
   }
   v.throwIfAny();
 
-  if (!input.partnerId || (onlyForPartnerId !== null && input.partnerId !== onlyForPartnerId)) throw notFound('Partner', ['input', 'partnerId']);
-  const partner = await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } });
+  if (!input.partnerId || (onlyForPartnerId !== null && input.partnerId !== onlyForPartnerId))
+    throw notFound('Partner', ['input', 'partnerId']);
+  const partner = await prisma.partner.findUnique({
+    where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } },
+  });
   if (!partner) throw notFound('Partner', ['input', 'partnerId']);
-  const program = input.programId ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } }) : null;
+  const program = input.programId
+    ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } })
+    : null;
   if (!program) throw notFound('Program', ['input', 'programId']);
 
-  const enrollment = await prisma.enrollment.findUnique({ where: { programId_partnerId: { programId: program.id, partnerId: partner.id } } });
+  const enrollment = await prisma.enrollment.findUnique({
+    where: { programId_partnerId: { programId: program.id, partnerId: partner.id } },
+  });
   if (!enrollment) {
-    throw new DomainError('NOT_FOUND', `Partner "${partner.externalId}" is not enrolled in program "${program.name}": enroll them first (enrollPartner).`, ['input', 'programId']);
+    throw new DomainError(
+      'NOT_FOUND',
+      `Partner "${partner.externalId}" is not enrolled in program "${program.name}": enroll them first (enrollPartner).`,
+      ['input', 'programId'],
+    );
   }
   if (enrollment.status !== 'APPROVED') {
     throw new DomainError(
@@ -112,10 +142,18 @@ export async function createReferralLink(prisma: PrismaClient, tenant: Tenant, i
     );
   }
   if (partner.status === 'BANNED') {
-    throw new DomainError('INVALID_TRANSITION', `Partner "${partner.externalId}" is BANNED; a banned partner cannot get new links.`, ['input', 'partnerId']);
+    throw new DomainError(
+      'INVALID_TRANSITION',
+      `Partner "${partner.externalId}" is BANNED; a banned partner cannot get new links.`,
+      ['input', 'partnerId'],
+    );
   }
   if (program.status === 'ARCHIVED') {
-    throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED; an archived program cannot get new links.`, ['input', 'programId']);
+    throw new DomainError(
+      'INVALID_TRANSITION',
+      `Program "${program.name}" is ARCHIVED; an archived program cannot get new links.`,
+      ['input', 'programId'],
+    );
   }
   if (destinationHost !== null && onlyForPartnerId !== null) {
     const refusal = partnerDestinationError(program, destinationHost, caller.publicUrl);
@@ -149,8 +187,14 @@ export function partnerDestinationError(
 }
 
 /** Disable a link: it stays readable (disabled: true) but no longer tracks. Disabling twice is harmless. */
-export async function disableReferralLink(prisma: PrismaClient, tenant: Tenant, linkId: string | null): Promise<ReferralLink> {
-  const link = linkId ? await prisma.referralLink.findUnique({ where: { id_workspaceId_mode: { id: linkId, ...tenant } } }) : null;
+export async function disableReferralLink(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  linkId: string | null,
+): Promise<ReferralLink> {
+  const link = linkId
+    ? await prisma.referralLink.findUnique({ where: { id_workspaceId_mode: { id: linkId, ...tenant } } })
+    : null;
   if (!link) throw notFound('Referral link');
   if (link.disabledAt) return link;
   return prisma.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });

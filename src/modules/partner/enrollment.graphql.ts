@@ -19,7 +19,10 @@ export const EnrollmentRef = builder.prismaNode('Enrollment', {
   fields: (t) => ({
     program: t.relation('program', { description: 'The program the partner is in.' }),
     partner: t.relation('partner', { description: 'The enrolled partner.' }),
-    status: t.expose('status', { type: EnrollmentStatusEnum, description: 'PENDING until approved or rejected; APPROVED enrollments have links.' }),
+    status: t.expose('status', {
+      type: EnrollmentStatusEnum,
+      description: 'PENDING until approved or rejected; APPROVED enrollments have links.',
+    }),
     links: t.relation('links', {
       description: `The partner’s links in this program, oldest first (the default link first); disabled ones included. At most ${LIST_CAP} (\`first\`).`,
       args: { first: t.arg.int(firstArgOptions) },
@@ -48,13 +51,20 @@ builder.prismaObjectField('Program', 'enrollments', (t) =>
         // Counted with the program figures (one GROUP BY for every program of the page), not by the programs query.
         totalCount: c.int({
           resolve: (connection, _args, ctx) => {
-            const { parent, args } = connection as unknown as { parent: { id: string }; args: { status?: EnrollmentStatus | null } };
+            const { parent, args } = connection as unknown as {
+              parent: { id: string };
+              args: { status?: EnrollmentStatus | null };
+            };
             return programEnrollmentTotal(ctx, parent.id, args.status);
           },
         }),
       }),
     },
-    { name: 'EnrollmentEdge', description: 'An enrollment in a page of enrollments.', nodeField: { description: 'The enrollment.' } },
+    {
+      name: 'EnrollmentEdge',
+      description: 'An enrollment in a page of enrollments.',
+      nodeField: { description: 'The enrollment.' },
+    },
   ),
 );
 
@@ -66,7 +76,9 @@ const enrollmentPayload = (name: string, description: string) =>
       resolve: (query, p, _args, ctx) => {
         // Spread before the null check: a refused mutation has no enrollment, and that is not an unused query.
         const selection = { ...query };
-        return p.enrollmentId ? ctx.db.prisma.enrollment.findUnique({ ...selection, where: { id: p.enrollmentId } }) : null;
+        return p.enrollmentId
+          ? ctx.db.prisma.enrollment.findUnique({ ...selection, where: { id: p.enrollmentId } })
+          : null;
       },
     }),
   }));
@@ -102,11 +114,18 @@ builder.mutationField('enrollPartner', (t) =>
 const SetEnrollmentStatusInput = builder.inputType('SetEnrollmentStatusInput', {
   fields: (t) => ({
     enrollmentId: t.id({ required: true, description: 'The enrollment’s global id.' }),
-    status: t.field({ type: EnrollmentStatusEnum, required: true, description: 'APPROVED or REJECTED (see the mutation for allowed changes).' }),
+    status: t.field({
+      type: EnrollmentStatusEnum,
+      required: true,
+      description: 'APPROVED or REJECTED (see the mutation for allowed changes).',
+    }),
   }),
 });
 
-const SetEnrollmentStatusPayload = enrollmentPayload('SetEnrollmentStatusPayload', 'The enrollment with its new status.');
+const SetEnrollmentStatusPayload = enrollmentPayload(
+  'SetEnrollmentStatusPayload',
+  'The enrollment with its new status.',
+);
 
 builder.mutationField('setEnrollmentStatus', (t) =>
   t.field({

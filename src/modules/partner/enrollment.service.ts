@@ -31,7 +31,9 @@ export async function enrollInTransaction(
   programId: string | null,
   fields: { partner: string[] | null; program: string[] },
 ): Promise<Enrollment> {
-  const program = programId ? await tx.program.findUnique({ where: { id_workspaceId_mode: { id: programId, ...tenant } } }) : null;
+  const program = programId
+    ? await tx.program.findUnique({ where: { id_workspaceId_mode: { id: programId, ...tenant } } })
+    : null;
   if (!program) throw notFound('Program', fields.program);
   if (partner.status === 'BANNED') {
     throw new DomainError(
@@ -41,12 +43,23 @@ export async function enrollInTransaction(
     );
   }
   if (program.status === 'ARCHIVED') {
-    throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED and accepts no new partners.`, fields.program);
+    throw new DomainError(
+      'INVALID_TRANSITION',
+      `Program "${program.name}" is ARCHIVED and accepts no new partners.`,
+      fields.program,
+    );
   }
-  const existing = await tx.enrollment.findUnique({ where: { programId_partnerId: { programId: program.id, partnerId: partner.id } } });
+  const existing = await tx.enrollment.findUnique({
+    where: { programId_partnerId: { programId: program.id, partnerId: partner.id } },
+  });
   if (existing) throw alreadyEnrolled(partner.externalId, program.name, fields.program);
   const enrollment = await tx.enrollment.create({
-    data: { ...tenant, programId: program.id, partnerId: partner.id, status: program.autoApprovePartners ? 'APPROVED' : 'PENDING' },
+    data: {
+      ...tenant,
+      programId: program.id,
+      partnerId: partner.id,
+      status: program.autoApprovePartners ? 'APPROVED' : 'PENDING',
+    },
   });
   if (enrollment.status === 'APPROVED') await createDefaultLink(tx, enrollment);
   return enrollment;
@@ -55,7 +68,9 @@ export async function enrollInTransaction(
 const alreadyEnrolled = (externalId: string, programName: string | null, field: string[] | null) =>
   new DomainError(
     'DUPLICATE',
-    programName ? `Partner "${externalId}" is already enrolled in program "${programName}".` : `Partner "${externalId}" is already enrolled in this program.`,
+    programName
+      ? `Partner "${externalId}" is already enrolled in program "${programName}".`
+      : `Partner "${externalId}" is already enrolled in this program.`,
     field,
   );
 
@@ -68,10 +83,15 @@ export async function enrollPartner(
   let externalId = '';
   try {
     return await prisma.$transaction(async (tx) => {
-      const partner = input.partnerId ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
+      const partner = input.partnerId
+        ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
+        : null;
       if (!partner) throw notFound('Partner', ['input', 'partnerId']);
       externalId = partner.externalId;
-      return enrollInTransaction(tx, tenant, partner, input.programId, { partner: ['input', 'partnerId'], program: ['input', 'programId'] });
+      return enrollInTransaction(tx, tenant, partner, input.programId, {
+        partner: ['input', 'partnerId'],
+        program: ['input', 'programId'],
+      });
     });
   } catch (error) {
     // Two concurrent enrollments of the same pair: the loser hits the unique key.
@@ -109,10 +129,16 @@ export async function setEnrollmentStatus(
     }
     if (input.status === 'APPROVED') {
       if (enrollment.partner.status === 'BANNED') {
-        throw new DomainError('INVALID_TRANSITION', `${what} cannot become APPROVED: the partner is BANNED.`, ['input', 'status']);
+        throw new DomainError('INVALID_TRANSITION', `${what} cannot become APPROVED: the partner is BANNED.`, [
+          'input',
+          'status',
+        ]);
       }
       if (enrollment.program.status === 'ARCHIVED') {
-        throw new DomainError('INVALID_TRANSITION', `${what} cannot become APPROVED: the program is ARCHIVED.`, ['input', 'status']);
+        throw new DomainError('INVALID_TRANSITION', `${what} cannot become APPROVED: the program is ARCHIVED.`, [
+          'input',
+          'status',
+        ]);
       }
     }
     // Guarded on the status read above, so of two concurrent changes only one applies.
@@ -121,7 +147,10 @@ export async function setEnrollmentStatus(
       data: { status: input.status },
     });
     if (count !== 1) {
-      throw new DomainError('INVALID_TRANSITION', `${what} changed while this request ran; read it again and retry.`, ['input', 'status']);
+      throw new DomainError('INVALID_TRANSITION', `${what} changed while this request ran; read it again and retry.`, [
+        'input',
+        'status',
+      ]);
     }
     const updated = await tx.enrollment.findUniqueOrThrow({ where: { id: enrollment.id } });
     if (input.status === 'APPROVED' && enrollment._count.links === 0) await createDefaultLink(tx, updated);

@@ -23,10 +23,18 @@ export const PartnerRef = builder.prismaNode('Partner', {
   findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) }),
   authScopes: { authenticated: true },
   fields: (t) => ({
-    externalId: t.exposeString('externalId', { description: 'The company’s own id for this partner; unique per workspace and mode.' }),
+    externalId: t.exposeString('externalId', {
+      description: 'The company’s own id for this partner; unique per workspace and mode.',
+    }),
     name: t.exposeString('name', { nullable: true, description: 'For people; at most 200 characters.' }),
-    email: t.exposeString('email', { nullable: true, description: 'Contact address, as given (also used to detect self-referrals).' }),
-    status: t.expose('status', { type: PartnerStatusEnum, description: 'ACTIVE, INACTIVE or BANNED; only ACTIVE partners earn rewards.' }),
+    email: t.exposeString('email', {
+      nullable: true,
+      description: 'Contact address, as given (also used to detect self-referrals).',
+    }),
+    status: t.expose('status', {
+      type: PartnerStatusEnum,
+      description: 'ACTIVE, INACTIVE or BANNED; only ACTIVE partners earn rewards.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When name, email or status last changed.' }),
     enrollments: t.relation('enrollments', {
@@ -60,18 +68,26 @@ builder.queryFields((t) => ({
       const byId = args.id !== null && args.id !== undefined;
       const byExternalId = args.externalId !== null && args.externalId !== undefined;
       if (byId === byExternalId) {
-        throw new GraphQLError('partner: give exactly one of `id` or `externalId`.', { extensions: { code: 'BAD_USER_INPUT' } });
+        throw new GraphQLError('partner: give exactly one of `id` or `externalId`.', {
+          extensions: { code: 'BAD_USER_INPUT' },
+        });
       }
       const tenant = tenantOf(ctx);
       const selection = { ...query }; // used even when the answer is null without a lookup
       if (byId) {
         const id = rowIdFrom(String(args.id), 'Partner');
         if (!id) return null;
-        return ctx.db.prisma.partner.findUnique({ ...selection, where: { ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) } });
+        return ctx.db.prisma.partner.findUnique({
+          ...selection,
+          where: { ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) },
+        });
       }
       return ctx.db.prisma.partner.findUnique({
         ...selection,
-        where: { workspaceId_mode_externalId: { ...tenant, externalId: args.externalId!.trim() }, ...ownPartnerOnly(ctx) },
+        where: {
+          workspaceId_mode_externalId: { ...tenant, externalId: args.externalId!.trim() },
+          ...ownPartnerOnly(ctx),
+        },
       });
     },
   }),
@@ -93,17 +109,33 @@ builder.queryFields((t) => ({
       totalCount: (_connection, args, ctx) => ctx.db.prisma.partner.count({ where: listWhere(args, ctx) }),
     },
     { name: 'PartnerConnection', description: 'A page of partners.' },
-    { name: 'PartnerEdge', description: 'A partner in a page of partners.', nodeField: { description: 'The partner.' } },
+    {
+      name: 'PartnerEdge',
+      description: 'A partner in a page of partners.',
+      nodeField: { description: 'The partner.' },
+    },
   ),
 }));
 
-function listWhere(args: { status?: 'ACTIVE' | 'INACTIVE' | 'BANNED' | null; programId?: string | number | bigint | null; search?: string | null }, ctx: Context) {
+function listWhere(
+  args: {
+    status?: 'ACTIVE' | 'INACTIVE' | 'BANNED' | null;
+    programId?: string | number | bigint | null;
+    search?: string | null;
+  },
+  ctx: Context,
+) {
   if (args.search && args.search.length > SEARCH_MAX) {
-    throw new GraphQLError(`partners: search must be at most ${SEARCH_MAX} characters long.`, { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError(`partners: search must be at most ${SEARCH_MAX} characters long.`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   }
   return partnerListWhere(tenantOf(ctx), {
     status: args.status,
-    programId: args.programId === null || args.programId === undefined ? undefined : rowIdFrom(String(args.programId), 'Program'),
+    programId:
+      args.programId === null || args.programId === undefined
+        ? undefined
+        : rowIdFrom(String(args.programId), 'Program'),
     search: args.search,
   });
 }
@@ -122,12 +154,16 @@ const partnerField = (t: Parameters<Parameters<typeof payloadType<{ partnerId: s
 
 const CreatePartnerInput = builder.inputType('CreatePartnerInput', {
   fields: (t) => ({
-    externalId: t.string({ required: true, description: 'The company’s own id for this person, 1–255 characters (trimmed); unique per workspace and mode.' }),
+    externalId: t.string({
+      required: true,
+      description: 'The company’s own id for this person, 1–255 characters (trimmed); unique per workspace and mode.',
+    }),
     name: t.string({ description: 'At most 200 characters.' }),
     email: t.string({ description: 'At most 320 characters, one "@".' }),
     status: t.field({ type: PartnerStatusEnum, description: 'Default ACTIVE.' }),
     programIds: t.idList({
-      description: 'Programs to enroll the partner in at once, as enrollPartner would. Any refused program refuses the whole mutation.',
+      description:
+        'Programs to enroll the partner in at once, as enrollPartner would. Any refused program refuses the whole mutation.',
     }),
   }),
 });
@@ -159,7 +195,8 @@ builder.mutationField('createPartner', (t) =>
 );
 
 const UpdatePartnerInput = builder.inputType('UpdatePartnerInput', {
-  description: 'Which partner (exactly one of `id` or `externalId`) and the fields to change. Omitted fields stay as they are; null clears.',
+  description:
+    'Which partner (exactly one of `id` or `externalId`) and the fields to change. Omitted fields stay as they are; null clears.',
   fields: (t) => ({
     id: t.id({ description: 'The partner’s global id.' }),
     externalId: t.string({ description: 'The partner’s externalId (it finds the partner; it cannot be changed).' }),
@@ -168,14 +205,19 @@ const UpdatePartnerInput = builder.inputType('UpdatePartnerInput', {
   }),
 });
 
-const UpdatePartnerPayload = payloadType<{ partnerId: string }>('UpdatePartnerPayload', 'The updated partner.', (t) => ({
-  partner: partnerField(t),
-}));
+const UpdatePartnerPayload = payloadType<{ partnerId: string }>(
+  'UpdatePartnerPayload',
+  'The updated partner.',
+  (t) => ({
+    partner: partnerField(t),
+  }),
+);
 
 builder.mutationField('updatePartner', (t) =>
   t.field({
     type: UpdatePartnerPayload,
-    description: 'Change a partner’s name or email. Give exactly one of `id` or `externalId` (else VALIDATION); only the fields given change.',
+    description:
+      'Change a partner’s name or email. Give exactly one of `id` or `externalId` (else VALIDATION); only the fields given change.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdatePartnerInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -198,9 +240,13 @@ const SetPartnerStatusInput = builder.inputType('SetPartnerStatusInput', {
   }),
 });
 
-const SetPartnerStatusPayload = payloadType<{ partnerId: string }>('SetPartnerStatusPayload', 'The partner with its new status.', (t) => ({
-  partner: partnerField(t),
-}));
+const SetPartnerStatusPayload = payloadType<{ partnerId: string }>(
+  'SetPartnerStatusPayload',
+  'The partner with its new status.',
+  (t) => ({
+    partner: partnerField(t),
+  }),
+);
 
 builder.mutationField('setPartnerStatus', (t) =>
   t.field({

@@ -15,12 +15,19 @@ export const SEARCH_MAX = 100;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 const duplicateExternalId = (externalId: string) =>
-  new DomainError('DUPLICATE', `A partner with externalId "${externalId}" already exists in this workspace and mode.`, ['input', 'externalId']);
+  new DomainError('DUPLICATE', `A partner with externalId "${externalId}" already exists in this workspace and mode.`, [
+    'input',
+    'externalId',
+  ]);
 
 /** Trimmed name; empty means none. */
 function cleanName(v: Validator, name: string | null): string | null {
   const trimmed = name?.trim() || null;
-  v.check(trimmed === null || trimmed.length <= NAME_MAX, ['input', 'name'], `A name must be at most ${NAME_MAX} characters long.`);
+  v.check(
+    trimmed === null || trimmed.length <= NAME_MAX,
+    ['input', 'name'],
+    `A name must be at most ${NAME_MAX} characters long.`,
+  );
   return trimmed;
 }
 
@@ -28,15 +35,27 @@ function cleanName(v: Validator, name: string | null): string | null {
 function cleanEmail(v: Validator, email: string | null): string | null {
   const trimmed = email?.trim() || null;
   if (trimmed !== null) {
-    v.check(trimmed.length <= EMAIL_MAX, ['input', 'email'], `An email address must be at most ${EMAIL_MAX} characters long.`);
-    v.check(EMAIL.test(trimmed), ['input', 'email'], 'An email address must contain exactly one "@" with text on both sides and no spaces.');
+    v.check(
+      trimmed.length <= EMAIL_MAX,
+      ['input', 'email'],
+      `An email address must be at most ${EMAIL_MAX} characters long.`,
+    );
+    v.check(
+      EMAIL.test(trimmed),
+      ['input', 'email'],
+      'An email address must contain exactly one "@" with text on both sides and no spaces.',
+    );
   }
   return trimmed;
 }
 
 function cleanExternalId(v: Validator, externalId: string): string {
   const trimmed = externalId.trim();
-  v.check(trimmed.length >= 1 && trimmed.length <= EXTERNAL_ID_MAX, ['input', 'externalId'], `An externalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`);
+  v.check(
+    trimmed.length >= 1 && trimmed.length <= EXTERNAL_ID_MAX,
+    ['input', 'externalId'],
+    `An externalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`,
+  );
   return trimmed;
 }
 
@@ -62,8 +81,11 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
 
   try {
     return await prisma.$transaction(async (tx) => {
-      if (await tx.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId } } })) throw duplicateExternalId(externalId);
-      const partner = await tx.partner.create({ data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' } });
+      if (await tx.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId } } }))
+        throw duplicateExternalId(externalId);
+      const partner = await tx.partner.create({
+        data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' },
+      });
       const seen = new Set<string>();
       for (const [index, programId] of (input.programIds ?? []).entries()) {
         // The same program twice is one enrollment, not an error.
@@ -77,7 +99,11 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
       await appendEvent(tx, tenant, {
         type: 'partner.created',
         partnerId: partner.id,
-        payload: { partnerId: encodeGlobalID('Partner', partner.id), externalId: partner.externalId, status: partner.status },
+        payload: {
+          partnerId: encodeGlobalID('Partner', partner.id),
+          externalId: partner.externalId,
+          status: partner.status,
+        },
       });
       return partner;
     });
@@ -101,7 +127,9 @@ export interface UpdatePartnerInput {
 /** Change a partner's name and/or email. Exactly one of `id` / `externalId` picks the partner. */
 export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input: UpdatePartnerInput): Promise<Partner> {
   if ((input.id === undefined) === (input.externalId === undefined)) {
-    throw new DomainError('VALIDATION', 'Give exactly one of `id` or `externalId` to say which partner to update.', ['input']);
+    throw new DomainError('VALIDATION', 'Give exactly one of `id` or `externalId` to say which partner to update.', [
+      'input',
+    ]);
   }
   const v = new Validator();
   const data: Prisma.PartnerUpdateInput = {};
@@ -115,11 +143,19 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
   return prisma.partner.update({ where: { id: partner.id }, data });
 }
 
-function findPartner(prisma: PrismaClient, tenant: Tenant, key: { id?: string | null; externalId?: string }): Promise<Partner | null> {
+function findPartner(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  key: { id?: string | null; externalId?: string },
+): Promise<Partner | null> {
   if (key.id !== undefined) {
-    return key.id ? prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: key.id, ...tenant } } }) : Promise.resolve(null);
+    return key.id
+      ? prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: key.id, ...tenant } } })
+      : Promise.resolve(null);
   }
-  return prisma.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId: key.externalId!.trim() } } });
+  return prisma.partner.findUnique({
+    where: { workspaceId_mode_externalId: { ...tenant, externalId: key.externalId!.trim() } },
+  });
 }
 
 /** Any status may change to any other; asking for the current one changes nothing. */
@@ -128,7 +164,9 @@ export async function setPartnerStatus(
   tenant: Tenant,
   input: { partnerId: string | null; status: PartnerStatus },
 ): Promise<Partner> {
-  const partner = input.partnerId ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } }) : null;
+  const partner = input.partnerId
+    ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
+    : null;
   if (!partner) throw notFound('Partner', ['input', 'partnerId']);
   if (partner.status === input.status) return partner;
   return prisma.$transaction(async (tx) => {

@@ -20,13 +20,20 @@ const payoutField = (t: Parameters<Parameters<typeof payloadType<{ payoutId: str
 const CreatePayoutInput = builder.inputType('CreatePayoutInput', {
   fields: (t) => ({
     partnerId: t.id({ required: true }),
-    currency: t.string({ required: true, description: 'ISO 4217 code: only the partner’s rewards in this currency are gathered.' }),
+    currency: t.string({
+      required: true,
+      description: 'ISO 4217 code: only the partner’s rewards in this currency are gathered.',
+    }),
   }),
 });
 
-const CreatePayoutPayload = payloadType<{ payoutId: string }>('CreatePayoutPayload', 'The new PENDING payout.', (t) => ({
-  payout: payoutField(t, 'The payout, PENDING, with the rewards it gathered.'),
-}));
+const CreatePayoutPayload = payloadType<{ payoutId: string }>(
+  'CreatePayoutPayload',
+  'The new PENDING payout.',
+  (t) => ({
+    payout: payoutField(t, 'The payout, PENDING, with the rewards it gathered.'),
+  }),
+);
 
 builder.mutationField('createPayout', (t) =>
   t.field({
@@ -51,7 +58,9 @@ builder.mutationField('createPayout', (t) =>
 const MarkPayoutPaidInput = builder.inputType('MarkPayoutPaidInput', {
   fields: (t) => ({
     payoutId: t.id({ required: true }),
-    externalReference: t.string({ description: `The payment’s reference in the company’s payment system (at most ${EXTERNAL_REFERENCE_MAX} characters).` }),
+    externalReference: t.string({
+      description: `The payment’s reference in the company’s payment system (at most ${EXTERNAL_REFERENCE_MAX} characters).`,
+    }),
   }),
 });
 

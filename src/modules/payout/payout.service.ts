@@ -64,7 +64,10 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
              AND "status" = 'APPROVED' AND "payoutId" IS NULL
            ORDER BY "id" FOR UPDATE`
       : [];
-    const rewards = await loadRewards(tx, [...due, ...adjustments].map((r) => r.id));
+    const rewards = await loadRewards(
+      tx,
+      [...due, ...adjustments].map((r) => r.id),
+    );
     const amount = rewards.reduce((sum, r) => sum + r.amount, 0n);
     if (rewards.length === 0 || amount <= 0n) {
       throw new DomainError(
@@ -73,13 +76,16 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
       );
     }
 
-    const payout = await tx.payout.create({ data: { ...tenant, partnerId: partner.id, amount, currency, status: 'PENDING' } });
+    const payout = await tx.payout.create({
+      data: { ...tenant, partnerId: partner.id, amount, currency, status: 'PENDING' },
+    });
     const ids = rewards.map((r) => r.id);
     const claimed = await tx.$queryRaw<Array<{ id: string }>>`
       UPDATE "Reward" SET "payoutId" = ${payout.id}::uuid
        WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'APPROVED' AND "payoutId" IS NULL
        RETURNING "id"`;
-    if (claimed.length !== ids.length) throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
+    if (claimed.length !== ids.length)
+      throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
 
     await appendEvent(tx, tenant, {
       type: 'payout.created',
@@ -108,10 +114,18 @@ export interface MarkPayoutPaidInput {
  * Marking a PAID payout paid again changes nothing (a retry), unless it names a different
  * externalReference: INVALID_TRANSITION. An omitted reference on a retry matches any.
  */
-export async function markPayoutPaid(prisma: PrismaClient, tenant: Tenant, input: MarkPayoutPaidInput): Promise<Payout> {
+export async function markPayoutPaid(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: MarkPayoutPaidInput,
+): Promise<Payout> {
   const reference = input.externalReference?.trim() || null;
   if (reference && reference.length > EXTERNAL_REFERENCE_MAX) {
-    throw new DomainError('VALIDATION', `An externalReference must be at most ${EXTERNAL_REFERENCE_MAX} characters long.`, ['input', 'externalReference']);
+    throw new DomainError(
+      'VALIDATION',
+      `An externalReference must be at most ${EXTERNAL_REFERENCE_MAX} characters long.`,
+      ['input', 'externalReference'],
+    );
   }
   if (!input.payoutId) throw new DomainError('NOT_FOUND', 'Payout not found.', ['input', 'payoutId']);
   const payoutId = input.payoutId;
@@ -136,7 +150,11 @@ export async function markPayoutPaid(prisma: PrismaClient, tenant: Tenant, input
       return payout;
     }
     if (payout.status !== 'PENDING') {
-      throw new DomainError('INVALID_TRANSITION', `Payout ${gid} is ${payout.status} and cannot become PAID: only a PENDING payout can.`, ['input', 'payoutId']);
+      throw new DomainError(
+        'INVALID_TRANSITION',
+        `Payout ${gid} is ${payout.status} and cannot become PAID: only a PENDING payout can.`,
+        ['input', 'payoutId'],
+      );
     }
 
     const now = new Date();
@@ -144,7 +162,12 @@ export async function markPayoutPaid(prisma: PrismaClient, tenant: Tenant, input
       SELECT "id" FROM "Reward"
        WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "payoutId" = ${payout.id}::uuid
        ORDER BY "id" FOR UPDATE`;
-    const rewards = (await loadRewards(tx, inPayout.map((r) => r.id))).filter((r) => r.status === 'APPROVED');
+    const rewards = (
+      await loadRewards(
+        tx,
+        inPayout.map((r) => r.id),
+      )
+    ).filter((r) => r.status === 'APPROVED');
     const changes = await applyStatusChange(tx, tenant, rewards, 'PROCESSED', {
       actor: input.actor,
       reason: `Paid in payout ${gid}.`,
@@ -152,7 +175,10 @@ export async function markPayoutPaid(prisma: PrismaClient, tenant: Tenant, input
       cascade: false,
       now,
     });
-    const paid = await tx.payout.update({ where: { id: payout.id }, data: { status: 'PAID', paidAt: now, externalReference: reference } });
+    const paid = await tx.payout.update({
+      where: { id: payout.id },
+      data: { status: 'PAID', paidAt: now, externalReference: reference },
+    });
 
     await appendStatusEvents(tx, tenant, changes);
     await appendEvent(tx, tenant, {

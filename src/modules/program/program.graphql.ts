@@ -19,16 +19,26 @@ export const ProgramRef = builder.prismaNode('Program', {
   fields: (t) => ({
     name: t.exposeString('name', { description: 'For people: 1–200 characters.' }),
     type: t.expose('type', { type: ProgramTypeEnum, description: 'REFERRAL or AFFILIATE; fixed at creation.' }),
-    status: t.expose('status', { type: ProgramStatusEnum, description: 'Only ACTIVE programs reward conversions. ARCHIVED is final.' }),
-    currency: t.exposeString('currency', { description: 'Default ISO 4217 currency of the program (fixed at creation).' }),
+    status: t.expose('status', {
+      type: ProgramStatusEnum,
+      description: 'Only ACTIVE programs reward conversions. ARCHIVED is final.',
+    }),
+    currency: t.exposeString('currency', {
+      description: 'Default ISO 4217 currency of the program (fixed at creation).',
+    }),
     attributionWindowDays: t.exposeInt('attributionWindowDays', {
       description: 'How long after a click or code a signup is still attributed to the partner (1–3650 days).',
     }),
-    holdDays: t.exposeInt('holdDays', { description: 'Days a reward stays CREATED before it is approved automatically (0–3650).' }),
-    allowSelfReferral: t.exposeBoolean('allowSelfReferral', {
-      description: 'Whether a partner may refer themselves (same external id or email); otherwise such conversions are discarded.',
+    holdDays: t.exposeInt('holdDays', {
+      description: 'Days a reward stays CREATED before it is approved automatically (0–3650).',
     }),
-    autoApprovePartners: t.exposeBoolean('autoApprovePartners', { description: 'Whether new enrollments are APPROVED at once instead of PENDING.' }),
+    allowSelfReferral: t.exposeBoolean('allowSelfReferral', {
+      description:
+        'Whether a partner may refer themselves (same external id or email); otherwise such conversions are discarded.',
+    }),
+    autoApprovePartners: t.exposeBoolean('autoApprovePartners', {
+      description: 'Whether new enrollments are APPROVED at once instead of PENDING.',
+    }),
     destinationUrl: t.exposeString('destinationUrl', {
       nullable: true,
       description: 'Where referral links of this program send visitors, unless a link has its own destination.',
@@ -42,7 +52,10 @@ export const ProgramRef = builder.prismaNode('Program', {
         'ADMIN keys may give a link any destination; changing this list does not touch existing links.',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the program’s settings or status last changed.' }),
+    updatedAt: t.expose('updatedAt', {
+      type: 'DateTime',
+      description: 'When the program’s settings or status last changed.',
+    }),
   }),
 });
 
@@ -69,10 +82,13 @@ builder.queryField('programs', (t) =>
       cursor: 'id',
       description: 'The programs of the caller’s workspace and mode, newest first (by id; ids are time-ordered).',
       authScopes: { reader: true },
-      args: { status: t.arg({ type: ProgramStatusEnum, required: false, description: 'Only programs in this status.' }) },
+      args: {
+        status: t.arg({ type: ProgramStatusEnum, required: false, description: 'Only programs in this status.' }),
+      },
       resolve: (query, _root, args, ctx) => {
         // A cursor is opaque but client-supplied: never let a non-UUID reach the uuid column.
-        const cursor = query.cursor?.id !== undefined && !isUuid(String(query.cursor.id)) ? { id: NIL_UUID } : query.cursor;
+        const cursor =
+          query.cursor?.id !== undefined && !isUuid(String(query.cursor.id)) ? { id: NIL_UUID } : query.cursor;
         return ctx.db.prisma.program.findMany({
           ...query,
           ...(cursor ? { cursor } : {}),
@@ -92,15 +108,23 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
   description: 'A new program. Omitted settings take the defaults shown.',
   fields: (t) => ({
     name: t.string({ required: true, description: '1–200 characters (trimmed).' }),
-    type: t.field({ type: ProgramTypeEnum, required: true, description: 'REFERRAL (customers refer friends) or AFFILIATE (partners promote).' }),
-    currency: t.string({ required: true, description: 'ISO 4217 code, e.g. "USD" (case-insensitive). Cannot be changed later.' }),
+    type: t.field({
+      type: ProgramTypeEnum,
+      required: true,
+      description: 'REFERRAL (customers refer friends) or AFFILIATE (partners promote).',
+    }),
+    currency: t.string({
+      required: true,
+      description: 'ISO 4217 code, e.g. "USD" (case-insensitive). Cannot be changed later.',
+    }),
     status: t.field({ type: ProgramStatusEnum, description: 'DRAFT, ACTIVE or PAUSED; default ACTIVE.' }),
     attributionWindowDays: t.int({ description: '1–3650; default 30.' }),
     holdDays: t.int({ description: '0–3650; default 0.' }),
     allowSelfReferral: t.boolean({ description: 'Default false.' }),
     autoApprovePartners: t.boolean({ description: 'Default true.' }),
     destinationUrl: t.string({
-      description: 'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Default none.',
+      description:
+        'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Default none.',
     }),
     allowedDestinationHosts: t.stringList({
       description:
@@ -117,13 +141,18 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     name: t.string({ description: '1–200 characters (trimmed).' }),
     status: t.field({
       type: ProgramStatusEnum,
-      description: 'DRAFT → ACTIVE | ARCHIVED; ACTIVE → PAUSED | ARCHIVED; PAUSED → ACTIVE | ARCHIVED; ARCHIVED is final. The current status is a no-op.',
+      description:
+        'DRAFT → ACTIVE | ARCHIVED; ACTIVE → PAUSED | ARCHIVED; PAUSED → ACTIVE | ARCHIVED; ARCHIVED is final. The current status is a no-op.',
     }),
     attributionWindowDays: t.int({ description: '1–3650.' }),
     holdDays: t.int({ description: '0–3650.' }),
     allowSelfReferral: t.boolean({ description: 'Whether partners may refer themselves.' }),
-    autoApprovePartners: t.boolean({ description: 'Whether new enrollments are approved at once (existing ones are not touched).' }),
-    destinationUrl: t.string({ description: 'Absolute http(s) URL, at most 2048 characters, without user name or password; null removes it.' }),
+    autoApprovePartners: t.boolean({
+      description: 'Whether new enrollments are approved at once (existing ones are not touched).',
+    }),
+    destinationUrl: t.string({
+      description: 'Absolute http(s) URL, at most 2048 characters, without user name or password; null removes it.',
+    }),
     allowedDestinationHosts: t.stringList({
       description:
         'Replaces the hosts a PARTNER credential’s links may point at (see `Program.allowedDestinationHosts`); null or [] goes back to the default (the host of `destinationUrl`, else of the server’s public URL). Existing links are not touched.',
@@ -140,13 +169,18 @@ const programPayload = (name: string, description: string) =>
       resolve: (query, p, _args, ctx) => {
         // Spread before the null check: a refused mutation has no program, and that is not an unused query.
         const selection = { ...query };
-        return p.programId ? ctx.db.prisma.program.findUnique({ ...selection, where: scopedKey(p.programId, ctx) }) : null;
+        return p.programId
+          ? ctx.db.prisma.program.findUnique({ ...selection, where: scopedKey(p.programId, ctx) })
+          : null;
       },
     }),
   }));
 
 const CreateProgramPayload = programPayload('CreateProgramPayload', 'The new program, or why it was refused.');
-const UpdateProgramPayload = programPayload('UpdateProgramPayload', 'The updated program, or why the update was refused (then nothing changed).');
+const UpdateProgramPayload = programPayload(
+  'UpdateProgramPayload',
+  'The updated program, or why the update was refused (then nothing changed).',
+);
 
 builder.mutationField('createProgram', (t) =>
   t.field({
@@ -165,7 +199,8 @@ builder.mutationField('createProgram', (t) =>
 builder.mutationField('updateProgram', (t) =>
   t.field({
     type: UpdateProgramPayload,
-    description: 'Change a program’s settings or status. Refused status changes answer INVALID_TRANSITION; an ARCHIVED program cannot change.',
+    description:
+      'Change a program’s settings or status. Refused status changes answer INVALID_TRANSITION; an ARCHIVED program cannot change.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdateProgramInput, required: true }) },
     resolve: (_root, { input }, ctx) =>

@@ -68,8 +68,18 @@ function checkName(v: Validator, name: string): string {
   return trimmed;
 }
 
-function checkRange(v: Validator, name: string, value: number, range: { min: number; max: number }, unit: string): void {
-  v.check(value >= range.min && value <= range.max, field(name), `\`${name}\` must be between ${range.min} and ${range.max} ${unit}; got ${value}.`);
+function checkRange(
+  v: Validator,
+  name: string,
+  value: number,
+  range: { min: number; max: number },
+  unit: string,
+): void {
+  v.check(
+    value >= range.min && value <= range.max,
+    field(name),
+    `\`${name}\` must be between ${range.min} and ${range.max} ${unit}; got ${value}.`,
+  );
 }
 
 /** A destination URL in its stored form (normalizeDestinationUrl); the value given when invalid (the error is recorded). */
@@ -114,10 +124,13 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
     field('status'),
     'A program cannot be created ARCHIVED: create it as DRAFT, ACTIVE or PAUSED.',
   );
-  if (input.attributionWindowDays != null) checkRange(v, 'attributionWindowDays', input.attributionWindowDays, ATTRIBUTION_WINDOW_DAYS, 'days');
+  if (input.attributionWindowDays != null)
+    checkRange(v, 'attributionWindowDays', input.attributionWindowDays, ATTRIBUTION_WINDOW_DAYS, 'days');
   if (input.holdDays != null) checkRange(v, 'holdDays', input.holdDays, HOLD_DAYS, 'days');
   const destinationUrl = input.destinationUrl != null ? checkDestinationUrl(v, input.destinationUrl) : null;
-  const allowedDestinationHosts = input.allowedDestinationHosts ? checkAllowedHosts(v, input.allowedDestinationHosts) : [];
+  const allowedDestinationHosts = input.allowedDestinationHosts
+    ? checkAllowedHosts(v, input.allowedDestinationHosts)
+    : [];
   v.throwIfAny();
 
   return db.program.create({
@@ -147,10 +160,22 @@ export function findProgram(db: Db, tenant: Tenant, id: string | null): Promise<
  * Apply a partial update. Status changes follow PROGRAM_TRANSITIONS (asking for the current status
  * is a no-op); an archived program refuses every change. `id` is the row id (null: not found).
  */
-export async function updateProgram(db: Db, tenant: Tenant, id: string | null, input: UpdateProgramInput): Promise<Program> {
+export async function updateProgram(
+  db: Db,
+  tenant: Tenant,
+  id: string | null,
+  input: UpdateProgramInput,
+): Promise<Program> {
   const v = new Validator();
   const data: Prisma.ProgramUpdateManyMutationInput = {};
-  for (const key of ['name', 'status', 'attributionWindowDays', 'holdDays', 'allowSelfReferral', 'autoApprovePartners'] as const) {
+  for (const key of [
+    'name',
+    'status',
+    'attributionWindowDays',
+    'holdDays',
+    'allowSelfReferral',
+    'autoApprovePartners',
+  ] as const) {
     v.check(input[key] !== null, field(key), `\`${key}\` cannot be null: omit it to keep the current value.`);
   }
   if (input.name != null) data.name = checkName(v, input.name);
@@ -164,9 +189,11 @@ export async function updateProgram(db: Db, tenant: Tenant, id: string | null, i
   }
   if (input.allowSelfReferral != null) data.allowSelfReferral = input.allowSelfReferral;
   if (input.autoApprovePartners != null) data.autoApprovePartners = input.autoApprovePartners;
-  if (input.destinationUrl !== undefined) data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
+  if (input.destinationUrl !== undefined)
+    data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
   if (input.allowedDestinationHosts !== undefined) {
-    data.allowedDestinationHosts = input.allowedDestinationHosts === null ? [] : checkAllowedHosts(v, input.allowedDestinationHosts);
+    data.allowedDestinationHosts =
+      input.allowedDestinationHosts === null ? [] : checkAllowedHosts(v, input.allowedDestinationHosts);
   }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
@@ -178,7 +205,10 @@ export async function updateProgram(db: Db, tenant: Tenant, id: string | null, i
     const changes = changedKeys(program, data, input.status ?? undefined);
     if (changes.length === 0) return program;
     if (program.status === 'ARCHIVED') {
-      const asked = input.status && input.status !== program.status ? `change to ${input.status}` : `be edited (asked: ${changes.join(', ')})`;
+      const asked =
+        input.status && input.status !== program.status
+          ? `change to ${input.status}`
+          : `be edited (asked: ${changes.join(', ')})`;
       throw new DomainError(
         'INVALID_TRANSITION',
         `Program "${program.name}" is ARCHIVED, which is final: it cannot ${asked}.`,
@@ -196,14 +226,22 @@ export async function updateProgram(db: Db, tenant: Tenant, id: string | null, i
       }
       write.status = input.status;
     }
-    const { count } = await db.program.updateMany({ where: { id: program.id, ...tenant, status: program.status }, data: write });
+    const { count } = await db.program.updateMany({
+      where: { id: program.id, ...tenant, status: program.status },
+      data: write,
+    });
     if (count === 1) return (await findProgram(db, tenant, program.id))!;
     if (attempt >= 3) throw new Error(`Program ${program.id} kept changing during the update.`);
   }
 }
 
-function changedKeys(program: Program, data: Prisma.ProgramUpdateManyMutationInput, status: ProgramStatus | undefined): string[] {
-  const same = (a: unknown, b: unknown) => (Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b);
+function changedKeys(
+  program: Program,
+  data: Prisma.ProgramUpdateManyMutationInput,
+  status: ProgramStatus | undefined,
+): string[] {
+  const same = (a: unknown, b: unknown) =>
+    Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
   const changed = Object.entries(data)
     .filter(([key, value]) => !same(program[key as keyof Program], value))
     .map(([key]) => key);

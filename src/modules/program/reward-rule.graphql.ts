@@ -16,7 +16,9 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
   nullable: true,
   findUnique: (id, ctx) => ({
     ...scopedKey(id, ctx),
-    ...(ctx.auth?.role === 'PARTNER' ? { program: { enrollments: { some: { partnerId: ctx.auth.partnerId ?? NIL_UUID } } } } : {}),
+    ...(ctx.auth?.role === 'PARTNER'
+      ? { program: { enrollments: { some: { partnerId: ctx.auth.partnerId ?? NIL_UUID } } } }
+      : {}),
   }),
   authScopes: { authenticated: true },
   fields: (t) => ({
@@ -27,19 +29,32 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
     }),
     version: t.exposeInt('version', { description: '1 for the rule as created, + 1 for each edit.' }),
     current: t.boolean({
-      description: 'Whether this is the rule’s newest version (the one that produces rewards). Older versions are kept for the rewards they produced.',
+      description:
+        'Whether this is the rule’s newest version (the one that produces rewards). Older versions are kept for the rewards they produced.',
       resolve: (rule) => rule.supersededAt === null,
     }),
     program: t.relation('program', { description: 'The program the rule belongs to.' }),
-    trigger: t.expose('trigger', { type: RewardTriggerEnum, description: 'The conversion type that produces a reward.' }),
-    recipient: t.expose('recipient', { type: RewardRecipientEnum, description: 'Who receives the reward: the partner, or the referred customer.' }),
+    trigger: t.expose('trigger', {
+      type: RewardTriggerEnum,
+      description: 'The conversion type that produces a reward.',
+    }),
+    recipient: t.expose('recipient', {
+      type: RewardRecipientEnum,
+      description: 'Who receives the reward: the partner, or the referred customer.',
+    }),
     kind: t.expose('kind', { type: RewardKindEnum, description: 'What the reward is paid as.' }),
-    amountType: t.expose('amountType', { type: AmountTypeEnum, description: 'FIXED uses `fixedAmount`; PERCENTAGE uses `percentageBasisPoints`.' }),
+    amountType: t.expose('amountType', {
+      type: AmountTypeEnum,
+      description: 'FIXED uses `fixedAmount`; PERCENTAGE uses `percentageBasisPoints`.',
+    }),
     fixedAmount: t.field({
       type: MoneyRef,
       nullable: true,
       description: 'The reward of a FIXED rule. Its currency may differ from the program’s.',
-      resolve: (rule) => (rule.fixedAmount !== null && rule.fixedCurrency ? { amount: rule.fixedAmount, currency: rule.fixedCurrency } : null),
+      resolve: (rule) =>
+        rule.fixedAmount !== null && rule.fixedCurrency
+          ? { amount: rule.fixedAmount, currency: rule.fixedCurrency }
+          : null,
     }),
     percentageBasisPoints: t.exposeInt('percentageBasisPoints', {
       nullable: true,
@@ -47,21 +62,35 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
     }),
     maxRewardsPerReferral: t.exposeInt('maxRewardsPerReferral', {
       nullable: true,
-      description: 'At most this many rewards per referred customer (e.g. the first 12 subscription payments); null: no limit.',
+      description:
+        'At most this many rewards per referred customer (e.g. the first 12 subscription payments); null: no limit.',
     }),
-    durationDays: t.exposeInt('durationDays', { nullable: true, description: 'Rewards only within this many days of the referral; null: no limit.' }),
+    durationDays: t.exposeInt('durationDays', {
+      nullable: true,
+      description: 'Rewards only within this many days of the referral; null: no limit.',
+    }),
     capPerReferral: t.field({
       type: MoneyRef,
       nullable: true,
-      description: 'At most this much in total per referred customer; null: no cap. For a FIXED rule, in the currency of `fixedAmount`.',
-      resolve: (rule) => (rule.capAmount !== null && rule.capCurrency ? { amount: rule.capAmount, currency: rule.capCurrency } : null),
+      description:
+        'At most this much in total per referred customer; null: no cap. For a FIXED rule, in the currency of `fixedAmount`.',
+      resolve: (rule) =>
+        rule.capAmount !== null && rule.capCurrency ? { amount: rule.capAmount, currency: rule.capCurrency } : null,
     }),
     archived: t.boolean({
       description: 'Whether this version was archived: an archived rule produces no rewards and cannot be edited.',
       resolve: (rule) => rule.archivedAt !== null,
     }),
-    archivedAt: t.expose('archivedAt', { type: 'DateTime', nullable: true, description: 'When this version was archived.' }),
-    supersededAt: t.expose('supersededAt', { type: 'DateTime', nullable: true, description: 'When a newer version replaced this one.' }),
+    archivedAt: t.expose('archivedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When this version was archived.',
+    }),
+    supersededAt: t.expose('supersededAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a newer version replaced this one.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When this version was created.' }),
   }),
 });
@@ -69,7 +98,10 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
 builder.prismaObjectField('Program', 'rewardRules', (t) =>
   t.relation('rewardRules', {
     description: `The current version of each of the program’s reward rules, in the order the rules were created; at most ${LIST_CAP} (\`first\`).`,
-    args: { includeArchived: t.arg.boolean({ defaultValue: false, description: 'Also list archived rules.' }), first: t.arg.int(firstArgOptions) },
+    args: {
+      includeArchived: t.arg.boolean({ defaultValue: false, description: 'Also list archived rules.' }),
+      first: t.arg.int(firstArgOptions),
+    },
     complexity: listComplexity,
     query: (args) => ({
       where: { supersededAt: null, ...(args.includeArchived ? {} : { archivedAt: null }) },
@@ -84,10 +116,22 @@ const CreateRewardRuleInput = builder.inputType('CreateRewardRuleInput', {
     'A new reward rule. FIXED rules need `fixedAmount`, PERCENTAGE rules `percentageBasisPoints`; the limits are optional.',
   fields: (t) => ({
     programId: t.id({ required: true, description: 'A program that is not ARCHIVED.' }),
-    trigger: t.field({ type: RewardTriggerEnum, required: true, description: 'The conversion type that produces a reward.' }),
-    recipient: t.field({ type: RewardRecipientEnum, defaultValue: 'REFERRER', description: 'Default REFERRER (the partner).' }),
+    trigger: t.field({
+      type: RewardTriggerEnum,
+      required: true,
+      description: 'The conversion type that produces a reward.',
+    }),
+    recipient: t.field({
+      type: RewardRecipientEnum,
+      defaultValue: 'REFERRER',
+      description: 'Default REFERRER (the partner).',
+    }),
     kind: t.field({ type: RewardKindEnum, required: true, description: 'What the reward is paid as.' }),
-    amountType: t.field({ type: AmountTypeEnum, required: true, description: 'FIXED (`fixedAmount`) or PERCENTAGE (`percentageBasisPoints`); cannot change later.' }),
+    amountType: t.field({
+      type: AmountTypeEnum,
+      required: true,
+      description: 'FIXED (`fixedAmount`) or PERCENTAGE (`percentageBasisPoints`); cannot change later.',
+    }),
     fixedAmount: t.field({
       type: MoneyInputRef,
       description: 'FIXED only: greater than zero, in any known currency, with no more decimals than the currency has.',
@@ -117,7 +161,9 @@ const UpdateRewardRuleInput = builder.inputType('UpdateRewardRuleInput', {
 
 const ArchiveRewardRuleInput = builder.inputType('ArchiveRewardRuleInput', {
   description: 'The rule to archive.',
-  fields: (t) => ({ id: t.id({ required: true, description: 'The global id of any version of the rule (or its `ruleId`).' }) }),
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'The global id of any version of the rule (or its `ruleId`).' }),
+  }),
 });
 
 const rewardRulePayload = (name: string, description: string) =>
@@ -129,12 +175,17 @@ const rewardRulePayload = (name: string, description: string) =>
       resolve: (query, p, _args, ctx) => {
         // Spread before the null check: a refused mutation has no rule, and that is not an unused query.
         const selection = { ...query };
-        return p.rewardRuleId ? ctx.db.prisma.rewardRule.findUnique({ ...selection, where: scopedKey(p.rewardRuleId, ctx) }) : null;
+        return p.rewardRuleId
+          ? ctx.db.prisma.rewardRule.findUnique({ ...selection, where: scopedKey(p.rewardRuleId, ctx) })
+          : null;
       },
     }),
   }));
 
-const CreateRewardRulePayload = rewardRulePayload('CreateRewardRulePayload', 'The new rule (version 1), or why it was refused.');
+const CreateRewardRulePayload = rewardRulePayload(
+  'CreateRewardRulePayload',
+  'The new rule (version 1), or why it was refused.',
+);
 const UpdateRewardRulePayload = rewardRulePayload(
   'UpdateRewardRulePayload',
   'The rule’s new current version (unchanged when the edit changed nothing), or why the edit was refused.',
@@ -150,7 +201,12 @@ builder.mutationField('createRewardRule', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const { programId, ...rule } = input;
-        const created = await createRewardRule(ctx.db.prisma, tenantOf(ctx), rowIdFrom(String(programId), 'Program'), rule);
+        const created = await createRewardRule(
+          ctx.db.prisma,
+          tenantOf(ctx),
+          rowIdFrom(String(programId), 'Program'),
+          rule,
+        );
         return { rewardRuleId: created.id };
       }),
   }),
@@ -175,7 +231,8 @@ builder.mutationField('updateRewardRule', (t) =>
 builder.mutationField('archiveRewardRule', (t) =>
   t.field({
     type: ArchiveRewardRulePayload,
-    description: 'Archive a rule: it stops producing rewards and is hidden from `Program.rewardRules` by default. Archiving twice is harmless.',
+    description:
+      'Archive a rule: it stops producing rewards and is hidden from `Program.rewardRules` by default. Archiving twice is harmless.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: ArchiveRewardRuleInput, required: true }) },
     resolve: (_root, { input }, ctx) =>

@@ -38,7 +38,13 @@ export interface CreateRewardRuleInput extends RewardRuleTermsInput {
 /** The terms as stored. */
 type Terms = Pick<
   RewardRule,
-  'fixedAmount' | 'fixedCurrency' | 'percentageBasisPoints' | 'maxRewardsPerReferral' | 'durationDays' | 'capAmount' | 'capCurrency'
+  | 'fixedAmount'
+  | 'fixedCurrency'
+  | 'percentageBasisPoints'
+  | 'maxRewardsPerReferral'
+  | 'durationDays'
+  | 'capAmount'
+  | 'capCurrency'
 >;
 
 const NO_TERMS: Terms = {
@@ -54,7 +60,12 @@ const NO_TERMS: Terms = {
 const TERM_KEYS = Object.keys(NO_TERMS) as (keyof Terms)[];
 
 /** A money input as minor units, with every bad part recorded on `v`; null when it is invalid. */
-function parseMoney(v: Validator, money: MoneyInput, path: string[], what: string): { amount: bigint; currency: string } | null {
+function parseMoney(
+  v: Validator,
+  money: MoneyInput,
+  path: string[],
+  what: string,
+): { amount: bigint; currency: string } | null {
   let currency: string | null = null;
   try {
     currency = parseCurrency(money.currency, [...path, 'currency']);
@@ -76,7 +87,9 @@ function parseMoney(v: Validator, money: MoneyInput, path: string[], what: strin
     return null;
   }
   if (amount <= 0n) {
-    v.add(new DomainError('VALIDATION', `${what} must be greater than zero; got "${money.amount}".`, [...path, 'amount']));
+    v.add(
+      new DomainError('VALIDATION', `${what} must be greater than zero; got "${money.amount}".`, [...path, 'amount']),
+    );
     return null;
   }
   return { amount, currency };
@@ -112,13 +125,24 @@ function resolveTerms(amountType: AmountType, base: Terms, input: RewardRuleTerm
     if (input.percentageBasisPoints !== null && amountType === 'FIXED') {
       refuse('percentageBasisPoints', 'A FIXED rule takes no `percentageBasisPoints`: use `fixedAmount`.');
     } else if (input.percentageBasisPoints !== null && !inRange(input.percentageBasisPoints, PERCENTAGE_BASIS_POINTS)) {
-      refuse('percentageBasisPoints', limitMessage('percentageBasisPoints', input.percentageBasisPoints, PERCENTAGE_BASIS_POINTS, ' basis points (100 = 1 %)'));
+      refuse(
+        'percentageBasisPoints',
+        limitMessage(
+          'percentageBasisPoints',
+          input.percentageBasisPoints,
+          PERCENTAGE_BASIS_POINTS,
+          ' basis points (100 = 1 %)',
+        ),
+      );
     }
   }
   if (input.maxRewardsPerReferral !== undefined) {
     terms.maxRewardsPerReferral = input.maxRewardsPerReferral;
     if (input.maxRewardsPerReferral !== null && !inRange(input.maxRewardsPerReferral, MAX_REWARDS_PER_REFERRAL)) {
-      refuse('maxRewardsPerReferral', limitMessage('maxRewardsPerReferral', input.maxRewardsPerReferral, MAX_REWARDS_PER_REFERRAL, ' rewards'));
+      refuse(
+        'maxRewardsPerReferral',
+        limitMessage('maxRewardsPerReferral', input.maxRewardsPerReferral, MAX_REWARDS_PER_REFERRAL, ' rewards'),
+      );
     }
   }
   if (input.durationDays !== undefined) {
@@ -138,7 +162,8 @@ function resolveTerms(amountType: AmountType, base: Terms, input: RewardRuleTerm
   }
 
   if (amountType === 'FIXED') {
-    if (!reported.has('fixedAmount') && terms.fixedAmount === null) refuse('fixedAmount', 'A FIXED rule needs `fixedAmount`.');
+    if (!reported.has('fixedAmount') && terms.fixedAmount === null)
+      refuse('fixedAmount', 'A FIXED rule needs `fixedAmount`.');
     // A cap in another currency than the rewards it caps could never apply.
     if (terms.fixedCurrency && terms.capCurrency && terms.fixedCurrency !== terms.capCurrency) {
       v.add(
@@ -150,7 +175,10 @@ function resolveTerms(amountType: AmountType, base: Terms, input: RewardRuleTerm
       );
     }
   } else if (!reported.has('percentageBasisPoints') && terms.percentageBasisPoints === null) {
-    refuse('percentageBasisPoints', 'A PERCENTAGE rule needs `percentageBasisPoints` (1–10000; 100 basis points = 1 %).');
+    refuse(
+      'percentageBasisPoints',
+      'A PERCENTAGE rule needs `percentageBasisPoints` (1–10000; 100 basis points = 1 %).',
+    );
   }
   v.throwIfAny();
   return terms;
@@ -170,7 +198,9 @@ export function currentVersion(db: Db, tenant: Tenant, lineageId: string): Promi
 
 /** The lineage of the rule version with this row id (null: not found). */
 async function lineageOf(db: Db, tenant: Tenant, id: string | null): Promise<string> {
-  const row = id ? await db.rewardRule.findUnique({ where: { id_workspaceId_mode: { id, ...tenant } }, select: { lineageId: true } }) : null;
+  const row = id
+    ? await db.rewardRule.findUnique({ where: { id_workspaceId_mode: { id, ...tenant } }, select: { lineageId: true } })
+    : null;
   if (!row) throw ruleNotFound();
   return row.lineageId;
 }
@@ -179,7 +209,12 @@ async function lineageOf(db: Db, tenant: Tenant, id: string | null): Promise<str
  * Create a rule (its version 1, whose id is also the lineage id) in a program of the tenant that
  * is not ARCHIVED. `programId` is the row id (null: not found).
  */
-export async function createRewardRule(db: Db, tenant: Tenant, programId: string | null, input: CreateRewardRuleInput): Promise<RewardRule> {
+export async function createRewardRule(
+  db: Db,
+  tenant: Tenant,
+  programId: string | null,
+  input: CreateRewardRuleInput,
+): Promise<RewardRule> {
   const program = await findProgram(db, tenant, programId);
   if (!program) throw notFound('Program', ['input', 'programId']);
   const terms = resolveTerms(input.amountType, NO_TERMS, input);
@@ -222,7 +257,12 @@ async function lockLineage(tx: Prisma.TransactionClient, tenant: Tenant, lineage
  * Fields not given keep their values; null clears an optional limit. An edit that changes nothing
  * returns the current version as is. Archived rules, and rules of ARCHIVED programs, refuse edits.
  */
-export async function updateRewardRule(prisma: PrismaClient, tenant: Tenant, id: string | null, input: RewardRuleTermsInput): Promise<RewardRule> {
+export async function updateRewardRule(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  id: string | null,
+  input: RewardRuleTermsInput,
+): Promise<RewardRule> {
   const lineageId = await lineageOf(prisma, tenant, id);
   return prisma.$transaction(async (tx) => {
     await lockLineage(tx, tenant, lineageId);
@@ -238,7 +278,11 @@ export async function updateRewardRule(prisma: PrismaClient, tenant: Tenant, id:
     }
     const program = await findProgram(tx, tenant, current.programId);
     if (program?.status === 'ARCHIVED') {
-      throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED: its reward rules cannot be updated.`, ['input', 'id']);
+      throw new DomainError(
+        'INVALID_TRANSITION',
+        `Program "${program.name}" is ARCHIVED: its reward rules cannot be updated.`,
+        ['input', 'id'],
+      );
     }
     if (TERM_KEYS.every((key) => terms[key] === current[key])) return current;
 

@@ -17,14 +17,28 @@ export const ReferralRef = builder.prismaNode('Referral', {
     status: t.expose('status', { type: ReferralStatusEnum }),
     partner: t.relation('partner', { description: 'The partner the referral is bound to.' }),
     program: t.relation('program'),
-    link: t.relation('link', { nullable: true, description: 'The referral link that brought them, when attribution went through one.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the referred person signed up (was attributed).' }),
-    convertedAt: t.expose('convertedAt', { type: 'DateTime', nullable: true, description: 'When they first paid; null while PENDING.' }),
+    link: t.relation('link', {
+      nullable: true,
+      description: 'The referral link that brought them, when attribution went through one.',
+    }),
+    createdAt: t.expose('createdAt', {
+      type: 'DateTime',
+      description: 'When the referred person signed up (was attributed).',
+    }),
+    convertedAt: t.expose('convertedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When they first paid; null while PENDING.',
+    }),
     conversions: t.relation('conversions', {
       description: `The referred person’s conversions, oldest first; at most ${LIST_CAP} (\`first\`): Query.conversions(filter: { referralId }) pages through all of them.`,
       args: { first: t.arg.int(firstArgOptions) },
       complexity: listComplexity,
-      query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }], take: listTake(args.first) }),
+      query: (args, ctx) => ({
+        where: partnerFilter(ctx),
+        orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }],
+        take: listTake(args.first),
+      }),
     }),
   }),
 });
@@ -59,7 +73,11 @@ builder.prismaObjectField('Partner', 'referrals', (t) =>
       query: (args, ctx) => {
         const programId = filterId(args.programId, 'Program');
         return {
-          where: { ...partnerFilter(ctx), ...(programId ? { programId } : {}), ...(args.status ? { status: args.status } : {}) },
+          where: {
+            ...partnerFilter(ctx),
+            ...(programId ? { programId } : {}),
+            ...(args.status ? { status: args.status } : {}),
+          },
           orderBy: { id: 'desc' },
           ...cursorGuard(args),
         };

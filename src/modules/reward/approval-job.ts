@@ -2,7 +2,13 @@ import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import type { Logger } from '../../logger.js';
-import { APPROVAL_JOB_ACTOR, appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from './lifecycle.js';
+import {
+  APPROVAL_JOB_ACTOR,
+  appendStatusEvents,
+  applyStatusChange,
+  loadRewards,
+  MONEY_TX_OPTIONS,
+} from './lifecycle.js';
 
 export interface ApprovalJobOptions {
   /** Time between the end of one run and the start of the next; 0 = never on its own (runOnce still works). */
@@ -119,8 +125,14 @@ export class ApprovalJob {
          ORDER BY "id" LIMIT ${this.batchSize}
            FOR UPDATE SKIP LOCKED`;
       if (due.length === 0) return 0;
-      const rewards = await loadRewards(tx, due.map((r) => r.id));
-      const changes = await applyStatusChange(tx, tenant, rewards, 'APPROVED', { actor: APPROVAL_JOB_ACTOR, reason: APPROVAL_REASON });
+      const rewards = await loadRewards(
+        tx,
+        due.map((r) => r.id),
+      );
+      const changes = await applyStatusChange(tx, tenant, rewards, 'APPROVED', {
+        actor: APPROVAL_JOB_ACTOR,
+        reason: APPROVAL_REASON,
+      });
       await appendStatusEvents(tx, tenant, changes);
       return due.length;
     }, MONEY_TX_OPTIONS);

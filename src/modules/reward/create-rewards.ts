@@ -6,7 +6,14 @@ import { formatMinor } from '../../lib/money.js';
 import { EMPTY_FRAGMENT, sqlFragment, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import type { NewEvent } from '../events/outbox.js';
-import { evaluateRewards, needsPriorRewards, priorKey, type EngineOverride, type EngineRule, type PriorRewards } from './engine.js';
+import {
+  evaluateRewards,
+  needsPriorRewards,
+  priorKey,
+  type EngineOverride,
+  type EngineRule,
+  type PriorRewards,
+} from './engine.js';
 
 const DAY_MS = 86_400_000;
 
@@ -44,7 +51,12 @@ export type RuleRow = EngineRule & {
  * of it: a SELECT (columns: RuleRow) to splice into a statement of the caller's (recordConversion
  * loads them in the statement that writes the referral). Not ordered: see draftRewards.
  */
-export function rulesQuery(tenant: Tenant, programId: string, trigger: ConversionType, enrollmentId: string): SqlFragment {
+export function rulesQuery(
+  tenant: Tenant,
+  programId: string,
+  trigger: ConversionType,
+  enrollmentId: string,
+): SqlFragment {
   return sqlFragment`
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
@@ -68,7 +80,12 @@ export function rulesQuery(tenant: Tenant, programId: string, trigger: Conversio
  * referral's row lock (it updates or inserts the referral first), so concurrent conversions of
  * one referral see each other's rewards. Write them with insertRewardsCtes.
  */
-export async function draftRewards(tx: SqlTx, tenant: Tenant, args: DraftRewardsArgs, ruleRows: readonly RuleRow[]): Promise<Reward[]> {
+export async function draftRewards(
+  tx: SqlTx,
+  tenant: Tenant,
+  args: DraftRewardsArgs,
+  ruleRows: readonly RuleRow[],
+): Promise<Reward[]> {
   const { conversion, referral, program } = args;
   if (conversion.type === 'REFUND' || ruleRows.length === 0) return [];
   const sorted = [...ruleRows].sort((a, b) => (a.lineageId < b.lineageId ? -1 : a.lineageId > b.lineageId ? 1 : 0));
@@ -85,9 +102,18 @@ export async function draftRewards(tx: SqlTx, tenant: Tenant, args: DraftRewards
       fixedAmount: toBigInt(row.overrideFixedAmount),
       percentageBasisPoints: row.overrideBasisPoints,
     }));
-  const prior = referral.isNew || !needsPriorRewards(rules) ? new Map<string, PriorRewards>() : await priorRewards(tx, tenant, referral.id, rules);
+  const prior =
+    referral.isNew || !needsPriorRewards(rules)
+      ? new Map<string, PriorRewards>()
+      : await priorRewards(tx, tenant, referral.id, rules);
 
-  const { rewards: drafts } = evaluateRewards({ conversion, referralCreatedAt: referral.createdAt, rules, overrides, prior });
+  const { rewards: drafts } = evaluateRewards({
+    conversion,
+    referralCreatedAt: referral.createdAt,
+    rules,
+    overrides,
+    prior,
+  });
   const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
   return drafts
     .map((draft) => ({
@@ -175,7 +201,13 @@ async function priorRewards(
   rules: readonly EngineRule[],
 ): Promise<Map<string, PriorRewards>> {
   const lineages = [...new Set(rules.map((r) => r.lineageId))];
-  const rows = await tx.sql<{ lineageId: string; recipient: RewardRecipient; currency: string; count: bigint | number | string; total: bigint | string }>`
+  const rows = await tx.sql<{
+    lineageId: string;
+    recipient: RewardRecipient;
+    currency: string;
+    count: bigint | number | string;
+    total: bigint | string;
+  }>`
     WITH earned AS (
       SELECT w."id", w."ruleLineageId", w."recipient", w."currency", w."amount", w."status"
         FROM "Reward" w

@@ -1,4 +1,10 @@
-import type { AmountType, ConversionType, RewardKind, RewardRecipient, RewardTrigger } from '../../generated/prisma/enums.js';
+import type {
+  AmountType,
+  ConversionType,
+  RewardKind,
+  RewardRecipient,
+  RewardTrigger,
+} from '../../generated/prisma/enums.js';
 import { divideHalfUp } from '../../lib/money.js';
 
 // The reward engine: which rewards one accepted conversion earns under a program's rules.

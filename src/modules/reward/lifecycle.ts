@@ -33,11 +33,21 @@ export const MONEY_TX_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
 export const rewardGid = (id: string) => encodeGlobalID('Reward', id);
 
 /** The refusal for asking `to` of a reward whose lifecycle does not allow it (null: allowed, or already there). */
-export function transitionError(reward: Pick<Reward, 'id' | 'status'>, to: RewardStatus, field: string[] | null = null): DomainError | null {
+export function transitionError(
+  reward: Pick<Reward, 'id' | 'status'>,
+  to: RewardStatus,
+  field: string[] | null = null,
+): DomainError | null {
   if (reward.status === to || canTransition(reward.status, to)) return null;
   const allowed = TRANSITIONS[reward.status];
-  const hint = allowed.length ? `from ${reward.status} it can only become ${allowed.join(', ')}` : `${reward.status} is final`;
-  return new DomainError('INVALID_TRANSITION', `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to}: ${hint}.`, field);
+  const hint = allowed.length
+    ? `from ${reward.status} it can only become ${allowed.join(', ')}`
+    : `${reward.status} is final`;
+  return new DomainError(
+    'INVALID_TRANSITION',
+    `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to}: ${hint}.`,
+    field,
+  );
 }
 
 /**
@@ -45,7 +55,11 @@ export function transitionError(reward: Pick<Reward, 'id' | 'status'>, to: Rewar
  * lifecycle: a reward in a payout moves with its payout (markPayoutPaid), and a refund's
  * negative reward moves with the reward it adjusts.
  */
-export function manualTransitionError(reward: Reward, to: RewardStatus, field: string[] | null = null): DomainError | null {
+export function manualTransitionError(
+  reward: Reward,
+  to: RewardStatus,
+  field: string[] | null = null,
+): DomainError | null {
   const basic = transitionError(reward, to, field);
   if (basic || reward.status === to) return basic;
   if (reward.sourceRewardId) {
@@ -69,13 +83,20 @@ export function manualTransitionError(reward: Reward, to: RewardStatus, field: s
  * Lock the tenant's rewards with these ids (in id order, so concurrent lockers never deadlock)
  * and return them in id order. Ids outside the tenant are simply absent.
  */
-export async function lockRewards(tx: Prisma.TransactionClient, tenant: Tenant, ids: readonly string[]): Promise<Reward[]> {
+export async function lockRewards(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  ids: readonly string[],
+): Promise<Reward[]> {
   if (ids.length === 0) return [];
   const locked = await tx.$queryRaw<Array<{ id: string }>>`
     SELECT "id" FROM "Reward"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "id" = ANY(${[...ids]}::uuid[])
      ORDER BY "id" FOR UPDATE`;
-  return loadRewards(tx, locked.map((r) => r.id));
+  return loadRewards(
+    tx,
+    locked.map((r) => r.id),
+  );
 }
 
 export async function loadRewards(tx: Prisma.TransactionClient, ids: readonly string[]): Promise<Reward[]> {
@@ -150,21 +171,47 @@ export async function applyStatusChange(
        WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
          AND "sourceRewardId" = ANY(${[...parents.keys()]}::uuid[]) AND "payoutId" IS NULL
        ORDER BY "id" FOR UPDATE`;
-    const followers = (await loadRewards(tx, children.map((c) => c.id))).filter(
-      (child) => !parents.has(child.id) && child.status === parents.get(child.sourceRewardId!)?.status && canTransition(child.status, to),
+    const followers = (
+      await loadRewards(
+        tx,
+        children.map((c) => c.id),
+      )
+    ).filter(
+      (child) =>
+        !parents.has(child.id) &&
+        child.status === parents.get(child.sourceRewardId!)?.status &&
+        canTransition(child.status, to),
     );
     all = [...all, ...followers];
   }
 
-  const changes: StatusChange[] = all.map((reward) => ({ reward, from: reward.status, to, reason: options.reason, at: now }));
+  const changes: StatusChange[] = all.map((reward) => ({
+    reward,
+    from: reward.status,
+    to,
+    reason: options.reason,
+    at: now,
+  }));
   // One UPDATE per previous status keeps the statement count flat for large batches.
   for (const from of new Set(changes.map((c) => c.from))) {
     const ids = changes.filter((c) => c.from === from).map((c) => c.reward.id);
-    const { count } = await tx.reward.updateMany({ where: { id: { in: ids }, status: from }, data: { status: to, updatedAt: now } });
-    if (count !== ids.length) throw new Error(`Reward status changed under a lock: expected ${ids.length} rows in ${from}, updated ${count}.`);
+    const { count } = await tx.reward.updateMany({
+      where: { id: { in: ids }, status: from },
+      data: { status: to, updatedAt: now },
+    });
+    if (count !== ids.length)
+      throw new Error(`Reward status changed under a lock: expected ${ids.length} rows in ${from}, updated ${count}.`);
   }
   await tx.rewardStatusChange.createMany({
-    data: changes.map((c) => ({ ...tenant, rewardId: c.reward.id, fromStatus: c.from, toStatus: to, reason: options.reason, actor: options.actor, createdAt: now })),
+    data: changes.map((c) => ({
+      ...tenant,
+      rewardId: c.reward.id,
+      fromStatus: c.from,
+      toStatus: to,
+      reason: options.reason,
+      actor: options.actor,
+      createdAt: now,
+    })),
   });
   const entries: Prisma.LedgerEntryCreateManyInput[] = [];
   for (const { reward, from } of changes) {
@@ -187,7 +234,11 @@ export async function applyStatusChange(
 }
 
 /** One `reward.status_changed` outbox event per change, in the caller's transaction. */
-export async function appendStatusEvents(tx: Prisma.TransactionClient, tenant: Tenant, changes: readonly StatusChange[]): Promise<void> {
+export async function appendStatusEvents(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  changes: readonly StatusChange[],
+): Promise<void> {
   await appendEvents(
     tx,
     tenant,
@@ -228,9 +279,17 @@ export const REASON_MAX = 500;
  * retry after success answers the same rewards with no errors. Returns the row ids in the order
  * asked, without repeats.
  */
-export async function updateRewardStatuses(prisma: PrismaClient, tenant: Tenant, input: UpdateRewardStatusInput): Promise<string[]> {
+export async function updateRewardStatuses(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: UpdateRewardStatusInput,
+): Promise<string[]> {
   if (input.ids.length > MAX_STATUS_UPDATE_IDS) {
-    throw new DomainError('LIMIT_EXCEEDED', `At most ${MAX_STATUS_UPDATE_IDS} rewards per call; got ${input.ids.length}. Split the ids into several calls.`, ['input', 'ids']);
+    throw new DomainError(
+      'LIMIT_EXCEEDED',
+      `At most ${MAX_STATUS_UPDATE_IDS} rewards per call; got ${input.ids.length}. Split the ids into several calls.`,
+      ['input', 'ids'],
+    );
   }
   const reason = input.reason?.trim() || null;
   if (reason && reason.length > REASON_MAX) {
@@ -253,7 +312,10 @@ export async function updateRewardStatuses(prisma: PrismaClient, tenant: Tenant,
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new DomainErrors(errors);
 
-    const changes = await applyStatusChange(tx, tenant, [...rewards.values()], input.status, { actor: input.actor, reason });
+    const changes = await applyStatusChange(tx, tenant, [...rewards.values()], input.status, {
+      actor: input.actor,
+      reason,
+    });
     await appendStatusEvents(tx, tenant, changes);
     return rowIds;
   }, MONEY_TX_OPTIONS);

@@ -7,11 +7,15 @@ import { MAX_STATUS_UPDATE_IDS, REASON_MAX, updateRewardStatuses } from './lifec
 const UpdateRewardStatusInput = builder.inputType('UpdateRewardStatusInput', {
   description: 'Rewards to move to one status, all or none.',
   fields: (t) => ({
-    ids: t.idList({ required: true, description: `Global ids of the rewards, at most ${MAX_STATUS_UPDATE_IDS}. Repeats count once.` }),
+    ids: t.idList({
+      required: true,
+      description: `Global ids of the rewards, at most ${MAX_STATUS_UPDATE_IDS}. Repeats count once.`,
+    }),
     status: t.field({
       type: RewardStatusEnum,
       required: true,
-      description: 'The status asked: APPROVED (from CREATED), PROCESSED (from APPROVED, paid outside a payout), CANCELED or REJECTED (from CREATED or APPROVED).',
+      description:
+        'The status asked: APPROVED (from CREATED), PROCESSED (from APPROVED, paid outside a payout), CANCELED or REJECTED (from CREATED or APPROVED).',
     }),
     reason: t.string({ description: `Why, kept in each reward’s status history (at most ${REASON_MAX} characters).` }),
   }),
@@ -23,13 +27,17 @@ const UpdateRewardStatusPayload = payloadType<{ rewardIds: string[] }>(
   (t) => ({
     rewards: t.prismaField({
       type: ['Reward'],
-      description: 'Every reward named, in the order asked (repeats once), in its status after the call; empty when the call was refused.',
+      description:
+        'Every reward named, in the order asked (repeats once), in its status after the call; empty when the call was refused.',
       resolve: async (query, p, _args, ctx) => {
         // Spread before the empty check: a refused mutation has no rewards, and that is not an unused query.
         const selection = { ...query };
         const ids = p.rewardIds ?? [];
         if (ids.length === 0) return [];
-        const rows = await ctx.db.prisma.reward.findMany({ ...selection, where: { id: { in: ids }, ...tenantOf(ctx) } });
+        const rows = await ctx.db.prisma.reward.findMany({
+          ...selection,
+          where: { id: { in: ids }, ...tenantOf(ctx) },
+        });
         const byId = new Map(rows.map((r) => [r.id, r]));
         return ids.flatMap((id) => byId.get(id) ?? []);
       },

@@ -21,7 +21,8 @@ export const RewardRef = builder.prismaNode('Reward', {
     kind: t.expose('kind', { type: RewardKindEnum }),
     recipient: t.expose('recipient', {
       type: RewardRecipientEnum,
-      description: 'REFERRER: the partner earns it. REFERRED: the referred customer does (double-sided programs); `partner` is then the partner who brought them.',
+      description:
+        'REFERRER: the partner earns it. REFERRED: the referred customer does (double-sided programs); `partner` is then the partner who brought them.',
     }),
     amount: t.field({
       type: MoneyRef,
@@ -29,9 +30,14 @@ export const RewardRef = builder.prismaNode('Reward', {
       resolve: (reward) => ({ amount: reward.amount, currency: reward.currency }),
     }),
     program: t.relation('program'),
-    partner: t.relation('partner', { description: 'The referring partner (also for REFERRED-recipient rewards, which they brought about).' }),
+    partner: t.relation('partner', {
+      description: 'The referring partner (also for REFERRED-recipient rewards, which they brought about).',
+    }),
     conversion: t.relation('conversion', { description: 'The conversion that produced this reward.' }),
-    rule: t.relation('rule', { description: 'The exact version of the reward rule that produced this reward, even if the rule was edited or archived since.' }),
+    rule: t.relation('rule', {
+      description:
+        'The exact version of the reward rule that produced this reward, even if the rule was edited or archived since.',
+    }),
     sourceReward: t.relation('sourceReward', {
       nullable: true,
       description: 'For a clawback (negative reward after a refund): the reward it takes back.',
@@ -76,8 +82,13 @@ const RewardFilter = builder.inputType('RewardFilter', {
     programId: t.id({ description: 'Rewards of this program.' }),
     partnerId: t.id({ description: 'Rewards of this partner.' }),
     partnerExternalId: t.string({ description: 'Rewards of the partner with this externalId.' }),
-    payoutId: t.id({ description: 'Rewards paid (or held) by this payout: every one of them, where Payout.rewards lists at most 100.' }),
-    status: t.field({ type: [RewardStatusEnum], description: 'Rewards in any of these statuses; null or empty: every status.' }),
+    payoutId: t.id({
+      description: 'Rewards paid (or held) by this payout: every one of them, where Payout.rewards lists at most 100.',
+    }),
+    status: t.field({
+      type: [RewardStatusEnum],
+      description: 'Rewards in any of these statuses; null or empty: every status.',
+    }),
     createdFrom: t.field({ type: 'DateTime', description: 'Created at or after this instant.' }),
     createdTo: t.field({ type: 'DateTime', description: 'Created before this instant (exclusive).' }),
   }),
@@ -119,15 +130,18 @@ const statusIn = (status: readonly RewardStatus[] | null | undefined): Prisma.Re
 
 function rewardWhere(
   ctx: Context,
-  filter: {
-    programId?: string | null;
-    partnerId?: string | null;
-    partnerExternalId?: string | null;
-    payoutId?: string | null;
-    status?: RewardStatus[] | null;
-    createdFrom?: Date | null;
-    createdTo?: Date | null;
-  } | null | undefined,
+  filter:
+    | {
+        programId?: string | null;
+        partnerId?: string | null;
+        partnerExternalId?: string | null;
+        payoutId?: string | null;
+        status?: RewardStatus[] | null;
+        createdFrom?: Date | null;
+        createdTo?: Date | null;
+      }
+    | null
+    | undefined,
 ): Prisma.RewardWhereInput {
   const and: Prisma.RewardWhereInput[] = [{ ...tenantOf(ctx), ...partnerFilter(ctx) }];
   const programId = filterId(filter?.programId, 'Program');
@@ -152,7 +166,11 @@ builder.queryField('rewards', (t) =>
       authScopes: { reader: true },
       args: { filter: t.arg({ type: RewardFilter }) },
       resolve: (query, _root, args, ctx) =>
-        ctx.db.prisma.reward.findMany({ ...guardedQuery(query), where: rewardWhere(ctx, args.filter), orderBy: { id: 'desc' } }),
+        ctx.db.prisma.reward.findMany({
+          ...guardedQuery(query),
+          where: rewardWhere(ctx, args.filter),
+          orderBy: { id: 'desc' },
+        }),
       totalCount: (_root, args, ctx) => ctx.db.prisma.reward.count({ where: rewardWhere(ctx, args.filter) }),
     },
     RewardConnection,

@@ -91,30 +91,56 @@ const ALL_TIME: TimeWindow = { from: null, to: null };
  * dashboard asking for `stats { partners }` too counts enrollments once, and the programs query
  * carries no count of its own (Prisma's `_count` grouped every enrollment in the database).
  */
-export async function programEnrollmentTotal(ctx: Context, programId: string, status: EnrollmentStatus | null | undefined): Promise<number> {
+export async function programEnrollmentTotal(
+  ctx: Context,
+  programId: string,
+  status: EnrollmentStatus | null | undefined,
+): Promise<number> {
   const counts = await programFigures.enrollments(ctx, { programId, window: ALL_TIME });
   return status ? counts.byStatus[status] : counts.partners;
 }
 
 const programFigures = {
   enrollments: (ctx: Context, s: ProgramStatsSource) =>
-    figureLoader(ctx, `program.enrollments:${windowKey(s.window)}`, (scope, ids) => programEnrollmentCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+    figureLoader(ctx, `program.enrollments:${windowKey(s.window)}`, (scope, ids) =>
+      programEnrollmentCounts(ctx.db, scope, ids, s.window),
+    ).load(s.programId),
   clicks: (ctx: Context, s: ProgramStatsSource) =>
-    figureLoader(ctx, `program.clicks:${windowKey(s.window)}`, (scope, ids) => programClickCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+    figureLoader(ctx, `program.clicks:${windowKey(s.window)}`, (scope, ids) =>
+      programClickCounts(ctx.db, scope, ids, s.window),
+    ).load(s.programId),
   referrals: (ctx: Context, s: ProgramStatsSource) =>
-    figureLoader(ctx, `program.referrals:${windowKey(s.window)}`, (scope, ids) => programReferralCounts(ctx.db, scope, ids, s.window)).load(s.programId),
+    figureLoader(ctx, `program.referrals:${windowKey(s.window)}`, (scope, ids) =>
+      programReferralCounts(ctx.db, scope, ids, s.window),
+    ).load(s.programId),
   conversions: (ctx: Context, s: ProgramStatsSource) =>
-    figureLoader(ctx, `program.conversions:${windowKey(s.window)}`, (scope, ids) => programConversionFigures(ctx.db, scope, ids, s.window)).load(s.programId),
+    figureLoader(ctx, `program.conversions:${windowKey(s.window)}`, (scope, ids) =>
+      programConversionFigures(ctx.db, scope, ids, s.window),
+    ).load(s.programId),
   rewards: (ctx: Context, s: ProgramStatsSource) =>
-    figureLoader(ctx, `program.rewards:${windowKey(s.window)}`, (scope, ids) => programRewardSums(ctx.db, scope, ids, s.window)).load(s.programId),
+    figureLoader(ctx, `program.rewards:${windowKey(s.window)}`, (scope, ids) =>
+      programRewardSums(ctx.db, scope, ids, s.window),
+    ).load(s.programId),
 };
 
 const RewardTotalsRef = builder.objectRef<RewardSums>('RewardTotals').implement({
   description: 'Sums of rewards per status, each a list of amounts per currency (sorted by currency).',
   fields: (t) => ({
-    created: t.field({ type: [MoneyRef], description: 'Waiting for the hold period or an approval.', resolve: (s) => moneyList(s.CREATED) }),
-    approved: t.field({ type: [MoneyRef], description: 'Approved, not yet paid out.', resolve: (s) => moneyList(s.APPROVED) }),
-    processed: t.field({ type: [MoneyRef], description: 'Paid out or marked processed.', resolve: (s) => moneyList(s.PROCESSED) }),
+    created: t.field({
+      type: [MoneyRef],
+      description: 'Waiting for the hold period or an approval.',
+      resolve: (s) => moneyList(s.CREATED),
+    }),
+    approved: t.field({
+      type: [MoneyRef],
+      description: 'Approved, not yet paid out.',
+      resolve: (s) => moneyList(s.APPROVED),
+    }),
+    processed: t.field({
+      type: [MoneyRef],
+      description: 'Paid out or marked processed.',
+      resolve: (s) => moneyList(s.PROCESSED),
+    }),
     canceled: t.field({ type: [MoneyRef], resolve: (s) => moneyList(s.CANCELED) }),
     rejected: t.field({ type: [MoneyRef], resolve: (s) => moneyList(s.REJECTED) }),
   }),
@@ -132,8 +158,14 @@ export const ProgramStatsRef = builder.objectRef<ProgramStatsSource>('ProgramSta
       description: 'Partners with an APPROVED enrollment whose partner status is ACTIVE.',
       resolve: async (s, _args, ctx) => (await programFigures.enrollments(ctx, s)).activePartners,
     }),
-    clicks: t.int({ description: 'Clicks on the program’s links, not counting discarded ones.', resolve: (s, _args, ctx) => programFigures.clicks(ctx, s) }),
-    referrals: t.int({ description: 'Referred people, whatever their status.', resolve: async (s, _args, ctx) => (await programFigures.referrals(ctx, s)).referrals }),
+    clicks: t.int({
+      description: 'Clicks on the program’s links, not counting discarded ones.',
+      resolve: (s, _args, ctx) => programFigures.clicks(ctx, s),
+    }),
+    referrals: t.int({
+      description: 'Referred people, whatever their status.',
+      resolve: async (s, _args, ctx) => (await programFigures.referrals(ctx, s)).referrals,
+    }),
     convertedReferrals: t.int({
       description: 'Referred people who paid at least once (CONVERTED).',
       resolve: async (s, _args, ctx) => (await programFigures.referrals(ctx, s)).convertedReferrals,
@@ -144,7 +176,8 @@ export const ProgramStatsRef = builder.objectRef<ProgramStatsSource>('ProgramSta
     }),
     revenue: t.field({
       type: [MoneyRef],
-      description: 'Per currency, the amounts of ACCEPTED purchases and subscription payments (refunds are not subtracted).',
+      description:
+        'Per currency, the amounts of ACCEPTED purchases and subscription payments (refunds are not subtracted).',
       resolve: async (s, _args, ctx) => moneyList((await programFigures.conversions(ctx, s)).revenue),
     }),
     rewards: t.field({
@@ -197,13 +230,21 @@ const partnerFigures = {
     return s.programId === null ? clicks.total : (clicks.byProgram.get(s.programId) ?? 0);
   },
   referrals: (ctx: Context, s: PartnerStatsSource) =>
-    figureLoader(ctx, `partner.referrals:${s.programId ?? '*'}`, (scope, ids) => partnerReferralCounts(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+    figureLoader(ctx, `partner.referrals:${s.programId ?? '*'}`, (scope, ids) =>
+      partnerReferralCounts(ctx.db, scope, ids, s.programId),
+    ).load(s.partnerId),
   rewards: (ctx: Context, s: PartnerStatsSource) =>
-    figureLoader(ctx, `partner.rewards:${s.programId ?? '*'}`, (scope, ids) => partnerRewardTotals(ctx.db, scope, ids, s.programId)).load(s.partnerId),
+    figureLoader(ctx, `partner.rewards:${s.programId ?? '*'}`, (scope, ids) =>
+      partnerRewardTotals(ctx.db, scope, ids, s.programId),
+    ).load(s.partnerId),
 };
 
 /** Load the figures the selection asks for into `s`. */
-async function loadPartnerFigures(ctx: Context, s: PartnerStatsSource, fields: ReadonlySet<string>): Promise<PartnerStatsSource> {
+async function loadPartnerFigures(
+  ctx: Context,
+  s: PartnerStatsSource,
+  fields: ReadonlySet<string>,
+): Promise<PartnerStatsSource> {
   const loads: Array<Promise<unknown>> = [];
   if (fields.has('clicks')) loads.push(partnerFigures.clicks(ctx, s).then((v) => (s.clicks = v)));
   if (fields.has('totalReferrals') || fields.has('successfulReferrals') || fields.has('pendingReferrals')) {
@@ -256,7 +297,11 @@ builder.prismaObjectField('Partner', 'stats', (t) =>
     description: 'The partner’s counters. A PARTNER credential sees figures for its own partner only.',
     args: { programId: t.arg.id({ description: 'Only this program; an id outside the caller’s scope gives zeros.' }) },
     resolve: (partner, args, ctx, info) =>
-      loadPartnerFigures(ctx, { partnerId: partner.id, programId: filterId(args.programId, 'Program') ?? null }, selectedFields(info)),
+      loadPartnerFigures(
+        ctx,
+        { partnerId: partner.id, programId: filterId(args.programId, 'Program') ?? null },
+        selectedFields(info),
+      ),
   }),
 );
 

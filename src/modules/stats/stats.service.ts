@@ -24,7 +24,9 @@ export interface TimeWindow {
 export type Queryable = Pick<Database, 'query'>;
 
 /** Run these statements on a Prisma client or interactive transaction, e.g. to read a balance inside a write. */
-export function prismaQueryable(prisma: { $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T> }): Queryable {
+export function prismaQueryable(prisma: {
+  $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T>;
+}): Queryable {
   return { query: <R>(sql: string, params: unknown[] = []) => prisma.$queryRawUnsafe<R[]>(sql, ...params) };
 }
 
@@ -67,7 +69,8 @@ export class Params {
 }
 
 export const toInt = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
-export const toBigInt = (value: unknown): bigint => (value === null || value === undefined ? 0n : BigInt(String(value)));
+export const toBigInt = (value: unknown): bigint =>
+  value === null || value === undefined ? 0n : BigInt(String(value));
 
 /** Amounts per currency, sorted by currency code (a currency is listed once it has a row, even if it sums to zero). */
 export function moneyList(byCurrency: Map<string, bigint> | undefined): Money[] {
@@ -106,7 +109,14 @@ export async function programEnrollmentCounts(
   window?: TimeWindow,
 ): Promise<Map<string, ProgramEnrollmentCounts>> {
   const p = new Params();
-  const rows = await db.query<{ id: string; partners: string; active: string; pending: string; approved: string; rejected: string }>(
+  const rows = await db.query<{
+    id: string;
+    partners: string;
+    active: string;
+    pending: string;
+    approved: string;
+    rejected: string;
+  }>(
     `SELECT e."programId" AS id,
             count(*)::text AS partners,
             count(*) FILTER (WHERE e."status" = 'APPROVED' AND pa."status" = 'ACTIVE')::text AS active,
@@ -119,7 +129,14 @@ export async function programEnrollmentCounts(
       GROUP BY e."programId"`,
     p.values,
   );
-  const result = byId(programIds, (): ProgramEnrollmentCounts => ({ partners: 0, activePartners: 0, byStatus: { PENDING: 0, APPROVED: 0, REJECTED: 0 } }));
+  const result = byId(
+    programIds,
+    (): ProgramEnrollmentCounts => ({
+      partners: 0,
+      activePartners: 0,
+      byStatus: { PENDING: 0, APPROVED: 0, REJECTED: 0 },
+    }),
+  );
   for (const row of rows) {
     result.set(row.id, {
       partners: toInt(row.partners),
@@ -175,7 +192,8 @@ export async function programReferralCounts(
     p.values,
   );
   const result = byId(programIds, () => ({ referrals: 0, convertedReferrals: 0 }));
-  for (const row of rows) result.set(row.id, { referrals: toInt(row.referrals), convertedReferrals: toInt(row.converted) });
+  for (const row of rows)
+    result.set(row.id, { referrals: toInt(row.referrals), convertedReferrals: toInt(row.converted) });
   return result;
 }
 
@@ -266,7 +284,11 @@ export interface PartnerClicks {
  * program of its link (copied from the link when the click is recorded; a link never changes
  * partner or program), so a link's clicks are all found under its partner.
  */
-export async function partnerClicksByLink(db: Queryable, scope: StatsScope, partnerIds: readonly string[]): Promise<Map<string, PartnerClicks>> {
+export async function partnerClicksByLink(
+  db: Queryable,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+): Promise<Map<string, PartnerClicks>> {
   const p = new Params();
   const rows = await db.query<{ partner: string; link: string; program: string; clicks: string }>(
     `SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program, count(*)::text AS clicks
@@ -314,7 +336,11 @@ export async function partnerReferralCounts(
   );
   const result = byId(partnerIds, () => ({ totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0 }));
   for (const row of rows) {
-    result.set(row.id, { totalReferrals: toInt(row.total), successfulReferrals: toInt(row.converted), pendingReferrals: toInt(row.pending) });
+    result.set(row.id, {
+      totalReferrals: toInt(row.total),
+      successfulReferrals: toInt(row.converted),
+      pendingReferrals: toInt(row.pending),
+    });
   }
   return result;
 }

@@ -218,7 +218,9 @@ export class WebhookWorker {
   /** One batch of one endpoint's new events into deliveries, cursor advanced in the same transaction. */
   private fanOut(endpointId: string, now: Date): Promise<{ created: number; more: boolean }> {
     return this.db.prisma.$transaction(async (tx) => {
-      const [endpoint] = await tx.$queryRaw<Array<{ workspaceId: string; mode: 'TEST' | 'LIVE'; eventTypes: string[]; lastSequence: string }>>`
+      const [endpoint] = await tx.$queryRaw<
+        Array<{ workspaceId: string; mode: 'TEST' | 'LIVE'; eventTypes: string[]; lastSequence: string }>
+      >`
         SELECT "workspaceId", "mode"::text AS "mode", "eventTypes", "lastSequence"::text AS "lastSequence"
           FROM "WebhookEndpoint" WHERE "id" = ${endpointId}::uuid AND "enabled"
            FOR UPDATE SKIP LOCKED`;
@@ -242,7 +244,10 @@ export class WebhookWorker {
             skipDuplicates: true,
           })
         : { count: 0 };
-      await tx.webhookEndpoint.update({ where: { id: endpointId }, data: { lastSequence: BigInt(events[events.length - 1]!.sequence) } });
+      await tx.webhookEndpoint.update({
+        where: { id: endpointId },
+        data: { lastSequence: BigInt(events[events.length - 1]!.sequence) },
+      });
       return { created: count, more: events.length === FANOUT_BATCH };
     });
   }
@@ -264,7 +269,9 @@ export class WebhookWorker {
               if (ok) result.succeeded++;
               else result.failed++;
             })
-            .catch((error: unknown) => this.options.logger?.error({ err: error, deliveryId: delivery.id }, 'recording a webhook attempt failed'))
+            .catch((error: unknown) =>
+              this.options.logger?.error({ err: error, deliveryId: delivery.id }, 'recording a webhook attempt failed'),
+            )
             .finally(() => {
               this.inFlight.delete(attempt);
               mine.delete(attempt);
@@ -323,7 +330,11 @@ export class WebhookWorker {
       data: payload,
     });
     const secrets = [delivery.secret];
-    if (delivery.previousSecret && delivery.previousSecretExpiresAt && new Date(delivery.previousSecretExpiresAt) > now) {
+    if (
+      delivery.previousSecret &&
+      delivery.previousSecretExpiresAt &&
+      new Date(delivery.previousSecretExpiresAt) > now
+    ) {
       secrets.push(delivery.previousSecret);
     }
     const outcome = await postWebhook(
@@ -341,7 +352,10 @@ export class WebhookWorker {
       { timeoutMs: this.options.timeoutMs, allowPrivateTargets: this.options.allowPrivateTargets },
     );
     const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
-    const error = ok ? null : (outcome.error ?? `HTTP ${outcome.status}${outcome.status ? ` ${http.STATUS_CODES[outcome.status] ?? ''}`.trimEnd() : ''}`);
+    const error = ok
+      ? null
+      : (outcome.error ??
+        `HTTP ${outcome.status}${outcome.status ? ` ${http.STATUS_CODES[outcome.status] ?? ''}`.trimEnd() : ''}`);
     let status: 'SUCCEEDED' | 'PENDING' | 'FAILED' = 'SUCCEEDED';
     let nextAttemptAt: string | null = null;
     if (!ok) {
@@ -391,7 +405,10 @@ export class WebhookWorker {
     else this.totals.failed++;
     if (status === 'FAILED') this.totals.exhausted++;
     if (endpoint?.disabledNow) {
-      this.options.logger?.warn({ endpointId: delivery.endpointId, failures: max }, 'webhook endpoint disabled after consecutive failures');
+      this.options.logger?.warn(
+        { endpointId: delivery.endpointId, failures: max },
+        'webhook endpoint disabled after consecutive failures',
+      );
     }
     return ok;
   }
@@ -428,7 +445,8 @@ export function postWebhook(
     } catch {
       return done({ body: '', error: 'refused: not a valid URL' });
     }
-    if (target.protocol !== 'http:' && target.protocol !== 'https:') return done({ body: '', error: `refused: ${target.protocol} is not http or https` });
+    if (target.protocol !== 'http:' && target.protocol !== 'https:')
+      return done({ body: '', error: `refused: ${target.protocol} is not http or https` });
     const host = target.hostname.replace(/^\[|\]$/g, '');
     if (!options.allowPrivateTargets && net.isIP(host)) {
       const reason = refusedAddressReason(host);
@@ -438,7 +456,9 @@ export function postWebhook(
     let response: http.IncomingMessage | null = null;
     const chunks: Buffer[] = [];
     let size = 0;
-    const finish = () => response && done({ status: response.statusCode, body: Buffer.concat(chunks).subarray(0, BODY_LIMIT).toString('utf8') });
+    const finish = () =>
+      response &&
+      done({ status: response.statusCode, body: Buffer.concat(chunks).subarray(0, BODY_LIMIT).toString('utf8') });
     const request = transport.request(
       {
         hostname: host,

@@ -57,7 +57,8 @@ export function ipv6Groups(address: string): number[] | null {
   }
   const halves = text.split('::');
   if (halves.length > 2) return null;
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN)));
+  const parse = (part: string) =>
+    part === '' ? [] : part.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN));
   const head = parse(halves[0]!);
   const rest = halves.length === 2 ? parse(halves[1]!) : [];
   const missing = 8 - head.length - rest.length;
@@ -74,7 +75,8 @@ function refusedV6(address: string): string | null {
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'loopback';
   // IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) reach an IPv4 address: judge that one.
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return refusedV4(embeddedV4(g[6]!, g[7]!));
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return refusedV4(embeddedV4(g[6]!, g[7]!));
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
+    return refusedV4(embeddedV4(g[6]!, g[7]!));
   if ((g[0]! & 0xfe00) === 0xfc00) return 'private (unique local)';
   if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';
   if ((g[0]! & 0xffc0) === 0xfec0) return 'site-local';
@@ -134,10 +136,14 @@ export async function checkWebhookUrl(raw: string, options: UrlCheckOptions): Pr
     throw new InvalidWebhookUrl(`"${text.slice(0, 100)}" is not an absolute URL: use https://… (or http://…).`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new InvalidWebhookUrl(`Only http and https URLs can receive webhooks, not ${url.protocol.replace(/:$/, '')}.`);
+    throw new InvalidWebhookUrl(
+      `Only http and https URLs can receive webhooks, not ${url.protocol.replace(/:$/, '')}.`,
+    );
   }
   if (url.username || url.password) {
-    throw new InvalidWebhookUrl('A webhook URL may not contain a user name or password: verify requests with the Refgraph-Signature header instead.');
+    throw new InvalidWebhookUrl(
+      'A webhook URL may not contain a user name or password: verify requests with the Refgraph-Signature header instead.',
+    );
   }
   if (!url.hostname) throw new InvalidWebhookUrl('A webhook URL needs a host.');
   if (!options.allowPrivateTargets) await checkHost(url.hostname, options.resolve ?? systemResolve);
@@ -148,7 +154,8 @@ async function checkHost(hostname: string, resolve: Resolve): Promise<void> {
   const host = hostname.replace(/^\[|\]$/g, '');
   if (net.isIP(host)) {
     const reason = refusedAddressReason(host);
-    if (reason) throw new InvalidWebhookUrl(`${host} is a ${reason} address: webhooks are only sent to public addresses.`);
+    if (reason)
+      throw new InvalidWebhookUrl(`${host} is a ${reason} address: webhooks are only sent to public addresses.`);
     return;
   }
   let addresses: Array<{ address: string }>;
@@ -165,11 +172,18 @@ async function checkHost(hostname: string, resolve: Resolve): Promise<void> {
   if (addresses.length === 0) throw new InvalidWebhookUrl(`The host ${host} does not resolve to any address.`);
   for (const { address } of addresses) {
     const reason = refusedAddressReason(address);
-    if (reason) throw new InvalidWebhookUrl(`The host ${host} resolves to ${address}, a ${reason} address: webhooks are only sent to public addresses.`);
+    if (reason)
+      throw new InvalidWebhookUrl(
+        `The host ${host} resolves to ${address}, a ${reason} address: webhooks are only sent to public addresses.`,
+      );
   }
 }
 
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  error: NodeJS.ErrnoException | null,
+  address: string | dns.LookupAddress[],
+  family?: number,
+) => void;
 
 /**
  * A `lookup` for http(s).request that resolves like the system does and refuses non-public
@@ -181,9 +195,11 @@ export function guardedLookup(hostname: string, options: dns.LookupOptions, call
     const list = addresses as dns.LookupAddress[];
     for (const { address } of list) {
       const reason = refusedAddressReason(address);
-      if (reason) return callback(new RefusedTargetError(`refused: ${hostname} resolves to ${address}, a ${reason} address`), []);
+      if (reason)
+        return callback(new RefusedTargetError(`refused: ${hostname} resolves to ${address}, a ${reason} address`), []);
     }
-    if (list.length === 0) return callback(Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }), []);
+    if (list.length === 0)
+      return callback(Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }), []);
     if (options.all) return callback(null, list);
     return callback(null, list[0]!.address, list[0]!.family);
   });

@@ -24,7 +24,8 @@ const policy = (ctx: Context) => ({ allowPrivateTargets: ctx.config.webhooks.all
 
 export const WebhookDeliveryStatusEnum = builder.enumType(WebhookDeliveryStatus, {
   name: 'WebhookDeliveryStatus',
-  description: 'PENDING (waiting for its next attempt), SUCCEEDED (a 2xx answer) or FAILED (no 2xx within the retry window).',
+  description:
+    'PENDING (waiting for its next attempt), SUCCEEDED (a 2xx answer) or FAILED (no 2xx within the retry window).',
 });
 
 export const WebhookEndpointRef = builder.prismaNode('WebhookEndpoint', {
@@ -37,18 +38,26 @@ export const WebhookEndpointRef = builder.prismaNode('WebhookEndpoint', {
   fields: (t) => ({
     url: t.exposeString('url', { description: 'Where events are POSTed (http or https).' }),
     description: t.exposeString('description', { nullable: true, description: 'For people.' }),
-    eventTypes: t.exposeStringList('eventTypes', { description: 'The event types delivered; empty: every type (see Query.webhookEventTypes).' }),
-    enabled: t.exposeBoolean('enabled', {
-      description: 'A disabled endpoint gets nothing: events committed while it is disabled are skipped, its pending deliveries wait until it is enabled again.',
+    eventTypes: t.exposeStringList('eventTypes', {
+      description: 'The event types delivered; empty: every type (see Query.webhookEventTypes).',
     }),
-    disabledReason: t.exposeString('disabledReason', { nullable: true, description: 'Why it is disabled (by hand, or after too many consecutive failures); null while enabled.' }),
+    enabled: t.exposeBoolean('enabled', {
+      description:
+        'A disabled endpoint gets nothing: events committed while it is disabled are skipped, its pending deliveries wait until it is enabled again.',
+    }),
+    disabledReason: t.exposeString('disabledReason', {
+      nullable: true,
+      description: 'Why it is disabled (by hand, or after too many consecutive failures); null while enabled.',
+    }),
     consecutiveFailures: t.exposeInt('consecutiveFailures', {
-      description: 'Failed attempts since the last success. At WEBHOOK_MAX_FAILURES (default 10) the endpoint is disabled; enabling it resets this.',
+      description:
+        'Failed attempts since the last success. At WEBHOOK_MAX_FAILURES (default 10) the endpoint is disabled; enabling it resets this.',
     }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
       type: 'DateTime',
       nullable: true,
-      description: 'After rotateWebhookSecret with an overlap: until then the previous secret also signs each request (a second v1).',
+      description:
+        'After rotateWebhookSecret with an overlap: until then the previous secret also signs each request (a second v1).',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -56,13 +65,22 @@ export const WebhookEndpointRef = builder.prismaNode('WebhookEndpoint', {
       'deliveries',
       {
         cursor: 'id',
-        description: 'The delivery log: one delivery per event sent to this endpoint, newest first, optionally only those with `status`.',
+        description:
+          'The delivery log: one delivery per event sent to this endpoint, newest first, optionally only those with `status`.',
         totalCount: true,
         args: { status: t.arg({ type: WebhookDeliveryStatusEnum, description: 'Only deliveries in this status.' }) },
-        query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: 'desc' }, ...cursorGuard(args) }),
+        query: (args) => ({
+          where: args.status ? { status: args.status } : {},
+          orderBy: { id: 'desc' },
+          ...cursorGuard(args),
+        }),
       },
       { name: 'WebhookDeliveryConnection', description: 'A page of webhook deliveries, newest first.' },
-      { name: 'WebhookDeliveryEdge', description: 'A delivery in a page of deliveries.', nodeField: { description: 'The delivery.' } },
+      {
+        name: 'WebhookDeliveryEdge',
+        description: 'A delivery in a page of deliveries.',
+        nodeField: { description: 'The delivery.' },
+      },
     ),
   }),
 });
@@ -85,16 +103,37 @@ export const WebhookDeliveryRef = builder.prismaNode('WebhookDelivery', {
     }),
     status: t.expose('status', { type: WebhookDeliveryStatusEnum }),
     attempts: t.exposeInt('attempts', { description: 'Requests made so far (manual redeliveries included).' }),
-    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true, description: 'When it is tried next while PENDING; null once SUCCEEDED or FAILED.' }),
-    lastAttemptAt: t.expose('lastAttemptAt', { type: 'DateTime', nullable: true, description: 'When the last attempt started; null before the first.' }),
-    responseStatus: t.exposeInt('responseStatus', { nullable: true, description: 'HTTP status of the last answer; null when none came (timeout, connection error, refused target).' }),
-    responseBody: t.exposeString('responseBody', { nullable: true, description: 'The first KiB of the last answer’s body.' }),
+    nextAttemptAt: t.expose('nextAttemptAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it is tried next while PENDING; null once SUCCEEDED or FAILED.',
+    }),
+    lastAttemptAt: t.expose('lastAttemptAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the last attempt started; null before the first.',
+    }),
+    responseStatus: t.exposeInt('responseStatus', {
+      nullable: true,
+      description: 'HTTP status of the last answer; null when none came (timeout, connection error, refused target).',
+    }),
+    responseBody: t.exposeString('responseBody', {
+      nullable: true,
+      description: 'The first KiB of the last answer’s body.',
+    }),
     lastError: t.exposeString('lastError', {
       nullable: true,
-      description: 'Why the last attempt failed ("HTTP 500 Internal Server Error", "timed out after 10000 ms", a connection error, "refused: …"); null after a success.',
+      description:
+        'Why the last attempt failed ("HTTP 500 Internal Server Error", "timed out after 10000 ms", a connection error, "refused: …"); null after a success.',
     }),
-    durationMs: t.exposeInt('durationMs', { nullable: true, description: 'How long the last attempt took, in milliseconds.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the event was picked up for this endpoint.' }),
+    durationMs: t.exposeInt('durationMs', {
+      nullable: true,
+      description: 'How long the last attempt took, in milliseconds.',
+    }),
+    createdAt: t.expose('createdAt', {
+      type: 'DateTime',
+      description: 'When the event was picked up for this endpoint.',
+    }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
@@ -102,7 +141,9 @@ export const WebhookDeliveryRef = builder.prismaNode('WebhookDelivery', {
 const WebhookEventTypeRef = builder.objectRef<{ name: string; description: string }>('WebhookEventType').implement({
   description: 'An event type an endpoint can subscribe to.',
   fields: (t) => ({
-    name: t.exposeString('name', { description: 'e.g. partner.created; what Event.type and the request’s `type` say.' }),
+    name: t.exposeString('name', {
+      description: 'e.g. partner.created; what Event.type and the request’s `type` say.',
+    }),
     description: t.exposeString('description'),
   }),
 });
@@ -112,20 +153,31 @@ builder.queryFields((t) => ({
     {
       type: WebhookEndpointRef,
       cursor: 'id',
-      description: 'The webhook endpoints of the workspace and mode, oldest first, optionally only enabled or disabled ones. ADMIN only.',
+      description:
+        'The webhook endpoints of the workspace and mode, oldest first, optionally only enabled or disabled ones. ADMIN only.',
       authScopes: { admin: true },
       args: { enabled: t.arg.boolean({ description: 'Only enabled (true) or disabled (false) endpoints.' }) },
       resolve: (query, _root, args, ctx) =>
-        ctx.db.prisma.webhookEndpoint.findMany({ ...guardedQuery(query), where: endpointWhere(ctx, args.enabled), orderBy: { id: 'asc' } }),
-      totalCount: (_root, args, ctx) => ctx.db.prisma.webhookEndpoint.count({ where: endpointWhere(ctx, args.enabled) }),
+        ctx.db.prisma.webhookEndpoint.findMany({
+          ...guardedQuery(query),
+          where: endpointWhere(ctx, args.enabled),
+          orderBy: { id: 'asc' },
+        }),
+      totalCount: (_root, args, ctx) =>
+        ctx.db.prisma.webhookEndpoint.count({ where: endpointWhere(ctx, args.enabled) }),
     },
     { name: 'WebhookEndpointConnection', description: 'A page of webhook endpoints.' },
-    { name: 'WebhookEndpointEdge', description: 'An endpoint in a page of endpoints.', nodeField: { description: 'The endpoint.' } },
+    {
+      name: 'WebhookEndpointEdge',
+      description: 'An endpoint in a page of endpoints.',
+      nodeField: { description: 'The endpoint.' },
+    },
   ),
   webhookEndpoint: t.prismaField({
     type: WebhookEndpointRef,
     nullable: true,
-    description: 'One endpoint by its global id; null when there is none in the caller’s workspace and mode. ADMIN only.',
+    description:
+      'One endpoint by its global id; null when there is none in the caller’s workspace and mode. ADMIN only.',
     authScopes: { admin: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) => {
@@ -156,14 +208,17 @@ const endpointField = (t: Parameters<Parameters<typeof payloadType<EndpointPaylo
     resolve: (query, p, _args, ctx) => {
       // Spread before the null check: a refused mutation has no endpoint, and that is not an unused query.
       const selection = { ...query };
-      return p.endpointId ? ctx.db.prisma.webhookEndpoint.findUnique({ ...selection, where: { id: p.endpointId } }) : null;
+      return p.endpointId
+        ? ctx.db.prisma.webhookEndpoint.findUnique({ ...selection, where: { id: p.endpointId } })
+        : null;
     },
   });
 
 const secretField = (t: Parameters<Parameters<typeof payloadType<EndpointPayload>>[2]>[0]) =>
   t.string({
     nullable: true,
-    description: 'The signing secret (`whsec_…`). Store it now: it is never shown again (rotateWebhookSecret makes a new one).',
+    description:
+      'The signing secret (`whsec_…`). Store it now: it is never shown again (rotateWebhookSecret makes a new one).',
     resolve: (p) => p.secret ?? null,
   });
 
@@ -174,7 +229,9 @@ const CreateWebhookEndpointInput = builder.inputType('CreateWebhookEndpointInput
       description:
         'http(s) URL, at most 2048 characters, without user name or password. Loopback, private, link-local, multicast and unspecified addresses (or hosts resolving to them) are refused unless the server sets WEBHOOK_ALLOW_PRIVATE_TARGETS.',
     }),
-    eventTypes: t.stringList({ description: 'Event types to deliver (see Query.webhookEventTypes); omitted or empty: every type.' }),
+    eventTypes: t.stringList({
+      description: 'Event types to deliver (see Query.webhookEventTypes); omitted or empty: every type.',
+    }),
     description: t.string({ description: `For people; at most ${DESCRIPTION_MAX} characters.` }),
     enabled: t.boolean({ description: 'Default true.' }),
   }),
@@ -203,7 +260,8 @@ builder.mutationField('createWebhookEndpoint', (t) =>
 );
 
 const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput', {
-  description: 'The endpoint and the fields to change; omitted (or null) fields stay as they are, except `description`, which null clears.',
+  description:
+    'The endpoint and the fields to change; omitted (or null) fields stay as they are, except `description`, which null clears.',
   fields: (t) => ({
     id: t.id({ required: true, description: 'The endpoint’s global id.' }),
     url: t.string({ description: 'A new URL, checked as in createWebhookEndpoint.' }),
@@ -216,9 +274,13 @@ const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput
   }),
 });
 
-const UpdateWebhookEndpointPayload = payloadType<EndpointPayload>('UpdateWebhookEndpointPayload', 'The updated endpoint.', (t) => ({
-  webhookEndpoint: endpointField(t, 'The endpoint as it is now.'),
-}));
+const UpdateWebhookEndpointPayload = payloadType<EndpointPayload>(
+  'UpdateWebhookEndpointPayload',
+  'The updated endpoint.',
+  (t) => ({
+    webhookEndpoint: endpointField(t, 'The endpoint as it is now.'),
+  }),
+);
 
 builder.mutationField('updateWebhookEndpoint', (t) =>
   t.field({
@@ -249,9 +311,17 @@ const DeleteWebhookEndpointInput = builder.inputType('DeleteWebhookEndpointInput
   fields: (t) => ({ id: t.id({ required: true, description: 'The endpoint’s global id.' }) }),
 });
 
-const DeleteWebhookEndpointPayload = payloadType<{ deletedId: string }>('DeleteWebhookEndpointPayload', 'What was deleted.', (t) => ({
-  deletedWebhookEndpointId: t.id({ nullable: true, description: 'The global id of the deleted endpoint.', resolve: (p) => p.deletedId ?? null }),
-}));
+const DeleteWebhookEndpointPayload = payloadType<{ deletedId: string }>(
+  'DeleteWebhookEndpointPayload',
+  'What was deleted.',
+  (t) => ({
+    deletedWebhookEndpointId: t.id({
+      nullable: true,
+      description: 'The global id of the deleted endpoint.',
+      resolve: (p) => p.deletedId ?? null,
+    }),
+  }),
+);
 
 builder.mutationField('deleteWebhookEndpoint', (t) =>
   t.field({
@@ -262,7 +332,9 @@ builder.mutationField('deleteWebhookEndpoint', (t) =>
     args: { input: t.arg({ type: DeleteWebhookEndpointInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        await deleteWebhookEndpoint(ctx.db.prisma, tenantOf(ctx), { id: rowIdFrom(String(input.id), 'WebhookEndpoint') });
+        await deleteWebhookEndpoint(ctx.db.prisma, tenantOf(ctx), {
+          id: rowIdFrom(String(input.id), 'WebhookEndpoint'),
+        });
         return { deletedId: String(input.id) };
       }),
   }),
@@ -277,15 +349,20 @@ const RotateWebhookSecretInput = builder.inputType('RotateWebhookSecretInput', {
   }),
 });
 
-const RotateWebhookSecretPayload = payloadType<EndpointPayload>('RotateWebhookSecretPayload', 'The endpoint and its new signing secret: shown this once.', (t) => ({
-  webhookEndpoint: endpointField(t, 'The endpoint.'),
-  secret: secretField(t),
-}));
+const RotateWebhookSecretPayload = payloadType<EndpointPayload>(
+  'RotateWebhookSecretPayload',
+  'The endpoint and its new signing secret: shown this once.',
+  (t) => ({
+    webhookEndpoint: endpointField(t, 'The endpoint.'),
+    secret: secretField(t),
+  }),
+);
 
 builder.mutationField('rotateWebhookSecret', (t) =>
   t.field({
     type: RotateWebhookSecretPayload,
-    description: 'Give an endpoint a new signing secret, returned this once; the old one stops signing at once, or after `overlapSeconds`.',
+    description:
+      'Give an endpoint a new signing secret, returned this once; the old one stops signing at once, or after `overlapSeconds`.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: RotateWebhookSecretInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -303,17 +380,23 @@ const RedeliverWebhookInput = builder.inputType('RedeliverWebhookInput', {
   fields: (t) => ({ deliveryId: t.id({ required: true, description: 'The delivery’s global id.' }) }),
 });
 
-const RedeliverWebhookPayload = payloadType<{ deliveryId: string }>('RedeliverWebhookPayload', 'The delivery, scheduled again.', (t) => ({
-  webhookDelivery: t.prismaField({
-    type: WebhookDeliveryRef,
-    nullable: true,
-    description: 'The delivery, PENDING and due now.',
-    resolve: (query, p, _args, ctx) => {
-      const selection = { ...query };
-      return p.deliveryId ? ctx.db.prisma.webhookDelivery.findUnique({ ...selection, where: { id: p.deliveryId } }) : null;
-    },
+const RedeliverWebhookPayload = payloadType<{ deliveryId: string }>(
+  'RedeliverWebhookPayload',
+  'The delivery, scheduled again.',
+  (t) => ({
+    webhookDelivery: t.prismaField({
+      type: WebhookDeliveryRef,
+      nullable: true,
+      description: 'The delivery, PENDING and due now.',
+      resolve: (query, p, _args, ctx) => {
+        const selection = { ...query };
+        return p.deliveryId
+          ? ctx.db.prisma.webhookDelivery.findUnique({ ...selection, where: { id: p.deliveryId } })
+          : null;
+      },
+    }),
   }),
-}));
+);
 
 builder.mutationField('redeliverWebhook', (t) =>
   t.field({
@@ -325,7 +408,9 @@ builder.mutationField('redeliverWebhook', (t) =>
     args: { input: t.arg({ type: RedeliverWebhookInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        const delivery = await redeliverWebhook(ctx.db.prisma, tenantOf(ctx), { deliveryId: rowIdFrom(String(input.deliveryId), 'WebhookDelivery') });
+        const delivery = await redeliverWebhook(ctx.db.prisma, tenantOf(ctx), {
+          deliveryId: rowIdFrom(String(input.deliveryId), 'WebhookDelivery'),
+        });
         return { deliveryId: delivery.id };
       }),
   }),

@@ -55,7 +55,10 @@ export interface UpdateWebhookEndpointInput {
 type Db = PrismaClient | Prisma.TransactionClient;
 
 /** `findUnique` key of a tenant's webhook row: the id (never a non-UUID) plus the tenant filter. */
-export function webhookRowKey(id: string | null, tenant: Tenant): { id: string; workspaceId: string; mode: Tenant['mode'] } {
+export function webhookRowKey(
+  id: string | null,
+  tenant: Tenant,
+): { id: string; workspaceId: string; mode: Tenant['mode'] } {
   return { id: id && isUuid(id) ? id : NIL_UUID, workspaceId: tenant.workspaceId, mode: tenant.mode };
 }
 
@@ -83,13 +86,20 @@ function checkedEventTypes(types: readonly string[], validator: Validator): stri
 
 function checkedDescription(description: string | null | undefined, validator: Validator): string | null {
   const text = description?.trim() ?? '';
-  validator.check(text.length <= DESCRIPTION_MAX, ['input', 'description'], `A description must be at most ${DESCRIPTION_MAX} characters long.`);
+  validator.check(
+    text.length <= DESCRIPTION_MAX,
+    ['input', 'description'],
+    `A description must be at most ${DESCRIPTION_MAX} characters long.`,
+  );
   return text === '' ? null : text;
 }
 
 /** The tenant's last event sequence: a new or re-enabled endpoint starts after it. */
 async function currentSequence(db: Db, tenant: Tenant): Promise<bigint> {
-  const counter = await db.eventCounter.findUnique({ where: { workspaceId_mode: tenant }, select: { lastSequence: true } });
+  const counter = await db.eventCounter.findUnique({
+    where: { workspaceId_mode: tenant },
+    select: { lastSequence: true },
+  });
   return counter?.lastSequence ?? 0n;
 }
 
@@ -115,7 +125,11 @@ export async function createWebhookEndpoint(
   validator.throwIfAny();
   const count = await prisma.webhookEndpoint.count({ where: tenant });
   if (count >= MAX_ENDPOINTS) {
-    throw new DomainError('LIMIT_EXCEEDED', `A workspace can have at most ${MAX_ENDPOINTS} webhook endpoints per mode: delete one first.`, ['input']);
+    throw new DomainError(
+      'LIMIT_EXCEEDED',
+      `A workspace can have at most ${MAX_ENDPOINTS} webhook endpoints per mode: delete one first.`,
+      ['input'],
+    );
   }
   const secret = newWebhookSecret();
   const enabled = input.enabled ?? true;
@@ -152,12 +166,17 @@ export async function updateWebhookEndpoint(
   policy: WebhookUrlPolicy,
 ): Promise<WebhookEndpoint> {
   const validator = new Validator();
-  const url = input.url === null || input.url === undefined ? undefined : await checkedUrl(input.url, policy, validator);
-  const eventTypes = input.eventTypes === null || input.eventTypes === undefined ? undefined : checkedEventTypes(input.eventTypes, validator);
+  const url =
+    input.url === null || input.url === undefined ? undefined : await checkedUrl(input.url, policy, validator);
+  const eventTypes =
+    input.eventTypes === null || input.eventTypes === undefined
+      ? undefined
+      : checkedEventTypes(input.eventTypes, validator);
   const description = input.description === undefined ? undefined : checkedDescription(input.description, validator);
   const key = webhookRowKey(input.id, tenant);
   // An unknown id answers NOT_FOUND alone, before any complaint about the rest of the input.
-  if (!(await prisma.webhookEndpoint.findUnique({ where: key, select: { id: true } }))) throw notFound('Webhook endpoint');
+  if (!(await prisma.webhookEndpoint.findUnique({ where: key, select: { id: true } })))
+    throw notFound('Webhook endpoint');
   validator.throwIfAny();
   return prisma.$transaction(async (tx) => {
     const [row] = await tx.$queryRaw<Array<{ enabled: boolean }>>`
@@ -183,7 +202,11 @@ export async function updateWebhookEndpoint(
 }
 
 /** Delete an endpoint and its delivery log. Nothing more is sent to it (an attempt in flight finishes). */
-export async function deleteWebhookEndpoint(prisma: PrismaClient, tenant: Tenant, input: { id: string | null }): Promise<{ id: string }> {
+export async function deleteWebhookEndpoint(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: { id: string | null },
+): Promise<{ id: string }> {
   const { count } = await prisma.webhookEndpoint.deleteMany({ where: webhookRowKey(input.id, tenant) });
   if (count === 0) throw notFound('Webhook endpoint');
   return { id: input.id! };
@@ -204,7 +227,10 @@ export async function rotateWebhookSecret(
   const current = await prisma.webhookEndpoint.findUnique({ where: key, select: { id: true } });
   if (!current) throw notFound('Webhook endpoint');
   if (!Number.isInteger(overlap) || overlap < 0 || overlap > MAX_OVERLAP_SECONDS) {
-    throw new DomainError('VALIDATION', `overlapSeconds must be from 0 to ${MAX_OVERLAP_SECONDS} (7 days).`, ['input', 'overlapSeconds']);
+    throw new DomainError('VALIDATION', `overlapSeconds must be from 0 to ${MAX_OVERLAP_SECONDS} (7 days).`, [
+      'input',
+      'overlapSeconds',
+    ]);
   }
   const secret = newWebhookSecret();
   const expiresAt = overlap > 0 ? new Date(now.getTime() + overlap * 1000).toISOString() : null;
@@ -230,7 +256,10 @@ export async function redeliverWebhook(
   now: Date = new Date(),
 ): Promise<WebhookDelivery> {
   const key = webhookRowKey(input.deliveryId, tenant);
-  const delivery = await prisma.webhookDelivery.findUnique({ where: key, include: { endpoint: { select: { enabled: true } } } });
+  const delivery = await prisma.webhookDelivery.findUnique({
+    where: key,
+    include: { endpoint: { select: { enabled: true } } },
+  });
   if (!delivery) throw notFound('Webhook delivery', ['input', 'deliveryId']);
   if (!delivery.endpoint.enabled) {
     throw new DomainError(

@@ -40,15 +40,54 @@ export async function seedDemo(db: Database): Promise<DemoSeedResult> {
   const suffix = randomBytes(3).toString('hex');
   const counts = await prisma.$transaction(async (tx) => {
     const referral = await tx.program.create({
-      data: { workspaceId, mode, name: 'Refer a friend', type: 'REFERRAL', currency: 'USD', destinationUrl: 'https://example.com/signup' },
+      data: {
+        workspaceId,
+        mode,
+        name: 'Refer a friend',
+        type: 'REFERRAL',
+        currency: 'USD',
+        destinationUrl: 'https://example.com/signup',
+      },
     });
     const affiliate = await tx.program.create({
-      data: { workspaceId, mode, name: 'Affiliates', type: 'AFFILIATE', currency: 'EUR', holdDays: 30, destinationUrl: 'https://example.com/pricing' },
+      data: {
+        workspaceId,
+        mode,
+        name: 'Affiliates',
+        type: 'AFFILIATE',
+        currency: 'EUR',
+        holdDays: 30,
+        destinationUrl: 'https://example.com/pricing',
+      },
     });
     const rules = [
-      { programId: referral.id, trigger: 'SIGNUP', recipient: 'REFERRED', kind: 'CREDIT', amountType: 'FIXED', fixedAmount: 1000n, fixedCurrency: 'USD' },
-      { programId: referral.id, trigger: 'PURCHASE', recipient: 'REFERRER', kind: 'CASH', amountType: 'FIXED', fixedAmount: 2500n, fixedCurrency: 'USD' },
-      { programId: affiliate.id, trigger: 'SUBSCRIPTION', recipient: 'REFERRER', kind: 'CASH', amountType: 'PERCENTAGE', percentageBasisPoints: 2000, maxRewardsPerReferral: 12 },
+      {
+        programId: referral.id,
+        trigger: 'SIGNUP',
+        recipient: 'REFERRED',
+        kind: 'CREDIT',
+        amountType: 'FIXED',
+        fixedAmount: 1000n,
+        fixedCurrency: 'USD',
+      },
+      {
+        programId: referral.id,
+        trigger: 'PURCHASE',
+        recipient: 'REFERRER',
+        kind: 'CASH',
+        amountType: 'FIXED',
+        fixedAmount: 2500n,
+        fixedCurrency: 'USD',
+      },
+      {
+        programId: affiliate.id,
+        trigger: 'SUBSCRIPTION',
+        recipient: 'REFERRER',
+        kind: 'CASH',
+        amountType: 'PERCENTAGE',
+        percentageBasisPoints: 2000,
+        maxRewardsPerReferral: 12,
+      },
     ] as const;
     for (const rule of rules) {
       const lineageId = crypto.randomUUID();
@@ -64,8 +103,14 @@ export async function seedDemo(db: Database): Promise<DemoSeedResult> {
         const code = `${externalId}-${program.type === 'REFERRAL' ? 'friends' : 'aff'}-${suffix}`;
         await tx.referralLink.create({
           data: {
-            workspaceId, mode, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id,
-            code, codeNormalized: code.toLowerCase(), isDefault: true,
+            workspaceId,
+            mode,
+            enrollmentId: enrollment.id,
+            programId: program.id,
+            partnerId: partner.id,
+            code,
+            codeNormalized: code.toLowerCase(),
+            isDefault: true,
           },
         });
         links++;
@@ -85,9 +130,16 @@ export async function seedDemo(db: Database): Promise<DemoSeedResult> {
  * Traffic through the real services: clicks on every link, signups and purchases attributed by
  * code (rewards from the rules), the referrer rewards approved, and one partner paid out.
  */
-async function seedActivity(db: Database, tenant: Tenant): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
+async function seedActivity(
+  db: Database,
+  tenant: Tenant,
+): Promise<{ clicks: number; conversions: number; rewards: number; payouts: number }> {
   const { prisma } = db;
-  const links = await prisma.referralLink.findMany({ where: tenant, include: { program: true }, orderBy: { code: 'asc' } });
+  const links = await prisma.referralLink.findMany({
+    where: tenant,
+    include: { program: true },
+    orderBy: { code: 'asc' },
+  });
   const now = Date.now();
   const clickIds = new UuidV7Generator();
   const clicks = links.flatMap((link, i) =>
@@ -110,18 +162,34 @@ async function seedActivity(db: Database, tenant: Tenant): Promise<{ clicks: num
     for (let n = 0; n < 1 + (i % 3); n++) {
       const customer = `customer-${link.code}-${n}`;
       const amount = { amount: `${49 + i * 10}.00`, currency: link.program.currency };
-      const signup = await recordConversion(db, tenant, { type: 'SIGNUP', idempotencyKey: `seed-signup-${customer}`, referredExternalId: customer, code: link.code }, options);
+      const signup = await recordConversion(
+        db,
+        tenant,
+        { type: 'SIGNUP', idempotencyKey: `seed-signup-${customer}`, referredExternalId: customer, code: link.code },
+        options,
+      );
       const paid = await recordConversion(
         db,
         tenant,
-        { type: link.program.type === 'REFERRAL' ? 'PURCHASE' : 'SUBSCRIPTION', idempotencyKey: `seed-pay-${customer}`, referredExternalId: customer, amount },
+        {
+          type: link.program.type === 'REFERRAL' ? 'PURCHASE' : 'SUBSCRIPTION',
+          idempotencyKey: `seed-pay-${customer}`,
+          referredExternalId: customer,
+          amount,
+        },
         options,
       );
       conversions += 2;
-      rewardIds.push(...[...signup.rewards, ...paid.rewards].filter((r) => r.recipient === 'REFERRER').map((r) => r.id));
+      rewardIds.push(
+        ...[...signup.rewards, ...paid.rewards].filter((r) => r.recipient === 'REFERRER').map((r) => r.id),
+      );
     }
   }
-  await updateRewardStatuses(prisma, tenant, { ids: rewardIds.map((id) => ({ given: id, rowId: id })), status: 'APPROVED', actor: 'system:seed' });
+  await updateRewardStatuses(prisma, tenant, {
+    ids: rewardIds.map((id) => ({ given: id, rowId: id })),
+    status: 'APPROVED',
+    actor: 'system:seed',
+  });
   const first = links[0];
   let payouts = 0;
   if (first) {

@@ -42,8 +42,18 @@ export async function createWorkspace(prisma: PrismaClient, name: string): Promi
   }
   return prisma.$transaction(async (tx) => {
     const workspace = await tx.workspace.create({ data: { name: trimmed } });
-    const test = await createApiKey(tx, { workspaceId: workspace.id, mode: 'TEST', role: 'ADMIN', name: 'Default admin key' });
-    const live = await createApiKey(tx, { workspaceId: workspace.id, mode: 'LIVE', role: 'ADMIN', name: 'Default admin key' });
+    const test = await createApiKey(tx, {
+      workspaceId: workspace.id,
+      mode: 'TEST',
+      role: 'ADMIN',
+      name: 'Default admin key',
+    });
+    const live = await createApiKey(tx, {
+      workspaceId: workspace.id,
+      mode: 'LIVE',
+      role: 'ADMIN',
+      name: 'Default admin key',
+    });
     return { workspace: { id: workspace.id, name: workspace.name }, keys: { test, live } };
   });
 }
