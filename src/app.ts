@@ -6,7 +6,7 @@ import { getOperationAST, getVariableValues, GraphQLError, print, type DocumentN
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
 import type { AppServices, Auth, Context } from './context.js';
 import { openDatabase, type Database } from './db.js';
@@ -419,7 +419,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
             wsAuth: ctx.extra.auth,
             deliverNext,
           });
-          let document;
+          let document: DocumentNode;
           try {
             document = parse(payload.query);
           } catch (error) {

@@ -264,7 +264,7 @@ async function seed(args: string[]): Promise<number> {
  * Log records as plain `refgraph: message` lines on stderr (stdout is for results, e.g. --json).
  * `onRecord` sees every record first; returning false hides it.
  */
-function cliLogger(level: LogLevel, onRecord?: (record: Record<string, unknown>) => boolean | void): Logger {
+function cliLogger(level: LogLevel, onRecord?: (record: Record<string, unknown>) => boolean | undefined): Logger {
   return pino(
     { level, base: undefined, timestamp: false },
     {

@@ -7,7 +7,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { redact, type Config } from './config.js';
+import { redact } from './config.js';
 import { applyMigrations } from './db/migrate.js';
 import { readPgliteTemplate } from './db/pglite-template.js';
 import { lockDataDir, type DataDirLock } from './lib/data-dir-lock.js';

@@ -233,7 +233,8 @@ export class GraphiQLAssets {
     }
     let body = asset.body;
     if (acceptsGzip(req.headers['accept-encoding'])) {
-      body = await (asset.gzipped ??= gzipAsync(asset.body, { level: 9 }));
+      asset.gzipped ??= gzipAsync(asset.body, { level: 9 });
+      body = await asset.gzipped;
       headers['content-encoding'] = 'gzip';
     }
     headers['content-length'] = String(body.length);
@@ -242,7 +243,7 @@ export class GraphiQLAssets {
   }
 
   private load(): Promise<Map<string, Asset>> {
-    return (this.loaded ??= (async () => {
+    this.loaded ??= (async () => {
       const bundle = await import('@graphql-yoga/render-graphiql/graphiql');
       const assets = new Map<string, Asset>();
       for (const [name, spec] of Object.entries(ASSETS)) {
@@ -259,7 +260,8 @@ export class GraphiQLAssets {
     })().catch((error: unknown) => {
       this.loaded = null; // try again on the next request
       throw error;
-    }));
+    });
+    return this.loaded;
   }
 }
 

@@ -361,7 +361,7 @@ describe('trackClick', () => {
 
   it('truncates a user agent to 512 characters and URLs to 2048', async () => {
     const { link } = await linkFixture(workspace);
-    const long = (n: number) => 'https://x.example/' + 'a'.repeat(n);
+    const long = (n: number) => `https://x.example/${'a'.repeat(n)}`;
     const res = await server.gql(
       TRACK,
       { input: { code: link.code, userAgent: 'U'.repeat(600), referrerUrl: long(3000), landingUrl: long(2100) } },

@@ -184,6 +184,7 @@ browserSuite(suiteName, () => {
 
   /** The text an editor shows (its visible lines; Monaco renders spaces as no-break spaces). */
   async function editorText(section: string): Promise<string> {
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText keeps the line breaks between Monaco's line elements
     return (await tab.locator(`${section} .view-lines:visible`).innerText()).replace(/\u00a0/g, ' ');
   }
   const responseText = () => editorText('.graphiql-response');

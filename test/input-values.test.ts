@@ -353,7 +353,13 @@ async function rawSocket(
     if (ready >= 0) return Promise.resolve(received.splice(ready, 1)[0]!);
     return new Promise<RawMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no message for "${id}" within 10 s`)), 10_000);
-      waiters.push({ id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      waiters.push({
+        id,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   };
   await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,7 @@ const serverUrl = (() => {
 })();
 const withDb = (database: string, query = '') => {
   const u = new URL(serverUrl);
-  u.pathname = '/' + database;
+  u.pathname = `/${database}`;
   u.search = query;
   return u.toString();
 };

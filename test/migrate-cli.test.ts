@@ -23,7 +23,7 @@ const serverUrl = (() => {
 })();
 const withDb = (database: string) => {
   const u = new URL(serverUrl);
-  u.pathname = '/' + database;
+  u.pathname = `/${database}`;
   u.search = '';
   return u.toString();
 };

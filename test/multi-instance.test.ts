@@ -142,7 +142,13 @@ async function startInstance(name: string, env: Record<string, string>): Promise
       );
       const failed = () => reject(new Error(`${name} exited before logging "${msg}"; stderr:\n${stderr}`));
       void exited.then(failed);
-      waiters.push({ msg, resolve: (record) => (clearTimeout(timer), resolve(record)) });
+      waiters.push({
+        msg,
+        resolve: (record) => {
+          clearTimeout(timer);
+          resolve(record);
+        },
+      });
     });
   };
   const listening = await logged('refgraph listening on', 60_000);
@@ -288,7 +294,13 @@ function collect<T>(
               ),
             timeoutMs,
           );
-          waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+          waiters.push({
+            count,
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          });
         });
       }
       if (failure) throw failure instanceof Error ? failure : new Error(JSON.stringify(failure));
@@ -341,7 +353,13 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
           () => reject(new Error(`${published.length} of ${count} publishes within 15 s`)),
           15_000,
         );
-        spyWaiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+        spyWaiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       });
     }
     return published.slice();

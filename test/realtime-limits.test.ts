@@ -47,7 +47,13 @@ class LogWatch {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "${msg}" log record within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ msg, resolve: (record) => (clearTimeout(timer), resolve(record)) });
+      this.waiters.push({
+        msg,
+        resolve: (record) => {
+          clearTimeout(timer);
+          resolve(record);
+        },
+      });
     });
   }
 }
@@ -140,7 +146,13 @@ async function rawSocket(
   const next = (type: string, timeoutMs = 10_000) =>
     new Promise<RawMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "${type}" message within ${timeoutMs} ms`)), timeoutMs);
-      waiters.push({ type, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      waiters.push({
+        type,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());

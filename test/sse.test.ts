@@ -84,7 +84,8 @@ async function sse<T>(
         timer = setTimeout(() => reject(new Error(`no SSE event within ${timeoutMs} ms`)), timeoutMs);
       });
       try {
-        const next = await Promise.race([(reading ??= frame()), timeout]);
+        reading ??= frame();
+        const next = await Promise.race([reading, timeout]);
         reading = null;
         if (!next || next.event === 'complete') return null;
         expect(next.event).toBe('next');

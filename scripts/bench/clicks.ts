@@ -202,8 +202,8 @@ export const clicksSuite: BenchSuite = {
       //    full, every click waits for room, so acknowledged/s converges on written/s).
       log('clicks: ClickRecorder.record in process (no HTTP)…');
       const db = await openDatabase({ databaseUrl: database.url, dataDir: '', poolSize: 10, migrate: false });
-      let inProcess;
-      let recorderStats;
+      let inProcess: Awaited<ReturnType<typeof runLoad>>;
+      let recorderStats: ReturnType<ClickRecorder['stats']>;
       try {
         const recorder = new ClickRecorder({ query: db.query, secret: randomBytes(32).toString('base64url') });
         let i = 0;

@@ -168,7 +168,10 @@ export const coldstartSuite: BenchSuite = {
       MIGRATE_ON_START: undefined,
     };
     const times: Record<string, Start[]> = {};
-    const add = (name: string, s: Start) => (times[name] ??= []).push(s);
+    const add = (name: string, s: Start) => {
+      times[name] ??= [];
+      times[name].push(s);
+    };
     const loads: number[] = [];
     try {
       for (let run = 1; run <= runs; run++) {

@@ -85,7 +85,10 @@ function group<T>(rows: Row[], key: string, map: (row: Row) => T): Map<string, T
   for (const row of rows) {
     const k = String(row[key]);
     let list = out.get(k);
-    if (!list) out.set(k, (list = []));
+    if (!list) {
+      list = [];
+      out.set(k, list);
+    }
     list.push(map(row));
   }
   return out;
@@ -547,9 +550,10 @@ export const dashboardSuite: BenchSuite = {
         // Every request the app's process serves is a dashboard: its CPU over a cell, divided by the requests sent (warm-ups included).
         let appRequests = 0;
         const variants = {
-          app: (secret: string) => (
-            appRequests++, appClient.request('POST', '/graphql', body, { authorization: `Bearer ${secret}` })
-          ),
+          app: (secret: string) => {
+            appRequests++;
+            return appClient.request('POST', '/graphql', body, { authorization: `Bearer ${secret}` });
+          },
           batched: (secret: string) =>
             handClient.request('POST', '/batched', body, { authorization: `Bearer ${secret}` }),
           single: (secret: string) =>

@@ -273,8 +273,10 @@ export async function seedDashboardNetwork(
     if (status === 'PROCESSED') {
       const key = `${c.partnerId}:${c.currency}`;
       let payout = payouts.get(key);
-      if (!payout)
-        payouts.set(key, (payout = { id: uuidv7(), partnerId: c.partnerId, currency: c.currency, amount: 0n }));
+      if (!payout) {
+        payout = { id: uuidv7(), partnerId: c.partnerId, currency: c.currency, amount: 0n };
+        payouts.set(key, payout);
+      }
       payout.amount += amount;
       payoutId = payout.id;
     }
@@ -530,7 +532,8 @@ export async function measureRounds<K extends string>(
         warmupMs: round === 0 ? timing.warmupMs : Math.min(timing.warmupMs, 300),
       });
       if (r.errors) log(`    ${r.errors} errors, first: ${r.firstError}`);
-      (out[name] ??= { rounds: [], combined: r, loadAverage }).rounds.push(r);
+      out[name] ??= { rounds: [], combined: r, loadAverage };
+      out[name].rounds.push(r);
     }
   }
   for (const m of Object.values(out) as Measured[]) {

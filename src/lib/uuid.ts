@@ -85,6 +85,6 @@ export function parseUuid(text: string): Buffer | null {
 /** The creation time inside a UUIDv7 (null for any other kind of UUID). */
 export function uuidv7Time(id: string | Uint8Array): Date | null {
   const bytes = typeof id === 'string' ? parseUuid(id) : Buffer.from(id.buffer, id.byteOffset, id.byteLength);
-  if (!bytes || bytes.length !== 16 || bytes[6]! >> 4 !== 7 || (bytes[8]! & 0xc0) !== 0x80) return null;
+  if (bytes?.length !== 16 || bytes[6]! >> 4 !== 7 || (bytes[8]! & 0xc0) !== 0x80) return null;
   return new Date(bytes.readUIntBE(0, 6));
 }

@@ -27,20 +27,20 @@ import {
 
 const LOG_FILE = process.env['SCHEMA_ENGINE_SHIM_LOG'];
 const shimLog = (entry: Record<string, unknown>): void => {
-  if (LOG_FILE) fs.appendFileSync(LOG_FILE, JSON.stringify({ pid: process.pid, t: Date.now(), ...entry }) + '\n');
+  if (LOG_FILE) fs.appendFileSync(LOG_FILE, `${JSON.stringify({ pid: process.pid, t: Date.now(), ...entry })}\n`);
 };
 const stderrLog = (level: 'INFO' | 'WARN' | 'ERROR', message: string, extra: Record<string, unknown> = {}): void => {
   process.stderr.write(
-    JSON.stringify({
+    `${JSON.stringify({
       timestamp: new Date().toISOString(),
       level,
       fields: { message, ...extra },
       target: 'schema_engine::logger',
-    }) + '\n',
+    })}\n`,
   );
 };
 const writeProtocol = (message: unknown): void => {
-  process.stdout.write(JSON.stringify(message) + '\n');
+  process.stdout.write(`${JSON.stringify(message)}\n`);
 };
 
 // stdout belongs to the protocol: anything a dependency prints goes to stderr as a log line.
@@ -131,7 +131,7 @@ async function runCliCommand(command: string): Promise<never> {
   // PGlite databases are created when opened: nothing to check or create.
   if (isPgliteUrl(url)) process.exit(0);
   if (!isPostgresUrl(url)) {
-    process.stderr.write(JSON.stringify({ level: 'INFO', fields: { message: `wasm-shim cli ${command}` } }) + '\n');
+    process.stderr.write(`${JSON.stringify({ level: 'INFO', fields: { message: `wasm-shim cli ${command}` } })}\n`);
     process.stderr.write(
       JSON.stringify({
         level: 'ERROR',

@@ -139,7 +139,7 @@ export function splitPgUrl(url: string): { connectionString: string; schema: str
 /** Same server, another database. */
 export function pgUrlWithDatabase(connectionString: string, database: string): string {
   const u = new URL(connectionString);
-  u.pathname = '/' + encodeURIComponent(database);
+  u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
 }
 
@@ -148,7 +148,7 @@ export function pgDatabaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
 }
 
-export const quoteIdent = (name: string): string => '"' + name.replace(/"/g, '""') + '"';
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** The internals of adapter-pg 7.10.1's PgQueryable that the patches below touch (private in its typings). */
 interface PgQueryableInternals {

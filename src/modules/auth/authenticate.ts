@@ -116,7 +116,10 @@ class FamilyCache {
   }
 
   store(familyId: string, revoked: boolean, lookupGeneration: number): void {
-    if (revoked) return this.revoke(familyId);
+    if (revoked) {
+      this.revoke(familyId);
+      return;
+    }
     if (this.ttlMs <= 0 || lookupGeneration !== this.generation) return;
     this.set(familyId, { revoked, expiresAt: Date.now() + this.ttlMs });
   }

@@ -525,7 +525,7 @@ export function normalizeIp(raw: string): string | null {
 /** A text stored as given, without NUL characters (PostgreSQL refuses them), at most `max` characters. */
 export function clip(value: string | null | undefined, max: number): string | null {
   if (value === null || value === undefined) return null;
-  let text = value.includes('\u0000') ? value.replace(/\u0000/g, '') : value;
+  let text = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
   if (text.length > max) {
     text = text.slice(0, max);
     if (/[\uD800-\uDBFF]$/.test(text)) text = text.slice(0, -1); // never cut a character in half

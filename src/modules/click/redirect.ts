@@ -40,7 +40,7 @@ export async function serveRedirect(
     return;
   }
   const code = codeFromPath(path);
-  let link;
+  let link: Awaited<ReturnType<typeof deps.clicks.findLink>>;
   try {
     link = code === null ? null : await deps.clicks.findLink(code);
   } catch (error) {

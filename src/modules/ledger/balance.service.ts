@@ -77,8 +77,10 @@ export async function partnerBalances(
   for (const row of rows) {
     const balances = byPartner.get(row.id)!;
     let balance = balances.get(row.currency);
-    if (!balance)
-      balances.set(row.currency, (balance = { currency: row.currency, pending: 0n, available: 0n, paid: 0n }));
+    if (!balance) {
+      balance = { currency: row.currency, pending: 0n, available: 0n, paid: 0n };
+      balances.set(row.currency, balance);
+    }
     balance.pending += toBigInt(row.pending);
     balance.available += toBigInt(row.available);
     balance.paid += toBigInt(row.paid);

@@ -74,13 +74,13 @@ async function checkedUrl(url: string, policy: WebhookUrlPolicy, validator: Vali
 
 /** Known types, without duplicates, in the order given; empty = every type. */
 function checkedEventTypes(types: readonly string[], validator: Validator): string[] {
-  types.forEach((type, i) =>
+  for (const [i, type] of types.entries()) {
     validator.check(
       KNOWN_TYPES.has(type),
       ['input', 'eventTypes', String(i)],
       `"${type.slice(0, 60)}" is not an event type. Known types: ${[...KNOWN_TYPES].join(', ')}.`,
-    ),
-  );
+    );
+  }
   return [...new Set(types)];
 }
 
