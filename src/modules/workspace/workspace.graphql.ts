@@ -37,9 +37,10 @@ const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
       description: 'The partner a PARTNER credential belongs to; null for other roles.',
       resolve: (query, _viewer, _args, ctx) => {
         const auth = ctx.auth!;
+        const selection = { ...query }; // used even when the answer is null without a lookup
         if (!auth.partnerId) return null;
         return ctx.db.prisma.partner.findUnique({
-          ...query,
+          ...selection,
           where: { id_workspaceId_mode: { id: auth.partnerId, workspaceId: auth.workspaceId, mode: auth.mode } },
         });
       },
