@@ -624,9 +624,10 @@ describe('target checks at delivery time', () => {
     const ws = await server.workspace();
     const byIp = await endpoint(ws, `${receiver.url}/ip`);
     const byName = await endpoint(ws, `${receiver.url.replace('127.0.0.1', 'localhost')}/name`);
+    const mapped = await endpoint(ws, `${receiver.url.replace('127.0.0.1', '[::ffff:127.0.0.1]')}/mapped`);
     await createPartner(ws, 'mallory');
     const strict = worker({ allowPrivateTargets: false });
-    expect(await strict.runOnce()).toMatchObject({ attempted: 2, failed: 2 });
+    expect(await strict.runOnce()).toMatchObject({ attempted: 3, failed: 3 });
     expect(receiver.requests).toEqual([]);
     expect((await log(ws, byIp.id)).deliveries.edges[0]!.node).toMatchObject({
       status: 'PENDING',
@@ -635,6 +636,9 @@ describe('target checks at delivery time', () => {
     });
     expect((await log(ws, byName.id)).deliveries.edges[0]!.node.lastError).toMatch(
       /^refused: localhost resolves to .*loopback address$/,
+    );
+    expect((await log(ws, mapped.id)).deliveries.edges[0]!.node.lastError).toBe(
+      'refused: ::ffff:7f00:1 is a loopback (127.0.0.1 mapped to IPv6) address',
     );
   });
 });

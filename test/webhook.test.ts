@@ -5,7 +5,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { MAX_ENDPOINTS } from '../src/modules/webhook/webhook.service.js';
 import { signatureHeader, verifySignature } from '../src/modules/webhook/signature.js';
-import { checkWebhookUrl, ipv6Groups, refusedAddressReason } from '../src/modules/webhook/url-guard.js';
+import { checkWebhookUrl, refusedAddressReason } from '../src/modules/webhook/url-guard.js';
 
 // The webhook API: endpoints CRUD, validation, roles and isolation. Deliveries are in webhook-delivery.test.ts.
 
@@ -243,6 +243,10 @@ describe('validation', () => {
     ['http://[::ffff:127.0.0.1]/hook', 'loopback'],
     ['http://[::ffff:10.0.0.1]/hook', 'private'],
     ['http://[64:ff9b::a9fe:a9fe]/hook', 'link-local'],
+    ['http://[::ffff:a9fe:a9fe]/latest/meta-data', 'link-local'],
+    ['http://[64:ff9b::10.0.0.1]/hook', 'private'],
+    ['http://[2002:c0a8:0101::1]/hook', 'private'],
+    ['http://[fc00::1]/hook', 'unique local'],
     ['http://localhost:4000/hook', 'loopback'],
   ])('refuses %s without WEBHOOK_ALLOW_PRIVATE_TARGETS (%s)', async (url, kind) => {
     const ws = await strict.workspace();
@@ -707,13 +711,51 @@ describe('url guard', () => {
     else expect(answer).toContain(reason);
   });
 
-  it('expands IPv6 addresses', () => {
-    expect(ipv6Groups('::')).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(ipv6Groups('1::2')).toEqual([1, 0, 0, 0, 0, 0, 0, 2]);
-    expect(ipv6Groups('::ffff:1.2.3.4')).toEqual([0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304]);
-    expect(ipv6Groups('1:2:3:4:5:6:7:8')).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(ipv6Groups('1:2:3')).toBeNull();
-    expect(ipv6Groups('1::2::3')).toBeNull();
+  it.each([
+    // IPv4-mapped and IPv4-translated IPv6 reach the IPv4 address: judged as that one.
+    ['::ffff:169.254.169.254', 'link-local'],
+    ['::ffff:a9fe:a9fe', 'link-local'],
+    ['::ffff:100.64.0.1', 'carrier-grade NAT'],
+    ['::ffff:0.0.0.0', 'unspecified'],
+    ['::ffff:224.0.0.1', 'multicast'],
+    ['::ffff:0:10.0.0.1', 'private'],
+    ['::ffff:0:8.8.8.8', null],
+    // NAT64 (64:ff9b::/96) embeds the IPv4 address in its last 32 bits; the local-use /48 is private.
+    ['64:ff9b::10.0.0.1', 'private'],
+    ['64:ff9b::c0a8:101', 'private'],
+    ['64:ff9b::100.64.0.1', 'carrier-grade NAT'],
+    ['64:ff9b::8.8.8.8', null],
+    ['64:ff9b:1::808:808', 'local-use NAT64'],
+    // 6to4 (2002:a.b.c.d::/48) and Teredo (server and obfuscated client) reach their IPv4 addresses.
+    ['2002:0a00:0001::1', 'private'],
+    ['2001:0:808:808::f7f7:f7f7', null],
+    ['2001:0:808:808::f5ff:fffe', 'private'],
+    // The edges of the IPv4 ranges.
+    ['100.64.0.0', 'carrier-grade NAT'],
+    ['100.63.255.255', null],
+    ['100.128.0.0', null],
+    ['0.255.255.255', 'unspecified'],
+    ['224.0.0.0', 'multicast'],
+    ['239.255.255.255', 'multicast'],
+    ['240.0.0.1', 'reserved'],
+    // IPv6 ranges: unspecified, unique local fc00::/7, link-local fe80::/10, multicast ff00::/8.
+    ['0:0:0:0:0:0:0:0', 'unspecified'],
+    ['fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'unique local'],
+    ['fbff::1', 'reserved'],
+    ['febf:ffff::1', 'link-local'],
+    ['ff0e::1', 'multicast'],
+    ['ff05::1:3', 'multicast'],
+    // The deprecated IPv4-compatible form is not IPv4-mapped.
+    ['::8.8.8.8', 'reserved'],
+    ['3fff::1', 'reserved'],
+    // Not addresses.
+    ['1:2:3', 'not an IP address'],
+    ['1::2::3', 'not an IP address'],
+    ['127.1', 'not an IP address'],
+  ])('%s → %s', (address, reason) => {
+    const answer = refusedAddressReason(address);
+    if (reason === null) expect(answer).toBeNull();
+    else expect(answer).toContain(reason);
   });
 
   it('checks every address a host name resolves to', async () => {

@@ -1,5 +1,6 @@
 import SchemaBuilder from '@pothos/core';
 import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
+import { GraphQLDateTime } from 'graphql-scalars';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
@@ -96,13 +97,15 @@ export const builder = new SchemaBuilder<{
 // Unused at runtime, keeps the PrismaClient type import honest for the plugin's generics.
 export type { PrismaClient };
 
+// graphql-scalars' DateTime, with this API's own reading of inputs (lib/datetime.ts: more forms,
+// a range, a reason for each refusal) and errors (BAD_USER_INPUT), and answers always in UTC.
 builder.scalarType('DateTime', {
   description:
     'A UTC instant in ISO 8601, e.g. "2026-01-31T12:00:00.000Z" (always so in answers). Inputs may carry an offset ' +
     'instead of Z ("2026-01-31T14:00:00+02:00"), fractional seconds (kept to the millisecond) or be a date alone ' +
     '("2026-01-31", midnight UTC); a time without Z or an offset, a date that does not exist ("2026-02-30") and ' +
     'instants before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59.999Z are refused (BAD_USER_INPUT).',
-  serialize: (value) => value.toISOString(),
+  serialize: (value) => (GraphQLDateTime.serialize(value) as Date).toISOString(),
   parseValue: (value) => dateTimeInput(value),
   parseLiteral: (node) => dateTimeInput(valueFromASTUntyped(node), node),
 });

@@ -1,5 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 // Webhook targets are URLs typed by a workspace admin and fetched by the server: without a guard
 // they reach the server's own network (loopback, the cloud metadata address, private ranges).
@@ -17,78 +18,86 @@ export class RefusedTargetError extends Error {
   }
 }
 
-type V4Range = [base: number, bits: number, reason: string];
+// The ranges are ipaddr.js's (its `range()`); these say which of them are public and, for the
+// others, what to call them in a message. A range not listed here (a new one in a later ipaddr.js)
+// is refused: an address is public only when it is known to be.
+const V4_PUBLIC = new Set(['unicast', 'as112', 'amt']);
+const V6_PUBLIC = new Set(['unicast', 'as112v6']);
+const REASONS: Record<string, string> = {
+  unspecified: 'unspecified',
+  broadcast: 'reserved (limited broadcast)',
+  multicast: 'multicast',
+  linkLocal: 'link-local',
+  loopback: 'loopback',
+  carrierGradeNat: 'shared (carrier-grade NAT)',
+  private: 'private',
+  reserved: 'reserved (IETF protocol assignments, documentation, benchmarking or future use)',
+  uniqueLocal: 'private (unique local)',
+  deprecatedSiteLocal: 'site-local',
+  discard: 'reserved (discard-only)',
+  benchmarking: 'reserved for benchmarking',
+  amt: 'reserved (IETF protocol assignments)',
+  orchid2: 'reserved (ORCHID identifiers)',
+  deprecatedOrchid: 'reserved (ORCHID identifiers)',
+  droneRemoteIdProtocolEntityTags: 'reserved (drone remote ID tags)',
+  segmentRouting: 'reserved (segment routing)',
+};
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
+const NAT64_LOCAL = ipaddr.IPv6.parseCIDR('64:ff9b:1::/48');
 
-const v4 = (address: string): number => address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+const reasonFor = (range: string): string => REASONS[range] ?? `special-purpose (${range})`;
 
-const V4_REFUSED: V4Range[] = [
-  [v4('0.0.0.0'), 8, 'unspecified ("this network")'],
-  [v4('10.0.0.0'), 8, 'private'],
-  [v4('100.64.0.0'), 10, 'shared (carrier-grade NAT)'],
-  [v4('127.0.0.0'), 8, 'loopback'],
-  [v4('169.254.0.0'), 16, 'link-local'],
-  [v4('172.16.0.0'), 12, 'private'],
-  [v4('192.0.0.0'), 24, 'reserved (IETF protocol assignments)'],
-  [v4('192.0.2.0'), 24, 'reserved for documentation'],
-  [v4('192.168.0.0'), 16, 'private'],
-  [v4('198.18.0.0'), 15, 'reserved for benchmarking'],
-  [v4('198.51.100.0'), 24, 'reserved for documentation'],
-  [v4('203.0.113.0'), 24, 'reserved for documentation'],
-  [v4('224.0.0.0'), 4, 'multicast'],
-  [v4('240.0.0.0'), 4, 'reserved (or broadcast)'],
-];
+function refusedV4(address: ipaddr.IPv4): string | null {
+  const range = address.range();
+  return V4_PUBLIC.has(range) ? null : reasonFor(range);
+}
 
-function refusedV4(value: number): string | null {
-  for (const [base, bits, reason] of V4_REFUSED) {
-    const size = 2 ** (32 - bits);
-    if (value >= base && value < base + size) return reason;
+/** The IPv4 address in groups `hi` and `lo` of an IPv6 address. */
+const embeddedV4 = (parts: number[], hi: number, lo: number, mask = 0): ipaddr.IPv4 =>
+  new ipaddr.IPv4(
+    [parts[hi]! >> 8, parts[hi]! & 0xff, parts[lo]! >> 8, parts[lo]! & 0xff].map((octet) => (octet ^ mask) & 0xff),
+  );
+
+/** An IPv6 address that reaches an IPv4 one is judged by that one, named in the reason. */
+function throughV4(v4: ipaddr.IPv4, how: string): string | null {
+  const reason = refusedV4(v4);
+  return reason && `${reason} (${v4.toString()} ${how})`;
+}
+
+function refusedV6(address: ipaddr.IPv6): string | null {
+  const range = address.range() as string; // ipaddr.js's type lists fewer ranges than it returns
+  const parts = address.parts;
+  switch (range) {
+    case 'ipv4Mapped':
+      return throughV4(address.toIPv4Address(), 'mapped to IPv6');
+    case 'rfc6145':
+      return throughV4(embeddedV4(parts, 6, 7), 'translated to IPv6');
+    case 'rfc6052':
+      // 64:ff9b::/96 carries the IPv4 address in its last 32 bits; 64:ff9b:1::/48 is for
+      // translators into private networks, its very purpose: refused.
+      return address.match(NAT64_LOCAL)
+        ? 'private (local-use NAT64)'
+        : throughV4(embeddedV4(parts, 6, 7), 'through NAT64');
+    case '6to4':
+      return throughV4(embeddedV4(parts, 1, 2), 'through 6to4');
+    case 'teredo':
+      // 2001:0:server:server:flags:port:~client:~client: the relay path reaches both.
+      return (
+        throughV4(embeddedV4(parts, 2, 3), 'as Teredo server') ??
+        throughV4(embeddedV4(parts, 6, 7, 0xff), 'as Teredo client')
+      );
   }
+  if (!V6_PUBLIC.has(range)) return reasonFor(range);
+  // ipaddr.js calls everything it does not name unicast; outside 2000::/3 nothing is assigned.
+  if (!address.match(GLOBAL_UNICAST)) return 'reserved (not global unicast)';
   return null;
 }
 
-/** The eight 16-bit groups of an IPv6 address (zone id dropped; a dotted IPv4 tail allowed); null if malformed. */
-export function ipv6Groups(address: string): number[] | null {
-  let text = address.replace(/%.*$/, '');
-  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (tail) {
-    if (net.isIPv4(tail[1]!) === false) return null;
-    const n = v4(tail[1]!);
-    text = `${text.slice(0, -tail[1]!.length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const parse = (part: string) =>
-    part === '' ? [] : part.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN));
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  const missing = 8 - head.length - rest.length;
-  if (halves.length === 1 ? head.length !== 8 : missing < 1) return null;
-  const groups = [...head, ...Array<number>(halves.length === 2 ? missing : 0).fill(0), ...rest];
-  return groups.some((g) => Number.isNaN(g)) ? null : groups;
-}
-
-function refusedV6(address: string): string | null {
-  const g = ipv6Groups(address);
-  if (!g) return 'not a valid IPv6 address';
-  const embeddedV4 = (hi: number, lo: number) => hi * 65536 + lo;
-  if (g.every((x) => x === 0)) return 'unspecified';
-  if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'loopback';
-  // IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) reach an IPv4 address: judge that one.
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return refusedV4(embeddedV4(g[6]!, g[7]!));
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
-    return refusedV4(embeddedV4(g[6]!, g[7]!));
-  if ((g[0]! & 0xfe00) === 0xfc00) return 'private (unique local)';
-  if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';
-  if ((g[0]! & 0xffc0) === 0xfec0) return 'site-local';
-  if ((g[0]! & 0xff00) === 0xff00) return 'multicast';
-  // Everything else outside global unicast (2000::/3) is reserved or special-purpose.
-  if ((g[0]! & 0xe000) !== 0x2000) return 'reserved (not global unicast)';
-  if (g[0] === 0x2001 && g[1] === 0x0db8) return 'reserved for documentation';
-  if (g[0] === 0x2001 && g[1]! < 0x0200) return 'reserved (IETF protocol assignments, Teredo)';
-  // 6to4 (2002:a.b.c.d::/48) reaches the embedded IPv4 address.
-  if (g[0] === 0x2002) return refusedV4(embeddedV4(g[1]!, g[2]!));
-  return null;
-}
+/**
+ * The address in hexadecimal groups, as the WHATWG URL parser writes it (zone id dropped):
+ * ipaddr.js reads the deprecated IPv4-compatible form `::a.b.c.d` as IPv4-mapped `::ffff:a.b.c.d`.
+ */
+const hexIPv6 = (address: string): string => new URL(`http://[${address.replace(/%.*$/, '')}]`).hostname.slice(1, -1);
 
 /**
  * Why an IP address may not be a webhook target (loopback, private, link-local, multicast,
@@ -96,8 +105,9 @@ function refusedV6(address: string): string | null {
  */
 export function refusedAddressReason(address: string): string | null {
   const bare = address.replace(/^\[|\]$/g, '');
-  if (net.isIPv4(bare)) return refusedV4(v4(bare));
-  if (net.isIPv6(bare)) return refusedV6(bare);
+  // net.isIP first: ipaddr.js also reads forms such as "127.1" or "0x7f.1" that are not addresses here.
+  if (net.isIPv4(bare)) return refusedV4(ipaddr.IPv4.parse(bare));
+  if (net.isIPv6(bare)) return refusedV6(ipaddr.IPv6.parse(hexIPv6(bare)));
   return 'not an IP address';
 }
 
