@@ -726,10 +726,10 @@ describe('url guard', () => {
     ['64:ff9b::100.64.0.1', 'carrier-grade NAT'],
     ['64:ff9b::8.8.8.8', null],
     ['64:ff9b:1::808:808', 'local-use NAT64'],
-    // 6to4 (2002:a.b.c.d::/48) and Teredo (server and obfuscated client) reach their IPv4 addresses.
+    // 6to4 (2002:a.b.c.d::/48) reaches its IPv4 address; Teredo is refused whatever it embeds.
     ['2002:0a00:0001::1', 'private'],
-    ['2001:0:808:808::f7f7:f7f7', null],
-    ['2001:0:808:808::f5ff:fffe', 'private'],
+    ['2001:0:808:808::f7f7:f7f7', 'Teredo'],
+    ['2001:0:808:808::f5ff:fffe', 'Teredo'],
     // The edges of the IPv4 ranges.
     ['100.64.0.0', 'carrier-grade NAT'],
     ['100.63.255.255', null],

@@ -81,11 +81,9 @@ function refusedV6(address: ipaddr.IPv6): string | null {
     case '6to4':
       return throughV4(embeddedV4(parts, 1, 2), 'through 6to4');
     case 'teredo':
-      // 2001:0:server:server:flags:port:~client:~client: the relay path reaches both.
-      return (
-        throughV4(embeddedV4(parts, 2, 3), 'as Teredo server') ??
-        throughV4(embeddedV4(parts, 6, 7, 0xff), 'as Teredo client')
-      );
+      // 2001::/32 is a tunnel: where a packet ends up is the relay's choice (its server and client
+      // addresses inside are no promise), and no webhook receiver needs one. Refused outright.
+      return 'a Teredo tunnel address (2001::/32)';
   }
   if (!V6_PUBLIC.has(range)) return reasonFor(range);
   // ipaddr.js calls everything it does not name unicast; outside 2000::/3 nothing is assigned.
