@@ -8,7 +8,7 @@ export const isPostgresUrl = (url: string | undefined): url is `postgres${string
 export const isPgliteUrl = (url: string | undefined): url is `pglite:${string}` => (url ?? '').startsWith('pglite:');
 
 /**
- * Prisma URLs carry `?schema=NAME`, which node-postgres ignores, while migration SQL is unqualified:
+ * Pitfall 5 of docs/prisma-offline.md: Prisma URLs carry `?schema=NAME`, which node-postgres ignores, while migration SQL is unqualified:
  * remove the parameter and set the connection's search_path instead.
  */
 export function splitPgUrl(url: string): { connectionString: string; schema: string | undefined } {

@@ -1,13 +1,14 @@
 // Prisma's WebAssembly schema engine (@prisma/schema-engine-wasm) driven by Prisma 7 driver adapters,
 // for PostgreSQL (@prisma/adapter-pg) and PGlite (pglite-prisma-adapter) only.
 //
-// Used by ./cli.ts (the stand-in for the native `schema-engine` binary that `prisma migrate *` spawns)
-// and by ../migrate.ts (applying migrations from code). The wasm engine's API and the adapters' internals
-// patched below are internal to Prisma: versions are pinned exactly in package.json, and
-// test/migrate-cli.test.ts exercises the whole CLI workflow. See docs/prisma-offline.md.
+// Used by ./cli.ts only (the stand-in for the native `schema-engine` binary that `prisma migrate *`
+// spawns): a development tool. The server applies migrations without it (../migrate.ts), and nothing it
+// runs may import this directory (test/start-path-imports.test.ts). The wasm engine's API and the
+// adapters' internals patched below are internal to Prisma: versions are pinned exactly in package.json,
+// and test/migrate-cli.test.ts exercises the whole CLI workflow. See docs/prisma-offline.md.
 //
 // Heavy modules (pg, adapters, PGlite, the 5 MB wasm) are imported lazily so that `schema-engine cli ...`
-// commands and the migrate fast path never pay for them.
+// commands never pay for them.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
