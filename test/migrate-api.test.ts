@@ -369,14 +369,14 @@ describe.skipIf(!statusUrl || !pgAvailable)(
   'prisma migrate status after refgraph migrated (PostgreSQL with TEST_DATABASE_URL only: spawns the Prisma CLI)',
   () => {
     const root = path.resolve(import.meta.dirname, '..');
-    const prisma = (args: string[], databaseUrl: string) =>
+    const prisma = (args: string[], databaseUrl: string, cwd = root) =>
       new Promise<{ code: number; output: string }>((resolve) => {
         const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, CHECKPOINT_DISABLE: '1' };
         delete env['SHADOW_DATABASE_URL'];
         execFile(
           path.join(root, 'node_modules', '.bin', 'prisma'),
           args,
-          { cwd: root, env, timeout: 90_000 },
+          { cwd, env, timeout: 90_000 },
           (error, stdout, stderr) => {
             const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
             resolve({ code, output: `${stdout}${stderr}` });
@@ -394,6 +394,53 @@ describe.skipIf(!statusUrl || !pgAvailable)(
       expect(status.output).toContain('Database schema is up to date!');
       expect(status.code, status.output).toBe(0);
     }, 120_000);
+
+    it('reports a failure refgraph recorded, and resolve --rolled-back lets refgraph apply it again', async () => {
+      const db = await freshDatabase('resolve');
+      const url = withDb(db);
+      // A throw-away project whose last migration fails (the CLI reads prisma.config.ts there). Last:
+      // `migrate status` reports migrations not yet applied before failed ones, and stops there.
+      const project = path.join(tmp, 'resolve-project');
+      const dir = path.join(project, 'prisma', 'migrations');
+      writeMigrations(dir, {
+        ...MIGRATIONS,
+        '20240104000000_broken': 'CREATE TABLE "Half" ("id" INTEGER);\nSELECT 1 / 0;\n',
+      });
+      fs.writeFileSync(
+        path.join(project, 'prisma', 'schema.prisma'),
+        'datasource db {\n  provider = "postgresql"\n}\n',
+      );
+      const shim = JSON.stringify(path.join(root, 'bin', 'schema-engine.mjs'));
+      fs.writeFileSync(
+        path.join(project, 'prisma.config.ts'),
+        `process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= ${shim};
+export default {
+  schema: "prisma/schema.prisma",
+  migrations: { path: "prisma/migrations" },
+  datasource: { url: process.env.DATABASE_URL },
+};
+`,
+      );
+      const failure = await applyMigrations({ url }, { migrationsDir: dir }).catch((e: unknown) => e);
+      expect(failure).toMatchObject({ code: 'FAILED_MIGRATION' });
+
+      const failed = await prisma(['migrate', 'status'], url, project);
+      expect(failed.output).toMatch(/migrations? have failed/);
+      expect(failed.output).toContain('20240104000000_broken');
+      expect(failed.code, failed.output).not.toBe(0);
+
+      const resolved = await prisma(['migrate', 'resolve', '--rolled-back', '20240104000000_broken'], url, project);
+      expect(resolved.code, resolved.output).toBe(0);
+      fs.writeFileSync(
+        path.join(dir, '20240104000000_broken', 'migration.sql'),
+        'CREATE TABLE "Half" ("id" INTEGER);\n',
+      );
+      expect((await applyMigrations({ url }, { migrationsDir: dir })).applied).toEqual(['20240104000000_broken']);
+
+      const fixed = await prisma(['migrate', 'status'], url, project);
+      expect(fixed.output).toContain('Database schema is up to date!');
+      expect(fixed.code, fixed.output).toBe(0);
+    }, 180_000);
   },
 );
 
