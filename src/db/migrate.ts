@@ -290,8 +290,17 @@ async function applyPending(
   const { where, schema } = session;
   if (!state.exists) {
     await refuseUnknownSchema(session);
-    if (schema !== 'public') await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-    await session.query(createHistoryTable(schema));
+    try {
+      if (schema !== 'public') await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await session.query(createHistoryTable(schema));
+    } catch (error) {
+      throw new MigrationError(
+        `Cannot create the migration history (_prisma_migrations) in schema "${schema}" of ${where}: ` +
+          `${(error as Error).message}. The user in DATABASE_URL needs the CREATE privilege there.`,
+        'APPLY_FAILED',
+        { cause: error },
+      );
+    }
   }
   log(
     `applying ${state.pending.length} pending migration(s) to ${where}: ${state.pending.map((m) => m.name).join(', ')}`,
@@ -314,14 +323,22 @@ async function applyPending(
       // Rolled back: nothing of it stays but this row, which stops every later start until the
       // migration is resolved (what Prisma records for a failed migration: no finished_at, the error).
       const logs = describeFailure(migration, error);
-      await session
-        .query(
+      try {
+        await session.query(
           `INSERT INTO ${historyTable(schema)}
              (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
            VALUES ($1, $2, NULL, $3, $4, NULL, $5, 0)`,
           [crypto.randomUUID(), migration.checksum, migration.name, logs, startedAt],
-        )
-        .catch(() => {});
+        );
+      } catch (recording) {
+        // E.g. the connection is gone: nothing is recorded, so the next start tries the migration again.
+        throw new MigrationError(
+          `Migration \`${migration.name}\` failed on ${where} and was rolled back; the failure could not be ` +
+            `recorded (${(recording as Error).message}).\n${logs}`,
+          'APPLY_FAILED',
+          { cause: error },
+        );
+      }
       const failed = {
         migration_name: migration.name,
         checksum: migration.checksum,
