@@ -3,7 +3,7 @@
 // with TEST_DATABASE_URL, the same on a fresh PostgreSQL database, two instances starting at once.
 // Also the lock that keeps a second process off an embedded data directory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -288,14 +288,30 @@ describe.skipIf(!pgBase)('refgraph serve on PostgreSQL (DATABASE_URL, a fresh da
     for (const server of servers) await checkServes(server, 'postgres');
 
     expect(servers.flatMap(appliedBy)).toEqual([migrationNames()]);
+    // One row per migration, as `prisma migrate deploy` would have written it.
     const history = await admin(
       (c) =>
-        c.query<{ migration_name: string; finished: boolean }>(
-          'select migration_name, finished_at is not null as finished from _prisma_migrations order by 1',
+        c.query<{ migration_name: string; finished: boolean; checksum: string; applied_steps_count: number }>(
+          `select migration_name, finished_at is not null as finished, checksum, applied_steps_count
+             from _prisma_migrations order by 1`,
         ),
       name,
     );
-    expect(history.rows).toEqual(migrationNames().map((migration_name) => ({ migration_name, finished: true })));
+    expect(history.rows).toEqual(
+      migrationNames().map((migration_name) => ({
+        migration_name,
+        finished: true,
+        checksum: createHash('sha256')
+          .update(fs.readFileSync(path.join(migrationsDir, migration_name, 'migration.sql')))
+          .digest('hex'),
+        applied_steps_count: 1,
+      })),
+    );
+    // The other instance waited for the lock, or started after the first had finished.
+    const waited = servers.filter((s) =>
+      messages(s).some((m) => m.startsWith('waiting for another instance to finish migrating')),
+    );
+    expect(waited.length).toBeLessThanOrEqual(1);
     const secrets = await admin((c) => c.query(`select value from "Setting" where key = 'installation_secret'`), name);
     expect(secrets.rowCount).toBe(1);
     expect(fs.readdirSync(dataDir)).toEqual([]); // no embedded database on the side

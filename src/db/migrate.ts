@@ -1,9 +1,12 @@
-// Apply pending Prisma migrations from code (server start, tests), without the Prisma CLI and without
-// the native schema engine: the wasm schema engine of ./schema-engine/engine.ts does the work.
+// Apply pending Prisma migrations (server start, `refgraph migrate`, tests) without Prisma: each
+// prisma/migrations/<name>/migration.sql, in name order, in a transaction of its own, recorded in
+// `_prisma_migrations` the way Prisma records it, so that `prisma migrate status|deploy|resolve` and this
+// module read and write one history. Nothing here depends on Prisma's schema engine (db/schema-engine/
+// is a development tool for `prisma migrate dev|diff`; test/start-path-imports.test.ts keeps it so).
 //
 // PostgreSQL: safe with several instances starting at once (a session-level advisory lock on a dedicated
-// connection serialises them), and cheap when there is nothing to do (the _prisma_migrations table is
-// read directly; the 5 MB wasm engine is only loaded when a migration is pending).
+// connection serialises them), and cheap when there is nothing to do (one read of _prisma_migrations,
+// without the lock). PGlite: the same SQL, serialised per instance in process.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,16 +16,12 @@ import pg from 'pg';
 import {
   isPgliteUrl,
   isPostgresUrl,
-  noFilters,
-  openSchemaEngine,
   pgDatabaseName,
   pgliteDataDir,
   pgUrlWithDatabase,
   quoteIdent,
-  readMigrationsList,
   splitPgUrl,
-  type MigrationList,
-} from './schema-engine/engine.js';
+} from './url.js';
 
 export type MigrationTarget = { url: string } | { pglite: PGlite };
 
@@ -47,6 +46,8 @@ export class MigrationError extends Error {
       | 'FAILED_MIGRATION'
       | 'LOCK_TIMEOUT'
       | 'APPLY_FAILED'
+      | 'NOT_EMPTY'
+      | 'INVALID_MIGRATIONS'
       | 'UNSUPPORTED_URL',
     options?: { cause?: unknown },
   ) {
@@ -56,8 +57,8 @@ export class MigrationError extends Error {
 }
 
 /**
- * Our advisory lock key. Deliberately NOT Prisma's own 72707369: the schema engine takes that one on
- * its own connection while applying, and would wait forever on us if we held it.
+ * Our advisory lock key. Deliberately not Prisma's own 72707369, which `prisma migrate deploy` takes:
+ * the two tools do not wait for each other (run one or the other against a database, not both at once).
  */
 export const MIGRATION_LOCK_KEY = 1919248999; // 0x72656667, "refg"
 
@@ -76,13 +77,45 @@ export function defaultMigrationsDir(): string {
   return path.join(packageRoot(), 'prisma', 'migrations');
 }
 
+/** One prisma/migrations/<name>/migration.sql. */
+export interface Migration {
+  name: string;
+  sql: string;
+  /** What Prisma stores in _prisma_migrations.checksum: the SHA-256 of the file, in hex. */
+  checksum: string;
+}
+
+/** The migrations of `dir`, in name order (the order Prisma applies them in). */
+export function readMigrations(dir: string): Migration[] {
+  const names = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name)
+        .sort()
+    : [];
+  return names.map((name) => {
+    const file = path.join(dir, name, 'migration.sql');
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (error) {
+      throw new MigrationError(
+        `Cannot read migration ${name}: ${(error as Error).message}. Every directory in ${dir} must hold a migration.sql.`,
+        'INVALID_MIGRATIONS',
+        { cause: error },
+      );
+    }
+    return { name, sql: bytes.toString('utf8'), checksum: crypto.createHash('sha256').update(bytes).digest('hex') };
+  });
+}
+
 export async function applyMigrations(
   target: MigrationTarget,
   opts: ApplyMigrationsOptions = {},
 ): Promise<{ applied: string[] }> {
-  const migrationsDir = opts.migrationsDir ?? defaultMigrationsDir();
+  const migrations = readMigrations(opts.migrationsDir ?? defaultMigrationsDir());
   const log = opts.log ?? (() => {});
-  const migrations = readMigrationsList(migrationsDir);
   if ('pglite' in target) return applyOnPglite(target.pglite, migrations, log);
   const { url } = target;
   if (isPgliteUrl(url)) {
@@ -104,53 +137,81 @@ export async function applyMigrations(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Reading the migration history directly
+// The migration history (_prisma_migrations)
 // ---------------------------------------------------------------------------------------------------
+
+/** What the migrator needs of a connection: PostgreSQL's pg.Client or a PGlite instance. */
+interface Session {
+  /** Where the migrations go, for messages ("PostgreSQL database "x" at host:5432"). */
+  where: string;
+  /** The schema that holds the application's tables and _prisma_migrations. */
+  schema: string;
+  query<R>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+}
+
+interface Transaction {
+  query<R>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** A script of several statements (the simple query protocol), as Prisma runs a migration file. */
+  exec(script: string): Promise<void>;
+}
 
 interface HistoryRow {
   migration_name: string;
   checksum: string;
   finished: boolean;
   rolled_back: boolean;
-  started_at: Date | string;
   logs: string | null;
 }
 
 interface HistoryState {
-  pending: string[];
+  /** False when _prisma_migrations does not exist yet. */
+  exists: boolean;
+  pending: Migration[];
   failed: HistoryRow[];
   edited: string[];
 }
 
-type Query = (sql: string) => Promise<HistoryRow[]>;
+const historyTable = (schema: string) => `${quoteIdent(schema)}."_prisma_migrations"`;
 
-async function readHistory(query: Query, schema: string, migrations: MigrationList): Promise<HistoryState> {
+/** The table exactly as Prisma's schema engine creates it (PostgreSQL flavour). */
+const createHistoryTable = (schema: string) => `CREATE TABLE IF NOT EXISTS ${historyTable(schema)} (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)`;
+
+async function readHistory(session: Session, migrations: Migration[]): Promise<HistoryState> {
   let rows: HistoryRow[];
+  let exists = true;
   try {
-    rows = await query(
+    rows = await session.query<HistoryRow>(
       `SELECT migration_name, checksum, finished_at IS NOT NULL AS finished,
-              rolled_back_at IS NOT NULL AS rolled_back, started_at, logs
-         FROM ${quoteIdent(schema)}."_prisma_migrations" ORDER BY started_at`,
+              rolled_back_at IS NOT NULL AS rolled_back, logs
+         FROM ${historyTable(session.schema)} ORDER BY started_at`,
     );
   } catch (error) {
     // 42P01 undefined_table / 3F000 invalid_schema_name: never migrated.
-    if (['42P01', '3F000'].includes((error as { code?: string }).code ?? '')) rows = [];
-    else throw error;
+    if (!['42P01', '3F000'].includes((error as { code?: string }).code ?? '')) throw error;
+    rows = [];
+    exists = false;
   }
   const applied = new Map(rows.filter((r) => r.finished && !r.rolled_back).map((r) => [r.migration_name, r]));
-  const pending: string[] = [];
+  const pending: Migration[] = [];
   const edited: string[] = [];
-  for (const dir of migrations.migrationDirectories) {
-    const row = applied.get(dir.path);
-    if (!row) pending.push(dir.path);
-    else if (dir.migrationFile.content.tag === 'ok' && row.checksum !== sha256(dir.migrationFile.content.value)) {
-      edited.push(dir.path);
-    }
+  for (const migration of migrations) {
+    const row = applied.get(migration.name);
+    if (!row) pending.push(migration);
+    else if (row.checksum !== migration.checksum) edited.push(migration.name);
   }
-  return { pending, failed: rows.filter((r) => !r.finished && !r.rolled_back), edited };
+  return { exists, pending, failed: rows.filter((r) => !r.finished && !r.rolled_back), edited };
 }
-
-const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
 function warnEdited(state: HistoryState, log: (msg: string) => void): void {
   if (state.edited.length) {
@@ -160,9 +221,6 @@ function warnEdited(state: HistoryState, log: (msg: string) => void): void {
     );
   }
 }
-
-/** The engine's error text without the Rust span trace that follows it ("   0: sql_schema_connector::..."). */
-const withoutTrace = (text: string) => text.split(/\n\s+0: /)[0]!.trim();
 
 function failedMigrationError(state: HistoryState, where: string, cause?: unknown): MigrationError {
   const [first] = state.failed;
@@ -175,10 +233,125 @@ function failedMigrationError(state: HistoryState, where: string, cause?: unknow
       `  - or undo whatever it changed (migrations run in one transaction, so usually nothing) and run:\n` +
       `    npx prisma migrate resolve --rolled-back ${name}\n` +
       `then start again (DATABASE_URL must point at this database).` +
-      (first?.logs ? `\nRecorded error: ${withoutTrace(first.logs)}` : ''),
+      (first?.logs ? `\nRecorded error: ${first.logs}` : ''),
     'FAILED_MIGRATION',
     { cause },
   );
+}
+
+/** The error of a failed migration as it is stored in _prisma_migrations.logs (close to Prisma's text). */
+function describeFailure(migration: Migration, error: unknown): string {
+  const e = error as { code?: string; message?: string; position?: string; detail?: string; hint?: string };
+  const lines = [`Migration name: ${migration.name}`, ''];
+  if (e.code) lines.push(`Database error code: ${e.code}`, '');
+  lines.push('Database error:', `ERROR: ${e.message ?? String(error)}`);
+  if (e.detail) lines.push(`DETAIL: ${e.detail}`);
+  if (e.hint) lines.push(`HINT: ${e.hint}`);
+  if (e.position) lines.push(`Position: character ${e.position} of migration.sql`);
+  if (e.code === '25001') {
+    // active_sql_transaction: e.g. CREATE INDEX CONCURRENTLY, ALTER SYSTEM, VACUUM.
+    lines.push(
+      '',
+      'refgraph applies each migration in one transaction, and this statement cannot run in one. Write it ' +
+        'without CONCURRENTLY (or the like), or run it by hand and mark the migration with ' +
+        '`npx prisma migrate resolve --applied`.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The database has tables but no migration history: refuse, as `prisma migrate deploy` does (P3005),
+ * rather than run CREATE TABLEs against a schema someone else made.
+ */
+async function refuseUnknownSchema(session: Session): Promise<void> {
+  const [row] = await session.query<{ tables: string | null }>(
+    `SELECT string_agg(quote_ident(c.relname), ', ' ORDER BY c.relname) AS tables
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm')`,
+    [session.schema],
+  );
+  if (row?.tables) {
+    throw new MigrationError(
+      `${session.where} is not empty (schema "${session.schema}" has ${row.tables}) but has no migration ` +
+        'history (_prisma_migrations): refusing to apply migrations to it. Use an empty database, or ' +
+        'baseline this one (https://pris.ly/d/migrate-baseline).',
+      'NOT_EMPTY',
+    );
+  }
+}
+
+/** Apply `state.pending` in order, each in its own transaction with its history row. */
+async function applyPending(
+  session: Session,
+  state: HistoryState,
+  log: (msg: string) => void,
+): Promise<{ applied: string[] }> {
+  const { where, schema } = session;
+  if (!state.exists) {
+    await refuseUnknownSchema(session);
+    try {
+      if (schema !== 'public') await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await session.query(createHistoryTable(schema));
+    } catch (error) {
+      throw new MigrationError(
+        `Cannot create the migration history (_prisma_migrations) in schema "${schema}" of ${where}: ` +
+          `${(error as Error).message}. The user in DATABASE_URL needs the CREATE privilege there.`,
+        'APPLY_FAILED',
+        { cause: error },
+      );
+    }
+  }
+  log(
+    `applying ${state.pending.length} pending migration(s) to ${where}: ${state.pending.map((m) => m.name).join(', ')}`,
+  );
+  const t0 = Date.now();
+  const applied: string[] = [];
+  for (const migration of state.pending) {
+    const startedAt = new Date();
+    try {
+      await session.transaction(async (tx) => {
+        await tx.exec(migration.sql);
+        await tx.query(
+          `INSERT INTO ${historyTable(schema)}
+             (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+           VALUES ($1, $2, clock_timestamp(), $3, NULL, NULL, $4, 1)`,
+          [crypto.randomUUID(), migration.checksum, migration.name, startedAt],
+        );
+      });
+    } catch (error) {
+      // Rolled back: nothing of it stays but this row, which stops every later start until the
+      // migration is resolved (what Prisma records for a failed migration: no finished_at, the error).
+      const logs = describeFailure(migration, error);
+      try {
+        await session.query(
+          `INSERT INTO ${historyTable(schema)}
+             (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+           VALUES ($1, $2, NULL, $3, $4, NULL, $5, 0)`,
+          [crypto.randomUUID(), migration.checksum, migration.name, logs, startedAt],
+        );
+      } catch (recording) {
+        // E.g. the connection is gone: nothing is recorded, so the next start tries the migration again.
+        throw new MigrationError(
+          `Migration \`${migration.name}\` failed on ${where} and was rolled back; the failure could not be ` +
+            `recorded (${(recording as Error).message}).\n${logs}`,
+          'APPLY_FAILED',
+          { cause: error },
+        );
+      }
+      const failed = {
+        migration_name: migration.name,
+        checksum: migration.checksum,
+        finished: false,
+        rolled_back: false,
+        logs,
+      };
+      throw failedMigrationError({ ...state, failed: [failed] }, where, error);
+    }
+    applied.push(migration.name);
+  }
+  log(`applied ${applied.length} migration(s) in ${Date.now() - t0} ms`);
+  return { applied };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -311,19 +484,40 @@ async function acquireLock(client: pg.Client, timeoutMs: number, log: (msg: stri
   }
 }
 
+function pgSession(client: pg.Client, where: string, schema: string): Session {
+  const query = async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[];
+  return {
+    where,
+    schema,
+    query,
+    transaction: async (fn) => {
+      await client.query('BEGIN');
+      try {
+        // A query without parameters goes through the simple protocol: a whole script in one call.
+        const result = await fn({ query, exec: async (script) => void (await client.query(script)) });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    },
+  };
+}
+
 async function applyOnPostgres(
   url: string,
-  migrations: MigrationList,
+  migrations: Migration[],
   opts: ApplyMigrationsOptions,
   log: (msg: string) => void,
 ): Promise<{ applied: string[] }> {
   const { schema = 'public' } = splitPgUrl(url);
   const { where } = describePg(url);
   const client = await connectPg(url, opts.createDatabase ?? false, log);
-  const query: Query = async (sql) => (await client.query<HistoryRow>(sql)).rows;
+  const session = pgSession(client, where, schema);
   try {
     // Fast path, without the lock: everything already applied.
-    let state = await readHistory(query, schema, migrations);
+    let state = await readHistory(session, migrations);
     if (!state.pending.length) {
       warnEdited(state, log);
       return { applied: [] };
@@ -331,55 +525,16 @@ async function applyOnPostgres(
     await acquireLock(client, opts.lockTimeoutMs ?? 5 * 60_000, log, where);
     try {
       // Another instance may have applied them while we waited.
-      state = await readHistory(query, schema, migrations);
+      state = await readHistory(session, migrations);
       if (state.failed.length) throw failedMigrationError(state, where);
+      warnEdited(state, log);
       if (!state.pending.length) return { applied: [] };
-      return await applyWithEngine({ url }, migrations, state, log, where, () =>
-        readHistory(query, schema, migrations),
-      );
+      return await applyPending(session, state, log);
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
     }
   } finally {
     await client.end().catch(() => {});
-  }
-}
-
-async function applyWithEngine(
-  target: { url: string } | { pglite: PGlite },
-  migrations: MigrationList,
-  state: HistoryState,
-  log: (msg: string) => void,
-  where: string,
-  reread: () => Promise<HistoryState>,
-): Promise<{ applied: string[] }> {
-  log(`applying ${state.pending.length} pending migration(s) to ${where}: ${state.pending.join(', ')}`);
-  const t0 = Date.now();
-  const handle = await openSchemaEngine(target);
-  try {
-    const { appliedMigrationNames } = await handle.engine.applyMigrations({
-      migrationsList: migrations,
-      filters: noFilters,
-    });
-    log(`applied ${appliedMigrationNames.length} migration(s) in ${Date.now() - t0} ms`);
-    return { applied: appliedMigrationNames };
-  } catch (error) {
-    // A migration that failed is recorded as such: report it with what to do about it.
-    const after = await reread().catch(() => undefined);
-    if (after?.failed.length) throw failedMigrationError(after, where, error);
-    const e = error as { message?: string; code?: string };
-    const hint =
-      e.code === 'P3005'
-        ? '\nThe database already contains tables but no Prisma migration history: use an empty database, or ' +
-          'baseline it (https://pris.ly/d/migrate-baseline).'
-        : '';
-    throw new MigrationError(
-      `Applying migrations to ${where} failed${e.code ? ` (${e.code})` : ''}: ${withoutTrace(e.message ?? String(error))}${hint}`,
-      'APPLY_FAILED',
-      { cause: error },
-    );
-  } finally {
-    await handle.close();
   }
 }
 
@@ -389,9 +544,24 @@ async function applyWithEngine(
 
 const pgliteQueues = new WeakMap<PGlite, Promise<unknown>>();
 
+function pgliteSession(db: PGlite): Session {
+  return {
+    where: db.dataDir ? `PGlite database at ${db.dataDir}` : 'in-memory PGlite database',
+    schema: 'public',
+    query: async <R>(sql: string, params?: unknown[]) => (await db.query(sql, params)).rows as R[],
+    transaction: (fn) =>
+      db.transaction((tx) =>
+        fn({
+          query: async <R>(sql: string, params?: unknown[]) => (await tx.query(sql, params)).rows as R[],
+          exec: async (script) => void (await tx.exec(script)),
+        }),
+      ),
+  };
+}
+
 async function applyOnPglite(
   db: PGlite,
-  migrations: MigrationList,
+  migrations: Migration[],
   log: (msg: string) => void,
 ): Promise<{ applied: string[] }> {
   const previous = pgliteQueues.get(db) ?? Promise.resolve();
@@ -399,17 +569,12 @@ async function applyOnPglite(
     .catch(() => {})
     .then(async () => {
       await db.waitReady;
-      const where = db.dataDir ? `PGlite database at ${db.dataDir}` : 'in-memory PGlite database';
-      const query: Query = async (sql) => (await db.query<HistoryRow>(sql)).rows;
-      const state = await readHistory(query, 'public', migrations);
-      if (state.failed.length) throw failedMigrationError(state, where);
-      if (!state.pending.length) {
-        warnEdited(state, log);
-        return { applied: [] };
-      }
-      return applyWithEngine({ pglite: db }, migrations, state, log, where, () =>
-        readHistory(query, 'public', migrations),
-      );
+      const session = pgliteSession(db);
+      const state = await readHistory(session, migrations);
+      if (state.failed.length) throw failedMigrationError(state, session.where);
+      warnEdited(state, log);
+      if (!state.pending.length) return { applied: [] };
+      return applyPending(session, state, log);
     });
   pgliteQueues.set(db, run);
   return run;

@@ -1,13 +1,14 @@
 // Prisma's WebAssembly schema engine (@prisma/schema-engine-wasm) driven by Prisma 7 driver adapters,
 // for PostgreSQL (@prisma/adapter-pg) and PGlite (pglite-prisma-adapter) only.
 //
-// Used by ./cli.ts (the stand-in for the native `schema-engine` binary that `prisma migrate *` spawns)
-// and by ../migrate.ts (applying migrations from code). The wasm engine's API and the adapters' internals
-// patched below are internal to Prisma: versions are pinned exactly in package.json, and
-// test/migrate-cli.test.ts exercises the whole CLI workflow. See docs/prisma-offline.md.
+// Used by ./cli.ts only (the stand-in for the native `schema-engine` binary that `prisma migrate *`
+// spawns): a development tool. The server applies migrations without it (../migrate.ts), and nothing it
+// runs may import this directory (test/start-path-imports.test.ts). The wasm engine's API and the
+// adapters' internals patched below are internal to Prisma: versions are pinned exactly in package.json,
+// and test/migrate-cli.test.ts exercises the whole CLI workflow. See docs/prisma-offline.md.
 //
 // Heavy modules (pg, adapters, PGlite, the 5 MB wasm) are imported lazily so that `schema-engine cli ...`
-// commands and the migrate fast path never pay for them.
+// commands never pay for them.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -27,6 +28,15 @@ import type {
   SchemaEngine as WasmSchemaEngine,
   SchemaFilter,
 } from '@prisma/schema-engine-wasm/schema_engine_bg';
+import {
+  isPgliteUrl,
+  isPostgresUrl,
+  pgDatabaseName,
+  pgliteDataDir,
+  pgUrlWithDatabase,
+  quoteIdent,
+  splitPgUrl,
+} from '../url.js';
 
 export type {
   ApplyMigrationsOutput,
@@ -37,6 +47,7 @@ export type {
   SchemaFilter,
 } from '@prisma/schema-engine-wasm/schema_engine_bg';
 export type { WasmSchemaEngine };
+export { isPgliteUrl, isPostgresUrl, pgDatabaseName, pgliteDataDir, pgUrlWithDatabase, quoteIdent, splitPgUrl };
 
 const require = createRequire(import.meta.url);
 
@@ -117,38 +128,6 @@ export function loadSchemaEngineClass(): Promise<SchemaEngineClass> {
 // ---------------------------------------------------------------------------------------------------
 // PostgreSQL over TCP (@prisma/adapter-pg)
 // ---------------------------------------------------------------------------------------------------
-
-export const isPostgresUrl = (url: string | undefined): url is `postgres${string}` =>
-  /^postgres(ql)?:\/\//.test(url ?? '');
-export const isPgliteUrl = (url: string | undefined): url is `pglite:${string}` => (url ?? '').startsWith('pglite:');
-
-/**
- * Pitfall 5: Prisma URLs carry `?schema=NAME`, which node-postgres ignores, while migration SQL is
- * unqualified: remove the parameter and set the connection's search_path instead.
- */
-export function splitPgUrl(url: string): { connectionString: string; schema: string | undefined } {
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema') || undefined;
-  u.searchParams.delete('schema');
-  if (schema && !u.searchParams.has('options')) {
-    u.searchParams.set('options', `-c search_path="${schema.replace(/"/g, '""')}"`);
-  }
-  return { connectionString: u.toString(), schema };
-}
-
-/** Same server, another database. */
-export function pgUrlWithDatabase(connectionString: string, database: string): string {
-  const u = new URL(connectionString);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
-
-/** Database name of a postgres URL (`postgres` when the path is empty). */
-export function pgDatabaseName(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
-}
-
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** The internals of adapter-pg 7.10.1's PgQueryable that the patches below touch (private in its typings). */
 interface PgQueryableInternals {
@@ -355,13 +334,6 @@ async function pgAdapterFactory(url: string, shadowDatabaseUrl?: string): Promis
 // ---------------------------------------------------------------------------------------------------
 // PGlite in-process (pglite-prisma-adapter)
 // ---------------------------------------------------------------------------------------------------
-
-/** `pglite:memory` (or `pglite:`) → undefined (in memory); `pglite:<dir>` → absolute dir (relative to cwd). */
-export function pgliteDataDir(url: string): string | undefined {
-  const location = url.slice('pglite:'.length).replace(/^\/\/(?=\/)/, ''); // tolerate pglite:///abs/path
-  if (location === '' || location === 'memory' || location === 'memory://') return undefined;
-  return path.resolve(process.cwd(), location);
-}
 
 interface PgliteAdapterInternals {
   executeScript(script: string): Promise<void>;
