@@ -6,7 +6,7 @@ import { formatMinor, parseCurrency } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { partnerBalance } from '../ledger/balance.service.js';
 import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
-import { prismaQueryable } from '../stats/stats.service.js';
+import { prismaSql } from '../../lib/sql.js';
 
 // Payouts: createPayout claims a partner's approved rewards, markPayoutPaid settles them.
 // The money rules are in ./README.md.
@@ -40,7 +40,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
     const partner = await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: partnerId, ...tenant } } });
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
 
-    const balance = await partnerBalance(prismaQueryable(tx), tenant, partner.id, currency);
+    const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, currency);
     if (balance.available <= 0n) {
       throw new DomainError(
         'NOTHING_DUE',
