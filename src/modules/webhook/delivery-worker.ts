@@ -9,6 +9,7 @@ import { EVENTS_CHANNEL } from '../events/outbox.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 import { guardedLookup, refusedAddressReason } from './url-guard.js';
 import { WEBHOOKS_CHANNEL } from './webhook.service.js';
+import { prismaSql } from '../../lib/sql.js';
 
 export interface WebhookWorkerOptions {
   /** Poll for due retries every this many ms; 0 = start() does nothing (runOnce still works). */
@@ -217,14 +218,17 @@ export class WebhookWorker {
   /** One batch of one endpoint's new events into deliveries, cursor advanced in the same transaction. */
   private fanOut(endpointId: string, now: Date): Promise<{ created: number; more: boolean }> {
     return this.db.prisma.$transaction(async (tx) => {
-      const [endpoint] = await tx.$queryRaw<
-        Array<{ workspaceId: string; mode: 'TEST' | 'LIVE'; eventTypes: string[]; lastSequence: string }>
-      >`
+      const [endpoint] = await prismaSql(tx).sql<{
+        workspaceId: string;
+        mode: 'TEST' | 'LIVE';
+        eventTypes: string[];
+        lastSequence: string;
+      }>`
         SELECT "workspaceId", "mode"::text AS "mode", "eventTypes", "lastSequence"::text AS "lastSequence"
           FROM "WebhookEndpoint" WHERE "id" = ${endpointId}::uuid AND "enabled"
            FOR UPDATE SKIP LOCKED`;
       if (!endpoint) return { created: 0, more: false }; // another worker has it, or it was disabled
-      const events = await tx.$queryRaw<Array<{ id: string; sequence: string; type: string }>>`
+      const events = await prismaSql(tx).sql<{ id: string; sequence: string; type: string }>`
         SELECT "id", "sequence"::text AS "sequence", "type" FROM "Event"
          WHERE "workspaceId" = ${endpoint.workspaceId}::uuid AND "mode" = ${endpoint.mode}::"Mode" AND "sequence" > ${endpoint.lastSequence}::bigint
          ORDER BY "Event"."sequence" LIMIT ${FANOUT_BATCH}`;
