@@ -1,4 +1,4 @@
-import { sqlTx, type SqlTx } from './lib/sql.js';
+import { sql, sqlClient, type SqlClient, type SqlTx } from './lib/sql.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,10 +29,13 @@ export interface StatementCounter {
 }
 
 /** The database refgraph runs on: a PostgreSQL server, or the embedded PGlite. */
-export interface Database {
+export interface Database extends SqlClient {
   kind: 'postgres' | 'pglite';
   prisma: PrismaClient;
-  /** Raw SQL access for the few hot paths and checks that bypass Prisma. */
+  /**
+   * The driver's own `query(text, params)`: for lib/sql.ts, tests and tools. Application code
+   * writes `db.sql`…`` (SqlClient: one statement, its values numbered as parameters by lib/sql.ts).
+   */
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   statements: StatementCounter;
   /**
@@ -97,7 +100,8 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     prisma,
     statements,
     describe: redact(url),
-    query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
+    query: async (text, params) => (await pool.query(text, params as unknown[])).rows,
+    ...sqlClient(async (text, params) => (await pool.query(text, params)).rows),
     transaction: async (fn) => {
       const client = await pool.connect();
       let broken: Error | undefined;
@@ -105,7 +109,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
         await client.query('BEGIN');
         try {
           const result = await fn(
-            sqlTx(
+            sqlClient(
               async (text, params) => (await client.query({ name: statementName(text), text, values: params })).rows,
             ),
           );
@@ -140,14 +144,16 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       const client = new pg.Client(config);
       client.on('error', () => {});
       await client.connect();
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+      const { rows } = await client.query<{ locked: boolean }>(
+        sql`SELECT pg_try_advisory_lock(${key}) AS locked`.toQuery(),
+      );
       if (!rows[0]?.locked) {
         await client.end().catch(() => {});
         return null;
       }
       return {
         release: async () => {
-          await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {});
+          await client.query(sql`SELECT pg_advisory_unlock(${key})`.toQuery()).catch(() => {});
           await client.end().catch(() => {});
         },
       };
@@ -315,9 +321,10 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     describe: options.pglite
       ? 'embedded PGlite (in memory)'
       : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
-    query: async (sql, params) => (await pglite.query(sql, params as unknown[])).rows as never,
+    query: async (text, params) => (await pglite.query(text, params as unknown[])).rows as never,
+    ...sqlClient(async (text, params) => (await pglite.query(text, params)).rows),
     transaction: (fn) =>
-      pglite.transaction((tx) => fn(sqlTx(async (text, params) => (await tx.query(text, params)).rows))),
+      pglite.transaction((tx) => fn(sqlClient(async (text, params) => (await tx.query(text, params)).rows))),
     ping: async () => {
       await pglite.query('select 1');
     },

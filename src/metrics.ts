@@ -155,9 +155,8 @@ export class Metrics {
       'Webhook deliveries waiting for a first or next attempt, all instances (NaN: the database did not answer)',
       () =>
         this.fromDatabase('webhook backlog', async () => {
-          const [row] = await db.query<{ pending: number | string }>(
-            `SELECT count(*)::int AS "pending" FROM "WebhookDelivery" WHERE "status" = 'PENDING'`,
-          );
+          const [row] = await db.sql<{ pending: number | string }>`
+            SELECT count(*)::int AS "pending" FROM "WebhookDelivery" WHERE "status" = 'PENDING'`;
           return Number(row?.pending ?? 0);
         }),
     );

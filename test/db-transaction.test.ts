@@ -1,7 +1,7 @@
 // Database.transaction (src/db.ts, src/lib/sql.ts): plain-SQL transactions for the hot paths, on
 // PostgreSQL and on PGlite alike.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EMPTY_FRAGMENT, sqlFragment } from '../src/lib/sql.js';
+import { sql } from '../src/lib/sql.js';
 import { createWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -85,8 +85,8 @@ describe('Database.transaction', () => {
 
   it('splices fragments into a statement, their values renumbered and still sent as parameters', async () => {
     const tricky = `it's "quoted" $1`;
-    const inner = sqlFragment`SELECT ${tricky}::text AS "v", ${2}::int AS "n"`;
-    const outer = sqlFragment`picked AS (${inner}), `;
+    const inner = sql`SELECT ${tricky}::text AS "v", ${2}::int AS "n"`;
+    const outer = sql`picked AS (${inner}), `;
     const rows = await testDb.db.transaction(
       (tx) =>
         tx.sql<{
@@ -94,7 +94,7 @@ describe('Database.transaction', () => {
           n: number;
           m: number;
           e: string;
-        }>`WITH ${outer} ${EMPTY_FRAGMENT} other AS (SELECT ${3}::int AS "m")
+        }>`WITH ${outer} ${sql.empty} other AS (SELECT ${3}::int AS "m")
         SELECT picked."v", picked."n", other."m", ${'end'}::text AS "e" FROM picked, other`,
     );
     expect(rows).toEqual([{ v: tricky, n: 2, m: 3, e: 'end' }]);

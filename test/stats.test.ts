@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { partnerBalance } from '../src/modules/ledger/balance.service.js';
-import { prismaQueryable } from '../src/modules/stats/stats.service.js';
+import { prismaSql } from '../src/lib/sql.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import { countStatements, factories, gid, seedNetwork, uuidv7, type Tenant } from './helpers/factories.js';
@@ -635,9 +635,7 @@ describe('balance service', () => {
   it('reads a single balance inside a Prisma transaction on either backend', async () => {
     const prisma = server.testDb.db.prisma;
     const scope = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
-    const usdBalance = await prisma.$transaction((tx) =>
-      partnerBalance(prismaQueryable(tx), scope, data.alice.id, 'USD'),
-    );
+    const usdBalance = await prisma.$transaction((tx) => partnerBalance(prismaSql(tx), scope, data.alice.id, 'USD'));
     expect(usdBalance).toEqual({ currency: 'USD', pending: 0n, available: -250n, paid: 1000n });
     const none = await partnerBalance(server.testDb.db, scope, data.alice.id, 'GBP');
     expect(none).toEqual({ currency: 'GBP', pending: 0n, available: 0n, paid: 0n });

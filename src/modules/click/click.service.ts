@@ -4,6 +4,7 @@ import type { ClickConfig } from '../../config.js';
 import type { EnrollmentStatus, Mode, PartnerStatus, ProgramStatus } from '../../generated/prisma/enums.js';
 import { DomainError, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
+import { type SqlFragment, sql } from '../../lib/sql.js';
 import type { Logger } from '../../logger.js';
 import { normalizeCode } from '../link/codes.js';
 import { formatUuid, uuidv7Bytes } from '../../lib/uuid.js';
@@ -72,7 +73,7 @@ export interface RecordedClick {
   discardReason: DiscardReason | null;
 }
 
-/** A Click row as written, in column order of INSERT_SQL. */
+/** A Click row as written, in column order of insertStatement. */
 interface ClickRow {
   id: string;
   workspaceId: string;
@@ -88,7 +89,7 @@ interface ClickRow {
   discarded: boolean;
 }
 
-/** Runs one SQL statement (the app's `db.query`). */
+/** Runs one SQL statement: the driver's `query(text, params)` (the app's `db.query`; tests pass their own). */
 export type QueryFn = (sql: string, params: unknown[]) => Promise<unknown>;
 
 export interface ClickRecorderOptions extends Partial<ClickConfig> {
@@ -124,7 +125,8 @@ export interface ClickRecorderStats {
   linkLookups: number;
 }
 
-const LINK_SQL = `
+/** The link with this normalized code, and the statuses that decide whether its clicks count. */
+const linkStatement = (codeNormalized: string) => sql`
 SELECT l."id" AS "linkId", l."workspaceId", l."mode"::text AS "mode", l."programId", l."partnerId", l."code",
        coalesce(l."destinationUrl", p."destinationUrl") AS "destinationUrl",
        l."disabledAt" IS NOT NULL AS "disabled",
@@ -133,18 +135,34 @@ SELECT l."id" AS "linkId", l."workspaceId", l."mode"::text AS "mode", l."program
   JOIN "Program" p ON p."id" = l."programId"
   JOIN "Partner" pa ON pa."id" = l."partnerId"
   JOIN "Enrollment" e ON e."id" = l."enrollmentId"
- WHERE l."codeNormalized" = $1`;
+ WHERE l."codeNormalized" = ${codeNormalized}`;
 
 // One statement per batch whatever its size: the rows travel as 12 arrays, so the text (and the
 // server's plan) never changes and no batch can hit the 65 535-parameter limit. Enum arrays go as
 // text[] because PGlite cannot serialize an array of a user-defined type. ON CONFLICT makes a
 // retry of a batch that did commit (but whose answer was lost) harmless.
-const INSERT_SQL = `
+function insertStatement(rows: readonly ClickRow[]) {
+  const [
+    id,
+    workspaceId,
+    mode,
+    linkId,
+    programId,
+    partnerId,
+    occurredAt,
+    ipHash,
+    userAgent,
+    referrerUrl,
+    landingUrl,
+    discarded,
+  ] = columns(rows);
+  return sql`
 INSERT INTO "Click" ("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded")
 SELECT u."id", u."workspaceId", u."mode"::"Mode", u."linkId", u."programId", u."partnerId", u."occurredAt", u."ipHash", u."userAgent", u."referrerUrl", u."landingUrl", u."discarded"
-  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[])
+  FROM unnest(${id}::uuid[], ${workspaceId}::uuid[], ${mode}::text[], ${linkId}::uuid[], ${programId}::uuid[], ${partnerId}::uuid[], ${occurredAt}::timestamptz[], ${ipHash}::text[], ${userAgent}::text[], ${referrerUrl}::text[], ${landingUrl}::text[], ${discarded}::boolean[])
     AS u("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded")
     ON CONFLICT DO NOTHING`;
+}
 
 /**
  * Records clicks. One per app (`ctx.clicks`): it owns a short-lived cache of link facts and the
@@ -253,9 +271,15 @@ export class ClickRecorder {
     else this.links.delete(normalizeCode(code));
   }
 
+  /** Run one statement of lib/sql.ts through the injected driver function. */
+  private run(statement: SqlFragment): Promise<unknown> {
+    const { text, values } = statement.toQuery();
+    return this.query(text, values);
+  }
+
   private async loadLink(codeNormalized: string): Promise<LinkFacts | null> {
     this.counters.linkLookups++;
-    const rows = (await this.query(LINK_SQL, [codeNormalized])) as LinkFacts[];
+    const rows = (await this.run(linkStatement(codeNormalized))) as LinkFacts[];
     return rows[0] ?? null;
   }
 
@@ -416,7 +440,7 @@ export class ClickRecorder {
     let delay = this.retryDelayMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.query(INSERT_SQL, columns(rows));
+        await this.run(insertStatement(rows));
         this.counters.written += rows.length;
         this.counters.batches++;
         return;
@@ -471,8 +495,8 @@ export class ClickRecorder {
   }
 }
 
-/** The 12 column arrays of INSERT_SQL. */
-function columns(rows: ClickRow[]): unknown[] {
+/** The 12 column arrays of insertStatement. */
+function columns(rows: readonly ClickRow[]): unknown[][] {
   const cols: unknown[][] = Array.from({ length: 12 }, () => new Array<unknown>(rows.length));
   rows.forEach((r, i) => {
     cols[0]![i] = r.id;

@@ -1,4 +1,4 @@
-import { sqlFragment, type SqlFragment, type SqlTx } from '../../lib/sql.js';
+import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -294,7 +294,7 @@ export async function loadFacts(
                       (SELECT "programId" FROM touch WHERE "linkId" = ${clickLinkId}::uuid),
                       (SELECT "programId" FROM touch WHERE "codeNormalized" = ${code ?? ''})) AS "programId"
     ),
-    referral AS (${referralQuery(tenant, input.referredExternalId, sqlFragment`(SELECT "programId" FROM scope)`)})
+    referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`)})
     SELECT (SELECT "id" FROM claim) AS "claimedId",
            (SELECT g."id" FROM "Program" g
              WHERE g."id" = ${input.programId}::uuid AND g."workspaceId" = ${ws}::uuid AND g."mode" = ${tenant.mode}::"Mode") AS "givenProgramId",
@@ -398,7 +398,7 @@ export async function loadReferral(
   externalId: string,
   programId: string,
 ): Promise<ReferralFacts | null> {
-  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sqlFragment`${programId}::uuid`)}`;
+  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sql`${programId}::uuid`)}`;
   return rows[0] ? referralOf(rows[0]) : null;
 }
 
@@ -418,7 +418,7 @@ type ReferralRow = FactsRow & {
  * their oldest) across the tenant's programs.
  */
 function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment): SqlFragment {
-  return sqlFragment`
+  return sql`
     SELECT r."id" AS "referralId", r."status"::text AS "referralStatus", r."email" AS "referralEmail", r."createdAt" AS "referralCreatedAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",

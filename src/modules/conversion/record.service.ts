@@ -5,7 +5,7 @@ import type { ConversionStatus, ConversionType, ReferralStatus } from '../../gen
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
-import { sqlFragment, sqlTx, type SqlTx } from '../../lib/sql.js';
+import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
 import {
@@ -220,7 +220,7 @@ export async function recordConversion(
     // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
     // One read, no transaction: nothing is written on this path.
-    const stored = await storedConversion(sqlTx(db.query), tenant, input.idempotencyKey);
+    const stored = await storedConversion(db, tenant, input.idempotencyKey);
     if (stored) return stored;
     throw error;
   }
@@ -255,7 +255,7 @@ async function recordInTransaction(
   // 1. The claim, and in the same statement every fact attribution decides on. The row starts
   // ACCEPTED and gets its final status in step 4, before commit.
   const conversionId = uuidv7();
-  const claim = sqlFragment`
+  const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
                               "amount", "currency", "occurredAt", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',

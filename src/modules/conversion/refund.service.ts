@@ -5,6 +5,7 @@ import type { Tenant } from '../../graphql/scope.js';
 import { divideHalfUp, formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { appendStatusEvents, applyStatusChange, MONEY_TX_OPTIONS, rewardGid } from '../reward/lifecycle.js';
+import { prismaSql } from '../../lib/sql.js';
 
 // refundConversion: a REFUND conversion and what it does to the refunded conversion's rewards.
 // The rules (pro rata, cumulative rounding, unpaid vs paid rewards) are in ../payout/README.md.
@@ -66,7 +67,7 @@ export async function refundConversion(
   const originalId = input.conversionId;
   try {
     return await prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<Array<{ id: string }>>`
+      const locked = await prismaSql(tx).sql<{ id: string }>`
         SELECT "id" FROM "Conversion"
          WHERE "id" = ${originalId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
            FOR UPDATE`;
@@ -200,7 +201,7 @@ async function refundLocked(
   });
   const reason = refundReason(refund.id);
 
-  const lockedRewards = await tx.$queryRaw<Array<{ id: string }>>`
+  const lockedRewards = await prismaSql(tx).sql<{ id: string }>`
     SELECT "id" FROM "Reward"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
        AND "conversionId" = ${original.id}::uuid AND "sourceRewardId" IS NULL

@@ -1,12 +1,12 @@
 import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
+import { sql } from '../../lib/sql.js';
 import type { Logger } from '../../logger.js';
 import { tenantChannel, type OutboxEvent, type PubSubHandle } from '../../pubsub.js';
 import { EVENTS_CHANNEL } from './outbox.js';
 
 /** The columns of an outbox row as toOutboxEvent reads them (the sequence as text: bigint-safe on both drivers). */
-export const EVENT_COLUMNS =
-  '"id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"';
+export const EVENT_COLUMNS = sql`"id", "workspaceId", "mode", "sequence"::text AS "sequence", "type", "programId", "partnerId", "occurredAt", "payload"`;
 
 /** Advisory-lock key of the single dispatcher that publishes to a shared (Redis) pub/sub. */
 const DISPATCH_LOCK_KEY = 1919249001;
@@ -96,9 +96,8 @@ export class EventDispatcher {
    * with a shared pub/sub, the leader — has published. Read on a metrics scrape.
    */
   async lag(): Promise<number> {
-    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
-      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
-    );
+    const counters = await this.db.sql<{ workspaceId: string; mode: Mode; lastSequence: string }>`
+      SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"`;
     const stored = this.bus.distributed && !this.leadership ? await this.bus.redis!.hgetall(this.cursorsKey) : null;
     let lag = 0n;
     for (const row of counters) {
@@ -129,9 +128,8 @@ export class EventDispatcher {
 
   /** Live-only start for in-memory delivery: what was committed before start is not replayed. */
   private async snapshotCursors(): Promise<void> {
-    const rows = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
-      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
-    );
+    const rows = await this.db.sql<{ workspaceId: string; mode: Mode; lastSequence: string }>`
+      SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"`;
     for (const row of rows) this.cursors.set(tenantChannel(row.workspaceId, row.mode), BigInt(row.lastSequence));
   }
 
@@ -143,9 +141,8 @@ export class EventDispatcher {
     this.leadership = lock;
     // A new leader continues from the cursors the last one kept (at least once).
     const stored = await this.bus.redis!.hgetall(this.cursorsKey);
-    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
-      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
-    );
+    const counters = await this.db.sql<{ workspaceId: string; mode: Mode; lastSequence: string }>`
+      SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"`;
     this.cursors.clear();
     for (const row of counters) {
       const key = tenantChannel(row.workspaceId, row.mode);
@@ -167,9 +164,8 @@ export class EventDispatcher {
 
   private async poll(): Promise<void> {
     if (this.stopped || !(await this.isLeader())) return;
-    const counters = await this.db.query<{ workspaceId: string; mode: Mode; lastSequence: string }>(
-      'SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"',
-    );
+    const counters = await this.db.sql<{ workspaceId: string; mode: Mode; lastSequence: string }>`
+      SELECT "workspaceId", "mode", "lastSequence"::text AS "lastSequence" FROM "EventCounter"`;
     await Promise.all(
       counters
         .filter((row) => BigInt(row.lastSequence) > (this.cursors.get(tenantChannel(row.workspaceId, row.mode)) ?? 0n))
@@ -192,12 +188,11 @@ export class EventDispatcher {
     for (;;) {
       if (this.stopped) return;
       const after = this.cursors.get(key) ?? 0n;
-      const rows = await this.db.query<EventRow>(
-        `SELECT ${EVENT_COLUMNS}
-           FROM "Event" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND "sequence" > $3::bigint
-          ORDER BY "Event"."sequence" LIMIT ${BATCH}`, // the bigint column: a bare "sequence" is the text output column (9 after 10)
-        [workspaceId, mode, after.toString()],
-      );
+      // "Event"."sequence", the bigint column: a bare "sequence" is the text output column (9 after 10).
+      const rows = await this.db.sql<EventRow>`
+        SELECT ${EVENT_COLUMNS}
+          FROM "Event" WHERE "workspaceId" = ${workspaceId}::uuid AND "mode" = ${mode}::"Mode" AND "sequence" > ${after.toString()}::bigint
+         ORDER BY "Event"."sequence" LIMIT ${BATCH}`;
       if (rows.length === 0) return;
       for (const row of rows) {
         this.bus.pubsub.publish('outbox', key, toOutboxEvent(row));

@@ -3,6 +3,7 @@ import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
+import { sql, type SqlFragment } from '../../lib/sql.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
 import { liveFeedOf } from '../../realtime/live-feed.js';
 import { PUSH_PORT, type PushPort } from '../../realtime/push-port.js';
@@ -53,7 +54,7 @@ builder.node(EventRef, {
   loadMany: async (ids, ctx: Context) => {
     if (!ctx.auth) return ids.map(() => null);
     const valid = ids.filter(isUuid);
-    const rows = valid.length ? await eventsWhere(ctx, `"id" = ANY($3::uuid[])`, [valid]) : [];
+    const rows = valid.length ? await eventsWhere(ctx, sql`"id" = ANY(${valid}::uuid[])`) : [];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   },
@@ -79,19 +80,16 @@ builder.node(EventRef, {
 });
 
 /** Events of the caller's tenant (a PARTNER credential: only its partner's) matching `condition`. */
-async function eventsWhere(ctx: Context, condition: string, params: unknown[], tail = ''): Promise<OutboxEvent[]> {
+async function eventsWhere(ctx: Context, condition: SqlFragment, tail = sql.empty): Promise<OutboxEvent[]> {
   const tenant = tenantOf(ctx);
-  const all = [tenant.workspaceId, tenant.mode, ...params];
-  // A PARTNER credential: its partner's events only (a parameter, placed after the condition's).
+  // A PARTNER credential: its partner's events only.
   const partnerOnly =
-    ctx.auth?.role === 'PARTNER' ? `AND "partnerId" = $${all.push(ctx.auth.partnerId ?? NIL_UUID)}::uuid` : '';
-  const rows = await ctx.db.query(
-    `SELECT ${EVENT_COLUMNS}
-       FROM "Event"
-      WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode" AND ${condition} ${partnerOnly}
-      ${tail}`,
-    all,
-  );
+    ctx.auth?.role === 'PARTNER' ? sql`AND "partnerId" = ${ctx.auth.partnerId ?? NIL_UUID}::uuid` : sql.empty;
+  const rows = await ctx.db.sql`
+    SELECT ${EVENT_COLUMNS}
+      FROM "Event"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND ${condition} ${partnerOnly}
+     ${tail}`;
   return rows.map((row) => toOutboxEvent(row as never));
 }
 
@@ -103,18 +101,11 @@ export function eventsAfter(
   limit: number,
   before?: bigint,
 ): Promise<OutboxEvent[]> {
-  const params: unknown[] = [after.toString()];
-  let condition = `"sequence" > $3::bigint`;
-  if (before !== undefined) {
-    params.push(before.toString());
-    condition += ` AND "sequence" < $${params.length + 2}::bigint`;
-  }
-  if (types?.length) {
-    params.push(types);
-    condition += ` AND "type" = ANY($${params.length + 2}::text[])`;
-  }
+  const conditions = [sql`"sequence" > ${after.toString()}::bigint`];
+  if (before !== undefined) conditions.push(sql`"sequence" < ${before.toString()}::bigint`);
+  if (types?.length) conditions.push(sql`"type" = ANY(${types}::text[])`);
   // "Event"."sequence", the bigint column: a bare "sequence" would be the text output column (9 after 10).
-  return eventsWhere(ctx, condition, params, `ORDER BY "Event"."sequence" LIMIT ${limit}`);
+  return eventsWhere(ctx, sql.join(conditions, sql` AND `), sql`ORDER BY "Event"."sequence" LIMIT ${limit}`);
 }
 
 builder.queryField('events', (t) =>

@@ -124,18 +124,17 @@ export class RetentionJob {
     }
     if (this.options.eventDays > 0) {
       const cutoff = new Date(now.getTime() - this.options.eventDays * DAY_MS);
-      const tenants = await this.db.query<{
+      const tenants = await this.db.sql<{
         workspaceId: string;
         mode: Mode;
         lastSequence: string;
         webhooks: string | null;
-      }>(
-        `SELECT c."workspaceId", c."mode"::text AS "mode", c."lastSequence"::text AS "lastSequence",
+      }>`
+        SELECT c."workspaceId", c."mode"::text AS "mode", c."lastSequence"::text AS "lastSequence",
                 (SELECT min(w."lastSequence") FROM "WebhookEndpoint" w
                   WHERE w."workspaceId" = c."workspaceId" AND w."mode" = c."mode" AND w."enabled")::text AS "webhooks"
            FROM "EventCounter" c
-          ORDER BY 1, 2`,
-      );
+          ORDER BY 1, 2`;
       for (const tenant of tenants) {
         if (this.closing) break;
         let bound = BigInt(tenant.lastSequence);
@@ -155,26 +154,23 @@ export class RetentionJob {
 
   /** One statement: up to batchSize finished deliveries last changed before `cutoff`, none that another transaction holds. */
   private async deleteDeliveries(cutoff: Date): Promise<number> {
-    const [row] = await this.db.query<{ deleted: number }>(
-      `WITH gone AS (
+    const [row] = await this.db.sql<{ deleted: number }>`
+      WITH gone AS (
          DELETE FROM "WebhookDelivery" WHERE "id" IN (
            SELECT "id" FROM "WebhookDelivery"
-            WHERE "status" IN ('SUCCEEDED', 'FAILED') AND "updatedAt" < $1::timestamptz
-            LIMIT $2
+            WHERE "status" IN ('SUCCEEDED', 'FAILED') AND "updatedAt" < ${cutoff.toISOString()}::timestamptz
+            LIMIT ${this.batchSize}
               FOR UPDATE SKIP LOCKED)
          RETURNING 1)
-       SELECT count(*)::int AS "deleted" FROM gone`,
-      [cutoff.toISOString(), this.batchSize],
-    );
+       SELECT count(*)::int AS "deleted" FROM gone`;
     return Number(row?.deleted ?? 0);
   }
 
   /** The tenant's events older than `cutoff` and at most `bound`, batch by batch; how many were deleted. */
   private async deleteTenantEvents(tenant: Tenant, cutoff: Date, bound: bigint): Promise<number> {
-    await this.db.query(
-      `INSERT INTO "EventRetention" ("workspaceId", "mode") VALUES ($1::uuid, $2::"Mode") ON CONFLICT DO NOTHING`,
-      [tenant.workspaceId, tenant.mode],
-    );
+    await this.db.sql`
+      INSERT INTO "EventRetention" ("workspaceId", "mode") VALUES (${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode")
+      ON CONFLICT DO NOTHING`;
     let total = 0;
     let sweep = true;
     for (;;) {
@@ -250,10 +246,9 @@ export class RetentionJob {
 
 /** The tenant's retention horizon: its events up to this sequence are gone (0: none). */
 export async function retentionHorizon(db: Database, tenant: Tenant): Promise<bigint> {
-  const [row] = await db.query<{ horizon: string }>(
-    `SELECT "horizon"::text AS "horizon" FROM "EventRetention" WHERE "workspaceId" = $1::uuid AND "mode" = $2::"Mode"`,
-    [tenant.workspaceId, tenant.mode],
-  );
+  const [row] = await db.sql<{ horizon: string }>`
+    SELECT "horizon"::text AS "horizon" FROM "EventRetention"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
   return row ? BigInt(row.horizon) : 0n;
 }
 

@@ -1,5 +1,6 @@
 import type { Money } from '../../lib/money.js';
-import { Params, toBigInt, type Queryable, type StatsScope } from '../stats/stats.service.js';
+import type { SqlClient } from '../../lib/sql.js';
+import { tenantCondition, toBigInt, uuidArray, type StatsScope } from '../stats/stats.service.js';
 
 /**
  * A partner's money in one currency, derived — never stored — from their rewards and ledger
@@ -43,36 +44,33 @@ export const moneyOf = (amount: bigint, currency: string): Money => ({ amount, c
 
 /** The balances of several partners per currency (sorted by currency), in one SQL statement. */
 export async function partnerBalances(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
 ): Promise<Map<string, Balance[]>> {
-  const p = new Params();
-  const ids = p.ids(partnerIds);
-  const rows = await db.query<{
+  const ids = uuidArray(partnerIds);
+  const rows = await db.sql<{
     id: string;
     currency: string;
     pending: string | null;
     available: string | null;
     paid: string | null;
-  }>(
-    `SELECT w."partnerId" AS id, w."currency" AS currency,
+  }>`
+    SELECT w."partnerId" AS id, w."currency" AS currency,
             (sum(w."amount") FILTER (WHERE w."status" = 'CREATED'))::text AS pending,
             (sum(w."amount") FILTER (WHERE w."status" = 'APPROVED' AND po."status" IS DISTINCT FROM 'PAID'))::text AS available,
             (sum(w."amount") FILTER (WHERE w."status" = 'PROCESSED' OR (w."status" = 'APPROVED' AND po."status" = 'PAID')))::text AS paid
        FROM "Reward" w
        LEFT JOIN "Payout" po ON po."id" = w."payoutId" AND po."workspaceId" = w."workspaceId" AND po."mode" = w."mode"
-      WHERE ${p.tenant('w', scope)} AND w."partnerId" = ANY(${ids})
+      WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${ids})
         AND w."recipient" = 'REFERRER' AND w."status" IN ('CREATED', 'APPROVED', 'PROCESSED')
         AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" c WHERE c."rewardId" = w."id" AND c."type" = 'CLAWBACK')
       GROUP BY w."partnerId", w."currency"
      UNION ALL
      SELECT l."partnerId" AS id, l."currency" AS currency, NULL AS pending, sum(l."amount")::text AS available, NULL AS paid
        FROM "LedgerEntry" l
-      WHERE ${p.tenant('l', scope)} AND l."partnerId" = ANY(${ids}) AND l."type" IN ('MANUAL_CREDIT', 'CLAWBACK')
-      GROUP BY l."partnerId", l."currency"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('l', scope)} AND l."partnerId" = ANY(${ids}) AND l."type" IN ('MANUAL_CREDIT', 'CLAWBACK')
+      GROUP BY l."partnerId", l."currency"`;
   const byPartner = new Map<string, Map<string, Balance>>(partnerIds.map((id) => [id, new Map()]));
   for (const row of rows) {
     const balances = byPartner.get(row.id)!;
@@ -95,7 +93,7 @@ export async function partnerBalances(
 
 /** One partner's balance in one currency (all zero when there is nothing in it), e.g. for creditBalance's payload. */
 export async function partnerBalance(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   partnerId: string,
   currency: string,

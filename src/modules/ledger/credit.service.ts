@@ -5,7 +5,7 @@ import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
-import { prismaQueryable } from '../stats/stats.service.js';
+import { prismaSql } from '../../lib/sql.js';
 import { partnerBalance, type Balance } from './balance.service.js';
 
 export const NOTE_MAX = 500;
@@ -103,7 +103,7 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
         },
       });
     }
-    const balance = await partnerBalance(prismaQueryable(tx), tenant, partner.id, money);
+    const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, money);
     return { balance, created };
   }, MONEY_TX_OPTIONS);
 }

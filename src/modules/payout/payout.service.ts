@@ -6,7 +6,7 @@ import { formatMinor, parseCurrency } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { partnerBalance } from '../ledger/balance.service.js';
 import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
-import { prismaQueryable } from '../stats/stats.service.js';
+import { prismaSql } from '../../lib/sql.js';
 
 // Payouts: createPayout claims a partner's approved rewards, markPayoutPaid settles them.
 // The money rules are in ./README.md.
@@ -40,7 +40,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
     const partner = await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: partnerId, ...tenant } } });
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
 
-    const balance = await partnerBalance(prismaQueryable(tx), tenant, partner.id, currency);
+    const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, currency);
     if (balance.available <= 0n) {
       throw new DomainError(
         'NOTHING_DUE',
@@ -48,7 +48,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
       );
     }
 
-    const due = await tx.$queryRaw<Array<{ id: string }>>`
+    const due = await prismaSql(tx).sql<{ id: string }>`
       SELECT "id" FROM "Reward"
        WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
          AND "partnerId" = ${partner.id}::uuid AND "currency" = ${currency} AND "recipient" = 'REFERRER'
@@ -57,7 +57,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
     // A refund committed while we waited for a lock may have added an adjustment of a reward we
     // now hold: this statement sees it.
     const adjustments = due.length
-      ? await tx.$queryRaw<Array<{ id: string }>>`
+      ? await prismaSql(tx).sql<{ id: string }>`
           SELECT "id" FROM "Reward"
            WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
              AND "sourceRewardId" = ANY(${due.map((r) => r.id)}::uuid[]) AND NOT ("id" = ANY(${due.map((r) => r.id)}::uuid[]))
@@ -80,7 +80,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
       data: { ...tenant, partnerId: partner.id, amount, currency, status: 'PENDING' },
     });
     const ids = rewards.map((r) => r.id);
-    const claimed = await tx.$queryRaw<Array<{ id: string }>>`
+    const claimed = await prismaSql(tx).sql<{ id: string }>`
       UPDATE "Reward" SET "payoutId" = ${payout.id}::uuid
        WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'APPROVED' AND "payoutId" IS NULL
        RETURNING "id"`;
@@ -131,7 +131,7 @@ export async function markPayoutPaid(
   const payoutId = input.payoutId;
 
   return prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<Array<{ id: string }>>`
+    const locked = await prismaSql(tx).sql<{ id: string }>`
       SELECT "id" FROM "Payout"
        WHERE "id" = ${payoutId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
          FOR UPDATE`;
@@ -158,7 +158,7 @@ export async function markPayoutPaid(
     }
 
     const now = new Date();
-    const inPayout = await tx.$queryRaw<Array<{ id: string }>>`
+    const inPayout = await prismaSql(tx).sql<{ id: string }>`
       SELECT "id" FROM "Reward"
        WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "payoutId" = ${payout.id}::uuid
        ORDER BY "id" FOR UPDATE`;

@@ -5,6 +5,7 @@ import type { Tenant } from '../../graphql/scope.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { findProgram, type Db } from './program.service.js';
 import { uuidv7 } from '../../lib/uuid.js';
+import { prismaSql } from '../../lib/sql.js';
 
 export const PERCENTAGE_BASIS_POINTS = { min: 1, max: 10_000 } as const;
 export const MAX_REWARDS_PER_REFERRAL = { min: 1, max: 1000 } as const;
@@ -248,7 +249,8 @@ export async function createRewardRule(
  * pointing at that version can still be inserted meanwhile.
  */
 async function lockLineage(tx: Prisma.TransactionClient, tenant: Tenant, lineageId: string): Promise<void> {
-  await tx.$queryRaw`SELECT 1 FROM "RewardRule" WHERE "id" = ${lineageId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" FOR NO KEY UPDATE`;
+  await prismaSql(tx)
+    .sql`SELECT 1 FROM "RewardRule" WHERE "id" = ${lineageId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" FOR NO KEY UPDATE`;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   loadRewards,
   MONEY_TX_OPTIONS,
 } from './lifecycle.js';
+import { prismaSql } from '../../lib/sql.js';
 
 export interface ApprovalJobOptions {
   /** Time between the end of one run and the start of the next; 0 = never on its own (runOnce still works). */
@@ -100,7 +101,7 @@ export class ApprovalJob {
   }
 
   private async approveDue(now: Date): Promise<number> {
-    const tenants = await this.prisma.$queryRaw<Array<{ workspaceId: string; mode: Mode }>>`
+    const tenants = await prismaSql(this.prisma).sql<{ workspaceId: string; mode: Mode }>`
       SELECT DISTINCT "workspaceId", "mode"::text AS "mode" FROM "Reward"
        WHERE "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
        ORDER BY 1, 2`;
@@ -118,7 +119,7 @@ export class ApprovalJob {
   /** One transaction in one tenant (so its commit numbers events on one event counter): up to batchSize rewards nobody else holds. */
   private approveBatch(tenant: Tenant, now: Date): Promise<number> {
     return this.prisma.$transaction(async (tx) => {
-      const due = await tx.$queryRaw<Array<{ id: string }>>`
+      const due = await prismaSql(tx).sql<{ id: string }>`
         SELECT "id" FROM "Reward"
          WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
            AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL

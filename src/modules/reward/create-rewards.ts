@@ -3,7 +3,7 @@ import type { Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor } from '../../lib/money.js';
-import { EMPTY_FRAGMENT, sqlFragment, type SqlFragment, type SqlTx } from '../../lib/sql.js';
+import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import type { NewEvent } from '../events/outbox.js';
 import {
@@ -57,7 +57,7 @@ export function rulesQuery(
   trigger: ConversionType,
   enrollmentId: string,
 ): SqlFragment {
-  return sqlFragment`
+  return sql`
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
@@ -144,10 +144,10 @@ export async function draftRewards(
  * are none. `actor` caused them: an api key id or "system:<job>".
  */
 export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], actor: string): SqlFragment {
-  if (rewards.length === 0) return EMPTY_FRAGMENT;
+  if (rewards.length === 0) return sql.empty;
   const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
   const { programId, partnerId, conversionId, approveAfter, createdAt } = rewards[0]!;
-  return sqlFragment`
+  return sql`
     created_rewards AS (
       INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "ruleId", "ruleLineageId",
                             "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")

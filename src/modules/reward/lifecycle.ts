@@ -5,6 +5,7 @@ import { DomainError, DomainErrors } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { formatMinor } from '../../lib/money.js';
 import { appendEvents } from '../events/outbox.js';
+import { prismaSql } from '../../lib/sql.js';
 
 // The reward lifecycle (DOMAIN.md) and the one function that moves rewards along it, writing
 // the status history, the ledger entries and the outbox events in the caller's transaction.
@@ -89,7 +90,7 @@ export async function lockRewards(
   ids: readonly string[],
 ): Promise<Reward[]> {
   if (ids.length === 0) return [];
-  const locked = await tx.$queryRaw<Array<{ id: string }>>`
+  const locked = await prismaSql(tx).sql<{ id: string }>`
     SELECT "id" FROM "Reward"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "id" = ANY(${[...ids]}::uuid[])
      ORDER BY "id" FOR UPDATE`;
@@ -166,7 +167,7 @@ export async function applyStatusChange(
   let all = [...moving];
   if (options.cascade !== false) {
     const parents = new Map(moving.map((r) => [r.id, r]));
-    const children = await tx.$queryRaw<Array<{ id: string }>>`
+    const children = await prismaSql(tx).sql<{ id: string }>`
       SELECT "id" FROM "Reward"
        WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
          AND "sourceRewardId" = ANY(${[...parents.keys()]}::uuid[]) AND "payoutId" IS NULL

@@ -1,7 +1,7 @@
-import type { Database } from '../../db.js';
 import type { EnrollmentStatus, RewardStatus } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
 import type { Money } from '../../lib/money.js';
+import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
 
 // Counters and sums for dashboards, computed by PostgreSQL: one GROUP BY per kind of figure for
 // every parent asked at once (the GraphQL layer batches parents through per-request loaders), so
@@ -20,52 +20,33 @@ export interface TimeWindow {
   to?: Date | null;
 }
 
-/** Raw SQL access: `Database` itself, or a Prisma (transaction) client through `prismaQueryable`. */
-export type Queryable = Pick<Database, 'query'>;
-
-/** Run these statements on a Prisma client or interactive transaction, e.g. to read a balance inside a write. */
-export function prismaQueryable(prisma: {
-  $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T>;
-}): Queryable {
-  return { query: <R>(sql: string, params: unknown[] = []) => prisma.$queryRawUnsafe<R[]>(sql, ...params) };
-}
-
 // ---------------------------------------------------------------------------------------------
 // SQL plumbing
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Positional parameters for one statement. Every value sent is a string, a Date, a string[] or
- * null, and every figure read back is cast to text in SQL, so node-postgres and PGlite (which
- * parse bigint and numeric into different JS types) give the same strings; they become BigInt
- * or number here, never a float.
- */
-export class Params {
-  readonly values: unknown[] = [];
+// Statements run on a SqlClient (lib/sql.ts): `Database` itself, or a Prisma (transaction) client
+// through `prismaSql`, e.g. to read a balance inside a write. Every value sent is a string, a
+// Date, a string[] or null, and every figure read back is cast to text in SQL, so node-postgres
+// and PGlite (which parse bigint and numeric into different JS types) give the same strings; they
+// become BigInt or number here, never a float.
 
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
+/** `t."workspaceId" = … AND t."mode" = …` (plus the partner restriction) for table alias `t`. */
+export function tenantCondition(t: string, scope: StatsScope, partnerColumn: string | null = 'partnerId'): SqlFragment {
+  const alias = sql.ident(t);
+  const tenant = sql`${alias}."workspaceId" = ${scope.workspaceId}::uuid AND ${alias}."mode" = ${scope.mode}::"Mode"`;
+  if (!scope.partnerId || !partnerColumn) return tenant;
+  return sql`${tenant} AND ${sql.ident(t, partnerColumn)} = ${scope.partnerId}::uuid`;
+}
 
-  /** `"workspaceId" = $1 AND "mode" = $2` (plus the partner restriction) for table alias `t`. */
-  tenant(t: string, scope: StatsScope, partnerColumn: string | null = '"partnerId"'): string {
-    let sql = `${t}."workspaceId" = ${this.add(scope.workspaceId)}::uuid AND ${t}."mode" = ${this.add(scope.mode)}::"Mode"`;
-    if (scope.partnerId && partnerColumn) sql += ` AND ${t}.${partnerColumn} = ${this.add(scope.partnerId)}::uuid`;
-    return sql;
-  }
+/** The ids as one uuid[] parameter, for `= ANY(…)`. */
+export const uuidArray = (ids: readonly string[]): SqlFragment => sql`${[...ids]}::uuid[]`;
 
-  ids(ids: readonly string[]): string {
-    return `${this.add([...ids])}::uuid[]`;
-  }
-
-  /** A condition on `column` for the window, or TRUE when the window is open on both ends. */
-  window(column: string, window: TimeWindow | undefined): string {
-    const parts: string[] = [];
-    if (window?.from) parts.push(`${column} >= ${this.add(window.from)}::timestamptz`);
-    if (window?.to) parts.push(`${column} < ${this.add(window.to)}::timestamptz`);
-    return parts.length ? `(${parts.join(' AND ')})` : 'TRUE';
-  }
+/** A condition on `column` for the window, or TRUE when the window is open on both ends. */
+export function windowCondition(column: SqlFragment, window: TimeWindow | undefined): SqlFragment {
+  const parts: SqlFragment[] = [];
+  if (window?.from) parts.push(sql`${column} >= ${window.from}::timestamptz`);
+  if (window?.to) parts.push(sql`${column} < ${window.to}::timestamptz`);
+  return parts.length ? sql`(${sql.join(parts, sql` AND `)})` : sql`TRUE`;
 }
 
 export const toInt = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
@@ -103,21 +84,20 @@ export interface ProgramEnrollmentCounts {
 
 /** Enrollments per program; the window applies to the enrollment's createdAt. */
 export async function programEnrollmentCounts(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, ProgramEnrollmentCounts>> {
-  const p = new Params();
-  const rows = await db.query<{
+  const rows = await db.sql<{
     id: string;
     partners: string;
     active: string;
     pending: string;
     approved: string;
     rejected: string;
-  }>(
-    `SELECT e."programId" AS id,
+  }>`
+    SELECT e."programId" AS id,
             count(*)::text AS partners,
             count(*) FILTER (WHERE e."status" = 'APPROVED' AND pa."status" = 'ACTIVE')::text AS active,
             count(*) FILTER (WHERE e."status" = 'PENDING')::text AS pending,
@@ -125,10 +105,8 @@ export async function programEnrollmentCounts(
             count(*) FILTER (WHERE e."status" = 'REJECTED')::text AS rejected
        FROM "Enrollment" e
        JOIN "Partner" pa ON pa."id" = e."partnerId" AND pa."workspaceId" = e."workspaceId" AND pa."mode" = e."mode"
-      WHERE ${p.tenant('e', scope)} AND e."programId" = ANY(${p.ids(programIds)}) AND ${p.window('e."createdAt"', window)}
-      GROUP BY e."programId"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('e', scope)} AND e."programId" = ANY(${uuidArray(programIds)}) AND ${windowCondition(sql`e."createdAt"`, window)}
+      GROUP BY e."programId"`;
   const result = byId(
     programIds,
     (): ProgramEnrollmentCounts => ({
@@ -149,20 +127,17 @@ export async function programEnrollmentCounts(
 
 /** Non-discarded clicks per program; the window applies to occurredAt. */
 export async function programClickCounts(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, number>> {
-  const p = new Params();
-  const rows = await db.query<{ id: string; clicks: string }>(
-    `SELECT k."programId" AS id, count(*)::text AS clicks
+  const rows = await db.sql<{ id: string; clicks: string }>`
+    SELECT k."programId" AS id, count(*)::text AS clicks
        FROM "Click" k
-      WHERE ${p.tenant('k', scope)} AND k."programId" = ANY(${p.ids(programIds)})
-        AND NOT k."discarded" AND ${p.window('k."occurredAt"', window)}
-      GROUP BY k."programId"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('k', scope)} AND k."programId" = ANY(${uuidArray(programIds)})
+        AND NOT k."discarded" AND ${windowCondition(sql`k."occurredAt"`, window)}
+      GROUP BY k."programId"`;
   const result = byId(programIds, () => 0);
   for (const row of rows) result.set(row.id, toInt(row.clicks));
   return result;
@@ -176,21 +151,18 @@ export interface ProgramReferralCounts {
 }
 
 export async function programReferralCounts(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, ProgramReferralCounts>> {
-  const p = new Params();
-  const rows = await db.query<{ id: string; referrals: string; converted: string }>(
-    `SELECT r."programId" AS id,
-            count(*) FILTER (WHERE ${p.window('r."createdAt"', window)})::text AS referrals,
-            count(*) FILTER (WHERE r."status" = 'CONVERTED' AND ${p.window('coalesce(r."convertedAt", r."createdAt")', window)})::text AS converted
+  const rows = await db.sql<{ id: string; referrals: string; converted: string }>`
+    SELECT r."programId" AS id,
+            count(*) FILTER (WHERE ${windowCondition(sql`r."createdAt"`, window)})::text AS referrals,
+            count(*) FILTER (WHERE r."status" = 'CONVERTED' AND ${windowCondition(sql`coalesce(r."convertedAt", r."createdAt")`, window)})::text AS converted
        FROM "Referral" r
-      WHERE ${p.tenant('r', scope)} AND r."programId" = ANY(${p.ids(programIds)})
-      GROUP BY r."programId"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('r', scope)} AND r."programId" = ANY(${uuidArray(programIds)})
+      GROUP BY r."programId"`;
   const result = byId(programIds, () => ({ referrals: 0, convertedReferrals: 0 }));
   for (const row of rows)
     result.set(row.id, { referrals: toInt(row.referrals), convertedReferrals: toInt(row.converted) });
@@ -206,23 +178,20 @@ export interface ProgramConversionFigures {
 
 /** Conversions and revenue per program; the window applies to occurredAt. */
 export async function programConversionFigures(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, ProgramConversionFigures>> {
-  const p = new Params();
   // One row per (program, currency); SIGNUP conversions carry no amount and group under NULL.
-  const rows = await db.query<{ id: string; currency: string | null; conversions: string; revenue: string | null }>(
-    `SELECT c."programId" AS id, c."currency" AS currency,
+  const rows = await db.sql<{ id: string; currency: string | null; conversions: string; revenue: string | null }>`
+    SELECT c."programId" AS id, c."currency" AS currency,
             count(*) FILTER (WHERE c."type" <> 'REFUND')::text AS conversions,
             (sum(c."amount") FILTER (WHERE c."type" IN ('PURCHASE', 'SUBSCRIPTION')))::text AS revenue
        FROM "Conversion" c
-      WHERE ${p.tenant('c', scope)} AND c."programId" = ANY(${p.ids(programIds)})
-        AND c."status" = 'ACCEPTED' AND ${p.window('c."occurredAt"', window)}
-      GROUP BY c."programId", c."currency"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('c', scope)} AND c."programId" = ANY(${uuidArray(programIds)})
+        AND c."status" = 'ACCEPTED' AND ${windowCondition(sql`c."occurredAt"`, window)}
+      GROUP BY c."programId", c."currency"`;
   const result = byId(programIds, () => ({ conversions: 0, revenue: new Map<string, bigint>() }));
   for (const row of rows) {
     const figures = result.get(row.id)!;
@@ -245,19 +214,16 @@ const emptyRewardSums = (): RewardSums => ({
 
 /** Every reward of the program (both recipients, clawbacks included) by status; window on createdAt. */
 export async function programRewardSums(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, RewardSums>> {
-  const p = new Params();
-  const rows = await db.query<{ id: string; status: RewardStatus; currency: string; total: string }>(
-    `SELECT w."programId" AS id, w."status"::text AS status, w."currency" AS currency, sum(w."amount")::text AS total
+  const rows = await db.sql<{ id: string; status: RewardStatus; currency: string; total: string }>`
+    SELECT w."programId" AS id, w."status"::text AS status, w."currency" AS currency, sum(w."amount")::text AS total
        FROM "Reward" w
-      WHERE ${p.tenant('w', scope)} AND w."programId" = ANY(${p.ids(programIds)}) AND ${p.window('w."createdAt"', window)}
-      GROUP BY w."programId", w."status", w."currency"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('w', scope)} AND w."programId" = ANY(${uuidArray(programIds)}) AND ${windowCondition(sql`w."createdAt"`, window)}
+      GROUP BY w."programId", w."status", w."currency"`;
   const result = byId(programIds, emptyRewardSums);
   for (const row of rows) addTo(result.get(row.id)![row.status], row.currency, toBigInt(row.total));
   return result;
@@ -285,18 +251,15 @@ export interface PartnerClicks {
  * partner or program), so a link's clicks are all found under its partner.
  */
 export async function partnerClicksByLink(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
 ): Promise<Map<string, PartnerClicks>> {
-  const p = new Params();
-  const rows = await db.query<{ partner: string; link: string; program: string; clicks: string }>(
-    `SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program, count(*)::text AS clicks
+  const rows = await db.sql<{ partner: string; link: string; program: string; clicks: string }>`
+    SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program, count(*)::text AS clicks
        FROM "Click" k
-      WHERE ${p.tenant('k', scope)} AND k."partnerId" = ANY(${p.ids(partnerIds)}) AND NOT k."discarded"
-      GROUP BY k."partnerId", k."linkId", k."programId"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('k', scope)} AND k."partnerId" = ANY(${uuidArray(partnerIds)}) AND NOT k."discarded"
+      GROUP BY k."partnerId", k."linkId", k."programId"`;
   const result = byId(partnerIds, (): PartnerClicks => ({ total: 0, byLink: new Map(), byProgram: new Map() }));
   for (const row of rows) {
     const figures = result.get(row.partner)!;
@@ -317,23 +280,20 @@ export interface PartnerReferralCounts {
 }
 
 export async function partnerReferralCounts(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
   programId?: string | null,
 ): Promise<Map<string, PartnerReferralCounts>> {
-  const p = new Params();
-  const program = programId ? ` AND r."programId" = ${p.add(programId)}::uuid` : '';
-  const rows = await db.query<{ id: string; total: string; converted: string; pending: string }>(
-    `SELECT r."partnerId" AS id,
+  const program = programId ? sql` AND r."programId" = ${programId}::uuid` : sql.empty;
+  const rows = await db.sql<{ id: string; total: string; converted: string; pending: string }>`
+    SELECT r."partnerId" AS id,
             count(*)::text AS total,
             count(*) FILTER (WHERE r."status" = 'CONVERTED')::text AS converted,
             count(*) FILTER (WHERE r."status" = 'PENDING')::text AS pending
        FROM "Referral" r
-      WHERE ${p.tenant('r', scope)} AND r."partnerId" = ANY(${p.ids(partnerIds)})${program}
-      GROUP BY r."partnerId"`,
-    p.values,
-  );
+      WHERE ${tenantCondition('r', scope)} AND r."partnerId" = ANY(${uuidArray(partnerIds)})${program}
+      GROUP BY r."partnerId"`;
   const result = byId(partnerIds, () => ({ totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0 }));
   for (const row of rows) {
     result.set(row.id, {
@@ -351,21 +311,18 @@ export async function partnerReferralCounts(
  * (recipient REFERRED) are the customer's, not the partner's.
  */
 export async function partnerRewardTotals(
-  db: Queryable,
+  db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
   programId?: string | null,
 ): Promise<Map<string, Map<string, bigint>>> {
-  const p = new Params();
-  const program = programId ? ` AND w."programId" = ${p.add(programId)}::uuid` : '';
-  const rows = await db.query<{ id: string; currency: string; total: string }>(
-    `SELECT w."partnerId" AS id, w."currency" AS currency, sum(w."amount")::text AS total
+  const program = programId ? sql` AND w."programId" = ${programId}::uuid` : sql.empty;
+  const rows = await db.sql<{ id: string; currency: string; total: string }>`
+    SELECT w."partnerId" AS id, w."currency" AS currency, sum(w."amount")::text AS total
        FROM "Reward" w
-      WHERE ${p.tenant('w', scope)} AND w."partnerId" = ANY(${p.ids(partnerIds)})${program}
+      WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${uuidArray(partnerIds)})${program}
         AND w."recipient" = 'REFERRER' AND w."status" NOT IN ('CANCELED', 'REJECTED')
-      GROUP BY w."partnerId", w."currency"`,
-    p.values,
-  );
+      GROUP BY w."partnerId", w."currency"`;
   const result = byId(partnerIds, () => new Map<string, bigint>());
   for (const row of rows) addTo(result.get(row.id)!, row.currency, toBigInt(row.total));
   return result;

@@ -9,6 +9,7 @@ import { EVENTS_CHANNEL } from '../events/outbox.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 import { guardedLookup, refusedAddressReason } from './url-guard.js';
 import { WEBHOOKS_CHANNEL } from './webhook.service.js';
+import { prismaSql } from '../../lib/sql.js';
 
 export interface WebhookWorkerOptions {
   /** Poll for due retries every this many ms; 0 = start() does nothing (runOnce still works). */
@@ -196,12 +197,11 @@ export class WebhookWorker {
   private async run(fixedNow: Date | undefined, wait: boolean): Promise<WebhookRunResult> {
     const clock = () => fixedNow ?? new Date();
     const result: WebhookRunResult = { created: 0, attempted: 0, succeeded: 0, failed: 0 };
-    const endpoints = await this.db.query<{ id: string; behind: boolean }>(
-      `SELECT e."id", COALESCE(c."lastSequence" > e."lastSequence", false) AS "behind"
-         FROM "WebhookEndpoint" e
-         LEFT JOIN "EventCounter" c ON c."workspaceId" = e."workspaceId" AND c."mode" = e."mode"
-        WHERE e."enabled"`,
-    );
+    const endpoints = await this.db.sql<{ id: string; behind: boolean }>`
+      SELECT e."id", COALESCE(c."lastSequence" > e."lastSequence", false) AS "behind"
+        FROM "WebhookEndpoint" e
+        LEFT JOIN "EventCounter" c ON c."workspaceId" = e."workspaceId" AND c."mode" = e."mode"
+       WHERE e."enabled"`;
     this.active = endpoints.length > 0;
     if (!this.active) return result; // deliveries of disabled endpoints wait until they are enabled
     for (const endpoint of endpoints.filter((e) => e.behind)) {
@@ -218,14 +218,17 @@ export class WebhookWorker {
   /** One batch of one endpoint's new events into deliveries, cursor advanced in the same transaction. */
   private fanOut(endpointId: string, now: Date): Promise<{ created: number; more: boolean }> {
     return this.db.prisma.$transaction(async (tx) => {
-      const [endpoint] = await tx.$queryRaw<
-        Array<{ workspaceId: string; mode: 'TEST' | 'LIVE'; eventTypes: string[]; lastSequence: string }>
-      >`
+      const [endpoint] = await prismaSql(tx).sql<{
+        workspaceId: string;
+        mode: 'TEST' | 'LIVE';
+        eventTypes: string[];
+        lastSequence: string;
+      }>`
         SELECT "workspaceId", "mode"::text AS "mode", "eventTypes", "lastSequence"::text AS "lastSequence"
           FROM "WebhookEndpoint" WHERE "id" = ${endpointId}::uuid AND "enabled"
            FOR UPDATE SKIP LOCKED`;
       if (!endpoint) return { created: 0, more: false }; // another worker has it, or it was disabled
-      const events = await tx.$queryRaw<Array<{ id: string; sequence: string; type: string }>>`
+      const events = await prismaSql(tx).sql<{ id: string; sequence: string; type: string }>`
         SELECT "id", "sequence"::text AS "sequence", "type" FROM "Event"
          WHERE "workspaceId" = ${endpoint.workspaceId}::uuid AND "mode" = ${endpoint.mode}::"Mode" AND "sequence" > ${endpoint.lastSequence}::bigint
          ORDER BY "Event"."sequence" LIMIT ${FANOUT_BATCH}`;
@@ -295,25 +298,23 @@ export class WebhookWorker {
   private claim(now: Date, limit: number): Promise<Claimed[]> {
     const at = now.toISOString();
     const leaseUntil = new Date(now.getTime() + this.options.timeoutMs + LEASE_MARGIN_MS).toISOString();
-    return this.db.query<Claimed>(
-      `WITH due AS (
+    return this.db.sql<Claimed>`
+      WITH due AS (
          SELECT d."id" FROM "WebhookDelivery" d JOIN "WebhookEndpoint" e ON e."id" = d."endpointId"
-          WHERE d."status" = 'PENDING' AND d."nextAttemptAt" <= $1::timestamptz
-            AND (d."lockedUntil" IS NULL OR d."lockedUntil" <= $1::timestamptz) AND e."enabled"
+          WHERE d."status" = 'PENDING' AND d."nextAttemptAt" <= ${at}::timestamptz
+            AND (d."lockedUntil" IS NULL OR d."lockedUntil" <= ${at}::timestamptz) AND e."enabled"
           ORDER BY d."nextAttemptAt", d."id"
-          LIMIT $3
+          LIMIT ${limit}
             FOR UPDATE OF d SKIP LOCKED
        )
        UPDATE "WebhookDelivery" d
-          SET "lockedUntil" = $2::timestamptz, "attempts" = d."attempts" + 1, "lastAttemptAt" = $1::timestamptz,
-              "firstAttemptAt" = COALESCE(d."firstAttemptAt", $1::timestamptz), "updatedAt" = $1::timestamptz
+          SET "lockedUntil" = ${leaseUntil}::timestamptz, "attempts" = d."attempts" + 1, "lastAttemptAt" = ${at}::timestamptz,
+              "firstAttemptAt" = COALESCE(d."firstAttemptAt", ${at}::timestamptz), "updatedAt" = ${at}::timestamptz
          FROM due, "WebhookEndpoint" e, "Event" ev
         WHERE d."id" = due."id" AND e."id" = d."endpointId" AND ev."id" = d."eventId"
        RETURNING d."id", d."attempts", d."firstAttemptAt", e."id" AS "endpointId", e."url", e."secret", e."previousSecret",
                  e."previousSecretExpiresAt", ev."id" AS "eventId", ev."workspaceId", ev."mode"::text AS "mode",
-                 ev."sequence"::text AS "sequence", ev."type", ev."occurredAt", ev."payload"`,
-      [at, leaseUntil, limit],
-    );
+                 ev."sequence"::text AS "sequence", ev."type", ev."occurredAt", ev."payload"`;
   }
 
   /** Send one claimed attempt and record its outcome; true on a 2xx. */
@@ -370,37 +371,25 @@ export class WebhookWorker {
     }
     const max = this.options.maxConsecutiveFailures;
     const reason = `Disabled after ${max} consecutive failed delivery attempts (the last: ${truncate(error ?? '', 200)}). Fix the receiver, then enable the endpoint with updateWebhookEndpoint.`;
-    const [endpoint] = await this.db.query<{ enabled: boolean; disabledNow: boolean }>(
-      `WITH d AS (
+    const at = now.toISOString();
+    const responseBody = outcome.body === '' && outcome.status === undefined ? null : outcome.body;
+    const lastError = error === null ? null : truncate(error, BODY_LIMIT);
+    const [endpoint] = await this.db.sql<{ enabled: boolean; disabledNow: boolean }>`
+      WITH d AS (
          UPDATE "WebhookDelivery"
-            SET "status" = $3::"WebhookDeliveryStatus", "nextAttemptAt" = $4::timestamptz, "lockedUntil" = NULL,
-                "responseStatus" = $5::int, "responseBody" = $6::text, "lastError" = $7::text, "durationMs" = $8::int,
-                "updatedAt" = $9::timestamptz
-          WHERE "id" = $1::uuid AND "attempts" = $2::int AND "status" = 'PENDING'
+            SET "status" = ${status}::"WebhookDeliveryStatus", "nextAttemptAt" = ${nextAttemptAt}::timestamptz, "lockedUntil" = NULL,
+                "responseStatus" = ${outcome.status ?? null}::int, "responseBody" = ${responseBody}::text, "lastError" = ${lastError}::text,
+                "durationMs" = ${outcome.durationMs}::int, "updatedAt" = ${at}::timestamptz
+          WHERE "id" = ${delivery.id}::uuid AND "attempts" = ${delivery.attempts}::int AND "status" = 'PENDING'
          RETURNING "endpointId"
        )
        UPDATE "WebhookEndpoint" e
-          SET "consecutiveFailures" = CASE WHEN $10::boolean THEN 0 ELSE e."consecutiveFailures" + 1 END,
-              "enabled" = CASE WHEN NOT $10::boolean AND e."consecutiveFailures" + 1 >= $11::int THEN false ELSE e."enabled" END,
-              "disabledReason" = CASE WHEN NOT $10::boolean AND e."enabled" AND e."consecutiveFailures" + 1 >= $11::int THEN $12::text ELSE e."disabledReason" END,
-              "updatedAt" = $9::timestamptz
+          SET "consecutiveFailures" = CASE WHEN ${ok}::boolean THEN 0 ELSE e."consecutiveFailures" + 1 END,
+              "enabled" = CASE WHEN NOT ${ok}::boolean AND e."consecutiveFailures" + 1 >= ${max}::int THEN false ELSE e."enabled" END,
+              "disabledReason" = CASE WHEN NOT ${ok}::boolean AND e."enabled" AND e."consecutiveFailures" + 1 >= ${max}::int THEN ${reason}::text ELSE e."disabledReason" END,
+              "updatedAt" = ${at}::timestamptz
          FROM d WHERE e."id" = d."endpointId"
-       RETURNING e."enabled", (NOT $10::boolean AND e."consecutiveFailures" = $11::int AND NOT e."enabled") AS "disabledNow"`,
-      [
-        delivery.id,
-        delivery.attempts,
-        status,
-        nextAttemptAt,
-        outcome.status ?? null,
-        outcome.body === '' && outcome.status === undefined ? null : outcome.body,
-        error === null ? null : truncate(error, BODY_LIMIT),
-        outcome.durationMs,
-        now.toISOString(),
-        ok,
-        max,
-        reason,
-      ],
-    );
+       RETURNING e."enabled", (NOT ${ok}::boolean AND e."consecutiveFailures" = ${max}::int AND NOT e."enabled") AS "disabledNow"`;
     if (ok) this.totals.succeeded++;
     else this.totals.failed++;
     if (status === 'FAILED') this.totals.exhausted++;

@@ -5,6 +5,7 @@ import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import type { EventType } from '../events/outbox.js';
 import { newWebhookSecret } from './signature.js';
 import { checkWebhookUrl, InvalidWebhookUrl, type Resolve } from './url-guard.js';
+import { prismaSql } from '../../lib/sql.js';
 
 /** Every event type an endpoint can subscribe to (a compile error here when outbox.ts grows one). */
 export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
@@ -105,7 +106,8 @@ async function currentSequence(db: Db, tenant: Tenant): Promise<bigint> {
 
 /** Wake every instance's delivery worker (at commit, like the outbox's own NOTIFY). */
 export async function notifyWebhookWorkers(db: Db, tenant: Tenant): Promise<void> {
-  await db.$executeRaw`SELECT pg_notify(${WEBHOOKS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}`})`;
+  // ::text: Prisma cannot read a column of type void.
+  await prismaSql(db).sql`SELECT pg_notify(${WEBHOOKS_CHANNEL}, ${`${tenant.workspaceId}:${tenant.mode}`})::text`;
 }
 
 /**
@@ -179,7 +181,7 @@ export async function updateWebhookEndpoint(
     throw notFound('Webhook endpoint');
   validator.throwIfAny();
   return prisma.$transaction(async (tx) => {
-    const [row] = await tx.$queryRaw<Array<{ enabled: boolean }>>`
+    const [row] = await prismaSql(tx).sql<{ enabled: boolean }>`
       SELECT "enabled" FROM "WebhookEndpoint"
        WHERE "id" = ${key.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
          FOR UPDATE`;
@@ -235,7 +237,7 @@ export async function rotateWebhookSecret(
   const secret = newWebhookSecret();
   const expiresAt = overlap > 0 ? new Date(now.getTime() + overlap * 1000).toISOString() : null;
   // One statement: the secret kept for the overlap is the one replaced, even under concurrent rotations.
-  await prisma.$executeRaw`
+  await prismaSql(prisma).sql`
     UPDATE "WebhookEndpoint"
        SET "previousSecret" = CASE WHEN ${overlap > 0}::boolean THEN "secret" END,
            "previousSecretExpiresAt" = ${expiresAt}::timestamptz,
