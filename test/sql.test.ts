@@ -91,10 +91,6 @@ describe('one plain-SQL path', () => {
   const allowed: Record<string, { count: number; why: string }> = {
     'lib/sql.ts': { count: -1, why: 'numbers the parameters' },
     'config.ts': { count: 1, why: "a String.replace pattern ('$1'), not SQL" },
-    'db/migrate.ts': {
-      count: 2,
-      why: "the migrator's advisory lock on its own pg.Client, rewritten by issue 12 item 5 (migrations without Prisma internals)",
-    },
   };
 
   it('has no hand-numbered parameter ($1, $${…}) outside lib/sql.ts', () => {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { type SqlFragment, sql } from '../lib/sql.js';
 import {
   isPgliteUrl,
   isPostgresUrl,
@@ -175,6 +176,15 @@ interface HistoryState {
 
 const historyTable = (schema: string) => `${quoteIdent(schema)}."_prisma_migrations"`;
 
+/** Run a `sql`…`` statement on a migration session or its transaction (parameters numbered by lib/sql.ts). */
+function run<R>(
+  on: { query<T>(text: string, params?: unknown[]): Promise<T[]> },
+  statement: SqlFragment,
+): Promise<R[]> {
+  const { text, values } = statement.toQuery();
+  return on.query<R>(text, values);
+}
+
 /** The table exactly as Prisma's schema engine creates it (PostgreSQL flavour). */
 const createHistoryTable = (schema: string) => `CREATE TABLE IF NOT EXISTS ${historyTable(schema)} (
     "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -265,11 +275,11 @@ function describeFailure(migration: Migration, error: unknown): string {
  * rather than run CREATE TABLEs against a schema someone else made.
  */
 async function refuseUnknownSchema(session: Session): Promise<void> {
-  const [row] = await session.query<{ tables: string | null }>(
-    `SELECT string_agg(quote_ident(c.relname), ', ' ORDER BY c.relname) AS tables
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm')`,
-    [session.schema],
+  const [row] = await run<{ tables: string | null }>(
+    session,
+    sql`SELECT string_agg(quote_ident(c.relname), ', ' ORDER BY c.relname) AS tables
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = ${session.schema} AND c.relkind IN ('r', 'p', 'v', 'm')`,
   );
   if (row?.tables) {
     throw new MigrationError(
@@ -312,11 +322,11 @@ async function applyPending(
     try {
       await session.transaction(async (tx) => {
         await tx.exec(migration.sql);
-        await tx.query(
-          `INSERT INTO ${historyTable(schema)}
-             (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
-           VALUES ($1, $2, clock_timestamp(), $3, NULL, NULL, $4, 1)`,
-          [crypto.randomUUID(), migration.checksum, migration.name, startedAt],
+        await run(
+          tx,
+          sql`INSERT INTO ${sql.ident(schema, '_prisma_migrations')}
+                (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+              VALUES (${crypto.randomUUID()}, ${migration.checksum}, clock_timestamp(), ${migration.name}, NULL, NULL, ${startedAt}, 1)`,
         );
       });
     } catch (error) {
@@ -324,11 +334,11 @@ async function applyPending(
       // migration is resolved (what Prisma records for a failed migration: no finished_at, the error).
       const logs = describeFailure(migration, error);
       try {
-        await session.query(
-          `INSERT INTO ${historyTable(schema)}
-             (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
-           VALUES ($1, $2, NULL, $3, $4, NULL, $5, 0)`,
-          [crypto.randomUUID(), migration.checksum, migration.name, logs, startedAt],
+        await run(
+          session,
+          sql`INSERT INTO ${sql.ident(schema, '_prisma_migrations')}
+                (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+              VALUES (${crypto.randomUUID()}, ${migration.checksum}, NULL, ${migration.name}, ${logs}, NULL, ${startedAt}, 0)`,
         );
       } catch (recording) {
         // E.g. the connection is gone: nothing is recorded, so the next start tries the migration again.
@@ -465,7 +475,8 @@ async function acquireLock(client: pg.Client, timeoutMs: number, log: (msg: stri
   const deadline = Date.now() + timeoutMs;
   let announced = false;
   for (;;) {
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK_KEY]);
+    const lock = sql`SELECT pg_try_advisory_lock(${MIGRATION_LOCK_KEY}) AS ok`.toQuery();
+    const { rows } = await client.query<{ ok: boolean }>(lock.text, lock.values);
     if (rows[0]?.ok) return;
     if (!announced) {
       log(`waiting for another instance to finish migrating ${where}`);
@@ -531,7 +542,8 @@ async function applyOnPostgres(
       if (!state.pending.length) return { applied: [] };
       return await applyPending(session, state, log);
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+      const unlock = sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.toQuery();
+      await client.query(unlock.text, unlock.values).catch(() => {});
     }
   } finally {
     await client.end().catch(() => {});
