@@ -54,7 +54,17 @@ export interface Database extends SqlClient {
    * Take a session-level advisory lock without waiting: null when another session holds it.
    * Held until released or until this process's connection ends (so a dead holder frees it).
    */
-  tryAdvisoryLock(key: number): Promise<{ release(): Promise<void> } | null>;
+  tryAdvisoryLock(key: number): Promise<AdvisoryLock | null>;
+}
+
+/** A session-level advisory lock held on a connection of its own. */
+export interface AdvisoryLock {
+  release(): Promise<void>;
+  /**
+   * Called once if the lock's connection fails or ends before `release()`: the server has then
+   * let go of the lock (another session may hold it already), so the holder must stop acting on it.
+   */
+  onLost(listener: (reason: string) => void): void;
 }
 
 export interface OpenDatabaseOptions {
@@ -141,20 +151,36 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       };
     },
     tryAdvisoryLock: async (key) => {
-      const client = new pg.Client(config);
-      client.on('error', () => {});
+      // keepAlive: a connection that silently died (a network cut) is noticed, and with it the lock.
+      const client = new pg.Client({ ...config, keepAlive: true });
+      let lostReason: string | null = null;
+      let releasing = false;
+      const listeners: Array<(reason: string) => void> = [];
+      const lose = (reason: string) => {
+        if (releasing || lostReason !== null) return;
+        lostReason = reason;
+        for (const listener of listeners) listener(reason);
+      };
+      client.on('error', (error) => lose(error.message));
+      client.on('end', () => lose('its connection ended'));
       await client.connect();
       const { rows } = await client.query<{ locked: boolean }>(
         sql`SELECT pg_try_advisory_lock(${key}) AS locked`.toQuery(),
       );
       if (!rows[0]?.locked) {
+        releasing = true;
         await client.end().catch(() => {});
         return null;
       }
       return {
         release: async () => {
+          releasing = true;
           await client.query(sql`SELECT pg_advisory_unlock(${key})`.toQuery()).catch(() => {});
           await client.end().catch(() => {});
+        },
+        onLost: (listener) => {
+          if (lostReason !== null) listener(lostReason);
+          else listeners.push(listener);
         },
       };
     },
@@ -330,7 +356,7 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     },
     listen: async (channel, onNotify) => pglite.listen(channel, onNotify),
     // One process owns an embedded database: it always holds every lock.
-    tryAdvisoryLock: async () => ({ release: async () => {} }),
+    tryAdvisoryLock: async () => ({ release: async () => {}, onLost: () => {} }),
     close: async () => {
       await prisma.$disconnect();
       if (owned) await pglite.close();

@@ -83,9 +83,11 @@ interface Instance {
   name: string;
   url: string;
   child: ChildProcess;
-  /** The first log record whose message contains `msg` (already logged or to come), within `timeoutMs`. */
-  logged(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** The `times`th log record (default the first) whose message contains `msg` (logged or to come), within `timeoutMs`. */
+  logged(msg: string, timeoutMs?: number, times?: number): Promise<Record<string, unknown>>;
   hasLogged(msg: string): boolean;
+  /** How many log records so far have a message that contains `msg`. */
+  countLogged(msg: string): number;
   /** SIGKILL: no graceful stop, its database connections (and the advisory lock) die with it. */
   kill(): Promise<void>;
   stop(): Promise<void>;
@@ -109,7 +111,8 @@ async function startInstance(name: string, env: Record<string, string>): Promise
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const records: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ msg: string; resolve: (r: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{ msg: string; times: number; resolve: (r: Record<string, unknown>) => void }> = [];
+  const matching = (msg: string) => records.filter((r) => String(r['msg']).includes(msg));
   let stderr = '';
   let buffered = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -124,7 +127,9 @@ async function startInstance(name: string, env: Record<string, string>): Promise
         continue;
       }
       records.push(record);
-      for (const waiter of waiters.filter((w) => String(record['msg']).includes(w.msg))) {
+      for (const waiter of waiters.filter(
+        (w) => String(record['msg']).includes(w.msg) && matching(w.msg).length >= w.times,
+      )) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(record);
       }
@@ -132,8 +137,8 @@ async function startInstance(name: string, env: Record<string, string>): Promise
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const logged = (msg: string, timeoutMs = 20_000) => {
-    const seen = records.find((r) => String(r['msg']).includes(msg));
+  const logged = (msg: string, timeoutMs = 20_000, times = 1) => {
+    const seen = matching(msg)[times - 1];
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(
@@ -144,6 +149,7 @@ async function startInstance(name: string, env: Record<string, string>): Promise
       void exited.then(failed);
       waiters.push({
         msg,
+        times,
         resolve: (record) => {
           clearTimeout(timer);
           resolve(record);
@@ -157,7 +163,8 @@ async function startInstance(name: string, env: Record<string, string>): Promise
     url: `http://127.0.0.1:${Number(listening['port'])}`,
     child,
     logged,
-    hasLogged: (msg) => records.some((r) => String(r['msg']).includes(msg)),
+    hasLogged: (msg) => matching(msg).length > 0,
+    countLogged: (msg) => matching(msg).length,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
@@ -493,6 +500,38 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
       );
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  });
+
+  it('a leader whose lock connection is cut stops dispatching and says so; one instance takes the lock again, and changes are still published once', async () => {
+    const token = fixture.token;
+    const leads = 'this instance now dispatches events to the shared pub/sub';
+    const ledBefore = new Map([a, b].map((i) => [i, i.countLogged(leads)]));
+    // The dispatch lock's own connection ends (a network cut, a restarted pooler): PostgreSQL frees the lock.
+    const admin = new pg.Client({ connectionString: fixture.databaseUrl });
+    await admin.connect();
+    try {
+      const cut = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+          WHERE locktype = 'advisory' AND classid = 0 AND objid = 1919249001 AND granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      expect(cut.rowCount).toBe(1);
+    } finally {
+      await admin.end();
+    }
+    await leader.logged('lost the dispatch lock');
+    // Whichever instance's poll comes first takes the lock, and says so once more.
+    const next = await Promise.race([a, b].map((i) => i.logged(leads, 20_000, ledBefore.get(i)! + 1).then(() => i)));
+    [leader, follower] = next === a ? [a, b] : [b, a];
+    const before = published.length;
+    await createPartner(follower, token, 'after-lock-cut');
+    const after = await publishedUntil(before + 1);
+    const sequence = after.at(-1)!;
+    await createPartner(follower, token, 'after-lock-cut-2');
+    const later = await publishedUntil(before + 2);
+    // Each change published once: the one that lost its lock publishes nothing more.
+    expect(later.filter((s) => s === sequence)).toHaveLength(1);
+    expect(later.slice(before)).toEqual([sequence, sequence + 1]);
   });
 
   it('when the leader dies, the survivor takes over: nothing committed afterwards is lost, and a subscriber resuming after its last cursor gets what it missed', async () => {

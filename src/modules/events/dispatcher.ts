@@ -1,4 +1,4 @@
-import type { Database } from '../../db.js';
+import type { AdvisoryLock, Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import { sql } from '../../lib/sql.js';
 import type { Logger } from '../../logger.js';
@@ -45,7 +45,7 @@ export class EventDispatcher {
   private chains = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
-  private leadership: { release(): Promise<void> } | null = null;
+  private leadership: AdvisoryLock | null = null;
   private stopped = false;
   /** Published events, for tests and metrics. */
   published = 0;
@@ -139,6 +139,13 @@ export class EventDispatcher {
     const lock = await this.db.tryAdvisoryLock(DISPATCH_LOCK_KEY);
     if (!lock) return false;
     this.leadership = lock;
+    lock.onLost((reason) => {
+      if (this.leadership !== lock) return;
+      // PostgreSQL has let go of the lock: another instance may lead already. Stop publishing;
+      // the next poll tries for the lock again (and, if it wins, carries on from the Redis cursors).
+      this.leadership = null;
+      if (!this.stopped) this.logger.warn({ reason }, 'lost the dispatch lock: this instance stops dispatching events');
+    });
     // A new leader continues from the cursors the last one kept (at least once).
     const stored = await this.bus.redis!.hgetall(this.cursorsKey);
     const counters = await this.db.sql<{ workspaceId: string; mode: Mode; lastSequence: string }>`
