@@ -140,6 +140,31 @@ describe('access tokens', () => {
     expect(wrong.data?.issueAccessToken.accessToken).toBeNull();
   });
 
+  it('leaves the refresh token unspent when the rotation fails, so a retry is not taken for a replay', async () => {
+    const ws = await server.workspace();
+    const { apiKey, secret } = await keyPair(ws.keys.test.secret);
+    const first = (await server.gql(ISSUE, { input: { accessKeyId: apiKey.accessKeyId, secret } })).data!
+      .issueAccessToken;
+    // Storing the new refresh token fails (in the database, after the old one was spent in the same transaction).
+    const db = server.testDb.db;
+    await db.query(`CREATE FUNCTION refuse_refresh_token() RETURNS trigger LANGUAGE plpgsql AS $f$
+      BEGIN RAISE EXCEPTION 'refused by the test'; END $f$`);
+    await db.query(`CREATE TRIGGER refuse_refresh_token BEFORE INSERT ON "RefreshToken" FOR EACH ROW
+      WHEN (NEW."workspaceId" = '${ws.workspace.id}') EXECUTE FUNCTION refuse_refresh_token()`);
+    try {
+      const failed = await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } });
+      expect(failed.errors?.[0]?.message).toMatch(/Unexpected error/);
+    } finally {
+      await db.query('DROP TRIGGER refuse_refresh_token ON "RefreshToken"');
+      await db.query('DROP FUNCTION refuse_refresh_token()');
+    }
+    const retried = (await server.gql(REFRESH, { input: { refreshToken: first.refreshToken! } })).data!
+      .refreshAccessToken;
+    expect(retried.userErrors).toEqual([]);
+    expect((await server.gql(VIEWER, {}, retried.accessToken!)).errors).toBeUndefined();
+    expect((await server.gql(VIEWER, {}, first.accessToken!)).errors).toBeUndefined(); // the family lives on
+  });
+
   it('rotates the refresh token and refuses a reused one, revoking its family', async () => {
     const ws = await server.workspace();
     const { apiKey, secret } = await keyPair(ws.keys.test.secret);

@@ -69,19 +69,27 @@ export async function refreshAccessToken(
   if (row.expiresAt <= now)
     throw invalidCredentials('This refresh token has expired: issue a new access token with the key pair.');
   if (row.apiKey.revokedAt) throw invalidCredentials('The key this token was issued from has been revoked.');
-  // Spend it atomically: of two concurrent uses exactly one wins.
-  const spent = await prisma.refreshToken.updateMany({
-    where: { id: row.id, usedAt: null, revokedAt: null },
-    data: { usedAt: now },
-  });
-  if (spent.count !== 1) {
-    await prisma.refreshToken.updateMany({
-      where: { familyId: row.familyId, revokedAt: null },
-      data: { revokedAt: now },
+  // The new pair is made first, and the old token spent with the new one stored in one transaction:
+  // a failure anywhere leaves the old token unspent, so the client's retry is not taken for a replay.
+  const pair = await newPair(signer, row.apiKey, row.familyId);
+  const outcome = await prisma.$transaction(async (tx) => {
+    // Spend it atomically: of two concurrent uses exactly one wins.
+    const spent = await tx.refreshToken.updateMany({
+      where: { id: row.id, usedAt: null, revokedAt: null },
+      data: { usedAt: now },
     });
-    throw new RefreshTokenReplayed(row.familyId);
-  }
-  return mint(prisma, signer, row.apiKey, row.familyId);
+    if (spent.count !== 1) {
+      await tx.refreshToken.updateMany({
+        where: { familyId: row.familyId, revokedAt: null },
+        data: { revokedAt: now },
+      });
+      return 'replayed' as const;
+    }
+    await tx.refreshToken.create({ data: pair.row });
+    return 'rotated' as const;
+  });
+  if (outcome === 'replayed') throw new RefreshTokenReplayed(row.familyId);
+  return pair.tokens;
 }
 
 async function mint(
@@ -90,17 +98,26 @@ async function mint(
   key: { id: string; workspaceId: string; mode: 'TEST' | 'LIVE'; role: 'ADMIN' | 'READ_ONLY' | 'PARTNER' },
   familyId: string,
 ): Promise<AccessTokens> {
+  const pair = await newPair(signer, key, familyId);
+  await prisma.refreshToken.create({ data: pair.row });
+  return pair.tokens;
+}
+
+/** A signed access token and a refresh token of `familyId`, with the refresh token's row to store. */
+async function newPair(
+  signer: TokenSigner,
+  key: { id: string; workspaceId: string; mode: 'TEST' | 'LIVE'; role: 'ADMIN' | 'READ_ONLY' | 'PARTNER' },
+  familyId: string,
+) {
   const refreshToken = generateRefreshToken();
-  await prisma.refreshToken.create({
-    data: {
-      workspaceId: key.workspaceId,
-      mode: key.mode,
-      apiKeyId: key.id,
-      familyId,
-      tokenHash: hashSecret(refreshToken),
-      expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_SECONDS * 1000),
-    },
-  });
+  const row = {
+    workspaceId: key.workspaceId,
+    mode: key.mode,
+    apiKeyId: key.id,
+    familyId,
+    tokenHash: hashSecret(refreshToken),
+    expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+  };
   const { token } = await signer.sign(
     {
       typ: 'access',
@@ -113,7 +130,8 @@ async function mint(
     },
     ACCESS_TOKEN_TTL_SECONDS,
   );
-  return { accessToken: token, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
+  const tokens: AccessTokens = { accessToken: token, refreshToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
+  return { tokens, row };
 }
 
 /** A PARTNER token for one partner of the caller's tenant, minted by the caller's key. */
