@@ -1,0 +1,98 @@
+// The nested reads of conversions, rewards, referrals and payouts run the same number of SQL
+// statements whatever the number of rows: every relation is loaded once per level (plugin-prisma's
+// selections or a dataloader), never once per row. Each query runs on a small and a large
+// workspace and the counts must be equal; the count itself is pinned so that a change in the SQL a
+// resolver runs shows up in review.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { factories, seedNetwork } from './helpers/factories.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+const keys: Record<'small' | 'large', string> = { small: '', large: '' };
+const SIZES = { small: 3, large: 20 } as const;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  for (const size of ['small', 'large'] as const) {
+    const ws = await server.workspace(`Nested ${size}`);
+    keys[size] = ws.keys.test.secret;
+    const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const network = await seedNetwork(server.testDb.db.prisma, tenant, { partners: SIZES[size] });
+    // One PENDING payout per partner holding that partner's rewards.
+    const f = factories(server.testDb.db.prisma, tenant);
+    for (const partner of network.partners) {
+      const rewards = network.rewards.filter((r) => r.partnerId === partner.id);
+      const payout = await f.payout({ partnerId: partner.id, amount: 500n * BigInt(rewards.length), currency: 'USD' });
+      await server.testDb.db.prisma.reward.updateMany({
+        where: { id: { in: rewards.map((r) => r.id) } },
+        data: { payoutId: payout.id },
+      });
+    }
+  }
+});
+afterAll(() => server?.close());
+
+/** The statements `query` runs on each workspace, after checking that both answered without errors and with rows. */
+async function statementsFor(query: string, rows: (data: Record<string, unknown>) => number) {
+  const counts: Record<string, number> = {};
+  for (const size of ['small', 'large'] as const) {
+    const { body, statements } = await server.gqlCounted(query, {}, keys[size]);
+    expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+    expect(rows(body.data as Record<string, unknown>)).toBeGreaterThanOrEqual(SIZES[size]);
+    counts[size] = statements;
+  }
+  return counts;
+}
+
+type Edges<T> = { edges: Array<{ node: T }> };
+
+describe('nested reads run a fixed number of SQL statements', () => {
+  it('conversions → partner, program, referral → link, rewards → rule, payout', async () => {
+    const counts = await statementsFor(
+      `{ conversions(first: 100) { edges { node {
+          id amount { amount currency } partner { id externalId } program { id name }
+          referral { id status link { code } }
+          rewards { id status amount { amount } rule { id } payout { id status } }
+        } } } }`,
+      (data) => (data['conversions'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`9`);
+  });
+
+  it('rewards → conversion → referral, partner, program, rule, payout → partner', async () => {
+    const counts = await statementsFor(
+      `{ rewards(first: 100) { edges { node {
+          id status conversion { id type referral { id } } partner { id externalId } program { id }
+          rule { id } payout { id status partner { id } }
+        } } } }`,
+      (data) => (data['rewards'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`8`);
+  });
+
+  it('partners → referrals → link, conversions → rewards', async () => {
+    const counts = await statementsFor(
+      `{ partners(first: 100) { edges { node {
+          id referrals(first: 5) { edges { node {
+            id status link { code } conversions(first: 5) { id rewards(first: 5) { id status } }
+          } } }
+        } } } }`,
+      (data) => (data['partners'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+
+  it('payouts (through rewards) → partner, rewards → conversion', async () => {
+    const counts = await statementsFor(
+      `{ rewards(first: 100) { edges { node {
+          payout { id amount { amount currency } partner { id } rewards { id conversion { id } } }
+        } } } }`,
+      (data) => (data['rewards'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+});
