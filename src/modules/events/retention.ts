@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../graphql/scope.js';
+import { PeriodicJob } from '../../lib/periodic-job.js';
 import type { Logger } from '../../logger.js';
 
 export interface RetentionJobOptions {
@@ -54,61 +55,45 @@ const DAY_MS = 86_400_000;
  */
 export class RetentionJob {
   private readonly batchSize: number;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private stopped = true;
-  /** stop() was called: a run in progress ends after its current batch. */
-  private closing = false;
+  private readonly job: PeriodicJob<RetentionRunResult>;
 
   constructor(
     private readonly db: Database,
     private readonly options: RetentionJobOptions,
   ) {
     this.batchSize = options.batchSize ?? 1000;
+    const keepsEverything = options.eventDays === 0 && options.webhookDeliveryDays === 0;
+    this.job = new PeriodicJob({
+      name: 'retention job',
+      intervalMs: keepsEverything ? 0 : options.intervalMs,
+      firstRunDelayMs: options.firstRunDelayMs ?? Math.min(30_000, options.intervalMs),
+      run: (now) => this.run(now),
+      report: (result) =>
+        result.events > 0 || result.deliveries > 0
+          ? { fields: result, message: 'retention job deleted old rows' }
+          : null,
+      logger: options.logger,
+    });
   }
 
-  /** Run shortly after start, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0. */
+  /** Run shortly after start, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0 or nothing expires. */
   start(): void {
-    if (!this.stopped || this.options.intervalMs <= 0) return;
-    if (this.options.eventDays === 0 && this.options.webhookDeliveryDays === 0) return;
-    this.stopped = false;
-    this.schedule(this.options.firstRunDelayMs ?? Math.min(30_000, this.options.intervalMs));
+    this.job.start();
   }
 
   /** No further runs, no further batches of the run in progress; resolves when its batch has finished. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await Promise.allSettled([...this.inFlight]);
-  }
-
-  private schedule(delay: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.tick();
-    }, delay);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      const result = await this.runOnce();
-      if (result.events > 0 || result.deliveries > 0)
-        this.options.logger?.info(result, 'retention job deleted old rows');
-    } catch (error) {
-      this.options.logger?.error({ err: error }, 'retention job failed; retrying at the next interval');
-    }
-    if (!this.stopped) this.schedule(this.options.intervalMs);
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** Delete everything past its retention at `now`; resolves with what this call deleted. */
   runOnce(now: Date = new Date()): Promise<RetentionRunResult> {
-    const run = this.run(now);
-    this.inFlight.add(run);
-    return run.finally(() => this.inFlight.delete(run));
+    return this.job.runOnce(now);
+  }
+
+  /** stop() was called: a run in progress ends after its current batch. */
+  private get closing(): boolean {
+    return this.job.stopping;
   }
 
   private async run(now: Date): Promise<RetentionRunResult> {

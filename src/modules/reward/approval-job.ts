@@ -9,6 +9,7 @@ import {
   loadRewards,
   MONEY_TX_OPTIONS,
 } from './lifecycle.js';
+import { PeriodicJob } from '../../lib/periodic-job.js';
 import { prismaSql } from '../../lib/sql.js';
 
 export interface ApprovalJobOptions {
@@ -29,75 +30,45 @@ export const APPROVAL_REASON = 'The hold period ended.';
  */
 export class ApprovalJob {
   private readonly batchSize: number;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private stopped = true;
-  private waiters: Array<() => void> = [];
+  private readonly job: PeriodicJob<number>;
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly options: ApprovalJobOptions,
+    options: ApprovalJobOptions,
   ) {
     this.batchSize = options.batchSize ?? 100;
+    this.job = new PeriodicJob({
+      name: 'approval job',
+      intervalMs: options.intervalMs,
+      firstRunDelayMs: 0,
+      run: (now) => this.approveDue(now),
+      report: (approved) => (approved > 0 ? { fields: { approved }, message: 'approval job approved rewards' } : null),
+      logger: options.logger,
+    });
   }
 
   /** Run now, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0. */
   start(): void {
-    if (!this.stopped || this.options.intervalMs <= 0) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.job.start();
   }
 
   /** No further runs; resolves when the runs in progress have finished. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await Promise.allSettled([...this.inFlight]);
-    this.wake();
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** Resolves when the next scheduled run has finished (at once when the job is not running). */
   nextRun(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
+    return this.job.nextRun();
   }
 
   get isRunning(): boolean {
-    return !this.stopped;
-  }
-
-  private schedule(delay: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.tick();
-    }, delay);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      const approved = await this.runOnce();
-      if (approved > 0) this.options.logger?.info({ approved }, 'approval job approved rewards');
-    } catch (error) {
-      this.options.logger?.error({ err: error }, 'approval job failed; retrying at the next interval');
-    }
-    this.wake();
-    if (!this.stopped) this.schedule(this.options.intervalMs);
+    return this.job.isRunning;
   }
 
   /** Approve every reward due at `now`; resolves with how many this call approved. */
   runOnce(now: Date = new Date()): Promise<number> {
-    const run = this.approveDue(now);
-    this.inFlight.add(run);
-    return run.finally(() => this.inFlight.delete(run));
+    return this.job.runOnce(now);
   }
 
   private async approveDue(now: Date): Promise<number> {
