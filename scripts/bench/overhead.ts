@@ -103,7 +103,7 @@ async function serveReplica(port: number): Promise<void> {
       graphiql: false,
       landingPage: false,
       plugins,
-      // As the app's maskError (src/app.ts): client-facing errors are returned as thrown.
+      // As the app's maskError (src/graphql/yoga.ts): client-facing errors are returned as thrown.
       maskedErrors: {
         maskError: (error: unknown, message: string) => {
           const original = error instanceof GraphQLError ? error.originalError : error;

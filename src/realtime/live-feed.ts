@@ -87,7 +87,7 @@ export class LiveFeed {
       const wait = pace.next();
       if (wait) await wait;
       // A burst goes out EVENTS_PER_TURN events at a time: an idle subscriber's socket then takes
-      // them in one write (see the WebSocket setup in app.ts), a server that fell behind catches
+      // them in one write (see websocket-server.ts), a server that fell behind catches
       // up with fewer system calls, and the event loop still gets to I/O between batches.
       for (let n = 0; n < EVENTS_PER_TURN && feed.backlog.length > 0; n++) {
         const event = feed.backlog.shift()!;

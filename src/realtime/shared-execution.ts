@@ -13,7 +13,7 @@ import type { Auth, Context } from '../context.js';
 import { pushPortOf } from './push-port.js';
 
 /**
- * Set in the context of a graphql-ws subscription (src/app.ts): sends the subscriber one `next`
+ * Set in the context of a graphql-ws subscription (websocket-server.ts): sends the subscriber one `next`
  * message whose payload is this JSON text.
  */
 export type DeliverNext = (payloadJson: string) => void;

@@ -6,8 +6,8 @@ import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { sql, type SqlFragment } from '../../lib/sql.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
 import { liveFeedOf } from '../../realtime/live-feed.js';
-import { PUSH_PORT, type PushPort } from '../../realtime/push-port.js';
-import { Pace } from '../../realtime/turns.js';
+import { EventStream, type EventSource, endOnReturn, type StreamStop } from '../../realtime/event-stream.js';
+import type { PushPort } from '../../realtime/push-port.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 import { streamStart } from './retention.js';
 
@@ -144,24 +144,12 @@ builder.queryField('events', (t) =>
   ),
 );
 
-/** Live events one subscriber may be behind by; newer ones are dropped, then read back from the table. */
-const MAX_QUEUED = 1000;
-
 /**
- * The tenant's live events, optionally after a cursor: first the stored events after it, then
- * live ones, with no gap and no duplicate at the seam (the subscription is listening before the
- * table is read, duplicates are dropped by sequence, and a jump in sequence is back-filled from
- * the table).
- *
- * Live events come from the tenant's shared feed (one pub/sub subscription per tenant and
- * instance, see realtime/live-feed.ts), which hands each one at once to this subscriber's own
- * queue, so a subscriber that is slow to consume (a slow client, slow resolvers) never makes the
- * pub/sub buffer for it. The queue is bounded: when it is full, newer events are dropped and read
- * back from the table once it has drained. A subscriber that is idle and caught up gets the next
- * live event straight through `port` instead (see PushPort); queued and replayed events are worked
- * off one per turn of the event loop (see Pace).
+ * The caller's events (a PARTNER credential: its partner's), optionally only some types: the
+ * stored ones after `after` (null: none, live only), then live ones, with no gap and no duplicate
+ * (see realtime/event-stream.ts).
  */
-export async function* eventStream(
+export function eventStream(
   ctx: Context,
   after: bigint | null,
   types: readonly string[] | null | undefined,
@@ -170,146 +158,24 @@ export async function* eventStream(
   /** Live events for an idle, caught-up subscriber go through here synchronously (see PushPort). */
   port?: PushPort<OutboxEvent>,
 ): AsyncGenerator<OutboxEvent> {
-  const tenant = tenantOf(ctx);
-  const channel = tenantChannel(tenant.workspaceId, tenant.mode);
-  const queue: OutboxEvent[] = [];
-  let dropped = false;
-  let ended = false;
-  let failure: unknown = null;
-  let wake: (() => void) | null = null;
-  /** Waiting for a live event with nothing queued: the only state in which the push port is used. */
-  let idle = false;
-  let stopped = stop?.stopped ?? false;
   const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
-  const wanted = (e: OutboxEvent) =>
-    (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly);
-  let last = after;
-  const pace = new Pace();
-  const membership = liveFeedOf(ctx.pubsub).join(channel, {
-    event: (event) => {
-      const consumer = port?.consumer;
-      if (idle && consumer && queue.length === 0 && !stopped) {
-        // What the loop below would do with this event, without its promises (see PushPort).
-        const sequence = BigInt(event.sequence);
-        if (last !== null && sequence <= last) return; // a duplicate
-        if (last === null || sequence === last + 1n) {
-          if (!wanted(event) || consumer(event)) {
-            last = sequence;
-            return;
-          }
-        }
-        // A gap to back-fill, or an execution that is not synchronous: the loop takes it.
-      }
-      if (queue.length < MAX_QUEUED) queue.push(event);
-      else dropped = true;
-      wake?.();
-    },
-    end: (error) => {
-      failure = error;
-      ended = true;
-      wake?.();
-    },
-  });
-  const end = () => {
-    stopped = true;
-    ended = true;
-    wake?.();
+  // The tenant is read when the stream starts (its first next()), as the channel is needed then.
+  const channel = () => {
+    const tenant = tenantOf(ctx);
+    return tenantChannel(tenant.workspaceId, tenant.mode);
   };
-  if (stop) stop.onStop = end;
-  /** The stored events after `last` (and before `before`), page by page. */
-  async function* stored(before?: bigint): AsyncGenerator<OutboxEvent> {
-    for (;;) {
-      const page = await eventsAfter(ctx, last!, null, PAGE, before);
-      for (const event of page) {
-        last = BigInt(event.sequence);
-        if (wanted(event)) {
-          await pace.next();
-          yield event;
-        }
-      }
-      if (page.length < PAGE) return;
-    }
-  }
-  try {
-    // Listening before the table is read, so nothing committed in between is missed.
-    await ctx.pubsub.listening('outbox', channel);
-    if (last !== null) yield* stored();
-    for (;;) {
-      if (stopped) return;
-      const event = queue.shift();
-      if (!event) {
-        if (dropped && last !== null) {
-          dropped = false;
-          yield* stored();
-          continue;
-        }
-        if (ended) {
-          if (failure) throw failure;
-          return;
-        }
-        idle = true;
-        await new Promise<void>((resolve) => (wake = resolve));
-        idle = false;
-        wake = null;
-        continue;
-      }
-      const sequence = BigInt(event.sequence);
-      if (last !== null && sequence <= last) continue;
-      if (last !== null && sequence > last + 1n) yield* stored(sequence);
-      last = sequence;
-      if (wanted(event)) {
-        // A burst or a backlog is worked off one event per turn of the event loop (see Pace).
-        await pace.next();
-        yield event;
-      }
-    }
-  } finally {
-    if (stop) stop.onStop = null;
-    membership.leave();
-  }
-}
-
-/**
- * Tells an outbox stream to end at once (endOnReturn). A plain object rather than an
- * AbortController: one per subscriber, and an AbortSignal with its listener maps is ten times the
- * size. One stream listens (eventStream sets `onStop`).
- */
-export interface StreamStop {
-  stopped: boolean;
-  onStop: (() => void) | null;
-}
-
-/**
- * The iterator of a subscription built on eventStream. An async generator's return() waits until
- * the generator reaches its next `yield`: one waiting for a quiet tenant's next event may never get
- * there, so a closed subscription would keep its pub/sub listener (and its queue) until that
- * tenant's next event. This iterator's return() first stops the stream handed to `build`, which
- * ends the outbox stream underneath and so every generator built on it.
- */
-export function endOnReturn<T>(
-  build: (stop: StreamStop, port: PushPort<T>) => AsyncGenerator<T>,
-): AsyncIterableIterator<T> {
-  const stop: StreamStop = { stopped: false, onStop: null };
-  const port: PushPort<T> = { consumer: null };
-  const inner = build(stop, port);
-  const end = () => {
-    stop.stopped = true;
-    stop.onStop?.();
+  const source: EventSource = {
+    join: (listener) => liveFeedOf(ctx.pubsub).join(channel(), listener),
+    listening: () => ctx.pubsub.listening('outbox', channel()),
+    read: (from, limit, before) => eventsAfter(ctx, from, null, limit, before),
   };
-  const iterator: AsyncIterableIterator<T> & { [PUSH_PORT]: PushPort<T> } = {
-    [PUSH_PORT]: port,
-    next: () => inner.next(),
-    return: (value?: unknown) => {
-      end();
-      return inner.return(value as never);
-    },
-    throw: (error?: unknown) => {
-      end();
-      return inner.throw(error);
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return new EventStream(source, {
+    after,
+    stop,
+    port,
+    wanted: (e) =>
+      (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly),
+  }).events();
 }
 
 builder.subscriptionField('events', (t) =>

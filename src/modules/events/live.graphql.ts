@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GraphQLError } from 'graphql';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
@@ -8,8 +7,10 @@ import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import type { OutboxEvent } from '../../pubsub.js';
+import { endOnReturn, type StreamStop } from '../../realtime/event-stream.js';
+import { throttle } from '../../realtime/throttle.js';
 import { ProgramStatsRef, type ProgramStatsSource } from '../stats/stats.graphql.js';
-import { endOnReturn, eventStream, type StreamStop } from './events.graphql.js';
+import { eventStream } from './events.graphql.js';
 
 // Live subscriptions built on the outbox stream (events.graphql.ts): each filters the tenant's
 // events and resolves its subject with fresh data per event.
@@ -110,51 +111,6 @@ builder.subscriptionField('rewardStatusChanged', (t) =>
     },
   }),
 );
-
-/**
- * Yields once per burst of source items, at most once per `intervalMs`: after a quiet period at
- * once, otherwise when the interval since the last yield has passed. Consumers read the latest
- * state when they are woken, so nothing is lost by coalescing.
- */
-export async function* throttle(source: AsyncGenerator<unknown>, intervalMs: number): AsyncGenerator<void> {
-  let dirty = false;
-  let done = false;
-  let failure: unknown = null;
-  const signal: { wake: (() => void) | null } = { wake: null };
-  const pump = (async () => {
-    try {
-      for await (const _ of source) {
-        dirty = true;
-        signal.wake?.();
-      }
-    } catch (error) {
-      failure = error;
-    } finally {
-      done = true;
-      signal.wake?.();
-    }
-  })();
-  let last = 0;
-  try {
-    for (;;) {
-      if (!dirty) {
-        if (done) break;
-        await new Promise<void>((resolve) => (signal.wake = resolve));
-        signal.wake = null;
-        continue;
-      }
-      const wait = last + intervalMs - Date.now();
-      if (wait > 0) await sleep(wait); // the throttle itself, not a stand-in for synchronisation
-      dirty = false;
-      last = Date.now();
-      yield;
-    }
-    if (failure) throw failure;
-  } finally {
-    await source.return(undefined);
-    await pump;
-  }
-}
 
 builder.subscriptionField('programStatsChanged', (t) =>
   t.field({
