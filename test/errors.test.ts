@@ -59,6 +59,17 @@ describe('bad cursors', () => {
   });
 });
 
+describe('malformed global ids', () => {
+  it('are BAD_USER_INPUT at their field, for node and nodes', async () => {
+    const ws = await server.workspace();
+    const node = await server.gql('{ node(id: "garbage") { id } }', {}, ws.keys.test.secret);
+    expect(node.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([['BAD_USER_INPUT', ['node']]]);
+    expect(node.errors?.[0]?.message).toBe('Invalid global ID: garbage. Ids are opaque: use one this API returned.');
+    const nodes = await server.gql('{ nodes(ids: ["garbage"]) { id } }', {}, ws.keys.test.secret);
+    expect(nodes.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([['BAD_USER_INPUT', ['nodes']]]);
+  });
+});
+
 describe('logging', () => {
   it('does not log a client’s mistake as a server error, and still logs an unexpected one', async () => {
     const records: Array<{ level: number; msg: string }> = [];

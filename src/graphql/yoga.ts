@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DocumentNode, GraphQLError, getOperationAST, print } from 'graphql';
+import { PothosValidationError } from '@pothos/core';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { AppServices, Context } from '../context.js';
@@ -195,6 +196,14 @@ export function maskError(error: unknown, message: string, logger: Logger): Erro
   // A variable refused by its type (a scalar threw a GraphQLError): GraphQL's wrapper names the variable.
   if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError && !original.originalError)
     return error;
+  // An argument Pothos could not decode (a malformed global id): the caller's mistake, at its field.
+  if (original instanceof PothosValidationError) {
+    return new GraphQLError(`${original.message}. Ids are opaque: use one this API returned.`, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
   if (original instanceof GraphQLError) return original;
   if (isDatabaseUnavailable(original)) {
     logger.warn({ err: original, requestId }, 'request failed: database unreachable'); // folded to one line a second (logger.ts)
