@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import type { Tenant } from '../src/graphql/scope.js';
+import type { Tenant } from '../src/domain/tenant.js';
 import { appendEvents } from '../src/modules/events/outbox.js';
 import type { Context } from '../src/context.js';
 import { eventCursor, eventStream } from '../src/modules/events/events.graphql.js';

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db.js';
 import type { Mode } from '../src/generated/prisma/enums.js';
-import type { Tenant } from '../src/graphql/scope.js';
+import type { Tenant } from '../src/domain/tenant.js';
 import { CURSORS_KEY } from '../src/modules/events/dispatcher.js';
 import { eventCursor } from '../src/modules/events/events.graphql.js';
 import { appendEvents } from '../src/modules/events/outbox.js';

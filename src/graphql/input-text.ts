@@ -1,6 +1,6 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
 import { getNamedType, GraphQLError, isObjectType, type GraphQLFieldResolver, type GraphQLResolveInfo } from 'graphql';
-import type { UserErrorShape } from './errors.js';
+import type { UserErrorShape } from '../domain/errors.js';
 
 /**
  * Text that no column can hold: a NUL character (PostgreSQL refuses it in text and jsonb, error

@@ -1,7 +1,7 @@
 import type { FieldMap } from '@pothos/core';
 import type { Context } from '../context.js';
 import { builder } from './builder.js';
-import { toUserErrors, type UserErrorShape } from './errors.js';
+import { toUserErrors, type UserErrorShape } from '../domain/errors.js';
 
 export const UserErrorRef = builder.objectRef<UserErrorShape>('UserError').implement({
   description:

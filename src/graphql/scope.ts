@@ -2,13 +2,8 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import type { Context } from '../context.js';
 import type { Mode } from '../generated/prisma/enums.js';
 import { isUuid, NIL_UUID } from '../lib/ids.js';
+import type { Tenant } from '../domain/tenant.js';
 import { unauthenticatedError } from './errors.js';
-
-/** The caller's tenant: every tenant-owned query filters on it. */
-export interface Tenant {
-  workspaceId: string;
-  mode: Mode;
-}
 
 /** The caller's workspace and mode; resolvers behind an auth scope can rely on it. */
 export function tenantOf(ctx: Context): Tenant {

@@ -1,4 +1,4 @@
-import { DomainError } from '../graphql/errors.js';
+import { DomainError } from '../domain/errors.js';
 
 /** Money as the database keeps it: integer minor units of an ISO 4217 currency. */
 export interface Money {

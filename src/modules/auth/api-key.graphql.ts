@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { ModeEnum, RoleEnum } from '../../graphql/enums.js';
-import { notFound, DomainError } from '../../graphql/errors.js';
+import { notFound, DomainError } from '../../domain/errors.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { createApiKey } from '../workspace/workspace.service.js';

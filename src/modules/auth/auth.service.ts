@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../../generated/prisma/client.js';
-import { DomainError, notFound } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { hashSecret, sameHash } from './keys.js';
 import {
   ACCESS_TOKEN_TTL_SECONDS,

@@ -1,6 +1,6 @@
 import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { normalizeCode } from '../link/codes.js';
 

@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { Prisma, type Conversion, type PrismaClient, type Reward } from '../../generated/prisma/client.js';
-import { DomainError } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { divideHalfUp, formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { appendStatusEvents, applyStatusChange, MONEY_TX_OPTIONS, rewardGid } from '../reward/lifecycle.js';

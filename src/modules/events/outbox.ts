@@ -1,5 +1,5 @@
 import type { Prisma } from '../../generated/prisma/client.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import type { SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { PeriodicJob } from '../../lib/periodic-job.js';
 import type { Logger } from '../../logger.js';
 

@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { PrismaClient } from '../../generated/prisma/client.js';
-import { DomainError, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';

@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient, ReferralLink } from '../../generated/prisma/client.js';
-import { DomainError, notFound, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 

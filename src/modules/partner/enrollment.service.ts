@@ -1,7 +1,7 @@
 import type { Enrollment, EnrollmentStatus, Partner, PrismaClient } from '../../generated/prisma/client.js';
 import { Prisma } from '../../generated/prisma/client.js';
-import { DomainError, notFound } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { createDefaultLink, type Db } from '../link/link.service.js';
 
 /** The status changes an admin may make; anything else is INVALID_TRANSITION. */

@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
-import { DomainError, notFound, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
 import { appendEvent } from '../events/outbox.js';

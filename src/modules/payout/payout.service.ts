@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Payout, PrismaClient } from '../../generated/prisma/client.js';
-import { DomainError } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor, parseCurrency } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
 import { partnerBalance } from '../ledger/balance.service.js';

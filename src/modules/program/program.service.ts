@@ -1,7 +1,7 @@
 import type { Prisma, PrismaClient, Program } from '../../generated/prisma/client.js';
 import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
-import { DomainError, notFound, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
 import { parseCurrency } from '../../lib/money.js';
 

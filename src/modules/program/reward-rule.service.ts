@@ -1,7 +1,7 @@
 import type { Prisma, PrismaClient, RewardRule } from '../../generated/prisma/client.js';
 import type { AmountType, RewardKind, RewardRecipient, RewardTrigger } from '../../generated/prisma/enums.js';
-import { DomainError, notFound, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { findProgram, type Db } from './program.service.js';
 import { uuidv7 } from '../../lib/uuid.js';

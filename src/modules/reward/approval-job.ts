@@ -1,6 +1,6 @@
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { Mode } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import type { Logger } from '../../logger.js';
 import {
   APPROVAL_JOB_ACTOR,

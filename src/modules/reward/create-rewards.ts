@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor } from '../../lib/money.js';
 import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';

@@ -1,8 +1,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Prisma, PrismaClient, Reward } from '../../generated/prisma/client.js';
 import type { LedgerEntryType, RewardStatus } from '../../generated/prisma/enums.js';
-import { DomainError, DomainErrors } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, DomainErrors } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor } from '../../lib/money.js';
 import { appendEvents } from '../events/outbox.js';
 import { prismaSql } from '../../lib/sql.js';

@@ -1,5 +1,5 @@
 import type { EnrollmentStatus, RewardStatus } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import type { Money } from '../../lib/money.js';
 import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
 

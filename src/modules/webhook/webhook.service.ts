@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient, WebhookDelivery, WebhookEndpoint } from '../../generated/prisma/client.js';
-import { DomainError, notFound, Validator } from '../../graphql/errors.js';
-import type { Tenant } from '../../graphql/scope.js';
+import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import type { EventType } from '../events/outbox.js';
 import { newWebhookSecret } from './signature.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { recordConversion } from '../conversion/record.service.js';
 import { createPayout } from '../payout/payout.service.js';
 import { UuidV7Generator, formatUuid } from '../../lib/uuid.js';
