@@ -5,19 +5,7 @@ import type { AppPubSub } from './pubsub.js';
 import type { Authenticator } from './modules/auth/authenticate.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import type { ClickRecorder } from './modules/click/click.service.js';
-import type { Mode, Role } from './generated/prisma/enums.js';
-
-/** Who is calling. The credential fixes workspace, mode and role; nothing in a request can change them. */
-export interface Auth {
-  workspaceId: string;
-  mode: Mode;
-  role: Role;
-  /** The API key behind the credential (secret key or access token). */
-  apiKeyId: string | null;
-  /** Set for PARTNER credentials: the only partner whose data they may see. */
-  partnerId: string | null;
-  credential: 'secret_key' | 'access_token' | 'partner_token';
-}
+import type { Auth } from './domain/auth.js';
 
 /** Services shared by every request of one running app. */
 export interface AppServices {

@@ -9,7 +9,8 @@ import {
   type ExecutionResult,
 } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import type { Auth, Context } from '../context.js';
+import type { Context } from '../context.js';
+import type { Auth } from '../domain/auth.js';
 import { pushPortOf } from './push-port.js';
 
 /**

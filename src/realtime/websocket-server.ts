@@ -4,7 +4,7 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
-import type { Auth } from '../context.js';
+import type { Auth } from '../domain/auth.js';
 import { rateLimited } from '../graphql/request-policy.js';
 import type { ApiYoga } from '../graphql/yoga.js';
 import type { RateLimiter } from '../lib/rate-limit.js';

@@ -1,4 +1,4 @@
-import type { Auth } from '../../context.js';
+import type { Auth } from '../../domain/auth.js';
 import type { Database } from '../../db.js';
 import { outsideRequest } from '../../lib/request-context.js';
 import { hashSecret, sameHash, secretKeyMode } from './keys.js';
