@@ -13,6 +13,7 @@ import { currentRequest, currentRequestId, requestIdFrom } from '../lib/request-
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator, AuthResult } from '../modules/auth/authenticate.js';
+import { CursorExpired } from '../modules/events/retention.js';
 import { visitorIp } from '../modules/click/redirect.js';
 import type { SharedExecution } from '../realtime/shared-execution.js';
 import { useOperationLimits } from './limits.js';
@@ -196,6 +197,13 @@ export function maskError(error: unknown, message: string, logger: Logger): Erro
   // A variable refused by its type (a scalar threw a GraphQLError): GraphQL's wrapper names the variable.
   if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError && !original.originalError)
     return error;
+  if (original instanceof CursorExpired) {
+    return new GraphQLError(original.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: 'CURSOR_EXPIRED', field: ['after'], horizon: original.horizon.toString() },
+    });
+  }
   // An argument Pothos could not decode (a malformed global id): the caller's mistake, at its field.
   if (original instanceof PothosValidationError) {
     return new GraphQLError(`${original.message}. Ids are opaque: use one this API returned.`, {

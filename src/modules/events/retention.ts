@@ -1,4 +1,3 @@
-import { GraphQLError } from 'graphql';
 import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../domain/tenant.js';
@@ -249,18 +248,27 @@ export async function streamStart(
 ): Promise<bigint> {
   const horizon = await retentionHorizon(db, tenant);
   if (after === null) return horizon;
-  if (after < horizon) throw cursorExpired(horizon, eventDays);
+  if (after < horizon) throw new CursorExpired(horizon, eventDays);
   return after;
 }
 
-export function cursorExpired(horizon: bigint, eventDays: number): GraphQLError {
-  const window =
-    eventDays > 0
-      ? `the retention window (events are kept ${eventDays} days, EVENT_RETENTION_DAYS)`
-      : 'the retention window';
-  return new GraphQLError(
-    `after: the cursor is older than ${window}: the events after it up to sequence ${horizon} have been deleted. ` +
-      'Start again from the beginning (omit after: the oldest event kept) or with a fresh cursor, and reconcile what you missed from the current state.',
-    { extensions: { code: 'CURSOR_EXPIRED', field: ['after'], horizon: horizon.toString() } },
-  );
+/**
+ * A stream read from a cursor older than the retention horizon: what followed it was deleted.
+ * The GraphQL layer answers it as CURSOR_EXPIRED (graphql/yoga.ts, maskError).
+ */
+export class CursorExpired extends Error {
+  constructor(
+    readonly horizon: bigint,
+    eventDays: number,
+  ) {
+    const window =
+      eventDays > 0
+        ? `the retention window (events are kept ${eventDays} days, EVENT_RETENTION_DAYS)`
+        : 'the retention window';
+    super(
+      `after: the cursor is older than ${window}: the events after it up to sequence ${horizon} have been deleted. ` +
+        'Start again from the beginning (omit after: the oldest event kept) or with a fresh cursor, and reconcile what you missed from the current state.',
+    );
+    this.name = 'CursorExpired';
+  }
 }
