@@ -23,12 +23,31 @@ export interface AppServices {
 }
 
 /** The GraphQL context: read-only facts about the request, plus the app's services. */
-export interface Context extends AppServices {
-  requestId: string;
-  /** null: no credential, or one that was refused (see authError). */
-  auth: Auth | null;
-  /** Why a presented credential was refused, for the UNAUTHENTICATED message. */
-  authError: string | null;
-  /** Per-request DataLoaders by name (see graphql/loaders.ts). */
-  loaders: Map<string, unknown>;
+export type Context = Readonly<
+  AppServices & {
+    requestId: string;
+    /** null: no credential, or one that was refused (see authError). */
+    auth: Auth | null;
+    /** Why a presented credential was refused, for the UNAUTHENTICATED message. */
+    authError: string | null;
+    /**
+     * This request's DataLoaders by name, made on first use (graphql/loaders.ts). A subscription
+     * event is executed with a context of its own and fresh loaders (realtime/shared-execution.ts).
+     */
+    loaders: RequestLoaders;
+  }
+>;
+
+/** The DataLoaders of one request (or one subscription event), created on first use. */
+export class RequestLoaders {
+  private readonly byName = new Map<string, unknown>();
+
+  get<L>(name: string, create: () => L): L {
+    let existing = this.byName.get(name) as L | undefined;
+    if (existing === undefined) {
+      existing = create();
+      this.byName.set(name, existing);
+    }
+    return existing;
+  }
 }

@@ -12,7 +12,7 @@ import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Tenant } from '../src/domain/tenant.js';
 import { appendEvents } from '../src/modules/events/outbox.js';
-import type { Context } from '../src/context.js';
+import { type Context, RequestLoaders } from '../src/context.js';
 import { eventCursor, eventStream } from '../src/modules/events/events.graphql.js';
 import { createWorkspace, type CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -225,7 +225,7 @@ describe('a subscriber far behind', () => {
       requestId: 'test',
       auth: { ...tenant, role: 'ADMIN', apiKeyId: null, partnerId: null, credential: 'secret_key' },
       authError: null,
-      loaders: new Map(),
+      loaders: new RequestLoaders(),
     };
     const stream = eventStream(ctx, 0n, null);
     const first = stream.next(); // starts listening

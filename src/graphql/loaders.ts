@@ -11,10 +11,5 @@ export function loader<K, V, C = K>(
   batch: (keys: readonly K[]) => Promise<ArrayLike<V | Error>>,
   options?: DataLoader.Options<K, V, C>,
 ): DataLoader<K, V, C> {
-  let existing = ctx.loaders.get(name) as DataLoader<K, V, C> | undefined;
-  if (!existing) {
-    existing = new DataLoader<K, V, C>(batch, { maxBatchSize: 1000, ...options });
-    ctx.loaders.set(name, existing);
-  }
-  return existing;
+  return ctx.loaders.get(name, () => new DataLoader<K, V, C>(batch, { maxBatchSize: 1000, ...options }));
 }

@@ -4,7 +4,7 @@ import { type DocumentNode, GraphQLError, getOperationAST, print } from 'graphql
 import { PothosValidationError } from '@pothos/core';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
-import type { AppServices, Context } from '../context.js';
+import { type AppServices, type Context, RequestLoaders } from '../context.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { GRAPHIQL_OPTIONS, type GraphiQLAssets } from '../graphiql.js';
 import { useRequestBodyLimit } from '../lib/body-limit.js';
@@ -102,7 +102,7 @@ export function createApiYoga(options: ApiYogaOptions): ApiYoga {
         requestId: currentRequestId() ?? requestIdFrom(null),
         auth: result.auth,
         authError: result.error,
-        loaders: new Map(),
+        loaders: new RequestLoaders(),
       };
     },
   });

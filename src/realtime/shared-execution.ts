@@ -9,7 +9,7 @@ import {
   type ExecutionResult,
 } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import type { Context } from '../context.js';
+import { type Context, RequestLoaders } from '../context.js';
 import type { Auth } from '../domain/auth.js';
 import { pushPortOf } from './push-port.js';
 
@@ -160,7 +160,7 @@ export class SharedExecution {
     this.executions++;
     const context = args.contextValue as Context;
     // Fresh loaders: nothing cached from the subscriber's earlier events or another execution.
-    const result = execute({ ...args, rootValue: event, contextValue: { ...context, loaders: new Map() } });
+    const result = execute({ ...args, rootValue: event, contextValue: { ...context, loaders: new RequestLoaders() } });
     return { result: isPromise(result) ? result.then((r) => this.mask(r)) : this.mask(result), json: null };
   }
 

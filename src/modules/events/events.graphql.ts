@@ -193,8 +193,7 @@ builder.subscriptionField('events', (t) =>
         cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
       return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
     },
-    resolve: (event, _args, ctx) => {
-      ctx.loaders.clear(); // every event is resolved with fresh data
+    resolve: (event) => {
       return event;
     },
   }),

@@ -44,7 +44,6 @@ builder.subscriptionField('conversionRecorded', (t) =>
       );
     },
     resolve: (query, event, _args, ctx) => {
-      ctx.loaders.clear();
       const id = rowIdFrom(String((event as unknown as OutboxEvent).payload['conversionId']), 'Conversion') ?? NIL_UUID;
       return ctx.db.prisma.conversion.findUniqueOrThrow({ ...query, where: scopedKey(id, ctx) });
     },
@@ -105,8 +104,7 @@ builder.subscriptionField('rewardStatusChanged', (t) =>
         ),
       );
     },
-    resolve: (event, _args, ctx) => {
-      ctx.loaders.clear();
+    resolve: (event) => {
       return statusChange(event as unknown as OutboxEvent);
     },
   }),
@@ -134,8 +132,7 @@ builder.subscriptionField('programStatsChanged', (t) =>
           yield { programId: program.id, window: { from: null, to: null } } satisfies ProgramStatsSource;
         }
       }),
-    resolve: (source, _args, ctx) => {
-      ctx.loaders.clear();
+    resolve: (source) => {
       return source as ProgramStatsSource;
     },
   }),
