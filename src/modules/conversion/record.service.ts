@@ -1,20 +1,14 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Conversion, Reward } from '../../generated/prisma/client.js';
 import type { Database } from '../../db.js';
 import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
-import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
-import {
-  draftRewards,
-  insertRewardsCtes,
-  rewardCreatedEvents,
-  rulesQuery,
-  type RuleRow,
-} from '../reward/create-rewards.js';
+import { conversionRecorded, rewardCreated } from '../events/payloads.js';
+import { draftRewards, insertRewardsCtes, rulesQuery, type RuleRow } from '../reward/create-rewards.js';
 import {
   checkReferral,
   decideAttribution,
@@ -339,30 +333,6 @@ async function recordInTransaction(
       RETURNING 1
     )
     SELECT count(*) FROM outcome`;
-  await appendEvents(tx, tenant, [
-    ...rewardCreatedEvents(rewards),
-    {
-      type: 'conversion.recorded',
-      programId: result.programId,
-      partnerId: result.partnerId,
-      payload: {
-        conversionId: encodeGlobalID('Conversion', conversionId),
-        type: input.type,
-        status,
-        discardReason: result.discard,
-        programId: result.programId && encodeGlobalID('Program', result.programId),
-        partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
-        referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
-        amount:
-          input.amount !== null && input.currency !== null
-            ? { amount: formatMinor(input.amount, input.currency), currency: input.currency }
-            : null,
-        occurredAt: input.occurredAt.toISOString(),
-        rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
-      },
-    },
-  ]);
-
   const row: Conversion = {
     id: conversionId,
     ...tenant,
@@ -383,6 +353,13 @@ async function recordInTransaction(
     refundOfId: null,
     createdAt: now,
   };
+  await appendEvents(tx, tenant, [
+    ...rewards.map(rewardCreated),
+    conversionRecorded(
+      row,
+      rewards.map((r) => r.id),
+    ),
+  ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }
 

@@ -1,10 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../graphql/errors.js';
 import type { Tenant } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
 import { appendEvent } from '../events/outbox.js';
+import { partnerCreated, partnerStatusChanged, partnerUpdated } from '../events/payloads.js';
 
 export const EXTERNAL_ID_MAX = 255;
 export const NAME_MAX = 200;
@@ -96,15 +96,7 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
           program: ['input', 'programIds', String(index)],
         });
       }
-      await appendEvent(tx, tenant, {
-        type: 'partner.created',
-        partnerId: partner.id,
-        payload: {
-          partnerId: encodeGlobalID('Partner', partner.id),
-          externalId: partner.externalId,
-          status: partner.status,
-        },
-      });
+      await appendEvent(tx, tenant, partnerCreated(partner));
       return partner;
     });
   } catch (error) {
@@ -139,8 +131,16 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
 
   const partner = await findPartner(prisma, tenant, input);
   if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
-  if (Object.keys(data).length === 0) return partner;
-  return prisma.partner.update({ where: { id: partner.id }, data });
+  const changedFields = Object.entries(data)
+    .filter(([key, value]) => partner[key as 'name' | 'email'] !== value)
+    .map(([key]) => key);
+  // Nothing changes: no write, no event.
+  if (changedFields.length === 0) return partner;
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.partner.update({ where: { id: partner.id }, data });
+    await appendEvent(tx, tenant, partnerUpdated(updated, changedFields));
+    return updated;
+  });
 }
 
 function findPartner(
@@ -171,11 +171,7 @@ export async function setPartnerStatus(
   if (partner.status === input.status) return partner;
   return prisma.$transaction(async (tx) => {
     const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });
-    await appendEvent(tx, tenant, {
-      type: 'partner.status_changed',
-      partnerId: partner.id,
-      payload: { partnerId: encodeGlobalID('Partner', partner.id), from: partner.status, to: updated.status },
-    });
+    await appendEvent(tx, tenant, partnerStatusChanged(partner.id, partner.status, updated.status));
     return updated;
   });
 }
