@@ -86,6 +86,8 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
       const partner = await tx.partner.create({
         data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' },
       });
+      // The partner first, then its enrollments (and their links), in the order they happen.
+      await appendEvent(tx, tenant, partnerCreated(partner));
       const seen = new Set<string>();
       for (const [index, programId] of (input.programIds ?? []).entries()) {
         // The same program twice is one enrollment, not an error.
@@ -96,7 +98,6 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
           program: ['input', 'programIds', String(index)],
         });
       }
-      await appendEvent(tx, tenant, partnerCreated(partner));
       return partner;
     });
   } catch (error) {
