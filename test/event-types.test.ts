@@ -350,6 +350,29 @@ describe('every state change appends its event, in its transaction', () => {
       },
     });
 
+    // The same person's first payment after a signup converts their referral.
+    const signup = { type: 'SIGNUP', code: 'EVE-1', referredExternalId: 'cust-2', idempotencyKey: 'signup-2' };
+    await mutate(admin, 'recordConversion', signup, 'replayed');
+    expect(types(await events.next())).toEqual(['conversion.recorded']);
+    await mutate(
+      admin,
+      'recordConversion',
+      {
+        type: 'PURCHASE',
+        referredExternalId: 'cust-2',
+        idempotencyKey: 'order-2',
+        amount: { amount: '9', currency: 'EUR' },
+      },
+      'replayed',
+    );
+    const converted = await events.next();
+    expect(types(converted)).toEqual(['referral.status_changed', 'reward.created', 'conversion.recorded']);
+    expect(converted[0]).toMatchObject({
+      payload: { programId, partnerId, from: 'PENDING', to: 'CONVERTED', referralId: converted[2]!.payload.referralId },
+      subject: { __typename: 'Referral', id: converted[2]!.payload.referralId },
+      data: null,
+    });
+
     // A replay records nothing new.
     await mutate(
       admin,

@@ -364,6 +364,7 @@ describe('validation', () => {
       'link.created',
       'link.disabled',
       'conversion.recorded',
+      'referral.status_changed',
       'reward.created',
       'reward.status_changed',
       'balance.credited',

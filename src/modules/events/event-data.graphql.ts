@@ -294,7 +294,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return payout && { kind: 'PayoutEventData', payout, from, to };
     }
     default:
-      // reward_rule.*, balance.credited, api_key.*: no member yet (RewardRule and ApiKey events
+      // reward_rule.*, referral.status_changed, balance.credited, api_key.*: no member yet (they
       // have `subject`; balance.credited waits for LedgerEventData).
       return null;
   }
@@ -303,7 +303,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
 builder.objectFields(EventRef, (t) => ({
   subject: t.node({
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
     id: (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       const id = subject ? (event.payload as Record<string, unknown>)[subject.field] : null;
@@ -317,7 +317,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, balance.credited, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, referral.status_changed, balance.credited, api_key.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

@@ -21,6 +21,7 @@ export type EventType =
   | 'link.created'
   | 'link.disabled'
   | 'conversion.recorded'
+  | 'referral.status_changed'
   | 'reward.created'
   | 'reward.status_changed'
   | 'balance.credited'

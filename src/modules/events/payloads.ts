@@ -9,7 +9,7 @@ import type {
   Reward,
   RewardRule,
 } from '../../generated/prisma/client.js';
-import type { EnrollmentStatus, PartnerStatus, RewardStatus } from '../../generated/prisma/enums.js';
+import type { EnrollmentStatus, PartnerStatus, ReferralStatus, RewardStatus } from '../../generated/prisma/enums.js';
 import { globalId } from '../../lib/global-id.js';
 import { formatMinor } from '../../lib/money.js';
 import type { EventType, NewEvent } from './outbox.js';
@@ -38,6 +38,7 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'link.created': { typename: 'ReferralLink', field: 'linkId' },
   'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
   'conversion.recorded': { typename: 'Conversion', field: 'conversionId' },
+  'referral.status_changed': { typename: 'Referral', field: 'referralId' },
   'reward.created': { typename: 'Reward', field: 'rewardId' },
   'reward.status_changed': { typename: 'Reward', field: 'rewardId' },
   'balance.credited': { typename: 'Partner', field: 'partnerId' },
@@ -242,6 +243,30 @@ export function conversionRecorded(
       amount: c.amount !== null && c.currency !== null ? money(c.amount, c.currency) : null,
       occurredAt: c.occurredAt.toISOString(),
       rewardIds: rewardIds.map((id) => gid('Reward', id)),
+    },
+  };
+}
+
+/**
+ * An existing referral's status changed by a conversion: PENDING → CONVERTED (its first payment),
+ * or → REJECTED (a self-referral found only later). A new referral is announced by its
+ * conversion's `conversion.recorded` (`referralId`).
+ */
+export function referralStatusChanged(
+  referral: { id: string; programId: string | null; partnerId: string | null },
+  from: ReferralStatus,
+  to: ReferralStatus,
+): NewEvent {
+  return {
+    type: 'referral.status_changed',
+    programId: referral.programId,
+    partnerId: referral.partnerId,
+    payload: {
+      referralId: gid('Referral', referral.id),
+      programId: gidOrNull('Program', referral.programId),
+      partnerId: gidOrNull('Partner', referral.partnerId),
+      from,
+      to,
     },
   };
 }

@@ -22,6 +22,8 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'link.created': 'A referral link was created (a partner’s default link on approval, or an extra one).',
   'link.disabled': 'A referral link was disabled: it no longer tracks.',
   'conversion.recorded': 'A conversion was recorded (accepted or discarded), a refund included.',
+  'referral.status_changed':
+    'A referral became CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion.',
   'reward.created': 'A reward was created for a conversion (a clawback included).',
   'reward.status_changed': 'A reward moved to another status (approved, processed, canceled, rejected).',
   'balance.credited': 'A partner’s balance was credited or debited by hand.',
