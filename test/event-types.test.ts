@@ -1,4 +1,7 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { globalId } from '../src/lib/global-id.js';
+import { appendEvents } from '../src/modules/events/outbox.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 // Every mutation that changes state appends its event (DOMAIN.md, "Event types") in the same
@@ -439,6 +442,78 @@ describe('scope of subject and data', () => {
       token.data!.createPartnerToken.token,
     );
     expect(peek.data!.node).toBeNull();
+  });
+
+  it('subject and data apply the PARTNER scope themselves: an event of its partner naming objects it may not see resolves them to null', async () => {
+    const { ws, admin } = await setup();
+    const programId = await program(admin);
+    const closed = await program(admin, { name: 'Closed' });
+    const mine = await partner(admin, 'me', [programId]);
+    const theirs = await partner(admin, 'them', [programId, closed]);
+    const links = await server.gql<{ partner: { links: Array<{ id: string }> } }>(
+      'query($id: ID!) { partner(id: $id) { links { id } } }',
+      { id: theirs },
+      admin,
+    );
+    const theirLink = links.data!.partner.links[0]!.id;
+    const rowId = (id: string) => Buffer.from(id, 'base64').toString().split(':')[1]!;
+    // Events filed under this partner whose payloads name what it may not see (a program it is not
+    // in, another partner, another partner's link): only subject/data's own scope keeps them out.
+    const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    await server.testDb.db.prisma.$transaction((tx) =>
+      appendEvents(tx, tenant, [
+        { type: 'program.updated', partnerId: rowId(mine), payload: { programId: closed, changedFields: ['name'] } },
+        { type: 'partner.updated', partnerId: rowId(mine), payload: { partnerId: theirs, changedFields: ['name'] } },
+        { type: 'link.created', partnerId: rowId(mine), payload: { linkId: theirLink } },
+      ]),
+    );
+    const token = await server.gql<{ createPartnerToken: { token: string } }>(
+      'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token } }',
+      { input: { partnerId: mine } },
+      admin,
+    );
+    const asPartner = (await reader(token.data!.createPartnerToken.token).next()).slice(-3);
+    expect(types(asPartner)).toEqual(['program.updated', 'partner.updated', 'link.created']);
+    expect(asPartner.map((e) => [e.subject, e.data])).toEqual([
+      [null, null],
+      [null, null],
+      [null, null],
+    ]);
+    // The admin sees the same events with their objects.
+    const asAdmin = (await reader(admin).next()).slice(-3);
+    expect(asAdmin.map((e) => e.subject?.id)).toEqual([closed, theirs, theirLink]);
+    expect(asAdmin.every((e) => e.data !== null)).toBe(true);
+  });
+
+  it('Query.nodes and aliased Query.partner with a PARTNER token answer another partner with null, not with its own partner', async () => {
+    const { admin } = await setup();
+    const mine = await partner(admin, 'me');
+    const theirs = await partner(admin, 'them');
+    const token = await server.gql<{ createPartnerToken: { token: string } }>(
+      'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token } }',
+      { input: { partnerId: mine } },
+      admin,
+    );
+    const res = await server.gql<{ nodes: Array<{ id: string } | null> }>(
+      'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+      { ids: [mine, theirs] },
+      token.data!.createPartnerToken.token,
+    );
+    expect(res.data!.nodes).toEqual([{ id: mine }, null]);
+    const aliased = await server.gql<Record<string, { id: string } | null>>(
+      'query($a: ID!, $b: ID!) { a: partner(id: $a) { id } b: partner(id: $b) { id } c: partner(externalId: "me") { id } d: partner(externalId: "them") { id } }',
+      { a: mine, b: theirs },
+      token.data!.createPartnerToken.token,
+    );
+    expect(aliased.data).toEqual({ a: { id: mine }, b: null, c: { id: mine }, d: null });
+  });
+
+  it('ids in payloads are the API’s global ids (lib/global-id.ts encodes like Relay)', () => {
+    for (const [type, id] of [
+      ['Partner', '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'],
+      ['RewardRule', 'x'],
+    ] as const)
+      expect(globalId(type, id)).toBe(encodeGlobalID(type, id));
   });
 
   it('a page of events with subject and data costs the same number of statements for 3 changes as for 12 (no N+1)', async () => {
