@@ -516,57 +516,57 @@ describe('scope of subject and data', () => {
       expect(globalId(type, id)).toBe(encodeGlobalID(type, id));
   });
 
-  it('a page of events with subject and data costs the same number of statements for 3 changes as for 12 (no N+1)', async () => {
-    const small = await setup();
-    const large = await setup();
-    for (const [{ admin }, count] of [
-      [small, 1],
-      [large, 4],
-    ] as const) {
-      const programId = await program(admin);
+  it('a page of events with subject and data costs the same number of statements for 8 events as for 26 (no N+1)', async () => {
+    const { admin } = await setup();
+    const programId = await program(admin);
+    await mutate(
+      admin,
+      'createRewardRule',
+      {
+        programId,
+        trigger: 'PURCHASE',
+        kind: 'CASH',
+        amountType: 'FIXED',
+        fixedAmount: { amount: '5', currency: 'EUR' },
+      },
+      'rewardRule { id }',
+    );
+    for (let i = 0; i < 4; i++) {
+      const partnerId = await partner(admin, `p${i}`, [programId]);
+      await mutate(admin, 'createReferralLink', { partnerId, programId, code: `CODE-${i}` }, 'link { id }');
       await mutate(
         admin,
-        'createRewardRule',
+        'recordConversion',
         {
-          programId,
-          trigger: 'PURCHASE',
-          kind: 'CASH',
-          amountType: 'FIXED',
-          fixedAmount: { amount: '5', currency: 'EUR' },
+          type: 'PURCHASE',
+          code: `CODE-${i}`,
+          referredExternalId: `c${i}`,
+          idempotencyKey: `o${i}`,
+          amount: { amount: '20', currency: 'EUR' },
         },
-        'rewardRule { id }',
+        'replayed',
       );
-      for (let i = 0; i < count; i++) {
-        const partnerId = await partner(admin, `p${i}`, [programId]);
-        await mutate(admin, 'createReferralLink', { partnerId, programId, code: `CODE-${i}` }, 'link { id }');
-        await mutate(
-          admin,
-          'recordConversion',
-          {
-            type: 'PURCHASE',
-            code: `CODE-${i}`,
-            referredExternalId: `c${i}`,
-            idempotencyKey: `o${i}`,
-            amount: { amount: '20', currency: 'EUR' },
-          },
-          'replayed',
-        );
-      }
     }
-    const pageOf = async (token: string) => {
+    const pageOf = async (first: number) => {
       const { body, statements } = await server.gqlCounted<{ events: { edges: Array<{ node: Seen }> } }>(
         EVENTS,
-        { first: 100 },
-        token,
+        { first },
+        admin,
       );
       expect(body.errors).toBeUndefined();
       const nodes = body.data!.events.edges.map((e) => e.node);
       expect(nodes.every((n) => n.subject !== null)).toBe(true);
       return { nodes, statements };
     };
-    const a = await pageOf(small.admin);
-    const b = await pageOf(large.admin);
-    expect(b.nodes.length).toBeGreaterThan(a.nodes.length * 2);
-    expect(b.statements).toBe(a.statements);
+    await pageOf(1); // the credential's lookup (cached afterwards) is not what is measured
+    const small = await pageOf(8);
+    const large = await pageOf(100);
+    // The first 8 already hold every model: program, rule, partner, enrollment, links, reward, conversion.
+    expect(new Set(small.nodes.map((n) => n.type))).toEqual(new Set(large.nodes.map((n) => n.type)));
+    expect(large.nodes).toHaveLength(26);
+    expect(large.statements).toBe(small.statements);
+    // The horizon, the page, one full-row read per model (7: visibility and `subject`) and one per
+    // model and selection asked beneath `data`.
+    expect(large.statements).toBe(12);
   });
 });

@@ -1,4 +1,5 @@
 import type {
+  ApiKey,
   Conversion,
   Enrollment,
   EnrollmentStatus,
@@ -6,10 +7,13 @@ import type {
   Payout,
   PayoutStatus,
   Program,
+  Referral,
   ReferralLink,
   Reward,
+  RewardRule,
   RewardStatus,
 } from '../../generated/prisma/client.js';
+import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { EnrollmentStatusEnum, PayoutStatusEnum, RewardStatusEnum } from '../../graphql/enums.js';
@@ -36,6 +40,9 @@ import { EVENT_SUBJECTS } from './payloads.js';
 
 type Models = {
   Program: Program;
+  RewardRule: RewardRule;
+  Referral: Referral;
+  ApiKey: ApiKey;
   Partner: Partner;
   Enrollment: Enrollment;
   ReferralLink: ReferralLink;
@@ -45,85 +52,110 @@ type Models = {
 };
 type Model = keyof Models;
 
-/** The rows of `model` with these ids that the caller may see. */
-function findVisible<M extends Model>(ctx: Context, model: M, ids: string[]): Promise<Models[M][]> {
-  const prisma = ctx.db.prisma;
+/** What the caller may see of `model`, beside the tenant: the filters of the types' own `findUnique`. */
+function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   const partnerId = ctx.auth?.role === 'PARTNER' ? (ctx.auth.partnerId ?? NIL_UUID) : null;
-  const base = { id: { in: ids }, ...tenantOf(ctx) };
-  const rows: Promise<unknown[]> = (() => {
-    switch (model) {
-      case 'Program':
-        return prisma.program.findMany({
-          where: { ...base, ...(partnerId ? { enrollments: { some: { partnerId } } } : {}) },
-        });
-      case 'Partner':
-        return prisma.partner.findMany({ where: { ...base, ...(partnerId ? { id: partnerId } : {}) } });
-      case 'Enrollment':
-        return prisma.enrollment.findMany({ where: { ...base, ...partnerFilter(ctx) } });
-      case 'ReferralLink':
-        return prisma.referralLink.findMany({ where: { ...base, ...partnerFilter(ctx) } });
-      case 'Conversion':
-        return prisma.conversion.findMany({ where: { ...base, ...partnerFilter(ctx) } });
-      case 'Reward':
-        return prisma.reward.findMany({ where: { ...base, ...partnerFilter(ctx) } });
-      case 'Payout':
-        return prisma.payout.findMany({ where: { ...base, ...partnerFilter(ctx) } });
-    }
-    throw new Error(`no event-data loader for ${model}`);
-  })();
-  return rows as Promise<Models[M][]>;
+  if (!partnerId) return {};
+  if (model === 'Program') return { enrollments: { some: { partnerId } } };
+  if (model === 'RewardRule') return { program: { enrollments: { some: { partnerId } } } };
+  if (model === 'Partner') return { id: partnerId };
+  return partnerFilter(ctx);
 }
 
-/** The visible row of `model` named by a global id in a payload, or null. */
-function loadVisible<M extends Model>(ctx: Context, model: M, globalId: unknown): Promise<Models[M] | null> {
-  const id = typeof globalId === 'string' ? rowIdFrom(globalId, model) : null;
-  if (!id) return Promise.resolve(null);
-  return loader<string, Models[M] | null>(ctx, `event-data:${model}`, async (ids) => {
-    const rows = await findVisible(ctx, model, [...ids]);
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return ids.map((key) => byId.get(key) ?? null);
+/** A selection from plugin-prisma (`select` or `include`), or none: every scalar. */
+type Selection = { select?: Record<string, unknown>; include?: Record<string, unknown> };
+
+/** `findMany` of `model` (the delegates differ only in their types). */
+function findMany(ctx: Context, model: Model, args: Selection & { where: Record<string, unknown> }) {
+  const p = ctx.db.prisma;
+  const delegates: Record<Model, (a: typeof args) => Promise<Array<{ id: string }>>> = {
+    Program: (a) => p.program.findMany(a as never),
+    RewardRule: (a) => p.rewardRule.findMany(a as never),
+    Referral: (a) => p.referral.findMany(a as never),
+    ApiKey: (a) => p.apiKey.findMany(a as never),
+    Partner: (a) => p.partner.findMany(a as never),
+    Enrollment: (a) => p.enrollment.findMany(a as never),
+    ReferralLink: (a) => p.referralLink.findMany(a as never),
+    Conversion: (a) => p.conversion.findMany(a as never),
+    Reward: (a) => p.reward.findMany(a as never),
+    Payout: (a) => p.payout.findMany(a as never),
+  };
+  return delegates[model](args);
+}
+
+/**
+ * The visible row of `model` with this row id, loaded with `selection` (plugin-prisma's, for the
+ * fields asked beneath it), or null. One DataLoader per model and selection: a page of events
+ * costs one statement per model and selection, whatever its length.
+ */
+function loadRow<M extends Model>(ctx: Context, model: M, id: string, selection: Selection = {}) {
+  const key = `event-data:${model}:${JSON.stringify(selection)}`;
+  return loader<string, Models[M] | null>(ctx, key, async (ids) => {
+    const args = selection.select ? { select: { ...selection.select, id: true } } : selection;
+    const rows = await findMany(ctx, model, {
+      ...args,
+      where: { id: { in: [...ids] }, ...tenantOf(ctx), ...scopeOf(ctx, model) },
+    });
+    const byId = new Map(rows.map((row) => [row.id, row as Models[M]]));
+    return ids.map((rowId) => byId.get(rowId) ?? null);
   }).load(id);
 }
 
+/** The row id of `model` named by a global id in a payload, or null. */
+const idIn = (model: Model, globalId: unknown): string | null =>
+  typeof globalId === 'string' ? rowIdFrom(globalId, model) : null;
+
+/**
+ * Whether the caller may see the row of `model` named by a global id in a payload (its row id when
+ * so). The member's own field then loads it with the fields asked (see loadRow).
+ */
+async function visible(ctx: Context, model: Model, globalId: unknown): Promise<string | null> {
+  const id = idIn(model, globalId);
+  // The full-row loader `subject` uses too: one statement per model serves both.
+  return id && (await loadRow(ctx, model, id)) ? id : null;
+}
+
+// The members hold row ids already checked as visible; their object fields load the rows with the
+// selection asked beneath them (t.prismaField), so nested fields need no query of their own.
 interface ConversionData {
   kind: 'ConversionEventData';
-  conversion: Conversion;
-  rewards: Reward[];
+  conversionId: string;
+  rewardIds: string[];
 }
 interface RewardData {
   kind: 'RewardEventData';
-  reward: Reward;
+  rewardId: string;
 }
 interface RewardStatusData {
   kind: 'RewardStatusEventData';
-  reward: Reward;
+  rewardId: string;
   from: RewardStatus | null;
   to: RewardStatus;
   reason: string | null;
 }
 interface PartnerData {
   kind: 'PartnerEventData';
-  partner: Partner;
+  partnerId: string;
   changedFields: string[];
 }
 interface EnrollmentData {
   kind: 'EnrollmentEventData';
-  enrollment: Enrollment;
+  enrollmentId: string;
   from: EnrollmentStatus | null;
   to: EnrollmentStatus;
 }
 interface ProgramData {
   kind: 'ProgramEventData';
-  program: Program;
+  programId: string;
   changedFields: string[];
 }
 interface LinkData {
   kind: 'LinkEventData';
-  link: ReferralLink;
+  linkId: string;
 }
 interface PayoutData {
   kind: 'PayoutEventData';
-  payout: Payout;
+  payoutId: string;
   from: PayoutStatus | null;
   to: PayoutStatus;
 }
@@ -137,23 +169,51 @@ type EventData =
   | LinkData
   | PayoutData;
 
+/** A row checked as visible by `eventData`; gone since (deleted in between): an error, the field is non-null. */
+async function present<T>(row: Promise<T | null>): Promise<T> {
+  const found = await row;
+  if (!found) throw new Error('The object of this event is no longer there.');
+  return found;
+}
+
 const ConversionEventData = builder.objectRef<ConversionData>('ConversionEventData').implement({
   description: '`conversion.recorded`: the conversion (a refund too) and the rewards it created that you may see.',
   fields: (t) => ({
-    conversion: t.field({ type: ConversionRef, nullable: false, resolve: (d) => d.conversion }),
-    rewards: t.field({ type: [RewardRef], nullable: false, resolve: (d) => d.rewards }),
+    conversion: t.prismaField({
+      type: ConversionRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Conversion', d.conversionId, query)),
+    }),
+    rewards: t.prismaField({
+      type: [RewardRef],
+      nullable: false,
+      resolve: async (query, d, _args, ctx) =>
+        (await Promise.all(d.rewardIds.map((id) => loadRow(ctx, 'Reward', id, query)))).filter(
+          (r): r is Reward => r !== null,
+        ),
+    }),
   }),
 });
 
 const RewardEventData = builder.objectRef<RewardData>('RewardEventData').implement({
   description: '`reward.created`: the new reward (a clawback too), as it is now.',
-  fields: (t) => ({ reward: t.field({ type: RewardRef, nullable: false, resolve: (d) => d.reward }) }),
+  fields: (t) => ({
+    reward: t.prismaField({
+      type: RewardRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Reward', d.rewardId, query)),
+    }),
+  }),
 });
 
 const RewardStatusEventData = builder.objectRef<RewardStatusData>('RewardStatusEventData').implement({
   description: '`reward.status_changed`: the reward as it is now, and the change this event records.',
   fields: (t) => ({
-    reward: t.field({ type: RewardRef, nullable: false, resolve: (d) => d.reward }),
+    reward: t.prismaField({
+      type: RewardRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Reward', d.rewardId, query)),
+    }),
     from: t.field({ type: RewardStatusEnum, nullable: true, resolve: (d) => d.from }),
     to: t.field({ type: RewardStatusEnum, resolve: (d) => d.to }),
     reason: t.string({ nullable: true, resolve: (d) => d.reason }),
@@ -164,7 +224,11 @@ const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').impl
   description:
     '`partner.created`, `partner.updated`, `partner.status_changed`: the partner as it is now, and the fields the event changed (empty for a creation).',
   fields: (t) => ({
-    partner: t.field({ type: PartnerRef, nullable: false, resolve: (d) => d.partner }),
+    partner: t.prismaField({
+      type: PartnerRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Partner', d.partnerId, query)),
+    }),
     changedFields: t.stringList({ resolve: (d) => d.changedFields }),
   }),
 });
@@ -173,7 +237,11 @@ const EnrollmentEventData = builder.objectRef<EnrollmentData>('EnrollmentEventDa
   description:
     '`enrollment.applied`, `enrollment.status_changed`: the enrollment as it is now; `from` is null for a new enrollment.',
   fields: (t) => ({
-    enrollment: t.field({ type: EnrollmentRef, nullable: false, resolve: (d) => d.enrollment }),
+    enrollment: t.prismaField({
+      type: EnrollmentRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Enrollment', d.enrollmentId, query)),
+    }),
     from: t.field({ type: EnrollmentStatusEnum, nullable: true, resolve: (d) => d.from }),
     to: t.field({ type: EnrollmentStatusEnum, resolve: (d) => d.to }),
   }),
@@ -183,20 +251,34 @@ const ProgramEventData = builder.objectRef<ProgramData>('ProgramEventData').impl
   description:
     '`program.created`, `program.updated`: the program as it is now, and the fields the event changed (empty for a creation).',
   fields: (t) => ({
-    program: t.field({ type: ProgramRef, nullable: false, resolve: (d) => d.program }),
+    program: t.prismaField({
+      type: ProgramRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Program', d.programId, query)),
+    }),
     changedFields: t.stringList({ resolve: (d) => d.changedFields }),
   }),
 });
 
 const LinkEventData = builder.objectRef<LinkData>('LinkEventData').implement({
   description: '`link.created`, `link.disabled`: the referral link as it is now.',
-  fields: (t) => ({ link: t.field({ type: ReferralLinkRef, nullable: false, resolve: (d) => d.link }) }),
+  fields: (t) => ({
+    link: t.prismaField({
+      type: ReferralLinkRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'ReferralLink', d.linkId, query)),
+    }),
+  }),
 });
 
 const PayoutEventData = builder.objectRef<PayoutData>('PayoutEventData').implement({
   description: '`payout.created` (from null), `payout.paid`: the payout as it is now, and the change.',
   fields: (t) => ({
-    payout: t.field({ type: PayoutRef, nullable: false, resolve: (d) => d.payout }),
+    payout: t.prismaField({
+      type: PayoutRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Payout', d.payoutId, query)),
+    }),
     from: t.field({ type: PayoutStatusEnum, nullable: true, resolve: (d) => d.from }),
     to: t.field({ type: PayoutStatusEnum, resolve: (d) => d.to }),
   }),
@@ -228,70 +310,70 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
   switch (type) {
     case 'conversion.recorded': {
       const ids = Array.isArray(p.rewardIds) ? p.rewardIds : [];
-      const [conversion, ...rewards] = await Promise.all([
-        loadVisible(ctx, 'Conversion', p.conversionId),
-        ...ids.map((id) => loadVisible(ctx, 'Reward', id)),
+      const [conversionId, ...rewardIds] = await Promise.all([
+        visible(ctx, 'Conversion', p.conversionId),
+        ...ids.map((id) => visible(ctx, 'Reward', id)),
       ]);
-      if (!conversion) return null;
+      if (!conversionId) return null;
       return {
         kind: 'ConversionEventData',
-        conversion: conversion as Conversion,
-        rewards: rewards.filter((r): r is Reward => r !== null),
+        conversionId,
+        rewardIds: rewardIds.filter((id): id is string => id !== null),
       };
     }
     case 'reward.created': {
-      const reward = await loadVisible(ctx, 'Reward', p.rewardId);
-      return reward && { kind: 'RewardEventData', reward };
+      const rewardId = await visible(ctx, 'Reward', p.rewardId);
+      return rewardId ? { kind: 'RewardEventData', rewardId } : null;
     }
     case 'reward.status_changed': {
-      const reward = await loadVisible(ctx, 'Reward', p.rewardId);
-      return (
-        reward && {
-          kind: 'RewardStatusEventData',
-          reward,
-          from: (p.from as RewardStatus | null) ?? null,
-          to: p.to as RewardStatus,
-          reason: (p.reason as string | null) ?? null,
-        }
-      );
+      const rewardId = await visible(ctx, 'Reward', p.rewardId);
+      return rewardId
+        ? {
+            kind: 'RewardStatusEventData',
+            rewardId,
+            from: (p.from as RewardStatus | null) ?? null,
+            to: p.to as RewardStatus,
+            reason: (p.reason as string | null) ?? null,
+          }
+        : null;
     }
     case 'partner.created':
     case 'partner.updated':
     case 'partner.status_changed': {
-      const partner = await loadVisible(ctx, 'Partner', p.partnerId);
+      const partnerId = await visible(ctx, 'Partner', p.partnerId);
       const changedFields =
         type === 'partner.status_changed' ? ['status'] : type === 'partner.updated' ? fieldsOf(p.changedFields) : [];
-      return partner && { kind: 'PartnerEventData', partner, changedFields };
+      return partnerId ? { kind: 'PartnerEventData', partnerId, changedFields } : null;
     }
     case 'enrollment.applied':
     case 'enrollment.status_changed': {
-      const enrollment = await loadVisible(ctx, 'Enrollment', p.enrollmentId);
-      return (
-        enrollment && {
-          kind: 'EnrollmentEventData',
-          enrollment,
-          from: (p.from as EnrollmentStatus | null) ?? null,
-          to: p.to as EnrollmentStatus,
-        }
-      );
+      const enrollmentId = await visible(ctx, 'Enrollment', p.enrollmentId);
+      return enrollmentId
+        ? {
+            kind: 'EnrollmentEventData',
+            enrollmentId,
+            from: (p.from as EnrollmentStatus | null) ?? null,
+            to: p.to as EnrollmentStatus,
+          }
+        : null;
     }
     case 'program.created':
     case 'program.updated': {
-      const program = await loadVisible(ctx, 'Program', p.programId);
+      const programId = await visible(ctx, 'Program', p.programId);
       const changedFields = type === 'program.updated' ? fieldsOf(p.changedFields) : [];
-      return program && { kind: 'ProgramEventData', program, changedFields };
+      return programId ? { kind: 'ProgramEventData', programId, changedFields } : null;
     }
     case 'link.created':
     case 'link.disabled': {
-      const link = await loadVisible(ctx, 'ReferralLink', p.linkId);
-      return link && { kind: 'LinkEventData', link };
+      const linkId = await visible(ctx, 'ReferralLink', p.linkId);
+      return linkId ? { kind: 'LinkEventData', linkId } : null;
     }
     case 'payout.created':
     case 'payout.paid': {
-      const payout = await loadVisible(ctx, 'Payout', p.payoutId);
+      const payoutId = await visible(ctx, 'Payout', p.payoutId);
       const [from, to]: [PayoutStatus | null, PayoutStatus] =
         type === 'payout.created' ? [null, 'PENDING'] : ['PENDING', 'PAID'];
-      return payout && { kind: 'PayoutEventData', payout, from, to };
+      return payoutId ? { kind: 'PayoutEventData', payoutId, from, to } : null;
     }
     default:
       // reward_rule.*, referral.status_changed, balance.credited, api_key.*: no member yet (they
@@ -301,16 +383,22 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
 }
 
 builder.objectFields(EventRef, (t) => ({
-  subject: t.node({
+  subject: t.field({
+    type: builder.nodeInterfaceRef(),
+    nullable: true,
     description:
       'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
-    id: (event, _args, ctx) => {
+    resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
-      const id = subject ? (event.payload as Record<string, unknown>)[subject.field] : null;
-      if (typeof id !== 'string' || !rowIdFrom(id, subject!.typename)) return null;
+      if (!subject) return null;
+      const model = subject.typename as Model;
       // API keys are an ADMIN's business (the ApiKey type's own scope).
-      if (subject!.typename === 'ApiKey' && ctx.auth?.role !== 'ADMIN') return null;
-      return id;
+      if (model === 'ApiKey' && ctx.auth?.role !== 'ADMIN') return null;
+      const id = idIn(model, (event.payload as Record<string, unknown>)[subject.field]);
+      // The same scoped loader as `data`: one statement per model for a page of events.
+      const row = id ? await loadRow(ctx, model, id) : null;
+      if (row) brandWithType(row, subject.typename as never);
+      return row as never;
     },
   }),
   data: t.field({
