@@ -347,18 +347,31 @@ describe('validation', () => {
     expect((await create(server, ws.keys.live.secret, { url: 'http://127.0.0.1:9/live' })).userErrors).toEqual([]);
   });
 
-  it('lists the known event types', async () => {
+  it('lists the known event types: every type the outbox appends (DOMAIN.md names)', async () => {
     const ws = await server.workspace();
     const res = await server.gql(EVENT_TYPES, {}, ws.keys.test.secret);
     expect(res.data!.webhookEventTypes.map((t) => t.name)).toEqual([
+      'program.created',
+      'program.updated',
+      'reward_rule.created',
+      'reward_rule.updated',
+      'reward_rule.archived',
+      'partner.created',
+      'partner.updated',
+      'partner.status_changed',
+      'enrollment.applied',
+      'enrollment.status_changed',
+      'link.created',
+      'link.disabled',
       'conversion.recorded',
+      'referral.status_changed',
       'reward.created',
       'reward.status_changed',
-      'partner.created',
-      'partner.status_changed',
+      'balance.credited',
       'payout.created',
       'payout.paid',
-      'balance.credited',
+      'api_key.created',
+      'api_key.revoked',
     ]);
     expect(res.data!.webhookEventTypes.every((t) => t.description.length > 0)).toBe(true);
   });

@@ -24,6 +24,7 @@ import '../modules/ledger/credit.graphql.js';
 import '../modules/payout/payout.graphql.js';
 import '../modules/stats/stats.graphql.js';
 import '../modules/events/events.graphql.js';
+import '../modules/events/event-data.graphql.js';
 import '../modules/events/live.graphql.js';
 import '../modules/webhook/webhook.graphql.js';
 

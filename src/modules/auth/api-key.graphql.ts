@@ -3,7 +3,7 @@ import { ModeEnum, RoleEnum } from '../../graphql/enums.js';
 import { notFound, DomainError } from '../../domain/errors.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
-import { createApiKey } from '../workspace/workspace.service.js';
+import { createTenantApiKey, revokeApiKey } from '../workspace/workspace.service.js';
 
 export const ApiKeyRef = builder.prismaNode('ApiKey', {
   description: 'A secret key for servers. The secret itself is shown once, at creation; only its hash is stored.',
@@ -78,7 +78,7 @@ builder.mutationField('createApiKey', (t) =>
             'role',
           ]);
         }
-        const key = await createApiKey(ctx.db.prisma, { ...tenantOf(ctx), role: input.role, name });
+        const key = await createTenantApiKey(ctx.db.prisma, tenantOf(ctx), { role: input.role, name });
         return { apiKey: { id: key.id }, secret: key.secret };
       }),
   }),
@@ -105,17 +105,8 @@ builder.mutationField('revokeApiKey', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const id = rowIdFrom(String(input.id), 'ApiKey');
-        const key = id ? await ctx.db.prisma.apiKey.findUnique({ where: scopedKey(id, ctx) }) : null;
+        const key = await revokeApiKey(ctx.db.prisma, tenantOf(ctx), id);
         if (!key) throw notFound('API key');
-        if (!key.revokedAt) {
-          await ctx.db.prisma.$transaction([
-            ctx.db.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }),
-            ctx.db.prisma.refreshToken.updateMany({
-              where: { apiKeyId: key.id, revokedAt: null },
-              data: { revokedAt: new Date() },
-            }),
-          ]);
-        }
         // This instance stops accepting it now; every instance (this one too) drops it from its key
         // cache and closes the subscriptions opened with this key or its tokens.
         ctx.authenticator.forget(key.id);

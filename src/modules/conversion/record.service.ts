@@ -1,20 +1,14 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Conversion, Reward } from '../../generated/prisma/client.js';
 import type { Database } from '../../db.js';
 import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
-import {
-  draftRewards,
-  insertRewardsCtes,
-  rewardCreatedEvents,
-  rulesQuery,
-  type RuleRow,
-} from '../reward/create-rewards.js';
+import { conversionRecorded, referralStatusChanged, rewardCreated } from '../events/payloads.js';
+import { draftRewards, insertRewardsCtes, rulesQuery, type RuleRow } from '../reward/create-rewards.js';
 import {
   checkReferral,
   decideAttribution,
@@ -339,30 +333,6 @@ async function recordInTransaction(
       RETURNING 1
     )
     SELECT count(*) FROM outcome`;
-  await appendEvents(tx, tenant, [
-    ...rewardCreatedEvents(rewards),
-    {
-      type: 'conversion.recorded',
-      programId: result.programId,
-      partnerId: result.partnerId,
-      payload: {
-        conversionId: encodeGlobalID('Conversion', conversionId),
-        type: input.type,
-        status,
-        discardReason: result.discard,
-        programId: result.programId && encodeGlobalID('Program', result.programId),
-        partnerId: result.partnerId && encodeGlobalID('Partner', result.partnerId),
-        referralId: result.referralId && encodeGlobalID('Referral', result.referralId),
-        amount:
-          input.amount !== null && input.currency !== null
-            ? { amount: formatMinor(input.amount, input.currency), currency: input.currency }
-            : null,
-        occurredAt: input.occurredAt.toISOString(),
-        rewardIds: rewards.map((r) => encodeGlobalID('Reward', r.id)),
-      },
-    },
-  ]);
-
   const row: Conversion = {
     id: conversionId,
     ...tenant,
@@ -383,6 +353,17 @@ async function recordInTransaction(
     refundOfId: null,
     createdAt: now,
   };
+  const { referralChange } = result;
+  await appendEvents(tx, tenant, [
+    ...(referralChange && result.referralId
+      ? [referralStatusChanged({ ...row, id: result.referralId }, referralChange.from, referralChange.to)]
+      : []),
+    ...rewards.map(rewardCreated),
+    conversionRecorded(
+      row,
+      rewards.map((r) => r.id),
+    ),
+  ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }
 
@@ -400,6 +381,8 @@ interface Outcome {
     /** The program's rules for this conversion, with the enrollment's overrides. */
     rules: RuleRow[];
   };
+  /** An existing referral whose status this conversion changed (a `referral.status_changed` event). */
+  referralChange?: { from: ReferralStatus; to: ReferralStatus };
 }
 
 const isPayment = (type: ConversionType) => type === 'PURCHASE' || type === 'SUBSCRIPTION';
@@ -497,33 +480,59 @@ async function bindToExisting(
   if (discard) {
     // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
     if (discard === 'SELF_REFERRAL') {
-      await tx.sql`
-        UPDATE "Referral" SET "status" = 'REJECTED'
-         WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"`;
+      // The status before, read under the row lock (the latest committed one), for the event.
+      const [changed] = await tx.sql<{ from: ReferralStatus }>`
+        WITH prior AS (
+          SELECT "status" AS "priorStatus" FROM "Referral"
+           WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+             FOR UPDATE
+        )
+        UPDATE "Referral" r SET "status" = 'REJECTED'
+          FROM prior
+         WHERE r."id" = ${referral.id}::uuid AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
+           AND prior."priorStatus" <> 'REJECTED'
+        RETURNING prior."priorStatus"::text AS "from"`;
+      if (changed) return { discard, ...columns, referralChange: { from: changed.from, to: 'REJECTED' } };
     }
     return { discard, ...columns };
   }
   const payment = isPayment(input.type);
-  const rows = await tx.sql<Partial<RuleRow> & { lockedStatus: ReferralStatus | null; referralCreatedAt: Date | null }>`
-    WITH locked AS (
-      UPDATE "Referral"
-         SET "status" = CASE WHEN ${payment} AND "status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE "status" END,
-             "convertedAt" = CASE WHEN ${payment} THEN COALESCE("convertedAt", ${input.occurredAt}::timestamptz) ELSE "convertedAt" END,
-             "email" = COALESCE("email", ${input.referredEmail})
+  const rows = await tx.sql<
+    Partial<RuleRow> & {
+      lockedStatus: ReferralStatus | null;
+      priorStatus: ReferralStatus | null;
+      referralCreatedAt: Date | null;
+    }
+  >`
+    WITH prior AS (
+      -- The status before this conversion, read under the row lock (the latest committed one).
+      SELECT "status" AS "priorStatus" FROM "Referral"
        WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-       RETURNING "status"::text AS "status", "createdAt"
+         FOR UPDATE
+    ),
+    locked AS (
+      UPDATE "Referral" r
+         SET "status" = CASE WHEN ${payment} AND r."status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE r."status" END,
+             "convertedAt" = CASE WHEN ${payment} THEN COALESCE(r."convertedAt", ${input.occurredAt}::timestamptz) ELSE r."convertedAt" END,
+             "email" = COALESCE(r."email", ${input.referredEmail})
+        FROM prior
+       WHERE r."id" = ${referral.id}::uuid AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
+       RETURNING r."status"::text AS "status", r."createdAt", prior."priorStatus"::text AS "priorStatus"
     )
-    SELECT l."status" AS "lockedStatus", l."createdAt" AS "referralCreatedAt", rule.*
+    SELECT l."status" AS "lockedStatus", l."priorStatus", l."createdAt" AS "referralCreatedAt", rule.*
       FROM (SELECT 1) AS head
       LEFT JOIN locked l ON true
       LEFT JOIN (${rulesQuery(tenant, referral.program.id, input.type, referral.enrollment!.id)}) AS rule ON true`;
-  const { lockedStatus, referralCreatedAt } = rows[0]!;
+  const { lockedStatus, priorStatus, referralCreatedAt } = rows[0]!;
   if (lockedStatus === null) throw new Error('referral vanished');
+  const referralChange =
+    priorStatus !== null && priorStatus !== lockedStatus ? { from: priorStatus, to: lockedStatus } : undefined;
   // Rejected meanwhile by a concurrent transaction (whose commit we waited for).
   if (lockedStatus === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
   return {
     discard: null,
     ...columns,
+    referralChange,
     rewardable: {
       referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
       program: { id: referral.program.id, holdDays: referral.program.holdDays },

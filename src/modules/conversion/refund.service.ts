@@ -1,9 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { globalId } from '../../lib/global-id.js';
 import { Prisma, type Conversion, type PrismaClient, type Reward } from '../../generated/prisma/client.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { divideHalfUp, formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
-import { appendEvent } from '../events/outbox.js';
+import { appendEvents } from '../events/outbox.js';
+import { conversionRecorded, rewardCreated } from '../events/payloads.js';
 import { appendStatusEvents, applyStatusChange, MONEY_TX_OPTIONS, rewardGid } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
 
@@ -28,7 +29,7 @@ export interface RefundResult {
   rewardIds: string[];
 }
 
-const conversionGid = (id: string) => encodeGlobalID('Conversion', id);
+const conversionGid = (id: string) => globalId('Conversion', id);
 
 /** The status-history reason of rewards a refund cancels; also how a replay finds them again. */
 export const refundReason = (refundId: string) => `Refunded by conversion ${conversionGid(refundId)}.`;
@@ -276,43 +277,13 @@ async function refundLocked(
   }
 
   // Events last (they are numbered at commit: the tenant's event counter is the last lock taken).
-  await appendEvent(tx, tenant, {
-    type: 'conversion.recorded',
-    programId: refund.programId,
-    partnerId: refund.partnerId,
-    payload: {
-      conversionId: conversionGid(refund.id),
-      type: refund.type,
-      status: refund.status,
-      discardReason: null,
-      refundOfId: gid,
-      programId: refund.programId && encodeGlobalID('Program', refund.programId),
-      partnerId: refund.partnerId && encodeGlobalID('Partner', refund.partnerId),
-      referralId: refund.referralId && encodeGlobalID('Referral', refund.referralId),
-      amount: { amount: formatMinor(amount, currency), currency },
-      occurredAt: refund.occurredAt.toISOString(),
-      rewardIds: created.map((r) => rewardGid(r.id)),
-    },
-  });
-  for (const reward of created) {
-    await appendEvent(tx, tenant, {
-      type: 'reward.created',
-      programId: reward.programId,
-      partnerId: reward.partnerId,
-      payload: {
-        rewardId: rewardGid(reward.id),
-        sourceRewardId: rewardGid(reward.sourceRewardId!),
-        conversionId: conversionGid(refund.id),
-        programId: encodeGlobalID('Program', reward.programId),
-        partnerId: encodeGlobalID('Partner', reward.partnerId),
-        ruleId: encodeGlobalID('RewardRule', reward.ruleId),
-        recipient: reward.recipient,
-        kind: reward.kind,
-        status: reward.status,
-        amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
-      },
-    });
-  }
+  await appendEvents(tx, tenant, [
+    conversionRecorded(
+      { ...refund, amount, currency },
+      created.map((r) => r.id),
+    ),
+    ...created.map(rewardCreated),
+  ]);
   await appendStatusEvents(tx, tenant, cancellations);
 
   const rewardIds = [...created.map((r) => r.id), ...cancellations.map((c) => c.reward.id)];

@@ -1,18 +1,34 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import type { Tenant } from '../../domain/tenant.js';
 import type { SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 
-/** Event types written to the outbox. Subscriptions and webhooks are fed from these rows. */
+/**
+ * Event types written to the outbox (DOMAIN.md, "Event types": those whose change exists today).
+ * Subscriptions and webhooks are fed from these rows; payloads are built in payloads.ts only.
+ */
 export type EventType =
+  | 'program.created'
+  | 'program.updated'
+  | 'reward_rule.created'
+  | 'reward_rule.updated'
+  | 'reward_rule.archived'
+  | 'partner.created'
+  | 'partner.updated'
+  | 'partner.status_changed'
+  | 'enrollment.applied'
+  | 'enrollment.status_changed'
+  | 'link.created'
+  | 'link.disabled'
   | 'conversion.recorded'
+  | 'referral.status_changed'
   | 'reward.created'
   | 'reward.status_changed'
-  | 'partner.created'
-  | 'partner.status_changed'
+  | 'balance.credited'
   | 'payout.created'
   | 'payout.paid'
-  | 'balance.credited';
+  | 'api_key.created'
+  | 'api_key.revoked';
 
 export interface NewEvent {
   type: EventType;
@@ -86,4 +102,15 @@ export async function appendEvent(
 ): Promise<string> {
   const [id] = await appendEvents(tx, tenant, [event]);
   return id!;
+}
+
+/**
+ * Run `fn` in a transaction: the caller's, when `db` already is one, or a new interactive one.
+ * For services that take either and append an event with their change.
+ */
+export function inTransaction<T>(
+  db: PrismaClient | Prisma.TransactionClient,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  return '$transaction' in db ? db.$transaction(fn) : fn(db);
 }

@@ -1,9 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { globalId } from '../../lib/global-id.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
+import { balanceCredited } from '../events/payloads.js';
 import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
 import { partnerBalance, type Balance } from './balance.service.js';
@@ -84,7 +85,7 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
         'DUPLICATE',
         `The idempotencyKey ${JSON.stringify(key)} was already used for ` +
           (entry.type === 'MANUAL_CREDIT'
-            ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${encodeGlobalID('Partner', entry.partnerId)}`
+            ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${globalId('Partner', entry.partnerId)}`
             : 'another ledger entry') +
           '; use a new key for a different credit.',
         ['input', 'idempotencyKey'],
@@ -92,16 +93,11 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
     }
     const created = count === 1;
     if (created) {
-      await appendEvent(tx, tenant, {
-        type: 'balance.credited',
-        partnerId: partner.id,
-        payload: {
-          partnerId: encodeGlobalID('Partner', partner.id),
-          amount: { amount: formatMinor(amount, money), currency: money },
-          note,
-          idempotencyKey: key,
-        },
-      });
+      await appendEvent(
+        tx,
+        tenant,
+        balanceCredited({ partnerId: partner.id, amount, currency: money, note, idempotencyKey: key }),
+      );
     }
     const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, money);
     return { balance, created };

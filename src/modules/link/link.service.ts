@@ -2,6 +2,8 @@ import type { Prisma, PrismaClient, ReferralLink } from '../../generated/prisma/
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
+import { appendEvent, inTransaction } from '../events/outbox.js';
+import { linkCreated, linkDisabled } from '../events/payloads.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 
 /** A client or an interactive transaction: services work inside either. */
@@ -48,7 +50,11 @@ async function insertLink(
       ],
       skipDuplicates: true,
     });
-    if (count === 1) return db.referralLink.findUniqueOrThrow({ where: { codeNormalized } });
+    if (count === 1) {
+      const link = await db.referralLink.findUniqueOrThrow({ where: { codeNormalized } });
+      await appendEvent(db, owner, linkCreated(link));
+      return link;
+    }
   }
   if (options.code !== undefined) throw new DomainError('DUPLICATE', codeTakenMessage(options.code), ['input', 'code']);
   throw new Error(`no free referral code after ${GENERATED_CODE_ATTEMPTS} attempts`);
@@ -159,10 +165,12 @@ export async function createReferralLink(
     const refusal = partnerDestinationError(program, destinationHost, caller.publicUrl);
     if (refusal) throw refusal;
   }
-  return insertLink(
-    prisma,
-    { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id },
-    { code, destinationUrl, isDefault: false },
+  return inTransaction(prisma, (tx) =>
+    insertLink(
+      tx,
+      { ...tenant, enrollmentId: enrollment.id, programId: program.id, partnerId: partner.id },
+      { code, destinationUrl, isDefault: false },
+    ),
   );
 }
 
@@ -197,7 +205,11 @@ export async function disableReferralLink(
     : null;
   if (!link) throw notFound('Referral link');
   if (link.disabledAt) return link;
-  return prisma.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });
+  return prisma.$transaction(async (tx) => {
+    const disabled = await tx.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });
+    await appendEvent(tx, tenant, linkDisabled(disabled));
+    return disabled;
+  });
 }
 
 /** The unique key of a code inside a tenant (codes are looked up ignoring case). */

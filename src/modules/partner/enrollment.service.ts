@@ -2,6 +2,8 @@ import type { Enrollment, EnrollmentStatus, Partner, PrismaClient } from '../../
 import { Prisma } from '../../generated/prisma/client.js';
 import { DomainError, notFound } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
+import { appendEvent } from '../events/outbox.js';
+import { enrollmentCreated, enrollmentStatusChanged } from '../events/payloads.js';
 import { createDefaultLink, type Db } from '../link/link.service.js';
 
 /** The status changes an admin may make; anything else is INVALID_TRANSITION. */
@@ -61,6 +63,7 @@ export async function enrollInTransaction(
       status: program.autoApprovePartners ? 'APPROVED' : 'PENDING',
     },
   });
+  await appendEvent(tx, tenant, enrollmentCreated(enrollment));
   if (enrollment.status === 'APPROVED') await createDefaultLink(tx, enrollment);
   return enrollment;
 }
@@ -153,6 +156,7 @@ export async function setEnrollmentStatus(
       ]);
     }
     const updated = await tx.enrollment.findUniqueOrThrow({ where: { id: enrollment.id } });
+    await appendEvent(tx, tenant, enrollmentStatusChanged(updated, enrollment.status, updated.status));
     if (input.status === 'APPROVED' && enrollment._count.links === 0) await createDefaultLink(tx, updated);
     return updated;
   });

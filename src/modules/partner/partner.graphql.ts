@@ -8,9 +8,14 @@ import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { createPartner, partnerListWhere, SEARCH_MAX, setPartnerStatus, updatePartner } from './partner.service.js';
 
-/** A PARTNER credential sees exactly one partner: its own. */
-function ownPartnerOnly(ctx: Context): { id?: string } {
-  return ctx.auth?.role === 'PARTNER' ? { id: ctx.auth.partnerId ?? NIL_UUID } : {};
+/**
+ * A PARTNER credential sees exactly one partner: its own. Applied to the row found, not as an
+ * extra `id` filter beside a unique key: Prisma batches the findUniques of one tick (aliases,
+ * Query.nodes, Event.subject) and matches the rows back by that `id`, which answered another
+ * partner's id with the credential's own partner.
+ */
+function ownPartnerOnly<T extends { id: string }>(ctx: Context, row: T | null): T | null {
+  return row && (ctx.auth?.role !== 'PARTNER' || row.id === ctx.auth.partnerId) ? row : null;
 }
 
 export const PartnerRef = builder.prismaNode('Partner', {
@@ -20,7 +25,10 @@ export const PartnerRef = builder.prismaNode('Partner', {
   select: { id: true },
   // A node outside the caller's scope is null, never an error.
   nullable: true,
-  findUnique: (id, ctx) => ({ ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) }),
+  // A PARTNER credential asking for another partner asks for no row at all. Not an extra `id`
+  // filter beside the key: Prisma batches the findUniques of one tick (Query.nodes, Event.subject)
+  // and matches the rows back by that `id`, which answered another partner's id with its own.
+  findUnique: (id, ctx) => scopedKey(ctx.auth?.role === 'PARTNER' && id !== ctx.auth.partnerId ? NIL_UUID : id, ctx),
   authScopes: { authenticated: true },
   fields: (t) => ({
     externalId: t.exposeString('externalId', {
@@ -77,18 +85,16 @@ builder.queryFields((t) => ({
       if (byId) {
         const id = rowIdFrom(String(args.id), 'Partner');
         if (!id) return null;
-        return ctx.db.prisma.partner.findUnique({
-          ...selection,
-          where: { ...scopedKey(id, ctx), ...ownPartnerOnly(ctx) },
-        });
+        return ctx.db.prisma.partner
+          .findUnique({ ...selection, where: scopedKey(id, ctx) }) // select mode: `id` is always selected
+          .then((row) => ownPartnerOnly(ctx, row));
       }
-      return ctx.db.prisma.partner.findUnique({
-        ...selection,
-        where: {
-          workspaceId_mode_externalId: { ...tenant, externalId: args.externalId!.trim() },
-          ...ownPartnerOnly(ctx),
-        },
-      });
+      return ctx.db.prisma.partner
+        .findUnique({
+          ...selection,
+          where: { workspaceId_mode_externalId: { ...tenant, externalId: args.externalId!.trim() } },
+        })
+        .then((row) => ownPartnerOnly(ctx, row));
     },
   }),
   partners: t.prismaConnection(

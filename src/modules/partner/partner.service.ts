@@ -1,10 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
 import { appendEvent } from '../events/outbox.js';
+import { partnerCreated, partnerStatusChanged, partnerUpdated } from '../events/payloads.js';
 
 export const EXTERNAL_ID_MAX = 255;
 export const NAME_MAX = 200;
@@ -86,6 +86,8 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
       const partner = await tx.partner.create({
         data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' },
       });
+      // The partner first, then its enrollments (and their links), in the order they happen.
+      await appendEvent(tx, tenant, partnerCreated(partner));
       const seen = new Set<string>();
       for (const [index, programId] of (input.programIds ?? []).entries()) {
         // The same program twice is one enrollment, not an error.
@@ -96,15 +98,6 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
           program: ['input', 'programIds', String(index)],
         });
       }
-      await appendEvent(tx, tenant, {
-        type: 'partner.created',
-        partnerId: partner.id,
-        payload: {
-          partnerId: encodeGlobalID('Partner', partner.id),
-          externalId: partner.externalId,
-          status: partner.status,
-        },
-      });
       return partner;
     });
   } catch (error) {
@@ -139,8 +132,16 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
 
   const partner = await findPartner(prisma, tenant, input);
   if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
-  if (Object.keys(data).length === 0) return partner;
-  return prisma.partner.update({ where: { id: partner.id }, data });
+  const changedFields = Object.entries(data)
+    .filter(([key, value]) => partner[key as 'name' | 'email'] !== value)
+    .map(([key]) => key);
+  // Nothing changes: no write, no event.
+  if (changedFields.length === 0) return partner;
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.partner.update({ where: { id: partner.id }, data });
+    await appendEvent(tx, tenant, partnerUpdated(updated, changedFields));
+    return updated;
+  });
 }
 
 function findPartner(
@@ -171,11 +172,7 @@ export async function setPartnerStatus(
   if (partner.status === input.status) return partner;
   return prisma.$transaction(async (tx) => {
     const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });
-    await appendEvent(tx, tenant, {
-      type: 'partner.status_changed',
-      partnerId: partner.id,
-      payload: { partnerId: encodeGlobalID('Partner', partner.id), from: partner.status, to: updated.status },
-    });
+    await appendEvent(tx, tenant, partnerStatusChanged(partner.id, partner.status, updated.status));
     return updated;
   });
 }

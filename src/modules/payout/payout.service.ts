@@ -1,9 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { globalId } from '../../lib/global-id.js';
 import type { Payout, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor, parseCurrency } from '../../lib/money.js';
 import { appendEvent } from '../events/outbox.js';
+import { payoutCreated, payoutPaid } from '../events/payloads.js';
 import { partnerBalance } from '../ledger/balance.service.js';
 import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
@@ -13,8 +14,8 @@ import { prismaSql } from '../../lib/sql.js';
 
 export const EXTERNAL_REFERENCE_MAX = 255;
 
-const payoutGid = (id: string) => encodeGlobalID('Payout', id);
-const partnerGid = (id: string) => encodeGlobalID('Partner', id);
+const payoutGid = (id: string) => globalId('Payout', id);
+const partnerGid = (id: string) => globalId('Partner', id);
 
 export interface CreatePayoutInput {
   /** Row id; null when the given id was malformed or of another type. */
@@ -87,17 +88,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
     if (claimed.length !== ids.length)
       throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
 
-    await appendEvent(tx, tenant, {
-      type: 'payout.created',
-      partnerId: partner.id,
-      payload: {
-        payoutId: payoutGid(payout.id),
-        partnerId: partnerGid(partner.id),
-        amount: { amount: formatMinor(amount, currency), currency },
-        status: payout.status,
-        rewardCount: ids.length,
-      },
-    });
+    await appendEvent(tx, tenant, payoutCreated(payout, ids.length));
     return payout;
   }, MONEY_TX_OPTIONS);
 }
@@ -181,18 +172,7 @@ export async function markPayoutPaid(
     });
 
     await appendStatusEvents(tx, tenant, changes);
-    await appendEvent(tx, tenant, {
-      type: 'payout.paid',
-      partnerId: paid.partnerId,
-      payload: {
-        payoutId: gid,
-        partnerId: partnerGid(paid.partnerId),
-        amount: { amount: formatMinor(paid.amount, paid.currency), currency: paid.currency },
-        status: paid.status,
-        externalReference: paid.externalReference,
-        paidAt: now.toISOString(),
-      },
-    });
+    await appendEvent(tx, tenant, payoutPaid(paid, now));
     return paid;
   }, MONEY_TX_OPTIONS);
 }

@@ -4,6 +4,8 @@ import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
 import { parseCurrency } from '../../lib/money.js';
+import { appendEvent, inTransaction } from '../events/outbox.js';
+import { programCreated, programUpdated } from '../events/payloads.js';
 
 /** The Prisma client or an interactive transaction's client. */
 export type Db = PrismaClient | Prisma.TransactionClient;
@@ -133,20 +135,24 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
     : [];
   v.throwIfAny();
 
-  return db.program.create({
-    data: {
-      ...tenant,
-      name,
-      type: input.type,
-      currency: currency!,
-      status: input.status ?? 'ACTIVE',
-      attributionWindowDays: input.attributionWindowDays ?? 30,
-      holdDays: input.holdDays ?? 0,
-      allowSelfReferral: input.allowSelfReferral ?? false,
-      autoApprovePartners: input.autoApprovePartners ?? true,
-      destinationUrl,
-      allowedDestinationHosts,
-    },
+  return inTransaction(db, async (tx) => {
+    const program = await tx.program.create({
+      data: {
+        ...tenant,
+        name,
+        type: input.type,
+        currency: currency!,
+        status: input.status ?? 'ACTIVE',
+        attributionWindowDays: input.attributionWindowDays ?? 30,
+        holdDays: input.holdDays ?? 0,
+        allowSelfReferral: input.allowSelfReferral ?? false,
+        autoApprovePartners: input.autoApprovePartners ?? true,
+        destinationUrl,
+        allowedDestinationHosts,
+      },
+    });
+    await appendEvent(tx, tenant, programCreated(program));
+    return program;
   });
 }
 
@@ -226,11 +232,17 @@ export async function updateProgram(
       }
       write.status = input.status;
     }
-    const { count } = await db.program.updateMany({
-      where: { id: program.id, ...tenant, status: program.status },
-      data: write,
+    const updated = await inTransaction(db, async (tx) => {
+      const { count } = await tx.program.updateMany({
+        where: { id: program.id, ...tenant, status: program.status },
+        data: write,
+      });
+      if (count !== 1) return null;
+      const after = (await findProgram(tx, tenant, program.id))!;
+      await appendEvent(tx, tenant, programUpdated(program, after, changes));
+      return after;
     });
-    if (count === 1) return (await findProgram(db, tenant, program.id))!;
+    if (updated) return updated;
     if (attempt >= 3) throw new Error(`Program ${program.id} kept changing during the update.`);
   }
 }

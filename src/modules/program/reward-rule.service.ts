@@ -6,6 +6,8 @@ import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { findProgram, type Db } from './program.service.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { prismaSql } from '../../lib/sql.js';
+import { appendEvent, inTransaction } from '../events/outbox.js';
+import { rewardRuleArchived, rewardRuleCreated, rewardRuleUpdated } from '../events/payloads.js';
 
 export const PERCENTAGE_BASIS_POINTS = { min: 1, max: 10_000 } as const;
 export const MAX_REWARDS_PER_REFERRAL = { min: 1, max: 1000 } as const;
@@ -227,19 +229,23 @@ export async function createRewardRule(
     );
   }
   const id = uuidv7();
-  return db.rewardRule.create({
-    data: {
-      id,
-      lineageId: id,
-      version: 1,
-      ...tenant,
-      programId: program.id,
-      trigger: input.trigger,
-      recipient: input.recipient ?? 'REFERRER',
-      kind: input.kind,
-      amountType: input.amountType,
-      ...terms,
-    },
+  return inTransaction(db, async (tx) => {
+    const rule = await tx.rewardRule.create({
+      data: {
+        id,
+        lineageId: id,
+        version: 1,
+        ...tenant,
+        programId: program.id,
+        trigger: input.trigger,
+        recipient: input.recipient ?? 'REFERRER',
+        kind: input.kind,
+        amountType: input.amountType,
+        ...terms,
+      },
+    });
+    await appendEvent(tx, tenant, rewardRuleCreated(rule));
+    return rule;
   });
 }
 
@@ -290,7 +296,7 @@ export async function updateRewardRule(
 
     const now = new Date();
     await tx.rewardRule.update({ where: { id: current.id }, data: { supersededAt: now } });
-    return tx.rewardRule.create({
+    const next = await tx.rewardRule.create({
       data: {
         ...tenant,
         programId: current.programId,
@@ -304,6 +310,8 @@ export async function updateRewardRule(
         createdAt: now,
       },
     });
+    await appendEvent(tx, tenant, rewardRuleUpdated(next, current));
+    return next;
   });
 }
 
@@ -318,7 +326,9 @@ export async function archiveRewardRule(prisma: PrismaClient, tenant: Tenant, id
     const current = await currentVersion(tx, tenant, lineageId);
     if (!current) throw ruleNotFound();
     if (current.archivedAt) return current;
-    return tx.rewardRule.update({ where: { id: current.id }, data: { archivedAt: new Date() } });
+    const archived = await tx.rewardRule.update({ where: { id: current.id }, data: { archivedAt: new Date() } });
+    await appendEvent(tx, tenant, rewardRuleArchived(archived));
+    return archived;
   });
 }
 

@@ -1,11 +1,8 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Reward } from '../../generated/prisma/client.js';
 import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { formatMinor } from '../../lib/money.js';
 import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
-import type { NewEvent } from '../events/outbox.js';
 import {
   evaluateRewards,
   needsPriorRewards,
@@ -167,27 +164,6 @@ export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], ac
         JOIN created_rewards c ON c."id" = h."rewardId"
       RETURNING 1
     ),`;
-}
-
-/** The `reward.created` outbox events of new rewards. */
-export function rewardCreatedEvents(rewards: readonly Reward[]): NewEvent[] {
-  return rewards.map((reward) => ({
-    type: 'reward.created',
-    programId: reward.programId,
-    partnerId: reward.partnerId,
-    payload: {
-      rewardId: encodeGlobalID('Reward', reward.id),
-      conversionId: encodeGlobalID('Conversion', reward.conversionId),
-      programId: encodeGlobalID('Program', reward.programId),
-      partnerId: encodeGlobalID('Partner', reward.partnerId),
-      ruleId: encodeGlobalID('RewardRule', reward.ruleId),
-      recipient: reward.recipient,
-      kind: reward.kind,
-      status: reward.status,
-      amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
-      approveAfter: reward.approveAfter.toISOString(),
-    },
-  }));
 }
 
 /**

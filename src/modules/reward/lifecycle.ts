@@ -1,10 +1,10 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { globalId } from '../../lib/global-id.js';
 import type { Prisma, PrismaClient, Reward } from '../../generated/prisma/client.js';
 import type { LedgerEntryType, RewardStatus } from '../../generated/prisma/enums.js';
 import { DomainError, DomainErrors } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { formatMinor } from '../../lib/money.js';
 import { appendEvents } from '../events/outbox.js';
+import { rewardStatusChanged } from '../events/payloads.js';
 import { prismaSql } from '../../lib/sql.js';
 
 // The reward lifecycle (DOMAIN.md) and the one function that moves rewards along it, writing
@@ -31,7 +31,7 @@ export const MAX_STATUS_UPDATE_IDS = 100;
 /** Interactive transactions here may wait for row locks held by concurrent writers. */
 export const MONEY_TX_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
 
-export const rewardGid = (id: string) => encodeGlobalID('Reward', id);
+export const rewardGid = (id: string) => globalId('Reward', id);
 
 /** The refusal for asking `to` of a reward whose lifecycle does not allow it (null: allowed, or already there). */
 export function transitionError(
@@ -73,7 +73,7 @@ export function manualTransitionError(
   if (reward.payoutId) {
     return new DomainError(
       'INVALID_TRANSITION',
-      `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to}: it is part of payout ${encodeGlobalID('Payout', reward.payoutId)}, which moves it to PROCESSED when marked paid.`,
+      `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to}: it is part of payout ${globalId('Payout', reward.payoutId)}, which moves it to PROCESSED when marked paid.`,
       field,
     );
   }
@@ -240,27 +240,7 @@ export async function appendStatusEvents(
   tenant: Tenant,
   changes: readonly StatusChange[],
 ): Promise<void> {
-  await appendEvents(
-    tx,
-    tenant,
-    changes.map(({ reward, from, to, reason, at }) => ({
-      type: 'reward.status_changed' as const,
-      programId: reward.programId,
-      partnerId: reward.partnerId,
-      payload: {
-        rewardId: rewardGid(reward.id),
-        programId: encodeGlobalID('Program', reward.programId),
-        partnerId: encodeGlobalID('Partner', reward.partnerId),
-        conversionId: encodeGlobalID('Conversion', reward.conversionId),
-        recipient: reward.recipient,
-        amount: { amount: formatMinor(reward.amount, reward.currency), currency: reward.currency },
-        from,
-        to,
-        reason,
-        at: at.toISOString(),
-      },
-    })),
-  );
+  await appendEvents(tx, tenant, changes.map(rewardStatusChanged));
 }
 
 export interface UpdateRewardStatusInput {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { globalId } from '../../lib/global-id.js';
 import type { Database } from '../../db.js';
 import type { Logger } from '../../logger.js';
 import { EVENTS_CHANNEL } from '../events/outbox.js';
@@ -320,13 +320,13 @@ export class WebhookWorker {
   /** Send one claimed attempt and record its outcome; true on a 2xx. */
   private async attempt(delivery: Claimed, now: Date): Promise<boolean> {
     const payload = typeof delivery.payload === 'string' ? (JSON.parse(delivery.payload) as unknown) : delivery.payload;
-    const eventGlobalId = encodeGlobalID('Event', delivery.eventId);
+    const eventGlobalId = globalId('Event', delivery.eventId);
     const body = JSON.stringify({
       id: eventGlobalId,
       type: delivery.type,
       sequence: delivery.sequence,
       occurredAt: new Date(delivery.occurredAt).toISOString(),
-      workspaceId: encodeGlobalID('Workspace', delivery.workspaceId),
+      workspaceId: globalId('Workspace', delivery.workspaceId),
       mode: delivery.mode,
       data: payload,
     });
@@ -346,7 +346,7 @@ export class WebhookWorker {
         'User-Agent': USER_AGENT,
         'Refgraph-Event-Id': eventGlobalId,
         'Refgraph-Event-Type': delivery.type,
-        'Refgraph-Delivery-Id': encodeGlobalID('WebhookDelivery', delivery.id),
+        'Refgraph-Delivery-Id': globalId('WebhookDelivery', delivery.id),
         'Refgraph-Delivery-Attempt': String(delivery.attempts),
         [SIGNATURE_HEADER]: signatureHeader(secrets, Math.floor(now.getTime() / 1000), body),
       },

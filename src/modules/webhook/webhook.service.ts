@@ -9,14 +9,28 @@ import { prismaSql } from '../../lib/sql.js';
 
 /** Every event type an endpoint can subscribe to (a compile error here when outbox.ts grows one). */
 export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
-  'conversion.recorded': 'A conversion was recorded (accepted or discarded).',
-  'reward.created': 'A reward was created for a conversion.',
-  'reward.status_changed': 'A reward moved to another status (approved, processed, canceled, rejected).',
+  'program.created': 'A program was created.',
+  'program.updated': 'A program changed (its status or settings; `changedFields` names them).',
+  'reward_rule.created': 'A reward rule was created (its version 1).',
+  'reward_rule.updated': 'A reward rule was edited: a new version supersedes the current one.',
+  'reward_rule.archived': 'A reward rule was archived: it no longer produces rewards.',
   'partner.created': 'A partner was created.',
+  'partner.updated': 'A partner’s name or email changed (`changedFields` names them).',
   'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
+  'enrollment.applied': 'A partner applied to a program: a PENDING enrollment awaits approval.',
+  'enrollment.status_changed': 'An enrollment was approved or rejected (or created APPROVED: from null).',
+  'link.created': 'A referral link was created (a partner’s default link on approval, or an extra one).',
+  'link.disabled': 'A referral link was disabled: it no longer tracks.',
+  'conversion.recorded': 'A conversion was recorded (accepted or discarded), a refund included.',
+  'referral.status_changed':
+    'A referral became CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion.',
+  'reward.created': 'A reward was created for a conversion (a clawback included).',
+  'reward.status_changed': 'A reward moved to another status (approved, processed, canceled, rejected).',
+  'balance.credited': 'A partner’s balance was credited or debited by hand.',
   'payout.created': 'A payout was created.',
   'payout.paid': 'A payout was marked paid.',
-  'balance.credited': 'A partner’s balance was credited or debited by hand.',
+  'api_key.created': 'A secret API key was created.',
+  'api_key.revoked': 'A secret API key was revoked (with the access tokens issued from it).',
 };
 
 const KNOWN_TYPES = new Set<string>(Object.keys(WEBHOOK_EVENT_TYPES));

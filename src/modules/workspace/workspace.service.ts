@@ -1,5 +1,8 @@
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { Mode, Role } from '../../generated/prisma/enums.js';
+import type { Tenant } from '../../domain/tenant.js';
+import { appendEvent } from '../events/outbox.js';
+import { apiKeyCreated, apiKeyRevoked } from '../events/payloads.js';
 import { generateAccessKeyId, generateSecretKey, hashSecret, secretHint } from '../auth/keys.js';
 
 export interface CreatedKey {
@@ -27,6 +30,44 @@ export async function createApiKey(
     },
   });
   return { id: key.id, accessKeyId: key.accessKeyId, secret };
+}
+
+/** createApiKey for an admin's request: the key and its `api_key.created` event, in one transaction. */
+export function createTenantApiKey(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: { role: Role; name: string },
+): Promise<CreatedKey> {
+  return prisma.$transaction(async (tx) => {
+    const key = await createApiKey(tx, { ...tenant, ...input });
+    await appendEvent(tx, tenant, apiKeyCreated({ id: key.id, ...input }));
+    return key;
+  });
+}
+
+/**
+ * Revoke a key of the tenant and every refresh token issued from it, with an `api_key.revoked`
+ * event, in one transaction. Revoking twice changes nothing (no second event). Null: no such key.
+ */
+export async function revokeApiKey(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  id: string | null,
+): Promise<{ id: string } | null> {
+  const key = id ? await prisma.apiKey.findUnique({ where: { id_workspaceId_mode: { id, ...tenant } } }) : null;
+  if (!key) return null;
+  if (!key.revokedAt) {
+    await prisma.$transaction(async (tx) => {
+      const now = new Date();
+      const { count } = await tx.apiKey.updateMany({
+        where: { id: key.id, revokedAt: null },
+        data: { revokedAt: now },
+      });
+      await tx.refreshToken.updateMany({ where: { apiKeyId: key.id, revokedAt: null }, data: { revokedAt: now } });
+      if (count === 1) await appendEvent(tx, tenant, apiKeyRevoked(key));
+    });
+  }
+  return { id: key.id };
 }
 
 export interface CreatedWorkspace {

@@ -1,0 +1,381 @@
+import type {
+  ApiKey,
+  Conversion,
+  Enrollment,
+  Partner,
+  Payout,
+  Program,
+  ReferralLink,
+  Reward,
+  RewardRule,
+} from '../../generated/prisma/client.js';
+import type { EnrollmentStatus, PartnerStatus, ReferralStatus, RewardStatus } from '../../generated/prisma/enums.js';
+import { globalId } from '../../lib/global-id.js';
+import { formatMinor } from '../../lib/money.js';
+import type { EventType, NewEvent } from './outbox.js';
+
+// One builder per event type: the only place that shapes an event's payload and encodes the
+// global ids in it. Services call these and append the result (appendEvent/appendEvents) in the
+// transaction of their change. The payload is the JSON webhooks receive (`Event.payload`); the
+// typed `Event.data` (events.graphql.ts) is resolved from the ids in it, per `EVENT_SUBJECTS`.
+
+const gid = globalId;
+const gidOrNull = (typename: string, id: string | null | undefined) => (id ? gid(typename, id) : null);
+const money = (amount: bigint, currency: string) => ({ amount: formatMinor(amount, currency), currency });
+
+/** Which payload field holds the global id of the event's subject (`Event.subject`), per type. */
+export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; field: string }>> = {
+  'program.created': { typename: 'Program', field: 'programId' },
+  'program.updated': { typename: 'Program', field: 'programId' },
+  'reward_rule.created': { typename: 'RewardRule', field: 'ruleId' },
+  'reward_rule.updated': { typename: 'RewardRule', field: 'ruleId' },
+  'reward_rule.archived': { typename: 'RewardRule', field: 'ruleId' },
+  'partner.created': { typename: 'Partner', field: 'partnerId' },
+  'partner.updated': { typename: 'Partner', field: 'partnerId' },
+  'partner.status_changed': { typename: 'Partner', field: 'partnerId' },
+  'enrollment.applied': { typename: 'Enrollment', field: 'enrollmentId' },
+  'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
+  'link.created': { typename: 'ReferralLink', field: 'linkId' },
+  'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
+  'conversion.recorded': { typename: 'Conversion', field: 'conversionId' },
+  'referral.status_changed': { typename: 'Referral', field: 'referralId' },
+  'reward.created': { typename: 'Reward', field: 'rewardId' },
+  'reward.status_changed': { typename: 'Reward', field: 'rewardId' },
+  'balance.credited': { typename: 'Partner', field: 'partnerId' },
+  'payout.created': { typename: 'Payout', field: 'payoutId' },
+  'payout.paid': { typename: 'Payout', field: 'payoutId' },
+  'api_key.created': { typename: 'ApiKey', field: 'apiKeyId' },
+  'api_key.revoked': { typename: 'ApiKey', field: 'apiKeyId' },
+};
+
+// --- Programs and reward rules ---------------------------------------------------------------
+
+export function programCreated(program: Program): NewEvent {
+  return {
+    type: 'program.created',
+    programId: program.id,
+    payload: {
+      programId: gid('Program', program.id),
+      name: program.name,
+      type: program.type,
+      status: program.status,
+      currency: program.currency,
+    },
+  };
+}
+
+/** `changedFields`: the names of the fields that changed (e.g. `status`, `holdDays`). */
+export function programUpdated(before: Program, after: Program, changedFields: readonly string[]): NewEvent {
+  return {
+    type: 'program.updated',
+    programId: after.id,
+    payload: {
+      programId: gid('Program', after.id),
+      changedFields: [...changedFields],
+      status: after.status,
+      ...(before.status !== after.status ? { from: before.status, to: after.status } : {}),
+    },
+  };
+}
+
+function ruleFacts(rule: RewardRule) {
+  return {
+    ruleId: gid('RewardRule', rule.id),
+    lineageId: gid('RewardRule', rule.lineageId),
+    version: rule.version,
+    programId: gid('Program', rule.programId),
+  };
+}
+
+export function rewardRuleCreated(rule: RewardRule): NewEvent {
+  return {
+    type: 'reward_rule.created',
+    programId: rule.programId,
+    payload: { ...ruleFacts(rule), trigger: rule.trigger, recipient: rule.recipient, kind: rule.kind },
+  };
+}
+
+/** `rule` is the new version; `previous` the one it superseded. */
+export function rewardRuleUpdated(rule: RewardRule, previous: RewardRule): NewEvent {
+  return {
+    type: 'reward_rule.updated',
+    programId: rule.programId,
+    payload: { ...ruleFacts(rule), previousRuleId: gid('RewardRule', previous.id) },
+  };
+}
+
+export function rewardRuleArchived(rule: RewardRule): NewEvent {
+  return {
+    type: 'reward_rule.archived',
+    programId: rule.programId,
+    payload: { ...ruleFacts(rule), archivedAt: rule.archivedAt?.toISOString() ?? null },
+  };
+}
+
+// --- Partners, enrollments, links -------------------------------------------------------------
+
+export function partnerCreated(partner: Pick<Partner, 'id' | 'externalId' | 'status'>): NewEvent {
+  return {
+    type: 'partner.created',
+    partnerId: partner.id,
+    payload: { partnerId: gid('Partner', partner.id), externalId: partner.externalId, status: partner.status },
+  };
+}
+
+/** `changedFields`: `name` and/or `email` (updatePartner). */
+export function partnerUpdated(
+  partner: Pick<Partner, 'id' | 'externalId'>,
+  changedFields: readonly string[],
+): NewEvent {
+  return {
+    type: 'partner.updated',
+    partnerId: partner.id,
+    payload: {
+      partnerId: gid('Partner', partner.id),
+      externalId: partner.externalId,
+      changedFields: [...changedFields],
+    },
+  };
+}
+
+export function partnerStatusChanged(partnerId: string, from: PartnerStatus, to: PartnerStatus): NewEvent {
+  return { type: 'partner.status_changed', partnerId, payload: { partnerId: gid('Partner', partnerId), from, to } };
+}
+
+function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>) {
+  return {
+    enrollmentId: gid('Enrollment', enrollment.id),
+    programId: gid('Program', enrollment.programId),
+    partnerId: gid('Partner', enrollment.partnerId),
+  };
+}
+
+/**
+ * A new enrollment: `enrollment.applied` when it is PENDING (an application awaiting approval),
+ * `enrollment.status_changed` from null when it starts APPROVED (the program auto-approves).
+ */
+export function enrollmentCreated(enrollment: Enrollment): NewEvent {
+  return {
+    type: enrollment.status === 'PENDING' ? 'enrollment.applied' : 'enrollment.status_changed',
+    programId: enrollment.programId,
+    partnerId: enrollment.partnerId,
+    payload: { ...enrollmentFacts(enrollment), from: null, to: enrollment.status },
+  };
+}
+
+export function enrollmentStatusChanged(
+  enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>,
+  from: EnrollmentStatus,
+  to: EnrollmentStatus,
+): NewEvent {
+  return {
+    type: 'enrollment.status_changed',
+    programId: enrollment.programId,
+    partnerId: enrollment.partnerId,
+    payload: { ...enrollmentFacts(enrollment), from, to },
+  };
+}
+
+function linkFacts(link: ReferralLink) {
+  return {
+    linkId: gid('ReferralLink', link.id),
+    code: link.code,
+    programId: gid('Program', link.programId),
+    partnerId: gid('Partner', link.partnerId),
+  };
+}
+
+export function linkCreated(link: ReferralLink): NewEvent {
+  return {
+    type: 'link.created',
+    programId: link.programId,
+    partnerId: link.partnerId,
+    payload: { ...linkFacts(link), isDefault: link.isDefault, destinationUrl: link.destinationUrl },
+  };
+}
+
+export function linkDisabled(link: ReferralLink): NewEvent {
+  return {
+    type: 'link.disabled',
+    programId: link.programId,
+    partnerId: link.partnerId,
+    payload: { ...linkFacts(link), disabledAt: link.disabledAt?.toISOString() ?? null },
+  };
+}
+
+// --- Conversions and rewards -------------------------------------------------------------------
+
+/**
+ * A recorded conversion, accepted or discarded, a refund included (`refundOfId`: the refunded
+ * conversion's global id; null otherwise). `rewardIds`: the rewards it created.
+ */
+export function conversionRecorded(
+  conversion: Pick<
+    Conversion,
+    | 'id'
+    | 'type'
+    | 'status'
+    | 'discardReason'
+    | 'refundOfId'
+    | 'programId'
+    | 'partnerId'
+    | 'referralId'
+    | 'amount'
+    | 'currency'
+    | 'occurredAt'
+  >,
+  rewardIds: readonly string[],
+): NewEvent {
+  const c = conversion;
+  return {
+    type: 'conversion.recorded',
+    programId: c.programId,
+    partnerId: c.partnerId,
+    payload: {
+      conversionId: gid('Conversion', c.id),
+      type: c.type,
+      status: c.status,
+      discardReason: c.discardReason,
+      refundOfId: gidOrNull('Conversion', c.refundOfId),
+      programId: gidOrNull('Program', c.programId),
+      partnerId: gidOrNull('Partner', c.partnerId),
+      referralId: gidOrNull('Referral', c.referralId),
+      amount: c.amount !== null && c.currency !== null ? money(c.amount, c.currency) : null,
+      occurredAt: c.occurredAt.toISOString(),
+      rewardIds: rewardIds.map((id) => gid('Reward', id)),
+    },
+  };
+}
+
+/**
+ * An existing referral's status changed by a conversion: PENDING → CONVERTED (its first payment),
+ * or → REJECTED (a self-referral found only later). A new referral is announced by its
+ * conversion's `conversion.recorded` (`referralId`).
+ */
+export function referralStatusChanged(
+  referral: { id: string; programId: string | null; partnerId: string | null },
+  from: ReferralStatus,
+  to: ReferralStatus,
+): NewEvent {
+  return {
+    type: 'referral.status_changed',
+    programId: referral.programId,
+    partnerId: referral.partnerId,
+    payload: {
+      referralId: gid('Referral', referral.id),
+      programId: gidOrNull('Program', referral.programId),
+      partnerId: gidOrNull('Partner', referral.partnerId),
+      from,
+      to,
+    },
+  };
+}
+
+/** A new reward, a clawback included (`sourceRewardId`: the reward it claws back; null otherwise). */
+export function rewardCreated(reward: Reward): NewEvent {
+  return {
+    type: 'reward.created',
+    programId: reward.programId,
+    partnerId: reward.partnerId,
+    payload: {
+      rewardId: gid('Reward', reward.id),
+      sourceRewardId: gidOrNull('Reward', reward.sourceRewardId),
+      conversionId: gid('Conversion', reward.conversionId),
+      programId: gid('Program', reward.programId),
+      partnerId: gid('Partner', reward.partnerId),
+      ruleId: gid('RewardRule', reward.ruleId),
+      recipient: reward.recipient,
+      kind: reward.kind,
+      status: reward.status,
+      amount: money(reward.amount, reward.currency),
+      approveAfter: reward.approveAfter.toISOString(),
+    },
+  };
+}
+
+export function rewardStatusChanged(change: {
+  reward: Reward;
+  from: RewardStatus;
+  to: RewardStatus;
+  reason: string | null;
+  at: Date;
+}): NewEvent {
+  const { reward, from, to, reason, at } = change;
+  return {
+    type: 'reward.status_changed',
+    programId: reward.programId,
+    partnerId: reward.partnerId,
+    payload: {
+      rewardId: gid('Reward', reward.id),
+      programId: gid('Program', reward.programId),
+      partnerId: gid('Partner', reward.partnerId),
+      conversionId: gid('Conversion', reward.conversionId),
+      recipient: reward.recipient,
+      amount: money(reward.amount, reward.currency),
+      from,
+      to,
+      reason,
+      at: at.toISOString(),
+    },
+  };
+}
+
+// --- Money -------------------------------------------------------------------------------------
+
+export function balanceCredited(credit: {
+  partnerId: string;
+  amount: bigint;
+  currency: string;
+  note: string | null;
+  idempotencyKey: string | null;
+}): NewEvent {
+  return {
+    type: 'balance.credited',
+    partnerId: credit.partnerId,
+    payload: {
+      partnerId: gid('Partner', credit.partnerId),
+      amount: money(credit.amount, credit.currency),
+      note: credit.note,
+      idempotencyKey: credit.idempotencyKey,
+    },
+  };
+}
+
+export function payoutCreated(payout: Payout, rewardCount: number): NewEvent {
+  return {
+    type: 'payout.created',
+    partnerId: payout.partnerId,
+    payload: {
+      payoutId: gid('Payout', payout.id),
+      partnerId: gid('Partner', payout.partnerId),
+      amount: money(payout.amount, payout.currency),
+      status: payout.status,
+      rewardCount,
+    },
+  };
+}
+
+export function payoutPaid(payout: Payout, paidAt: Date): NewEvent {
+  return {
+    type: 'payout.paid',
+    partnerId: payout.partnerId,
+    payload: {
+      payoutId: gid('Payout', payout.id),
+      partnerId: gid('Partner', payout.partnerId),
+      amount: money(payout.amount, payout.currency),
+      status: payout.status,
+      externalReference: payout.externalReference,
+      paidAt: paidAt.toISOString(),
+    },
+  };
+}
+
+// --- API keys ------------------------------------------------------------------------------------
+
+export function apiKeyCreated(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEvent {
+  return { type: 'api_key.created', payload: { apiKeyId: gid('ApiKey', key.id), name: key.name, role: key.role } };
+}
+
+export function apiKeyRevoked(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEvent {
+  return { type: 'api_key.revoked', payload: { apiKeyId: gid('ApiKey', key.id), name: key.name, role: key.role } };
+}
