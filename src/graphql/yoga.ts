@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { type AppServices, type Context, RequestLoaders } from '../context.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { GRAPHIQL_OPTIONS, type GraphiQLAssets } from '../graphiql.js';
-import { useRequestBodyLimit } from '../lib/body-limit.js';
+import { useRequestBodyLimit } from '../http/body-limit.js';
 import type { RateLimiter } from '../lib/rate-limit.js';
 import { currentRequest, currentRequestId, requestIdFrom } from '../lib/request-context.js';
 import type { Logger } from '../logger.js';
