@@ -435,7 +435,15 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
       { p: programId },
     );
     const code = partner.createPartner.partner.links[0]!.code;
-    expect((await events.until(1)).map((e) => [e.sequence, e.type])).toEqual([[1, 'partner.created']]);
+    // The set-up's own events: the program, its rule, the partner, its enrollment and default link.
+    const setup = [
+      [1, 'program.created'],
+      [2, 'reward_rule.created'],
+      [3, 'partner.created'],
+      [4, 'enrollment.status_changed'],
+      [5, 'link.created'],
+    ];
+    expect((await events.until(setup.length)).map((e) => [e.sequence, e.type])).toEqual(setup);
 
     let signups = 0;
     const signup = async () => {
@@ -462,8 +470,8 @@ describe.skipIf(redisSkip !== null)(titled('two instances sharing Redis', redisS
     expect(await conversions.until(recorded.length - firstSeen)).toEqual(recorded.slice(firstSeen));
 
     // The whole stream reached the follower's subscriber once each, in order, and the leader alone
-    // published each event once: 1 partner.created, then per signup a conversion and a reward.
-    const total = 1 + 2 * recorded.length;
+    // published each event once: the set-up's, then per signup a conversion and a reward.
+    const total = setup.length + 2 * recorded.length;
     const all = await events.until(total);
     expect(all.map((e) => e.sequence)).toEqual(range(1, total));
     expect(all.filter((e) => e.type === 'conversion.recorded')).toHaveLength(recorded.length);
