@@ -12,7 +12,8 @@ const keys: Record<'small' | 'large', string> = { small: '', large: '' };
 const SIZES = { small: 3, large: 20 } as const;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Every request looks its key up (one statement): counts do not depend on the credential cache's timing.
+  server = await startTestServer({ AUTH_CACHE_TTL_MS: '0' });
   for (const size of ['small', 'large'] as const) {
     const ws = await server.workspace(`Nested ${size}`);
     keys[size] = ws.keys.test.secret;
@@ -20,6 +21,28 @@ beforeAll(async () => {
     const network = await seedNetwork(server.testDb.db.prisma, tenant, { partners: SIZES[size] });
     // One PENDING payout per partner holding that partner's rewards.
     const f = factories(server.testDb.db.prisma, tenant);
+    // Events (from real mutations), two webhook endpoints, and a delivery of every event to each.
+    for (let i = 0; i < SIZES[size]; i++)
+      await server.gql(
+        `mutation { createPartner(input: { externalId: "hooked-${i}" }) { partner { id } } }`,
+        {},
+        keys[size],
+      );
+    const events = await server.testDb.db.prisma.event.findMany({ where: tenant, select: { id: true } });
+    for (const n of [1, 2]) {
+      const endpoint = await server.testDb.db.prisma.webhookEndpoint.create({
+        data: { ...tenant, url: `https://hooks.example.com/${n}`, secret: `whsec_${n}`, eventTypes: [] },
+      });
+      await server.testDb.db.prisma.webhookDelivery.createMany({
+        data: events.map((e) => ({
+          ...tenant,
+          endpointId: endpoint.id,
+          eventId: e.id,
+          status: 'SUCCEEDED' as const,
+          attempts: 1,
+        })),
+      });
+    }
     for (const partner of network.partners) {
       const rewards = network.rewards.filter((r) => r.partnerId === partner.id);
       const payout = await f.payout({ partnerId: partner.id, amount: 500n * BigInt(rewards.length), currency: 'USD' });
@@ -69,7 +92,7 @@ describe('nested reads run a fixed number of SQL statements', () => {
       (data) => (data['rewards'] as Edges<unknown>).edges.length,
     );
     expect(counts['large']).toBe(counts['small']);
-    expect(counts['small']).toMatchInlineSnapshot(`8`);
+    expect(counts['small']).toMatchInlineSnapshot(`9`);
   });
 
   it('partners → referrals → link, conversions → rewards', async () => {
@@ -82,7 +105,7 @@ describe('nested reads run a fixed number of SQL statements', () => {
       (data) => (data['partners'] as Edges<unknown>).edges.length,
     );
     expect(counts['large']).toBe(counts['small']);
-    expect(counts['small']).toMatchInlineSnapshot(`5`);
+    expect(counts['small']).toMatchInlineSnapshot(`6`);
   });
 
   it('payouts (through rewards) → partner, rewards → conversion', async () => {
@@ -91,6 +114,21 @@ describe('nested reads run a fixed number of SQL statements', () => {
           payout { id amount { amount currency } partner { id } rewards { id conversion { id } } }
         } } } }`,
       (data) => (data['rewards'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`6`);
+  });
+
+  it('webhook endpoints → deliveries → event, endpoint', async () => {
+    const counts = await statementsFor(
+      `{ webhookEndpoints(first: 10) { edges { node {
+          id url deliveries(first: 50) { edges { node { id status attempts event { id type sequence } endpoint { id } } } }
+        } } } }`,
+      (data) =>
+        (data['webhookEndpoints'] as Edges<{ deliveries: Edges<unknown> }>).edges.reduce(
+          (sum, e) => sum + e.node.deliveries.edges.length,
+          0,
+        ) / 2,
     );
     expect(counts['large']).toBe(counts['small']);
     expect(counts['small']).toMatchInlineSnapshot(`5`);
