@@ -199,7 +199,9 @@ describe('a client that does not read', () => {
     // (On PGlite the database's WebAssembly heap lives in this process and grows with the 48 MB
     // of inserts, so the process's memory says nothing about the server's buffers there.)
     const measurable = testDb.db.kind === 'postgres';
-    if (measurable) expect(serverMemory() - before).toBeLessThan(16 * 1024 * 1024);
+    // The bound is noise room (this process also runs the test's 48 MB of inserts; Node 24 once
+    // measured 18.3 MB here) and still far below the 48 MB a server that kept the backlog would hold.
+    if (measurable) expect(serverMemory() - before).toBeLessThan(24 * 1024 * 1024);
 
     socket.resume(); // reads what was sent before the close, then the close frame
     expect(await closed).toEqual({
