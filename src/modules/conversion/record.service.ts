@@ -1,6 +1,6 @@
 import type { Conversion, Reward } from '../../generated/prisma/client.js';
 import type { Database } from '../../db.js';
-import type { ConversionStatus, ConversionType, ReferralStatus } from '../../generated/prisma/enums.js';
+import type { ConversionStatus, ConversionType } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
@@ -8,18 +8,10 @@ import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
 import { conversionRecorded, referralStatusChanged, rewardCreated } from '../events/payloads.js';
-import { draftRewards, insertRewardsCtes, rulesQuery, type RuleRow } from '../reward/create-rewards.js';
-import {
-  checkReferral,
-  decideAttribution,
-  loadFacts,
-  loadReferral,
-  type Decision,
-  type DecodedClick,
-  type DiscardReason,
-  type ReferralFacts,
-  type TouchFacts,
-} from './attribution.js';
+import { draftRewards, insertRewardsCtes } from '../reward/create-rewards.js';
+import { decideAttribution } from './attribution.js';
+import { loadFacts, type DecodedClick } from './attribution-facts.js';
+import { applyDecision, type Outcome } from './referral-writes.js';
 
 export const IDEMPOTENCY_KEY_MAX = 255;
 export const EXTERNAL_ID_MAX = 255;
@@ -187,13 +179,21 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
 
 /**
  * Record a conversion once per idempotency key, attribute it, and reward it — all in one
- * transaction, in this order:
- * 1. claim the key (INSERT … ON CONFLICT DO NOTHING): a concurrent call with the same key blocks on
- *    the unique index until this one commits, then finds the key taken and returns the stored
- *    conversion and its rewards (a replay: no userErrors, whatever its other fields);
- * 2. attribute (attribution.ts) and create or update the referral;
- * 3. evaluate the program's rules and write the rewards (reward/create-rewards.ts);
- * 4. append `reward.created` events and one `conversion.recorded` event.
+ * transaction. Followed as data, the input goes through five steps, each in one place:
+ * 1. **load facts** (attribution-facts.ts `loadFacts`): claim the key (INSERT … ON CONFLICT DO
+ *    NOTHING, in the same statement) and read everything attribution decides on. A key already
+ *    taken — by a concurrent call that blocks us on the unique index until it commits, or an earlier
+ *    one — answers with the stored conversion (a replay: no userErrors, whatever its other fields);
+ * 2. **decide** (attribution.ts `decideAttribution`, pure): existing referral, new referral, or
+ *    discarded, and why;
+ * 3. **write the referral** (referral-writes.ts `applyDecision`): create or lock-and-update it,
+ *    loading its program's rules in the same statement; a referral created concurrently is
+ *    re-read and re-checked there (first touch wins);
+ * 4. **reward** (reward/create-rewards.ts `draftRewards`: limits and caps read under the
+ *    referral's lock, then reward/engine.ts, pure) and write the conversion's outcome with the
+ *    rewards and their history in one statement;
+ * 5. **events**: `referral.status_changed` if the referral changed, `reward.created` for each
+ *    reward, one `conversion.recorded`, numbered at commit.
  * Invalid input and an unknown programId are refused (userErrors) with nothing stored; a
  * conversion that cannot be attributed or rewarded is stored DISCARDED with its reason.
  *
@@ -246,8 +246,8 @@ async function recordInTransaction(
   options: RecordConversionOptions,
   now: Date,
 ): Promise<RecordedConversion> {
-  // 1. The claim, and in the same statement every fact attribution decides on. The row starts
-  // ACCEPTED and gets its final status in step 4, before commit.
+  // 1. Load facts: the claim, and in the same statement every fact attribution decides on. The
+  // row starts ACCEPTED and gets its final status in step 4, before commit.
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
@@ -277,7 +277,7 @@ async function recordInTransaction(
   }
   if (input.programId !== null && facts.givenProgramId === null) throw notFound('Program', field('programId'));
 
-  // 2. Attribution, and the referral it creates or updates (with the rules of its program).
+  // 2. Decide (pure).
   const referred = { externalId: input.referredExternalId, email: input.referredEmail, occurredAt: input.occurredAt };
   const decision = decideAttribution({
     programId: facts.givenProgramId,
@@ -285,6 +285,7 @@ async function recordInTransaction(
     referral: facts.referral,
     referred,
   });
+  // 3. Write the referral the decision calls for (with the rules of its program).
   const outcome = await applyDecision(tx, tenant, input, decision, referred);
   const result: Outcome = {
     programId: facts.givenProgramId,
@@ -296,7 +297,7 @@ async function recordInTransaction(
   };
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
-  // 3. The rewards an accepted conversion earns (limits and caps read under the referral's lock);
+  // 4. Reward: the rewards an accepted conversion earns (limits and caps read under the referral's lock);
   // `rewardable` is only set for one.
   const { rewardable } = result;
   const rewards = rewardable
@@ -320,8 +321,7 @@ async function recordInTransaction(
       )
     : [];
 
-  // 4. The conversion's outcome with the rewards and their history, in one statement; then the
-  // events (the rewards' and the conversion's), numbered at commit.
+  // The conversion's outcome with the rewards and their history, in one statement.
   await tx.sql`
     WITH ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (
@@ -353,6 +353,7 @@ async function recordInTransaction(
     refundOfId: null,
     createdAt: now,
   };
+  // 5. Events, numbered at commit.
   const { referralChange } = result;
   await appendEvents(tx, tenant, [
     ...(referralChange && result.referralId
@@ -365,178 +366,4 @@ async function recordInTransaction(
     ),
   ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
-}
-
-interface Outcome {
-  discard: DiscardReason | null;
-  programId: string | null;
-  partnerId: string | null;
-  referralId: string | null;
-  linkId: string | null;
-  clickRowId: string | null;
-  /** Set when accepted: what the reward engine needs. */
-  rewardable?: {
-    referral: { id: string; createdAt: Date; isNew: boolean };
-    program: { id: string; holdDays: number };
-    /** The program's rules for this conversion, with the enrollment's overrides. */
-    rules: RuleRow[];
-  };
-  /** An existing referral whose status this conversion changed (a `referral.status_changed` event). */
-  referralChange?: { from: ReferralStatus; to: ReferralStatus };
-}
-
-const isPayment = (type: ConversionType) => type === 'PURCHASE' || type === 'SUBSCRIPTION';
-
-type Referred = { externalId: string; email: string | null; occurredAt: Date };
-
-/** The rule rows of a statement that LEFT JOINed rulesQuery (no rules: one row of NULLs). */
-const rulesOf = (rows: ReadonlyArray<Partial<RuleRow>>): RuleRow[] =>
-  rows.filter((row): row is RuleRow => row.id != null);
-
-/**
- * Create or update the referral the decision calls for; what the conversion row records. The
- * statement that writes the referral also loads the rules of its program for this conversion.
- */
-async function applyDecision(
-  tx: SqlTx,
-  tenant: Tenant,
-  input: ValidInput,
-  decision: Decision,
-  referred: Referred,
-): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
-  switch (decision.outcome) {
-    case 'discard':
-      return { discard: decision.reason, ...touchColumns(decision.touch) };
-    case 'existing':
-      return bindToExisting(tx, tenant, input, decision.referral, decision.discard);
-    case 'new': {
-      const { touch } = decision;
-      const status: ReferralStatus = decision.discard ? 'REJECTED' : isPayment(input.type) ? 'CONVERTED' : 'PENDING';
-      const rows = await tx.sql<Partial<RuleRow> & { createdId: string | null; referralCreatedAt: Date | null }>`
-        WITH created AS (
-          INSERT INTO "Referral" ("id", "workspaceId", "mode", "programId", "partnerId", "linkId", "clickId", "externalId", "email",
-                                  "status", "createdAt", "convertedAt")
-          VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${touch.program.id}::uuid, ${touch.partner.id}::uuid,
-                  ${touch.linkId}::uuid, ${touch.click?.rowId ?? null}::uuid, ${input.referredExternalId}, ${input.referredEmail},
-                  ${status}::"ReferralStatus", ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
-          ON CONFLICT DO NOTHING
-          RETURNING "id", "createdAt"
-        )
-        SELECT c."id" AS "createdId", c."createdAt" AS "referralCreatedAt", rule.*
-          FROM (SELECT 1) AS head
-          LEFT JOIN created c ON true
-          LEFT JOIN (${rulesQuery(tenant, touch.program.id, input.type, touch.enrollment.id)}) AS rule ON true`;
-      const { createdId, referralCreatedAt } = rows[0]!;
-      if (createdId === null) {
-        // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch.
-        const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id);
-        if (!existing) throw new Error('referral conflict without a stored referral');
-        return bindToExisting(tx, tenant, input, existing, checkReferral(existing, referred));
-      }
-      return {
-        discard: decision.discard,
-        ...touchColumns(touch),
-        referralId: createdId,
-        rewardable: decision.discard
-          ? undefined
-          : {
-              referral: { id: createdId, createdAt: referralCreatedAt!, isNew: true },
-              program: { id: touch.program.id, holdDays: touch.program.holdDays },
-              rules: rulesOf(rows),
-            },
-      };
-    }
-  }
-}
-
-function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
-  if (!touch) return {};
-  return {
-    programId: touch.program.id,
-    partnerId: touch.partner.id,
-    linkId: touch.linkId,
-    clickRowId: touch.click?.rowId ?? null,
-  };
-}
-
-/**
- * A conversion of a person who already has a referral. The referral row is updated (and so
- * locked until commit) before any reward is evaluated: conversions of one referral are rewarded
- * one at a time, each seeing the rewards of the ones before it.
- */
-async function bindToExisting(
-  tx: SqlTx,
-  tenant: Tenant,
-  input: ValidInput,
-  referral: ReferralFacts,
-  discard: DiscardReason | null,
-): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
-  const columns = {
-    programId: referral.program.id,
-    partnerId: referral.partner.id,
-    referralId: referral.id,
-    linkId: referral.linkId,
-  };
-  if (discard) {
-    // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
-    if (discard === 'SELF_REFERRAL') {
-      // The status before, read under the row lock (the latest committed one), for the event.
-      const [changed] = await tx.sql<{ from: ReferralStatus }>`
-        WITH prior AS (
-          SELECT "status" AS "priorStatus" FROM "Referral"
-           WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-             FOR UPDATE
-        )
-        UPDATE "Referral" r SET "status" = 'REJECTED'
-          FROM prior
-         WHERE r."id" = ${referral.id}::uuid AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
-           AND prior."priorStatus" <> 'REJECTED'
-        RETURNING prior."priorStatus"::text AS "from"`;
-      if (changed) return { discard, ...columns, referralChange: { from: changed.from, to: 'REJECTED' } };
-    }
-    return { discard, ...columns };
-  }
-  const payment = isPayment(input.type);
-  const rows = await tx.sql<
-    Partial<RuleRow> & {
-      lockedStatus: ReferralStatus | null;
-      priorStatus: ReferralStatus | null;
-      referralCreatedAt: Date | null;
-    }
-  >`
-    WITH prior AS (
-      -- The status before this conversion, read under the row lock (the latest committed one).
-      SELECT "status" AS "priorStatus" FROM "Referral"
-       WHERE "id" = ${referral.id}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-         FOR UPDATE
-    ),
-    locked AS (
-      UPDATE "Referral" r
-         SET "status" = CASE WHEN ${payment} AND r."status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE r."status" END,
-             "convertedAt" = CASE WHEN ${payment} THEN COALESCE(r."convertedAt", ${input.occurredAt}::timestamptz) ELSE r."convertedAt" END,
-             "email" = COALESCE(r."email", ${input.referredEmail})
-        FROM prior
-       WHERE r."id" = ${referral.id}::uuid AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
-       RETURNING r."status"::text AS "status", r."createdAt", prior."priorStatus"::text AS "priorStatus"
-    )
-    SELECT l."status" AS "lockedStatus", l."priorStatus", l."createdAt" AS "referralCreatedAt", rule.*
-      FROM (SELECT 1) AS head
-      LEFT JOIN locked l ON true
-      LEFT JOIN (${rulesQuery(tenant, referral.program.id, input.type, referral.enrollment!.id)}) AS rule ON true`;
-  const { lockedStatus, priorStatus, referralCreatedAt } = rows[0]!;
-  if (lockedStatus === null) throw new Error('referral vanished');
-  const referralChange =
-    priorStatus !== null && priorStatus !== lockedStatus ? { from: priorStatus, to: lockedStatus } : undefined;
-  // Rejected meanwhile by a concurrent transaction (whose commit we waited for).
-  if (lockedStatus === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
-  return {
-    discard: null,
-    ...columns,
-    referralChange,
-    rewardable: {
-      referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
-      program: { id: referral.program.id, holdDays: referral.program.holdDays },
-      rules: rulesOf(rows),
-    },
-  };
 }
