@@ -2,14 +2,23 @@ import { globalId } from '../../lib/global-id.js';
 import { Prisma, type Conversion, type PrismaClient, type Reward } from '../../generated/prisma/client.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { divideHalfUp, formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
+import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvents } from '../events/outbox.js';
 import { conversionRecorded, rewardCreated } from '../events/payloads.js';
-import { appendStatusEvents, applyStatusChange, MONEY_TX_OPTIONS, rewardGid } from '../reward/lifecycle.js';
+import {
+  appendStatusEvents,
+  applyStatusChange,
+  MONEY_TX_OPTIONS,
+  rewardGid,
+  type StatusChange,
+} from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
+import { planRefund, type RefundPlan } from './refund-plan.js';
 
 // refundConversion: a REFUND conversion and what it does to the refunded conversion's rewards.
-// The rules (pro rata, cumulative rounding, unpaid vs paid rewards) are in ../payout/README.md.
+// The rules (pro rata, cumulative rounding, unpaid vs paid rewards) are in ../payout/README.md;
+// the decision itself is the pure planRefund (./refund-plan.ts). refundLocked: validate → plan →
+// writes → events.
 
 export const IDEMPOTENCY_KEY_MAX = 255;
 
@@ -127,7 +136,46 @@ async function refundLocked(
   key: string,
   input: RefundInput,
 ): Promise<RefundResult> {
-  const gid = conversionGid(original.id);
+  // 1. Validate: nothing is written unless the refund is acceptable.
+  assertRefundable(original);
+  const before = await refundedSoFar(tx, tenant, original.id);
+  const amount = validateRefund(original, before, input);
+  const now = new Date();
+
+  // 2. The REFUND conversion (it claims the key before any reward is locked), then the refunded
+  //    conversion's rewards, locked.
+  const refund = await createRefundConversion(tx, tenant, original, key, amount, now);
+  const rewards = await lockRewards(tx, tenant, original.id);
+
+  // 3. What the refund does to each reward: a pure decision.
+  const plan = planRefund({ total: original.amount, before, after: before + amount, rewards, now });
+
+  // 4. Its writes: cancellations, negative rewards with their history, ledger entries.
+  const { cancellations, created } = await writeRefundPlan(tx, tenant, refund, rewards, plan, input.actor, now);
+
+  // 5. Events last (they are numbered at commit: the tenant's event counter is the last lock taken).
+  await appendEvents(tx, tenant, [
+    conversionRecorded(
+      { ...refund, amount, currency: original.currency },
+      created.map((r) => r.id),
+    ),
+    ...created.map(rewardCreated),
+  ]);
+  await appendStatusEvents(tx, tenant, cancellations);
+
+  const rewardIds = [...created.map((r) => r.id), ...cancellations.map((c) => c.reward.id)];
+  return { conversionId: refund.id, rewardIds: rewardIds.sort() };
+}
+
+/** A conversion that can be refunded: a PURCHASE or SUBSCRIPTION with an amount. */
+export type RefundableConversion = Conversion & {
+  type: 'PURCHASE' | 'SUBSCRIPTION';
+  amount: bigint;
+  currency: string;
+};
+
+/** Only PURCHASE and SUBSCRIPTION conversions with an amount can be refunded (else VALIDATION). */
+export function assertRefundable(original: Conversion): asserts original is RefundableConversion {
   if (
     (original.type !== 'PURCHASE' && original.type !== 'SUBSCRIPTION') ||
     original.amount === null ||
@@ -135,53 +183,75 @@ async function refundLocked(
   ) {
     throw new DomainError(
       'VALIDATION',
-      `Conversion ${gid} is a ${original.type}${original.amount === null ? ' without an amount' : ''}: only PURCHASE and SUBSCRIPTION conversions with an amount can be refunded.`,
+      `Conversion ${conversionGid(original.id)} is a ${original.type}${original.amount === null ? ' without an amount' : ''}: only PURCHASE and SUBSCRIPTION conversions with an amount can be refunded.`,
       ['input', 'conversionId'],
     );
   }
-  const total = original.amount;
-  const currency = original.currency;
-  const previous = await tx.conversion.aggregate({
-    where: { ...tenant, refundOfId: original.id, type: 'REFUND' },
-    _sum: { amount: true },
-  });
-  const before = previous._sum.amount ?? 0n;
-  const remaining = total - before;
+}
 
-  let amount: bigint;
-  if (input.amount) {
-    const given = parseCurrency(input.amount.currency, ['input', 'amount', 'currency']);
-    if (given !== currency) {
-      throw new DomainError(
-        'VALIDATION',
-        `Conversion ${gid} was paid in ${currency}; a refund of it must be in ${currency} too, not ${given}.`,
-        ['input', 'amount', 'currency'],
-      );
-    }
-    amount = parseDecimal(input.amount.amount, currency, ['input', 'amount', 'amount']);
-    if (amount <= 0n)
-      throw new DomainError('VALIDATION', 'A refund amount must be positive.', ['input', 'amount', 'amount']);
-    if (amount > remaining) {
-      throw new DomainError(
-        'VALIDATION',
-        `Conversion ${gid} has ${formatMinor(remaining, currency)} ${currency} left to refund (of ${formatMinor(total, currency)}; ${formatMinor(before, currency)} refunded already); ${formatMinor(amount, currency)} is more.`,
-        ['input', 'amount', 'amount'],
-      );
-    }
-  } else {
-    amount = remaining;
-    if (amount <= 0n) {
+/**
+ * The amount this refund takes back, in the conversion's minor units: the one given (in the
+ * conversion's currency, positive, at most what is left), else everything not refunded yet
+ * (VALIDATION when nothing is left). `refundedBefore`: the sum of the conversion's earlier refunds.
+ */
+export function validateRefund(
+  original: RefundableConversion,
+  refundedBefore: bigint,
+  input: Pick<RefundInput, 'amount'>,
+): bigint {
+  const gid = conversionGid(original.id);
+  const { amount: total, currency } = original;
+  const remaining = total - refundedBefore;
+  if (!input.amount) {
+    if (remaining <= 0n) {
       throw new DomainError(
         'VALIDATION',
         `Conversion ${gid} is already refunded in full (${formatMinor(total, currency)} ${currency}).`,
         ['input', 'conversionId'],
       );
     }
+    return remaining;
   }
-  const after = before + amount;
-  const now = new Date();
+  const given = parseCurrency(input.amount.currency, ['input', 'amount', 'currency']);
+  if (given !== currency) {
+    throw new DomainError(
+      'VALIDATION',
+      `Conversion ${gid} was paid in ${currency}; a refund of it must be in ${currency} too, not ${given}.`,
+      ['input', 'amount', 'currency'],
+    );
+  }
+  const amount = parseDecimal(input.amount.amount, currency, ['input', 'amount', 'amount']);
+  if (amount <= 0n)
+    throw new DomainError('VALIDATION', 'A refund amount must be positive.', ['input', 'amount', 'amount']);
+  if (amount > remaining) {
+    throw new DomainError(
+      'VALIDATION',
+      `Conversion ${gid} has ${formatMinor(remaining, currency)} ${currency} left to refund (of ${formatMinor(total, currency)}; ${formatMinor(refundedBefore, currency)} refunded already); ${formatMinor(amount, currency)} is more.`,
+      ['input', 'amount', 'amount'],
+    );
+  }
+  return amount;
+}
 
-  const refund = await tx.conversion.create({
+/** The sum of the conversion's earlier refunds (the caller holds the conversion's lock). */
+async function refundedSoFar(tx: Prisma.TransactionClient, tenant: Tenant, conversionId: string): Promise<bigint> {
+  const previous = await tx.conversion.aggregate({
+    where: { ...tenant, refundOfId: conversionId, type: 'REFUND' },
+    _sum: { amount: true },
+  });
+  return previous._sum.amount ?? 0n;
+}
+
+/** The REFUND conversion: the refunded conversion's program, partner, referral and link. */
+function createRefundConversion(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  original: RefundableConversion,
+  key: string,
+  amount: bigint,
+  now: Date,
+): Promise<Conversion> {
+  return tx.conversion.create({
     data: {
       ...tenant,
       type: 'REFUND',
@@ -190,7 +260,7 @@ async function refundLocked(
       referredExternalId: original.referredExternalId,
       referredEmail: original.referredEmail,
       amount,
-      currency,
+      currency: original.currency,
       occurredAt: now,
       programId: original.programId,
       partnerId: original.partnerId,
@@ -200,52 +270,59 @@ async function refundLocked(
       createdAt: now,
     },
   });
-  const reason = refundReason(refund.id);
+}
 
-  const lockedRewards = await prismaSql(tx).sql<{ id: string }>`
+/** The conversion's own rewards (not their refund shares), locked in id order, in id order. */
+async function lockRewards(tx: Prisma.TransactionClient, tenant: Tenant, conversionId: string): Promise<Reward[]> {
+  const locked = await prismaSql(tx).sql<{ id: string }>`
     SELECT "id" FROM "Reward"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-       AND "conversionId" = ${original.id}::uuid AND "sourceRewardId" IS NULL
+       AND "conversionId" = ${conversionId}::uuid AND "sourceRewardId" IS NULL
      ORDER BY "id" FOR UPDATE`;
-  const rewards = await tx.reward.findMany({
-    where: { id: { in: lockedRewards.map((r) => r.id) } },
-    orderBy: { id: 'asc' },
-  });
+  return tx.reward.findMany({ where: { id: { in: locked.map((r) => r.id) } }, orderBy: { id: 'asc' } });
+}
 
-  const toCancel: Reward[] = [];
-  const negatives: Prisma.RewardCreateManyInput[] = [];
-  for (const reward of rewards) {
-    if (reward.status === 'CANCELED' || reward.status === 'REJECTED') continue;
-    // The reward's share of everything refunded so far, minus its share of the earlier refunds.
-    const share = divideHalfUp(reward.amount * after, total) - divideHalfUp(reward.amount * before, total);
-    const paid = reward.status === 'PROCESSED' || reward.payoutId !== null;
-    if (!paid && after === total) {
-      toCancel.push(reward);
-      continue;
-    }
-    if (share === 0n) continue;
-    negatives.push({
+/**
+ * Write a refund's plan: cancel its rewards to cancel (status, history, ledger: applyStatusChange),
+ * create its negative rewards (they belong to the REFUND conversion) with a history row each, and
+ * their ledger entries (REFERRER ones only): CLAWBACK for a PROCESSED clawback, a negative
+ * REWARD_APPROVED for an APPROVED adjustment. Returns the status changes (for their events) and
+ * the rewards created, in id order.
+ */
+async function writeRefundPlan(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  refund: Conversion,
+  rewards: readonly Reward[],
+  plan: RefundPlan,
+  actor: string | null,
+  now: Date,
+): Promise<{ cancellations: StatusChange[]; created: Reward[] }> {
+  const byId = new Map(rewards.map((r) => [r.id, r]));
+  const toCancel = plan.cancel.map((id) => byId.get(id)!);
+  const negatives = plan.shares.map((share): Prisma.RewardCreateManyInput => {
+    const source = byId.get(share.sourceRewardId)!;
+    return {
       ...tenant,
-      programId: reward.programId,
-      partnerId: reward.partnerId,
+      programId: source.programId,
+      partnerId: source.partnerId,
       conversionId: refund.id,
-      ruleId: reward.ruleId,
-      ruleLineageId: reward.ruleLineageId,
-      recipient: reward.recipient,
-      kind: reward.kind,
-      // A clawback of money paid (or on its way) is settled at once; an adjustment of an unpaid
-      // reward follows it (approved, paid, canceled together).
-      status: paid ? 'PROCESSED' : reward.status,
-      amount: -share,
-      currency: reward.currency,
-      sourceRewardId: reward.id,
-      approveAfter: paid ? now : reward.approveAfter,
+      ruleId: source.ruleId,
+      ruleLineageId: source.ruleLineageId,
+      recipient: source.recipient,
+      kind: source.kind,
+      status: share.status,
+      amount: share.amount,
+      currency: source.currency,
+      sourceRewardId: source.id,
+      approveAfter: share.approveAfter,
       createdAt: now,
       updatedAt: now,
-    });
-  }
+    };
+  });
 
-  const cancellations = await applyStatusChange(tx, tenant, toCancel, 'CANCELED', { actor: input.actor, reason, now });
+  const reason = refundReason(refund.id);
+  const cancellations = await applyStatusChange(tx, tenant, toCancel, 'CANCELED', { actor, reason, now });
   const created = negatives.length ? await tx.reward.createManyAndReturn({ data: negatives }) : [];
   created.sort((a, b) => (a.id < b.id ? -1 : 1));
   if (created.length) {
@@ -255,7 +332,7 @@ async function refundLocked(
         rewardId: r.id,
         fromStatus: null,
         toStatus: r.status,
-        actor: input.actor,
+        actor,
         reason: `Refund share of reward ${rewardGid(r.sourceRewardId!)}, by conversion ${conversionGid(refund.id)}.`,
         createdAt: now,
       })),
@@ -275,17 +352,5 @@ async function refundLocked(
       }));
     if (entries.length) await tx.ledgerEntry.createMany({ data: entries });
   }
-
-  // Events last (they are numbered at commit: the tenant's event counter is the last lock taken).
-  await appendEvents(tx, tenant, [
-    conversionRecorded(
-      { ...refund, amount, currency },
-      created.map((r) => r.id),
-    ),
-    ...created.map(rewardCreated),
-  ]);
-  await appendStatusEvents(tx, tenant, cancellations);
-
-  const rewardIds = [...created.map((r) => r.id), ...cancellations.map((c) => c.reward.id)];
-  return { conversionId: refund.id, rewardIds: rewardIds.sort() };
+  return { cancellations, created };
 }
