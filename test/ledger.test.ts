@@ -78,7 +78,7 @@ describe('creditBalance', () => {
     w = await fx.world();
   });
 
-  it('writes one MANUAL_CREDIT entry, answers the balance in that currency and appends balance.credited', async () => {
+  it('writes one CREDIT entry, answers the balance in that currency and appends balance.credited', async () => {
     const key = newKey();
     const payload = await credit(w.partnerId, '12.5', 'usd', key, '  welcome bonus ');
     expect(payload).toEqual({
@@ -92,7 +92,7 @@ describe('creditBalance', () => {
     });
     expect(await entries(w.partnerId)).toEqual([
       expect.objectContaining({
-        type: 'MANUAL_CREDIT',
+        type: 'CREDIT',
         amount: 1250n,
         currency: 'USD',
         idempotencyKey: key,
@@ -106,7 +106,9 @@ describe('creditBalance', () => {
       orderBy: { sequence: 'desc' },
     });
     expect(event).toMatchObject({ partnerId: w.partnerId, programId: null });
+    const [entry] = await entries(w.partnerId);
     expect(event!.payload).toEqual({
+      entryId: gid('LedgerEntry', entry!.id),
       partnerId: gid('Partner', w.partnerId),
       amount: { amount: '12.50', currency: 'USD' },
       note: 'welcome bonus',

@@ -131,10 +131,7 @@ describe('concurrent updateRewardStatus', () => {
         expect(entries).toEqual(['REWARD_APPROVED']);
       } else {
         expect(history.map((h) => h.toStatus)).toEqual([row.status]);
-        expect(entries).toEqual([
-          'REWARD_APPROVED',
-          row.status === 'CANCELED' ? 'REWARD_REVERSED' : 'REWARD_PROCESSED',
-        ]);
+        expect(entries).toEqual(['REWARD_APPROVED', row.status === 'CANCELED' ? 'REWARD_REVERSED' : 'PAYOUT']);
       }
     }
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
@@ -225,7 +222,8 @@ describe('concurrent createPayout', () => {
       ),
     );
     for (const r of results) expect(r.markPayoutPaid.userErrors).toEqual([]);
-    expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId, type: 'REWARD_PROCESSED' } })).toBe(10);
+    // One PAYOUT entry, written when the payout was created; marking it paid writes none.
+    expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId, type: 'PAYOUT' } })).toBe(1);
     expect(await prisma().event.count({ where: { ...tenant, type: 'payout.paid', partnerId: w.partnerId } })).toBe(1);
     await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
   });

@@ -118,10 +118,10 @@ describe('createPayout', () => {
     for (const reward of notDue)
       expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).payoutId).toBeNull();
 
-    // A pending payout changes no balance: the rewards are approved until it is paid.
+    // A pending payout holds what it pays: no longer available, not yet paid.
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
       pending: 1000n,
-      available: 1250n,
+      available: 0n,
       paid: 1000n,
     });
     const events = await prisma().event.findMany({ where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } } });
@@ -132,6 +132,7 @@ describe('createPayout', () => {
       partnerId: gid('Partner', w.partnerId),
       amount: { amount: '12.50', currency: 'USD' },
       status: 'PENDING',
+      method: null,
       rewardCount: 2,
     });
 
@@ -197,7 +198,8 @@ describe('markPayoutPaid', () => {
   });
 
   it('marks a PENDING payout PAID and its rewards PROCESSED, moving their money from available to paid', async () => {
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 1000n, paid: 0n });
+    // Held by the PENDING payout: neither available nor paid yet.
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 0n, paid: 0n });
     const eventsBefore = await prisma().event.count({ where: tenant });
     const payload = await markPaid(payoutId, '  wire-42 ');
     expect(payload.userErrors).toEqual([]);
@@ -213,10 +215,8 @@ describe('markPayoutPaid', () => {
 
     for (const id of rewardIds) {
       const ledger = await prisma().ledgerEntry.findMany({ where: { rewardId: id }, orderBy: { id: 'asc' } });
-      expect(ledger.map((e) => [e.type, e.payoutId])).toEqual([
-        ['REWARD_APPROVED', null],
-        ['REWARD_PROCESSED', row.id],
-      ]);
+      // Paid by its payout, a reward writes no entry of its own: the payout's PAYOUT entry took the money.
+      expect(ledger.map((e) => [e.type, e.payoutId])).toEqual([['REWARD_APPROVED', null]]);
       const history = await prisma().rewardStatusChange.findMany({ where: { rewardId: id }, orderBy: { id: 'asc' } });
       expect(history.at(-1)).toMatchObject({
         fromStatus: 'APPROVED',

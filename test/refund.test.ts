@@ -220,7 +220,8 @@ describe('refundConversion: a full refund', () => {
     expect(reward.status).toBe('APPROVED');
     const [clawback] = await negativesOf(reward.id);
     expect(clawback).toMatchObject({ status: 'PROCESSED', amount: -1000n });
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 0n, paid: 0n });
+    // The payout still holds (and will pay) the reward: the clawback is owed back from `available`.
+    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: -1000n, paid: 0n });
 
     const paid = await server.gql(MARK_PAID, { input: { payoutId: payout.data!.createPayout.payout!.id } }, admin);
     expect(paid.data!.markPayoutPaid.userErrors).toEqual([]);
@@ -295,7 +296,7 @@ describe('refundConversion: partial refunds', () => {
     await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce();
     expect((await reload(reward)).status).toBe('APPROVED');
     expect((await reload(share!)).status).toBe('APPROVED');
-    expect((await ledgerOf(share!.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', -250n]]);
+    expect((await ledgerOf(share!.id)).map((e) => [e.type, e.amount])).toEqual([['ADJUSTMENT', -250n]]);
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 750n });
 
     const created = await server.gql(
@@ -349,7 +350,7 @@ describe('refundConversion: partial refunds', () => {
       ['REWARD_REVERSED', -1000n],
     ]);
     expect((await ledgerOf(share!.id)).map((e) => [e.type, e.amount])).toEqual([
-      ['REWARD_APPROVED', -400n],
+      ['ADJUSTMENT', -400n],
       ['REWARD_REVERSED', 400n],
     ]);
     expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({

@@ -170,7 +170,8 @@ describe('updateRewardStatus: the ledger', () => {
     await update([gid('Reward', reward.id)], 'PROCESSED');
     expect((await ledger(reward.id)).map((e) => [e.type, e.amount])).toEqual([
       ['REWARD_APPROVED', 1234n],
-      ['REWARD_PROCESSED', -1234n],
+      // Marked PROCESSED outside any payout: paid by other means, a PAYOUT entry of its own.
+      ['PAYOUT', -1234n],
     ]);
     expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
       pending: 0n,

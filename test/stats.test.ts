@@ -224,7 +224,7 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
     { partnerId: alice.id, type: 'REWARD_APPROVED', amount: 1000n, currency: 'USD', rewardId: w1!.id },
     {
       partnerId: alice.id,
-      type: 'REWARD_PROCESSED',
+      type: 'PAYOUT',
       amount: -1000n,
       currency: 'USD',
       rewardId: w1!.id,
@@ -232,10 +232,10 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
     },
     { partnerId: alice.id, type: 'REWARD_APPROVED', amount: 500n, currency: 'USD', rewardId: w2!.id },
     { partnerId: alice.id, type: 'CLAWBACK', amount: -1000n, currency: 'USD', rewardId: w5!.id },
-    { partnerId: alice.id, type: 'MANUAL_CREDIT', amount: 250n, currency: 'USD', note: 'goodwill' },
-    { partnerId: alice.id, type: 'MANUAL_CREDIT', amount: 100n, currency: 'JPY' },
+    { partnerId: alice.id, type: 'CREDIT', amount: 250n, currency: 'USD', note: 'goodwill' },
+    { partnerId: alice.id, type: 'CREDIT', amount: 100n, currency: 'JPY' },
     { partnerId: alice.id, type: 'REWARD_APPROVED', amount: 150n, currency: 'JPY', rewardId: w8!.id },
-    { partnerId: bob.id, type: 'MANUAL_CREDIT', amount: -300n, currency: 'EUR', note: 'debit' },
+    { partnerId: bob.id, type: 'CREDIT', amount: -300n, currency: 'EUR', note: 'debit' },
   ]);
   return { friends, japan, alice, bob, carol, links: { la1, lb1, lc1, la2 }, c2: c2! };
 }

@@ -370,6 +370,8 @@ describe('validation', () => {
       'balance.credited',
       'payout.created',
       'payout.paid',
+      'payout.failed',
+      'payout.canceled',
       'api_key.created',
       'api_key.revoked',
     ]);

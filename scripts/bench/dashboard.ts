@@ -161,17 +161,15 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
     ),
     run(
       `SELECT id, currency, sum(pending)::text AS pending, sum(available)::text AS available, sum(paid)::text AS paid FROM (
-         SELECT w."partnerId" AS id, w."currency",
-                sum(w."amount") FILTER (WHERE w."status" = 'CREATED') AS pending,
-                sum(w."amount") FILTER (WHERE w."status" = 'APPROVED' AND po."status" IS DISTINCT FROM 'PAID') AS available,
-                sum(w."amount") FILTER (WHERE w."status" = 'PROCESSED' OR (w."status" = 'APPROVED' AND po."status" = 'PAID')) AS paid
-           FROM "Reward" w LEFT JOIN "Payout" po ON po."id" = w."payoutId" AND po."workspaceId" = w."workspaceId" AND po."mode" = w."mode"
-          WHERE ${tenant('w')} AND w."partnerId" = ANY($3::uuid[]) AND w."recipient" = 'REFERRER' AND w."status" IN ('CREATED', 'APPROVED', 'PROCESSED')
-            AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" c WHERE c."rewardId" = w."id" AND c."type" = 'CLAWBACK')
+         SELECT w."partnerId" AS id, w."currency", sum(w."amount") AS pending, NULL::numeric AS available, NULL::numeric AS paid
+           FROM "Reward" w
+          WHERE ${tenant('w')} AND w."partnerId" = ANY($3::uuid[]) AND w."recipient" = 'REFERRER' AND w."kind" = 'CASH' AND w."status" = 'CREATED'
           GROUP BY w."partnerId", w."currency"
          UNION ALL
-         SELECT l."partnerId", l."currency", NULL, sum(l."amount"), NULL FROM "LedgerEntry" l
-          WHERE ${tenant('l')} AND l."partnerId" = ANY($3::uuid[]) AND l."type" IN ('MANUAL_CREDIT', 'CLAWBACK')
+         SELECT l."partnerId", l."currency", NULL, sum(l."amount"),
+                -sum(l."amount") FILTER (WHERE l."type" = 'PAYOUT' AND (l."payoutId" IS NULL OR po."status" = 'PAID'))
+           FROM "LedgerEntry" l LEFT JOIN "Payout" po ON po."id" = l."payoutId"
+          WHERE ${tenant('l')} AND l."partnerId" = ANY($3::uuid[])
           GROUP BY l."partnerId", l."currency") b
        GROUP BY id, currency`,
       [...t, partnerIds],
@@ -316,18 +314,15 @@ WITH k AS MATERIALIZED (
    GROUP BY w."partnerId", w."currency"
 ), bal AS MATERIALIZED (
   SELECT id, currency, coalesce(sum(pending), 0) AS pending, coalesce(sum(available), 0) AS available, coalesce(sum(paid), 0) AS paid FROM (
-    SELECT w."partnerId" AS id, w."currency",
-           sum(w."amount") FILTER (WHERE w."status" = 'CREATED') AS pending,
-           sum(w."amount") FILTER (WHERE w."status" = 'APPROVED' AND po."status" IS DISTINCT FROM 'PAID') AS available,
-           sum(w."amount") FILTER (WHERE w."status" = 'PROCESSED' OR (w."status" = 'APPROVED' AND po."status" = 'PAID')) AS paid
+    SELECT w."partnerId" AS id, w."currency", sum(w."amount") AS pending, NULL::numeric AS available, NULL::numeric AS paid
       FROM "Reward" w
-      LEFT JOIN "Payout" po ON po."id" = w."payoutId" AND po."workspaceId" = w."workspaceId" AND po."mode" = w."mode"
-     WHERE ${tk('w')} AND w."partnerId" = ANY(ARRAY(SELECT "id" FROM pa)) AND w."recipient" = 'REFERRER' AND w."status" IN ('CREATED', 'APPROVED', 'PROCESSED')
-       AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" c WHERE c."rewardId" = w."id" AND c."type" = 'CLAWBACK')
+     WHERE ${tk('w')} AND w."partnerId" = ANY(ARRAY(SELECT "id" FROM pa)) AND w."recipient" = 'REFERRER' AND w."kind" = 'CASH' AND w."status" = 'CREATED'
      GROUP BY w."partnerId", w."currency"
     UNION ALL
-    SELECT l."partnerId", l."currency", NULL, sum(l."amount"), NULL FROM "LedgerEntry" l
-     WHERE ${tk('l')} AND l."partnerId" = ANY(ARRAY(SELECT "id" FROM pa)) AND l."type" IN ('MANUAL_CREDIT', 'CLAWBACK')
+    SELECT l."partnerId", l."currency", NULL, sum(l."amount"),
+           -sum(l."amount") FILTER (WHERE l."type" = 'PAYOUT' AND (l."payoutId" IS NULL OR po."status" = 'PAID'))
+      FROM "LedgerEntry" l LEFT JOIN "Payout" po ON po."id" = l."payoutId"
+     WHERE ${tk('l')} AND l."partnerId" = ANY(ARRAY(SELECT "id" FROM pa))
      GROUP BY l."partnerId", l."currency") b
   GROUP BY id, currency
 ), lj AS MATERIALIZED (

@@ -346,7 +346,7 @@ export async function seedDashboardNetwork(
       ledger.push({
         id: uuidv7(),
         partnerId: w.partnerId,
-        type: 'REWARD_PROCESSED',
+        type: 'PAYOUT',
         amount: -w.amount,
         currency: w.currency,
         rewardId: w.id,
@@ -361,7 +361,7 @@ export async function seedDashboardNetwork(
       ledger.push({
         id: uuidv7(),
         partnerId: p.id,
-        type: 'MANUAL_CREDIT',
+        type: 'CREDIT',
         amount: 100n,
         currency: 'EUR',
         rewardId: null,

@@ -64,5 +64,11 @@ export const AmountTypeEnum = builder.enumType(E.AmountType, {
 });
 export const PayoutStatusEnum = builder.enumType(E.PayoutStatus, {
   name: 'PayoutStatus',
-  description: 'PENDING until marked PAID (or FAILED).',
+  description:
+    'PENDING holds the money it pays until it is PAID (markPayoutPaid), FAILED (markPayoutFailed) or CANCELED (cancelPayout); FAILED and CANCELED give it back to the partner’s available balance.',
+});
+export const LedgerEntryTypeEnum = builder.enumType(E.LedgerEntryType, {
+  name: 'LedgerEntryType',
+  description:
+    'Why an entry moved a partner’s available CASH balance: REWARD_APPROVED (+), REWARD_REVERSED (− an approved reward canceled or rejected), CREDIT (± creditBalance), ADJUSTMENT (− a refund’s share of an unpaid reward), CLAWBACK (− a refund’s share of a paid reward), PAYOUT (− a payout’s amount, or a reward marked PROCESSED outside any payout), PAYOUT_REVERSED (+ a failed or canceled payout’s amount).',
 });

@@ -21,6 +21,7 @@ import '../modules/reward/reward.graphql.js';
 import '../modules/reward/reward-status.graphql.js';
 import '../modules/ledger/balance.graphql.js';
 import '../modules/ledger/credit.graphql.js';
+import '../modules/ledger/ledger.graphql.js';
 import '../modules/payout/payout.graphql.js';
 import '../modules/stats/stats.graphql.js';
 import '../modules/events/events.graphql.js';

@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator, AuthResult } from '../modules/auth/authenticate.js';
 import { CursorExpired } from '../modules/events/retention.js';
+import { DomainError } from '../domain/errors.js';
 import { visitorIp } from '../modules/click/redirect.js';
 import type { SharedExecution } from '../realtime/shared-execution.js';
 import { useOperationLimits } from './limits.js';
@@ -202,6 +203,15 @@ export function maskError(error: unknown, message: string, logger: Logger): Erro
       nodes: error instanceof GraphQLError ? error.nodes : undefined,
       path: error instanceof GraphQLError ? error.path : undefined,
       extensions: { code: 'CURSOR_EXPIRED', field: ['after'], horizon: original.horizon.toString() },
+    });
+  }
+  // A query field's argument the domain refused (mutations answer userErrors instead), e.g. a
+  // statement whose \`from\` is after its \`to\`: the caller's mistake, with its code and field.
+  if (original instanceof DomainError) {
+    return new GraphQLError(original.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: original.code, field: original.field },
     });
   }
   // An argument Pothos could not decode (a malformed global id): the caller's mistake, at its field.

@@ -366,14 +366,26 @@ export async function seedNetwork(prisma: PrismaClient, tenant: Tenant, options:
     updatedAt: now,
     ...t,
   }));
-  const credits = partners.map((p) => ({
-    id: uuidv7(),
-    partnerId: p.id,
-    type: 'MANUAL_CREDIT' as const,
-    amount: 100n,
-    currency: 'EUR',
-    ...t,
-  }));
+  const credits = [
+    // The approved rewards' money (the ledger is what `available` sums), then a credit each.
+    ...rewards.map((w) => ({
+      id: uuidv7(),
+      partnerId: w.partnerId,
+      type: 'REWARD_APPROVED' as const,
+      amount: w.amount,
+      currency: w.currency,
+      rewardId: w.id,
+      ...t,
+    })),
+    ...partners.map((p) => ({
+      id: uuidv7(),
+      partnerId: p.id,
+      type: 'CREDIT' as const,
+      amount: 100n,
+      currency: 'EUR',
+      ...t,
+    })),
+  ];
 
   // Raw multi-row inserts: Prisma's createMany costs about a millisecond per row.
   await bulkInsert(prisma, 'Partner', partners);

@@ -31,6 +31,8 @@ export interface RewardOptions {
   approveAfter?: Date;
   /** Use the REFERRED rule (distinct lineage) so two rewards can share a conversion. */
   ruleId?: string;
+  /** Default CASH; CREDIT and DISCOUNT are in-product rewards. */
+  kind?: 'CASH' | 'CREDIT' | 'DISCOUNT';
 }
 
 export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
@@ -99,7 +101,7 @@ export function moneyFixtures(prisma: PrismaClient, tenant: Tenant) {
         ruleId,
         ruleLineageId: ruleId,
         recipient,
-        kind: 'CASH',
+        kind: options.kind ?? 'CASH',
         status: 'CREATED',
         amount: options.amount ?? 1000n,
         currency: options.currency ?? w.currency,

@@ -13,6 +13,7 @@ import {
   type StatusChange,
 } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
+import { lockLedgers } from '../ledger/ledger-lock.js';
 import { planRefund, type RefundPlan } from './refund-plan.js';
 
 // refundConversion: a REFUND conversion and what it does to the refunded conversion's rewards.
@@ -142,9 +143,10 @@ async function refundLocked(
   const amount = validateRefund(original, before, input);
   const now = new Date();
 
-  // 2. The REFUND conversion (it claims the key before any reward is locked), then the refunded
-  //    conversion's rewards, locked.
+  // 2. The REFUND conversion (it claims the key before any reward is locked), then the partner's
+  //    ledger lock and the refunded conversion's rewards, locked.
   const refund = await createRefundConversion(tx, tenant, original, key, amount, now);
+  if (original.partnerId) await lockLedgers(prismaSql(tx), tenant, [original.partnerId]);
   const rewards = await lockRewards(tx, tenant, original.id);
 
   // 3. What the refund does to each reward: a pure decision.
@@ -285,8 +287,8 @@ async function lockRewards(tx: Prisma.TransactionClient, tenant: Tenant, convers
 /**
  * Write a refund's plan: cancel its rewards to cancel (status, history, ledger: applyStatusChange),
  * create its negative rewards (they belong to the REFUND conversion) with a history row each, and
- * their ledger entries (REFERRER ones only): CLAWBACK for a PROCESSED clawback, a negative
- * REWARD_APPROVED for an APPROVED adjustment. Returns the status changes (for their events) and
+ * their ledger entries (CASH REFERRER ones only): CLAWBACK for a PROCESSED clawback, ADJUSTMENT
+ * for an APPROVED adjustment. Returns the status changes (for their events) and
  * the rewards created, in id order.
  */
 async function writeRefundPlan(
@@ -338,13 +340,15 @@ async function writeRefundPlan(
       })),
     });
     const entries: Prisma.LedgerEntryCreateManyInput[] = created
-      .filter((r) => r.recipient === 'REFERRER' && (r.status === 'PROCESSED' || r.status === 'APPROVED'))
+      .filter(
+        (r) => r.recipient === 'REFERRER' && r.kind === 'CASH' && (r.status === 'PROCESSED' || r.status === 'APPROVED'),
+      )
       .map((r) => ({
         ...tenant,
         partnerId: r.partnerId,
-        // Money already paid (or in a payout) is taken back from `available`; an approved unpaid
-        // reward's share simply leaves `available` as its approval would have brought it in.
-        type: r.status === 'PROCESSED' ? ('CLAWBACK' as const) : ('REWARD_APPROVED' as const),
+        // Money already paid (or in a payout) is taken back from `available` (CLAWBACK); an approved
+        // unpaid reward's share leaves `available` as its approval brought it in (ADJUSTMENT).
+        type: r.status === 'PROCESSED' ? ('CLAWBACK' as const) : ('ADJUSTMENT' as const),
         amount: r.amount,
         currency: r.currency,
         rewardId: r.id,

@@ -3,6 +3,7 @@ import type {
   Conversion,
   Enrollment,
   EnrollmentStatus,
+  LedgerEntry,
   Partner,
   Payout,
   PayoutStatus,
@@ -27,6 +28,7 @@ import { ReferralLinkRef } from '../link/link.graphql.js';
 import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
 import { ProgramRef } from '../program/program.graphql.js';
+import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
 import { RewardRef } from '../reward/reward.graphql.js';
 import { EventRef } from './events.graphql.js';
 import type { EventType } from './outbox.js';
@@ -49,6 +51,7 @@ type Models = {
   Conversion: Conversion;
   Reward: Reward;
   Payout: Payout;
+  LedgerEntry: LedgerEntry;
 };
 type Model = keyof Models;
 
@@ -79,6 +82,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Conversion: (a) => p.conversion.findMany(a as never),
     Reward: (a) => p.reward.findMany(a as never),
     Payout: (a) => p.payout.findMany(a as never),
+    LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -159,7 +163,12 @@ interface PayoutData {
   from: PayoutStatus | null;
   to: PayoutStatus;
 }
+interface LedgerData {
+  kind: 'LedgerEventData';
+  entryId: string;
+}
 type EventData =
+  | LedgerData
   | ConversionData
   | RewardData
   | RewardStatusData
@@ -272,7 +281,8 @@ const LinkEventData = builder.objectRef<LinkData>('LinkEventData').implement({
 });
 
 const PayoutEventData = builder.objectRef<PayoutData>('PayoutEventData').implement({
-  description: '`payout.created` (from null), `payout.paid`: the payout as it is now, and the change.',
+  description:
+    '`payout.created` (from null), `payout.paid`, `payout.failed`, `payout.canceled`: the payout as it is now, and the change.',
   fields: (t) => ({
     payout: t.prismaField({
       type: PayoutRef,
@@ -284,9 +294,20 @@ const PayoutEventData = builder.objectRef<PayoutData>('PayoutEventData').impleme
   }),
 });
 
+const LedgerEventData = builder.objectRef<LedgerData>('LedgerEventData').implement({
+  description: '`balance.credited`: the ledger entry the credit (or debit) wrote.',
+  fields: (t) => ({
+    entry: t.prismaField({
+      type: LedgerEntryRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'LedgerEntry', d.entryId, query)),
+    }),
+  }),
+});
+
 const EventDataUnion = builder.unionType('EventData', {
   description:
-    'The typed content of an event, one member per family of event types, with its objects loaded fresh. `ReviewEventData` and `LedgerEventData` of the contract come with review items and ledger entries.',
+    'The typed content of an event, one member per family of event types, with its objects loaded fresh. `ReviewEventData` of the contract comes with review items.',
   types: [
     ConversionEventData,
     RewardEventData,
@@ -296,12 +317,20 @@ const EventDataUnion = builder.unionType('EventData', {
     ProgramEventData,
     LinkEventData,
     PayoutEventData,
+    LedgerEventData,
   ],
   resolveType: (data) => data.kind,
 });
 
 const fieldsOf = (value: unknown): string[] =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+
+const PAYOUT_STATUS_AFTER = {
+  'payout.created': 'PENDING',
+  'payout.paid': 'PAID',
+  'payout.failed': 'FAILED',
+  'payout.canceled': 'CANCELED',
+} as const satisfies Record<string, PayoutStatus>;
 
 /** The typed data of an event, or null (a type without a member yet, or an object not visible). */
 async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | null> {
@@ -369,15 +398,22 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return linkId ? { kind: 'LinkEventData', linkId } : null;
     }
     case 'payout.created':
-    case 'payout.paid': {
+    case 'payout.paid':
+    case 'payout.failed':
+    case 'payout.canceled': {
       const payoutId = await visible(ctx, 'Payout', p.payoutId);
-      const [from, to]: [PayoutStatus | null, PayoutStatus] =
-        type === 'payout.created' ? [null, 'PENDING'] : ['PENDING', 'PAID'];
-      return payoutId ? { kind: 'PayoutEventData', payoutId, from, to } : null;
+      const to: PayoutStatus = PAYOUT_STATUS_AFTER[type];
+      return payoutId
+        ? { kind: 'PayoutEventData', payoutId, from: type === 'payout.created' ? null : 'PENDING', to }
+        : null;
+    }
+    case 'balance.credited': {
+      // Events appended before entries were named in the payload have no entryId: no data.
+      const entryId = await visible(ctx, 'LedgerEntry', p.entryId);
+      return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, referral.status_changed, balance.credited, api_key.*: no member yet (they
-      // have `subject`; balance.credited waits for LedgerEventData).
+      // reward_rule.*, referral.status_changed, api_key.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -405,7 +441,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, referral.status_changed, balance.credited, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, referral.status_changed, api_key.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

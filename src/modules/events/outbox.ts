@@ -27,6 +27,8 @@ export type EventType =
   | 'balance.credited'
   | 'payout.created'
   | 'payout.paid'
+  | 'payout.failed'
+  | 'payout.canceled'
   | 'api_key.created'
   | 'api_key.revoked';
 

@@ -44,6 +44,8 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'balance.credited': { typename: 'Partner', field: 'partnerId' },
   'payout.created': { typename: 'Payout', field: 'payoutId' },
   'payout.paid': { typename: 'Payout', field: 'payoutId' },
+  'payout.failed': { typename: 'Payout', field: 'payoutId' },
+  'payout.canceled': { typename: 'Payout', field: 'payoutId' },
   'api_key.created': { typename: 'ApiKey', field: 'apiKeyId' },
   'api_key.revoked': { typename: 'ApiKey', field: 'apiKeyId' },
 };
@@ -323,6 +325,7 @@ export function rewardStatusChanged(change: {
 // --- Money -------------------------------------------------------------------------------------
 
 export function balanceCredited(credit: {
+  entryId: string;
   partnerId: string;
   amount: bigint;
   currency: string;
@@ -333,6 +336,7 @@ export function balanceCredited(credit: {
     type: 'balance.credited',
     partnerId: credit.partnerId,
     payload: {
+      entryId: gid('LedgerEntry', credit.entryId),
       partnerId: gid('Partner', credit.partnerId),
       amount: money(credit.amount, credit.currency),
       note: credit.note,
@@ -350,7 +354,24 @@ export function payoutCreated(payout: Payout, rewardCount: number): NewEvent {
       partnerId: gid('Partner', payout.partnerId),
       amount: money(payout.amount, payout.currency),
       status: payout.status,
+      method: payout.method,
       rewardCount,
+    },
+  };
+}
+
+/** `payout.failed` / `payout.canceled`: a PENDING payout released what it held (its reason, the rewards let go). */
+export function payoutReleased(payout: Payout, releasedRewardIds: readonly string[]): NewEvent {
+  return {
+    type: payout.status === 'FAILED' ? 'payout.failed' : 'payout.canceled',
+    partnerId: payout.partnerId,
+    payload: {
+      payoutId: gid('Payout', payout.id),
+      partnerId: gid('Partner', payout.partnerId),
+      amount: money(payout.amount, payout.currency),
+      status: payout.status,
+      reason: payout.failureReason,
+      rewardIds: releasedRewardIds.map((id) => gid('Reward', id)),
     },
   };
 }

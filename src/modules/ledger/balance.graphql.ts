@@ -8,7 +8,7 @@ import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graph
 
 export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
   description:
-    'A partner’s money in one currency, derived from their rewards and ledger entries. pending: CREATED rewards. available: APPROVED rewards not yet in a paid payout, plus manual credits and clawbacks (negative after a clawback of money already paid). paid: PROCESSED rewards.',
+    'A partner’s money in one currency. Cash (Partner.balances, balancesAt, Statement): pending = CREATED CASH rewards; available = the sum of the ledger (approved rewards, credits, adjustments, clawbacks, minus payouts; negative after a clawback of money already paid); paid = payouts PAID (and rewards marked PROCESSED outside a payout). What a PENDING payout holds is in neither available nor paid. In-product (Partner.creditBalances): pending/available/paid = CREATED/APPROVED/PROCESSED CREDIT and DISCOUNT rewards.',
   fields: (t) => ({
     currency: t.string({ description: 'ISO 4217 code.', resolve: (b) => b.currency }),
     pending: t.field({
@@ -18,12 +18,12 @@ export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
     }),
     available: t.field({
       type: MoneyRef,
-      description: 'Approved and not yet paid out, plus manual credits and clawbacks. May be negative.',
+      description: 'What the next payout would pay: the sum of the ledger entries. May be negative.',
       resolve: (b) => moneyOf(b.available, b.currency),
     }),
     paid: t.field({
       type: MoneyRef,
-      description: 'Paid out (PROCESSED rewards).',
+      description: 'Paid out: PAID payouts, and rewards marked PROCESSED outside any payout.',
       resolve: (b) => moneyOf(b.paid, b.currency),
     }),
   }),
@@ -41,7 +41,8 @@ builder.prismaObjectField('Partner', 'balances', (t) =>
 
 // Payouts are written by the payout mutations; the type lives here, with the rest of the partner's money.
 export const PayoutRef = builder.prismaNode('Payout', {
-  description: 'Money sent to a partner: groups approved rewards; marking it PAID moves them to PROCESSED.',
+  description:
+    'Money sent to a partner: their whole available CASH balance in one currency when it was created. It holds that money and the approved rewards in it until it is PAID (the rewards become PROCESSED), FAILED or CANCELED (both give everything back).',
   id: { field: 'id' },
   // A node outside the caller's scope is null, never an error; a PARTNER credential sees its own partner's payouts only.
   nullable: true,
@@ -60,6 +61,15 @@ export const PayoutRef = builder.prismaNode('Payout', {
       description: 'The payment’s reference in the company’s payment system.',
     }),
     paidAt: t.expose('paidAt', { type: 'DateTime', nullable: true }),
+    failureReason: t.exposeString('failureReason', {
+      nullable: true,
+      description: 'Why it FAILED (markPayoutFailed) or was CANCELED (cancelPayout, when a reason was given).',
+    }),
+    releasedAt: t.expose('releasedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it became FAILED or CANCELED.',
+    }),
     rewards: t.relation('rewards', {
       description: `The rewards this payout pays, oldest first; at most ${LIST_CAP} (\`first\`): Query.rewards(filter: { payoutId }) pages through all of them.`,
       args: { first: t.arg.int(firstArgOptions) },

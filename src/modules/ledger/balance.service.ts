@@ -1,36 +1,21 @@
 import type { Money } from '../../lib/money.js';
-import type { SqlClient } from '../../lib/sql.js';
+import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
 import { tenantCondition, toBigInt, uuidArray, type StatsScope } from '../stats/stats.service.js';
 
 /**
- * A partner's money in one currency, derived — never stored — from their rewards and ledger
- * entries (the contract: "pending = CREATED rewards; available = APPROVED rewards not yet in a
- * paid payout + manual credits + clawbacks (may be negative); paid = PROCESSED rewards").
+ * A partner's CASH money in one currency, derived — never stored — from their ledger entries and
+ * rewards (README.md next to this file):
  *
- * Precisely, over the partner's rows in the tenant:
+ * | figure    | at `at` (now when omitted)                                                                 |
+ * |-----------|--------------------------------------------------------------------------------------------|
+ * | pending   | CASH rewards of the partner (recipient REFERRER) whose status was CREATED                   |
+ * | available | the sum of the partner's ledger entries written until then (may be negative)               |
+ * | paid      | − the PAYOUT entries of payouts PAID until then, and of rewards marked PROCESSED outside one |
  *
- * | figure    | rewards (recipient REFERRER only)                                   | ledger entries           |
- * |-----------|---------------------------------------------------------------------|--------------------------|
- * | pending   | status CREATED                                                      | —                        |
- * | available | status APPROVED, unless in a payout whose status is PAID            | MANUAL_CREDIT + CLAWBACK |
- * | paid      | status PROCESSED, plus APPROVED ones in a PAID payout               | —                        |
- *
- * - A reward that a CLAWBACK ledger entry points at (`LedgerEntry.rewardId`) is left out of the
- *   reward columns: its money reaches the balance through that entry only, in `available`.
- *   So a refund of an already PROCESSED reward writes a negative Reward (sourceRewardId set) AND
- *   a CLAWBACK entry with `rewardId` = that negative reward and the same (negative) amount:
- *   `paid` keeps what was really paid and `available` goes down, below zero if need be. A
- *   negative reward without such an entry (e.g. a partial refund of a reward not yet processed)
- *   counts by its own status like any other reward.
- * - MANUAL_CREDIT entries (creditBalance; negative amounts are debits) count in `available`.
- * - REWARD_APPROVED, REWARD_PROCESSED and REWARD_REVERSED entries are the audit trail of reward
- *   movements (approval, payment, cancelation of an approved reward): the reward's status already
- *   places its amount, so they are never summed here (summing them too would count the reward
- *   twice). Their sum plus MANUAL_CREDIT and CLAWBACK equals `available` — the money tests check
- *   that identity.
- * - REFERRED-recipient rewards (the referred customer's discount or credit) are not the
- *   partner's money and never count.
- *
+ * What a PENDING payout holds is in neither `available` (its PAYOUT entry took it out) nor `paid`
+ * (not yet): it comes back to `available` if the payout fails or is canceled (PAYOUT_REVERSED).
+ * REFERRED-recipient rewards are the referred customer's, never the partner's money; CREDIT and
+ * DISCOUNT rewards are in-product rewards with balances of their own (`creditBalances`).
  * A currency is listed once the partner has a counted row in it, even if everything sums to zero.
  */
 export interface Balance {
@@ -42,35 +27,69 @@ export interface Balance {
 
 export const moneyOf = (amount: bigint, currency: string): Money => ({ amount, currency });
 
-/** The balances of several partners per currency (sorted by currency), in one SQL statement. */
+type BalanceRow = {
+  id: string;
+  currency: string;
+  pending: string | null;
+  available: string | null;
+  paid: string | null;
+};
+
+/** The CASH balances of several partners per currency (sorted by currency), at `at` or now, in one SQL statement. */
 export async function partnerBalances(
   db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
+  at: Date | null = null,
 ): Promise<Map<string, Balance[]>> {
   const ids = uuidArray(partnerIds);
-  const rows = await db.sql<{
-    id: string;
-    currency: string;
-    pending: string | null;
-    available: string | null;
-    paid: string | null;
-  }>`
+  const until = (column: SqlFragment) => (at ? sql`${column} <= ${at}::timestamptz` : sql`TRUE`);
+  const rows = await db.sql<BalanceRow>`
+    SELECT w."partnerId" AS id, w."currency" AS currency, sum(w."amount")::text AS pending, NULL AS available, NULL AS paid
+      FROM "Reward" w
+     WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${ids})
+       AND w."recipient" = 'REFERRER' AND w."kind" = 'CASH'
+       AND ${
+         at
+           ? sql`w."createdAt" <= ${at}::timestamptz
+       AND NOT EXISTS (SELECT 1 FROM "RewardStatusChange" h
+                        WHERE h."rewardId" = w."id" AND h."fromStatus" = 'CREATED' AND h."createdAt" <= ${at}::timestamptz)`
+           : sql`w."status" = 'CREATED'`
+       }
+     GROUP BY w."partnerId", w."currency"
+    UNION ALL
+    SELECT l."partnerId" AS id, l."currency" AS currency, NULL AS pending, sum(l."amount")::text AS available,
+           (-sum(l."amount") FILTER (WHERE l."type" = 'PAYOUT' AND (l."payoutId" IS NULL OR (po."status" = 'PAID' AND ${until(sql`po."paidAt"`)}))))::text AS paid
+      FROM "LedgerEntry" l
+      LEFT JOIN "Payout" po ON po."id" = l."payoutId" AND po."workspaceId" = l."workspaceId" AND po."mode" = l."mode"
+     WHERE ${tenantCondition('l', scope)} AND l."partnerId" = ANY(${ids}) AND ${until(sql`l."createdAt"`)}
+     GROUP BY l."partnerId", l."currency"`;
+  return collect(rows, partnerIds);
+}
+
+/**
+ * The in-product (CREDIT and DISCOUNT) balances of several partners per currency: pending =
+ * CREATED, available = APPROVED (the company applies them in its product), paid = PROCESSED (the
+ * company marked them applied with updateRewardStatus). They never enter a cash payout.
+ */
+export async function partnerCreditBalances(
+  db: SqlClient,
+  scope: StatsScope,
+  partnerIds: readonly string[],
+): Promise<Map<string, Balance[]>> {
+  const rows = await db.sql<BalanceRow>`
     SELECT w."partnerId" AS id, w."currency" AS currency,
-            (sum(w."amount") FILTER (WHERE w."status" = 'CREATED'))::text AS pending,
-            (sum(w."amount") FILTER (WHERE w."status" = 'APPROVED' AND po."status" IS DISTINCT FROM 'PAID'))::text AS available,
-            (sum(w."amount") FILTER (WHERE w."status" = 'PROCESSED' OR (w."status" = 'APPROVED' AND po."status" = 'PAID')))::text AS paid
-       FROM "Reward" w
-       LEFT JOIN "Payout" po ON po."id" = w."payoutId" AND po."workspaceId" = w."workspaceId" AND po."mode" = w."mode"
-      WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${ids})
-        AND w."recipient" = 'REFERRER' AND w."status" IN ('CREATED', 'APPROVED', 'PROCESSED')
-        AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" c WHERE c."rewardId" = w."id" AND c."type" = 'CLAWBACK')
-      GROUP BY w."partnerId", w."currency"
-     UNION ALL
-     SELECT l."partnerId" AS id, l."currency" AS currency, NULL AS pending, sum(l."amount")::text AS available, NULL AS paid
-       FROM "LedgerEntry" l
-      WHERE ${tenantCondition('l', scope)} AND l."partnerId" = ANY(${ids}) AND l."type" IN ('MANUAL_CREDIT', 'CLAWBACK')
-      GROUP BY l."partnerId", l."currency"`;
+           (sum(w."amount") FILTER (WHERE w."status" = 'CREATED'))::text AS pending,
+           (sum(w."amount") FILTER (WHERE w."status" = 'APPROVED'))::text AS available,
+           (sum(w."amount") FILTER (WHERE w."status" = 'PROCESSED'))::text AS paid
+      FROM "Reward" w
+     WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${uuidArray(partnerIds)})
+       AND w."recipient" = 'REFERRER' AND w."kind" <> 'CASH' AND w."status" IN ('CREATED', 'APPROVED', 'PROCESSED')
+     GROUP BY w."partnerId", w."currency"`;
+  return collect(rows, partnerIds);
+}
+
+function collect(rows: readonly BalanceRow[], partnerIds: readonly string[]): Map<string, Balance[]> {
   const byPartner = new Map<string, Map<string, Balance>>(partnerIds.map((id) => [id, new Map()]));
   for (const row of rows) {
     const balances = byPartner.get(row.id)!;
@@ -91,13 +110,14 @@ export async function partnerBalances(
   );
 }
 
-/** One partner's balance in one currency (all zero when there is nothing in it), e.g. for creditBalance's payload. */
+/** One partner's CASH balance in one currency, at `at` or now (all zero when there is nothing in it). */
 export async function partnerBalance(
   db: SqlClient,
   scope: StatsScope,
   partnerId: string,
   currency: string,
+  at: Date | null = null,
 ): Promise<Balance> {
-  const balances = (await partnerBalances(db, scope, [partnerId])).get(partnerId) ?? [];
+  const balances = (await partnerBalances(db, scope, [partnerId], at)).get(partnerId) ?? [];
   return balances.find((b) => b.currency === currency) ?? { currency, pending: 0n, available: 0n, paid: 0n };
 }

@@ -8,6 +8,7 @@ import { balanceCredited } from '../events/payloads.js';
 import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
 import { partnerBalance, type Balance } from './balance.service.js';
+import { lockLedgers } from './ledger-lock.js';
 
 export const NOTE_MAX = 500;
 export const CREDIT_KEY_MAX = 255;
@@ -65,18 +66,17 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
       ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
       : null;
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
+    await lockLedgers(prismaSql(tx), tenant, [partner.id]);
 
     const { count } = await tx.ledgerEntry.createMany({
-      data: [
-        { ...tenant, partnerId: partner.id, type: 'MANUAL_CREDIT', amount, currency: money, idempotencyKey: key, note },
-      ],
+      data: [{ ...tenant, partnerId: partner.id, type: 'CREDIT', amount, currency: money, idempotencyKey: key, note }],
       skipDuplicates: true,
     });
     const entry = (await tx.ledgerEntry.findUnique({
       where: { workspaceId_mode_idempotencyKey: { ...tenant, idempotencyKey: key } },
     }))!;
     if (
-      entry.type !== 'MANUAL_CREDIT' ||
+      entry.type !== 'CREDIT' ||
       entry.partnerId !== partner.id ||
       entry.amount !== amount ||
       entry.currency !== money
@@ -84,7 +84,7 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
       throw new DomainError(
         'DUPLICATE',
         `The idempotencyKey ${JSON.stringify(key)} was already used for ` +
-          (entry.type === 'MANUAL_CREDIT'
+          (entry.type === 'CREDIT'
             ? `a credit of ${formatMinor(entry.amount, entry.currency)} ${entry.currency} to partner ${globalId('Partner', entry.partnerId)}`
             : 'another ledger entry') +
           '; use a new key for a different credit.',
@@ -96,7 +96,14 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
       await appendEvent(
         tx,
         tenant,
-        balanceCredited({ partnerId: partner.id, amount, currency: money, note, idempotencyKey: key }),
+        balanceCredited({
+          entryId: entry.id,
+          partnerId: partner.id,
+          amount,
+          currency: money,
+          note,
+          idempotencyKey: key,
+        }),
       );
     }
     const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, money);

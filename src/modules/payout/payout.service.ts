@@ -1,96 +1,205 @@
 import { globalId } from '../../lib/global-id.js';
-import type { Payout, PrismaClient } from '../../generated/prisma/client.js';
+import type { Payout, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { formatMinor, parseCurrency } from '../../lib/money.js';
-import { appendEvent } from '../events/outbox.js';
-import { payoutCreated, payoutPaid } from '../events/payloads.js';
-import { partnerBalance } from '../ledger/balance.service.js';
-import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
+import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { prismaSql } from '../../lib/sql.js';
+import { appendEvent } from '../events/outbox.js';
+import { payoutCreated, payoutPaid, payoutReleased } from '../events/payloads.js';
+import { partnerBalance } from '../ledger/balance.service.js';
+import { lockLedgers } from '../ledger/ledger-lock.js';
+import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 
-// Payouts: createPayout claims a partner's approved rewards, markPayoutPaid settles them.
-// The money rules are in ./README.md.
+// Payouts pay a partner's whole available CASH balance in one currency. The money rules are in
+// ./README.md; every function here takes the partner's ledger lock first (ledger/ledger-lock.ts).
 
 export const EXTERNAL_REFERENCE_MAX = 255;
+export const METHOD_MAX = 100;
+export const REASON_MAX = 500;
+/** How many skipped partners a batch run lists (the count is always exact). */
+export const SKIPS_LISTED_MAX = 100;
 
 const payoutGid = (id: string) => globalId('Payout', id);
 const partnerGid = (id: string) => globalId('Partner', id);
+
+function cleanText(value: string | null | undefined, max: number, field: string[], what: string): string | null {
+  const text = value?.trim() || null;
+  if (text && text.length > max)
+    throw new DomainError('VALIDATION', `${what} must be at most ${max} characters long.`, field);
+  return text;
+}
 
 export interface CreatePayoutInput {
   /** Row id; null when the given id was malformed or of another type. */
   partnerId: string | null;
   currency: string;
+  method?: string | null;
+}
+
+/** Why a partner is not paid now: nothing (or a negative balance) available, or less than the minimum. */
+export type PayoutSkip = { reason: 'NOTHING_DUE' | 'BELOW_MINIMUM'; available: bigint };
+
+/**
+ * In the caller's transaction: a PENDING payout of the partner's whole available CASH balance in
+ * `currency`, or why not. Under the partner's ledger lock: the APPROVED CASH rewards in no payout
+ * are locked and held (they become PROCESSED when it is paid), the available balance is read (the
+ * sum of the ledger: rewards, credits, adjustments and clawbacks netted), and a PAYOUT entry takes
+ * it out. Nothing is written when the partner is skipped.
+ */
+async function payOut(
+  tx: Prisma.TransactionClient,
+  tenant: Tenant,
+  partnerId: string,
+  currency: string,
+  options: { method: string | null; minimum: bigint | null },
+): Promise<Payout | PayoutSkip> {
+  const db = prismaSql(tx);
+  await lockLedgers(db, tenant, [partnerId]);
+  const held = await db.sql<{ id: string }>`
+    SELECT "id" FROM "Reward"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "partnerId" = ${partnerId}::uuid
+       AND "currency" = ${currency} AND "recipient" = 'REFERRER' AND "kind" = 'CASH' AND "status" = 'APPROVED' AND "payoutId" IS NULL
+     ORDER BY "id" FOR UPDATE`;
+  const { available } = await partnerBalance(db, tenant, partnerId, currency);
+  if (available <= 0n) return { reason: 'NOTHING_DUE', available };
+  if (options.minimum !== null && available < options.minimum) return { reason: 'BELOW_MINIMUM', available };
+
+  const payout = await tx.payout.create({
+    data: { ...tenant, partnerId, amount: available, currency, status: 'PENDING', method: options.method },
+  });
+  await tx.ledgerEntry.create({
+    data: {
+      ...tenant,
+      partnerId,
+      type: 'PAYOUT',
+      amount: -available,
+      currency,
+      payoutId: payout.id,
+      createdAt: payout.createdAt,
+    },
+  });
+  const ids = held.map((r) => r.id);
+  if (ids.length) {
+    const claimed = await db.sql<{ id: string }>`
+      UPDATE "Reward" SET "payoutId" = ${payout.id}::uuid
+       WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'APPROVED' AND "payoutId" IS NULL
+       RETURNING "id"`;
+    if (claimed.length !== ids.length)
+      throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
+  }
+  await appendEvent(tx, tenant, payoutCreated(payout, ids.length));
+  return payout;
 }
 
 /**
- * A PENDING payout of every APPROVED REFERRER reward of the partner in `currency` that is in no
- * payout yet (with their refund adjustments). NOTHING_DUE when there is none, or when the
- * partner's available balance in that currency is not positive (clawbacks and debits first).
- *
- * Claiming is atomic: the rewards are locked in id order and taken with
- * `UPDATE … SET "payoutId" = … WHERE … AND "payoutId" IS NULL RETURNING`, so concurrent calls
- * for one partner never put a reward in two payouts; the one that waited finds nothing left.
+ * A PENDING payout of the partner's whole available CASH balance in one currency. NOTHING_DUE when
+ * it is not positive. Concurrent calls for one partner are serialized by the ledger lock: the
+ * second finds nothing left.
  */
 export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: CreatePayoutInput): Promise<Payout> {
   const currency = parseCurrency(input.currency, ['input', 'currency']);
+  const method = cleanText(input.method, METHOD_MAX, ['input', 'method'], 'A method');
   if (!input.partnerId) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
   const partnerId = input.partnerId;
 
   return prisma.$transaction(async (tx) => {
     const partner = await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: partnerId, ...tenant } } });
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
-
-    const balance = await partnerBalance(prismaSql(tx), tenant, partner.id, currency);
-    if (balance.available <= 0n) {
+    const result = await payOut(tx, tenant, partner.id, currency, { method, minimum: null });
+    if ('reason' in result) {
       throw new DomainError(
         'NOTHING_DUE',
-        `Partner ${partnerGid(partner.id)} has nothing to pay out in ${currency}: the available balance is ${formatMinor(balance.available, currency)}.`,
+        `Partner ${partnerGid(partner.id)} has nothing to pay out in ${currency}: the available balance is ${formatMinor(result.available, currency)}.`,
       );
     }
-
-    const due = await prismaSql(tx).sql<{ id: string }>`
-      SELECT "id" FROM "Reward"
-       WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-         AND "partnerId" = ${partner.id}::uuid AND "currency" = ${currency} AND "recipient" = 'REFERRER'
-         AND "status" = 'APPROVED' AND "payoutId" IS NULL
-       ORDER BY "id" FOR UPDATE`;
-    // A refund committed while we waited for a lock may have added an adjustment of a reward we
-    // now hold: this statement sees it.
-    const adjustments = due.length
-      ? await prismaSql(tx).sql<{ id: string }>`
-          SELECT "id" FROM "Reward"
-           WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-             AND "sourceRewardId" = ANY(${due.map((r) => r.id)}::uuid[]) AND NOT ("id" = ANY(${due.map((r) => r.id)}::uuid[]))
-             AND "status" = 'APPROVED' AND "payoutId" IS NULL
-           ORDER BY "id" FOR UPDATE`
-      : [];
-    const rewards = await loadRewards(
-      tx,
-      [...due, ...adjustments].map((r) => r.id),
-    );
-    const amount = rewards.reduce((sum, r) => sum + r.amount, 0n);
-    if (rewards.length === 0 || amount <= 0n) {
-      throw new DomainError(
-        'NOTHING_DUE',
-        `Partner ${partnerGid(partner.id)} has no approved rewards in ${currency} that are not already in a payout.`,
-      );
-    }
-
-    const payout = await tx.payout.create({
-      data: { ...tenant, partnerId: partner.id, amount, currency, status: 'PENDING' },
-    });
-    const ids = rewards.map((r) => r.id);
-    const claimed = await prismaSql(tx).sql<{ id: string }>`
-      UPDATE "Reward" SET "payoutId" = ${payout.id}::uuid
-       WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'APPROVED' AND "payoutId" IS NULL
-       RETURNING "id"`;
-    if (claimed.length !== ids.length)
-      throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
-
-    await appendEvent(tx, tenant, payoutCreated(payout, ids.length));
-    return payout;
+    return result;
   }, MONEY_TX_OPTIONS);
+}
+
+export interface CreatePayoutsInput {
+  currency: string;
+  /** Row id, INVALID when given but malformed; undefined/null: every partner of the workspace. */
+  programId?: string | null | typeof INVALID_PROGRAM;
+  minimumAmount?: { amount: string; currency: string } | null;
+  method?: string | null;
+}
+export const INVALID_PROGRAM = Symbol('invalid program id');
+
+export interface CreatePayoutsResult {
+  payouts: Payout[];
+  skipped: number;
+  /** The first SKIPS_LISTED_MAX skipped partners, in partner id order. */
+  skips: Array<PayoutSkip & { partnerId: string }>;
+  /** The minimum that applied (the call's, else the program's in this currency), or null. */
+  minimum: bigint | null;
+}
+
+/**
+ * A batch run: one payout per partner whose available CASH balance in `currency` is positive
+ * (and at least the minimum), optionally only partners enrolled in one program. Each partner is
+ * paid in a transaction of its own under its ledger lock, so a run is safe to repeat and to run
+ * twice at once: whoever comes second finds nothing available and skips the partner. Partners
+ * with a positive balance below the minimum are counted as skipped (BELOW_MINIMUM); so are those
+ * whose balance was paid out by a concurrent call between the listing and their turn.
+ */
+export async function createPayouts(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: CreatePayoutsInput,
+): Promise<CreatePayoutsResult> {
+  const currency = parseCurrency(input.currency, ['input', 'currency']);
+  const method = cleanText(input.method, METHOD_MAX, ['input', 'method'], 'A method');
+  let minimum: bigint | null = null;
+  if (input.minimumAmount) {
+    const given = parseCurrency(input.minimumAmount.currency, ['input', 'minimumAmount', 'currency']);
+    if (given !== currency) {
+      throw new DomainError(
+        'VALIDATION',
+        `The minimum is in ${given} but this run pays ${currency}: give the minimum in ${currency}.`,
+        ['input', 'minimumAmount', 'currency'],
+      );
+    }
+    minimum = parseDecimal(input.minimumAmount.amount, currency, ['input', 'minimumAmount', 'amount']);
+    if (minimum <= 0n)
+      throw new DomainError('VALIDATION', 'A minimum must be positive.', ['input', 'minimumAmount', 'amount']);
+  }
+  let programId: string | null = null;
+  if (input.programId === INVALID_PROGRAM)
+    throw new DomainError('NOT_FOUND', 'Program not found.', ['input', 'programId']);
+  if (input.programId) {
+    const program = await prisma.program.findUnique({
+      where: { id_workspaceId_mode: { id: input.programId, ...tenant } },
+    });
+    if (!program) throw new DomainError('NOT_FOUND', 'Program not found.', ['input', 'programId']);
+    programId = program.id;
+    if (minimum === null && program.minimumPayoutCurrency === currency) minimum = program.minimumPayoutAmount;
+  }
+
+  // Who may be due: a positive sum of entries in the currency (read without locks; each partner is
+  // checked again under its lock).
+  const candidates = await prismaSql(prisma).sql<{ partnerId: string }>`
+    SELECT l."partnerId" FROM "LedgerEntry" l
+     WHERE l."workspaceId" = ${tenant.workspaceId}::uuid AND l."mode" = ${tenant.mode}::"Mode" AND l."currency" = ${currency}
+       AND (${programId}::uuid IS NULL OR EXISTS (
+             SELECT 1 FROM "Enrollment" e WHERE e."partnerId" = l."partnerId" AND e."programId" = ${programId}::uuid))
+     GROUP BY l."partnerId"
+    HAVING sum(l."amount") > 0
+     ORDER BY l."partnerId"`;
+
+  const result: CreatePayoutsResult = { payouts: [], skipped: 0, skips: [], minimum };
+  for (const { partnerId } of candidates) {
+    const outcome = await prisma.$transaction(
+      (tx) => payOut(tx, tenant, partnerId, currency, { method, minimum }),
+      MONEY_TX_OPTIONS,
+    );
+    if ('reason' in outcome) {
+      result.skipped += 1;
+      if (result.skips.length < SKIPS_LISTED_MAX) result.skips.push({ partnerId, ...outcome });
+    } else {
+      result.payouts.push(outcome);
+    }
+  }
+  return result;
 }
 
 export interface MarkPayoutPaidInput {
@@ -100,9 +209,27 @@ export interface MarkPayoutPaidInput {
 }
 
 /**
- * PENDING → PAID, and the payout's rewards APPROVED → PROCESSED (history, REWARD_PROCESSED ledger
- * entries pointing at the payout, events), in one transaction under the payout's row lock.
- * Marking a PAID payout paid again changes nothing (a retry), unless it names a different
+ * In the caller's transaction: the tenant's payout, under its partner's ledger lock and its own
+ * row lock (in that order, like every writer of the ledger). NOT_FOUND when it is not the tenant's.
+ */
+async function lockPayout(tx: Prisma.TransactionClient, tenant: Tenant, payoutId: string | null): Promise<Payout> {
+  const notFound = new DomainError('NOT_FOUND', 'Payout not found.', ['input', 'payoutId']);
+  if (!payoutId) throw notFound;
+  const found = await tx.payout.findUnique({
+    where: { id_workspaceId_mode: { id: payoutId, ...tenant } },
+    select: { partnerId: true },
+  });
+  if (!found) throw notFound;
+  const db = prismaSql(tx);
+  await lockLedgers(db, tenant, [found.partnerId]);
+  await db.sql`SELECT 1 FROM "Payout" WHERE "id" = ${payoutId}::uuid FOR UPDATE`;
+  return (await tx.payout.findUnique({ where: { id: payoutId } }))!;
+}
+
+/**
+ * PENDING → PAID, and the payout's rewards APPROVED → PROCESSED (history, events; no ledger entry:
+ * the payout's PAYOUT entry took the money out of `available` when it was created). Marking a
+ * PAID payout paid again changes nothing (a retry), unless it names a different
  * externalReference: INVALID_TRANSITION. An omitted reference on a retry matches any.
  */
 export async function markPayoutPaid(
@@ -110,26 +237,15 @@ export async function markPayoutPaid(
   tenant: Tenant,
   input: MarkPayoutPaidInput,
 ): Promise<Payout> {
-  const reference = input.externalReference?.trim() || null;
-  if (reference && reference.length > EXTERNAL_REFERENCE_MAX) {
-    throw new DomainError(
-      'VALIDATION',
-      `An externalReference must be at most ${EXTERNAL_REFERENCE_MAX} characters long.`,
-      ['input', 'externalReference'],
-    );
-  }
-  if (!input.payoutId) throw new DomainError('NOT_FOUND', 'Payout not found.', ['input', 'payoutId']);
-  const payoutId = input.payoutId;
-
+  const reference = cleanText(
+    input.externalReference,
+    EXTERNAL_REFERENCE_MAX,
+    ['input', 'externalReference'],
+    'An externalReference',
+  );
   return prisma.$transaction(async (tx) => {
-    const locked = await prismaSql(tx).sql<{ id: string }>`
-      SELECT "id" FROM "Payout"
-       WHERE "id" = ${payoutId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
-         FOR UPDATE`;
-    if (locked.length === 0) throw new DomainError('NOT_FOUND', 'Payout not found.', ['input', 'payoutId']);
-    const payout = (await tx.payout.findUnique({ where: { id: payoutId } }))!;
+    const payout = await lockPayout(tx, tenant, input.payoutId);
     const gid = payoutGid(payout.id);
-
     if (payout.status === 'PAID') {
       if (reference !== null && reference !== payout.externalReference) {
         throw new DomainError(
@@ -174,5 +290,67 @@ export async function markPayoutPaid(
     await appendStatusEvents(tx, tenant, changes);
     await appendEvent(tx, tenant, payoutPaid(paid, now));
     return paid;
+  }, MONEY_TX_OPTIONS);
+}
+
+export interface ReleasePayoutInput {
+  payoutId: string | null;
+  reason?: string | null;
+}
+
+/**
+ * PENDING → CANCELED (cancelPayout) or FAILED (markPayoutFailed, reason required): what the payout
+ * held is released, in one transaction: a PAYOUT_REVERSED entry gives its amount back to
+ * `available`, its rewards leave it (still APPROVED, free for the next payout), and
+ * `payout.canceled` / `payout.failed` is appended. Asking again for the status it already has is
+ * a harmless retry (nothing changes); any other status: INVALID_TRANSITION naming both.
+ */
+export async function releasePayout(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  to: 'CANCELED' | 'FAILED',
+  input: ReleasePayoutInput,
+): Promise<Payout> {
+  const reason = cleanText(input.reason, REASON_MAX, ['input', 'reason'], 'A reason');
+  if (to === 'FAILED' && !reason) {
+    throw new DomainError(
+      'VALIDATION',
+      'Say why the payout failed (e.g. "IBAN rejected by the bank"): the partner and your team will read it.',
+      ['input', 'reason'],
+    );
+  }
+  return prisma.$transaction(async (tx) => {
+    const payout = await lockPayout(tx, tenant, input.payoutId);
+    if (payout.status === to) return payout;
+    if (payout.status !== 'PENDING') {
+      throw new DomainError(
+        'INVALID_TRANSITION',
+        `Payout ${payoutGid(payout.id)} is ${payout.status} and cannot become ${to}: only a PENDING payout can.`,
+        ['input', 'payoutId'],
+      );
+    }
+    const now = new Date();
+    const released = await prismaSql(tx).sql<{ id: string }>`
+      UPDATE "Reward" SET "payoutId" = NULL, "updatedAt" = ${now}::timestamptz
+       WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "payoutId" = ${payout.id}::uuid
+       RETURNING "id"`;
+    await tx.ledgerEntry.create({
+      data: {
+        ...tenant,
+        partnerId: payout.partnerId,
+        type: 'PAYOUT_REVERSED',
+        amount: payout.amount,
+        currency: payout.currency,
+        payoutId: payout.id,
+        note: reason,
+        createdAt: now,
+      },
+    });
+    const updated = await tx.payout.update({
+      where: { id: payout.id },
+      data: { status: to, failureReason: reason, releasedAt: now },
+    });
+    await appendEvent(tx, tenant, payoutReleased(updated, released.map((r) => r.id).sort()));
+    return updated;
   }, MONEY_TX_OPTIONS);
 }

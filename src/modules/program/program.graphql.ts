@@ -1,5 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
+import { MoneyInputRef, MoneyRef } from '../../graphql/money.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
@@ -50,6 +51,16 @@ export const ProgramRef = builder.prismaNode('Program', {
         'Matched against the host of the link’s destination exactly; the scheme (http or https) and the port are not compared. ' +
         'Empty (the default): only the host of this program’s `destinationUrl`, or of the server’s public URL when the program has none. ' +
         'ADMIN keys may give a link any destination; changing this list does not touch existing links.',
+    }),
+    minimumPayout: t.field({
+      type: MoneyRef,
+      nullable: true,
+      description:
+        'The smallest payout createPayouts makes for this program’s partners (when run with this programId, in this currency, without a minimumAmount of its own); null: any positive balance. A minimum in another currency than the run’s does not apply to it: currencies are never converted.',
+      resolve: (p) =>
+        p.minimumPayoutAmount !== null && p.minimumPayoutCurrency !== null
+          ? { amount: p.minimumPayoutAmount, currency: p.minimumPayoutCurrency }
+          : null,
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
     updatedAt: t.expose('updatedAt', {
@@ -130,6 +141,11 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
       description:
         'Hosts a PARTNER credential’s links may point at (see `Program.allowedDestinationHosts`): host names, IP addresses or "*.example.com"; no scheme, port or path; at most 50. Default: empty (the host of `destinationUrl`, else of the server’s public URL).',
     }),
+    minimumPayout: t.field({
+      type: MoneyInputRef,
+      description:
+        'The smallest payout createPayouts makes for this program’s partners (see `Program.minimumPayout`); positive. Default: none.',
+    }),
   }),
 });
 
@@ -156,6 +172,10 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     allowedDestinationHosts: t.stringList({
       description:
         'Replaces the hosts a PARTNER credential’s links may point at (see `Program.allowedDestinationHosts`); null or [] goes back to the default (the host of `destinationUrl`, else of the server’s public URL). Existing links are not touched.',
+    }),
+    minimumPayout: t.field({
+      type: MoneyInputRef,
+      description: 'Replaces the minimum payout; null removes it.',
     }),
   }),
 });

@@ -3,7 +3,7 @@ import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
-import { parseCurrency } from '../../lib/money.js';
+import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
 import { programCreated, programUpdated } from '../events/payloads.js';
 
@@ -40,6 +40,7 @@ export interface CreateProgramInput {
   autoApprovePartners?: boolean | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
+  minimumPayout?: { amount: string; currency: string } | null;
 }
 
 /**
@@ -56,6 +57,8 @@ export interface UpdateProgramInput {
   autoApprovePartners?: boolean | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
+  /** null clears it. */
+  minimumPayout?: { amount: string; currency: string } | null;
 }
 
 const field = (name: string): string[] => ['input', name];
@@ -68,6 +71,23 @@ function checkName(v: Validator, name: string): string {
     `A program name must be 1 to ${PROGRAM_NAME_MAX} characters long (after trimming spaces).`,
   );
   return trimmed;
+}
+
+/** A minimum payout: a positive amount in a known currency (any currency: it applies to batch runs in that currency only). */
+function checkMinimumPayout(
+  v: Validator,
+  money: { amount: string; currency: string },
+): { minimumPayoutAmount: bigint; minimumPayoutCurrency: string } | null {
+  try {
+    const currency = parseCurrency(money.currency, ['input', 'minimumPayout', 'currency']);
+    const amount = parseDecimal(money.amount, currency, ['input', 'minimumPayout', 'amount']);
+    v.check(amount > 0n, ['input', 'minimumPayout', 'amount'], 'A minimum payout must be positive (omit it for none).');
+    return { minimumPayoutAmount: amount, minimumPayoutCurrency: currency };
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    v.add(error);
+    return null;
+  }
 }
 
 function checkRange(
@@ -133,6 +153,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
   const allowedDestinationHosts = input.allowedDestinationHosts
     ? checkAllowedHosts(v, input.allowedDestinationHosts)
     : [];
+  const minimumPayout = input.minimumPayout ? checkMinimumPayout(v, input.minimumPayout) : null;
   v.throwIfAny();
 
   return inTransaction(db, async (tx) => {
@@ -149,6 +170,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         autoApprovePartners: input.autoApprovePartners ?? true,
         destinationUrl,
         allowedDestinationHosts,
+        ...minimumPayout,
       },
     });
     await appendEvent(tx, tenant, programCreated(program));
@@ -200,6 +222,11 @@ export async function updateProgram(
   if (input.allowedDestinationHosts !== undefined) {
     data.allowedDestinationHosts =
       input.allowedDestinationHosts === null ? [] : checkAllowedHosts(v, input.allowedDestinationHosts);
+  }
+  if (input.minimumPayout !== undefined) {
+    const minimum = input.minimumPayout === null ? null : checkMinimumPayout(v, input.minimumPayout);
+    data.minimumPayoutAmount = minimum?.minimumPayoutAmount ?? null;
+    data.minimumPayoutCurrency = minimum?.minimumPayoutCurrency ?? null;
   }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
@@ -256,7 +283,9 @@ function changedKeys(
     Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
   const changed = Object.entries(data)
     .filter(([key, value]) => !same(program[key as keyof Program], value))
-    .map(([key]) => key);
+    // The two columns of a minimum payout are one field of the API.
+    .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key))
+    .filter((key, i, all) => all.indexOf(key) === i);
   if (status && status !== program.status) changed.unshift('status');
   return changed;
 }

@@ -11,6 +11,7 @@ import {
 } from './lifecycle.js';
 import { PeriodicJob } from '../../lib/periodic-job.js';
 import { prismaSql } from '../../lib/sql.js';
+import { tryLockLedgers } from '../ledger/ledger-lock.js';
 
 export interface ApprovalJobOptions {
   /** Time between the end of one run and the start of the next; 0 = never on its own (runOnce still works). */
@@ -79,34 +80,44 @@ export class ApprovalJob {
     let total = 0;
     for (const tenant of tenants) {
       for (;;) {
-        const approved = await this.approveBatch({ workspaceId: tenant.workspaceId, mode: tenant.mode }, now);
-        total += approved;
-        if (approved < this.batchSize) break;
+        const batch = await this.approveBatch({ workspaceId: tenant.workspaceId, mode: tenant.mode }, now);
+        total += batch.approved;
+        if (!batch.more) break;
       }
     }
     return total;
   }
 
   /** One transaction in one tenant (so its commit numbers events on one event counter): up to batchSize rewards nobody else holds. */
-  private approveBatch(tenant: Tenant, now: Date): Promise<number> {
+  private approveBatch(tenant: Tenant, now: Date): Promise<{ approved: number; more: boolean }> {
     return this.prisma.$transaction(async (tx) => {
-      const due = await prismaSql(tx).sql<{ id: string }>`
-        SELECT "id" FROM "Reward"
+      const due = await prismaSql(tx).sql<{ id: string; partnerId: string }>`
+        SELECT "id", "partnerId" FROM "Reward"
          WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
            AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
          ORDER BY "id" LIMIT ${this.batchSize}
            FOR UPDATE SKIP LOCKED`;
-      if (due.length === 0) return 0;
+      if (due.length === 0) return { approved: 0, more: false };
+      // Holding reward rows already, the job must not wait for a ledger lock (a refund holding one
+      // may be waiting for these rows): partners whose ledger is busy wait for the next run.
+      const ledgers = await tryLockLedgers(
+        prismaSql(tx),
+        tenant,
+        due.map((r) => r.partnerId),
+      );
+      const approvable = due.filter((r) => ledgers.has(r.partnerId));
       const rewards = await loadRewards(
         tx,
-        due.map((r) => r.id),
+        approvable.map((r) => r.id),
       );
       const changes = await applyStatusChange(tx, tenant, rewards, 'APPROVED', {
         actor: APPROVAL_JOB_ACTOR,
         reason: APPROVAL_REASON,
       });
       await appendStatusEvents(tx, tenant, changes);
-      return due.length;
+      // A batch that was not full, or skipped a busy ledger, ends this tenant's run: a busy ledger
+      // is retried by the next run, not in a loop.
+      return { approved: changes.length, more: due.length === this.batchSize && approvable.length === due.length };
     }, MONEY_TX_OPTIONS);
   }
 }

@@ -6,6 +6,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import { appendEvents } from '../events/outbox.js';
 import { rewardStatusChanged } from '../events/payloads.js';
 import { prismaSql } from '../../lib/sql.js';
+import { lockLedgersOfRewards } from '../ledger/ledger-lock.js';
 
 // The reward lifecycle (DOMAIN.md) and the one function that moves rewards along it, writing
 // the status history, the ledger entries and the outbox events in the caller's transaction.
@@ -81,8 +82,9 @@ export function manualTransitionError(
 }
 
 /**
- * Lock the tenant's rewards with these ids (in id order, so concurrent lockers never deadlock)
- * and return them in id order. Ids outside the tenant are simply absent.
+ * Lock the ledgers of the rewards' partners (ledger/ledger-lock.ts), then the tenant's rewards
+ * with these ids (in id order, so concurrent lockers never deadlock), and return them in id
+ * order. Ids outside the tenant are simply absent.
  */
 export async function lockRewards(
   tx: Prisma.TransactionClient,
@@ -90,6 +92,7 @@ export async function lockRewards(
   ids: readonly string[],
 ): Promise<Reward[]> {
   if (ids.length === 0) return [];
+  await lockLedgersOfRewards(prismaSql(tx), tenant, ids);
   const locked = await prismaSql(tx).sql<{ id: string }>`
     SELECT "id" FROM "Reward"
      WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "id" = ANY(${[...ids]}::uuid[])
@@ -109,7 +112,7 @@ export interface TransitionOptions {
   /** Who asked: an api key id, or "system:<job>". */
   actor: string | null;
   reason: string | null;
-  /** The payout that moves the rewards to PROCESSED, recorded on their ledger entries. */
+  /** The payout that moves the rewards to PROCESSED (its PAYOUT entry holds their money: they write none). */
   payoutId?: string | null;
   /**
    * Move the rewards' refund adjustments (negative rewards of partial refunds, in the same status
@@ -130,20 +133,31 @@ export interface StatusChange {
 }
 
 /**
- * The ledger entry type for a REFERRER reward moving from → to (null: no money moves).
- * Approval makes the amount available; leaving APPROVED takes it out again, to PROCESSED (paid)
- * or back to nothing (canceled, rejected).
+ * The ledger entry a reward moving from → to writes (null: no money moves). Only CASH rewards of
+ * the partner (recipient REFERRER) are in the ledger. Approval makes the amount available (a
+ * refund's negative adjustment reward: an ADJUSTMENT); leaving APPROVED takes it out again:
+ * canceled or rejected (REWARD_REVERSED), or marked PROCESSED outside any payout (PAYOUT: paid by
+ * the company by other means). Processed by its payout, it writes nothing: the payout's own
+ * PAYOUT entry took the money out when the payout was created.
  */
-export function ledgerTypeFor(from: RewardStatus, to: RewardStatus): { type: LedgerEntryType; sign: 1n | -1n } | null {
-  if (from === 'CREATED' && to === 'APPROVED') return { type: 'REWARD_APPROVED', sign: 1n };
-  if (from === 'APPROVED' && to === 'PROCESSED') return { type: 'REWARD_PROCESSED', sign: -1n };
+export function ledgerTypeFor(
+  reward: Pick<Reward, 'kind' | 'recipient' | 'amount' | 'sourceRewardId'>,
+  from: RewardStatus,
+  to: RewardStatus,
+  byPayout: boolean,
+): { type: LedgerEntryType; sign: 1n | -1n } | null {
+  if (reward.kind !== 'CASH' || reward.recipient !== 'REFERRER' || reward.amount === 0n) return null;
+  if (from === 'CREATED' && to === 'APPROVED')
+    return { type: reward.sourceRewardId ? 'ADJUSTMENT' : 'REWARD_APPROVED', sign: 1n };
+  if (from === 'APPROVED' && to === 'PROCESSED') return byPayout ? null : { type: 'PAYOUT', sign: -1n };
   if (from === 'APPROVED' && (to === 'CANCELED' || to === 'REJECTED')) return { type: 'REWARD_REVERSED', sign: -1n };
   return null;
 }
 
 /**
  * Move locked rewards to `to` inside the caller's transaction: status, one history row each,
- * the ledger entries of REFERRER rewards (never two of a kind per reward: the unique
+ * the ledger entries of CASH REFERRER rewards (ledgerTypeFor; the caller holds their partners'
+ * ledger locks) (never two of a kind per reward: the unique
  * (rewardId, type) refuses it), and, with `cascade`, the same for their refund adjustments.
  * The rewards must be locked by the caller and allowed to move (see transitionError); those
  * already in `to` are skipped. Outbox events are appended separately (appendStatusEvents); they
@@ -216,9 +230,8 @@ export async function applyStatusChange(
   });
   const entries: Prisma.LedgerEntryCreateManyInput[] = [];
   for (const { reward, from } of changes) {
-    const movement = ledgerTypeFor(from, to);
-    // REFERRED rewards are the referred customer's, not the partner's money; a zero amount moves nothing.
-    if (!movement || reward.recipient !== 'REFERRER' || reward.amount === 0n) continue;
+    const movement = ledgerTypeFor(reward, from, to, Boolean(options.payoutId));
+    if (!movement) continue;
     entries.push({
       ...tenant,
       partnerId: reward.partnerId,
@@ -226,7 +239,6 @@ export async function applyStatusChange(
       amount: movement.sign * reward.amount,
       currency: reward.currency,
       rewardId: reward.id,
-      payoutId: movement.type === 'REWARD_PROCESSED' ? (options.payoutId ?? null) : null,
       createdAt: now,
     });
   }

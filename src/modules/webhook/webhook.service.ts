@@ -29,6 +29,8 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'balance.credited': 'A partner’s balance was credited or debited by hand.',
   'payout.created': 'A payout was created.',
   'payout.paid': 'A payout was marked paid.',
+  'payout.failed': 'A PENDING payout was marked failed: what it held is available again.',
+  'payout.canceled': 'A PENDING payout was canceled: what it held is available again.',
   'api_key.created': 'A secret API key was created.',
   'api_key.revoked': 'A secret API key was revoked (with the access tokens issued from it).',
 };
