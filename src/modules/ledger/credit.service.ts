@@ -29,7 +29,7 @@ export interface CreditResult {
 
 /**
  * A manual credit (positive) or debit (negative, never zero) of a partner's available balance:
- * one MANUAL_CREDIT ledger entry, idempotent by key. The key again with the same partner, amount
+ * one CREDIT ledger entry, idempotent by key. The key again with the same partner, amount
  * and currency writes nothing and answers the partner's current balance; with anything else
  * it is DUPLICATE (a reused key with other money is a bug in the caller, not a replay).
  * Concurrent calls with one key insert one entry: the unique key makes the others wait and skip.
