@@ -9,6 +9,7 @@ import type {
   Program,
   Referral,
   ReferralLink,
+  ReferralStatus,
   Reward,
   RewardRule,
   RewardStatus,
@@ -16,7 +17,7 @@ import type {
 import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
-import { EnrollmentStatusEnum, PayoutStatusEnum, RewardStatusEnum } from '../../graphql/enums.js';
+import { EnrollmentStatusEnum, PayoutStatusEnum, ReferralStatusEnum, RewardStatusEnum } from '../../graphql/enums.js';
 import { loader } from '../../graphql/loaders.js';
 import { partnerFilter, rowIdFrom, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -27,6 +28,7 @@ import { ReferralLinkRef } from '../link/link.graphql.js';
 import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
 import { ProgramRef } from '../program/program.graphql.js';
+import { ReferralRef } from '../referral/referral.graphql.js';
 import { RewardRef } from '../reward/reward.graphql.js';
 import { EventRef } from './events.graphql.js';
 import type { EventType } from './outbox.js';
@@ -153,6 +155,13 @@ interface LinkData {
   kind: 'LinkEventData';
   linkId: string;
 }
+interface ReferralData {
+  kind: 'ReferralEventData';
+  referralId: string;
+  from: ReferralStatus | null;
+  to: ReferralStatus;
+  reason: string | null;
+}
 interface PayoutData {
   kind: 'PayoutEventData';
   payoutId: string;
@@ -167,6 +176,7 @@ type EventData =
   | EnrollmentData
   | ProgramData
   | LinkData
+  | ReferralData
   | PayoutData;
 
 /** A row checked as visible by `eventData`; gone since (deleted in between): an error, the field is non-null. */
@@ -271,6 +281,21 @@ const LinkEventData = builder.objectRef<LinkData>('LinkEventData').implement({
   }),
 });
 
+const ReferralEventData = builder.objectRef<ReferralData>('ReferralEventData').implement({
+  description:
+    '`referral.status_changed`: the referral as it is now, and the change: by a conversion (its first payment, or a self-referral found later; `reason` null) or by an admin (`setReferralStatus`, with their reason).',
+  fields: (t) => ({
+    referral: t.prismaField({
+      type: ReferralRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Referral', d.referralId, query)),
+    }),
+    from: t.field({ type: ReferralStatusEnum, nullable: true, resolve: (d) => d.from }),
+    to: t.field({ type: ReferralStatusEnum, resolve: (d) => d.to }),
+    reason: t.string({ nullable: true, resolve: (d) => d.reason }),
+  }),
+});
+
 const PayoutEventData = builder.objectRef<PayoutData>('PayoutEventData').implement({
   description: '`payout.created` (from null), `payout.paid`: the payout as it is now, and the change.',
   fields: (t) => ({
@@ -295,6 +320,7 @@ const EventDataUnion = builder.unionType('EventData', {
     EnrollmentEventData,
     ProgramEventData,
     LinkEventData,
+    ReferralEventData,
     PayoutEventData,
   ],
   resolveType: (data) => data.kind,
@@ -368,6 +394,18 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       const linkId = await visible(ctx, 'ReferralLink', p.linkId);
       return linkId ? { kind: 'LinkEventData', linkId } : null;
     }
+    case 'referral.status_changed': {
+      const referralId = await visible(ctx, 'Referral', p.referralId);
+      return referralId
+        ? {
+            kind: 'ReferralEventData',
+            referralId,
+            from: (p.from as ReferralStatus | null) ?? null,
+            to: p.to as ReferralStatus,
+            reason: (p.reason as string | null) ?? null,
+          }
+        : null;
+    }
     case 'payout.created':
     case 'payout.paid': {
       const payoutId = await visible(ctx, 'Payout', p.payoutId);
@@ -376,7 +414,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return payoutId ? { kind: 'PayoutEventData', payoutId, from, to } : null;
     }
     default:
-      // reward_rule.*, referral.status_changed, balance.credited, api_key.*: no member yet (they
+      // reward_rule.*, balance.credited, api_key.*: no member yet (they
       // have `subject`; balance.credited waits for LedgerEventData).
       return null;
   }
@@ -405,7 +443,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, referral.status_changed, balance.credited, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, balance.credited, api_key.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));
