@@ -30,6 +30,7 @@ const EVENTS = `query EventTypesPage($after: String, $first: Int) {
         ... on RewardEventData { reward { id status } }
         ... on RewardStatusEventData { reward { id status } rewardFrom: from rewardTo: to reason }
         ... on PayoutEventData { payout { id status } payoutFrom: from payoutTo: to }
+        ... on ReferralEventData { referral { id status } referralFrom: from referralTo: to reason }
       }
     } }
     pageInfo { hasNextPage }
@@ -371,9 +372,22 @@ describe('every state change appends its event, in its transaction', () => {
     const converted = await events.next();
     expect(types(converted)).toEqual(['referral.status_changed', 'reward.created', 'conversion.recorded']);
     expect(converted[0]).toMatchObject({
-      payload: { programId, partnerId, from: 'PENDING', to: 'CONVERTED', referralId: converted[2]!.payload.referralId },
+      payload: {
+        programId,
+        partnerId,
+        from: 'PENDING',
+        to: 'CONVERTED',
+        reason: null,
+        referralId: converted[2]!.payload.referralId,
+      },
       subject: { __typename: 'Referral', id: converted[2]!.payload.referralId },
-      data: null,
+      data: {
+        __typename: 'ReferralEventData',
+        referral: { id: converted[2]!.payload.referralId, status: 'CONVERTED' },
+        referralFrom: 'PENDING',
+        referralTo: 'CONVERTED',
+        reason: null,
+      },
     });
 
     // A replay records nothing new.

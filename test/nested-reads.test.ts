@@ -43,6 +43,19 @@ beforeAll(async () => {
         })),
       });
     }
+    // Each reward's status history: created with the admin key, approved by the job.
+    await server.testDb.db.prisma.rewardStatusChange.createMany({
+      data: network.rewards.flatMap((r) => [
+        { ...tenant, rewardId: r.id, fromStatus: null, toStatus: 'CREATED' as const, actor: ws.keys.test.id },
+        {
+          ...tenant,
+          rewardId: r.id,
+          fromStatus: 'CREATED' as const,
+          toStatus: 'APPROVED' as const,
+          actor: 'system:approval-job',
+        },
+      ]),
+    });
     for (const partner of network.partners) {
       const rewards = network.rewards.filter((r) => r.partnerId === partner.id);
       const payout = await f.payout({ partnerId: partner.id, amount: 500n * BigInt(rewards.length), currency: 'USD' });
@@ -93,6 +106,20 @@ describe('nested reads run a fixed number of SQL statements', () => {
     );
     expect(counts['large']).toBe(counts['small']);
     expect(counts['small']).toMatchInlineSnapshot(`9`);
+  });
+
+  it('rewards → statusHistory (actors shown as key ids), conversion', async () => {
+    const counts = await statementsFor(
+      `{ rewards(first: 100) { edges { node {
+          id status statusHistory { from to reason actor at } conversion { id }
+        } } } }`,
+      (data) =>
+        (data['rewards'] as Edges<{ statusHistory: Array<{ actor: string | null }> }>).edges.filter(
+          (e) => e.node.statusHistory.length === 2 && e.node.statusHistory[1]!.actor === 'system:approval-job',
+        ).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`4`);
   });
 
   it('partners → referrals → link, conversions → rewards', async () => {

@@ -14,6 +14,7 @@ import '../modules/partner/enrollment.graphql.js';
 import '../modules/link/link.graphql.js';
 import '../modules/click/click.graphql.js';
 import '../modules/referral/referral.graphql.js';
+import '../modules/referral/referral-status.graphql.js';
 import '../modules/conversion/conversion.graphql.js';
 import '../modules/conversion/record-conversion.graphql.js';
 import '../modules/conversion/refund-conversion.graphql.js';

@@ -10,6 +10,7 @@ import type {
   Program,
   Referral,
   ReferralLink,
+  ReferralStatus,
   Reward,
   RewardRule,
   RewardStatus,
@@ -17,7 +18,7 @@ import type {
 import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
-import { EnrollmentStatusEnum, PayoutStatusEnum, RewardStatusEnum } from '../../graphql/enums.js';
+import { EnrollmentStatusEnum, PayoutStatusEnum, ReferralStatusEnum, RewardStatusEnum } from '../../graphql/enums.js';
 import { loader } from '../../graphql/loaders.js';
 import { partnerFilter, rowIdFrom, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -29,6 +30,7 @@ import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
 import { ProgramRef } from '../program/program.graphql.js';
 import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
+import { ReferralRef } from '../referral/referral.graphql.js';
 import { RewardRef } from '../reward/reward.graphql.js';
 import { EventRef } from './events.graphql.js';
 import type { EventType } from './outbox.js';
@@ -157,6 +159,13 @@ interface LinkData {
   kind: 'LinkEventData';
   linkId: string;
 }
+interface ReferralData {
+  kind: 'ReferralEventData';
+  referralId: string;
+  from: ReferralStatus | null;
+  to: ReferralStatus;
+  reason: string | null;
+}
 interface PayoutData {
   kind: 'PayoutEventData';
   payoutId: string;
@@ -176,6 +185,7 @@ type EventData =
   | EnrollmentData
   | ProgramData
   | LinkData
+  | ReferralData
   | PayoutData;
 
 /** A row checked as visible by `eventData`; gone since (deleted in between): an error, the field is non-null. */
@@ -280,6 +290,21 @@ const LinkEventData = builder.objectRef<LinkData>('LinkEventData').implement({
   }),
 });
 
+const ReferralEventData = builder.objectRef<ReferralData>('ReferralEventData').implement({
+  description:
+    '`referral.status_changed`: the referral as it is now, and the change: by a conversion (its first payment, or a self-referral found later; `reason` null) or by an admin (`setReferralStatus`, with their reason).',
+  fields: (t) => ({
+    referral: t.prismaField({
+      type: ReferralRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'Referral', d.referralId, query)),
+    }),
+    from: t.field({ type: ReferralStatusEnum, nullable: true, resolve: (d) => d.from }),
+    to: t.field({ type: ReferralStatusEnum, resolve: (d) => d.to }),
+    reason: t.string({ nullable: true, resolve: (d) => d.reason }),
+  }),
+});
+
 const PayoutEventData = builder.objectRef<PayoutData>('PayoutEventData').implement({
   description:
     '`payout.created` (from null), `payout.paid`, `payout.failed`, `payout.canceled`: the payout as it is now, and the change.',
@@ -316,6 +341,7 @@ const EventDataUnion = builder.unionType('EventData', {
     EnrollmentEventData,
     ProgramEventData,
     LinkEventData,
+    ReferralEventData,
     PayoutEventData,
     LedgerEventData,
   ],
@@ -397,6 +423,18 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       const linkId = await visible(ctx, 'ReferralLink', p.linkId);
       return linkId ? { kind: 'LinkEventData', linkId } : null;
     }
+    case 'referral.status_changed': {
+      const referralId = await visible(ctx, 'Referral', p.referralId);
+      return referralId
+        ? {
+            kind: 'ReferralEventData',
+            referralId,
+            from: (p.from as ReferralStatus | null) ?? null,
+            to: p.to as ReferralStatus,
+            reason: (p.reason as string | null) ?? null,
+          }
+        : null;
+    }
     case 'payout.created':
     case 'payout.paid':
     case 'payout.failed':
@@ -413,7 +451,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, referral.status_changed, api_key.*: no member yet (they have `subject`).
+      // reward_rule.*, api_key.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -441,7 +479,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, referral.status_changed, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

@@ -250,14 +250,16 @@ export function conversionRecorded(
 }
 
 /**
- * An existing referral's status changed by a conversion: PENDING → CONVERTED (its first payment),
- * or → REJECTED (a self-referral found only later). A new referral is announced by its
- * conversion's `conversion.recorded` (`referralId`).
+ * An existing referral's status changed: by a conversion, PENDING → CONVERTED (its first payment)
+ * or → REJECTED (a self-referral found only later), `reason` null; by an admin
+ * (`setReferralStatus`), → REJECTED or a reinstatement, with the admin's `reason` (null when none
+ * was given). A new referral is announced by its conversion's `conversion.recorded` (`referralId`).
  */
 export function referralStatusChanged(
   referral: { id: string; programId: string | null; partnerId: string | null },
   from: ReferralStatus,
   to: ReferralStatus,
+  reason: string | null = null,
 ): NewEvent {
   return {
     type: 'referral.status_changed',
@@ -269,6 +271,7 @@ export function referralStatusChanged(
       partnerId: gidOrNull('Partner', referral.partnerId),
       from,
       to,
+      reason,
     },
   };
 }

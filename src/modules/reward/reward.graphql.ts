@@ -2,11 +2,52 @@ import { parsePrismaCursor } from '@pothos/plugin-prisma';
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../../graphql/builder.js';
+import type { RewardKind, RewardRecipient } from '../../generated/prisma/enums.js';
 import { RewardKindEnum, RewardRecipientEnum, RewardStatusEnum } from '../../graphql/enums.js';
 import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import type { Context } from '../../context.js';
+import { globalId } from '../../lib/global-id.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
+
+/** How many status changes `Reward.statusHistory` lists at most (the lifecycle makes at most four). */
+const HISTORY_CAP = 100;
+
+/**
+ * Who made a status change, as a credential may see it: `system:<job>` as it is; an API key as its
+ * global id (the `id` of `apiKeys`), and to a PARTNER credential not at all (null): which of the
+ * company's keys or people acted is the company's business.
+ */
+export function actorFor(actor: string | null, ctx: Context): string | null {
+  if (actor === null || actor.startsWith('system:')) return actor;
+  if (ctx.auth?.role === 'PARTNER') return null;
+  return isUuid(actor) ? globalId('ApiKey', actor) : actor;
+}
+
+export const RewardStatusHistoryEntryRef = builder.prismaObject('RewardStatusChange', {
+  name: 'RewardStatusHistoryEntry',
+  description: 'One change of a reward’s status, as kept in its append-only history.',
+  fields: (t) => ({
+    from: t.expose('fromStatus', {
+      type: RewardStatusEnum,
+      nullable: true,
+      description: 'The status before; null for the reward’s creation.',
+    }),
+    to: t.expose('toStatus', { type: RewardStatusEnum, description: 'The status after.' }),
+    reason: t.exposeString('reason', {
+      nullable: true,
+      description: 'Why: the reason given to updateRewardStatus, or what the system did (e.g. a refund).',
+    }),
+    actor: t.string({
+      nullable: true,
+      description:
+        'Who made the change: `system:<job>` (e.g. `system:approval-job`, `system:recordConversion`), or the global id of the API key ' +
+        '(as `apiKeys` lists it) whose credential did. Always null for a PARTNER credential when a key of the company acted, and null when unknown.',
+      resolve: (change, _args, ctx) => actorFor(change.actor, ctx),
+    }),
+    at: t.expose('createdAt', { type: 'DateTime', description: 'When the change was committed.' }),
+  }),
+});
 
 export const RewardRef = builder.prismaNode('Reward', {
   description:
@@ -49,6 +90,11 @@ export const RewardRef = builder.prismaNode('Reward', {
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'Last status change.' }),
+    statusHistory: t.relation('history', {
+      type: RewardStatusHistoryEntryRef,
+      description: `Every status change of this reward, oldest first, its creation (from null) included; at most ${HISTORY_CAP}. Loaded for a whole page of rewards at once.`,
+      query: { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: HISTORY_CAP },
+    }),
   }),
 });
 
@@ -91,6 +137,15 @@ const RewardFilter = builder.inputType('RewardFilter', {
     }),
     createdFrom: t.field({ type: 'DateTime', description: 'Created at or after this instant.' }),
     createdTo: t.field({ type: 'DateTime', description: 'Created before this instant (exclusive).' }),
+    referredExternalId: t.string({
+      description:
+        'Rewards of conversions of the referred person with this externalId (trimmed, exact), in every program: with `recipient: REFERRED`, what the referred customer earned.',
+    }),
+    recipient: t.field({
+      type: RewardRecipientEnum,
+      description: 'Rewards for this recipient: REFERRER (the partner) or REFERRED (the referred customer).',
+    }),
+    kind: t.field({ type: RewardKindEnum, description: 'Rewards of this kind: CASH, CREDIT or DISCOUNT.' }),
   }),
 });
 
@@ -139,6 +194,9 @@ function rewardWhere(
         status?: RewardStatus[] | null;
         createdFrom?: Date | null;
         createdTo?: Date | null;
+        referredExternalId?: string | null;
+        recipient?: RewardRecipient | null;
+        kind?: RewardKind | null;
       }
     | null
     | undefined,
@@ -154,6 +212,13 @@ function rewardWhere(
   and.push(statusIn(filter?.status));
   if (filter?.createdFrom) and.push({ createdAt: { gte: filter.createdFrom } });
   if (filter?.createdTo) and.push({ createdAt: { lt: filter.createdTo } });
+  // Through the referral (its unique (workspaceId, mode, programId, externalId) index leads, then
+  // Conversion.referralId and Reward.conversionId): every rewarded conversion has one, with the
+  // same trimmed externalId. README.md, "Reads are scoped", has the plan measured.
+  if (filter?.referredExternalId != null)
+    and.push({ conversion: { referral: { externalId: filter.referredExternalId.trim() } } });
+  if (filter?.recipient) and.push({ recipient: filter.recipient });
+  if (filter?.kind) and.push({ kind: filter.kind });
   return { AND: and };
 }
 

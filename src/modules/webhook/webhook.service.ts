@@ -23,7 +23,7 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'link.disabled': 'A referral link was disabled: it no longer tracks.',
   'conversion.recorded': 'A conversion was recorded (accepted or discarded), a refund included.',
   'referral.status_changed':
-    'A referral became CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion.',
+    'A referral’s status changed: CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion, or rejected or reinstated by an admin (setReferralStatus, with a reason).',
   'reward.created': 'A reward was created for a conversion (a clawback included).',
   'reward.status_changed': 'A reward moved to another status (approved, processed, canceled, rejected).',
   'balance.credited': 'A partner’s balance was credited or debited by hand.',
