@@ -15,6 +15,7 @@ import { coldstartSuite } from './bench/coldstart.js';
 import { dashboardSuite } from './bench/dashboard.js';
 import { fanoutSuite } from './bench/fanout.js';
 import { overheadSuite } from './bench/overhead.js';
+import { payoutsSuite } from './bench/payouts.js';
 import {
   formatTable,
   ROOT,
@@ -32,6 +33,7 @@ const SUITES: BenchSuite[] = [
   overheadSuite,
   coldstartSuite,
   fanoutSuite,
+  payoutsSuite,
 ];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]

@@ -255,7 +255,7 @@ builder.mutationField('createPayouts', (t) =>
     type: CreatePayoutsPayload,
     description:
       'A batch run: one PENDING payout (like createPayout) for every partner whose available CASH balance in the currency is positive and at least the minimum, optionally only partners of one program. ' +
-      'Each partner is paid in its own transaction; a run is safe to repeat and to run twice at once (the second pays nobody twice: it finds nothing available).',
+      'Partners are paid in chunks of 200, a transaction each; a run is safe to repeat and to run twice at once (the second pays nobody twice: it finds nothing available).',
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreatePayoutsInput, required: true }) },
     resolve: (_root, { input }, ctx) =>

@@ -4,9 +4,9 @@ import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { formatMinor, parseCurrency, parseDecimal } from '../../lib/money.js';
 import { prismaSql } from '../../lib/sql.js';
-import { appendEvent } from '../events/outbox.js';
+import { appendEvent, appendEvents } from '../events/outbox.js';
 import { payoutCreated, payoutPaid, payoutReleased } from '../events/payloads.js';
-import { partnerBalance } from '../ledger/balance.service.js';
+import { partnerBalances } from '../ledger/balance.service.js';
 import { lockLedgers } from '../ledger/ledger-lock.js';
 import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 
@@ -16,6 +16,8 @@ import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } 
 export const EXTERNAL_REFERENCE_MAX = 255;
 export const METHOD_MAX = 100;
 export const REASON_MAX = 500;
+/** Partners paid per transaction of a batch run (their ledger locks are held together). */
+export const BATCH_CHUNK = 200;
 /** How many skipped partners a batch run lists (the count is always exact). */
 export const SKIPS_LISTED_MAX = 100;
 
@@ -40,55 +42,81 @@ export interface CreatePayoutInput {
 export type PayoutSkip = { reason: 'NOTHING_DUE' | 'BELOW_MINIMUM'; available: bigint };
 
 /**
- * In the caller's transaction: a PENDING payout of the partner's whole available CASH balance in
- * `currency`, or why not. Under the partner's ledger lock: the APPROVED CASH rewards in no payout
- * are locked and held (they become PROCESSED when it is paid), the available balance is read (the
- * sum of the ledger: rewards, credits, adjustments and clawbacks netted), and a PAYOUT entry takes
- * it out. Nothing is written when the partner is skipped.
+ * In the caller's transaction: for each partner, a PENDING payout of their whole available CASH
+ * balance in `currency`, or why not. Under the partners' ledger locks: their APPROVED CASH rewards
+ * in no payout are locked and held (they become PROCESSED when it is paid), their available
+ * balances are read (the sum of the ledger: rewards, credits, adjustments and clawbacks netted),
+ * and a PAYOUT entry takes each one out. Set-based: the same eight statements for one partner or
+ * for a chunk of a batch run. Nothing is written for a partner who is skipped.
  */
 async function payOut(
   tx: Prisma.TransactionClient,
   tenant: Tenant,
-  partnerId: string,
+  partnerIds: readonly string[],
   currency: string,
   options: { method: string | null; minimum: bigint | null },
-): Promise<Payout | PayoutSkip> {
+): Promise<Map<string, Payout | PayoutSkip>> {
   const db = prismaSql(tx);
-  await lockLedgers(db, tenant, [partnerId]);
-  const held = await db.sql<{ id: string }>`
-    SELECT "id" FROM "Reward"
-     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "partnerId" = ${partnerId}::uuid
+  await lockLedgers(db, tenant, partnerIds);
+  const held = await db.sql<{ id: string; partnerId: string }>`
+    SELECT "id", "partnerId" FROM "Reward"
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "partnerId" = ANY(${[...partnerIds]}::uuid[])
        AND "currency" = ${currency} AND "recipient" = 'REFERRER' AND "kind" = 'CASH' AND "status" = 'APPROVED' AND "payoutId" IS NULL
      ORDER BY "id" FOR UPDATE`;
-  const { available } = await partnerBalance(db, tenant, partnerId, currency);
-  if (available <= 0n) return { reason: 'NOTHING_DUE', available };
-  if (options.minimum !== null && available < options.minimum) return { reason: 'BELOW_MINIMUM', available };
-
-  const payout = await tx.payout.create({
-    data: { ...tenant, partnerId, amount: available, currency, status: 'PENDING', method: options.method },
-  });
-  await tx.ledgerEntry.create({
-    data: {
-      ...tenant,
-      partnerId,
-      type: 'PAYOUT',
-      amount: -available,
-      currency,
-      payoutId: payout.id,
-      createdAt: payout.createdAt,
-    },
-  });
-  const ids = held.map((r) => r.id);
-  if (ids.length) {
-    const claimed = await db.sql<{ id: string }>`
-      UPDATE "Reward" SET "payoutId" = ${payout.id}::uuid
-       WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'APPROVED' AND "payoutId" IS NULL
-       RETURNING "id"`;
-    if (claimed.length !== ids.length)
-      throw new Error(`Payout claim raced: ${claimed.length} of ${ids.length} locked rewards claimed.`);
+  const balances = await partnerBalances(db, tenant, partnerIds);
+  const outcome = new Map<string, Payout | PayoutSkip>();
+  const due: Array<{ partnerId: string; amount: bigint }> = [];
+  for (const partnerId of partnerIds) {
+    const available = balances.get(partnerId)?.find((b) => b.currency === currency)?.available ?? 0n;
+    if (available <= 0n) outcome.set(partnerId, { reason: 'NOTHING_DUE', available });
+    else if (options.minimum !== null && available < options.minimum)
+      outcome.set(partnerId, { reason: 'BELOW_MINIMUM', available });
+    else due.push({ partnerId, amount: available });
   }
-  await appendEvent(tx, tenant, payoutCreated(payout, ids.length));
-  return payout;
+  if (due.length === 0) return outcome;
+
+  const now = new Date();
+  const payouts = await tx.payout.createManyAndReturn({
+    data: due.map((d) => ({
+      ...tenant,
+      partnerId: d.partnerId,
+      amount: d.amount,
+      currency,
+      status: 'PENDING' as const,
+      method: options.method,
+      createdAt: now,
+    })),
+  });
+  await tx.ledgerEntry.createMany({
+    data: payouts.map((p) => ({
+      ...tenant,
+      partnerId: p.partnerId,
+      type: 'PAYOUT' as const,
+      amount: -p.amount,
+      currency,
+      payoutId: p.id,
+      createdAt: now,
+    })),
+  });
+  const payoutOf = new Map(payouts.map((p) => [p.partnerId, p.id]));
+  const claims = held.filter((r) => payoutOf.has(r.partnerId));
+  if (claims.length) {
+    const claimed = await db.sql<{ id: string }>`
+      UPDATE "Reward" r SET "payoutId" = c."payoutId"
+        FROM unnest(${claims.map((r) => r.id)}::uuid[], ${claims.map((r) => payoutOf.get(r.partnerId)!)}::uuid[]) AS c("id", "payoutId")
+       WHERE r."id" = c."id" AND r."status" = 'APPROVED' AND r."payoutId" IS NULL
+       RETURNING r."id"`;
+    if (claimed.length !== claims.length)
+      throw new Error(`Payout claim raced: ${claimed.length} of ${claims.length} locked rewards claimed.`);
+  }
+  const count = (partnerId: string) => claims.filter((r) => r.partnerId === partnerId).length;
+  await appendEvents(
+    tx,
+    tenant,
+    payouts.map((p) => payoutCreated(p, count(p.partnerId))),
+  );
+  for (const p of payouts) outcome.set(p.partnerId, p);
+  return outcome;
 }
 
 /**
@@ -105,7 +133,7 @@ export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: 
   return prisma.$transaction(async (tx) => {
     const partner = await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: partnerId, ...tenant } } });
     if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
-    const result = await payOut(tx, tenant, partner.id, currency, { method, minimum: null });
+    const result = (await payOut(tx, tenant, [partner.id], currency, { method, minimum: null })).get(partner.id)!;
     if ('reason' in result) {
       throw new DomainError(
         'NOTHING_DUE',
@@ -136,9 +164,9 @@ export interface CreatePayoutsResult {
 
 /**
  * A batch run: one payout per partner whose available CASH balance in `currency` is positive
- * (and at least the minimum), optionally only partners enrolled in one program. Each partner is
- * paid in a transaction of its own under its ledger lock, so a run is safe to repeat and to run
- * twice at once: whoever comes second finds nothing available and skips the partner. Partners
+ * (and at least the minimum), optionally only partners enrolled in one program. Partners are paid
+ * in chunks of BATCH_CHUNK, one transaction each under their ledger locks, so a run is safe to
+ * repeat and to run twice at once: whoever comes second finds nothing available and skips them. Partners
  * with a positive balance below the minimum are counted as skipped (BELOW_MINIMUM); so are those
  * whose balance was paid out by a concurrent call between the listing and their turn.
  */
@@ -187,16 +215,20 @@ export async function createPayouts(
      ORDER BY l."partnerId"`;
 
   const result: CreatePayoutsResult = { payouts: [], skipped: 0, skips: [], minimum };
-  for (const { partnerId } of candidates) {
-    const outcome = await prisma.$transaction(
-      (tx) => payOut(tx, tenant, partnerId, currency, { method, minimum }),
+  for (let start = 0; start < candidates.length; start += BATCH_CHUNK) {
+    const chunk = candidates.slice(start, start + BATCH_CHUNK).map((c) => c.partnerId);
+    const outcomes = await prisma.$transaction(
+      (tx) => payOut(tx, tenant, chunk, currency, { method, minimum }),
       MONEY_TX_OPTIONS,
     );
-    if ('reason' in outcome) {
-      result.skipped += 1;
-      if (result.skips.length < SKIPS_LISTED_MAX) result.skips.push({ partnerId, ...outcome });
-    } else {
-      result.payouts.push(outcome);
+    for (const partnerId of chunk) {
+      const outcome = outcomes.get(partnerId)!;
+      if ('reason' in outcome) {
+        result.skipped += 1;
+        if (result.skips.length < SKIPS_LISTED_MAX) result.skips.push({ partnerId, ...outcome });
+      } else {
+        result.payouts.push(outcome);
+      }
     }
   }
   return result;
