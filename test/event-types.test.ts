@@ -31,6 +31,7 @@ const EVENTS = `query EventTypesPage($after: String, $first: Int) {
         ... on RewardStatusEventData { reward { id status } rewardFrom: from rewardTo: to reason }
         ... on PayoutEventData { payout { id status } payoutFrom: from payoutTo: to }
         ... on ReferralEventData { referral { id status } referralFrom: from referralTo: to reason }
+        ... on LedgerEventData { entry { id type amount { amount currency } } }
       }
     } }
     pageInfo { hasNextPage }
@@ -403,6 +404,63 @@ describe('every state change appends its event, in its transaction', () => {
       },
       'replayed',
     );
+    expect(await events.next()).toEqual([]);
+  });
+
+  it('money: balance.credited (LedgerEventData), payout.created, payout.canceled, payout.failed, payout.paid; refused ones append none', async () => {
+    const { admin, events } = await setup();
+    const partnerId = await partner(admin, 'mona');
+    const credit = (key: string) =>
+      mutate(
+        admin,
+        'creditBalance',
+        { partnerId, amount: { amount: '3', currency: 'EUR' }, idempotencyKey: key },
+        'balance { currency }',
+      );
+    await events.next();
+    await credit('c-1');
+    const [credited] = await events.next();
+    expect(credited).toMatchObject({
+      type: 'balance.credited',
+      subject: { __typename: 'Partner', id: partnerId },
+      data: { __typename: 'LedgerEventData', entry: { type: 'CREDIT', amount: { amount: '3.00', currency: 'EUR' } } },
+    });
+    expect(credited!.payload.entryId).toBe((credited!.data as { entry: { id: string } }).entry.id);
+
+    const payout = async () =>
+      ((await mutate(admin, 'createPayout', { partnerId, currency: 'EUR' }, 'payout { id }')).payout as { id: string })
+        .id;
+    const first = await payout();
+    await mutate(admin, 'cancelPayout', { payoutId: first, reason: 'wrong account' }, 'payout { id }');
+    const second = await payout();
+    await mutate(admin, 'markPayoutFailed', { payoutId: second, reason: 'bounced' }, 'payout { id }');
+    const third = await payout();
+    await mutate(admin, 'markPayoutPaid', { payoutId: third }, 'payout { id }');
+    const seen = await events.next();
+    expect(
+      seen.map((e) => [
+        e.type,
+        (e.data as { payoutFrom?: string; payoutTo: string }).payoutFrom ?? null,
+        (e.data as { payoutTo: string }).payoutTo,
+      ]),
+    ).toEqual([
+      ['payout.created', null, 'PENDING'],
+      ['payout.canceled', 'PENDING', 'CANCELED'],
+      ['payout.created', null, 'PENDING'],
+      ['payout.failed', 'PENDING', 'FAILED'],
+      ['payout.created', null, 'PENDING'],
+      ['payout.paid', 'PENDING', 'PAID'],
+    ]);
+    expect(seen[1]).toMatchObject({
+      payload: { reason: 'wrong account' },
+      subject: { __typename: 'Payout', id: first },
+    });
+
+    // Refused: nothing due, a canceled payout canceled again with another status asked.
+    const none = await mutate(admin, 'createPayout', { partnerId, currency: 'EUR' }, 'payout { id }');
+    expect(none.userErrors.map((e) => e.code)).toEqual(['NOTHING_DUE']);
+    const paidAgain = await mutate(admin, 'markPayoutPaid', { payoutId: first }, 'payout { id }');
+    expect(paidAgain.userErrors.map((e) => e.code)).toEqual(['INVALID_TRANSITION']);
     expect(await events.next()).toEqual([]);
   });
 });

@@ -409,3 +409,36 @@ describe('isolation', () => {
     expect(still.node.status).toBe('PENDING');
   });
 });
+
+describe('isolation of ledger entries', () => {
+  it('a LedgerEntry node, Partner.ledger and statements: only the workspace and mode, and a PARTNER token its own partner', async () => {
+    const w = await fx.world();
+    await fx.reward(w, { status: 'APPROVED', amount: 100n });
+    const someone = await fx.world();
+    const [entry] = await prisma().ledgerEntry.findMany({ where: { partnerId: w.partnerId } });
+    const entryId = gid('LedgerEntry', entry!.id);
+    const NODE = `query($id: ID!) { node(id: $id) { ... on LedgerEntry { id type amount { amount } } } }`;
+    expect((await ok<{ node: unknown }>(NODE, { id: entryId })).node).toMatchObject({
+      id: entryId,
+      type: 'REWARD_APPROVED',
+    });
+    expect(
+      (await ok<{ node: unknown }>(NODE, { id: entryId }, await partnerToken(server, admin, w.partnerId))).node,
+    ).toMatchObject({
+      id: entryId,
+    });
+    for (const key of [
+      other.keys.test.secret,
+      ws.keys.live.secret,
+      await partnerToken(server, admin, someone.partnerId),
+    ]) {
+      expect((await ok<{ node: unknown }>(NODE, { id: entryId }, key)).node).toBeNull();
+      const ledger = await ok<{ partner: unknown }>(
+        `query($id: ID!) { partner(id: $id) { ledger { totalCount } statement(currency: "USD", from: "2026-01-01T00:00:00Z", to: "2026-12-31T00:00:00Z") { currency } } }`,
+        { id: gid('Partner', w.partnerId) },
+        key,
+      );
+      expect(ledger.partner).toBeNull();
+    }
+  });
+});
