@@ -6,6 +6,7 @@ import {
   type EngineInput,
   type EngineRule,
   type PriorRewards,
+  type SkippedRule,
 } from '../src/modules/reward/engine.js';
 
 // Unit tests of the pure reward engine: no database, no server.
@@ -63,6 +64,9 @@ function run(
   });
 }
 
+/** A skipped rule without its message (the messages have tests of their own). */
+const code = ({ ruleId, reason }: SkippedRule) => ({ ruleId, reason });
+
 const prior = (r: EngineRule, count: number, totals: Record<string, bigint> = {}): Map<string, PriorRewards> =>
   new Map([[priorKey(r.lineageId, r.recipient), { count, totals: new Map(Object.entries(totals)) }]]);
 
@@ -95,7 +99,7 @@ describe('reward engine', () => {
     const subscription = rule({ trigger: 'SUBSCRIPTION', fixedAmount: 300n });
     const result = run([signup, purchase, subscription], { type: 'SUBSCRIPTION' });
     expect(result.rewards.map((w) => w.ruleId)).toEqual([subscription.id]);
-    expect(result.skipped).toEqual([
+    expect(result.skipped.map(code)).toEqual([
       { ruleId: signup.id, reason: 'TRIGGER_MISMATCH' },
       { ruleId: purchase.id, reason: 'TRIGGER_MISMATCH' },
     ]);
@@ -130,12 +134,12 @@ describe('reward engine', () => {
 
   it('makes no percentage reward without a conversion amount, nor a zero one', () => {
     const r = pct(1000, { trigger: 'SIGNUP' });
-    expect(run([r], { type: 'SIGNUP', amount: null, currency: null }).skipped).toEqual([
+    expect(run([r], { type: 'SIGNUP', amount: null, currency: null }).skipped.map(code)).toEqual([
       { ruleId: r.id, reason: 'NO_CONVERSION_AMOUNT' },
     ]);
     const p = pct(100);
-    expect(run([p], { amount: 0n }).skipped).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]);
-    expect(run([p], { amount: 49n }).skipped).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]); // 1 % of 0.49 = 0.0049 → 0.00
+    expect(run([p], { amount: 0n }).skipped.map(code)).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]);
+    expect(run([p], { amount: 49n }).skipped.map(code)).toEqual([{ ruleId: p.id, reason: 'ZERO_AMOUNT' }]); // 1 % of 0.49 = 0.0049 → 0.00
   });
 
   it('pays REFERRED recipients alongside REFERRER ones', () => {
@@ -150,7 +154,9 @@ describe('reward engine', () => {
   it('stops at maxRewardsPerReferral, counted per lineage and recipient', () => {
     const r = rule({ maxRewardsPerReferral: 3 });
     expect(run([r], { prior: prior(r, 2) }).rewards).toHaveLength(1);
-    expect(run([r], { prior: prior(r, 3) }).skipped).toEqual([{ ruleId: r.id, reason: 'MAX_REWARDS_REACHED' }]);
+    expect(run([r], { prior: prior(r, 3) }).skipped.map(code)).toEqual([
+      { ruleId: r.id, reason: 'MAX_REWARDS_REACHED' },
+    ]);
     // Another lineage's rewards do not count.
     const other = rule();
     expect(run([r], { prior: prior(other, 5) }).rewards).toHaveLength(1);
@@ -160,7 +166,7 @@ describe('reward engine', () => {
     const r = rule({ durationDays: 30 });
     const created = new Date(T0.getTime() - 30 * DAY);
     expect(run([r], { referralCreatedAt: created, at: T0 }).rewards).toHaveLength(1);
-    expect(run([r], { referralCreatedAt: new Date(created.getTime() - 1), at: T0 }).skipped).toEqual([
+    expect(run([r], { referralCreatedAt: new Date(created.getTime() - 1), at: T0 }).skipped.map(code)).toEqual([
       { ruleId: r.id, reason: 'DURATION_ENDED' },
     ]);
   });
@@ -175,13 +181,9 @@ describe('reward engine', () => {
       capped: true,
     });
     // Exactly at the cap: nothing.
-    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 5000n }) }).skipped).toEqual([
+    expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 5000n }) }).skipped.map(code)).toEqual([
       { ruleId: r.id, reason: 'CAP_REACHED' },
     ]);
-    // A cap in another currency does not apply to EUR rewards.
-    expect(run([r], { amount: 10_000n, currency: 'EUR', prior: prior(r, 5, { USD: 5000n }) }).rewards[0]).toMatchObject(
-      { amount: 1000n, currency: 'EUR' },
-    );
     // Net totals: clawbacks already subtracted by the caller make room again.
     expect(run([r], { amount: 10_000n, prior: prior(r, 5, { USD: 4800n }) }).rewards[0]).toMatchObject({
       amount: 200n,
@@ -205,7 +207,7 @@ describe('reward engine', () => {
       [fixed.id, 2500n],
       [percent.id, 500n],
     ]);
-    expect(result.skipped).toEqual([{ ruleId: off.id, reason: 'DISABLED_BY_OVERRIDE' }]);
+    expect(result.skipped.map(code)).toEqual([{ ruleId: off.id, reason: 'DISABLED_BY_OVERRIDE' }]);
   });
 
   it('an override that keeps a field null keeps the rule’s value; a zero override pays nothing', () => {
@@ -218,7 +220,7 @@ describe('reward engine', () => {
     expect(
       run([r], {
         overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: 0n, percentageBasisPoints: null }],
-      }).skipped,
+      }).skipped.map(code),
     ).toEqual([{ ruleId: r.id, reason: 'ZERO_AMOUNT' }]);
   });
 
@@ -235,7 +237,7 @@ describe('reward engine', () => {
     expect(result.rewards).toEqual([
       expect.objectContaining({ ruleId: v2.id, ruleLineageId: v1.lineageId, ruleVersion: 2, amount: 200n }),
     ]);
-    expect(result.skipped).toEqual([
+    expect(result.skipped.map(code)).toEqual([
       { ruleId: v1.id, reason: 'SUPERSEDED' },
       { ruleId: archived.id, reason: 'ARCHIVED' },
     ]);
@@ -256,5 +258,145 @@ describe('reward engine', () => {
     expect(needsPriorRewards([rule(), pct(10)])).toBe(false);
     expect(needsPriorRewards([rule({ maxRewardsPerReferral: 1 })])).toBe(true);
     expect(needsPriorRewards([rule({ capAmount: 1n, capCurrency: 'USD' })])).toBe(true);
+  });
+});
+
+// What a rule's money means for a conversion in another currency. Amounts are never converted
+// (there are no exchange rates): a FIXED amount is paid as is in its own currency; a PERCENTAGE
+// reward is in the conversion's currency; a cap is in one currency, so a capped rule rewards only
+// in that currency, and says so for the conversions it does not reward.
+describe('reward engine: currencies', () => {
+  it('an uncapped PERCENTAGE rule pays in each conversion’s currency', () => {
+    const r = pct(1000);
+    for (const [amount, currency, reward] of [
+      [8000n, 'EUR', 800n],
+      [8000n, 'USD', 800n],
+      [1234n, 'JPY', 123n],
+      [12_345n, 'KWD', 1235n], // 12.345 KWD (3 decimals) → 1.2345 → 1.235 (rounded half-up once)
+    ] as const) {
+      expect(run([r], { amount, currency }).rewards.map((w) => [w.amount, w.currency])).toEqual([[reward, currency]]);
+    }
+  });
+
+  it('a PERCENTAGE rule capped in USD rewards no EUR conversion, however much is left of the cap, and says why', () => {
+    // 100 % of 80.00 EUR, twice, under a 50.00 USD cap: before, 2 × 80.00 EUR was paid uncapped.
+    const r = pct(10_000, { capAmount: 5000n, capCurrency: 'USD' });
+    for (const earned of [new Map<string, PriorRewards>(), prior(r, 1, { EUR: 8000n })]) {
+      const result = run([r], { amount: 8000n, currency: 'EUR', prior: earned });
+      expect(result.rewards).toEqual([]);
+      expect(result.skipped).toEqual([
+        {
+          ruleId: r.id,
+          reason: 'CAP_CURRENCY_MISMATCH',
+          message:
+            'The reward would be in EUR and the rule’s cap per referred customer (capPerReferral) is 50.00 USD. Amounts are never converted between currencies, so that cap cannot limit it: a capped rule rewards only in its cap’s currency rather than pay uncapped (one rule per currency, each with its own cap, covers several).',
+        },
+      ]);
+    }
+    // The same rule still pays, capped, in USD; rewards in other currencies (paid before this rule
+    // existed) do not use up its cap.
+    expect(run([r], { amount: 8000n, currency: 'USD', prior: prior(r, 2, { EUR: 16_000n }) }).rewards).toEqual([
+      expect.objectContaining({ amount: 5000n, currency: 'USD', capped: true }),
+    ]);
+  });
+
+  it('a capped PERCENTAGE rule checks the currency before the cap is reached or the amount rounds to zero', () => {
+    const r = pct(1, { capAmount: 100n, capCurrency: 'USD' });
+    // 0.01 % of 0.10 EUR rounds to zero, and the cap is used up: the currency is the reason given.
+    expect(run([r], { amount: 10n, currency: 'EUR', prior: prior(r, 9, { USD: 100n }) }).skipped.map(code)).toEqual([
+      { ruleId: r.id, reason: 'CAP_CURRENCY_MISMATCH' },
+    ]);
+    // Without an amount there is no currency to compare: NO_CONVERSION_AMOUNT.
+    const signup = pct(1000, { trigger: 'SIGNUP', capAmount: 100n, capCurrency: 'USD' });
+    expect(run([signup], { type: 'SIGNUP', amount: null, currency: null }).skipped.map(code)).toEqual([
+      { ruleId: signup.id, reason: 'NO_CONVERSION_AMOUNT' },
+    ]);
+  });
+
+  it('one capped rule per currency: each conversion is rewarded by the rule of its currency, under that cap', () => {
+    const usd = pct(1000, { capAmount: 5000n, capCurrency: 'USD' });
+    const eur = pct(1000, { capAmount: 4000n, capCurrency: 'EUR' });
+    const inEur = run([usd, eur], { amount: 50_000n, currency: 'EUR' });
+    expect(inEur.rewards.map((w) => [w.ruleId, w.amount, w.currency, w.capped])).toEqual([
+      [eur.id, 4000n, 'EUR', true],
+    ]);
+    expect(inEur.skipped.map(code)).toEqual([{ ruleId: usd.id, reason: 'CAP_CURRENCY_MISMATCH' }]);
+    const inUsd = run([usd, eur], { amount: 20_000n, currency: 'USD' });
+    expect(inUsd.rewards.map((w) => [w.ruleId, w.amount, w.currency, w.capped])).toEqual([
+      [usd.id, 2000n, 'USD', false],
+    ]);
+    expect(inUsd.skipped.map(code)).toEqual([{ ruleId: eur.id, reason: 'CAP_CURRENCY_MISMATCH' }]);
+  });
+
+  it('a FIXED USD rule pays its USD amount on a EUR or JPY conversion, and its USD cap counts every one of them', () => {
+    const r = rule({ fixedAmount: 2000n, fixedCurrency: 'USD', capAmount: 5000n, capCurrency: 'USD' });
+    expect(run([r], { amount: 8000n, currency: 'EUR' }).rewards).toEqual([
+      expect.objectContaining({ amount: 2000n, currency: 'USD', capped: false }),
+    ]);
+    // 40.00 USD already earned (on conversions in any currency): 10.00 USD left.
+    expect(run([r], { amount: 1000n, currency: 'JPY', prior: prior(r, 2, { USD: 4000n }) }).rewards).toEqual([
+      expect.objectContaining({ amount: 1000n, currency: 'USD', capped: true }),
+    ]);
+    const full = run([r], { amount: 8000n, currency: 'EUR', prior: prior(r, 3, { USD: 5000n }) });
+    expect(full.rewards).toEqual([]);
+    expect(full.skipped).toEqual([
+      {
+        ruleId: r.id,
+        reason: 'CAP_REACHED',
+        message:
+          'The referred customer already earned 50.00 USD from this rule, whose cap per referred customer (capPerReferral) is 50.00 USD: nothing is left.',
+      },
+    ]);
+    // An override replaces the amount, in the rule's currency.
+    expect(
+      run([r], {
+        currency: 'EUR',
+        overrides: [{ ruleLineageId: r.lineageId, disabled: false, fixedAmount: 700n, percentageBasisPoints: null }],
+      }).rewards.map((w) => [w.amount, w.currency]),
+    ).toEqual([[700n, 'USD']]);
+  });
+
+  it('a FIXED rule whose cap is in another currency than its amount (refused by validation) pays nothing rather than uncapped', () => {
+    const r = rule({ fixedAmount: 2000n, fixedCurrency: 'EUR', capAmount: 5000n, capCurrency: 'USD' });
+    expect(run([r]).skipped.map(code)).toEqual([{ ruleId: r.id, reason: 'CAP_CURRENCY_MISMATCH' }]);
+  });
+
+  it('says why in a sentence for every reason', () => {
+    const created = new Date(T0.getTime() - 31 * DAY);
+    const cases: Array<[EngineRule, Parameters<typeof run>[1], string]> = [
+      [rule({ trigger: 'SIGNUP' }), {}, 'The rule rewards SIGNUP conversions, not PURCHASE.'],
+      [rule({ archivedAt: T0 }), {}, 'The rule is archived.'],
+      [
+        rule({ durationDays: 30 }),
+        { referralCreatedAt: created },
+        'The rule rewards conversions within 30 days of the referral (until 2026-02-28T00:00:00.000Z); this one occurred at 2026-03-01T00:00:00.000Z.',
+      ],
+      [
+        pct(100, { trigger: 'SIGNUP' }),
+        { type: 'SIGNUP', amount: null, currency: null },
+        'A PERCENTAGE rule rewards a share of the amount paid, and this conversion has none.',
+      ],
+      [
+        pct(100),
+        { amount: 49n, currency: 'EUR' },
+        'The reward comes to 0.00 EUR (rounded to the currency’s minor unit), and a reward of zero is not created.',
+      ],
+      [
+        pct(100),
+        { amount: 49n, currency: 'JPY' },
+        'The reward comes to 0 JPY (rounded to the currency’s minor unit), and a reward of zero is not created.',
+      ],
+    ];
+    for (const [r, over, message] of cases) expect(run([r], over).skipped.map((s) => s.message)).toEqual([message]);
+    const capped = rule({ maxRewardsPerReferral: 2 });
+    expect(run([capped], { prior: prior(capped, 2) }).skipped[0]!.message).toBe(
+      'The referred customer already has 2 rewards from this rule, its maximum (maxRewardsPerReferral).',
+    );
+    const off = rule();
+    expect(
+      run([off], {
+        overrides: [{ ruleLineageId: off.lineageId, disabled: true, fixedAmount: null, percentageBasisPoints: null }],
+      }).skipped[0]!.message,
+    ).toBe('The partner’s enrollment has an override that disables this rule.');
   });
 });

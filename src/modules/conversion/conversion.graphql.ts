@@ -6,6 +6,7 @@ import { ConversionStatusEnum, ConversionTypeEnum } from '../../graphql/enums.js
 import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { filterId, guardedQuery, totalCountOf } from '../reward/reward.graphql.js';
+import { SkippedRuleRef, skippedRulesOf } from '../reward/skipped-rule.graphql.js';
 import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const ConversionRef = builder.prismaNode('Conversion', {
@@ -57,6 +58,12 @@ export const ConversionRef = builder.prismaNode('Conversion', {
       args: { first: t.arg.int(firstArgOptions) },
       complexity: listComplexity,
       query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'asc' }, take: listTake(args.first) }),
+    }),
+    skippedRules: t.field({
+      type: [SkippedRuleRef],
+      description:
+        'The program’s rules for this conversion’s type that produced no reward, each with the reason (in the order of `Program.rewardRules`). With `rewards`, it accounts for every rule that was evaluated: for example a PERCENTAGE rule capped in USD lists a EUR conversion as CAP_CURRENCY_MISMATCH instead of paying it uncapped. Empty for a DISCARDED conversion (no rule was evaluated), a REFUND, and conversions recorded before refgraph kept this list.',
+      resolve: (c) => skippedRulesOf(c.skippedRules),
     }),
   }),
 });

@@ -297,10 +297,10 @@ async function recordInTransaction(
   };
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
-  // 4. Reward: the rewards an accepted conversion earns (limits and caps read under the referral's lock);
-  // `rewardable` is only set for one.
+  // 4. Reward: the rewards an accepted conversion earns (limits and caps read under the referral's lock),
+  // and the rules that earned nothing, with why; `rewardable` is only set for one.
   const { rewardable } = result;
-  const rewards = rewardable
+  const { rewards, skipped } = rewardable
     ? await draftRewards(
         tx,
         tenant,
@@ -319,7 +319,7 @@ async function recordInTransaction(
         },
         rewardable.rules,
       )
-    : [];
+    : { rewards: [], skipped: [] };
 
   // The conversion's outcome with the rewards and their history, in one statement.
   await tx.sql`
@@ -328,7 +328,8 @@ async function recordInTransaction(
       UPDATE "Conversion"
          SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
-             "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid
+             "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid,
+             "skippedRules" = ${JSON.stringify(skipped)}::jsonb
        WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
       RETURNING 1
     )
@@ -351,6 +352,7 @@ async function recordInTransaction(
     linkId: result.linkId,
     clickId: result.clickRowId,
     refundOfId: null,
+    skippedRules: skipped,
     createdAt: now,
   };
   // 5. Events, numbered at commit.

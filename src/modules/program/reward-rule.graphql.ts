@@ -50,7 +50,8 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
     fixedAmount: t.field({
       type: MoneyRef,
       nullable: true,
-      description: 'The reward of a FIXED rule. Its currency may differ from the program’s.',
+      description:
+        'The reward of a FIXED rule, paid as is in its own currency for every conversion the rule rewards, whatever the conversion’s currency (or none, for a signup): amounts are never converted between currencies. Its currency may differ from the program’s.',
       resolve: (rule) =>
         rule.fixedAmount !== null && rule.fixedCurrency
           ? { amount: rule.fixedAmount, currency: rule.fixedCurrency }
@@ -58,7 +59,8 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
     }),
     percentageBasisPoints: t.exposeInt('percentageBasisPoints', {
       nullable: true,
-      description: 'The reward of a PERCENTAGE rule in basis points of the conversion amount (1–10000; 100 = 1 %).',
+      description:
+        'The reward of a PERCENTAGE rule in basis points of the conversion amount (1–10000; 100 = 1 %), in the conversion’s currency. A conversion without an amount gets nothing from it.',
     }),
     maxRewardsPerReferral: t.exposeInt('maxRewardsPerReferral', {
       nullable: true,
@@ -73,9 +75,15 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
       type: MoneyRef,
       nullable: true,
       description:
-        'At most this much in total per referred customer; null: no cap. For a FIXED rule, in the currency of `fixedAmount`.',
+        'At most this much in total per referred customer (net of clawbacks, over every version of the rule); null: no cap. A cap is in one currency and amounts are never converted, so a capped rule rewards only in its cap’s currency. For a FIXED rule the cap is in the currency of `fixedAmount`, so it always applies. For a PERCENTAGE rule, a conversion in another currency than the cap’s gets no reward from the rule — never an uncapped one — and lists the rule in its `skippedRules` as CAP_CURRENCY_MISMATCH; to reward several currencies under caps, make one rule per currency, each capped in its own.',
       resolve: (rule) =>
         rule.capAmount !== null && rule.capCurrency ? { amount: rule.capAmount, currency: rule.capCurrency } : null,
+    }),
+    rewardCurrency: t.string({
+      nullable: true,
+      description:
+        'The only currency this rule rewards in: the currency of `fixedAmount` for a FIXED rule, of `capPerReferral` for a capped PERCENTAGE rule (conversions in other currencies get nothing from it, see `capPerReferral`); null for a PERCENTAGE rule without cap, whose rewards are in each conversion’s currency.',
+      resolve: (rule) => (rule.amountType === 'FIXED' ? rule.fixedCurrency : rule.capCurrency),
     }),
     archived: t.boolean({
       description: 'Whether this version was archived: an archived rule produces no rewards and cannot be edited.',
@@ -141,7 +149,8 @@ const CreateRewardRuleInput = builder.inputType('CreateRewardRuleInput', {
     durationDays: t.int({ description: '1–3650 days from the referral; omit for no limit.' }),
     capPerReferral: t.field({
       type: MoneyInputRef,
-      description: 'Greater than zero; for a FIXED rule in the currency of `fixedAmount`. Omit for no cap.',
+      description:
+        'Greater than zero; for a FIXED rule in the currency of `fixedAmount`. A capped PERCENTAGE rule rewards only conversions in the cap’s currency (see `RewardRule.capPerReferral`). Omit for no cap.',
     }),
   }),
 });
@@ -155,7 +164,11 @@ const UpdateRewardRuleInput = builder.inputType('UpdateRewardRuleInput', {
     percentageBasisPoints: t.int({ description: 'PERCENTAGE rules only: 1–10000.' }),
     maxRewardsPerReferral: t.int({ description: '1–1000; null: no limit.' }),
     durationDays: t.int({ description: '1–3650; null: no limit.' }),
-    capPerReferral: t.field({ type: MoneyInputRef, description: 'Greater than zero; null: no cap.' }),
+    capPerReferral: t.field({
+      type: MoneyInputRef,
+      description:
+        'Greater than zero; for a FIXED rule in the currency of `fixedAmount`; null: no cap. A capped PERCENTAGE rule rewards only conversions in the cap’s currency (see `RewardRule.capPerReferral`).',
+    }),
   }),
 });
 

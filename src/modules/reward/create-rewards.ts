@@ -10,6 +10,7 @@ import {
   type EngineOverride,
   type EngineRule,
   type PriorRewards,
+  type SkippedRule,
 } from './engine.js';
 
 const DAY_MS = 86_400_000;
@@ -70,21 +71,29 @@ export function rulesQuery(
        AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL`;
 }
 
+/** What draftRewards decided: the rewards to write, and the rules that produced none, with why. */
+export interface DraftedRewards {
+  rewards: Reward[];
+  /** For the conversion's `skippedRules` column (in rule order, by lineage). */
+  skipped: SkippedRule[];
+}
+
 /**
  * The rewards an accepted conversion earns under `rules` (rulesQuery's rows), not yet written:
  * each CREATED, approveAfter = now + the program's hold days. For a referral that existed
  * before, what it already earned is read first (limits and caps): the caller must hold the
  * referral's row lock (it updates or inserts the referral first), so concurrent conversions of
- * one referral see each other's rewards. Write them with insertRewardsCtes.
+ * one referral see each other's rewards. Write them with insertRewardsCtes, and `skipped` in the
+ * conversion's row.
  */
 export async function draftRewards(
   tx: SqlTx,
   tenant: Tenant,
   args: DraftRewardsArgs,
   ruleRows: readonly RuleRow[],
-): Promise<Reward[]> {
+): Promise<DraftedRewards> {
   const { conversion, referral, program } = args;
-  if (conversion.type === 'REFUND' || ruleRows.length === 0) return [];
+  if (conversion.type === 'REFUND' || ruleRows.length === 0) return { rewards: [], skipped: [] };
   const sorted = [...ruleRows].sort((a, b) => (a.lineageId < b.lineageId ? -1 : a.lineageId > b.lineageId ? 1 : 0));
   const rules: EngineRule[] = sorted.map((row) => ({
     ...row,
@@ -104,7 +113,7 @@ export async function draftRewards(
       ? new Map<string, PriorRewards>()
       : await priorRewards(tx, tenant, referral.id, rules);
 
-  const { rewards: drafts } = evaluateRewards({
+  const { rewards: drafts, skipped } = evaluateRewards({
     conversion,
     referralCreatedAt: referral.createdAt,
     rules,
@@ -112,7 +121,7 @@ export async function draftRewards(
     prior,
   });
   const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
-  return drafts
+  const rewards = drafts
     .map((draft) => ({
       id: uuidv7(),
       ...tenant,
@@ -133,6 +142,7 @@ export async function draftRewards(
       updatedAt: args.now,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { rewards, skipped };
 }
 
 /**

@@ -5,7 +5,7 @@ import type {
   RewardRecipient,
   RewardTrigger,
 } from '../../generated/prisma/enums.js';
-import { divideHalfUp } from '../../lib/money.js';
+import { divideHalfUp, formatMinor, isCurrency } from '../../lib/money.js';
 
 // The reward engine: which rewards one accepted conversion earns under a program's rules.
 // Pure — no database, no clock: everything it decides on is in its arguments, so every rule
@@ -13,6 +13,12 @@ import { divideHalfUp } from '../../lib/money.js';
 // the inputs and writes the result.
 
 const DAY_MS = 86_400_000;
+
+/** "50.00 USD", for the messages of skipped rules. */
+const show = (minor: bigint, currency: string | null) =>
+  currency && isCurrency(currency)
+    ? `${formatMinor(minor, currency)} ${currency}`
+    : `${minor} (minor units) ${currency}`;
 
 /** One version of a reward rule, as stored. */
 export interface EngineRule {
@@ -90,7 +96,10 @@ export interface RewardDraft {
   capped: boolean;
 }
 
-/** Why a rule produced nothing for this conversion (for tests, logs and explanations). */
+/**
+ * Why a rule produced nothing for this conversion. Stored on the conversion (`skippedRules`) and
+ * part of the API: a new reason is an addition to `Conversion.skippedRules`' description.
+ */
 export type SkipReason =
   | 'TRIGGER_MISMATCH'
   | 'ARCHIVED'
@@ -100,12 +109,23 @@ export type SkipReason =
   | 'DURATION_ENDED'
   | 'MAX_REWARDS_REACHED'
   | 'NO_CONVERSION_AMOUNT'
+  | 'CAP_CURRENCY_MISMATCH'
   | 'CAP_REACHED'
   | 'ZERO_AMOUNT';
 
+/**
+ * A rule that produced nothing: the exact version, a reason code, and a sentence saying why.
+ * (A type, not an interface, so that it is a JSON value for the conversion's column.)
+ */
+export type SkippedRule = {
+  ruleId: string;
+  reason: SkipReason;
+  message: string;
+};
+
 export interface EngineResult {
   rewards: RewardDraft[];
-  skipped: Array<{ ruleId: string; reason: SkipReason }>;
+  skipped: SkippedRule[];
 }
 
 /**
@@ -119,16 +139,22 @@ export interface EngineResult {
  * - FIXED: the rule's amount and currency. PERCENTAGE: basis points of the conversion's amount,
  *   rounded half-up to the minor unit once, in the conversion's currency; a conversion without an
  *   amount earns nothing from a percentage rule;
- * - `capPerReferral`: rewards in the cap's currency never take the referral's net total of that
- *   lineage and recipient above the cap; the reward that would cross it is reduced to what is
- *   left. A cap in another currency than the reward does not apply (no exchange rates here);
+ * - `capPerReferral`: a reward never takes the referral's net total of that lineage and recipient
+ *   (in the cap's currency) above the cap; the reward that would cross it is reduced to what is
+ *   left. Amounts are never converted between currencies (there are no exchange rates), so a
+ *   capped rule rewards only in its cap's currency: a reward that would be in another one (a
+ *   PERCENTAGE rule on a conversion in another currency) is not made at all —
+ *   CAP_CURRENCY_MISMATCH — rather than paid uncapped. A FIXED rule's cap is in its amount's
+ *   currency (rule validation), so it always applies;
  * - a reward of zero is not created.
+ * Every rule that produces nothing is in `skipped`, with its reason and a sentence for people.
  */
 export function evaluateRewards(input: EngineInput): EngineResult {
   const { conversion } = input;
   const overrides = new Map(input.overrides.map((o) => [o.ruleLineageId, o]));
   const result: EngineResult = { rewards: [], skipped: [] };
-  const skip = (rule: EngineRule, reason: SkipReason) => result.skipped.push({ ruleId: rule.id, reason });
+  const skip = (rule: EngineRule, reason: SkipReason, message: string) =>
+    result.skipped.push({ ruleId: rule.id, reason, message });
 
   // Several current versions of one lineage should not exist; if they do, only the newest counts.
   const newest = new Map<string, EngineRule>();
@@ -139,36 +165,45 @@ export function evaluateRewards(input: EngineInput): EngineResult {
 
   for (const rule of input.rules) {
     if (rule.trigger !== conversion.type) {
-      skip(rule, 'TRIGGER_MISMATCH');
+      skip(rule, 'TRIGGER_MISMATCH', `The rule rewards ${rule.trigger} conversions, not ${conversion.type}.`);
       continue;
     }
     if (rule.supersededAt) {
-      skip(rule, 'SUPERSEDED');
+      skip(rule, 'SUPERSEDED', `Version ${rule.version} of the rule was replaced by a newer version.`);
       continue;
     }
     if (rule.archivedAt) {
-      skip(rule, 'ARCHIVED');
+      skip(rule, 'ARCHIVED', 'The rule is archived.');
       continue;
     }
     if (newest.get(rule.lineageId) !== rule) {
-      skip(rule, 'DUPLICATE_LINEAGE');
+      skip(rule, 'DUPLICATE_LINEAGE', `A newer version of the rule than ${rule.version} applies instead.`);
       continue;
     }
     const override = overrides.get(rule.lineageId);
     if (override?.disabled) {
-      skip(rule, 'DISABLED_BY_OVERRIDE');
+      skip(rule, 'DISABLED_BY_OVERRIDE', 'The partner’s enrollment has an override that disables this rule.');
       continue;
     }
     if (rule.durationDays !== null) {
       const elapsed = conversion.occurredAt.getTime() - input.referralCreatedAt.getTime();
       if (elapsed > rule.durationDays * DAY_MS) {
-        skip(rule, 'DURATION_ENDED');
+        const end = new Date(input.referralCreatedAt.getTime() + rule.durationDays * DAY_MS);
+        skip(
+          rule,
+          'DURATION_ENDED',
+          `The rule rewards conversions within ${rule.durationDays} days of the referral (until ${end.toISOString()}); this one occurred at ${conversion.occurredAt.toISOString()}.`,
+        );
         continue;
       }
     }
     const prior = input.prior.get(priorKey(rule.lineageId, rule.recipient));
     if (rule.maxRewardsPerReferral !== null && (prior?.count ?? 0) >= rule.maxRewardsPerReferral) {
-      skip(rule, 'MAX_REWARDS_REACHED');
+      skip(
+        rule,
+        'MAX_REWARDS_REACHED',
+        `The referred customer already has ${prior?.count ?? 0} rewards from this rule, its maximum (maxRewardsPerReferral).`,
+      );
       continue;
     }
 
@@ -179,7 +214,11 @@ export function evaluateRewards(input: EngineInput): EngineResult {
       currency = rule.fixedCurrency ?? '';
     } else {
       if (conversion.amount === null || conversion.currency === null) {
-        skip(rule, 'NO_CONVERSION_AMOUNT');
+        skip(
+          rule,
+          'NO_CONVERSION_AMOUNT',
+          'A PERCENTAGE rule rewards a share of the amount paid, and this conversion has none.',
+        );
         continue;
       }
       const basisPoints = BigInt(override?.percentageBasisPoints ?? rule.percentageBasisPoints ?? 0);
@@ -188,11 +227,23 @@ export function evaluateRewards(input: EngineInput): EngineResult {
     }
 
     let capped = false;
-    if (rule.capAmount !== null && rule.capCurrency === currency) {
+    if (rule.capAmount !== null && rule.capCurrency !== currency) {
+      skip(
+        rule,
+        'CAP_CURRENCY_MISMATCH',
+        `The reward would be in ${currency} and the rule’s cap per referred customer (capPerReferral) is ${show(rule.capAmount, rule.capCurrency)}. Amounts are never converted between currencies, so that cap cannot limit it: a capped rule rewards only in its cap’s currency rather than pay uncapped (one rule per currency, each with its own cap, covers several).`,
+      );
+      continue;
+    }
+    if (rule.capAmount !== null) {
       const earned = prior?.totals.get(currency) ?? 0n;
       const left = rule.capAmount - earned;
       if (left <= 0n) {
-        skip(rule, 'CAP_REACHED');
+        skip(
+          rule,
+          'CAP_REACHED',
+          `The referred customer already earned ${show(earned, currency)} from this rule, whose cap per referred customer (capPerReferral) is ${show(rule.capAmount, currency)}: nothing is left.`,
+        );
         continue;
       }
       if (amount > left) {
@@ -201,7 +252,11 @@ export function evaluateRewards(input: EngineInput): EngineResult {
       }
     }
     if (amount <= 0n) {
-      skip(rule, 'ZERO_AMOUNT');
+      skip(
+        rule,
+        'ZERO_AMOUNT',
+        `The reward comes to ${show(amount, currency)} (rounded to the currency’s minor unit), and a reward of zero is not created.`,
+      );
       continue;
     }
     result.rewards.push({
