@@ -43,7 +43,7 @@ export function parseExportQuery(table: ExportTable, params: URLSearchParams, no
     if (!(PARAMETERS as readonly string[]).includes(name)) {
       problems.check(
         false,
-        [name],
+        [name.slice(0, 64)],
         `Unknown query parameter ${JSON.stringify(name.slice(0, 64))}: an export takes only from, to and programId.`,
       );
     } else if (seen.has(name)) {
