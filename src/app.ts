@@ -13,6 +13,7 @@ import { Authenticator } from './modules/auth/authenticate.js';
 import { TokenSigner } from './modules/auth/tokens.js';
 import { ClickRecorder } from './modules/click/click.service.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
+import { ExportMonitor } from './modules/export/export-monitor.js';
 import { RetentionJob } from './modules/events/retention.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
@@ -38,6 +39,8 @@ export interface App {
   readonly retention: RetentionJob;
   /** Subscription events executed once per group of identical subscribers; counts for tests. */
   readonly subscriptionExecution: SharedExecution;
+  /** The CSV exports streaming on this instance; `whenIdle()` resolves once none reads the database. */
+  readonly exports: ExportMonitor;
 }
 
 export interface BuildAppOptions {
@@ -81,8 +84,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError,
   });
 
+  const exports = new ExportMonitor();
   const metrics = new Metrics({
     db,
+    exports,
     clicks,
     dispatcher,
     webhooks,
@@ -102,7 +107,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     subscriptionExecution,
     graphiql,
   });
-  const server = createHttpServer({ config, logger, db, services, yoga, metrics, graphiql, rateLimiter });
+  const server = createHttpServer({ config, logger, db, services, yoga, metrics, graphiql, rateLimiter, exports });
   const sockets = serveGraphQLWebSocket({
     server,
     path: GRAPHQL_PATH,
@@ -123,6 +128,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     webhooks,
     retention,
     subscriptionExecution,
+    exports,
     start: async () => {
       await dispatcher.start();
       await webhooks.start();

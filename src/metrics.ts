@@ -11,6 +11,7 @@ import type { Database } from './db.js';
 import type { Logger } from './logger.js';
 import type { ClickRecorder } from './modules/click/click.service.js';
 import type { EventDispatcher } from './modules/events/dispatcher.js';
+import type { ExportMonitor } from './modules/export/export-monitor.js';
 import type { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import type { SharedExecution } from './realtime/shared-execution.js';
 
@@ -21,6 +22,8 @@ export interface MetricSources {
   dispatcher: EventDispatcher;
   webhooks: WebhookWorker;
   subscriptions: SharedExecution;
+  /** The CSV exports of this instance. */
+  exports: ExportMonitor;
   /** Open WebSocket connections of this instance. */
   openSockets(): number;
   /** Operations in flight on those connections (subscriptions and single results). */
@@ -29,7 +32,7 @@ export interface MetricSources {
 }
 
 /** The routes of the access log and of refgraph_http_request_duration_seconds: a fixed set. */
-export type Route = 'graphql' | 'redirect' | 'healthz' | 'readyz' | 'metrics' | 'other';
+export type Route = 'graphql' | 'redirect' | 'healthz' | 'readyz' | 'metrics' | 'export' | 'other';
 
 /** Distinct operation names kept as label values; later ones are counted under OTHER_OPERATIONS. */
 export const MAX_OPERATION_NAMES = 200;
@@ -73,7 +76,7 @@ export class Metrics {
     collectDefaultMetrics({ register: registry });
     this.httpDuration = new Histogram({
       name: 'refgraph_http_request_duration_seconds',
-      help: 'HTTP requests by route (graphql, redirect, healthz, readyz, metrics, other) and status, until the response ended',
+      help: 'HTTP requests by route (graphql, redirect, healthz, readyz, metrics, export, other) and status, until the response ended',
       labelNames: ['route', 'status'],
       buckets: SECONDS_BUCKETS,
       registers: [registry],
@@ -96,7 +99,7 @@ export class Metrics {
     };
     sources.db.statements.observers.add(observer);
     this.detach = () => sources.db.statements.observers.delete(observer);
-    const { db, clicks, dispatcher, webhooks, subscriptions } = sources;
+    const { db, clicks, dispatcher, webhooks, subscriptions, exports } = sources;
     total(
       registry,
       'refgraph_sql_statements_total',
@@ -203,6 +206,28 @@ export class Metrics {
       'Subscription events whose execution was reused by another subscriber of its group',
       () => subscriptions.reused,
     );
+
+    gauge(registry, 'refgraph_exports_active', 'CSV exports streaming now', () => exports.active);
+    new Counter({
+      name: 'refgraph_exports_total',
+      help: 'CSV exports ended, by table and outcome (completed; aborted: the client went away; failed: a server error)',
+      labelNames: ['table', 'outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { table, outcome, count } of exports.totals()) this.inc({ table, outcome }, count);
+      },
+    });
+    new Counter({
+      name: 'refgraph_export_rows_total',
+      help: 'Rows sent by CSV exports, by table (aborted exports up to where they stopped)',
+      labelNames: ['table'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { table, count } of exports.rows()) this.inc({ table }, count);
+      },
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 // The database going away under a running server: clients are told to retry later (503,
-// SERVICE_UNAVAILABLE), the log says so once a second, not once per statement, and nothing
+// SERVICE_UNAVAILABLE; CSV exports too), the log says so once a second, not once per statement, and nothing
 // acknowledged is lost. The server reaches PostgreSQL through a TCP proxy that the test cuts and
 // restores. PostgreSQL only (the embedded database cannot go away).
 import net from 'node:net';
@@ -135,6 +135,14 @@ describe.skipIf(skip !== null)(`database outage${skip ? ` (skipped: ${skip})` : 
       expect(res.body.errors?.map((e) => e.extensions?.['code'])).toEqual(['SERVICE_UNAVAILABLE']);
       expect(res.body.errors![0]!.message).toMatch(/retry later/);
     }
+    // A CSV export is refused before its status is sent, rather than a 200 with a cut body.
+    const exported = await fetch(`${url}/export/rewards.csv`, {
+      headers: { authorization: `Bearer ${ws.keys.test.secret}` },
+    });
+    expect([exported.status, exported.headers.get('retry-after')]).toEqual([503, '5']);
+    expect(((await exported.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe(
+      'SERVICE_UNAVAILABLE',
+    );
     // Clicks are still acknowledged while the database is away (links cached): written once it is back.
     const clicks = await Promise.all(
       Array.from({ length: 5 }, () => fetch(`${url}/r/${code}`, { redirect: 'manual' })),

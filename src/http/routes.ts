@@ -10,6 +10,9 @@ import { currentRequest, requestIdFrom, withRequestId } from '../lib/request-con
 import type { Logger } from '../logger.js';
 import { type Metrics, metricsAuthorized, type Route } from '../metrics.js';
 import { REDIRECT_PREFIX, serveRedirect, visitorIp } from '../modules/click/redirect.js';
+import type { ExportMonitor } from '../modules/export/export-monitor.js';
+import { EXPORT_PREFIX, serveExport } from '../modules/export/export.http.js';
+import { credentialKey } from '../realtime/connections.js';
 
 const METRICS_PATH = '/metrics';
 
@@ -22,6 +25,7 @@ export interface HttpServerOptions {
   metrics: Metrics;
   graphiql: GraphiQLAssets;
   rateLimiter: RateLimiter;
+  exports: ExportMonitor;
 }
 
 /** A request's route, for the metrics: a fixed set of values whatever the path. */
@@ -31,15 +35,17 @@ function routeOf(path: string): Route {
   if (path === '/healthz') return 'healthz';
   if (path === '/readyz') return 'readyz';
   if (path === METRICS_PATH) return 'metrics';
+  if (path.startsWith(EXPORT_PREFIX)) return 'export';
   return 'other';
 }
 
 /**
  * The HTTP server, not yet listening: GraphQL at /graphql, health checks, metrics, GraphiQL's
- * assets and the redirects; every request in its request-id scope, timed and access-logged.
+ * assets, the redirects and the CSV exports; every request in its request-id scope, timed and
+ * access-logged.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const { config, logger, db, services, yoga, metrics, graphiql, rateLimiter } = options;
+  const { config, logger, db, services, yoga, metrics, graphiql, rateLimiter, exports } = options;
 
   const server: Server = createServer((req, res) => {
     const started = performance.now();
@@ -133,6 +139,19 @@ export function createHttpServer(options: HttpServerOptions): Server {
         return;
       }
       return serveRedirect(req, res, path, services);
+    }
+    if (path?.startsWith(EXPORT_PREFIX)) {
+      return serveExport(req, res, path, {
+        db,
+        authenticate: (header) => services.authenticator.authenticate(header),
+        // Like a GraphQL request: one operation of the credential, or of the address without one.
+        rateLimit: (auth) =>
+          auth
+            ? rateLimiter.consume('credential', credentialKey(auth))
+            : rateLimiter.consume('anonymous', visitorIp(req, config.trustProxy) ?? 'unknown'),
+        monitor: exports,
+        logger,
+      });
     }
     return json(res, 404, { error: `No route for ${req.method} ${path}. GraphQL is served at ${GRAPHQL_PATH}.` });
   }

@@ -7,10 +7,10 @@
 -- payout holds is no longer `available` (it gets its PAYOUT entry), and (2) CREDIT and DISCOUNT
 -- rewards leave the cash balances (they have their own, derived from their statuses).
 
--- Payouts: CANCELED, why and when a payout was released, and a listing index.
+-- Payouts: CANCELED, why and when a payout was released. (Their listing index, (workspaceId,
+-- mode, createdAt, id), comes with the exports' migration.)
 ALTER TYPE "PayoutStatus" ADD VALUE 'CANCELED';
 ALTER TABLE "Payout" ADD COLUMN "failureReason" TEXT, ADD COLUMN "releasedAt" TIMESTAMPTZ(3);
-CREATE INDEX "Payout_workspaceId_mode_createdAt_idx" ON "Payout"("workspaceId", "mode", "createdAt");
 
 -- Programs: the minimum payout of a batch run.
 ALTER TABLE "Program" ADD COLUMN "minimumPayoutAmount" BIGINT, ADD COLUMN "minimumPayoutCurrency" VARCHAR(3);
@@ -59,5 +59,3 @@ SELECT gen_random_uuid(), p."workspaceId", p."mode", p."partnerId", 'PAYOUT', -p
        'Held by this PENDING payout (written by the money-operations migration).', p."createdAt"
   FROM "Payout" p
  WHERE p."status" = 'PENDING' AND p."amount" > 0;
-
-CREATE INDEX "LedgerEntry_workspaceId_mode_createdAt_idx" ON "LedgerEntry"("workspaceId", "mode", "createdAt");
