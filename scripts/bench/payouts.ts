@@ -2,13 +2,13 @@
 // set-based SQL version of the same money movement, on two identical workspaces of one database.
 //
 // Each partner has one APPROVED CASH reward (with its REWARD_APPROVED entry) and a credit. refgraph
-// pays each partner in a transaction of its own under the partner's ledger lock (payout row, PAYOUT
-// entry, the rewards held, a `payout.created` event); the baseline does the same rows for every
-// partner in one statement, without locks or events — the floor, not a competitor. Reported: wall
+// pays partners in chunks of 200, a transaction each under their ledger locks (payout rows, PAYOUT
+// entries, the rewards held, `payout.created` events); the baseline does the same rows for every
+// partner in one transaction of six set-based statements, without locks or events — the floor,
+// not a competitor. Reported: wall
 // time per run, statements sent (db.statements), and the ratio of the two times.
 import { performance } from 'node:perf_hooks';
 import { openDatabase } from '../../src/db.js';
-import { sql } from '../../src/lib/sql.js';
 import type { Tenant } from '../../src/domain/tenant.js';
 import { createPayouts } from '../../src/modules/payout/payout.service.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
@@ -99,26 +99,35 @@ async function seed(prisma: Parameters<typeof bulkInsert>[0], tenant: Tenant, pa
   }
 }
 
-/** The same money movement for every due partner, set-based, in one statement (no locks, no events). */
-const handWritten = (workspaceId: string) => sql`
-  WITH due AS (
-    SELECT "partnerId", sum("amount") AS amount FROM "LedgerEntry"
-     WHERE "workspaceId" = ${workspaceId}::uuid AND "mode" = 'TEST' AND "currency" = 'USD'
-     GROUP BY "partnerId" HAVING sum("amount") > 0
-  ), po AS (
-    INSERT INTO "Payout" ("id", "workspaceId", "mode", "partnerId", "amount", "currency", "status", "updatedAt")
-    SELECT gen_random_uuid(), ${workspaceId}::uuid, 'TEST', "partnerId", amount, 'USD', 'PENDING', now() FROM due
-    RETURNING "id", "partnerId", "amount"
-  ), entries AS (
-    INSERT INTO "LedgerEntry" ("id", "workspaceId", "mode", "partnerId", "type", "amount", "currency", "payoutId")
-    SELECT gen_random_uuid(), ${workspaceId}::uuid, 'TEST', "partnerId", 'PAYOUT', -"amount", 'USD', "id" FROM po
-  ), held AS (
-    UPDATE "Reward" r SET "payoutId" = po."id" FROM po
-     WHERE r."workspaceId" = ${workspaceId}::uuid AND r."mode" = 'TEST' AND r."partnerId" = po."partnerId" AND r."currency" = 'USD'
-       AND r."recipient" = 'REFERRER' AND r."kind" = 'CASH' AND r."status" = 'APPROVED' AND r."payoutId" IS NULL
-    RETURNING 1
-  )
-  SELECT (SELECT count(*) FROM po) AS payouts, (SELECT count(*) FROM held) AS rewards`;
+/**
+ * The same money movement for every due partner, set-based, in one transaction of six statements
+ * (no locks, no events): the due partners into an analyzed temporary table (so the planner joins
+ * 10 000 of them to their rewards by hash, not row by row), then one INSERT or UPDATE per table.
+ */
+async function handWritten(db: Awaited<ReturnType<typeof openDatabase>>, workspaceId: string): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.sql`
+      CREATE TEMPORARY TABLE due ON COMMIT DROP AS
+      SELECT "partnerId", sum("amount") AS amount, gen_random_uuid() AS "payoutId" FROM "LedgerEntry"
+       WHERE "workspaceId" = ${workspaceId}::uuid AND "mode" = 'TEST' AND "currency" = 'USD'
+       GROUP BY "partnerId" HAVING sum("amount") > 0`;
+    await tx.sql`ANALYZE due`;
+    const paid = await tx.sql<{ n: string }>`
+      WITH po AS (
+        INSERT INTO "Payout" ("id", "workspaceId", "mode", "partnerId", "amount", "currency", "status", "updatedAt")
+        SELECT "payoutId", ${workspaceId}::uuid, 'TEST', "partnerId", amount, 'USD', 'PENDING', now() FROM due
+        RETURNING 1
+      ) SELECT count(*)::text AS n FROM po`;
+    await tx.sql`
+      INSERT INTO "LedgerEntry" ("id", "workspaceId", "mode", "partnerId", "type", "amount", "currency", "payoutId")
+      SELECT gen_random_uuid(), ${workspaceId}::uuid, 'TEST', "partnerId", 'PAYOUT', -amount, 'USD', "payoutId" FROM due`;
+    await tx.sql`
+      UPDATE "Reward" r SET "payoutId" = due."payoutId" FROM due
+       WHERE r."workspaceId" = ${workspaceId}::uuid AND r."mode" = 'TEST' AND r."partnerId" = due."partnerId" AND r."currency" = 'USD'
+         AND r."recipient" = 'REFERRER' AND r."kind" = 'CASH' AND r."status" = 'APPROVED' AND r."payoutId" IS NULL`;
+    return Number(paid[0]!.n);
+  });
+}
 
 export const payoutsSuite: BenchSuite = {
   name: SUITE,
@@ -147,13 +156,12 @@ export const payoutsSuite: BenchSuite = {
       if (result.payouts.length !== partners)
         throw new Error(`createPayouts paid ${result.payouts.length} of ${partners}`);
 
-      log(`${SUITE}: the hand-written statement…`);
+      log(`${SUITE}: the hand-written statements…`);
       statements = db.statements.count;
       started = performance.now();
-      const [row] = await db.sql<{ payouts: string }>`${handWritten(b.workspaceId)}`;
+      const handPaid = await handWritten(db, b.workspaceId);
       const sqlMs = performance.now() - started;
-      if (Number(row!.payouts) !== partners)
-        throw new Error(`the hand-written run paid ${row!.payouts} of ${partners}`);
+      if (handPaid !== partners) throw new Error(`the hand-written run paid ${handPaid} of ${partners}`);
 
       const line = (scenario: string, ms: number, notes: string): BenchResult => ({
         suite: SUITE,
