@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../../generated/prisma/client.js';
-import { DomainError, notFound } from '../../domain/errors.js';
+import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
+import { findPartnerByKey, type PartnerKey } from '../partner/partner-key.js';
 import { hashSecret, sameHash } from './keys.js';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -139,7 +140,7 @@ export async function createPartnerToken(
   prisma: PrismaClient,
   signer: TokenSigner,
   tenant: Tenant & { apiKeyId: string },
-  input: { partnerId: string | null; ttlSeconds: number | null | undefined },
+  input: PartnerKey & { ttlSeconds: number | null | undefined },
 ): Promise<{ token: string; expiresAt: Date }> {
   const ttl = input.ttlSeconds ?? PARTNER_TOKEN_DEFAULT_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < PARTNER_TOKEN_MIN_TTL_SECONDS || ttl > PARTNER_TOKEN_MAX_TTL_SECONDS) {
@@ -149,12 +150,7 @@ export async function createPartnerToken(
       ['input', 'ttlSeconds'],
     );
   }
-  const partner = input.partnerId
-    ? await prisma.partner.findUnique({
-        where: { id_workspaceId_mode: { id: input.partnerId, workspaceId: tenant.workspaceId, mode: tenant.mode } },
-      })
-    : null;
-  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  const partner = await findPartnerByKey(prisma, { workspaceId: tenant.workspaceId, mode: tenant.mode }, input);
   return signer.sign(
     {
       typ: 'partner',

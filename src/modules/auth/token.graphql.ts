@@ -1,6 +1,7 @@
 import { builder } from '../../graphql/builder.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
-import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
+import { tenantOf } from '../../graphql/scope.js';
 import {
   createPartnerToken,
   issueAccessToken,
@@ -76,8 +77,9 @@ builder.mutationField('refreshAccessToken', (t) =>
 );
 
 const CreatePartnerTokenInput = builder.inputType('CreatePartnerTokenInput', {
+  description: 'Whose token (exactly one of `partnerId` or `partnerExternalId`) and for how long.',
   fields: (t) => ({
-    partnerId: t.id({ required: true }),
+    ...partnerKeyFields(t, 'The partner the token acts for'),
     ttlSeconds: t.int({ description: 'Lifetime in seconds, 60 to 2592000 (30 days); default 3600.' }),
   }),
 });
@@ -104,7 +106,7 @@ builder.mutationField('createPartnerToken', (t) =>
           ctx.db.prisma,
           ctx.tokens,
           { ...tenantOf(ctx), apiKeyId: ctx.auth!.apiKeyId! },
-          { partnerId: rowIdFrom(String(input.partnerId), 'Partner'), ttlSeconds: input.ttlSeconds },
+          { ...partnerKeyFrom(input), ttlSeconds: input.ttlSeconds },
         ),
       ),
   }),

@@ -1,15 +1,17 @@
 import { builder } from '../../graphql/builder.js';
 import { MoneyInputRef } from '../../graphql/money.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
-import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
+import { tenantOf } from '../../graphql/scope.js';
 import { BalanceRef } from './balance.graphql.js';
 import type { Balance } from './balance.service.js';
 import { CREDIT_KEY_MAX, creditBalance, NOTE_MAX } from './credit.service.js';
 
 const CreditBalanceInput = builder.inputType('CreditBalanceInput', {
-  description: 'A manual credit (or, with a negative amount, a debit) of a partner’s available balance.',
+  description:
+    'A manual credit (or, with a negative amount, a debit) of a partner’s available balance; the partner is named by exactly one of `partnerId` or `partnerExternalId`.',
   fields: (t) => ({
-    partnerId: t.id({ required: true }),
+    ...partnerKeyFields(t, 'The partner to credit'),
     amount: t.field({
       type: MoneyInputRef,
       required: true,
@@ -48,7 +50,7 @@ builder.mutationField('creditBalance', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const { balance } = await creditBalance(ctx.db.prisma, tenantOf(ctx), {
-          partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+          ...partnerKeyFrom(input),
           amount: input.amount,
           note: input.note,
           idempotencyKey: input.idempotencyKey,

@@ -9,13 +9,12 @@ import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 import { prismaSql } from '../../lib/sql.js';
 import { partnerBalance, type Balance } from './balance.service.js';
 import { lockLedgers } from './ledger-lock.js';
+import { findPartnerByKey, partnerKeyError, type PartnerKey } from '../partner/partner-key.js';
 
 export const NOTE_MAX = 500;
 export const CREDIT_KEY_MAX = 255;
 
-export interface CreditInput {
-  /** Row id of the partner; null when the given id was malformed or of another type. */
-  partnerId: string | null;
+export interface CreditInput extends PartnerKey {
   amount: { amount: string; currency: string };
   note?: string | null;
   idempotencyKey: string;
@@ -58,14 +57,13 @@ export async function creditBalance(prisma: PrismaClient, tenant: Tenant, input:
     if (!(error instanceof DomainError)) throw error;
     v.add(error);
   }
+  const keyProblem = partnerKeyError(input);
+  if (keyProblem) v.add(keyProblem);
   v.throwIfAny();
   const money = currency!;
 
   return prisma.$transaction(async (tx) => {
-    const partner = input.partnerId
-      ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
-      : null;
-    if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
+    const partner = await findPartnerByKey(tx, tenant, input);
     await lockLedgers(prismaSql(tx), tenant, [partner.id]);
 
     const { count } = await tx.ledgerEntry.createMany({

@@ -1,4 +1,5 @@
 import { builder } from '../../graphql/builder.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { VANITY_CODE_MAX } from './codes.js';
@@ -81,11 +82,10 @@ const linkPayload = (name: string, description: string) =>
   }));
 
 const CreateReferralLinkInput = builder.inputType('CreateReferralLinkInput', {
+  description:
+    'Whose link (exactly one of `partnerId` or `partnerExternalId`; a PARTNER credential names its own partner), in which program, with which code and destination.',
   fields: (t) => ({
-    partnerId: t.id({
-      required: true,
-      description: 'The partner’s global id (a PARTNER credential: its own partner).',
-    }),
+    ...partnerKeyFields(t, 'The partner who will share the link (a PARTNER credential: its own partner)'),
     programId: t.id({
       required: true,
       description: 'The program’s global id; the partner’s enrollment in it must be APPROVED.',
@@ -110,7 +110,7 @@ builder.mutationField('createReferralLink', (t) =>
     type: CreateReferralLinkPayload,
     description:
       'An extra link for a partner in a program where their enrollment is APPROVED (not enrolled: NOT_FOUND; not approved: INVALID_TRANSITION). ' +
-      'A taken code is DUPLICATE. ADMIN credentials, and PARTNER credentials for their own partner only (another partner is NOT_FOUND).',
+      'A taken code is DUPLICATE. ADMIN credentials, and PARTNER credentials for their own partner only (another partner, by either id, is NOT_FOUND).',
     // Declared here rather than as a builder scope: the one field a PARTNER credential may write.
     authScopes: (_root, _args, ctx) => ctx.auth?.role === 'ADMIN' || ctx.auth?.role === 'PARTNER',
     args: { input: t.arg({ type: CreateReferralLinkInput, required: true }) },
@@ -121,7 +121,7 @@ builder.mutationField('createReferralLink', (t) =>
           ctx.db.prisma,
           tenantOf(ctx),
           {
-            partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+            ...partnerKeyFrom(input),
             programId: rowIdFrom(String(input.programId), 'Program'),
             code: input.code,
             destinationUrl: input.destinationUrl,

@@ -4,6 +4,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
 import { linkCreated, linkDisabled } from '../events/payloads.js';
+import { findPartnerByKey, partnerKeyError, partnerKeyField, type PartnerKey } from '../partner/partner-key.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 
 /** A client or an interactive transaction: services work inside either. */
@@ -78,9 +79,8 @@ export function createDefaultLink(
   );
 }
 
-export interface CreateReferralLinkInput {
-  /** Row ids; null when the given global id was malformed or of another type. */
-  partnerId: string | null;
+export interface CreateReferralLinkInput extends PartnerKey {
+  /** Row id; null when the given global id was malformed or of another type. */
   programId: string | null;
   /** A vanity code; absent or null: a generated one. */
   code?: string | null;
@@ -117,14 +117,11 @@ export async function createReferralLink(
     if ('problem' in normalized) v.check(false, ['input', 'destinationUrl'], normalized.problem);
     else ({ href: destinationUrl, hostname: destinationHost } = normalized);
   }
+  const keyProblem = partnerKeyError(input);
+  if (keyProblem) v.add(keyProblem);
   v.throwIfAny();
 
-  if (!input.partnerId || (onlyForPartnerId !== null && input.partnerId !== onlyForPartnerId))
-    throw notFound('Partner', ['input', 'partnerId']);
-  const partner = await prisma.partner.findUnique({
-    where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } },
-  });
-  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  const partner = await findPartnerByKey(prisma, tenant, input, { onlyPartnerId: onlyForPartnerId });
   const program = input.programId
     ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } })
     : null;
@@ -151,7 +148,7 @@ export async function createReferralLink(
     throw new DomainError(
       'INVALID_TRANSITION',
       `Partner "${partner.externalId}" is BANNED; a banned partner cannot get new links.`,
-      ['input', 'partnerId'],
+      partnerKeyField(input),
     );
   }
   if (program.status === 'ARCHIVED') {

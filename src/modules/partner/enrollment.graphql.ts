@@ -1,5 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { EnrollmentStatusEnum } from '../../graphql/enums.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import type { EnrollmentStatus } from '../../generated/prisma/enums.js';
@@ -84,8 +85,9 @@ const enrollmentPayload = (name: string, description: string) =>
   }));
 
 const EnrollPartnerInput = builder.inputType('EnrollPartnerInput', {
+  description: 'Which partner (exactly one of `partnerId` or `partnerExternalId`) to put in which program.',
   fields: (t) => ({
-    partnerId: t.id({ required: true, description: 'The partner’s global id.' }),
+    ...partnerKeyFields(t, 'The partner to enroll'),
     programId: t.id({ required: true, description: 'The program’s global id.' }),
   }),
 });
@@ -103,7 +105,7 @@ builder.mutationField('enrollPartner', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const enrollment = await enrollPartner(ctx.db.prisma, tenantOf(ctx), {
-          partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+          ...partnerKeyFrom(input),
           programId: rowIdFrom(String(input.programId), 'Program'),
         });
         return { enrollmentId: enrollment.id };

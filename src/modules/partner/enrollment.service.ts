@@ -5,6 +5,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import { appendEvent } from '../events/outbox.js';
 import { enrollmentCreated, enrollmentStatusChanged } from '../events/payloads.js';
 import { createDefaultLink, type Db } from '../link/link.service.js';
+import { findPartnerByKey, partnerKeyField, type PartnerKey } from './partner-key.js';
 
 /** The status changes an admin may make; anything else is INVALID_TRANSITION. */
 const TRANSITIONS: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
@@ -81,18 +82,15 @@ const alreadyEnrolled = (externalId: string, programName: string | null, field: 
 export async function enrollPartner(
   prisma: PrismaClient,
   tenant: Tenant,
-  input: { partnerId: string | null; programId: string | null },
+  input: PartnerKey & { programId: string | null },
 ): Promise<Enrollment> {
   let externalId = '';
   try {
     return await prisma.$transaction(async (tx) => {
-      const partner = input.partnerId
-        ? await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
-        : null;
-      if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+      const partner = await findPartnerByKey(tx, tenant, input);
       externalId = partner.externalId;
       return enrollInTransaction(tx, tenant, partner, input.programId, {
-        partner: ['input', 'partnerId'],
+        partner: partnerKeyField(input),
         program: ['input', 'programId'],
       });
     });

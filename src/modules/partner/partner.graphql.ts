@@ -3,6 +3,7 @@ import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 import { PartnerStatusEnum } from '../../graphql/enums.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -240,8 +241,9 @@ builder.mutationField('updatePartner', (t) =>
 );
 
 const SetPartnerStatusInput = builder.inputType('SetPartnerStatusInput', {
+  description: 'Which partner (exactly one of `partnerId` or `partnerExternalId`) and its new status.',
   fields: (t) => ({
-    partnerId: t.id({ required: true, description: 'The partner’s global id.' }),
+    ...partnerKeyFields(t, 'The partner'),
     status: t.field({ type: PartnerStatusEnum, required: true, description: 'The status to set.' }),
   }),
 });
@@ -265,7 +267,7 @@ builder.mutationField('setPartnerStatus', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const partner = await setPartnerStatus(ctx.db.prisma, tenantOf(ctx), {
-          partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+          ...partnerKeyFrom(input),
           status: input.status,
         });
         ctx.clicks.forgetLink(); // the cached link facts carry the partner's status

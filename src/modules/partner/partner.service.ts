@@ -3,10 +3,10 @@ import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
+import { EXTERNAL_ID_MAX, findPartnerByKey, type PartnerKey } from './partner-key.js';
 import { appendEvent } from '../events/outbox.js';
 import { partnerCreated, partnerStatusChanged, partnerUpdated } from '../events/payloads.js';
 
-export const EXTERNAL_ID_MAX = 255;
 export const NAME_MAX = 200;
 export const EMAIL_MAX = 320;
 export const SEARCH_MAX = 100;
@@ -163,12 +163,9 @@ function findPartner(
 export async function setPartnerStatus(
   prisma: PrismaClient,
   tenant: Tenant,
-  input: { partnerId: string | null; status: PartnerStatus },
+  input: PartnerKey & { status: PartnerStatus },
 ): Promise<Partner> {
-  const partner = input.partnerId
-    ? await prisma.partner.findUnique({ where: { id_workspaceId_mode: { id: input.partnerId, ...tenant } } })
-    : null;
-  if (!partner) throw notFound('Partner', ['input', 'partnerId']);
+  const partner = await findPartnerByKey(prisma, tenant, input);
   if (partner.status === input.status) return partner;
   return prisma.$transaction(async (tx) => {
     const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });

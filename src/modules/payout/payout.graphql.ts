@@ -4,6 +4,7 @@ import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { PayoutStatusEnum } from '../../graphql/enums.js';
 import { MoneyInputRef, MoneyRef } from '../../graphql/money.js';
+import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { partnerFilter, rowIdFrom, tenantOf } from '../../graphql/scope.js';
 import { parseCurrency } from '../../lib/money.js';
@@ -39,8 +40,9 @@ const payoutField = (t: Parameters<Parameters<typeof payloadType<{ payoutId: str
   });
 
 const CreatePayoutInput = builder.inputType('CreatePayoutInput', {
+  description: 'Whom to pay (exactly one of `partnerId` or `partnerExternalId`), in which currency, and how.',
   fields: (t) => ({
-    partnerId: t.id({ required: true }),
+    ...partnerKeyFields(t, 'The partner to pay'),
     currency: t.string({
       required: true,
       description: 'ISO 4217 code: the payout pays the partner’s available CASH balance in this currency.',
@@ -72,7 +74,7 @@ builder.mutationField('createPayout', (t) =>
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
         const payout = await createPayout(ctx.db.prisma, tenantOf(ctx), {
-          partnerId: rowIdFrom(String(input.partnerId), 'Partner'),
+          ...partnerKeyFrom(input),
           currency: input.currency,
           method: input.method,
         });

@@ -8,6 +8,7 @@ import { appendEvent, appendEvents } from '../events/outbox.js';
 import { payoutCreated, payoutPaid, payoutReleased } from '../events/payloads.js';
 import { partnerBalances } from '../ledger/balance.service.js';
 import { lockLedgers } from '../ledger/ledger-lock.js';
+import { findPartnerByKey, partnerKeyError, type PartnerKey } from '../partner/partner-key.js';
 import { appendStatusEvents, applyStatusChange, loadRewards, MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 
 // Payouts pay a partner's whole available CASH balance in one currency. The money rules are in
@@ -31,9 +32,7 @@ function cleanText(value: string | null | undefined, max: number, field: string[
   return text;
 }
 
-export interface CreatePayoutInput {
-  /** Row id; null when the given id was malformed or of another type. */
-  partnerId: string | null;
+export interface CreatePayoutInput extends PartnerKey {
   currency: string;
   method?: string | null;
 }
@@ -127,12 +126,11 @@ async function payOut(
 export async function createPayout(prisma: PrismaClient, tenant: Tenant, input: CreatePayoutInput): Promise<Payout> {
   const currency = parseCurrency(input.currency, ['input', 'currency']);
   const method = cleanText(input.method, METHOD_MAX, ['input', 'method'], 'A method');
-  if (!input.partnerId) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
-  const partnerId = input.partnerId;
+  const keyProblem = partnerKeyError(input);
+  if (keyProblem) throw keyProblem;
 
   return prisma.$transaction(async (tx) => {
-    const partner = await tx.partner.findUnique({ where: { id_workspaceId_mode: { id: partnerId, ...tenant } } });
-    if (!partner) throw new DomainError('NOT_FOUND', 'Partner not found.', ['input', 'partnerId']);
+    const partner = await findPartnerByKey(tx, tenant, input);
     const result = (await payOut(tx, tenant, [partner.id], currency, { method, minimum: null })).get(partner.id)!;
     if ('reason' in result) {
       throw new DomainError(
