@@ -4,10 +4,10 @@
 // error event, a graphql-ws `error` message — never a 500 or "Unexpected error.". And a
 // conversion's occurredAt must fall in the domain's range (VALIDATION, nothing stored).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { parseDateTime } from '../src/lib/datetime.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { rawSocket } from './helpers/ws.js';
 
 let server: TestServer;
 let ws: CreatedWorkspace;
@@ -248,7 +248,7 @@ describe('a variable its type refuses', () => {
   });
 
   it('is a graphql-ws `error` message naming the variable; the socket stays usable', async () => {
-    const socket = await rawSocket(admin);
+    const socket = await rawSocket(server.url, admin);
     try {
       socket.send({ id: 'q1', type: 'subscribe', payload: { query: FILTERED, variables: { at: '2026-02-30' } } });
       const error = await socket.next('q1');
@@ -326,48 +326,3 @@ describe('recordConversion occurredAt', () => {
     });
   });
 });
-
-interface RawMessage {
-  id?: string;
-  type: string;
-  payload?: unknown;
-}
-
-/** A raw graphql-transport-ws socket, acknowledged; `next(id)` waits for the next message of that operation. */
-async function rawSocket(
-  token: string,
-): Promise<{ send(message: RawMessage): void; next(id: string): Promise<RawMessage>; close(): void }> {
-  const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-  const received: RawMessage[] = [];
-  const waiters: Array<{ id: string; resolve: (message: RawMessage) => void }> = [];
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as RawMessage;
-    const waiter = waiters.find((w) => w.id === (message.id ?? message.type));
-    if (waiter) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(message);
-    } else received.push(message);
-  });
-  const next = (id: string) => {
-    const ready = received.findIndex((m) => (m.id ?? m.type) === id);
-    if (ready >= 0) return Promise.resolve(received.splice(ready, 1)[0]!);
-    return new Promise<RawMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no message for "${id}" within 10 s`)), 10_000);
-      waiters.push({
-        id,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-    });
-  };
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  const ack = next('connection_ack');
-  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
-  await ack;
-  return { send: (message) => socket.send(JSON.stringify(message)), next, close: () => socket.close() };
-}
