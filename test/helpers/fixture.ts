@@ -42,13 +42,16 @@ export function useTwoWorkspaces(
   options: { env?: Record<string, string>; names?: [string, string] } = {},
 ): TwoWorkspaces {
   const { env = {}, names = ['Workspace A', 'Workspace B'] } = options;
-  let server: TestServer | undefined;
-  let made: { ws: CreatedWorkspace; other: CreatedWorkspace; tenant: Tenant; otherTenant: Tenant } | undefined;
+  let server: TestServer | undefined; // set first, so that afterAll closes it even if a workspace fails
+  let made:
+    | { server: TestServer; ws: CreatedWorkspace; other: CreatedWorkspace; tenant: Tenant; otherTenant: Tenant }
+    | undefined;
   beforeAll(async () => {
     server = await startTestServer(env);
     const ws = await server.workspace(names[0]);
     const other = await server.workspace(names[1]);
     made = {
+      server,
       ws,
       other,
       tenant: { workspaceId: ws.workspace.id, mode: 'TEST' },
@@ -59,8 +62,8 @@ export function useTwoWorkspaces(
     await server?.close();
   });
   const ready = () => {
-    if (!server || !made) throw new Error('useTwoWorkspaces: its server and workspaces are made in beforeAll');
-    return { server, ...made };
+    if (!made) throw new Error('useTwoWorkspaces: its server and workspaces are made in beforeAll');
+    return made;
   };
   return {
     get server() {
