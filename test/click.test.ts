@@ -7,15 +7,10 @@ import { ClickRecorder, clip, normalizeIp, type LinkFacts, type QueryFn } from '
 import { codeFromPath, withParams } from '../src/modules/click/redirect.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ names: ['Clicks', 'Other'] });
 
 const TRACK = graphql(`
   mutation ClickTrack($input: TrackClickInput!) {
@@ -58,7 +53,7 @@ interface FixtureOptions {
 const newCode = () => `T${randomBytes(5).toString('hex')}`;
 
 /** Program, partner, enrollment and link rows, written directly (their mutations live elsewhere). */
-async function linkFixture(ws: CreatedWorkspace, o: FixtureOptions = {}, target: TestServer = server) {
+async function linkFixture(ws: CreatedWorkspace, o: FixtureOptions = {}, target: TestServer = fixture.server) {
   const prisma = target.testDb.db.prisma;
   const workspaceId = ws.workspace.id;
   const mode = o.mode ?? 'TEST';
@@ -101,7 +96,7 @@ async function linkFixture(ws: CreatedWorkspace, o: FixtureOptions = {}, target:
   return { program, partner, enrollment, link };
 }
 
-function visit(path: string, headers: Record<string, string> = {}, target: TestServer = server) {
+function visit(path: string, headers: Record<string, string> = {}, target: TestServer = fixture.server) {
   return fetch(`${target.url}${path}`, { redirect: 'manual', headers });
 }
 
@@ -114,19 +109,14 @@ function clickIdOf(res: Response): string {
   return clickId!;
 }
 
-async function writtenClicks(linkId: string, target: TestServer = server) {
+async function writtenClicks(linkId: string, target: TestServer = fixture.server) {
   await target.app.services.clicks.flush();
   return target.testDb.db.prisma.click.findMany({ where: { linkId }, orderBy: { id: 'asc' } });
 }
 
-let workspace: CreatedWorkspace;
-beforeAll(async () => {
-  workspace = await server.workspace('Clicks');
-});
-
 describe('GET /r/{code}', () => {
   it('redirects to the link’s destination, keeping its query and fragment, with ref and rg_click added', async () => {
-    const { link, program, partner } = await linkFixture(workspace, {
+    const { link, program, partner } = await linkFixture(fixture.ws, {
       code: 'Summer-Sale_1',
       linkDestination: 'https://shop.example.com/landing?utm_source=news&q=a%20b&flag#pricing',
     });
@@ -145,13 +135,13 @@ describe('GET /r/{code}', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-robots-tag')).toContain('noindex');
 
-    const decoded = server.app.services.clicks.decodeClickId(clickId)!;
+    const decoded = fixture.server.app.services.clicks.decodeClickId(clickId)!;
     expect(decoded).toMatchObject({ linkId: link.id, discarded: false });
     const rows = await writtenClicks(link.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       id: decoded.clickRowId,
-      workspaceId: workspace.workspace.id,
+      workspaceId: fixture.ws.workspace.id,
       mode: 'TEST',
       linkId: link.id,
       programId: program.id,
@@ -165,7 +155,7 @@ describe('GET /r/{code}', () => {
   });
 
   it('finds a code in any case and passes it on as created', async () => {
-    const { link } = await linkFixture(workspace, { code: 'MiXeDCase' });
+    const { link } = await linkFixture(fixture.ws, { code: 'MiXeDCase' });
     const res = await visit('/r/mixedcase');
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get('location')!).searchParams.get('ref')).toBe('MiXeDCase');
@@ -173,20 +163,20 @@ describe('GET /r/{code}', () => {
   });
 
   it('falls back to the program’s destination, then to PUBLIC_URL', async () => {
-    const viaProgram = await linkFixture(workspace, { programDestination: 'https://shop.example.com/join' });
+    const viaProgram = await linkFixture(fixture.ws, { programDestination: 'https://shop.example.com/join' });
     const res1 = await visit(`/r/${viaProgram.link.code}`);
     expect(res1.headers.get('location')).toMatch(/^https:\/\/shop\.example\.com\/join\?ref=T[0-9a-f]+&rg_click=ck_/);
 
-    const bare = await linkFixture(workspace, { programDestination: null });
+    const bare = await linkFixture(fixture.ws, { programDestination: null });
     const res2 = await visit(`/r/${bare.link.code}/`);
     expect(res2.status).toBe(302);
     const location = new URL(res2.headers.get('location')!);
-    expect(location.origin).toBe(new URL(server.app.services.config.publicUrl).origin);
+    expect(location.origin).toBe(new URL(fixture.server.app.services.config.publicUrl).origin);
     expect(location.searchParams.get('ref')).toBe(bare.link.code);
   });
 
   it('replaces ref and rg_click parameters already in the destination', async () => {
-    const { link } = await linkFixture(workspace, {
+    const { link } = await linkFixture(fixture.ws, {
       linkDestination: 'https://shop.example.com/?ref=someone-else&x=1&rg_click=old',
     });
     const res = await visit(`/r/${link.code}`);
@@ -197,8 +187,8 @@ describe('GET /r/{code}', () => {
   });
 
   it('answers 404 with a small HTML page for an unknown code, and records nothing', async () => {
-    await server.app.services.clicks.flush();
-    const before = await server.testDb.db.prisma.click.count();
+    await fixture.server.app.services.clicks.flush();
+    const before = await fixture.server.testDb.db.prisma.click.count();
     for (const path of [
       '/r/does-not-exist',
       '/r/%E0%A4%A',
@@ -215,12 +205,12 @@ describe('GET /r/{code}', () => {
       expect(body).toContain('Link not found');
       expect(body).not.toContain('<script>');
     }
-    await server.app.services.clicks.flush();
-    expect(await server.testDb.db.prisma.click.count()).toBe(before);
+    await fixture.server.app.services.clicks.flush();
+    expect(await fixture.server.testDb.db.prisma.click.count()).toBe(before);
   });
 
   it('answers 404 for a disabled link, and records nothing', async () => {
-    const { link } = await linkFixture(workspace, { disabled: true });
+    const { link } = await linkFixture(fixture.ws, { disabled: true });
     const res = await visit(`/r/${link.code}`);
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('Link not found');
@@ -228,10 +218,13 @@ describe('GET /r/{code}', () => {
   });
 
   it('stops redirecting a link the moment it is disabled when its cached facts are forgotten', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     expect((await visit(`/r/${link.code}`)).status).toBe(302);
-    await server.testDb.db.prisma.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });
-    server.app.services.clicks.forgetLink(link.code.toLowerCase());
+    await fixture.server.testDb.db.prisma.referralLink.update({
+      where: { id: link.id },
+      data: { disabledAt: new Date() },
+    });
+    fixture.server.app.services.clicks.forgetLink(link.code.toLowerCase());
     expect((await visit(`/r/${link.code}`)).status).toBe(404);
     expect(await writtenClicks(link.id)).toHaveLength(1);
   });
@@ -242,34 +235,34 @@ describe('GET /r/{code}', () => {
     ['a PAUSED program', { programStatus: 'PAUSED' }],
     ['a PENDING enrollment', { enrollmentStatus: 'PENDING' }],
   ] as const)('still redirects for %s but records the click discarded', async (_what, options) => {
-    const { link } = await linkFixture(workspace, options);
+    const { link } = await linkFixture(fixture.ws, options);
     const res = await visit(`/r/${link.code}`);
     expect(res.status).toBe(302);
-    const decoded = server.app.services.clicks.decodeClickId(clickIdOf(res))!;
+    const decoded = fixture.server.app.services.clicks.decodeClickId(clickIdOf(res))!;
     expect(decoded.discarded).toBe(true);
     const rows = await writtenClicks(link.id);
     expect(rows.map((r) => [r.id, r.discarded])).toEqual([[decoded.clickRowId, true]]);
   });
 
   it('answers HEAD like GET without recording a click', async () => {
-    const { link } = await linkFixture(workspace);
-    const res = await fetch(`${server.url}/r/${link.code}`, { method: 'HEAD', redirect: 'manual' });
+    const { link } = await linkFixture(fixture.ws);
+    const res = await fetch(`${fixture.server.url}/r/${link.code}`, { method: 'HEAD', redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get('location')!).searchParams.get('rg_click')).toBeNull();
     expect(await writtenClicks(link.id)).toHaveLength(0);
-    const post = await fetch(`${server.url}/r/${link.code}`, { method: 'POST', redirect: 'manual' });
+    const post = await fetch(`${fixture.server.url}/r/${link.code}`, { method: 'POST', redirect: 'manual' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('never stores the raw IP: a keyed hash of the socket’s address, X-Forwarded-For ignored without TRUST_PROXY', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const res = await visit(`/r/${link.code}`, { 'x-forwarded-for': '198.51.100.23' });
     expect(res.status).toBe(302);
     const [row] = await writtenClicks(link.id);
     const ip = '127.0.0.1';
     expect(row!.ipHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(row!.ipHash).toBe(server.app.services.clicks.hashIp(ip));
+    expect(row!.ipHash).toBe(fixture.server.app.services.clicks.hashIp(ip));
     for (const algorithm of ['sha256', 'sha1', 'md5', 'sha512']) {
       expect(row!.ipHash).not.toBe(createHash(algorithm).update(ip).digest('hex'));
     }
@@ -278,7 +271,7 @@ describe('GET /r/{code}', () => {
   });
 
   it('counts every acknowledged click in ReferralLink.clicks within seconds: 300 concurrent visits, exactly 300 rows', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const responses = await Promise.all(Array.from({ length: 300 }, () => visit(`/r/${link.code}`)));
     expect(responses.map((r) => r.status)).toEqual(Array(300).fill(302));
     const clickIds = new Set(responses.map(clickIdOf));
@@ -288,15 +281,15 @@ describe('GET /r/{code}', () => {
     const deadline = Date.now() + 10_000;
     let seen = -1;
     while (Date.now() < deadline) {
-      const res = await server.gql(LINK_CLICKS, { code: link.code }, workspace.keys.test.secret);
+      const res = await fixture.gql(LINK_CLICKS, { code: link.code }, fixture.admin);
       seen = res.data?.referralLink?.clicks ?? -1;
       if (seen >= 300) break;
     }
     expect(seen).toBe(300);
-    expect(await server.testDb.db.prisma.click.count({ where: { linkId: link.id } })).toBe(300);
+    expect(await fixture.server.testDb.db.prisma.click.count({ where: { linkId: link.id } })).toBe(300);
     const rowIds = new Set((await writtenClicks(link.id)).map((r) => r.id));
     for (const clickId of clickIds)
-      expect(rowIds.has(server.app.services.clicks.decodeClickId(clickId)!.clickRowId)).toBe(true);
+      expect(rowIds.has(fixture.server.app.services.clicks.decodeClickId(clickId)!.clickRowId)).toBe(true);
   });
 });
 
@@ -327,8 +320,8 @@ describe('GET /r/{code} behind a trusted proxy', () => {
 
 describe('trackClick', () => {
   it('records a click and returns a click id that decodes to it', async () => {
-    const { link } = await linkFixture(workspace, { code: 'TrackMe' });
-    const res = await server.gql(
+    const { link } = await linkFixture(fixture.ws, { code: 'TrackMe' });
+    const res = await fixture.gql(
       TRACK,
       {
         input: {
@@ -339,12 +332,12 @@ describe('trackClick', () => {
           landingUrl: 'https://shop.example.com/?ref=TrackMe',
         },
       },
-      workspace.keys.test.secret,
+      fixture.admin,
     );
     expect(res.errors).toBeUndefined();
     const payload = res.data!.trackClick;
     expect(payload).toMatchObject({ discarded: false, discardReason: null, userErrors: [], link: { code: 'TrackMe' } });
-    const decoded = server.app.services.clicks.decodeClickId(payload.clickId!)!;
+    const decoded = fixture.server.app.services.clicks.decodeClickId(payload.clickId!)!;
     expect(decoded).toMatchObject({ linkId: link.id, discarded: false });
     const rows = await writtenClicks(link.id);
     expect(rows).toHaveLength(1);
@@ -353,19 +346,19 @@ describe('trackClick', () => {
       userAgent: 'UA',
       referrerUrl: 'https://ref.example/',
       landingUrl: 'https://shop.example.com/?ref=TrackMe',
-      ipHash: server.app.services.clicks.hashIp('2001:db8::7'),
+      ipHash: fixture.server.app.services.clicks.hashIp('2001:db8::7'),
       discarded: false,
     });
     expect(JSON.stringify(rows[0])).not.toMatch(/2001:db8/i);
   });
 
   it('truncates a user agent to 512 characters and URLs to 2048', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const long = (n: number) => `https://x.example/${'a'.repeat(n)}`;
-    const res = await server.gql(
+    const res = await fixture.gql(
       TRACK,
       { input: { code: link.code, userAgent: 'U'.repeat(600), referrerUrl: long(3000), landingUrl: long(2100) } },
-      workspace.keys.test.secret,
+      fixture.admin,
     );
     expect(res.data?.trackClick).toMatchObject({ discarded: false, userErrors: [] });
     const [row] = await writtenClicks(link.id);
@@ -375,8 +368,8 @@ describe('trackClick', () => {
   });
 
   it('refuses an ip that is not an IP address, recording nothing', async () => {
-    const { link } = await linkFixture(workspace);
-    const res = await server.gql(TRACK, { input: { code: link.code, ip: 'not-an-ip' } }, workspace.keys.test.secret);
+    const { link } = await linkFixture(fixture.ws);
+    const res = await fixture.gql(TRACK, { input: { code: link.code, ip: 'not-an-ip' } }, fixture.admin);
     expect(res.data?.trackClick).toMatchObject({ clickId: null, discarded: true, link: null });
     expect(res.data?.trackClick.userErrors).toEqual([
       { code: 'VALIDATION', field: ['input', 'ip'], message: expect.stringContaining('IPv4 or IPv6') },
@@ -386,7 +379,7 @@ describe('trackClick', () => {
 
   it('answers NOT_FOUND for a code that cannot exist, without echoing it', async () => {
     for (const code of ['', 'has space', 'x'.repeat(65), '<b>']) {
-      const res = await server.gql(TRACK, { input: { code } }, workspace.keys.test.secret);
+      const res = await fixture.gql(TRACK, { input: { code } }, fixture.admin);
       expect(res.data?.trackClick.userErrors).toEqual([
         {
           code: 'NOT_FOUND',
@@ -399,7 +392,7 @@ describe('trackClick', () => {
   });
 
   it('answers NOT_FOUND and discarded for an unknown code', async () => {
-    const res = await server.gql(TRACK, { input: { code: 'nope-nope' } }, workspace.keys.test.secret);
+    const res = await fixture.gql(TRACK, { input: { code: 'nope-nope' } }, fixture.admin);
     expect(res.data?.trackClick).toEqual({
       clickId: null,
       discarded: true,
@@ -416,11 +409,10 @@ describe('trackClick', () => {
   });
 
   it('answers a code of another workspace or of the other mode exactly like an unknown code, recording nothing', async () => {
-    const other = await server.workspace('Other');
-    const theirs = await linkFixture(other);
-    const live = await linkFixture(workspace, { mode: 'LIVE' });
+    const theirs = await linkFixture(fixture.other);
+    const live = await linkFixture(fixture.ws, { mode: 'LIVE' });
     for (const code of [theirs.link.code, live.link.code]) {
-      const res = await server.gql(TRACK, { input: { code } }, workspace.keys.test.secret);
+      const res = await fixture.gql(TRACK, { input: { code } }, fixture.admin);
       expect(res.data?.trackClick).toEqual({
         clickId: null,
         discarded: true,
@@ -438,14 +430,14 @@ describe('trackClick', () => {
     expect(await writtenClicks(theirs.link.id)).toHaveLength(0);
     expect(await writtenClicks(live.link.id)).toHaveLength(0);
     // The owners themselves can track them.
-    const own = await server.gql(TRACK, { input: { code: live.link.code } }, workspace.keys.live.secret);
+    const own = await fixture.gql(TRACK, { input: { code: live.link.code } }, fixture.liveAdmin);
     expect(own.data?.trackClick).toMatchObject({ discarded: false, userErrors: [] });
     expect(await writtenClicks(live.link.id)).toHaveLength(1);
   });
 
   it('answers discarded for a disabled link and records nothing', async () => {
-    const { link } = await linkFixture(workspace, { disabled: true });
-    const res = await server.gql(TRACK, { input: { code: link.code } }, workspace.keys.test.secret);
+    const { link } = await linkFixture(fixture.ws, { disabled: true });
+    const res = await fixture.gql(TRACK, { input: { code: link.code } }, fixture.admin);
     expect(res.data?.trackClick).toEqual({
       clickId: null,
       discarded: true,
@@ -463,40 +455,36 @@ describe('trackClick', () => {
     ['an ARCHIVED program', { programStatus: 'ARCHIVED' }, 'PROGRAM_ARCHIVED'],
     ['a REJECTED enrollment', { enrollmentStatus: 'REJECTED' }, 'ENROLLMENT_REJECTED'],
   ] as const)('records a click on %s as discarded', async (_what, options, reason) => {
-    const { link } = await linkFixture(workspace, options);
-    const res = await server.gql(TRACK, { input: { code: link.code } }, workspace.keys.test.secret);
+    const { link } = await linkFixture(fixture.ws, options);
+    const res = await fixture.gql(TRACK, { input: { code: link.code } }, fixture.admin);
     expect(res.data?.trackClick).toMatchObject({
       discarded: true,
       discardReason: reason,
       userErrors: [],
       link: { code: link.code },
     });
-    const decoded = server.app.services.clicks.decodeClickId(res.data!.trackClick.clickId!)!;
+    const decoded = fixture.server.app.services.clicks.decodeClickId(res.data!.trackClick.clickId!)!;
     expect(decoded.discarded).toBe(true);
     const rows = await writtenClicks(link.id);
     expect(rows.map((r) => [r.id, r.discarded])).toEqual([[decoded.clickRowId, true]]);
   });
 
   it('is refused to a READ_ONLY key, a PARTNER token and without a credential, recording nothing', async () => {
-    const { link } = await linkFixture(workspace);
-    const key = await server.gql(
-      CREATE_KEY,
-      { input: { name: 'reader', role: 'READ_ONLY' } },
-      workspace.keys.test.secret,
-    );
+    const { link } = await linkFixture(fixture.ws);
+    const key = await fixture.gql(CREATE_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, fixture.admin);
     const readOnly = key.data!.createApiKey.secret!;
-    const refused = await server.gql(TRACK, { input: { code: link.code } }, readOnly);
+    const refused = await fixture.gql(TRACK, { input: { code: link.code } }, readOnly);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const { partner } = await linkFixture(workspace);
-    const minted = await server.gql(
+    const { partner } = await linkFixture(fixture.ws);
+    const minted = await fixture.gql(
       PARTNER_TOKEN,
       { input: { partnerId: Buffer.from(`Partner:${partner.id}`).toString('base64') } },
-      workspace.keys.test.secret,
+      fixture.admin,
     );
     const partnerToken = minted.data!.createPartnerToken.token!;
-    const asPartner = await server.gql(TRACK, { input: { code: link.code } }, partnerToken);
+    const asPartner = await fixture.gql(TRACK, { input: { code: link.code } }, partnerToken);
     expect(asPartner.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const anonymous = await server.gql(TRACK, { input: { code: link.code } });
+    const anonymous = await fixture.gql(TRACK, { input: { code: link.code } });
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await writtenClicks(link.id)).toHaveLength(0);
   });
@@ -540,9 +528,9 @@ describe('click ids', () => {
   });
 
   it('refuse a token minted by the server of another installation', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const forged = new ClickIdCodec('another installation secret, long enough').encode(uuidv7(), link.id, false);
-    expect(server.app.services.clicks.decodeClickId(forged)).toBeNull();
+    expect(fixture.server.app.services.clicks.decodeClickId(forged)).toBeNull();
   });
 
   it('use UUIDv7 row ids: version 7, RFC variant, millisecond time, strictly increasing', () => {
@@ -647,15 +635,15 @@ describe('the click recorder', () => {
     enrollmentStatus: 'APPROVED',
   });
   const isInsert = (sql: string) => sql.includes('INSERT INTO "Click"');
-  const count = (linkId: string) => server.testDb.db.prisma.click.count({ where: { linkId } });
+  const count = (linkId: string) => fixture.server.testDb.db.prisma.click.count({ where: { linkId } });
 
   it('looks a link up in one statement, then not at all while cached; writes nothing until the flush', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const statements: string[] = [];
     const recorder = new ClickRecorder({
       query: (sql, params) => {
         statements.push(sql);
-        return server.testDb.db.query(sql, params);
+        return fixture.server.testDb.db.query(sql, params);
       },
       secret: 'x'.repeat(32),
       flushIntervalMs: 60_000,
@@ -681,13 +669,13 @@ describe('the click recorder', () => {
   });
 
   it('writes a batch as soon as it is full', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     let inserts = 0;
     let firstBatch: () => void;
     const written = new Promise<void>((resolve) => (firstBatch = resolve));
     const recorder = new ClickRecorder({
       query: async (sql, params) => {
-        const rows = await server.testDb.db.query(sql, params);
+        const rows = await fixture.server.testDb.db.query(sql, params);
         if (isInsert(sql) && ++inserts === 1) firstBatch();
         return rows;
       },
@@ -702,7 +690,7 @@ describe('the click recorder', () => {
   });
 
   it('writes a second batch while the first is still being written, and settles flushes in order', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const gates: Array<() => void> = [];
     let concurrent = 0;
     let mostConcurrent = 0;
@@ -713,7 +701,7 @@ describe('the click recorder', () => {
           await new Promise<void>((resolve) => gates.push(resolve));
           concurrent--;
         }
-        return server.testDb.db.query(sql, params);
+        return fixture.server.testDb.db.query(sql, params);
       },
       secret: 'x'.repeat(32),
       batchSize: 5,
@@ -739,9 +727,9 @@ describe('the click recorder', () => {
   });
 
   it('retries a failed batch (the Click table renamed away for a moment) without losing or doubling a click', async () => {
-    const { link } = await linkFixture(workspace);
-    await server.app.services.clicks.flush();
-    const db = server.testDb.db;
+    const { link } = await linkFixture(fixture.ws);
+    await fixture.server.app.services.clicks.flush();
+    const db = fixture.server.testDb.db;
     let failures = 0;
     let failed: () => void;
     const firstFailure = new Promise<void>((resolve) => (failed = resolve));
@@ -773,10 +761,10 @@ describe('the click recorder', () => {
   });
 
   it('retries an INSERT that failed after it committed without writing a click twice', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     let first = true;
     const query: QueryFn = async (sql, params) => {
-      const rows = await server.testDb.db.query(sql, params);
+      const rows = await fixture.server.testDb.db.query(sql, params);
       if (isInsert(sql) && first) {
         first = false;
         throw Object.assign(new Error('connection lost after commit'), { code: '08006' });
@@ -791,28 +779,28 @@ describe('the click recorder', () => {
   });
 
   it('drops only the rows the database refuses for good (their link deleted), and writes the rest', async () => {
-    const kept = await linkFixture(workspace);
-    const gone = await linkFixture(workspace);
+    const kept = await linkFixture(fixture.ws);
+    const gone = await linkFixture(fixture.ws);
     const recorder = new ClickRecorder({
-      query: server.testDb.db.query,
+      query: fixture.server.testDb.db.query,
       secret: 'x'.repeat(32),
       flushIntervalMs: 60_000,
     });
     for (let i = 0; i < 6; i++) await recorder.record(facts(i === 3 ? gone.link : kept.link), {});
-    await server.testDb.db.prisma.referralLink.delete({ where: { id: gone.link.id } });
+    await fixture.server.testDb.db.prisma.referralLink.delete({ where: { id: gone.link.id } });
     await recorder.stop();
     expect(recorder.stats()).toMatchObject({ acknowledged: 6, written: 5, dropped: 1, queued: 0 });
     expect(await count(kept.link.id)).toBe(5);
   });
 
   it('makes clicks wait for room when the queue is full, then takes them', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     let release: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const recorder = new ClickRecorder({
       query: async (sql, params) => {
         if (isInsert(sql)) await gate;
-        return server.testDb.db.query(sql, params);
+        return fixture.server.testDb.db.query(sql, params);
       },
       secret: 'x'.repeat(32),
       queueSize: 5,
@@ -833,13 +821,13 @@ describe('the click recorder', () => {
   });
 
   it('gives up at the stop deadline when the database stays unreachable, logging what it could not write', async () => {
-    const { link } = await linkFixture(workspace);
+    const { link } = await linkFixture(fixture.ws);
     const logged: unknown[] = [];
     const logger = { warn: () => {}, error: (entry: unknown) => logged.push(entry) } as never;
     const recorder = new ClickRecorder({
       query: async (sql, params) => {
         if (isInsert(sql)) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
-        return server.testDb.db.query(sql, params);
+        return fixture.server.testDb.db.query(sql, params);
       },
       secret: 'x'.repeat(32),
       logger,

@@ -1,27 +1,9 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let live: string;
-let otherAdmin: string;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  ws = await server.workspace('Enrollments A');
-  other = await server.workspace('Enrollments B');
-  admin = ws.keys.test.secret;
-  live = ws.keys.live.secret;
-  otherAdmin = other.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ names: ['Enrollments A', 'Enrollments B'] });
 
 const ENROLL = graphql(`
   mutation ET_Enroll($input: EnrollPartnerInput!) {
@@ -67,14 +49,13 @@ const NODE = graphql(`
 `);
 
 type Tenant = { workspaceId: string; mode: 'TEST' | 'LIVE' };
-const A = (): Tenant => ({ workspaceId: ws.workspace.id, mode: 'TEST' });
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
 let seq = 0;
 const unique = (prefix = 'p') => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
 
 async function program(
-  tenant: Tenant = A(),
+  tenant: Tenant = fixture.tenant,
   data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'PAUSED' | 'ARCHIVED'; name?: string } = {},
 ) {
   const row = await prisma().program.create({
@@ -91,7 +72,7 @@ async function program(
 }
 
 async function partner(
-  tenant: Tenant = A(),
+  tenant: Tenant = fixture.tenant,
   data: { status?: 'ACTIVE' | 'INACTIVE' | 'BANNED'; externalId?: string } = {},
 ) {
   const row = await prisma().partner.create({
@@ -100,21 +81,21 @@ async function partner(
   return { id: encodeGlobalID('Partner', row.id), rowId: row.id, externalId: row.externalId };
 }
 
-async function enroll(partnerId: string, programId: string, token = admin) {
-  const res = await server.gql(ENROLL, { input: { partnerId, programId } }, token);
+async function enroll(partnerId: string, programId: string, token = fixture.admin) {
+  const res = await fixture.gql(ENROLL, { input: { partnerId, programId } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.enrollPartner;
 }
 
-async function setStatus(enrollmentId: string, status: 'PENDING' | 'APPROVED' | 'REJECTED', token = admin) {
-  const res = await server.gql(SET_STATUS, { input: { enrollmentId, status } }, token);
+async function setStatus(enrollmentId: string, status: 'PENDING' | 'APPROVED' | 'REJECTED', token = fixture.admin) {
+  const res = await fixture.gql(SET_STATUS, { input: { enrollmentId, status } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.setEnrollmentStatus;
 }
 
 /** A PENDING enrollment (program without auto-approval), with its partner and program. */
 async function pending() {
-  const prog = await program(A(), { autoApprovePartners: false });
+  const prog = await program(fixture.tenant, { autoApprovePartners: false });
   const p = await partner();
   const payload = await enroll(p.id, prog.id);
   expect(payload.enrollment?.status).toBe('PENDING');
@@ -126,8 +107,8 @@ const counts = async () => ({
   links: await prisma().referralLink.count(),
 });
 
-async function readOnlyKey(token = admin): Promise<string> {
-  const res = await server.gql(
+async function readOnlyKey(token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }',
     { input: { name: 'reader', role: 'READ_ONLY' } },
     token,
@@ -135,8 +116,8 @@ async function readOnlyKey(token = admin): Promise<string> {
   return (res.data as { createApiKey: { secret: string } }).createApiKey.secret;
 }
 
-async function partnerToken(partnerId: string, token = admin): Promise<string> {
-  const res = await server.gql(
+async function partnerToken(partnerId: string, token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code message } } }',
     { input: { partnerId } },
     token,
@@ -176,8 +157,8 @@ describe('enrollPartner', () => {
 
   it('enrolls an INACTIVE partner, and in a PAUSED program', async () => {
     const payload = await enroll(
-      (await partner(A(), { status: 'INACTIVE' })).id,
-      (await program(A(), { status: 'PAUSED' })).id,
+      (await partner(fixture.tenant, { status: 'INACTIVE' })).id,
+      (await program(fixture.tenant, { status: 'PAUSED' })).id,
     );
     expect(payload.userErrors).toEqual([]);
     expect(payload.enrollment?.status).toBe('APPROVED');
@@ -213,7 +194,7 @@ describe('enrollPartner', () => {
   });
 
   it('refuses an ARCHIVED program with INVALID_TRANSITION', async () => {
-    const prog = await program(A(), { status: 'ARCHIVED' });
+    const prog = await program(fixture.tenant, { status: 'ARCHIVED' });
     const before = await counts();
     const payload = await enroll((await partner()).id, prog.id);
     expect(payload).toEqual({
@@ -230,7 +211,7 @@ describe('enrollPartner', () => {
   });
 
   it('refuses a BANNED partner with INVALID_TRANSITION', async () => {
-    const p = await partner(A(), { status: 'BANNED' });
+    const p = await partner(fixture.tenant, { status: 'BANNED' });
     const before = await counts();
     const payload = await enroll(p.id, (await program()).id);
     expect(payload.enrollment).toBeNull();
@@ -247,10 +228,10 @@ describe('enrollPartner', () => {
   it('answers NOT_FOUND for partners and programs outside the caller’s workspace and mode, and creates nothing', async () => {
     const prog = await program();
     const p = await partner();
-    const foreignPartner = await partner({ workspaceId: other.workspace.id, mode: 'TEST' });
-    const livePartner = await partner({ workspaceId: ws.workspace.id, mode: 'LIVE' });
-    const foreignProgram = await program({ workspaceId: other.workspace.id, mode: 'TEST' });
-    const liveProgram = await program({ workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const foreignPartner = await partner(fixture.otherTenant);
+    const livePartner = await partner({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
+    const foreignProgram = await program(fixture.otherTenant);
+    const liveProgram = await program({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const before = await counts();
     for (const partnerId of [
       foreignPartner.id,
@@ -271,8 +252,8 @@ describe('enrollPartner', () => {
       });
     }
     // The other workspace's admin cannot reach this workspace's rows either.
-    expect((await enroll(p.id, prog.id, otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
-    expect((await enroll(livePartner.id, liveProgram.id, admin)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await enroll(p.id, prog.id, fixture.otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await enroll(livePartner.id, liveProgram.id, fixture.admin)).userErrors[0]?.code).toBe('NOT_FOUND');
     expect(await counts()).toEqual(before);
   });
 });
@@ -383,22 +364,22 @@ describe('setEnrollmentStatus', () => {
     const { enrollment } = await pending();
     const foreign = await prisma().enrollment.create({
       data: {
-        workspaceId: other.workspace.id,
+        workspaceId: fixture.other.workspace.id,
         mode: 'TEST',
         status: 'PENDING',
-        programId: (await program({ workspaceId: other.workspace.id, mode: 'TEST' }, { autoApprovePartners: false }))
-          .rowId,
-        partnerId: (await partner({ workspaceId: other.workspace.id, mode: 'TEST' })).rowId,
+        programId: (await program(fixture.otherTenant, { autoApprovePartners: false })).rowId,
+        partnerId: (await partner(fixture.otherTenant)).rowId,
       },
     });
     const liveOne = await prisma().enrollment.create({
       data: {
-        workspaceId: ws.workspace.id,
+        workspaceId: fixture.ws.workspace.id,
         mode: 'LIVE',
         status: 'PENDING',
-        programId: (await program({ workspaceId: ws.workspace.id, mode: 'LIVE' }, { autoApprovePartners: false }))
-          .rowId,
-        partnerId: (await partner({ workspaceId: ws.workspace.id, mode: 'LIVE' })).rowId,
+        programId: (
+          await program({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' }, { autoApprovePartners: false })
+        ).rowId,
+        partnerId: (await partner({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' })).rowId,
       },
     });
     for (const enrollmentId of [
@@ -412,12 +393,12 @@ describe('setEnrollmentStatus', () => {
         userErrors: [{ code: 'NOT_FOUND', message: 'Enrollment not found.', field: ['input', 'enrollmentId'] }],
       });
     }
-    expect((await setStatus(enrollment.id, 'APPROVED', otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
-    expect((await setStatus(enrollment.id, 'APPROVED', live)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await setStatus(enrollment.id, 'APPROVED', fixture.otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await setStatus(enrollment.id, 'APPROVED', fixture.liveAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
     expect(
       (await prisma().enrollment.findMany({ where: { id: { in: [foreign.id, liveOne.id] } } })).map((e) => e.status),
     ).toEqual(['PENDING', 'PENDING']);
-    expect((await server.gql(NODE, { id: enrollment.id }, admin)).data).toEqual({
+    expect((await fixture.gql(NODE, { id: enrollment.id }, fixture.admin)).data).toEqual({
       node: { id: enrollment.id, status: 'PENDING' },
     });
   });
@@ -425,11 +406,11 @@ describe('setEnrollmentStatus', () => {
 
 describe('Program.enrollments', () => {
   it('pages through a program’s enrollments oldest first, with totalCount and a status filter', async () => {
-    const prog = await program(A(), { autoApprovePartners: false });
+    const prog = await program(fixture.tenant, { autoApprovePartners: false });
     const names: string[] = [];
     const enrollmentIds: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const p = await partner(A(), { externalId: unique(`member${i}`) });
+      const p = await partner(fixture.tenant, { externalId: unique(`member${i}`) });
       names.push(p.externalId);
       enrollmentIds.push((await enroll(p.id, prog.id)).enrollment!.id);
     }
@@ -438,37 +419,37 @@ describe('Program.enrollments', () => {
     // Another program's enrollment must not show up.
     await enroll((await partner()).id, (await program()).id);
 
-    const first = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, first: 3 }, admin);
+    const first = await fixture.gql(PROGRAM_ENROLLMENTS, { id: prog.id, first: 3 }, fixture.admin);
     expect(first.errors).toBeUndefined();
     const page1 = first.data!.program!.enrollments;
     expect(page1.totalCount).toBe(5);
     expect(page1.edges.map((e) => e.node.partner.externalId)).toEqual(names.slice(0, 3));
     expect(page1.pageInfo.hasNextPage).toBe(true);
-    const second = await server.gql(
+    const second = await fixture.gql(
       PROGRAM_ENROLLMENTS,
       { id: prog.id, first: 3, after: page1.pageInfo.endCursor },
-      admin,
+      fixture.admin,
     );
     expect(second.data!.program!.enrollments.edges.map((e) => e.node.partner.externalId)).toEqual(names.slice(3));
     expect(second.data!.program!.enrollments.pageInfo.hasNextPage).toBe(false);
 
-    const pendingOnly = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'PENDING' }, admin);
+    const pendingOnly = await fixture.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'PENDING' }, fixture.admin);
     expect(pendingOnly.data!.program!.enrollments.totalCount).toBe(3);
     expect(pendingOnly.data!.program!.enrollments.edges.map((e) => e.node.partner.externalId)).toEqual([
       names[0],
       names[2],
       names[4],
     ]);
-    const approved = await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'APPROVED' }, admin);
+    const approved = await fixture.gql(PROGRAM_ENROLLMENTS, { id: prog.id, status: 'APPROVED' }, fixture.admin);
     expect(approved.data!.program!.enrollments.edges.map((e) => [e.node.partner.externalId, e.node.status])).toEqual([
       [names[1], 'APPROVED'],
     ]);
     expect(approved.data!.program!.enrollments.totalCount).toBe(1);
 
     const reader = await readOnlyKey();
-    expect((await server.gql(PROGRAM_ENROLLMENTS, { id: prog.id }, reader)).data!.program!.enrollments.totalCount).toBe(
-      5,
-    );
+    expect(
+      (await fixture.gql(PROGRAM_ENROLLMENTS, { id: prog.id }, reader)).data!.program!.enrollments.totalCount,
+    ).toBe(5);
   });
 
   it('is refused to a PARTNER credential', async () => {
@@ -476,7 +457,7 @@ describe('Program.enrollments', () => {
     const p = await partner();
     await enroll(p.id, prog.id);
     const token = await partnerToken(p.id);
-    const res = await server.gql(
+    const res = await fixture.gql(
       'query($id: ID!) { partner(id: $id) { enrollments { program { id enrollments { totalCount } } } } }',
       { id: p.id },
       token,
@@ -492,14 +473,14 @@ describe('roles and visibility', () => {
     const prog = await program();
     const before = await counts();
     for (const res of [
-      await server.gql(ENROLL, { input: { partnerId: p.id, programId: prog.id } }, reader),
-      await server.gql(SET_STATUS, { input: { enrollmentId: enrollment.id, status: 'APPROVED' } }, reader),
+      await fixture.gql(ENROLL, { input: { partnerId: p.id, programId: prog.id } }, reader),
+      await fixture.gql(SET_STATUS, { input: { enrollmentId: enrollment.id, status: 'APPROVED' } }, reader),
     ]) {
       expect(res.data ?? null).toBeNull();
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await counts()).toEqual(before);
-    expect((await server.gql(NODE, { id: enrollment.id }, reader)).data).toEqual({
+    expect((await fixture.gql(NODE, { id: enrollment.id }, reader)).data).toEqual({
       node: { id: enrollment.id, status: 'PENDING' },
     });
   });
@@ -511,11 +492,11 @@ describe('roles and visibility', () => {
     const mine = (await enroll(me.id, prog.id)).enrollment!;
     const theirs = (await enroll(them.id, prog.id)).enrollment!;
     const token = await partnerToken(me.id);
-    expect((await server.gql(NODE, { id: mine.id }, token)).data).toEqual({
+    expect((await fixture.gql(NODE, { id: mine.id }, token)).data).toEqual({
       node: { id: mine.id, status: 'APPROVED' },
     });
-    expect((await server.gql(NODE, { id: theirs.id }, token)).data).toEqual({ node: null });
-    const own = await server.gql(
+    expect((await fixture.gql(NODE, { id: theirs.id }, token)).data).toEqual({ node: null });
+    const own = await fixture.gql(
       'query($id: ID!) { partner(id: $id) { enrollments { id program { id } links { code } } } }',
       { id: me.id },
       token,
@@ -526,18 +507,18 @@ describe('roles and visibility', () => {
       },
     });
     expect(
-      (await server.gql(SET_STATUS, { input: { enrollmentId: mine.id, status: 'REJECTED' } }, token)).errors?.[0]
+      (await fixture.gql(SET_STATUS, { input: { enrollmentId: mine.id, status: 'REJECTED' } }, token)).errors?.[0]
         ?.extensions?.code,
     ).toBe('FORBIDDEN_FOR_ROLE');
     expect(
-      (await server.gql(ENROLL, { input: { partnerId: me.id, programId: (await program()).id } }, token)).errors?.[0]
+      (await fixture.gql(ENROLL, { input: { partnerId: me.id, programId: (await program()).id } }, token)).errors?.[0]
         ?.extensions?.code,
     ).toBe('FORBIDDEN_FOR_ROLE');
   });
 
   it('answers null for another workspace’s or mode’s enrollment node', async () => {
     const { enrollment } = await pending();
-    for (const token of [otherAdmin, live])
-      expect((await server.gql(NODE, { id: enrollment.id }, token)).data).toEqual({ node: null });
+    for (const token of [fixture.otherAdmin, fixture.liveAdmin])
+      expect((await fixture.gql(NODE, { id: enrollment.id }, token)).data).toEqual({ node: null });
   });
 });

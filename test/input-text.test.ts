@@ -5,25 +5,14 @@
 // was silently stored as U+FFFD. Referral links (`/r/{code}`), whose input comes from browsers,
 // never answer 500 whatever bytes they get.
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { dottedPath, textProblems, unstorableText } from '../src/graphql/input-text.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { factories, gid } from './helpers/factories.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import { subscribe, wsClient } from './helpers/ws.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let admin: string;
-beforeAll(async () => {
-  server = await startTestServer({ PUBLIC_URL: 'https://ref.example.com' });
-  ws = await server.workspace('Input text');
-  admin = ws.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ env: { PUBLIC_URL: 'https://ref.example.com' }, names: ['Input text', 'Other'] });
 
 const NUL = 'a\u0000b';
 const HIGH = 'x\uD800y'; // a high surrogate without its low half
@@ -35,12 +24,11 @@ type Body = {
   errors?: Array<{ message: string; path?: unknown; extensions?: Record<string, unknown> }>;
 };
 
-const tenant = () => ({ workspaceId: ws.workspace.id, mode: 'TEST' as const });
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
 /** Rows and events of the workspace: a refused mutation must leave them as they were. */
 async function snapshot() {
-  const where = { workspaceId: ws.workspace.id };
+  const where = { workspaceId: fixture.ws.workspace.id };
   const p = prisma();
   return {
     programs: await p.program.findMany({ where, orderBy: { id: 'asc' } }),
@@ -53,10 +41,10 @@ async function snapshot() {
 }
 
 async function partnerToken(partnerId: string): Promise<string> {
-  const res = (await server.gql(
+  const res = (await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code } } }',
     { input: { partnerId } },
-    admin,
+    fixture.admin,
   )) as Body;
   return res.data!['createPartnerToken'].token as string;
 }
@@ -109,7 +97,7 @@ describe('unstorableText', () => {
 
 describe('mutations', () => {
   it('refuse a NUL or an unpaired surrogate in any field with VALIDATION naming it; nothing is written, no event', async () => {
-    const f = factories(prisma(), tenant());
+    const f = factories(prisma(), fixture.tenant);
     const program = await f.program();
     const partner = await f.partner();
     await f.enrollment({ programId: program.id, partnerId: partner.id });
@@ -203,7 +191,7 @@ describe('mutations', () => {
       },
     ];
     for (const c of cases) {
-      const res = (await server.gql(c.query, { input: c.input }, admin)) as Body;
+      const res = (await fixture.gql(c.query, { input: c.input }, fixture.admin)) as Body;
       const label = `${c.field} ${JSON.stringify(c.input)}: ${JSON.stringify(res)}`;
       expect(res.errors, label).toBeUndefined();
       const payload = res.data![c.field] as Record<string, unknown> & {
@@ -216,16 +204,16 @@ describe('mutations', () => {
       }
     }
     // trackClick is acknowledged in memory; make sure nothing was queued either.
-    await server.app.services.clicks.flush();
-    expect(await prisma().click.count({ where: { workspaceId: ws.workspace.id } })).toBe(0);
+    await fixture.server.app.services.clicks.flush();
+    expect(await prisma().click.count({ where: { workspaceId: fixture.ws.workspace.id } })).toBe(0);
     expect(await snapshot()).toEqual(before);
   });
 
   it('refuse it in a literal of the document too', async () => {
-    const res = (await server.gql(
+    const res = (await fixture.gql(
       'mutation { createProgram(input: { name: "a\\u0000b", type: REFERRAL, currency: "USD" }) { program { id } userErrors { code field } } }',
       {},
-      admin,
+      fixture.admin,
     )) as Body;
     expect(res.data?.['createProgram']).toEqual({
       program: null,
@@ -237,30 +225,30 @@ describe('mutations', () => {
     const query =
       'mutation($input: CreateProgramInput!) { createProgram(input: $input) { userErrors { code field } } }';
     const input = { name: NUL, type: 'REFERRAL', currency: 'USD' };
-    expect(((await server.gql(query, { input })) as Body).errors?.[0]?.extensions?.['code']).toBe('UNAUTHENTICATED');
-    const reader = (await server.gql(
+    expect(((await fixture.gql(query, { input })) as Body).errors?.[0]?.extensions?.['code']).toBe('UNAUTHENTICATED');
+    const reader = (await fixture.gql(
       'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
       {},
-      admin,
+      fixture.admin,
     )) as Body;
     const readOnly = reader.data!['createApiKey'].secret as string;
-    expect(((await server.gql(query, { input }, readOnly)) as Body).errors?.[0]?.extensions?.['code']).toBe(
+    expect(((await fixture.gql(query, { input }, readOnly)) as Body).errors?.[0]?.extensions?.['code']).toBe(
       'FORBIDDEN_FOR_ROLE',
     );
-    const partner = await factories(prisma(), tenant()).partner();
+    const partner = await factories(prisma(), fixture.tenant).partner();
     expect(
-      ((await server.gql(query, { input }, await partnerToken(gid('Partner', partner.id)))) as Body).errors?.[0]
+      ((await fixture.gql(query, { input }, await partnerToken(gid('Partner', partner.id)))) as Body).errors?.[0]
         ?.extensions?.['code'],
     ).toBe('FORBIDDEN_FOR_ROLE');
   });
 
   it('refuse it for a PARTNER token creating its own link', async () => {
-    const f = factories(prisma(), tenant());
+    const f = factories(prisma(), fixture.tenant);
     const program = await f.program();
     const partner = await f.partner();
     await f.enrollment({ programId: program.id, partnerId: partner.id });
     const token = await partnerToken(gid('Partner', partner.id));
-    const res = (await server.gql(
+    const res = (await fixture.gql(
       'mutation($input: CreateReferralLinkInput!) { createReferralLink(input: $input) { link { id } userErrors { code field } } }',
       { input: { partnerId: gid('Partner', partner.id), programId: gid('Program', program.id), code: `my${LOW}code` } },
       token,
@@ -274,7 +262,7 @@ describe('mutations', () => {
 
 describe('queries', () => {
   it('answer a top-level BAD_USER_INPUT naming the argument, for root and nested fields', async () => {
-    const f = factories(prisma(), tenant());
+    const f = factories(prisma(), fixture.tenant);
     await f.program();
     const cases: Array<{ query: string; variables: Record<string, unknown>; field: string[] }> = [
       { query: 'query($c: String!) { referralLink(code: $c) { id } }', variables: { c: NUL }, field: ['code'] },
@@ -319,7 +307,7 @@ describe('queries', () => {
       },
     ];
     for (const c of cases) {
-      const res = (await server.gql(c.query, c.variables, admin)) as Body;
+      const res = (await fixture.gql(c.query, c.variables, fixture.admin)) as Body;
       const label = `${c.query} ${JSON.stringify(res)}`;
       expect(res.errors, label).toHaveLength(1);
       expect(res.errors![0]!.extensions, label).toEqual({ code: 'BAD_USER_INPUT', field: c.field });
@@ -333,7 +321,7 @@ describe('queries', () => {
 
 describe('subscriptions', () => {
   it('answer BAD_USER_INPUT naming the argument, over graphql-ws', async () => {
-    const client = wsClient(server.url, admin);
+    const client = wsClient(fixture.server.url, fixture.admin);
     try {
       for (const [variables, field] of [
         [{ after: NUL }, ['after']],
@@ -356,20 +344,22 @@ describe('subscriptions', () => {
   });
 
   it('refuse a connection whose credential holds such text with 4403, and keep serving', async () => {
-    for (const authorization of [`Bearer rg_test_${NUL}`, `Bearer ${HIGH}`, `Bearer ${admin}${NUL}`]) {
-      const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    for (const authorization of [`Bearer rg_test_${NUL}`, `Bearer ${HIGH}`, `Bearer ${fixture.admin}${NUL}`]) {
+      const socket = new WebSocket(`${fixture.server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
       socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization } })));
       expect(await closed).toBe(4403);
     }
-    expect(((await server.gql('{ viewer { role } }', {}, admin)) as Body).data).toEqual({ viewer: { role: 'ADMIN' } });
+    expect(((await fixture.gql('{ viewer { role } }', {}, fixture.admin)) as Body).data).toEqual({
+      viewer: { role: 'ADMIN' },
+    });
   });
 });
 
 describe('GET /r/{code}', () => {
   /** One raw HTTP/1.1 request, bytes as given; resolves with the status code. */
   function raw(request: Buffer): Promise<{ status: number; head: string }> {
-    const { port } = new URL(server.url);
+    const { port } = new URL(fixture.server.url);
     return new Promise((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1');
       let data = '';
@@ -389,7 +379,7 @@ describe('GET /r/{code}', () => {
     ]);
 
   it('never answers 500: odd codes, query strings, user agents and referers are refused or recorded as text', async () => {
-    const f = factories(prisma(), tenant());
+    const f = factories(prisma(), fixture.tenant);
     const program = await f.program({ destinationUrl: 'https://shop.example.com/welcome' });
     const partner = await f.partner();
     const enrollment = await f.enrollment({ programId: program.id, partnerId: partner.id });
@@ -423,14 +413,14 @@ describe('GET /r/{code}', () => {
       expect(res.status, JSON.stringify(header)).toBeLessThan(500);
     }
 
-    await server.app.services.clicks.flush();
+    await fixture.server.app.services.clicks.flush();
     const clicks = await prisma().click.findMany({ where: { linkId: link.id }, orderBy: { id: 'asc' } });
     expect(clicks).toHaveLength(2);
     expect(clicks[1]).toMatchObject({
       userAgent: 'Bot \xff\xfe\xed\xa0\x80 end',
       referrerUrl: 'https://example.com/\xf0\x9f\x98\x80',
     });
-    expect(server.app.services.clicks.stats().dropped).toBe(0);
+    expect(fixture.server.app.services.clicks.stats().dropped).toBe(0);
     // The server still serves.
     expect((await raw(request('/r/odd-bytes'))).status).toBe(302);
   });

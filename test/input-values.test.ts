@@ -3,23 +3,12 @@
 // application/graphql-response+json and 200 under application/json (GraphQL over HTTP), an SSE
 // error event, a graphql-ws `error` message — never a 500 or "Unexpected error.". And a
 // conversion's occurredAt must fall in the domain's range (VALIDATION, nothing stored).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import { parseDateTime } from '../src/lib/datetime.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
+import { rawSocket } from './helpers/ws.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let admin: string;
-beforeAll(async () => {
-  server = await startTestServer();
-  ws = await server.workspace('Input values');
-  admin = ws.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ names: ['Input values', 'Other'] });
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -30,9 +19,9 @@ async function post(
   body: unknown,
   accept: string,
 ): Promise<{ status: number; contentType: string | null; body: Body }> {
-  const res = await fetch(`${server.url}/graphql`, {
+  const res = await fetch(`${fixture.server.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${admin}` },
+    headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${fixture.admin}` },
     body: JSON.stringify(body),
   });
   return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as Body };
@@ -47,8 +36,8 @@ const RECORD =
   'mutation Record($input: RecordConversionInput!) { recordConversion(input: $input) { conversion { id occurredAt } userErrors { code field message } } }';
 
 const counts = async () => {
-  const where = { workspaceId: ws.workspace.id };
-  const prisma = server.testDb.db.prisma;
+  const where = { workspaceId: fixture.ws.workspace.id };
+  const prisma = fixture.server.testDb.db.prisma;
   return { conversions: await prisma.conversion.count({ where }), events: await prisma.event.count({ where }) };
 };
 
@@ -224,9 +213,13 @@ describe('a variable its type refuses', () => {
   });
 
   it('is an SSE error event, not a 500', async () => {
-    const res = await fetch(`${server.url}/graphql`, {
+    const res = await fetch(`${fixture.server.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${admin}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${fixture.admin}`,
+      },
       body: JSON.stringify({ query: FILTERED, variables: { at: 'nope' } }),
     });
     expect(res.status).toBe(200); // as Yoga answers a validation error over SSE: the error is in the stream
@@ -235,9 +228,13 @@ describe('a variable its type refuses', () => {
     expect(text).toContain('BAD_USER_INPUT');
     expect(text).not.toContain('Unexpected error');
 
-    const subscription = await fetch(`${server.url}/graphql`, {
+    const subscription = await fetch(`${fixture.server.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${admin}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${fixture.admin}`,
+      },
       body: JSON.stringify({
         query: 'subscription($types: [String!]) { events(types: $types) { sequence } }',
         variables: { types: [1, { a: 2 }] },
@@ -248,7 +245,7 @@ describe('a variable its type refuses', () => {
   });
 
   it('is a graphql-ws `error` message naming the variable; the socket stays usable', async () => {
-    const socket = await rawSocket(admin);
+    const socket = await rawSocket(fixture.server.url, fixture.admin);
     try {
       socket.send({ id: 'q1', type: 'subscribe', payload: { query: FILTERED, variables: { at: '2026-02-30' } } });
       const error = await socket.next('q1');
@@ -298,10 +295,10 @@ describe('recordConversion occurredAt', () => {
       '1970-01-01T00:00:00Z',
       new Date(Date.now() + 86_400_000).toISOString(),
     ]) {
-      const res = await server.gql(
+      const res = await fixture.gql(
         RECORD,
         { input: { type: 'SIGNUP', idempotencyKey: `range-${occurredAt}`, referredExternalId: 'someone', occurredAt } },
-        admin,
+        fixture.admin,
       );
       expect(res.errors, occurredAt).toBeUndefined();
       expect(res.data?.['recordConversion'], occurredAt).toEqual({
@@ -313,12 +310,12 @@ describe('recordConversion occurredAt', () => {
     }
     expect(await counts()).toEqual(before);
 
-    const ok = await server.gql(
+    const ok = await fixture.gql(
       RECORD,
       {
         input: { type: 'SIGNUP', idempotencyKey: 'range-ok', referredExternalId: 'someone', occurredAt: '2000-01-01' },
       },
-      admin,
+      fixture.admin,
     );
     expect(ok.data?.['recordConversion']).toMatchObject({
       conversion: { occurredAt: '2000-01-01T00:00:00.000Z' },
@@ -326,48 +323,3 @@ describe('recordConversion occurredAt', () => {
     });
   });
 });
-
-interface RawMessage {
-  id?: string;
-  type: string;
-  payload?: unknown;
-}
-
-/** A raw graphql-transport-ws socket, acknowledged; `next(id)` waits for the next message of that operation. */
-async function rawSocket(
-  token: string,
-): Promise<{ send(message: RawMessage): void; next(id: string): Promise<RawMessage>; close(): void }> {
-  const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-  const received: RawMessage[] = [];
-  const waiters: Array<{ id: string; resolve: (message: RawMessage) => void }> = [];
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as RawMessage;
-    const waiter = waiters.find((w) => w.id === (message.id ?? message.type));
-    if (waiter) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(message);
-    } else received.push(message);
-  });
-  const next = (id: string) => {
-    const ready = received.findIndex((m) => (m.id ?? m.type) === id);
-    if (ready >= 0) return Promise.resolve(received.splice(ready, 1)[0]!);
-    return new Promise<RawMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no message for "${id}" within 10 s`)), 10_000);
-      waiters.push({
-        id,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-    });
-  };
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  const ack = next('connection_ack');
-  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
-  await ack;
-  return { send: (message) => socket.send(JSON.stringify(message)), next, close: () => socket.close() };
-}

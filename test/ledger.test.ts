@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.js';
-import type { Tenant } from './helpers/factories.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import {
   balanceOf,
   expectLedgerMatchesBalances,
@@ -12,25 +11,13 @@ import {
   readOnlyKey,
   type World,
 } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Ledger A', 'Ledger B'] });
+
 let fx: ReturnType<typeof moneyFixtures>;
 
 beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Ledger A');
-  other = await server.workspace('Ledger B');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
-});
-afterAll(async () => {
-  await server?.close();
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
 });
 
 const CREDIT = graphql(`
@@ -48,7 +35,7 @@ const UPDATE = graphql(`
   }
 `);
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 let keys = 0;
 const newKey = () => `credit-${++keys}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -58,9 +45,9 @@ async function credit(
   currency = 'USD',
   key = newKey(),
   note?: string | null,
-  token = admin,
+  token = fixture.admin,
 ) {
-  const res = await server.gql(
+  const res = await fixture.gql(
     CREDIT,
     { input: { partnerId: gid('Partner', partnerId), amount: { amount, currency }, note, idempotencyKey: key } },
     token,
@@ -70,7 +57,7 @@ async function credit(
 }
 
 const entries = (partnerId: string) => prisma().ledgerEntry.findMany({ where: { partnerId }, orderBy: { id: 'asc' } });
-const counts = async () => [await prisma().ledgerEntry.count(), await prisma().event.count({ where: tenant })];
+const counts = async () => [await prisma().ledgerEntry.count(), await prisma().event.count({ where: fixture.tenant })];
 
 describe('creditBalance', () => {
   let w: World;
@@ -102,7 +89,7 @@ describe('creditBalance', () => {
       }),
     ]);
     const event = await prisma().event.findFirst({
-      where: { ...tenant, type: 'balance.credited' },
+      where: { ...fixture.tenant, type: 'balance.credited' },
       orderBy: { sequence: 'desc' },
     });
     expect(event).toMatchObject({ partnerId: w.partnerId, programId: null });
@@ -134,8 +121,8 @@ describe('creditBalance', () => {
       amount: '1.234',
       currency: 'KWD',
     });
-    expect((await balanceOf(server, admin, world.partnerId, 'USD')).available).toBe(0n);
-    expect((await balanceOf(server, admin, world.partnerId, 'JPY')).available).toBe(1500n);
+    expect((await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).available).toBe(0n);
+    expect((await balanceOf(fixture.server, fixture.admin, world.partnerId, 'JPY')).available).toBe(1500n);
   });
 
   it('adds to the rewards’ money in the same balance', async () => {
@@ -149,7 +136,7 @@ describe('creditBalance', () => {
       available: { amount: '12.00' },
       paid: { amount: '7.00' },
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, world.partnerId);
   });
 
   describe('idempotency', () => {
@@ -189,15 +176,15 @@ describe('creditBalance', () => {
     it('keys are per workspace and mode', async () => {
       const key = newKey();
       const world = await fx.world();
-      const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+      const live = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
       const liveWorld = await live.world();
-      const foreign = moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' });
+      const foreign = moneyFixtures(prisma(), fixture.otherTenant);
       const foreignWorld = await foreign.world();
       expect((await credit(world.partnerId, '1.00', 'USD', key)).userErrors).toEqual([]);
-      expect((await credit(liveWorld.partnerId, '2.00', 'USD', key, null, ws.keys.live.secret)).userErrors).toEqual([]);
-      expect(
-        (await credit(foreignWorld.partnerId, '3.00', 'USD', key, null, other.keys.test.secret)).userErrors,
-      ).toEqual([]);
+      expect((await credit(liveWorld.partnerId, '2.00', 'USD', key, null, fixture.liveAdmin)).userErrors).toEqual([]);
+      expect((await credit(foreignWorld.partnerId, '3.00', 'USD', key, null, fixture.otherAdmin)).userErrors).toEqual(
+        [],
+      );
       expect(await prisma().ledgerEntry.count({ where: { idempotencyKey: key } })).toBe(3);
     });
   });
@@ -211,10 +198,10 @@ describe('creditBalance', () => {
       ['an unknown currency', { amount: '1.00', currency: 'ZZZ' }, ['input', 'amount', 'currency']],
     ])('refuses %s with VALIDATION on its field', async (_name, amount, field) => {
       const before = await counts();
-      const res = await server.gql(
+      const res = await fixture.gql(
         CREDIT,
         { input: { partnerId: gid('Partner', (await fx.partner()).id), amount, idempotencyKey: newKey() } },
-        admin,
+        fixture.admin,
       );
       expect(res.data!.creditBalance).toEqual({
         balance: null,
@@ -225,7 +212,7 @@ describe('creditBalance', () => {
 
     it('refuses a blank or over-long key and an over-long note, all at once', async () => {
       const partner = await fx.partner();
-      const res = await server.gql(
+      const res = await fixture.gql(
         CREDIT,
         {
           input: {
@@ -235,7 +222,7 @@ describe('creditBalance', () => {
             note: 'n'.repeat(501),
           },
         },
-        admin,
+        fixture.admin,
       );
       expect(res.data!.creditBalance.userErrors.map((e) => [e.code, e.field])).toEqual([
         ['VALIDATION', ['input', 'idempotencyKey']],
@@ -251,8 +238,8 @@ describe('creditBalance', () => {
 
   describe('tenancy and roles', () => {
     it('answers NOT_FOUND for another workspace’s or mode’s partner, a malformed id or another type’s id, and writes nothing', async () => {
-      const foreign = await moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' }).partner();
-      const live = await moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' }).partner();
+      const foreign = await moneyFixtures(prisma(), fixture.otherTenant).partner();
+      const live = await moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' }).partner();
       const before = await counts();
       for (const id of [
         gid('Partner', foreign.id),
@@ -261,10 +248,10 @@ describe('creditBalance', () => {
         gid('Reward', foreign.id),
         gid('Partner', 'x'),
       ]) {
-        const res = await server.gql(
+        const res = await fixture.gql(
           CREDIT,
           { input: { partnerId: id, amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() } },
-          admin,
+          fixture.admin,
         );
         expect(res.data!.creditBalance).toEqual({
           balance: null,
@@ -276,8 +263,11 @@ describe('creditBalance', () => {
 
     it('refuses READ_ONLY and PARTNER credentials with FORBIDDEN_FOR_ROLE', async () => {
       const partner = await fx.partner();
-      for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, partner.id)]) {
-        const res = await server.gql(
+      for (const token of [
+        await readOnlyKey(fixture.server, fixture.admin),
+        await partnerToken(fixture.server, fixture.admin, partner.id),
+      ]) {
+        const res = await fixture.gql(
           CREDIT,
           {
             input: {
@@ -303,30 +293,33 @@ describe('the ledger and Partner.balances agree', () => {
     const eurReward = await fx.reward(eur, { partnerId: world.partnerId, amount: 999n });
     const ids = (list: Array<{ id: string }>) => list.map((r) => gid('Reward', r.id));
     const step = async (list: Array<{ id: string }>, status: 'APPROVED' | 'PROCESSED' | 'CANCELED' | 'REJECTED') => {
-      const res = await server.gql(UPDATE, { input: { ids: ids(list), status } }, admin);
+      const res = await fixture.gql(UPDATE, { input: { ids: ids(list), status } }, fixture.admin);
       expect(res.data!.updateRewardStatus.userErrors).toEqual([]);
-      await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
+      await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, world.partnerId);
     };
     await step([...rewards, eurReward], 'APPROVED');
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 1500n });
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 1500n,
+    });
     await step([rewards[0]!], 'CANCELED');
     await step([rewards[1]!], 'REJECTED');
     await step([rewards[2]!, eurReward], 'PROCESSED');
     await credit(world.partnerId, '-20.00');
     await credit(world.partnerId, '1.00', 'EUR');
-    await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toEqual({
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, world.partnerId);
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: 900n - 2000n,
       paid: 300n,
     });
-    expect(await balanceOf(server, admin, world.partnerId, 'EUR')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'EUR')).toEqual({
       currency: 'EUR',
       pending: 0n,
       available: 100n,
       paid: 999n,
     });
-    expect(await ledgerSum(prisma(), tenant, world.partnerId, 'USD')).toBe(-1100n);
+    expect(await ledgerSum(prisma(), fixture.tenant, world.partnerId, 'USD')).toBe(-1100n);
   });
 });

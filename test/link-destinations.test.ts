@@ -5,32 +5,19 @@
 // Destination URLs are stored in their WHATWG serialisation, so a Location header never carries
 // what was not checked (CR/LF, user:password@).
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   effectiveDestinationHosts,
   hostAllowed,
   normalizeDestinationUrl,
   normalizeHostPattern,
 } from '../src/lib/destination-url.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { factories, gid, type Tenant } from './helpers/factories.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
 const PUBLIC_URL = 'https://ref.example.org';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-beforeAll(async () => {
-  server = await startTestServer({ PUBLIC_URL });
-  ws = await server.workspace('Destinations A');
-  other = await server.workspace('Destinations B');
-  admin = ws.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ env: { PUBLIC_URL }, names: ['Destinations A', 'Destinations B'] });
 
 type Body = {
   data?: Record<string, any> | null;
@@ -38,8 +25,7 @@ type Body = {
 };
 type UserError = { code: string; field: string[] | null; message: string };
 
-const A = (): Tenant => ({ workspaceId: ws.workspace.id, mode: 'TEST' });
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
 const CREATE_LINK =
   'mutation($input: CreateReferralLinkInput!) { createReferralLink(input: $input) { link { id code destinationUrl } userErrors { code field message } } }';
@@ -49,7 +35,7 @@ async function createLink(
   token: string,
   input: { partnerId: string; programId: string; destinationUrl?: string | null; code?: string },
 ) {
-  const res = (await server.gql(CREATE_LINK, { input }, token)) as Body;
+  const res = (await fixture.gql(CREATE_LINK, { input }, token)) as Body;
   expect(res.errors, JSON.stringify(res)).toBeUndefined();
   return res.data!['createReferralLink'] as {
     link: { id: string; code: string; destinationUrl: string } | null;
@@ -57,8 +43,8 @@ async function createLink(
   };
 }
 
-async function createProgram(input: Record<string, unknown>, token = admin) {
-  const res = (await server.gql(
+async function createProgram(input: Record<string, unknown>, token = fixture.admin) {
+  const res = (await fixture.gql(
     `mutation($input: CreateProgramInput!) { createProgram(input: $input) { program { ${PROGRAM_FIELDS} } userErrors { code field message } } }`,
     { input: { name: 'Shop', type: 'AFFILIATE', currency: 'USD', ...input } },
     token,
@@ -70,8 +56,8 @@ async function createProgram(input: Record<string, unknown>, token = admin) {
   };
 }
 
-async function updateProgram(input: Record<string, unknown>, token = admin) {
-  const res = (await server.gql(
+async function updateProgram(input: Record<string, unknown>, token = fixture.admin) {
+  const res = (await fixture.gql(
     `mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { program { ${PROGRAM_FIELDS} } userErrors { code field message } } }`,
     { input },
     token,
@@ -83,8 +69,8 @@ async function updateProgram(input: Record<string, unknown>, token = admin) {
   };
 }
 
-async function partnerToken(partnerId: string, token = admin): Promise<string> {
-  const res = (await server.gql(
+async function partnerToken(partnerId: string, token = fixture.admin): Promise<string> {
+  const res = (await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code } } }',
     { input: { partnerId } },
     token,
@@ -95,7 +81,7 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
 /** A program (rows written directly), an enrolled partner and that partner's token. */
 async function setup(
   program: { destinationUrl?: string | null; allowedDestinationHosts?: string[] } = {},
-  tenant: Tenant = A(),
+  tenant: Tenant = fixture.tenant,
   enrollment: 'APPROVED' | 'PENDING' = 'APPROVED',
 ) {
   const f = factories(prisma(), tenant);
@@ -106,11 +92,11 @@ async function setup(
   const partner = await f.partner();
   await f.enrollment({ programId: row.id, partnerId: partner.id, status: enrollment });
   const adminKey =
-    tenant.workspaceId === ws.workspace.id
+    tenant.workspaceId === fixture.ws.workspace.id
       ? tenant.mode === 'TEST'
-        ? ws.keys.test.secret
-        : ws.keys.live.secret
-      : other.keys.test.secret;
+        ? fixture.admin
+        : fixture.liveAdmin
+      : fixture.otherAdmin;
   return {
     programId: gid('Program', row.id),
     partnerId: gid('Partner', partner.id),
@@ -120,7 +106,7 @@ async function setup(
 }
 
 /** Links and events of a tenant: a refused mutation leaves them as they were. */
-async function counts(tenant: Tenant = A()) {
+async function counts(tenant: Tenant = fixture.tenant) {
   return {
     links: await prisma().referralLink.count({ where: tenant }),
     events: await prisma().event.count({ where: tenant }),
@@ -331,13 +317,13 @@ describe('Program.allowedDestinationHosts', () => {
 
   it('is not writable with a READ_ONLY key or a PARTNER token', async () => {
     const { programId, token } = await setup();
-    const reader = (await server.gql(
+    const reader = (await fixture.gql(
       'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
       {},
-      admin,
+      fixture.admin,
     )) as Body;
     for (const credential of [reader.data!['createApiKey'].secret as string, token]) {
-      const res = (await server.gql(
+      const res = (await fixture.gql(
         'mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { userErrors { code } } }',
         { input: { id: programId, allowedDestinationHosts: ['evil.example.net'] } },
         credential,
@@ -350,14 +336,16 @@ describe('Program.allowedDestinationHosts', () => {
     const mine = await setup({ allowedDestinationHosts: ['shop.example.com'] });
     const notEnrolled = await setup();
     const query = `query($id: ID!) { node(id: $id) { ... on Program { allowedDestinationHosts } } }`;
-    expect(((await server.gql(query, { id: mine.programId }, mine.token)) as Body).data).toEqual({
+    expect(((await fixture.gql(query, { id: mine.programId }, mine.token)) as Body).data).toEqual({
       node: { allowedDestinationHosts: ['shop.example.com'] },
     });
-    expect(((await server.gql(query, { id: mine.programId }, notEnrolled.token)) as Body).data).toEqual({ node: null });
-    expect(((await server.gql(query, { id: mine.programId }, ws.keys.live.secret)) as Body).data).toEqual({
+    expect(((await fixture.gql(query, { id: mine.programId }, notEnrolled.token)) as Body).data).toEqual({
       node: null,
     });
-    expect(((await server.gql(query, { id: mine.programId }, other.keys.test.secret)) as Body).data).toEqual({
+    expect(((await fixture.gql(query, { id: mine.programId }, fixture.liveAdmin)) as Body).data).toEqual({
+      node: null,
+    });
+    expect(((await fixture.gql(query, { id: mine.programId }, fixture.otherAdmin)) as Body).data).toEqual({
       node: null,
     });
   });
@@ -464,7 +452,7 @@ describe('createReferralLink destinations', () => {
 
   it('lets ADMIN keys point anywhere (http or https), stored normalised', async () => {
     const s = await setup({ destinationUrl: 'https://shop.example.com/' });
-    const link = await createLink(admin, {
+    const link = await createLink(fixture.admin, {
       partnerId: s.partnerId,
       programId: s.programId,
       destinationUrl: ' HTTP://Elsewhere.Example.NET/a b\r\n?q=<1> ',
@@ -479,7 +467,7 @@ describe('createReferralLink destinations', () => {
 
   it('refuses a user name or password in the URL, from any credential (https://trusted@evil/)', async () => {
     const s = await setup({ destinationUrl: 'https://shop.example.com/' });
-    for (const token of [admin, s.token]) {
+    for (const token of [fixture.admin, s.token]) {
       const { userErrors } = await createLink(token, {
         partnerId: s.partnerId,
         programId: s.programId,
@@ -496,7 +484,7 @@ describe('createReferralLink destinations', () => {
   });
 
   it('tells a partner nothing about the hosts of a program it cannot create links in', async () => {
-    const pending = await setup({ allowedDestinationHosts: ['secret-host.example.com'] }, A(), 'PENDING');
+    const pending = await setup({ allowedDestinationHosts: ['secret-host.example.com'] }, fixture.tenant, 'PENDING');
     const strangerProgram = await setup({ allowedDestinationHosts: ['secret-host.example.com'] });
     const outsider = await setup();
     const attempts = [
@@ -528,11 +516,11 @@ describe('createReferralLink destinations', () => {
     // Same names elsewhere, with the evil host allowed: in another workspace, and in LIVE mode of this one.
     await setup(
       { destinationUrl: 'https://shop.example.com/', allowedDestinationHosts: ['evil.example.net'] },
-      { workspaceId: other.workspace.id, mode: 'TEST' },
+      fixture.otherTenant,
     );
     const live = await setup(
       { destinationUrl: 'https://shop.example.com/', allowedDestinationHosts: ['evil.example.net'] },
-      { workspaceId: ws.workspace.id, mode: 'LIVE' },
+      { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' },
     );
     const refused = await createLink(mine.token, {
       partnerId: mine.partnerId,
@@ -570,18 +558,18 @@ describe('GET /r/{code}', () => {
       programId: s.programId,
       destinationUrl: 'https://shop.example.com/deal',
     });
-    const res = await fetch(`${server.url}/r/${link!.code}`, { redirect: 'manual' });
+    const res = await fetch(`${fixture.server.url}/r/${link!.code}`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get('location')!).host).toBe('shop.example.com');
 
     // A row written before this check (or by hand): the redirect serialises it again.
-    const f = factories(prisma(), A());
+    const f = factories(prisma(), fixture.tenant);
     const enrollment = await prisma().enrollment.findFirstOrThrow({ where: { programId: s.row.id } });
     await f.link(enrollment, {
       code: 'legacy-crlf',
       destinationUrl: 'https://shop.example.com/a\r\nSet-Cookie: x=1\r\n?q=1',
     });
-    const legacy = await fetch(`${server.url}/r/legacy-crlf`, { redirect: 'manual' });
+    const legacy = await fetch(`${fixture.server.url}/r/legacy-crlf`, { redirect: 'manual' });
     expect(legacy.status).toBe(302);
     expect(legacy.headers.get('set-cookie')).toBeNull();
     expect(legacy.headers.get('location')).toMatch(

@@ -1,29 +1,11 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
 const PUBLIC_URL = 'https://ref.example.com';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let live: string;
-let otherAdmin: string;
-
-beforeAll(async () => {
-  server = await startTestServer({ PUBLIC_URL });
-  ws = await server.workspace('Links A');
-  other = await server.workspace('Links B');
-  admin = ws.keys.test.secret;
-  live = ws.keys.live.secret;
-  otherAdmin = other.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ env: { PUBLIC_URL }, names: ['Links A', 'Links B'] });
 
 const CREATE = graphql(`
   mutation LT_Create($input: CreateReferralLinkInput!) {
@@ -56,8 +38,7 @@ const NODE = graphql(`
 `);
 
 type Tenant = { workspaceId: string; mode: 'TEST' | 'LIVE' };
-const A = (): Tenant => ({ workspaceId: ws.workspace.id, mode: 'TEST' });
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
 let seq = 0;
 const unique = (prefix = 'p') => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
@@ -69,7 +50,7 @@ const vanity = (prefix = 'Code') => `${prefix}_${++seq}${Math.random().toString(
  * no links are created here (createReferralLink is what is tested).
  */
 async function enrolled(
-  tenant: Tenant = A(),
+  tenant: Tenant = fixture.tenant,
   opts: {
     status?: 'PENDING' | 'APPROVED' | 'REJECTED';
     destinationUrl?: string | null;
@@ -103,15 +84,15 @@ async function enrolled(
 
 async function create(
   input: { partnerId: string; programId: string; code?: string | null; destinationUrl?: string | null },
-  token = admin,
+  token = fixture.admin,
 ) {
   const { partnerId, programId, code, destinationUrl } = input;
-  const res = await server.gql(CREATE, { input: { partnerId, programId, code, destinationUrl } }, token);
+  const res = await fixture.gql(CREATE, { input: { partnerId, programId, code, destinationUrl } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.createReferralLink;
 }
 
-async function createOk(input: Parameters<typeof create>[0], token = admin) {
+async function createOk(input: Parameters<typeof create>[0], token = fixture.admin) {
   const payload = await create(input, token);
   expect(payload.userErrors).toEqual([]);
   return payload.link!;
@@ -119,8 +100,8 @@ async function createOk(input: Parameters<typeof create>[0], token = admin) {
 
 const linkCount = () => prisma().referralLink.count();
 
-async function readOnlyKey(token = admin): Promise<string> {
-  const res = await server.gql(
+async function readOnlyKey(token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }',
     { input: { name: 'reader', role: 'READ_ONLY' } },
     token,
@@ -128,8 +109,8 @@ async function readOnlyKey(token = admin): Promise<string> {
   return (res.data as { createApiKey: { secret: string } }).createApiKey.secret;
 }
 
-async function partnerToken(partnerId: string, token = admin): Promise<string> {
-  const res = await server.gql(
+async function partnerToken(partnerId: string, token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code message } } }',
     { input: { partnerId } },
     token,
@@ -142,7 +123,7 @@ async function partnerToken(partnerId: string, token = admin): Promise<string> {
 
 describe('createReferralLink', () => {
   it('generates an 8-character code from an unambiguous alphabet, and builds url and destinationUrl', async () => {
-    const e = await enrolled(A(), { destinationUrl: 'https://shop.example.com/signup' });
+    const e = await enrolled(fixture.tenant, { destinationUrl: 'https://shop.example.com/signup' });
     const link = await createOk(e);
     expect(link.code).toMatch(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$/);
     expect(link).toMatchObject({
@@ -165,7 +146,7 @@ describe('createReferralLink', () => {
   });
 
   it('uses the link’s own destination first, then the program’s, then the public URL', async () => {
-    const withProgramUrl = await enrolled(A(), { destinationUrl: 'https://program.example.com/' });
+    const withProgramUrl = await enrolled(fixture.tenant, { destinationUrl: 'https://program.example.com/' });
     expect(
       (await createOk({ ...withProgramUrl, destinationUrl: 'http://own.example.com/landing?x=1' })).destinationUrl,
     ).toBe('http://own.example.com/landing?x=1');
@@ -269,9 +250,12 @@ describe('createReferralLink', () => {
 
   it('gives the same DUPLICATE for a code held in another workspace or mode, revealing nothing', async () => {
     const code = vanity('Elsewhere');
-    await createOk({ ...(await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' })), code }, otherAdmin);
+    await createOk({ ...(await enrolled(fixture.otherTenant)), code }, fixture.otherAdmin);
     const liveCode = vanity('LiveOne');
-    await createOk({ ...(await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' })), code: liveCode }, live);
+    await createOk(
+      { ...(await enrolled({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' })), code: liveCode },
+      fixture.liveAdmin,
+    );
     const e = await enrolled();
     for (const taken of [code, code.toLowerCase(), liveCode]) {
       expect((await create({ ...e, code: taken })).userErrors).toEqual([
@@ -354,7 +338,7 @@ describe('createReferralLink', () => {
 
   it('refuses a PENDING or REJECTED enrollment with INVALID_TRANSITION', async () => {
     for (const status of ['PENDING', 'REJECTED'] as const) {
-      const payload = await create(await enrolled(A(), { status }));
+      const payload = await create(await enrolled(fixture.tenant, { status }));
       expect(payload.userErrors).toEqual([
         {
           code: 'INVALID_TRANSITION',
@@ -366,18 +350,18 @@ describe('createReferralLink', () => {
   });
 
   it('refuses a BANNED partner and an ARCHIVED program with INVALID_TRANSITION', async () => {
-    expect((await create(await enrolled(A(), { partnerStatus: 'BANNED' }))).userErrors).toEqual([
+    expect((await create(await enrolled(fixture.tenant, { partnerStatus: 'BANNED' }))).userErrors).toEqual([
       { code: 'INVALID_TRANSITION', message: expect.stringContaining('is BANNED'), field: ['input', 'partnerId'] },
     ]);
-    expect((await create(await enrolled(A(), { programStatus: 'ARCHIVED' }))).userErrors).toEqual([
+    expect((await create(await enrolled(fixture.tenant, { programStatus: 'ARCHIVED' }))).userErrors).toEqual([
       { code: 'INVALID_TRANSITION', message: expect.stringContaining('is ARCHIVED'), field: ['input', 'programId'] },
     ]);
   });
 
   it('answers NOT_FOUND for partners and programs outside the caller’s workspace and mode, and creates nothing', async () => {
     const mine = await enrolled();
-    const foreign = await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' });
-    const liveOne = await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const foreign = await enrolled(fixture.otherTenant);
+    const liveOne = await enrolled({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const before = await linkCount();
     for (const partnerId of [
       foreign.partnerId,
@@ -396,8 +380,8 @@ describe('createReferralLink', () => {
       ]);
     }
     expect((await create(foreign)).userErrors[0]?.code).toBe('NOT_FOUND');
-    expect((await create(mine, otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
-    expect((await create(mine, live)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await create(mine, fixture.otherAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
+    expect((await create(mine, fixture.liveAdmin)).userErrors[0]?.code).toBe('NOT_FOUND');
     expect(await linkCount()).toBe(before);
   });
 });
@@ -405,26 +389,31 @@ describe('createReferralLink', () => {
 describe('disableReferralLink', () => {
   it('disables a link, which stays readable; disabling again changes nothing', async () => {
     const link = await createOk(await enrolled());
-    const first = await server.gql(DISABLE, { input: { id: link.id } }, admin);
+    const first = await fixture.gql(DISABLE, { input: { id: link.id } }, fixture.admin);
     expect(first.data?.disableReferralLink).toEqual({
       link: { id: link.id, code: link.code, disabled: true, disabledAt: expect.any(String) },
       userErrors: [],
     });
-    const second = await server.gql(DISABLE, { input: { id: link.id } }, admin);
+    const second = await fixture.gql(DISABLE, { input: { id: link.id } }, fixture.admin);
     expect(second.data?.disableReferralLink).toEqual(first.data?.disableReferralLink);
-    expect((await server.gql(BY_CODE, { code: link.code }, admin)).data?.referralLink).toMatchObject({
+    expect((await fixture.gql(BY_CODE, { code: link.code }, fixture.admin)).data?.referralLink).toMatchObject({
       id: link.id,
       disabled: true,
     });
-    expect((await server.gql(NODE, { id: link.id }, admin)).data).toEqual({ node: { id: link.id, code: link.code } });
+    expect((await fixture.gql(NODE, { id: link.id }, fixture.admin)).data).toEqual({
+      node: { id: link.id, code: link.code },
+    });
   });
 
   it('answers NOT_FOUND for links outside the caller’s workspace and mode, and changes nothing', async () => {
-    const foreign = await createOk(await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' }), otherAdmin);
-    const liveOne = await createOk(await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' }), live);
+    const foreign = await createOk(await enrolled(fixture.otherTenant), fixture.otherAdmin);
+    const liveOne = await createOk(
+      await enrolled({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' }),
+      fixture.liveAdmin,
+    );
     const partnerOfMine = (await enrolled()).partnerId;
     for (const id of [foreign.id, liveOne.id, 'garbage', partnerOfMine, encodeGlobalID('ReferralLink', 'x')]) {
-      expect((await server.gql(DISABLE, { input: { id } }, admin)).data?.disableReferralLink, id).toEqual({
+      expect((await fixture.gql(DISABLE, { input: { id } }, fixture.admin)).data?.disableReferralLink, id).toEqual({
         link: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Referral link not found.', field: ['input', 'id'] }],
       });
@@ -442,7 +431,7 @@ describe('referralLink(code)', () => {
     const code = vanity('MixedCase');
     const link = await createOk({ ...(await enrolled()), code });
     for (const asked of [code, code.toLowerCase(), code.toUpperCase()]) {
-      expect((await server.gql(BY_CODE, { code: asked }, admin)).data?.referralLink, asked).toMatchObject({
+      expect((await fixture.gql(BY_CODE, { code: asked }, fixture.admin)).data?.referralLink, asked).toMatchObject({
         id: link.id,
         code,
       });
@@ -451,20 +440,20 @@ describe('referralLink(code)', () => {
 
   it('answers null for unknown codes and for codes of another workspace or mode', async () => {
     const foreign = await createOk(
-      { ...(await enrolled({ workspaceId: other.workspace.id, mode: 'TEST' })), code: vanity('Foreign') },
-      otherAdmin,
+      { ...(await enrolled(fixture.otherTenant)), code: vanity('Foreign') },
+      fixture.otherAdmin,
     );
     const liveOne = await createOk(
-      { ...(await enrolled({ workspaceId: ws.workspace.id, mode: 'LIVE' })), code: vanity('Live') },
-      live,
+      { ...(await enrolled({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' })), code: vanity('Live') },
+      fixture.liveAdmin,
     );
     for (const code of [foreign.code, liveOne.code, 'no-such-code', '', 'x'.repeat(500), '%', 'a_b']) {
-      const res = await server.gql(BY_CODE, { code }, admin);
+      const res = await fixture.gql(BY_CODE, { code }, fixture.admin);
       expect(res.errors, code).toBeUndefined();
       expect(res.data).toEqual({ referralLink: null });
     }
-    expect((await server.gql(NODE, { id: foreign.id }, admin)).data).toEqual({ node: null });
-    expect((await server.gql(NODE, { id: liveOne.id }, admin)).data).toEqual({ node: null });
+    expect((await fixture.gql(NODE, { id: foreign.id }, fixture.admin)).data).toEqual({ node: null });
+    expect((await fixture.gql(NODE, { id: liveOne.id }, fixture.admin)).data).toEqual({ node: null });
   });
 });
 
@@ -473,24 +462,24 @@ describe('roles', () => {
     const reader = await readOnlyKey();
     const e = await enrolled();
     const link = await createOk(e);
-    expect((await server.gql(BY_CODE, { code: link.code }, reader)).data?.referralLink?.id).toBe(link.id);
+    expect((await fixture.gql(BY_CODE, { code: link.code }, reader)).data?.referralLink?.id).toBe(link.id);
     const before = await linkCount();
     for (const res of [
-      await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }, reader),
-      await server.gql(DISABLE, { input: { id: link.id } }, reader),
+      await fixture.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }, reader),
+      await fixture.gql(DISABLE, { input: { id: link.id } }, reader),
     ]) {
       expect(res.data ?? null).toBeNull();
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await linkCount()).toBe(before);
-    expect((await server.gql(BY_CODE, { code: link.code }, admin)).data?.referralLink?.disabled).toBe(false);
+    expect((await fixture.gql(BY_CODE, { code: link.code }, fixture.admin)).data?.referralLink?.disabled).toBe(false);
   });
 
   it('refuses every link operation without a credential', async () => {
     const e = await enrolled();
     for (const res of [
-      await server.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }),
-      await server.gql(BY_CODE, { code: 'abc' }),
+      await fixture.gql(CREATE, { input: { partnerId: e.partnerId, programId: e.programId } }),
+      await fixture.gql(BY_CODE, { code: 'abc' }),
     ]) {
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     }
@@ -498,9 +487,9 @@ describe('roles', () => {
 
   it('lets a PARTNER credential create links for its own partner only', async () => {
     const mine = await enrolled();
-    const theirs = await prisma().partner.create({ data: { ...A(), externalId: unique() } });
+    const theirs = await prisma().partner.create({ data: { ...fixture.tenant, externalId: unique() } });
     await prisma().enrollment.create({
-      data: { ...A(), programId: mine.programRowId, partnerId: theirs.id, status: 'APPROVED' },
+      data: { ...fixture.tenant, programId: mine.programRowId, partnerId: theirs.id, status: 'APPROVED' },
     });
     const token = await partnerToken(mine.partnerId);
     const code = vanity('Mine');
@@ -524,21 +513,21 @@ describe('roles', () => {
     const myLink = await createOk(mine);
     const theirLink = await createOk(theirs);
     const token = await partnerToken(mine.partnerId);
-    expect((await server.gql(BY_CODE, { code: myLink.code.toLowerCase() }, token)).data?.referralLink).toMatchObject({
+    expect((await fixture.gql(BY_CODE, { code: myLink.code.toLowerCase() }, token)).data?.referralLink).toMatchObject({
       id: myLink.id,
     });
-    expect((await server.gql(BY_CODE, { code: theirLink.code }, token)).data).toEqual({ referralLink: null });
-    expect((await server.gql(NODE, { id: myLink.id }, token)).data).toEqual({
+    expect((await fixture.gql(BY_CODE, { code: theirLink.code }, token)).data).toEqual({ referralLink: null });
+    expect((await fixture.gql(NODE, { id: myLink.id }, token)).data).toEqual({
       node: { id: myLink.id, code: myLink.code },
     });
-    expect((await server.gql(NODE, { id: theirLink.id }, token)).data).toEqual({ node: null });
-    const own = await server.gql(
+    expect((await fixture.gql(NODE, { id: theirLink.id }, token)).data).toEqual({ node: null });
+    const own = await fixture.gql(
       'query($id: ID!) { partner(id: $id) { links { id } } }',
       { id: mine.partnerId },
       token,
     );
     expect(own.data).toEqual({ partner: { links: [{ id: myLink.id }] } });
-    const res = await server.gql(DISABLE, { input: { id: myLink.id } }, token);
+    const res = await fixture.gql(DISABLE, { input: { id: myLink.id } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
 });

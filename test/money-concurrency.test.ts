@@ -1,32 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db.js';
 import type { Reward } from '../src/generated/prisma/client.js';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
-import type { Tenant } from './helpers/factories.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import { balanceOf, expectLedgerMatchesBalances, gid, moneyFixtures } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
 
 // Money under concurrency, with real concurrent requests: on PostgreSQL they run in parallel
 // transactions (row locks, SKIP LOCKED, unique keys decide); on PGlite they serialize, and the
 // same invariants must hold.
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Concurrency', 'Other'] });
+
 let fx: ReturnType<typeof moneyFixtures>;
 
 beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Concurrency');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
-});
-afterAll(async () => {
-  await server?.close();
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
 });
 
 const UPDATE = graphql(`
@@ -55,7 +44,7 @@ const CREDIT = graphql(`
   }
 `);
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 const rids = (rewards: Array<{ id: string }>) => rewards.map((r) => gid('Reward', r.id));
 
 async function gqlOk<T>(promise: Promise<{ data?: T | null; errors?: unknown }>): Promise<T> {
@@ -79,7 +68,9 @@ describe('concurrent updateRewardStatus', () => {
       return i % 2 === 0 ? slice : [...slice].reverse();
     });
     const results = await Promise.all(
-      windows.map((slice) => gqlOk(server.gql(UPDATE, { input: { ids: rids(slice), status: 'APPROVED' } }, admin))),
+      windows.map((slice) =>
+        gqlOk(fixture.gql(UPDATE, { input: { ids: rids(slice), status: 'APPROVED' } }, fixture.admin)),
+      ),
     );
     for (const [i, result] of results.entries()) {
       expect(result.updateRewardStatus.userErrors).toEqual([]);
@@ -98,9 +89,11 @@ describe('concurrent updateRewardStatus', () => {
       ]);
     }
     expect(
-      await prisma().event.count({ where: { ...tenant, type: 'reward.status_changed', partnerId: w.partnerId } }),
+      await prisma().event.count({
+        where: { ...fixture.tenant, type: 'reward.status_changed', partnerId: w.partnerId },
+      }),
     ).toBe(touched.size);
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('conflicting cancels and payments of the same rewards: each call all or nothing, each reward moved once, the ledger consistent', async () => {
@@ -109,7 +102,7 @@ describe('concurrent updateRewardStatus', () => {
       ids: rids(i % 2 === 0 ? rewards.slice(i, i + 8) : [...rewards.slice(i, i + 8)].reverse()),
       status: i % 2 === 0 ? ('CANCELED' as const) : ('PROCESSED' as const),
     }));
-    const results = await Promise.all(calls.map((input) => gqlOk(server.gql(UPDATE, { input }, admin))));
+    const results = await Promise.all(calls.map((input) => gqlOk(fixture.gql(UPDATE, { input }, fixture.admin))));
     for (const [i, { updateRewardStatus: payload }] of results.entries()) {
       if (payload.userErrors.length === 0) {
         expect(payload.rewards.map((r) => r.status)).toEqual(calls[i]!.ids.map(() => calls[i]!.status));
@@ -134,7 +127,7 @@ describe('concurrent updateRewardStatus', () => {
         expect(entries).toEqual(['REWARD_APPROVED', row.status === 'CANCELED' ? 'REWARD_REVERSED' : 'PAYOUT']);
       }
     }
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('the approval job and an admin canceling the same rewards: each ends CANCELED with a consistent ledger', async () => {
@@ -142,7 +135,7 @@ describe('concurrent updateRewardStatus', () => {
     const job = new ApprovalJob(prisma(), { intervalMs: 0, batchSize: 5 });
     const [approved, canceled] = await Promise.all([
       job.runOnce(),
-      gqlOk(server.gql(UPDATE, { input: { ids: rids(rewards), status: 'CANCELED' } }, admin)),
+      gqlOk(fixture.gql(UPDATE, { input: { ids: rids(rewards), status: 'CANCELED' } }, fixture.admin)),
     ]);
     expect(canceled.updateRewardStatus.userErrors).toEqual([]);
     expect(approved).toBeLessThanOrEqual(40);
@@ -153,13 +146,13 @@ describe('concurrent updateRewardStatus', () => {
       expect(entries.length === 0 || entries.join() === 'REWARD_APPROVED,REWARD_REVERSED').toBe(true);
       expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).status).toBe('CANCELED');
     }
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: 0n,
       paid: 0n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 });
 
@@ -170,9 +163,15 @@ describe('concurrent createPayout', () => {
     // Eight payouts race each other and approvals of more rewards.
     const results = await Promise.all([
       ...Array.from({ length: 8 }, () =>
-        gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin)),
+        gqlOk(
+          fixture.gql(
+            CREATE_PAYOUT,
+            { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+            fixture.admin,
+          ),
+        ),
       ),
-      gqlOk(server.gql(UPDATE, { input: { ids: rids(late), status: 'APPROVED' } }, admin)),
+      gqlOk(fixture.gql(UPDATE, { input: { ids: rids(late), status: 'APPROVED' } }, fixture.admin)),
     ]);
     const payouts = results
       .slice(0, 8)
@@ -186,7 +185,7 @@ describe('concurrent createPayout', () => {
 
     // Whatever the late approvals missed goes into one more payout.
     const last = await gqlOk(
-      server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+      fixture.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, fixture.admin),
     );
     const all = await prisma().payout.findMany({ where: { partnerId: w.partnerId }, include: { rewards: true } });
     expect(all).toHaveLength(made.length + (last.createPayout.payout ? 1 : 0));
@@ -199,33 +198,35 @@ describe('concurrent createPayout', () => {
     expect(total).toBe(everyReward.reduce((s, r) => s + r.amount, 0n));
 
     await Promise.all(
-      all.map((p) => gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', p.id) } }, admin))),
+      all.map((p) => gqlOk(fixture.gql(MARK_PAID, { input: { payoutId: gid('Payout', p.id) } }, fixture.admin))),
     );
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: 0n,
       paid: total,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('concurrent markPayoutPaid of one payout processes its rewards once', async () => {
     const { w } = await manyRewards(10, { status: 'APPROVED' });
     const created = await gqlOk(
-      server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+      fixture.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, fixture.admin),
     );
     const payoutId = created.createPayout.payout!.id;
     const results = await Promise.all(
       Array.from({ length: 6 }, () =>
-        gqlOk(server.gql(MARK_PAID, { input: { payoutId, externalReference: 'same' } }, admin)),
+        gqlOk(fixture.gql(MARK_PAID, { input: { payoutId, externalReference: 'same' } }, fixture.admin)),
       ),
     );
     for (const r of results) expect(r.markPayoutPaid.userErrors).toEqual([]);
     // One PAYOUT entry, written when the payout was created; marking it paid writes none.
     expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId, type: 'PAYOUT' } })).toBe(1);
-    expect(await prisma().event.count({ where: { ...tenant, type: 'payout.paid', partnerId: w.partnerId } })).toBe(1);
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    expect(
+      await prisma().event.count({ where: { ...fixture.tenant, type: 'payout.paid', partnerId: w.partnerId } }),
+    ).toBe(1);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 });
 
@@ -245,7 +246,9 @@ describe('concurrent refunds', () => {
       idempotencyKey: `same-refund-${conversion.id}`,
       amount: { amount: '30.00', currency: 'USD' },
     };
-    const results = await Promise.all(Array.from({ length: 12 }, () => gqlOk(server.gql(REFUND, { input }, admin))));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => gqlOk(fixture.gql(REFUND, { input }, fixture.admin))),
+    );
     for (const r of results) {
       expect(r.refundConversion.userErrors).toEqual([]);
       expect(r.refundConversion).toEqual(results[0]!.refundConversion);
@@ -254,7 +257,7 @@ describe('concurrent refunds', () => {
     const clawbacks = await prisma().reward.findMany({ where: { sourceRewardId: reward.id } });
     expect(clawbacks.map((c) => c.amount)).toEqual([-300n]);
     expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId, type: 'CLAWBACK' } })).toBe(1);
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('with different keys accumulate up to the conversion’s amount and never beyond, taking back exactly the whole reward', async () => {
@@ -270,7 +273,7 @@ describe('concurrent refunds', () => {
     const results = await Promise.all(
       Array.from({ length: 7 }, (_, i) =>
         gqlOk(
-          server.gql(
+          fixture.gql(
             REFUND,
             {
               input: {
@@ -279,7 +282,7 @@ describe('concurrent refunds', () => {
                 amount: { amount: '20.00', currency: 'USD' },
               },
             },
-            admin,
+            fixture.admin,
           ),
         ),
       ),
@@ -298,8 +301,11 @@ describe('concurrent refunds', () => {
     expect(refunds._sum.amount).toBe(10_000n);
     const clawbacks = await prisma().reward.findMany({ where: { sourceRewardId: reward.id } });
     expect(clawbacks.reduce((s, c) => s + c.amount, 0n)).toBe(-1001n);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: -1001n, paid: 1001n });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: -1001n,
+      paid: 1001n,
+    });
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('racing a payout of the same reward: whichever wins, the partner nets the reward minus the refund', async () => {
@@ -315,7 +321,7 @@ describe('concurrent refunds', () => {
     await Promise.all(
       cases.flatMap(({ w, conversion }) => [
         gqlOk(
-          server.gql(
+          fixture.gql(
             REFUND,
             {
               input: {
@@ -324,10 +330,16 @@ describe('concurrent refunds', () => {
                 amount: { amount: '25.00', currency: 'USD' },
               },
             },
-            admin,
+            fixture.admin,
           ),
         ),
-        gqlOk(server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin)),
+        gqlOk(
+          fixture.gql(
+            CREATE_PAYOUT,
+            { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+            fixture.admin,
+          ),
+        ),
       ]),
     );
     for (const { w } of cases) {
@@ -335,20 +347,24 @@ describe('concurrent refunds', () => {
         const payout = await prisma().payout.findFirst({ where: { partnerId: w.partnerId, status: 'PENDING' } });
         if (!payout) break;
         expect(
-          (await gqlOk(server.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, admin))).markPayoutPaid
-            .userErrors,
+          (await gqlOk(fixture.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, fixture.admin)))
+            .markPayoutPaid.userErrors,
         ).toEqual([]);
       }
-      const balance = await balanceOf(server, admin, w.partnerId, 'USD');
+      const balance = await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD');
       // Either the refund came first (a -2.50 share paid out with the reward: 7.50 paid) or the
       // payout did (10.00 paid, -2.50 clawed back from available); a payout may also still be due.
       const due = await gqlOk(
-        server.gql(CREATE_PAYOUT, { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } }, admin),
+        fixture.gql(
+          CREATE_PAYOUT,
+          { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
+          fixture.admin,
+        ),
       );
       expect(due.createPayout.payout).toBeNull();
       expect(balance.pending).toBe(0n);
       expect(balance.paid + balance.available).toBe(750n);
-      await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+      await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
     }
   });
 });
@@ -361,13 +377,15 @@ describe('concurrent credits', () => {
       amount: { amount: '5.00', currency: 'USD' },
       idempotencyKey: `same-credit-${w.partnerId}`,
     };
-    const results = await Promise.all(Array.from({ length: 12 }, () => gqlOk(server.gql(CREDIT, { input }, admin))));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => gqlOk(fixture.gql(CREDIT, { input }, fixture.admin))),
+    );
     for (const r of results)
       expect(r.creditBalance).toEqual({ balance: { currency: 'USD', available: { amount: '5.00' } }, userErrors: [] });
     expect(await prisma().ledgerEntry.count({ where: { partnerId: w.partnerId } })).toBe(1);
-    expect(await prisma().event.count({ where: { ...tenant, type: 'balance.credited', partnerId: w.partnerId } })).toBe(
-      1,
-    );
+    expect(
+      await prisma().event.count({ where: { ...fixture.tenant, type: 'balance.credited', partnerId: w.partnerId } }),
+    ).toBe(1);
   });
 
   it('with different keys all apply', async () => {
@@ -375,7 +393,7 @@ describe('concurrent credits', () => {
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         gqlOk(
-          server.gql(
+          fixture.gql(
             CREDIT,
             {
               input: {
@@ -384,12 +402,12 @@ describe('concurrent credits', () => {
                 idempotencyKey: `credit-${i}-${w.partnerId}`,
               },
             },
-            admin,
+            fixture.admin,
           ),
         ),
       ),
     );
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 1000n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({ available: 1000n });
   });
 });
 
@@ -399,11 +417,11 @@ describe('two approval jobs at once (two instances)', () => {
   it('approve every due reward exactly once: one history row and one REWARD_APPROVED entry each', async () => {
     // A second instance: its own connection pool on PostgreSQL; the same embedded database on PGlite.
     let second: Database | null = null;
-    if (server.testDb.url)
-      second = await openDatabase({ databaseUrl: server.testDb.url, dataDir: '', poolSize: 4, migrate: false });
+    if (fixture.server.testDb.url)
+      second = await openDatabase({ databaseUrl: fixture.server.testDb.url, dataDir: '', poolSize: 4, migrate: false });
     try {
       await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce(); // what earlier tests left due
-      const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+      const live = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
       const testWorld = await fx.world();
       const liveWorld = await live.world();
       const convs = await fx.conversions(
@@ -448,7 +466,7 @@ describe('two approval jobs at once (two instances)', () => {
         )),
       ];
       const one = new ApprovalJob(prisma(), { intervalMs: 0, batchSize: 20 });
-      const two = new ApprovalJob((second ?? server.testDb.db).prisma, { intervalMs: 0, batchSize: 20 });
+      const two = new ApprovalJob((second ?? fixture.server.testDb.db).prisma, { intervalMs: 0, batchSize: 20 });
       const [a, b] = await Promise.all([one.runOnce(), two.runOnce()]);
       expect(a + b).toBe(300);
 
@@ -471,7 +489,7 @@ describe('two approval jobs at once (two instances)', () => {
       expect(
         await prisma().event.count({
           where: {
-            workspaceId: ws.workspace.id,
+            workspaceId: fixture.ws.workspace.id,
             type: 'reward.status_changed',
             partnerId: { in: [testWorld.partnerId, liveWorld.partnerId] },
           },

@@ -1,27 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let live: string;
-let otherAdmin: string;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  ws = await server.workspace('Partners A');
-  other = await server.workspace('Partners B');
-  admin = ws.keys.test.secret;
-  live = ws.keys.live.secret;
-  otherAdmin = other.keys.test.secret;
-});
-afterAll(async () => {
-  await server?.close();
-});
+const fixture = useTwoWorkspaces({ names: ['Partners A', 'Partners B'] });
 
 const CREATE = graphql(`
   mutation PT_Create($input: CreatePartnerInput!) {
@@ -82,13 +65,12 @@ const NODE = graphql(`
 `);
 
 type Tenant = { workspaceId: string; mode: 'TEST' | 'LIVE' };
-const tenantA = (): Tenant => ({ workspaceId: ws.workspace.id, mode: 'TEST' });
 
 async function program(
   tenant: Tenant,
   data: { autoApprovePartners?: boolean; status?: 'ACTIVE' | 'ARCHIVED'; name?: string } = {},
 ) {
-  const row = await server.testDb.db.prisma.program.create({
+  const row = await fixture.server.testDb.db.prisma.program.create({
     data: {
       ...tenant,
       name: data.name ?? 'Program',
@@ -112,25 +94,25 @@ async function create(
     status?: 'ACTIVE' | 'INACTIVE' | 'BANNED';
     programIds?: string[];
   },
-  token = admin,
+  token = fixture.admin,
 ) {
-  const res = await server.gql(CREATE, { input: { externalId: input.externalId ?? unique(), ...input } }, token);
+  const res = await fixture.gql(CREATE, { input: { externalId: input.externalId ?? unique(), ...input } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.createPartner;
 }
 
-async function createOk(input: Parameters<typeof create>[0] = {}, token = admin) {
+async function createOk(input: Parameters<typeof create>[0] = {}, token = fixture.admin) {
   const payload = await create(input, token);
   expect(payload.userErrors).toEqual([]);
   return payload.partner!;
 }
 
-async function countPartners(tenant: Tenant = tenantA()) {
-  return server.testDb.db.prisma.partner.count({ where: tenant });
+async function countPartners(tenant: Tenant = fixture.tenant) {
+  return fixture.server.testDb.db.prisma.partner.count({ where: tenant });
 }
 
-async function readOnlyKey(token = admin): Promise<string> {
-  const res = await server.gql(
+async function readOnlyKey(token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret userErrors { code } } }',
     { input: { name: 'reader', role: 'READ_ONLY' } },
     token,
@@ -138,8 +120,8 @@ async function readOnlyKey(token = admin): Promise<string> {
   return (res.data as { createApiKey: { secret: string } }).createApiKey.secret;
 }
 
-async function partnerToken(partnerId: string, token = admin): Promise<string> {
-  const res = await server.gql(
+async function partnerToken(partnerId: string, token = fixture.admin): Promise<string> {
+  const res = await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code message } } }',
     { input: { partnerId } },
     token,
@@ -245,8 +227,8 @@ describe('createPartner', () => {
         field: ['input', 'externalId'],
       },
     ]);
-    expect((await createOk({ externalId }, live)).externalId).toBe(externalId);
-    expect((await createOk({ externalId }, otherAdmin)).externalId).toBe(externalId);
+    expect((await createOk({ externalId }, fixture.liveAdmin)).externalId).toBe(externalId);
+    expect((await createOk({ externalId }, fixture.otherAdmin)).externalId).toBe(externalId);
   });
 
   it('gives one DUPLICATE when two creates with the same externalId race', async () => {
@@ -254,12 +236,12 @@ describe('createPartner', () => {
     const results = await Promise.all([create({ externalId }), create({ externalId }), create({ externalId })]);
     expect(results.filter((r) => r.partner).length).toBe(1);
     for (const r of results.filter((r) => !r.partner)) expect(r.userErrors[0]?.code).toBe('DUPLICATE');
-    expect(await server.testDb.db.prisma.partner.count({ where: { ...tenantA(), externalId } })).toBe(1);
+    expect(await fixture.server.testDb.db.prisma.partner.count({ where: { ...fixture.tenant, externalId } })).toBe(1);
   });
 
   it('enrolls in programIds at once: APPROVED with a default link when auto-approving, else PENDING', async () => {
-    const auto = await program(tenantA());
-    const manual = await program(tenantA(), { autoApprovePartners: false });
+    const auto = await program(fixture.tenant);
+    const manual = await program(fixture.tenant, { autoApprovePartners: false });
     const p = await createOk({ programIds: [auto, manual, auto] });
     expect(p.enrollments).toHaveLength(2);
     const [first, second] = p.enrollments;
@@ -271,9 +253,9 @@ describe('createPartner', () => {
   });
 
   it('refuses a missing program in programIds with NOT_FOUND at its index, and creates nothing', async () => {
-    const good = await program(tenantA());
-    const otherWorkspace = await program({ workspaceId: other.workspace.id, mode: 'TEST' });
-    const otherMode = await program({ workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const good = await program(fixture.tenant);
+    const otherWorkspace = await program(fixture.otherTenant);
+    const otherMode = await program({ workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const aPartner = await createOk();
     const bad = [
       otherWorkspace,
@@ -285,21 +267,21 @@ describe('createPartner', () => {
     ];
     for (const badId of bad) {
       const partners = await countPartners();
-      const enrollments = await server.testDb.db.prisma.enrollment.count({ where: tenantA() });
-      const links = await server.testDb.db.prisma.referralLink.count({ where: tenantA() });
+      const enrollments = await fixture.server.testDb.db.prisma.enrollment.count({ where: fixture.tenant });
+      const links = await fixture.server.testDb.db.prisma.referralLink.count({ where: fixture.tenant });
       const res = await create({ programIds: [good, badId] });
       expect(res.partner, badId).toBeNull();
       expect(res.userErrors).toEqual([
         { code: 'NOT_FOUND', message: 'Program not found.', field: ['input', 'programIds', '1'] },
       ]);
       expect(await countPartners()).toBe(partners);
-      expect(await server.testDb.db.prisma.enrollment.count({ where: tenantA() })).toBe(enrollments);
-      expect(await server.testDb.db.prisma.referralLink.count({ where: tenantA() })).toBe(links);
+      expect(await fixture.server.testDb.db.prisma.enrollment.count({ where: fixture.tenant })).toBe(enrollments);
+      expect(await fixture.server.testDb.db.prisma.referralLink.count({ where: fixture.tenant })).toBe(links);
     }
   });
 
   it('refuses an ARCHIVED program in programIds with INVALID_TRANSITION and creates nothing', async () => {
-    const archived = await program(tenantA(), { status: 'ARCHIVED', name: 'Old program' });
+    const archived = await program(fixture.tenant, { status: 'ARCHIVED', name: 'Old program' });
     const externalId = unique();
     const res = await create({ externalId, programIds: [archived] });
     expect(res.userErrors).toEqual([
@@ -309,11 +291,11 @@ describe('createPartner', () => {
         field: ['input', 'programIds', '0'],
       },
     ]);
-    expect(await server.testDb.db.prisma.partner.count({ where: { ...tenantA(), externalId } })).toBe(0);
+    expect(await fixture.server.testDb.db.prisma.partner.count({ where: { ...fixture.tenant, externalId } })).toBe(0);
   });
 
   it('refuses to enroll a partner created BANNED', async () => {
-    const res = await create({ status: 'BANNED', programIds: [await program(tenantA())] });
+    const res = await create({ status: 'BANNED', programIds: [await program(fixture.tenant)] });
     expect(res.userErrors).toEqual([
       { code: 'INVALID_TRANSITION', message: expect.stringContaining('BANNED'), field: ['input', 'status'] },
     ]);
@@ -323,7 +305,7 @@ describe('createPartner', () => {
 describe('updatePartner', () => {
   it('changes only the fields given, found by id', async () => {
     const p = await createOk({ name: 'Old', email: 'old@example.com' });
-    const res = await server.gql(UPDATE, { input: { id: p.id, name: ' New ' } }, admin);
+    const res = await fixture.gql(UPDATE, { input: { id: p.id, name: ' New ' } }, fixture.admin);
     expect(res.data?.updatePartner).toEqual({
       partner: { id: p.id, externalId: p.externalId, name: 'New', email: 'old@example.com', status: 'ACTIVE' },
       userErrors: [],
@@ -332,26 +314,30 @@ describe('updatePartner', () => {
 
   it('finds the partner by externalId', async () => {
     const p = await createOk({ email: 'a@example.com' });
-    const res = await server.gql(UPDATE, { input: { externalId: p.externalId, email: 'b@example.com' } }, admin);
+    const res = await fixture.gql(
+      UPDATE,
+      { input: { externalId: p.externalId, email: 'b@example.com' } },
+      fixture.admin,
+    );
     expect(res.data?.updatePartner.partner).toMatchObject({ id: p.id, email: 'b@example.com' });
   });
 
   it('clears name and email on an explicit null', async () => {
     const p = await createOk({ name: 'Name', email: 'a@example.com' });
-    const res = await server.gql(UPDATE, { input: { id: p.id, name: null, email: null } }, admin);
+    const res = await fixture.gql(UPDATE, { input: { id: p.id, name: null, email: null } }, fixture.admin);
     expect(res.data?.updatePartner.partner).toMatchObject({ name: null, email: null });
   });
 
   it('changes nothing when no field is given', async () => {
     const p = await createOk({ name: 'Same' });
-    const res = await server.gql(UPDATE, { input: { id: p.id } }, admin);
+    const res = await fixture.gql(UPDATE, { input: { id: p.id } }, fixture.admin);
     expect(res.data?.updatePartner).toEqual({ partner: expect.objectContaining({ name: 'Same' }), userErrors: [] });
   });
 
   it('needs exactly one of id or externalId', async () => {
     const p = await createOk({ name: 'Keep' });
     for (const input of [{ name: 'x' }, { id: p.id, externalId: p.externalId, name: 'x' }]) {
-      const res = await server.gql(UPDATE, { input }, admin);
+      const res = await fixture.gql(UPDATE, { input }, fixture.admin);
       expect(res.data?.updatePartner).toEqual({
         partner: null,
         userErrors: [
@@ -363,28 +349,28 @@ describe('updatePartner', () => {
         ],
       });
     }
-    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({
-      where: { ...tenantA(), externalId: p.externalId },
+    const row = await fixture.server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...fixture.tenant, externalId: p.externalId },
     });
     expect(row.name).toBe('Keep');
   });
 
   it('validates name and email as createPartner does', async () => {
     const p = await createOk({ name: 'Keep', email: 'keep@example.com' });
-    const res = await server.gql(UPDATE, { input: { id: p.id, name: 'n'.repeat(201), email: 'bad' } }, admin);
+    const res = await fixture.gql(UPDATE, { input: { id: p.id, name: 'n'.repeat(201), email: 'bad' } }, fixture.admin);
     expect(res.data?.updatePartner.userErrors.map((e) => [e.code, e.field])).toEqual([
       ['VALIDATION', ['input', 'name']],
       ['VALIDATION', ['input', 'email']],
     ]);
-    const row = await server.testDb.db.prisma.partner.findFirstOrThrow({
-      where: { ...tenantA(), externalId: p.externalId },
+    const row = await fixture.server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...fixture.tenant, externalId: p.externalId },
     });
     expect([row.name, row.email]).toEqual(['Keep', 'keep@example.com']);
   });
 
   it('answers NOT_FOUND for another workspace’s or mode’s partner, a malformed id or an unknown externalId, and changes nothing', async () => {
-    const foreign = await createOk({ name: 'Foreign' }, otherAdmin);
-    const otherMode = await createOk({ name: 'Live one' }, live);
+    const foreign = await createOk({ name: 'Foreign' }, fixture.otherAdmin);
+    const otherMode = await createOk({ name: 'Live one' }, fixture.liveAdmin);
     for (const input of [
       { id: foreign.id, name: 'hacked' },
       { id: otherMode.id, name: 'hacked' },
@@ -392,19 +378,19 @@ describe('updatePartner', () => {
       { id: encodeGlobalID('Partner', 'not-a-uuid'), name: 'hacked' },
       { id: encodeGlobalID('Enrollment', '0190aaaa-0000-7000-8000-000000000000'), name: 'hacked' },
     ]) {
-      const res = await server.gql(UPDATE, { input }, admin);
+      const res = await fixture.gql(UPDATE, { input }, fixture.admin);
       expect(res.data?.updatePartner, input.id).toEqual({
         partner: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'id'] }],
       });
     }
     for (const externalId of [foreign.externalId, otherMode.externalId, 'nobody']) {
-      const res = await server.gql(UPDATE, { input: { externalId, name: 'hacked' } }, admin);
+      const res = await fixture.gql(UPDATE, { input: { externalId, name: 'hacked' } }, fixture.admin);
       expect(res.data?.updatePartner.userErrors).toEqual([
         { code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'externalId'] },
       ]);
     }
-    expect(await server.testDb.db.prisma.partner.count({ where: { name: 'hacked' } })).toBe(0);
+    expect(await fixture.server.testDb.db.prisma.partner.count({ where: { name: 'hacked' } })).toBe(0);
   });
 });
 
@@ -412,34 +398,34 @@ describe('setPartnerStatus', () => {
   it('moves between any two statuses', async () => {
     const p = await createOk();
     for (const status of ['BANNED', 'INACTIVE', 'ACTIVE', 'BANNED', 'ACTIVE'] as const) {
-      const res = await server.gql(SET_STATUS, { input: { partnerId: p.id, status } }, admin);
+      const res = await fixture.gql(SET_STATUS, { input: { partnerId: p.id, status } }, fixture.admin);
       expect(res.data?.setPartnerStatus).toEqual({ partner: { id: p.id, status }, userErrors: [] });
     }
   });
 
   it('treats the current status as a no-op', async () => {
     const p = await createOk({ status: 'INACTIVE' });
-    const before = await server.testDb.db.prisma.partner.findFirstOrThrow({
-      where: { ...tenantA(), externalId: p.externalId },
+    const before = await fixture.server.testDb.db.prisma.partner.findFirstOrThrow({
+      where: { ...fixture.tenant, externalId: p.externalId },
     });
-    const res = await server.gql(SET_STATUS, { input: { partnerId: p.id, status: 'INACTIVE' } }, admin);
+    const res = await fixture.gql(SET_STATUS, { input: { partnerId: p.id, status: 'INACTIVE' } }, fixture.admin);
     expect(res.data?.setPartnerStatus).toEqual({ partner: { id: p.id, status: 'INACTIVE' }, userErrors: [] });
-    const after = await server.testDb.db.prisma.partner.findFirstOrThrow({ where: { id: before.id } });
+    const after = await fixture.server.testDb.db.prisma.partner.findFirstOrThrow({ where: { id: before.id } });
     expect(after.updatedAt).toEqual(before.updatedAt);
   });
 
   it('answers NOT_FOUND for another workspace’s or mode’s partner and changes nothing', async () => {
-    const foreign = await createOk({}, otherAdmin);
-    const otherMode = await createOk({}, live);
+    const foreign = await createOk({}, fixture.otherAdmin);
+    const otherMode = await createOk({}, fixture.liveAdmin);
     for (const partnerId of [foreign.id, otherMode.id, 'garbage']) {
-      const res = await server.gql(SET_STATUS, { input: { partnerId, status: 'BANNED' } }, admin);
+      const res = await fixture.gql(SET_STATUS, { input: { partnerId, status: 'BANNED' } }, fixture.admin);
       expect(res.data?.setPartnerStatus).toEqual({
         partner: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Partner not found.', field: ['input', 'partnerId'] }],
       });
     }
     expect(
-      await server.testDb.db.prisma.partner.count({
+      await fixture.server.testDb.db.prisma.partner.count({
         where: { status: 'BANNED', externalId: { in: [foreign.externalId, otherMode.externalId] } },
       }),
     ).toBe(0);
@@ -449,10 +435,10 @@ describe('setPartnerStatus', () => {
 describe('partner query', () => {
   it('finds a partner by id or by externalId', async () => {
     const p = await createOk({ name: 'Findable' });
-    expect((await server.gql(PARTNER, { id: p.id }, admin)).data).toEqual({
+    expect((await fixture.gql(PARTNER, { id: p.id }, fixture.admin)).data).toEqual({
       partner: { id: p.id, externalId: p.externalId, name: 'Findable' },
     });
-    expect((await server.gql(PARTNER, { externalId: ` ${p.externalId} ` }, admin)).data).toEqual({
+    expect((await fixture.gql(PARTNER, { externalId: ` ${p.externalId} ` }, fixture.admin)).data).toEqual({
       partner: { id: p.id, externalId: p.externalId, name: 'Findable' },
     });
   });
@@ -460,30 +446,30 @@ describe('partner query', () => {
   it('is a BAD_USER_INPUT request error with both or neither argument', async () => {
     const p = await createOk();
     for (const vars of [{}, { id: p.id, externalId: p.externalId }]) {
-      const res = await server.gql(PARTNER, vars, admin);
+      const res = await fixture.gql(PARTNER, vars, fixture.admin);
       expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
       expect(res.errors?.[0]?.message).toContain('exactly one of `id` or `externalId`');
     }
   });
 
   it('answers null for ids and externalIds outside the caller’s workspace and mode', async () => {
-    const foreign = await createOk({}, otherAdmin);
-    const otherMode = await createOk({}, live);
-    const aProgram = await program(tenantA());
+    const foreign = await createOk({}, fixture.otherAdmin);
+    const otherMode = await createOk({}, fixture.liveAdmin);
+    const aProgram = await program(fixture.tenant);
     for (const id of [foreign.id, otherMode.id, aProgram, 'garbage', encodeGlobalID('Partner', 'x')]) {
-      const res = await server.gql(PARTNER, { id }, admin);
+      const res = await fixture.gql(PARTNER, { id }, fixture.admin);
       expect(res.errors, id).toBeUndefined();
       expect(res.data).toEqual({ partner: null });
-      if (id !== aProgram) expect((await server.gql(NODE, { id }, admin)).data).toEqual({ node: null });
+      if (id !== aProgram) expect((await fixture.gql(NODE, { id }, fixture.admin)).data).toEqual({ node: null });
     }
     for (const externalId of [foreign.externalId, otherMode.externalId, 'nobody']) {
-      expect((await server.gql(PARTNER, { externalId }, admin)).data).toEqual({ partner: null });
+      expect((await fixture.gql(PARTNER, { externalId }, fixture.admin)).data).toEqual({ partner: null });
     }
   });
 
   it('resolves a partner as a node in its own workspace', async () => {
     const p = await createOk();
-    expect((await server.gql(NODE, { id: p.id }, admin)).data).toEqual({
+    expect((await fixture.gql(NODE, { id: p.id }, fixture.admin)).data).toEqual({
       node: { id: p.id, externalId: p.externalId },
     });
   });
@@ -494,7 +480,7 @@ describe('partners', () => {
   let token: string;
   let prog: string;
   beforeAll(async () => {
-    list = await server.workspace('List');
+    list = await fixture.server.workspace('List');
     token = list.keys.test.secret;
     prog = await program({ workspaceId: list.workspace.id, mode: 'TEST' });
     await createOk({ externalId: 'alpha', name: 'Ada Lovelace', email: 'ada@example.com', programIds: [prog] }, token);
@@ -507,38 +493,38 @@ describe('partners', () => {
     await createOk({ externalId: 'delta', name: 'Barbara' }, token);
     // Noise that must never show up.
     await createOk({ externalId: 'alpha', name: 'Ada Lovelace' }, list.keys.live.secret);
-    await createOk({ externalId: 'alpha-foreign', name: 'Ada Lovelace' }, otherAdmin);
+    await createOk({ externalId: 'alpha-foreign', name: 'Ada Lovelace' }, fixture.otherAdmin);
   });
 
   const ids = (res: { data?: { partners: { edges: Array<{ node: { externalId: string } }> } } | null }) =>
     res.data!.partners.edges.map((e) => e.node.externalId);
 
   it('pages through the workspace’s partners oldest first with a totalCount', async () => {
-    const first = await server.gql(PARTNERS, { first: 2 }, token);
+    const first = await fixture.gql(PARTNERS, { first: 2 }, token);
     expect(first.errors).toBeUndefined();
     expect(ids(first)).toEqual(['alpha', 'bravo']);
     expect(first.data!.partners.totalCount).toBe(5);
     expect(first.data!.partners.pageInfo.hasNextPage).toBe(true);
-    const second = await server.gql(PARTNERS, { first: 2, after: first.data!.partners.pageInfo.endCursor }, token);
+    const second = await fixture.gql(PARTNERS, { first: 2, after: first.data!.partners.pageInfo.endCursor }, token);
     expect(ids(second)).toEqual(['charlie_1', 'charlieX1']);
-    const third = await server.gql(PARTNERS, { first: 2, after: second.data!.partners.pageInfo.endCursor }, token);
+    const third = await fixture.gql(PARTNERS, { first: 2, after: second.data!.partners.pageInfo.endCursor }, token);
     expect(ids(third)).toEqual(['delta']);
     expect(third.data!.partners.pageInfo.hasNextPage).toBe(false);
     expect(third.data!.partners.totalCount).toBe(5);
   });
 
   it('filters by status', async () => {
-    const res = await server.gql(PARTNERS, { status: 'BANNED' }, token);
+    const res = await fixture.gql(PARTNERS, { status: 'BANNED' }, token);
     expect(ids(res)).toEqual(['bravo']);
     expect(res.data!.partners.totalCount).toBe(1);
   });
 
   it('filters by program; another workspace’s or a malformed program id matches nothing', async () => {
-    const res = await server.gql(PARTNERS, { programId: prog }, token);
+    const res = await fixture.gql(PARTNERS, { programId: prog }, token);
     expect(ids(res)).toEqual(['alpha', 'charlie_1']);
     expect(res.data!.partners.totalCount).toBe(2);
     for (const programId of [prog, 'garbage']) {
-      const foreign = await server.gql(PARTNERS, { programId }, otherAdmin);
+      const foreign = await fixture.gql(PARTNERS, { programId }, fixture.otherAdmin);
       expect(foreign.errors).toBeUndefined();
       expect(ids(foreign)).toEqual([]);
       expect(foreign.data!.partners.totalCount).toBe(0);
@@ -546,25 +532,25 @@ describe('partners', () => {
   });
 
   it('searches name, email and externalId case-insensitively', async () => {
-    expect(ids(await server.gql(PARTNERS, { search: 'lovelace' }, token))).toEqual(['alpha']);
-    expect(ids(await server.gql(PARTNERS, { search: 'grace@NAVY' }, token))).toEqual(['bravo']);
-    expect(ids(await server.gql(PARTNERS, { search: 'DELT' }, token))).toEqual(['delta']);
-    expect(ids(await server.gql(PARTNERS, { search: 'example' }, token))).toEqual(['alpha', 'charlie_1']);
-    const combined = await server.gql(PARTNERS, { search: 'example', programId: prog, status: 'ACTIVE' }, token);
+    expect(ids(await fixture.gql(PARTNERS, { search: 'lovelace' }, token))).toEqual(['alpha']);
+    expect(ids(await fixture.gql(PARTNERS, { search: 'grace@NAVY' }, token))).toEqual(['bravo']);
+    expect(ids(await fixture.gql(PARTNERS, { search: 'DELT' }, token))).toEqual(['delta']);
+    expect(ids(await fixture.gql(PARTNERS, { search: 'example' }, token))).toEqual(['alpha', 'charlie_1']);
+    const combined = await fixture.gql(PARTNERS, { search: 'example', programId: prog, status: 'ACTIVE' }, token);
     expect(ids(combined)).toEqual(['alpha', 'charlie_1']);
     expect(combined.data!.partners.totalCount).toBe(2);
   });
 
   it('treats % and _ in a search as plain characters', async () => {
-    expect(ids(await server.gql(PARTNERS, { search: 'charlie_' }, token))).toEqual(['charlie_1']);
-    expect(ids(await server.gql(PARTNERS, { search: '100%' }, token))).toEqual(['charlie_1']);
-    expect(ids(await server.gql(PARTNERS, { search: '%' }, token))).toEqual(['charlie_1']);
-    expect(ids(await server.gql(PARTNERS, { search: '\\' }, token))).toEqual([]);
+    expect(ids(await fixture.gql(PARTNERS, { search: 'charlie_' }, token))).toEqual(['charlie_1']);
+    expect(ids(await fixture.gql(PARTNERS, { search: '100%' }, token))).toEqual(['charlie_1']);
+    expect(ids(await fixture.gql(PARTNERS, { search: '%' }, token))).toEqual(['charlie_1']);
+    expect(ids(await fixture.gql(PARTNERS, { search: '\\' }, token))).toEqual([]);
   });
 
   it('refuses a search longer than 100 characters', async () => {
-    expect((await server.gql(PARTNERS, { search: 'a'.repeat(100) }, token)).errors).toBeUndefined();
-    const res = await server.gql(PARTNERS, { search: 'a'.repeat(101) }, token);
+    expect((await fixture.gql(PARTNERS, { search: 'a'.repeat(100) }, token)).errors).toBeUndefined();
+    const res = await fixture.gql(PARTNERS, { search: 'a'.repeat(101) }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
@@ -574,9 +560,9 @@ describe('partners', () => {
         partners(first: $first) { edges { node { externalId enrollments { status links { code url } } links { code } } } }
       }
     `);
-    await server.gql(nested, { first: 1 }, token); // warm-up: key lookup, lastUsedAt
-    const { statements: one } = await server.gqlCounted(nested, { first: 1 }, token);
-    const { body: all, statements: five } = await server.gqlCounted(nested, { first: 5 }, token);
+    await fixture.gql(nested, { first: 1 }, token); // warm-up: key lookup, lastUsedAt
+    const { statements: one } = await fixture.server.gqlCounted(nested, { first: 1 }, token);
+    const { body: all, statements: five } = await fixture.server.gqlCounted(nested, { first: 5 }, token);
     expect(all.data!.partners.edges).toHaveLength(5);
     expect(five).toBe(one);
   });
@@ -586,29 +572,29 @@ describe('roles', () => {
   it('lets a READ_ONLY key read partners but refuses every partner mutation with FORBIDDEN_FOR_ROLE', async () => {
     const reader = await readOnlyKey();
     const p = await createOk();
-    expect((await server.gql(PARTNER, { id: p.id }, reader)).data).toEqual({
+    expect((await fixture.gql(PARTNER, { id: p.id }, reader)).data).toEqual({
       partner: expect.objectContaining({ id: p.id }),
     });
-    expect((await server.gql(PARTNERS, { first: 1 }, reader)).errors).toBeUndefined();
+    expect((await fixture.gql(PARTNERS, { first: 1 }, reader)).errors).toBeUndefined();
     const before = await countPartners();
     const attempts = [
-      await server.gql(CREATE, { input: { externalId: unique() } }, reader),
-      await server.gql(UPDATE, { input: { id: p.id, name: 'x' } }, reader),
-      await server.gql(SET_STATUS, { input: { partnerId: p.id, status: 'BANNED' } }, reader),
+      await fixture.gql(CREATE, { input: { externalId: unique() } }, reader),
+      await fixture.gql(UPDATE, { input: { id: p.id, name: 'x' } }, reader),
+      await fixture.gql(SET_STATUS, { input: { partnerId: p.id, status: 'BANNED' } }, reader),
     ];
     for (const res of attempts) {
       expect(res.data ?? null).toBeNull();
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await countPartners()).toBe(before);
-    expect((await server.gql(PARTNER, { id: p.id }, admin)).data?.partner).toMatchObject({ name: null });
+    expect((await fixture.gql(PARTNER, { id: p.id }, fixture.admin)).data?.partner).toMatchObject({ name: null });
   });
 
   it('refuses a request without a credential with UNAUTHENTICATED', async () => {
     for (const res of [
-      await server.gql(PARTNERS, {}),
-      await server.gql(PARTNER, { externalId: 'x' }),
-      await server.gql(CREATE, { input: { externalId: 'x' } }),
+      await fixture.gql(PARTNERS, {}),
+      await fixture.gql(PARTNER, { externalId: 'x' }),
+      await fixture.gql(CREATE, { input: { externalId: 'x' } }),
     ]) {
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     }
@@ -618,18 +604,18 @@ describe('roles', () => {
     const me = await createOk({ name: 'Me' });
     const someoneElse = await createOk({ name: 'Someone else' });
     const token = await partnerToken(me.id);
-    expect((await server.gql(PARTNER, { id: me.id }, token)).data).toEqual({
+    expect((await fixture.gql(PARTNER, { id: me.id }, token)).data).toEqual({
       partner: { id: me.id, externalId: me.externalId, name: 'Me' },
     });
-    expect((await server.gql(PARTNER, { externalId: me.externalId }, token)).data?.partner?.id).toBe(me.id);
-    expect((await server.gql(PARTNER, { id: someoneElse.id }, token)).data).toEqual({ partner: null });
-    expect((await server.gql(PARTNER, { externalId: someoneElse.externalId }, token)).data).toEqual({ partner: null });
-    expect((await server.gql(NODE, { id: someoneElse.id }, token)).data).toEqual({ node: null });
-    expect((await server.gql(NODE, { id: me.id }, token)).data).toEqual({
+    expect((await fixture.gql(PARTNER, { externalId: me.externalId }, token)).data?.partner?.id).toBe(me.id);
+    expect((await fixture.gql(PARTNER, { id: someoneElse.id }, token)).data).toEqual({ partner: null });
+    expect((await fixture.gql(PARTNER, { externalId: someoneElse.externalId }, token)).data).toEqual({ partner: null });
+    expect((await fixture.gql(NODE, { id: someoneElse.id }, token)).data).toEqual({ node: null });
+    expect((await fixture.gql(NODE, { id: me.id }, token)).data).toEqual({
       node: { id: me.id, externalId: me.externalId },
     });
-    expect((await server.gql(PARTNERS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const res = await server.gql(UPDATE, { input: { id: me.id, name: 'x' } }, token);
+    expect((await fixture.gql(PARTNERS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    const res = await fixture.gql(UPDATE, { input: { id: me.id, name: 'x' } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
 });

@@ -1,9 +1,8 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
-import type { Tenant } from './helpers/factories.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import {
   balanceOf,
   expectLedgerMatchesBalances,
@@ -13,25 +12,13 @@ import {
   readOnlyKey,
   type World,
 } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Payouts A', 'Payouts B'] });
+
 let fx: ReturnType<typeof moneyFixtures>;
 
 beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Payouts A');
-  other = await server.workspace('Payouts B');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
-});
-afterAll(async () => {
-  await server?.close();
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
 });
 
 const CREATE = graphql(`
@@ -64,16 +51,16 @@ const CREDIT = graphql(`
   }
 `);
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
-async function create(partnerId: string, currency = 'USD', token = admin) {
-  const res = await server.gql(CREATE, { input: { partnerId: gid('Partner', partnerId), currency } }, token);
+async function create(partnerId: string, currency = 'USD', token = fixture.admin) {
+  const res = await fixture.gql(CREATE, { input: { partnerId: gid('Partner', partnerId), currency } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.createPayout;
 }
 
-async function markPaid(payoutId: string, externalReference?: string | null, token = admin) {
-  const res = await server.gql(MARK_PAID, { input: { payoutId, externalReference } }, token);
+async function markPaid(payoutId: string, externalReference?: string | null, token = fixture.admin) {
+  const res = await fixture.gql(MARK_PAID, { input: { payoutId, externalReference } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.markPayoutPaid;
 }
@@ -83,7 +70,7 @@ const counts = async () => ({
   claimed: await prisma().reward.count({ where: { payoutId: { not: null } } }),
   ledger: await prisma().ledgerEntry.count(),
   history: await prisma().rewardStatusChange.count(),
-  events: await prisma().event.count({ where: tenant }),
+  events: await prisma().event.count({ where: fixture.tenant }),
 });
 
 describe('createPayout', () => {
@@ -104,7 +91,7 @@ describe('createPayout', () => {
       await fx.reward(eur, { status: 'APPROVED', partnerId: w.partnerId }),
       await fx.reward(someoneElse, { status: 'APPROVED' }),
     ];
-    const eventsBefore = await prisma().event.count({ where: tenant });
+    const eventsBefore = await prisma().event.count({ where: fixture.tenant });
 
     const payload = await create(w.partnerId, ' usd ');
     expect(payload.userErrors).toEqual([]);
@@ -119,12 +106,14 @@ describe('createPayout', () => {
       expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).payoutId).toBeNull();
 
     // A pending payout holds what it pays: no longer available, not yet paid.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
       pending: 1000n,
       available: 0n,
       paid: 1000n,
     });
-    const events = await prisma().event.findMany({ where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } } });
+    const events = await prisma().event.findMany({
+      where: { ...fixture.tenant, sequence: { gt: BigInt(eventsBefore) } },
+    });
     expect(events.map((e) => e.type)).toEqual(['payout.created']);
     expect(events[0]).toMatchObject({ partnerId: w.partnerId });
     expect(events[0]!.payload).toEqual({
@@ -155,7 +144,7 @@ describe('createPayout', () => {
   it('refuses with NOTHING_DUE when the available balance is not positive, even with approved rewards', async () => {
     const w = await fx.world();
     const reward = await fx.reward(w, { status: 'APPROVED', amount: 1000n });
-    const debit = await server.gql(
+    const debit = await fixture.gql(
       CREDIT,
       {
         input: {
@@ -164,7 +153,7 @@ describe('createPayout', () => {
           idempotencyKey: `debit-${reward.id}`,
         },
       },
-      admin,
+      fixture.admin,
     );
     expect(debit.data!.creditBalance.balance!.available.amount).toBe('0.00');
     const payload = await create(w.partnerId);
@@ -199,8 +188,11 @@ describe('markPayoutPaid', () => {
 
   it('marks a PENDING payout PAID and its rewards PROCESSED, moving their money from available to paid', async () => {
     // Held by the PENDING payout: neither available nor paid yet.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 0n, paid: 0n });
-    const eventsBefore = await prisma().event.count({ where: tenant });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: 0n,
+      paid: 0n,
+    });
+    const eventsBefore = await prisma().event.count({ where: fixture.tenant });
     const payload = await markPaid(payoutId, '  wire-42 ');
     expect(payload.userErrors).toEqual([]);
     expect(payload.payout).toMatchObject({
@@ -221,20 +213,20 @@ describe('markPayoutPaid', () => {
       expect(history.at(-1)).toMatchObject({
         fromStatus: 'APPROVED',
         toStatus: 'PROCESSED',
-        actor: ws.keys.test.id,
+        actor: fixture.ws.keys.test.id,
         reason: `Paid in payout ${payoutId}.`,
       });
     }
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: 0n,
       paid: 1000n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
 
     const events = await prisma().event.findMany({
-      where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } },
+      where: { ...fixture.tenant, sequence: { gt: BigInt(eventsBefore) } },
       orderBy: { sequence: 'asc' },
     });
     expect(events.map((e) => e.type)).toEqual(['reward.status_changed', 'reward.status_changed', 'payout.paid']);
@@ -297,15 +289,19 @@ describe('markPayoutPaid', () => {
     const world = await fx.world();
     const reward = await fx.reward(world, { status: 'APPROVED' });
     await create(world.partnerId);
-    const res = await server.gql(UPDATE, { input: { ids: [gid('Reward', reward.id)], status: 'CANCELED' } }, admin);
+    const res = await fixture.gql(
+      UPDATE,
+      { input: { ids: [gid('Reward', reward.id)], status: 'CANCELED' } },
+      fixture.admin,
+    );
     expect(res.data!.updateRewardStatus.userErrors).toEqual([expect.objectContaining({ code: 'INVALID_TRANSITION' })]);
   });
 });
 
 describe('payouts: tenancy and roles', () => {
   it('answers NOT_FOUND for another workspace’s or mode’s partner or payout, malformed ids and other types’ ids, and changes nothing', async () => {
-    const foreign = moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' });
-    const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const foreign = moneyFixtures(prisma(), fixture.otherTenant);
+    const live = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const foreignWorld = await foreign.world();
     const liveWorld = await live.world();
     await foreign.reward(foreignWorld, { status: 'APPROVED' });
@@ -321,7 +317,7 @@ describe('payouts: tenancy and roles', () => {
       gid('Payout', foreignPayout.id),
       gid('Partner', 'x'),
     ]) {
-      const res = await server.gql(CREATE, { input: { partnerId: id, currency: 'USD' } }, admin);
+      const res = await fixture.gql(CREATE, { input: { partnerId: id, currency: 'USD' } }, fixture.admin);
       expect(res.data!.createPayout).toEqual({
         payout: null,
         userErrors: [expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'partnerId'] })],
@@ -344,10 +340,10 @@ describe('payouts: tenancy and roles', () => {
     expect((await prisma().payout.findUniqueOrThrow({ where: { id: livePayout.id } })).status).toBe('PENDING');
 
     // The LIVE key works on its own mode's data.
-    const res = await server.gql(
+    const res = await fixture.gql(
       CREATE,
       { input: { partnerId: gid('Partner', liveWorld.partnerId), currency: 'USD' } },
-      ws.keys.live.secret,
+      fixture.liveAdmin,
     );
     expect(res.data!.createPayout.userErrors).toEqual([]);
   });
@@ -356,14 +352,17 @@ describe('payouts: tenancy and roles', () => {
     const w = await fx.world();
     await fx.reward(w, { status: 'APPROVED' });
     const payout = await fx.payout({ partnerId: w.partnerId, amount: 1n, currency: 'USD' });
-    for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, w.partnerId)]) {
-      const created = await server.gql(
+    for (const token of [
+      await readOnlyKey(fixture.server, fixture.admin),
+      await partnerToken(fixture.server, fixture.admin, w.partnerId),
+    ]) {
+      const created = await fixture.gql(
         CREATE,
         { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
         token,
       );
       expect(created.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-      const paid = await server.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, token);
+      const paid = await fixture.gql(MARK_PAID, { input: { payoutId: gid('Payout', payout.id) } }, token);
       expect(paid.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
     expect(await prisma().payout.count({ where: { partnerId: w.partnerId } })).toBe(1);
@@ -398,7 +397,7 @@ describe('end to end through the API', () => {
   `);
 
   it('records a purchase, approves its reward after the hold period, pays it out, claws back a refund and credits the difference', async () => {
-    const e2e = await server.workspace('End to end');
+    const e2e = await fixture.server.workspace('End to end');
     const key = e2e.keys.test.secret;
     const ok = async <T>(promise: Promise<{ data?: T | null; errors?: unknown }>) => {
       const res = await promise;
@@ -406,10 +405,10 @@ describe('end to end through the API', () => {
       return res.data!;
     };
     const program = (
-      await ok(server.gql(PROGRAM, { input: { name: 'Shop', type: 'AFFILIATE', currency: 'USD' } }, key))
+      await ok(fixture.gql(PROGRAM, { input: { name: 'Shop', type: 'AFFILIATE', currency: 'USD' } }, key))
     ).createProgram.program!;
     const rule = await ok(
-      server.gql(
+      fixture.gql(
         RULE,
         {
           input: {
@@ -425,13 +424,13 @@ describe('end to end through the API', () => {
     );
     expect(rule.createRewardRule.userErrors).toEqual([]);
     const partner = (
-      await ok(server.gql(PARTNER, { input: { externalId: 'affiliate-1', programIds: [program.id] } }, key))
+      await ok(fixture.gql(PARTNER, { input: { externalId: 'affiliate-1', programIds: [program.id] } }, key))
     ).createPartner.partner!;
-    const balances = async () => (await ok(server.gql(BALANCES, { id: partner.id }, key))).partner!.balances;
+    const balances = async () => (await ok(fixture.gql(BALANCES, { id: partner.id }, key))).partner!.balances;
 
     const recorded = (
       await ok(
-        server.gql(
+        fixture.gql(
           RECORD,
           {
             input: {
@@ -459,11 +458,11 @@ describe('end to end through the API', () => {
       { currency: 'USD', pending: { amount: '0.00' }, available: { amount: '12.35' }, paid: { amount: '0.00' } },
     ]);
 
-    const payout = (await ok(server.gql(CREATE, { input: { partnerId: partner.id, currency: 'USD' } }, key)))
+    const payout = (await ok(fixture.gql(CREATE, { input: { partnerId: partner.id, currency: 'USD' } }, key)))
       .createPayout;
     expect(payout.payout!.amount).toEqual({ amount: '12.35', currency: 'USD' });
     expect(
-      (await ok(server.gql(MARK_PAID, { input: { payoutId: payout.payout!.id, externalReference: 'po-1' } }, key)))
+      (await ok(fixture.gql(MARK_PAID, { input: { payoutId: payout.payout!.id, externalReference: 'po-1' } }, key)))
         .markPayoutPaid.userErrors,
     ).toEqual([]);
     expect(await balances()).toEqual([
@@ -473,7 +472,7 @@ describe('end to end through the API', () => {
     // 23.45 of 123.45 refunded: 12.35 × 23.45 / 123.45 = 2.3459… → 2.35 back.
     const refund = (
       await ok(
-        server.gql(
+        fixture.gql(
           REFUND,
           {
             input: {
@@ -498,7 +497,7 @@ describe('end to end through the API', () => {
     ]);
 
     const credit = await ok(
-      server.gql(
+      fixture.gql(
         CREDIT,
         { input: { partnerId: partner.id, amount: { amount: '2.35', currency: 'USD' }, idempotencyKey: 'goodwill-1' } },
         key,
@@ -506,7 +505,7 @@ describe('end to end through the API', () => {
     );
     expect(credit.creditBalance.balance!.available.amount).toBe('0.00');
     await expectLedgerMatchesBalances(
-      server,
+      fixture.server,
       key,
       { workspaceId: e2e.workspace.id, mode: 'TEST' },
       decodeGlobalID(partner.id).id,

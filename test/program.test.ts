@@ -1,9 +1,8 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.js';
 import type { CreateProgramInput, ProgramStatus, UpdateProgramInput } from './gql/graphql.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
 const CREATE = graphql(`
   mutation CreateProgramT($input: CreateProgramInput!) {
@@ -57,30 +56,19 @@ const CREATE_PARTNER_TOKEN = graphql(`
   }
 `);
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let admin: string;
-let adminLive: string;
+const fixture = useTwoWorkspaces({ names: ['Programs', 'Someone else'] });
+
 let readOnly: string;
-let otherAdmin: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  ws = await server.workspace('Programs');
-  admin = ws.keys.test.secret;
-  adminLive = ws.keys.live.secret;
-  otherAdmin = (await server.workspace('Someone else')).keys.test.secret;
-  const key = await server.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, admin);
+  const key = await fixture.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, fixture.admin);
   readOnly = key.data!.createApiKey.secret!;
 });
-afterAll(async () => {
-  await server?.close();
-});
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
-async function create(input: Partial<CreateProgramInput> = {}, token = admin) {
-  const res = await server.gql(
+async function create(input: Partial<CreateProgramInput> = {}, token = fixture.admin) {
+  const res = await fixture.gql(
     CREATE,
     { input: { name: 'Refer a friend', type: 'REFERRAL', currency: 'USD', ...input } },
     token,
@@ -89,14 +77,14 @@ async function create(input: Partial<CreateProgramInput> = {}, token = admin) {
   return res.data!.createProgram;
 }
 
-async function createOk(input: Partial<CreateProgramInput> = {}, token = admin) {
+async function createOk(input: Partial<CreateProgramInput> = {}, token = fixture.admin) {
   const payload = await create(input, token);
   expect(payload.userErrors).toEqual([]);
   return payload.program!;
 }
 
-async function update(input: UpdateProgramInput, token = admin) {
-  const res = await server.gql(UPDATE, { input }, token);
+async function update(input: UpdateProgramInput, token = fixture.admin) {
+  const res = await fixture.gql(UPDATE, { input }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.updateProgram;
 }
@@ -131,7 +119,7 @@ describe('createProgram', () => {
     });
     expect(Date.parse(program.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     const row = await snapshot(program.id);
-    expect(row).toMatchObject({ workspaceId: ws.workspace.id, mode: 'TEST' });
+    expect(row).toMatchObject(fixture.tenant);
   });
 
   it('takes every setting when given', async () => {
@@ -310,10 +298,10 @@ describe('updateProgram', () => {
 
   it('has no currency field: the currency is fixed at creation', async () => {
     const program = await createOk();
-    const res = await server.gql(
+    const res = await fixture.gql(
       `mutation { updateProgram(input: { id: "${program.id}", currency: "EUR" }) { userErrors { code } } }`,
       {},
-      admin,
+      fixture.admin,
     );
     expect(res.errors?.[0]?.message).toMatch(/currency/);
     expect((await snapshot(program.id)).currency).toBe('USD');
@@ -321,7 +309,7 @@ describe('updateProgram', () => {
 
   it('answers NOT_FOUND for a missing, malformed or wrong-type id', async () => {
     const missing = encodeGlobalID('Program', '01900000-0000-7000-8000-000000000000');
-    const wrongType = encodeGlobalID('ApiKey', ws.keys.test.id);
+    const wrongType = encodeGlobalID('ApiKey', fixture.ws.keys.test.id);
     for (const id of [missing, 'not-a-global-id', encodeGlobalID('Program', 'not-a-uuid'), wrongType]) {
       const payload = await update({ id, name: 'x' });
       expect(payload.program).toBeNull();
@@ -411,13 +399,13 @@ describe('program and programs queries', () => {
   });
 
   it('reads a program by id, and through node(id)', async () => {
-    expect((await server.gql(PROGRAM, { id: reader.id }, admin)).data?.program).toEqual({
+    expect((await fixture.gql(PROGRAM, { id: reader.id }, fixture.admin)).data?.program).toEqual({
       id: reader.id,
       name: 'Readable',
       status: 'ACTIVE',
       currency: 'USD',
     });
-    expect((await server.gql(NODE, { id: reader.id }, admin)).data?.node).toEqual({
+    expect((await fixture.gql(NODE, { id: reader.id }, fixture.admin)).data?.node).toEqual({
       id: reader.id,
       name: 'Readable',
       status: 'ACTIVE',
@@ -429,50 +417,50 @@ describe('program and programs queries', () => {
       encodeGlobalID('Program', '01900000-0000-7000-8000-000000000000'),
       'garbage',
       encodeGlobalID('Program', '1'),
-      encodeGlobalID('ApiKey', ws.keys.test.id),
+      encodeGlobalID('ApiKey', fixture.ws.keys.test.id),
     ]) {
-      const res = await server.gql(PROGRAM, { id }, admin);
+      const res = await fixture.gql(PROGRAM, { id }, fixture.admin);
       expect(res.errors).toBeUndefined();
       expect(res.data?.program).toBeNull();
     }
   });
 
   it('lists programs newest first with cursor pagination, totalCount and a status filter', async () => {
-    const fresh = await server.workspace('Listing');
+    const fresh = await fixture.server.workspace('Listing');
     const token = fresh.keys.test.secret;
     const made = [];
     for (const [i, status] of (['ACTIVE', 'DRAFT', 'ACTIVE', 'PAUSED', 'ACTIVE'] as const).entries()) {
       made.push(await createOk({ name: `P${i}`, status }, token));
     }
-    const first = await server.gql(PROGRAMS, { first: 2 }, token);
+    const first = await fixture.gql(PROGRAMS, { first: 2 }, token);
     expect(first.errors).toBeUndefined();
     const page1 = first.data!.programs;
     expect(page1.totalCount).toBe(5);
     expect(page1.edges.map((e) => e.node.name)).toEqual(['P4', 'P3']);
     expect(page1.pageInfo.hasNextPage).toBe(true);
 
-    const page2 = (await server.gql(PROGRAMS, { first: 2, after: page1.pageInfo.endCursor }, token)).data!.programs;
+    const page2 = (await fixture.gql(PROGRAMS, { first: 2, after: page1.pageInfo.endCursor }, token)).data!.programs;
     expect(page2.edges.map((e) => e.node.name)).toEqual(['P2', 'P1']);
-    const page3 = (await server.gql(PROGRAMS, { first: 2, after: page2.pageInfo.endCursor }, token)).data!.programs;
+    const page3 = (await fixture.gql(PROGRAMS, { first: 2, after: page2.pageInfo.endCursor }, token)).data!.programs;
     expect(page3.edges.map((e) => e.node.name)).toEqual(['P0']);
     expect(page3.pageInfo.hasNextPage).toBe(false);
 
-    const active = (await server.gql(PROGRAMS, { status: 'ACTIVE' }, token)).data!.programs;
+    const active = (await fixture.gql(PROGRAMS, { status: 'ACTIVE' }, token)).data!.programs;
     expect(active.totalCount).toBe(3);
     expect(active.edges.map((e) => e.node.name)).toEqual(['P4', 'P2', 'P0']);
-    const archived = (await server.gql(PROGRAMS, { status: 'ARCHIVED' }, token)).data!.programs;
+    const archived = (await fixture.gql(PROGRAMS, { status: 'ARCHIVED' }, token)).data!.programs;
     expect(archived).toMatchObject({ totalCount: 0, edges: [] });
   });
 
   it('answers an empty page for a forged cursor, never a database error', async () => {
     const forged = Buffer.from('GPC:S:not-a-uuid').toString('base64');
-    const res = await server.gql(PROGRAMS, { first: 5, after: forged }, admin);
+    const res = await fixture.gql(PROGRAMS, { first: 5, after: forged }, fixture.admin);
     expect(res.errors).toBeUndefined();
     expect(res.data!.programs.edges).toEqual([]);
   });
 
   it('caps a page at 100 programs', async () => {
-    const res = await server.gql(PROGRAMS, { first: 1000 }, admin);
+    const res = await fixture.gql(PROGRAMS, { first: 1000 }, fixture.admin);
     expect(res.errors).toBeUndefined();
     expect(res.data!.programs.edges.length).toBeLessThanOrEqual(100);
   });
@@ -481,17 +469,17 @@ describe('program and programs queries', () => {
 describe('roles', () => {
   it('lets a READ_ONLY key read programs', async () => {
     const program = await createOk({ name: 'Seen by readers' });
-    expect((await server.gql(PROGRAM, { id: program.id }, readOnly)).data?.program?.name).toBe('Seen by readers');
-    const list = await server.gql(PROGRAMS, { first: 100 }, readOnly);
+    expect((await fixture.gql(PROGRAM, { id: program.id }, readOnly)).data?.program?.name).toBe('Seen by readers');
+    const list = await fixture.gql(PROGRAMS, { first: 100 }, readOnly);
     expect(list.data!.programs.edges.map((e) => e.node.id)).toContain(program.id);
   });
 
   it('refuses createProgram and updateProgram to a READ_ONLY key with FORBIDDEN_FOR_ROLE, changing nothing', async () => {
     const program = await createOk({ name: 'Guarded' });
     const count = await prisma().program.count();
-    const created = await server.gql(CREATE, { input: { name: 'Nope', type: 'REFERRAL', currency: 'USD' } }, readOnly);
+    const created = await fixture.gql(CREATE, { input: { name: 'Nope', type: 'REFERRAL', currency: 'USD' } }, readOnly);
     expect(created.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const updated = await server.gql(UPDATE, { input: { id: program.id, name: 'Nope', status: 'PAUSED' } }, readOnly);
+    const updated = await fixture.gql(UPDATE, { input: { id: program.id, name: 'Nope', status: 'PAUSED' } }, readOnly);
     expect(updated.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(await prisma().program.count()).toBe(count);
     expect(await snapshot(program.id)).toMatchObject({ name: 'Guarded', status: 'ACTIVE' });
@@ -505,52 +493,52 @@ describe('roles', () => {
       [CREATE, { input: { name: 'Anon', type: 'REFERRAL', currency: 'USD' } }],
       [UPDATE, { input: { id: program.id, name: 'Anon' } }],
     ] as const) {
-      const res = await server.gql(query as never, variables);
+      const res = await fixture.gql(query as never, variables);
       expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res)).toBe('UNAUTHENTICATED');
     }
     expect((await snapshot(program.id)).name).toBe('Refer a friend');
     // node(id) belongs to the shared builder: whatever it answers, it never shows the program.
-    expect((await server.gql(NODE, { id: program.id })).data?.node ?? null).toBeNull();
+    expect((await fixture.gql(NODE, { id: program.id })).data?.node ?? null).toBeNull();
   });
 
   it('shows a PARTNER credential only the programs its partner is enrolled in, through node(id)', async () => {
     const enrolled = await createOk({ name: 'Enrolled' });
     const notEnrolled = await createOk({ name: 'Not enrolled' });
     const partner = await prisma().partner.create({
-      data: { workspaceId: ws.workspace.id, mode: 'TEST', externalId: `p-${Date.now()}` },
+      data: { workspaceId: fixture.ws.workspace.id, mode: 'TEST', externalId: `p-${Date.now()}` },
     });
     await prisma().enrollment.create({
       data: {
-        workspaceId: ws.workspace.id,
+        workspaceId: fixture.ws.workspace.id,
         mode: 'TEST',
         partnerId: partner.id,
         programId: rowId(enrolled.id),
         status: 'APPROVED',
       },
     });
-    const minted = await server.gql(
+    const minted = await fixture.gql(
       CREATE_PARTNER_TOKEN,
       { input: { partnerId: encodeGlobalID('Partner', partner.id) } },
-      admin,
+      fixture.admin,
     );
     expect(minted.data?.createPartnerToken.userErrors).toEqual([]);
     const token = minted.data!.createPartnerToken.token!;
 
-    expect((await server.gql(NODE, { id: enrolled.id }, token)).data?.node).toEqual({
+    expect((await fixture.gql(NODE, { id: enrolled.id }, token)).data?.node).toEqual({
       id: enrolled.id,
       name: 'Enrolled',
       status: 'ACTIVE',
     });
-    const hidden = await server.gql(NODE, { id: notEnrolled.id }, token);
+    const hidden = await fixture.gql(NODE, { id: notEnrolled.id }, token);
     expect(hidden.errors).toBeUndefined();
     expect(hidden.data?.node).toBeNull();
     // Workspace-wide reads and writes are not for partners.
-    expect((await server.gql(PROGRAM, { id: enrolled.id }, token)).errors?.[0]?.extensions?.code).toBe(
+    expect((await fixture.gql(PROGRAM, { id: enrolled.id }, token)).errors?.[0]?.extensions?.code).toBe(
       'FORBIDDEN_FOR_ROLE',
     );
-    expect((await server.gql(PROGRAMS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
+    expect((await fixture.gql(PROGRAMS, {}, token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(
-      (await server.gql(UPDATE, { input: { id: enrolled.id, name: 'Mine' } }, token)).errors?.[0]?.extensions?.code,
+      (await fixture.gql(UPDATE, { input: { id: enrolled.id, name: 'Mine' } }, token)).errors?.[0]?.extensions?.code,
     ).toBe('FORBIDDEN_FOR_ROLE');
   });
 });
@@ -558,13 +546,13 @@ describe('roles', () => {
 describe('isolation between workspaces and modes', () => {
   it('never shows or changes another workspace’s or the other mode’s program', async () => {
     const mine = await createOk({ name: 'Mine (TEST)' });
-    const live = await createOk({ name: 'Mine (LIVE)' }, adminLive);
-    const theirs = await createOk({ name: 'Theirs' }, otherAdmin);
+    const live = await createOk({ name: 'Mine (LIVE)' }, fixture.liveAdmin);
+    const theirs = await createOk({ name: 'Theirs' }, fixture.otherAdmin);
     const before = { live: await snapshot(live.id), theirs: await snapshot(theirs.id) };
 
     for (const foreign of [live.id, theirs.id]) {
-      expect((await server.gql(PROGRAM, { id: foreign }, admin)).data?.program).toBeNull();
-      expect((await server.gql(NODE, { id: foreign }, admin)).data?.node).toBeNull();
+      expect((await fixture.gql(PROGRAM, { id: foreign }, fixture.admin)).data?.program).toBeNull();
+      expect((await fixture.gql(NODE, { id: foreign }, fixture.admin)).data?.node).toBeNull();
       const payload = await update({ id: foreign, name: 'Hijacked', status: 'ARCHIVED' });
       expect(payload.program).toBeNull();
       expect(payload.userErrors).toEqual([
@@ -574,23 +562,21 @@ describe('isolation between workspaces and modes', () => {
     expect(await snapshot(live.id)).toEqual(before.live);
     expect(await snapshot(theirs.id)).toEqual(before.theirs);
 
-    const listed = (await server.gql(PROGRAMS, { first: 100 }, admin)).data!.programs;
+    const listed = (await fixture.gql(PROGRAMS, { first: 100 }, fixture.admin)).data!.programs;
     const ids = listed.edges.map((e) => e.node.id);
     expect(ids).toContain(mine.id);
     expect(ids).not.toContain(live.id);
     expect(ids).not.toContain(theirs.id);
-    expect(listed.totalCount).toBe(
-      await prisma().program.count({ where: { workspaceId: ws.workspace.id, mode: 'TEST' } }),
-    );
+    expect(listed.totalCount).toBe(await prisma().program.count({ where: fixture.tenant }));
 
     // A cursor made from a foreign id pages nothing foreign.
     const foreignCursor = Buffer.from(`GPC:S:${rowId(theirs.id)}`).toString('base64');
-    const paged = await server.gql(PROGRAMS, { first: 100, after: foreignCursor }, admin);
+    const paged = await fixture.gql(PROGRAMS, { first: 100, after: foreignCursor }, fixture.admin);
     expect(paged.errors).toBeUndefined();
     for (const edge of paged.data!.programs.edges) expect([live.id, theirs.id]).not.toContain(edge.node.id);
 
     // The LIVE key sees its own program and not the TEST one.
-    expect((await server.gql(PROGRAM, { id: live.id }, adminLive)).data?.program?.name).toBe('Mine (LIVE)');
-    expect((await server.gql(PROGRAM, { id: mine.id }, adminLive)).data?.program).toBeNull();
+    expect((await fixture.gql(PROGRAM, { id: live.id }, fixture.liveAdmin)).data?.program?.name).toBe('Mine (LIVE)');
+    expect((await fixture.gql(PROGRAM, { id: mine.id }, fixture.liveAdmin)).data?.program).toBeNull();
   });
 });

@@ -1,14 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import { factories, gid, uuidv7, type Tenant } from './helpers/factories.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
+// No approval job: rewards keep the statuses seeded here.
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Read models A', 'Read models B'] });
+
 let mine: Seeded;
 let live: Seeded;
 let foreign: Seeded;
@@ -203,25 +201,17 @@ async function seed(prisma: PrismaClient, tenant: Tenant) {
 }
 
 beforeAll(async () => {
-  // No approval job: rewards keep the statuses seeded here.
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Read models A');
-  other = await server.workspace('Read models B');
-  admin = ws.keys.test.secret;
-  const prisma = server.testDb.db.prisma;
-  mine = await seed(prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
-  live = await seed(prisma, { workspaceId: ws.workspace.id, mode: 'LIVE' });
-  foreign = await seed(prisma, { workspaceId: other.workspace.id, mode: 'TEST' });
-});
-afterAll(async () => {
-  await server?.close();
+  const prisma = fixture.server.testDb.db.prisma;
+  mine = await seed(prisma, fixture.tenant);
+  live = await seed(prisma, { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
+  foreign = await seed(prisma, fixture.otherTenant);
 });
 
 async function partnerToken(partnerId: string): Promise<string> {
-  const res = await server.gql(
+  const res = await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code message } } }',
     { input: { partnerId: gid('Partner', partnerId) } },
-    admin,
+    fixture.admin,
   );
   return (res.data as { createPartnerToken: { token: string } }).createPartnerToken.token;
 }
@@ -262,8 +252,8 @@ const rewardIds = (...rows: Array<{ id: string }>) => rows.map((r) => gid('Rewar
 const conversionIds = (...rows: Array<{ id: string }>) => rows.map((r) => gid('Conversion', r.id));
 
 describe('Query.rewards', () => {
-  async function rewards(filter: Record<string, unknown> | null, token = admin) {
-    const res = await server.gql(REWARDS, { filter: filter as never }, token);
+  async function rewards(filter: Record<string, unknown> | null, token = fixture.admin) {
+    const res = await fixture.gql(REWARDS, { filter: filter as never }, token);
     expect(res.errors).toBeUndefined();
     return { ids: res.data!.rewards.edges.map((e) => e.node.id), totalCount: res.data!.rewards.totalCount };
   }
@@ -275,12 +265,20 @@ describe('Query.rewards', () => {
 
   it('pages with first/after and keeps the total on every page', async () => {
     const { w1, w2, w3, w4, w5 } = mine.rewards;
-    const first = await server.gql(REWARDS, { first: 2 }, admin);
+    const first = await fixture.gql(REWARDS, { first: 2 }, fixture.admin);
     expect(first.data?.rewards.edges.map((e) => e.node.id)).toEqual(rewardIds(w5, w4));
     expect(first.data?.rewards.pageInfo.hasNextPage).toBe(true);
-    const second = await server.gql(REWARDS, { first: 2, after: first.data!.rewards.pageInfo.endCursor }, admin);
+    const second = await fixture.gql(
+      REWARDS,
+      { first: 2, after: first.data!.rewards.pageInfo.endCursor },
+      fixture.admin,
+    );
     expect(second.data?.rewards.edges.map((e) => e.node.id)).toEqual(rewardIds(w3, w2));
-    const third = await server.gql(REWARDS, { first: 2, after: second.data!.rewards.pageInfo.endCursor }, admin);
+    const third = await fixture.gql(
+      REWARDS,
+      { first: 2, after: second.data!.rewards.pageInfo.endCursor },
+      fixture.admin,
+    );
     expect(third.data?.rewards.edges.map((e) => e.node.id)).toEqual(rewardIds(w1));
     expect(third.data?.rewards.pageInfo.hasNextPage).toBe(false);
     expect([first, second, third].map((r) => r.data?.rewards.totalCount)).toEqual([5, 5, 5]);
@@ -288,11 +286,11 @@ describe('Query.rewards', () => {
 
   it('answers an empty page for a cursor that does not hold a row id', async () => {
     const bogus = Buffer.from('GPC:S:not-a-uuid').toString('base64');
-    const res = await server.gql(REWARDS, { first: 2, after: bogus }, admin);
+    const res = await fixture.gql(REWARDS, { first: 2, after: bogus }, fixture.admin);
     expect(res.errors).toBeUndefined();
     expect(res.data?.rewards.edges).toEqual([]);
     const missing = Buffer.from(`GPC:S:${uuidv7()}`).toString('base64');
-    const none = await server.gql(REWARDS, { first: 2, after: missing }, admin);
+    const none = await fixture.gql(REWARDS, { first: 2, after: missing }, fixture.admin);
     expect(none.errors).toBeUndefined();
     expect(none.data?.rewards.edges).toEqual([]);
   });
@@ -338,34 +336,34 @@ describe('Query.rewards', () => {
   });
 
   it('never lists another workspace’s or mode’s rewards', async () => {
-    const liveRes = await server.gql(REWARDS, {}, ws.keys.live.secret);
+    const liveRes = await fixture.gql(REWARDS, {}, fixture.liveAdmin);
     expect(liveRes.data?.rewards.edges.map((e) => e.node.id)).toEqual(
       rewardIds(live.rewards.w5, live.rewards.w4, live.rewards.w3, live.rewards.w2, live.rewards.w1),
     );
-    const otherRes = await server.gql(REWARDS, {}, other.keys.test.secret);
+    const otherRes = await fixture.gql(REWARDS, {}, fixture.otherAdmin);
     expect(otherRes.data?.rewards.totalCount).toBe(5);
     expect(otherRes.data?.rewards.edges.map((e) => e.node.id)).not.toContain(gid('Reward', mine.rewards.w1.id));
   });
 
   it('is for ADMIN and READ_ONLY credentials only', async () => {
-    const created = await server.gql(
+    const created = await fixture.gql(
       'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret } }',
       {},
-      admin,
+      fixture.admin,
     );
     const reader = (created.data as { createApiKey: { secret: string } }).createApiKey.secret;
     expect((await rewards(null, reader)).totalCount).toBe(5);
     const token = await partnerToken(mine.alice.id);
-    const refused = await server.gql(REWARDS, {}, token);
+    const refused = await fixture.gql(REWARDS, {}, token);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
-    const anonymous = await server.gql(REWARDS, {});
+    const anonymous = await fixture.gql(REWARDS, {});
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 });
 
 describe('Query.conversions', () => {
-  async function conversions(filter: Record<string, unknown> | null, token = admin) {
-    const res = await server.gql(CONVERSIONS, { filter: filter as never }, token);
+  async function conversions(filter: Record<string, unknown> | null, token = fixture.admin) {
+    const res = await fixture.gql(CONVERSIONS, { filter: filter as never }, token);
     expect(res.errors).toBeUndefined();
     return { ids: res.data!.conversions.edges.map((e) => e.node.id), totalCount: res.data!.conversions.totalCount };
   }
@@ -373,11 +371,15 @@ describe('Query.conversions', () => {
   it('lists accepted and discarded conversions newest first, paged', async () => {
     const { c1, c2, c3, c4, c5, c6 } = mine.conversions;
     expect(await conversions(null)).toEqual({ ids: conversionIds(c6, c5, c4, c3, c2, c1), totalCount: 6 });
-    const page = await server.gql(CONVERSIONS, { first: 4 }, admin);
-    const rest = await server.gql(CONVERSIONS, { first: 4, after: page.data!.conversions.pageInfo.endCursor }, admin);
+    const page = await fixture.gql(CONVERSIONS, { first: 4 }, fixture.admin);
+    const rest = await fixture.gql(
+      CONVERSIONS,
+      { first: 4, after: page.data!.conversions.pageInfo.endCursor },
+      fixture.admin,
+    );
     expect(rest.data?.conversions.edges.map((e) => e.node.id)).toEqual(conversionIds(c2, c1));
     expect(rest.data?.conversions.pageInfo.hasNextPage).toBe(false);
-    const bogus = await server.gql(CONVERSIONS, { after: Buffer.from('GPC:S:1').toString('base64') }, admin);
+    const bogus = await fixture.gql(CONVERSIONS, { after: Buffer.from('GPC:S:1').toString('base64') }, fixture.admin);
     expect(bogus.errors).toBeUndefined();
     expect(bogus.data?.conversions.edges).toEqual([]);
   });
@@ -425,13 +427,13 @@ describe('Query.conversions', () => {
     for (const [what, partnerId] of Object.entries(outsiders('Partner', (s) => s.bob))) {
       expect(await conversions({ partnerId }), what).toEqual({ ids: [], totalCount: 0 });
     }
-    const liveRes = await conversions(null, ws.keys.live.secret);
+    const liveRes = await conversions(null, fixture.liveAdmin);
     expect(liveRes.totalCount).toBe(6);
     expect(liveRes.ids).not.toContain(gid('Conversion', mine.conversions.c1.id));
   });
 
   it('is refused to a PARTNER token', async () => {
-    const refused = await server.gql(CONVERSIONS, {}, await partnerToken(mine.alice.id));
+    const refused = await fixture.gql(CONVERSIONS, {}, await partnerToken(mine.alice.id));
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
 });
@@ -458,8 +460,8 @@ const PARTNER_LISTS = graphql(`
 describe('Partner.referrals and Partner.rewards', () => {
   const referralIds = (...rows: Array<{ id: string }>) => rows.map((r) => gid('Referral', r.id));
 
-  async function lists(variables: Record<string, unknown>, token = admin) {
-    const res = await server.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), ...variables } as never, token);
+  async function lists(variables: Record<string, unknown>, token = fixture.admin) {
+    const res = await fixture.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), ...variables } as never, token);
     expect(res.errors).toBeUndefined();
     const p = res.data!.partner!;
     return {
@@ -496,21 +498,21 @@ describe('Partner.referrals and Partner.rewards', () => {
 
   it('pages with first/after', async () => {
     const { ra1, ra2, ra3 } = mine.referrals;
-    const first = await server.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), first: 2 }, admin);
+    const first = await fixture.gql(PARTNER_LISTS, { id: gid('Partner', mine.alice.id), first: 2 }, fixture.admin);
     const referrals = first.data!.partner!.referrals;
     expect(referrals.edges.map((e) => e.node.id)).toEqual(referralIds(ra3, ra2));
     expect(referrals.pageInfo.hasNextPage).toBe(true);
-    const next = await server.gql(
+    const next = await fixture.gql(
       PARTNER_LISTS,
       { id: gid('Partner', mine.alice.id), first: 2, after: referrals.pageInfo.endCursor },
-      admin,
+      fixture.admin,
     );
     expect(next.data!.partner!.referrals.edges.map((e) => e.node.id)).toEqual(referralIds(ra1));
     expect(next.data!.partner!.referrals.totalCount).toBe(3);
-    const bogus = await server.gql(
+    const bogus = await fixture.gql(
       PARTNER_LISTS,
       { id: gid('Partner', mine.alice.id), after: Buffer.from('GPC:S:x').toString('base64') },
-      admin,
+      fixture.admin,
     );
     expect(bogus.errors).toBeUndefined();
     expect(bogus.data!.partner!.referrals.edges).toEqual([]);
@@ -612,8 +614,8 @@ function nodeQuery(id: string) {
 }
 
 describe('node()', () => {
-  async function node(id: string, token = admin) {
-    const res = await server.gql(nodeQuery(id), { id }, token);
+  async function node(id: string, token = fixture.admin) {
+    const res = await fixture.gql(nodeQuery(id), { id }, token);
     expect(res.errors).toBeUndefined();
     return res.data!.node as Record<string, unknown> | null;
   }
@@ -720,8 +722,8 @@ describe('node()', () => {
   });
 
   it('keeps the exact rule version after the rule is edited', async () => {
-    const prisma = server.testDb.db.prisma;
-    const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const prisma = fixture.server.testDb.db.prisma;
+    const tenant = fixture.tenant;
     const v1 = await factories(prisma, tenant).rule(mine.friends.id, { fixedAmount: 700n, supersededAt: new Date() });
     const v2 = await factories(prisma, tenant).rule(mine.friends.id, {
       lineageId: v1.id,
@@ -783,8 +785,8 @@ describe('node()', () => {
       expect(await node(gid(type, 'nope')), `${type} malformed`).toBeNull();
     }
     // And the other side sees its own.
-    expect(await node(gid('Reward', foreign.rewards.w1.id), other.keys.test.secret)).not.toBeNull();
-    expect(await node(gid('Reward', live.rewards.w1.id), ws.keys.live.secret)).not.toBeNull();
+    expect(await node(gid('Reward', foreign.rewards.w1.id), fixture.otherAdmin)).not.toBeNull();
+    expect(await node(gid('Reward', live.rewards.w1.id), fixture.liveAdmin)).not.toBeNull();
   });
 });
 
@@ -805,7 +807,7 @@ describe('a PARTNER token', () => {
       gid('Payout', mine.failed.id),
       gid('Reward', foreign.rewards.w1.id),
     ];
-    const res = await server.gql(
+    const res = await fixture.gql(
       'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
       { ids: [...visible, ...hidden] },
       token,
@@ -819,13 +821,13 @@ describe('a PARTNER token', () => {
 
   it('follows relations into its own rows only', async () => {
     const token = await partnerToken(mine.alice.id);
-    const res = await server.gql(CONVERSION_NODE, { id: gid('Conversion', mine.conversions.c2.id) }, token);
+    const res = await fixture.gql(CONVERSION_NODE, { id: gid('Conversion', mine.conversions.c2.id) }, token);
     expect(res.errors).toBeUndefined();
     expect(res.data?.node).toMatchObject({
       rewards: [{ id: gid('Reward', mine.rewards.w1.id) }, { id: gid('Reward', mine.rewards.w2.id) }],
     });
     const bob = await partnerToken(mine.bob.id);
-    const theirs = await server.gql(REFERRAL_NODE, { id: gid('Referral', mine.referrals.ra2.id) }, bob);
+    const theirs = await fixture.gql(REFERRAL_NODE, { id: gid('Referral', mine.referrals.ra2.id) }, bob);
     expect(theirs.data?.node ?? null).toBeNull();
   });
 });

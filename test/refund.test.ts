@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Reward } from '../src/generated/prisma/client.js';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
-import type { Tenant } from './helpers/factories.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import {
   balanceOf,
   expectLedgerMatchesBalances,
@@ -13,25 +12,13 @@ import {
   readOnlyKey,
   type World,
 } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Refunds A', 'Refunds B'] });
+
 let fx: ReturnType<typeof moneyFixtures>;
 
 beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Refunds A');
-  other = await server.workspace('Refunds B');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
-});
-afterAll(async () => {
-  await server?.close();
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
 });
 
 const REFUND = graphql(`
@@ -62,12 +49,18 @@ const MARK_PAID = graphql(`
   }
 `);
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 let keys = 0;
 const newKey = () => `refund-${++keys}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function refund(conversionId: string, amount?: string | null, key = newKey(), token = admin, currency = 'USD') {
-  const res = await server.gql(
+async function refund(
+  conversionId: string,
+  amount?: string | null,
+  key = newKey(),
+  token = fixture.admin,
+  currency = 'USD',
+) {
+  const res = await fixture.gql(
     REFUND,
     {
       input: {
@@ -93,11 +86,11 @@ const negativesOf = (sourceRewardId: string) =>
   prisma().reward.findMany({ where: { sourceRewardId }, orderBy: { id: 'asc' } });
 const ledgerOf = (rewardId: string) => prisma().ledgerEntry.findMany({ where: { rewardId }, orderBy: { id: 'asc' } });
 const counts = async () => ({
-  conversions: await prisma().conversion.count({ where: tenant }),
-  rewards: await prisma().reward.count({ where: tenant }),
-  ledger: await prisma().ledgerEntry.count({ where: tenant }),
-  history: await prisma().rewardStatusChange.count({ where: tenant }),
-  events: await prisma().event.count({ where: tenant }),
+  conversions: await prisma().conversion.count({ where: fixture.tenant }),
+  rewards: await prisma().reward.count({ where: fixture.tenant }),
+  ledger: await prisma().ledgerEntry.count({ where: fixture.tenant }),
+  history: await prisma().rewardStatusChange.count({ where: fixture.tenant }),
+  events: await prisma().event.count({ where: fixture.tenant }),
 });
 
 /** A conversion of `amount` with one REFERRER reward per entry of `rewards` (each under its own rule). */
@@ -126,13 +119,13 @@ describe('refundConversion: a full refund', () => {
       { status: 'PROCESSED', amount: 500n, recipient: 'REFERRED' },
     ]);
     const [created, approved, processed, canceled, referred] = rewards as [Reward, Reward, Reward, Reward, Reward];
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 1000n,
       available: 2000n,
       paid: 3000n,
     });
-    const eventsBefore = await prisma().event.count({ where: tenant });
+    const eventsBefore = await prisma().event.count({ where: fixture.tenant });
 
     const key = newKey();
     const payload = await refundOk(conversion.id, null, key);
@@ -178,16 +171,16 @@ describe('refundConversion: a full refund', () => {
     expect(payload.conversion!.id).toBe(gid('Conversion', clawback!.conversionId));
 
     // Paid money stays paid; what was taken back leaves available, below zero.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: -3000n,
       paid: 3000n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
 
     const events = await prisma().event.findMany({
-      where: { ...tenant, sequence: { gt: BigInt(eventsBefore) } },
+      where: { ...fixture.tenant, sequence: { gt: BigInt(eventsBefore) } },
       orderBy: { sequence: 'asc' },
     });
     expect(events.map((e) => e.type).sort()).toEqual([
@@ -208,10 +201,10 @@ describe('refundConversion: a full refund', () => {
   it('claws back an APPROVED reward already in a pending payout instead of canceling it', async () => {
     const w = await fx.world();
     const { conversion, rewards } = await purchase(w, 5000n, [{ status: 'APPROVED', amount: 1000n }]);
-    const payout = await server.gql(
+    const payout = await fixture.gql(
       CREATE_PAYOUT,
       { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
-      admin,
+      fixture.admin,
     );
     expect(payout.data!.createPayout.userErrors).toEqual([]);
 
@@ -221,16 +214,23 @@ describe('refundConversion: a full refund', () => {
     const [clawback] = await negativesOf(reward.id);
     expect(clawback).toMatchObject({ status: 'PROCESSED', amount: -1000n });
     // The payout still holds (and will pay) the reward: the clawback is owed back from `available`.
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: -1000n, paid: 0n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: -1000n,
+      paid: 0n,
+    });
 
-    const paid = await server.gql(MARK_PAID, { input: { payoutId: payout.data!.createPayout.payout!.id } }, admin);
+    const paid = await fixture.gql(
+      MARK_PAID,
+      { input: { payoutId: payout.data!.createPayout.payout!.id } },
+      fixture.admin,
+    );
     expect(paid.data!.markPayoutPaid.userErrors).toEqual([]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: -1000n,
       paid: 1000n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 });
 
@@ -249,13 +249,13 @@ describe('refundConversion: partial refunds', () => {
     const clawbacks = await negativesOf(reward.id);
     expect(clawbacks.map((c) => c.amount)).toEqual([-333n, -334n, -333n]);
     expect(clawbacks.every((c) => c.status === 'PROCESSED')).toBe(true);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: -1000n,
       paid: 1000n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('rounds a half minor unit up and skips a share that rounds to zero', async () => {
@@ -284,10 +284,17 @@ describe('refundConversion: partial refunds', () => {
         sourceReward: { id: gid('Reward', reward.id) },
       },
     ]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 750n, available: 0n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 750n,
+      available: 0n,
+    });
 
     // The share cannot be moved by itself…
-    const direct = await server.gql(UPDATE, { input: { ids: [gid('Reward', share!.id)], status: 'APPROVED' } }, admin);
+    const direct = await fixture.gql(
+      UPDATE,
+      { input: { ids: [gid('Reward', share!.id)], status: 'APPROVED' } },
+      fixture.admin,
+    );
     expect(direct.data!.updateRewardStatus.userErrors).toEqual([
       expect.objectContaining({ code: 'INVALID_TRANSITION', field: ['input', 'ids', '0'] }),
     ]);
@@ -297,24 +304,27 @@ describe('refundConversion: partial refunds', () => {
     expect((await reload(reward)).status).toBe('APPROVED');
     expect((await reload(share!)).status).toBe('APPROVED');
     expect((await ledgerOf(share!.id)).map((e) => [e.type, e.amount])).toEqual([['ADJUSTMENT', -250n]]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n, available: 750n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      pending: 0n,
+      available: 750n,
+    });
 
-    const created = await server.gql(
+    const created = await fixture.gql(
       CREATE_PAYOUT,
       { input: { partnerId: gid('Partner', w.partnerId), currency: 'USD' } },
-      admin,
+      fixture.admin,
     );
     expect(created.data!.createPayout.payout!.amount).toEqual({ amount: '7.50', currency: 'USD' });
     expect(created.data!.createPayout.payout!.rewards.map((r) => r.id).sort()).toEqual(
       [gid('Reward', reward.id), gid('Reward', share!.id)].sort(),
     );
-    await server.gql(
+    await fixture.gql(
       MARK_PAID,
       { input: { payoutId: created.data!.createPayout.payout!.id, externalReference: 'tx-1' } },
-      admin,
+      fixture.admin,
     );
     expect((await reload(share!)).status).toBe('PROCESSED');
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: 0n,
       paid: 750n,
@@ -323,12 +333,12 @@ describe('refundConversion: partial refunds', () => {
     // The rest of the refund: the reward is paid now, so what is left of it is clawed back.
     const rest = await refundOk(conversion.id);
     expect(rest.rewards.map((r) => [r.status, r.amount.amount])).toEqual([['PROCESSED', '-7.50']]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: -750n,
       paid: 750n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('cancel an approved reward with its earlier shares once the conversion is refunded in full', async () => {
@@ -338,7 +348,7 @@ describe('refundConversion: partial refunds', () => {
     await refundOk(conversion.id, '40.00');
     const [share] = await negativesOf(reward.id);
     expect(share).toMatchObject({ status: 'APPROVED', amount: -400n });
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 600n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({ available: 600n });
 
     const rest = await refundOk(conversion.id, '60.00');
     expect(rest.rewards.map((r) => [r.id, r.status])).toEqual([
@@ -353,13 +363,13 @@ describe('refundConversion: partial refunds', () => {
       ['ADJUSTMENT', -400n],
       ['REWARD_REVERSED', 400n],
     ]);
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toEqual({
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toEqual({
       currency: 'USD',
       pending: 0n,
       available: 0n,
       paid: 0n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 
   it('cancel a canceled reward’s shares with it when an admin cancels the reward', async () => {
@@ -367,14 +377,14 @@ describe('refundConversion: partial refunds', () => {
     const { conversion, rewards } = await purchase(w, 10_000n, [{ status: 'CREATED', amount: 1000n }]);
     await refundOk(conversion.id, '10.00');
     const [share] = await negativesOf(rewards[0]!.id);
-    const payload = await server.gql(
+    const payload = await fixture.gql(
       UPDATE,
       { input: { ids: [gid('Reward', rewards[0]!.id)], status: 'CANCELED' } },
-      admin,
+      fixture.admin,
     );
     expect(payload.data!.updateRewardStatus.userErrors).toEqual([]);
     expect((await reload(share!)).status).toBe('CANCELED');
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({ pending: 0n });
   });
 });
 
@@ -413,10 +423,10 @@ describe('refundConversion: validation', () => {
   ])('refuses %s with VALIDATION on its field', async (_name, amount, field) => {
     const { conversion } = await purchase(w, 10_000n, [{ status: 'APPROVED', amount: 100n }]);
     const before = await counts();
-    const res = await server.gql(
+    const res = await fixture.gql(
       REFUND,
       { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey(), amount } },
-      admin,
+      fixture.admin,
     );
     expect(res.data!.refundConversion.userErrors).toEqual([expect.objectContaining({ code: 'VALIDATION', field })]);
     expect(await counts()).toEqual(before);
@@ -500,8 +510,8 @@ describe('refundConversion: idempotency', () => {
 describe('refundConversion: tenancy and roles', () => {
   it('answers NOT_FOUND for another workspace’s or mode’s conversion, a malformed id or another type’s id, and records nothing', async () => {
     const w = await fx.world();
-    const otherWs = moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' });
-    const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const otherWs = moneyFixtures(prisma(), fixture.otherTenant);
+    const live = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const foreign = await otherWs.conversion(await otherWs.world());
     const liveConversion = await live.conversion(await live.world());
     const before = await counts();
@@ -512,7 +522,7 @@ describe('refundConversion: tenancy and roles', () => {
       gid('Partner', w.partnerId),
       gid('Conversion', 'x'),
     ]) {
-      const res = await server.gql(REFUND, { input: { conversionId: id, idempotencyKey: newKey() } }, admin);
+      const res = await fixture.gql(REFUND, { input: { conversionId: id, idempotencyKey: newKey() } }, fixture.admin);
       expect(res.data!.refundConversion).toEqual({
         conversion: null,
         rewards: [],
@@ -522,10 +532,10 @@ describe('refundConversion: tenancy and roles', () => {
     expect(await counts()).toEqual(before);
     expect(await prisma().conversion.count({ where: { refundOfId: { in: [foreign.id, liveConversion.id] } } })).toBe(0);
     // The same key is free in another mode: the LIVE key refunds its own conversion.
-    const res = await server.gql(
+    const res = await fixture.gql(
       REFUND,
       { input: { conversionId: gid('Conversion', liveConversion.id), idempotencyKey: 'shared-key' } },
-      ws.keys.live.secret,
+      fixture.liveAdmin,
     );
     expect(res.data!.refundConversion.userErrors).toEqual([]);
     const conversion = await fx.conversion(w);
@@ -535,8 +545,11 @@ describe('refundConversion: tenancy and roles', () => {
   it('refuses READ_ONLY and PARTNER credentials with FORBIDDEN_FOR_ROLE', async () => {
     const w = await fx.world();
     const conversion = await fx.conversion(w);
-    for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, w.partnerId)]) {
-      const res = await server.gql(
+    for (const token of [
+      await readOnlyKey(fixture.server, fixture.admin),
+      await partnerToken(fixture.server, fixture.admin, w.partnerId),
+    ]) {
+      const res = await fixture.gql(
         REFUND,
         { input: { conversionId: gid('Conversion', conversion.id), idempotencyKey: newKey() } },
         token,

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RewardStatus } from '../src/generated/prisma/enums.js';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
 import { APPROVAL_JOB_ACTOR, MAX_STATUS_UPDATE_IDS, TRANSITIONS } from '../src/modules/reward/lifecycle.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
-import type { Tenant } from './helpers/factories.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 import {
   balanceOf,
   expectLedgerMatchesBalances,
@@ -14,28 +13,17 @@ import {
   readOnlyKey,
   type World,
 } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer } from './helpers/server.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+// The app's own job stays idle: these tests run it by hand.
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Lifecycle A', 'Lifecycle B'] });
+
 let fx: ReturnType<typeof moneyFixtures>;
 let w: World;
 
 beforeAll(async () => {
-  // The app's own job stays idle: these tests run it by hand.
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Lifecycle A');
-  other = await server.workspace('Lifecycle B');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
   w = await fx.world();
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const UPDATE = graphql(`
@@ -47,10 +35,10 @@ const UPDATE = graphql(`
   }
 `);
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 
-async function update(ids: string[], status: RewardStatus, reason?: string, token = admin) {
-  const res = await server.gql(UPDATE, { input: { ids, status, reason } }, token);
+async function update(ids: string[], status: RewardStatus, reason?: string, token = fixture.admin) {
+  const res = await fixture.gql(UPDATE, { input: { ids, status, reason } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.updateRewardStatus;
 }
@@ -92,10 +80,10 @@ describe('updateRewardStatus: the lifecycle', () => {
       fromStatus: from,
       toStatus: to,
       reason: 'checked by hand',
-      actor: ws.keys.test.id,
+      actor: fixture.ws.keys.test.id,
     });
     const event = await prisma().event.findFirst({
-      where: { ...tenant, type: 'reward.status_changed' },
+      where: { ...fixture.tenant, type: 'reward.status_changed' },
       orderBy: { sequence: 'desc' },
     });
     expect(event).toMatchObject({ programId: w.programId, partnerId: w.partnerId });
@@ -153,7 +141,7 @@ describe('updateRewardStatus: the ledger', () => {
   it('approval credits available, processing moves it to paid, each with one entry of its kind', async () => {
     const world = await fx.world();
     const reward = await fx.reward(world, { amount: 1234n });
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
       pending: 1234n,
       available: 0n,
       paid: 0n,
@@ -161,7 +149,7 @@ describe('updateRewardStatus: the ledger', () => {
 
     await update([gid('Reward', reward.id)], 'APPROVED');
     expect((await ledger(reward.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', 1234n]]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: 1234n,
       paid: 0n,
@@ -173,12 +161,12 @@ describe('updateRewardStatus: the ledger', () => {
       // Marked PROCESSED outside any payout: paid by other means, a PAYOUT entry of its own.
       ['PAYOUT', -1234n],
     ]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: 0n,
       paid: 1234n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, world.partnerId);
   });
 
   it('canceling or rejecting an approved reward reverses its credit; a created one never had any', async () => {
@@ -186,7 +174,10 @@ describe('updateRewardStatus: the ledger', () => {
     const approved = await fx.reward(world, { status: 'APPROVED', amount: 700n });
     const rejected = await fx.reward(world, { status: 'APPROVED', amount: 300n });
     const created = await fx.reward(world, { amount: 50n });
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({ pending: 50n, available: 1000n });
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
+      pending: 50n,
+      available: 1000n,
+    });
 
     await update([gid('Reward', approved.id), gid('Reward', created.id)], 'CANCELED');
     await update([gid('Reward', rejected.id)], 'REJECTED', 'fraud');
@@ -199,12 +190,12 @@ describe('updateRewardStatus: the ledger', () => {
       ['REWARD_REVERSED', -300n],
     ]);
     expect(await ledger(created.id)).toEqual([]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: 0n,
       paid: 0n,
     });
-    await expectLedgerMatchesBalances(server, admin, tenant, world.partnerId);
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, world.partnerId);
   });
 
   it('moves REFERRED rewards (the referred customer’s) without touching the partner’s ledger', async () => {
@@ -214,7 +205,7 @@ describe('updateRewardStatus: the ledger', () => {
     await update([gid('Reward', reward.id)], 'PROCESSED');
     expect(await statusOf(reward.id)).toBe('PROCESSED');
     expect(await ledger(reward.id)).toEqual([]);
-    expect(await balanceOf(server, admin, world.partnerId, 'USD')).toMatchObject({
+    expect(await balanceOf(fixture.server, fixture.admin, world.partnerId, 'USD')).toMatchObject({
       pending: 0n,
       available: 0n,
       paid: 0n,
@@ -248,7 +239,7 @@ describe('updateRewardStatus: many ids, all or none', () => {
     const ok2 = await fx.reward(w);
     const canceled = await fx.reward(w, { status: 'CANCELED' });
     const ids = [ok1, processed, ok2, canceled].map((r) => gid('Reward', r.id));
-    const eventsBefore = await prisma().event.count({ where: tenant });
+    const eventsBefore = await prisma().event.count({ where: fixture.tenant });
     const payload = await update([...ids, 'not-an-id'], 'APPROVED');
     expect(payload.rewards).toEqual([]);
     expect(payload.userErrors.map((e) => [e.code, e.field])).toEqual([
@@ -262,7 +253,7 @@ describe('updateRewardStatus: many ids, all or none', () => {
     expect(await statusOf(ok2.id)).toBe('CREATED');
     expect(await ledger(ok1.id)).toEqual([]);
     expect(await history(ok1.id)).toHaveLength(1);
-    expect(await prisma().event.count({ where: tenant })).toBe(eventsBefore);
+    expect(await prisma().event.count({ where: fixture.tenant })).toBe(eventsBefore);
   });
 
   it('is safe to retry: the same call again answers the same rewards with no errors and writes nothing', async () => {
@@ -270,9 +261,9 @@ describe('updateRewardStatus: many ids, all or none', () => {
     const ids = rewards.map((r) => gid('Reward', r.id));
     const first = await update(ids, 'APPROVED');
     const counts = async () => [
-      await prisma().rewardStatusChange.count({ where: tenant }),
-      await prisma().ledgerEntry.count({ where: tenant }),
-      await prisma().event.count({ where: tenant }),
+      await prisma().rewardStatusChange.count({ where: fixture.tenant }),
+      await prisma().ledgerEntry.count({ where: fixture.tenant }),
+      await prisma().event.count({ where: fixture.tenant }),
     ];
     const before = await counts();
     const again = await update(ids, 'APPROVED');
@@ -324,8 +315,8 @@ describe('updateRewardStatus: rewards that move with something else', () => {
 
 describe('updateRewardStatus: tenancy and roles', () => {
   it('answers NOT_FOUND for another workspace’s or mode’s reward, a malformed id and another type’s id, and changes nothing', async () => {
-    const otherWs = moneyFixtures(prisma(), { workspaceId: other.workspace.id, mode: 'TEST' });
-    const otherMode = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const otherWs = moneyFixtures(prisma(), fixture.otherTenant);
+    const otherMode = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const foreign = await otherWs.reward(await otherWs.world());
     const live = await otherMode.reward(await otherMode.world());
     const ids = [
@@ -343,17 +334,20 @@ describe('updateRewardStatus: tenancy and roles', () => {
     expect(await statusOf(foreign.id)).toBe('CREATED');
     expect(await statusOf(live.id)).toBe('CREATED');
     // The other mode's own key does reach it.
-    expect((await update([gid('Reward', live.id)], 'APPROVED', undefined, ws.keys.live.secret)).userErrors).toEqual([]);
+    expect((await update([gid('Reward', live.id)], 'APPROVED', undefined, fixture.liveAdmin)).userErrors).toEqual([]);
   });
 
   it('refuses READ_ONLY and PARTNER credentials with FORBIDDEN_FOR_ROLE and no credential with UNAUTHENTICATED', async () => {
     const reward = await fx.reward(w);
     const input = { ids: [gid('Reward', reward.id)], status: 'APPROVED' as const };
-    for (const token of [await readOnlyKey(server, admin), await partnerToken(server, admin, w.partnerId)]) {
-      const res = await server.gql(UPDATE, { input }, token);
+    for (const token of [
+      await readOnlyKey(fixture.server, fixture.admin),
+      await partnerToken(fixture.server, fixture.admin, w.partnerId),
+    ]) {
+      const res = await fixture.gql(UPDATE, { input }, token);
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     }
-    expect((await server.gql(UPDATE, { input })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect((await fixture.gql(UPDATE, { input })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await statusOf(reward.id)).toBe('CREATED');
   });
 });
@@ -381,7 +375,7 @@ describe('approval job', () => {
     expect((await ledger(due.id)).map((e) => [e.type, e.amount])).toEqual([['REWARD_APPROVED', 300n]]);
     expect(await ledger(referred.id)).toEqual([]);
     const event = await prisma().event.findFirst({
-      where: { ...tenant, type: 'reward.status_changed' },
+      where: { ...fixture.tenant, type: 'reward.status_changed' },
       orderBy: { sequence: 'desc' },
     });
     expect(event!.payload).toMatchObject({ to: 'APPROVED', from: 'CREATED' });
@@ -396,7 +390,7 @@ describe('approval job', () => {
   it('works through more due rewards than one batch, in every tenant', async () => {
     const job = new ApprovalJob(prisma(), { intervalMs: 0, batchSize: 7 });
     await job.runOnce();
-    const live = moneyFixtures(prisma(), { workspaceId: ws.workspace.id, mode: 'LIVE' });
+    const live = moneyFixtures(prisma(), { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
     const liveWorld = await live.world();
     const rewards = [
       ...(await Promise.all(Array.from({ length: 17 }, () => fx.reward(w)))),
@@ -426,6 +420,6 @@ describe('approval job', () => {
   });
 
   it('does not run on its own with APPROVAL_JOB_INTERVAL_MS=0', () => {
-    expect(server.app.approvalJob.isRunning).toBe(false);
+    expect(fixture.server.app.approvalJob.isRunning).toBe(false);
   });
 });

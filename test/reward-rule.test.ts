@@ -1,10 +1,9 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../src/lib/uuid.js';
 import { graphql } from './gql/index.js';
 import type { CreateRewardRuleInput, UpdateRewardRuleInput } from './gql/graphql.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
 const CREATE_PROGRAM = graphql(`
   mutation CreateProgramForRules($input: CreateProgramInput!) {
@@ -94,29 +93,18 @@ const CREATE_PARTNER_TOKEN = graphql(`
   }
 `);
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let admin: string;
-let adminLive: string;
+const fixture = useTwoWorkspaces({ names: ['Rules', 'Someone else'] });
+
 let readOnly: string;
-let otherAdmin: string;
 let usd: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  ws = await server.workspace('Rules');
-  admin = ws.keys.test.secret;
-  adminLive = ws.keys.live.secret;
-  otherAdmin = (await server.workspace('Someone else')).keys.test.secret;
-  readOnly = (await server.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, admin)).data!
+  readOnly = (await fixture.gql(CREATE_API_KEY, { input: { name: 'reader', role: 'READ_ONLY' } }, fixture.admin)).data!
     .createApiKey.secret!;
   usd = await program();
 });
-afterAll(async () => {
-  await server?.close();
-});
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 const rowId = (globalId: string) => decodeGlobalID(globalId).id;
 const snapshot = (globalId: string) => prisma().rewardRule.findUniqueOrThrow({ where: { id: rowId(globalId) } });
 const lineageRows = async (globalId: string) => {
@@ -126,9 +114,9 @@ const lineageRows = async (globalId: string) => {
 
 async function program(
   input: { currency?: string; status?: 'DRAFT' | 'ACTIVE' | 'PAUSED' } = {},
-  token = admin,
+  token = fixture.admin,
 ): Promise<string> {
-  const res = await server.gql(
+  const res = await fixture.gql(
     CREATE_PROGRAM,
     { input: { name: 'Program', type: 'REFERRAL', currency: 'USD', ...input } },
     token,
@@ -138,7 +126,7 @@ async function program(
 }
 
 async function archiveProgram(id: string) {
-  const res = await server.gql(UPDATE_PROGRAM, { input: { id, status: 'ARCHIVED' } }, admin);
+  const res = await fixture.gql(UPDATE_PROGRAM, { input: { id, status: 'ARCHIVED' } }, fixture.admin);
   expect(res.data?.updateProgram.userErrors).toEqual([]);
 }
 
@@ -155,8 +143,8 @@ const PERCENTAGE = {
   percentageBasisPoints: 2000,
 } as const;
 
-async function create(input: Partial<CreateRewardRuleInput> & { programId?: string } = {}, token = admin) {
-  const res = await server.gql(
+async function create(input: Partial<CreateRewardRuleInput> & { programId?: string } = {}, token = fixture.admin) {
+  const res = await fixture.gql(
     CREATE,
     { input: { programId: usd, ...FIXED, ...input } as CreateRewardRuleInput },
     token,
@@ -165,20 +153,20 @@ async function create(input: Partial<CreateRewardRuleInput> & { programId?: stri
   return res.data!.createRewardRule;
 }
 
-async function createOk(input: Partial<CreateRewardRuleInput> & { programId?: string } = {}, token = admin) {
+async function createOk(input: Partial<CreateRewardRuleInput> & { programId?: string } = {}, token = fixture.admin) {
   const payload = await create(input, token);
   expect(payload.userErrors).toEqual([]);
   return payload.rewardRule!;
 }
 
-async function update(input: UpdateRewardRuleInput, token = admin) {
-  const res = await server.gql(UPDATE, { input }, token);
+async function update(input: UpdateRewardRuleInput, token = fixture.admin) {
+  const res = await fixture.gql(UPDATE, { input }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.updateRewardRule;
 }
 
-async function archive(id: string, token = admin) {
-  const res = await server.gql(ARCHIVE, { input: { id } }, token);
+async function archive(id: string, token = fixture.admin) {
+  const res = await fixture.gql(ARCHIVE, { input: { id } }, token);
   expect(res.errors).toBeUndefined();
   return res.data!.archiveRewardRule;
 }
@@ -210,7 +198,7 @@ describe('createRewardRule', () => {
     expect(row).toMatchObject({
       id: row.lineageId,
       version: 1,
-      workspaceId: ws.workspace.id,
+      workspaceId: fixture.ws.workspace.id,
       mode: 'TEST',
       fixedAmount: 2500n,
       fixedCurrency: 'USD',
@@ -428,7 +416,7 @@ describe('updateRewardRule and versions', () => {
     });
     expect(v2.id).not.toBe(v1.id);
 
-    const old = (await server.gql(RULE_NODE, { id: v1.id }, admin)).data!.node;
+    const old = (await fixture.gql(RULE_NODE, { id: v1.id }, fixture.admin)).data!.node;
     expect(old).toMatchObject({
       id: v1.id,
       ruleId: v1.id,
@@ -507,7 +495,7 @@ describe('updateRewardRule and versions', () => {
   it('keeps the version a reward was produced by, and lists only the current version', async () => {
     const programId = await program();
     const v1 = await createOk({ programId });
-    const t = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const t = fixture.tenant;
     const partner = await prisma().partner.create({ data: { ...t, externalId: `p-${uuidv7()}` } });
     const conversion = await prisma().conversion.create({
       data: {
@@ -542,7 +530,7 @@ describe('updateRewardRule and versions', () => {
     expect(v2.version).toBe(2);
 
     expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).ruleId).toBe(rowId(v1.id));
-    const old = (await server.gql(RULE_NODE, { id: v1.id }, admin)).data!.node;
+    const old = (await fixture.gql(RULE_NODE, { id: v1.id }, fixture.admin)).data!.node;
     expect(old).toMatchObject({
       id: v1.id,
       version: 1,
@@ -551,7 +539,7 @@ describe('updateRewardRule and versions', () => {
       program: { id: programId },
     });
 
-    const listed = (await server.gql(RULES, { id: programId }, admin)).data!.program!.rewardRules;
+    const listed = (await fixture.gql(RULES, { id: programId }, fixture.admin)).data!.program!.rewardRules;
     expect(listed).toEqual([
       { id: v2.id, ruleId: v1.id, version: 2, archived: false, fixedAmount: { amount: '40.00', currency: 'USD' } },
     ]);
@@ -698,24 +686,25 @@ describe('archiveRewardRule and Program.rewardRules', () => {
     const a2 = (await update({ id: a.id, fixedAmount: { amount: '26', currency: 'USD' } })).rewardRule!;
     await archive(b.id);
 
-    const byDefault = (await server.gql(RULES_DEFAULT, { id: programId }, admin)).data!.program!.rewardRules;
+    const byDefault = (await fixture.gql(RULES_DEFAULT, { id: programId }, fixture.admin)).data!.program!.rewardRules;
     expect(byDefault).toEqual([
       { id: a2.id, version: 2, archived: false },
       { id: c.id, version: 1, archived: false },
     ]);
-    const all = (await server.gql(RULES, { id: programId, includeArchived: true }, admin)).data!.program!.rewardRules;
+    const all = (await fixture.gql(RULES, { id: programId, includeArchived: true }, fixture.admin)).data!.program!
+      .rewardRules;
     expect(all.map((r) => [r.id, r.archived])).toEqual([
       [a2.id, false],
       [b.id, true],
       [c.id, false],
     ]);
-    const explicitFalse = (await server.gql(RULES, { id: programId, includeArchived: false }, admin)).data!.program!
-      .rewardRules;
+    const explicitFalse = (await fixture.gql(RULES, { id: programId, includeArchived: false }, fixture.admin)).data!
+      .program!.rewardRules;
     expect(explicitFalse.map((r) => r.id)).toEqual([a2.id, c.id]);
   });
 
   it('loads the rules of a page of programs without a query per program', async () => {
-    const fresh = await server.workspace('Nested rules');
+    const fresh = await fixture.server.workspace('Nested rules');
     const token = fresh.keys.test.secret;
     for (let i = 0; i < 5; i++) {
       const programId = await program({}, token);
@@ -727,9 +716,9 @@ describe('archiveRewardRule and Program.rewardRules', () => {
         programs(first: $first) { totalCount edges { node { id rewardRules { id version program { id name } } } } }
       }
     `);
-    await server.gql(nested, { first: 1 }, token); // warm-up: key lookup, lastUsedAt
-    const { statements: one } = await server.gqlCounted(nested, { first: 1 }, token);
-    const { body: all, statements: five } = await server.gqlCounted(nested, { first: 5 }, token);
+    await fixture.gql(nested, { first: 1 }, token); // warm-up: key lookup, lastUsedAt
+    const { statements: one } = await fixture.server.gqlCounted(nested, { first: 1 }, token);
+    const { body: all, statements: five } = await fixture.server.gqlCounted(nested, { first: 5 }, token);
     expect(all.data!.programs.edges.map((e) => e.node.rewardRules.length)).toEqual([2, 2, 2, 2, 2]);
     expect(five).toBe(one);
   });
@@ -754,18 +743,18 @@ describe('archiveRewardRule and Program.rewardRules', () => {
 describe('roles', () => {
   it('lets a READ_ONLY key read rules, and refuses it every rule mutation with FORBIDDEN_FOR_ROLE', async () => {
     const rule = await createOk();
-    expect((await server.gql(RULE_NODE, { id: rule.id }, readOnly)).data?.node).toMatchObject({
+    expect((await fixture.gql(RULE_NODE, { id: rule.id }, readOnly)).data?.node).toMatchObject({
       id: rule.id,
       version: 1,
     });
-    expect((await server.gql(RULES, { id: usd }, readOnly)).data?.program?.rewardRules.map((r) => r.id)).toContain(
+    expect((await fixture.gql(RULES, { id: usd }, readOnly)).data?.program?.rewardRules.map((r) => r.id)).toContain(
       rule.id,
     );
 
     const count = await prisma().rewardRule.count();
-    const created = await server.gql(CREATE, { input: { programId: usd, ...FIXED } }, readOnly);
-    const updated = await server.gql(UPDATE, { input: { id: rule.id, durationDays: 1 } }, readOnly);
-    const archived = await server.gql(ARCHIVE, { input: { id: rule.id } }, readOnly);
+    const created = await fixture.gql(CREATE, { input: { programId: usd, ...FIXED } }, readOnly);
+    const updated = await fixture.gql(UPDATE, { input: { id: rule.id, durationDays: 1 } }, readOnly);
+    const archived = await fixture.gql(ARCHIVE, { input: { id: rule.id } }, readOnly);
     for (const res of [created, updated, archived])
       expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
     expect(await prisma().rewardRule.count()).toBe(count);
@@ -781,7 +770,7 @@ describe('roles', () => {
       [ARCHIVE, { input: { id: rule.id } }],
       [RULES, { id: usd }],
     ] as const) {
-      const res = await server.gql(query as never, variables);
+      const res = await fixture.gql(query as never, variables);
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     }
     expect(await prisma().rewardRule.count()).toBe(count);
@@ -792,37 +781,37 @@ describe('roles', () => {
     const notMine = await program();
     const ruleMine = await createOk({ programId: mine });
     const ruleNotMine = await createOk({ programId: notMine });
-    const t = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const t = fixture.tenant;
     const partner = await prisma().partner.create({ data: { ...t, externalId: `p-${uuidv7()}` } });
     await prisma().enrollment.create({
       data: { ...t, partnerId: partner.id, programId: rowId(mine), status: 'APPROVED' },
     });
-    const minted = await server.gql(
+    const minted = await fixture.gql(
       CREATE_PARTNER_TOKEN,
       { input: { partnerId: encodeGlobalID('Partner', partner.id) } },
-      admin,
+      fixture.admin,
     );
     const token = minted.data!.createPartnerToken.token!;
 
-    expect((await server.gql(RULE_NODE, { id: ruleMine.id }, token)).data?.node).toMatchObject({
+    expect((await fixture.gql(RULE_NODE, { id: ruleMine.id }, token)).data?.node).toMatchObject({
       id: ruleMine.id,
       program: { id: mine },
     });
-    expect((await server.gql(RULE_NODE, { id: ruleNotMine.id }, token)).data?.node).toBeNull();
-    expect((await server.gql(PARTNER_RULES, { id: mine }, token)).data?.node).toEqual({
+    expect((await fixture.gql(RULE_NODE, { id: ruleNotMine.id }, token)).data?.node).toBeNull();
+    expect((await fixture.gql(PARTNER_RULES, { id: mine }, token)).data?.node).toEqual({
       rewardRules: [{ id: ruleMine.id, version: 1 }],
     });
-    const res = await server.gql(UPDATE, { input: { id: ruleMine.id, durationDays: 1 } }, token);
+    const res = await fixture.gql(UPDATE, { input: { id: ruleMine.id, durationDays: 1 } }, token);
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_FOR_ROLE');
   });
 });
 
 describe('isolation between workspaces and modes', () => {
   it('never shows, uses or changes another workspace’s or the other mode’s programs and rules', async () => {
-    const liveProgram = await program({}, adminLive);
-    const theirProgram = await program({}, otherAdmin);
-    const liveRule = await createOk({ programId: liveProgram }, adminLive);
-    const theirRule = await createOk({ programId: theirProgram }, otherAdmin);
+    const liveProgram = await program({}, fixture.liveAdmin);
+    const theirProgram = await program({}, fixture.otherAdmin);
+    const liveRule = await createOk({ programId: liveProgram }, fixture.liveAdmin);
+    const theirRule = await createOk({ programId: theirProgram }, fixture.otherAdmin);
     const before = { live: await lineageRows(liveRule.id), theirs: await lineageRows(theirRule.id) };
     const count = await prisma().rewardRule.count();
 
@@ -834,7 +823,7 @@ describe('isolation between workspaces and modes', () => {
       });
     }
     for (const id of [liveRule.id, theirRule.id]) {
-      expect((await server.gql(RULE_NODE, { id }, admin)).data?.node).toBeNull();
+      expect((await fixture.gql(RULE_NODE, { id }, fixture.admin)).data?.node).toBeNull();
       const notFound = {
         rewardRule: null,
         userErrors: [{ code: 'NOT_FOUND', message: 'Reward rule not found.', field: ['input', 'id'] }],
@@ -847,9 +836,11 @@ describe('isolation between workspaces and modes', () => {
     expect(await lineageRows(theirRule.id)).toEqual(before.theirs);
 
     // Their own credentials still see them.
-    expect((await server.gql(RULE_NODE, { id: liveRule.id }, adminLive)).data?.node).toMatchObject({ id: liveRule.id });
+    expect((await fixture.gql(RULE_NODE, { id: liveRule.id }, fixture.liveAdmin)).data?.node).toMatchObject({
+      id: liveRule.id,
+    });
     expect(
-      (await server.gql(RULES, { id: theirProgram }, otherAdmin)).data?.program?.rewardRules.map((r) => r.id),
+      (await fixture.gql(RULES, { id: theirProgram }, fixture.otherAdmin)).data?.program?.rewardRules.map((r) => r.id),
     ).toEqual([theirRule.id]);
   });
 });

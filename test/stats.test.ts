@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { partnerBalance } from '../src/modules/ledger/balance.service.js';
 import { prismaSql } from '../src/lib/sql.js';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import { countStatements, factories, gid, seedNetwork, uuidv7, type Tenant } from './helpers/factories.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
+// No approval job: it would change reward statuses, and run statements while they are counted.
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Stats A', 'Stats B'] });
+
 let data: Awaited<ReturnType<typeof seedDataset>>;
 
 const at = (iso: string) => new Date(iso);
@@ -241,18 +239,10 @@ async function seedDataset(prisma: PrismaClient, tenant: Tenant) {
 }
 
 beforeAll(async () => {
-  // No approval job: it would change reward statuses, and run statements while they are counted.
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Stats A');
-  other = await server.workspace('Stats B');
-  admin = ws.keys.test.secret;
-  const prisma = server.testDb.db.prisma;
-  data = await seedDataset(prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
-  await seedDataset(prisma, { workspaceId: ws.workspace.id, mode: 'LIVE' });
-  await seedDataset(prisma, { workspaceId: other.workspace.id, mode: 'TEST' });
-});
-afterAll(async () => {
-  await server?.close();
+  const prisma = fixture.server.testDb.db.prisma;
+  data = await seedDataset(prisma, fixture.tenant);
+  await seedDataset(prisma, { workspaceId: fixture.ws.workspace.id, mode: 'LIVE' });
+  await seedDataset(prisma, fixture.otherTenant);
 });
 
 const PROGRAM_STATS = graphql(`
@@ -292,7 +282,7 @@ const noRewards = { created: [], approved: [], processed: [], canceled: [], reje
 
 describe('Program.stats', () => {
   it('counts every figure of a program over all time', async () => {
-    const res = await server.gql(PROGRAM_STATS, { id: gid('Program', data.friends.id) }, admin);
+    const res = await fixture.gql(PROGRAM_STATS, { id: gid('Program', data.friends.id) }, fixture.admin);
     expect(res.errors).toBeUndefined();
     expect(res.data?.program?.stats).toEqual({
       partners: 3,
@@ -313,7 +303,7 @@ describe('Program.stats', () => {
   });
 
   it('handles a zero-decimal currency', async () => {
-    const res = await server.gql(PROGRAM_STATS, { id: gid('Program', data.japan.id) }, admin);
+    const res = await fixture.gql(PROGRAM_STATS, { id: gid('Program', data.japan.id) }, fixture.admin);
     expect(res.data?.program?.stats).toEqual({
       partners: 1,
       activePartners: 1,
@@ -327,10 +317,10 @@ describe('Program.stats', () => {
   });
 
   it('counts what happened inside a [from, to) window', async () => {
-    const february = await server.gql(
+    const february = await fixture.gql(
       PROGRAM_STATS,
       { id: gid('Program', data.friends.id), from: '2025-02-01T00:00:00Z', to: '2025-03-01T00:00:00Z' },
-      admin,
+      fixture.admin,
     );
     expect(february.data?.program?.stats).toEqual({
       partners: 2, // enrolled in February: bob and carol
@@ -348,10 +338,10 @@ describe('Program.stats', () => {
         rejected: [],
       },
     });
-    const january = await server.gql(
+    const january = await fixture.gql(
       PROGRAM_STATS,
       { id: gid('Program', data.friends.id), from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z' },
-      admin,
+      fixture.admin,
     );
     expect(january.data?.program?.stats).toEqual({
       partners: 1,
@@ -368,24 +358,28 @@ describe('Program.stats', () => {
   it('includes `from` and excludes `to`, and takes either end alone', async () => {
     const id = gid('Program', data.friends.id);
     const boundary = new Date(data.c2.occurredAt).toISOString();
-    const before = await server.gql(PROGRAM_STATS, { id, from: '2025-02-01T00:00:00Z', to: boundary }, admin);
+    const before = await fixture.gql(PROGRAM_STATS, { id, from: '2025-02-01T00:00:00Z', to: boundary }, fixture.admin);
     expect(before.data?.program?.stats.conversions).toBe(0);
-    const fromBoundary = await server.gql(PROGRAM_STATS, { id, from: boundary, to: '2025-02-03T00:00:00Z' }, admin);
+    const fromBoundary = await fixture.gql(
+      PROGRAM_STATS,
+      { id, from: boundary, to: '2025-02-03T00:00:00Z' },
+      fixture.admin,
+    );
     expect(fromBoundary.data?.program?.stats).toMatchObject({ conversions: 1, revenue: [usd('100.00')] });
-    const fromOnly = await server.gql(PROGRAM_STATS, { id, from: '2025-02-06T00:00:00Z' }, admin);
+    const fromOnly = await fixture.gql(PROGRAM_STATS, { id, from: '2025-02-06T00:00:00Z' }, fixture.admin);
     expect(fromOnly.data?.program?.stats).toMatchObject({
       conversions: 3,
       revenue: [eur('50.00'), usd('20.00')],
       clicks: 5,
     });
-    const toOnly = await server.gql(PROGRAM_STATS, { id, to: '2025-01-16T00:00:00Z' }, admin);
+    const toOnly = await fixture.gql(PROGRAM_STATS, { id, to: '2025-01-16T00:00:00Z' }, fixture.admin);
     expect(toOnly.data?.program?.stats).toMatchObject({ clicks: 3, referrals: 2, partners: 1, conversions: 1 });
   });
 
   it('is zero for a program without activity', async () => {
-    const f = factories(server.testDb.db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
+    const f = factories(fixture.server.testDb.db.prisma, fixture.tenant);
     const empty = await f.program({ name: 'Empty' });
-    const res = await server.gql(PROGRAM_STATS, { id: gid('Program', empty.id) }, admin);
+    const res = await fixture.gql(PROGRAM_STATS, { id: gid('Program', empty.id) }, fixture.admin);
     expect(res.data?.program?.stats).toEqual({
       partners: 0,
       activePartners: 0,
@@ -399,18 +393,18 @@ describe('Program.stats', () => {
   });
 
   it('is readable by a READ_ONLY key and refused to a PARTNER token', async () => {
-    const created = await server.gql(
+    const created = await fixture.gql(
       'mutation { createApiKey(input: { name: "reader", role: READ_ONLY }) { secret userErrors { code } } }',
       {},
-      admin,
+      fixture.admin,
     );
     const reader = (created.data as { createApiKey: { secret: string } }).createApiKey.secret;
-    const res = await server.gql(PROGRAM_STATS, { id: gid('Program', data.friends.id) }, reader);
+    const res = await fixture.gql(PROGRAM_STATS, { id: gid('Program', data.friends.id) }, reader);
     expect(res.errors).toBeUndefined();
     expect(res.data?.program?.stats.clicks).toBe(8);
 
     const token = await partnerToken(data.alice.id);
-    const refused = await server.gql(
+    const refused = await fixture.gql(
       'query($id: ID!) { node(id: $id) { ... on Program { stats { clicks } } } }',
       { id: gid('Program', data.friends.id) },
       token,
@@ -422,10 +416,10 @@ describe('Program.stats', () => {
 });
 
 async function partnerToken(partnerId: string): Promise<string> {
-  const res = await server.gql(
+  const res = await fixture.gql(
     'mutation($input: CreatePartnerTokenInput!) { createPartnerToken(input: $input) { token userErrors { code message } } }',
     { input: { partnerId: gid('Partner', partnerId) } },
-    admin,
+    fixture.admin,
   );
   const payload = (res.data as { createPartnerToken: { token: string | null; userErrors: unknown[] } })
     .createPartnerToken;
@@ -435,7 +429,7 @@ async function partnerToken(partnerId: string): Promise<string> {
 
 describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   it('counts a partner’s figures in every program and in one', async () => {
-    const all = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, admin);
+    const all = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, fixture.admin);
     expect(all.errors).toBeUndefined();
     expect(all.data?.partner?.stats).toEqual({
       clicks: 9,
@@ -445,10 +439,10 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
       // REFERRER rewards, not canceled or rejected, net of the clawback: USD 10 + 5 - 10.
       totalRewards: [eur('7.50'), jpy('200'), usd('5.00')],
     });
-    const friends = await server.gql(
+    const friends = await fixture.gql(
       PARTNER_FIGURES,
       { id: gid('Partner', data.alice.id), programId: gid('Program', data.friends.id) },
-      admin,
+      fixture.admin,
     );
     expect(friends.data?.partner?.stats).toEqual({
       clicks: 5,
@@ -457,10 +451,10 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
       pendingReferrals: 1,
       totalRewards: [eur('7.50'), usd('5.00')],
     });
-    const japan = await server.gql(
+    const japan = await fixture.gql(
       PARTNER_FIGURES,
       { id: gid('Partner', data.alice.id), programId: gid('Program', data.japan.id) },
-      admin,
+      fixture.admin,
     );
     expect(japan.data?.partner?.stats).toEqual({
       clicks: 4,
@@ -472,7 +466,7 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('derives balances per currency, negative after a clawback', async () => {
-    const res = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, admin);
+    const res = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, fixture.admin);
     expect(res.data?.partner?.balances).toEqual([
       { currency: 'EUR', pending: eur('7.50'), available: eur('0.00'), paid: eur('0.00') },
       // 150 approved + 100 credited
@@ -483,13 +477,13 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('counts another partner’s figures, debits and canceled rewards included', async () => {
-    const bob = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.bob.id) }, admin);
+    const bob = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.bob.id) }, fixture.admin);
     expect(bob.data?.partner).toEqual({
       stats: { clicks: 3, totalReferrals: 1, successfulReferrals: 0, pendingReferrals: 1, totalRewards: [] },
       balances: [{ currency: 'EUR', pending: eur('0.00'), available: eur('-3.00'), paid: eur('0.00') }],
       links: [{ code: data.links.lb1.code, clicks: 3 }],
     });
-    const carol = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.carol.id) }, admin);
+    const carol = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.carol.id) }, fixture.admin);
     expect(carol.data?.partner).toEqual({
       stats: { clicks: 0, totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0, totalRewards: [] },
       balances: [],
@@ -498,7 +492,7 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('counts non-discarded clicks per link', async () => {
-    const res = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, admin);
+    const res = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, fixture.admin);
     expect(res.data?.partner?.links).toEqual([
       { code: data.links.la1.code, clicks: 5 },
       { code: data.links.la2.code, clicks: 4 },
@@ -506,11 +500,11 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('gives zeros for a programId of another workspace, another mode, another type or a malformed one', async () => {
-    const foreign = await server.testDb.db.prisma.program.findFirstOrThrow({
-      where: { workspaceId: other.workspace.id, name: 'Friends' },
+    const foreign = await fixture.server.testDb.db.prisma.program.findFirstOrThrow({
+      where: { workspaceId: fixture.other.workspace.id, name: 'Friends' },
     });
-    const live = await server.testDb.db.prisma.program.findFirstOrThrow({
-      where: { workspaceId: ws.workspace.id, mode: 'LIVE', name: 'Friends' },
+    const live = await fixture.server.testDb.db.prisma.program.findFirstOrThrow({
+      where: { workspaceId: fixture.ws.workspace.id, mode: 'LIVE', name: 'Friends' },
     });
     const zero = { clicks: 0, totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0, totalRewards: [] };
     for (const programId of [
@@ -520,7 +514,7 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
       gid('Program', 'nope'),
       'garbage',
     ]) {
-      const res = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id), programId }, admin);
+      const res = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id), programId }, fixture.admin);
       expect(res.errors).toBeUndefined();
       expect(res.data?.partner?.stats).toEqual(zero);
     }
@@ -528,47 +522,47 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
 
   it('shows a PARTNER token its own figures', async () => {
     const token = await partnerToken(data.alice.id);
-    const own = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, token);
+    const own = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.alice.id) }, token);
     expect(own.errors).toBeUndefined();
     expect(own.data?.partner?.stats.clicks).toBe(9);
     expect(own.data?.partner?.balances.map((b) => b.available.amount)).toEqual(['0.00', '250', '-2.50']);
-    const theirs = await server.gql(PARTNER_FIGURES, { id: gid('Partner', data.bob.id) }, token);
+    const theirs = await fixture.gql(PARTNER_FIGURES, { id: gid('Partner', data.bob.id) }, token);
     expect(theirs.errors).toBeUndefined();
     expect(theirs.data?.partner ?? null).toBeNull();
   });
 
   // Partner clicks and link clicks come from one GROUP BY over the partners' clicks (per link).
   it('counts a link’s clicks with or without its partner’s stats, in one statement for both', async () => {
-    const byCode = await server.gql(
+    const byCode = await fixture.gql(
       'query($code: String!) { referralLink(code: $code) { clicks partner { stats { clicks } } } }',
       { code: data.links.la1.code },
-      admin,
+      fixture.admin,
     );
     expect(byCode.errors).toBeUndefined();
     expect(byCode.data).toEqual({ referralLink: { clicks: 5, partner: { stats: { clicks: 9 } } } });
-    const linksOnly = await server.gql(
+    const linksOnly = await fixture.gql(
       'query($id: ID!) { partner(id: $id) { links { clicks } } }',
       { id: gid('Partner', data.alice.id) },
-      admin,
+      fixture.admin,
     );
     expect(linksOnly.data).toEqual({ partner: { links: [{ clicks: 5 }, { clicks: 4 }] } });
 
     const id = gid('Partner', data.alice.id);
-    const without = await server.gqlCounted(
+    const without = await fixture.server.gqlCounted(
       'query($id: ID!) { partner(id: $id) { stats { clicks } links { code } } }',
       { id },
-      admin,
+      fixture.admin,
     );
-    const both = await server.gqlCounted(
+    const both = await fixture.server.gqlCounted(
       'query($id: ID!) { partner(id: $id) { stats { clicks } links { code clicks } } }',
       { id },
-      admin,
+      fixture.admin,
     );
     expect(both.body.errors).toBeUndefined();
     expect(both.statements).toBe(without.statements);
 
     const token = await partnerToken(data.alice.id);
-    const own = await server.gql(
+    const own = await fixture.gql(
       'query($code: String!) { referralLink(code: $code) { clicks } }',
       { code: data.links.la2.code },
       token,
@@ -577,8 +571,8 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('keeps counting a disabled link’s earlier clicks, for the link and for its partner', async () => {
-    const tenant = { workspaceId: other.workspace.id, mode: 'LIVE' as const };
-    const f = factories(server.testDb.db.prisma, tenant);
+    const tenant = { workspaceId: fixture.other.workspace.id, mode: 'LIVE' as const };
+    const f = factories(fixture.server.testDb.db.prisma, tenant);
     const program = await f.program({ name: 'Disabled links' });
     const partner = await f.partner({ externalId: 'dora' });
     const enrollment = await f.enrollment({ programId: program.id, partnerId: partner.id, status: 'APPROVED' });
@@ -588,10 +582,10 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
     await f.clicks(off, 3, { occurredAt: at('2025-02-20T00:00:00Z') });
     // After it was disabled: recorded as discarded, counted nowhere.
     await f.clicks(off, 4, { occurredAt: at('2025-03-02T00:00:00Z'), discarded: true });
-    const res = await server.gql(
+    const res = await fixture.gql(
       'query($id: ID!, $programId: ID) { partner(id: $id) { stats { clicks } inProgram: stats(programId: $programId) { clicks } links { disabled clicks } } }',
       { id: gid('Partner', partner.id), programId: gid('Program', program.id) },
-      other.keys.live.secret,
+      fixture.other.keys.live.secret,
     );
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({
@@ -607,14 +601,14 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
   });
 
   it('answers every selected figure, however the selection is written (fragments, aliases, @skip)', async () => {
-    const res = await server.gql(
+    const res = await fixture.gql(
       `query($id: ID!) { partner(id: $id) {
          stats { c: clicks ... on PartnerStats { totalReferrals } ...More pendingReferrals @skip(if: true) }
          again: stats { pendingReferrals }
        } }
        fragment More on PartnerStats { successfulReferrals totalRewards { currency } }`,
       { id: gid('Partner', data.alice.id) },
-      admin,
+      fixture.admin,
     );
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({
@@ -633,25 +627,20 @@ describe('Partner.stats, Partner.balances, ReferralLink.clicks', () => {
 
 describe('balance service', () => {
   it('reads a single balance inside a Prisma transaction on either backend', async () => {
-    const prisma = server.testDb.db.prisma;
-    const scope = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
+    const prisma = fixture.server.testDb.db.prisma;
+    const scope = fixture.tenant;
     const usdBalance = await prisma.$transaction((tx) => partnerBalance(prismaSql(tx), scope, data.alice.id, 'USD'));
     expect(usdBalance).toEqual({ currency: 'USD', pending: 0n, available: -250n, paid: 1000n });
-    const none = await partnerBalance(server.testDb.db, scope, data.alice.id, 'GBP');
+    const none = await partnerBalance(fixture.server.testDb.db, scope, data.alice.id, 'GBP');
     expect(none).toEqual({ currency: 'GBP', pending: 0n, available: 0n, paid: 0n });
-    const otherTenant = await partnerBalance(
-      server.testDb.db,
-      { workspaceId: other.workspace.id, mode: 'TEST' },
-      data.alice.id,
-      'USD',
-    );
+    const otherTenant = await partnerBalance(fixture.server.testDb.db, fixture.otherTenant, data.alice.id, 'USD');
     expect(otherTenant).toEqual({ currency: 'USD', pending: 0n, available: 0n, paid: 0n });
   });
 });
 
 describe('SQL statements', () => {
   it('counts every statement on both backends, transactions included (BEGIN and COMMIT count)', async () => {
-    const db = server.testDb.db;
+    const db = fixture.server.testDb.db;
     const single = await countStatements(db, () => db.prisma.workspace.count());
     expect(single.statements).toBe(1);
     const interactive = await countStatements(db, () =>
@@ -706,21 +695,25 @@ describe('SQL statements', () => {
   `);
 
   async function dashboard(partners: number) {
-    const workspace = await server.workspace(`Dashboard ${partners}`);
+    const workspace = await fixture.server.workspace(`Dashboard ${partners}`);
     const started = Date.now();
-    await seedNetwork(server.testDb.db.prisma, { workspaceId: workspace.workspace.id, mode: 'TEST' }, { partners });
+    await seedNetwork(
+      fixture.server.testDb.db.prisma,
+      { workspaceId: workspace.workspace.id, mode: 'TEST' },
+      { partners },
+    );
     const seedMs = Date.now() - started;
     const key = workspace.keys.test.secret;
     // The first request of a key touches its lastUsedAt in the background: let that write land first.
-    await server.gql('{ viewer { role } }', {}, key);
+    await fixture.gql('{ viewer { role } }', {}, key);
     await expect
       .poll(
         async () =>
-          (await server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: workspace.keys.test.id } }))
+          (await fixture.server.testDb.db.prisma.apiKey.findUniqueOrThrow({ where: { id: workspace.keys.test.id } }))
             .lastUsedAt,
       )
       .not.toBeNull();
-    const { body: result, statements } = await server.gqlCounted(DASHBOARD, {}, key);
+    const { body: result, statements } = await fixture.server.gqlCounted(DASHBOARD, {}, key);
     return { result, statements, seedMs };
   }
 

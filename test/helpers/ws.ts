@@ -134,3 +134,94 @@ export async function nextWhere<T>(
     if (result.data && predicate(result.data)) return result.data;
   }
 }
+
+/** A message of the graphql-transport-ws protocol. */
+export interface RawMessage {
+  type: string;
+  id?: string;
+  payload?: unknown;
+}
+
+/** A socket from {@link rawSocket}. `M` is what it keeps of each message received. */
+export interface RawSocket<M extends { type: string; id?: string } = RawMessage> {
+  /** The `ws` socket itself: to pause and resume reading, or to watch its close. */
+  readonly socket: WebSocket;
+  /** Every message received, connection_ack included, in order. */
+  readonly received: readonly M[];
+  send(message: RawMessage): void;
+  /**
+   * The first message whose id or type is `key` that no earlier call returned, waiting up to
+   * `timeoutMs` for it (a failed test, not a hang, when none comes or the socket closes first).
+   */
+  next(key: string, timeoutMs?: number): Promise<M>;
+  close(): void;
+}
+
+/**
+ * A raw graphql-transport-ws socket to the server at `url`, opened, initialised with `token` and
+ * acknowledged: for what graphql-ws's client hides (protocol messages, close codes, a reader that
+ * stops reading). `keep` says what is kept of each message; by default all of it (a test that
+ * measures memory keeps less).
+ */
+export async function rawSocket<M extends { type: string; id?: string } = RawMessage>(
+  url: string,
+  token: string,
+  keep: (message: RawMessage) => M = (message) => message as M,
+): Promise<RawSocket<M>> {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+  const received: M[] = [];
+  const unread: M[] = [];
+  const waiters: Array<{ key: string; resolve(message: M): void; reject(error: Error): void }> = [];
+  const matches = (message: M, key: string) => message.id === key || message.type === key;
+  socket.on('message', (data) => {
+    const message = keep(JSON.parse(String(data)) as RawMessage);
+    received.push(message);
+    const waiter = waiters.find((w) => matches(message, w.key));
+    if (waiter) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(message);
+    } else unread.push(message);
+  });
+  socket.on('close', (code) => {
+    for (const waiter of waiters.splice(0))
+      waiter.reject(new Error(`socket closed (${code}) before a "${waiter.key}" message`));
+  });
+  const next = (key: string, timeoutMs = 10_000) => {
+    const index = unread.findIndex((message) => matches(message, key));
+    if (index >= 0) return Promise.resolve(unread.splice(index, 1)[0]!);
+    if (socket.readyState === WebSocket.CLOSED)
+      return Promise.reject(new Error(`socket closed before a "${key}" message`));
+    return new Promise<M>((resolve, reject) => {
+      const waiter = {
+        key,
+        resolve: (message: M) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        reject(new Error(`no "${key}" message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.push(waiter);
+    });
+  };
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const ack = next('connection_ack');
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+  await ack;
+  return {
+    socket,
+    received,
+    send: (message) => socket.send(JSON.stringify(message)),
+    next,
+    close: () => socket.close(),
+  };
+}
