@@ -1,8 +1,6 @@
 // Issue 13, money operations: payouts that can be listed, canceled, failed and batched; the
 // ledger, statements and balances at a past instant; in-product rewards kept out of cash payouts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
-import type { Tenant } from './helpers/factories.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   balanceOf,
   expectLedgerMatchesBalances,
@@ -12,36 +10,24 @@ import {
   readOnlyKey,
   type World,
 } from './helpers/money.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTwoWorkspaces } from './helpers/fixture.js';
 
-let server: TestServer;
-let ws: CreatedWorkspace;
-let other: CreatedWorkspace;
-let admin: string;
-let tenant: Tenant;
+const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Money ops A', 'Money ops B'] });
 let fx: ReturnType<typeof moneyFixtures>;
 
-beforeAll(async () => {
-  server = await startTestServer({ APPROVAL_JOB_INTERVAL_MS: '0' });
-  ws = await server.workspace('Money ops A');
-  other = await server.workspace('Money ops B');
-  admin = ws.keys.test.secret;
-  tenant = { workspaceId: ws.workspace.id, mode: 'TEST' };
-  fx = moneyFixtures(server.testDb.db.prisma, tenant);
-});
-afterAll(async () => {
-  await server?.close();
+beforeAll(() => {
+  fx = moneyFixtures(fixture.server.testDb.db.prisma, fixture.tenant);
 });
 
-const prisma = () => server.testDb.db.prisma;
+const prisma = () => fixture.server.testDb.db.prisma;
 type Errors = Array<{ code: string; message: string; field: string[] | null }>;
 
 async function ok<T = Record<string, any>>(
   query: string,
   variables: Record<string, unknown>,
-  token = admin,
+  token = fixture.admin,
 ): Promise<T> {
-  const res = await server.gql<T>(query, variables, token);
+  const res = await fixture.server.gql<T>(query, variables, token);
   expect(res.errors).toBeUndefined();
   return res.data!;
 }
@@ -55,7 +41,7 @@ const BATCH = `mutation($input: CreatePayoutsInput!) { createPayouts(input: $inp
   payouts { id partner { id } amount { amount currency } method } skipped skips { partner { id } reason available { amount } }
   userErrors { code message field } } }`;
 
-async function createPayout(partnerId: string, currency = 'USD', token = admin) {
+async function createPayout(partnerId: string, currency = 'USD', token = fixture.admin) {
   const data = await ok<{ createPayout: { payout: any; userErrors: Errors } }>(
     CREATE,
     { input: { partnerId: gid('Partner', partnerId), currency, method: 'bank_transfer' } },
@@ -65,10 +51,10 @@ async function createPayout(partnerId: string, currency = 'USD', token = admin) 
 }
 
 async function eventsSince(sequence: bigint) {
-  return prisma().event.findMany({ where: { ...tenant, sequence: { gt: sequence } }, orderBy: { sequence: 'asc' } });
+  return prisma().event.findMany({ where: { ...fixture.tenant, sequence: { gt: sequence } }, orderBy: { sequence: 'asc' } });
 }
 async function lastSequence(): Promise<bigint> {
-  const last = await prisma().event.findFirst({ where: tenant, orderBy: { sequence: 'desc' } });
+  const last = await prisma().event.findFirst({ where: fixture.tenant, orderBy: { sequence: 'desc' } });
   return last?.sequence ?? 0n;
 }
 
@@ -84,7 +70,10 @@ describe('payouts: the whole available CASH balance', () => {
         idempotencyKey: `k-${w.partnerId}`,
       },
     });
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 1250n, paid: 0n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: 1250n,
+      paid: 0n,
+    });
 
     const { payout, userErrors } = await createPayout(w.partnerId);
     expect(userErrors).toEqual([]);
@@ -95,7 +84,10 @@ describe('payouts: the whole available CASH balance', () => {
     });
     expect(payout.rewards).toHaveLength(1);
     expect((await prisma().reward.findUniqueOrThrow({ where: { id: inProduct.id } })).payoutId).toBeNull();
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 0n, paid: 0n });
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: 0n,
+      paid: 0n,
+    });
 
     const credits = await ok<{ partner: { creditBalances: any[] } }>(
       `query($id: ID!) { partner(id: $id) { creditBalances { currency available { amount } } } }`,
@@ -108,8 +100,11 @@ describe('payouts: the whole available CASH balance', () => {
 
     const paid = await ok<{ markPayoutPaid: { payout: any } }>(PAID, { input: { payoutId: payout.id } });
     expect(paid.markPayoutPaid.payout.status).toBe('PAID');
-    expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 0n, paid: 1250n });
-    await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+    expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+      available: 0n,
+      paid: 1250n,
+    });
+    await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
   });
 });
 
@@ -131,7 +126,10 @@ describe('cancelPayout and markPayoutFailed', () => {
       expect(data[name]!.payout).toMatchObject({ status: to, failureReason: 'IBAN rejected', rewards: [] });
       expect(data[name]!.payout.releasedAt).toEqual(expect.any(String));
       expect((await prisma().reward.findUniqueOrThrow({ where: { id: reward.id } })).payoutId).toBeNull();
-      expect(await balanceOf(server, admin, w.partnerId, 'USD')).toMatchObject({ available: 700n, paid: 0n });
+      expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD')).toMatchObject({
+        available: 700n,
+        paid: 0n,
+      });
       const events = await eventsSince(since);
       expect(events.map((e) => e.type)).toEqual([event]);
       expect(events[0]!.payload).toMatchObject({
@@ -159,7 +157,7 @@ describe('cancelPayout and markPayoutFailed', () => {
       // The released money is paid by the next payout.
       const next = await createPayout(w.partnerId);
       expect(next.payout).toMatchObject({ amount: { amount: '7.00' }, rewards: [{ id: gid('Reward', reward.id) }] });
-      await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+      await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
     });
   }
 
@@ -221,10 +219,10 @@ describe('cancelPayout and markPayoutFailed', () => {
       ]);
       const wins = [cancel.cancelPayout.userErrors.length === 0, paid.markPayoutPaid.userErrors.length === 0];
       expect(wins.filter(Boolean)).toHaveLength(1);
-      const balance = await balanceOf(server, admin, w.partnerId, 'USD');
+      const balance = await balanceOf(fixture.server, fixture.admin, w.partnerId, 'USD');
       expect(balance.available + balance.paid).toBe(900n);
       expect(wins[0] ? balance.available : balance.paid).toBe(900n);
-      await expectLedgerMatchesBalances(server, admin, tenant, w.partnerId);
+      await expectLedgerMatchesBalances(fixture.server, fixture.admin, fixture.tenant, w.partnerId);
     }
   });
 });
@@ -263,7 +261,7 @@ describe('createPayouts: batch runs', () => {
     expect(paid).toEqual(worlds.map((w) => gid('Partner', w.partnerId)).sort());
     for (const w of worlds) {
       expect(await prisma().payout.count({ where: { partnerId: w.partnerId } })).toBe(1);
-      expect(await balanceOf(server, admin, w.partnerId, 'CHF')).toMatchObject({ available: 0n });
+      expect(await balanceOf(fixture.server, fixture.admin, w.partnerId, 'CHF')).toMatchObject({ available: 0n });
     }
   });
 
@@ -335,19 +333,19 @@ describe('the ledger, statements and balances at an instant', () => {
 
   it('refuses a statement whose from is after its to, and an unknown currency', async () => {
     const w = await fx.world();
-    const res = await server.gql(
+    const res = await fixture.server.gql(
       `query($id: ID!) { partner(id: $id) { statement(currency: "USD", from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { currency } } }`,
       { id: gid('Partner', w.partnerId) },
-      admin,
+      fixture.admin,
     );
     expect(res.errors![0]).toMatchObject({
       extensions: { code: 'VALIDATION' },
       message: expect.stringMatching(/after to/),
     });
-    const bad = await server.gql(
+    const bad = await fixture.server.gql(
       `query($id: ID!) { partner(id: $id) { statement(currency: "XYZ", from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z") { currency } } }`,
       { id: gid('Partner', w.partnerId) },
-      admin,
+      fixture.admin,
     );
     expect(bad.errors![0]).toMatchObject({ extensions: { code: 'VALIDATION' } });
   });
@@ -367,10 +365,10 @@ describe('isolation', () => {
     expect(all.payouts.edges.map((e: any) => e.node.id)).toEqual(
       expect.arrayContaining([mine.payout.id, theirs.payout.id]),
     );
-    const reader = await ok<{ payouts: any }>(LIST, {}, await readOnlyKey(server, admin));
+    const reader = await ok<{ payouts: any }>(LIST, {}, await readOnlyKey(fixture.server, fixture.admin));
     expect(reader.payouts.totalCount).toBe(all.payouts.totalCount);
 
-    const token = await partnerToken(server, admin, w.partnerId);
+    const token = await partnerToken(fixture.server, fixture.admin, w.partnerId);
     const own = await ok<{ payouts: any }>(LIST, {}, token);
     expect(own.payouts.edges.map((e: any) => e.node.id)).toEqual([mine.payout.id]);
     const theirNode = await ok<{ node: unknown }>(
@@ -380,7 +378,7 @@ describe('isolation', () => {
     );
     expect(theirNode.node).toBeNull();
 
-    for (const key of [other.keys.test.secret, ws.keys.live.secret]) {
+    for (const key of [fixture.otherAdmin, fixture.liveAdmin]) {
       const list = await ok<{ payouts: any }>(LIST, {}, key);
       expect(list.payouts.totalCount).toBe(0);
       const node = await ok<{ node: unknown }>(`query($id: ID!) { node(id: $id) { id } }`, { id: mine.payout.id }, key);
@@ -398,7 +396,7 @@ describe('isolation', () => {
       );
       expect(create.createPayout.userErrors[0]).toMatchObject({ code: 'NOT_FOUND' });
     }
-    const forbidden = await server.gql(CANCEL, { input: { payoutId: mine.payout.id } }, token);
+    const forbidden = await fixture.server.gql(CANCEL, { input: { payoutId: mine.payout.id } }, token);
     expect(JSON.stringify(forbidden)).toMatch(/FORBIDDEN/);
     const still = await ok<{ node: { status: string } }>(
       `query($id: ID!) { node(id: $id) { ... on Payout { status } } }`,
@@ -423,14 +421,20 @@ describe('isolation of ledger entries', () => {
       type: 'REWARD_APPROVED',
     });
     expect(
-      (await ok<{ node: unknown }>(NODE, { id: entryId }, await partnerToken(server, admin, w.partnerId))).node,
+      (
+        await ok<{ node: unknown }>(
+          NODE,
+          { id: entryId },
+          await partnerToken(fixture.server, fixture.admin, w.partnerId),
+        )
+      ).node,
     ).toMatchObject({
       id: entryId,
     });
     for (const key of [
-      other.keys.test.secret,
-      ws.keys.live.secret,
-      await partnerToken(server, admin, someone.partnerId),
+      fixture.otherAdmin,
+      fixture.liveAdmin,
+      await partnerToken(fixture.server, fixture.admin, someone.partnerId),
     ]) {
       expect((await ok<{ node: unknown }>(NODE, { id: entryId }, key)).node).toBeNull();
       const ledger = await ok<{ partner: unknown }>(
