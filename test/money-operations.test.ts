@@ -51,7 +51,10 @@ async function createPayout(partnerId: string, currency = 'USD', token = fixture
 }
 
 async function eventsSince(sequence: bigint) {
-  return prisma().event.findMany({ where: { ...fixture.tenant, sequence: { gt: sequence } }, orderBy: { sequence: 'asc' } });
+  return prisma().event.findMany({
+    where: { ...fixture.tenant, sequence: { gt: sequence } },
+    orderBy: { sequence: 'asc' },
+  });
 }
 async function lastSequence(): Promise<bigint> {
   const last = await prisma().event.findFirst({ where: fixture.tenant, orderBy: { sequence: 'desc' } });
