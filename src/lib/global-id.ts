@@ -1,3 +1,5 @@
+import { isUuid } from './ids.js';
+
 /**
  * Relay global ids without the GraphQL layer: base64 of "<Type>:<row id>", byte for byte what
  * `encodeGlobalID` of `@pothos/plugin-relay` produces, so ids in event payloads and messages match
@@ -5,4 +7,18 @@
  */
 export function globalId(typename: string, id: string): string {
   return Buffer.from(`${typename}:${id}`).toString('base64');
+}
+
+/**
+ * The row id inside a global id of `typename` (the inverse of globalId), or null when `value` is
+ * not one: not base64 of "<typename>:<uuid>". For code outside the GraphQL layer (the CLI, the
+ * event dispatcher); resolvers use `rowIdFrom` of graphql/scope.ts.
+ */
+export function rowIdOf(typename: string, value: string): string | null {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const prefix = `${typename}:`;
+  if (!decoded.startsWith(prefix)) return null;
+  const id = decoded.slice(prefix.length);
+  return isUuid(id) ? id.toLowerCase() : null;
 }
