@@ -14,8 +14,8 @@ export function globalId(typename: string, id: string): string {
  * not one: not base64 of "<typename>:<uuid>". For code outside the GraphQL layer (the CLI, the
  * event dispatcher); resolvers use `rowIdFrom` of graphql/scope.ts.
  */
-export function rowIdOf(typename: string, value: string): string | null {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
+export function rowIdOf(typename: string, value: string | null | undefined): string | null {
+  if (!value || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
   const decoded = Buffer.from(value, 'base64').toString('utf8');
   const prefix = `${typename}:`;
   if (!decoded.startsWith(prefix)) return null;
