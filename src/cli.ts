@@ -6,6 +6,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, redact, type Config, type LogLevel } from './config.js';
 import type { Database } from './db.js';
+import { globalId, rowIdOf } from './lib/global-id.js';
+import { isUuid } from './lib/ids.js';
 
 const HELP = `refgraph — self-hostable GraphQL API for referral and affiliate programs
 
@@ -14,11 +16,30 @@ Usage:
   refgraph migrate                  apply pending migrations to DATABASE_URL (creating that
                                     database if it does not exist), or to the embedded database
   refgraph workspace create --name NAME [--json]
-                                    create a workspace with one ADMIN secret key per mode; the
-                                    keys are shown once (only their hashes are stored)
+                                    create a workspace with one ADMIN secret key per mode; prints
+                                    the workspace's and the keys' ids, and the secret keys once
+                                    (only their hashes are stored)
+  refgraph key create --workspace ID --mode TEST|LIVE --role ADMIN|READ_ONLY --name NAME [--json]
+                                    create a secret key; its secret is shown this once
+  refgraph key list --workspace ID [--mode TEST|LIVE] [--include-revoked] [--json]
+                                    the workspace's keys (both modes unless --mode), newest first:
+                                    ids, names, roles, secret hints, never a secret
+  refgraph key revoke KEY_ID [--workspace ID] [--json]
+                                    revoke a key: it and the access tokens issued from it stop
+                                    working (revoking twice changes nothing)
   refgraph seed --demo [--json]     create a demo workspace (TEST mode) with programs, reward
                                     rules, partners, links, clicks, conversions, rewards and a payout
   refgraph help                     this text
+
+The workspace, key and seed commands act as the operator of the installation, on the database
+that DATABASE_URL (or REFGRAPH_DATA_DIR) names: they need no credential and reach every
+workspace. Ids are global ids, as the API and these commands print them (--workspace also takes
+the plain UUID that older versions printed). \`key revoke\` without --workspace revokes the key in
+whichever workspace it is; with --workspace, only a key of that workspace (another's is refused,
+exit 1). Creating and revoking keys appends api_key.created / api_key.revoked events, like the
+API; servers drop a revoked key from their caches and close its WebSockets when its event reaches
+them. --json prints one line of JSON on stdout; a key in it has the fields of the API's ApiKey
+type (never its secret, except in what create commands print once).
 
 Environment:
   PORT                 HTTP/WebSocket port (default 4000)
@@ -26,7 +47,7 @@ Environment:
   DATABASE_URL         postgresql://… ; unset: the embedded PGlite database in REFGRAPH_DATA_DIR
   REFGRAPH_DATA_DIR    local state (default ./.refgraph); its embedded database can be open in
                        one process at a time: stop the server before running other commands
-  MIGRATE_ON_START     apply pending migrations when serve, workspace or seed open the
+  MIGRATE_ON_START     apply pending migrations when serve, workspace, key or seed open the
                        database (default true)
   DATABASE_POOL_SIZE   PostgreSQL connections of the server (default 10)
   REDIS_URL            redis://… to share subscriptions and rate limits between instances
@@ -82,13 +103,22 @@ Environment:
                        pause between runs of the job that deletes them, in small batches, safe on
                        every instance at once (default 3600; 0: not in this instance)
 
-Exit codes: 0 success, 1 failure, 2 usage error, 78 invalid configuration.
+Exit codes: 0 success, 1 failure (e.g. an unknown workspace or key), 2 usage error, 78 invalid
+configuration.
 `;
+
+const KEY_USAGE = {
+  'key create': 'refgraph key create --workspace ID --mode TEST|LIVE --role ADMIN|READ_ONLY --name NAME [--json]',
+  'key list': 'refgraph key list --workspace ID [--mode TEST|LIVE] [--include-revoked] [--json]',
+  'key revoke': 'refgraph key revoke KEY_ID [--workspace ID] [--json]',
+} as const;
 
 const USAGE = {
   serve: 'refgraph serve',
   migrate: 'refgraph migrate',
   'workspace create': 'refgraph workspace create --name NAME [--json]',
+  ...KEY_USAGE,
+  key: Object.values(KEY_USAGE).join('\n       '),
   seed: 'refgraph seed --demo [--json]',
 } as const;
 type Command = keyof typeof USAGE;
@@ -106,8 +136,17 @@ class UsageError extends Error {
 
 /** parseArgs, with its errors turned into UsageErrors that name the command. */
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(command: Command, args: string[], options: O) {
+  return parseWithPositionals(command, args, options, false).values;
+}
+
+function parseWithPositionals<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: Command,
+  args: string[],
+  options: O,
+  allowPositionals = true,
+) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
     if (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
       throw new UsageError(command, error.message);
@@ -132,6 +171,8 @@ async function main(argv: string[]): Promise<number | 'running'> {
       return migrate();
     case 'workspace':
       return workspace(rest);
+    case 'key':
+      return key(rest);
     case 'seed':
       return seed(rest);
     case undefined:
@@ -206,10 +247,11 @@ async function workspace(args: string[]): Promise<number> {
       throw error instanceof RangeError ? new UsageError('workspace create', error.message) : error;
     }),
   );
-  const { id } = created.workspace;
+  const id = globalId('Workspace', created.workspace.id);
   const keys = { test: created.keys.test.secret, live: created.keys.live.secret };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ workspace: { id, name: created.workspace.name }, keys })}\n`);
+    const apiKeys = { test: apiKeyJson(created.keys.test), live: apiKeyJson(created.keys.live) };
+    process.stdout.write(`${JSON.stringify({ workspace: { id, name: created.workspace.name }, keys, apiKeys })}\n`);
   } else {
     process.stdout.write(
       [
@@ -219,12 +261,298 @@ async function workspace(args: string[]): Promise<number> {
         `  test: ${keys.test}`,
         `  live: ${keys.live}`,
         '',
-        'Use one as `Authorization: Bearer <key>` on /graphql.',
+        'Their key ids (`refgraph key list --workspace <workspace id>`, `refgraph key revoke <key id>`):',
+        `  test: ${globalId('ApiKey', created.keys.test.id)}`,
+        `  live: ${globalId('ApiKey', created.keys.live.id)}`,
+        '',
+        'Use a secret key as `Authorization: Bearer <key>` on /graphql.',
         '',
       ].join('\n'),
     );
   }
   return 0;
+}
+
+// --- API keys ----------------------------------------------------------------------------------------
+
+type KeyMode = 'TEST' | 'LIVE';
+
+/** The columns of a key that the key commands read: never its hash. */
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: string;
+  mode: string;
+  accessKeyId: string;
+  secretHint: string;
+  createdAt: Date;
+  lastUsedAt?: Date | null;
+  revokedAt?: Date | null;
+}
+
+const API_KEY_COLUMNS = {
+  id: true,
+  name: true,
+  role: true,
+  mode: true,
+  accessKeyId: true,
+  secretHint: true,
+  createdAt: true,
+  lastUsedAt: true,
+  revokedAt: true,
+} as const;
+
+/** A key as --json prints it: the fields of the API's ApiKey type. */
+function apiKeyJson(key: ApiKeyRow) {
+  return {
+    id: globalId('ApiKey', key.id),
+    name: key.name,
+    role: key.role,
+    mode: key.mode,
+    accessKeyId: key.accessKeyId,
+    secretHint: key.secretHint,
+    createdAt: key.createdAt.toISOString(),
+    lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+    revokedAt: key.revokedAt?.toISOString() ?? null,
+  };
+}
+
+async function key(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create':
+      return keyCreate(rest);
+    case 'list':
+      return keyList(rest);
+    case 'revoke':
+      return keyRevoke(rest);
+    default:
+      throw new UsageError(
+        'key',
+        `expected "create", "list" or "revoke" after "key", got ${sub ? `"${sub}"` : 'nothing'}.`,
+      );
+  }
+}
+
+/** --workspace: a Workspace global id, or the plain UUID that older versions printed. */
+function workspaceArg(command: Command, value: string | undefined): string {
+  const given = value?.trim();
+  if (!given) throw new UsageError(command, '--workspace ID is required (the id `refgraph workspace create` printed).');
+  const id = rowIdOf('Workspace', given) ?? (isUuid(given) ? given.toLowerCase() : null);
+  if (!id) {
+    throw new UsageError(
+      command,
+      `--workspace "${given}" is not a workspace id (the id \`refgraph workspace create\` printed, or viewer { workspace { id } } in the API).`,
+    );
+  }
+  return id;
+}
+
+function modeArg(command: Command, value: string | undefined): KeyMode | undefined {
+  if (value === undefined) return undefined;
+  const mode = value.trim().toUpperCase();
+  if (mode !== 'TEST' && mode !== 'LIVE') throw new UsageError(command, `--mode must be TEST or LIVE, got "${value}".`);
+  return mode;
+}
+
+/** The workspace the command works on; exit 1 (CliError) when the database has no such workspace. */
+async function findWorkspace(db: Database, id: string): Promise<{ id: string; name: string }> {
+  const workspace = await db.prisma.workspace.findUnique({ where: { id }, select: { id: true, name: true } });
+  if (!workspace) throw new CliError(`no workspace ${globalId('Workspace', id)} in ${db.describe}.`);
+  return workspace;
+}
+
+const workspaceJson = (workspace: { id: string; name: string }) => ({
+  id: globalId('Workspace', workspace.id),
+  name: workspace.name,
+});
+
+async function keyCreate(args: string[]): Promise<number> {
+  const command = 'key create';
+  const values = parse(command, args, {
+    workspace: { type: 'string' },
+    mode: { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const workspaceId = workspaceArg(command, values.workspace);
+  const mode = modeArg(command, values.mode);
+  if (!mode) throw new UsageError(command, '--mode TEST|LIVE is required: the mode whose data the key reaches.');
+  const role = values.role?.trim().toUpperCase();
+  if (role === undefined) throw new UsageError(command, '--role ADMIN|READ_ONLY is required.');
+  if (role !== 'ADMIN' && role !== 'READ_ONLY' && role !== 'PARTNER') {
+    throw new UsageError(command, `--role must be ADMIN or READ_ONLY, got "${values.role}".`);
+  }
+  if (values.name === undefined)
+    throw new UsageError(command, '--name NAME is required (1 to 100 characters, for people).');
+  const { checkApiKeyInput, createTenantApiKey } = await import('./modules/workspace/workspace.service.js');
+  const input = asUsage(command, () => checkApiKeyInput({ role, name: values.name! }));
+  const config = loadConfig();
+  const { workspace, created } = await withDatabase(config, async (db) => {
+    const workspace = await findWorkspace(db, workspaceId);
+    return { workspace, created: await createTenantApiKey(db.prisma, { workspaceId, mode }, input) };
+  });
+  if (values.json) {
+    const out = { workspace: workspaceJson(workspace), apiKey: apiKeyJson(created), secret: created.secret };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    process.stdout.write(
+      [
+        `API key "${printable(created.name)}" created: ${globalId('ApiKey', created.id)}`,
+        `  workspace:     ${globalId('Workspace', workspace.id)} ("${printable(workspace.name)}")`,
+        `  mode, role:    ${created.mode}, ${created.role}`,
+        `  access key id: ${created.accessKeyId}`,
+        `  secret key:    ${created.secret}`,
+        '',
+        'The secret key is shown once (only its hash is stored): keep it now.',
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function keyList(args: string[]): Promise<number> {
+  const command = 'key list';
+  const values = parse(command, args, {
+    workspace: { type: 'string' },
+    mode: { type: 'string' },
+    'include-revoked': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  });
+  const workspaceId = workspaceArg(command, values.workspace);
+  const mode = modeArg(command, values.mode);
+  const includeRevoked = values['include-revoked'];
+  const config = loadConfig();
+  const { apiKeyListWhere } = await import('./modules/workspace/workspace.service.js');
+  const { workspace, keys } = await withDatabase(config, async (db) => {
+    const workspace = await findWorkspace(db, workspaceId);
+    const keys: ApiKeyRow[] = await db.prisma.apiKey.findMany({
+      where: apiKeyListWhere({ workspaceId, mode }, includeRevoked),
+      orderBy: { id: 'desc' },
+      select: API_KEY_COLUMNS,
+    });
+    return { workspace, keys };
+  });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ workspace: workspaceJson(workspace), apiKeys: keys.map(apiKeyJson) })}\n`);
+    return 0;
+  }
+  const where = `workspace "${printable(workspace.name)}" (${globalId('Workspace', workspace.id)})`;
+  if (keys.length === 0) {
+    const what = `${includeRevoked ? '' : 'unrevoked '}API keys${mode ? ` of ${mode} mode` : ''}`;
+    process.stdout.write(`No ${what} in ${where}.\n`);
+    return 0;
+  }
+  const which = `${mode ?? 'TEST and LIVE'}${includeRevoked ? ', revoked ones included' : ''}`;
+  const heading = `API keys of ${where}, ${which}, newest first (times in UTC):`;
+  const rows = keys.map((k) => [
+    globalId('ApiKey', k.id),
+    k.mode,
+    k.role,
+    printable(k.name),
+    k.secretHint,
+    timestamp(k.createdAt),
+    k.lastUsedAt ? timestamp(k.lastUsedAt) : 'never',
+    k.revokedAt ? timestamp(k.revokedAt) : '-',
+  ]);
+  const header = ['ID', 'MODE', 'ROLE', 'NAME', 'SECRET', 'CREATED', 'LAST USED', 'REVOKED'];
+  process.stdout.write(`${heading}\n\n${table([header, ...rows])}`);
+  return 0;
+}
+
+async function keyRevoke(args: string[]): Promise<number> {
+  const command = 'key revoke';
+  const { values, positionals } = parseWithPositionals(command, args, {
+    workspace: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      command,
+      positionals.length === 0
+        ? 'KEY_ID is required: the global id of the key (`refgraph key list` prints them).'
+        : `expected one KEY_ID, got ${positionals.length}: ${positionals.join(' ')}.`,
+    );
+  }
+  const given = positionals[0]!.trim();
+  const keyId = rowIdOf('ApiKey', given);
+  if (!keyId) {
+    throw new UsageError(
+      command,
+      isUuid(given)
+        ? `"${given}" is a plain UUID: give the key's global id, as \`refgraph key list\` prints it.`
+        : `"${given}" is not an API key id (\`refgraph key list\` prints them).`,
+    );
+  }
+  const workspaceId = values.workspace === undefined ? null : workspaceArg(command, values.workspace);
+  const config = loadConfig();
+  const { revokeApiKey } = await import('./modules/workspace/workspace.service.js');
+  const { workspace, before, after } = await withDatabase(config, async (db) => {
+    if (workspaceId) await findWorkspace(db, workspaceId);
+    const before = await db.prisma.apiKey.findUnique({
+      where: { id: keyId },
+      select: { ...API_KEY_COLUMNS, workspace: { select: { id: true, name: true } } },
+    });
+    if (!before || (workspaceId && before.workspace.id !== workspaceId)) {
+      const where = workspaceId ? `workspace ${globalId('Workspace', workspaceId)}` : db.describe;
+      throw new CliError(`no API key ${given} in ${where}; nothing was revoked.`);
+    }
+    // Through the service the API uses: the key, its refresh tokens and the api_key.revoked event in one transaction.
+    await revokeApiKey(db.prisma, { workspaceId: before.workspace.id, mode: before.mode }, before.id);
+    const after = await db.prisma.apiKey.findUniqueOrThrow({ where: { id: keyId }, select: API_KEY_COLUMNS });
+    return { workspace: before.workspace, before, after };
+  });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ workspace: workspaceJson(workspace), apiKey: apiKeyJson(after) })}\n`);
+  } else if (before.revokedAt) {
+    process.stdout.write(
+      `API key "${printable(after.name)}" (${after.mode}, ${after.role}) of workspace "${printable(workspace.name)}" was already revoked at ${timestamp(before.revokedAt)} UTC; nothing changed.\n`,
+    );
+  } else {
+    process.stdout.write(
+      `API key "${printable(after.name)}" (${after.mode}, ${after.role}) of workspace "${printable(workspace.name)}" revoked: ${given}\n` +
+        'It and the access tokens issued from it are refused from now on; a running server drops it from its cache\n' +
+        'and closes its WebSockets when the api_key.revoked event reaches it.\n',
+    );
+  }
+  return 0;
+}
+
+/** A service's validation (DomainError with an ["input", name] field) as a usage error naming the flag. */
+function asUsage<T>(command: Command, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const e = error as { name?: string; message?: string; field?: string[] | null };
+    if (e.name === 'DomainError') {
+      const flag = e.field?.[1];
+      throw new UsageError(command, `${flag ? `--${flag}: ` : ''}${e.message ?? String(error)}`);
+    }
+    throw error;
+  }
+}
+
+/** `2026-01-02 03:04:05` (UTC). */
+const timestamp = (at: Date) => at.toISOString().slice(0, 19).replace('T', ' ');
+
+/** Control characters (a newline in a key's name) shown escaped, so one key stays one row. */
+const printable = (text: string) =>
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+  /[\u0000-\u001f\u007f]/.test(text) ? JSON.stringify(text).slice(1, -1) : text;
+
+/** Rows as left-aligned columns two spaces apart, the first row a header. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => [...row[i]!].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + cell.length - [...cell].length)))
+        .join('  '),
+    )
+    .join('\n')
+    .concat('\n');
 }
 
 async function seed(args: string[]): Promise<number> {
@@ -235,7 +563,8 @@ async function seed(args: string[]): Promise<number> {
   if (!values.demo) throw new UsageError('seed', 'only --demo is supported.');
   const config = loadConfig();
   const { seedDemo } = await import('./modules/workspace/demo-seed.js');
-  const result = await withDatabase(config, (db) => seedDemo(db));
+  const seeded = await withDatabase(config, (db) => seedDemo(db));
+  const result = { ...seeded, workspace: { ...seeded.workspace, id: globalId('Workspace', seeded.workspace.id) } };
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {

@@ -1,11 +1,12 @@
 // The in-process cache of API keys (AUTH_CACHE_TTL_MS, src/modules/auth/authenticate.ts): a busy
 // key is looked up once per interval, and revoking it still takes effect at once — on the instance
-// that revoked it, and on the others through the `keyRevoked` topic (Redis).
+// that revoked it, on the others through the `keyRevoked` topic (Redis), and from another process
+// (the CLI) through the key's api_key.revoked event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createWorkspace } from '../src/modules/workspace/workspace.service.js';
+import { createWorkspace, revokeApiKey } from '../src/modules/workspace/workspace.service.js';
 import { redisReachable, testRedisUrl } from './helpers/backend.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -84,6 +85,36 @@ describe('with the default cache', () => {
     });
     // The admin key that revoked it is untouched.
     expect((await post(server.url, VIEWER, {}, ws.keys.test.secret)).body.data.viewer.role).toBe('ADMIN');
+  });
+
+  it('refuses a cached key revoked by another process (refgraph key revoke) and closes its sockets, once its event is dispatched', async () => {
+    const ws = await server.workspace();
+    const key = await newKey(server.url, ws.keys.test.secret);
+    expect((await post(server.url, VIEWER, {}, key.secret)).statements).toBe(1);
+    expect((await post(server.url, VIEWER, {}, key.secret)).statements).toBe(0); // cached
+
+    // What `refgraph key revoke` does in its own process: the service writes the revocation and its
+    // api_key.revoked event; nothing is published to this server. The server learns of it from the
+    // event (dispatcher → keyRevoked): it drops the key from its cache, then closes the key's sockets.
+    const rowId = Buffer.from(key.id, 'base64').toString().split(':')[1]!;
+    const closed = new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+      socket.on('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key.secret}` } })),
+      );
+      socket.on('message', (data) => {
+        if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
+          void revokeApiKey(server.testDb.db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' }, rowId);
+        }
+      });
+      socket.on('close', (code) => resolve(code));
+    });
+    expect(await closed).toBe(4403);
+    const res = await post(server.url, VIEWER, {}, key.secret);
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'This secret key has been revoked.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
   });
 
   it('never remembers an unknown secret', async () => {

@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { rowIdOf } from '../src/lib/global-id.js';
 import { eventCursor } from '../src/modules/events/events.graphql.js';
 import { databaseUrlFor, redisReachable, testRedisUrl } from './helpers/backend.js';
 
@@ -204,7 +205,7 @@ async function freshDatabase(): Promise<Fixture> {
   };
   return {
     databaseUrl,
-    workspaceId: created.workspace.id,
+    workspaceId: rowIdOf('Workspace', created.workspace.id)!, // the CLI prints the global id
     token: created.keys.test,
     drop: async () => {
       const admin = new pg.Client({ connectionString: pgBase! });

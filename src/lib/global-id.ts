@@ -1,3 +1,5 @@
+import { isUuid } from './ids.js';
+
 /**
  * Relay global ids without the GraphQL layer: base64 of "<Type>:<row id>", byte for byte what
  * `encodeGlobalID` of `@pothos/plugin-relay` produces, so ids in event payloads and messages match
@@ -20,4 +22,18 @@ export function parseGlobalId(value: string): { typename: string; id: string } |
   const typename = decoded.slice(0, colon);
   const id = decoded.slice(colon + 1);
   return /^[A-Z_a-z]\w*$/.test(typename) && id !== '' ? { typename, id } : null;
+}
+
+/**
+ * The row id inside a global id of `typename` (the inverse of globalId), or null when `value` is
+ * not one: not base64 of "<typename>:<uuid>". For code outside the GraphQL layer (the CLI, the
+ * event dispatcher); resolvers use `rowIdFrom` of graphql/scope.ts.
+ */
+export function rowIdOf(typename: string, value: string | null | undefined): string | null {
+  if (!value || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const prefix = `${typename}:`;
+  if (!decoded.startsWith(prefix)) return null;
+  const id = decoded.slice(prefix.length);
+  return isUuid(id) ? id.toLowerCase() : null;
 }

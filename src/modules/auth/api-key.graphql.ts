@@ -1,9 +1,10 @@
 import { builder } from '../../graphql/builder.js';
 import { ModeEnum, RoleEnum } from '../../graphql/enums.js';
-import { notFound, DomainError } from '../../domain/errors.js';
+import { notFound } from '../../domain/errors.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
-import { createTenantApiKey, revokeApiKey } from '../workspace/workspace.service.js';
+import { guardedQuery, totalCountOf } from '../reward/reward.graphql.js';
+import { apiKeyListWhere, createTenantApiKey, revokeApiKey } from '../workspace/workspace.service.js';
 
 export const ApiKeyRef = builder.prismaNode('ApiKey', {
   description: 'A secret key for servers. The secret itself is shown once, at creation; only its hash is stored.',
@@ -31,6 +32,54 @@ export const ApiKeyRef = builder.prismaNode('ApiKey', {
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
   }),
 });
+
+// --- Listing ------------------------------------------------------------------------------------
+
+const ApiKeyConnection = builder.connectionObject(
+  {
+    type: ApiKeyRef,
+    name: 'ApiKeyConnection',
+    description: 'A page of API keys, newest first.',
+    fields: (t) => ({
+      totalCount: t.int({
+        description: 'How many keys match, on every page.',
+        extensions: { pothosPrismaTotalCount: true },
+        resolve: (connection) => totalCountOf(connection),
+      }),
+    }),
+  },
+  { name: 'ApiKeyEdge', description: 'An API key in a page of keys.' },
+);
+
+builder.queryField('apiKeys', (t) =>
+  t.prismaConnection(
+    {
+      type: ApiKeyRef,
+      cursor: 'id',
+      description:
+        'The secret keys of the caller’s workspace and mode, newest first: names, roles, access key ids and secret hints, never a secret (only its hash is stored). ' +
+        'Revoked keys only with `includeRevoked`. ADMIN only, like the ApiKey type.',
+      authScopes: { admin: true },
+      args: {
+        includeRevoked: t.arg.boolean({
+          defaultValue: false,
+          description: 'Also list revoked keys (their `revokedAt` is set).',
+        }),
+      },
+      resolve: (query, _root, args, ctx) =>
+        ctx.db.prisma.apiKey.findMany({
+          ...guardedQuery(query),
+          where: apiKeyListWhere(tenantOf(ctx), args.includeRevoked === true),
+          orderBy: { id: 'desc' },
+        }),
+      totalCount: (_root, args, ctx) =>
+        ctx.db.prisma.apiKey.count({ where: apiKeyListWhere(tenantOf(ctx), args.includeRevoked === true) }),
+    },
+    ApiKeyConnection,
+  ),
+);
+
+// --- Creating and revoking ------------------------------------------------------------------------
 
 const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
   fields: (t) => ({
@@ -69,16 +118,7 @@ builder.mutationField('createApiKey', (t) =>
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        const name = input.name.trim();
-        if (name.length < 1 || name.length > 100)
-          throw new DomainError('VALIDATION', 'A key name must be 1 to 100 characters long.', ['input', 'name']);
-        if (input.role === 'PARTNER') {
-          throw new DomainError('VALIDATION', 'PARTNER credentials are partner tokens: use createPartnerToken.', [
-            'input',
-            'role',
-          ]);
-        }
-        const key = await createTenantApiKey(ctx.db.prisma, tenantOf(ctx), { role: input.role, name });
+        const key = await createTenantApiKey(ctx.db.prisma, tenantOf(ctx), { role: input.role, name: input.name });
         return { apiKey: { id: key.id }, secret: key.secret };
       }),
   }),

@@ -1,5 +1,6 @@
 import type { AdvisoryLock, Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
+import { rowIdOf } from '../../lib/global-id.js';
 import { sql } from '../../lib/sql.js';
 import type { Logger } from '../../logger.js';
 import { tenantChannel, type OutboxEvent, type PubSubHandle } from '../../pubsub.js';
@@ -191,6 +192,16 @@ export class EventDispatcher {
     return settled;
   }
 
+  /**
+   * A key revoked anywhere — by revokeApiKey on another instance without Redis, or by `refgraph key
+   * revoke` in another process — reaches this instance's key cache and sockets through its event,
+   * as `keyRevoked` (revokeApiKey also publishes it at once; a second one is harmless).
+   */
+  private announceRevocation(event: OutboxEvent): void {
+    const apiKeyId = rowIdOf('ApiKey', String(event.payload['apiKeyId'] ?? ''));
+    if (apiKeyId) this.bus.pubsub.publish('keyRevoked', { apiKeyId });
+  }
+
   private async publishFrom(workspaceId: string, mode: Mode, key: string): Promise<void> {
     for (;;) {
       if (this.stopped) return;
@@ -202,8 +213,10 @@ export class EventDispatcher {
          ORDER BY "Event"."sequence" LIMIT ${BATCH}`;
       if (rows.length === 0) return;
       for (const row of rows) {
-        this.bus.pubsub.publish('outbox', key, toOutboxEvent(row));
+        const event = toOutboxEvent(row);
+        this.bus.pubsub.publish('outbox', key, event);
         this.published++;
+        if (event.type === 'api_key.revoked') this.announceRevocation(event);
       }
       const last = BigInt(String(rows[rows.length - 1]!.sequence));
       this.cursors.set(key, last);

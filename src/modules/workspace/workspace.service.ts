@@ -1,5 +1,6 @@
-import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import type { Mode, Role } from '../../generated/prisma/enums.js';
+import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { appendEvent } from '../events/outbox.js';
 import { apiKeyCreated, apiKeyRevoked } from '../events/payloads.js';
@@ -7,7 +8,12 @@ import { generateAccessKeyId, generateSecretKey, hashSecret, secretHint } from '
 
 export interface CreatedKey {
   id: string;
+  name: string;
+  role: Role;
+  mode: Mode;
   accessKeyId: string;
+  secretHint: string;
+  createdAt: Date;
   /** Shown once; only its hash is stored. */
   secret: string;
 }
@@ -29,20 +35,63 @@ export async function createApiKey(
       secretHint: secretHint(secret),
     },
   });
-  return { id: key.id, accessKeyId: key.accessKeyId, secret };
+  return {
+    id: key.id,
+    name: key.name,
+    role: key.role,
+    mode: key.mode,
+    accessKeyId: key.accessKeyId,
+    secretHint: key.secretHint,
+    createdAt: key.createdAt,
+    secret,
+  };
 }
 
-/** createApiKey for an admin's request: the key and its `api_key.created` event, in one transaction. */
-export function createTenantApiKey(
+/**
+ * createApiKey for an admin's request (or `refgraph key create`): the key and its `api_key.created`
+ * event, in one transaction. The name is trimmed; a name outside 1–100 characters and the PARTNER
+ * role are refused (VALIDATION, `field` ["input", "name"|"role"]) before anything is written.
+ */
+export async function createTenantApiKey(
   prisma: PrismaClient,
   tenant: Tenant,
   input: { role: Role; name: string },
 ): Promise<CreatedKey> {
+  const { role, name } = checkApiKeyInput(input);
   return prisma.$transaction(async (tx) => {
-    const key = await createApiKey(tx, { ...tenant, ...input });
-    await appendEvent(tx, tenant, apiKeyCreated({ id: key.id, ...input }));
+    const key = await createApiKey(tx, { ...tenant, role, name });
+    await appendEvent(tx, tenant, apiKeyCreated(key));
     return key;
   });
+}
+
+/** The input of createTenantApiKey, checked and with the name trimmed; a DomainError (VALIDATION) otherwise. */
+export function checkApiKeyInput(input: { role: Role; name: string }): { role: Role; name: string } {
+  const name = input.name.trim();
+  if (name.length < 1 || name.length > 100)
+    throw new DomainError('VALIDATION', 'A key name must be 1 to 100 characters long.', ['input', 'name']);
+  if (input.role === 'PARTNER') {
+    throw new DomainError('VALIDATION', 'PARTNER credentials are partner tokens: use createPartnerToken.', [
+      'input',
+      'role',
+    ]);
+  }
+  return { role: input.role, name };
+}
+
+/**
+ * The keys of a workspace — of one mode, or of both when `mode` is not given — that are not
+ * revoked, or every one with `includeRevoked`. Listed newest first (by id: ids are time-ordered).
+ */
+export function apiKeyListWhere(
+  scope: { workspaceId: string; mode?: Mode | undefined },
+  includeRevoked: boolean,
+): Prisma.ApiKeyWhereInput {
+  return {
+    workspaceId: scope.workspaceId,
+    ...(scope.mode ? { mode: scope.mode } : {}),
+    ...(includeRevoked ? {} : { revokedAt: null }),
+  };
 }
 
 /**
