@@ -96,6 +96,14 @@ const ConversionFilter = builder.inputType('ConversionFilter', {
     }),
     type: t.field({ type: ConversionTypeEnum }),
     status: t.field({ type: ConversionStatusEnum }),
+    idempotencyKey: t.string({
+      description:
+        'The conversion recorded with this idempotencyKey (exact; keys are unique per workspace and mode), e.g. to find the id refundConversion needs from your own order id.',
+    }),
+    referredExternalId: t.string({
+      description:
+        'Conversions of the referred person with this externalId (exact, after trimming spaces), in every program.',
+    }),
     occurredFrom: t.field({ type: 'DateTime', description: 'Occurred at or after this instant.' }),
     occurredTo: t.field({ type: 'DateTime', description: 'Occurred before this instant (exclusive).' }),
   }),
@@ -110,6 +118,8 @@ function conversionWhere(
         referralId?: string | null;
         type?: ConversionType | null;
         status?: ConversionStatus | null;
+        idempotencyKey?: string | null;
+        referredExternalId?: string | null;
         occurredFrom?: Date | null;
         occurredTo?: Date | null;
       }
@@ -125,6 +135,8 @@ function conversionWhere(
   if (referralId) and.push({ referralId });
   if (filter?.type) and.push({ type: filter.type });
   if (filter?.status) and.push({ status: filter.status });
+  if (filter?.idempotencyKey != null) and.push({ idempotencyKey: filter.idempotencyKey });
+  if (filter?.referredExternalId != null) and.push({ referredExternalId: filter.referredExternalId.trim() });
   if (filter?.occurredFrom) and.push({ occurredAt: { gte: filter.occurredFrom } });
   if (filter?.occurredTo) and.push({ occurredAt: { lt: filter.occurredTo } });
   return { AND: and };
