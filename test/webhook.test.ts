@@ -362,6 +362,7 @@ describe('validation', () => {
       'enrollment.applied',
       'enrollment.status_changed',
       'link.created',
+      'link.updated',
       'link.disabled',
       'conversion.recorded',
       'referral.status_changed',

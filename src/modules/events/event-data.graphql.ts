@@ -280,7 +280,7 @@ const ProgramEventData = builder.objectRef<ProgramData>('ProgramEventData').impl
 });
 
 const LinkEventData = builder.objectRef<LinkData>('LinkEventData').implement({
-  description: '`link.created`, `link.disabled`: the referral link as it is now.',
+  description: '`link.created`, `link.updated`, `link.disabled`: the referral link as it is now.',
   fields: (t) => ({
     link: t.prismaField({
       type: ReferralLinkRef,
@@ -419,6 +419,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return programId ? { kind: 'ProgramEventData', programId, changedFields } : null;
     }
     case 'link.created':
+    case 'link.updated':
     case 'link.disabled': {
       const linkId = await visible(ctx, 'ReferralLink', p.linkId);
       return linkId ? { kind: 'LinkEventData', linkId } : null;

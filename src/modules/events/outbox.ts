@@ -19,6 +19,7 @@ export type EventType =
   | 'enrollment.applied'
   | 'enrollment.status_changed'
   | 'link.created'
+  | 'link.updated'
   | 'link.disabled'
   | 'conversion.recorded'
   | 'referral.status_changed'

@@ -36,6 +36,7 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'enrollment.applied': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'link.created': { typename: 'ReferralLink', field: 'linkId' },
+  'link.updated': { typename: 'ReferralLink', field: 'linkId' },
   'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
   'conversion.recorded': { typename: 'Conversion', field: 'conversionId' },
   'referral.status_changed': { typename: 'Referral', field: 'referralId' },
@@ -193,6 +194,21 @@ export function linkCreated(link: ReferralLink): NewEvent {
     programId: link.programId,
     partnerId: link.partnerId,
     payload: { ...linkFacts(link), isDefault: link.isDefault, destinationUrl: link.destinationUrl },
+  };
+}
+
+/** `link.updated`: a link moved to another program (`fromProgramId`) and/or given another destination. */
+export function linkUpdated(link: ReferralLink, changedFields: readonly string[], fromProgramId: string): NewEvent {
+  return {
+    type: 'link.updated',
+    programId: link.programId,
+    partnerId: link.partnerId,
+    payload: {
+      ...linkFacts(link),
+      changedFields: [...changedFields],
+      fromProgramId: gid('Program', fromProgramId),
+      destinationUrl: link.destinationUrl,
+    },
   };
 }
 

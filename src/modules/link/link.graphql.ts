@@ -3,7 +3,7 @@ import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { partnerFilter, rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { VANITY_CODE_MAX } from './codes.js';
-import { codeKey, createReferralLink, disableReferralLink } from './link.service.js';
+import { codeKey, createReferralLink, disableReferralLink, updateReferralLink } from './link.service.js';
 
 export const ReferralLinkRef = builder.prismaNode('ReferralLink', {
   description: 'A shareable referral code and its URL, for one partner in one program.',
@@ -154,6 +154,41 @@ builder.mutationField('disableReferralLink', (t) =>
           rowIdFrom(String(input.id), 'ReferralLink'),
         );
         ctx.clicks.forgetLink(link.code); // clicks on it stop counting at once on this instance
+        return { linkId: link.id };
+      }),
+  }),
+);
+
+const UpdateReferralLinkInput = builder.inputType('UpdateReferralLinkInput', {
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'The link’s global id.' }),
+    programId: t.id({
+      description:
+        'Move the link to this program of the same workspace and mode: its partner must have an APPROVED enrollment there. The code stays; clicks, referrals and conversions already recorded keep their program.',
+    }),
+    destinationUrl: t.string({
+      description: 'A new destination for the link (http or https); null or blank: the program’s destination again.',
+    }),
+  }),
+});
+
+const UpdateReferralLinkPayload = linkPayload('UpdateReferralLinkPayload', 'The updated link.');
+
+builder.mutationField('updateReferralLink', (t) =>
+  t.field({
+    type: UpdateReferralLinkPayload,
+    description:
+      'Move a link to another program of its partner (e.g. a customer promoted to the affiliate program keeps the code they already share) and/or change its destination; appends `link.updated` with the fields that changed. ADMIN only.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: UpdateReferralLinkInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      withUserErrors(ctx, async () => {
+        const link = await updateReferralLink(ctx.db.prisma, tenantOf(ctx), {
+          linkId: rowIdFrom(String(input.id), 'ReferralLink'),
+          programId: input.programId == null ? undefined : rowIdFrom(String(input.programId), 'Program'),
+          ...('destinationUrl' in input ? { destinationUrl: input.destinationUrl ?? null } : {}),
+        });
+        ctx.clicks.forgetLink(link.code); // its program and destination apply at once on this instance
         return { linkId: link.id };
       }),
   }),

@@ -3,7 +3,7 @@ import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
-import { linkCreated, linkDisabled } from '../events/payloads.js';
+import { linkCreated, linkDisabled, linkUpdated } from '../events/payloads.js';
 import { findPartnerByKey, partnerKeyError, partnerKeyField, type PartnerKey } from '../partner/partner-key.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 
@@ -206,6 +206,85 @@ export async function disableReferralLink(
     const disabled = await tx.referralLink.update({ where: { id: link.id }, data: { disabledAt: new Date() } });
     await appendEvent(tx, tenant, linkDisabled(disabled));
     return disabled;
+  });
+}
+
+export interface UpdateReferralLinkInput {
+  /** Row id; null when the given id was malformed or of another type. */
+  linkId: string | null;
+  /** Row id of the program to move it to; undefined: stay; null: given but not a program id. */
+  programId?: string | null;
+  /** undefined: keep; null or blank: clear (the program's destination); else a new destination. */
+  destinationUrl?: string | null;
+}
+
+/**
+ * Move a link to another program of its partner (the partner must have an APPROVED enrollment
+ * there; the program must not be ARCHIVED) and/or change its destination. The code stays, so a
+ * promoted customer keeps sharing the link they have; clicks, referrals and conversions already
+ * recorded keep their program (they carry it themselves). A moved link is no longer its old
+ * enrollment's default. Appends `link.updated` with the fields that changed; nothing changed:
+ * no write, no event.
+ */
+export async function updateReferralLink(
+  prisma: PrismaClient,
+  tenant: Tenant,
+  input: UpdateReferralLinkInput,
+): Promise<ReferralLink> {
+  const v = new Validator();
+  let destinationUrl: string | null | undefined;
+  if (input.destinationUrl !== undefined) {
+    if (!input.destinationUrl?.trim()) destinationUrl = null;
+    else {
+      const normalized = normalizeDestinationUrl(input.destinationUrl);
+      if ('problem' in normalized) v.check(false, ['input', 'destinationUrl'], normalized.problem);
+      else destinationUrl = normalized.href;
+    }
+  }
+  v.throwIfAny();
+  const link = input.linkId
+    ? await prisma.referralLink.findUnique({ where: { id_workspaceId_mode: { id: input.linkId, ...tenant } } })
+    : null;
+  if (!link) throw notFound('Referral link', ['input', 'id']);
+
+  const data: Prisma.ReferralLinkUncheckedUpdateInput = {};
+  const changed: string[] = [];
+  if (input.programId !== undefined && input.programId !== link.programId) {
+    const program = input.programId
+      ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } })
+      : null;
+    if (!program) throw notFound('Program', ['input', 'programId']);
+    const enrollment = await prisma.enrollment.findUnique({
+      where: { programId_partnerId: { programId: program.id, partnerId: link.partnerId } },
+    });
+    if (enrollment?.status !== 'APPROVED') {
+      throw new DomainError(
+        enrollment ? 'INVALID_TRANSITION' : 'NOT_FOUND',
+        enrollment
+          ? `The link's partner is ${enrollment.status} in program "${program.name}"; a link can only move to a program where its partner's enrollment is APPROVED.`
+          : `The link's partner is not enrolled in program "${program.name}": enroll them first (enrollPartner), then move the link.`,
+        ['input', 'programId'],
+      );
+    }
+    if (program.status === 'ARCHIVED') {
+      throw new DomainError(
+        'INVALID_TRANSITION',
+        `Program "${program.name}" is ARCHIVED; a link cannot move to an archived program.`,
+        ['input', 'programId'],
+      );
+    }
+    Object.assign(data, { programId: program.id, enrollmentId: enrollment.id, isDefault: false });
+    changed.push('programId');
+  }
+  if (destinationUrl !== undefined && destinationUrl !== link.destinationUrl) {
+    data.destinationUrl = destinationUrl;
+    changed.push('destinationUrl');
+  }
+  if (changed.length === 0) return link;
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.referralLink.update({ where: { id: link.id }, data });
+    await appendEvent(tx, tenant, linkUpdated(updated, changed, link.programId));
+    return updated;
   });
 }
 
