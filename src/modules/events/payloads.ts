@@ -364,15 +364,22 @@ export function balanceCredited(credit: {
   };
 }
 
+/** What every payout event says of its payout. */
+function payoutFacts(payout: Payout) {
+  return {
+    payoutId: gid('Payout', payout.id),
+    partnerId: gid('Partner', payout.partnerId),
+    amount: money(payout.amount, payout.currency),
+    status: payout.status,
+  };
+}
+
 export function payoutCreated(payout: Payout, rewardCount: number): NewEvent {
   return {
     type: 'payout.created',
     partnerId: payout.partnerId,
     payload: {
-      payoutId: gid('Payout', payout.id),
-      partnerId: gid('Partner', payout.partnerId),
-      amount: money(payout.amount, payout.currency),
-      status: payout.status,
+      ...payoutFacts(payout),
       method: payout.method,
       rewardCount,
     },
@@ -385,10 +392,7 @@ export function payoutReleased(payout: Payout, releasedRewardIds: readonly strin
     type: payout.status === 'FAILED' ? 'payout.failed' : 'payout.canceled',
     partnerId: payout.partnerId,
     payload: {
-      payoutId: gid('Payout', payout.id),
-      partnerId: gid('Partner', payout.partnerId),
-      amount: money(payout.amount, payout.currency),
-      status: payout.status,
+      ...payoutFacts(payout),
       reason: payout.failureReason,
       rewardIds: releasedRewardIds.map((id) => gid('Reward', id)),
     },
@@ -400,10 +404,7 @@ export function payoutPaid(payout: Payout, paidAt: Date): NewEvent {
     type: 'payout.paid',
     partnerId: payout.partnerId,
     payload: {
-      payoutId: gid('Payout', payout.id),
-      partnerId: gid('Partner', payout.partnerId),
-      amount: money(payout.amount, payout.currency),
-      status: payout.status,
+      ...payoutFacts(payout),
       externalReference: payout.externalReference,
       paidAt: paidAt.toISOString(),
     },

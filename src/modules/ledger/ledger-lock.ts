@@ -7,6 +7,9 @@ import type { SqlClient } from '../../lib/sql.js';
  */
 const LEDGER_LOCK_CLASS = 0x4c_45_44; // "LED"
 
+/** A partner's lock key is hashtext("<workspace>:<mode>:<partner>"); this is its tenant part. */
+const keyPrefix = (tenant: Tenant) => `${tenant.workspaceId}:${tenant.mode}:`;
+
 /**
  * Take the ledger locks of these partners until the transaction ends: every transaction that
  * writes a partner's ledger entries, or decides from their sum (a payout), holds its partner's
@@ -20,7 +23,7 @@ export async function lockLedgers(db: SqlClient, tenant: Tenant, partnerIds: Ite
   const ids = [...new Set(partnerIds)].sort();
   if (ids.length === 0) return;
   await db.sql`
-    SELECT pg_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${`${tenant.workspaceId}:${tenant.mode}:`} || k.id))::text AS locked
+    SELECT pg_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${keyPrefix(tenant)} || k.id))::text AS locked
       FROM unnest(${ids}::text[]) AS k(id)`;
 }
 
@@ -31,7 +34,7 @@ export async function lockLedgers(db: SqlClient, tenant: Tenant, partnerIds: Ite
 export async function lockLedgersOfRewards(db: SqlClient, tenant: Tenant, rewardIds: readonly string[]): Promise<void> {
   if (rewardIds.length === 0) return;
   await db.sql`
-    SELECT pg_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${`${tenant.workspaceId}:${tenant.mode}:`} || p."partnerId"::text))::text AS locked
+    SELECT pg_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${keyPrefix(tenant)} || p."partnerId"::text))::text AS locked
       FROM (SELECT DISTINCT "partnerId" FROM "Reward"
              WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND "id" = ANY(${[...rewardIds]}::uuid[])
              ORDER BY "partnerId") AS p`;
@@ -49,7 +52,7 @@ export async function tryLockLedgers(
   const ids = [...new Set(partnerIds)].sort();
   if (ids.length === 0) return new Set();
   const rows = await db.sql<{ id: string; locked: boolean }>`
-    SELECT k.id, pg_try_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${`${tenant.workspaceId}:${tenant.mode}:`} || k.id)) AS locked
+    SELECT k.id, pg_try_advisory_xact_lock(${LEDGER_LOCK_CLASS}::int, hashtext(${keyPrefix(tenant)} || k.id)) AS locked
       FROM unnest(${ids}::text[]) AS k(id)`;
   return new Set(rows.filter((r) => r.locked).map((r) => r.id));
 }

@@ -3,7 +3,6 @@ import type { Context } from '../../context.js';
 import { DomainError } from '../../domain/errors.js';
 import { builder } from '../../graphql/builder.js';
 import { LedgerEntryTypeEnum } from '../../graphql/enums.js';
-import { loader } from '../../graphql/loaders.js';
 import { MoneyRef } from '../../graphql/money.js';
 import { partnerFilter, tenantOf } from '../../graphql/scope.js';
 import { parseCurrency } from '../../lib/money.js';
@@ -180,10 +179,7 @@ const statementWhere = (ctx: Context, s: StatementSource): Prisma.LedgerEntryWhe
 });
 
 const balanceAt = (ctx: Context, s: StatementSource, at: Date) =>
-  loader(ctx, `statement:${s.partnerId}:${s.currency}:${at.toISOString()}`, async (keys: readonly string[]) => {
-    const balance = await partnerBalance(ctx.db, statsScope(ctx), s.partnerId, s.currency, at);
-    return keys.map(() => balance);
-  }).load('');
+  partnerBalance(ctx.db, statsScope(ctx), s.partnerId, s.currency, at);
 
 /** How long a statement may span (a year and a day: a calendar year in any time zone). */
 export const STATEMENT_MAX_DAYS = 367;

@@ -1,4 +1,5 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { Partner, Prisma } from '../../generated/prisma/client.js';
+import { loader } from '../../graphql/loaders.js';
 import type { PayoutStatus } from '../../generated/prisma/enums.js';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
@@ -213,8 +214,16 @@ const PayoutSkipRef = builder.objectRef<SkipSource>('PayoutSkip').implement({
     partner: t.prismaField({
       type: PartnerRef,
       nullable: true,
+      // Up to SKIPS_LISTED_MAX skips: their partners in one statement per selection.
       resolve: (query, s, _args, ctx) =>
-        ctx.db.prisma.partner.findFirst({ ...query, where: { id: s.partnerId, ...tenantOf(ctx) } }),
+        loader<string, Partner | null>(ctx, `payout-skip.partner:${JSON.stringify(query)}`, async (ids) => {
+          const rows = await ctx.db.prisma.partner.findMany({
+            ...query,
+            where: { id: { in: [...ids] }, ...tenantOf(ctx) },
+          });
+          const byId = new Map(rows.map((p) => [p.id, p]));
+          return ids.map((id) => byId.get(id) ?? null);
+        }).load(s.partnerId),
     }),
     reason: t.string({
       description:

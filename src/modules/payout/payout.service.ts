@@ -108,11 +108,12 @@ async function payOut(
     if (claimed.length !== claims.length)
       throw new Error(`Payout claim raced: ${claimed.length} of ${claims.length} locked rewards claimed.`);
   }
-  const count = (partnerId: string) => claims.filter((r) => r.partnerId === partnerId).length;
+  const heldCount = new Map<string, number>();
+  for (const r of claims) heldCount.set(r.partnerId, (heldCount.get(r.partnerId) ?? 0) + 1);
   await appendEvents(
     tx,
     tenant,
-    payouts.map((p) => payoutCreated(p, count(p.partnerId))),
+    payouts.map((p) => payoutCreated(p, heldCount.get(p.partnerId) ?? 0)),
   );
   for (const p of payouts) outcome.set(p.partnerId, p);
   return outcome;
