@@ -1,6 +1,6 @@
 import SchemaBuilder from '@pothos/core';
 import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
-import { GraphQLDateTime } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
@@ -36,6 +36,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     Decimal: { Input: string; Output: string };
+    JSON: { Input: unknown; Output: unknown };
     ID: { Input: string; Output: string | number | bigint };
   };
 }>({
@@ -127,6 +128,13 @@ function shown(value: unknown): string {
   const json = JSON.stringify(value) ?? String(value);
   return json.length > 64 ? `${json.slice(0, 64)}… (${json.length} characters)` : json;
 }
+
+// graphql-scalars' JSON: any JSON value, written inline in a document or passed as a variable.
+builder.addScalarType('JSON', GraphQLJSON, {
+  description:
+    'Any JSON value, sent as JSON itself (an object literal in a document or a variable), never as a string of JSON. ' +
+    'Metadata and answers are objects: at most 50 top-level keys and 8 KiB.',
+});
 
 /** Longer than any amount parseDecimal accepts (at most 10^15 minor units), short enough to show in a message. */
 const DECIMAL_MAX_LENGTH = 40;

@@ -353,6 +353,7 @@ async function recordInTransaction(
     clickId: result.clickRowId,
     refundOfId: null,
     skippedRules: skipped,
+    metadata: {},
     createdAt: now,
   };
   // 5. Events, numbered at commit.
