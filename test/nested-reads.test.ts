@@ -135,6 +135,24 @@ describe('nested reads run a fixed number of SQL statements', () => {
     expect(counts['small']).toMatchInlineSnapshot(`6`);
   });
 
+  it('partners → referrals (metadata) → rewards → conversion (metadata)', async () => {
+    const counts = await statementsFor(
+      `{ partners(first: 100) { edges { node {
+          id metadata referrals(first: 5) { totalCount edges { node {
+            id metadata rewards(first: 5) { totalCount edges { node { id status conversion { id metadata } } } }
+          } } }
+        } } } }`,
+      (data) =>
+        (
+          data['partners'] as Edges<{
+            referrals: Edges<{ rewards: { totalCount: number } }>;
+          }>
+        ).edges.filter((p) => p.node.referrals.edges.some((r) => r.node.rewards.totalCount === 1)).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+
   it('payouts (through rewards) → partner, rewards → conversion', async () => {
     const counts = await statementsFor(
       `{ rewards(first: 100) { edges { node {

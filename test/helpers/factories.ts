@@ -355,6 +355,7 @@ export async function seedNetwork(prisma: PrismaClient, tenant: Tenant, options:
     programId: program.id,
     partnerId: c.partnerId,
     conversionId: c.id,
+    referralId: c.referralId,
     ruleId: rule.id,
     ruleLineageId: rule.lineageId,
     recipient: 'REFERRER' as const,

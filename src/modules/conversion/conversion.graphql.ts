@@ -1,6 +1,12 @@
 import type { Prisma } from '../../generated/prisma/client.js';
 import type { ConversionStatus, ConversionType } from '../../generated/prisma/enums.js';
 import type { Context } from '../../context.js';
+import {
+  METADATA_DESCRIPTION,
+  METADATA_FILTER_DESCRIPTION,
+  metadataWhere,
+  visibleMetadata,
+} from '../../graphql/metadata.js';
 import { builder } from '../../graphql/builder.js';
 import { ConversionStatusEnum, ConversionTypeEnum } from '../../graphql/enums.js';
 import { MoneyRef } from '../../graphql/money.js';
@@ -37,6 +43,12 @@ export const ConversionRef = builder.prismaNode('Conversion', {
     referredExternalId: t.exposeString('referredExternalId', {
       nullable: true,
       description: 'The referred user’s id in the company’s product, as sent.',
+    }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: METADATA_DESCRIPTION,
+      resolve: (row, _args, ctx) => visibleMetadata(row, ctx),
     }),
     occurredAt: t.expose('occurredAt', {
       type: 'DateTime',
@@ -104,6 +116,7 @@ const ConversionFilter = builder.inputType('ConversionFilter', {
       description:
         'Conversions of the referred person with this externalId (exact, after trimming spaces), in every program.',
     }),
+    metadata: t.field({ type: 'JSON', description: METADATA_FILTER_DESCRIPTION }),
     occurredFrom: t.field({ type: 'DateTime', description: 'Occurred at or after this instant.' }),
     occurredTo: t.field({ type: 'DateTime', description: 'Occurred before this instant (exclusive).' }),
   }),
@@ -120,6 +133,7 @@ function conversionWhere(
         status?: ConversionStatus | null;
         idempotencyKey?: string | null;
         referredExternalId?: string | null;
+        metadata?: unknown;
         occurredFrom?: Date | null;
         occurredTo?: Date | null;
       }
@@ -137,6 +151,8 @@ function conversionWhere(
   if (filter?.status) and.push({ status: filter.status });
   if (filter?.idempotencyKey != null) and.push({ idempotencyKey: filter.idempotencyKey });
   if (filter?.referredExternalId != null) and.push({ referredExternalId: filter.referredExternalId.trim() });
+  const metadata = metadataWhere(filter?.metadata, 'filter.metadata');
+  if (metadata) and.push(metadata);
   if (filter?.occurredFrom) and.push({ occurredAt: { gte: filter.occurredFrom } });
   if (filter?.occurredTo) and.push({ occurredAt: { lt: filter.occurredTo } });
   return { AND: and };

@@ -42,6 +42,12 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
       type: MoneyInputRef,
       description: 'What was paid: required for PURCHASE and SUBSCRIPTION, optional for SIGNUP. Never negative.',
     }),
+    metadata: t.field({
+      type: 'JSON',
+      description:
+        'Your own fields for this conversion: a JSON object of at most 50 top-level keys and 8 KiB (VALIDATION otherwise), e.g. { "plan": "pro" }. ' +
+        'A referral this conversion creates starts with the same metadata. `conversions(filter: { metadata })` finds it by containment.',
+    }),
     occurredAt: t.field({
       type: 'DateTime',
       description:
@@ -122,6 +128,7 @@ builder.mutationField('recordConversion', (t) =>
             clickId: input.clickId,
             amount: input.amount,
             occurredAt: input.occurredAt,
+            metadata: input.metadata,
           },
           {
             actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',

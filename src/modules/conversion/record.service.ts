@@ -1,7 +1,8 @@
-import type { Conversion, Reward } from '../../generated/prisma/client.js';
+import type { Conversion, Prisma, Reward } from '../../generated/prisma/client.js';
 import type { Database } from '../../db.js';
 import type { ConversionStatus, ConversionType } from '../../generated/prisma/enums.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import { checkMetadata, type Metadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sql, type SqlTx } from '../../lib/sql.js';
@@ -39,6 +40,8 @@ export interface RecordConversionInput {
   clickId?: string | null;
   amount?: { amount: string; currency: string } | null;
   occurredAt?: Date | null;
+  /** The integrator's own fields (a JSON object, see domain/metadata.ts); a new referral starts with them too. */
+  metadata?: unknown;
 }
 
 /** Stands for a programId that was given but cannot name a program (answers NOT_FOUND). */
@@ -75,6 +78,7 @@ interface ValidInput {
   amount: bigint | null;
   currency: string | null;
   occurredAt: Date;
+  metadata: Metadata;
 }
 
 const field = (...path: string[]) => ['input', ...path];
@@ -162,6 +166,7 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     field('occurredAt'),
     `occurredAt is ${occurredAt.toISOString()}, more than 5 minutes in the future; send when it happened (UTC), or leave it out for now.`,
   );
+  const metadata = checkMetadata(v, input.metadata, field('metadata')) ?? {};
   v.throwIfAny();
   return {
     type: input.type,
@@ -174,6 +179,7 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     amount,
     currency,
     occurredAt,
+    metadata,
   };
 }
 
@@ -251,10 +257,10 @@ async function recordInTransaction(
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
-                              "amount", "currency", "occurredAt", "createdAt")
+                              "amount", "currency", "occurredAt", "metadata", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
-            ${input.occurredAt}::timestamptz, ${now}::timestamptz)
+            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
   const facts = await loadFacts(
@@ -353,7 +359,8 @@ async function recordInTransaction(
     clickId: result.clickRowId,
     refundOfId: null,
     skippedRules: skipped,
-    metadata: {},
+    metadata: input.metadata as Prisma.JsonObject,
+    metadataMatch: [input.metadata as Prisma.JsonObject],
     createdAt: now,
   };
   // 5. Events, numbered at commit.

@@ -24,6 +24,8 @@ export interface ReferredConversion {
   referredExternalId: string;
   referredEmail: string | null;
   occurredAt: Date;
+  /** The conversion's metadata: a referral it creates starts with it. */
+  metadata: Record<string, unknown>;
 }
 
 export interface Outcome {
@@ -72,10 +74,10 @@ export async function applyDecision(
       const rows = await tx.sql<Partial<RuleRow> & { createdId: string | null; referralCreatedAt: Date | null }>`
         WITH created AS (
           INSERT INTO "Referral" ("id", "workspaceId", "mode", "programId", "partnerId", "linkId", "clickId", "externalId", "email",
-                                  "status", "createdAt", "convertedAt")
+                                  "status", "metadata", "createdAt", "convertedAt")
           VALUES (${uuidv7()}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${touch.program.id}::uuid, ${touch.partner.id}::uuid,
                   ${touch.linkId}::uuid, ${touch.click?.rowId ?? null}::uuid, ${input.referredExternalId}, ${input.referredEmail},
-                  ${status}::"ReferralStatus", ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
+                  ${status}::"ReferralStatus", ${JSON.stringify(input.metadata)}::jsonb, ${input.occurredAt}::timestamptz, ${status === 'CONVERTED' ? input.occurredAt : null}::timestamptz)
           ON CONFLICT DO NOTHING
           RETURNING "id", "createdAt"
         )

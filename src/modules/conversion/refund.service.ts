@@ -309,6 +309,7 @@ async function writeRefundPlan(
       programId: source.programId,
       partnerId: source.partnerId,
       conversionId: refund.id,
+      referralId: source.referralId,
       ruleId: source.ruleId,
       ruleLineageId: source.ruleLineageId,
       recipient: source.recipient,

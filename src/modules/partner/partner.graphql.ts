@@ -4,6 +4,12 @@ import { builder } from '../../graphql/builder.js';
 import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 import { PartnerStatusEnum } from '../../graphql/enums.js';
 import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
+import {
+  METADATA_DESCRIPTION,
+  METADATA_FILTER_DESCRIPTION,
+  metadataWhere,
+  visibleMetadata,
+} from '../../graphql/metadata.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -43,6 +49,13 @@ export const PartnerRef = builder.prismaNode('Partner', {
     status: t.expose('status', {
       type: PartnerStatusEnum,
       description: 'ACTIVE, INACTIVE or BANNED; only ACTIVE partners earn rewards.',
+    }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: METADATA_DESCRIPTION,
+      select: { metadata: true },
+      resolve: (row, _args, ctx) => visibleMetadata(row, ctx),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When name, email or status last changed.' }),
@@ -104,12 +117,14 @@ builder.queryFields((t) => ({
       cursor: 'id',
       description:
         'The workspace’s partners, oldest first. Filters combine: `status`; `programId` (partners enrolled in that program, any enrollment status); ' +
-        '`search`, a case-insensitive substring of name, email or externalId (at most 100 characters; % and _ match themselves).',
+        '`search`, a case-insensitive substring of name, email or externalId (at most 100 characters; % and _ match themselves); ' +
+        '`metadata`, containment (an index serves it).',
       authScopes: { reader: true },
       args: {
         status: t.arg({ type: PartnerStatusEnum }),
         programId: t.arg.id({ description: 'Only partners enrolled in this program.' }),
         search: t.arg.string({ description: 'Case-insensitive substring of name, email or externalId.' }),
+        metadata: t.arg({ type: 'JSON', description: METADATA_FILTER_DESCRIPTION }),
       },
       resolve: (query, _root, args, ctx) =>
         ctx.db.prisma.partner.findMany({ ...query, where: listWhere(args, ctx), orderBy: { id: 'asc' } }),
@@ -129,6 +144,7 @@ function listWhere(
     status?: 'ACTIVE' | 'INACTIVE' | 'BANNED' | null;
     programId?: string | number | bigint | null;
     search?: string | null;
+    metadata?: unknown;
   },
   ctx: Context,
 ) {
@@ -144,6 +160,7 @@ function listWhere(
         ? undefined
         : rowIdFrom(String(args.programId), 'Program'),
     search: args.search,
+    metadata: metadataWhere(args.metadata, 'metadata'),
   });
 }
 
@@ -168,6 +185,10 @@ const CreatePartnerInput = builder.inputType('CreatePartnerInput', {
     name: t.string({ description: 'At most 200 characters.' }),
     email: t.string({ description: 'At most 320 characters, one "@".' }),
     status: t.field({ type: PartnerStatusEnum, description: 'Default ACTIVE.' }),
+    metadata: t.field({
+      type: 'JSON',
+      description: 'Your own fields: a JSON object of at most 50 top-level keys and 8 KiB (VALIDATION otherwise).',
+    }),
     programIds: t.idList({
       description:
         'Programs to enroll the partner in at once, as enrollPartner would. Any refused program refuses the whole mutation.',
@@ -194,6 +215,7 @@ builder.mutationField('createPartner', (t) =>
           name: input.name,
           email: input.email,
           status: input.status,
+          metadata: input.metadata,
           programIds: input.programIds?.map((id) => rowIdFrom(String(id), 'Program')),
         });
         return { partnerId: partner.id };
@@ -209,6 +231,10 @@ const UpdatePartnerInput = builder.inputType('UpdatePartnerInput', {
     externalId: t.string({ description: 'The partner’s externalId (it finds the partner; it cannot be changed).' }),
     name: t.string({ description: 'At most 200 characters; null clears it.' }),
     email: t.string({ description: 'At most 320 characters, one "@"; null clears it.' }),
+    metadata: t.field({
+      type: 'JSON',
+      description: 'Replaces the whole metadata (a JSON object, at most 50 keys and 8 KiB); null clears it to {}.',
+    }),
   }),
 });
 
@@ -224,7 +250,7 @@ builder.mutationField('updatePartner', (t) =>
   t.field({
     type: UpdatePartnerPayload,
     description:
-      'Change a partner’s name or email. Give exactly one of `id` or `externalId` (else VALIDATION); only the fields given change.',
+      'Change a partner’s name, email or metadata. Give exactly one of `id` or `externalId` (else VALIDATION); only the fields given change.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdatePartnerInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -234,6 +260,7 @@ builder.mutationField('updatePartner', (t) =>
           externalId: input.externalId ?? undefined,
           name: input.name,
           email: input.email,
+          metadata: input.metadata,
         });
         return { partnerId: partner.id };
       }),

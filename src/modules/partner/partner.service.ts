@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Partner, PartnerStatus, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
+import { checkMetadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
@@ -64,6 +66,8 @@ export interface CreatePartnerInput {
   name?: string | null;
   email?: string | null;
   status?: PartnerStatus | null;
+  /** The integrator's own fields (a JSON object; see domain/metadata.ts); none: {}. */
+  metadata?: unknown;
   /** Row ids of programs to enroll the partner in; null where the given global id was malformed. */
   programIds?: ReadonlyArray<string | null> | null;
 }
@@ -77,6 +81,7 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
   const externalId = cleanExternalId(v, input.externalId);
   const name = cleanName(v, input.name ?? null);
   const email = cleanEmail(v, input.email ?? null);
+  const metadata = checkMetadata(v, input.metadata, ['input', 'metadata']) ?? {};
   v.throwIfAny();
 
   try {
@@ -84,7 +89,14 @@ export async function createPartner(prisma: PrismaClient, tenant: Tenant, input:
       if (await tx.partner.findUnique({ where: { workspaceId_mode_externalId: { ...tenant, externalId } } }))
         throw duplicateExternalId(externalId);
       const partner = await tx.partner.create({
-        data: { ...tenant, externalId, name, email, status: input.status ?? 'ACTIVE' },
+        data: {
+          ...tenant,
+          externalId,
+          name,
+          email,
+          metadata: metadata as Prisma.InputJsonObject,
+          status: input.status ?? 'ACTIVE',
+        },
       });
       // The partner first, then its enrollments (and their links), in the order they happen.
       await appendEvent(tx, tenant, partnerCreated(partner));
@@ -115,9 +127,11 @@ export interface UpdatePartnerInput {
   /** undefined: unchanged; null (or empty): cleared. */
   name?: string | null;
   email?: string | null;
+  /** undefined: unchanged; null: cleared ({}); an object replaces the whole metadata. */
+  metadata?: unknown;
 }
 
-/** Change a partner's name and/or email. Exactly one of `id` / `externalId` picks the partner. */
+/** Change a partner's name, email and/or metadata. Exactly one of `id` / `externalId` picks the partner. */
 export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input: UpdatePartnerInput): Promise<Partner> {
   if ((input.id === undefined) === (input.externalId === undefined)) {
     throw new DomainError('VALIDATION', 'Give exactly one of `id` or `externalId` to say which partner to update.', [
@@ -128,12 +142,16 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
   const data: Prisma.PartnerUpdateInput = {};
   if (input.name !== undefined) data.name = cleanName(v, input.name);
   if (input.email !== undefined) data.email = cleanEmail(v, input.email);
+  if (input.metadata !== undefined)
+    data.metadata = (checkMetadata(v, input.metadata, ['input', 'metadata']) ?? {}) as Prisma.InputJsonObject;
   v.throwIfAny();
 
   const partner = await findPartner(prisma, tenant, input);
   if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
   const changedFields = Object.entries(data)
-    .filter(([key, value]) => partner[key as 'name' | 'email'] !== value)
+    .filter(([key, value]) =>
+      key === 'metadata' ? !isDeepStrictEqual(partner.metadata, value) : partner[key as 'name' | 'email'] !== value,
+    )
     .map(([key]) => key);
   // Nothing changes: no write, no event.
   if (changedFields.length === 0) return partner;
@@ -184,11 +202,13 @@ export interface PartnerListFilter {
   /** Row id; null when a given program id was malformed (matches nothing). */
   programId?: string | null;
   search?: string | null;
+  /** A containment filter's where clause (graphql/metadata.ts metadataWhere). */
+  metadata?: Prisma.PartnerWhereInput;
 }
 
 /** The tenant's partners matching a list filter (the where clause of `partners`). */
 export function partnerListWhere(tenant: Tenant, filter: PartnerListFilter): Prisma.PartnerWhereInput {
-  const where: Prisma.PartnerWhereInput = { ...tenant };
+  const where: Prisma.PartnerWhereInput = { ...tenant, ...filter.metadata };
   if (filter.status) where.status = filter.status;
   if (filter.programId !== undefined) where.enrollments = { some: { programId: filter.programId ?? NIL_UUID } };
   const search = filter.search?.trim();

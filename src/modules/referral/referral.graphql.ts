@@ -1,7 +1,13 @@
 import { builder } from '../../graphql/builder.js';
+import {
+  METADATA_DESCRIPTION,
+  METADATA_FILTER_DESCRIPTION,
+  metadataWhere,
+  visibleMetadata,
+} from '../../graphql/metadata.js';
 import { ReferralStatusEnum } from '../../graphql/enums.js';
 import { partnerFilter, scopedKey } from '../../graphql/scope.js';
-import { cursorGuard, filterId, totalCountOf } from '../reward/reward.graphql.js';
+import { cursorGuard, filterId, RewardConnection, totalCountOf } from '../reward/reward.graphql.js';
 import { firstArgOptions, LIST_CAP, listComplexity, listTake } from '../../graphql/bounded-list.js';
 
 export const ReferralRef = builder.prismaNode('Referral', {
@@ -20,6 +26,12 @@ export const ReferralRef = builder.prismaNode('Referral', {
     link: t.relation('link', {
       nullable: true,
       description: 'The referral link that brought them, when attribution went through one.',
+    }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: `${METADATA_DESCRIPTION} A referral starts with the metadata of the conversion that created it.`,
+      resolve: (row, _args, ctx) => visibleMetadata(row, ctx),
     }),
     createdAt: t.expose('createdAt', {
       type: 'DateTime',
@@ -69,6 +81,7 @@ builder.prismaObjectField('Partner', 'referrals', (t) =>
       args: {
         programId: t.arg.id({ description: 'Only referrals into this program.' }),
         status: t.arg({ type: ReferralStatusEnum, description: 'Only referrals in this status.' }),
+        metadata: t.arg({ type: 'JSON', description: METADATA_FILTER_DESCRIPTION }),
       },
       query: (args, ctx) => {
         const programId = filterId(args.programId, 'Program');
@@ -77,6 +90,7 @@ builder.prismaObjectField('Partner', 'referrals', (t) =>
             ...partnerFilter(ctx),
             ...(programId ? { programId } : {}),
             ...(args.status ? { status: args.status } : {}),
+            ...metadataWhere(args.metadata, 'metadata'),
           },
           orderBy: { id: 'desc' },
           ...cursorGuard(args),
@@ -84,5 +98,19 @@ builder.prismaObjectField('Partner', 'referrals', (t) =>
       },
     },
     ReferralConnection,
+  ),
+);
+
+builder.prismaObjectField('Referral', 'rewards', (t) =>
+  t.relatedConnection(
+    'rewards',
+    {
+      cursor: 'id',
+      description:
+        'The rewards earned for this referred person over all their conversions (both recipients, clawbacks of refunds included), newest first. A PARTNER credential sees its own partner’s only.',
+      totalCount: true,
+      query: (args, ctx) => ({ where: partnerFilter(ctx), orderBy: { id: 'desc' }, ...cursorGuard(args) }),
+    },
+    RewardConnection,
   ),
 );

@@ -128,6 +128,7 @@ export async function draftRewards(
       programId: program.id,
       partnerId: args.partnerId,
       conversionId: conversion.id,
+      referralId: referral.id,
       ruleId: draft.ruleId,
       ruleLineageId: draft.ruleLineageId,
       recipient: draft.recipient,
@@ -153,12 +154,12 @@ export async function draftRewards(
 export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], actor: string): SqlFragment {
   if (rewards.length === 0) return sql.empty;
   const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
-  const { programId, partnerId, conversionId, approveAfter, createdAt } = rewards[0]!;
+  const { programId, partnerId, conversionId, referralId, approveAfter, createdAt } = rewards[0]!;
   return sql`
     created_rewards AS (
-      INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "ruleId", "ruleLineageId",
+      INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "referralId", "ruleId", "ruleLineageId",
                             "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")
-      SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid,
+      SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid, ${referralId}::uuid,
              r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
              ${approveAfter}::timestamptz, ${createdAt}::timestamptz, ${createdAt}::timestamptz
         FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
