@@ -9,6 +9,7 @@ import '../modules/auth/api-key.graphql.js';
 import '../modules/auth/token.graphql.js';
 import '../modules/program/program.graphql.js';
 import '../modules/program/reward-rule.graphql.js';
+import '../modules/program/rule-override.graphql.js';
 import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
 import '../modules/link/link.graphql.js';

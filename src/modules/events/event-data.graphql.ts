@@ -254,7 +254,7 @@ const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').impl
 
 const EnrollmentEventData = builder.objectRef<EnrollmentData>('EnrollmentEventData').implement({
   description:
-    '`enrollment.applied`, `enrollment.status_changed`: the enrollment as it is now; `from` is null for a new enrollment.',
+    '`enrollment.applied`, `enrollment.status_changed`, `enrollment.overrides_changed`: the enrollment as it is now; `from` is null for a new enrollment (for overrides, `from` and `to` are both its status).',
   fields: (t) => ({
     enrollment: t.prismaField({
       type: EnrollmentRef,
@@ -401,7 +401,8 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return partnerId ? { kind: 'PartnerEventData', partnerId, changedFields } : null;
     }
     case 'enrollment.applied':
-    case 'enrollment.status_changed': {
+    case 'enrollment.status_changed':
+    case 'enrollment.overrides_changed': {
       const enrollmentId = await visible(ctx, 'Enrollment', p.enrollmentId);
       return enrollmentId
         ? {

@@ -18,6 +18,7 @@ export type EventType =
   | 'partner.status_changed'
   | 'enrollment.applied'
   | 'enrollment.status_changed'
+  | 'enrollment.overrides_changed'
   | 'link.created'
   | 'link.updated'
   | 'link.disabled'

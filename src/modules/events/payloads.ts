@@ -35,6 +35,7 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'partner.status_changed': { typename: 'Partner', field: 'partnerId' },
   'enrollment.applied': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
+  'enrollment.overrides_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'link.created': { typename: 'ReferralLink', field: 'linkId' },
   'link.updated': { typename: 'ReferralLink', field: 'linkId' },
   'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
@@ -176,6 +177,19 @@ export function enrollmentStatusChanged(
     programId: enrollment.programId,
     partnerId: enrollment.partnerId,
     payload: { ...enrollmentFacts(enrollment), from, to },
+  };
+}
+
+/** `enrollment.overrides_changed`: the enrollment's rule overrides were replaced (`overrides`: how many it has now). */
+export function enrollmentOverridesChanged(
+  enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId' | 'status'>,
+  overrides: number,
+): NewEvent {
+  return {
+    type: 'enrollment.overrides_changed',
+    programId: enrollment.programId,
+    partnerId: enrollment.partnerId,
+    payload: { ...enrollmentFacts(enrollment), from: enrollment.status, to: enrollment.status, overrides },
   };
 }
 

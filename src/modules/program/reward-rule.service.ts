@@ -63,7 +63,7 @@ const NO_TERMS: Terms = {
 const TERM_KEYS = Object.keys(NO_TERMS) as (keyof Terms)[];
 
 /** A money input as minor units, with every bad part recorded on `v`; null when it is invalid. */
-function parseMoney(
+export function parseMoney(
   v: Validator,
   money: MoneyInput,
   path: string[],

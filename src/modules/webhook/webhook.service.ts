@@ -19,6 +19,7 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
   'enrollment.applied': 'A partner applied to a program: a PENDING enrollment awaits approval.',
   'enrollment.status_changed': 'An enrollment was approved or rejected (or created APPROVED: from null).',
+  'enrollment.overrides_changed': 'An enrollment’s reward rule overrides were replaced (setEnrollmentOverrides).',
   'link.created': 'A referral link was created (a partner’s default link on approval, or an extra one).',
   'link.updated': 'A referral link moved to another program or got another destination.',
   'link.disabled': 'A referral link was disabled: it no longer tracks.',
