@@ -384,7 +384,7 @@ describe('enrollPartner with answers', () => {
     [
       'an object',
       { website: { url: 'x' } },
-      [['website', 'The answer to "Your website" must be a string; got a object.']],
+      [['website', 'The answer to "Your website" must be a string; got an object.']],
     ],
     [
       'an answer over 2000 characters',

@@ -27,6 +27,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** "an array", "an object", "a number", … for messages. */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /**
  * The questions as stored: keys as given (they must match QUESTION_KEY_PATTERN, each once),
  * labels trimmed (1–QUESTION_LABEL_MAX), `required` false unless true. Problems go to `v`, each
@@ -98,7 +104,7 @@ export function checkAnswers(
     v.check(
       false,
       field,
-      `answers must be a JSON object of { questionKey: "answer" } such as {"website": "https://example.com"}; got ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}.`,
+      `answers must be a JSON object of { questionKey: "answer" } such as {"website": "https://example.com"}; got ${kindOf(value)}.`,
     );
     return null;
   }
@@ -130,11 +136,7 @@ export function checkAnswers(
     const raw = Object.hasOwn(given, question.key) ? given[question.key] : undefined;
     const at = [...field, question.key];
     if (raw !== undefined && raw !== null && typeof raw !== 'string') {
-      v.check(
-        false,
-        at,
-        `The answer to "${question.label}" must be a string; got ${Array.isArray(raw) ? 'an array' : `a ${typeof raw}`}.`,
-      );
+      v.check(false, at, `The answer to "${question.label}" must be a string; got ${kindOf(raw)}.`);
       continue;
     }
     const text = raw?.trim() ?? '';
