@@ -167,16 +167,18 @@ export function enrollmentCreated(enrollment: Enrollment): NewEvent {
   };
 }
 
+/** `reason`: why it was REJECTED (`rejectionReason`), null without one and for an approval. */
 export function enrollmentStatusChanged(
   enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>,
   from: EnrollmentStatus,
   to: EnrollmentStatus,
+  reason: string | null = null,
 ): NewEvent {
   return {
     type: 'enrollment.status_changed',
     programId: enrollment.programId,
     partnerId: enrollment.partnerId,
-    payload: { ...enrollmentFacts(enrollment), from, to },
+    payload: { ...enrollmentFacts(enrollment), from, to, reason },
   };
 }
 

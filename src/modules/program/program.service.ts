@@ -1,5 +1,6 @@
 import type { Prisma, PrismaClient, Program } from '../../generated/prisma/client.js';
 import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
+import { type ApplicationQuestion, checkApplicationQuestions, storedQuestions } from '../../domain/application.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
@@ -41,6 +42,14 @@ export interface CreateProgramInput {
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   minimumPayout?: { amount: string; currency: string } | null;
+  applicationQuestions?: readonly ApplicationQuestionInput[] | null;
+}
+
+/** A question partners answer when they apply (`required` defaults to false). */
+export interface ApplicationQuestionInput {
+  key: string;
+  label: string;
+  required?: boolean | null;
 }
 
 /**
@@ -59,6 +68,8 @@ export interface UpdateProgramInput {
   allowedDestinationHosts?: readonly string[] | null;
   /** null clears it. */
   minimumPayout?: { amount: string; currency: string } | null;
+  /** Replaces the questions; null (like []) removes them. */
+  applicationQuestions?: readonly ApplicationQuestionInput[] | null;
 }
 
 const field = (name: string): string[] => ['input', name];
@@ -154,6 +165,9 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
     ? checkAllowedHosts(v, input.allowedDestinationHosts)
     : [];
   const minimumPayout = input.minimumPayout ? checkMinimumPayout(v, input.minimumPayout) : null;
+  const applicationQuestions: ApplicationQuestion[] = input.applicationQuestions
+    ? checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'))
+    : [];
   v.throwIfAny();
 
   return inTransaction(db, async (tx) => {
@@ -171,6 +185,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         destinationUrl,
         allowedDestinationHosts,
         ...minimumPayout,
+        applicationQuestions: applicationQuestions as unknown as Prisma.InputJsonValue,
       },
     });
     await appendEvent(tx, tenant, programCreated(program));
@@ -228,6 +243,13 @@ export async function updateProgram(
     data.minimumPayoutAmount = minimum?.minimumPayoutAmount ?? null;
     data.minimumPayoutCurrency = minimum?.minimumPayoutCurrency ?? null;
   }
+  if (input.applicationQuestions !== undefined) {
+    const questions =
+      input.applicationQuestions === null
+        ? []
+        : checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'));
+    data.applicationQuestions = questions as unknown as Prisma.InputJsonValue;
+  }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
   for (let attempt = 0; ; attempt++) {
@@ -279,10 +301,16 @@ function changedKeys(
   data: Prisma.ProgramUpdateManyMutationInput,
   status: ProgramStatus | undefined,
 ): string[] {
-  const same = (a: unknown, b: unknown) =>
-    Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
+  // Lists compare item by item; the questions as { key, label, required } in order (jsonb
+  // reorders the keys of the stored objects, so both sides are read through storedQuestions).
+  const same = (key: string, a: unknown, b: unknown) =>
+    key === 'applicationQuestions'
+      ? JSON.stringify(storedQuestions(a)) === JSON.stringify(storedQuestions(b))
+      : Array.isArray(a) && Array.isArray(b)
+        ? a.length === b.length && a.every((x, i) => x === b[i])
+        : a === b;
   const changed = Object.entries(data)
-    .filter(([key, value]) => !same(program[key as keyof Program], value))
+    .filter(([key, value]) => !same(key, program[key as keyof Program], value))
     // The two columns of a minimum payout are one field of the API.
     .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key))
     .filter((key, i, all) => all.indexOf(key) === i);
