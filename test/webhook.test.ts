@@ -361,6 +361,7 @@ describe('validation', () => {
       'partner.status_changed',
       'enrollment.applied',
       'enrollment.status_changed',
+      'enrollment.overrides_changed',
       'link.created',
       'link.updated',
       'link.disabled',
