@@ -60,6 +60,7 @@ function run(
     referralCreatedAt: over.referralCreatedAt ?? T0,
     rules,
     overrides: over.overrides ?? [],
+    tier: over.tier ?? null,
     prior: over.prior ?? new Map(),
   });
 }
@@ -84,6 +85,14 @@ describe('reward engine', () => {
         amount: 2500n,
         currency: 'EUR',
         capped: false,
+        explanation: {
+          ruleVersion: 1,
+          source: 'RULE',
+          base: null,
+          basisPoints: null,
+          capped: false,
+          text: '25.00 EUR per purchase (rule v1)',
+        },
       },
     ]);
   });
@@ -398,5 +407,116 @@ describe('reward engine: currencies', () => {
         overrides: [{ ruleLineageId: off.lineageId, disabled: true, fixedAmount: null, percentageBasisPoints: null }],
       }).skipped[0]!.message,
     ).toBe('The partner’s enrollment has an override that disables this rule.');
+  });
+});
+
+describe('reward engine: explanations', () => {
+  const off = (r: EngineRule) => ({
+    ruleLineageId: r.lineageId,
+    disabled: true,
+    fixedAmount: null,
+    percentageBasisPoints: null,
+  });
+  const bp = (r: EngineRule, percentageBasisPoints: number) => ({
+    ruleLineageId: r.lineageId,
+    disabled: false,
+    fixedAmount: null,
+    percentageBasisPoints,
+  });
+  const fixed = (r: EngineRule, fixedAmount: bigint) => ({
+    ruleLineageId: r.lineageId,
+    disabled: false,
+    fixedAmount,
+    percentageBasisPoints: null,
+  });
+
+  it('a FIXED rule: its amount per conversion of its trigger, and the rule version', () => {
+    const r = rule({ version: 2, fixedAmount: 1000n });
+    expect(run([r]).rewards[0]!.explanation).toEqual({
+      ruleVersion: 2,
+      source: 'RULE',
+      base: null,
+      basisPoints: null,
+      capped: false,
+      text: '10.00 USD per purchase (rule v2)',
+    });
+    const signup = rule({ trigger: 'SIGNUP', fixedAmount: 500n, fixedCurrency: 'EUR' });
+    expect(run([signup], { type: 'SIGNUP', amount: null, currency: null }).rewards[0]!.explanation.text).toBe(
+      '5.00 EUR per signup (rule v1)',
+    );
+    const subscription = rule({ trigger: 'SUBSCRIPTION', fixedAmount: 300n });
+    expect(run([subscription], { type: 'SUBSCRIPTION' }).rewards[0]!.explanation.text).toBe(
+      '3.00 USD per subscription payment (rule v1)',
+    );
+  });
+
+  it('a PERCENTAGE rule: the rate, the amount it was taken of, and the result', () => {
+    const r = pct(1250);
+    expect(run([r], { amount: 4900n }).rewards[0]!.explanation).toEqual({
+      ruleVersion: 1,
+      source: 'RULE',
+      base: { amount: 4900n, currency: 'USD' },
+      basisPoints: 1250,
+      capped: false,
+      text: '12.5 % of 49.00 USD (rule v1) = 6.13 USD',
+    });
+    expect(run([pct(1)], { amount: 1_000_000n, currency: 'JPY' }).rewards[0]!.explanation.text).toBe(
+      '0.01 % of 1000000 JPY (rule v1) = 100 JPY',
+    );
+  });
+
+  it('a capped reward says what it was cut to and the cap', () => {
+    const r = pct(2000, { capAmount: 5000n, capCurrency: 'USD' });
+    const { explanation } = run([r], { amount: 4900n, prior: prior(r, 4, { USD: 4500n }) }).rewards[0]!;
+    expect(explanation).toMatchObject({ capped: true, basisPoints: 2000, base: { amount: 4900n, currency: 'USD' } });
+    expect(explanation.text).toBe(
+      '20 % of 49.00 USD (rule v1) = 9.80 USD, capped to 5.00 USD: the rule pays at most 50.00 USD per referred customer',
+    );
+    const f = rule({ fixedAmount: 1000n, capAmount: 2500n, capCurrency: 'USD' });
+    expect(run([f], { prior: prior(f, 2, { USD: 2000n }) }).rewards[0]!.explanation.text).toBe(
+      '10.00 USD per purchase (rule v1), capped to 5.00 USD: the rule pays at most 25.00 USD per referred customer',
+    );
+  });
+
+  it('an enrollment override: source OVERRIDE, "personal rate"', () => {
+    const f = rule({ fixedAmount: 1000n });
+    const p = pct(1000);
+    const { rewards } = run([f, p], { amount: 4900n, overrides: [fixed(f, 1500n), bp(p, 3000)] });
+    expect(rewards.map((w) => [w.explanation.source, w.explanation.text])).toEqual([
+      ['OVERRIDE', '15.00 USD per purchase (personal rate)'],
+      ['OVERRIDE', '30 % of 49.00 USD (personal rate) = 14.70 USD'],
+    ]);
+  });
+
+  it('a tier override: source TIER, named after the tier; the enrollment’s own override wins over it', () => {
+    const f = rule({ fixedAmount: 1000n });
+    const p = pct(1000);
+    const tier = { name: 'Gold', overrides: [fixed(f, 2000n), bp(p, 2000)] };
+    const withTier = run([f, p], { amount: 4900n, tier });
+    expect(withTier.rewards.map((w) => [w.amount, w.explanation.source, w.explanation.text])).toEqual([
+      [2000n, 'TIER', '20.00 USD per purchase (Gold tier)'],
+      [980n, 'TIER', '20 % of 49.00 USD (Gold tier) = 9.80 USD'],
+    ]);
+    const both = run([f, p], { amount: 4900n, tier, overrides: [bp(p, 500)] });
+    expect(both.rewards.map((w) => [w.amount, w.explanation.source])).toEqual([
+      [2000n, 'TIER'],
+      [245n, 'OVERRIDE'],
+    ]);
+    // A tier without an override of a rule leaves it to the rule.
+    expect(run([f], { tier: { name: 'Silver', overrides: [] } }).rewards[0]!.explanation.source).toBe('RULE');
+  });
+
+  it('a tier that disables a rule: DISABLED_BY_TIER with the tier’s name; an enrollment’s amount still pays', () => {
+    const f = rule({ fixedAmount: 1000n });
+    const tier = { name: 'Bronze', overrides: [off(f)] };
+    const skipped = run([f], { tier }).skipped;
+    expect(skipped).toEqual([
+      { ruleId: f.id, reason: 'DISABLED_BY_TIER', message: 'The partner’s tier (Bronze) disables this rule.' },
+    ]);
+    expect(run([f], { tier, overrides: [fixed(f, 700n)] }).rewards.map((w) => w.amount)).toEqual([700n]);
+    // And the other way round: the enrollment disables what the tier pays more for.
+    expect(
+      run([f], { tier: { name: 'Gold', overrides: [fixed(f, 5000n)] }, overrides: [off(f)] }).skipped.map(code),
+    ).toEqual([{ ruleId: f.id, reason: 'DISABLED_BY_OVERRIDE' }]);
   });
 });

@@ -6,6 +6,7 @@ import type {
   RewardTrigger,
 } from '../../generated/prisma/enums.js';
 import { divideHalfUp, formatMinor, isCurrency } from '../../lib/money.js';
+import { effectiveTerms, type TermsSource } from './precedence.js';
 
 // The reward engine: which rewards one accepted conversion earns under a program's rules.
 // Pure — no database, no clock: everything it decides on is in its arguments, so every rule
@@ -40,7 +41,7 @@ export interface EngineRule {
   supersededAt: Date | null;
 }
 
-/** A per-enrollment override of a rule lineage (RewardRuleOverride). */
+/** An override of a rule lineage by the enrollment or by its tier (RewardRuleOverride). */
 export interface EngineOverride {
   ruleLineageId: string;
   /** The rule does not apply to this enrollment. */
@@ -79,6 +80,8 @@ export interface EngineInput {
   rules: readonly EngineRule[];
   /** The enrollment's overrides, at most one per lineage. */
   overrides: readonly EngineOverride[];
+  /** The partner's tier in the program, with its overrides (at most one per lineage); none: null/absent. */
+  tier?: { name: string; overrides: readonly EngineOverride[] } | null;
   /** Keyed by priorKey(lineageId, recipient); absent = nothing earned yet. */
   prior: ReadonlyMap<string, PriorRewards>;
 }
@@ -94,6 +97,41 @@ export interface RewardDraft {
   currency: string;
   /** True when `capPerReferral` reduced it to what was left of the cap. */
   capped: boolean;
+  /** Why the amount is what it is (stored with the reward: `Reward.explanation`). */
+  explanation: RewardExplanation;
+}
+
+/**
+ * Why a reward's amount is what it is: the rule version, where its terms came from (the rule, the
+ * partner's tier, or their enrollment's override: precedence.ts), the amount a percentage was
+ * taken of and the rate, whether the cap per referred customer cut it, and all of it in one
+ * sentence a partner understands ("20 % of 49.00 USD (Gold tier) = 9.80 USD").
+ */
+export type RewardExplanation = {
+  ruleVersion: number;
+  source: TermsSource;
+  /** PERCENTAGE: the conversion amount the rate was applied to; FIXED: null. */
+  base: { amount: bigint; currency: string } | null;
+  /** PERCENTAGE: the rate applied (100 = 1 %); FIXED: null. */
+  basisPoints: number | null;
+  capped: boolean;
+  text: string;
+};
+
+const TRIGGER_NOUNS: Readonly<Record<RewardTrigger, string>> = {
+  SIGNUP: 'signup',
+  PURCHASE: 'purchase',
+  SUBSCRIPTION: 'subscription payment',
+};
+
+/** 2000 → "20 %", 1250 → "12.5 %", 1 → "0.01 %". */
+export const percent = (basisPoints: number) => `${(basisPoints / 100).toFixed(2).replace(/\.?0+$/, '')} %`;
+
+/** Where the terms came from, as the text says it. */
+function sourceLabel(source: TermsSource, rule: EngineRule, tierName: string | null): string {
+  if (source === 'TIER') return `${tierName ?? 'partner'} tier`;
+  if (source === 'OVERRIDE') return 'personal rate';
+  return `rule v${rule.version}`;
 }
 
 /**
@@ -106,6 +144,7 @@ export type SkipReason =
   | 'SUPERSEDED'
   | 'DUPLICATE_LINEAGE'
   | 'DISABLED_BY_OVERRIDE'
+  | 'DISABLED_BY_TIER'
   | 'DURATION_ENDED'
   | 'MAX_REWARDS_REACHED'
   | 'NO_CONVERSION_AMOUNT'
@@ -131,7 +170,8 @@ export interface EngineResult {
 /**
  * The rewards a conversion earns:
  * - every current (not superseded), non-archived rule whose trigger is the conversion's type;
- * - an override of the rule's lineage may disable it or replace its fixed amount / basis points;
+ * - an override of the rule's lineage — the enrollment's, else the partner's tier's (precedence.ts)
+ *   — may disable it or replace its fixed amount / basis points;
  * - `durationDays`: only conversions that occurred within that many days of the referral's
  *   creation (inclusive);
  * - `maxRewardsPerReferral`: only while the referral has fewer rewards of that lineage and
@@ -147,11 +187,14 @@ export interface EngineResult {
  *   CAP_CURRENCY_MISMATCH — rather than paid uncapped. A FIXED rule's cap is in its amount's
  *   currency (rule validation), so it always applies;
  * - a reward of zero is not created.
- * Every rule that produces nothing is in `skipped`, with its reason and a sentence for people.
+ * Every rule that produces nothing is in `skipped`, with its reason and a sentence for people;
+ * every reward carries its explanation.
  */
 export function evaluateRewards(input: EngineInput): EngineResult {
   const { conversion } = input;
   const overrides = new Map(input.overrides.map((o) => [o.ruleLineageId, o]));
+  const tierOverrides = new Map((input.tier?.overrides ?? []).map((o) => [o.ruleLineageId, o]));
+  const tierName = input.tier?.name ?? null;
   const result: EngineResult = { rewards: [], skipped: [] };
   const skip = (rule: EngineRule, reason: SkipReason, message: string) =>
     result.skipped.push({ ruleId: rule.id, reason, message });
@@ -180,9 +223,13 @@ export function evaluateRewards(input: EngineInput): EngineResult {
       skip(rule, 'DUPLICATE_LINEAGE', `A newer version of the rule than ${rule.version} applies instead.`);
       continue;
     }
-    const override = overrides.get(rule.lineageId);
-    if (override?.disabled) {
+    const terms = effectiveTerms(rule, tierOverrides.get(rule.lineageId), overrides.get(rule.lineageId));
+    if (terms.disabled && terms.source === 'OVERRIDE') {
       skip(rule, 'DISABLED_BY_OVERRIDE', 'The partner’s enrollment has an override that disables this rule.');
+      continue;
+    }
+    if (terms.disabled) {
+      skip(rule, 'DISABLED_BY_TIER', `The partner’s tier (${tierName}) disables this rule.`);
       continue;
     }
     if (rule.durationDays !== null) {
@@ -209,8 +256,9 @@ export function evaluateRewards(input: EngineInput): EngineResult {
 
     let amount: bigint;
     let currency: string;
+    let basisPoints: number | null = null;
     if (rule.amountType === 'FIXED') {
-      amount = override?.fixedAmount ?? rule.fixedAmount ?? 0n;
+      amount = terms.fixedAmount ?? 0n;
       currency = rule.fixedCurrency ?? '';
     } else {
       if (conversion.amount === null || conversion.currency === null) {
@@ -221,10 +269,11 @@ export function evaluateRewards(input: EngineInput): EngineResult {
         );
         continue;
       }
-      const basisPoints = BigInt(override?.percentageBasisPoints ?? rule.percentageBasisPoints ?? 0);
-      amount = divideHalfUp(conversion.amount * basisPoints, 10_000n);
+      basisPoints = terms.percentageBasisPoints ?? 0;
+      amount = divideHalfUp(conversion.amount * BigInt(basisPoints), 10_000n);
       currency = conversion.currency;
     }
+    const uncapped = amount;
 
     let capped = false;
     if (rule.capAmount !== null && rule.capCurrency !== currency) {
@@ -259,6 +308,14 @@ export function evaluateRewards(input: EngineInput): EngineResult {
       );
       continue;
     }
+    const label = sourceLabel(terms.source, rule, tierName);
+    const base = basisPoints !== null ? { amount: conversion.amount!, currency } : null;
+    let text = base
+      ? `${percent(basisPoints!)} of ${show(base.amount, currency)} (${label}) = ${show(uncapped, currency)}`
+      : `${show(uncapped, currency)} per ${TRIGGER_NOUNS[rule.trigger]} (${label})`;
+    if (capped) {
+      text += `, capped to ${show(amount, currency)}: the rule pays at most ${show(rule.capAmount!, currency)} per referred customer`;
+    }
     result.rewards.push({
       ruleId: rule.id,
       ruleLineageId: rule.lineageId,
@@ -268,6 +325,7 @@ export function evaluateRewards(input: EngineInput): EngineResult {
       amount,
       currency,
       capped,
+      explanation: { ruleVersion: rule.version, source: terms.source, base, basisPoints, capped, text },
     });
   }
   return result;
