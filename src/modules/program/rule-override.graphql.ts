@@ -8,8 +8,8 @@ import { MAX_OVERRIDES, setEnrollmentOverrides } from './rule-override.service.j
 export const RuleOverrideRef = builder.prismaObject('RewardRuleOverride', {
   name: 'RuleOverride',
   description:
-    'How one reward rule pays one partner instead of its own terms: not at all (`disabled`), another fixed amount, or another percentage. ' +
-    'Precedence, highest first: an enrollment’s override, the partner’s tier, the rule.',
+    'How one reward rule pays one partner (an enrollment’s override) or the partners of a tier (a tier’s override) instead of its own terms: not at all (`disabled`), another fixed amount, or another percentage. ' +
+    'Precedence, highest first: an enrollment’s override, the partner’s tier’s, the rule.',
   fields: (t) => ({
     rule: t.relation('rule', {
       description:
@@ -40,16 +40,32 @@ builder.prismaObjectField(EnrollmentRef, 'overrides', (t) =>
   }),
 );
 
-const RuleOverrideInput = builder.inputType('RuleOverrideInput', {
+export const RuleOverrideInput = builder.inputType('RuleOverrideInput', {
   description:
     'One override: the rule, and exactly one of `disabled: true`, `fixedAmount` (FIXED rules, in the rule’s currency) or `percentageBasisPoints` (PERCENTAGE rules, 1–10 000).',
   fields: (t) => ({
-    ruleId: t.id({ required: true, description: 'Any version of a rule of the enrollment’s program.' }),
+    ruleId: t.id({ required: true, description: 'Any version of a rule of the enrollment’s (or tier’s) program.' }),
     disabled: t.boolean({ description: 'True: the rule pays this partner nothing.' }),
     fixedAmount: t.field({ type: MoneyInputRef, description: 'For a FIXED rule: the amount to pay instead.' }),
     percentageBasisPoints: t.int({ description: 'For a PERCENTAGE rule: the rate to pay instead (100 = 1 %).' }),
   }),
 });
+
+/** RuleOverrideInput values as the services take them (a malformed or other-type rule id: null, NOT_FOUND). */
+export const overrideInputs = (
+  overrides: ReadonlyArray<{
+    ruleId: string | number;
+    disabled?: boolean | null;
+    fixedAmount?: { amount: string; currency: string } | null;
+    percentageBasisPoints?: number | null;
+  }>,
+) =>
+  overrides.map((o) => ({
+    ruleId: rowIdFrom(String(o.ruleId), 'RewardRule'),
+    disabled: o.disabled,
+    fixedAmount: o.fixedAmount,
+    percentageBasisPoints: o.percentageBasisPoints,
+  }));
 
 const SetEnrollmentOverridesInput = builder.inputType('SetEnrollmentOverridesInput', {
   fields: (t) => ({
@@ -92,12 +108,7 @@ builder.mutationField('setEnrollmentOverrides', (t) =>
       withUserErrors(ctx, async () => {
         const enrollment = await setEnrollmentOverrides(ctx.db.prisma, tenantOf(ctx), {
           enrollmentId: rowIdFrom(String(input.enrollmentId), 'Enrollment'),
-          overrides: input.overrides.map((o) => ({
-            ruleId: rowIdFrom(String(o.ruleId), 'RewardRule'),
-            disabled: o.disabled,
-            fixedAmount: o.fixedAmount,
-            percentageBasisPoints: o.percentageBasisPoints,
-          })),
+          overrides: overrideInputs(input.overrides),
         });
         return { enrollmentId: enrollment.id };
       }),
