@@ -15,6 +15,7 @@ import {
 import { prismaSql } from '../../lib/sql.js';
 import { lockLedgers } from '../ledger/ledger-lock.js';
 import { planRefund, type RefundPlan } from './refund-plan.js';
+import { refundShareExplanation } from '../reward/explanation.js';
 
 // refundConversion: a REFUND conversion and what it does to the refunded conversion's rewards.
 // The rules (pro rata, cumulative rounding, unpaid vs paid rewards) are in ../payout/README.md;
@@ -153,7 +154,15 @@ async function refundLocked(
   const plan = planRefund({ total: original.amount, before, after: before + amount, rewards, now });
 
   // 4. Its writes: cancellations, negative rewards with their history, ledger entries.
-  const { cancellations, created } = await writeRefundPlan(tx, tenant, refund, rewards, plan, input.actor, now);
+  const { cancellations, created } = await writeRefundPlan(
+    tx,
+    tenant,
+    { ...refund, refundedOf: original.amount },
+    rewards,
+    plan,
+    input.actor,
+    now,
+  );
 
   // 5. Events last (they are numbered at commit: the tenant's event counter is the last lock taken).
   await appendEvents(tx, tenant, [
@@ -294,7 +303,7 @@ async function lockRewards(tx: Prisma.TransactionClient, tenant: Tenant, convers
 async function writeRefundPlan(
   tx: Prisma.TransactionClient,
   tenant: Tenant,
-  refund: Conversion,
+  refund: Conversion & { refundedOf: bigint },
   rewards: readonly Reward[],
   plan: RefundPlan,
   actor: string | null,
@@ -304,6 +313,12 @@ async function writeRefundPlan(
   const toCancel = plan.cancel.map((id) => byId.get(id)!);
   const negatives = plan.shares.map((share): Prisma.RewardCreateManyInput => {
     const source = byId.get(share.sourceRewardId)!;
+    // "Refund of 20.00 USD of 50.00 USD paid: −2.00 USD of the 5.00 USD reward" (none when the reward has none).
+    const explanation = refundShareExplanation(
+      source,
+      { amount: refund.amount!, currency: refund.currency!, of: refund.refundedOf },
+      share.amount,
+    );
     return {
       ...tenant,
       programId: source.programId,
@@ -319,6 +334,7 @@ async function writeRefundPlan(
       currency: source.currency,
       sourceRewardId: source.id,
       approveAfter: share.approveAfter,
+      ...(explanation ? { explanation } : {}),
       createdAt: now,
       updatedAt: now,
     };

@@ -1,5 +1,5 @@
 import type { Reward } from '../../generated/prisma/client.js';
-import type { ConversionType, RewardRecipient } from '../../generated/prisma/enums.js';
+import type { ConversionType, RewardRecipient, TierMetric } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { sql, type SqlFragment, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
@@ -12,6 +12,7 @@ import {
   type PriorRewards,
   type SkippedRule,
 } from './engine.js';
+import { storedExplanation } from './explanation.js';
 
 const DAY_MS = 86_400_000;
 
@@ -37,17 +38,48 @@ export interface DraftRewardsArgs {
   now: Date;
 }
 
-/** A rule of the program with the enrollment's override of it, as `rulesQuery` selects them. */
-export type RuleRow = EngineRule & {
-  overrideDisabled: boolean | null;
-  overrideFixedAmount: bigint | string | null;
-  overrideBasisPoints: number | null;
-};
+/** The enrollment's tier facts, as `rulesQuery` selects them on every row. */
+export interface TierColumns {
+  /** The metric of the program's tiers; null: the program has no tiers. */
+  tierMetric: TierMetric | null;
+  /** The program's currency when it has tiers (REVENUE thresholds are in its whole units). */
+  tierCurrency: string | null;
+  /** The enrollment's current tier, and its name (for the rewards' explanations). */
+  tierId: string | null;
+  tierName: string | null;
+}
+
+/** A rule of the program with the enrollment's and its tier's overrides of it, as `rulesQuery` selects them. */
+export type RuleRow = EngineRule &
+  TierColumns & {
+    overrideDisabled: boolean | null;
+    overrideFixedAmount: bigint | string | null;
+    overrideBasisPoints: number | null;
+    tierOverrideDisabled: boolean | null;
+    tierOverrideFixedAmount: bigint | string | null;
+    tierOverrideBasisPoints: number | null;
+  };
+
+/** What a conversion needs to know of tiers: from any row of rulesQuery (each carries them). */
+export type TierFacts = TierColumns;
+
+/** The tier facts of rulesQuery's rows (there is always one row, with NULL rule columns when no rule applies). */
+export function tierFactsOf(rows: ReadonlyArray<Partial<TierColumns>>): TierFacts {
+  const row = rows[0];
+  return {
+    tierMetric: row?.tierMetric ?? null,
+    tierCurrency: row?.tierCurrency ?? null,
+    tierId: row?.tierId ?? null,
+    tierName: row?.tierName ?? null,
+  };
+}
 
 /**
  * The live rules of `programId` for a conversion of `trigger`, each with `enrollmentId`'s override
- * of it: a SELECT (columns: RuleRow) to splice into a statement of the caller's (recordConversion
- * loads them in the statement that writes the referral). Not ordered: see draftRewards.
+ * of it and its current tier's: a SELECT (columns: RuleRow) to splice into a statement of the
+ * caller's (recordConversion loads them in the statement that writes the referral). At least one
+ * row: without rules, one whose rule columns are NULL, so that the tier facts (TierColumns, the
+ * same on every row) always arrive. Not ordered: see draftRewards.
  */
 export function rulesQuery(
   tenant: Tenant,
@@ -56,19 +88,39 @@ export function rulesQuery(
   enrollmentId: string,
 ): SqlFragment {
   return sql`
+    SELECT f.*, rule.*
+      FROM (
+        SELECT m."metric" AS "tierMetric", m."currency" AS "tierCurrency", t."id" AS "tierId", t."name" AS "tierName"
+          FROM (SELECT 1) AS one
+          LEFT JOIN LATERAL (
+            SELECT x."metric"::text AS "metric", g."currency" FROM "Tier" x JOIN "Program" g ON g."id" = x."programId"
+             WHERE x."programId" = ${programId}::uuid AND x."workspaceId" = ${tenant.workspaceId}::uuid AND x."mode" = ${tenant.mode}::"Mode"
+             LIMIT 1
+          ) AS m ON true
+          LEFT JOIN "Enrollment" e
+            ON e."id" = ${enrollmentId}::uuid AND e."workspaceId" = ${tenant.workspaceId}::uuid AND e."mode" = ${tenant.mode}::"Mode"
+          LEFT JOIN "Tier" t ON t."id" = e."tierId" AND t."workspaceId" = e."workspaceId" AND t."mode" = e."mode"
+      ) AS f
+      LEFT JOIN LATERAL (
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
            r."archivedAt", r."supersededAt",
            o."disabled" AS "overrideDisabled", o."fixedAmount" AS "overrideFixedAmount",
-           o."percentageBasisPoints" AS "overrideBasisPoints"
+           o."percentageBasisPoints" AS "overrideBasisPoints",
+           tov."disabled" AS "tierOverrideDisabled", tov."fixedAmount" AS "tierOverrideFixedAmount",
+           tov."percentageBasisPoints" AS "tierOverrideBasisPoints"
       FROM "RewardRule" r
       LEFT JOIN "RewardRuleOverride" o
         ON o."ruleLineageId" = r."lineageId" AND o."enrollmentId" = ${enrollmentId}::uuid
        AND o."workspaceId" = r."workspaceId" AND o."mode" = r."mode"
+      LEFT JOIN "RewardRuleOverride" tov
+        ON tov."ruleLineageId" = r."lineageId" AND tov."tierId" = f."tierId"
+       AND tov."workspaceId" = r."workspaceId" AND tov."mode" = r."mode"
      WHERE r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
        AND r."programId" = ${programId}::uuid AND r."trigger"::text = ${trigger}
-       AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL`;
+       AND r."supersededAt" IS NULL AND r."archivedAt" IS NULL
+      ) AS rule ON true`;
 }
 
 /** What draftRewards decided: the rewards to write, and the rules that produced none, with why. */
@@ -108,6 +160,15 @@ export async function draftRewards(
       fixedAmount: toBigInt(row.overrideFixedAmount),
       percentageBasisPoints: row.overrideBasisPoints,
     }));
+  const { tierName } = sorted[0]!;
+  const tierOverrides: EngineOverride[] = sorted
+    .filter((row) => row.tierOverrideDisabled !== null)
+    .map((row) => ({
+      ruleLineageId: row.lineageId,
+      disabled: row.tierOverrideDisabled === true,
+      fixedAmount: toBigInt(row.tierOverrideFixedAmount),
+      percentageBasisPoints: row.tierOverrideBasisPoints,
+    }));
   const prior =
     referral.isNew || !needsPriorRewards(rules)
       ? new Map<string, PriorRewards>()
@@ -118,6 +179,7 @@ export async function draftRewards(
     referralCreatedAt: referral.createdAt,
     rules,
     overrides,
+    tier: tierName !== null ? { name: tierName, overrides: tierOverrides } : null,
     prior,
   });
   const approveAfter = new Date(args.now.getTime() + program.holdDays * DAY_MS);
@@ -139,6 +201,7 @@ export async function draftRewards(
       sourceRewardId: null,
       payoutId: null,
       approveAfter,
+      explanation: storedExplanation(draft.explanation),
       createdAt: args.now,
       updatedAt: args.now,
     }))
@@ -158,13 +221,14 @@ export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], ac
   return sql`
     created_rewards AS (
       INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "referralId", "ruleId", "ruleLineageId",
-                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")
+                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "explanation", "createdAt", "updatedAt")
       SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid, ${referralId}::uuid,
              r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
-             ${approveAfter}::timestamptz, ${createdAt}::timestamptz, ${createdAt}::timestamptz
+             ${approveAfter}::timestamptz, r.explanation::jsonb, ${createdAt}::timestamptz, ${createdAt}::timestamptz
         FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
-                    ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[])
-               AS r(id, "ruleId", "ruleLineageId", recipient, kind, amount, currency)
+                    ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[],
+                    ${rewards.map((reward) => (reward.explanation === null ? null : JSON.stringify(reward.explanation)))}::text[])
+               AS r(id, "ruleId", "ruleLineageId", recipient, kind, amount, currency, explanation)
       RETURNING "id"
     ),
     reward_history AS (
