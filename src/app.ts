@@ -16,6 +16,7 @@ import { EventDispatcher } from './modules/events/dispatcher.js';
 import { ExportMonitor } from './modules/export/export-monitor.js';
 import { RetentionJob } from './modules/events/retention.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
+import { TierJob } from './modules/tier/tier-job.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
 import { createAppPubSub } from './pubsub.js';
 import { SharedExecution } from './realtime/shared-execution.js';
@@ -31,6 +32,8 @@ export interface App {
   readonly yoga: ApiYoga;
   /** Approves rewards whose hold period ended; runs every APPROVAL_JOB_INTERVAL_MS once started. */
   readonly approvalJob: ApprovalJob;
+  /** Moves partners to the tier they reach (up and down); runs every TIER_JOB_INTERVAL_MS once started, `runOnce(now)` for tests. */
+  readonly tierJob: TierJob;
   /** Delivers committed outbox events to subscribers; `drain()` waits until all are published. */
   readonly dispatcher: EventDispatcher;
   /** Turns committed events into signed webhook deliveries and sends them; `runOnce(now)` for tests. */
@@ -72,6 +75,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const authenticator = new Authenticator(db, tokens, config.authCacheTtlMs);
   const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
+  const tierJob = new TierJob(db, { intervalMs: config.tierJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });
   const retention = new RetentionJob(db, {
     ...config.retention,
@@ -124,6 +128,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     services,
     yoga,
     approvalJob,
+    tierJob,
     dispatcher,
     webhooks,
     retention,
@@ -140,6 +145,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
           logger.info({ port, database: db.describe }, `refgraph listening on http://${host}:${port}${GRAPHQL_PATH}`);
           approvalJob.start();
+          tierJob.start();
           retention.start();
           resolve({ url: `http://${host}:${port}`, port });
         });
@@ -156,6 +162,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await yoga.dispose();
         await clicks.stop(); // every acknowledged click is written before the database closes
         await approvalJob.stop(); // a batch in progress commits before the database closes
+        await tierJob.stop(); // a program in progress commits before the database closes
         await webhooks.stop(); // attempts in flight are recorded before the database closes
         await retention.stop(); // a batch in progress commits before the database closes
         await sockets.stopRevocations();

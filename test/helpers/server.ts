@@ -35,12 +35,13 @@ export interface TestServer {
 /** The real server on a free port, on a fresh database of its own. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const testDb = await createTestDatabase();
-  // The approval and retention jobs stay idle unless a test asks for them (it can always call runOnce()).
+  // The approval, tier and retention jobs stay idle unless a test asks for them (it can always call runOnce()).
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     APPROVAL_JOB_INTERVAL_MS: '0',
+    TIER_JOB_INTERVAL_MS: '0',
     RETENTION_INTERVAL_SECONDS: '0',
     ...env,
   });

@@ -10,6 +10,7 @@ import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
 import { conversionRecorded, referralStatusChanged, rewardCreated } from '../events/payloads.js';
 import { draftRewards, insertRewardsCtes } from '../reward/create-rewards.js';
+import { raiseTier } from '../tier/evaluate.js';
 import { decideAttribution } from './attribution.js';
 import { loadFacts, type DecodedClick } from './attribution-facts.js';
 import { applyDecision, type Outcome } from './referral-writes.js';
@@ -340,6 +341,16 @@ async function recordInTransaction(
       RETURNING 1
     )
     SELECT count(*) FROM outcome`;
+  // The partner's tier, which a payment may raise (none of this in a program without tiers).
+  const tierEvents = rewardable
+    ? await raiseTier(tx, tenant, rewardable.tier, {
+        type: input.type,
+        programId: result.programId!,
+        partnerId: result.partnerId!,
+        convertedReferral: rewardable.referral.isNew || result.referralChange?.to === 'CONVERTED',
+        now,
+      })
+    : [];
   const row: Conversion = {
     id: conversionId,
     ...tenant,
@@ -374,6 +385,7 @@ async function recordInTransaction(
       row,
       rewards.map((r) => r.id),
     ),
+    ...tierEvents,
   ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }

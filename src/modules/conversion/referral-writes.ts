@@ -2,7 +2,7 @@ import type { ConversionType, ReferralStatus } from '../../generated/prisma/enum
 import type { Tenant } from '../../domain/tenant.js';
 import type { SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
-import { rulesQuery, type RuleRow } from '../reward/create-rewards.js';
+import { rulesQuery, tierFactsOf, type RuleRow, type TierFacts } from '../reward/create-rewards.js';
 import {
   checkReferral,
   type Decision,
@@ -41,6 +41,8 @@ export interface Outcome {
     program: { id: string; holdDays: number };
     /** The program's rules for this conversion, with the enrollment's overrides. */
     rules: RuleRow[];
+    /** The program's tiers and the enrollment's current one (tier/evaluate.ts raises it after the rewards). */
+    tier: TierFacts;
   };
   /** An existing referral whose status this conversion changed (a `referral.status_changed` event). */
   referralChange?: { from: ReferralStatus; to: ReferralStatus };
@@ -102,6 +104,7 @@ export async function applyDecision(
               referral: { id: createdId, createdAt: referralCreatedAt!, isNew: true },
               program: { id: touch.program.id, holdDays: touch.program.holdDays },
               rules: rulesOf(rows),
+              tier: tierFactsOf(rows),
             },
       };
     }
@@ -196,6 +199,7 @@ async function bindToExisting(
       referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
       program: { id: referral.program.id, holdDays: referral.program.holdDays },
       rules: rulesOf(rows),
+      tier: tierFactsOf(rows),
     },
   };
 }

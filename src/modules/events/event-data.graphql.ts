@@ -14,6 +14,7 @@ import type {
   Reward,
   RewardRule,
   RewardStatus,
+  Tier,
 } from '../../generated/prisma/client.js';
 import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
@@ -54,6 +55,7 @@ type Models = {
   Reward: Reward;
   Payout: Payout;
   LedgerEntry: LedgerEntry;
+  Tier: Tier;
 };
 type Model = keyof Models;
 
@@ -64,6 +66,8 @@ function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   if (model === 'Program') return { enrollments: { some: { partnerId } } };
   if (model === 'RewardRule') return { program: { enrollments: { some: { partnerId } } } };
   if (model === 'Partner') return { id: partnerId };
+  // A partner sees only the tier it is in (the Tier type's own scope).
+  if (model === 'Tier') return { enrollments: { some: { partnerId } } };
   return partnerFilter(ctx);
 }
 
@@ -85,6 +89,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Reward: (a) => p.reward.findMany(a as never),
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
+    Tier: (a) => p.tier.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -254,7 +259,7 @@ const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').impl
 
 const EnrollmentEventData = builder.objectRef<EnrollmentData>('EnrollmentEventData').implement({
   description:
-    '`enrollment.applied`, `enrollment.status_changed`, `enrollment.overrides_changed`: the enrollment as it is now; `from` is null for a new enrollment (for overrides, `from` and `to` are both its status).',
+    '`enrollment.applied`, `enrollment.status_changed`, `enrollment.overrides_changed`, `tier.changed`: the enrollment as it is now (its `tier` included); `from` is null for a new enrollment (for overrides and tiers, `from` and `to` are both its status; the tiers are in the payload).',
   fields: (t) => ({
     enrollment: t.prismaField({
       type: EnrollmentRef,
@@ -402,7 +407,8 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
     }
     case 'enrollment.applied':
     case 'enrollment.status_changed':
-    case 'enrollment.overrides_changed': {
+    case 'enrollment.overrides_changed':
+    case 'tier.changed': {
       const enrollmentId = await visible(ctx, 'Enrollment', p.enrollmentId);
       return enrollmentId
         ? {
@@ -453,7 +459,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, api_key.*: no member yet (they have `subject`).
+      // reward_rule.*, tier.created/updated/deleted, api_key.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -463,7 +469,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -481,7 +487,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

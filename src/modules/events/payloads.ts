@@ -8,11 +8,13 @@ import type {
   ReferralLink,
   Reward,
   RewardRule,
+  Tier,
 } from '../../generated/prisma/client.js';
 import type { EnrollmentStatus, PartnerStatus, ReferralStatus, RewardStatus } from '../../generated/prisma/enums.js';
 import { globalId } from '../../lib/global-id.js';
 import { formatMinor } from '../../lib/money.js';
 import type { EventType, NewEvent } from './outbox.js';
+import type { TierChange } from '../tier/evaluate.js';
 
 // One builder per event type: the only place that shapes an event's payload and encodes the
 // global ids in it. Services call these and append the result (appendEvent/appendEvents) in the
@@ -30,6 +32,10 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'reward_rule.created': { typename: 'RewardRule', field: 'ruleId' },
   'reward_rule.updated': { typename: 'RewardRule', field: 'ruleId' },
   'reward_rule.archived': { typename: 'RewardRule', field: 'ruleId' },
+  'tier.created': { typename: 'Tier', field: 'tierId' },
+  'tier.updated': { typename: 'Tier', field: 'tierId' },
+  'tier.deleted': { typename: 'Tier', field: 'tierId' },
+  'tier.changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'partner.created': { typename: 'Partner', field: 'partnerId' },
   'partner.updated': { typename: 'Partner', field: 'partnerId' },
   'partner.status_changed': { typename: 'Partner', field: 'partnerId' },
@@ -113,6 +119,61 @@ export function rewardRuleArchived(rule: RewardRule): NewEvent {
     type: 'reward_rule.archived',
     programId: rule.programId,
     payload: { ...ruleFacts(rule), archivedAt: rule.archivedAt?.toISOString() ?? null },
+  };
+}
+
+// --- Tiers -------------------------------------------------------------------------------------
+
+function tierFacts(tier: Tier) {
+  return {
+    tierId: gid('Tier', tier.id),
+    programId: gid('Program', tier.programId),
+    name: tier.name,
+    metric: tier.metric,
+    threshold: tier.threshold,
+    periodDays: tier.periodDays,
+  };
+}
+
+/** `overrides`: how many rule overrides the tier has. */
+export function tierCreated(tier: Tier, overrides: number): NewEvent {
+  return { type: 'tier.created', programId: tier.programId, payload: { ...tierFacts(tier), overrides } };
+}
+
+/** `changedFields`: the fields updateTier changed (`overrides` when the set was replaced). */
+export function tierUpdated(tier: Tier, changedFields: readonly string[], overrides: number): NewEvent {
+  return {
+    type: 'tier.updated',
+    programId: tier.programId,
+    payload: { ...tierFacts(tier), changedFields: [...changedFields], overrides },
+  };
+}
+
+export function tierDeleted(tier: Tier): NewEvent {
+  return { type: 'tier.deleted', programId: tier.programId, payload: tierFacts(tier) };
+}
+
+/**
+ * `tier.changed`: a partner moved to another tier of a program (or to none). Filed under the
+ * enrollment (`from`/`to` are its status, as for the other enrollment events); `fromTier` and
+ * `toTier` are the tiers, null for none; `direction` UP or DOWN (by threshold; losing the tier is DOWN).
+ */
+export function tierChanged(change: TierChange, direction: 'UP' | 'DOWN'): NewEvent {
+  const tier = (t: TierChange['from']) => (t ? { tierId: gid('Tier', t.id), name: t.name } : null);
+  return {
+    type: 'tier.changed',
+    programId: change.programId,
+    partnerId: change.partnerId,
+    payload: {
+      enrollmentId: gid('Enrollment', change.enrollmentId),
+      programId: gid('Program', change.programId),
+      partnerId: gid('Partner', change.partnerId),
+      from: change.status,
+      to: change.status,
+      fromTier: tier(change.from),
+      toTier: tier(change.to),
+      direction,
+    },
   };
 }
 

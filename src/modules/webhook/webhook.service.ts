@@ -14,6 +14,11 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'reward_rule.created': 'A reward rule was created (its version 1).',
   'reward_rule.updated': 'A reward rule was edited: a new version supersedes the current one.',
   'reward_rule.archived': 'A reward rule was archived: it no longer produces rewards.',
+  'tier.created': 'A tier was added to a program (createTier).',
+  'tier.updated': 'A tier’s name, metric, threshold, period or rule overrides changed (`changedFields` names them).',
+  'tier.deleted': 'A tier was deleted; its partners moved to the tier they reach without it (each a `tier.changed`).',
+  'tier.changed':
+    'A partner moved to another tier of a program, or to none (`fromTier`, `toTier`, `direction` UP or DOWN): on a conversion, by the daily evaluation, or because tiers changed.',
   'partner.created': 'A partner was created.',
   'partner.updated': 'A partner’s name or email changed (`changedFields` names them).',
   'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
