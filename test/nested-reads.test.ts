@@ -4,12 +4,14 @@
 // workspace and the counts must be equal; the count itself is pinned so that a change in the SQL a
 // resolver runs shows up in review.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { factories, seedNetwork } from './helpers/factories.js';
+import { factories, gid, seedNetwork, type Tenant } from './helpers/factories.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 const keys: Record<'small' | 'large', string> = { small: '', large: '' };
 const SIZES = { small: 3, large: 20 } as const;
+/** Each workspace's tenant and its network's program (the tier reads below add to them). */
+const seeded: Partial<Record<'small' | 'large', { tenant: Tenant; programId: string; enrollmentIds: string[] }>> = {};
 
 beforeAll(async () => {
   // Every request looks its key up (one statement): counts do not depend on the credential cache's timing.
@@ -19,6 +21,7 @@ beforeAll(async () => {
     keys[size] = ws.keys.test.secret;
     const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
     const network = await seedNetwork(server.testDb.db.prisma, tenant, { partners: SIZES[size] });
+    seeded[size] = { tenant, programId: network.program.id, enrollmentIds: network.enrollments.map((e) => e.id) };
     // One PENDING payout per partner holding that partner's rewards.
     const f = factories(server.testDb.db.prisma, tenant);
     // Events (from real mutations), two webhook endpoints, and a delivery of every event to each.
@@ -175,6 +178,84 @@ describe('nested reads run a fixed number of SQL statements', () => {
           0,
         ) / 2,
     );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+});
+
+describe('tiers: nested reads run a fixed number of SQL statements', () => {
+  beforeAll(async () => {
+    // Per workspace: as many programs as partners, each with two tiers overriding its rule; every
+    // enrollment of the network in the network program's upper tier.
+    const prisma = server.testDb.db.prisma;
+    for (const size of ['small', 'large'] as const) {
+      const { tenant, programId, enrollmentIds } = seeded[size]!;
+      const f = factories(prisma, tenant);
+      const programs = [programId];
+      for (let i = 1; i < SIZES[size]; i++) programs.push((await f.program()).id);
+      for (const id of programs) {
+        const rule = (await prisma.rewardRule.findFirst({ where: { programId: id } })) ?? (await f.rule(id));
+        for (const [name, threshold] of [
+          ['Silver', 1],
+          ['Gold', 5],
+        ] as const) {
+          const tier = await prisma.tier.create({
+            data: { ...tenant, programId: id, name, metric: 'CONVERTED_REFERRALS', threshold },
+          });
+          await prisma.rewardRuleOverride.create({
+            data: {
+              ...tenant,
+              tierId: tier.id,
+              ruleId: rule.id,
+              ruleLineageId: rule.lineageId,
+              fixedAmount: 100n * BigInt(threshold),
+            },
+          });
+          if (id === programId && name === 'Gold') {
+            await prisma.enrollment.updateMany({
+              where: { id: { in: enrollmentIds } },
+              data: { tierId: tier.id, tierSince: new Date() },
+            });
+          }
+        }
+      }
+    }
+  });
+
+  it('programs → tiers → overrides → rule', async () => {
+    const counts = await statementsFor(
+      `{ programs(first: 100) { edges { node { id tiers { id name threshold overrides { rule { id } fixedAmount { amount currency } } } } } } }`,
+      (data) =>
+        (data['programs'] as Edges<{ tiers: Array<{ overrides: unknown[] }> }>).edges.filter(
+          (e) => e.node.tiers.length === 2 && e.node.tiers.every((t) => t.overrides.length === 1),
+        ).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+
+  it('enrollments → tier → overrides, partner', async () => {
+    const counts = await statementsFor(
+      `{ enrollments(first: 100) { edges { node { id partner { id } tier { id name overrides { percentageBasisPoints } } } } } }`,
+      (data) =>
+        (data['enrollments'] as Edges<{ tier: { name: string } | null }>).edges.filter(
+          (e) => e.node.tier?.name === 'Gold',
+        ).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`5`);
+  });
+
+  it('partners → tier(programId) → program', async () => {
+    const counts: Record<string, number> = {};
+    for (const size of ['small', 'large'] as const) {
+      const query = `{ partners(first: 100) { edges { node { id tier(programId: "${gid('Program', seeded[size]!.programId)}") { id name program { id } } } } } }`;
+      const { body, statements } = await server.gqlCounted(query, {}, keys[size]);
+      expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+      const edges = (body.data as { partners: Edges<{ tier: { name: string } | null }> }).partners.edges;
+      expect(edges.filter((e) => e.node.tier?.name === 'Gold').length).toBe(SIZES[size]);
+      counts[size] = statements;
+    }
     expect(counts['large']).toBe(counts['small']);
     expect(counts['small']).toMatchInlineSnapshot(`5`);
   });
