@@ -67,6 +67,18 @@ describe('APPROVAL_JOB_INTERVAL_MS', () => {
   });
 });
 
+describe('TIER_JOB_INTERVAL_MS', () => {
+  it('defaults to a day, accepts 0 (the job never runs on its own) and a custom pause', () => {
+    expect(loadConfig({}).tierJobIntervalMs).toBe(86_400_000);
+    expect(loadConfig({ TIER_JOB_INTERVAL_MS: '0' }).tierJobIntervalMs).toBe(0);
+    expect(loadConfig({ TIER_JOB_INTERVAL_MS: '3600000' }).tierJobIntervalMs).toBe(3_600_000);
+  });
+
+  it.each(['-1', 'daily', '604800001'])('refuses %s naming the variable', (value) => {
+    expect(() => loadConfig({ TIER_JOB_INTERVAL_MS: value })).toThrow(/TIER_JOB_INTERVAL_MS/);
+  });
+});
+
 describe('click settings', () => {
   it('default to no trusted proxy, a 10 000-click queue, batches of 500 every 100 ms, two writers, links cached 2 s', () => {
     const config = loadConfig({});

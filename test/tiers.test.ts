@@ -10,6 +10,7 @@ import { graphql } from './gql/index.js';
 import { factories, gid, uuidv7 } from './helpers/factories.js';
 import { useTwoWorkspaces } from './helpers/fixture.js';
 import { partnerToken, readOnlyKey } from './helpers/money.js';
+import { startTestServer } from './helpers/server.js';
 
 const fixture = useTwoWorkspaces({ names: ['Tiers A', 'Tiers B'] });
 const DAY = 86_400_000;
@@ -554,6 +555,37 @@ describe('evaluation', () => {
       ]),
     );
     expect(events).toHaveLength(4);
+  });
+
+  it('runs on its own every TIER_JOB_INTERVAL_MS inside the app and stops with it; not at all with 0', async () => {
+    expect(fixture.server.app.tierJob.isRunning).toBe(false);
+    const app = await startTestServer({ TIER_JOB_INTERVAL_MS: '20' });
+    try {
+      const created = await app.workspace('Tier job');
+      const tenant = { workspaceId: created.workspace.id, mode: 'TEST' as const };
+      const f = factories(app.testDb.db.prisma, tenant);
+      const program = await f.program();
+      const partner = await f.partner();
+      const enrollment = await f.enrollment({ programId: program.id, partnerId: partner.id });
+      await app.testDb.db.prisma.tier.create({
+        data: { ...tenant, programId: program.id, name: 'Silver', metric: 'CONVERTED_REFERRALS', threshold: 1 },
+      });
+      await f.referrals([
+        { programId: program.id, partnerId: partner.id, status: 'CONVERTED', convertedAt: new Date() },
+      ]);
+      expect(app.app.tierJob.isRunning).toBe(true);
+      // A run that started before the referral existed may miss it; the one after cannot.
+      await app.app.tierJob.nextRun();
+      await app.app.tierJob.nextRun();
+      const row = await app.testDb.db.prisma.enrollment.findUniqueOrThrow({
+        where: { id: enrollment.id },
+        include: { tier: true },
+      });
+      expect(row.tier?.name).toBe('Silver');
+    } finally {
+      await app.close();
+    }
+    expect(app.app.tierJob.isRunning).toBe(false);
   });
 
   it('two jobs at once (two instances) move each partner once', async () => {

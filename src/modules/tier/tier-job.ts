@@ -58,6 +58,15 @@ export class TierJob {
     return this.job.stop();
   }
 
+  /** Resolves when the next scheduled run has finished (at once when the job is not running). */
+  nextRun(): Promise<void> {
+    return this.job.nextRun();
+  }
+
+  get isRunning(): boolean {
+    return this.job.isRunning;
+  }
+
   /** Evaluate every program's tiers at `now`; resolves with what this call did. */
   runOnce(now: Date = new Date()): Promise<TierJobResult> {
     return this.job.runOnce(now);
