@@ -651,10 +651,10 @@ describe('evaluation', () => {
     },
   );
 
-  it('costs no statement in a program without tiers, and one for a new referral’s payment in a program with tiers', async () => {
+  it('costs no statement in a program without tiers, one for a new referral’s payment with tiers, none once in the highest tier', async () => {
     const plain = await setup(1);
     const tiered = await setup(1);
-    await createdTier({ programId: tiered.programId, name: 'Silver', threshold: 5 });
+    await createdTier({ programId: tiered.programId, name: 'Silver', threshold: 2 });
     const LEAN = `mutation TI_Lean($input: RecordConversionInput!) { recordConversion(input: $input) { replayed userErrors { code } } }`;
     const send = async (code: string, person: string) => {
       const res = await fixture.server.gqlCounted(
@@ -685,6 +685,11 @@ describe('evaluation', () => {
     const plainAgain = await send(plain.partners[0]!.code, a);
     const tieredAgain = await send(tiered.partners[0]!.code, b);
     expect(tieredAgain).toBe(plainAgain);
+    // The second converted referral reaches Silver (one statement, and the move)…
+    expect(await send(tiered.partners[0]!.code, `lean-b-${uuidv7()}`)).toBe(plainNew + 1);
+    expect(await tierOf(tiered.partners[0]!.enrollmentRowId)).toBe('Silver');
+    // …the program's highest tier: the next ones cost nothing for tiers.
+    expect(await send(tiered.partners[0]!.code, `lean-b-${uuidv7()}`)).toBe(plainNew);
   });
 });
 

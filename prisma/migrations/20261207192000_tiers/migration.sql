@@ -47,6 +47,12 @@ ALTER TABLE "Enrollment" ADD COLUMN "tierSince" TIMESTAMPTZ(3);
 CREATE INDEX "Enrollment_tierId_idx" ON "Enrollment"("tierId");
 ALTER TABLE "Enrollment" ADD CONSTRAINT "Enrollment_tierId_workspaceId_mode_fkey" FOREIGN KEY ("tierId", "workspaceId", "mode") REFERENCES "Tier"("id", "workspaceId", "mode") ON DELETE RESTRICT ON UPDATE CASCADE;
 
+-- A partner's referrals converted in a trailing period, for the evaluation on each conversion
+-- (src/modules/tier/evaluate.ts): a range scan of the period, however many older referrals the
+-- partner has (the (partnerId, …, status, createdAt) index would read those first). On a large
+-- existing table, build it first with CREATE INDEX CONCURRENTLY (same name): this does nothing then.
+CREATE INDEX IF NOT EXISTS "Referral_partnerId_programId_convertedAt_idx" ON "Referral"("partnerId", "programId", "convertedAt");
+
 -- Why a reward's amount is what it is (reward/engine.ts): rule version, source, base, rate, cap
 -- and a sentence. Rewards created before stay without one.
 ALTER TABLE "Reward" ADD COLUMN "explanation" JSONB;

@@ -47,6 +47,9 @@ export interface TierColumns {
   /** The enrollment's current tier, and its name (for the rewards' explanations). */
   tierId: string | null;
   tierName: string | null;
+  /** The current tier's threshold, and the highest of the program's: a partner at the top cannot go up. */
+  tierThreshold: number | null;
+  tierTopThreshold: number | null;
 }
 
 /** A rule of the program with the enrollment's and its tier's overrides of it, as `rulesQuery` selects them. */
@@ -71,6 +74,8 @@ export function tierFactsOf(rows: ReadonlyArray<Partial<TierColumns>>): TierFact
     tierCurrency: row?.tierCurrency ?? null,
     tierId: row?.tierId ?? null,
     tierName: row?.tierName ?? null,
+    tierThreshold: row?.tierThreshold ?? null,
+    tierTopThreshold: row?.tierTopThreshold ?? null,
   };
 }
 
@@ -90,12 +95,14 @@ export function rulesQuery(
   return sql`
     SELECT f.*, rule.*
       FROM (
-        SELECT m."metric" AS "tierMetric", m."currency" AS "tierCurrency", t."id" AS "tierId", t."name" AS "tierName"
+        SELECT m."metric" AS "tierMetric", m."currency" AS "tierCurrency", t."id" AS "tierId", t."name" AS "tierName",
+               t."threshold" AS "tierThreshold", m."top" AS "tierTopThreshold"
           FROM (SELECT 1) AS one
           LEFT JOIN LATERAL (
-            SELECT x."metric"::text AS "metric", g."currency" FROM "Tier" x JOIN "Program" g ON g."id" = x."programId"
+            -- No tiers: one row of NULLs (an aggregate without GROUP BY).
+            SELECT min(x."metric"::text) AS "metric", min(g."currency") AS "currency", max(x."threshold") AS "top"
+              FROM "Tier" x JOIN "Program" g ON g."id" = x."programId"
              WHERE x."programId" = ${programId}::uuid AND x."workspaceId" = ${tenant.workspaceId}::uuid AND x."mode" = ${tenant.mode}::"Mode"
-             LIMIT 1
           ) AS m ON true
           LEFT JOIN "Enrollment" e
             ON e."id" = ${enrollmentId}::uuid AND e."workspaceId" = ${tenant.workspaceId}::uuid AND e."mode" = ${tenant.mode}::"Mode"

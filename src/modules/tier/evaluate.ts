@@ -62,18 +62,43 @@ export interface TierChange {
   to: { id: string; name: string; threshold: number } | null;
 }
 
-/** What each metric counts, per partner and tier, over the tier's trailing period ending `now`. */
+/**
+ * What each metric counts, per partner and tier, over the tier's trailing period ending `now`
+ * (columns: partnerId, tierId, threshold, value). For the whole program: the rows of the longest
+ * period, each joined to the tiers whose period it falls in, grouped. For one partner (a
+ * conversion): one subquery per tier, each a range scan of that partner's rows in the tier's
+ * period (`Referral_partnerId_programId_convertedAt_idx`, `Conversion_partnerId_occurredAt_idx`);
+ * a count stops at the tier's threshold, so a partner with many referrals costs no more than one
+ * who just reaches it.
+ */
 function activityQuery(tenant: Tenant, e: TierEvaluation): SqlFragment {
-  const partner = e.partnerId ?? null;
+  const since = sql`${e.now}::timestamptz - make_interval(days => t."periodDays")`;
+  if (e.partnerId !== undefined) {
+    const partner = e.partnerId;
+    const value =
+      e.metric === 'CONVERTED_REFERRALS'
+        ? sql`(SELECT count(*) FROM (
+                 SELECT 1 FROM "Referral" r
+                  WHERE r."partnerId" = ${partner}::uuid AND r."programId" = ${e.programId}::uuid AND r."convertedAt" > ${since}
+                    AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode" AND r."status" = 'CONVERTED'
+                  LIMIT t."threshold") AS counted)::numeric`
+        : sql`(SELECT COALESCE(sum(CASE WHEN c."type" = 'REFUND' THEN -c."amount" ELSE c."amount" END), 0)::numeric
+                 FROM "Conversion" c
+                WHERE c."partnerId" = ${partner}::uuid AND c."occurredAt" > ${since} AND c."programId" = ${e.programId}::uuid
+                  AND c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode"
+                  AND c."status" = 'ACCEPTED' AND c."type" IN ('PURCHASE', 'SUBSCRIPTION', 'REFUND') AND c."currency" = ${e.currency})
+               / ${10 ** currencyDigits(e.currency)}::numeric`;
+    return sql`SELECT ${partner}::uuid AS "partnerId", t."id" AS "tierId", t."threshold", ${value} AS "value" FROM tiers t`;
+  }
   if (e.metric === 'CONVERTED_REFERRALS') {
     // Referrals the partner brought that converted (their first payment) within the period and
     // were not rejected since.
     return sql`
       SELECT r."partnerId", t."id" AS "tierId", t."threshold", count(*)::numeric AS "value"
         FROM "Referral" r
-        JOIN tiers t ON r."convertedAt" > ${e.now}::timestamptz - make_interval(days => t."periodDays")
+        JOIN tiers t ON r."convertedAt" > ${since}
        WHERE r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode" AND r."programId" = ${e.programId}::uuid
-         AND r."status" = 'CONVERTED' AND (${partner}::uuid IS NULL OR r."partnerId" = ${partner}::uuid)
+         AND r."status" = 'CONVERTED'
          AND r."convertedAt" > ${e.now}::timestamptz - make_interval(days => (SELECT max("periodDays") FROM tiers))
        GROUP BY r."partnerId", t."id", t."threshold"`;
   }
@@ -84,9 +109,9 @@ function activityQuery(tenant: Tenant, e: TierEvaluation): SqlFragment {
            sum(CASE WHEN c."type" = 'REFUND' THEN -c."amount" ELSE c."amount" END)::numeric
              / ${10 ** currencyDigits(e.currency)}::numeric AS "value"
       FROM "Conversion" c
-      JOIN tiers t ON c."occurredAt" > ${e.now}::timestamptz - make_interval(days => t."periodDays")
+      JOIN tiers t ON c."occurredAt" > ${since}
      WHERE c."programId" = ${e.programId}::uuid AND c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode"
-       AND c."partnerId" IS NOT NULL AND (${partner}::uuid IS NULL OR c."partnerId" = ${partner}::uuid)
+       AND c."partnerId" IS NOT NULL
        AND c."status" = 'ACCEPTED' AND c."type" IN ('PURCHASE', 'SUBSCRIPTION', 'REFUND') AND c."currency" = ${e.currency}
        AND c."occurredAt" > ${e.now}::timestamptz - make_interval(days => (SELECT max("periodDays") FROM tiers))
      GROUP BY c."partnerId", t."id", t."threshold"`;
@@ -121,6 +146,10 @@ export async function evaluateTiers(tx: SqlClient, tenant: Tenant, e: TierEvalua
       SELECT t."id", t."name", t."threshold", t."periodDays" FROM "Tier" t
        WHERE t."programId" = ${e.programId}::uuid AND t."workspaceId" = ${tenant.workspaceId}::uuid AND t."mode" = ${tenant.mode}::"Mode"
          AND t."metric" = ${e.metric}::"TierMetric" AND (${without}::uuid IS NULL OR t."id" <> ${without}::uuid)
+         -- Up: only the tiers above the one held (one partner: its enrollment; all: no cut here).
+         AND (NOT ${up}::boolean OR ${partner}::uuid IS NULL OR t."threshold" > COALESCE((
+               SELECT c."threshold" FROM "Enrollment" ce JOIN "Tier" c ON c."id" = ce."tierId"
+                WHERE ce."programId" = ${e.programId}::uuid AND ce."partnerId" = ${partner}::uuid), 0))
     ),
     activity AS (${activityQuery(tenant, e)}),
     reached AS (
@@ -179,7 +208,8 @@ export const tierChangedEvents = (changes: readonly TierChange[]): NewEvent[] =>
  * partner's tier if the payment made them reach a higher one; the `tier.changed` event, if any. No
  * statement at all for a program without tiers (`tier.tierMetric` null, from rulesQuery) or a
  * conversion that cannot add to its metric (a SIGNUP; for CONVERTED_REFERRALS, a payment of a
- * referral converted before); one otherwise.
+ * referral converted before), nor for a partner already in the program's highest tier; one
+ * otherwise.
  */
 export async function raiseTier(
   tx: SqlClient,
@@ -196,6 +226,9 @@ export async function raiseTier(
 ): Promise<NewEvent[]> {
   if (!tier.tierMetric || !tier.tierCurrency) return [];
   if (conversion.type !== 'PURCHASE' && conversion.type !== 'SUBSCRIPTION') return [];
+  // Already in the program's highest tier: nowhere to go up to.
+  if (tier.tierId !== null && tier.tierThreshold !== null && tier.tierThreshold >= (tier.tierTopThreshold ?? 0))
+    return [];
   // A later payment of a referral converted before adds no converted referral.
   if (tier.tierMetric === 'CONVERTED_REFERRALS' && !conversion.convertedReferral) return [];
   const changes = await evaluateTiers(tx, tenant, {
