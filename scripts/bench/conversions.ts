@@ -15,6 +15,8 @@
 //
 // Also runs alone: `npx tsx scripts/bench/conversions.ts` (same options through env:
 // BENCH_CONCURRENCY, BENCH_DURATION seconds, BENCH_QUICK=1).
+// BENCH_TIERS=100,1000 gives the program CONVERTED_REFERRALS tiers with these thresholds (90 days),
+// so that each new referral's payment also evaluates the partner's tier (src/modules/tier/).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
@@ -102,6 +104,12 @@ async function createFixture(url: string): Promise<Fixture> {
     ]) {
       const id = uuidv7();
       await prisma.rewardRule.create({ data: { ...tenant, id, lineageId: id, programId: program.id, ...data } });
+    }
+    const thresholds = (process.env.BENCH_TIERS ?? '').split(',').filter(Boolean).map(Number);
+    for (const [i, threshold] of thresholds.entries()) {
+      await prisma.tier.create({
+        data: { ...tenant, programId: program.id, name: `Tier ${i + 1}`, metric: 'CONVERTED_REFERRALS', threshold },
+      });
     }
     const partner = await prisma.partner.create({
       data: { ...tenant, externalId: 'bench-partner', email: 'bench@example.com' },
