@@ -42,6 +42,10 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
       type: MoneyInputRef,
       description: 'What was paid: required for PURCHASE and SUBSCRIPTION, optional for SIGNUP. Never negative.',
     }),
+    productId: t.string({
+      description:
+        'Your product id (≤ 255 characters): rules limited to products (`RewardRule.productIds`) reward only conversions of theirs; rules without products reward every conversion.',
+    }),
     metadata: t.field({
       type: 'JSON',
       description:
@@ -129,6 +133,7 @@ builder.mutationField('recordConversion', (t) =>
             amount: input.amount,
             occurredAt: input.occurredAt,
             metadata: input.metadata,
+            productId: input.productId,
           },
           {
             actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',

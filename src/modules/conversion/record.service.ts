@@ -19,6 +19,7 @@ export const EXTERNAL_ID_MAX = 255;
 export const EMAIL_MAX = 320;
 export const CODE_MAX = 255;
 export const CLICK_ID_MAX = 1024;
+export const PRODUCT_ID_MAX = 255;
 /** How far in the future `occurredAt` may be (clock skew between the caller and us). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 /**
@@ -42,6 +43,8 @@ export interface RecordConversionInput {
   occurredAt?: Date | null;
   /** The integrator's own fields (a JSON object, see domain/metadata.ts); a new referral starts with them too. */
   metadata?: unknown;
+  /** The company's product id: selects the rules limited to products (RewardRule.productIds). */
+  productId?: string | null;
 }
 
 /** Stands for a programId that was given but cannot name a program (answers NOT_FOUND). */
@@ -79,6 +82,7 @@ interface ValidInput {
   currency: string | null;
   occurredAt: Date;
   metadata: Metadata;
+  productId: string | null;
 }
 
 const field = (...path: string[]) => ['input', ...path];
@@ -167,6 +171,12 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     `occurredAt is ${occurredAt.toISOString()}, more than 5 minutes in the future; send when it happened (UTC), or leave it out for now.`,
   );
   const metadata = checkMetadata(v, input.metadata, field('metadata')) ?? {};
+  const productId = input.productId?.trim() || null;
+  v.check(
+    productId === null || productId.length <= PRODUCT_ID_MAX,
+    field('productId'),
+    `A productId is at most ${PRODUCT_ID_MAX} characters long.`,
+  );
   v.throwIfAny();
   return {
     type: input.type,
@@ -180,6 +190,7 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     currency,
     occurredAt,
     metadata,
+    productId,
   };
 }
 
@@ -257,10 +268,10 @@ async function recordInTransaction(
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
-                              "amount", "currency", "occurredAt", "metadata", "createdAt")
+                              "amount", "currency", "occurredAt", "metadata", "productId", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
-            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${now}::timestamptz)
+            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.productId}, ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
   const facts = await loadFacts(
@@ -317,6 +328,7 @@ async function recordInTransaction(
             amount: input.amount,
             currency: input.currency,
             occurredAt: input.occurredAt,
+            productId: input.productId,
           },
           referral: rewardable.referral,
           program: rewardable.program,
@@ -359,6 +371,7 @@ async function recordInTransaction(
     clickId: result.clickRowId,
     refundOfId: null,
     skippedRules: skipped,
+    productId: input.productId,
     metadata: input.metadata as Prisma.JsonObject,
     metadataMatch: [input.metadata as Prisma.JsonObject],
     createdAt: now,
