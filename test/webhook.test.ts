@@ -359,6 +359,7 @@ describe('validation', () => {
       'partner.created',
       'partner.updated',
       'partner.status_changed',
+      'partner.erased',
       'enrollment.applied',
       'enrollment.status_changed',
       'enrollment.overrides_changed',

@@ -12,6 +12,7 @@ import '../modules/program/reward-rule.graphql.js';
 import '../modules/program/rule-override.graphql.js';
 import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
+import '../modules/partner/erasure.graphql.js';
 import '../modules/link/link.graphql.js';
 import '../modules/click/click.graphql.js';
 import '../modules/referral/referral.graphql.js';

@@ -28,6 +28,7 @@ import { PayoutRef } from '../ledger/balance.graphql.js';
 import { ReferralLinkRef } from '../link/link.graphql.js';
 import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
+import { ERASED_FIELDS } from '../partner/erasure.service.js';
 import { ProgramRef } from '../program/program.graphql.js';
 import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
 import { ReferralRef } from '../referral/referral.graphql.js';
@@ -241,7 +242,7 @@ const RewardStatusEventData = builder.objectRef<RewardStatusData>('RewardStatusE
 
 const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').implement({
   description:
-    '`partner.created`, `partner.updated`, `partner.status_changed`: the partner as it is now, and the fields the event changed (empty for a creation).',
+    '`partner.created`, `partner.updated`, `partner.status_changed`, `partner.erased`: the partner as it is now, and the fields the event changed (empty for a creation; for an erasure the personal fields replaced and the status).',
   fields: (t) => ({
     partner: t.prismaField({
       type: PartnerRef,
@@ -394,10 +395,17 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
     }
     case 'partner.created':
     case 'partner.updated':
-    case 'partner.status_changed': {
+    case 'partner.status_changed':
+    case 'partner.erased': {
       const partnerId = await visible(ctx, 'Partner', p.partnerId);
       const changedFields =
-        type === 'partner.status_changed' ? ['status'] : type === 'partner.updated' ? fieldsOf(p.changedFields) : [];
+        type === 'partner.status_changed'
+          ? ['status']
+          : type === 'partner.updated'
+            ? fieldsOf(p.changedFields)
+            : type === 'partner.erased'
+              ? [...ERASED_FIELDS]
+              : [];
       return partnerId ? { kind: 'PartnerEventData', partnerId, changedFields } : null;
     }
     case 'enrollment.applied':

@@ -16,6 +16,7 @@ export type EventType =
   | 'partner.created'
   | 'partner.updated'
   | 'partner.status_changed'
+  | 'partner.erased'
   | 'enrollment.applied'
   | 'enrollment.status_changed'
   | 'enrollment.overrides_changed'

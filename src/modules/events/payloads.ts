@@ -33,6 +33,7 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'partner.created': { typename: 'Partner', field: 'partnerId' },
   'partner.updated': { typename: 'Partner', field: 'partnerId' },
   'partner.status_changed': { typename: 'Partner', field: 'partnerId' },
+  'partner.erased': { typename: 'Partner', field: 'partnerId' },
   'enrollment.applied': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.overrides_changed': { typename: 'Enrollment', field: 'enrollmentId' },
@@ -144,6 +145,24 @@ export function partnerUpdated(
 
 export function partnerStatusChanged(partnerId: string, from: PartnerStatus, to: PartnerStatus): NewEvent {
   return { type: 'partner.status_changed', partnerId, payload: { partnerId: gid('Partner', partnerId), from, to } };
+}
+
+/**
+ * `partner.erased` (erasePartner): the partner's personal data was replaced by a tombstone and
+ * its status set to BANNED (`from` its previous status). Ids and facts only: never the personal
+ * data that was erased (the old externalId, name, email or metadata).
+ */
+export function partnerErased(partner: Pick<Partner, 'id' | 'erasedAt' | 'status'>, from: PartnerStatus): NewEvent {
+  return {
+    type: 'partner.erased',
+    partnerId: partner.id,
+    payload: {
+      partnerId: gid('Partner', partner.id),
+      erasedAt: partner.erasedAt?.toISOString() ?? null,
+      from,
+      to: partner.status,
+    },
+  };
 }
 
 function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>) {

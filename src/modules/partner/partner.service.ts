@@ -5,7 +5,8 @@ import { checkMetadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
-import { EXTERNAL_ID_MAX, findPartnerByKey, type PartnerKey } from './partner-key.js';
+import { erasedPartnerError, isRecordNotFound } from './erasure.service.js';
+import { EXTERNAL_ID_MAX, findPartnerByKey, partnerKeyField, type PartnerKey } from './partner-key.js';
 import { appendEvent } from '../events/outbox.js';
 import { partnerCreated, partnerStatusChanged, partnerUpdated } from '../events/payloads.js';
 
@@ -146,8 +147,12 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
     data.metadata = (checkMetadata(v, input.metadata, ['input', 'metadata']) ?? {}) as Prisma.InputJsonObject;
   v.throwIfAny();
 
+  const field = ['input', input.id !== undefined ? 'id' : 'externalId'];
   const partner = await findPartner(prisma, tenant, input);
-  if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
+  if (!partner) throw notFound('Partner', field);
+  // Personal data is never set again on an erased partner (erasure.service.ts).
+  const erased = () => erasedPartnerError(partner, 'its personal data cannot be set again', field);
+  if (partner.erasedAt) throw erased();
   const changedFields = Object.entries(data)
     .filter(([key, value]) =>
       key === 'metadata' ? !isDeepStrictEqual(partner.metadata, value) : partner[key as 'name' | 'email'] !== value,
@@ -156,7 +161,10 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
   // Nothing changes: no write, no event.
   if (changedFields.length === 0) return partner;
   return prisma.$transaction(async (tx) => {
-    const updated = await tx.partner.update({ where: { id: partner.id }, data });
+    // Guarded: an erasure that committed since the read above wins.
+    const updated = await tx.partner.update({ where: { id: partner.id, erasedAt: null }, data }).catch((error) => {
+      throw isRecordNotFound(error) ? erased() : error;
+    });
     await appendEvent(tx, tenant, partnerUpdated(updated, changedFields));
     return updated;
   });
@@ -177,16 +185,23 @@ function findPartner(
   });
 }
 
-/** Any status may change to any other; asking for the current one changes nothing. */
+/** Any status may change to any other (not an erased partner's); asking for the current one changes nothing. */
 export async function setPartnerStatus(
   prisma: PrismaClient,
   tenant: Tenant,
   input: PartnerKey & { status: PartnerStatus },
 ): Promise<Partner> {
   const partner = await findPartnerByKey(prisma, tenant, input);
+  // An erased partner stays BANNED: nothing can be attributed to it again (erasure.service.ts).
+  const erased = () => erasedPartnerError(partner, 'it stays BANNED, its status cannot change', partnerKeyField(input));
   if (partner.status === input.status) return partner;
+  if (partner.erasedAt) throw erased();
   return prisma.$transaction(async (tx) => {
-    const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });
+    const updated = await tx.partner
+      .update({ where: { id: partner.id, erasedAt: null }, data: { status: input.status } })
+      .catch((error) => {
+        throw isRecordNotFound(error) ? erased() : error;
+      });
     await appendEvent(tx, tenant, partnerStatusChanged(partner.id, partner.status, updated.status));
     return updated;
   });

@@ -17,6 +17,8 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'partner.created': 'A partner was created.',
   'partner.updated': 'A partner’s name or email changed (`changedFields` names them).',
   'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
+  'partner.erased':
+    'A partner’s personal data was erased (erasePartner): replaced by a tombstone, status BANNED, links disabled; money records kept.',
   'enrollment.applied': 'A partner applied to a program: a PENDING enrollment awaits approval.',
   'enrollment.status_changed': 'An enrollment was approved or rejected (or created APPROVED: from null).',
   'enrollment.overrides_changed': 'An enrollment’s reward rule overrides were replaced (setEnrollmentOverrides).',
