@@ -366,6 +366,8 @@ describe('validation', () => {
       'link.created',
       'link.updated',
       'link.disabled',
+      'coupon.created',
+      'coupon.disabled',
       'conversion.recorded',
       'referral.status_changed',
       'reward.created',

@@ -14,6 +14,7 @@ import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
 import '../modules/partner/erasure.graphql.js';
 import '../modules/link/link.graphql.js';
+import '../modules/coupon/coupon.graphql.js';
 import '../modules/click/click.graphql.js';
 import '../modules/referral/referral.graphql.js';
 import '../modules/referral/referral-status.graphql.js';

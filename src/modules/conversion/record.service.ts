@@ -38,6 +38,8 @@ export interface RecordConversionInput {
   /** Row id; undefined/null: not given; INVALID_ID: a global id that is malformed or of another type. */
   programId?: string | null | typeof INVALID_ID;
   code?: string | null;
+  /** A coupon's code: attributes like a link code, and wins over a click and a code. */
+  couponCode?: string | null;
   clickId?: string | null;
   amount?: { amount: string; currency: string } | null;
   occurredAt?: Date | null;
@@ -77,6 +79,7 @@ interface ValidInput {
   referredEmail: string | null;
   programId: string | null | typeof INVALID_ID;
   code: string | null;
+  couponCode: string | null;
   clickId: string | null;
   amount: bigint | null;
   currency: string | null;
@@ -122,6 +125,12 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     );
   }
   const code = input.code?.trim() || null;
+  const couponCode = input.couponCode?.trim() || null;
+  v.check(
+    couponCode === null || couponCode.length <= CODE_MAX,
+    field('couponCode'),
+    `A couponCode is at most ${CODE_MAX} characters long.`,
+  );
   v.check(code === null || code.length <= CODE_MAX, field('code'), `A code is at most ${CODE_MAX} characters long.`);
   const clickId = input.clickId?.trim() || null;
   v.check(
@@ -185,6 +194,7 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     referredEmail: email,
     programId: input.programId ?? null,
     code,
+    couponCode,
     clickId,
     amount,
     currency,
@@ -282,6 +292,7 @@ async function recordInTransaction(
       programId: input.programId === INVALID_ID ? null : input.programId,
       clickId: input.clickId,
       code: input.code,
+      couponCode: input.couponCode,
       referredExternalId: input.referredExternalId,
     },
     options.decodeClick,
@@ -309,6 +320,7 @@ async function recordInTransaction(
     partnerId: null,
     referralId: null,
     linkId: null,
+    couponId: null,
     clickRowId: null,
     ...outcome,
   };
@@ -346,7 +358,7 @@ async function recordInTransaction(
       UPDATE "Conversion"
          SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
-             "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid,
+             "linkId" = ${result.linkId}::uuid, "couponId" = ${result.couponId ?? null}::uuid, "clickId" = ${result.clickRowId}::uuid,
              "skippedRules" = ${JSON.stringify(skipped)}::jsonb
        WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
       RETURNING 1
@@ -368,6 +380,7 @@ async function recordInTransaction(
     partnerId: result.partnerId,
     referralId: result.referralId,
     linkId: result.linkId,
+    couponId: result.couponId ?? null,
     clickId: result.clickRowId,
     refundOfId: null,
     skippedRules: skipped,

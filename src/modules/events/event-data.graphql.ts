@@ -4,6 +4,7 @@ import type {
   Enrollment,
   EnrollmentStatus,
   LedgerEntry,
+  Coupon,
   Partner,
   Payout,
   PayoutStatus,
@@ -55,6 +56,7 @@ type Models = {
   Reward: Reward;
   Payout: Payout;
   LedgerEntry: LedgerEntry;
+  Coupon: Coupon;
 };
 type Model = keyof Models;
 
@@ -86,6 +88,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Reward: (a) => p.reward.findMany(a as never),
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
+    Coupon: (a) => p.coupon.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -461,7 +464,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, api_key.*: no member yet (they have `subject`).
+      // reward_rule.*, api_key.*, coupon.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -471,7 +474,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -489,7 +492,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*, coupon.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

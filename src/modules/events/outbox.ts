@@ -23,6 +23,8 @@ export type EventType =
   | 'link.created'
   | 'link.updated'
   | 'link.disabled'
+  | 'coupon.created'
+  | 'coupon.disabled'
   | 'conversion.recorded'
   | 'referral.status_changed'
   | 'reward.created'

@@ -1,6 +1,7 @@
 import type {
   ApiKey,
   Conversion,
+  Coupon,
   Enrollment,
   Partner,
   Payout,
@@ -38,6 +39,8 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.overrides_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'link.created': { typename: 'ReferralLink', field: 'linkId' },
+  'coupon.created': { typename: 'Coupon', field: 'couponId' },
+  'coupon.disabled': { typename: 'Coupon', field: 'couponId' },
   'link.updated': { typename: 'ReferralLink', field: 'linkId' },
   'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
   'conversion.recorded': { typename: 'Conversion', field: 'conversionId' },
@@ -253,6 +256,33 @@ export function linkDisabled(link: ReferralLink): NewEvent {
     programId: link.programId,
     partnerId: link.partnerId,
     payload: { ...linkFacts(link), disabledAt: link.disabledAt?.toISOString() ?? null },
+  };
+}
+
+function couponFacts(coupon: Coupon) {
+  return {
+    couponId: gid('Coupon', coupon.id),
+    code: coupon.code,
+    programId: gid('Program', coupon.programId),
+    partnerId: gid('Partner', coupon.partnerId),
+  };
+}
+
+export function couponCreated(coupon: Coupon): NewEvent {
+  return {
+    type: 'coupon.created',
+    programId: coupon.programId,
+    partnerId: coupon.partnerId,
+    payload: couponFacts(coupon),
+  };
+}
+
+export function couponDisabled(coupon: Coupon): NewEvent {
+  return {
+    type: 'coupon.disabled',
+    programId: coupon.programId,
+    partnerId: coupon.partnerId,
+    payload: { ...couponFacts(coupon), disabledAt: coupon.disabledAt?.toISOString() ?? null },
   };
 }
 

@@ -25,6 +25,8 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'link.created': 'A referral link was created (a partner’s default link on approval, or an extra one).',
   'link.updated': 'A referral link moved to another program or got another destination.',
   'link.disabled': 'A referral link was disabled: it no longer tracks.',
+  'coupon.created': 'A coupon was created for a partner in a program (createCoupon).',
+  'coupon.disabled': 'A coupon was disabled (disableCoupon): conversions with it are discarded.',
   'conversion.recorded': 'A conversion was recorded (accepted or discarded), a refund included.',
   'referral.status_changed':
     'A referral’s status changed: CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion, or rejected or reinstated by an admin (setReferralStatus, with a reason).',
