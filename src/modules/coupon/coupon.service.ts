@@ -41,7 +41,7 @@ export async function createCoupon(
   const enrollment = await prisma.enrollment.findUnique({
     where: { programId_partnerId: { programId: program.id, partnerId: partner.id } },
   });
-  if (!enrollment || enrollment.status !== 'APPROVED') {
+  if (enrollment?.status !== 'APPROVED') {
     throw new DomainError(
       enrollment ? 'INVALID_TRANSITION' : 'NOT_FOUND',
       enrollment
