@@ -11,6 +11,7 @@ import '../modules/program/program.graphql.js';
 import '../modules/program/reward-rule.graphql.js';
 import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
+import '../modules/partner/import.graphql.js';
 import '../modules/link/link.graphql.js';
 import '../modules/click/click.graphql.js';
 import '../modules/referral/referral.graphql.js';

@@ -157,7 +157,7 @@ function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'part
  * A new enrollment: `enrollment.applied` when it is PENDING (an application awaiting approval),
  * `enrollment.status_changed` from null when it starts APPROVED (the program auto-approves).
  */
-export function enrollmentCreated(enrollment: Enrollment): NewEvent {
+export function enrollmentCreated(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId' | 'status'>): NewEvent {
   return {
     type: enrollment.status === 'PENDING' ? 'enrollment.applied' : 'enrollment.status_changed',
     programId: enrollment.programId,
@@ -179,7 +179,7 @@ export function enrollmentStatusChanged(
   };
 }
 
-function linkFacts(link: ReferralLink) {
+function linkFacts(link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId'>) {
   return {
     linkId: gid('ReferralLink', link.id),
     code: link.code,
@@ -188,7 +188,9 @@ function linkFacts(link: ReferralLink) {
   };
 }
 
-export function linkCreated(link: ReferralLink): NewEvent {
+export function linkCreated(
+  link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId' | 'isDefault' | 'destinationUrl'>,
+): NewEvent {
   return {
     type: 'link.created',
     programId: link.programId,
