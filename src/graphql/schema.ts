@@ -13,6 +13,7 @@ import '../modules/program/rule-override.graphql.js';
 import '../modules/partner/partner.graphql.js';
 import '../modules/partner/enrollment.graphql.js';
 import '../modules/partner/erasure.graphql.js';
+import '../modules/partner/import.graphql.js';
 import '../modules/link/link.graphql.js';
 import '../modules/coupon/coupon.graphql.js';
 import '../modules/click/click.graphql.js';

@@ -180,7 +180,7 @@ function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'part
  * A new enrollment: `enrollment.applied` when it is PENDING (an application awaiting approval),
  * `enrollment.status_changed` from null when it starts APPROVED (the program auto-approves).
  */
-export function enrollmentCreated(enrollment: Enrollment): NewEvent {
+export function enrollmentCreated(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId' | 'status'>): NewEvent {
   return {
     type: enrollment.status === 'PENDING' ? 'enrollment.applied' : 'enrollment.status_changed',
     programId: enrollment.programId,
@@ -217,7 +217,7 @@ export function enrollmentOverridesChanged(
   };
 }
 
-function linkFacts(link: ReferralLink) {
+function linkFacts(link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId'>) {
   return {
     linkId: gid('ReferralLink', link.id),
     code: link.code,
@@ -226,7 +226,9 @@ function linkFacts(link: ReferralLink) {
   };
 }
 
-export function linkCreated(link: ReferralLink): NewEvent {
+export function linkCreated(
+  link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId' | 'isDefault' | 'destinationUrl'>,
+): NewEvent {
   return {
     type: 'link.created',
     programId: link.programId,

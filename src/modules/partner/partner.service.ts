@@ -17,46 +17,41 @@ export const SEARCH_MAX = 100;
 /** Deliberately loose: one "@" with something on both sides and no spaces. Deliverability is not our business. */
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
-const duplicateExternalId = (externalId: string) =>
-  new DomainError('DUPLICATE', `A partner with externalId "${externalId}" already exists in this workspace and mode.`, [
-    'input',
-    'externalId',
-  ]);
-
-/** Trimmed name; empty means none. */
-function cleanName(v: Validator, name: string | null): string | null {
-  const trimmed = name?.trim() || null;
-  v.check(
-    trimmed === null || trimmed.length <= NAME_MAX,
-    ['input', 'name'],
-    `A name must be at most ${NAME_MAX} characters long.`,
+/** A taken externalId; `field` defaults to `["input","externalId"]`. */
+export const duplicateExternalId = (externalId: string, field: string[] = ['input', 'externalId']) =>
+  new DomainError(
+    'DUPLICATE',
+    `A partner with externalId "${externalId}" already exists in this workspace and mode.`,
+    field,
   );
+
+/** Trimmed name; empty means none. `field`: where a problem is reported (default `["input","name"]`). */
+export function cleanName(v: Validator, name: string | null, field: string[] = ['input', 'name']): string | null {
+  const trimmed = name?.trim() || null;
+  v.check(trimmed === null || trimmed.length <= NAME_MAX, field, `A name must be at most ${NAME_MAX} characters long.`);
   return trimmed;
 }
 
-/** Trimmed email; empty means none. */
-function cleanEmail(v: Validator, email: string | null): string | null {
+/** Trimmed email; empty means none. `field`: where a problem is reported (default `["input","email"]`). */
+export function cleanEmail(v: Validator, email: string | null, field: string[] = ['input', 'email']): string | null {
   const trimmed = email?.trim() || null;
   if (trimmed !== null) {
-    v.check(
-      trimmed.length <= EMAIL_MAX,
-      ['input', 'email'],
-      `An email address must be at most ${EMAIL_MAX} characters long.`,
-    );
+    v.check(trimmed.length <= EMAIL_MAX, field, `An email address must be at most ${EMAIL_MAX} characters long.`);
     v.check(
       EMAIL.test(trimmed),
-      ['input', 'email'],
+      field,
       'An email address must contain exactly one "@" with text on both sides and no spaces.',
     );
   }
   return trimmed;
 }
 
-function cleanExternalId(v: Validator, externalId: string): string {
+/** Trimmed externalId, 1–255 characters. `field`: where a problem is reported (default `["input","externalId"]`). */
+export function cleanExternalId(v: Validator, externalId: string, field: string[] = ['input', 'externalId']): string {
   const trimmed = externalId.trim();
   v.check(
     trimmed.length >= 1 && trimmed.length <= EXTERNAL_ID_MAX,
-    ['input', 'externalId'],
+    field,
     `An externalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`,
   );
   return trimmed;
