@@ -563,7 +563,7 @@ export class ClickRecorder {
       const deleted = Number(rows[0]?.deleted ?? 0);
       total += deleted;
       this.counters.visitorsPruned += deleted;
-      if (deleted < VISITOR_PRUNE_BATCH || this.state === 'stopped') return total;
+      if (deleted < VISITOR_PRUNE_BATCH || this.state !== 'running') return total; // stop() ends it after this statement
     }
   }
 
