@@ -1,19 +1,16 @@
 // The click-quality migration on clicks of the old shape: they keep counting as they did (unique,
 // no discard reason: it was not kept), and the batch writer works on top of them. Runs on PGlite
 // whatever the backend: the migrations are plain SQL.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyMigrations, defaultMigrationsDir } from '../src/db/migrate.js';
 import { clickBatchStatement, type ClickRow } from '../src/modules/click/click.service.js';
 import { uuidv7 } from './helpers/factories.js';
+import { migratedUpTo } from './helpers/migrations.js';
 
 const MIGRATION = '20261207190000_click_quality';
 
 let pglite: PGlite;
-let tmp: string;
+let db: Awaited<ReturnType<typeof migratedUpTo>>;
 const ws = uuidv7();
 const program = uuidv7();
 const partner = uuidv7();
@@ -24,14 +21,8 @@ const discarded = uuidv7();
 const ipHash = 'a'.repeat(64);
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'refgraph-click-quality-migration-'));
-  const all = defaultMigrationsDir();
-  const before = path.join(tmp, 'before');
-  fs.mkdirSync(before);
-  for (const name of fs.readdirSync(all).filter((n) => n < MIGRATION && fs.statSync(path.join(all, n)).isDirectory()))
-    fs.cpSync(path.join(all, name), path.join(before, name), { recursive: true });
-  pglite = new PGlite();
-  await applyMigrations({ pglite }, { migrationsDir: before });
+  db = await migratedUpTo(MIGRATION);
+  pglite = db.pglite;
   const enrollment = uuidv7();
   await pglite.exec(`
     INSERT INTO "Workspace" ("id", "name", "updatedAt") VALUES ('${ws}', 'Old shape', now());
@@ -47,12 +38,11 @@ beforeAll(async () => {
              ('${repeat}', '${ws}', 'TEST', '${link}', '${program}', '${partner}', now(), '${ipHash}', 'Firefox', false),
              ('${discarded}', '${ws}', 'TEST', '${link}', '${program}', '${partner}', now(), NULL, NULL, true);
   `);
-  const { applied } = await applyMigrations({ pglite }, { migrationsDir: all });
+  const applied = await db.applyRest();
   expect(applied).toContain(MIGRATION);
 });
 afterAll(async () => {
-  await pglite?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await db?.close();
 });
 
 describe('click quality migration on existing clicks', () => {
