@@ -167,6 +167,21 @@ describe('nested reads run a fixed number of SQL statements', () => {
     expect(counts['small']).toMatchInlineSnapshot(`6`);
   });
 
+  it('partners → links (clicks, uniqueClicks, botClicks), stats (unique clicks)', async () => {
+    // Every link's three counts and every partner's unique clicks come from one GROUP BY.
+    const counts = await statementsFor(
+      `{ partners(first: 100) { edges { node {
+          id stats { clicks } links { code clicks uniqueClicks botClicks }
+        } } } }`,
+      (data) =>
+        (data['partners'] as Edges<{ links: Array<{ clicks: number }> }>).edges.filter((e) =>
+          e.node.links.some((l) => l.clicks > 0),
+        ).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`4`);
+  });
+
   it('webhook endpoints → deliveries → event, endpoint', async () => {
     const counts = await statementsFor(
       `{ webhookEndpoints(first: 10) { edges { node {

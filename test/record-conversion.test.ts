@@ -1174,6 +1174,7 @@ describe('attribution decision (pure)', () => {
   ): TouchFacts => ({
     source: 'code',
     linkId: 'link',
+    couponId: null,
     disabled: false,
     program: {
       id: 'p1',
@@ -1181,6 +1182,7 @@ describe('attribution decision (pure)', () => {
       attributionWindowDays: 30,
       allowSelfReferral: false,
       holdDays: 0,
+      attributionModel: 'FIRST_TOUCH',
       ...program,
     },
     partner: { id: 'a', externalId: 'partner-a', email: 'a@example.com', status: 'ACTIVE', ...partner },

@@ -4,6 +4,7 @@ import type {
   Enrollment,
   EnrollmentStatus,
   LedgerEntry,
+  Coupon,
   Partner,
   Payout,
   PayoutStatus,
@@ -29,6 +30,7 @@ import { PayoutRef } from '../ledger/balance.graphql.js';
 import { ReferralLinkRef } from '../link/link.graphql.js';
 import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
+import { ERASED_FIELDS } from '../partner/erasure.service.js';
 import { ProgramRef } from '../program/program.graphql.js';
 import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
 import { ReferralRef } from '../referral/referral.graphql.js';
@@ -56,6 +58,7 @@ type Models = {
   Payout: Payout;
   LedgerEntry: LedgerEntry;
   Tier: Tier;
+  Coupon: Coupon;
 };
 type Model = keyof Models;
 
@@ -90,6 +93,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
     Tier: (a) => p.tier.findMany(a as never),
+    Coupon: (a) => p.coupon.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -246,7 +250,7 @@ const RewardStatusEventData = builder.objectRef<RewardStatusData>('RewardStatusE
 
 const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').implement({
   description:
-    '`partner.created`, `partner.updated`, `partner.status_changed`: the partner as it is now, and the fields the event changed (empty for a creation).',
+    '`partner.created`, `partner.updated`, `partner.status_changed`, `partner.erased`: the partner as it is now, and the fields the event changed (empty for a creation; for an erasure the personal fields replaced and the status).',
   fields: (t) => ({
     partner: t.prismaField({
       type: PartnerRef,
@@ -399,10 +403,17 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
     }
     case 'partner.created':
     case 'partner.updated':
-    case 'partner.status_changed': {
+    case 'partner.status_changed':
+    case 'partner.erased': {
       const partnerId = await visible(ctx, 'Partner', p.partnerId);
       const changedFields =
-        type === 'partner.status_changed' ? ['status'] : type === 'partner.updated' ? fieldsOf(p.changedFields) : [];
+        type === 'partner.status_changed'
+          ? ['status']
+          : type === 'partner.updated'
+            ? fieldsOf(p.changedFields)
+            : type === 'partner.erased'
+              ? [...ERASED_FIELDS]
+              : [];
       return partnerId ? { kind: 'PartnerEventData', partnerId, changedFields } : null;
     }
     case 'enrollment.applied':
@@ -459,7 +470,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, tier.created/updated/deleted, api_key.*: no member yet (they have `subject`).
+      // reward_rule.*, tier.created/updated/deleted, api_key.*, coupon.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -469,7 +480,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
+      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -487,7 +498,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*, coupon.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

@@ -1,5 +1,5 @@
 import { builder } from '../../graphql/builder.js';
-import { ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
+import { AttributionModelEnum, ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
 import { MoneyInputRef, MoneyRef } from '../../graphql/money.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
@@ -76,6 +76,7 @@ export const ProgramRef = builder.prismaNode('Program', {
     autoApprovePartners: t.exposeBoolean('autoApprovePartners', {
       description: 'Whether new enrollments are APPROVED at once instead of PENDING.',
     }),
+    attributionModel: t.expose('attributionModel', { type: AttributionModelEnum }),
     destinationUrl: t.exposeString('destinationUrl', {
       nullable: true,
       description: 'Where referral links of this program send visitors, unless a link has its own destination.',
@@ -176,6 +177,7 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
     holdDays: t.int({ description: '0–3650; default 0.' }),
     allowSelfReferral: t.boolean({ description: 'Default false.' }),
     autoApprovePartners: t.boolean({ description: 'Default true.' }),
+    attributionModel: t.field({ type: AttributionModelEnum, description: 'Default FIRST_TOUCH.' }),
     destinationUrl: t.string({
       description:
         'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Default none.',
@@ -210,6 +212,10 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     attributionWindowDays: t.int({ description: '1–3650.' }),
     holdDays: t.int({ description: '0–3650.' }),
     allowSelfReferral: t.boolean({ description: 'Whether partners may refer themselves.' }),
+    attributionModel: t.field({
+      type: AttributionModelEnum,
+      description: 'Applies to conversions from now on; referrals keep their partner until a conversion moves them.',
+    }),
     autoApprovePartners: t.boolean({
       description: 'Whether new enrollments are approved at once (existing ones are not touched).',
     }),

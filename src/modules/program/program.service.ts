@@ -1,5 +1,5 @@
 import type { Prisma, PrismaClient, Program } from '../../generated/prisma/client.js';
-import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
+import type { AttributionModel, ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
 import { type ApplicationQuestion, checkApplicationQuestions, storedQuestions } from '../../domain/application.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
@@ -39,6 +39,7 @@ export interface CreateProgramInput {
   holdDays?: number | null;
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
+  attributionModel?: AttributionModel | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   minimumPayout?: { amount: string; currency: string } | null;
@@ -64,6 +65,7 @@ export interface UpdateProgramInput {
   holdDays?: number | null;
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
+  attributionModel?: AttributionModel | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   /** null clears it. */
@@ -182,6 +184,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         holdDays: input.holdDays ?? 0,
         allowSelfReferral: input.allowSelfReferral ?? false,
         autoApprovePartners: input.autoApprovePartners ?? true,
+        attributionModel: input.attributionModel ?? 'FIRST_TOUCH',
         destinationUrl,
         allowedDestinationHosts,
         ...minimumPayout,
@@ -218,6 +221,7 @@ export async function updateProgram(
     'holdDays',
     'allowSelfReferral',
     'autoApprovePartners',
+    'attributionModel',
   ] as const) {
     v.check(input[key] !== null, field(key), `\`${key}\` cannot be null: omit it to keep the current value.`);
   }
@@ -232,6 +236,7 @@ export async function updateProgram(
   }
   if (input.allowSelfReferral != null) data.allowSelfReferral = input.allowSelfReferral;
   if (input.autoApprovePartners != null) data.autoApprovePartners = input.autoApprovePartners;
+  if (input.attributionModel != null) data.attributionModel = input.attributionModel;
   if (input.destinationUrl !== undefined)
     data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
   if (input.allowedDestinationHosts !== undefined) {

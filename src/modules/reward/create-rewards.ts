@@ -22,6 +22,7 @@ export interface RewardableConversion {
   amount: bigint | null;
   currency: string | null;
   occurredAt: Date;
+  productId: string | null;
 }
 
 export interface DraftRewardsArgs {
@@ -112,7 +113,7 @@ export function rulesQuery(
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
-           r."archivedAt", r."supersededAt",
+           r."archivedAt", r."supersededAt", r."productIds",
            o."disabled" AS "overrideDisabled", o."fixedAmount" AS "overrideFixedAmount",
            o."percentageBasisPoints" AS "overrideBasisPoints",
            tov."disabled" AS "tierOverrideDisabled", tov."fixedAmount" AS "tierOverrideFixedAmount",
