@@ -3,7 +3,14 @@ import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } f
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { normalizeCode } from '../link/codes.js';
-import type { PartnerFacts, ProgramFacts, ReferralFacts, Signal, TouchFacts } from './attribution.js';
+import type {
+  CandidateFraudFacts,
+  PartnerFacts,
+  ProgramFacts,
+  ReferralFacts,
+  Signal,
+  TouchFacts,
+} from './attribution.js';
 
 // The facts attribution decides on (attribution.ts), loaded from the database: step 1 of
 // recordConversion (README.md). Nothing here decides anything; every query is scoped to the
@@ -21,6 +28,12 @@ interface FactsRow {
   partnerExternalId: string;
   partnerEmail: string | null;
   partnerStatus: PartnerStatus;
+  fraudSameIp: boolean;
+  fraudEmailDomain: boolean;
+  fraudDisposableEmail: boolean;
+  fraudMaxConversionsPerHour: number | null;
+  ipMatchesPartner: boolean | null;
+  recentConversions: bigint | number | string | null;
 }
 
 const programOf = (row: FactsRow): ProgramFacts => ({
@@ -29,7 +42,67 @@ const programOf = (row: FactsRow): ProgramFacts => ({
   attributionWindowDays: Number(row.attributionWindowDays),
   allowSelfReferral: row.allowSelfReferral,
   holdDays: Number(row.holdDays),
+  fraudRules: {
+    sameIp: row.fraudSameIp,
+    emailDomain: row.fraudEmailDomain,
+    disposableEmail: row.fraudDisposableEmail,
+    maxConversionsPerHour: row.fraudMaxConversionsPerHour === null ? null : Number(row.fraudMaxConversionsPerHour),
+  },
 });
+
+const fraudOf = (row: FactsRow): CandidateFraudFacts => ({
+  ipMatchesPartner: row.ipMatchesPartner,
+  recentConversions: row.recentConversions === null ? null : Number(row.recentConversions),
+});
+
+/** What of the conversion being recorded the fraud rules compare: its hashed IP and when it occurred. */
+export interface FraudInput {
+  ipHash: string | null;
+  occurredAt: Date;
+}
+
+/**
+ * The program's fraud rules and the facts they need from the database, as columns of a candidate
+ * (program `g`, partner `p`) of the attribution statement; each fact is a CASE whose subquery runs
+ * only when its rule is on (PostgreSQL evaluates a CASE branch's subplan only when it is taken):
+ * - `ipMatchesPartner` (fraudSameIp, and an IP given): a conversion of the tenant whose referred
+ *   person was the partner (referredExternalId = the partner's externalId: their own signup as a
+ *   customer) has the same IP hash (index (workspaceId, mode, referredExternalId));
+ * - `recentConversions` (fraudMaxConversionsPerHour set): the partner's ACCEPTED conversions (not
+ *   refunds) in the program that occurred in the hour up to this one's occurredAt, both ends
+ *   included (index (partnerId, occurredAt)).
+ * The conversion being recorded is not among them: its row is the statement's own claim, which no
+ * other part of the statement sees.
+ */
+function fraudColumns(tenant: Tenant, fraud: FraudInput): SqlFragment {
+  const ws = tenant.workspaceId;
+  return sql`g."fraudSameIp", g."fraudEmailDomain", g."fraudDisposableEmail", g."fraudMaxConversionsPerHour",
+           CASE WHEN g."fraudSameIp" AND ${fraud.ipHash}::text IS NOT NULL THEN EXISTS (
+             SELECT 1 FROM "Conversion" s
+              WHERE s."workspaceId" = ${ws}::uuid AND s."mode" = ${tenant.mode}::"Mode"
+                AND s."referredExternalId" = p."externalId" AND s."ipHash" = ${fraud.ipHash}::text) END AS "ipMatchesPartner",
+           CASE WHEN g."fraudMaxConversionsPerHour" IS NOT NULL THEN (
+             SELECT count(*) FROM "Conversion" v
+              WHERE v."partnerId" = p."id"
+                AND v."occurredAt" BETWEEN ${fraud.occurredAt}::timestamptz - interval '1 hour' AND ${fraud.occurredAt}::timestamptz
+                AND v."programId" = g."id" AND v."workspaceId" = ${ws}::uuid AND v."mode" = ${tenant.mode}::"Mode"
+                AND v."status" = 'ACCEPTED' AND v."type" <> 'REFUND') END AS "recentConversions"`;
+}
+
+/** The fraud columns a union branch passes on (from the CTE row `alias`). */
+const FRAUD_PASS = (alias: string) =>
+  sql.raw(
+    [
+      'fraudSameIp',
+      'fraudEmailDomain',
+      'fraudDisposableEmail',
+      'fraudMaxConversionsPerHour',
+      'ipMatchesPartner',
+      'recentConversions',
+    ]
+      .map((c) => `${alias}."${c}"`)
+      .join(', '),
+  );
 
 const partnerOf = (row: FactsRow): PartnerFacts => ({
   id: row.partnerId,
@@ -92,6 +165,7 @@ export async function loadFacts(
   claim: SqlFragment,
   input: { programId: string | null; clickId: string | null; code: string | null; referredExternalId: string },
   decodeClick: (token: string) => DecodedClick | null,
+  fraud: FraudInput,
 ): Promise<AttributionFacts> {
   const click = input.clickId !== null ? decodeClick(input.clickId) : null;
   const code = input.code !== null ? normalizeCode(input.code) : null;
@@ -102,7 +176,8 @@ export async function loadFacts(
     touch AS (
       SELECT l."id" AS "linkId", l."codeNormalized", l."disabledAt", l."enrollmentId", e."status"::text AS "enrollmentStatus",
              g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
-             p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
+             p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
+             ${fraudColumns(tenant, fraud)}
         FROM "ReferralLink" l
         JOIN "Enrollment" e ON e."id" = l."enrollmentId"
         JOIN "Program" g ON g."id" = l."programId"
@@ -115,7 +190,7 @@ export async function loadFacts(
                       (SELECT "programId" FROM touch WHERE "linkId" = ${clickLinkId}::uuid),
                       (SELECT "programId" FROM touch WHERE "codeNormalized" = ${code ?? ''})) AS "programId"
     ),
-    referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`)})
+    referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`, fraud)})
     SELECT (SELECT "id" FROM claim) AS "claimedId",
            (SELECT g."id" FROM "Program" g
              WHERE g."id" = ${input.programId}::uuid AND g."workspaceId" = ${ws}::uuid AND g."mode" = ${tenant.mode}::"Mode") AS "givenProgramId",
@@ -125,12 +200,12 @@ export async function loadFacts(
         SELECT 'touch' AS "kind", t."linkId", t."codeNormalized", t."disabledAt",
                NULL::uuid AS "referralId", NULL::text AS "referralStatus", NULL::text AS "referralEmail", NULL::timestamptz AS "referralCreatedAt",
                t."enrollmentId", t."enrollmentStatus", t."programId", t."programStatus", t."attributionWindowDays", t."allowSelfReferral",
-               t."holdDays", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus"
+               t."holdDays", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus", ${FRAUD_PASS('t')}
           FROM touch t
         UNION ALL
         SELECT 'referral', r."linkId", NULL, NULL, r."referralId", r."referralStatus", r."referralEmail", r."referralCreatedAt",
                r."enrollmentId", r."enrollmentStatus", r."programId", r."programStatus", r."attributionWindowDays", r."allowSelfReferral",
-               r."holdDays", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus"
+               r."holdDays", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus", ${FRAUD_PASS('r')}
           FROM referral r
       ) AS f ON true`;
   const head = rows[0]!;
@@ -170,6 +245,7 @@ function toSignals(
       source === 'click' && click
         ? { rowId: click.clickRowId, clickedAt: click.clickedAt, discarded: click.discarded === true }
         : null,
+    fraud: fraudOf(row),
   });
   const signals: Signal[] = [];
   if (input.clickId !== null) {
@@ -206,6 +282,7 @@ function referralOf(
     partner: partnerOf(row),
     enrollment:
       row.enrollmentId && row.enrollmentStatus ? { id: row.enrollmentId, status: row.enrollmentStatus } : null,
+    fraud: fraudOf(row),
   };
 }
 
@@ -218,8 +295,9 @@ export async function loadReferral(
   tenant: Tenant,
   externalId: string,
   programId: string,
+  fraud: FraudInput,
 ): Promise<ReferralFacts | null> {
-  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sql`${programId}::uuid`)}`;
+  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sql`${programId}::uuid`, fraud)}`;
   return rows[0] ? referralOf(rows[0]) : null;
 }
 
@@ -238,12 +316,13 @@ type ReferralRow = FactsRow & {
  * expression) when it is not null, else their oldest referral that is not REJECTED (failing that,
  * their oldest) across the tenant's programs.
  */
-function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment): SqlFragment {
+function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment, fraud: FraudInput): SqlFragment {
   return sql`
     SELECT r."id" AS "referralId", r."status"::text AS "referralStatus", r."email" AS "referralEmail", r."createdAt" AS "referralCreatedAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
-           p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
+           p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
+           ${fraudColumns(tenant, fraud)}
       FROM "Referral" r
       JOIN "Program" g ON g."id" = r."programId"
       JOIN "Partner" p ON p."id" = r."partnerId"

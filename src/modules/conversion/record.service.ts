@@ -8,8 +8,10 @@ import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
-import { conversionRecorded, referralStatusChanged, rewardCreated } from '../events/payloads.js';
+import { conversionRecorded, referralStatusChanged, reviewOpened, rewardCreated } from '../events/payloads.js';
 import { draftRewards, insertRewardsCtes } from '../reward/create-rewards.js';
+import { evaluateFraud } from '../review/fraud-rules.js';
+import { insertReviewItemCte, type NewReviewItem } from '../review/review-writes.js';
 import { decideAttribution } from './attribution.js';
 import { loadFacts, type DecodedClick } from './attribution-facts.js';
 import { applyDecision, type Outcome } from './referral-writes.js';
@@ -19,6 +21,8 @@ export const EXTERNAL_ID_MAX = 255;
 export const EMAIL_MAX = 320;
 export const CODE_MAX = 255;
 export const CLICK_ID_MAX = 1024;
+/** A longer User-Agent is truncated (as clicks do). */
+export const USER_AGENT_MAX = 512;
 /** How far in the future `occurredAt` may be (clock skew between the caller and us). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 /**
@@ -42,6 +46,10 @@ export interface RecordConversionInput {
   occurredAt?: Date | null;
   /** The integrator's own fields (a JSON object, see domain/metadata.ts); a new referral starts with them too. */
   metadata?: unknown;
+  /** The referred person's IP address (IPv4 or IPv6), for the fraud rules: only its keyed hash is stored. */
+  ip?: string | null;
+  /** The referred person's User-Agent (truncated to USER_AGENT_MAX). */
+  userAgent?: string | null;
 }
 
 /** Stands for a programId that was given but cannot name a program (answers NOT_FOUND). */
@@ -52,6 +60,8 @@ export interface RecordConversionOptions {
   actor: string;
   /** Decodes a click id token (null: not a click id of this installation). */
   decodeClick: (token: string) => DecodedClick | null;
+  /** The keyed hash clicks use for IP addresses (ClickRecorder.hashIp); null when `ip` is not an IP address. */
+  hashIp: (ip: string) => string | null;
   now?: Date;
 }
 
@@ -79,6 +89,8 @@ interface ValidInput {
   currency: string | null;
   occurredAt: Date;
   metadata: Metadata;
+  ipHash: string | null;
+  userAgent: string | null;
 }
 
 const field = (...path: string[]) => ['input', ...path];
@@ -86,7 +98,7 @@ const field = (...path: string[]) => ['input', ...path];
 const isIdempotencyKey = (key: string) => key.trim().length > 0 && key.length <= IDEMPOTENCY_KEY_MAX;
 
 /** Every problem of the input at once; money parsed to minor units. */
-function validate(input: RecordConversionInput, now: Date): ValidInput {
+function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) => string | null): ValidInput {
   const v = new Validator();
   v.check(
     isIdempotencyKey(input.idempotencyKey),
@@ -167,6 +179,14 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     `occurredAt is ${occurredAt.toISOString()}, more than 5 minutes in the future; send when it happened (UTC), or leave it out for now.`,
   );
   const metadata = checkMetadata(v, input.metadata, field('metadata')) ?? {};
+  const ip = input.ip?.trim() || null;
+  const ipHash = ip === null ? null : ip.length <= 100 ? hashIp(ip) : null;
+  v.check(
+    ip === null || ipHash !== null,
+    field('ip'),
+    'ip must be an IPv4 or IPv6 address (e.g. "203.0.113.7" or "2001:db8::1"); only a keyed hash of it is stored.',
+  );
+  const userAgent = input.userAgent?.trim().slice(0, USER_AGENT_MAX) || null;
   v.throwIfAny();
   return {
     type: input.type,
@@ -180,6 +200,8 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     currency,
     occurredAt,
     metadata,
+    ipHash,
+    userAgent,
   };
 }
 
@@ -215,7 +237,7 @@ export async function recordConversion(
   const now = options.now ?? new Date();
   let valid: ValidInput;
   try {
-    valid = validate(input, now);
+    valid = validate(input, now, options.hashIp);
   } catch (error) {
     // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
@@ -257,10 +279,11 @@ async function recordInTransaction(
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
-                              "amount", "currency", "occurredAt", "metadata", "createdAt")
+                              "amount", "currency", "occurredAt", "metadata", "ipHash", "userAgent", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
-            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${now}::timestamptz)
+            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.ipHash}::text, ${input.userAgent}::text,
+            ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
   const facts = await loadFacts(
@@ -274,6 +297,7 @@ async function recordInTransaction(
       referredExternalId: input.referredExternalId,
     },
     options.decodeClick,
+    { ipHash: input.ipHash, occurredAt: input.occurredAt },
   );
   if (facts.claimedId === null) {
     // Taken: by a transaction that has committed (ON CONFLICT waited for it), so this read sees it.
@@ -304,8 +328,23 @@ async function recordInTransaction(
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
   // 4. Reward: the rewards an accepted conversion earns (limits and caps read under the referral's lock),
-  // and the rules that earned nothing, with why; `rewardable` is only set for one.
+  // and the rules that earned nothing, with why; `rewardable` is only set for one. A conversion that
+  // trips a fraud rule of its program (pure: its facts came with the attribution facts) opens a
+  // review item in the outcome statement, which holds its rewards.
   const { rewardable } = result;
+  const signals = rewardable ? evaluateFraud(rewardable.fraud) : [];
+  const reviewItem: NewReviewItem | null =
+    rewardable && signals.length > 0
+      ? {
+          id: uuidv7(),
+          programId: rewardable.program.id,
+          partnerId: result.partnerId!,
+          conversionId,
+          referralId: rewardable.referral.id,
+          signals,
+          createdAt: now,
+        }
+      : null;
   const { rewards, skipped } = rewardable
     ? await draftRewards(
         tx,
@@ -322,20 +361,21 @@ async function recordInTransaction(
           program: rewardable.program,
           partnerId: result.partnerId!,
           now,
+          reviewItemId: reviewItem?.id ?? null,
         },
         rewardable.rules,
       )
     : { rewards: [], skipped: [] };
 
-  // The conversion's outcome with the rewards and their history, in one statement.
+  // The conversion's outcome with the rewards and their history (and its review item), in one statement.
   await tx.sql`
-    WITH ${insertRewardsCtes(tenant, rewards, options.actor)}
+    WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (
       UPDATE "Conversion"
          SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
              "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid,
-             "skippedRules" = ${JSON.stringify(skipped)}::jsonb
+             "skippedRules" = ${JSON.stringify(skipped)}::jsonb, "signals" = ${JSON.stringify(signals)}::jsonb
        WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
       RETURNING 1
     )
@@ -361,6 +401,9 @@ async function recordInTransaction(
     skippedRules: skipped,
     metadata: input.metadata as Prisma.JsonObject,
     metadataMatch: [input.metadata as Prisma.JsonObject],
+    ipHash: input.ipHash,
+    userAgent: input.userAgent,
+    signals: signals as unknown as Prisma.JsonArray,
     createdAt: now,
   };
   // 5. Events, numbered at commit.
@@ -374,6 +417,14 @@ async function recordInTransaction(
       row,
       rewards.map((r) => r.id),
     ),
+    ...(reviewItem
+      ? [
+          reviewOpened(
+            reviewItem,
+            rewards.map((r) => r.id),
+          ),
+        ]
+      : []),
   ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }

@@ -4,6 +4,7 @@ import { MoneyInputRef, MoneyRef } from '../../graphql/money.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
+import { FraudRulesInputRef, FraudRulesRef } from '../review/fraud-rules.graphql.js';
 import { createProgram, updateProgram } from './program.service.js';
 
 export const ProgramRef = builder.prismaNode('Program', {
@@ -61,6 +62,13 @@ export const ProgramRef = builder.prismaNode('Program', {
         p.minimumPayoutAmount !== null && p.minimumPayoutCurrency !== null
           ? { amount: p.minimumPayoutAmount, currency: p.minimumPayoutCurrency }
           : null,
+    }),
+    fraudRules: t.field({
+      type: FraudRulesRef,
+      description:
+        'What flags a conversion for review (its rewards then wait for an admin’s decision). ADMIN and READ_ONLY credentials only: a PARTNER credential asking gets FORBIDDEN (the rules are the company’s defence).',
+      authScopes: { reader: true },
+      resolve: (p) => p,
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
     updatedAt: t.expose('updatedAt', {
@@ -146,6 +154,11 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
       description:
         'The smallest payout createPayouts makes for this program’s partners (see `Program.minimumPayout`); positive. Default: none.',
     }),
+    fraudRules: t.field({
+      type: FraudRulesInputRef,
+      description:
+        'Fraud rules (see `FraudRules`); omitted rules take their defaults: same IP, email domain and disposable email on, velocity off.',
+    }),
   }),
 });
 
@@ -176,6 +189,11 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     minimumPayout: t.field({
       type: MoneyInputRef,
       description: 'Replaces the minimum payout; null removes it.',
+    }),
+    fraudRules: t.field({
+      type: FraudRulesInputRef,
+      description:
+        'Changes the fraud rules given, keeps the others (see `FraudRulesInput`). Applies to conversions recorded from now on; items already opened stay.',
     }),
   }),
 });

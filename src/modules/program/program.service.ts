@@ -6,6 +6,7 @@ import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
 import { programCreated, programUpdated } from '../events/payloads.js';
+import { DEFAULT_FRAUD_RULES, MAX_CONVERSIONS_PER_HOUR } from '../review/fraud-rules.js';
 
 /** The Prisma client or an interactive transaction's client. */
 export type Db = PrismaClient | Prisma.TransactionClient;
@@ -41,6 +42,58 @@ export interface CreateProgramInput {
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   minimumPayout?: { amount: string; currency: string } | null;
+  fraudRules?: FraudRulesInput | null;
+}
+
+/**
+ * A program's fraud rules as the API names them (review/fraud-rules.ts). On creation an omitted
+ * (or null) rule takes its default; on update an omitted rule keeps its value, a boolean cannot be
+ * null, and `maxConversionsPerPartnerPerHour: null` turns the velocity rule off.
+ */
+export interface FraudRulesInput {
+  sameIpAsPartner?: boolean | null;
+  selfReferralEmailDomain?: boolean | null;
+  disposableEmail?: boolean | null;
+  maxConversionsPerPartnerPerHour?: number | null;
+}
+
+interface FraudColumns {
+  fraudSameIp?: boolean;
+  fraudEmailDomain?: boolean;
+  fraudDisposableEmail?: boolean;
+  fraudMaxConversionsPerHour?: number | null;
+}
+
+const FRAUD_BOOLEANS = [
+  ['sameIpAsPartner', 'fraudSameIp'],
+  ['selfReferralEmailDomain', 'fraudEmailDomain'],
+  ['disposableEmail', 'fraudDisposableEmail'],
+] as const;
+
+/** The columns a FraudRulesInput changes: on update (`creating` false) only what is given. */
+function checkFraudRules(v: Validator, input: FraudRulesInput, creating: boolean): FraudColumns {
+  const path = (name: string) => ['input', 'fraudRules', name];
+  const columns: FraudColumns = {};
+  for (const [name, column] of FRAUD_BOOLEANS) {
+    const value = input[name];
+    if (value === null && !creating) {
+      v.check(false, path(name), `\`fraudRules.${name}\` cannot be null: omit it to keep the current value.`);
+    } else if (value != null) {
+      columns[column] = value;
+    }
+  }
+  const max = input.maxConversionsPerPartnerPerHour;
+  if (max != null) {
+    v.check(
+      Number.isInteger(max) && max >= MAX_CONVERSIONS_PER_HOUR.min && max <= MAX_CONVERSIONS_PER_HOUR.max,
+      path('maxConversionsPerPartnerPerHour'),
+      `\`fraudRules.maxConversionsPerPartnerPerHour\` must be between ${MAX_CONVERSIONS_PER_HOUR.min} and ${MAX_CONVERSIONS_PER_HOUR.max}; got ${max}. Null turns the rule off.`,
+    );
+    columns.fraudMaxConversionsPerHour = max;
+  } else if (max === null && !creating) {
+    columns.fraudMaxConversionsPerHour = null;
+  }
+  return columns;
 }
 
 /**
@@ -59,6 +112,8 @@ export interface UpdateProgramInput {
   allowedDestinationHosts?: readonly string[] | null;
   /** null clears it. */
   minimumPayout?: { amount: string; currency: string } | null;
+  /** Only the rules given change (see FraudRulesInput); null is refused. */
+  fraudRules?: FraudRulesInput | null;
 }
 
 const field = (name: string): string[] => ['input', name];
@@ -154,6 +209,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
     ? checkAllowedHosts(v, input.allowedDestinationHosts)
     : [];
   const minimumPayout = input.minimumPayout ? checkMinimumPayout(v, input.minimumPayout) : null;
+  const fraud = input.fraudRules ? checkFraudRules(v, input.fraudRules, true) : {};
   v.throwIfAny();
 
   return inTransaction(db, async (tx) => {
@@ -171,6 +227,11 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         destinationUrl,
         allowedDestinationHosts,
         ...minimumPayout,
+        fraudSameIp: DEFAULT_FRAUD_RULES.sameIp,
+        fraudEmailDomain: DEFAULT_FRAUD_RULES.emailDomain,
+        fraudDisposableEmail: DEFAULT_FRAUD_RULES.disposableEmail,
+        fraudMaxConversionsPerHour: DEFAULT_FRAUD_RULES.maxConversionsPerHour,
+        ...fraud,
       },
     });
     await appendEvent(tx, tenant, programCreated(program));
@@ -228,6 +289,11 @@ export async function updateProgram(
     data.minimumPayoutAmount = minimum?.minimumPayoutAmount ?? null;
     data.minimumPayoutCurrency = minimum?.minimumPayoutCurrency ?? null;
   }
+  if (input.fraudRules === null) {
+    v.check(false, field('fraudRules'), '`fraudRules` cannot be null: omit it, or give only the rules to change.');
+  } else if (input.fraudRules !== undefined) {
+    Object.assign(data, checkFraudRules(v, input.fraudRules, false));
+  }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
   for (let attempt = 0; ; attempt++) {
@@ -283,8 +349,8 @@ function changedKeys(
     Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
   const changed = Object.entries(data)
     .filter(([key, value]) => !same(program[key as keyof Program], value))
-    // The two columns of a minimum payout are one field of the API.
-    .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key))
+    // The two columns of a minimum payout are one field of the API, the four fraud columns another.
+    .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key.startsWith('fraud') ? 'fraudRules' : key))
     .filter((key, i, all) => all.indexOf(key) === i);
   if (status && status !== program.status) changed.unshift('status');
   return changed;
