@@ -134,7 +134,15 @@ builder.prismaObjectFields('Conversion', (t) => ({
     description:
       'The review item that holds (or held) its rewards; null when it tripped nothing, and for a PARTNER credential.',
     select: (_args, _ctx, nestedSelection) => ({ reviewItem: nestedSelection() }),
-    resolve: (c, _args, ctx) => (isPartner(ctx) ? null : c.reviewItem),
+    resolve: async (c, _args, ctx) => {
+      if (isPartner(ctx)) return null;
+      // Selected with the conversion, except for a row that was not read through a query (the one
+      // recordConversion answers with, just written): then read by the conversion's unique key.
+      if (c.reviewItem !== undefined) return c.reviewItem;
+      return ctx.db.prisma.reviewItem.findUnique({
+        where: { conversionId_workspaceId_mode: { conversionId: c.id, ...tenantOf(ctx) } },
+      });
+    },
   }),
 }));
 
