@@ -324,7 +324,7 @@ describe('VELOCITY', () => {
       {
         type: 'VELOCITY',
         detail:
-          'This is the partner’s conversion number 3 in this program within an hour (accepted conversions that occurred in the hour up to this one); the program allows 2 per hour.',
+          'With this one, the partner has more than 2 accepted conversions in this program that occurred within an hour; the program allows 2 per hour.',
       },
     ]);
 

@@ -70,7 +70,8 @@ export interface FraudInput {
  *   customer) has the same IP hash (index (workspaceId, mode, referredExternalId));
  * - `recentConversions` (fraudMaxConversionsPerHour set): the partner's ACCEPTED conversions (not
  *   refunds) in the program that occurred in the hour up to this one's occurredAt, both ends
- *   included (index (partnerId, occurredAt)).
+ *   included (index (partnerId, occurredAt)), counted up to the limit only: reaching it is all the
+ *   rule needs to know, so a busy partner costs at most `limit` index entries.
  * The conversion being recorded is not among them: its row is the statement's own claim, which no
  * other part of the statement sees.
  */
@@ -82,11 +83,13 @@ function fraudColumns(tenant: Tenant, fraud: FraudInput): SqlFragment {
               WHERE s."workspaceId" = ${ws}::uuid AND s."mode" = ${tenant.mode}::"Mode"
                 AND s."referredExternalId" = p."externalId" AND s."ipHash" = ${fraud.ipHash}::text) END AS "ipMatchesPartner",
            CASE WHEN g."fraudMaxConversionsPerHour" IS NOT NULL THEN (
-             SELECT count(*) FROM "Conversion" v
-              WHERE v."partnerId" = p."id"
-                AND v."occurredAt" BETWEEN ${fraud.occurredAt}::timestamptz - interval '1 hour' AND ${fraud.occurredAt}::timestamptz
-                AND v."programId" = g."id" AND v."workspaceId" = ${ws}::uuid AND v."mode" = ${tenant.mode}::"Mode"
-                AND v."status" = 'ACCEPTED' AND v."type" <> 'REFUND') END AS "recentConversions"`;
+             SELECT count(*) FROM (
+               SELECT 1 FROM "Conversion" v
+                WHERE v."partnerId" = p."id"
+                  AND v."occurredAt" BETWEEN ${fraud.occurredAt}::timestamptz - interval '1 hour' AND ${fraud.occurredAt}::timestamptz
+                  AND v."programId" = g."id" AND v."workspaceId" = ${ws}::uuid AND v."mode" = ${tenant.mode}::"Mode"
+                  AND v."status" = 'ACCEPTED' AND v."type" <> 'REFUND'
+                LIMIT g."fraudMaxConversionsPerHour") AS counted) END AS "recentConversions"`;
 }
 
 /** The fraud columns a union branch passes on (from the CTE row `alias`). */

@@ -150,7 +150,8 @@ export interface FraudFacts {
   ipMatchesPartner: boolean | null;
   /**
    * The partner's accepted conversions in the program that occurred in the hour up to this
-   * conversion's occurredAt (this one not included); null when not counted (rule off).
+   * conversion's occurredAt (this one not included), counted up to the rule's limit (so at most
+   * the limit); null when not counted (rule off).
    */
   recentConversions: number | null;
 }
@@ -185,10 +186,10 @@ export function evaluateFraud(facts: FraudFacts): FraudSignal[] {
     });
   }
   const max = rules.maxConversionsPerHour;
-  if (max !== null && facts.recentConversions !== null && facts.recentConversions + 1 > max) {
+  if (max !== null && facts.recentConversions !== null && facts.recentConversions >= max) {
     signals.push({
       type: 'VELOCITY',
-      detail: `This is the partner’s conversion number ${facts.recentConversions + 1} in this program within an hour (accepted conversions that occurred in the hour up to this one); the program allows ${max} per hour.`,
+      detail: `With this one, the partner has more than ${max} accepted conversions in this program that occurred within an hour; the program allows ${max} per hour.`,
     });
   }
   if (rules.disposableEmail && referredDomain !== null && isDisposableDomain(referredDomain)) {
