@@ -407,6 +407,51 @@ describe('a flagged conversion', () => {
   });
 });
 
+describe('the cost of the rules', () => {
+  const LEAN = graphql(`
+    mutation FR_RecordLean($input: RecordConversionInput!) {
+      recordConversion(input: $input) { conversion { id } rewards { id } userErrors { code } }
+    }
+  `);
+
+  it('every rule on (with an ip, an email and a velocity limit) adds no statement, flagged or not', async () => {
+    const counted = async (program: Parameters<typeof scenario>[0], input: Partial<RecordConversionInput>) => {
+      const s = await scenario(program);
+      const send = () =>
+        server.gqlCounted(
+          LEAN,
+          {
+            input: {
+              type: 'SIGNUP',
+              idempotencyKey: unique('key'),
+              referredExternalId: unique('friend'),
+              code: s.link.code,
+              ...input,
+            },
+          },
+          s.key,
+        );
+      await send(); // warm: the credential cache, prepared statements
+      const { body, statements } = await send();
+      expect(body.data!.recordConversion.rewards).toHaveLength(1);
+      return statements;
+    };
+    const off = await counted(
+      { fraudSameIp: false, fraudEmailDomain: false, fraudDisposableEmail: false },
+      { ip: '192.0.2.1', referredEmail: 'friend@example.org' },
+    );
+    const on = await counted(
+      { fraudMaxConversionsPerHour: 100 },
+      { ip: '192.0.2.1', referredEmail: 'friend@example.org' },
+    );
+    const flagged = await counted(
+      { fraudMaxConversionsPerHour: 100 },
+      { ip: '192.0.2.1', referredEmail: 'x@acme.test' },
+    );
+    expect({ on, flagged }).toEqual({ on: off, flagged: off });
+  });
+});
+
 describe('evaluateFraud (pure)', () => {
   const facts = (over: Partial<FraudFacts> = {}): FraudFacts => ({
     rules: { ...DEFAULT_FRAUD_RULES, maxConversionsPerHour: 3 },
