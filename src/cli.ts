@@ -2,9 +2,12 @@
 // The `refgraph` command. Exit codes: 0 ok, 1 failure (message on stderr), 2 usage error,
 // 78 bad configuration (EX_CONFIG). Heavy modules (Prisma, the GraphQL schema) load only for the
 // commands that need them, so `refgraph help` and usage errors answer at once.
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, redact, type Config, type LogLevel } from './config.js';
+import type { BatchReport, CsvImportProgress, CsvImportSummary } from './cli/import-partners.js';
 import type { Database } from './db.js';
 import { globalId, rowIdOf } from './lib/global-id.js';
 import { isUuid } from './lib/ids.js';
@@ -29,9 +32,23 @@ Usage:
                                     working (revoking twice changes nothing)
   refgraph seed --demo [--json]     create a demo workspace (TEST mode) with programs, reward
                                     rules, partners, links, clicks, conversions, rewards and a payout
+  refgraph import partners FILE.csv --workspace ID --mode TEST|LIVE [--program ID]
+           [--batch-size N] [--stop-on-error] [--failed OUT.csv] [--json]
+                                    import existing partners from a CSV file (header: externalId,
+                                    and any of name, email, code, programId, metadata as JSON):
+                                    each is enrolled APPROVED in its program (the programId column,
+                                    else --program) with its code (else a generated one). The file
+                                    is streamed in batches of --batch-size rows (default and most
+                                    1000), each all or nothing, through the API's importPartners;
+                                    a failed batch is reported with its rows' errors by line and
+                                    the next batch goes on (--stop-on-error: stop there instead);
+                                    --failed writes the failed batches' rows to OUT.csv to fix and
+                                    import again. Progress on stderr (a bar on a terminal, a line
+                                    per batch otherwise), the summary on stdout; exit 1 when a
+                                    batch failed
   refgraph help                     this text
 
-The workspace, key and seed commands act as the operator of the installation, on the database
+The workspace, key, seed and import commands act as the operator of the installation, on the database
 that DATABASE_URL (or REFGRAPH_DATA_DIR) names: they need no credential and reach every
 workspace. Ids are global ids, as the API and these commands print them (--workspace also takes
 the plain UUID that older versions printed). \`key revoke\` without --workspace revokes the key in
@@ -120,6 +137,8 @@ const USAGE = {
   ...KEY_USAGE,
   key: Object.values(KEY_USAGE).join('\n       '),
   seed: 'refgraph seed --demo [--json]',
+  'import partners':
+    'refgraph import partners FILE.csv --workspace ID --mode TEST|LIVE [--program ID] [--batch-size N] [--stop-on-error] [--failed OUT.csv] [--json]',
 } as const;
 type Command = keyof typeof USAGE;
 
@@ -175,6 +194,8 @@ async function main(argv: string[]): Promise<number | 'running'> {
       return key(rest);
     case 'seed':
       return seed(rest);
+    case 'import':
+      return importCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -583,6 +604,241 @@ async function seed(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+// --- Import --------------------------------------------------------------------------------------------
+
+async function importCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'partners') {
+    throw new UsageError('import partners', `expected "partners" after "import", got ${sub ? `"${sub}"` : 'nothing'}.`);
+  }
+  const command = 'import partners';
+  const { values, positionals } = parseWithPositionals(command, rest, {
+    workspace: { type: 'string' },
+    mode: { type: 'string' },
+    program: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'stop-on-error': { type: 'boolean', default: false },
+    failed: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      command,
+      positionals.length === 0
+        ? 'FILE.csv is required: the CSV file to import.'
+        : `expected one FILE.csv, got ${positionals.length}: ${positionals.join(' ')}.`,
+    );
+  }
+  const file = positionals[0]!;
+  const workspaceId = workspaceArg(command, values.workspace);
+  const mode = modeArg(command, values.mode);
+  if (!mode) throw new UsageError(command, '--mode TEST|LIVE is required: the mode whose partners these are.');
+  const programGiven = values.program?.trim();
+  const defaultProgramId = programGiven === undefined ? null : rowIdOf('Program', programGiven);
+  if (programGiven !== undefined && !defaultProgramId) {
+    throw new UsageError(command, `--program "${programGiven}" is not a program id (the API's Program.id).`);
+  }
+  const { IMPORT_MAX_ROWS } = await import('./modules/partner/import.service.js');
+  const batchSize = values['batch-size'] === undefined ? IMPORT_MAX_ROWS : Number(values['batch-size']);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > IMPORT_MAX_ROWS) {
+    throw new UsageError(
+      command,
+      `--batch-size must be a whole number from 1 to ${IMPORT_MAX_ROWS}, got "${values['batch-size']}".`,
+    );
+  }
+  if (values.failed !== undefined && path.resolve(values.failed) === path.resolve(file)) {
+    throw new UsageError(command, '--failed must name another file than the one imported.');
+  }
+  let size: number;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new CliError(`${file} is not a file; nothing was imported.`);
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}; nothing was imported.`);
+  }
+
+  const config = loadConfig();
+  const { importPartners } = await import('./modules/partner/import.service.js');
+  const { batchOutcomeOf, CsvFileError, importPartnersCsv } = await import('./cli/import-partners.js');
+  const progress = importProgress(size);
+  const failedRows = values.failed === undefined ? null : failedRowsWriter(values.failed);
+  const { workspace, summary, fileError } = await withDatabase(config, async (db) => {
+    const workspace = await findWorkspace(db, workspaceId);
+    const tenant = { workspaceId, mode };
+    if (defaultProgramId) {
+      const program = await db.prisma.program.findUnique({
+        where: { id_workspaceId_mode: { id: defaultProgramId, ...tenant } },
+        select: { id: true },
+      });
+      if (!program) {
+        throw new CliError(
+          `no program ${programGiven} in workspace ${globalId('Workspace', workspaceId)} (${mode} mode); nothing was imported.`,
+        );
+      }
+    }
+    try {
+      const summary = await importPartnersCsv(fs.createReadStream(file), {
+        batchSize,
+        defaultProgramId,
+        programIdOf: (cell) => rowIdOf('Program', cell),
+        stopOnError: values['stop-on-error'],
+        // The API's service, batch after batch: the same checks, writes and events.
+        importBatch: (rows) =>
+          importPartners(db, tenant, rows).then((result) => ({ imported: result.partners.length }), batchOutcomeOf),
+        onProgress: progress.update,
+        onFailedRows: failedRows?.write,
+      });
+      return { workspace, summary, fileError: null };
+    } catch (error) {
+      // A broken line: what the batches before it did is reported with the error.
+      if (!(error instanceof CsvFileError) || !error.summary) throw error;
+      return { workspace, summary: error.summary, fileError: error.message };
+    } finally {
+      progress.done();
+      await failedRows?.close();
+    }
+  });
+  const where = { workspace: workspaceJson(workspace), mode };
+  const failedBatches = summary.batches.filter((b) => b.errors.length > 0);
+  if (values.json) {
+    const out = {
+      file,
+      ...where,
+      rows: summary.rows,
+      imported: summary.imported,
+      batches: summary.batches.length,
+      failedBatches,
+      stopped: summary.stopped,
+      failedRowsFile: failedRows?.written ? values.failed : null,
+      error: fileError,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    process.stdout.write(
+      importSummaryText(file, summary, {
+        workspace: `"${printable(workspace.name)}" (${globalId('Workspace', workspace.id)})`,
+        mode,
+        failedRowsFile: failedRows?.written ? values.failed! : null,
+        fileError,
+      }),
+    );
+  }
+  return failedBatches.length > 0 || fileError ? 1 : 0;
+}
+
+/** The summary for people: what was imported, then every failed batch with its rows' errors by line. */
+function importSummaryText(
+  file: string,
+  summary: CsvImportSummary,
+  where: { workspace: string; mode: string; failedRowsFile: string | null; fileError: string | null },
+): string {
+  const failed = summary.batches.filter((b) => b.errors.length > 0);
+  const batches = `${summary.batches.length} batch${summary.batches.length === 1 ? '' : 'es'}`;
+  const lines = [
+    `Imported ${summary.imported} of ${summary.rows} partners from ${file} into workspace ${where.workspace}, ${where.mode} mode` +
+      ` (${batches}${failed.length ? `, ${failed.length} failed` : ''}).`,
+  ];
+  if (summary.rows === 0 && !where.fileError) lines.push('The file has no rows after its header.');
+  if (failed.length > 0) {
+    lines.push(
+      'A failed batch imports none of its rows, the good ones included: fix the errors below and import those rows again' +
+        (where.failedRowsFile
+          ? ` (they are in ${where.failedRowsFile}).`
+          : ' (--failed OUT.csv writes them to a file).'),
+    );
+    for (const batch of failed) lines.push('', ...batchErrorLines(batch));
+  }
+  if (summary.stopped) {
+    const last = summary.batches[summary.batches.length - 1]!;
+    lines.push(
+      '',
+      `Stopped after batch ${last.batch} (--stop-on-error): rows after line ${last.lastLine} were not read.`,
+    );
+  }
+  if (where.fileError) {
+    const last = summary.batches[summary.batches.length - 1];
+    lines.push(
+      '',
+      `The file could not be read on: ${where.fileError}`,
+      last ? `Rows up to line ${last.lastLine} were sent (above); the rest were not imported.` : 'No row was imported.',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function batchErrorLines(batch: BatchReport): string[] {
+  const out = [`Batch ${batch.batch}, lines ${batch.firstLine}–${batch.lastLine} (${batch.rows} rows), not imported:`];
+  for (const e of batch.errors) {
+    const at = e.line === null ? 'the batch' : `line ${e.line}${e.column ? `, ${e.column}` : ''}`;
+    out.push(`  ${at}: ${e.code}: ${printable(e.message)}`);
+  }
+  return out;
+}
+
+/**
+ * Progress on stderr: on a terminal, a bar redrawn in place (the share of the file's bytes read);
+ * otherwise one plain line per batch (--json too: its summary is on stdout).
+ */
+function importProgress(fileSize: number) {
+  const tty = Boolean(process.stderr.isTTY);
+  let drawn = false;
+  return {
+    update: (p: CsvImportProgress, batch: BatchReport | null) => {
+      if (tty) {
+        const share = fileSize > 0 ? Math.min(1, p.bytes / fileSize) : 1;
+        const width = 30;
+        const filled = Math.round(share * width);
+        const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+        const failed = p.failedBatches ? `, ${p.failedBatches} batch${p.failedBatches === 1 ? '' : 'es'} failed` : '';
+        process.stderr.write(
+          `\r\u001b[K[${bar}] ${String(Math.round(share * 100)).padStart(3)}%  ${p.imported}/${p.rows} rows imported${failed}`,
+        );
+        drawn = true;
+      } else if (batch) {
+        const outcome = batch.errors.length
+          ? `failed (${batch.errors.length} error${batch.errors.length === 1 ? '' : 's'}), none of its ${batch.rows} rows imported`
+          : `imported ${batch.imported}`;
+        process.stderr.write(
+          `refgraph: batch ${batch.batch} (lines ${batch.firstLine}–${batch.lastLine}): ${outcome}; ${p.imported}/${p.rows} rows imported so far\n`,
+        );
+      }
+    },
+    done: () => {
+      if (drawn) process.stderr.write('\n');
+    },
+  };
+}
+
+/** The rows of failed batches as CSV in `file` (created at the first one): the columns of CSV_COLUMNS. */
+function failedRowsWriter(file: string) {
+  let out: fs.WriteStream | null = null;
+  let header = false;
+  const state = {
+    written: false,
+    write: async (rows: ReadonlyArray<Record<string, string>>) => {
+      const { stringify } = await import('csv-stringify/sync');
+      const { CSV_COLUMNS } = await import('./cli/import-partners.js');
+      out ??= fs.createWriteStream(file);
+      const text = stringify(
+        rows.map((row) => CSV_COLUMNS.map((c) => row[c] ?? '')),
+        header ? {} : { header: true, columns: [...CSV_COLUMNS] },
+      );
+      header = true;
+      state.written = true;
+      if (!out.write(text)) await new Promise<void>((resolve) => out!.once('drain', () => resolve()));
+    },
+    close: () =>
+      out
+        ? new Promise<void>((resolve, reject) =>
+            out!.end((error?: Error | null) => (error ? reject(error) : resolve())),
+          )
+        : Promise.resolve(),
+  };
+  return state;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { applyMigrations } from './db/migrate.js';
 import { readPgliteTemplate } from './db/pglite-template.js';
 import { lockDataDir, type DataDirLock } from './lib/data-dir-lock.js';
 import { PrismaClient } from './generated/prisma/client.js';
-import { currentRequest } from './lib/request-context.js';
+import { currentRequest, outsideRequest } from './lib/request-context.js';
 import type { Logger } from './logger.js';
 
 export { PrismaClient };
@@ -354,7 +354,10 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     ping: async () => {
       await pglite.query('select 1');
     },
-    listen: async (channel, onNotify) => pglite.listen(channel, onNotify),
+    // PGlite delivers a NOTIFY while the COMMIT that sent it runs, inside that request's context:
+    // what a listener starts is background work (as on PostgreSQL, where it comes from the
+    // listening connection), not the request's, so it must not count in its X-SQL-Statements.
+    listen: async (channel, onNotify) => pglite.listen(channel, (payload) => outsideRequest(() => onNotify(payload))),
     // One process owns an embedded database: it always holds every lock.
     tryAdvisoryLock: async () => ({ release: async () => {}, onLost: () => {} }),
     close: async () => {

@@ -134,6 +134,7 @@ describe('refgraph (no database needed)', { timeout: 60_000 }, () => {
       'refgraph key list --workspace ID [--mode TEST|LIVE] [--include-revoked] [--json]',
       'refgraph key revoke KEY_ID [--workspace ID] [--json]',
       'refgraph seed --demo [--json]',
+      'refgraph import partners FILE.csv --workspace ID --mode TEST|LIVE [--program ID]',
     ]) {
       expect(run.stdout).toContain(line);
     }

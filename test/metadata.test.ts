@@ -250,7 +250,9 @@ describe('Referral.rewards', () => {
 });
 
 describe('the metadata filter is an index scan over 100 000 partners', () => {
-  it('plans a bitmap scan of the GIN index for the statement partners(metadata) sends', async () => {
+  it('plans a bitmap scan of the GIN index for the statement partners(metadata) sends', {
+    timeout: 120_000,
+  }, async () => {
     const db = fixture.server.testDb.db;
     const { workspaceId } = fixture.otherTenant;
     await db.sql`

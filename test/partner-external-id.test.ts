@@ -540,11 +540,48 @@ describe('PARTNER credentials', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('enrollPartner: its own partner by externalId applies (PENDING); another partner by externalId is refused exactly like an unknown one', async () => {
+    const mine = await twinPartner();
+    const theirs = await twinPartner();
+    const token = await partnerToken(server, admin, mine.partner.id);
+    const apply = (key: PartnerKeyInput) =>
+      server.gql(ENROLL, { input: { ...key, programId: gid('Program', autoProgramId) } }, token);
+    const before = await snapshot();
+    const nobody = unique('nobody');
+    for (const [key, field, message] of [
+      [
+        { partnerExternalId: theirs.externalId },
+        'partnerExternalId',
+        `No partner has the externalId "${theirs.externalId}" in this workspace and mode.`,
+      ],
+      [
+        { partnerExternalId: nobody },
+        'partnerExternalId',
+        `No partner has the externalId "${nobody}" in this workspace and mode.`,
+      ],
+      [{ partnerId: theirs.gid }, 'partnerId', 'Partner not found.'],
+      [{ partnerId: gid('Partner', mine.twins[0]!.id) }, 'partnerId', 'Partner not found.'],
+    ] as const) {
+      expect((await apply(key)).data!.enrollPartner).toEqual({
+        enrollment: null,
+        userErrors: [{ code: 'NOT_FOUND', message, field: ['input', field] }],
+      });
+    }
+    expect(await snapshot()).toEqual(before);
+
+    // The program auto-approves, but an application waits for the company.
+    expect((await apply({ partnerExternalId: mine.externalId })).data!.enrollPartner).toEqual({
+      enrollment: expect.objectContaining({ status: 'PENDING', partner: { id: mine.gid } }),
+      userErrors: [],
+    });
+  });
+
   it('the admin-only mutations refuse a PARTNER token whichever id names the partner, its own included', async () => {
     const mine = await twinPartner();
     const token = await partnerToken(server, admin, mine.partner.id);
     const before = await snapshot();
-    for (const c of mutationCases().filter((m) => m.name !== 'createReferralLink')) {
+    // createReferralLink and enrollPartner (an application) take a PARTNER credential's own partner.
+    for (const c of mutationCases().filter((m) => m.name !== 'createReferralLink' && m.name !== 'enrollPartner')) {
       for (const key of [{ partnerExternalId: mine.externalId }, { partnerId: mine.gid }]) {
         const res = await server.gql(c.document, { input: c.input(key) }, token);
         expect({ mutation: c.name, code: res.errors?.[0]?.extensions?.code }).toEqual({

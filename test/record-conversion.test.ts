@@ -1175,6 +1175,7 @@ describe('attribution decision (pure)', () => {
   ): TouchFacts => ({
     source: 'code',
     linkId: 'link',
+    couponId: null,
     disabled: false,
     program: {
       id: 'p1',
@@ -1182,6 +1183,7 @@ describe('attribution decision (pure)', () => {
       attributionWindowDays: 30,
       allowSelfReferral: false,
       holdDays: 0,
+      attributionModel: 'FIRST_TOUCH',
       fraudRules: DEFAULT_FRAUD_RULES,
       ...program,
     },

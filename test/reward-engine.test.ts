@@ -34,6 +34,7 @@ function rule(data: Partial<EngineRule> = {}): EngineRule {
     capCurrency: null,
     archivedAt: null,
     supersededAt: null,
+    productIds: [],
     ...data,
   };
 }
@@ -48,6 +49,7 @@ function run(
     currency?: string | null;
     type?: EngineInput['conversion']['type'];
     at?: Date;
+    productId?: string | null;
   } = {},
 ) {
   return evaluateRewards({
@@ -56,6 +58,7 @@ function run(
       amount: over.amount === undefined ? 10_000n : over.amount,
       currency: over.currency === undefined ? 'USD' : over.currency,
       occurredAt: over.at ?? T0,
+      productId: over.productId ?? null,
     },
     referralCreatedAt: over.referralCreatedAt ?? T0,
     rules,
@@ -398,5 +401,22 @@ describe('reward engine: currencies', () => {
         overrides: [{ ruleLineageId: off.lineageId, disabled: true, fixedAmount: null, percentageBasisPoints: null }],
       }).skipped[0]!.message,
     ).toBe('The partner’s enrollment has an override that disables this rule.');
+  });
+});
+
+describe('rules limited to products', () => {
+  it('a rule with productIds rewards only those products; a rule with none rewards every product', () => {
+    const limited = rule({ productIds: ['pro', 'team'] });
+    const open = rule({ fixedAmount: 200n });
+    const forPro = run([limited, open], { productId: 'pro' });
+    expect(forPro.rewards.map((r) => r.ruleId)).toEqual([limited.id, open.id]);
+    const forBasic = run([limited, open], { productId: 'basic' });
+    expect(forBasic.rewards.map((r) => r.ruleId)).toEqual([open.id]);
+    expect(forBasic.skipped).toEqual([
+      { ruleId: limited.id, reason: 'PRODUCT_MISMATCH', message: expect.stringContaining('is for "basic"') },
+    ]);
+    const none = run([limited, open]);
+    expect(none.rewards.map((r) => r.ruleId)).toEqual([open.id]);
+    expect(none.skipped[0]!.message).toContain('names no productId');
   });
 });

@@ -72,3 +72,8 @@ export const LedgerEntryTypeEnum = builder.enumType(E.LedgerEntryType, {
   description:
     'Why an entry moved a partner’s available CASH balance: REWARD_APPROVED (+), REWARD_REVERSED (− an approved reward canceled or rejected), CREDIT (± creditBalance), ADJUSTMENT (− a refund’s share of an unpaid reward), CLAWBACK (− a refund’s share of a paid reward), PAYOUT (− a payout’s amount, or a reward marked PROCESSED outside any payout), PAYOUT_REVERSED (+ a failed or canceled payout’s amount).',
 });
+export const AttributionModelEnum = builder.enumType(E.AttributionModel, {
+  name: 'AttributionModel',
+  description:
+    'Who a referred person belongs to when a later conversion names another partner. FIRST_TOUCH (default): the first partner who brought them, for good. LAST_TOUCH: a conversion with another partner’s coupon, code or click (inside the attribution window) moves them to that partner from then on; rewards already created stay with the partners that earned them.',
+});

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
-import { findPartnerByKey, type PartnerKey } from '../partner/partner-key.js';
+import { erasedPartnerError } from '../partner/erasure.service.js';
+import { findPartnerByKey, partnerKeyField, type PartnerKey } from '../partner/partner-key.js';
 import { hashSecret, sameHash } from './keys.js';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -151,6 +152,9 @@ export async function createPartnerToken(
     );
   }
   const partner = await findPartnerByKey(prisma, { workspaceId: tenant.workspaceId, mode: tenant.mode }, input);
+  if (partner.erasedAt) {
+    throw erasedPartnerError(partner, 'it cannot get a partner token', partnerKeyField(input));
+  }
   return signer.sign(
     {
       typ: 'partner',

@@ -9,6 +9,7 @@ import type {
   ProgramFacts,
   ReferralFacts,
   Signal,
+  SignalSource,
   TouchFacts,
 } from './attribution.js';
 
@@ -24,6 +25,7 @@ interface FactsRow {
   attributionWindowDays: number;
   allowSelfReferral: boolean;
   holdDays: number;
+  attributionModel: 'FIRST_TOUCH' | 'LAST_TOUCH';
   partnerId: string;
   partnerExternalId: string;
   partnerEmail: string | null;
@@ -42,6 +44,7 @@ const programOf = (row: FactsRow): ProgramFacts => ({
   attributionWindowDays: Number(row.attributionWindowDays),
   allowSelfReferral: row.allowSelfReferral,
   holdDays: Number(row.holdDays),
+  attributionModel: row.attributionModel,
   fraudRules: {
     sameIp: row.fraudSameIp,
     emailDomain: row.fraudEmailDomain,
@@ -127,7 +130,7 @@ export interface AttributionFacts {
   claimedId: string | null;
   /** The given programId when it names a program of the tenant, else null. */
   givenProgramId: string | null;
-  /** The conversion's signals, click id first (see toSignals). */
+  /** The conversion's signals: coupon, click id, code (see toSignals). */
   signals: Signal[];
   /** The referred person's referral in the program in scope (see the `referral` CTE below). */
   referral: ReferralFacts | null;
@@ -137,7 +140,10 @@ type FactsUnionRow = FactsRow & {
   claimedId: string | null;
   givenProgramId: string | null;
   kind: 'touch' | 'referral' | null;
+  /** For a touch: a link's (click, code) or a coupon's. */
+  touchKind: 'link' | 'coupon' | null;
   linkId: string | null;
+  couponId: string | null;
   codeNormalized: string | null;
   disabledAt: Date | null;
   referralId: string | null;
@@ -166,19 +172,28 @@ export async function loadFacts(
   tx: Tx,
   tenant: Tenant,
   claim: SqlFragment,
-  input: { programId: string | null; clickId: string | null; code: string | null; referredExternalId: string },
+  input: {
+    programId: string | null;
+    clickId: string | null;
+    code: string | null;
+    couponCode: string | null;
+    referredExternalId: string;
+  },
   decodeClick: (token: string) => DecodedClick | null,
   fraud: FraudInput,
 ): Promise<AttributionFacts> {
   const click = input.clickId !== null ? decodeClick(input.clickId) : null;
   const code = input.code !== null ? normalizeCode(input.code) : null;
+  const coupon = input.couponCode !== null ? normalizeCode(input.couponCode) : null;
   const clickLinkId = click?.linkId ?? NIL_UUID;
   const ws = tenant.workspaceId;
   const rows = await tx.sql<FactsUnionRow>`
     WITH claim AS (${claim}),
     touch AS (
-      SELECT l."id" AS "linkId", l."codeNormalized", l."disabledAt", l."enrollmentId", e."status"::text AS "enrollmentStatus",
+      SELECT 'link' AS "touchKind", l."id" AS "linkId", NULL::uuid AS "couponId", l."codeNormalized", l."disabledAt", l."enrollmentId",
+             e."status"::text AS "enrollmentStatus",
              g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
+             g."attributionModel"::text AS "attributionModel",
              p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
              ${fraudColumns(tenant, fraud)}
         FROM "ReferralLink" l
@@ -187,11 +202,22 @@ export async function loadFacts(
         JOIN "Partner" p ON p."id" = l."partnerId"
        WHERE l."workspaceId" = ${ws}::uuid AND l."mode" = ${tenant.mode}::"Mode"
          AND (l."id" = ${clickLinkId}::uuid OR l."codeNormalized" = ${code ?? ''})
+      UNION ALL
+      SELECT 'coupon', NULL, c."id", c."codeNormalized", c."disabledAt", c."enrollmentId", e."status"::text,
+             g."id", g."status"::text, g."attributionWindowDays", g."allowSelfReferral", g."holdDays", g."attributionModel"::text,
+             p."id", p."externalId", p."email", p."status"::text, ${fraudColumns(tenant, fraud)}
+        FROM "Coupon" c
+        JOIN "Enrollment" e ON e."id" = c."enrollmentId"
+        JOIN "Program" g ON g."id" = c."programId"
+        JOIN "Partner" p ON p."id" = c."partnerId"
+       WHERE ${coupon}::text IS NOT NULL AND c."workspaceId" = ${ws}::uuid AND c."mode" = ${tenant.mode}::"Mode"
+         AND c."codeNormalized" = ${coupon}
     ),
     scope AS (
       SELECT COALESCE(${input.programId}::uuid,
-                      (SELECT "programId" FROM touch WHERE "linkId" = ${clickLinkId}::uuid),
-                      (SELECT "programId" FROM touch WHERE "codeNormalized" = ${code ?? ''})) AS "programId"
+                      (SELECT "programId" FROM touch WHERE "touchKind" = 'coupon'),
+                      (SELECT "programId" FROM touch WHERE "touchKind" = 'link' AND "linkId" = ${clickLinkId}::uuid),
+                      (SELECT "programId" FROM touch WHERE "touchKind" = 'link' AND "codeNormalized" = ${code ?? ''})) AS "programId"
     ),
     referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`, fraud)})
     SELECT (SELECT "id" FROM claim) AS "claimedId",
@@ -200,15 +226,15 @@ export async function loadFacts(
            f.*
       FROM (SELECT 1) AS head
       LEFT JOIN (
-        SELECT 'touch' AS "kind", t."linkId", t."codeNormalized", t."disabledAt",
+        SELECT 'touch' AS "kind", t."touchKind", t."linkId", t."couponId", t."codeNormalized", t."disabledAt",
                NULL::uuid AS "referralId", NULL::text AS "referralStatus", NULL::text AS "referralEmail", NULL::timestamptz AS "referralCreatedAt",
                t."enrollmentId", t."enrollmentStatus", t."programId", t."programStatus", t."attributionWindowDays", t."allowSelfReferral",
-               t."holdDays", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus", ${FRAUD_PASS('t')}
+               t."holdDays", t."attributionModel", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus", ${FRAUD_PASS('t')}
           FROM touch t
         UNION ALL
-        SELECT 'referral', r."linkId", NULL, NULL, r."referralId", r."referralStatus", r."referralEmail", r."referralCreatedAt",
+        SELECT 'referral', NULL, r."linkId", NULL, NULL, NULL, r."referralId", r."referralStatus", r."referralEmail", r."referralCreatedAt",
                r."enrollmentId", r."enrollmentStatus", r."programId", r."programStatus", r."attributionWindowDays", r."allowSelfReferral",
-               r."holdDays", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus", ${FRAUD_PASS('r')}
+               r."holdDays", r."attributionModel", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus", ${FRAUD_PASS('r')}
           FROM referral r
       ) AS f ON true`;
   const head = rows[0]!;
@@ -217,29 +243,36 @@ export async function loadFacts(
   return {
     claimedId: head.claimedId,
     givenProgramId: head.givenProgramId,
-    signals: toSignals(touches, input, click, code),
+    signals: toSignals(touches, input, click, code, coupon),
     referral: referral ? referralOf(referral) : null,
   };
 }
 
 type TouchRow = FactsRow & {
-  linkId: string;
+  touchKind: 'link' | 'coupon';
+  linkId: string | null;
+  couponId: string | null;
   codeNormalized: string;
   disabledAt: Date | null;
   enrollmentId: string;
   enrollmentStatus: EnrollmentStatus;
 };
 
-/** The conversion's signals, click id first, each resolved to one of the links found (or not). */
+/**
+ * The conversion's signals in precedence order — coupon, click id, code (a coupon wins over a
+ * click, as in Rewardful) — each resolved to one of the links or coupons found (or not).
+ */
 function toSignals(
   rows: readonly Pick<FactsUnionRow, keyof TouchRow>[],
   input: { clickId: string | null },
   click: DecodedClick | null,
   code: string | null,
+  coupon: string | null,
 ): Signal[] {
-  const touchOf = (row: (typeof rows)[number], source: 'click' | 'code'): TouchFacts => ({
+  const touchOf = (row: (typeof rows)[number], source: SignalSource): TouchFacts => ({
     source,
-    linkId: row.linkId!,
+    linkId: row.linkId,
+    couponId: row.couponId,
     disabled: row.disabledAt !== null,
     program: programOf(row),
     partner: partnerOf(row),
@@ -251,14 +284,20 @@ function toSignals(
     fraud: fraudOf(row),
   });
   const signals: Signal[] = [];
+  if (coupon !== null) {
+    const row = rows.find((r) => r.touchKind === 'coupon' && r.codeNormalized === coupon);
+    signals.push(
+      row ? { source: 'coupon', touch: touchOf(row, 'coupon') } : { source: 'coupon', unknown: 'UNKNOWN_COUPON' },
+    );
+  }
   if (input.clickId !== null) {
-    const row = click ? rows.find((r) => r.linkId === click.linkId) : undefined;
+    const row = click ? rows.find((r) => r.touchKind === 'link' && r.linkId === click.linkId) : undefined;
     signals.push(
       row ? { source: 'click', touch: touchOf(row, 'click') } : { source: 'click', unknown: 'UNKNOWN_CLICK' },
     );
   }
   if (code !== null) {
-    const row = rows.find((r) => r.codeNormalized === code);
+    const row = rows.find((r) => r.touchKind === 'link' && r.codeNormalized === code);
     signals.push(row ? { source: 'code', touch: touchOf(row, 'code') } : { source: 'code', unknown: 'UNKNOWN_CODE' });
   }
   return signals;
@@ -324,6 +363,7 @@ function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragmen
     SELECT r."id" AS "referralId", r."status"::text AS "referralStatus", r."email" AS "referralEmail", r."createdAt" AS "referralCreatedAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
+           g."attributionModel"::text AS "attributionModel",
            p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
            ${fraudColumns(tenant, fraud)}
       FROM "Referral" r

@@ -13,8 +13,10 @@ export const DISCARD_REASONS = {
   NO_ATTRIBUTION: 'Neither a click id nor a code was given, and the referred person has no referral.',
   UNKNOWN_CLICK: 'The click id is not a valid click id of a link in this workspace and mode.',
   UNKNOWN_CODE: 'No referral link has this code in this workspace and mode.',
+  UNKNOWN_COUPON: 'No coupon has this code in this workspace and mode.',
   CLICK_DISCARDED: 'The click was recorded as not rewardable when it happened (e.g. the partner was inactive then).',
   LINK_DISABLED: 'The referral link is disabled.',
+  COUPON_DISABLED: 'The coupon is disabled.',
   PARTNER_INACTIVE: 'The partner is INACTIVE.',
   PARTNER_BANNED: 'The partner is BANNED.',
   PROGRAM_NOT_ACTIVE: 'The program is not ACTIVE (DRAFT, PAUSED or ARCHIVED).',
@@ -34,6 +36,7 @@ export interface ProgramFacts {
   attributionWindowDays: number;
   allowSelfReferral: boolean;
   holdDays: number;
+  attributionModel: 'FIRST_TOUCH' | 'LAST_TOUCH';
   /** The program's fraud rules (review/fraud-rules.ts): attribution ignores them, recordConversion applies them. */
   fraudRules: FraudRules;
 }
@@ -54,10 +57,16 @@ export interface PartnerFacts {
   status: PartnerStatus;
 }
 
-/** A referral link reached through a click id or a code, with everything attribution checks. */
+export type SignalSource = 'coupon' | 'click' | 'code';
+
+/** A referral link (through a click id or a code) or a coupon, with everything attribution checks. */
 export interface TouchFacts {
-  source: 'click' | 'code';
-  linkId: string;
+  source: SignalSource;
+  /** The link of a click or code; null for a coupon. */
+  linkId: string | null;
+  /** The coupon of a couponCode; null for a click or code. */
+  couponId: string | null;
+  /** The link or the coupon is disabled. */
   disabled: boolean;
   program: ProgramFacts;
   partner: PartnerFacts;
@@ -69,8 +78,8 @@ export interface TouchFacts {
 
 /** An explicit attribution signal of the conversion: resolved to a link, or not. */
 export type Signal =
-  | { source: 'click' | 'code'; touch: TouchFacts }
-  | { source: 'click' | 'code'; unknown: 'UNKNOWN_CLICK' | 'UNKNOWN_CODE' };
+  | { source: SignalSource; touch: TouchFacts }
+  | { source: SignalSource; unknown: 'UNKNOWN_CLICK' | 'UNKNOWN_CODE' | 'UNKNOWN_COUPON' };
 
 export interface ReferralFacts {
   id: string;
@@ -97,6 +106,8 @@ export type Decision =
   | { outcome: 'existing'; referral: ReferralFacts; discard: DiscardReason | null }
   /** A new referral through this touch; SELF_REFERRAL still records it, as REJECTED. */
   | { outcome: 'new'; touch: TouchFacts; discard: 'SELF_REFERRAL' | null }
+  /** LAST_TOUCH: the existing referral moves to this touch's partner (and link) from now on. */
+  | { outcome: 'rebind'; referral: ReferralFacts; touch: TouchFacts }
   /** Not attributed: no referral is created or changed. */
   | { outcome: 'discard'; reason: DiscardReason; touch: TouchFacts | null };
 
@@ -137,7 +148,7 @@ export function checkReferral(referral: ReferralFacts, referred: Referred): Disc
 export function checkTouch(touch: TouchFacts, programId: string | null, referred: Referred): DiscardReason | null {
   if (programId !== null && touch.program.id !== programId) return 'PROGRAM_MISMATCH';
   if (touch.program.status !== 'ACTIVE') return 'PROGRAM_NOT_ACTIVE';
-  if (touch.disabled) return 'LINK_DISABLED';
+  if (touch.disabled) return touch.source === 'coupon' ? 'COUPON_DISABLED' : 'LINK_DISABLED';
   const partner = partnerReason(touch.partner);
   if (partner) return partner;
   if (touch.enrollment.status !== 'APPROVED') return 'ENROLLMENT_NOT_APPROVED';
@@ -159,10 +170,12 @@ export function programInScope(givenProgramId: string | null, signals: readonly 
 
 /**
  * Decide the attribution of a conversion:
- * 1. an existing referral of the person in the program in scope wins (first touch) — signals
- *    cannot move them to another partner;
- * 2. else the signals in order (click id, then code): the first that passes every check binds
- *    the person (a new referral);
+ * 1. an existing referral of the person in the program in scope wins (FIRST_TOUCH, the default)
+ *    — signals cannot move them to another partner. Under LAST_TOUCH, the first signal of
+ *    another partner that passes every check (a click inside the window, a code, a coupon) moves
+ *    the referral to that partner (`rebind`); a REJECTED referral never moves;
+ * 2. else the signals in order (coupon, then click id, then code — a coupon wins over a click,
+ *    as in Rewardful): the first that passes every check binds the person (a new referral);
  * 3. else DISCARDED with the reason of the first signal (NO_ATTRIBUTION without any).
  */
 export function decideAttribution(args: {
@@ -172,7 +185,16 @@ export function decideAttribution(args: {
   referred: Referred;
 }): Decision {
   const { referral, referred } = args;
-  if (referral) return { outcome: 'existing', referral, discard: checkReferral(referral, referred) };
+  if (referral) {
+    if (referral.program.attributionModel === 'LAST_TOUCH' && referral.status !== 'REJECTED') {
+      for (const signal of args.signals) {
+        if (!('touch' in signal) || signal.touch.partner.id === referral.partner.id) continue;
+        if (checkTouch(signal.touch, referral.program.id, referred) === null)
+          return { outcome: 'rebind', referral, touch: signal.touch };
+      }
+    }
+    return { outcome: 'existing', referral, discard: checkReferral(referral, referred) };
+  }
   if (args.signals.length === 0) return { outcome: 'discard', reason: 'NO_ATTRIBUTION', touch: null };
 
   const programId = programInScope(args.programId, args.signals);

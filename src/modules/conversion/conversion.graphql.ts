@@ -44,6 +44,10 @@ export const ConversionRef = builder.prismaNode('Conversion', {
       nullable: true,
       description: 'The referred user’s id in the company’s product, as sent.',
     }),
+    productId: t.exposeString('productId', {
+      nullable: true,
+      description: 'Your product id, as sent to recordConversion; it selected the rules limited to products.',
+    }),
     metadata: t.field({
       type: 'JSON',
       nullable: true,

@@ -11,7 +11,7 @@ import { INVALID_ID, recordConversion, USER_AGENT_MAX } from './record.service.j
 
 const RecordConversionInput = builder.inputType('RecordConversionInput', {
   description:
-    'An event from the company’s backend. Attribution, in order: `clickId`, then `code`, then an existing referral of `referredExternalId` — and a person already referred in the program stays with the partner who brought them first.',
+    'An event from the company’s backend. Attribution: a person already referred in the program stays with the partner who brought them first (FIRST_TOUCH, the default), or moves to another partner whose coupon, click or code this conversion carries (a program with attributionModel LAST_TOUCH). Otherwise, in order: `couponCode`, then `clickId`, then `code`.',
   fields: (t) => ({
     type: t.field({
       type: ConversionTypeEnum,
@@ -41,6 +41,14 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
     amount: t.field({
       type: MoneyInputRef,
       description: 'What was paid: required for PURCHASE and SUBSCRIPTION, optional for SIGNUP. Never negative.',
+    }),
+    couponCode: t.string({
+      description:
+        'A coupon code used at your checkout (createCoupon): attributes the conversion to the coupon’s partner like a link code. Precedence when several are given: couponCode, then clickId, then code — a coupon wins over a click.',
+    }),
+    productId: t.string({
+      description:
+        'Your product id (≤ 255 characters): rules limited to products (`RewardRule.productIds`) reward only conversions of theirs; rules without products reward every conversion.',
     }),
     metadata: t.field({
       type: 'JSON',
@@ -138,6 +146,8 @@ builder.mutationField('recordConversion', (t) =>
             amount: input.amount,
             occurredAt: input.occurredAt,
             metadata: input.metadata,
+            productId: input.productId,
+            couponCode: input.couponCode,
             ip: input.ip,
             userAgent: input.userAgent,
           },

@@ -21,6 +21,7 @@ export const EXTERNAL_ID_MAX = 255;
 export const EMAIL_MAX = 320;
 export const CODE_MAX = 255;
 export const CLICK_ID_MAX = 1024;
+export const PRODUCT_ID_MAX = 255;
 /** A longer User-Agent is truncated (as clicks do). */
 export const USER_AGENT_MAX = 512;
 /** How far in the future `occurredAt` may be (clock skew between the caller and us). */
@@ -41,11 +42,15 @@ export interface RecordConversionInput {
   /** Row id; undefined/null: not given; INVALID_ID: a global id that is malformed or of another type. */
   programId?: string | null | typeof INVALID_ID;
   code?: string | null;
+  /** A coupon's code: attributes like a link code, and wins over a click and a code. */
+  couponCode?: string | null;
   clickId?: string | null;
   amount?: { amount: string; currency: string } | null;
   occurredAt?: Date | null;
   /** The integrator's own fields (a JSON object, see domain/metadata.ts); a new referral starts with them too. */
   metadata?: unknown;
+  /** The company's product id: selects the rules limited to products (RewardRule.productIds). */
+  productId?: string | null;
   /** The referred person's IP address (IPv4 or IPv6), for the fraud rules: only its keyed hash is stored. */
   ip?: string | null;
   /** The referred person's User-Agent (truncated to USER_AGENT_MAX). */
@@ -84,11 +89,13 @@ interface ValidInput {
   referredEmail: string | null;
   programId: string | null | typeof INVALID_ID;
   code: string | null;
+  couponCode: string | null;
   clickId: string | null;
   amount: bigint | null;
   currency: string | null;
   occurredAt: Date;
   metadata: Metadata;
+  productId: string | null;
   ipHash: string | null;
   userAgent: string | null;
 }
@@ -130,6 +137,12 @@ function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) 
     );
   }
   const code = input.code?.trim() || null;
+  const couponCode = input.couponCode?.trim() || null;
+  v.check(
+    couponCode === null || couponCode.length <= CODE_MAX,
+    field('couponCode'),
+    `A couponCode is at most ${CODE_MAX} characters long.`,
+  );
   v.check(code === null || code.length <= CODE_MAX, field('code'), `A code is at most ${CODE_MAX} characters long.`);
   const clickId = input.clickId?.trim() || null;
   v.check(
@@ -179,6 +192,12 @@ function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) 
     `occurredAt is ${occurredAt.toISOString()}, more than 5 minutes in the future; send when it happened (UTC), or leave it out for now.`,
   );
   const metadata = checkMetadata(v, input.metadata, field('metadata')) ?? {};
+  const productId = input.productId?.trim() || null;
+  v.check(
+    productId === null || productId.length <= PRODUCT_ID_MAX,
+    field('productId'),
+    `A productId is at most ${PRODUCT_ID_MAX} characters long.`,
+  );
   const ip = input.ip?.trim() || null;
   const ipHash = ip === null ? null : ip.length <= 100 ? hashIp(ip) : null;
   v.check(
@@ -195,11 +214,13 @@ function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) 
     referredEmail: email,
     programId: input.programId ?? null,
     code,
+    couponCode,
     clickId,
     amount,
     currency,
     occurredAt,
     metadata,
+    productId,
     ipHash,
     userAgent,
   };
@@ -279,11 +300,11 @@ async function recordInTransaction(
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
-                              "amount", "currency", "occurredAt", "metadata", "ipHash", "userAgent", "createdAt")
+                              "amount", "currency", "occurredAt", "metadata", "productId", "ipHash", "userAgent", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
-            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.ipHash}::text, ${input.userAgent}::text,
-            ${now}::timestamptz)
+            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.productId}, ${input.ipHash}::text,
+            ${input.userAgent}::text, ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
   const facts = await loadFacts(
@@ -294,6 +315,7 @@ async function recordInTransaction(
       programId: input.programId === INVALID_ID ? null : input.programId,
       clickId: input.clickId,
       code: input.code,
+      couponCode: input.couponCode,
       referredExternalId: input.referredExternalId,
     },
     options.decodeClick,
@@ -322,6 +344,7 @@ async function recordInTransaction(
     partnerId: null,
     referralId: null,
     linkId: null,
+    couponId: null,
     clickRowId: null,
     ...outcome,
   };
@@ -356,6 +379,7 @@ async function recordInTransaction(
             amount: input.amount,
             currency: input.currency,
             occurredAt: input.occurredAt,
+            productId: input.productId,
           },
           referral: rewardable.referral,
           program: rewardable.program,
@@ -374,7 +398,7 @@ async function recordInTransaction(
       UPDATE "Conversion"
          SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
-             "linkId" = ${result.linkId}::uuid, "clickId" = ${result.clickRowId}::uuid,
+             "linkId" = ${result.linkId}::uuid, "couponId" = ${result.couponId ?? null}::uuid, "clickId" = ${result.clickRowId}::uuid,
              "skippedRules" = ${JSON.stringify(skipped)}::jsonb, "signals" = ${JSON.stringify(signals)}::jsonb
        WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
       RETURNING 1
@@ -396,9 +420,11 @@ async function recordInTransaction(
     partnerId: result.partnerId,
     referralId: result.referralId,
     linkId: result.linkId,
+    couponId: result.couponId ?? null,
     clickId: result.clickRowId,
     refundOfId: null,
     skippedRules: skipped,
+    productId: input.productId,
     metadata: input.metadata as Prisma.JsonObject,
     metadataMatch: [input.metadata as Prisma.JsonObject],
     ipHash: input.ipHash,

@@ -37,6 +37,7 @@ export interface Outcome {
   partnerId: string | null;
   referralId: string | null;
   linkId: string | null;
+  couponId: string | null;
   clickRowId: string | null;
   /** Set when accepted: what the reward engine needs. */
   rewardable?: {
@@ -73,6 +74,8 @@ export async function applyDecision(
       return { discard: decision.reason, ...touchColumns(decision.touch) };
     case 'existing':
       return bindToExisting(tx, tenant, input, decision.referral, decision.discard);
+    case 'rebind':
+      return bindToExisting(tx, tenant, input, decision.referral, null, decision.touch);
     case 'new': {
       const { touch } = decision;
       const status: ReferralStatus = decision.discard ? 'REJECTED' : isPayment(input.type) ? 'CONVERTED' : 'PENDING';
@@ -92,12 +95,21 @@ export async function applyDecision(
           LEFT JOIN (${rulesQuery(tenant, touch.program.id, input.type, touch.enrollment.id)}) AS rule ON true`;
       const { createdId, referralCreatedAt } = rows[0]!;
       if (createdId === null) {
-        // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch.
+        // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch,
+        // unless the program is LAST_TOUCH.
         const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id, {
           ipHash: input.ipHash,
           occurredAt: input.occurredAt,
         });
         if (!existing) throw new Error('referral conflict without a stored referral');
+        // LAST_TOUCH: this conversion's touch (it passed every check) takes the person over.
+        if (
+          !decision.discard &&
+          existing.program.attributionModel === 'LAST_TOUCH' &&
+          existing.status !== 'REJECTED' &&
+          existing.partner.id !== touch.partner.id
+        )
+          return bindToExisting(tx, tenant, input, existing, null, touch);
         return bindToExisting(tx, tenant, input, existing, checkReferral(existing, referred));
       }
       return {
@@ -128,6 +140,7 @@ function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
     programId: touch.program.id,
     partnerId: touch.partner.id,
     linkId: touch.linkId,
+    couponId: touch.couponId,
     clickRowId: touch.click?.rowId ?? null,
   };
 }
@@ -135,7 +148,10 @@ function touchColumns(touch: TouchFacts | null): Partial<Outcome> {
 /**
  * A conversion of a person who already has a referral. The referral row is updated (and so
  * locked until commit) before any reward is evaluated: conversions of one referral are rewarded
- * one at a time, each seeing the rewards of the ones before it.
+ * one at a time, each seeing the rewards of the ones before it. With `rebindTo` (LAST_TOUCH), the
+ * same update moves the referral to that touch's partner, link and click — unless it was
+ * REJECTED meanwhile — and the conversion is rewarded under that partner's enrollment; rewards
+ * already created stay with the partners that earned them.
  */
 async function bindToExisting(
   tx: SqlTx,
@@ -143,13 +159,19 @@ async function bindToExisting(
   input: ReferredConversion,
   referral: ReferralFacts,
   discard: DiscardReason | null,
+  rebindTo?: TouchFacts,
 ): Promise<Partial<Outcome> & { discard: DiscardReason | null }> {
-  const columns = {
-    programId: referral.program.id,
-    partnerId: referral.partner.id,
-    referralId: referral.id,
-    linkId: referral.linkId,
-  };
+  const columns = rebindTo
+    ? { ...touchColumns(rebindTo), referralId: referral.id }
+    : {
+        programId: referral.program.id,
+        partnerId: referral.partner.id,
+        referralId: referral.id,
+        linkId: referral.linkId,
+        couponId: null,
+      };
+  const enrollmentId = rebindTo ? rebindTo.enrollment.id : referral.enrollment!.id;
+  const rebind = rebindTo !== undefined;
   if (discard) {
     // A self-referral found only now (e.g. the email came with a later event) rejects the referral.
     if (discard === 'SELF_REFERRAL') {
@@ -187,7 +209,10 @@ async function bindToExisting(
       UPDATE "Referral" r
          SET "status" = CASE WHEN ${payment} AND r."status" = 'PENDING' THEN 'CONVERTED'::"ReferralStatus" ELSE r."status" END,
              "convertedAt" = CASE WHEN ${payment} THEN COALESCE(r."convertedAt", ${input.occurredAt}::timestamptz) ELSE r."convertedAt" END,
-             "email" = COALESCE(r."email", ${input.referredEmail})
+             "email" = COALESCE(r."email", ${input.referredEmail}),
+             "partnerId" = CASE WHEN ${rebind} AND r."status" <> 'REJECTED' THEN ${rebindTo?.partner.id ?? null}::uuid ELSE r."partnerId" END,
+             "linkId" = CASE WHEN ${rebind} AND r."status" <> 'REJECTED' THEN ${rebindTo?.linkId ?? null}::uuid ELSE r."linkId" END,
+             "clickId" = CASE WHEN ${rebind} AND r."status" <> 'REJECTED' THEN ${rebindTo?.click?.rowId ?? null}::uuid ELSE r."clickId" END
         FROM prior
        WHERE r."id" = ${referral.id}::uuid AND r."workspaceId" = ${tenant.workspaceId}::uuid AND r."mode" = ${tenant.mode}::"Mode"
        RETURNING r."status"::text AS "status", r."createdAt", prior."priorStatus"::text AS "priorStatus"
@@ -195,13 +220,21 @@ async function bindToExisting(
     SELECT l."status" AS "lockedStatus", l."priorStatus", l."createdAt" AS "referralCreatedAt", rule.*
       FROM (SELECT 1) AS head
       LEFT JOIN locked l ON true
-      LEFT JOIN (${rulesQuery(tenant, referral.program.id, input.type, referral.enrollment!.id)}) AS rule ON true`;
+      LEFT JOIN (${rulesQuery(tenant, referral.program.id, input.type, enrollmentId)}) AS rule ON true`;
   const { lockedStatus, priorStatus, referralCreatedAt } = rows[0]!;
   if (lockedStatus === null) throw new Error('referral vanished');
   const referralChange =
     priorStatus !== null && priorStatus !== lockedStatus ? { from: priorStatus, to: lockedStatus } : undefined;
   // Rejected meanwhile by a concurrent transaction (whose commit we waited for).
-  if (lockedStatus === 'REJECTED') return { discard: 'REFERRAL_REJECTED', ...columns };
+  if (lockedStatus === 'REJECTED')
+    return {
+      discard: 'REFERRAL_REJECTED',
+      ...columns,
+      partnerId: referral.partner.id,
+      linkId: referral.linkId,
+      couponId: null,
+      clickRowId: null,
+    };
   return {
     discard: null,
     ...columns,
@@ -210,11 +243,12 @@ async function bindToExisting(
       referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
       program: { id: referral.program.id, holdDays: referral.program.holdDays },
       rules: rulesOf(rows),
+      // The partner the conversion goes to (LAST_TOUCH: the one it moves to), and the facts loaded for them.
       fraud: {
         rules: referral.program.fraudRules,
-        partner: referral.partner,
+        partner: rebindTo?.partner ?? referral.partner,
         referredEmail: input.referredEmail ?? referral.email,
-        ...referral.fraud,
+        ...(rebindTo?.fraud ?? referral.fraud),
       },
     },
   };

@@ -4,6 +4,7 @@ import type {
   Enrollment,
   EnrollmentStatus,
   LedgerEntry,
+  Coupon,
   Partner,
   Payout,
   PayoutStatus,
@@ -29,6 +30,7 @@ import { PayoutRef } from '../ledger/balance.graphql.js';
 import { ReferralLinkRef } from '../link/link.graphql.js';
 import { EnrollmentRef } from '../partner/enrollment.graphql.js';
 import { PartnerRef } from '../partner/partner.graphql.js';
+import { ERASED_FIELDS } from '../partner/erasure.service.js';
 import { ProgramRef } from '../program/program.graphql.js';
 import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
 import { ReferralRef } from '../referral/referral.graphql.js';
@@ -56,6 +58,7 @@ type Models = {
   Reward: Reward;
   Payout: Payout;
   LedgerEntry: LedgerEntry;
+  Coupon: Coupon;
   ReviewItem: ReviewItem;
 };
 type Model = keyof Models;
@@ -90,6 +93,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Reward: (a) => p.reward.findMany(a as never),
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
+    Coupon: (a) => p.coupon.findMany(a as never),
     ReviewItem: (a) => p.reviewItem.findMany(a as never),
   };
   return delegates[model](args);
@@ -252,7 +256,7 @@ const RewardStatusEventData = builder.objectRef<RewardStatusData>('RewardStatusE
 
 const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').implement({
   description:
-    '`partner.created`, `partner.updated`, `partner.status_changed`: the partner as it is now, and the fields the event changed (empty for a creation).',
+    '`partner.created`, `partner.updated`, `partner.status_changed`, `partner.erased`: the partner as it is now, and the fields the event changed (empty for a creation; for an erasure the personal fields replaced and the status).',
   fields: (t) => ({
     partner: t.prismaField({
       type: PartnerRef,
@@ -265,7 +269,7 @@ const PartnerEventData = builder.objectRef<PartnerData>('PartnerEventData').impl
 
 const EnrollmentEventData = builder.objectRef<EnrollmentData>('EnrollmentEventData').implement({
   description:
-    '`enrollment.applied`, `enrollment.status_changed`: the enrollment as it is now; `from` is null for a new enrollment.',
+    '`enrollment.applied`, `enrollment.status_changed`, `enrollment.overrides_changed`: the enrollment as it is now; `from` is null for a new enrollment (for overrides, `from` and `to` are both its status).',
   fields: (t) => ({
     enrollment: t.prismaField({
       type: EnrollmentRef,
@@ -417,14 +421,22 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
     }
     case 'partner.created':
     case 'partner.updated':
-    case 'partner.status_changed': {
+    case 'partner.status_changed':
+    case 'partner.erased': {
       const partnerId = await visible(ctx, 'Partner', p.partnerId);
       const changedFields =
-        type === 'partner.status_changed' ? ['status'] : type === 'partner.updated' ? fieldsOf(p.changedFields) : [];
+        type === 'partner.status_changed'
+          ? ['status']
+          : type === 'partner.updated'
+            ? fieldsOf(p.changedFields)
+            : type === 'partner.erased'
+              ? [...ERASED_FIELDS]
+              : [];
       return partnerId ? { kind: 'PartnerEventData', partnerId, changedFields } : null;
     }
     case 'enrollment.applied':
-    case 'enrollment.status_changed': {
+    case 'enrollment.status_changed':
+    case 'enrollment.overrides_changed': {
       const enrollmentId = await visible(ctx, 'Enrollment', p.enrollmentId);
       return enrollmentId
         ? {
@@ -480,7 +492,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return itemId ? { kind: 'ReviewEventData', itemId } : null;
     }
     default:
-      // reward_rule.*, api_key.*: no member yet (they have `subject`).
+      // reward_rule.*, api_key.*, coupon.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -490,7 +502,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Conversion, Referral, Reward, Payout, ReviewItem or ApiKey), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem or ApiKey), loaded fresh; null when it is not visible to this credential.',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -508,7 +520,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*, coupon.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

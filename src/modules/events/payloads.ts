@@ -1,6 +1,7 @@
 import type {
   ApiKey,
   Conversion,
+  Coupon,
   Enrollment,
   Partner,
   Payout,
@@ -33,9 +34,13 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'partner.created': { typename: 'Partner', field: 'partnerId' },
   'partner.updated': { typename: 'Partner', field: 'partnerId' },
   'partner.status_changed': { typename: 'Partner', field: 'partnerId' },
+  'partner.erased': { typename: 'Partner', field: 'partnerId' },
   'enrollment.applied': { typename: 'Enrollment', field: 'enrollmentId' },
   'enrollment.status_changed': { typename: 'Enrollment', field: 'enrollmentId' },
+  'enrollment.overrides_changed': { typename: 'Enrollment', field: 'enrollmentId' },
   'link.created': { typename: 'ReferralLink', field: 'linkId' },
+  'coupon.created': { typename: 'Coupon', field: 'couponId' },
+  'coupon.disabled': { typename: 'Coupon', field: 'couponId' },
   'link.updated': { typename: 'ReferralLink', field: 'linkId' },
   'link.disabled': { typename: 'ReferralLink', field: 'linkId' },
   'conversion.recorded': { typename: 'Conversion', field: 'conversionId' },
@@ -147,6 +152,24 @@ export function partnerStatusChanged(partnerId: string, from: PartnerStatus, to:
   return { type: 'partner.status_changed', partnerId, payload: { partnerId: gid('Partner', partnerId), from, to } };
 }
 
+/**
+ * `partner.erased` (erasePartner): the partner's personal data was replaced by a tombstone and
+ * its status set to BANNED (`from` its previous status). Ids and facts only: never the personal
+ * data that was erased (the old externalId, name, email or metadata).
+ */
+export function partnerErased(partner: Pick<Partner, 'id' | 'erasedAt' | 'status'>, from: PartnerStatus): NewEvent {
+  return {
+    type: 'partner.erased',
+    partnerId: partner.id,
+    payload: {
+      partnerId: gid('Partner', partner.id),
+      erasedAt: partner.erasedAt?.toISOString() ?? null,
+      from,
+      to: partner.status,
+    },
+  };
+}
+
 function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>) {
   return {
     enrollmentId: gid('Enrollment', enrollment.id),
@@ -159,7 +182,7 @@ function enrollmentFacts(enrollment: Pick<Enrollment, 'id' | 'programId' | 'part
  * A new enrollment: `enrollment.applied` when it is PENDING (an application awaiting approval),
  * `enrollment.status_changed` from null when it starts APPROVED (the program auto-approves).
  */
-export function enrollmentCreated(enrollment: Enrollment): NewEvent {
+export function enrollmentCreated(enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId' | 'status'>): NewEvent {
   return {
     type: enrollment.status === 'PENDING' ? 'enrollment.applied' : 'enrollment.status_changed',
     programId: enrollment.programId,
@@ -168,20 +191,35 @@ export function enrollmentCreated(enrollment: Enrollment): NewEvent {
   };
 }
 
+/** `reason`: why it was REJECTED (`rejectionReason`), null without one and for an approval. */
 export function enrollmentStatusChanged(
   enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId'>,
   from: EnrollmentStatus,
   to: EnrollmentStatus,
+  reason: string | null = null,
 ): NewEvent {
   return {
     type: 'enrollment.status_changed',
     programId: enrollment.programId,
     partnerId: enrollment.partnerId,
-    payload: { ...enrollmentFacts(enrollment), from, to },
+    payload: { ...enrollmentFacts(enrollment), from, to, reason },
   };
 }
 
-function linkFacts(link: ReferralLink) {
+/** `enrollment.overrides_changed`: the enrollment's rule overrides were replaced (`overrides`: how many it has now). */
+export function enrollmentOverridesChanged(
+  enrollment: Pick<Enrollment, 'id' | 'programId' | 'partnerId' | 'status'>,
+  overrides: number,
+): NewEvent {
+  return {
+    type: 'enrollment.overrides_changed',
+    programId: enrollment.programId,
+    partnerId: enrollment.partnerId,
+    payload: { ...enrollmentFacts(enrollment), from: enrollment.status, to: enrollment.status, overrides },
+  };
+}
+
+function linkFacts(link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId'>) {
   return {
     linkId: gid('ReferralLink', link.id),
     code: link.code,
@@ -190,7 +228,9 @@ function linkFacts(link: ReferralLink) {
   };
 }
 
-export function linkCreated(link: ReferralLink): NewEvent {
+export function linkCreated(
+  link: Pick<ReferralLink, 'id' | 'code' | 'programId' | 'partnerId' | 'isDefault' | 'destinationUrl'>,
+): NewEvent {
   return {
     type: 'link.created',
     programId: link.programId,
@@ -220,6 +260,33 @@ export function linkDisabled(link: ReferralLink): NewEvent {
     programId: link.programId,
     partnerId: link.partnerId,
     payload: { ...linkFacts(link), disabledAt: link.disabledAt?.toISOString() ?? null },
+  };
+}
+
+function couponFacts(coupon: Coupon) {
+  return {
+    couponId: gid('Coupon', coupon.id),
+    code: coupon.code,
+    programId: gid('Program', coupon.programId),
+    partnerId: gid('Partner', coupon.partnerId),
+  };
+}
+
+export function couponCreated(coupon: Coupon): NewEvent {
+  return {
+    type: 'coupon.created',
+    programId: coupon.programId,
+    partnerId: coupon.partnerId,
+    payload: couponFacts(coupon),
+  };
+}
+
+export function couponDisabled(coupon: Coupon): NewEvent {
+  return {
+    type: 'coupon.disabled',
+    programId: coupon.programId,
+    partnerId: coupon.partnerId,
+    payload: { ...couponFacts(coupon), disabledAt: coupon.disabledAt?.toISOString() ?? null },
   };
 }
 

@@ -5,7 +5,8 @@ import { checkMetadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
-import { EXTERNAL_ID_MAX, findPartnerByKey, type PartnerKey } from './partner-key.js';
+import { erasedPartnerError, isRecordNotFound } from './erasure.service.js';
+import { EXTERNAL_ID_MAX, findPartnerByKey, partnerKeyField, type PartnerKey } from './partner-key.js';
 import { appendEvent, appendEvents } from '../events/outbox.js';
 import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
 import { BAN_ACTOR, BAN_REASON, rejectForBan } from '../review/review.service.js';
@@ -18,46 +19,41 @@ export const SEARCH_MAX = 100;
 /** Deliberately loose: one "@" with something on both sides and no spaces. Deliverability is not our business. */
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
-const duplicateExternalId = (externalId: string) =>
-  new DomainError('DUPLICATE', `A partner with externalId "${externalId}" already exists in this workspace and mode.`, [
-    'input',
-    'externalId',
-  ]);
-
-/** Trimmed name; empty means none. */
-function cleanName(v: Validator, name: string | null): string | null {
-  const trimmed = name?.trim() || null;
-  v.check(
-    trimmed === null || trimmed.length <= NAME_MAX,
-    ['input', 'name'],
-    `A name must be at most ${NAME_MAX} characters long.`,
+/** A taken externalId; `field` defaults to `["input","externalId"]`. */
+export const duplicateExternalId = (externalId: string, field: string[] = ['input', 'externalId']) =>
+  new DomainError(
+    'DUPLICATE',
+    `A partner with externalId "${externalId}" already exists in this workspace and mode.`,
+    field,
   );
+
+/** Trimmed name; empty means none. `field`: where a problem is reported (default `["input","name"]`). */
+export function cleanName(v: Validator, name: string | null, field: string[] = ['input', 'name']): string | null {
+  const trimmed = name?.trim() || null;
+  v.check(trimmed === null || trimmed.length <= NAME_MAX, field, `A name must be at most ${NAME_MAX} characters long.`);
   return trimmed;
 }
 
-/** Trimmed email; empty means none. */
-function cleanEmail(v: Validator, email: string | null): string | null {
+/** Trimmed email; empty means none. `field`: where a problem is reported (default `["input","email"]`). */
+export function cleanEmail(v: Validator, email: string | null, field: string[] = ['input', 'email']): string | null {
   const trimmed = email?.trim() || null;
   if (trimmed !== null) {
-    v.check(
-      trimmed.length <= EMAIL_MAX,
-      ['input', 'email'],
-      `An email address must be at most ${EMAIL_MAX} characters long.`,
-    );
+    v.check(trimmed.length <= EMAIL_MAX, field, `An email address must be at most ${EMAIL_MAX} characters long.`);
     v.check(
       EMAIL.test(trimmed),
-      ['input', 'email'],
+      field,
       'An email address must contain exactly one "@" with text on both sides and no spaces.',
     );
   }
   return trimmed;
 }
 
-function cleanExternalId(v: Validator, externalId: string): string {
+/** Trimmed externalId, 1–255 characters. `field`: where a problem is reported (default `["input","externalId"]`). */
+export function cleanExternalId(v: Validator, externalId: string, field: string[] = ['input', 'externalId']): string {
   const trimmed = externalId.trim();
   v.check(
     trimmed.length >= 1 && trimmed.length <= EXTERNAL_ID_MAX,
-    ['input', 'externalId'],
+    field,
     `An externalId must be 1 to ${EXTERNAL_ID_MAX} characters long (after trimming spaces).`,
   );
   return trimmed;
@@ -148,8 +144,12 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
     data.metadata = (checkMetadata(v, input.metadata, ['input', 'metadata']) ?? {}) as Prisma.InputJsonObject;
   v.throwIfAny();
 
+  const field = ['input', input.id !== undefined ? 'id' : 'externalId'];
   const partner = await findPartner(prisma, tenant, input);
-  if (!partner) throw notFound('Partner', ['input', input.id !== undefined ? 'id' : 'externalId']);
+  if (!partner) throw notFound('Partner', field);
+  // Personal data is never set again on an erased partner (erasure.service.ts).
+  const erased = () => erasedPartnerError(partner, 'its personal data cannot be set again', field);
+  if (partner.erasedAt) throw erased();
   const changedFields = Object.entries(data)
     .filter(([key, value]) =>
       key === 'metadata' ? !isDeepStrictEqual(partner.metadata, value) : partner[key as 'name' | 'email'] !== value,
@@ -158,7 +158,10 @@ export async function updatePartner(prisma: PrismaClient, tenant: Tenant, input:
   // Nothing changes: no write, no event.
   if (changedFields.length === 0) return partner;
   return prisma.$transaction(async (tx) => {
-    const updated = await tx.partner.update({ where: { id: partner.id }, data });
+    // Guarded: an erasure that committed since the read above wins.
+    const updated = await tx.partner.update({ where: { id: partner.id, erasedAt: null }, data }).catch((error) => {
+      throw isRecordNotFound(error) ? erased() : error;
+    });
     await appendEvent(tx, tenant, partnerUpdated(updated, changedFields));
     return updated;
   });
@@ -180,9 +183,9 @@ function findPartner(
 }
 
 /**
- * Any status may change to any other; asking for the current one changes nothing. Banning also
- * rejects the partner's CREATED rewards and closes their OPEN review items as REJECTED, in the
- * same transaction (review/review.service.ts rejectForBan; APPROVED rewards stay).
+ * Any status may change to any other (not an erased partner's); asking for the current one changes
+ * nothing. Banning also rejects the partner's CREATED rewards and closes their OPEN review items as
+ * REJECTED, in the same transaction (review/review.service.ts rejectForBan; APPROVED rewards stay).
  */
 export async function setPartnerStatus(
   prisma: PrismaClient,
@@ -190,14 +193,21 @@ export async function setPartnerStatus(
   input: PartnerKey & { status: PartnerStatus; actor?: string | null },
 ): Promise<Partner> {
   const partner = await findPartnerByKey(prisma, tenant, input);
+  // An erased partner stays BANNED: nothing can be attributed to it again (erasure.service.ts).
+  const erased = () => erasedPartnerError(partner, 'it stays BANNED, its status cannot change', partnerKeyField(input));
   if (partner.status === input.status) return partner;
+  if (partner.erasedAt) throw erased();
   return prisma.$transaction(async (tx) => {
     // Ledger lock, review items and rewards first (their lock order), the partner row after.
     const banned =
       input.status === 'BANNED'
         ? await rejectForBan(tx, tenant, partner.id, { reason: BAN_REASON, actor: input.actor ?? BAN_ACTOR })
         : [];
-    const updated = await tx.partner.update({ where: { id: partner.id }, data: { status: input.status } });
+    const updated = await tx.partner
+      .update({ where: { id: partner.id, erasedAt: null }, data: { status: input.status } })
+      .catch((error) => {
+        throw isRecordNotFound(error) ? erased() : error;
+      });
     await appendEvents(tx, tenant, [partnerStatusChanged(partner.id, partner.status, updated.status), ...banned]);
     return updated;
   }, MONEY_TX_OPTIONS);

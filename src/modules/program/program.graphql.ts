@@ -1,11 +1,47 @@
 import { builder } from '../../graphql/builder.js';
-import { ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
+import { AttributionModelEnum, ProgramStatusEnum, ProgramTypeEnum } from '../../graphql/enums.js';
 import { MoneyInputRef, MoneyRef } from '../../graphql/money.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
 import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
+import {
+  ANSWER_MAX,
+  APPLICATION_QUESTIONS_MAX,
+  type ApplicationQuestion,
+  QUESTION_LABEL_MAX,
+  storedQuestions,
+} from '../../domain/application.js';
 import { FraudRulesInputRef, FraudRulesRef } from '../review/fraud-rules.graphql.js';
 import { createProgram, updateProgram } from './program.service.js';
+
+const ApplicationQuestionRef = builder.objectRef<ApplicationQuestion>('ApplicationQuestion').implement({
+  description: `A question partners answer when they apply to a program (\`enrollPartner(input: { answers })\`): the answer is a string of at most ${ANSWER_MAX} characters, under \`key\` in \`Enrollment.answers\`.`,
+  fields: (t) => ({
+    key: t.exposeString('key', {
+      description:
+        'The key of the answer in `answers`: a lower-case letter, then lower-case letters, digits or "_" (at most 64).',
+    }),
+    label: t.exposeString('label', { description: 'The question as partners read it (1–200 characters).' }),
+    required: t.exposeBoolean('required', {
+      description: 'Whether an application must answer it (with a non-blank answer).',
+    }),
+  }),
+});
+
+export const ApplicationQuestionInputRef = builder.inputType('ApplicationQuestionInput', {
+  description: 'A question partners answer when they apply.',
+  fields: (t) => ({
+    key: t.string({
+      required: true,
+      description:
+        'Unique in the program: a lower-case letter, then up to 63 lower-case letters, digits or "_" (e.g. "website").',
+    }),
+    label: t.string({ required: true, description: `1–${QUESTION_LABEL_MAX} characters (trimmed).` }),
+    required: t.boolean({ defaultValue: false, description: 'Whether applications must answer it. Default false.' }),
+  }),
+});
+
+const applicationQuestionsInputDescription = `At most ${APPLICATION_QUESTIONS_MAX}, in the order partners see them; keys unique.`;
 
 export const ProgramRef = builder.prismaNode('Program', {
   description:
@@ -41,6 +77,7 @@ export const ProgramRef = builder.prismaNode('Program', {
     autoApprovePartners: t.exposeBoolean('autoApprovePartners', {
       description: 'Whether new enrollments are APPROVED at once instead of PENDING.',
     }),
+    attributionModel: t.expose('attributionModel', { type: AttributionModelEnum }),
     destinationUrl: t.exposeString('destinationUrl', {
       nullable: true,
       description: 'Where referral links of this program send visitors, unless a link has its own destination.',
@@ -62,6 +99,13 @@ export const ProgramRef = builder.prismaNode('Program', {
         p.minimumPayoutAmount !== null && p.minimumPayoutCurrency !== null
           ? { amount: p.minimumPayoutAmount, currency: p.minimumPayoutCurrency }
           : null,
+    }),
+    applicationQuestions: t.field({
+      type: [ApplicationQuestionRef],
+      description:
+        'What partners answer when they apply (`enrollPartner` with `answers`), in order; empty when the program asks nothing. ' +
+        'Changing them does not touch the answers existing enrollments hold.',
+      resolve: (p) => storedQuestions(p.applicationQuestions),
     }),
     fraudRules: t.field({
       type: FraudRulesRef,
@@ -141,6 +185,7 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
     holdDays: t.int({ description: '0–3650; default 0.' }),
     allowSelfReferral: t.boolean({ description: 'Default false.' }),
     autoApprovePartners: t.boolean({ description: 'Default true.' }),
+    attributionModel: t.field({ type: AttributionModelEnum, description: 'Default FIRST_TOUCH.' }),
     destinationUrl: t.string({
       description:
         'Absolute http(s) URL, at most 2048 characters, without user name or password; stored normalised (WHATWG URL serialisation). Default none.',
@@ -154,6 +199,10 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
       description:
         'The smallest payout createPayouts makes for this program’s partners (see `Program.minimumPayout`); positive. Default: none.',
     }),
+    applicationQuestions: t.field({
+      type: [ApplicationQuestionInputRef],
+      description: `What partners answer when they apply. ${applicationQuestionsInputDescription} Default: none.`,
+    }),
     fraudRules: t.field({
       type: FraudRulesInputRef,
       description:
@@ -164,7 +213,7 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
 
 const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
   description:
-    'A partial update: omitted fields keep their values (null is refused, except for `destinationUrl`, which null clears, and `allowedDestinationHosts`, which null resets). The currency cannot change.',
+    'A partial update: omitted fields keep their values (null is refused, except for `destinationUrl`, which null clears, `allowedDestinationHosts`, which null resets, and `applicationQuestions`, which null removes). The currency cannot change.',
   fields: (t) => ({
     id: t.id({ required: true, description: 'The program’s global id.' }),
     name: t.string({ description: '1–200 characters (trimmed).' }),
@@ -176,6 +225,10 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     attributionWindowDays: t.int({ description: '1–3650.' }),
     holdDays: t.int({ description: '0–3650.' }),
     allowSelfReferral: t.boolean({ description: 'Whether partners may refer themselves.' }),
+    attributionModel: t.field({
+      type: AttributionModelEnum,
+      description: 'Applies to conversions from now on; referrals keep their partner until a conversion moves them.',
+    }),
     autoApprovePartners: t.boolean({
       description: 'Whether new enrollments are approved at once (existing ones are not touched).',
     }),
@@ -189,6 +242,10 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     minimumPayout: t.field({
       type: MoneyInputRef,
       description: 'Replaces the minimum payout; null removes it.',
+    }),
+    applicationQuestions: t.field({
+      type: [ApplicationQuestionInputRef],
+      description: `Replaces the questions; null or [] removes them. ${applicationQuestionsInputDescription} Existing enrollments keep their answers.`,
     }),
     fraudRules: t.field({
       type: FraudRulesInputRef,

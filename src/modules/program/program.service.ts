@@ -1,5 +1,6 @@
 import type { Prisma, PrismaClient, Program } from '../../generated/prisma/client.js';
-import type { ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
+import type { AttributionModel, ProgramStatus, ProgramType } from '../../generated/prisma/enums.js';
+import { type ApplicationQuestion, checkApplicationQuestions, storedQuestions } from '../../domain/application.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from '../../lib/destination-url.js';
@@ -39,9 +40,11 @@ export interface CreateProgramInput {
   holdDays?: number | null;
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
+  attributionModel?: AttributionModel | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   minimumPayout?: { amount: string; currency: string } | null;
+  applicationQuestions?: readonly ApplicationQuestionInput[] | null;
   fraudRules?: FraudRulesInput | null;
 }
 
@@ -96,6 +99,13 @@ function checkFraudRules(v: Validator, input: FraudRulesInput, creating: boolean
   return columns;
 }
 
+/** A question partners answer when they apply (`required` defaults to false). */
+export interface ApplicationQuestionInput {
+  key: string;
+  label: string;
+  required?: boolean | null;
+}
+
 /**
  * A partial update: `undefined` keeps a value. `null` clears `destinationUrl`, and resets
  * `allowedDestinationHosts` to its default (like `[]`); for every other field (they cannot be
@@ -108,10 +118,13 @@ export interface UpdateProgramInput {
   holdDays?: number | null;
   allowSelfReferral?: boolean | null;
   autoApprovePartners?: boolean | null;
+  attributionModel?: AttributionModel | null;
   destinationUrl?: string | null;
   allowedDestinationHosts?: readonly string[] | null;
   /** null clears it. */
   minimumPayout?: { amount: string; currency: string } | null;
+  /** Replaces the questions; null (like []) removes them. */
+  applicationQuestions?: readonly ApplicationQuestionInput[] | null;
   /** Only the rules given change (see FraudRulesInput); null is refused. */
   fraudRules?: FraudRulesInput | null;
 }
@@ -209,6 +222,9 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
     ? checkAllowedHosts(v, input.allowedDestinationHosts)
     : [];
   const minimumPayout = input.minimumPayout ? checkMinimumPayout(v, input.minimumPayout) : null;
+  const applicationQuestions: ApplicationQuestion[] = input.applicationQuestions
+    ? checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'))
+    : [];
   const fraud = input.fraudRules ? checkFraudRules(v, input.fraudRules, true) : {};
   v.throwIfAny();
 
@@ -224,9 +240,11 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         holdDays: input.holdDays ?? 0,
         allowSelfReferral: input.allowSelfReferral ?? false,
         autoApprovePartners: input.autoApprovePartners ?? true,
+        attributionModel: input.attributionModel ?? 'FIRST_TOUCH',
         destinationUrl,
         allowedDestinationHosts,
         ...minimumPayout,
+        applicationQuestions: applicationQuestions as unknown as Prisma.InputJsonValue,
         fraudSameIp: DEFAULT_FRAUD_RULES.sameIp,
         fraudEmailDomain: DEFAULT_FRAUD_RULES.emailDomain,
         fraudDisposableEmail: DEFAULT_FRAUD_RULES.disposableEmail,
@@ -264,6 +282,7 @@ export async function updateProgram(
     'holdDays',
     'allowSelfReferral',
     'autoApprovePartners',
+    'attributionModel',
   ] as const) {
     v.check(input[key] !== null, field(key), `\`${key}\` cannot be null: omit it to keep the current value.`);
   }
@@ -278,6 +297,7 @@ export async function updateProgram(
   }
   if (input.allowSelfReferral != null) data.allowSelfReferral = input.allowSelfReferral;
   if (input.autoApprovePartners != null) data.autoApprovePartners = input.autoApprovePartners;
+  if (input.attributionModel != null) data.attributionModel = input.attributionModel;
   if (input.destinationUrl !== undefined)
     data.destinationUrl = input.destinationUrl === null ? null : checkDestinationUrl(v, input.destinationUrl);
   if (input.allowedDestinationHosts !== undefined) {
@@ -288,6 +308,13 @@ export async function updateProgram(
     const minimum = input.minimumPayout === null ? null : checkMinimumPayout(v, input.minimumPayout);
     data.minimumPayoutAmount = minimum?.minimumPayoutAmount ?? null;
     data.minimumPayoutCurrency = minimum?.minimumPayoutCurrency ?? null;
+  }
+  if (input.applicationQuestions !== undefined) {
+    const questions =
+      input.applicationQuestions === null
+        ? []
+        : checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'));
+    data.applicationQuestions = questions as unknown as Prisma.InputJsonValue;
   }
   if (input.fraudRules === null) {
     v.check(false, field('fraudRules'), '`fraudRules` cannot be null: omit it, or give only the rules to change.');
@@ -345,10 +372,16 @@ function changedKeys(
   data: Prisma.ProgramUpdateManyMutationInput,
   status: ProgramStatus | undefined,
 ): string[] {
-  const same = (a: unknown, b: unknown) =>
-    Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
+  // Lists compare item by item; the questions as { key, label, required } in order (jsonb
+  // reorders the keys of the stored objects, so both sides are read through storedQuestions).
+  const same = (key: string, a: unknown, b: unknown) =>
+    key === 'applicationQuestions'
+      ? JSON.stringify(storedQuestions(a)) === JSON.stringify(storedQuestions(b))
+      : Array.isArray(a) && Array.isArray(b)
+        ? a.length === b.length && a.every((x, i) => x === b[i])
+        : a === b;
   const changed = Object.entries(data)
-    .filter(([key, value]) => !same(program[key as keyof Program], value))
+    .filter(([key, value]) => !same(key, program[key as keyof Program], value))
     // The two columns of a minimum payout are one field of the API, the four fraud columns another.
     .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key.startsWith('fraud') ? 'fraudRules' : key))
     .filter((key, i, all) => all.indexOf(key) === i);

@@ -79,6 +79,12 @@ export const RewardRuleRef = builder.prismaNode('RewardRule', {
       resolve: (rule) =>
         rule.capAmount !== null && rule.capCurrency ? { amount: rule.capAmount, currency: rule.capCurrency } : null,
     }),
+    productIds: t.stringList({
+      nullable: true,
+      description:
+        'The products of yours this rule rewards: only conversions recorded with one of them (`recordConversion(productId)`); others list the rule in `skippedRules` as PRODUCT_MISMATCH. Null: every product.',
+      resolve: (rule) => (rule.productIds.length ? rule.productIds : null),
+    }),
     rewardCurrency: t.string({
       nullable: true,
       description:
@@ -152,6 +158,10 @@ const CreateRewardRuleInput = builder.inputType('CreateRewardRuleInput', {
       description:
         'Greater than zero; for a FIXED rule in the currency of `fixedAmount`. A capped PERCENTAGE rule rewards only conversions in the cap’s currency (see `RewardRule.capPerReferral`). Omit for no cap.',
     }),
+    productIds: t.stringList({
+      description:
+        'Limit the rule to these products of yours (at most 100 ids, each ≤ 255 characters): it rewards only conversions recorded with one of them (`recordConversion(productId)`). Omit or [] for every product.',
+    }),
   }),
 });
 
@@ -168,6 +178,9 @@ const UpdateRewardRuleInput = builder.inputType('UpdateRewardRuleInput', {
       type: MoneyInputRef,
       description:
         'Greater than zero; for a FIXED rule in the currency of `fixedAmount`; null: no cap. A capped PERCENTAGE rule rewards only conversions in the cap’s currency (see `RewardRule.capPerReferral`).',
+    }),
+    productIds: t.stringList({
+      description: 'The products the rule rewards from the next version on; null or []: every product.',
     }),
   }),
 });

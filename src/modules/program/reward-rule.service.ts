@@ -29,6 +29,8 @@ export interface RewardRuleTermsInput {
   maxRewardsPerReferral?: number | null;
   durationDays?: number | null;
   capPerReferral?: MoneyInput | null;
+  /** The product ids the rule rewards; empty or null: every product. */
+  productIds?: readonly string[] | null;
 }
 
 export interface CreateRewardRuleInput extends RewardRuleTermsInput {
@@ -48,6 +50,7 @@ type Terms = Pick<
   | 'durationDays'
   | 'capAmount'
   | 'capCurrency'
+  | 'productIds'
 >;
 
 const NO_TERMS: Terms = {
@@ -58,12 +61,17 @@ const NO_TERMS: Terms = {
   durationDays: null,
   capAmount: null,
   capCurrency: null,
+  productIds: [],
 };
+
+/** At most this many product ids per rule, each at most PRODUCT_ID_MAX characters. */
+export const MAX_PRODUCT_IDS = 100;
+export const PRODUCT_ID_MAX = 255;
 
 const TERM_KEYS = Object.keys(NO_TERMS) as (keyof Terms)[];
 
 /** A money input as minor units, with every bad part recorded on `v`; null when it is invalid. */
-function parseMoney(
+export function parseMoney(
   v: Validator,
   money: MoneyInput,
   path: string[],
@@ -161,6 +169,17 @@ function resolveTerms(amountType: AmountType, base: Terms, input: RewardRuleTerm
       const money = parseMoney(v, input.capPerReferral, ['input', 'capPerReferral'], '`capPerReferral`');
       if (money) [terms.capAmount, terms.capCurrency] = [money.amount, money.currency];
       else reported.add('capPerReferral');
+    }
+  }
+
+  if (input.productIds !== undefined) {
+    // Trimmed, blanks dropped, each once, in the order given.
+    const ids = [...new Set((input.productIds ?? []).map((id) => id.trim()).filter((id) => id.length > 0))];
+    terms.productIds = ids;
+    if (ids.length > MAX_PRODUCT_IDS) {
+      refuse('productIds', `A rule is limited to at most ${MAX_PRODUCT_IDS} products; got ${ids.length}.`);
+    } else if (ids.some((id) => id.length > PRODUCT_ID_MAX)) {
+      refuse('productIds', `A product id is at most ${PRODUCT_ID_MAX} characters long.`);
     }
   }
 
@@ -292,7 +311,7 @@ export async function updateRewardRule(
         ['input', 'id'],
       );
     }
-    if (TERM_KEYS.every((key) => terms[key] === current[key])) return current;
+    if (TERM_KEYS.every((key) => sameTerm(terms[key], current[key]))) return current;
 
     const now = new Date();
     await tx.rewardRule.update({ where: { id: current.id }, data: { supersededAt: now } });
@@ -330,6 +349,12 @@ export async function archiveRewardRule(prisma: PrismaClient, tenant: Tenant, id
     await appendEvent(tx, tenant, rewardRuleArchived(archived));
     return archived;
   });
+}
+
+/** Terms compare by value; productIds element by element. */
+function sameTerm(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b;
 }
 
 function pickTerms(rule: RewardRule): Terms {

@@ -21,6 +21,7 @@ export interface RewardableConversion {
   amount: bigint | null;
   currency: string | null;
   occurredAt: Date;
+  productId: string | null;
 }
 
 export interface DraftRewardsArgs {
@@ -61,7 +62,7 @@ export function rulesQuery(
     SELECT r."id", r."lineageId", r."version", r."trigger"::text AS "trigger", r."recipient"::text AS "recipient",
            r."kind"::text AS "kind", r."amountType"::text AS "amountType", r."fixedAmount", r."fixedCurrency",
            r."percentageBasisPoints", r."maxRewardsPerReferral", r."durationDays", r."capAmount", r."capCurrency",
-           r."archivedAt", r."supersededAt",
+           r."archivedAt", r."supersededAt", r."productIds",
            o."disabled" AS "overrideDisabled", o."fixedAmount" AS "overrideFixedAmount",
            o."percentageBasisPoints" AS "overrideBasisPoints"
       FROM "RewardRule" r

@@ -38,6 +38,8 @@ export interface EngineRule {
   capCurrency: string | null;
   archivedAt: Date | null;
   supersededAt: Date | null;
+  /** The product ids the rule rewards; empty: every product. */
+  productIds: readonly string[];
 }
 
 /** A per-enrollment override of a rule lineage (RewardRuleOverride). */
@@ -57,6 +59,8 @@ export interface EngineConversion {
   amount: bigint | null;
   currency: string | null;
   occurredAt: Date;
+  /** The company's product id, as sent; null when none was given. */
+  productId: string | null;
 }
 
 /**
@@ -105,6 +109,7 @@ export type SkipReason =
   | 'ARCHIVED'
   | 'SUPERSEDED'
   | 'DUPLICATE_LINEAGE'
+  | 'PRODUCT_MISMATCH'
   | 'DISABLED_BY_OVERRIDE'
   | 'DURATION_ENDED'
   | 'MAX_REWARDS_REACHED'
@@ -130,7 +135,8 @@ export interface EngineResult {
 
 /**
  * The rewards a conversion earns:
- * - every current (not superseded), non-archived rule whose trigger is the conversion's type;
+ * - every current (not superseded), non-archived rule whose trigger is the conversion's type and,
+ *   for a rule limited to products (`productIds`), whose products include the conversion's;
  * - an override of the rule's lineage may disable it or replace its fixed amount / basis points;
  * - `durationDays`: only conversions that occurred within that many days of the referral's
  *   creation (inclusive);
@@ -178,6 +184,20 @@ export function evaluateRewards(input: EngineInput): EngineResult {
     }
     if (newest.get(rule.lineageId) !== rule) {
       skip(rule, 'DUPLICATE_LINEAGE', `A newer version of the rule than ${rule.version} applies instead.`);
+      continue;
+    }
+    if (
+      rule.productIds.length > 0 &&
+      !(conversion.productId !== null && rule.productIds.includes(conversion.productId))
+    ) {
+      const products = rule.productIds.map((id) => `"${id}"`).join(', ');
+      skip(
+        rule,
+        'PRODUCT_MISMATCH',
+        conversion.productId === null
+          ? `The rule rewards only products ${products}; the conversion names no productId.`
+          : `The rule rewards only products ${products}; the conversion is for "${conversion.productId}".`,
+      );
       continue;
     }
     const override = overrides.get(rule.lineageId);

@@ -8,7 +8,7 @@ import type { SkippedRule } from './engine.js';
 
 /** The reasons a rule can produce nothing for a recorded conversion, for the descriptions. */
 export const SKIP_REASONS_DOC =
-  'DISABLED_BY_OVERRIDE (the partner’s enrollment disables the rule), DURATION_ENDED (`durationDays` after the referral have passed), MAX_REWARDS_REACHED (`maxRewardsPerReferral`), NO_CONVERSION_AMOUNT (a PERCENTAGE rule and a conversion without amount), CAP_CURRENCY_MISMATCH (the rule’s cap is in another currency than the reward would be: amounts are never converted, so the rule does not reward it rather than pay it uncapped), CAP_REACHED (`capPerReferral` already earned), ZERO_AMOUNT (the reward comes to zero: a small percentage rounded to the minor unit, or an override of zero)';
+  'PRODUCT_MISMATCH (the rule is limited to products and the conversion is for another, or names none), DISABLED_BY_OVERRIDE (the partner’s enrollment disables the rule), DURATION_ENDED (`durationDays` after the referral have passed), MAX_REWARDS_REACHED (`maxRewardsPerReferral`), NO_CONVERSION_AMOUNT (a PERCENTAGE rule and a conversion without amount), CAP_CURRENCY_MISMATCH (the rule’s cap is in another currency than the reward would be: amounts are never converted, so the rule does not reward it rather than pay it uncapped), CAP_REACHED (`capPerReferral` already earned), ZERO_AMOUNT (the reward comes to zero: a small percentage rounded to the minor unit, or an override of zero)';
 
 /** The conversion's `skippedRules` column as stored (a JSON array written by recordConversion). */
 export function skippedRulesOf(value: Prisma.JsonValue): SkippedRule[] {

@@ -17,11 +17,16 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'partner.created': 'A partner was created.',
   'partner.updated': 'A partner’s name or email changed (`changedFields` names them).',
   'partner.status_changed': 'A partner became ACTIVE, INACTIVE or BANNED.',
+  'partner.erased':
+    'A partner’s personal data was erased (erasePartner): replaced by a tombstone, status BANNED, links disabled; money records kept.',
   'enrollment.applied': 'A partner applied to a program: a PENDING enrollment awaits approval.',
   'enrollment.status_changed': 'An enrollment was approved or rejected (or created APPROVED: from null).',
+  'enrollment.overrides_changed': 'An enrollment’s reward rule overrides were replaced (setEnrollmentOverrides).',
   'link.created': 'A referral link was created (a partner’s default link on approval, or an extra one).',
   'link.updated': 'A referral link moved to another program or got another destination.',
   'link.disabled': 'A referral link was disabled: it no longer tracks.',
+  'coupon.created': 'A coupon was created for a partner in a program (createCoupon).',
+  'coupon.disabled': 'A coupon was disabled (disableCoupon): conversions with it are discarded.',
   'conversion.recorded': 'A conversion was recorded (accepted or discarded), a refund included.',
   'referral.status_changed':
     'A referral’s status changed: CONVERTED (its first payment) or REJECTED (a self-referral found later) by a conversion, or rejected or reinstated by an admin (setReferralStatus, with a reason).',
