@@ -407,6 +407,41 @@ describe('a flagged conversion', () => {
   });
 });
 
+describe('through every way of attribution', () => {
+  it('a coupon’s partner, and under LAST_TOUCH the partner a referral moves to, are the ones compared', async () => {
+    const s = await scenario({}, { email: 'owner@coupon-corp.test' });
+    const enrollment = await prisma().enrollment.findFirstOrThrow({ where: { partnerId: s.partner.id } });
+    await prisma().coupon.create({
+      data: {
+        ...s.tenant,
+        programId: s.program.id,
+        partnerId: s.partner.id,
+        enrollmentId: enrollment.id,
+        code: 'SAVE10',
+        codeNormalized: 'save10',
+      },
+    });
+    const byCoupon = await s.record({ code: null, couponCode: 'save10', referredEmail: 'x@coupon-corp.test' });
+    expect(typesOf(byCoupon.conversion!.signals)).toEqual(['SELF_REFERRAL_EMAIL_DOMAIN']);
+
+    // LAST_TOUCH: Alice brought the person; Bob's code takes them over: Bob's domain is compared.
+    const t = await scenario({ attributionModel: 'LAST_TOUCH' }, { email: 'alice@alice-corp.test' });
+    const bob = await t.f.partner({ email: 'bob@bob-corp.test' });
+    const bobLink = await t.f.link(await t.f.enrollment({ programId: t.program.id, partnerId: bob.id }));
+    const person = unique('moved');
+    await t.record({ referredExternalId: person, referredEmail: 'p@bob-corp.test' }); // Alice's: clean
+    const moved = await t.record({
+      type: 'PURCHASE',
+      referredExternalId: person,
+      code: bobLink.code,
+      amount: { amount: '10.00', currency: 'USD' },
+    });
+    expect(moved.conversion!.status).toBe('ACCEPTED');
+    expect(typesOf(moved.conversion!.signals)).toEqual(['SELF_REFERRAL_EMAIL_DOMAIN']);
+    expect(moved.conversion!.signals[0]!.detail).toContain('bob-corp.test');
+  });
+});
+
 describe('the cost of the rules', () => {
   const LEAN = graphql(`
     mutation FR_RecordLean($input: RecordConversionInput!) {
