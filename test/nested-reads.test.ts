@@ -59,6 +59,20 @@ beforeAll(async () => {
         },
       ]),
     });
+    // A review item for every rewarded conversion, holding (having held) its reward.
+    for (const r of network.rewards) {
+      const item = await server.testDb.db.prisma.reviewItem.create({
+        data: {
+          ...tenant,
+          programId: r.programId,
+          partnerId: r.partnerId,
+          conversionId: r.conversionId,
+          referralId: r.referralId,
+          signals: [{ type: 'MANUAL', detail: 'seeded' }],
+        },
+      });
+      await server.testDb.db.prisma.reward.update({ where: { id: r.id }, data: { reviewItemId: item.id } });
+    }
     for (const partner of network.partners) {
       const rewards = network.rewards.filter((r) => r.partnerId === partner.id);
       const payout = await f.payout({ partnerId: partner.id, amount: 500n * BigInt(rewards.length), currency: 'USD' });
@@ -180,6 +194,19 @@ describe('nested reads run a fixed number of SQL statements', () => {
     );
     expect(counts['large']).toBe(counts['small']);
     expect(counts['small']).toMatchInlineSnapshot(`4`);
+  });
+
+  it('reviewQueue → signals, program, partner, referral, conversion (signals, reviewItem), rewards → rule, conversion', async () => {
+    const counts = await statementsFor(
+      `{ reviewQueue(first: 100) { totalCount edges { node {
+          id status signals { type detail } createdAt program { id } partner { id externalId } referral { id status }
+          conversion { id signals { type } reviewItem { id } }
+          rewards { id status rule { id } conversion { id } }
+        } } } }`,
+      (data) => (data['reviewQueue'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`11`);
   });
 
   it('webhook endpoints → deliveries → event, endpoint', async () => {

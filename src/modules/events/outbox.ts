@@ -38,6 +38,8 @@ export type EventType =
   | 'payout.paid'
   | 'payout.failed'
   | 'payout.canceled'
+  | 'review.opened'
+  | 'review.resolved'
   | 'api_key.created'
   | 'api_key.revoked';
 

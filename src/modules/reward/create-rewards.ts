@@ -37,6 +37,8 @@ export interface DraftRewardsArgs {
   /** The referring partner: the owner of every reward (REFERRED-recipient ones included). */
   partnerId: string;
   now: Date;
+  /** The review item that holds the rewards (the conversion tripped a fraud rule); null: none. */
+  reviewItemId?: string | null;
 }
 
 /** The enrollment's tier facts, as `rulesQuery` selects them on every row. */
@@ -210,6 +212,8 @@ export async function draftRewards(
       payoutId: null,
       approveAfter,
       explanation: storedExplanation(draft.explanation),
+      reviewItemId: args.reviewItemId ?? null,
+      held: Boolean(args.reviewItemId),
       createdAt: args.now,
       updatedAt: args.now,
     }))
@@ -220,19 +224,20 @@ export async function draftRewards(
 /**
  * Writing `rewards` (from draftRewards) and their first status-history rows (null → CREATED), as
  * CTEs followed by a comma, to splice into a statement of the caller's WITH; nothing when there
- * are none. `actor` caused them: an api key id or "system:<job>".
+ * are none. `actor` caused them: an api key id or "system:<job>". Rewards held by a review item
+ * need the item written in the same statement (or before).
  */
 export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], actor: string): SqlFragment {
   if (rewards.length === 0) return sql.empty;
   const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
-  const { programId, partnerId, conversionId, referralId, approveAfter, createdAt } = rewards[0]!;
+  const { programId, partnerId, conversionId, referralId, approveAfter, createdAt, reviewItemId, held } = rewards[0]!;
   return sql`
     created_rewards AS (
       INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "referralId", "ruleId", "ruleLineageId",
-                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "explanation", "createdAt", "updatedAt")
+                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "reviewItemId", "held", "explanation", "createdAt", "updatedAt")
       SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid, ${referralId}::uuid,
              r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
-             ${approveAfter}::timestamptz, r.explanation::jsonb, ${createdAt}::timestamptz, ${createdAt}::timestamptz
+             ${approveAfter}::timestamptz, ${reviewItemId}::uuid, ${held}, r.explanation::jsonb, ${createdAt}::timestamptz, ${createdAt}::timestamptz
         FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
                     ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[],
                     ${rewards.map((reward) => (reward.explanation === null ? null : JSON.stringify(reward.explanation)))}::text[])
