@@ -379,6 +379,9 @@ describe('validation', () => {
       'payout.canceled',
       'api_key.created',
       'api_key.revoked',
+      'integration.connected',
+      'integration.disconnected',
+      'integration.failed',
     ]);
     expect(res.data!.webhookEventTypes.every((t) => t.description.length > 0)).toBe(true);
   });

@@ -15,6 +15,7 @@ import type {
   Reward,
   RewardRule,
   RewardStatus,
+  StripeIntegration,
 } from '../../generated/prisma/client.js';
 import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
@@ -57,6 +58,7 @@ type Models = {
   Payout: Payout;
   LedgerEntry: LedgerEntry;
   Coupon: Coupon;
+  StripeIntegration: StripeIntegration;
 };
 type Model = keyof Models;
 
@@ -64,6 +66,8 @@ type Model = keyof Models;
 function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   const partnerId = ctx.auth?.role === 'PARTNER' ? (ctx.auth.partnerId ?? NIL_UUID) : null;
   if (!partnerId) return {};
+  // Integrations are the company's business: a PARTNER credential never sees one.
+  if (model === 'StripeIntegration') return { id: NIL_UUID };
   if (model === 'Program') return { enrollments: { some: { partnerId } } };
   if (model === 'RewardRule') return { program: { enrollments: { some: { partnerId } } } };
   if (model === 'Partner') return { id: partnerId };
@@ -89,6 +93,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
     Coupon: (a) => p.coupon.findMany(a as never),
+    StripeIntegration: (a) => p.stripeIntegration.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -464,7 +469,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
     default:
-      // reward_rule.*, api_key.*, coupon.*: no member yet (they have `subject`).
+      // reward_rule.*, api_key.*, coupon.*, integration.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -474,7 +479,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout or ApiKey), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ApiKey or StripeIntegration), loaded fresh; null when it is not visible to this credential.',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -492,7 +497,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*, coupon.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, api_key.*, coupon.*, integration.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

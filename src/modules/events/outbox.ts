@@ -35,7 +35,10 @@ export type EventType =
   | 'payout.failed'
   | 'payout.canceled'
   | 'api_key.created'
-  | 'api_key.revoked';
+  | 'api_key.revoked'
+  | 'integration.connected'
+  | 'integration.disconnected'
+  | 'integration.failed';
 
 export interface NewEvent {
   type: EventType;
