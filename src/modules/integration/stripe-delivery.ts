@@ -579,7 +579,7 @@ async function park(
   const [parked] = await client.sql`
     UPDATE "StripeEventLog"
        SET "outcome" = 'PARKED', "reason" = ${reason}, "waitingFor" = ${[...new Set(waitingFor)]}::text[],
-           "releaseAt" = ${releaseAt}::timestamptz, "payload" = ${JSON.stringify(event)}::jsonb
+           "releaseAt" = ${releaseAt}::timestamptz, "payload" = ${JSON.stringify({ object: 'event', ...event })}::jsonb
      WHERE "id" = ${row.id}::uuid AND "outcome" IS NULL
     RETURNING "id"`;
   if (parked) return { logId: row.id, outcome: 'PARKED', reason, conversionId: null };
@@ -677,7 +677,7 @@ async function sweep(ctx: Ctx): Promise<void> {
     for (const row of rows) {
       const event = parseStripeEvent(row.payload);
       if (typeof event === 'string') {
-        deps.logger.error({ logId: row.id }, 'a parked Stripe event has no usable payload');
+        deps.logger.error({ logId: row.id, problem: event }, 'a parked Stripe event has no usable payload');
         continue;
       }
       try {
