@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Stripe from 'stripe';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SecretBox } from '../src/lib/secret-box.js';
 import { fromStripeMinor, planStripeEvent, stripeDigits } from '../src/modules/integration/stripe-events.js';
 import { graphql } from './gql/index.js';
@@ -55,7 +55,7 @@ const LOG_PAGE = graphql(`
 // --- Fixtures and deliveries -----------------------------------------------------------------------
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'stripe');
-// biome-ignore lint/suspicious/noExplicitAny: Stripe payloads are edited freely in tests
+/** A Stripe payload, edited freely by tests. */
 type Payload = any;
 
 let sequence = 0;
