@@ -16,6 +16,7 @@ import { dashboardSuite } from './bench/dashboard.js';
 import { fanoutSuite } from './bench/fanout.js';
 import { overheadSuite } from './bench/overhead.js';
 import { payoutsSuite } from './bench/payouts.js';
+import { stripeSuite } from './bench/stripe.js';
 import {
   formatTable,
   ROOT,
@@ -34,6 +35,7 @@ const SUITES: BenchSuite[] = [
   coldstartSuite,
   fanoutSuite,
   payoutsSuite,
+  stripeSuite,
 ];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]

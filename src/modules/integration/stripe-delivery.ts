@@ -558,13 +558,10 @@ async function current(client: SqlClient, logId: string): Promise<Finished> {
     conversionId: string | null;
   }>`
     SELECT "outcome"::text AS "outcome", "reason", "conversionId" FROM "StripeEventLog" WHERE "id" = ${logId}::uuid`;
-  // Taken up again by another delivery between the two statements: report it as in progress.
-  return {
-    logId,
-    outcome: row?.outcome ?? 'PARKED',
-    reason: row?.reason ?? null,
-    conversionId: row?.conversionId ?? null,
-  };
+  // Taken up again by another delivery (or the sweep) meanwhile: no answer before that one commits
+  // (a 500 here; Stripe sends the event again and gets the outcome from the log).
+  if (!row?.outcome) throw new Error(`Stripe event log ${logId} is being applied by another delivery`);
+  return { logId, outcome: row.outcome, reason: row.reason, conversionId: row.conversionId };
 }
 
 /** PARKED: kept with its payload until one of `waitingFor` is linked (or `releaseAt` passes). */
