@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Stripe from 'stripe';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../src/lib/secret-box.js';
 import { fromStripeMinor, planStripeEvent, stripeDigits } from '../src/modules/integration/stripe-events.js';
 import { graphql } from './gql/index.js';
@@ -184,6 +184,15 @@ const conversionsOf = (c: Connected) =>
 const logOf = (c: Connected) =>
   prisma().stripeEventLog.findMany({ where: { integrationId: c.rowId }, orderBy: { id: 'asc' } });
 
+// Each test connects its own integrations: disconnected afterwards, so the workspace stays under
+// its limit of connected integrations.
+afterEach(async () => {
+  await prisma().stripeIntegration.updateMany({
+    where: { disconnectedAt: null },
+    data: { disconnectedAt: new Date() },
+  });
+});
+
 // --- Connecting --------------------------------------------------------------------------------------------
 
 describe('connectStripe', () => {
@@ -246,6 +255,26 @@ describe('connectStripe', () => {
     expect(await count()).toEqual(before);
   });
 
+  it('allows at most 20 connected integrations per workspace and mode (LIMIT_EXCEEDED), disconnected ones not counted', async () => {
+    const f = factories(prisma(), fixture.tenant);
+    const programId = gid('Program', (await f.program()).id);
+    const connect = () => fixture.gql(CONNECT, { input: { programId, signingSecret: newSecret() } }, fixture.admin);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await connect();
+      expect(res.data!.connectStripe.userErrors).toEqual([]);
+      ids.push(res.data!.connectStripe.integration!.id);
+    }
+    const over = await connect();
+    expect(over.data!.connectStripe.userErrors).toEqual([
+      { code: 'LIMIT_EXCEEDED', field: ['input'], message: expect.stringContaining('20') },
+    ]);
+    expect(
+      (await fixture.gql(DISCONNECT, { input: { id: ids[0]! } }, fixture.admin)).data!.disconnectStripe.userErrors,
+    ).toEqual([]);
+    expect((await connect()).data!.connectStripe.userErrors).toEqual([]);
+  });
+
   it('is ADMIN only; READ_ONLY may read the integrations and their logs, PARTNER may not', async () => {
     const c = await connected();
     const reader = await readOnlyKey(fixture.server, fixture.admin);
@@ -287,7 +316,10 @@ describe('connectStripe', () => {
     expect(await prisma().stripeEventLog.count({ where: { integrationId: c.rowId } })).toBe(1);
     const again = await fixture.gql(DISCONNECT, { input: { id: c.id } }, fixture.admin);
     expect(again.data!.disconnectStripe.userErrors[0]!.code).toBe('NOT_FOUND');
-    expect(await prisma().event.count({ where: { ...fixture.tenant, type: 'integration.disconnected' } })).toBe(1);
+    const disconnected = await prisma().event.findMany({
+      where: { ...fixture.tenant, type: 'integration.disconnected' },
+    });
+    expect(disconnected.filter((e) => (e.payload as { integrationId: string }).integrationId === c.id)).toHaveLength(1);
   });
 });
 
@@ -361,6 +393,32 @@ describe('refused deliveries', () => {
     expect((await deliver(c, event)).status).toBe(400);
     const again = await prisma().event.findMany({ where: { ...fixture.tenant, type: 'integration.failed' } });
     expect(again.filter((e) => (e.payload as { stripeEventId: string }).stripeEventId === event.id)).toHaveLength(1);
+  });
+
+  it('an event it cannot apply: 422 (Stripe retries), logged FAILED with integration.failed once; taken up again when sent again', async () => {
+    const c = await connected();
+    const bad = stripeEvent('invoice.paid', (inv) => {
+      inv.currency = 'zzz';
+      inv.billing_reason = 'subscription_cycle';
+      inv.metadata = { ref: c.code };
+    });
+    const res = await deliver(c, bad);
+    expect(res).toMatchObject({
+      status: 422,
+      body: { outcome: 'FAILED', reason: expect.stringContaining('currency') },
+    });
+    expect((await deliver(c, bad)).status).toBe(422);
+    const failures = async () =>
+      (await prisma().event.findMany({ where: { ...fixture.tenant, type: 'integration.failed' } })).filter(
+        (e) => (e.payload as { stripeEventId: string }).stripeEventId === bad.id,
+      );
+    expect(await failures()).toHaveLength(1);
+    expect(await conversionsOf(c)).toEqual([]);
+    // The same event id, applicable this time (a retry after the cause was fixed): recorded.
+    bad.data.object.currency = 'usd';
+    expect(await deliver(c, bad)).toMatchObject({ status: 200, body: { outcome: 'RECORDED' } });
+    expect(await conversionsOf(c)).toHaveLength(1);
+    expect((await logOf(c)).map((l) => l.outcome)).toEqual(['RECORDED']);
   });
 
   it('ignores types it does not apply (200, logged IGNORED) and zero-amount invoices', async () => {

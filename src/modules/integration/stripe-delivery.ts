@@ -249,7 +249,14 @@ async function applyRecord(
   const { integration, tenant, deps } = ctx;
   const promotionIds = plan.promotions.flatMap((p) => ('promotionCodeId' in p ? [p.promotionCodeId] : []));
   const discountIds = plan.promotions.flatMap((p) => ('discountId' in p ? [p.discountId] : []));
-  const known = await lookupLinks(ctx, [plan.customerId, plan.subscriptionId, ...promotionIds, ...discountIds]);
+  // Only what this event needs (usually nothing: no statement): the customer's metadata value, the
+  // subscription's session (a first invoice), the promotion codes.
+  const known = await lookupLinks(ctx, [
+    integration.customerKey === 'CUSTOMER_METADATA' && !plan.metadataValue ? plan.customerId : null,
+    plan.billingReason === 'subscription_create' ? plan.subscriptionId : null,
+    ...promotionIds,
+    ...discountIds,
+  ]);
   const viaDiscounts = discountIds.map((id) => known.get(id)).filter((id): id is string => id !== undefined);
   if (viaDiscounts.some((id) => !known.has(id)))
     for (const [k, v] of await lookupLinks(ctx, viaDiscounts)) known.set(k, v);
