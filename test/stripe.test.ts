@@ -295,6 +295,26 @@ describe('connectStripe', () => {
     expect(node.data?.node ?? null).toBeNull();
   });
 
+  it('integration events name the integration as their subject (for ADMIN and READ_ONLY)', async () => {
+    const c = await connected();
+    const reader = await readOnlyKey(fixture.server, fixture.admin);
+    for (const token of [fixture.admin, reader]) {
+      const res = await fixture.gql(
+        graphql(`
+          query ST_Events {
+            events(first: 100, types: ["integration.connected"]) { edges { node { type payload subject { __typename id } } } }
+          }
+        `),
+        {},
+        token,
+      );
+      const mine = res.data!.events.edges.filter(
+        (e) => (JSON.parse(e.node.payload as string) as { integrationId: string }).integrationId === c.id,
+      );
+      expect(mine.map((e) => e.node.subject)).toEqual([{ __typename: 'StripeIntegration', id: c.id }]);
+    }
+  });
+
   it('lists only the caller’s workspace and mode; disconnecting refuses deliveries from then on', async () => {
     const c = await connected();
     for (const token of [fixture.otherAdmin, fixture.liveAdmin]) {
