@@ -14,6 +14,7 @@ import { conversionsSuite } from './bench/conversions.js';
 import { coldstartSuite } from './bench/coldstart.js';
 import { dashboardSuite } from './bench/dashboard.js';
 import { fanoutSuite } from './bench/fanout.js';
+import { fraudSuite } from './bench/fraud.js';
 import { overheadSuite } from './bench/overhead.js';
 import { payoutsSuite } from './bench/payouts.js';
 import { stripeSuite } from './bench/stripe.js';
@@ -30,6 +31,7 @@ import {
 const SUITES: BenchSuite[] = [
   clicksSuite,
   conversionsSuite,
+  fraudSuite,
   dashboardSuite,
   overheadSuite,
   coldstartSuite,

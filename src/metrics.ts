@@ -123,8 +123,14 @@ export class Metrics {
     total(
       registry,
       'refgraph_clicks_discarded_total',
-      'Clicks recorded as discarded (partner, program or enrollment not active)',
+      'Clicks recorded as discarded (a bot; partner, program or enrollment not active)',
       () => clicks.stats().discarded,
+    );
+    total(
+      registry,
+      'refgraph_clicks_bot_total',
+      "Clicks recorded as discarded because their user agent is a bot's or a link preview's (also in refgraph_clicks_discarded_total)",
+      () => clicks.stats().bots,
     );
     total(
       registry,

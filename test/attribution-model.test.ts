@@ -4,6 +4,7 @@
 // conversions of two partners for one new person, under both models. And the precedence of a
 // coupon over a click.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_FRAUD_RULES } from '../src/modules/review/fraud-rules.js';
 import { decideAttribution, type ReferralFacts, type TouchFacts } from '../src/modules/conversion/attribution.js';
 import { graphql } from './gql/index.js';
 import { factories, gid } from './helpers/factories.js';
@@ -177,7 +178,9 @@ describe('decideAttribution under LAST_TOUCH (pure)', () => {
     allowSelfReferral: false,
     holdDays: 0,
     attributionModel: 'LAST_TOUCH' as const,
+    fraudRules: DEFAULT_FRAUD_RULES,
   };
+  const fraud = { ipMatchesPartner: null, recentConversions: null };
   const partner = (id: string) => ({ id, externalId: id, email: null, status: 'ACTIVE' as const });
   const referral = (status: ReferralFacts['status'] = 'CONVERTED'): ReferralFacts => ({
     id: 'r',
@@ -188,6 +191,7 @@ describe('decideAttribution under LAST_TOUCH (pure)', () => {
     program,
     partner: partner('alice'),
     enrollment: { id: 'e-alice', status: 'APPROVED' },
+    fraud,
   });
   const touch = (clickedAt?: Date): TouchFacts => ({
     source: clickedAt ? 'click' : 'code',
@@ -198,6 +202,7 @@ describe('decideAttribution under LAST_TOUCH (pure)', () => {
     partner: partner('bob'),
     enrollment: { id: 'e-bob', status: 'APPROVED' },
     click: clickedAt ? { rowId: 'c', clickedAt, discarded: false } : null,
+    fraud,
   });
   const referred = { externalId: 'cust', email: null, occurredAt: new Date('2026-03-01') };
 

@@ -8,7 +8,7 @@ import { codeFromPath, withParams } from '../src/modules/click/redirect.js';
 import type { CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { graphql } from './gql/index.js';
 import { useTwoWorkspaces } from './helpers/fixture.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { BROWSER_USER_AGENT, startTestServer, type TestServer } from './helpers/server.js';
 
 const fixture = useTwoWorkspaces({ names: ['Clicks', 'Other'] });
 
@@ -96,8 +96,12 @@ async function linkFixture(ws: CreatedWorkspace, o: FixtureOptions = {}, target:
   return { program, partner, enrollment, link };
 }
 
+/** A browser's visit (its user agent unless `headers` says otherwise: fetch's own is a bot's). */
 function visit(path: string, headers: Record<string, string> = {}, target: TestServer = fixture.server) {
-  return fetch(`${target.url}${path}`, { redirect: 'manual', headers });
+  return fetch(`${target.url}${path}`, {
+    redirect: 'manual',
+    headers: { 'user-agent': BROWSER_USER_AGENT, ...headers },
+  });
 }
 
 /** The rg_click parameter of a redirect. */
@@ -121,7 +125,7 @@ describe('GET /r/{code}', () => {
       linkDestination: 'https://shop.example.com/landing?utm_source=news&q=a%20b&flag#pricing',
     });
     const res = await visit('/r/Summer-Sale_1', {
-      'user-agent': 'Mozilla/5.0 (test)',
+      'user-agent': BROWSER_USER_AGENT,
       referer: 'https://blog.example.org/post?id=7',
     });
     expect(res.status).toBe(302);
@@ -146,7 +150,7 @@ describe('GET /r/{code}', () => {
       linkId: link.id,
       programId: program.id,
       partnerId: partner.id,
-      userAgent: 'Mozilla/5.0 (test)',
+      userAgent: BROWSER_USER_AGENT,
       referrerUrl: 'https://blog.example.org/post?id=7',
       landingUrl: 'https://shop.example.com/landing?utm_source=news&q=a%20b&flag#pricing',
       discarded: false,
@@ -327,7 +331,7 @@ describe('trackClick', () => {
         input: {
           code: 'trackme',
           ip: '2001:DB8:0:0::7',
-          userAgent: 'UA',
+          userAgent: BROWSER_USER_AGENT,
           referrerUrl: 'https://ref.example/',
           landingUrl: 'https://shop.example.com/?ref=TrackMe',
         },
@@ -343,7 +347,7 @@ describe('trackClick', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       id: decoded.clickRowId,
-      userAgent: 'UA',
+      userAgent: BROWSER_USER_AGENT,
       referrerUrl: 'https://ref.example/',
       landingUrl: 'https://shop.example.com/?ref=TrackMe',
       ipHash: fixture.server.app.services.clicks.hashIp('2001:db8::7'),
@@ -357,7 +361,14 @@ describe('trackClick', () => {
     const long = (n: number) => `https://x.example/${'a'.repeat(n)}`;
     const res = await fixture.gql(
       TRACK,
-      { input: { code: link.code, userAgent: 'U'.repeat(600), referrerUrl: long(3000), landingUrl: long(2100) } },
+      {
+        input: {
+          code: link.code,
+          userAgent: `${BROWSER_USER_AGENT} ${'U'.repeat(600)}`,
+          referrerUrl: long(3000),
+          landingUrl: long(2100),
+        },
+      },
       fixture.admin,
     );
     expect(res.data?.trackClick).toMatchObject({ discarded: false, userErrors: [] });
@@ -466,7 +477,7 @@ describe('trackClick', () => {
     const decoded = fixture.server.app.services.clicks.decodeClickId(res.data!.trackClick.clickId!)!;
     expect(decoded.discarded).toBe(true);
     const rows = await writtenClicks(link.id);
-    expect(rows.map((r) => [r.id, r.discarded])).toEqual([[decoded.clickRowId, true]]);
+    expect(rows.map((r) => [r.id, r.discarded, r.discardReason])).toEqual([[decoded.clickRowId, true, reason]]);
   });
 
   it('is refused to a READ_ONLY key, a PARTNER token and without a credential, recording nothing', async () => {

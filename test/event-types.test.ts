@@ -32,6 +32,7 @@ const EVENTS = `query EventTypesPage($after: String, $first: Int) {
         ... on PayoutEventData { payout { id status } payoutFrom: from payoutTo: to }
         ... on ReferralEventData { referral { id status } referralFrom: from referralTo: to reason }
         ... on LedgerEventData { entry { id type amount { amount currency } } }
+        ... on ReviewEventData { item { id status } }
       }
     } }
     pageInfo { hasNextPage }
@@ -405,6 +406,71 @@ describe('every state change appends its event, in its transaction', () => {
       'replayed',
     );
     expect(await events.next()).toEqual([]);
+  });
+
+  it('review: review.opened (a rule tripped, flagConversion) and review.resolved (ReviewEventData); refused ones append none; a PARTNER token sees none of them', async () => {
+    const { admin, events } = await setup();
+    const programId = await program(admin);
+    await mutate(
+      admin,
+      'createRewardRule',
+      {
+        programId,
+        trigger: 'SIGNUP',
+        kind: 'CASH',
+        amountType: 'FIXED',
+        fixedAmount: { amount: '5', currency: 'EUR' },
+      },
+      'rewardRule { id }',
+    );
+    const partnerId = await partner(admin, 'rita', [programId]);
+    await mutate(admin, 'updatePartner', { id: partnerId, email: 'rita@rita-corp.test' }, 'partner { id }');
+    await mutate(admin, 'createReferralLink', { partnerId, programId, code: 'RITA-1' }, 'link { id }');
+    await events.next();
+    const signup = (key: string, email: string) =>
+      mutate(
+        admin,
+        'recordConversion',
+        { type: 'SIGNUP', code: 'RITA-1', referredExternalId: key, idempotencyKey: key, referredEmail: email },
+        'conversion { id reviewItem { id } } rewards { id }',
+      );
+    const flagged = await signup('s-1', 'boss@rita-corp.test');
+    const itemId = (flagged.conversion as { reviewItem: { id: string } }).reviewItem.id;
+    const seen = await events.next();
+    expect(types(seen)).toEqual(['reward.created', 'conversion.recorded', 'review.opened']);
+    expect(seen[2]).toMatchObject({
+      payload: { reviewItemId: itemId, programId, partnerId, signals: [{ type: 'SELF_REFERRAL_EMAIL_DOMAIN' }] },
+      subject: { __typename: 'ReviewItem', id: itemId },
+      data: { __typename: 'ReviewEventData', item: { id: itemId, status: 'OPEN' } },
+    });
+
+    const clean = await signup('s-2', 'friend@elsewhere.test');
+    await events.next();
+    const conversionId = (clean.conversion as { id: string }).id;
+    const flag = await mutate(admin, 'flagConversion', { conversionId, detail: 'odd' }, 'item { id }');
+    const manualId = (flag.item as { id: string }).id;
+    await mutate(admin, 'resolveReviewItems', { ids: [itemId, manualId], decision: 'APPROVE' }, 'items { id }');
+    const decided = await events.next();
+    expect(types(decided)).toEqual(['review.opened', 'review.resolved', 'review.resolved']);
+    expect(decided[1]).toMatchObject({
+      payload: { reviewItemId: itemId, status: 'APPROVED', reason: null },
+      data: { __typename: 'ReviewEventData', item: { id: itemId, status: 'APPROVED' } },
+    });
+
+    // Refused: a second flag, a decision the other way; neither appends anything.
+    expect(
+      (await mutate(admin, 'flagConversion', { conversionId, detail: 'again' }, 'item { id }')).userErrors[0]!.code,
+    ).toBe('DUPLICATE');
+    expect(
+      (await mutate(admin, 'resolveReviewItems', { ids: [itemId], decision: 'REJECT', reason: 'no' }, 'items { id }'))
+        .userErrors[0]!.code,
+    ).toBe('INVALID_TRANSITION');
+    expect(await events.next()).toEqual([]);
+
+    const token = (await mutate(admin, 'createPartnerToken', { partnerId }, 'token')).token as string;
+    const partnerSeen = await reader(token).next();
+    expect(types(partnerSeen)).toContain('reward.created');
+    expect(types(partnerSeen).filter((t) => t.startsWith('review.'))).toEqual([]);
   });
 
   it('money: balance.credited (LedgerEventData), payout.created, payout.canceled, payout.failed, payout.paid; refused ones append none', async () => {

@@ -7,6 +7,7 @@ import { boundedLabel } from '../src/metrics.js';
 import { createWorkspace, type CreatedWorkspace } from '../src/modules/workspace/workspace.service.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { factories } from './helpers/factories.js';
+import { BROWSER_USER_AGENT } from './helpers/server.js';
 import { subscribe, wsClient } from './helpers/ws.js';
 
 const METRICS_TOKEN = 'metrics-token-for-the-test-0123456789';
@@ -179,7 +180,7 @@ describe('GET /metrics', () => {
     expect(boundedLabel(10, '__other__')('not a name {', 'Anonymous')).toBe('__other__');
   });
 
-  it('reports the click queue: acknowledged, written and discarded clicks, queue depth', async () => {
+  it('reports the click queue: acknowledged, written, discarded and bots’ clicks, queue depth', async () => {
     const f = factories(testDb.db.prisma, { workspaceId: ws.workspace.id, mode: 'TEST' });
     const program = await f.program();
     const active = await f.partner();
@@ -193,18 +194,26 @@ describe('GET /metrics', () => {
       destinationUrl: 'https://shop.example.com/',
     });
     const before = await scrape();
-    for (const code of ['METRICS-ACTIVE', 'METRICS-ACTIVE', 'METRICS-INACTIVE']) {
-      expect((await fetch(`${url}/r/${code}`, { redirect: 'manual' })).status).toBe(302);
+    const visits: Array<[string, string]> = [
+      ['METRICS-ACTIVE', BROWSER_USER_AGENT],
+      ['METRICS-ACTIVE', BROWSER_USER_AGENT],
+      ['METRICS-INACTIVE', BROWSER_USER_AGENT],
+      ['METRICS-ACTIVE', 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)'],
+    ];
+    for (const [code, userAgent] of visits) {
+      const headers = { 'user-agent': userAgent };
+      expect((await fetch(`${url}/r/${code}`, { redirect: 'manual', headers })).status).toBe(302);
     }
     await app.services.clicks.flush();
     const text = await scrape();
     const grew = (name: string) => sample(text, name)! - sample(before, name)!;
-    expect(grew('refgraph_clicks_acknowledged_total')).toBe(3);
-    expect(grew('refgraph_clicks_written_total')).toBe(3);
-    expect(grew('refgraph_clicks_discarded_total')).toBe(1);
+    expect(grew('refgraph_clicks_acknowledged_total')).toBe(4);
+    expect(grew('refgraph_clicks_written_total')).toBe(4);
+    expect(grew('refgraph_clicks_discarded_total')).toBe(2);
+    expect(grew('refgraph_clicks_bot_total')).toBe(1);
     expect(sample(text, 'refgraph_clicks_dropped_total')).toBe(0);
     expect(sample(text, 'refgraph_click_queue_depth')).toBe(0);
-    expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'redirect', status: '302' })).toBe(3);
+    expect(sample(text, 'refgraph_http_request_duration_seconds_count', { route: 'redirect', status: '302' })).toBe(4);
   });
 
   it('reports open sockets, subscriptions and shared executions', async () => {

@@ -56,6 +56,20 @@ beforeAll(async () => {
         },
       ]),
     });
+    // A review item for every rewarded conversion, holding (having held) its reward.
+    for (const r of network.rewards) {
+      const item = await server.testDb.db.prisma.reviewItem.create({
+        data: {
+          ...tenant,
+          programId: r.programId,
+          partnerId: r.partnerId,
+          conversionId: r.conversionId,
+          referralId: r.referralId,
+          signals: [{ type: 'MANUAL', detail: 'seeded' }],
+        },
+      });
+      await server.testDb.db.prisma.reward.update({ where: { id: r.id }, data: { reviewItemId: item.id } });
+    }
     for (const partner of network.partners) {
       const rewards = network.rewards.filter((r) => r.partnerId === partner.id);
       const payout = await f.payout({ partnerId: partner.id, amount: 500n * BigInt(rewards.length), currency: 'USD' });
@@ -162,6 +176,34 @@ describe('nested reads run a fixed number of SQL statements', () => {
     );
     expect(counts['large']).toBe(counts['small']);
     expect(counts['small']).toMatchInlineSnapshot(`6`);
+  });
+
+  it('partners → links (clicks, uniqueClicks, botClicks), stats (unique clicks)', async () => {
+    // Every link's three counts and every partner's unique clicks come from one GROUP BY.
+    const counts = await statementsFor(
+      `{ partners(first: 100) { edges { node {
+          id stats { clicks } links { code clicks uniqueClicks botClicks }
+        } } } }`,
+      (data) =>
+        (data['partners'] as Edges<{ links: Array<{ clicks: number }> }>).edges.filter((e) =>
+          e.node.links.some((l) => l.clicks > 0),
+        ).length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`4`);
+  });
+
+  it('reviewQueue → signals, program, partner, referral, conversion (signals, reviewItem), rewards → rule, conversion', async () => {
+    const counts = await statementsFor(
+      `{ reviewQueue(first: 100) { totalCount edges { node {
+          id status signals { type detail } createdAt program { id } partner { id externalId } referral { id status }
+          conversion { id signals { type } reviewItem { id } }
+          rewards { id status rule { id } conversion { id } }
+        } } } }`,
+      (data) => (data['reviewQueue'] as Edges<unknown>).edges.length,
+    );
+    expect(counts['large']).toBe(counts['small']);
+    expect(counts['small']).toMatchInlineSnapshot(`11`);
   });
 
   it('webhook endpoints → deliveries → event, endpoint', async () => {

@@ -1,18 +1,15 @@
 // The issue-14 migrations on data of the old shape: existing partners, referrals and conversions
 // get metadata {} (and the generated metadataMatch [{}]) and existing rewards their conversion's
 // referral (Referral.rewards). Runs on PGlite whatever the backend: the migrations are plain SQL.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyMigrations, defaultMigrationsDir } from '../src/db/migrate.js';
 import { uuidv7 } from './helpers/factories.js';
+import { migratedUpTo } from './helpers/migrations.js';
 
 const FIRST = '20261207180000_partner_operations';
 
 let pglite: PGlite;
-let tmp: string;
+let db: Awaited<ReturnType<typeof migratedUpTo>>;
 const ws = uuidv7();
 const partner = uuidv7();
 const referral = uuidv7();
@@ -20,14 +17,8 @@ const conversion = uuidv7();
 const reward = uuidv7();
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'refgraph-partner-ops-migration-'));
-  const all = defaultMigrationsDir();
-  const before = path.join(tmp, 'before');
-  fs.mkdirSync(before);
-  for (const name of fs.readdirSync(all).filter((n) => n < FIRST && fs.statSync(path.join(all, n)).isDirectory()))
-    fs.cpSync(path.join(all, name), path.join(before, name), { recursive: true });
-  pglite = new PGlite();
-  await applyMigrations({ pglite }, { migrationsDir: before });
+  db = await migratedUpTo(FIRST);
+  pglite = db.pglite;
   const program = uuidv7();
   const rule = uuidv7();
   await pglite.exec(`
@@ -44,13 +35,12 @@ beforeAll(async () => {
     INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "ruleId", "ruleLineageId", "recipient", "kind", "amount", "currency", "approveAfter", "updatedAt")
       VALUES ('${reward}', '${ws}', 'TEST', '${program}', '${partner}', '${conversion}', '${rule}', '${rule}', 'REFERRER', 'CASH', 1000, 'USD', now(), now());
   `);
-  const { applied } = await applyMigrations({ pglite }, { migrationsDir: all });
+  const applied = await db.applyRest();
   expect(applied).toContain(FIRST);
   expect(applied).toContain('20261207181000_reward_referral');
 });
 afterAll(async () => {
-  await pglite?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await db?.close();
 });
 
 describe('partner operations migrations on existing data', () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_FRAUD_RULES } from '../src/modules/review/fraud-rules.js';
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { ClickIdCodec } from '../src/modules/click/click-id.js';
 import { formatUuid } from '../src/lib/uuid.js';
@@ -1183,11 +1184,13 @@ describe('attribution decision (pure)', () => {
       allowSelfReferral: false,
       holdDays: 0,
       attributionModel: 'FIRST_TOUCH',
+      fraudRules: DEFAULT_FRAUD_RULES,
       ...program,
     },
     partner: { id: 'a', externalId: 'partner-a', email: 'a@example.com', status: 'ACTIVE', ...partner },
     enrollment: { id: 'e', status: 'APPROVED' },
     click: null,
+    fraud: { ipMatchesPartner: null, recentConversions: null },
     ...data,
   });
   const referred = { externalId: 'friend', email: null, occurredAt: new Date('2026-03-01T00:00:00Z') };

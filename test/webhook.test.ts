@@ -377,6 +377,8 @@ describe('validation', () => {
       'payout.paid',
       'payout.failed',
       'payout.canceled',
+      'review.opened',
+      'review.resolved',
       'api_key.created',
       'api_key.revoked',
       'integration.connected',

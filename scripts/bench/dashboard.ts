@@ -4,7 +4,7 @@
 //   - "pg batched GROUP BY": the key lookup, the programs page, then the program figures and the
 //     enrollments page in parallel, then the partner figures in parallel — one GROUP BY per kind
 //     of figure over every parent at once (the app's own strategy, without GraphQL and Prisma;
-//     partner clicks summed from the per-link counts, so the clicks are read twice, not three times);
+//     partner clicks (unique ones) summed from the per-link counts, so the clicks are read twice, not three times);
 //   - "pg single SQL": one statement (key lookup included) that returns the finished JSON.
 // Before measuring, both answers must be deep-equal to the app's. In full mode the three variants
 // run in three interleaved rounds and each ratio is the median of the rounds' (seed.ts).
@@ -116,7 +116,7 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
       [...t, programIds],
     ),
     run(
-      `SELECT k."programId" AS id, count(*)::int AS n FROM "Click" k WHERE ${tenant('k')} AND k."programId" = ANY($3::uuid[]) AND NOT k."discarded" GROUP BY k."programId"`,
+      `SELECT k."programId" AS id, count(*)::int AS n FROM "Click" k WHERE ${tenant('k')} AND k."programId" = ANY($3::uuid[]) AND NOT k."discarded" AND k."isUnique" GROUP BY k."programId"`,
       [...t, programIds],
     ),
     run(
@@ -145,7 +145,7 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
     ),
   ]);
   const partnerIds = [...new Set(enrollments.map((e) => e.partnerId as string))];
-  // A click carries its link's partner: the partners' clicks are the sums of their links' clicks (one pass over the clicks, not two).
+  // A click carries its link's partner: the partners' (unique) clicks are the sums of their links' (one pass over the clicks, not two).
   const [partnerReferrals, rewardTotals, balances, links] = await Promise.all([
     run(
       `SELECT r."partnerId" AS id, count(*)::int AS total, (count(*) FILTER (WHERE r."status" = 'CONVERTED'))::int AS converted,
@@ -175,9 +175,9 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
       [...t, partnerIds],
     ),
     run(
-      `SELECT l."id", l."partnerId", l."code", coalesce(k.n, 0)::int AS clicks
+      `SELECT l."id", l."partnerId", l."code", coalesce(k.n, 0)::int AS clicks, coalesce(k.u, 0)::int AS "uniqueClicks"
          FROM "ReferralLink" l
-         LEFT JOIN (SELECT k."linkId", count(*) AS n FROM "Click" k
+         LEFT JOIN (SELECT k."linkId", count(*) AS n, count(*) FILTER (WHERE k."isUnique") AS u FROM "Click" k
                      WHERE ${tenant('k')} AND k."partnerId" = ANY($3::uuid[]) AND NOT k."discarded" GROUP BY k."linkId") k ON k."linkId" = l."id"
         WHERE ${tenant('l')} AND l."partnerId" = ANY($3::uuid[])
         ORDER BY l."id"`,
@@ -194,7 +194,10 @@ export async function dashboardBatched(run: Run, secretHash: string): Promise<un
   const enrollmentsOf = group(enrollments, 'programId', (r) => r);
   const partnerClicksOf = new Map<string, number>();
   for (const l of links)
-    partnerClicksOf.set(String(l.partnerId), (partnerClicksOf.get(String(l.partnerId)) ?? 0) + (l.clicks as number));
+    partnerClicksOf.set(
+      String(l.partnerId),
+      (partnerClicksOf.get(String(l.partnerId)) ?? 0) + (l.uniqueClicks as number),
+    );
   const partnerReferralsOf = one(partnerReferrals, (r) => r);
   const rewardTotalsOf = group(rewardTotals, 'id', (r) => money(r.total, r.currency as string));
   const balancesOf = group(balances, 'id', (r) => ({
@@ -270,7 +273,7 @@ const amountSql = (amount: string, currency: string) =>
 /**
  * The dashboard's data in one statement, key lookup included, returned as the finished JSON
  * text (the handler sends it as it comes). Clicks are read twice, each pass through an index:
- * the programs' clicks, and the page's partners' clicks per link (summed per partner).
+ * the programs' unique clicks, and the page's partners' clicks per link (unique ones summed per partner).
  */
 export const SINGLE_SQL = `
 WITH k AS MATERIALIZED (
@@ -290,9 +293,9 @@ WITH k AS MATERIALIZED (
    WHERE ${tk('e')} AND e."programId" = ANY(ARRAY(SELECT "id" FROM pr)) GROUP BY e."programId"
 ), pc AS MATERIALIZED (
   SELECT c."programId" AS id, count(*)::int AS n FROM "Click" c
-   WHERE ${tk('c')} AND c."programId" = ANY(ARRAY(SELECT "id" FROM pr)) AND NOT c."discarded" GROUP BY c."programId"
+   WHERE ${tk('c')} AND c."programId" = ANY(ARRAY(SELECT "id" FROM pr)) AND NOT c."discarded" AND c."isUnique" GROUP BY c."programId"
 ), lc AS MATERIALIZED (
-  SELECT c."linkId", c."partnerId", count(*)::int AS n FROM "Click" c
+  SELECT c."linkId", c."partnerId", count(*)::int AS n, (count(*) FILTER (WHERE c."isUnique"))::int AS u FROM "Click" c
    WHERE ${tk('c')} AND c."partnerId" = ANY(ARRAY(SELECT "id" FROM pa)) AND NOT c."discarded" GROUP BY c."linkId", c."partnerId"
 ), rc AS MATERIALIZED (
   SELECT r."programId" AS id, count(*)::int AS total, (count(*) FILTER (WHERE r."status" = 'CONVERTED'))::int AS converted
@@ -333,7 +336,7 @@ WITH k AS MATERIALIZED (
   SELECT pa."id", json_build_object(
     'externalId', pa."externalId",
     'stats', json_build_object(
-      'clicks', coalesce((SELECT sum(n) FROM lc WHERE lc."partnerId" = pa."id"), 0)::int,
+      'clicks', coalesce((SELECT sum(u) FROM lc WHERE lc."partnerId" = pa."id"), 0)::int,
       'totalReferrals', coalesce(prf.total, 0), 'successfulReferrals', coalesce(prf.converted, 0), 'pendingReferrals', coalesce(prf.pending, 0),
       'totalRewards', coalesce((SELECT json_agg(${moneySql('rt.total', 'rt.currency')} ORDER BY rt."currency" COLLATE "C") FROM rt WHERE rt.id = pa."id"), '[]')),
     'balances', coalesce((SELECT json_agg(json_build_object('currency', bal.currency,

@@ -94,7 +94,7 @@ const DAY = 86_400_000;
  * A network for the dashboard: two programs ("Main" with every partner, "Second" with every
  * other one), partners (every tenth INACTIVE), enrollments (some PENDING), one default link per
  * enrollment plus a second link (some disabled) for every third partner in Main, `clicks` clicks
- * spread at random over the links (the last 90 days), converted referrals with a PURCHASE and a
+ * spread at random over the links (the last 90 days; a fourth of them repeats, some discarded as bots'), converted referrals with a PURCHASE and a
  * SUBSCRIPTION each (90 % USD, 10 % EUR), pending referrals, a REFERRER reward per accepted
  * conversion (CREATED / APPROVED / PROCESSED / CANCELED / REJECTED) and a REFERRED credit for
  * every fourth, PAID payouts holding the PROCESSED rewards, the ledger's audit entries for them
@@ -187,16 +187,22 @@ export async function seedDashboardNetwork(
   await insertAll(prisma, 'ReferralLink', links);
 
   // Clicks, written chunk by chunk (200 000 rows are too many to hold as objects for nothing).
+  // Every fourth counted click is a visitor's repeat (not unique) and every other discarded one a
+  // bot's, by position (no extra random draws: the rest of the data stays what it was).
   for (let done = 0; done < size.clicks; done += CHUNK) {
-    const rows = Array.from({ length: Math.min(CHUNK, size.clicks - done) }, () => {
+    const rows = Array.from({ length: Math.min(CHUNK, size.clicks - done) }, (_, i) => {
       const l = pick(links);
+      const occurredAt = ago(90);
+      const discarded = rnd() < 0.03;
       return {
         id: uuidv7(),
         linkId: l.id,
         programId: l.programId,
         partnerId: l.partnerId,
-        occurredAt: ago(90),
-        discarded: rnd() < 0.03,
+        occurredAt,
+        discarded,
+        discardReason: discarded ? ((done + i) % 2 === 0 ? 'BOT' : 'PARTNER_INACTIVE') : null,
+        isUnique: !discarded && (done + i) % 4 !== 0,
         ...t,
       };
     });

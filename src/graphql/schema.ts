@@ -25,6 +25,7 @@ import '../modules/conversion/refund-conversion.graphql.js';
 import '../modules/reward/reward.graphql.js';
 import '../modules/reward/reward-status.graphql.js';
 import '../modules/reward/skipped-rule.graphql.js';
+import '../modules/review/review.graphql.js';
 import '../modules/ledger/balance.graphql.js';
 import '../modules/ledger/credit.graphql.js';
 import '../modules/ledger/ledger.graphql.js';

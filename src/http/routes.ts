@@ -53,6 +53,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
     db,
     box: services.providerSecrets,
     decodeClick: (token) => decodeClickId(token, services.clicks.codec),
+    hashIp: (ip) => services.clicks.hashIp(ip),
     logger,
     // Per integration, not per address: Stripe delivers every account's events from a few shared addresses.
     rateLimit: (integrationId) => rateLimiter.consume('stripe', integrationId),

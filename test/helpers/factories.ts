@@ -68,7 +68,7 @@ const TIME_COLUMNS = new Set([
   'archivedAt',
   'supersededAt',
 ]);
-const BOOLEAN_COLUMNS = new Set(['discarded', 'isDefault']);
+const BOOLEAN_COLUMNS = new Set(['discarded', 'isDefault', 'isUnique']);
 const TEXT_ID_COLUMNS = new Set(['externalId', 'referredExternalId']);
 
 function columnType(table: string, column: string): string {

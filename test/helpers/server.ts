@@ -32,6 +32,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * A browser's User-Agent, for visits that must count as a person's: fetch's own (`node`) and
+ * made-up ones (`UA`, `Mozilla/5.0 (test)`) are bots' to `isbot`, so their clicks are discarded (BOT).
+ */
+export const BROWSER_USER_AGENT =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
 /** The real server on a free port, on a fresh database of its own. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const testDb = await createTestDatabase();

@@ -16,11 +16,11 @@ const TrackClickInput = builder.inputType('TrackClickInput', {
       description: `The page that sent the visitor (their Referer). Longer than ${URL_MAX} characters: truncated.`,
     }),
     userAgent: t.string({
-      description: `The visitor’s User-Agent. Longer than ${USER_AGENT_MAX} characters: truncated.`,
+      description: `The visitor’s User-Agent. Longer than ${USER_AGENT_MAX} characters: truncated. A bot’s or a link preview’s (crawlers, Slackbot, facebookexternalhit, …): the click is recorded discarded (BOT). With \`ip\`, it tells one visitor’s repeat clicks apart (\`ReferralLink.uniqueClicks\`).`,
     }),
     ip: t.string({
       description:
-        'The visitor’s IPv4 or IPv6 address (anything else is a VALIDATION error). Only a keyed hash of it is stored, never the address.',
+        'The visitor’s IPv4 or IPv6 address (anything else is a VALIDATION error). Only a keyed hash of it is stored, never the address. Without it the visitor cannot be told from another: the click counts as unique.',
     }),
   }),
 });
@@ -45,14 +45,14 @@ const TrackClickPayload = payloadType<TrackClickResult>(
     }),
     discarded: t.boolean({
       description:
-        'True when the click can never earn a reward: unknown or disabled code (nothing recorded), or a partner that is INACTIVE or BANNED, ' +
-        'a program that is not ACTIVE, an enrollment that is not APPROVED (recorded, not rewardable).',
+        'True when the click is never counted and can never earn a reward: unknown or disabled code (nothing recorded), or a bot’s or link preview’s user agent, a partner that is INACTIVE or BANNED, ' +
+        'a program that is not ACTIVE, an enrollment that is not APPROVED (recorded, not counted, not rewardable).',
       resolve: (p) => p.discarded ?? true,
     }),
     discardReason: t.string({
       nullable: true,
       description:
-        'Why the click is discarded, machine-readable: LINK_DISABLED (nothing recorded), PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_DRAFT, PROGRAM_PAUSED, ' +
+        'Why the click is discarded, machine-readable: LINK_DISABLED (nothing recorded), BOT (a bot’s or link preview’s user agent; checked first), PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_DRAFT, PROGRAM_PAUSED, ' +
         'PROGRAM_ARCHIVED, ENROLLMENT_PENDING, ENROLLMENT_REJECTED. Null when the click counts, or on a userError.',
       resolve: (p) => p.discardReason ?? null,
     }),
@@ -65,8 +65,8 @@ builder.mutationField('trackClick', (t) =>
     description:
       'Record a click through a referral link of the caller’s workspace and mode, as `GET /r/{code}` does for browsers. ' +
       'Unknown code (or one of another workspace or mode): NOT_FOUND and `discarded: true`, nothing recorded. Disabled link: `discarded: true`, nothing recorded. ' +
-      'Inactive or banned partner, program not ACTIVE, enrollment not APPROVED: recorded, `discarded: true`. ' +
-      'The click is acknowledged at once and written within a fraction of a second (in batches); `ReferralLink.clicks` counts it within seconds.',
+      'A bot’s or link preview’s user agent, inactive or banned partner, program not ACTIVE, enrollment not APPROVED: recorded, `discarded: true`. ' +
+      'The click is acknowledged at once and written within a fraction of a second (in batches); `ReferralLink.clicks` and `uniqueClicks` (or `botClicks`) count it within seconds.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: TrackClickInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {

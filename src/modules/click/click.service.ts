@@ -8,6 +8,7 @@ import { type SqlFragment, sql } from '../../lib/sql.js';
 import type { Logger } from '../../logger.js';
 import { normalizeCode } from '../link/codes.js';
 import { formatUuid, uuidv7Bytes } from '../../lib/uuid.js';
+import { isBotUserAgent } from './bots.js';
 import { ClickIdCodec, deriveKey, type DecodedClickId } from './click-id.js';
 
 // The click path: find a link by code (cached briefly), acknowledge the click at once with a
@@ -19,6 +20,9 @@ export const URL_MAX = 2048;
 const CODE_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Links remembered at most; the oldest is forgotten first. */
 const LINK_CACHE_MAX = 10_000;
+const HOUR_MS = 3_600_000;
+/** ClickVisitor rows deleted per statement, at most. */
+const VISITOR_PRUNE_BATCH = 10_000;
 
 /** What the click path needs to know about a link: one row, read in one statement. */
 export interface LinkFacts {
@@ -38,14 +42,24 @@ export interface LinkFacts {
 }
 
 /**
- * Why a click is recorded but never rewardable, machine-readable: PARTNER_INACTIVE,
- * PARTNER_BANNED, PROGRAM_DRAFT, PROGRAM_PAUSED, PROGRAM_ARCHIVED, ENROLLMENT_PENDING,
- * ENROLLMENT_REJECTED. (A disabled link records nothing: LINK_DISABLED.)
+ * Why a click is recorded but never counted nor rewardable, machine-readable: BOT (the visitor's
+ * user agent is a bot's or a link preview's), PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_DRAFT,
+ * PROGRAM_PAUSED, PROGRAM_ARCHIVED, ENROLLMENT_PENDING, ENROLLMENT_REJECTED. (A disabled link
+ * records nothing: LINK_DISABLED.) Stored in `Click.discardReason`.
  */
 export type DiscardReason =
+  | 'BOT'
   | `PARTNER_${'INACTIVE' | 'BANNED'}`
   | `PROGRAM_${'DRAFT' | 'PAUSED' | 'ARCHIVED'}`
   | `ENROLLMENT_${'PENDING' | 'REJECTED'}`;
+
+/**
+ * Why a click by a visitor with this (clipped) user agent on `link` does not count, or null.
+ * BOT first: a bot's visit is a bot's visit whatever the link's state, so `botClicks` counts them all.
+ */
+export function clickDiscardReason(link: LinkFacts, userAgent: string | null): DiscardReason | null {
+  return isBotUserAgent(userAgent) ? 'BOT' : discardReasonOf(link);
+}
 
 export function discardReasonOf(link: LinkFacts): DiscardReason | null {
   if (link.partnerStatus !== 'ACTIVE') return `PARTNER_${link.partnerStatus}`;
@@ -73,8 +87,8 @@ export interface RecordedClick {
   discardReason: DiscardReason | null;
 }
 
-/** A Click row as written, in column order of insertStatement. */
-interface ClickRow {
+/** A Click row as written, in column order of clickBatchStatement. */
+export interface ClickRow {
   id: string;
   workspaceId: string;
   mode: Mode;
@@ -87,6 +101,7 @@ interface ClickRow {
   referrerUrl: string | null;
   landingUrl: string | null;
   discarded: boolean;
+  discardReason: DiscardReason | null;
 }
 
 /** Runs one SQL statement: the driver's `query(text, params)` (the app's `db.query`; tests pass their own). */
@@ -109,8 +124,10 @@ export interface ClickRecorderStats {
   acknowledged: number;
   /** Click rows written. */
   written: number;
-  /** Clicks acknowledged as discarded (never rewardable: partner, program or enrollment not active). */
+  /** Clicks acknowledged as discarded (never counted nor rewardable: a bot; partner, program or enrollment not active). */
   discarded: number;
+  /** Of those, clicks of bots and link previews (discardReason BOT). */
+  bots: number;
   /** Clicks given up: a row the database refuses (e.g. its workspace was deleted), or unwritten at the stop deadline. Logged. */
   dropped: number;
   /** Waiting to be written (including a batch being written). */
@@ -123,6 +140,8 @@ export interface ClickRecorderStats {
   waitedForRoom: number;
   /** Link lookups that went to the database (cache misses). */
   linkLookups: number;
+  /** ClickVisitor rows of past hours deleted (see pruneVisitors). */
+  visitorsPruned: number;
 }
 
 /** The link with this normalized code, and the statuses that decide whether its clicks count. */
@@ -137,11 +156,22 @@ SELECT l."id" AS "linkId", l."workspaceId", l."mode"::text AS "mode", l."program
   JOIN "Enrollment" e ON e."id" = l."enrollmentId"
  WHERE l."codeNormalized" = ${codeNormalized}`;
 
-// One statement per batch whatever its size: the rows travel as 12 arrays, so the text (and the
+// One statement per batch whatever its size: the rows travel as 13 arrays, so the text (and the
 // server's plan) never changes and no batch can hit the 65 535-parameter limit. Enum arrays go as
 // text[] because PGlite cannot serialize an array of a user-defined type. ON CONFLICT makes a
 // retry of a batch that did commit (but whose answer was lost) harmless.
-function insertStatement(rows: readonly ClickRow[]) {
+//
+// Unique visitors are decided by the same statement: the batch's counted clicks with an IP hash
+// claim their (UTC hour, link, visitor) in ClickVisitor — the earliest click of each in the batch,
+// in key order so that two batches written at once (two writers, two instances) take their
+// row locks in the same order and cannot deadlock — and the clicks whose claim was inserted are
+// the unique ones. A claim already there (an earlier batch, or one committing meanwhile: ON
+// CONFLICT waits for it) is not inserted, so its clicks are repeats. `visitor` is the first 16
+// bytes of SHA-256(ipHash, "\n", userAgent): the same visitor on every instance, nothing to read
+// back. A click without an IP hash cannot be told from another visitor's: it counts as unique.
+// A retry of a committed batch inserts no claim and no click, so it changes nothing.
+// Exported for tests (they write rows with times of their own choosing).
+export function clickBatchStatement(rows: readonly ClickRow[]) {
   const [
     id,
     workspaceId,
@@ -155,14 +185,38 @@ function insertStatement(rows: readonly ClickRow[]) {
     referrerUrl,
     landingUrl,
     discarded,
+    discardReason,
   ] = columns(rows);
   return sql`
-INSERT INTO "Click" ("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded")
-SELECT u."id", u."workspaceId", u."mode"::"Mode", u."linkId", u."programId", u."partnerId", u."occurredAt", u."ipHash", u."userAgent", u."referrerUrl", u."landingUrl", u."discarded"
-  FROM unnest(${id}::uuid[], ${workspaceId}::uuid[], ${mode}::text[], ${linkId}::uuid[], ${programId}::uuid[], ${partnerId}::uuid[], ${occurredAt}::timestamptz[], ${ipHash}::text[], ${userAgent}::text[], ${referrerUrl}::text[], ${landingUrl}::text[], ${discarded}::boolean[])
-    AS u("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded")
+WITH u AS (
+  SELECT * FROM unnest(${id}::uuid[], ${workspaceId}::uuid[], ${mode}::text[], ${linkId}::uuid[], ${programId}::uuid[], ${partnerId}::uuid[], ${occurredAt}::timestamptz[], ${ipHash}::text[], ${userAgent}::text[], ${referrerUrl}::text[], ${landingUrl}::text[], ${discarded}::boolean[], ${discardReason}::text[])
+    AS u("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded", "discardReason")
+), claimed AS (
+  INSERT INTO "ClickVisitor" ("hour", "linkId", "visitor", "clickId")
+  SELECT DISTINCT ON (1, 2, 3) date_trunc('hour', u."occurredAt", 'UTC'), u."linkId",
+         substring(sha256(convert_to(u."ipHash" || chr(10) || coalesce(u."userAgent", ''), 'UTF8')) FROM 1 FOR 16), u."id"
+    FROM u
+   WHERE NOT u."discarded" AND u."ipHash" IS NOT NULL
+   ORDER BY 1, 2, 3, u."id"
+      ON CONFLICT DO NOTHING
+  RETURNING "clickId"
+)
+INSERT INTO "Click" ("id", "workspaceId", "mode", "linkId", "programId", "partnerId", "occurredAt", "ipHash", "userAgent", "referrerUrl", "landingUrl", "discarded", "discardReason", "isUnique")
+SELECT u."id", u."workspaceId", u."mode"::"Mode", u."linkId", u."programId", u."partnerId", u."occurredAt", u."ipHash", u."userAgent", u."referrerUrl", u."landingUrl", u."discarded", u."discardReason",
+       NOT u."discarded" AND (u."ipHash" IS NULL OR u."id" IN (SELECT "clickId" FROM claimed))
+  FROM u
     ON CONFLICT DO NOTHING`;
 }
+
+/** Deletes up to `limit` ClickVisitor rows of hours before `before` (no row another transaction holds). */
+const pruneVisitorsStatement = (before: Date, limit: number) => sql`
+WITH gone AS (
+  DELETE FROM "ClickVisitor" WHERE ("hour", "linkId", "visitor") IN (
+    SELECT "hour", "linkId", "visitor" FROM "ClickVisitor" WHERE "hour" < ${before.toISOString()}::timestamptz
+     LIMIT ${limit}::int
+       FOR UPDATE SKIP LOCKED)
+  RETURNING 1)
+SELECT count(*)::int AS "deleted" FROM gone`;
 
 /**
  * Records clicks. One per app (`ctx.clicks`): it owns a short-lived cache of link facts and the
@@ -215,7 +269,12 @@ export class ClickRecorder {
     failedWrites: 0,
     waitedForRoom: 0,
     linkLookups: 0,
+    bots: 0,
+    visitorsPruned: 0,
   };
+  /** The UTC hour (ms since the epoch / 1 h) of the last pruneVisitors started by a writer; one per hour. */
+  private prunedHour = Math.floor(Date.now() / HOUR_MS);
+  private pruning: Promise<void> | null = null;
 
   private readonly links = new Map<string, { facts: LinkFacts; expires: number }>();
   private readonly loading = new Map<string, Promise<LinkFacts | null>>();
@@ -314,7 +373,8 @@ export class ClickRecorder {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     if (this.state === 'stopped') throw new Error('The click recorder has stopped: the server is shutting down.');
-    const discardReason = discardReasonOf(link);
+    const userAgent = clip(details.userAgent, USER_AGENT_MAX);
+    const discardReason = clickDiscardReason(link, userAgent);
     const { bytes, ms } = uuidv7Bytes();
     const occurredAt = new Date(ms);
     const row: ClickRow = {
@@ -326,14 +386,18 @@ export class ClickRecorder {
       partnerId: link.partnerId,
       occurredAt: occurredAt.toISOString(),
       ipHash: details.ip ? this.hashIp(details.ip) : null,
-      userAgent: clip(details.userAgent, USER_AGENT_MAX),
+      userAgent,
       referrerUrl: clip(details.referrerUrl, URL_MAX),
       landingUrl: clip(details.landingUrl, URL_MAX),
       discarded: discardReason !== null,
+      discardReason,
     };
     this.queue.push(row);
     this.acknowledged++;
-    if (row.discarded) this.counters.discarded++;
+    if (row.discarded) {
+      this.counters.discarded++;
+      if (discardReason === 'BOT') this.counters.bots++;
+    }
     if (this.queue.length >= this.batchSize) this.startWriting();
     else this.armTimer();
     return {
@@ -369,6 +433,7 @@ export class ClickRecorder {
       this.giveUpAt = Date.now() + this.stopTimeoutMs;
       for (const wake of [...this.sleepers]) wake();
       while (this.settled < this.acknowledged) await this.flush();
+      await this.pruning;
       this.state = 'stopped';
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
@@ -440,9 +505,10 @@ export class ClickRecorder {
     let delay = this.retryDelayMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.run(insertStatement(rows));
+        await this.run(clickBatchStatement(rows));
         this.counters.written += rows.length;
         this.counters.batches++;
+        this.pruneHourly();
         return;
       } catch (error) {
         if (isRefusedRow(error)) return this.isolateRefused(rows, error);
@@ -482,6 +548,39 @@ export class ClickRecorder {
     );
   }
 
+  /**
+   * Delete the ClickVisitor rows of hours before the previous one, in statements of at most
+   * VISITOR_PRUNE_BATCH rows; how many were deleted. The current hour's rows decide which clicks
+   * are unique; the previous hour's are kept for clicks acknowledged just before the hour turned
+   * and written just after. A writer calls it once per UTC hour (after a batch is written); safe
+   * on every instance at once (rows another transaction holds are skipped).
+   */
+  async pruneVisitors(now: Date = new Date()): Promise<number> {
+    const before = new Date((Math.floor(now.getTime() / HOUR_MS) - 1) * HOUR_MS);
+    let total = 0;
+    for (;;) {
+      const rows = (await this.run(pruneVisitorsStatement(before, VISITOR_PRUNE_BATCH))) as Array<{ deleted: number }>;
+      const deleted = Number(rows[0]?.deleted ?? 0);
+      total += deleted;
+      this.counters.visitorsPruned += deleted;
+      if (deleted < VISITOR_PRUNE_BATCH || this.state !== 'running') return total; // stop() ends it after this statement
+    }
+  }
+
+  /** Start pruneVisitors in the background when the UTC hour has changed since the last one (stop() waits for it). */
+  private pruneHourly(): void {
+    const hour = Math.floor(Date.now() / HOUR_MS);
+    if (hour <= this.prunedHour || this.pruning) return;
+    this.prunedHour = hour;
+    this.pruning = this.pruneVisitors()
+      .then(
+        () => {},
+        (error: unknown) =>
+          this.logger?.warn({ err: error }, 'deleting past hours of click visitors failed; the next hour retries'),
+      )
+      .finally(() => (this.pruning = null));
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
@@ -495,9 +594,9 @@ export class ClickRecorder {
   }
 }
 
-/** The 12 column arrays of insertStatement. */
+/** The 13 column arrays of clickBatchStatement. */
 function columns(rows: readonly ClickRow[]): unknown[][] {
-  const cols: unknown[][] = Array.from({ length: 12 }, () => new Array<unknown>(rows.length));
+  const cols: unknown[][] = Array.from({ length: 13 }, () => new Array<unknown>(rows.length));
   rows.forEach((r, i) => {
     cols[0]![i] = r.id;
     cols[1]![i] = r.workspaceId;
@@ -511,6 +610,7 @@ function columns(rows: readonly ClickRow[]): unknown[][] {
     cols[9]![i] = r.referrerUrl;
     cols[10]![i] = r.landingUrl;
     cols[11]![i] = r.discarded;
+    cols[12]![i] = r.discardReason;
   });
   return cols;
 }

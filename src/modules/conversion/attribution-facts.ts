@@ -3,7 +3,15 @@ import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } f
 import type { Tenant } from '../../domain/tenant.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import { normalizeCode } from '../link/codes.js';
-import type { PartnerFacts, ProgramFacts, ReferralFacts, Signal, SignalSource, TouchFacts } from './attribution.js';
+import type {
+  CandidateFraudFacts,
+  PartnerFacts,
+  ProgramFacts,
+  ReferralFacts,
+  Signal,
+  SignalSource,
+  TouchFacts,
+} from './attribution.js';
 
 // The facts attribution decides on (attribution.ts), loaded from the database: step 1 of
 // recordConversion (README.md). Nothing here decides anything; every query is scoped to the
@@ -22,6 +30,12 @@ interface FactsRow {
   partnerExternalId: string;
   partnerEmail: string | null;
   partnerStatus: PartnerStatus;
+  fraudSameIp: boolean;
+  fraudEmailDomain: boolean;
+  fraudDisposableEmail: boolean;
+  fraudMaxConversionsPerHour: number | null;
+  ipMatchesPartner: boolean | null;
+  recentConversions: bigint | number | string | null;
 }
 
 const programOf = (row: FactsRow): ProgramFacts => ({
@@ -31,7 +45,70 @@ const programOf = (row: FactsRow): ProgramFacts => ({
   allowSelfReferral: row.allowSelfReferral,
   holdDays: Number(row.holdDays),
   attributionModel: row.attributionModel,
+  fraudRules: {
+    sameIp: row.fraudSameIp,
+    emailDomain: row.fraudEmailDomain,
+    disposableEmail: row.fraudDisposableEmail,
+    maxConversionsPerHour: row.fraudMaxConversionsPerHour === null ? null : Number(row.fraudMaxConversionsPerHour),
+  },
 });
+
+const fraudOf = (row: FactsRow): CandidateFraudFacts => ({
+  ipMatchesPartner: row.ipMatchesPartner,
+  recentConversions: row.recentConversions === null ? null : Number(row.recentConversions),
+});
+
+/** What of the conversion being recorded the fraud rules compare: its hashed IP and when it occurred. */
+export interface FraudInput {
+  ipHash: string | null;
+  occurredAt: Date;
+}
+
+/**
+ * The program's fraud rules and the facts they need from the database, as columns of a candidate
+ * (program `g`, partner `p`) of the attribution statement; each fact is a CASE whose subquery runs
+ * only when its rule is on (PostgreSQL evaluates a CASE branch's subplan only when it is taken):
+ * - `ipMatchesPartner` (fraudSameIp, and an IP given): a conversion of the tenant whose referred
+ *   person was the partner (referredExternalId = the partner's externalId: their own signup as a
+ *   customer) has the same IP hash (index (workspaceId, mode, referredExternalId));
+ * - `recentConversions` (fraudMaxConversionsPerHour set): the partner's ACCEPTED conversions (not
+ *   refunds) in the program that occurred in the hour up to this one's occurredAt, both ends
+ *   included (index (partnerId, occurredAt)), counted up to the limit only: reaching it is all the
+ *   rule needs to know, so a busy partner costs at most `limit` index entries.
+ * The conversion being recorded is not among them: its row is the statement's own claim, which no
+ * other part of the statement sees.
+ */
+function fraudColumns(tenant: Tenant, fraud: FraudInput): SqlFragment {
+  const ws = tenant.workspaceId;
+  return sql`g."fraudSameIp", g."fraudEmailDomain", g."fraudDisposableEmail", g."fraudMaxConversionsPerHour",
+           CASE WHEN g."fraudSameIp" AND ${fraud.ipHash}::text IS NOT NULL THEN EXISTS (
+             SELECT 1 FROM "Conversion" s
+              WHERE s."workspaceId" = ${ws}::uuid AND s."mode" = ${tenant.mode}::"Mode"
+                AND s."referredExternalId" = p."externalId" AND s."ipHash" = ${fraud.ipHash}::text) END AS "ipMatchesPartner",
+           CASE WHEN g."fraudMaxConversionsPerHour" IS NOT NULL THEN (
+             SELECT count(*) FROM (
+               SELECT 1 FROM "Conversion" v
+                WHERE v."partnerId" = p."id"
+                  AND v."occurredAt" BETWEEN ${fraud.occurredAt}::timestamptz - interval '1 hour' AND ${fraud.occurredAt}::timestamptz
+                  AND v."programId" = g."id" AND v."workspaceId" = ${ws}::uuid AND v."mode" = ${tenant.mode}::"Mode"
+                  AND v."status" = 'ACCEPTED' AND v."type" <> 'REFUND'
+                LIMIT g."fraudMaxConversionsPerHour") AS counted) END AS "recentConversions"`;
+}
+
+/** The fraud columns a union branch passes on (from the CTE row `alias`). */
+const FRAUD_PASS = (alias: string) =>
+  sql.raw(
+    [
+      'fraudSameIp',
+      'fraudEmailDomain',
+      'fraudDisposableEmail',
+      'fraudMaxConversionsPerHour',
+      'ipMatchesPartner',
+      'recentConversions',
+    ]
+      .map((c) => `${alias}."${c}"`)
+      .join(', '),
+  );
 
 const partnerOf = (row: FactsRow): PartnerFacts => ({
   id: row.partnerId,
@@ -103,6 +180,7 @@ export async function loadFacts(
     referredExternalId: string;
   },
   decodeClick: (token: string) => DecodedClick | null,
+  fraud: FraudInput,
 ): Promise<AttributionFacts> {
   const click = input.clickId !== null ? decodeClick(input.clickId) : null;
   const code = input.code !== null ? normalizeCode(input.code) : null;
@@ -116,7 +194,8 @@ export async function loadFacts(
              e."status"::text AS "enrollmentStatus",
              g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
              g."attributionModel"::text AS "attributionModel",
-             p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
+             p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
+             ${fraudColumns(tenant, fraud)}
         FROM "ReferralLink" l
         JOIN "Enrollment" e ON e."id" = l."enrollmentId"
         JOIN "Program" g ON g."id" = l."programId"
@@ -126,7 +205,7 @@ export async function loadFacts(
       UNION ALL
       SELECT 'coupon', NULL, c."id", c."codeNormalized", c."disabledAt", c."enrollmentId", e."status"::text,
              g."id", g."status"::text, g."attributionWindowDays", g."allowSelfReferral", g."holdDays", g."attributionModel"::text,
-             p."id", p."externalId", p."email", p."status"::text
+             p."id", p."externalId", p."email", p."status"::text, ${fraudColumns(tenant, fraud)}
         FROM "Coupon" c
         JOIN "Enrollment" e ON e."id" = c."enrollmentId"
         JOIN "Program" g ON g."id" = c."programId"
@@ -140,7 +219,7 @@ export async function loadFacts(
                       (SELECT "programId" FROM touch WHERE "touchKind" = 'link' AND "linkId" = ${clickLinkId}::uuid),
                       (SELECT "programId" FROM touch WHERE "touchKind" = 'link' AND "codeNormalized" = ${code ?? ''})) AS "programId"
     ),
-    referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`)})
+    referral AS (${referralQuery(tenant, input.referredExternalId, sql`(SELECT "programId" FROM scope)`, fraud)})
     SELECT (SELECT "id" FROM claim) AS "claimedId",
            (SELECT g."id" FROM "Program" g
              WHERE g."id" = ${input.programId}::uuid AND g."workspaceId" = ${ws}::uuid AND g."mode" = ${tenant.mode}::"Mode") AS "givenProgramId",
@@ -150,12 +229,12 @@ export async function loadFacts(
         SELECT 'touch' AS "kind", t."touchKind", t."linkId", t."couponId", t."codeNormalized", t."disabledAt",
                NULL::uuid AS "referralId", NULL::text AS "referralStatus", NULL::text AS "referralEmail", NULL::timestamptz AS "referralCreatedAt",
                t."enrollmentId", t."enrollmentStatus", t."programId", t."programStatus", t."attributionWindowDays", t."allowSelfReferral",
-               t."holdDays", t."attributionModel", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus"
+               t."holdDays", t."attributionModel", t."partnerId", t."partnerExternalId", t."partnerEmail", t."partnerStatus", ${FRAUD_PASS('t')}
           FROM touch t
         UNION ALL
         SELECT 'referral', NULL, r."linkId", NULL, NULL, NULL, r."referralId", r."referralStatus", r."referralEmail", r."referralCreatedAt",
                r."enrollmentId", r."enrollmentStatus", r."programId", r."programStatus", r."attributionWindowDays", r."allowSelfReferral",
-               r."holdDays", r."attributionModel", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus"
+               r."holdDays", r."attributionModel", r."partnerId", r."partnerExternalId", r."partnerEmail", r."partnerStatus", ${FRAUD_PASS('r')}
           FROM referral r
       ) AS f ON true`;
   const head = rows[0]!;
@@ -202,6 +281,7 @@ function toSignals(
       source === 'click' && click
         ? { rowId: click.clickRowId, clickedAt: click.clickedAt, discarded: click.discarded === true }
         : null,
+    fraud: fraudOf(row),
   });
   const signals: Signal[] = [];
   if (coupon !== null) {
@@ -244,6 +324,7 @@ function referralOf(
     partner: partnerOf(row),
     enrollment:
       row.enrollmentId && row.enrollmentStatus ? { id: row.enrollmentId, status: row.enrollmentStatus } : null,
+    fraud: fraudOf(row),
   };
 }
 
@@ -256,8 +337,9 @@ export async function loadReferral(
   tenant: Tenant,
   externalId: string,
   programId: string,
+  fraud: FraudInput,
 ): Promise<ReferralFacts | null> {
-  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sql`${programId}::uuid`)}`;
+  const rows = await tx.sql<ReferralRow>`${referralQuery(tenant, externalId, sql`${programId}::uuid`, fraud)}`;
   return rows[0] ? referralOf(rows[0]) : null;
 }
 
@@ -276,13 +358,14 @@ type ReferralRow = FactsRow & {
  * expression) when it is not null, else their oldest referral that is not REJECTED (failing that,
  * their oldest) across the tenant's programs.
  */
-function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment): SqlFragment {
+function referralQuery(tenant: Tenant, externalId: string, programId: SqlFragment, fraud: FraudInput): SqlFragment {
   return sql`
     SELECT r."id" AS "referralId", r."status"::text AS "referralStatus", r."email" AS "referralEmail", r."createdAt" AS "referralCreatedAt", r."linkId",
            e."id" AS "enrollmentId", e."status"::text AS "enrollmentStatus",
            g."id" AS "programId", g."status"::text AS "programStatus", g."attributionWindowDays", g."allowSelfReferral", g."holdDays",
            g."attributionModel"::text AS "attributionModel",
-           p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus"
+           p."id" AS "partnerId", p."externalId" AS "partnerExternalId", p."email" AS "partnerEmail", p."status"::text AS "partnerStatus",
+           ${fraudColumns(tenant, fraud)}
       FROM "Referral" r
       JOIN "Program" g ON g."id" = r."programId"
       JOIN "Partner" p ON p."id" = r."partnerId"

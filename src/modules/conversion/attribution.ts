@@ -1,4 +1,5 @@
 import type { EnrollmentStatus, PartnerStatus, ProgramStatus, ReferralStatus } from '../../generated/prisma/enums.js';
+import type { FraudRules } from '../review/fraud-rules.js';
 
 // Attribution: who, if anyone, brought the referred person of a conversion. The rules (and the
 // reading of DOMAIN.md they implement) are in README.md next to this file. Everything here is
@@ -36,6 +37,17 @@ export interface ProgramFacts {
   allowSelfReferral: boolean;
   holdDays: number;
   attributionModel: 'FIRST_TOUCH' | 'LAST_TOUCH';
+  /** The program's fraud rules (review/fraud-rules.ts): attribution ignores them, recordConversion applies them. */
+  fraudRules: FraudRules;
+}
+
+/**
+ * The facts of the fraud rules that need the database, for one (partner, program) a conversion
+ * may be attributed to: loaded with the attribution facts, only for rules that are on (null otherwise).
+ */
+export interface CandidateFraudFacts {
+  ipMatchesPartner: boolean | null;
+  recentConversions: number | null;
 }
 
 export interface PartnerFacts {
@@ -61,6 +73,7 @@ export interface TouchFacts {
   enrollment: { id: string; status: EnrollmentStatus };
   /** Click ids only: the click row and when the click happened. */
   click: { rowId: string; clickedAt: Date; discarded: boolean } | null;
+  fraud: CandidateFraudFacts;
 }
 
 /** An explicit attribution signal of the conversion: resolved to a link, or not. */
@@ -78,6 +91,7 @@ export interface ReferralFacts {
   partner: PartnerFacts;
   /** null if the enrollment was deleted. */
   enrollment: { id: string; status: EnrollmentStatus } | null;
+  fraud: CandidateFraudFacts;
 }
 
 /** The referred person as the conversion describes them. */

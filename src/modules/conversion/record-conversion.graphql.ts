@@ -7,7 +7,7 @@ import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
 import { decodeClickId } from '../click/click-id.js';
 import { RewardRef } from '../reward/reward.graphql.js';
 import { ConversionRef } from './conversion.graphql.js';
-import { INVALID_ID, recordConversion } from './record.service.js';
+import { INVALID_ID, recordConversion, USER_AGENT_MAX } from './record.service.js';
 
 const RecordConversionInput = builder.inputType('RecordConversionInput', {
   description:
@@ -60,6 +60,14 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
       type: 'DateTime',
       description:
         'When it happened in your product; defaults to now. Not before 2000-01-01T00:00:00Z and at most 5 minutes in the future (VALIDATION otherwise).',
+    }),
+    ip: t.string({
+      description:
+        'The referred person’s IPv4 or IPv6 address, as your server saw it (anything else is a VALIDATION error). Only a keyed hash of it is stored, never the address: ' +
+        'the program’s `fraudRules.sameIpAsPartner` compares it with the partner’s own signup, and a partner’s own signup recorded with an IP is what it is compared with.',
+    }),
+    userAgent: t.string({
+      description: `The referred person’s User-Agent. Longer than ${USER_AGENT_MAX} characters: truncated.`,
     }),
   }),
 });
@@ -116,7 +124,8 @@ builder.mutationField('recordConversion', (t) =>
   t.field({
     type: RecordConversionPayload,
     description:
-      'Record a signup, purchase or subscription payment exactly once per idempotency key: attribute it to a partner, update the referral, and create the rewards of the program’s rules. A conversion that cannot be attributed or rewarded is still stored, DISCARDED with a machine-readable `discardReason` (NO_ATTRIBUTION, UNKNOWN_CLICK, UNKNOWN_CODE, CLICK_DISCARDED, LINK_DISABLED, PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_NOT_ACTIVE, ENROLLMENT_NOT_APPROVED, ATTRIBUTION_WINDOW_EXPIRED, SELF_REFERRAL, PROGRAM_MISMATCH, REFERRAL_REJECTED).',
+      'Record a signup, purchase or subscription payment exactly once per idempotency key: attribute it to a partner, update the referral, and create the rewards of the program’s rules. A conversion that cannot be attributed or rewarded is still stored, DISCARDED with a machine-readable `discardReason` (NO_ATTRIBUTION, UNKNOWN_CLICK, UNKNOWN_CODE, CLICK_DISCARDED, LINK_DISABLED, PARTNER_INACTIVE, PARTNER_BANNED, PROGRAM_NOT_ACTIVE, ENROLLMENT_NOT_APPROVED, ATTRIBUTION_WINDOW_EXPIRED, SELF_REFERRAL, PROGRAM_MISMATCH, REFERRAL_REJECTED). ' +
+      'An accepted conversion that trips one of its program’s `fraudRules` is recorded all the same, with its `signals`, and its rewards wait in a review item (`Conversion.reviewItem`, `reviewQueue`) instead of being approved when the hold period ends; `review.opened` is appended.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: RecordConversionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -139,10 +148,13 @@ builder.mutationField('recordConversion', (t) =>
             metadata: input.metadata,
             productId: input.productId,
             couponCode: input.couponCode,
+            ip: input.ip,
+            userAgent: input.userAgent,
           },
           {
             actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',
             decodeClick: (token) => decodeClickId(token, ctx.clicks.codec),
+            hashIp: (ip) => ctx.clicks.hashIp(ip),
           },
         );
         return {

@@ -8,8 +8,10 @@ import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { sql, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
-import { conversionRecorded, referralStatusChanged, rewardCreated } from '../events/payloads.js';
+import { conversionRecorded, referralStatusChanged, reviewOpened, rewardCreated } from '../events/payloads.js';
 import { draftRewards, insertRewardsCtes } from '../reward/create-rewards.js';
+import { evaluateFraud } from '../review/fraud-rules.js';
+import { insertReviewItemCte, type NewReviewItem } from '../review/review-writes.js';
 import { decideAttribution } from './attribution.js';
 import { loadFacts, type DecodedClick } from './attribution-facts.js';
 import { applyDecision, type Outcome } from './referral-writes.js';
@@ -20,6 +22,8 @@ export const EMAIL_MAX = 320;
 export const CODE_MAX = 255;
 export const CLICK_ID_MAX = 1024;
 export const PRODUCT_ID_MAX = 255;
+/** A longer User-Agent is truncated (as clicks do). */
+export const USER_AGENT_MAX = 512;
 /** How far in the future `occurredAt` may be (clock skew between the caller and us). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 /**
@@ -47,6 +51,10 @@ export interface RecordConversionInput {
   metadata?: unknown;
   /** The company's product id: selects the rules limited to products (RewardRule.productIds). */
   productId?: string | null;
+  /** The referred person's IP address (IPv4 or IPv6), for the fraud rules: only its keyed hash is stored. */
+  ip?: string | null;
+  /** The referred person's User-Agent (truncated to USER_AGENT_MAX). */
+  userAgent?: string | null;
 }
 
 /** Stands for a programId that was given but cannot name a program (answers NOT_FOUND). */
@@ -57,6 +65,8 @@ export interface RecordConversionOptions {
   actor: string;
   /** Decodes a click id token (null: not a click id of this installation). */
   decodeClick: (token: string) => DecodedClick | null;
+  /** The keyed hash clicks use for IP addresses (ClickRecorder.hashIp); null when `ip` is not an IP address. */
+  hashIp: (ip: string) => string | null;
   now?: Date;
 }
 
@@ -86,6 +96,8 @@ interface ValidInput {
   occurredAt: Date;
   metadata: Metadata;
   productId: string | null;
+  ipHash: string | null;
+  userAgent: string | null;
 }
 
 const field = (...path: string[]) => ['input', ...path];
@@ -93,7 +105,7 @@ const field = (...path: string[]) => ['input', ...path];
 const isIdempotencyKey = (key: string) => key.trim().length > 0 && key.length <= IDEMPOTENCY_KEY_MAX;
 
 /** Every problem of the input at once; money parsed to minor units. */
-function validate(input: RecordConversionInput, now: Date): ValidInput {
+function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) => string | null): ValidInput {
   const v = new Validator();
   v.check(
     isIdempotencyKey(input.idempotencyKey),
@@ -186,6 +198,14 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     field('productId'),
     `A productId is at most ${PRODUCT_ID_MAX} characters long.`,
   );
+  const ip = input.ip?.trim() || null;
+  const ipHash = ip === null ? null : ip.length <= 100 ? hashIp(ip) : null;
+  v.check(
+    ip === null || ipHash !== null,
+    field('ip'),
+    'ip must be an IPv4 or IPv6 address (e.g. "203.0.113.7" or "2001:db8::1"); only a keyed hash of it is stored.',
+  );
+  const userAgent = input.userAgent?.trim().slice(0, USER_AGENT_MAX) || null;
   v.throwIfAny();
   return {
     type: input.type,
@@ -201,6 +221,8 @@ function validate(input: RecordConversionInput, now: Date): ValidInput {
     occurredAt,
     metadata,
     productId,
+    ipHash,
+    userAgent,
   };
 }
 
@@ -236,7 +258,7 @@ export async function recordConversion(
   const now = options.now ?? new Date();
   let valid: ValidInput;
   try {
-    valid = validate(input, now);
+    valid = validate(input, now, options.hashIp);
   } catch (error) {
     // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
@@ -278,10 +300,11 @@ async function recordInTransaction(
   const conversionId = uuidv7();
   const claim = sql`
     INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "referredEmail",
-                              "amount", "currency", "occurredAt", "metadata", "productId", "createdAt")
+                              "amount", "currency", "occurredAt", "metadata", "productId", "ipHash", "userAgent", "createdAt")
     VALUES (${conversionId}::uuid, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${input.type}::"ConversionType", 'ACCEPTED',
             ${input.idempotencyKey}, ${input.referredExternalId}, ${input.referredEmail}, ${input.amount}::bigint, ${input.currency},
-            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.productId}, ${now}::timestamptz)
+            ${input.occurredAt}::timestamptz, ${JSON.stringify(input.metadata)}::jsonb, ${input.productId}, ${input.ipHash}::text,
+            ${input.userAgent}::text, ${now}::timestamptz)
     ON CONFLICT ("workspaceId", "mode", "idempotencyKey") DO NOTHING
     RETURNING "id"`;
   const facts = await loadFacts(
@@ -296,6 +319,7 @@ async function recordInTransaction(
       referredExternalId: input.referredExternalId,
     },
     options.decodeClick,
+    { ipHash: input.ipHash, occurredAt: input.occurredAt },
   );
   if (facts.claimedId === null) {
     // Taken: by a transaction that has committed (ON CONFLICT waited for it), so this read sees it.
@@ -327,8 +351,23 @@ async function recordInTransaction(
   const status = result.discard ? 'DISCARDED' : 'ACCEPTED';
 
   // 4. Reward: the rewards an accepted conversion earns (limits and caps read under the referral's lock),
-  // and the rules that earned nothing, with why; `rewardable` is only set for one.
+  // and the rules that earned nothing, with why; `rewardable` is only set for one. A conversion that
+  // trips a fraud rule of its program (pure: its facts came with the attribution facts) opens a
+  // review item in the outcome statement, which holds its rewards.
   const { rewardable } = result;
+  const signals = rewardable ? evaluateFraud(rewardable.fraud) : [];
+  const reviewItem: NewReviewItem | null =
+    rewardable && signals.length > 0
+      ? {
+          id: uuidv7(),
+          programId: rewardable.program.id,
+          partnerId: result.partnerId!,
+          conversionId,
+          referralId: rewardable.referral.id,
+          signals,
+          createdAt: now,
+        }
+      : null;
   const { rewards, skipped } = rewardable
     ? await draftRewards(
         tx,
@@ -346,20 +385,21 @@ async function recordInTransaction(
           program: rewardable.program,
           partnerId: result.partnerId!,
           now,
+          reviewItemId: reviewItem?.id ?? null,
         },
         rewardable.rules,
       )
     : { rewards: [], skipped: [] };
 
-  // The conversion's outcome with the rewards and their history, in one statement.
+  // The conversion's outcome with the rewards and their history (and its review item), in one statement.
   await tx.sql`
-    WITH ${insertRewardsCtes(tenant, rewards, options.actor)}
+    WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (
       UPDATE "Conversion"
          SET "status" = ${status}::"ConversionStatus", "discardReason" = ${result.discard},
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
              "linkId" = ${result.linkId}::uuid, "couponId" = ${result.couponId ?? null}::uuid, "clickId" = ${result.clickRowId}::uuid,
-             "skippedRules" = ${JSON.stringify(skipped)}::jsonb
+             "skippedRules" = ${JSON.stringify(skipped)}::jsonb, "signals" = ${JSON.stringify(signals)}::jsonb
        WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
       RETURNING 1
     )
@@ -387,6 +427,9 @@ async function recordInTransaction(
     productId: input.productId,
     metadata: input.metadata as Prisma.JsonObject,
     metadataMatch: [input.metadata as Prisma.JsonObject],
+    ipHash: input.ipHash,
+    userAgent: input.userAgent,
+    signals: signals as unknown as Prisma.JsonArray,
     createdAt: now,
   };
   // 5. Events, numbered at commit.
@@ -400,6 +443,14 @@ async function recordInTransaction(
       row,
       rewards.map((r) => r.id),
     ),
+    ...(reviewItem
+      ? [
+          reviewOpened(
+            reviewItem,
+            rewards.map((r) => r.id),
+          ),
+        ]
+      : []),
   ]);
   return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
 }

@@ -3,6 +3,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import type { SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { rulesQuery, type RuleRow } from '../reward/create-rewards.js';
+import type { FraudFacts } from '../review/fraud-rules.js';
 import {
   checkReferral,
   type Decision,
@@ -26,6 +27,8 @@ export interface ReferredConversion {
   occurredAt: Date;
   /** The conversion's metadata: a referral it creates starts with it. */
   metadata: Record<string, unknown>;
+  /** The referred person's hashed IP, for the fraud rules (null: not given). */
+  ipHash: string | null;
 }
 
 export interface Outcome {
@@ -42,6 +45,8 @@ export interface Outcome {
     program: { id: string; holdDays: number };
     /** The program's rules for this conversion, with the enrollment's overrides. */
     rules: RuleRow[];
+    /** What the program's fraud rules decide on (review/fraud-rules.ts evaluateFraud). */
+    fraud: FraudFacts;
   };
   /** An existing referral whose status this conversion changed (a `referral.status_changed` event). */
   referralChange?: { from: ReferralStatus; to: ReferralStatus };
@@ -92,7 +97,10 @@ export async function applyDecision(
       if (createdId === null) {
         // Someone else bound them first (a concurrent conversion, committed meanwhile): first touch,
         // unless the program is LAST_TOUCH.
-        const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id);
+        const existing = await loadReferral(tx, tenant, input.referredExternalId, touch.program.id, {
+          ipHash: input.ipHash,
+          occurredAt: input.occurredAt,
+        });
         if (!existing) throw new Error('referral conflict without a stored referral');
         // LAST_TOUCH: this conversion's touch (it passed every check) takes the person over.
         if (
@@ -114,6 +122,12 @@ export async function applyDecision(
               referral: { id: createdId, createdAt: referralCreatedAt!, isNew: true },
               program: { id: touch.program.id, holdDays: touch.program.holdDays },
               rules: rulesOf(rows),
+              fraud: {
+                rules: touch.program.fraudRules,
+                partner: touch.partner,
+                referredEmail: input.referredEmail,
+                ...touch.fraud,
+              },
             },
       };
     }
@@ -229,6 +243,13 @@ async function bindToExisting(
       referral: { id: referral.id, createdAt: referralCreatedAt!, isNew: false },
       program: { id: referral.program.id, holdDays: referral.program.holdDays },
       rules: rulesOf(rows),
+      // The partner the conversion goes to (LAST_TOUCH: the one it moves to), and the facts loaded for them.
+      fraud: {
+        rules: referral.program.fraudRules,
+        partner: rebindTo?.partner ?? referral.partner,
+        referredEmail: input.referredEmail ?? referral.email,
+        ...(rebindTo?.fraud ?? referral.fraud),
+      },
     },
   };
 }

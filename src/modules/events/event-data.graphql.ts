@@ -12,6 +12,7 @@ import type {
   Referral,
   ReferralLink,
   ReferralStatus,
+  ReviewItem,
   Reward,
   RewardRule,
   RewardStatus,
@@ -35,6 +36,7 @@ import { ProgramRef } from '../program/program.graphql.js';
 import { LedgerEntryRef } from '../ledger/ledger.graphql.js';
 import { ReferralRef } from '../referral/referral.graphql.js';
 import { RewardRef } from '../reward/reward.graphql.js';
+import { ReviewItemRef } from '../review/review.graphql.js';
 import { EventRef } from './events.graphql.js';
 import type { EventType } from './outbox.js';
 import { EVENT_SUBJECTS } from './payloads.js';
@@ -58,6 +60,7 @@ type Models = {
   Payout: Payout;
   LedgerEntry: LedgerEntry;
   Coupon: Coupon;
+  ReviewItem: ReviewItem;
   StripeIntegration: StripeIntegration;
 };
 type Model = keyof Models;
@@ -66,6 +69,8 @@ type Model = keyof Models;
 function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   const partnerId = ctx.auth?.role === 'PARTNER' ? (ctx.auth.partnerId ?? NIL_UUID) : null;
   if (!partnerId) return {};
+  // The review queue is the company's: a PARTNER credential sees no item.
+  if (model === 'ReviewItem') return { id: NIL_UUID };
   // Integrations are the company's business: a PARTNER credential never sees one.
   if (model === 'StripeIntegration') return { id: NIL_UUID };
   if (model === 'Program') return { enrollments: { some: { partnerId } } };
@@ -93,6 +98,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Payout: (a) => p.payout.findMany(a as never),
     LedgerEntry: (a) => p.ledgerEntry.findMany(a as never),
     Coupon: (a) => p.coupon.findMany(a as never),
+    ReviewItem: (a) => p.reviewItem.findMany(a as never),
     StripeIntegration: (a) => p.stripeIntegration.findMany(a as never),
   };
   return delegates[model](args);
@@ -185,8 +191,13 @@ interface LedgerData {
   kind: 'LedgerEventData';
   entryId: string;
 }
+interface ReviewData {
+  kind: 'ReviewEventData';
+  itemId: string;
+}
 type EventData =
   | LedgerData
+  | ReviewData
   | ConversionData
   | RewardData
   | RewardStatusData
@@ -339,9 +350,20 @@ const LedgerEventData = builder.objectRef<LedgerData>('LedgerEventData').impleme
   }),
 });
 
-const EventDataUnion = builder.unionType('EventData', {
+const ReviewEventData = builder.objectRef<ReviewData>('ReviewEventData').implement({
   description:
-    'The typed content of an event, one member per family of event types, with its objects loaded fresh. `ReviewEventData` of the contract comes with review items.',
+    '`review.opened`, `review.resolved`: the review item as it is now (its status, signals, rewards). Never shown to a PARTNER credential.',
+  fields: (t) => ({
+    item: t.prismaField({
+      type: ReviewItemRef,
+      nullable: false,
+      resolve: (query, d, _args, ctx) => present(loadRow(ctx, 'ReviewItem', d.itemId, query)),
+    }),
+  }),
+});
+
+const EventDataUnion = builder.unionType('EventData', {
+  description: 'The typed content of an event, one member per family of event types, with its objects loaded fresh.',
   types: [
     ConversionEventData,
     RewardEventData,
@@ -352,6 +374,7 @@ const EventDataUnion = builder.unionType('EventData', {
     LinkEventData,
     ReferralEventData,
     PayoutEventData,
+    ReviewEventData,
     LedgerEventData,
   ],
   resolveType: (data) => data.kind,
@@ -468,6 +491,11 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       const entryId = await visible(ctx, 'LedgerEntry', p.entryId);
       return entryId ? { kind: 'LedgerEventData', entryId } : null;
     }
+    case 'review.opened':
+    case 'review.resolved': {
+      const itemId = await visible(ctx, 'ReviewItem', p.reviewItemId);
+      return itemId ? { kind: 'ReviewEventData', itemId } : null;
+    }
     default:
       // reward_rule.*, api_key.*, coupon.*, integration.*: no member yet (they have `subject`).
       return null;
@@ -479,7 +507,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ApiKey or StripeIntegration), loaded fresh; null when it is not visible to this credential.',
+      'The object the event is about (a Program, RewardRule, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem, ApiKey or StripeIntegration), loaded fresh; null when it is not visible to this credential.',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;

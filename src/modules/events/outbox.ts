@@ -34,6 +34,8 @@ export type EventType =
   | 'payout.paid'
   | 'payout.failed'
   | 'payout.canceled'
+  | 'review.opened'
+  | 'review.resolved'
   | 'api_key.created'
   | 'api_key.revoked'
   | 'integration.connected'

@@ -53,6 +53,8 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'payout.paid': { typename: 'Payout', field: 'payoutId' },
   'payout.failed': { typename: 'Payout', field: 'payoutId' },
   'payout.canceled': { typename: 'Payout', field: 'payoutId' },
+  'review.opened': { typename: 'ReviewItem', field: 'reviewItemId' },
+  'review.resolved': { typename: 'ReviewItem', field: 'reviewItemId' },
   'api_key.created': { typename: 'ApiKey', field: 'apiKeyId' },
   'api_key.revoked': { typename: 'ApiKey', field: 'apiKeyId' },
   'integration.connected': { typename: 'StripeIntegration', field: 'integrationId' },
@@ -478,6 +480,70 @@ export function payoutPaid(payout: Payout, paidAt: Date): NewEvent {
       ...payoutFacts(payout),
       externalReference: payout.externalReference,
       paidAt: paidAt.toISOString(),
+    },
+  };
+}
+
+// --- Review queue ------------------------------------------------------------------------------
+
+/** What every review event says of its item. */
+function reviewFacts(item: { id: string; conversionId: string; programId: string; partnerId: string }) {
+  return {
+    reviewItemId: gid('ReviewItem', item.id),
+    conversionId: gid('Conversion', item.conversionId),
+    programId: gid('Program', item.programId),
+    partnerId: gid('Partner', item.partnerId),
+  };
+}
+
+/**
+ * `review.opened`: a conversion tripped its program's fraud rules (or was flagged by hand), and
+ * its rewards (`rewardIds`) wait for a decision. The event's partner column stays empty, so a
+ * PARTNER credential never sees it (the partner's id is in the payload): the review queue is the
+ * company's.
+ */
+export function reviewOpened(
+  item: {
+    id: string;
+    conversionId: string;
+    programId: string;
+    partnerId: string;
+    signals: ReadonlyArray<{ type: string; detail: string }>;
+  },
+  rewardIds: readonly string[],
+): NewEvent {
+  return {
+    type: 'review.opened',
+    programId: item.programId,
+    payload: {
+      ...reviewFacts(item),
+      signals: item.signals.map(({ type, detail }) => ({ type, detail })),
+      rewardIds: rewardIds.map((id) => gid('Reward', id)),
+    },
+  };
+}
+
+/**
+ * `review.resolved`: an item was APPROVED (its rewards released into the lifecycle) or REJECTED
+ * (its rewards rejected), by resolveReviewItems or a partner's ban, with the reason. No partner
+ * column, like `review.opened`.
+ */
+export function reviewResolved(
+  item: { id: string; conversionId: string; programId: string; partnerId: string },
+  status: 'APPROVED' | 'REJECTED',
+  reason: string | null,
+  decidedAt: Date,
+  rewardIds: readonly string[],
+): NewEvent {
+  return {
+    type: 'review.resolved',
+    programId: item.programId,
+    payload: {
+      ...reviewFacts(item),
+      status,
+      reason,
+      decidedAt: decidedAt.toISOString(),
+      rewardIds: rewardIds.map((id) => gid('Reward', id)),
     },
   };
 }

@@ -48,6 +48,8 @@ export interface DeliveryDeps {
   db: Database;
   box: SecretBox;
   decodeClick: (token: string) => DecodedClick | null;
+  /** recordConversion's IP hashing (Stripe's events carry no customer IP: never called today). */
+  hashIp: (ip: string) => string | null;
   logger: Logger;
   now?: () => Date;
 }
@@ -342,7 +344,7 @@ async function applyRecord(
         productId: plan.productId,
         metadata: plan.metadata,
       },
-      { actor: STRIPE_ACTOR, decodeClick: deps.decodeClick },
+      { actor: STRIPE_ACTOR, decodeClick: deps.decodeClick, hashIp: deps.hashIp },
     );
   } catch (error) {
     const message = domainMessage(error);

@@ -288,7 +288,8 @@ builder.mutationField('setPartnerStatus', (t) =>
     type: SetPartnerStatusPayload,
     description:
       'Set a partner ACTIVE, INACTIVE or BANNED (any status to any other; the current one is a no-op). ' +
-      'An inactive or banned partner’s new clicks and conversions are recorded as discarded; a banned partner cannot be enrolled or get new links.',
+      'An inactive or banned partner’s new clicks and conversions are recorded as discarded; a banned partner cannot be enrolled or get new links. ' +
+      'Banning also rejects the partner’s CREATED rewards and closes their OPEN review items as REJECTED (reason "The partner was banned."), in the same transaction; APPROVED rewards stay (money already due: claw it back by refund).',
     authScopes: { admin: true },
     args: { input: t.arg({ type: SetPartnerStatusInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -296,6 +297,7 @@ builder.mutationField('setPartnerStatus', (t) =>
         const partner = await setPartnerStatus(ctx.db.prisma, tenantOf(ctx), {
           ...partnerKeyFrom(input),
           status: input.status,
+          actor: ctx.auth?.apiKeyId ?? null,
         });
         ctx.clicks.forgetLink(); // the cached link facts carry the partner's status
         return { partnerId: partner.id };

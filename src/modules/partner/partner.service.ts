@@ -7,7 +7,9 @@ import { NIL_UUID } from '../../lib/ids.js';
 import { enrollInTransaction, isUniqueViolation } from './enrollment.service.js';
 import { erasedPartnerError, isRecordNotFound } from './erasure.service.js';
 import { EXTERNAL_ID_MAX, findPartnerByKey, partnerKeyField, type PartnerKey } from './partner-key.js';
-import { appendEvent } from '../events/outbox.js';
+import { appendEvent, appendEvents } from '../events/outbox.js';
+import { MONEY_TX_OPTIONS } from '../reward/lifecycle.js';
+import { BAN_ACTOR, BAN_REASON, rejectForBan } from '../review/review.service.js';
 import { partnerCreated, partnerStatusChanged, partnerUpdated } from '../events/payloads.js';
 
 export const NAME_MAX = 200;
@@ -180,11 +182,15 @@ function findPartner(
   });
 }
 
-/** Any status may change to any other (not an erased partner's); asking for the current one changes nothing. */
+/**
+ * Any status may change to any other (not an erased partner's); asking for the current one changes
+ * nothing. Banning also rejects the partner's CREATED rewards and closes their OPEN review items as
+ * REJECTED, in the same transaction (review/review.service.ts rejectForBan; APPROVED rewards stay).
+ */
 export async function setPartnerStatus(
   prisma: PrismaClient,
   tenant: Tenant,
-  input: PartnerKey & { status: PartnerStatus },
+  input: PartnerKey & { status: PartnerStatus; actor?: string | null },
 ): Promise<Partner> {
   const partner = await findPartnerByKey(prisma, tenant, input);
   // An erased partner stays BANNED: nothing can be attributed to it again (erasure.service.ts).
@@ -192,14 +198,19 @@ export async function setPartnerStatus(
   if (partner.status === input.status) return partner;
   if (partner.erasedAt) throw erased();
   return prisma.$transaction(async (tx) => {
+    // Ledger lock, review items and rewards first (their lock order), the partner row after.
+    const banned =
+      input.status === 'BANNED'
+        ? await rejectForBan(tx, tenant, partner.id, { reason: BAN_REASON, actor: input.actor ?? BAN_ACTOR })
+        : [];
     const updated = await tx.partner
       .update({ where: { id: partner.id, erasedAt: null }, data: { status: input.status } })
       .catch((error) => {
         throw isRecordNotFound(error) ? erased() : error;
       });
-    await appendEvent(tx, tenant, partnerStatusChanged(partner.id, partner.status, updated.status));
+    await appendEvents(tx, tenant, [partnerStatusChanged(partner.id, partner.status, updated.status), ...banned]);
     return updated;
-  });
+  }, MONEY_TX_OPTIONS);
 }
 
 /** `LIKE` treats % and _ as wildcards (and \ as their escape); a search is a plain substring. */

@@ -11,6 +11,7 @@ import {
   QUESTION_LABEL_MAX,
   storedQuestions,
 } from '../../domain/application.js';
+import { FraudRulesInputRef, FraudRulesRef } from '../review/fraud-rules.graphql.js';
 import { createProgram, updateProgram } from './program.service.js';
 
 const ApplicationQuestionRef = builder.objectRef<ApplicationQuestion>('ApplicationQuestion').implement({
@@ -106,6 +107,13 @@ export const ProgramRef = builder.prismaNode('Program', {
         'Changing them does not touch the answers existing enrollments hold.',
       resolve: (p) => storedQuestions(p.applicationQuestions),
     }),
+    fraudRules: t.field({
+      type: FraudRulesRef,
+      description:
+        'What flags a conversion for review (its rewards then wait for an admin’s decision). ADMIN and READ_ONLY credentials only: a PARTNER credential asking gets FORBIDDEN (the rules are the company’s defence).',
+      authScopes: { reader: true },
+      resolve: (p) => p,
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the program was created.' }),
     updatedAt: t.expose('updatedAt', {
       type: 'DateTime',
@@ -195,6 +203,11 @@ const CreateProgramInput = builder.inputType('CreateProgramInput', {
       type: [ApplicationQuestionInputRef],
       description: `What partners answer when they apply. ${applicationQuestionsInputDescription} Default: none.`,
     }),
+    fraudRules: t.field({
+      type: FraudRulesInputRef,
+      description:
+        'Fraud rules (see `FraudRules`); omitted rules take their defaults: same IP, email domain and disposable email on, velocity off.',
+    }),
   }),
 });
 
@@ -233,6 +246,11 @@ const UpdateProgramInput = builder.inputType('UpdateProgramInput', {
     applicationQuestions: t.field({
       type: [ApplicationQuestionInputRef],
       description: `Replaces the questions; null or [] removes them. ${applicationQuestionsInputDescription} Existing enrollments keep their answers.`,
+    }),
+    fraudRules: t.field({
+      type: FraudRulesInputRef,
+      description:
+        'Changes the fraud rules given, keeps the others (see `FraudRulesInput`). Applies to conversions recorded from now on; items already opened stay.',
     }),
   }),
 });

@@ -7,6 +7,7 @@ import { ALLOWED_HOSTS_MAX, normalizeDestinationUrl, normalizeHostPattern } from
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
 import { programCreated, programUpdated } from '../events/payloads.js';
+import { DEFAULT_FRAUD_RULES, MAX_CONVERSIONS_PER_HOUR } from '../review/fraud-rules.js';
 
 /** The Prisma client or an interactive transaction's client. */
 export type Db = PrismaClient | Prisma.TransactionClient;
@@ -44,6 +45,58 @@ export interface CreateProgramInput {
   allowedDestinationHosts?: readonly string[] | null;
   minimumPayout?: { amount: string; currency: string } | null;
   applicationQuestions?: readonly ApplicationQuestionInput[] | null;
+  fraudRules?: FraudRulesInput | null;
+}
+
+/**
+ * A program's fraud rules as the API names them (review/fraud-rules.ts). On creation an omitted
+ * (or null) rule takes its default; on update an omitted rule keeps its value, a boolean cannot be
+ * null, and `maxConversionsPerPartnerPerHour: null` turns the velocity rule off.
+ */
+export interface FraudRulesInput {
+  sameIpAsPartner?: boolean | null;
+  selfReferralEmailDomain?: boolean | null;
+  disposableEmail?: boolean | null;
+  maxConversionsPerPartnerPerHour?: number | null;
+}
+
+interface FraudColumns {
+  fraudSameIp?: boolean;
+  fraudEmailDomain?: boolean;
+  fraudDisposableEmail?: boolean;
+  fraudMaxConversionsPerHour?: number | null;
+}
+
+const FRAUD_BOOLEANS = [
+  ['sameIpAsPartner', 'fraudSameIp'],
+  ['selfReferralEmailDomain', 'fraudEmailDomain'],
+  ['disposableEmail', 'fraudDisposableEmail'],
+] as const;
+
+/** The columns a FraudRulesInput changes: on update (`creating` false) only what is given. */
+function checkFraudRules(v: Validator, input: FraudRulesInput, creating: boolean): FraudColumns {
+  const path = (name: string) => ['input', 'fraudRules', name];
+  const columns: FraudColumns = {};
+  for (const [name, column] of FRAUD_BOOLEANS) {
+    const value = input[name];
+    if (value === null && !creating) {
+      v.check(false, path(name), `\`fraudRules.${name}\` cannot be null: omit it to keep the current value.`);
+    } else if (value != null) {
+      columns[column] = value;
+    }
+  }
+  const max = input.maxConversionsPerPartnerPerHour;
+  if (max != null) {
+    v.check(
+      Number.isInteger(max) && max >= MAX_CONVERSIONS_PER_HOUR.min && max <= MAX_CONVERSIONS_PER_HOUR.max,
+      path('maxConversionsPerPartnerPerHour'),
+      `\`fraudRules.maxConversionsPerPartnerPerHour\` must be between ${MAX_CONVERSIONS_PER_HOUR.min} and ${MAX_CONVERSIONS_PER_HOUR.max}; got ${max}. Null turns the rule off.`,
+    );
+    columns.fraudMaxConversionsPerHour = max;
+  } else if (max === null && !creating) {
+    columns.fraudMaxConversionsPerHour = null;
+  }
+  return columns;
 }
 
 /** A question partners answer when they apply (`required` defaults to false). */
@@ -72,6 +125,8 @@ export interface UpdateProgramInput {
   minimumPayout?: { amount: string; currency: string } | null;
   /** Replaces the questions; null (like []) removes them. */
   applicationQuestions?: readonly ApplicationQuestionInput[] | null;
+  /** Only the rules given change (see FraudRulesInput); null is refused. */
+  fraudRules?: FraudRulesInput | null;
 }
 
 const field = (name: string): string[] => ['input', name];
@@ -170,6 +225,7 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
   const applicationQuestions: ApplicationQuestion[] = input.applicationQuestions
     ? checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'))
     : [];
+  const fraud = input.fraudRules ? checkFraudRules(v, input.fraudRules, true) : {};
   v.throwIfAny();
 
   return inTransaction(db, async (tx) => {
@@ -189,6 +245,11 @@ export async function createProgram(db: Db, tenant: Tenant, input: CreateProgram
         allowedDestinationHosts,
         ...minimumPayout,
         applicationQuestions: applicationQuestions as unknown as Prisma.InputJsonValue,
+        fraudSameIp: DEFAULT_FRAUD_RULES.sameIp,
+        fraudEmailDomain: DEFAULT_FRAUD_RULES.emailDomain,
+        fraudDisposableEmail: DEFAULT_FRAUD_RULES.disposableEmail,
+        fraudMaxConversionsPerHour: DEFAULT_FRAUD_RULES.maxConversionsPerHour,
+        ...fraud,
       },
     });
     await appendEvent(tx, tenant, programCreated(program));
@@ -255,6 +316,11 @@ export async function updateProgram(
         : checkApplicationQuestions(v, input.applicationQuestions, field('applicationQuestions'));
     data.applicationQuestions = questions as unknown as Prisma.InputJsonValue;
   }
+  if (input.fraudRules === null) {
+    v.check(false, field('fraudRules'), '`fraudRules` cannot be null: omit it, or give only the rules to change.');
+  } else if (input.fraudRules !== undefined) {
+    Object.assign(data, checkFraudRules(v, input.fraudRules, false));
+  }
 
   // A status guard on the write makes a concurrent status change visible: retry against the new state.
   for (let attempt = 0; ; attempt++) {
@@ -316,8 +382,8 @@ function changedKeys(
         : a === b;
   const changed = Object.entries(data)
     .filter(([key, value]) => !same(key, program[key as keyof Program], value))
-    // The two columns of a minimum payout are one field of the API.
-    .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key))
+    // The two columns of a minimum payout are one field of the API, the four fraud columns another.
+    .map(([key]) => (key.startsWith('minimumPayout') ? 'minimumPayout' : key.startsWith('fraud') ? 'fraudRules' : key))
     .filter((key, i, all) => all.indexOf(key) === i);
   if (status && status !== program.status) changed.unshift('status');
   return changed;

@@ -28,6 +28,7 @@ export const APPROVAL_REASON = 'The hold period ended.';
  * instance at once: each batch is claimed with `FOR UPDATE SKIP LOCKED`, and the status is
  * checked under the lock, so a reward is approved (one history row, one REWARD_APPROVED entry)
  * exactly once. Refund adjustments are not picked up themselves: they move with their reward.
+ * Rewards held by an OPEN review item (`held`) are never approved: resolveReviewItems releases them.
  */
 export class ApprovalJob {
   private readonly batchSize: number;
@@ -75,7 +76,7 @@ export class ApprovalJob {
   private async approveDue(now: Date): Promise<number> {
     const tenants = await prismaSql(this.prisma).sql<{ workspaceId: string; mode: Mode }>`
       SELECT DISTINCT "workspaceId", "mode"::text AS "mode" FROM "Reward"
-       WHERE "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
+       WHERE "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL AND NOT "held"
        ORDER BY 1, 2`;
     let total = 0;
     for (const tenant of tenants) {
@@ -95,6 +96,7 @@ export class ApprovalJob {
         SELECT "id", "partnerId" FROM "Reward"
          WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
            AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
+           AND NOT "held"
          ORDER BY "id" LIMIT ${this.batchSize}
            FOR UPDATE SKIP LOCKED`;
       if (due.length === 0) return { approved: 0, more: false };

@@ -36,6 +36,8 @@ export interface DraftRewardsArgs {
   /** The referring partner: the owner of every reward (REFERRED-recipient ones included). */
   partnerId: string;
   now: Date;
+  /** The review item that holds the rewards (the conversion tripped a fraud rule); null: none. */
+  reviewItemId?: string | null;
 }
 
 /** A rule of the program with the enrollment's override of it, as `rulesQuery` selects them. */
@@ -140,6 +142,8 @@ export async function draftRewards(
       sourceRewardId: null,
       payoutId: null,
       approveAfter,
+      reviewItemId: args.reviewItemId ?? null,
+      held: Boolean(args.reviewItemId),
       createdAt: args.now,
       updatedAt: args.now,
     }))
@@ -150,19 +154,20 @@ export async function draftRewards(
 /**
  * Writing `rewards` (from draftRewards) and their first status-history rows (null → CREATED), as
  * CTEs followed by a comma, to splice into a statement of the caller's WITH; nothing when there
- * are none. `actor` caused them: an api key id or "system:<job>".
+ * are none. `actor` caused them: an api key id or "system:<job>". Rewards held by a review item
+ * need the item written in the same statement (or before).
  */
 export function insertRewardsCtes(tenant: Tenant, rewards: readonly Reward[], actor: string): SqlFragment {
   if (rewards.length === 0) return sql.empty;
   const column = <K extends keyof Reward>(key: K) => rewards.map((reward) => reward[key]);
-  const { programId, partnerId, conversionId, referralId, approveAfter, createdAt } = rewards[0]!;
+  const { programId, partnerId, conversionId, referralId, approveAfter, createdAt, reviewItemId, held } = rewards[0]!;
   return sql`
     created_rewards AS (
       INSERT INTO "Reward" ("id", "workspaceId", "mode", "programId", "partnerId", "conversionId", "referralId", "ruleId", "ruleLineageId",
-                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "createdAt", "updatedAt")
+                            "recipient", "kind", "status", "amount", "currency", "approveAfter", "reviewItemId", "held", "createdAt", "updatedAt")
       SELECT r.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", ${programId}::uuid, ${partnerId}::uuid, ${conversionId}::uuid, ${referralId}::uuid,
              r."ruleId", r."ruleLineageId", r.recipient::"RewardRecipient", r.kind::"RewardKind", 'CREATED', r.amount, r.currency,
-             ${approveAfter}::timestamptz, ${createdAt}::timestamptz, ${createdAt}::timestamptz
+             ${approveAfter}::timestamptz, ${reviewItemId}::uuid, ${held}, ${createdAt}::timestamptz, ${createdAt}::timestamptz
         FROM unnest(${column('id')}::uuid[], ${column('ruleId')}::uuid[], ${column('ruleLineageId')}::uuid[], ${column('recipient')}::text[],
                     ${column('kind')}::text[], ${column('amount')}::bigint[], ${column('currency')}::text[])
                AS r(id, "ruleId", "ruleLineageId", recipient, kind, amount, currency)

@@ -54,8 +54,9 @@ export function transitionError(
 
 /**
  * The refusal for a change asked by a person (updateRewardStatus), which is stricter than the
- * lifecycle: a reward in a payout moves with its payout (markPayoutPaid), and a refund's
- * negative reward moves with the reward it adjusts.
+ * lifecycle: a reward in a payout moves with its payout (markPayoutPaid), a refund's
+ * negative reward moves with the reward it adjusts, and a reward held by an OPEN review item
+ * moves with the item's decision (resolveReviewItems).
  */
 export function manualTransitionError(
   reward: Reward,
@@ -68,6 +69,13 @@ export function manualTransitionError(
     return new DomainError(
       'INVALID_TRANSITION',
       `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to} by itself: it is a refund adjustment of reward ${rewardGid(reward.sourceRewardId)} and follows that reward's status.`,
+      field,
+    );
+  }
+  if (reward.held && reward.reviewItemId) {
+    return new DomainError(
+      'INVALID_TRANSITION',
+      `Reward ${rewardGid(reward.id)} is ${reward.status} and cannot become ${to} by itself: it waits in review item ${globalId('ReviewItem', reward.reviewItemId)}; decide the item with resolveReviewItems.`,
       field,
     );
   }

@@ -8,6 +8,7 @@ import { partnerFilter, tenantOf } from '../../graphql/scope.js';
 import { filterId } from '../reward/reward.graphql.js';
 import {
   moneyList,
+  NO_CLICKS,
   partnerClicksByLink,
   partnerReferralCounts,
   partnerRewardTotals,
@@ -159,7 +160,8 @@ export const ProgramStatsRef = builder.objectRef<ProgramStatsSource>('ProgramSta
       resolve: async (s, _args, ctx) => (await programFigures.enrollments(ctx, s)).activePartners,
     }),
     clicks: t.int({
-      description: 'Clicks on the program’s links, not counting discarded ones.',
+      description:
+        'Unique clicks on the program’s links: one visitor (IP and user agent) counts once per link per UTC hour; bots’ and other discarded clicks are not counted. The sum of its links’ `uniqueClicks`.',
       resolve: (s, _args, ctx) => programFigures.clicks(ctx, s),
     }),
     referrals: t.int({
@@ -220,7 +222,7 @@ interface PartnerStatsSource {
   rewards?: Map<string, bigint>;
 }
 
-/** The request's clicks of the partners asked for, per link: shared by `PartnerStats.clicks` and `ReferralLink.clicks`. */
+/** The request's clicks of the partners asked for, per link: shared by `PartnerStats.clicks` and `ReferralLink.clicks`, `uniqueClicks`, `botClicks`. */
 const partnerClicks = (ctx: Context, partnerId: string): Promise<PartnerClicks> =>
   figureLoader(ctx, 'partner.clicksByLink', (scope, ids) => partnerClicksByLink(ctx.db, scope, ids)).load(partnerId);
 
@@ -262,7 +264,8 @@ const PartnerStatsRef = builder.objectRef<PartnerStatsSource>('PartnerStats').im
   description: 'A partner’s counters, in every program or in one, computed live by the database.',
   fields: (t) => ({
     clicks: t.int({
-      description: 'Clicks on the partner’s links, not counting discarded ones.',
+      description:
+        'Unique clicks on the partner’s links: one visitor (IP and user agent) counts once per link per UTC hour; bots’ and other discarded clicks are not counted. The sum of its links’ `uniqueClicks`.',
       resolve: (s, _args, ctx) => s.clicks ?? partnerFigures.clicks(ctx, s),
     }),
     totalReferrals: t.int({
@@ -305,11 +308,27 @@ builder.prismaObjectField('Partner', 'stats', (t) =>
   }),
 );
 
-builder.prismaObjectField('ReferralLink', 'clicks', (t) =>
-  t.int({
-    description: 'Clicks through this link, not counting discarded ones.',
-    // Counted with the partner's other links in one pass (see partnerClicksByLink); the link's partner picks the batch.
+// Counted with the partner's other links in one pass (see partnerClicksByLink); the link's partner picks the batch.
+const linkClicks = (ctx: Context, link: { id: string; partnerId: string }) =>
+  partnerClicks(ctx, link.partnerId).then((clicks) => clicks.byLink.get(link.id) ?? NO_CLICKS);
+
+builder.prismaObjectFields('ReferralLink', (t) => ({
+  clicks: t.int({
+    description:
+      'Counted clicks through this link, a visitor’s repeats included; bots’ and other discarded clicks are not counted (see `uniqueClicks`, `botClicks`).',
     select: { partnerId: true },
-    resolve: (link, _args, ctx) => partnerClicks(ctx, link.partnerId).then((clicks) => clicks.byLink.get(link.id) ?? 0),
+    resolve: async (link, _args, ctx) => (await linkClicks(ctx, link)).clicks,
   }),
-);
+  uniqueClicks: t.int({
+    description:
+      'Visitors through this link: of its counted clicks, one per visitor (the same IP and user agent) per UTC hour — repeats within the hour count once, a visit at 10:59 and another at 11:01 count twice. A click without an IP counts (its visitor cannot be told). Program and partner stats count these.',
+    select: { partnerId: true },
+    resolve: async (link, _args, ctx) => (await linkClicks(ctx, link)).unique,
+  }),
+  botClicks: t.int({
+    description:
+      'Clicks by bots and link previews (crawlers, Slackbot, facebookexternalhit, …, by user agent): recorded as discarded with the reason BOT, never counted in `clicks` or `uniqueClicks`.',
+    select: { partnerId: true },
+    resolve: async (link, _args, ctx) => (await linkClicks(ctx, link)).bots,
+  }),
+}));

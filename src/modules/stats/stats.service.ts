@@ -125,7 +125,10 @@ export async function programEnrollmentCounts(
   return result;
 }
 
-/** Non-discarded clicks per program; the window applies to occurredAt. */
+/**
+ * Unique clicks per program: counted (not discarded, so no bot's) and the first of their visitor
+ * on their link in their UTC hour (`Click.isUnique`); the window applies to occurredAt.
+ */
 export async function programClickCounts(
   db: SqlClient,
   scope: StatsScope,
@@ -136,7 +139,7 @@ export async function programClickCounts(
     SELECT k."programId" AS id, count(*)::text AS clicks
        FROM "Click" k
       WHERE ${tenantCondition('k', scope)} AND k."programId" = ANY(${uuidArray(programIds)})
-        AND NOT k."discarded" AND ${windowCondition(sql`k."occurredAt"`, window)}
+        AND NOT k."discarded" AND k."isUnique" AND ${windowCondition(sql`k."occurredAt"`, window)}
       GROUP BY k."programId"`;
   const result = byId(programIds, () => 0);
   for (const row of rows) result.set(row.id, toInt(row.clicks));
@@ -233,40 +236,70 @@ export async function programRewardSums(
 // Partners and links
 // ---------------------------------------------------------------------------------------------
 
-/** A partner's non-discarded clicks, counted per link; the partner's figures are sums of these. */
+/** One link's clicks. */
+export interface LinkClicks {
+  /** Counted: not discarded (no bot's, none while its partner, program or enrollment was not active). */
+  clicks: number;
+  /** Counted and the first of their visitor on the link in their UTC hour (`Click.isUnique`). */
+  unique: number;
+  /** Discarded as a bot's or a link preview's (discardReason BOT). */
+  bots: number;
+}
+
+/** A partner's clicks per link; the partner's figures (unique clicks) are sums of these. */
 export interface PartnerClicks {
-  /** Every click of the partner (all programs, disabled links included). */
+  /** Unique clicks of the partner (all programs, disabled links included). */
   total: number;
   /** Per referral link id. */
-  byLink: Map<string, number>;
-  /** Per program id. */
+  byLink: Map<string, LinkClicks>;
+  /** Unique clicks per program id. */
   byProgram: Map<string, number>;
 }
 
+export const NO_CLICKS: LinkClicks = Object.freeze({ clicks: 0, unique: 0, bots: 0 });
+
 /**
- * Non-discarded clicks of each partner, grouped by link: one pass over the partners' clicks gives
- * both `PartnerStats.clicks` (the sum over every link of the partner, or over the links of one
- * program) and `ReferralLink.clicks` (one link's count). A click row carries the partner and the
- * program of its link (copied from the link when the click is recorded; a link never changes
- * partner or program), so a link's clicks are all found under its partner.
+ * The clicks of each partner, grouped by link: one pass over the partners' clicks gives
+ * `PartnerStats.clicks` (unique clicks summed over every link of the partner, or over the links
+ * of one program) and `ReferralLink.clicks`, `uniqueClicks` and `botClicks` (one link's counts).
+ * A click row carries the partner and the program of its link (copied from the link when the
+ * click is recorded), so a link's clicks are all found under its partner. Discarded clicks are
+ * read only when they are a bot's (for `botClicks`); the others are not counted anywhere.
  */
 export async function partnerClicksByLink(
   db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
 ): Promise<Map<string, PartnerClicks>> {
-  const rows = await db.sql<{ partner: string; link: string; program: string; clicks: string }>`
-    SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program, count(*)::text AS clicks
+  const rows = await db.sql<{
+    partner: string;
+    link: string;
+    program: string;
+    clicks: string;
+    unique: string;
+    bots: string;
+  }>`
+    SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program,
+            count(*) FILTER (WHERE NOT k."discarded")::text AS clicks,
+            count(*) FILTER (WHERE NOT k."discarded" AND k."isUnique")::text AS unique,
+            count(*) FILTER (WHERE k."discarded")::text AS bots
        FROM "Click" k
-      WHERE ${tenantCondition('k', scope)} AND k."partnerId" = ANY(${uuidArray(partnerIds)}) AND NOT k."discarded"
+      WHERE ${tenantCondition('k', scope)} AND k."partnerId" = ANY(${uuidArray(partnerIds)})
+        AND (NOT k."discarded" OR k."discardReason" = 'BOT')
       GROUP BY k."partnerId", k."linkId", k."programId"`;
   const result = byId(partnerIds, (): PartnerClicks => ({ total: 0, byLink: new Map(), byProgram: new Map() }));
   for (const row of rows) {
     const figures = result.get(row.partner)!;
-    const clicks = toInt(row.clicks);
-    figures.total += clicks;
-    figures.byLink.set(row.link, (figures.byLink.get(row.link) ?? 0) + clicks);
-    figures.byProgram.set(row.program, (figures.byProgram.get(row.program) ?? 0) + clicks);
+    const counts = { clicks: toInt(row.clicks), unique: toInt(row.unique), bots: toInt(row.bots) };
+    const link = figures.byLink.get(row.link);
+    figures.byLink.set(
+      row.link,
+      link
+        ? { clicks: link.clicks + counts.clicks, unique: link.unique + counts.unique, bots: link.bots + counts.bots }
+        : counts,
+    );
+    figures.total += counts.unique;
+    figures.byProgram.set(row.program, (figures.byProgram.get(row.program) ?? 0) + counts.unique);
   }
   return result;
 }

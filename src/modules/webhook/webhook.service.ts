@@ -37,6 +37,10 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
   'payout.paid': 'A payout was marked paid.',
   'payout.failed': 'A PENDING payout was marked failed: what it held is available again.',
   'payout.canceled': 'A PENDING payout was canceled: what it held is available again.',
+  'review.opened':
+    'A conversion tripped its program’s fraud rules (or was flagged by hand): its rewards wait in an OPEN review item (with the signals).',
+  'review.resolved':
+    'A review item was decided: APPROVED (its rewards go on through the lifecycle) or REJECTED (its rewards are rejected), with the reason.',
   'api_key.created': 'A secret API key was created.',
   'api_key.revoked': 'A secret API key was revoked (with the access tokens issued from it).',
   'integration.connected': 'A payment provider was connected to a program (connectStripe).',

@@ -155,7 +155,7 @@ async function seedActivity(
   );
   await prisma.click.createMany({ data: clicks });
 
-  const options = { actor: 'system:seed', decodeClick: () => null };
+  const options = { actor: 'system:seed', decodeClick: () => null, hashIp: () => null };
   const rewardIds: string[] = [];
   let conversions = 0;
   for (const [i, link] of links.entries()) {
