@@ -17,6 +17,7 @@ import { fanoutSuite } from './bench/fanout.js';
 import { fraudSuite } from './bench/fraud.js';
 import { overheadSuite } from './bench/overhead.js';
 import { payoutsSuite } from './bench/payouts.js';
+import { stripeSuite } from './bench/stripe.js';
 import {
   formatTable,
   ROOT,
@@ -36,6 +37,7 @@ const SUITES: BenchSuite[] = [
   coldstartSuite,
   fanoutSuite,
   payoutsSuite,
+  stripeSuite,
 ];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]

@@ -22,6 +22,7 @@ import { createAppPubSub } from './pubsub.js';
 import { SharedExecution } from './realtime/shared-execution.js';
 import { serveGraphQLWebSocket } from './realtime/websocket-server.js';
 import { loadInstallationSecret } from './secret.js';
+import { SecretBox } from './lib/secret-box.js';
 
 export interface App {
   /** Listen on config.port (0: a free port). Resolves with the bound URL, e.g. http://127.0.0.1:4000. */
@@ -73,7 +74,17 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const bus = await createAppPubSub({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
   const dispatcher = new EventDispatcher(db, bus, logger, { pollIntervalMs: config.eventPollIntervalMs });
   const authenticator = new Authenticator(db, tokens, config.authCacheTtlMs);
-  const services: AppServices = { config, db, logger, tokens, authenticator, clicks, pubsub: bus.pubsub };
+  const providerSecrets = new SecretBox(secret, 'payment-provider-signing-secrets');
+  const services: AppServices = {
+    config,
+    db,
+    logger,
+    tokens,
+    authenticator,
+    clicks,
+    pubsub: bus.pubsub,
+    providerSecrets,
+  };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const tierJob = new TierJob(db, { intervalMs: config.tierJobIntervalMs, logger });
   const webhooks = new WebhookWorker(db, { ...config.webhooks, intervalMs: config.webhooks.workerIntervalMs, logger });

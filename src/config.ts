@@ -229,6 +229,7 @@ export function loadConfig(env: Env = process.env): Config {
     anonymous: { points: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 600, 0, 100_000_000), durationSeconds: 60 },
     tokens: { points: integer(env, 'RATE_LIMIT_TOKENS_PER_MINUTE', 60, 0, 100_000_000), durationSeconds: 60 },
     redirect: { points: integer(env, 'RATE_LIMIT_REDIRECT_PER_MINUTE', 1200, 0, 100_000_000), durationSeconds: 60 },
+    stripe: { points: integer(env, 'RATE_LIMIT_STRIPE_PER_SECOND', 200, 0, 1_000_000), durationSeconds: 1 },
   };
   const introspection = (
     read(env, 'INTROSPECTION') ?? (production ? 'authenticated' : 'public')

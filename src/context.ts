@@ -6,6 +6,7 @@ import type { Authenticator } from './modules/auth/authenticate.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import type { ClickRecorder } from './modules/click/click.service.js';
 import type { Auth } from './domain/auth.js';
+import type { SecretBox } from './lib/secret-box.js';
 
 /** Services shared by every request of one running app. */
 export interface AppServices {
@@ -20,6 +21,8 @@ export interface AppServices {
   clicks: ClickRecorder;
   /** Typed topics: the outbox per tenant, key revocations. In memory, or Redis with REDIS_URL. */
   pubsub: AppPubSub;
+  /** Seals payment providers' signing secrets (a key derived from the installation secret). */
+  providerSecrets: SecretBox;
 }
 
 /** The GraphQL context: read-only facts about the request, plus the app's services. */

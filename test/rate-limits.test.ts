@@ -137,6 +137,7 @@ describe('rate limits (in memory, one instance)', () => {
       anonymous: { points: 600, durationSeconds: 60 },
       tokens: { points: 60, durationSeconds: 60 },
       redirect: { points: 1200, durationSeconds: 60 },
+      stripe: { points: 200, durationSeconds: 1 },
     });
     expect(loadConfig({ RATE_LIMIT_REDIRECT_PER_MINUTE: '0' }).rateLimits.redirect.points).toBe(0);
     expect(() => loadConfig({ RATE_LIMIT_ANONYMOUS_PER_MINUTE: 'lots' })).toThrow(/RATE_LIMIT_ANONYMOUS_PER_MINUTE/);

@@ -385,6 +385,9 @@ describe('validation', () => {
       'review.resolved',
       'api_key.created',
       'api_key.revoked',
+      'integration.connected',
+      'integration.disconnected',
+      'integration.failed',
     ]);
     expect(res.data!.webhookEventTypes.every((t) => t.description.length > 0)).toBe(true);
   });

@@ -37,6 +37,7 @@ import '../modules/events/events.graphql.js';
 import '../modules/events/event-data.graphql.js';
 import '../modules/events/live.graphql.js';
 import '../modules/webhook/webhook.graphql.js';
+import '../modules/integration/stripe.graphql.js';
 
 /** The whole GraphQL schema, sorted so its printed form is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -12,6 +12,8 @@ import { type Metrics, metricsAuthorized, type Route } from '../metrics.js';
 import { REDIRECT_PREFIX, serveRedirect, visitorIp } from '../modules/click/redirect.js';
 import type { ExportMonitor } from '../modules/export/export-monitor.js';
 import { EXPORT_PREFIX, serveExport } from '../modules/export/export.http.js';
+import { decodeClickId } from '../modules/click/click-id.js';
+import { serveStripeWebhook, STRIPE_PATH_PREFIX, type StripeRouteDeps } from '../modules/integration/stripe.http.js';
 import { credentialKey } from '../realtime/connections.js';
 
 const METRICS_PATH = '/metrics';
@@ -36,16 +38,26 @@ function routeOf(path: string): Route {
   if (path === '/readyz') return 'readyz';
   if (path === METRICS_PATH) return 'metrics';
   if (path.startsWith(EXPORT_PREFIX)) return 'export';
+  if (path.startsWith(STRIPE_PATH_PREFIX)) return 'stripe';
   return 'other';
 }
 
 /**
  * The HTTP server, not yet listening: GraphQL at /graphql, health checks, metrics, GraphiQL's
- * assets, the redirects and the CSV exports; every request in its request-id scope, timed and
+ * assets, the redirects, the CSV exports and Stripe's webhook deliveries; every request in its request-id scope, timed and
  * access-logged.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
   const { config, logger, db, services, yoga, metrics, graphiql, rateLimiter, exports } = options;
+  const stripe: StripeRouteDeps = {
+    db,
+    box: services.providerSecrets,
+    decodeClick: (token) => decodeClickId(token, services.clicks.codec),
+    hashIp: (ip) => services.clicks.hashIp(ip),
+    logger,
+    // Per integration, not per address: Stripe delivers every account's events from a few shared addresses.
+    rateLimit: (integrationId) => rateLimiter.consume('stripe', integrationId),
+  };
 
   const server: Server = createServer((req, res) => {
     const started = performance.now();
@@ -152,6 +164,9 @@ export function createHttpServer(options: HttpServerOptions): Server {
         monitor: exports,
         logger,
       });
+    }
+    if (path?.startsWith(STRIPE_PATH_PREFIX)) {
+      return serveStripeWebhook(req, res, path, stripe);
     }
     return json(res, 404, { error: `No route for ${req.method} ${path}. GraphQL is served at ${GRAPHQL_PATH}.` });
   }

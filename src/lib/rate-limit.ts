@@ -17,6 +17,8 @@ export interface RateLimitConfig {
   tokens: RateLimit;
   /** `GET /r/{code}`, per IP. */
   redirect: RateLimit;
+  /** `POST /integrations/stripe/{id}` (Stripe's webhook deliveries), per integration. */
+  stripe: RateLimit;
 }
 
 /** Allowed, or refused with the seconds after which the next one would be allowed. */
@@ -51,6 +53,7 @@ export class RateLimiter {
       anonymous: make('anonymous'),
       tokens: make('tokens'),
       redirect: make('redirect'),
+      stripe: make('stripe'),
     };
     this.logger = options.logger;
   }

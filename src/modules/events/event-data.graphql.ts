@@ -17,6 +17,7 @@ import type {
   RewardRule,
   RewardStatus,
   Tier,
+  StripeIntegration,
 } from '../../generated/prisma/client.js';
 import { brandWithType } from '@pothos/core';
 import type { Context } from '../../context.js';
@@ -62,6 +63,7 @@ type Models = {
   Tier: Tier;
   Coupon: Coupon;
   ReviewItem: ReviewItem;
+  StripeIntegration: StripeIntegration;
 };
 type Model = keyof Models;
 
@@ -71,6 +73,8 @@ function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   if (!partnerId) return {};
   // The review queue is the company's: a PARTNER credential sees no item.
   if (model === 'ReviewItem') return { id: NIL_UUID };
+  // Integrations are the company's business: a PARTNER credential never sees one.
+  if (model === 'StripeIntegration') return { id: NIL_UUID };
   if (model === 'Program') return { enrollments: { some: { partnerId } } };
   if (model === 'RewardRule') return { program: { enrollments: { some: { partnerId } } } };
   if (model === 'Partner') return { id: partnerId };
@@ -100,6 +104,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     Tier: (a) => p.tier.findMany(a as never),
     Coupon: (a) => p.coupon.findMany(a as never),
     ReviewItem: (a) => p.reviewItem.findMany(a as never),
+    StripeIntegration: (a) => p.stripeIntegration.findMany(a as never),
   };
   return delegates[model](args);
 }
@@ -498,7 +503,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return itemId ? { kind: 'ReviewEventData', itemId } : null;
     }
     default:
-      // reward_rule.*, tier.created/updated/deleted, api_key.*, coupon.*: no member yet (they have `subject`).
+      // reward_rule.*, tier.created/updated/deleted, api_key.*, coupon.*, integration.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -508,7 +513,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem or ApiKey), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
+      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem, ApiKey or StripeIntegration), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -526,7 +531,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*, coupon.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*, coupon.*, integration.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

@@ -41,7 +41,10 @@ export type EventType =
   | 'review.opened'
   | 'review.resolved'
   | 'api_key.created'
-  | 'api_key.revoked';
+  | 'api_key.revoked'
+  | 'integration.connected'
+  | 'integration.disconnected'
+  | 'integration.failed';
 
 export interface NewEvent {
   type: EventType;

@@ -9,6 +9,7 @@ import type {
   ReferralLink,
   Reward,
   RewardRule,
+  StripeIntegration,
   Tier,
 } from '../../generated/prisma/client.js';
 import type { EnrollmentStatus, PartnerStatus, ReferralStatus, RewardStatus } from '../../generated/prisma/enums.js';
@@ -62,6 +63,9 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'review.resolved': { typename: 'ReviewItem', field: 'reviewItemId' },
   'api_key.created': { typename: 'ApiKey', field: 'apiKeyId' },
   'api_key.revoked': { typename: 'ApiKey', field: 'apiKeyId' },
+  'integration.connected': { typename: 'StripeIntegration', field: 'integrationId' },
+  'integration.disconnected': { typename: 'StripeIntegration', field: 'integrationId' },
+  'integration.failed': { typename: 'StripeIntegration', field: 'integrationId' },
 };
 
 // --- Programs and reward rules ---------------------------------------------------------------
@@ -613,4 +617,51 @@ export function apiKeyCreated(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEve
 
 export function apiKeyRevoked(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEvent {
   return { type: 'api_key.revoked', payload: { apiKeyId: gid('ApiKey', key.id), name: key.name, role: key.role } };
+}
+
+// --- Payment provider integrations -------------------------------------------------------------
+
+/** What every integration event says of its integration. */
+function integrationFacts(integration: Pick<StripeIntegration, 'id' | 'programId'>) {
+  return {
+    integrationId: gid('StripeIntegration', integration.id),
+    provider: 'stripe',
+    programId: gid('Program', integration.programId),
+  };
+}
+
+export function integrationConnected(
+  integration: Pick<StripeIntegration, 'id' | 'programId' | 'customerKey' | 'customerMetadataKey'>,
+): NewEvent {
+  return {
+    type: 'integration.connected',
+    programId: integration.programId,
+    payload: {
+      ...integrationFacts(integration),
+      customerKey: integration.customerKey,
+      customerMetadataKey: integration.customerMetadataKey,
+    },
+  };
+}
+
+export function integrationDisconnected(integration: Pick<StripeIntegration, 'id' | 'programId'>): NewEvent {
+  return { type: 'integration.disconnected', programId: integration.programId, payload: integrationFacts(integration) };
+}
+
+/** A provider event the integration could not apply (its log entry says why; the provider may send it again). */
+export function integrationFailed(
+  integration: Pick<StripeIntegration, 'id' | 'programId'>,
+  failure: { eventLogId: string; providerEventId: string; providerEventType: string; reason: string },
+): NewEvent {
+  return {
+    type: 'integration.failed',
+    programId: integration.programId,
+    payload: {
+      ...integrationFacts(integration),
+      eventLogId: gid('StripeEventLog', failure.eventLogId),
+      stripeEventId: failure.providerEventId,
+      stripeEventType: failure.providerEventType,
+      reason: failure.reason,
+    },
+  };
 }

@@ -48,6 +48,11 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
     'A review item was decided: APPROVED (its rewards go on through the lifecycle) or REJECTED (its rewards are rejected), with the reason.',
   'api_key.created': 'A secret API key was created.',
   'api_key.revoked': 'A secret API key was revoked (with the access tokens issued from it).',
+  'integration.connected': 'A payment provider was connected to a program (connectStripe).',
+  'integration.disconnected':
+    'A payment provider integration was disconnected (disconnectStripe): its deliveries are refused from then on.',
+  'integration.failed':
+    'A payment provider event could not be applied (e.g. a Stripe event of the other mode, an amount refgraph cannot represent, a refund larger than what is left): `reason` says why, the integration’s event log has it as FAILED, and the provider may send it again.',
 };
 
 const KNOWN_TYPES = new Set<string>(Object.keys(WEBHOOK_EVENT_TYPES));
