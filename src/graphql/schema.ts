@@ -22,6 +22,7 @@ import '../modules/referral/referral.graphql.js';
 import '../modules/referral/referral-status.graphql.js';
 import '../modules/conversion/conversion.graphql.js';
 import '../modules/conversion/record-conversion.graphql.js';
+import '../modules/conversion/simulate-conversion.graphql.js';
 import '../modules/conversion/refund-conversion.graphql.js';
 import '../modules/reward/reward.graphql.js';
 import '../modules/reward/reward-status.graphql.js';

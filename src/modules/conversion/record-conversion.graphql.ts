@@ -7,9 +7,16 @@ import { rowIdFrom, tenantOf } from '../../graphql/scope.js';
 import { decodeClickId } from '../click/click-id.js';
 import { RewardRef } from '../reward/reward.graphql.js';
 import { ConversionRef } from './conversion.graphql.js';
-import { INVALID_ID, recordConversion, USER_AGENT_MAX } from './record.service.js';
+import {
+  INVALID_ID,
+  recordConversion,
+  type RecordConversionInput as ServiceInput,
+  type RecordConversionOptions,
+  USER_AGENT_MAX,
+} from './record.service.js';
+import type { Context } from '../../context.js';
 
-const RecordConversionInput = builder.inputType('RecordConversionInput', {
+export const RecordConversionInput = builder.inputType('RecordConversionInput', {
   description:
     'An event from the company’s backend. Attribution: a person already referred in the program stays with the partner who brought them first (FIRST_TOUCH, the default), or moves to another partner whose coupon, click or code this conversion carries (a program with attributionModel LAST_TOUCH). Otherwise, in order: `couponCode`, then `clickId`, then `code`.',
   fields: (t) => ({
@@ -130,33 +137,7 @@ builder.mutationField('recordConversion', (t) =>
     args: { input: t.arg({ type: RecordConversionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       withUserErrors(ctx, async () => {
-        const programId =
-          input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
-        const recorded = await recordConversion(
-          ctx.db,
-          tenantOf(ctx),
-          {
-            type: input.type,
-            idempotencyKey: input.idempotencyKey,
-            referredExternalId: input.referredExternalId,
-            referredEmail: input.referredEmail,
-            programId,
-            code: input.code,
-            clickId: input.clickId,
-            amount: input.amount,
-            occurredAt: input.occurredAt,
-            metadata: input.metadata,
-            productId: input.productId,
-            couponCode: input.couponCode,
-            ip: input.ip,
-            userAgent: input.userAgent,
-          },
-          {
-            actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',
-            decodeClick: (token) => decodeClickId(token, ctx.clicks.codec),
-            hashIp: (ip) => ctx.clicks.hashIp(ip),
-          },
-        );
+        const recorded = await recordConversion(ctx.db, tenantOf(ctx), ...recordArgs(input, ctx));
         return {
           conversionId: recorded.conversionId,
           replayed: recorded.replayed,
@@ -165,3 +146,34 @@ builder.mutationField('recordConversion', (t) =>
       }),
   }),
 );
+
+/** The service's input and options for a RecordConversionInput (recordConversion and simulateConversion). */
+export function recordArgs(
+  input: typeof RecordConversionInput.$inferInput,
+  ctx: Context,
+): [ServiceInput, RecordConversionOptions] {
+  const programId = input.programId == null ? null : (rowIdFrom(String(input.programId), 'Program') ?? INVALID_ID);
+  return [
+    {
+      type: input.type,
+      idempotencyKey: input.idempotencyKey,
+      referredExternalId: input.referredExternalId,
+      referredEmail: input.referredEmail,
+      programId,
+      code: input.code,
+      clickId: input.clickId,
+      amount: input.amount,
+      occurredAt: input.occurredAt,
+      metadata: input.metadata,
+      productId: input.productId,
+      couponCode: input.couponCode,
+      ip: input.ip,
+      userAgent: input.userAgent,
+    },
+    {
+      actor: ctx.auth?.apiKeyId ?? 'system:recordConversion',
+      decodeClick: (token) => decodeClickId(token, ctx.clicks.codec),
+      hashIp: (ip) => ctx.clicks.hashIp(ip),
+    },
+  ];
+}

@@ -81,7 +81,11 @@ export interface RecordedConversion {
   row: Conversion | null;
   /** The idempotency key had been used: this is the first call's conversion, nothing was recorded now. */
   replayed: boolean;
+  /** What bound the conversion to its partner (null for a replay, or when nothing did). */
+  attributedBy?: AttributedBy | null;
 }
+
+export type AttributedBy = 'COUPON' | 'CLICK' | 'CODE' | 'EXISTING_REFERRAL';
 
 interface ValidInput {
   type: ConversionType;
@@ -338,6 +342,12 @@ async function recordInTransaction(
     referral: facts.referral,
     referred,
   });
+  const attributedBy: AttributedBy | null =
+    decision.outcome === 'existing'
+      ? 'EXISTING_REFERRAL'
+      : decision.outcome === 'discard'
+        ? null
+        : (decision.touch.source.toUpperCase() as AttributedBy);
   // 3. Write the referral the decision calls for (with the rules of its program).
   const outcome = await applyDecision(tx, tenant, input, decision, referred);
   const result: Outcome = {
@@ -464,5 +474,55 @@ async function recordInTransaction(
       : []),
     ...tierEvents,
   ]);
-  return { conversionId, status, discardReason: result.discard, rewards, row, replayed: false };
+  return {
+    conversionId,
+    status,
+    discardReason: result.discard,
+    rewards,
+    row,
+    replayed: false,
+    attributedBy: result.discard ? null : attributedBy,
+  };
+}
+
+/** Carries a simulated outcome out of the transaction it rolls back. */
+class SimulationRollback extends Error {
+  constructor(readonly result: RecordedConversion) {
+    super('simulation: rolled back');
+  }
+}
+
+/**
+ * What `recordConversion` would do with `input`, and why — without keeping any of it: the very same
+ * transaction runs (validation, the idempotency claim, attribution, fraud rules, the reward engine,
+ * the tier, the events) and is rolled back, so nothing is written, no event is appended, no key is
+ * consumed, and a real call afterwards gives the same answer (unless something changed meanwhile).
+ * Locks it takes (the referral's row, the claimed key) are held only while it runs. A key already
+ * used answers like recordConversion: the stored conversion (`replayed`).
+ */
+export async function simulateConversion(
+  db: Database,
+  tenant: Tenant,
+  input: RecordConversionInput,
+  options: RecordConversionOptions,
+): Promise<RecordedConversion> {
+  const now = options.now ?? new Date();
+  let valid: ValidInput;
+  try {
+    valid = validate(input, now, options.hashIp);
+  } catch (error) {
+    if (!isIdempotencyKey(input.idempotencyKey)) throw error;
+    const stored = await storedConversion(db, tenant, input.idempotencyKey);
+    if (stored) return stored;
+    throw error;
+  }
+  try {
+    await db.transaction(async (tx) => {
+      throw new SimulationRollback(await recordInTransaction(tx, tenant, valid, options, now));
+    });
+  } catch (error) {
+    if (error instanceof SimulationRollback) return error.result;
+    throw error;
+  }
+  throw new Error('simulation: the transaction neither answered nor failed');
 }
