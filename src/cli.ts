@@ -96,6 +96,8 @@ Environment:
   RATE_LIMIT_TOKENS_PER_MINUTE (60), RATE_LIMIT_REDIRECT_PER_MINUTE (1200)
                        GraphQL operations per credential; requests without a valid credential,
                        token mutations and /r/{code} per IP; over them: 429 (0: no limit)
+  RATE_LIMIT_STRIPE_PER_SECOND
+                       Stripe webhook deliveries per second to one integration (default 200; 0: no limit)
   INTROSPECTION        public | authenticated | off (default public; authenticated in production)
   MAX_SUBSCRIPTIONS_PER_CONNECTION
                        operations at once on one WebSocket connection (default 100)

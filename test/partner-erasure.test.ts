@@ -140,7 +140,9 @@ const ANN = {
   metadata: { crmId: 'crm-4711', newsletter: true },
   answers: { website: 'https://ann-example.blog', audience: 'parents' },
   ip: '203.0.113.77',
-  userAgent: 'AnnBrowser/1.0',
+  // A real browser's user agent (isbot would discard a made-up one as a bot), with a marker of Ann's own.
+  userAgent:
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 AnnBrowser/1.0',
   referrerUrl: 'https://ann-example.blog/my-favourite-shop',
 };
 
