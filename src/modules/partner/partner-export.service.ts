@@ -64,7 +64,7 @@ export async function exportPartner(
 ): Promise<PartnerExportResult | null> {
   return prisma.$transaction(async (tx) => {
     // One snapshot for every statement below (the default, READ COMMITTED, takes one per statement).
-    await tx.$executeRawUnsafe('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    await prismaSql(tx).sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
     const partner = await tx.partner.findUnique({
       where:
         'id' in lookup

@@ -1,3 +1,4 @@
+import { prismaSql } from '../../lib/sql.js';
 import type { Enrollment, Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import type { Tenant } from '../../domain/tenant.js';
@@ -49,7 +50,7 @@ export async function setEnrollmentOverrides(
       ? await tx.enrollment.findUnique({ where: { id_workspaceId_mode: { id: input.enrollmentId, ...tenant } } })
       : null;
     if (!enrollment) throw notFound('Enrollment', ['input', 'enrollmentId']);
-    await tx.$executeRaw`SELECT 1 FROM "Enrollment" WHERE "id" = ${enrollment.id}::uuid FOR UPDATE`;
+    await prismaSql(tx).sql`SELECT 1 FROM "Enrollment" WHERE "id" = ${enrollment.id}::uuid FOR UPDATE`;
 
     const checked = await checkRuleOverrides(tx, v, tenant, enrollment.programId, input.overrides);
     v.throwIfAny();
