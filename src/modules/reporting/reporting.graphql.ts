@@ -17,6 +17,7 @@ import {
   type LeaderboardMetric,
   type LeaderboardRow,
   leaderboards,
+  estimatedBuckets,
   MAX_BUCKETS,
   MAX_LEADERBOARD,
   type SeriesArgs,
@@ -118,12 +119,19 @@ function loadSeries(
   ).load(id);
 }
 
+/** A series costs its (estimated) number of buckets, like a list of that page size. */
+const seriesComplexity = (args: { interval: Interval; from: Date; to: Date }) => ({
+  field: 1,
+  multiplier: estimatedBuckets(args),
+});
+
 const seriesDescription = (of: string) =>
   `${of} time series: one bucket per interval from the bucket containing \`from\` to the one containing the last instant before \`to\`, every bucket present (zeros when nothing happened), at most ${MAX_BUCKETS} buckets. Read from the rollups; each bucket counts whole.`;
 
 builder.prismaObjectField('Program', 'timeseries', (t) =>
   t.field({
     type: [TimeBucketRef],
+    complexity: seriesComplexity,
     description: seriesDescription('The program’s'),
     authScopes: { reader: true },
     args: {
@@ -139,6 +147,7 @@ builder.prismaObjectField('Program', 'timeseries', (t) =>
 builder.prismaObjectField('Partner', 'timeseries', (t) =>
   t.field({
     type: [TimeBucketRef],
+    complexity: seriesComplexity,
     description: `${seriesDescription('The partner’s')} A PARTNER credential sees its own partner’s series only (another partner’s is all zeros).`,
     args: {
       programId: t.arg.id({ description: 'Only this program; an id outside the caller’s scope gives zeros.' }),
@@ -155,6 +164,7 @@ builder.prismaObjectField('Partner', 'timeseries', (t) =>
 builder.prismaObjectField('ReferralLink', 'timeseries', (t) =>
   t.field({
     type: [TimeBucketRef],
+    complexity: seriesComplexity,
     description: `${seriesDescription('The link’s')} Rewards count under the link of their conversion.`,
     args: {
       interval: t.arg({ type: IntervalEnum, required: true }),

@@ -72,6 +72,13 @@ export function checkSeriesArgs(args: SeriesArgs): SeriesArgs {
   return { ...args, timezone };
 }
 
+/** About how many buckets a series has (for the query cost), 1 to MAX_BUCKETS. */
+export function estimatedBuckets(args: { interval: Interval; from: Date; to: Date }): number {
+  const days = (args.to.getTime() - args.from.getTime()) / 86_400_000;
+  const n = Math.ceil(days / NOMINAL_DAYS[args.interval]) + 1;
+  return Number.isFinite(n) ? Math.min(Math.max(n, 1), MAX_BUCKETS) : MAX_BUCKETS;
+}
+
 export interface BucketFigures {
   start: Date;
   clicks: number;
@@ -257,7 +264,11 @@ export async function workspaceFigures(
     processed: string | null;
     canceled: string | null;
     rejected: string | null;
-    has_rewards: boolean | null;
+    has_created: boolean | null;
+    has_approved: boolean | null;
+    has_processed: boolean | null;
+    has_canceled: boolean | null;
+    has_rejected: boolean | null;
   }>`
     WITH f AS (
       SELECT x."currency", sum(x."uniqueClicks")::text AS clicks, sum(x."conversions")::text AS conversions,
@@ -266,8 +277,9 @@ export async function workspaceFigures(
              sum(x."rewardsCreated")::text AS created, sum(x."rewardsApproved")::text AS approved,
              sum(x."rewardsProcessed")::text AS processed, sum(x."rewardsCanceled")::text AS canceled,
              sum(x."rewardsRejected")::text AS rejected,
-             bool_or(x."currency" <> '' AND (x."rewardsCreated" <> 0 OR x."rewardsApproved" <> 0 OR x."rewardsProcessed" <> 0
-                     OR x."rewardsCanceled" <> 0 OR x."rewardsRejected" <> 0)) AS has_rewards
+             bool_or(x."rewardsCreated" <> 0) AS has_created, bool_or(x."rewardsApproved" <> 0) AS has_approved,
+             bool_or(x."rewardsProcessed" <> 0) AS has_processed, bool_or(x."rewardsCanceled" <> 0) AS has_canceled,
+             bool_or(x."rewardsRejected" <> 0) AS has_rejected
         FROM "ReportingRollup" x
        WHERE ${tenantCondition('x', { ...scope, partnerId: null })}
          ${window.from ? sql`AND x."bucket" >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
@@ -297,13 +309,12 @@ export async function workspaceFigures(
     figures.clicks += toInt(row.clicks);
     figures.conversions += toInt(row.conversions);
     if (row.has_revenue) figures.revenue.set(row.currency, toBigInt(row.revenue));
-    if (row.has_rewards) {
-      figures.rewards.CREATED.set(row.currency, toBigInt(row.created));
-      figures.rewards.APPROVED.set(row.currency, toBigInt(row.approved));
-      figures.rewards.PROCESSED.set(row.currency, toBigInt(row.processed));
-      figures.rewards.CANCELED.set(row.currency, toBigInt(row.canceled));
-      figures.rewards.REJECTED.set(row.currency, toBigInt(row.rejected));
-    }
+    if (row.currency === '') continue;
+    if (row.has_created) figures.rewards.CREATED.set(row.currency, toBigInt(row.created));
+    if (row.has_approved) figures.rewards.APPROVED.set(row.currency, toBigInt(row.approved));
+    if (row.has_processed) figures.rewards.PROCESSED.set(row.currency, toBigInt(row.processed));
+    if (row.has_canceled) figures.rewards.CANCELED.set(row.currency, toBigInt(row.canceled));
+    if (row.has_rejected) figures.rewards.REJECTED.set(row.currency, toBigInt(row.rejected));
   }
   return figures;
 }
