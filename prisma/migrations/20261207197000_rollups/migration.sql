@@ -139,6 +139,8 @@ AS $$
       -- a new currency with nothing in it yet is still listed (a zero-amount purchase or reward)
       OR (d."currency" <> '' AND bool_or(d."conversions" > 0 OR d."rewardsCreated" <> 0 OR d."rewardsApproved" <> 0
           OR d."rewardsProcessed" <> 0 OR d."rewardsCanceled" <> 0 OR d."rewardsRejected" <> 0))
+   -- rows locked in key order, so two statements upserting the same rows cannot deadlock
+   ORDER BY 1, 2, 3, 4, 5, 6, 7
   ON CONFLICT ON CONSTRAINT "ReportingRollup_pkey" DO UPDATE SET
          "clicks" = r."clicks" + EXCLUDED."clicks",
          "uniqueClicks" = r."uniqueClicks" + EXCLUDED."uniqueClicks",
