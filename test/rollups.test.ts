@@ -4,6 +4,7 @@
 // through the redirect and the click writer's batches — the rollups equal the raw rows grouped
 // the same way, and the reads built on them equal the raw-table stats.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RetentionJob } from '../src/modules/events/retention.js';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
 import { graphql } from './gql/index.js';
 import { factories, gid, uuidv7 } from './helpers/factories.js';
@@ -293,9 +294,24 @@ describe('rollups', () => {
     expect(after).toEqual(await rawGroups(query));
   });
 
-  it('keep click counts when raw clicks are deleted (retention)', async () => {
+  it('keep click counts when raw clicks are deleted by CLICK_RETENTION_DAYS', async () => {
     const before = await rollupGroups(query);
-    await prisma().click.deleteMany({ where: fixture.tenant });
+    const total = await prisma().click.count({ where: fixture.tenant });
+    const retention = new RetentionJob(fixture.server.testDb.db, {
+      eventDays: 0,
+      webhookDeliveryDays: 0,
+      clickDays: 10,
+      intervalMs: 0,
+      batchSize: 7,
+    });
+    const { clicks } = await retention.runOnce();
+    const left = await prisma().click.count({ where: fixture.tenant });
+    expect(clicks).toBeGreaterThan(7); // more than one batch
+    expect(left).toBe(total - clicks);
+    expect(left).toBeGreaterThan(0); // the recent ones stay
+    expect(await prisma().click.count({ where: { occurredAt: { lt: new Date(Date.now() - 10 * 86_400_000) } } })).toBe(
+      0,
+    );
     expect(await rollupGroups(query)).toEqual(before);
   });
 });
