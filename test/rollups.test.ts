@@ -361,6 +361,7 @@ describe('the rollup migration on existing data', () => {
       UPDATE "Reward" SET "status" = 'APPROVED' WHERE "id" = '${reward}';
       UPDATE "Click" SET "discarded" = NOT "discarded" WHERE "occurredAt" < '2026-03-01 20:00:00+00';
       UPDATE "Referral" SET "status" = 'REJECTED' WHERE "id" = '${referral}';
+      UPDATE "Click" SET "userAgent" = 'scrubbed', "ipHash" = NULL;
     `);
     expect(await rollupGroups(q)).toEqual(await rawGroups(q));
   }, 60_000);

@@ -162,10 +162,17 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Click_rollup_delta"(n, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
+    -- only rows whose counted columns changed: an update of anything else costs no rollup work
     PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n CROSS JOIN LATERAL "Click_rollup_delta"(n, 1) d
+      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
+                       AND (o."linkId", o."programId", o."partnerId", o."occurredAt", o."discarded", o."isUnique", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."linkId", n."programId", n."partnerId", n."occurredAt", n."discarded", n."isUnique", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Click_rollup_delta"(n, 1) d
       UNION ALL
-      SELECT d FROM old_rows o CROSS JOIN LATERAL "Click_rollup_delta"(o, -1) d));
+      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
+                       AND (o."linkId", o."programId", o."partnerId", o."occurredAt", o."discarded", o."isUnique", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."linkId", n."programId", n."partnerId", n."occurredAt", n."discarded", n."isUnique", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Click_rollup_delta"(o, -1) d));
   ELSE
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Click_rollup_delta"(o, -1) d));
   END IF;
@@ -184,10 +191,17 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Referral_rollup_delta"(n, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
+    -- only rows whose counted columns changed: an update of anything else costs no rollup work
     PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n CROSS JOIN LATERAL "Referral_rollup_delta"(n, 1) d
+      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."linkId", o."createdAt", o."convertedAt", o."status", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."createdAt", n."convertedAt", n."status", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Referral_rollup_delta"(n, 1) d
       UNION ALL
-      SELECT d FROM old_rows o CROSS JOIN LATERAL "Referral_rollup_delta"(o, -1) d));
+      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."linkId", o."createdAt", o."convertedAt", o."status", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."createdAt", n."convertedAt", n."status", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Referral_rollup_delta"(o, -1) d));
   ELSE
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Referral_rollup_delta"(o, -1) d));
   END IF;
@@ -208,10 +222,17 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Conversion_rollup_delta"(n, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
+    -- only rows whose counted columns changed: an update of anything else costs no rollup work
     PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n CROSS JOIN LATERAL "Conversion_rollup_delta"(n, 1) d
+      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."linkId", o."occurredAt", o."type", o."status", o."amount", o."currency", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."occurredAt", n."type", n."status", n."amount", n."currency", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Conversion_rollup_delta"(n, 1) d
       UNION ALL
-      SELECT d FROM old_rows o CROSS JOIN LATERAL "Conversion_rollup_delta"(o, -1) d));
+      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."linkId", o."occurredAt", o."type", o."status", o."amount", o."currency", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."occurredAt", n."type", n."status", n."amount", n."currency", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Conversion_rollup_delta"(o, -1) d));
   ELSE
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Conversion_rollup_delta"(o, -1) d));
   END IF;
@@ -232,10 +253,17 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Reward_rollup_delta"(n, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
+    -- only rows whose counted columns changed: an update of anything else costs no rollup work
     PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n CROSS JOIN LATERAL "Reward_rollup_delta"(n, 1) d
+      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."conversionId", o."createdAt", o."status", o."amount", o."currency", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."conversionId", n."createdAt", n."status", n."amount", n."currency", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Reward_rollup_delta"(n, 1) d
       UNION ALL
-      SELECT d FROM old_rows o CROSS JOIN LATERAL "Reward_rollup_delta"(o, -1) d));
+      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
+                       AND (o."programId", o."partnerId", o."conversionId", o."createdAt", o."status", o."amount", o."currency", o."workspaceId", o."mode")
+                           IS DISTINCT FROM (n."programId", n."partnerId", n."conversionId", n."createdAt", n."status", n."amount", n."currency", n."workspaceId", n."mode")
+        CROSS JOIN LATERAL "Reward_rollup_delta"(o, -1) d));
   ELSE
     PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Reward_rollup_delta"(o, -1) d));
   END IF;
