@@ -12,10 +12,10 @@
 -- 15-minute buckets add up exactly to local days in all of them; the price is at most 4× the rows
 -- of hourly buckets for a link busy every quarter hour (rows never outnumber the facts).
 --
--- Maintenance: statement-level AFTER triggers with transition tables on "Click" (INSERT,
--- UPDATE), "Referral", "Conversion" and "Reward" (INSERT, UPDATE, DELETE). They run inside the
--- writing statement, so the rollups change in the same transaction as the facts, whichever code
--- path writes them (recordConversion, refunds, reward status changes, the approval job, payouts,
+-- Maintenance: on "Click" (INSERT, UPDATE), statement-level AFTER triggers with transition
+-- tables, run inside the writing statement; on "Referral", "Conversion" and "Reward" (INSERT,
+-- UPDATE, DELETE), deferred row triggers run at COMMIT (see below). Either way the rollups change
+-- in the same transaction as the facts, whichever code path writes them (recordConversion, refunds, reward status changes, the approval job, payouts,
 -- review decisions, imports), and the click writer's batch INSERT costs one grouped upsert for
 -- the whole batch — no statement, and no round trip, per click. An UPDATE subtracts the old
 -- rows' contributions and adds the new ones', so a reward's status change moves its amount
@@ -184,98 +184,78 @@ CREATE TRIGGER "Click_rollup_insert" AFTER INSERT ON "Click"
 CREATE TRIGGER "Click_rollup_update" AFTER UPDATE ON "Click"
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Click_rollup"();
 
+-- Referrals, conversions and rewards: a deferred row trigger, run at COMMIT (as the event
+-- numbering is): a rollup row is locked only while the transaction commits, not from the write to
+-- the end of the transaction, so writers of the same hot row (one link, one quarter hour, one
+-- currency: every conversion of a busy link) do not wait for each other's remaining round trips.
+-- The row values are those of the event, so an insert then an update (or a delete) in one
+-- transaction add up to the net change.
+
 CREATE FUNCTION "Referral_rollup"() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Referral_rollup_delta"(n, 1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Referral_rollup_delta"(NEW, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
-    -- only rows whose counted columns changed: an update of anything else costs no rollup work
-    PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."linkId", o."createdAt", o."convertedAt", o."status", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."createdAt", n."convertedAt", n."status", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Referral_rollup_delta"(n, 1) d
-      UNION ALL
-      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."linkId", o."createdAt", o."convertedAt", o."status", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."createdAt", n."convertedAt", n."status", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Referral_rollup_delta"(o, -1) d));
+    -- only when a counted column changed: an update of anything else costs no rollup work
+    IF (OLD."programId", OLD."partnerId", OLD."linkId", OLD."createdAt", OLD."convertedAt", OLD."status", OLD."workspaceId", OLD."mode") IS DISTINCT FROM (NEW."programId", NEW."partnerId", NEW."linkId", NEW."createdAt", NEW."convertedAt", NEW."status", NEW."workspaceId", NEW."mode") THEN
+      PERFORM "ReportingRollup_apply"(ARRAY(
+        SELECT d FROM "Referral_rollup_delta"(NEW, 1) d UNION ALL SELECT d FROM "Referral_rollup_delta"(OLD, -1) d));
+    END IF;
   ELSE
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Referral_rollup_delta"(o, -1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Referral_rollup_delta"(OLD, -1) d));
   END IF;
   RETURN NULL;
 END;
 $$;
-CREATE TRIGGER "Referral_rollup_insert" AFTER INSERT ON "Referral"
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Referral_rollup"();
-CREATE TRIGGER "Referral_rollup_update" AFTER UPDATE ON "Referral"
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Referral_rollup"();
-CREATE TRIGGER "Referral_rollup_delete" AFTER DELETE ON "Referral"
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "Referral_rollup"();
+CREATE CONSTRAINT TRIGGER "Referral_rollup" AFTER INSERT OR UPDATE OR DELETE ON "Referral"
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION "Referral_rollup"();
 
 CREATE FUNCTION "Conversion_rollup"() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Conversion_rollup_delta"(n, 1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Conversion_rollup_delta"(NEW, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
-    -- only rows whose counted columns changed: an update of anything else costs no rollup work
-    PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."linkId", o."occurredAt", o."type", o."status", o."amount", o."currency", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."occurredAt", n."type", n."status", n."amount", n."currency", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Conversion_rollup_delta"(n, 1) d
-      UNION ALL
-      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."linkId", o."occurredAt", o."type", o."status", o."amount", o."currency", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."linkId", n."occurredAt", n."type", n."status", n."amount", n."currency", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Conversion_rollup_delta"(o, -1) d));
+    -- only when a counted column changed: an update of anything else costs no rollup work
+    IF (OLD."programId", OLD."partnerId", OLD."linkId", OLD."occurredAt", OLD."type", OLD."status", OLD."amount", OLD."currency", OLD."workspaceId", OLD."mode") IS DISTINCT FROM (NEW."programId", NEW."partnerId", NEW."linkId", NEW."occurredAt", NEW."type", NEW."status", NEW."amount", NEW."currency", NEW."workspaceId", NEW."mode") THEN
+      PERFORM "ReportingRollup_apply"(ARRAY(
+        SELECT d FROM "Conversion_rollup_delta"(NEW, 1) d UNION ALL SELECT d FROM "Conversion_rollup_delta"(OLD, -1) d));
+    END IF;
   ELSE
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Conversion_rollup_delta"(o, -1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Conversion_rollup_delta"(OLD, -1) d));
   END IF;
   RETURN NULL;
 END;
 $$;
-CREATE TRIGGER "Conversion_rollup_insert" AFTER INSERT ON "Conversion"
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Conversion_rollup"();
-CREATE TRIGGER "Conversion_rollup_update" AFTER UPDATE ON "Conversion"
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Conversion_rollup"();
-CREATE TRIGGER "Conversion_rollup_delete" AFTER DELETE ON "Conversion"
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "Conversion_rollup"();
+CREATE CONSTRAINT TRIGGER "Conversion_rollup" AFTER INSERT OR UPDATE OR DELETE ON "Conversion"
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION "Conversion_rollup"();
 
 CREATE FUNCTION "Reward_rollup"() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM new_rows n CROSS JOIN LATERAL "Reward_rollup_delta"(n, 1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Reward_rollup_delta"(NEW, 1) d));
   ELSIF TG_OP = 'UPDATE' THEN
-    -- only rows whose counted columns changed: an update of anything else costs no rollup work
-    PERFORM "ReportingRollup_apply"(ARRAY(
-      SELECT d FROM new_rows n JOIN old_rows o ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."conversionId", o."createdAt", o."status", o."amount", o."currency", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."conversionId", n."createdAt", n."status", n."amount", n."currency", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Reward_rollup_delta"(n, 1) d
-      UNION ALL
-      SELECT d FROM old_rows o JOIN new_rows n ON o."id" = n."id"
-                       AND (o."programId", o."partnerId", o."conversionId", o."createdAt", o."status", o."amount", o."currency", o."workspaceId", o."mode")
-                           IS DISTINCT FROM (n."programId", n."partnerId", n."conversionId", n."createdAt", n."status", n."amount", n."currency", n."workspaceId", n."mode")
-        CROSS JOIN LATERAL "Reward_rollup_delta"(o, -1) d));
+    -- only when a counted column changed: an update of anything else costs no rollup work
+    IF (OLD."programId", OLD."partnerId", OLD."conversionId", OLD."createdAt", OLD."status", OLD."amount", OLD."currency", OLD."workspaceId", OLD."mode") IS DISTINCT FROM (NEW."programId", NEW."partnerId", NEW."conversionId", NEW."createdAt", NEW."status", NEW."amount", NEW."currency", NEW."workspaceId", NEW."mode") THEN
+      PERFORM "ReportingRollup_apply"(ARRAY(
+        SELECT d FROM "Reward_rollup_delta"(NEW, 1) d UNION ALL SELECT d FROM "Reward_rollup_delta"(OLD, -1) d));
+    END IF;
   ELSE
-    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM old_rows o CROSS JOIN LATERAL "Reward_rollup_delta"(o, -1) d));
+    PERFORM "ReportingRollup_apply"(ARRAY(SELECT d FROM "Reward_rollup_delta"(OLD, -1) d));
   END IF;
   RETURN NULL;
 END;
 $$;
-CREATE TRIGGER "Reward_rollup_insert" AFTER INSERT ON "Reward"
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Reward_rollup"();
-CREATE TRIGGER "Reward_rollup_update" AFTER UPDATE ON "Reward"
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "Reward_rollup"();
-CREATE TRIGGER "Reward_rollup_delete" AFTER DELETE ON "Reward"
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "Reward_rollup"();
+CREATE CONSTRAINT TRIGGER "Reward_rollup" AFTER INSERT OR UPDATE OR DELETE ON "Reward"
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION "Reward_rollup"();
 
 -- Backfill from the rows already there (the table is new, so a plain grouped insert).
 INSERT INTO "ReportingRollup" ("workspaceId", "mode", "programId", "partnerId", "linkId", "bucket", "currency",
