@@ -294,6 +294,29 @@ describe('rollups', () => {
     expect(after).toEqual(await rawGroups(query));
   });
 
+  it('change with the facts’ transaction only: a rolled-back write leaves them as they were', async () => {
+    const before = await rollupGroups(query);
+    const link = setup.links[0]!;
+    const f = (tx: Parameters<Parameters<ReturnType<typeof prisma>['$transaction']>[0]>[0]) =>
+      factories(tx as never, fixture.tenant);
+    await expect(
+      prisma().$transaction(async (tx) => {
+        await f(tx).conversions([
+          {
+            programId: link.programId,
+            partnerId: link.partnerId,
+            linkId: link.id,
+            amount: 123n,
+            currency: link.currency,
+          },
+        ]);
+        await f(tx).clicks(link, 3);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await rollupGroups(query)).toEqual(before);
+  });
+
   it('keep click counts when raw clicks are deleted by CLICK_RETENTION_DAYS', async () => {
     const before = await rollupGroups(query);
     const total = await prisma().click.count({ where: fixture.tenant });
