@@ -120,6 +120,8 @@ Environment:
   WEBHOOK_DELIVERY_RETENTION_DAYS
                        succeeded and failed webhook deliveries older than this are deleted;
                        pending ones never (default 30; 0: kept forever)
+  CLICK_RETENTION_DAYS raw clicks older than this are deleted; their counts stay in the
+                       reporting rollups (default 0: kept forever)
   RETENTION_INTERVAL_SECONDS
                        pause between runs of the job that deletes them, in small batches, safe on
                        every instance at once (default 3600; 0: not in this instance)

@@ -68,6 +68,8 @@ export interface RetentionConfig {
   eventDays: number;
   /** Finished (succeeded or failed) webhook deliveries older than this many days are deleted; 0 = kept forever. */
   webhookDeliveryDays: number;
+  /** Raw clicks older than this many days are deleted (their counts stay in the reporting rollups); 0 = kept forever. */
+  clickDays: number;
   /** Pause between runs of the retention job; 0 = this instance never runs it. */
   intervalMs: number;
 }
@@ -249,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
   const retention: RetentionConfig = {
     eventDays: integer(env, 'EVENT_RETENTION_DAYS', 90, 0, 36_500),
     webhookDeliveryDays: integer(env, 'WEBHOOK_DELIVERY_RETENTION_DAYS', 30, 0, 36_500),
+    clickDays: integer(env, 'CLICK_RETENTION_DAYS', 0, 0, 36_500),
     intervalMs: integer(env, 'RETENTION_INTERVAL_SECONDS', 3600, 0, 7 * 86_400) * 1000,
   };
   return {

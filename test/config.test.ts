@@ -172,13 +172,23 @@ describe('webhook settings', () => {
 
 describe('retention and REDIS_PREFIX', () => {
   it('keeps events 90 days and deliveries 30, runs hourly; 0 keeps forever / never runs here', () => {
-    expect(loadConfig({}).retention).toEqual({ eventDays: 90, webhookDeliveryDays: 30, intervalMs: 3_600_000 });
+    expect(loadConfig({}).retention).toEqual({
+      eventDays: 90,
+      webhookDeliveryDays: 30,
+      clickDays: 0,
+      intervalMs: 3_600_000,
+    });
     expect(
-      loadConfig({ EVENT_RETENTION_DAYS: '0', WEBHOOK_DELIVERY_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECONDS: '0' })
-        .retention,
+      loadConfig({
+        EVENT_RETENTION_DAYS: '0',
+        WEBHOOK_DELIVERY_RETENTION_DAYS: '7',
+        CLICK_RETENTION_DAYS: '400',
+        RETENTION_INTERVAL_SECONDS: '0',
+      }).retention,
     ).toEqual({
       eventDays: 0,
       webhookDeliveryDays: 7,
+      clickDays: 400,
       intervalMs: 0,
     });
     expect(loadConfig({}).redisPrefix).toBe('refgraph:');
@@ -188,6 +198,7 @@ describe('retention and REDIS_PREFIX', () => {
   it.each([
     [{ EVENT_RETENTION_DAYS: '-1' }, 'EVENT_RETENTION_DAYS'],
     [{ EVENT_RETENTION_DAYS: 'ninety' }, 'EVENT_RETENTION_DAYS'],
+    [{ CLICK_RETENTION_DAYS: '-1' }, 'CLICK_RETENTION_DAYS'],
     [{ WEBHOOK_DELIVERY_RETENTION_DAYS: '1.5' }, 'WEBHOOK_DELIVERY_RETENTION_DAYS'],
     [{ RETENTION_INTERVAL_SECONDS: '604801' }, 'RETENTION_INTERVAL_SECONDS'],
     [{ REDIS_PREFIX: 'shop a:' }, 'REDIS_PREFIX'],

@@ -153,7 +153,7 @@ describe('the retention job', () => {
         workspaceId === c.workspaceId ? 3n : server.app.dispatcher.dispatchedThrough(workspaceId, mode),
     });
     const result = await retention.runOnce();
-    expect(result).toEqual({ events: 25 + 2 + 3, deliveries: 0 });
+    expect(result).toEqual({ events: 25 + 2 + 3, deliveries: 0, clicks: 0 });
     expect(await sequences(a)).toEqual(range(26, 35));
     expect(await sequences(b)).toEqual(range(3, 5));
     expect(await sequences(c)).toEqual(range(4, 6));
@@ -164,16 +164,20 @@ describe('the retention job', () => {
     expect(await retentionHorizon(db, b)).toBe(2n);
     expect(await retentionHorizon(db, c)).toBe(3n);
     // Nothing more to do; the other mode was never touched.
-    expect(await retention.runOnce()).toEqual({ events: 0, deliveries: 0 });
+    expect(await retention.runOnce()).toEqual({ events: 0, deliveries: 0, clicks: 0 });
     expect(await retentionHorizon(db, { ...a, mode: 'LIVE' })).toBe(0n);
 
     // Retention off (0 days): nothing deleted, however old.
     const forever = job({ eventDays: 0, webhookDeliveryDays: 0 }).job;
-    expect(await forever.runOnce(new Date(Date.now() + 1000 * 86_400_000))).toEqual({ events: 0, deliveries: 0 });
+    expect(await forever.runOnce(new Date(Date.now() + 1000 * 86_400_000))).toEqual({
+      events: 0,
+      deliveries: 0,
+      clicks: 0,
+    });
     expect(await sequences(a)).toEqual(range(26, 35));
 
     // Once C's subscribers have been handed its events, they go too.
-    expect(await job().job.runOnce()).toEqual({ events: 3, deliveries: 0 });
+    expect(await job().job.runOnce()).toEqual({ events: 3, deliveries: 0, clicks: 0 });
     expect(await sequences(c)).toEqual([]);
   });
 
@@ -189,7 +193,7 @@ describe('the retention job', () => {
     const recent = await delivery(t, hook, 4, 'SUCCEEDED', 29);
 
     const { job: retention } = job();
-    expect(await retention.runOnce()).toEqual({ events: 4, deliveries: 2 });
+    expect(await retention.runOnce()).toEqual({ events: 4, deliveries: 2, clicks: 0 });
     const left = await db.prisma.webhookDelivery.findMany({
       where: { endpointId: hook },
       select: { id: true },
@@ -205,7 +209,7 @@ describe('the retention job', () => {
       `UPDATE "WebhookDelivery" SET "status" = 'SUCCEEDED', "updatedAt" = now() - interval '31 days' WHERE "endpointId" = $1::uuid`,
       [hook],
     );
-    expect(await retention.runOnce()).toEqual({ events: 2, deliveries: 2 });
+    expect(await retention.runOnce()).toEqual({ events: 2, deliveries: 2, clicks: 0 });
     expect(await sequences(t)).toEqual([]);
   });
 

@@ -34,6 +34,7 @@ import '../modules/ledger/credit.graphql.js';
 import '../modules/ledger/ledger.graphql.js';
 import '../modules/payout/payout.graphql.js';
 import '../modules/stats/stats.graphql.js';
+import '../modules/reporting/reporting.graphql.js';
 import '../modules/events/events.graphql.js';
 import '../modules/events/event-data.graphql.js';
 import '../modules/events/live.graphql.js';

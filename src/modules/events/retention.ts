@@ -9,6 +9,11 @@ export interface RetentionJobOptions {
   eventDays: number;
   /** Finished webhook deliveries older than this many days are deleted; 0 = kept forever. */
   webhookDeliveryDays: number;
+  /**
+   * Raw clicks that occurred more than this many days ago are deleted; 0 (the default) = kept
+   * forever. Their counts stay in the reporting rollups (src/modules/reporting/README.md).
+   */
+  clickDays?: number;
   /** Pause between the end of one run and the start of the next; 0 = start() does nothing (runOnce still works). */
   intervalMs: number;
   /** The first run, this long after start() (default: 30 s, or intervalMs when shorter). */
@@ -28,6 +33,8 @@ export interface RetentionRunResult {
   events: number;
   /** Webhook deliveries this run deleted. */
   deliveries: number;
+  /** Raw clicks this run deleted (CLICK_RETENTION_DAYS). */
+  clicks: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -61,14 +68,15 @@ export class RetentionJob {
     private readonly options: RetentionJobOptions,
   ) {
     this.batchSize = options.batchSize ?? 1000;
-    const keepsEverything = options.eventDays === 0 && options.webhookDeliveryDays === 0;
+    const keepsEverything =
+      options.eventDays === 0 && options.webhookDeliveryDays === 0 && (options.clickDays ?? 0) === 0;
     this.job = new PeriodicJob({
       name: 'retention job',
       intervalMs: keepsEverything ? 0 : options.intervalMs,
       firstRunDelayMs: options.firstRunDelayMs ?? Math.min(30_000, options.intervalMs),
       run: (now) => this.run(now),
       report: (result) =>
-        result.events > 0 || result.deliveries > 0
+        result.events > 0 || result.deliveries > 0 || result.clicks > 0
           ? { fields: result, message: 'retention job deleted old rows' }
           : null,
       logger: options.logger,
@@ -96,7 +104,15 @@ export class RetentionJob {
   }
 
   private async run(now: Date): Promise<RetentionRunResult> {
-    const result: RetentionRunResult = { events: 0, deliveries: 0 };
+    const result: RetentionRunResult = { events: 0, deliveries: 0, clicks: 0 };
+    if ((this.options.clickDays ?? 0) > 0) {
+      const cutoff = new Date(now.getTime() - (this.options.clickDays ?? 0) * DAY_MS);
+      for (;;) {
+        const deleted = await this.deleteClicks(cutoff);
+        result.clicks += deleted;
+        if (deleted < this.batchSize || this.closing) break;
+      }
+    }
     // Deliveries first: an event is kept while a delivery points at it.
     if (this.options.webhookDeliveryDays > 0) {
       const cutoff = new Date(now.getTime() - this.options.webhookDeliveryDays * DAY_MS);
@@ -134,6 +150,23 @@ export class RetentionJob {
       }
     }
     return result;
+  }
+
+  /**
+   * One statement: up to batchSize raw clicks that occurred before `cutoff`. The rollups keep
+   * their counts (Click has no DELETE trigger); figures computed from raw clicks
+   * (`Program.stats`, `ReferralLink.clicks`) count the clicks still kept.
+   */
+  private async deleteClicks(cutoff: Date): Promise<number> {
+    const [row] = await this.db.sql<{ deleted: number }>`
+      WITH gone AS (
+         DELETE FROM "Click" WHERE "id" IN (
+           SELECT "id" FROM "Click" WHERE "occurredAt" < ${cutoff.toISOString()}::timestamptz
+            LIMIT ${this.batchSize}
+              FOR UPDATE SKIP LOCKED)
+         RETURNING 1)
+       SELECT count(*)::int AS "deleted" FROM gone`;
+    return Number(row?.deleted ?? 0);
   }
 
   /** One statement: up to batchSize finished deliveries last changed before `cutoff`, none that another transaction holds. */

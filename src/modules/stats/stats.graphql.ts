@@ -124,7 +124,7 @@ const programFigures = {
     ).load(s.programId),
 };
 
-const RewardTotalsRef = builder.objectRef<RewardSums>('RewardTotals').implement({
+export const RewardTotalsRef = builder.objectRef<RewardSums>('RewardTotals').implement({
   description: 'Sums of rewards per status, each a list of amounts per currency (sorted by currency).',
   fields: (t) => ({
     created: t.field({
