@@ -235,8 +235,9 @@ describe('Referral.rewards', () => {
       .rewards;
     // Two purchases × (referrer CASH + referred CREDIT).
     expect(rewards.totalCount).toBe(4);
-    const ids = rewards.edges.map((e) => e.node.id);
-    expect([...ids].sort().reverse()).toEqual(ids);
+    // Newest first: by row id (UUIDv7, time-ordered) — compared decoded, as base64 does not keep their order.
+    const rowIds = rewards.edges.map((e) => Buffer.from(e.node.id, 'base64').toString().split(':')[1]!);
+    expect([...rowIds].sort().reverse()).toEqual(rowIds);
     const page = await fixture.gql(REFERRAL_REWARDS, { id, first: 3 }, fixture.admin);
     const first = (page.data!.node as { rewards: { pageInfo: { hasNextPage: boolean; endCursor: string } } }).rewards;
     expect(first.pageInfo.hasNextPage).toBe(true);
