@@ -12,7 +12,8 @@ import { useTwoWorkspaces } from './helpers/fixture.js';
 import { partnerToken, readOnlyKey } from './helpers/money.js';
 import { startTestServer } from './helpers/server.js';
 
-const fixture = useTwoWorkspaces({ names: ['Tiers A', 'Tiers B'] });
+// Every request looks its key up (one statement), so statement counts do not depend on the credential cache's timing.
+const fixture = useTwoWorkspaces({ names: ['Tiers A', 'Tiers B'], env: { AUTH_CACHE_TTL_MS: '0' } });
 const DAY = 86_400_000;
 
 const CREATE = graphql(`
