@@ -261,19 +261,31 @@ export async function recordConversion(
   options: RecordConversionOptions,
 ): Promise<RecordedConversion> {
   const now = options.now ?? new Date();
-  let valid: ValidInput;
+  const checked = await validOrReplay(db, tenant, input, options, now);
+  if ('replay' in checked) return checked.replay;
+  return db.transaction((tx) => recordInTransaction(tx, tenant, checked.valid, options, now));
+}
+
+/**
+ * The input checked, or — when it is invalid but its idempotency key was used — the stored
+ * conversion: a replay answers with the first result whatever its other fields. One read, no
+ * transaction, on that path. Invalid input with an unused key throws its userErrors.
+ */
+async function validOrReplay(
+  db: Database,
+  tenant: Tenant,
+  input: RecordConversionInput,
+  options: RecordConversionOptions,
+  now: Date,
+): Promise<{ valid: ValidInput } | { replay: RecordedConversion }> {
   try {
-    valid = validate(input, now, options.hashIp);
+    return { valid: validate(input, now, options.hashIp) };
   } catch (error) {
-    // A replay answers with the first result whatever its other fields, even invalid ones.
     if (!isIdempotencyKey(input.idempotencyKey)) throw error;
-    // One read, no transaction: nothing is written on this path.
     const stored = await storedConversion(db, tenant, input.idempotencyKey);
-    if (stored) return stored;
+    if (stored) return { replay: stored };
     throw error;
   }
-
-  return db.transaction((tx) => recordInTransaction(tx, tenant, valid, options, now));
 }
 
 /** The conversion already recorded with this key, as a replay; null when the key is unused. */
@@ -507,18 +519,11 @@ export async function simulateConversion(
   options: RecordConversionOptions,
 ): Promise<RecordedConversion> {
   const now = options.now ?? new Date();
-  let valid: ValidInput;
-  try {
-    valid = validate(input, now, options.hashIp);
-  } catch (error) {
-    if (!isIdempotencyKey(input.idempotencyKey)) throw error;
-    const stored = await storedConversion(db, tenant, input.idempotencyKey);
-    if (stored) return stored;
-    throw error;
-  }
+  const checked = await validOrReplay(db, tenant, input, options, now);
+  if ('replay' in checked) return checked.replay;
   try {
     await db.transaction(async (tx) => {
-      throw new SimulationRollback(await recordInTransaction(tx, tenant, valid, options, now));
+      throw new SimulationRollback(await recordInTransaction(tx, tenant, checked.valid, options, now));
     });
   } catch (error) {
     if (error instanceof SimulationRollback) return error.result;
