@@ -4,6 +4,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import { appendEvent } from '../events/outbox.js';
 import { couponCreated, couponDisabled } from '../events/payloads.js';
 import { normalizeCode, vanityCodeProblems } from '../link/codes.js';
+import { approvedEnrollmentFor } from '../partner/approved-enrollment.js';
 import { isUniqueViolation } from '../partner/enrollment.service.js';
 import { findPartnerByKey, partnerKeyError, partnerKeyField, type PartnerKey } from '../partner/partner-key.js';
 
@@ -38,30 +39,18 @@ export async function createCoupon(
     ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } })
     : null;
   if (!program) throw notFound('Program', ['input', 'programId']);
-  const enrollment = await prisma.enrollment.findUnique({
-    where: { programId_partnerId: { programId: program.id, partnerId: partner.id } },
-  });
-  if (enrollment?.status !== 'APPROVED') {
-    throw new DomainError(
-      enrollment ? 'INVALID_TRANSITION' : 'NOT_FOUND',
-      enrollment
-        ? `The enrollment of partner "${partner.externalId}" in program "${program.name}" is ${enrollment.status}; coupons are for APPROVED enrollments.`
-        : `Partner "${partner.externalId}" is not enrolled in program "${program.name}": enroll them first (enrollPartner).`,
-      ['input', 'programId'],
-    );
-  }
+  const enrollment = await approvedEnrollmentFor(
+    prisma,
+    program,
+    { id: partner.id, label: `Partner "${partner.externalId}"` },
+    { what: 'coupons', field: ['input', 'programId'] },
+  );
   if (partner.status === 'BANNED') {
     throw new DomainError(
       'INVALID_TRANSITION',
       `Partner "${partner.externalId}" is BANNED; a banned partner cannot get coupons.`,
       partnerKeyField(input),
     );
-  }
-  if (program.status === 'ARCHIVED') {
-    throw new DomainError('INVALID_TRANSITION', `Program "${program.name}" is ARCHIVED; it cannot get coupons.`, [
-      'input',
-      'programId',
-    ]);
   }
   try {
     return await prisma.$transaction(async (tx) => {

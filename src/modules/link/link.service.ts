@@ -4,6 +4,7 @@ import type { Tenant } from '../../domain/tenant.js';
 import { effectiveDestinationHosts, hostAllowed, normalizeDestinationUrl } from '../../lib/destination-url.js';
 import { appendEvent, inTransaction } from '../events/outbox.js';
 import { linkCreated, linkDisabled, linkUpdated } from '../events/payloads.js';
+import { approvedEnrollmentFor } from '../partner/approved-enrollment.js';
 import { findPartnerByKey, partnerKeyError, partnerKeyField, type PartnerKey } from '../partner/partner-key.js';
 import { generateCode, isReservedCode, normalizeCode, vanityCodeProblems } from './codes.js';
 
@@ -254,25 +255,12 @@ export async function updateReferralLink(
       ? await prisma.program.findUnique({ where: { id_workspaceId_mode: { id: input.programId, ...tenant } } })
       : null;
     if (!program) throw notFound('Program', ['input', 'programId']);
-    const enrollment = await prisma.enrollment.findUnique({
-      where: { programId_partnerId: { programId: program.id, partnerId: link.partnerId } },
-    });
-    if (enrollment?.status !== 'APPROVED') {
-      throw new DomainError(
-        enrollment ? 'INVALID_TRANSITION' : 'NOT_FOUND',
-        enrollment
-          ? `The link's partner is ${enrollment.status} in program "${program.name}"; a link can only move to a program where its partner's enrollment is APPROVED.`
-          : `The link's partner is not enrolled in program "${program.name}": enroll them first (enrollPartner), then move the link.`,
-        ['input', 'programId'],
-      );
-    }
-    if (program.status === 'ARCHIVED') {
-      throw new DomainError(
-        'INVALID_TRANSITION',
-        `Program "${program.name}" is ARCHIVED; a link cannot move to an archived program.`,
-        ['input', 'programId'],
-      );
-    }
+    const enrollment = await approvedEnrollmentFor(
+      prisma,
+      program,
+      { id: link.partnerId, label: "The link's partner" },
+      { what: 'links moved into it', field: ['input', 'programId'] },
+    );
     Object.assign(data, { programId: program.id, enrollmentId: enrollment.id, isDefault: false });
     changed.push('programId');
   }
