@@ -1,4 +1,5 @@
-// The web dashboard (/app/), the partner portal (/portal/) and their hashed assets (/assets/…),
+// The web dashboard (/app/), the partner portal (/portal/), their hashed assets (/assets/…) and the
+// embeddable widget (/widget.js, cached five minutes, loadable from any origin),
 // built by `npm run build` (Vite, sources in src/web/) into dist/web and read from there once, on
 // the first request. HTML pages are revalidated on every visit (no-cache); hashed assets are cached
 // by browsers for good. Every page carries a Content-Security-Policy that allows only refgraph
@@ -47,6 +48,9 @@ interface Asset {
   gzipped: Promise<Buffer> | null;
 }
 
+/** The embeddable widget (src/web/widget), a classic script with a fixed name: `/widget.js`. */
+export const WIDGET_FILE = 'widget.js';
+
 /** Is this path one of the web app's? */
 export function isWebPath(urlPath: string): boolean {
   return (
@@ -55,7 +59,7 @@ export function isWebPath(urlPath: string): boolean {
     urlPath === '/portal' ||
     urlPath.startsWith('/portal/') ||
     urlPath.startsWith('/assets/') ||
-    urlPath === '/widget.js'
+    urlPath === `/${WIDGET_FILE}`
   );
 }
 
@@ -109,6 +113,12 @@ export class WebAssets {
       vary: 'Accept-Encoding',
       'x-content-type-options': 'nosniff',
     };
+    if (name === WIDGET_FILE) {
+      // Embedded by the company's own pages (another origin): any page may load it, and it is
+      // fetched without credentials. A fixed name, so browsers keep it for five minutes only.
+      headers['access-control-allow-origin'] = '*';
+      headers['cross-origin-resource-policy'] = 'cross-origin';
+    }
     if (isPage) {
       headers['content-security-policy'] = WEB_CSP;
       headers['referrer-policy'] = 'no-referrer';
