@@ -56,7 +56,8 @@ function buildWebIfStale(): void {
   const stamp = path.join(root, 'dist/.web-build-stamp');
   const hash = webSourcesHash();
   const built = fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === hash;
-  if (built && fs.existsSync(path.join(root, 'dist/web/app/index.html'))) return;
+  const output = ['dist/web/app/index.html', 'dist/web/widget.js'].map((file) => path.join(root, file));
+  if (built && output.every((file) => fs.existsSync(file))) return;
   const run = (args: string[]) => {
     const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
     if (result.status !== 0)
@@ -64,6 +65,7 @@ function buildWebIfStale(): void {
   };
   run(['node_modules/@graphql-codegen/cli/cjs/bin.js', '--config', 'codegen.ts', '--silent']);
   run(['node_modules/vite/bin/vite.js', 'build', '-c', 'src/web/vite.config.ts']);
+  run(['node_modules/vite/bin/vite.js', 'build', '-c', 'src/web/widget/vite.config.ts']);
   fs.writeFileSync(stamp, `${hash}\n`);
 }
 

@@ -175,6 +175,26 @@ describe('the hashed assets', () => {
   });
 });
 
+describe('/widget.js', () => {
+  it('is one classic script with a fixed name, cached five minutes, loadable from any origin, small', async () => {
+    const res = await rawGet(`${server.url}/widget.js`, { 'accept-encoding': 'gzip', origin: 'https://shop.example' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(res.headers['cache-control']).toBe('public, max-age=300');
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers['cross-origin-resource-policy']).toBe('cross-origin');
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(res.body.length).toBeLessThan(4096); // gzipped
+    const code = gunzipSync(res.body).toString();
+    // An IIFE assigning one global: no import/export (a classic script), no chunk it would load.
+    expect(code).toMatch(/^var RefgraphWidget=\(function/);
+    expect(code).not.toMatch(/\bimport\s*[({"'`]|^export\s/m);
+    expect(code).not.toContain('/assets/');
+    const again = await fetch(`${server.url}/widget.js`, { headers: { 'if-none-match': String(res.headers['etag']) } });
+    expect(again.status).toBe(304);
+  });
+});
+
 describe('without a build', () => {
   it('answers 503 saying how to build it, and serves the build once it is there', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'refgraph-web-'));
