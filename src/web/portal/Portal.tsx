@@ -204,7 +204,13 @@ function last30Days(): { from: string; to: string } {
 function refusedCredential(error: CombinedError | undefined): boolean {
   if (!error) return false;
   const response = error.response as { status?: number } | undefined;
-  return response?.status === 401 || error.graphQLErrors.some((e) => e.extensions?.['code'] === 'UNAUTHENTICATED');
+  // The WebSocket is closed with 4403 when the token expires or is revoked while the page is open.
+  const closed = error.networkError as { code?: number } | undefined;
+  return (
+    response?.status === 401 ||
+    closed?.code === 4403 ||
+    error.graphQLErrors.some((e) => e.extensions?.['code'] === 'UNAUTHENTICATED')
+  );
 }
 
 export function LinkProblem({ expired }: { expired: boolean }) {
