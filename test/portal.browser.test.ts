@@ -186,11 +186,11 @@ describeBrowser('the partner portal in headless Chromium', () => {
     // The earlier tests' pages are closed: once the server has let go of their subscriptions, the
     // one subscription it holds is this page's, live (it joins the feed in the turn it starts).
     const executions = server.app.subscriptionExecution;
-    await expect.poll(() => executions.active).toBe(0);
+    await expect.poll(() => executions.active, { timeout: 10_000 }).toBe(0);
     const page = await browser.open({ context: { locale: 'en-US' } });
     await openPortal(page, await mint());
     await page.getByText('New clicks, referrals and rewards appear here as they happen.').waitFor();
-    await expect.poll(() => executions.active).toBe(1);
+    await expect.poll(() => executions.active, { timeout: 10_000 }).toBe(1);
 
     const reward = await recordPurchase();
     const expectedTotal = await totalRewards();
@@ -267,7 +267,7 @@ describeBrowser('the partner portal in headless Chromium', () => {
     const key = created.data!.createApiKey;
     const page = await browser.open({ expectedConsoleErrors: [/status of 401/] });
     await openPortal(page, await mint(key.secret!));
-    await expect.poll(() => server.app.subscriptionExecution.active).toBeGreaterThanOrEqual(1); // the socket is open
+    await expect.poll(() => server.app.subscriptionExecution.active, { timeout: 10_000 }).toBeGreaterThanOrEqual(1); // the socket is open
     const revoked = await server.gql(REVOKE_KEY, { input: { id: key.apiKey!.id } }, demo.keys.test);
     expect(revoked.data?.revokeApiKey.userErrors).toEqual([]);
     // The server closes the token's socket with 4403: the portal says so.

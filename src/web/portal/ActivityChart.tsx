@@ -20,16 +20,19 @@ export function ActivityChart({ series }: { series: readonly DayBucket[] }) {
   const clicks = series.reduce((sum, b) => sum + b.clicks, 0);
   const conversions = series.reduce((sum, b) => sum + b.conversions, 0);
 
+  const plot = useRef<uPlot | null>(null);
+  const data: uPlot.AlignedData = [
+    series.map((b) => Date.parse(b.start) / 1000),
+    series.map((b) => b.clicks),
+    series.map((b) => b.conversions),
+  ];
+
+  // The chart is made once; new figures (after a live event) are drawn into it with setData.
   useEffect(() => {
     const element = box.current;
     if (!element) return;
-    const data: uPlot.AlignedData = [
-      series.map((b) => Date.parse(b.start) / 1000),
-      series.map((b) => b.clicks),
-      series.map((b) => b.conversions),
-    ];
     const size = () => ({ width: Math.max(element.clientWidth, 200), height: 220 });
-    const plot = new uPlot(
+    const chart = new uPlot(
       {
         ...size(),
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
@@ -45,12 +48,17 @@ export function ActivityChart({ series }: { series: readonly DayBucket[] }) {
       data,
       element,
     );
-    const resize = new ResizeObserver(() => plot.setSize(size()));
+    plot.current = chart;
+    const resize = new ResizeObserver(() => chart.setSize(size()));
     resize.observe(element);
     return () => {
       resize.disconnect();
-      plot.destroy();
+      chart.destroy();
+      plot.current = null;
     };
+  }, []);
+  useEffect(() => {
+    plot.current?.setData(data);
   }, [series]);
 
   return (
