@@ -86,6 +86,7 @@ const PortalData = graphql(`
             node {
               id
               status
+              recipient
               createdAt
               amount {
                 amount
@@ -527,6 +528,7 @@ function Rewards({ partner }: { partner: Partner }) {
             <li key={r.id}>
               <span>
                 <strong>{formatMoney(r.amount.amount, r.amount.currency)}</strong> · {r.program.name}
+                {r.recipient === 'REFERRED' && <span class="hint"> · your referred customer’s</span>}
               </span>
               <span class={`status status-${r.status.toLowerCase()}`}>{r.status.toLowerCase()}</span>
               <time dateTime={r.createdAt}>{formatDateTime(r.createdAt)}</time>
