@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { AppServices } from './context.js';
 import { type Database, openDatabase } from './db.js';
 import { GraphiQLAssets } from './graphiql.js';
+import { WebAssets } from './http/web-assets.js';
 import { type ApiYoga, createApiYoga, GRAPHQL_PATH, maskError } from './graphql/yoga.js';
 import { createHttpServer } from './http/routes.js';
 import { RateLimiter } from './lib/rate-limit.js';
@@ -122,7 +123,18 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     subscriptionExecution,
     graphiql,
   });
-  const server = createHttpServer({ config, logger, db, services, yoga, metrics, graphiql, rateLimiter, exports });
+  const server = createHttpServer({
+    config,
+    logger,
+    db,
+    services,
+    yoga,
+    metrics,
+    graphiql,
+    web: new WebAssets(),
+    rateLimiter,
+    exports,
+  });
   const sockets = serveGraphQLWebSocket({
     server,
     path: GRAPHQL_PATH,

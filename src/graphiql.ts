@@ -265,7 +265,8 @@ export class GraphiQLAssets {
   }
 }
 
-function acceptsGzip(header: string | undefined): boolean {
+/** Does the request's Accept-Encoding allow gzip? */
+export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
   return header.split(',').some((part) => {
     const [coding, ...params] = part.trim().toLowerCase().split(';');

@@ -32,7 +32,7 @@ export interface MetricSources {
 }
 
 /** The routes of the access log and of refgraph_http_request_duration_seconds: a fixed set. */
-export type Route = 'graphql' | 'redirect' | 'healthz' | 'readyz' | 'metrics' | 'export' | 'stripe' | 'other';
+export type Route = 'graphql' | 'redirect' | 'healthz' | 'readyz' | 'metrics' | 'export' | 'stripe' | 'web' | 'other';
 
 /** Distinct operation names kept as label values; later ones are counted under OTHER_OPERATIONS. */
 export const MAX_OPERATION_NAMES = 200;

@@ -60,6 +60,10 @@ export function createApiYoga(options: ApiYogaOptions): ApiYoga {
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
+    // Any origin may call the API with a Bearer credential (the widget on a company's pages, a
+    // partner portal of their own), but never with the browser's credentials: a member's session
+    // cookie works from refgraph's own pages only.
+    cors: { credentials: false },
     // GraphiQL from the installed package, nothing from another host (src/graphiql.ts).
     graphiql: GRAPHIQL_OPTIONS,
     renderGraphiQL: graphiql.render,

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { AppServices } from '../context.js';
 import type { Database } from '../db.js';
 import { GRAPHIQL_ASSETS_PREFIX, type GraphiQLAssets } from '../graphiql.js';
+import { isWebPath, type WebAssets } from './web-assets.js';
 import { type ApiYoga, GRAPHQL_PATH } from '../graphql/yoga.js';
 import type { RateLimiter } from '../lib/rate-limit.js';
 import { currentRequest, requestIdFrom, withRequestId } from '../lib/request-context.js';
@@ -26,6 +27,8 @@ export interface HttpServerOptions {
   yoga: ApiYoga;
   metrics: Metrics;
   graphiql: GraphiQLAssets;
+  /** The dashboard, the portal and their assets (dist/web). */
+  web: WebAssets;
   rateLimiter: RateLimiter;
   exports: ExportMonitor;
 }
@@ -39,6 +42,7 @@ function routeOf(path: string): Route {
   if (path === METRICS_PATH) return 'metrics';
   if (path.startsWith(EXPORT_PREFIX)) return 'export';
   if (path.startsWith(STRIPE_PATH_PREFIX)) return 'stripe';
+  if (isWebPath(path)) return 'web';
   return 'other';
 }
 
@@ -48,7 +52,7 @@ function routeOf(path: string): Route {
  * access-logged.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const { config, logger, db, services, yoga, metrics, graphiql, rateLimiter, exports } = options;
+  const { config, logger, db, services, yoga, metrics, graphiql, web, rateLimiter, exports } = options;
   const stripe: StripeRouteDeps = {
     db,
     box: services.providerSecrets,
@@ -138,6 +142,9 @@ export function createHttpServer(options: HttpServerOptions): Server {
     }
     if (path?.startsWith(GRAPHIQL_ASSETS_PREFIX)) {
       return graphiql.serve(req, res, path);
+    }
+    if (path && isWebPath(path)) {
+      return web.serve(req, res, path);
     }
     if (path?.startsWith(REDIRECT_PREFIX)) {
       const verdict = await rateLimiter.consume('redirect', visitorIp(req, config.trustProxy) ?? 'unknown');
