@@ -87,6 +87,17 @@ const RECORD = graphql(`
   }
 `);
 
+const CREATE_KEY = graphql(`
+  mutation DashboardTestCreateKey($input: CreateApiKeyInput!) {
+    createApiKey(input: $input) {
+      apiKey {
+        accessKeyId
+      }
+      secret
+    }
+  }
+`);
+
 const REWARD = graphql(`
   query DashboardTestReward($id: ID!) {
     node(id: $id) {
@@ -190,8 +201,8 @@ suite('the team dashboard in headless Chromium', () => {
   }
 
   /** Opens the dashboard with the token in the fragment; the token leaves the address at once. */
-  async function open(route = '/') {
-    await tab.goto(`${server.url}/app/#token=${encodeURIComponent(token)}`);
+  async function open(route = '/', credential = token) {
+    await tab.goto(`${server.url}/app/#token=${encodeURIComponent(credential)}`);
     await tab.getByRole('navigation', { name: 'Dashboard' }).waitFor();
     expect(new URL(tab.url()).hash).toBe('#/');
     if (route !== '/') await tab.goto(`${server.url}/app/#${route}`);
@@ -319,6 +330,28 @@ suite('the team dashboard in headless Chromium', () => {
     await create.locator('[data-secret]', { hasText: /^rg_test_/ }).waitFor();
     await tab.getByRole('cell', { name: 'Reporting', exact: true }).waitFor();
     await shot('dashboard-api-keys');
+  });
+
+  it('gives a READ_ONLY token every page but no button that changes anything', async () => {
+    const created = await server.gql(CREATE_KEY, { input: { name: 'viewer', role: 'READ_ONLY' } }, demo.keys.test);
+    const { apiKey, secret } = created.data!.createApiKey;
+    const issued = await server.gql(ISSUE, { input: { accessKeyId: apiKey!.accessKeyId, secret: secret! } });
+    await open('/pending', issued.data!.issueAccessToken.accessToken!);
+    await tab.getByText('Read-only', { exact: true }).waitFor();
+    const rewards = tab.getByRole('region', { name: /^Rewards awaiting approval/ });
+    await rewards.getByRole('row').nth(1).waitFor();
+    expect(await tab.getByRole('checkbox').count()).toBe(0);
+    expect(await tab.getByRole('button', { name: /Approve|Reject/ }).count()).toBe(0);
+    await tab.getByRole('link', { name: 'Payouts' }).click();
+    await tab
+      .getByRole('region', { name: /^All payouts/ })
+      .getByRole('row')
+      .nth(1)
+      .waitFor();
+    expect(await tab.getByRole('button', { name: /Create payouts|Mark paid|Mark failed|Cancel/ }).count()).toBe(0);
+    // ADMIN-only pages are not offered.
+    expect(await tab.getByRole('link', { name: 'API keys' }).count()).toBe(0);
+    expect(await tab.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
   });
 
   it('fits a phone: the nav becomes a top bar', async () => {
