@@ -1,8 +1,9 @@
 // The team dashboard (/app/) in a real browser (Debian's headless Chromium through playwright-core),
-// on the demo data, built only on the public GraphQL API: the team opens it with an access token in
-// the fragment, sees a program's counters; a conversion recorded through the API appears in the
-// live feed and the counters within 2 s; a reward is approved from the pending list; a payout is
-// created. Every request stays on the server, and the Content-Security-Policy holds (no violation).
+// on the demo data, built only on the public GraphQL API: the demo member signs in, sees a
+// program's counters; a conversion recorded through the API appears in the live feed and the
+// counters within 2 s; a reward is approved from the pending list; a payout is created. A member
+// is invited and joins through the invitation link; TEST/LIVE switch; sign-out. An operator opens
+// it with an access token in the fragment instead; a READ_ONLY one gets no buttons. Every request stays on the server, and the Content-Security-Policy holds (no violation).
 // Needs the web build (`npx vite build -c src/web/vite.config.ts`, part of `npm run build`).
 // Screenshots of each page go to test/artifacts/ when CI or SCREENSHOTS=1 is set.
 import fs from 'node:fs';
@@ -200,6 +201,20 @@ suite('the team dashboard in headless Chromium', () => {
     if (screenshots) await tab.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   }
 
+  /** Signs in as the demo member through the sign-in page. */
+  async function signIn(route = '/') {
+    await tab.goto(`${server.url}/app/`);
+    const form = tab.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('Email').fill(demo.member.email);
+    await form.getByLabel('Password').fill(demo.member.password);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('navigation', { name: 'Dashboard' }).waitFor();
+    await tab.getByText(demo.member.email, { exact: true }).waitFor();
+    const cookies = await context.cookies();
+    expect(cookies.find((c) => c.name === 'refgraph_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    if (route !== '/') await tab.goto(`${server.url}/app/#${route}`);
+  }
+
   /** Opens the dashboard with the token in the fragment; the token leaves the address at once. */
   async function open(route = '/', credential = token) {
     await tab.goto(`${server.url}/app/#token=${encodeURIComponent(credential)}`);
@@ -208,8 +223,8 @@ suite('the team dashboard in headless Chromium', () => {
     if (route !== '/') await tab.goto(`${server.url}/app/#${route}`);
   }
 
-  it('shows the programs’ counters; a conversion recorded through the API reaches the feed and the counters within 2 s', async () => {
-    await open();
+  it('a member signs in and sees the programs’ counters; a conversion recorded through the API reaches the feed and the counters within 2 s', async () => {
+    await signIn();
     await tab.getByText('Test mode', { exact: true }).waitFor();
     const card = tab.locator('article[data-program="Refer a friend"]');
     const conversions = card.locator('[data-counter="conversions"] dd');
@@ -273,7 +288,7 @@ suite('the team dashboard in headless Chromium', () => {
     const reward = recorded.data!.recordConversion.rewards.find((r) => r.status === 'CREATED')!;
     expect(reward).toBeDefined();
 
-    await open('/pending');
+    await signIn('/pending');
     const section = tab.getByRole('region', { name: /^Rewards awaiting approval/ });
     const box = section.getByRole('checkbox', { name: new RegExp(customer) });
     await box.check();
@@ -352,6 +367,47 @@ suite('the team dashboard in headless Chromium', () => {
     // ADMIN-only pages are not offered.
     expect(await tab.getByRole('link', { name: 'API keys' }).count()).toBe(0);
     expect(await tab.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
+  });
+
+  it('invites a member who joins through the link; switches to LIVE mode; signs out', async () => {
+    await signIn('/members');
+    await tab.getByRole('cell', { name: /^Demo Admin/ }).waitFor();
+    const invite = tab.getByRole('region', { name: 'Invite a member' });
+    const email = `new-${Date.now()}@example.com`;
+    await invite.getByLabel('Email').fill(email);
+    await invite.getByLabel('Name (optional)').fill('New Colleague');
+    await invite.getByRole('button', { name: 'Invite' }).click();
+    const link = (await invite.locator('[data-invitation]').textContent())!;
+    expect(link).toMatch(/\/app\/#invitation=rgi_/);
+    await tab.getByRole('cell', { name: /^New Colleague/ }).waitFor();
+    await shot('dashboard-members');
+
+    // The invitee opens the link (on this server: PUBLIC_URL is another address in tests).
+    const invitee = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await invitee.newPage();
+      await page.goto(`${server.url}/app/${new URL(link).hash}`);
+      const form = page.getByRole('form', { name: 'Accept the invitation' });
+      await form.getByLabel('Password', { exact: true }).fill('a long enough password');
+      await form.getByLabel('Password, again').fill('a long enough password');
+      await form.getByRole('button', { name: /Set password/ }).click();
+      await page.getByText(email, { exact: true }).waitFor();
+      expect(new URL(page.url()).hash).toBe('#/');
+      await page.getByText('Read-only', { exact: true }).waitFor();
+    } finally {
+      await invitee.close();
+    }
+
+    await tab.getByRole('button', { name: 'Switch to live mode' }).click();
+    await tab.getByText('Live mode', { exact: true }).waitFor();
+    await tab.getByRole('link', { name: 'Overview' }).click();
+    await tab.getByText(/No programs yet in this mode/).waitFor();
+    await tab.getByRole('button', { name: 'Switch to test mode' }).click();
+    await tab.locator('article[data-program="Refer a friend"]').waitFor();
+    await tab.getByRole('button', { name: 'Sign out' }).click();
+    await tab.getByRole('form', { name: 'Sign in' }).waitFor();
+    expect((await context.cookies()).find((c) => c.name === 'refgraph_session')).toBeUndefined();
+    await shot('dashboard-sign-in');
   });
 
   it('fits a phone: the nav becomes a top bar', async () => {

@@ -1,13 +1,13 @@
 // The dashboard's shell: the credential, the urql client built from it, the viewer, the left nav
 // (a top bar on a phone) and the page the fragment names.
-import { Provider, useQuery } from '@urql/preact';
+import { Provider, useMutation, useQuery } from '@urql/preact';
 import type { ComponentChildren } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import { graphql } from '../gql/index.js';
 import { createRefgraphClient, type Credential } from '../lib/client.js';
 import { currentCredential, forgetToken, takeTokenFromFragment } from './auth.js';
 import { href, type Route, useRoute } from './router.js';
-import { Loading, RequestError } from './ui/feedback.js';
+import { Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from './ui/feedback.js';
 import { ViewerContext, type ViewerInfo } from './viewer.js';
 import { ApiKeysPage } from './pages/api-keys.js';
 import { OverviewPage } from './pages/overview.js';
@@ -15,7 +15,8 @@ import { PartnerPage, PartnersPage } from './pages/partners.js';
 import { PayoutsPage } from './pages/payouts.js';
 import { PendingPage } from './pages/pending.js';
 import { WebhookPage, WebhooksPage } from './pages/webhooks.js';
-import { SignInPage } from './pages/sign-in.js';
+import { MembersPage } from './pages/members.js';
+import { InvitationPage, SignInPage } from './pages/sign-in.js';
 
 const ViewerQuery = graphql(`
   query DashboardViewer {
@@ -25,6 +26,34 @@ const ViewerQuery = graphql(`
       workspace {
         id
         name
+      }
+      member {
+        id
+        email
+        name
+      }
+    }
+  }
+`);
+
+const SignOut = graphql(`
+  mutation DashboardSignOut {
+    signOut {
+      signedOut
+    }
+  }
+`);
+
+const SwitchMode = graphql(`
+  mutation DashboardSwitchMode($input: SwitchModeInput!) {
+    switchMode(input: $input) {
+      viewer {
+        mode
+      }
+      userErrors {
+        code
+        message
+        field
       }
     }
   }
@@ -54,16 +83,25 @@ const NAV: Array<{ path: string; label: string; pages: Route['page'][]; adminOnl
   { path: '/payouts', label: 'Payouts', pages: ['payouts'] },
   { path: '/webhooks', label: 'Webhooks', pages: ['webhooks', 'webhook'], adminOnly: true },
   { path: '/api-keys', label: 'API keys', pages: ['api-keys'], adminOnly: true },
+  { path: '/members', label: 'Members', pages: ['members'] },
 ];
 
 function Shell({ credential, restart }: { credential: Credential; restart: () => void }) {
   const route = useRoute();
-  const [result] = useQuery({ query: ViewerQuery });
+  const [result] = useQuery({ query: ViewerQuery, pause: route.page === 'invitation' });
+  const [, signOutMutation] = useMutation(SignOut);
   const viewer: ViewerInfo | null = useMemo(() => {
     const v = result.data?.viewer;
-    return v ? { role: v.role, mode: v.mode, workspaceName: v.workspace.name, memberEmail: null } : null;
+    return v
+      ? { role: v.role, mode: v.mode, workspaceName: v.workspace.name, memberEmail: v.member?.email ?? null }
+      : null;
   }, [result.data]);
 
+  const signedIn = () => {
+    forgetToken();
+    restart();
+  };
+  if (route.page === 'invitation') return <InvitationPage token={route.token} onSignedIn={signedIn} />;
   if (result.fetching && !result.data) return <Loading what="the dashboard" />;
   if (!viewer) {
     const unauthenticated =
@@ -71,14 +109,15 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
       result.error.graphQLErrors.some((e) => e.extensions?.['code'] === 'UNAUTHENTICATED') ||
       result.error.response?.status === 401;
     return unauthenticated ? (
-      <SignInPage hadToken={credential.kind === 'token'} onSignedIn={restart} />
+      <SignInPage hadToken={credential.kind === 'token'} onSignedIn={signedIn} />
     ) : (
       <main class="signin">
         <RequestError error={result.error} />
       </main>
     );
   }
-  const signOut = () => {
+  const signOut = async () => {
+    if (credential.kind === 'session') await signOutMutation({});
     forgetToken();
     restart();
   };
@@ -96,6 +135,7 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
             <span>refgraph</span>
             <ModeBadge mode={viewer.mode} />
           </div>
+          {credential.kind === 'session' && <ModeSwitch mode={viewer.mode} onSwitched={restart} />}
           <nav aria-label="Dashboard">
             <ul>
               {NAV.filter((item) => !item.adminOnly || viewer.role === 'ADMIN').map((item) => (
@@ -111,12 +151,11 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
             <span class="workspace" title="Workspace">
               {viewer.workspaceName}
             </span>
+            {viewer.memberEmail && <span class="member">{viewer.memberEmail}</span>}
             <span class="role">{viewer.role === 'ADMIN' ? 'Admin' : 'Read-only'}</span>
-            {credential.kind === 'token' && (
-              <button type="button" class="link-button" onClick={signOut}>
-                Forget token
-              </button>
-            )}
+            <button type="button" class="link-button" onClick={signOut}>
+              {credential.kind === 'token' ? 'Forget token' : 'Sign out'}
+            </button>
           </div>
         </header>
         <main id="main" tabIndex={-1}>
@@ -129,6 +168,31 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
 
 function skipToMain() {
   document.getElementById('main')?.focus();
+}
+
+/** TEST ↔ LIVE for a member's session (switchMode); then a new client: fresh cache, new WebSocket. */
+function ModeSwitch({ mode, onSwitched }: { mode: 'TEST' | 'LIVE'; onSwitched: () => void }) {
+  const [state, switchMode] = useMutation(SwitchMode);
+  const [errors, setErrors] = useState<UserErrorLike[]>([]);
+  const other = mode === 'TEST' ? 'LIVE' : 'TEST';
+  return (
+    <div class="mode-switch">
+      <button
+        type="button"
+        class="small"
+        disabled={state.fetching}
+        onClick={async () => {
+          const response = await switchMode({ input: { mode: other } });
+          const found = mutationErrors(response, response.data?.switchMode.userErrors);
+          setErrors(found);
+          if (found.length === 0) onSwitched();
+        }}
+      >
+        Switch to {other === 'TEST' ? 'test' : 'live'} mode
+      </button>
+      <UserErrors errors={errors} />
+    </div>
+  );
 }
 
 export function ModeBadge({ mode }: { mode: 'TEST' | 'LIVE' }) {
@@ -158,6 +222,7 @@ function Page({ route }: { route: Route }): ComponentChildren {
     case 'api-keys':
       return <ApiKeysPage />;
     case 'members':
+      return <MembersPage />;
     case 'invitation':
     case 'not-found':
       return (
