@@ -7,6 +7,7 @@
 // Needs the web build (`npx vite build -c src/web/vite.config.ts`, part of `npm run build`).
 // Screenshots of each page go to test/artifacts/ when CI or SCREENSHOTS=1 is set.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -99,6 +100,20 @@ const CREATE_KEY = graphql(`
   }
 `);
 
+const CREATE_ENDPOINT = graphql(`
+  mutation DashboardTestCreateEndpoint($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) {
+      webhookEndpoint {
+        id
+      }
+      userErrors {
+        code
+        message
+      }
+    }
+  }
+`);
+
 const REWARD = graphql(`
   query DashboardTestReward($id: ID!) {
     node(id: $id) {
@@ -139,7 +154,8 @@ suite('the team dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     if (skipReason) throw new Error(`CI is set, so the dashboard browser test may not be skipped: ${skipReason}`);
-    server = await startTestServer();
+    // Webhooks go to a receiver in this process (a private address).
+    server = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' });
     demo = await seedDemo(server.testDb.db);
     // An operator's short-lived access token, from the demo ADMIN key pair.
     const keys = await server.gql(KEY_IDS, {}, demo.keys.test);
@@ -317,7 +333,41 @@ suite('the team dashboard in headless Chromium', () => {
     await shot('dashboard-payouts');
   });
 
-  it('lists and searches partners, opens a partner’s page; webhooks and API keys pages render', async () => {
+  it('lists and searches partners, opens a partner’s page, an endpoint’s delivery log; creates an API key', async () => {
+    // A webhook endpoint that has received a delivery.
+    let delivered!: () => void;
+    const received = new Promise<void>((resolve) => {
+      delivered = resolve;
+    });
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(204).end();
+        delivered();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as { port: number }).port;
+    try {
+      const endpoint = await server.gql(
+        CREATE_ENDPOINT,
+        { input: { url: `http://127.0.0.1:${port}/hooks`, eventTypes: ['conversion.recorded'] } },
+        demo.keys.test,
+      );
+      expect(endpoint.data?.createWebhookEndpoint.userErrors).toEqual([]);
+      const links = await server.gql(LINKS, {}, demo.keys.test);
+      const code = links.data!.partner!.links[0]!.code;
+      const customer = `hooked-${Date.now()}`;
+      await server.gql(
+        RECORD,
+        { input: { idempotencyKey: customer, referredExternalId: customer, type: 'SIGNUP', code } },
+        demo.keys.test,
+      );
+      await received;
+    } finally {
+      receiver.close();
+    }
+
     await open('/partners');
     await tab.getByRole('link', { name: 'Grace Hopper' }).waitFor();
     await tab.getByRole('searchbox', { name: 'Search' }).fill('ada');
@@ -336,8 +386,14 @@ suite('the team dashboard in headless Chromium', () => {
     await shot('dashboard-partner');
     await tab.getByRole('link', { name: 'Webhooks' }).click();
     await tab.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
-    await tab.getByText(/No endpoints/).waitFor();
     await shot('dashboard-webhooks');
+    await tab.getByRole('link', { name: /\/hooks$/ }).click();
+    await tab
+      .getByRole('region', { name: /^Delivery log/ })
+      .getByText('conversion.recorded')
+      .first()
+      .waitFor();
+    await shot('dashboard-webhook-log');
     await tab.getByRole('link', { name: 'API keys' }).click();
     const create = tab.getByRole('region', { name: 'Create a key' });
     await create.getByLabel('Name').fill('Reporting');
