@@ -425,7 +425,7 @@ suite('the team dashboard in headless Chromium', () => {
     expect(await tab.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
   });
 
-  it('invites a member who joins through the link; switches to LIVE mode; signs out', async () => {
+  it('invites a member who joins through the link; switches to LIVE mode; signs out; an ended session leads back to the sign-in', async () => {
     await signIn('/members');
     await tab.getByRole('cell', { name: /^Demo Admin/ }).waitFor();
     const invite = tab.getByRole('region', { name: 'Invite a member' });
@@ -464,6 +464,13 @@ suite('the team dashboard in headless Chromium', () => {
     await tab.getByRole('form', { name: 'Sign in' }).waitFor();
     expect((await context.cookies()).find((c) => c.name === 'refgraph_session')).toBeUndefined();
     await shot('dashboard-sign-in');
+
+    // A session that ends under the page (here: its cookies are gone) leads back to the sign-in.
+    await signIn();
+    await context.clearCookies();
+    await tab.getByRole('link', { name: 'Pending' }).click();
+    await tab.getByRole('button', { name: 'Sign in again' }).first().click();
+    await tab.getByRole('form', { name: 'Sign in' }).waitFor();
   });
 
   it('fits a phone: the nav becomes a top bar', async () => {

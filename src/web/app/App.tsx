@@ -7,7 +7,15 @@ import { graphql } from '../gql/index.js';
 import { createRefgraphClient, type Credential } from '../lib/client.js';
 import { currentCredential, forgetToken, takeTokenFromFragment } from './auth.js';
 import { href, type Route, useRoute } from './router.js';
-import { Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from './ui/feedback.js';
+import {
+  Loading,
+  RequestError,
+  StartOver,
+  UserErrors,
+  credentialRefused,
+  mutationErrors,
+  type UserErrorLike,
+} from './ui/feedback.js';
 import { ViewerContext, type ViewerInfo } from './viewer.js';
 import { ApiKeysPage } from './pages/api-keys.js';
 import { OverviewPage } from './pages/overview.js';
@@ -104,10 +112,7 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
   if (route.page === 'invitation') return <InvitationPage token={route.token} onSignedIn={signedIn} />;
   if (result.fetching && !result.data) return <Loading what="the dashboard" />;
   if (!viewer) {
-    const unauthenticated =
-      !result.error ||
-      result.error.graphQLErrors.some((e) => e.extensions?.['code'] === 'UNAUTHENTICATED') ||
-      result.error.response?.status === 401;
+    const unauthenticated = !result.error || credentialRefused(result.error);
     return unauthenticated ? (
       <SignInPage hadToken={credential.kind === 'token'} onSignedIn={signedIn} />
     ) : (
@@ -121,48 +126,54 @@ function Shell({ credential, restart }: { credential: Credential; restart: () =>
     forgetToken();
     restart();
   };
+  const startOver = () => {
+    forgetToken();
+    restart();
+  };
   return (
-    <ViewerContext.Provider value={viewer}>
-      <button type="button" class="skip" onClick={skipToMain}>
-        Skip to content
-      </button>
-      <div class="shell">
-        <header class="sidebar">
-          <div class="brand">
-            <span class="logo" aria-hidden="true">
-              ◆
-            </span>
-            <span>refgraph</span>
-            <ModeBadge mode={viewer.mode} />
-          </div>
-          {credential.kind === 'session' && <ModeSwitch mode={viewer.mode} onSwitched={restart} />}
-          <nav aria-label="Dashboard">
-            <ul>
-              {NAV.filter((item) => !item.adminOnly || viewer.role === 'ADMIN').map((item) => (
-                <li key={item.path}>
-                  <a href={href(item.path)} aria-current={item.pages.includes(route.page) ? 'page' : undefined}>
-                    {item.label}
-                  </a>
-                </li>
-              ))}
-            </ul>
-          </nav>
-          <div class="who">
-            <span class="workspace" title="Workspace">
-              {viewer.workspaceName}
-            </span>
-            {viewer.memberEmail && <span class="member">{viewer.memberEmail}</span>}
-            <span class="role">{viewer.role === 'ADMIN' ? 'Admin' : 'Read-only'}</span>
-            <button type="button" class="link-button" onClick={signOut}>
-              {credential.kind === 'token' ? 'Forget token' : 'Sign out'}
-            </button>
-          </div>
-        </header>
-        <main id="main" tabIndex={-1}>
-          <Page route={route} />
-        </main>
-      </div>
-    </ViewerContext.Provider>
+    <StartOver.Provider value={startOver}>
+      <ViewerContext.Provider value={viewer}>
+        <button type="button" class="skip" onClick={skipToMain}>
+          Skip to content
+        </button>
+        <div class="shell">
+          <header class="sidebar">
+            <div class="brand">
+              <span class="logo" aria-hidden="true">
+                ◆
+              </span>
+              <span>refgraph</span>
+              <ModeBadge mode={viewer.mode} />
+            </div>
+            {credential.kind === 'session' && <ModeSwitch mode={viewer.mode} onSwitched={restart} />}
+            <nav aria-label="Dashboard">
+              <ul>
+                {NAV.filter((item) => !item.adminOnly || viewer.role === 'ADMIN').map((item) => (
+                  <li key={item.path}>
+                    <a href={href(item.path)} aria-current={item.pages.includes(route.page) ? 'page' : undefined}>
+                      {item.label}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+            <div class="who">
+              <span class="workspace" title="Workspace">
+                {viewer.workspaceName}
+              </span>
+              {viewer.memberEmail && <span class="member">{viewer.memberEmail}</span>}
+              <span class="role">{viewer.role === 'ADMIN' ? 'Admin' : 'Read-only'}</span>
+              <button type="button" class="link-button" onClick={signOut}>
+                {credential.kind === 'token' ? 'Forget token' : 'Sign out'}
+              </button>
+            </div>
+          </header>
+          <main id="main" tabIndex={-1}>
+            <Page route={route} />
+          </main>
+        </div>
+      </ViewerContext.Provider>
+    </StartOver.Provider>
   );
 }
 

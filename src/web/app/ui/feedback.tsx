@@ -1,6 +1,18 @@
 // Loading, error, empty and userErrors states, the same on every page.
 import type { CombinedError } from '@urql/core';
-import type { ComponentChildren } from 'preact';
+import { type ComponentChildren, createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+
+/** Starts the dashboard over (back to the sign-in page when the credential is gone). */
+export const StartOver = createContext<(() => void) | null>(null);
+
+/** The session expired or was ended, the token expired or was revoked. */
+export function credentialRefused(error: CombinedError): boolean {
+  return (
+    error.response?.status === 401 ||
+    error.graphQLErrors.some((e) => ['UNAUTHENTICATED', 'CSRF_REQUIRED'].includes(String(e.extensions?.['code'])))
+  );
+}
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -16,7 +28,19 @@ export function Empty({ children }: { children: ComponentChildren }) {
 
 /** A request that failed as a whole (network, authentication, a top-level GraphQL error). */
 export function RequestError({ error }: { error: CombinedError | undefined }) {
+  const startOver = useContext(StartOver);
   if (!error) return null;
+  if (startOver && credentialRefused(error))
+    return (
+      <div class="alert" role="alert">
+        <p>
+          Your session has ended (it expired, or you were signed out).{' '}
+          <button type="button" class="small" onClick={startOver}>
+            Sign in again
+          </button>
+        </p>
+      </div>
+    );
   const messages = error.networkError
     ? [`The server could not be reached (${error.networkError.message}).`]
     : error.graphQLErrors.map((e) => e.message);
