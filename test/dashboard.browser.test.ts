@@ -407,8 +407,13 @@ suite('the team dashboard in headless Chromium', () => {
     const created = await server.gql(CREATE_KEY, { input: { name: 'viewer', role: 'READ_ONLY' } }, demo.keys.test);
     const { apiKey, secret } = created.data!.createApiKey;
     const issued = await server.gql(ISSUE, { input: { accessKeyId: apiKey!.accessKeyId, secret: secret! } });
-    await open('/pending', issued.data!.issueAccessToken.accessToken!);
+    // A token pasted into the address of an open dashboard replaces the one it had.
+    await open();
+    await tab.getByText('Admin', { exact: true }).waitFor();
+    await tab.goto(`${server.url}/app/#token=${encodeURIComponent(issued.data!.issueAccessToken.accessToken!)}`);
     await tab.getByText('Read-only', { exact: true }).waitFor();
+    expect(new URL(tab.url()).hash).toBe('#/');
+    await tab.getByRole('link', { name: 'Pending' }).click();
     const rewards = tab.getByRole('region', { name: /^Rewards awaiting approval/ });
     await rewards.getByRole('row').nth(1).waitFor();
     expect(await tab.getByRole('checkbox').count()).toBe(0);

@@ -2,7 +2,7 @@
 // (a top bar on a phone) and the page the fragment names.
 import { Provider, useMutation, useQuery } from '@urql/preact';
 import type { ComponentChildren } from 'preact';
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { graphql } from '../gql/index.js';
 import { createRefgraphClient, type Credential } from '../lib/client.js';
 import { currentCredential, forgetToken, takeTokenFromFragment } from './auth.js';
@@ -77,6 +77,14 @@ export function App() {
   }));
   const client = useMemo(() => createRefgraphClient(session.credential), [session]);
   const restart = () => setSession((s) => ({ credential: currentCredential(), epoch: s.epoch + 1 }));
+  // A `#token=` pasted into the address of an open dashboard: take it, and start over with it.
+  useEffect(() => {
+    const onHash = () => {
+      if (takeTokenFromFragment()) restart();
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
   return (
     <Provider value={client}>
       <Shell key={session.epoch} credential={session.credential} restart={restart} />
