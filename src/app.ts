@@ -24,6 +24,7 @@ import { SharedExecution } from './realtime/shared-execution.js';
 import { serveGraphQLWebSocket } from './realtime/websocket-server.js';
 import { loadInstallationSecret } from './secret.js';
 import { SecretBox } from './lib/secret-box.js';
+import { CsrfTokens } from './modules/member/session-tokens.js';
 
 export interface App {
   /** Listen on config.port (0: a free port). Resolves with the bound URL, e.g. http://127.0.0.1:4000. */
@@ -76,6 +77,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   const dispatcher = new EventDispatcher(db, bus, logger, { pollIntervalMs: config.eventPollIntervalMs });
   const authenticator = new Authenticator(db, tokens, config.authCacheTtlMs);
   const providerSecrets = new SecretBox(secret, 'payment-provider-signing-secrets');
+  const rateLimiter = new RateLimiter(config.rateLimits, { redis: bus.redis, keyPrefix: config.redisPrefix, logger });
   const services: AppServices = {
     config,
     db,
@@ -85,6 +87,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     clicks,
     pubsub: bus.pubsub,
     providerSecrets,
+    rateLimiter,
+    csrf: new CsrfTokens(secret),
   };
   const approvalJob = new ApprovalJob(db.prisma, { intervalMs: config.approvalJobIntervalMs, logger });
   const tierJob = new TierJob(db, { intervalMs: config.tierJobIntervalMs, logger });
@@ -94,7 +98,6 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     dispatchedThrough: (workspaceId, mode) => dispatcher.dispatchedThrough(workspaceId, mode),
     logger,
   });
-  const rateLimiter = new RateLimiter(config.rateLimits, { redis: bus.redis, keyPrefix: config.redisPrefix, logger });
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
   const subscriptionExecution = new SharedExecution({
     maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError,
@@ -144,6 +147,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     authenticator,
     rateLimiter,
     pubsub: bus.pubsub,
+    csrf: services.csrf,
   });
 
   let stopping: Promise<void> | null = null;

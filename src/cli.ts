@@ -30,8 +30,15 @@ Usage:
   refgraph key revoke KEY_ID [--workspace ID] [--json]
                                     revoke a key: it and the access tokens issued from it stop
                                     working (revoking twice changes nothing)
+  refgraph member create --workspace ID --email EMAIL --role ADMIN|READ_ONLY [--name NAME] [--json]
+                                    invite a team member to the dashboard: prints the one-time
+                                    invitation link (valid MEMBER_INVITATION_TTL_HOURS); inviting
+                                    an email still invited sends a new link
+  refgraph member list --workspace ID [--json]
+                                    the workspace's team members, oldest first
   refgraph seed --demo [--json]     create a demo workspace (TEST mode) with programs, reward
-                                    rules, partners, links, clicks, conversions, rewards and a payout
+                                    rules, partners, links, clicks, conversions, rewards, a payout
+                                    and a demo ADMIN member whose password is printed
   refgraph import partners FILE.csv --workspace ID --mode TEST|LIVE [--program ID]
            [--batch-size N] [--stop-on-error] [--failed OUT.csv] [--json]
                                     import existing partners from a CSV file (header: externalId,
@@ -70,7 +77,15 @@ Environment:
   REDIS_URL            redis://… to share subscriptions and rate limits between instances
   REDIS_PREFIX         prefix of this installation's Redis keys and channels (default refgraph:)
   REFGRAPH_SECRET      installation secret (>= 32 chars); unset: generated, kept in the database
-  PUBLIC_URL           base URL of referral links (default http://localhost:PORT)
+  PUBLIC_URL           base URL of referral links and invitation links (default
+                       http://localhost:PORT); https makes the session cookies Secure
+  MEMBER_INVITATION_TTL_HOURS
+                       an invitation link works this long, once (default 72)
+  MEMBER_SESSION_TTL_HOURS
+                       a dashboard sign-in lasts this long (default 12)
+  RATE_LIMIT_SIGN_IN_FAILURES (5), RATE_LIMIT_SIGN_IN_FAILURES_PER_IP (20)
+                       failed sign-ins per email and IP, and per IP, in 15 minutes; over
+                       them: 429 (0: no limit)
   TRUST_PROXY          behind a reverse proxy: visitor IP from X-Forwarded-For (default false)
   LOG_LEVEL            debug | info | warn | error | silent (default info)
   ACCESS_LOG           one JSON line per HTTP request at info level (default on; off: none)
@@ -136,12 +151,19 @@ const KEY_USAGE = {
   'key revoke': 'refgraph key revoke KEY_ID [--workspace ID] [--json]',
 } as const;
 
+const MEMBER_USAGE = {
+  'member create': 'refgraph member create --workspace ID --email EMAIL --role ADMIN|READ_ONLY [--name NAME] [--json]',
+  'member list': 'refgraph member list --workspace ID [--json]',
+} as const;
+
 const USAGE = {
   serve: 'refgraph serve',
   migrate: 'refgraph migrate',
   'workspace create': 'refgraph workspace create --name NAME [--json]',
   ...KEY_USAGE,
   key: Object.values(KEY_USAGE).join('\n       '),
+  ...MEMBER_USAGE,
+  member: Object.values(MEMBER_USAGE).join('\n       '),
   seed: 'refgraph seed --demo [--json]',
   'import partners':
     'refgraph import partners FILE.csv --workspace ID --mode TEST|LIVE [--program ID] [--batch-size N] [--stop-on-error] [--failed OUT.csv] [--json]',
@@ -198,6 +220,8 @@ async function main(argv: string[]): Promise<number | 'running'> {
       return workspace(rest);
     case 'key':
       return key(rest);
+    case 'member':
+      return member(rest);
     case 'seed':
       return seed(rest);
     case 'import':
@@ -582,6 +606,127 @@ function table(rows: string[][]): string {
     .concat('\n');
 }
 
+// --- Members -------------------------------------------------------------------------------------------
+
+async function member(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create':
+      return memberCreate(rest);
+    case 'list':
+      return memberList(rest);
+    default:
+      throw new UsageError(
+        'member',
+        `expected "create" or "list" after "member", got ${sub ? `"${sub}"` : 'nothing'}.`,
+      );
+  }
+}
+
+async function memberCreate(args: string[]): Promise<number> {
+  const command = 'member create';
+  const values = parse(command, args, {
+    workspace: { type: 'string' },
+    email: { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const workspaceId = workspaceArg(command, values.workspace);
+  if (values.email === undefined)
+    throw new UsageError(command, '--email EMAIL is required (where the invitation goes).');
+  const role = values.role?.trim().toUpperCase();
+  if (role === undefined) throw new UsageError(command, '--role ADMIN|READ_ONLY is required.');
+  if (role !== 'ADMIN' && role !== 'READ_ONLY')
+    throw new UsageError(command, `--role must be ADMIN or READ_ONLY, got "${values.role}".`);
+  const { inviteMember, invitationUrl, normalizeEmail } = await import('./modules/member/member.service.js');
+  asUsage(command, () => normalizeEmail(values.email!));
+  const config = loadConfig();
+  const { workspace, invited } = await withDatabase(config, async (db) => {
+    const workspace = await findWorkspace(db, workspaceId);
+    try {
+      const invited = await inviteMember(
+        db.prisma,
+        workspaceId,
+        { email: values.email!, role, name: values.name ?? null },
+        config.members,
+      );
+      return { workspace, invited };
+    } catch (error) {
+      // An ACTIVE member's email (DUPLICATE) is a failure; a malformed flag a usage error.
+      const e = error as { name?: string; code?: string; message?: string; field?: string[] | null };
+      if (e.name !== 'DomainError') throw error;
+      if (e.code === 'VALIDATION') throw new UsageError(command, `--${e.field?.[1] ?? 'email'}: ${e.message}`);
+      throw new CliError(e.message ?? String(error));
+    }
+  });
+  const url = invitationUrl(config.publicUrl, invited.invitationToken);
+  const id = globalId('Member', invited.member.id);
+  if (values.json) {
+    const out = { member: { id, email: invited.member.email, role: invited.member.role }, invitationUrl: url };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    process.stdout.write(
+      [
+        `Member ${invited.member.email} invited: ${id}`,
+        `  workspace: ${globalId('Workspace', workspace.id)} ("${printable(workspace.name)}")`,
+        `  role:      ${invited.member.role}`,
+        '',
+        `Invitation link (works once, for ${config.members.invitationTtlHours} h; shown only now):`,
+        `  ${url}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function memberList(args: string[]): Promise<number> {
+  const command = 'member list';
+  const values = parse(command, args, { workspace: { type: 'string' }, json: { type: 'boolean', default: false } });
+  const workspaceId = workspaceArg(command, values.workspace);
+  const config = loadConfig();
+  const { workspace, members } = await withDatabase(config, async (db) => {
+    const workspace = await findWorkspace(db, workspaceId);
+    const members = await db.prisma.member.findMany({
+      where: { workspaceId },
+      orderBy: { id: 'asc' },
+      select: { id: true, email: true, name: true, role: true, status: true, createdAt: true, joinedAt: true },
+    });
+    return { workspace, members };
+  });
+  const json = members.map((m) => ({
+    id: globalId('Member', m.id),
+    email: m.email,
+    name: m.name,
+    role: m.role,
+    status: m.status,
+    createdAt: m.createdAt.toISOString(),
+    joinedAt: m.joinedAt?.toISOString() ?? null,
+  }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ workspace: workspaceJson(workspace), members: json })}\n`);
+    return 0;
+  }
+  const where = `workspace "${printable(workspace.name)}" (${globalId('Workspace', workspace.id)})`;
+  if (members.length === 0) {
+    process.stdout.write(`No members in ${where}.\n`);
+    return 0;
+  }
+  const rows = members.map((m) => [
+    globalId('Member', m.id),
+    printable(m.email),
+    printable(m.name ?? ''),
+    m.role,
+    m.status,
+    timestamp(m.createdAt),
+    m.joinedAt ? timestamp(m.joinedAt) : '-',
+  ]);
+  const header = ['ID', 'EMAIL', 'NAME', 'ROLE', 'STATUS', 'INVITED', 'JOINED'];
+  process.stdout.write(`Members of ${where}, oldest first (times in UTC):\n\n${table([header, ...rows])}`);
+  return 0;
+}
+
 async function seed(args: string[]): Promise<number> {
   const values = parse('seed', args, {
     demo: { type: 'boolean', default: false },
@@ -605,6 +750,10 @@ async function seed(args: string[]): Promise<number> {
         'ADMIN secret keys (shown once; only their hashes are stored):',
         `  test: ${result.keys.test}`,
         `  live: ${result.keys.live}`,
+        '',
+        `Dashboard sign-in (${config.publicUrl}/app/, an ADMIN member; the password is shown once):`,
+        `  email:    ${result.member.email}`,
+        `  password: ${result.member.password}`,
         '',
       ].join('\n'),
     );

@@ -61,6 +61,15 @@ export interface Config {
   accessLog: boolean;
   /** How long events and webhook deliveries are kept (see src/modules/events/retention.ts). */
   retention: RetentionConfig;
+  /** Team members' invitations and sessions (see src/modules/member/README.md). */
+  members: MemberConfig;
+}
+
+export interface MemberConfig {
+  /** An invitation link works this many hours (MEMBER_INVITATION_TTL_HOURS). */
+  invitationTtlHours: number;
+  /** A dashboard session (its cookie) lasts this many hours (MEMBER_SESSION_TTL_HOURS). */
+  sessionTtlHours: number;
 }
 
 export interface RetentionConfig {
@@ -232,6 +241,11 @@ export function loadConfig(env: Env = process.env): Config {
     tokens: { points: integer(env, 'RATE_LIMIT_TOKENS_PER_MINUTE', 60, 0, 100_000_000), durationSeconds: 60 },
     redirect: { points: integer(env, 'RATE_LIMIT_REDIRECT_PER_MINUTE', 1200, 0, 100_000_000), durationSeconds: 60 },
     stripe: { points: integer(env, 'RATE_LIMIT_STRIPE_PER_SECOND', 200, 0, 1_000_000), durationSeconds: 1 },
+    signInFailures: { points: integer(env, 'RATE_LIMIT_SIGN_IN_FAILURES', 5, 0, 1_000_000), durationSeconds: 15 * 60 },
+    signInFailuresPerIp: {
+      points: integer(env, 'RATE_LIMIT_SIGN_IN_FAILURES_PER_IP', 20, 0, 1_000_000),
+      durationSeconds: 15 * 60,
+    },
   };
   const introspection = (
     read(env, 'INTROSPECTION') ?? (production ? 'authenticated' : 'public')
@@ -245,6 +259,10 @@ export function loadConfig(env: Env = process.env): Config {
     aliases: integer(env, 'MAX_ALIASES', 30, 0, 100_000),
     tokens: integer(env, 'MAX_QUERY_TOKENS', 5_000, 100, 1_000_000),
     nesting: integer(env, 'MAX_QUERY_NESTING', 64, 8, 1_000),
+  };
+  const members: MemberConfig = {
+    invitationTtlHours: integer(env, 'MEMBER_INVITATION_TTL_HOURS', 72, 1, 30 * 24),
+    sessionTtlHours: integer(env, 'MEMBER_SESSION_TTL_HOURS', 12, 1, 30 * 24),
   };
   const metricsToken = read(env, 'METRICS_TOKEN');
   const accessLog = boolean(env, 'ACCESS_LOG', true);
@@ -285,5 +303,6 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken,
     accessLog,
     retention,
+    members,
   };
 }

@@ -7,6 +7,9 @@ import type { TokenSigner } from './modules/auth/tokens.js';
 import type { ClickRecorder } from './modules/click/click.service.js';
 import type { Auth } from './domain/auth.js';
 import type { SecretBox } from './lib/secret-box.js';
+import type { RateLimiter } from './lib/rate-limit.js';
+import type { CsrfTokens } from './modules/member/session-tokens.js';
+import type { SessionCookies } from './modules/member/session-cookies.js';
 
 /** Services shared by every request of one running app. */
 export interface AppServices {
@@ -23,6 +26,10 @@ export interface AppServices {
   pubsub: AppPubSub;
   /** Seals payment providers' signing secrets (a key derived from the installation secret). */
   providerSecrets: SecretBox;
+  /** The rate limits (sign-in failures are counted by the signIn resolver). */
+  rateLimiter: RateLimiter;
+  /** The CSRF value bound to a member session (HMAC of its token with the installation secret). */
+  csrf: CsrfTokens;
 }
 
 /** The GraphQL context: read-only facts about the request, plus the app's services. */
@@ -33,6 +40,13 @@ export type Context = Readonly<
     auth: Auth | null;
     /** Why a presented credential was refused, for the UNAUTHENTICATED message. */
     authError: string | null;
+    /** The caller's IP (TRUST_PROXY applies), for per-address limits. */
+    clientIp: string | null;
+    /**
+     * The session cookies of this HTTP response (signIn sets them, signOut clears them); null over
+     * WebSockets, where no cookie can be set.
+     */
+    sessionCookies: SessionCookies | null;
     /**
      * This request's DataLoaders by name, made on first use (graphql/loaders.ts). A subscription
      * event is executed with a context of its own and fresh loaders (realtime/shared-execution.ts).

@@ -28,6 +28,11 @@ export type Topics = {
   keyRevoked: [payload: { apiKeyId: string }];
   /** A refresh token was replayed: its family's access tokens end, and their subscriptions close. */
   tokenFamilyRevoked: [payload: { familyId: string }];
+  /**
+   * Member sessions changed: one (`sessionId`: sign-out, mode switch) or all of a member's
+   * (`memberId`: removal). Caches drop them; with `ended`, their WebSockets close (4403).
+   */
+  memberSessions: [payload: { sessionId?: string; memberId?: string; ended: boolean }];
 };
 
 export type AppPubSub = PubSub<Topics> & {

@@ -570,6 +570,10 @@ describe(`refgraph on ${pgBase ? 'PostgreSQL (a fresh database)' : 'the embedded
     expect(demo).toEqual({
       workspace: { id: globalIdOf('Workspace'), name: expect.stringMatching(/^Demo /) },
       keys: { test: expect.stringMatching(/^rg_test_/), live: expect.stringMatching(/^rg_live_/) },
+      member: {
+        email: expect.stringMatching(/^demo(\+\w+)?@example\.com$/),
+        password: expect.stringMatching(/^demo-/),
+      },
       counts: expect.objectContaining({ programs: expect.any(Number), partners: expect.any(Number) }),
     });
     for (const key of ['programs', 'rewardRules', 'partners', 'links', 'clicks', 'conversions', 'rewards', 'payouts']) {

@@ -138,6 +138,8 @@ describe('rate limits (in memory, one instance)', () => {
       tokens: { points: 60, durationSeconds: 60 },
       redirect: { points: 1200, durationSeconds: 60 },
       stripe: { points: 200, durationSeconds: 1 },
+      signInFailures: { points: 5, durationSeconds: 900 },
+      signInFailuresPerIp: { points: 20, durationSeconds: 900 },
     });
     expect(loadConfig({ RATE_LIMIT_REDIRECT_PER_MINUTE: '0' }).rateLimits.redirect.points).toBe(0);
     expect(() => loadConfig({ RATE_LIMIT_ANONYMOUS_PER_MINUTE: 'lots' })).toThrow(/RATE_LIMIT_ANONYMOUS_PER_MINUTE/);

@@ -185,6 +185,8 @@ describe('a subscriber far behind', () => {
       requestId: 'test',
       auth: { ...tenant, role: 'ADMIN', apiKeyId: null, partnerId: null, credential: 'secret_key' },
       authError: null,
+      clientIp: null,
+      sessionCookies: null,
       loaders: new RequestLoaders(),
     };
     const stream = eventStream(ctx, 0n, null);

@@ -9,5 +9,9 @@ export interface Auth {
   apiKeyId: string | null;
   /** Set for PARTNER credentials: the only partner whose data they may see. */
   partnerId: string | null;
-  credential: 'secret_key' | 'access_token' | 'partner_token';
+  credential: 'secret_key' | 'access_token' | 'partner_token' | 'member_session';
+  /** Set for member sessions (the dashboard's cookie): the signed-in member. */
+  memberId?: string | null;
+  /** Set for member sessions: the session's id (the SHA-256 of its token). */
+  sessionId?: string | null;
 }

@@ -12,7 +12,8 @@ export type IntrospectionPolicy = 'public' | 'authenticated' | 'off';
 const TOKEN_FIELDS = new Set(['issueAccessToken', 'refreshAccessToken']);
 
 export interface RequestPolicyOptions {
-  authenticate(header: string | null): Promise<AuthResult>;
+  /** The request's credential; 'csrf': a session cookie without the CSRF header bound to it. */
+  authenticate(request: Request): Promise<AuthResult | 'csrf'>;
   consume(limit: 'credential' | 'anonymous' | 'tokens', key: string): Promise<Verdict>;
   introspection: IntrospectionPolicy;
   /** The caller's IP from a GraphQL context (HTTP request or WebSocket connection). */
@@ -28,6 +29,14 @@ export function rateLimited(what: string, retryAfterSeconds: number): GraphQLErr
       http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },
     },
   });
+}
+
+const CSRF_MESSAGE =
+  'A request authenticated by the session cookie must carry the X-CSRF-Token header with the value of the refgraph_csrf cookie (or use an Authorization header instead).';
+
+/** A session cookie without its CSRF header: HTTP 403, `extensions.code` CSRF_REQUIRED. */
+export function csrfRequired(): GraphQLError {
+  return new GraphQLError(CSRF_MESSAGE, { extensions: { code: 'CSRF_REQUIRED', http: { status: 403 } } });
 }
 
 /**
@@ -46,7 +55,12 @@ export function useRequestPolicy(options: RequestPolicyOptions): {
 
   const plugin: Plugin = {
     onParams: async ({ request, context, setResult }) => {
-      const result = await options.authenticate(request.headers.get('authorization'));
+      const result = await options.authenticate(request);
+      if (result === 'csrf') {
+        checked.set(request, { auth: null, error: CSRF_MESSAGE });
+        setResult({ errors: [csrfRequired()] });
+        return;
+      }
       checked.set(request, result);
       const verdict = result.auth
         ? await options.consume('credential', credentialKey(result.auth))

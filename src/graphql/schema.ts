@@ -7,6 +7,7 @@ import './payload.js';
 import '../modules/workspace/workspace.graphql.js';
 import '../modules/auth/api-key.graphql.js';
 import '../modules/auth/token.graphql.js';
+import '../modules/member/member.graphql.js';
 import '../modules/program/program.graphql.js';
 import '../modules/program/reward-rule.graphql.js';
 import '../modules/program/rule-override.graphql.js';

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DocumentNode, GraphQLError, getOperationAST, print } from 'graphql';
 import { PothosValidationError } from '@pothos/core';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useCookies } from '@whatwg-node/server-plugin-cookies';
 import type { Config } from '../config.js';
 import { type AppServices, type Context, RequestLoaders } from '../context.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
@@ -17,6 +18,8 @@ import { CursorExpired } from '../modules/events/retention.js';
 import { DomainError } from '../domain/errors.js';
 import { visitorIp } from '../modules/click/redirect.js';
 import type { SharedExecution } from '../realtime/shared-execution.js';
+import { sessionCookies } from '../modules/member/session-cookies.js';
+import { CSRF_HEADER, SESSION_COOKIE } from '../modules/member/session-tokens.js';
 import { useOperationLimits } from './limits.js';
 import { useRequestPolicy } from './request-policy.js';
 import { schema } from './schema.js';
@@ -46,8 +49,18 @@ export interface ApiYogaOptions {
 /** The GraphQL server (HTTP, SSE, and graphql-ws through getEnveloped): the schema, its plugins, the context. */
 export function createApiYoga(options: ApiYogaOptions): ApiYoga {
   const { config, logger, services, authenticator, rateLimiter, metrics, subscriptionExecution, graphiql } = options;
+  const secureCookies = new URL(config.publicUrl).protocol === 'https:';
   const policy = useRequestPolicy({
-    authenticate: (header) => authenticator.authenticate(header),
+    // A request with an Authorization header uses it and ignores cookies. Without one, the
+    // dashboard's session cookie counts only with the X-CSRF-Token header bound to it.
+    authenticate: async (request) => {
+      const header = request.headers.get('authorization');
+      if (header) return authenticator.authenticate(header);
+      const token = (await request.cookieStore?.get(SESSION_COOKIE))?.value;
+      if (!token) return { auth: null, error: null };
+      if (!services.csrf.matches(token, request.headers.get(CSRF_HEADER))) return 'csrf';
+      return authenticator.session(token);
+    },
     consume: (limit, key) => rateLimiter.consume(limit, key),
     introspection: config.introspection,
     clientIp: (context) => {
@@ -89,7 +102,8 @@ export function createApiYoga(options: ApiYogaOptions): ApiYoga {
     // checks Content-Length instead, and counts only chunked bodies (src/lib/body-limit.ts).
     maxRequestBodySize: false,
     plugins: [
-      policy.plugin, // first: the credential and the rate limits, before any parsing
+      useCookies(), // request.cookieStore, and Set-Cookie for what resolvers set in it
+      policy.plugin, // the credential: the credential and the rate limits, before any parsing
       metrics.plugin(),
       useOperationLimits(config.limits), // before subscriptionExecution: a refused subscription never starts
       useOperationIdentity(),
@@ -99,14 +113,19 @@ export function createApiYoga(options: ApiYogaOptions): ApiYoga {
       graphiql.plugin(),
       useRequestBodyLimit(config.maxRequestBodyBytes), // last: wraps the request parser Yoga selected
     ],
-    context: async ({ request, wsAuth }): Promise<Context> => {
+    context: async (initial): Promise<Context> => {
+      const { request, wsAuth, req } = initial;
       const result =
         wsAuth ?? policy.authOf(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      const extra = (initial as { extra?: { ip?: string | null } }).extra;
       return {
         ...services,
         requestId: currentRequestId() ?? requestIdFrom(null),
         auth: result.auth,
         authError: result.error,
+        clientIp: req ? visitorIp(req, config.trustProxy) : (extra?.ip ?? null),
+        sessionCookies:
+          !wsAuth && request?.cookieStore ? sessionCookies(request.cookieStore, services.csrf, secureCookies) : null,
         loaders: new RequestLoaders(),
       };
     },

@@ -19,6 +19,10 @@ export interface RateLimitConfig {
   redirect: RateLimit;
   /** `POST /integrations/stripe/{id}` (Stripe's webhook deliveries), per integration. */
   stripe: RateLimit;
+  /** Failed member sign-ins per email and IP (a 15-minute window). */
+  signInFailures: RateLimit;
+  /** Failed member sign-ins per IP, whatever the email (a 15-minute window). */
+  signInFailuresPerIp: RateLimit;
 }
 
 /** Allowed, or refused with the seconds after which the next one would be allowed. */
@@ -54,11 +58,18 @@ export class RateLimiter {
       tokens: make('tokens'),
       redirect: make('redirect'),
       stripe: make('stripe'),
+      signInFailures: make('signInFailures'),
+      signInFailuresPerIp: make('signInFailuresPerIp'),
     };
     this.logger = options.logger;
   }
 
   private readonly logger: Logger | undefined;
+
+  /** Give back one use of `key` (a sign-in that succeeded was not a failure after all). */
+  async reward(name: keyof RateLimitConfig, key: string): Promise<void> {
+    await this.limiters[name]?.reward(key, 1).catch(() => undefined);
+  }
 
   /** Count one use of `key` against the `name` limit. */
   async consume(name: keyof RateLimitConfig, key: string): Promise<Verdict> {

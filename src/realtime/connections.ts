@@ -56,8 +56,16 @@ export class ConnectionRegistry {
   }
 }
 
-/** The key under which one credential's operations are counted: a key (and its access tokens), or one partner's tokens of a key. */
-export function credentialKey(auth: { apiKeyId: string | null; partnerId: string | null }): string {
+/**
+ * The key under which one credential's operations are counted: a key (and its access tokens), one
+ * partner's tokens of a key, or one member (all their sessions).
+ */
+export function credentialKey(auth: {
+  apiKeyId: string | null;
+  partnerId: string | null;
+  memberId?: string | null;
+}): string {
+  if (auth.memberId) return `credential:member:${auth.memberId}`;
   return auth.partnerId ? `credential:${auth.apiKeyId}:${auth.partnerId}` : `credential:${auth.apiKeyId}`;
 }
 

@@ -300,5 +300,7 @@ const AUTH_FIELD_SET = {
   partnerId: true,
   credential: true,
   apiKeyId: true,
+  memberId: true,
+  sessionId: true,
 } as const satisfies { [K in keyof Auth]-?: true };
 const AUTH_FIELDS = Object.keys(AUTH_FIELD_SET) as Array<keyof Auth>;

@@ -3,6 +3,8 @@ import { type DocumentNode, GraphQLError, getOperationAST, getVariableValues } f
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { IncomingMessage } from 'node:http';
+import { parse as parseCookies } from '@whatwg-node/cookie-store';
 import type { Config } from '../config.js';
 import type { Auth } from '../domain/auth.js';
 import { rateLimited } from '../graphql/request-policy.js';
@@ -14,6 +16,8 @@ import type { Authenticator, AuthResult } from '../modules/auth/authenticate.js'
 import { visitorIp } from '../modules/click/redirect.js';
 import type { AppPubSub } from '../pubsub.js';
 import { ConnectionRegistry, credentialKey, runAt } from './connections.js';
+import type { CsrfTokens } from '../modules/member/session-tokens.js';
+import { SESSION_COOKIE } from '../modules/member/session-tokens.js';
 import type { DeliverNext } from './shared-execution.js';
 
 export interface GraphQLWebSocketOptions {
@@ -27,6 +31,8 @@ export interface GraphQLWebSocketOptions {
   rateLimiter: RateLimiter;
   /** Where key and token-family revocations arrive from every instance. */
   pubsub: AppPubSub;
+  /** The CSRF values of member sessions (a cookie-authenticated socket must present its session's). */
+  csrf: CsrfTokens;
 }
 
 export interface GraphQLWebSocket {
@@ -46,7 +52,8 @@ export interface GraphQLWebSocket {
  * patch (backpressure), and revocations that close the connections of a key or token family.
  */
 export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
-  const { server, path, config, logger, yoga, authenticator, rateLimiter, pubsub } = options;
+  const { server, path, config, logger, yoga, authenticator, rateLimiter, pubsub, csrf } = options;
+  const publicOrigin = new URL(config.publicUrl).origin;
   const wsServer = new WebSocketServer({ server, path, maxPayload: 1024 * 1024 });
   // Open connections by API key, refresh-token family and credential: revoking a key or a family
   // (on any instance) closes its connections; operations are limited per credential.
@@ -69,6 +76,41 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       );
     }
   })().catch((error: unknown) => logger.error({ err: error }, 'token family revocation listener failed'));
+  const sessionChanges = pubsub.subscribe('memberSessions');
+  void (async () => {
+    for await (const { sessionId, memberId, ended } of sessionChanges) {
+      if (sessionId) authenticator.forgetSession(sessionId);
+      if (memberId) authenticator.forgetMember(memberId);
+      if (!ended) continue;
+      const reason = 'The session has ended (signed out, or the member was removed): sign in again.';
+      if (sessionId) connections.close(`session:${sessionId}`, CloseCode.Forbidden, reason);
+      if (memberId) connections.close(`member:${memberId}`, CloseCode.Forbidden, reason);
+    }
+  })().catch((error: unknown) => logger.error({ err: error }, 'member session listener failed'));
+  /**
+   * The dashboard's socket: no `authorization` param, the session cookie on the upgrade. Taken only
+   * from a page of this installation (the upgrade's Origin is PUBLIC_URL's origin, or the Host it
+   * came in on) that also knows the session's CSRF value (`csrfToken` in connection_init): a page of
+   * another site can open a WebSocket with the cookie (browsers do not apply CORS to them) but
+   * knows neither.
+   */
+  const cookieSession = async (
+    request: IncomingMessage,
+    params: Record<string, unknown> | undefined,
+  ): Promise<AuthResult | null> => {
+    const token = parseCookies(request.headers.cookie ?? '').get(SESSION_COOKIE)?.value;
+    if (!token) return null;
+    const origin = request.headers.origin;
+    const hostOrigins = request.headers.host
+      ? [`http://${request.headers.host}`, `https://${request.headers.host}`]
+      : [];
+    if (!origin || (origin !== publicOrigin && !hostOrigins.includes(origin)))
+      return { auth: null, error: 'A session cookie is accepted only from this installation’s own pages (Origin).' };
+    const presented = typeof params?.['csrfToken'] === 'string' ? params['csrfToken'] : null;
+    if (!csrf.matches(token, presented))
+      return { auth: null, error: 'Send { "csrfToken": <the refgraph_csrf cookie> } in connection_init.' };
+    return authenticator.session(token);
+  };
   // A client that does not read its messages must not make the server buffer without limit. graphql-ws
   // sends a subscription's next message only once the last one has reached the kernel, so a client
   // that stops reading would silently stall its subscriptions (the backlog piling up upstream) and
@@ -101,11 +143,18 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       callback?.();
     }) as typeof socket.send;
   });
-  useServer<{ authorization?: unknown }, { auth?: AuthResult & { auth: Auth }; expired?: boolean; ip?: string | null }>(
+  useServer<
+    { authorization?: unknown; csrfToken?: unknown },
+    { auth?: AuthResult & { auth: Auth }; expired?: boolean; ip?: string | null }
+  >(
     {
       onConnect: async (ctx) => {
         const header = ctx.connectionParams?.authorization;
-        const result = await authenticator.authenticate(typeof header === 'string' ? header : null);
+        const result =
+          (typeof header === 'string' && header
+            ? null
+            : await cookieSession(ctx.extra.request, ctx.connectionParams as Record<string, unknown> | undefined)) ??
+          (await authenticator.authenticate(typeof header === 'string' ? header : null));
         if (!result.auth) {
           const reason =
             result.error ??
@@ -124,6 +173,8 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
           credentialKey(result.auth),
           ...(apiKeyId ? [`key:${apiKeyId}`] : []),
           ...(result.familyId ? [`family:${result.familyId}`] : []),
+          ...(result.auth.sessionId ? [`session:${result.auth.sessionId}`] : []),
+          ...(result.auth.memberId ? [`member:${result.auth.memberId}`] : []),
         ]);
         // A token ends its connection when it expires: nothing runs on the socket after that.
         if (result.expiresAt) {
@@ -226,6 +277,7 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     stopRevocations: async () => {
       await revocations.return();
       await familyRevocations.return();
+      await sessionChanges.return();
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Auth } from '../../domain/auth.js';
 import type { Database } from '../../db.js';
 import { outsideRequest } from '../../lib/request-context.js';
 import { hashSecret, sameHash, secretKeyMode } from './keys.js';
+import { looksLikeSessionToken, sessionIdOf } from '../member/session-tokens.js';
 import { ACCESS_TOKEN_TTL_SECONDS, looksLikeJwt, type TokenSigner } from './tokens.js';
 
 /** Touch lastUsedAt at most this often per key, so a busy key does not cost a write per request. */
@@ -144,6 +145,64 @@ class FamilyCache {
   }
 }
 
+/** What authentication needs of a member session row. */
+interface SessionFacts {
+  id: string;
+  memberId: string;
+  workspaceId: string;
+  mode: Auth['mode'];
+  role: Auth['role'];
+  expiresAt: Date;
+}
+
+/**
+ * Recently looked-up member sessions, by id, for the same TTL as keys. Sign-out, mode switches and
+ * removals evict at once on this instance (`forgetSession`, `forgetMember`) and, through the
+ * `memberSessionsEnded` topic, on the others; a lookup that raced with an eviction is not stored.
+ * Ended sessions are not remembered: a replayed cookie costs a lookup every time.
+ */
+class SessionCache {
+  private readonly entries = new Map<string, { session: SessionFacts; expiresAt: number }>();
+  private generation = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  startLookup(): number {
+    return this.generation;
+  }
+
+  get(id: string): SessionFacts | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    if (entry.expiresAt > Date.now()) return entry.session;
+    this.entries.delete(id);
+    return null;
+  }
+
+  store(session: SessionFacts, lookupGeneration: number): void {
+    if (this.ttlMs <= 0 || lookupGeneration !== this.generation) return;
+    if (this.entries.size >= KEY_CACHE_MAX_ENTRIES) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(session.id, { session, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  forgetSession(id: string): void {
+    this.generation++;
+    this.entries.delete(id);
+  }
+
+  forgetMember(memberId: string): void {
+    this.generation++;
+    for (const [id, entry] of this.entries) if (entry.session.memberId === memberId) this.entries.delete(id);
+  }
+}
+
+/** Why a session cookie was refused: the same words whatever the reason (signed out, expired, removed). */
+export const SESSION_ENDED =
+  'Your session has ended (signed out, expired, or your membership was removed): sign in again.';
+
 /**
  * Resolves an `Authorization` header (or graphql-ws `authorization` param) to the caller.
  * No header: { auth: null, error: null }. A header that does not check out: an error that says why.
@@ -161,6 +220,83 @@ export class Authenticator {
   ) {
     this.keys = new KeyCache(cacheTtlMs);
     this.families = new FamilyCache(cacheTtlMs);
+    this.sessions = new SessionCache(cacheTtlMs);
+  }
+
+  private readonly sessions: SessionCache;
+  private readonly sessionsTouched = new Map<string, number>();
+
+  /** A session ended or changed (sign-out, mode switch): stop using what the cache holds of it at once. */
+  forgetSession(sessionId: string): void {
+    this.sessions.forgetSession(sessionId);
+  }
+
+  /** A member was removed: their sessions stop working at once. */
+  forgetMember(memberId: string): void {
+    this.sessions.forgetMember(memberId);
+  }
+
+  /**
+   * A member session by its cookie's token (the CSRF check is the caller's): the member's role in
+   * the session's workspace and mode. Expired, ended and malformed sessions are refused alike.
+   */
+  async session(token: string): Promise<AuthResult> {
+    if (!looksLikeSessionToken(token)) return { auth: null, error: SESSION_ENDED };
+    const id = sessionIdOf(token);
+    let session = this.sessions.get(id);
+    if (!session) {
+      const generation = this.sessions.startLookup();
+      const row = await this.db.prisma.memberSession.findUnique({
+        where: { id },
+        select: {
+          id: true,
+          memberId: true,
+          workspaceId: true,
+          mode: true,
+          expiresAt: true,
+          member: { select: { role: true, status: true } },
+        },
+      });
+      if (row?.member.status !== 'ACTIVE') return { auth: null, error: SESSION_ENDED };
+      session = {
+        id: row.id,
+        memberId: row.memberId,
+        workspaceId: row.workspaceId,
+        mode: row.mode,
+        role: row.member.role,
+        expiresAt: row.expiresAt,
+      };
+      this.sessions.store(session, generation);
+    }
+    if (session.expiresAt.getTime() <= Date.now()) return { auth: null, error: SESSION_ENDED };
+    this.touchSession(session.id);
+    return {
+      auth: {
+        workspaceId: session.workspaceId,
+        mode: session.mode,
+        role: session.role,
+        apiKeyId: null,
+        partnerId: null,
+        credential: 'member_session',
+        memberId: session.memberId,
+        sessionId: session.id,
+      },
+      error: null,
+      expiresAt: session.expiresAt,
+    };
+  }
+
+  /** Fire-and-forget lastSeenAt update, at most once a minute per session and process. */
+  private touchSession(sessionId: string): void {
+    const now = Date.now();
+    if (now - (this.sessionsTouched.get(sessionId) ?? 0) < LAST_USED_RESOLUTION_MS) return;
+    if (this.sessionsTouched.size >= KEY_CACHE_MAX_ENTRIES) this.sessionsTouched.clear();
+    this.sessionsTouched.set(sessionId, now);
+    outsideRequest(() =>
+      this.db.prisma.memberSession
+        .updateMany({ where: { id: sessionId }, data: { lastSeenAt: new Date(now) } })
+        .catch(() => this.sessionsTouched.delete(sessionId)),
+    );
   }
 
   /** The key was revoked: stop accepting it (and its tokens) from the cache at once. */

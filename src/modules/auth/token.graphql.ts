@@ -1,3 +1,4 @@
+import { DomainError } from '../../domain/errors.js';
 import { builder } from '../../graphql/builder.js';
 import { partnerKeyFields, partnerKeyFrom } from '../../graphql/partner-key.js';
 import { payloadType, withUserErrors } from '../../graphql/payload.js';
@@ -101,13 +102,19 @@ builder.mutationField('createPartnerToken', (t) =>
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreatePartnerTokenInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      withUserErrors(ctx, () =>
-        createPartnerToken(
+      withUserErrors(ctx, async () => {
+        // A partner token lives as long as the key that minted it (revoking the key ends it).
+        if (!ctx.auth?.apiKeyId)
+          throw new DomainError(
+            'FORBIDDEN_FOR_ROLE',
+            'Partner tokens are minted with an API key (your backend, e.g. for a portal link): a dashboard session has none.',
+          );
+        return createPartnerToken(
           ctx.db.prisma,
           ctx.tokens,
           { ...tenantOf(ctx), apiKeyId: ctx.auth!.apiKeyId! },
           { ...partnerKeyFrom(input), ttlSeconds: input.ttlSeconds },
-        ),
-      ),
+        );
+      }),
   }),
 );

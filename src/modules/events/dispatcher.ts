@@ -202,6 +202,15 @@ export class EventDispatcher {
     if (apiKeyId) this.bus.pubsub.publish('keyRevoked', { apiKeyId });
   }
 
+  /**
+   * A member removed anywhere reaches this instance's session cache and sockets through its event,
+   * as `memberSessions` (removeMember also publishes it at once; a second one is harmless).
+   */
+  private announceRemoval(event: OutboxEvent): void {
+    const memberId = rowIdOf('Member', String(event.payload['memberId'] ?? ''));
+    if (memberId) this.bus.pubsub.publish('memberSessions', { memberId, ended: true });
+  }
+
   private async publishFrom(workspaceId: string, mode: Mode, key: string): Promise<void> {
     for (;;) {
       if (this.stopped) return;
@@ -217,6 +226,7 @@ export class EventDispatcher {
         this.bus.pubsub.publish('outbox', key, event);
         this.published++;
         if (event.type === 'api_key.revoked') this.announceRevocation(event);
+        if (event.type === 'member.removed') this.announceRemoval(event);
       }
       const last = BigInt(String(rows[rows.length - 1]!.sequence));
       this.cursors.set(key, last);

@@ -1,5 +1,6 @@
 import type {
   ApiKey,
+  Member,
   Conversion,
   Enrollment,
   EnrollmentStatus,
@@ -53,6 +54,7 @@ type Models = {
   RewardRule: RewardRule;
   Referral: Referral;
   ApiKey: ApiKey;
+  Member: Member;
   Partner: Partner;
   Enrollment: Enrollment;
   ReferralLink: ReferralLink;
@@ -75,6 +77,8 @@ function scopeOf(ctx: Context, model: Model): Record<string, unknown> {
   if (model === 'ReviewItem') return { id: NIL_UUID };
   // Integrations are the company's business: a PARTNER credential never sees one.
   if (model === 'StripeIntegration') return { id: NIL_UUID };
+  // Team members likewise.
+  if (model === 'Member') return { id: NIL_UUID };
   if (model === 'Program') return { enrollments: { some: { partnerId } } };
   if (model === 'RewardRule') return { program: { enrollments: { some: { partnerId } } } };
   if (model === 'Partner') return { id: partnerId };
@@ -94,6 +98,7 @@ function findMany(ctx: Context, model: Model, args: Selection & { where: Record<
     RewardRule: (a) => p.rewardRule.findMany(a as never),
     Referral: (a) => p.referral.findMany(a as never),
     ApiKey: (a) => p.apiKey.findMany(a as never),
+    Member: (a) => p.member.findMany(a as never),
     Partner: (a) => p.partner.findMany(a as never),
     Enrollment: (a) => p.enrollment.findMany(a as never),
     ReferralLink: (a) => p.referralLink.findMany(a as never),
@@ -120,7 +125,11 @@ function loadRow<M extends Model>(ctx: Context, model: M, id: string, selection:
     const args = selection.select ? { select: { ...selection.select, id: true } } : selection;
     const rows = await findMany(ctx, model, {
       ...args,
-      where: { id: { in: [...ids] }, ...tenantOf(ctx), ...scopeOf(ctx, model) },
+      // Members are of the workspace, not of a mode.
+      where:
+        model === 'Member'
+          ? { id: { in: [...ids] }, workspaceId: tenantOf(ctx).workspaceId, ...scopeOf(ctx, model) }
+          : { id: { in: [...ids] }, ...tenantOf(ctx), ...scopeOf(ctx, model) },
     });
     const byId = new Map(rows.map((row) => [row.id, row as Models[M]]));
     return ids.map((rowId) => byId.get(rowId) ?? null);
@@ -503,7 +512,7 @@ async function eventData(event: OutboxEvent, ctx: Context): Promise<EventData | 
       return itemId ? { kind: 'ReviewEventData', itemId } : null;
     }
     default:
-      // reward_rule.*, tier.created/updated/deleted, api_key.*, coupon.*, integration.*: no member yet (they have `subject`).
+      // reward_rule.*, tier.created/updated/deleted, api_key.*, member.*, coupon.*, integration.*: no member yet (they have `subject`).
       return null;
   }
 }
@@ -513,7 +522,7 @@ builder.objectFields(EventRef, (t) => ({
     type: builder.nodeInterfaceRef(),
     nullable: true,
     description:
-      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem, ApiKey or StripeIntegration), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
+      'The object the event is about (a Program, RewardRule, Tier, Partner, Enrollment, ReferralLink, Coupon, Conversion, Referral, Reward, Payout, ReviewItem, ApiKey, Member or StripeIntegration), loaded fresh; null when it is not visible to this credential (and for a deleted tier).',
     resolve: async (event, _args, ctx) => {
       const subject = EVENT_SUBJECTS[event.type as EventType];
       if (!subject) return null;
@@ -531,7 +540,7 @@ builder.objectFields(EventRef, (t) => ({
     type: EventDataUnion,
     nullable: true,
     description:
-      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*, coupon.*, integration.*) and when the object is not visible to this credential.',
+      'The typed payload, its objects loaded fresh; null for types without a member yet (reward_rule.*, tier.created, tier.updated, tier.deleted, api_key.*, member.*, coupon.*, integration.*) and when the object is not visible to this credential.',
     resolve: (event, _args, ctx) => eventData(event, ctx),
   }),
 }));

@@ -42,6 +42,9 @@ export type EventType =
   | 'review.resolved'
   | 'api_key.created'
   | 'api_key.revoked'
+  | 'member.invited'
+  | 'member.joined'
+  | 'member.removed'
   | 'integration.connected'
   | 'integration.disconnected'
   | 'integration.failed';

@@ -1,5 +1,6 @@
 import type {
   ApiKey,
+  Member,
   Conversion,
   Coupon,
   Enrollment,
@@ -63,6 +64,9 @@ export const EVENT_SUBJECTS: Readonly<Record<EventType, { typename: string; fiel
   'review.resolved': { typename: 'ReviewItem', field: 'reviewItemId' },
   'api_key.created': { typename: 'ApiKey', field: 'apiKeyId' },
   'api_key.revoked': { typename: 'ApiKey', field: 'apiKeyId' },
+  'member.invited': { typename: 'Member', field: 'memberId' },
+  'member.joined': { typename: 'Member', field: 'memberId' },
+  'member.removed': { typename: 'Member', field: 'memberId' },
   'integration.connected': { typename: 'StripeIntegration', field: 'integrationId' },
   'integration.disconnected': { typename: 'StripeIntegration', field: 'integrationId' },
   'integration.failed': { typename: 'StripeIntegration', field: 'integrationId' },
@@ -617,6 +621,33 @@ export function apiKeyCreated(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEve
 
 export function apiKeyRevoked(key: Pick<ApiKey, 'id' | 'name' | 'role'>): NewEvent {
   return { type: 'api_key.revoked', payload: { apiKeyId: gid('ApiKey', key.id), name: key.name, role: key.role } };
+}
+
+// --- Team members ------------------------------------------------------------------------------
+// A member belongs to the workspace, not to a mode: member.service.ts appends these to both modes.
+
+function memberFacts(member: Pick<Member, 'id' | 'email' | 'role' | 'name'>) {
+  return { memberId: gid('Member', member.id), email: member.email, name: member.name, role: member.role };
+}
+
+/** `member.invited`: an invitation was sent (again, for an email still INVITED). */
+export function memberInvited(
+  member: Pick<Member, 'id' | 'email' | 'role' | 'name' | 'invitationExpiresAt'>,
+): NewEvent {
+  return {
+    type: 'member.invited',
+    payload: { ...memberFacts(member), invitationExpiresAt: member.invitationExpiresAt?.toISOString() ?? null },
+  };
+}
+
+/** `member.joined`: the invitee accepted and set their password. */
+export function memberJoined(member: Pick<Member, 'id' | 'email' | 'role' | 'name'>): NewEvent {
+  return { type: 'member.joined', payload: memberFacts(member) };
+}
+
+/** `member.removed`: the member and their sessions are gone. */
+export function memberRemoved(member: Pick<Member, 'id' | 'email' | 'role' | 'name'>): NewEvent {
+  return { type: 'member.removed', payload: memberFacts(member) };
 }
 
 // --- Payment provider integrations -------------------------------------------------------------

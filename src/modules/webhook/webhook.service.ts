@@ -48,6 +48,9 @@ export const WEBHOOK_EVENT_TYPES: Readonly<Record<EventType, string>> = {
     'A review item was decided: APPROVED (its rewards go on through the lifecycle) or REJECTED (its rewards are rejected), with the reason.',
   'api_key.created': 'A secret API key was created.',
   'api_key.revoked': 'A secret API key was revoked (with the access tokens issued from it).',
+  'member.invited': 'A team member was invited to the dashboard (sent in both modes: members are not per mode).',
+  'member.joined': 'An invited team member accepted and set their password (sent in both modes).',
+  'member.removed': 'A team member was removed; their sessions ended (sent in both modes).',
   'integration.connected': 'A payment provider was connected to a program (connectStripe).',
   'integration.disconnected':
     'A payment provider integration was disconnected (disconnectStripe): its deliveries are refused from then on.',

@@ -7,10 +7,13 @@ import { createPayout } from '../payout/payout.service.js';
 import { UuidV7Generator, formatUuid } from '../../lib/uuid.js';
 import { updateRewardStatuses } from '../reward/lifecycle.js';
 import { createWorkspace } from './workspace.service.js';
+import { createActiveMember } from '../member/member.service.js';
 
 export interface DemoSeedResult {
   workspace: { id: string; name: string };
   keys: { test: string; live: string };
+  /** A demo ADMIN member to sign in to the dashboard with (the password is shown this once). */
+  member: { email: string; password: string };
   counts: {
     programs: number;
     rewardRules: number;
@@ -119,9 +122,16 @@ export async function seedDemo(db: Database): Promise<DemoSeedResult> {
     return { programs: 2, rewardRules: rules.length, partners: PARTNERS.length, links };
   });
   const activity = await seedActivity(db, { workspaceId, mode });
+  // demo@example.com, unless an earlier demo took it (a sign-in without a workspace picks the
+  // email's oldest membership): then demo+<suffix>@example.com.
+  const taken = await prisma.member.count({ where: { email: 'demo@example.com' } });
+  const email = taken === 0 ? 'demo@example.com' : `demo+${suffix}@example.com`;
+  const password = `demo-${randomBytes(9).toString('base64url')}`;
+  await createActiveMember(prisma, workspaceId, { email, name: 'Demo Admin', role: 'ADMIN', password });
   return {
     workspace: created.workspace,
     keys: { test: created.keys.test.secret, live: created.keys.live.secret },
+    member: { email, password },
     counts: { ...counts, ...activity },
   };
 }

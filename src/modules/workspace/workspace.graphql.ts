@@ -1,3 +1,4 @@
+import type { Auth } from '../../domain/auth.js';
 import { builder } from '../../graphql/builder.js';
 import { ModeEnum, RoleEnum } from '../../graphql/enums.js';
 import { NIL_UUID } from '../../lib/ids.js';
@@ -17,11 +18,13 @@ export const WorkspaceRef = builder.prismaNode('Workspace', {
   }),
 });
 
-interface ViewerShape {
+/** The caller: the credential's facts (for a sign-in's payload, the new session's). */
+export interface ViewerShape {
   workspaceId: string;
+  auth: Auth;
 }
 
-const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
+export const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
   description: 'The caller, as fixed by its credential.',
   fields: (t) => ({
     workspace: t.prismaField({
@@ -29,14 +32,14 @@ const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
       resolve: (query, viewer, _args, ctx) =>
         ctx.db.prisma.workspace.findUniqueOrThrow({ ...query, where: { id: viewer.workspaceId } }),
     }),
-    mode: t.field({ type: ModeEnum, resolve: (_viewer, _args, ctx) => ctx.auth!.mode }),
-    role: t.field({ type: RoleEnum, resolve: (_viewer, _args, ctx) => ctx.auth!.role }),
+    mode: t.field({ type: ModeEnum, resolve: (viewer) => viewer.auth.mode }),
+    role: t.field({ type: RoleEnum, resolve: (viewer) => viewer.auth.role }),
     partner: t.prismaField({
       type: PartnerRef,
       nullable: true,
       description: 'The partner a PARTNER credential belongs to; null for other roles.',
-      resolve: (query, _viewer, _args, ctx) => {
-        const auth = ctx.auth!;
+      resolve: (query, viewer, _args, ctx) => {
+        const { auth } = viewer;
         const selection = { ...query }; // used even when the answer is null without a lookup
         if (!auth.partnerId) return null;
         return ctx.db.prisma.partner.findUnique({
@@ -53,6 +56,6 @@ builder.queryField('viewer', (t) =>
     type: ViewerRef,
     description: 'Who the credential belongs to: its workspace, mode and role.',
     authScopes: { authenticated: true },
-    resolve: (_root, _args, ctx) => ({ workspaceId: ctx.auth!.workspaceId }),
+    resolve: (_root, _args, ctx) => ({ workspaceId: ctx.auth!.workspaceId, auth: ctx.auth! }),
   }),
 );

@@ -1,21 +1,7 @@
-import { Provider } from '@urql/preact';
+// The team dashboard at /app/ (issue 18): built only on the public GraphQL API.
 import { render } from 'preact';
-import { createRefgraphClient } from '../lib/client.js';
 import '../lib/style.css';
+import './app.css';
+import { App } from './App.js';
 
-const client = createRefgraphClient({ kind: 'session' });
-
-function App() {
-  return (
-    <main>
-      <h1>refgraph</h1>
-    </main>
-  );
-}
-
-render(
-  <Provider value={client}>
-    <App />
-  </Provider>,
-  document.getElementById('root')!,
-);
+render(<App />, document.getElementById('root')!);
