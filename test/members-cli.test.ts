@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowIdOf } from '../src/lib/global-id.js';
 import { databaseUrlFor, testDatabaseUrl } from './helpers/backend.js';
 
@@ -52,6 +52,12 @@ const target: Record<string, string> = {
   PUBLIC_URL: 'https://ref.example.com',
   ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
 };
+
+beforeAll(async () => {
+  // `migrate` creates the PostgreSQL database (the embedded one is made on first open).
+  const run = await refgraph(['migrate'], target);
+  expect(run.code, show(run)).toBe(0);
+}, 180_000);
 
 afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });

@@ -328,6 +328,17 @@ describe('sessions', () => {
       expect(refused.body.errors![0]!.extensions!['code']).toBe('CSRF_REQUIRED');
       expect(refused.body.errors![0]!.message).toMatch(/X-CSRF-Token/);
     }
+    // A subscription over HTTP (SSE) too.
+    const sse = await fetch(`${fixture.server.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        cookie: `refgraph_session=${ada.token}`,
+      },
+      body: JSON.stringify({ query: 'subscription { events { type } }' }),
+    });
+    expect(await sse.text()).toContain('CSRF_REQUIRED');
     // A mutation is refused the same way, and changes nothing.
     const refused = await call(
       fixture.server,
@@ -406,6 +417,17 @@ describe('sessions', () => {
     const replay = await call(fixture.server, VIEWER, {}, { session });
     expect(replay.body.errors![0]!.extensions!['code']).toBe('UNAUTHENTICATED');
     expect(replay.body.errors![0]!.message).toMatch(/session has ended/);
+    // Without the header, a page still holding the old cookie may only sign in again.
+    expect((await call(fixture.server, SIGN_OUT, {}, { session, csrf: null })).status).toBe(403);
+    const again = await call<{ signIn: { userErrors: unknown[] } }>(
+      fixture.server,
+      SIGN_IN,
+      { input: { email: 'session@example.com', password: PASSWORD } },
+      { session, csrf: null },
+    );
+    expect(again.status).toBe(200);
+    expect(again.body.data!.signIn.userErrors).toEqual([]);
+    expect(again.headers.getSetCookie().some((c) => c.startsWith('refgraph_session=rgs_'))).toBe(true);
     // The other session of the same member goes on.
     expect((await call(fixture.server, VIEWER, {}, { session: ada })).body.errors).toBeUndefined();
   });

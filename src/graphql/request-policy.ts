@@ -1,5 +1,5 @@
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { type DocumentNode, getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Verdict } from '../lib/rate-limit.js';
 import type { AuthResult } from '../modules/auth/authenticate.js';
@@ -10,6 +10,8 @@ export type IntrospectionPolicy = 'public' | 'authenticated' | 'off';
 
 /** The mutations that need no credential and mint one: limited per IP. */
 const TOKEN_FIELDS = new Set(['issueAccessToken', 'refreshAccessToken']);
+/** The mutations a request with a session cookie may send without its CSRF header: they sign in afresh. */
+const SIGN_IN_FIELDS = new Set(['signIn', 'acceptInvitation']);
 
 export interface RequestPolicyOptions {
   /** The request's credential; 'csrf': a session cookie without the CSRF header bound to it. */
@@ -49,19 +51,35 @@ export function useRequestPolicy(options: RequestPolicyOptions): {
   authOf(request: Request): AuthResult | undefined;
 } {
   const checked = new WeakMap<Request, AuthResult>();
+  /** Requests with a session cookie but not its CSRF header. */
+  const withoutCsrf = new WeakSet<Request>();
+  /** A request without its CSRF header may only sign in. */
+  const refusedForCsrf = (args: { document: DocumentNode; operationName?: string | null; contextValue: unknown }) => {
+    const request = (args.contextValue as { request?: Request }).request;
+    if (!request || !withoutCsrf.has(request)) return false;
+    const operation = getOperationAST(args.document, args.operationName);
+    return !(
+      operation?.operation === 'mutation' &&
+      operation.selectionSet.selections.every(
+        (s) => s.kind === 'Field' && (SIGN_IN_FIELDS.has(s.name.value) || s.name.value === '__typename'),
+      )
+    );
+  };
   const hideSuggestions = blockFieldSuggestionsPlugin().onValidate!;
   const authenticated = (context: { request?: Request; wsAuth?: AuthResult }): boolean =>
     Boolean(context.wsAuth?.auth ?? (context.request ? checked.get(context.request)?.auth : null));
 
   const plugin: Plugin = {
     onParams: async ({ request, context, setResult }) => {
-      const result = await options.authenticate(request);
-      if (result === 'csrf') {
-        checked.set(request, { auth: null, error: CSRF_MESSAGE });
-        setResult({ errors: [csrfRequired()] });
-        return;
-      }
+      const outcome = await options.authenticate(request);
+      const result: AuthResult = outcome === 'csrf' ? { auth: null, error: CSRF_MESSAGE } : outcome;
       checked.set(request, result);
+      if (outcome === 'csrf') {
+        // The cookie does not count. Only signing in is allowed without the header (a page whose
+        // session ended server-side still holds the cookie); anything else is refused before it
+        // runs (onExecute, onSubscribe).
+        withoutCsrf.add(request);
+      }
       const verdict = result.auth
         ? await options.consume('credential', credentialKey(result.auth))
         : await options.consume('anonymous', options.clientIp(context) ?? 'unknown');
@@ -85,7 +103,14 @@ export function useRequestPolicy(options: RequestPolicyOptions): {
       payload.addValidationRule(NoSchemaIntrospectionCustomRule);
       return hideSuggestions(payload as never);
     },
+    onSubscribe: ({ args, setResultAndStopExecution }) => {
+      if (refusedForCsrf(args)) setResultAndStopExecution({ errors: [csrfRequired()] });
+    },
     onExecute: async ({ args, setResultAndStopExecution }) => {
+      if (refusedForCsrf(args)) {
+        setResultAndStopExecution({ errors: [csrfRequired()] });
+        return;
+      }
       const operation = getOperationAST(args.document, args.operationName);
       if (operation?.operation !== 'mutation') return;
       if (!operation.selectionSet.selections.some((s) => s.kind === 'Field' && TOKEN_FIELDS.has(s.name.value))) return;

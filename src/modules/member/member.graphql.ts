@@ -237,6 +237,7 @@ builder.mutationField('signIn', (t) =>
       'Sign in with email and password: sets the session cookie (HttpOnly, SameSite=Strict, Secure when PUBLIC_URL is https) and the `refgraph_csrf` cookie, whose value later requests must send in `X-CSRF-Token`. Needs no credential. A wrong email or password is INVALID_CREDENTIALS (the same answer for both). Failed sign-ins are limited per email and address and per address (RATE_LIMITED, HTTP 429, over RATE_LIMIT_SIGN_IN_FAILURES / RATE_LIMIT_SIGN_IN_FAILURES_PER_IP in 15 minutes).',
     args: { input: t.arg({ type: SignInInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
+      if (!ctx.sessionCookies) return withUserErrors(ctx, async () => needsHttp(ctx) as never);
       const ip = ctx.clientIp ?? 'unknown';
       const limits = [
         ['signInFailuresPerIp', ip],
@@ -255,7 +256,6 @@ builder.mutationField('signIn', (t) =>
         );
       }
       return withUserErrors(ctx, async () => {
-        needsHttp(ctx);
         const workspaceId = input.workspaceId ? (rowIdFrom(String(input.workspaceId), 'Workspace') ?? NIL_UUID) : null;
         const { member, session } = await signIn(
           ctx.db.prisma,
