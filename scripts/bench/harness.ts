@@ -21,6 +21,8 @@ export interface BenchOptions {
   concurrency: number;
   /** PostgreSQL server to create the throw-away database on. */
   databaseUrl: string;
+  /** The scale suite's sizes in clicks (`--sizes 100k,10M`); each suite's default when absent. */
+  sizes?: string;
 }
 
 /** One line of the result table. */
@@ -352,6 +354,7 @@ export function runAlone(
     warmupMs: defaults.warmupMs ?? (quick ? 500 : 2_000),
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? defaults.concurrency),
     databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+    ...(process.env.BENCH_SIZES ? { sizes: process.env.BENCH_SIZES } : {}),
   };
   const log = (line: string) => process.stderr.write(`${line}\n`);
   suite.run(options, log).then(
