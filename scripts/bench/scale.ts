@@ -24,12 +24,15 @@
 // off in production, which the measured servers run as).
 //
 // Sizes: `--sizes` (clicks; `k`/`M` suffixes), default 100k,1M (quick and full); 100k,10M is the
-// issue's curve and takes minutes to seed (check free disk first: ~6 GB at 10M).
+// issue's curve and takes long to seed (50 minutes on a loaded 2-core machine, most of it filling
+// the rollups; ~9 GB of disk). BENCH_SCALE_KEEP=1 keeps the seeded databases and prints their
+// names; BENCH_SCALE_DATABASES=100k=<db>,10M=<db> measures those again without seeding (a new
+// ADMIN key each time; drop them yourself).
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { openDatabase, type Database } from '../../src/db.js';
 import { globalId } from '../../src/lib/global-id.js';
-import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
+import { createApiKey, createWorkspace } from '../../src/modules/workspace/workspace.service.js';
 import {
   createThrowawayDatabase,
   httpClient,
@@ -42,7 +45,7 @@ import {
   type ServerProcess,
   type ThrowawayDatabase,
 } from './harness.js';
-import { DASHBOARD_QUERY, seedDashboardNetwork, startedTogether } from './seed.js';
+import { DASHBOARD_QUERY, seedDashboardNetwork } from './seed.js';
 
 const SUITE = 'scale';
 const DEFAULT_SIZES = '100k,1M';
@@ -219,6 +222,46 @@ async function seedInto(database: ThrowawayDatabase, clicks: number, log: (line:
     ).rows[0]!.id;
   });
 
+  return describeSeeded(database, clicks, secret, mainProgramId, seedSeconds, log);
+}
+
+/**
+ * A database seeded before (`BENCH_SCALE_DATABASES`): a new ADMIN key for its workspace, then
+ * the same checks and sizes as after seeding.
+ */
+async function reuseDatabase(
+  options: BenchOptions,
+  label: string,
+  name: string,
+  log: (line: string) => void,
+): Promise<Seeded> {
+  const u = new URL(options.databaseUrl);
+  u.pathname = `/${name}`;
+  const database: ThrowawayDatabase = { url: u.toString(), name, drop: async () => {} };
+  const db = await openDatabase({ databaseUrl: database.url, dataDir: '', poolSize: 2, migrate: true });
+  try {
+    const ws = await db.prisma.workspace.findFirstOrThrow({ where: { name: { startsWith: 'Scale ' } } });
+    const key = await createApiKey(db.prisma, { workspaceId: ws.id, mode: 'TEST', role: 'ADMIN', name: 'scale bench' });
+    const program = await db.prisma.program.findFirstOrThrow({
+      where: { workspaceId: ws.id, mode: 'TEST', name: { startsWith: 'Main ' } },
+    });
+    const clicks = await db.prisma.click.count();
+    log(`${SUITE}: ${label}: reusing database ${name}`);
+    return describeSeeded(database, clicks, key.secret, program.id, {}, log);
+  } finally {
+    await db.close();
+  }
+}
+
+async function describeSeeded(
+  database: ThrowawayDatabase,
+  clicks: number,
+  secret: string,
+  mainProgramId: string,
+  seedSeconds: Record<string, number>,
+  log: (line: string) => void,
+): Promise<Seeded> {
+  const label = sizeLabel(clicks);
   // The rollups must say what the raw rows say, or the reads measured here answer something else.
   const check = await withClient(database.url, async (c) => {
     const raw = (
@@ -326,6 +369,8 @@ async function countStatements(s: Seeded): Promise<Record<string, number[]>> {
     APPROVAL_JOB_INTERVAL_MS: '0',
     WEBHOOK_WORKER_INTERVAL_MS: '0',
     EVENT_POLL_INTERVAL_MS: '60000',
+    // Every request looks its key up (a cache expiring between requests would count it in some only).
+    AUTH_CACHE_TTL_MS: '0',
     REFGRAPH_SECRET: randomBytes(32).toString('base64url'),
   });
   const app = await buildApp({ config, db });
@@ -379,27 +424,39 @@ export const scaleSuite: BenchSuite = {
     const servers: ServerProcess[] = [];
     const results: ScaleResult[] = [];
     try {
-      for (const n of clickSizes) seeded.push(await seedSize(options, n, log));
-      const starting = startedTogether(
-        seeded.map((s) =>
-          startServerProcess({
-            DATABASE_URL: s.database.url,
-            APPROVAL_JOB_INTERVAL_MS: '0',
-            WEBHOOK_WORKER_INTERVAL_MS: '0',
-          }),
-        ),
-      );
-      const statements: Record<string, Record<string, number[]>> = {};
-      try {
-        for (const s of seeded) {
-          statements[s.label] = await countStatements(s);
+      const reuse = process.env.BENCH_SCALE_DATABASES;
+      if (reuse) {
+        for (const pair of reuse.split(',')) {
+          const [label, name] = pair.split('=') as [string, string | undefined];
+          if (!name || !/^[a-z0-9_]+$/.test(name))
+            throw new Error(`BENCH_SCALE_DATABASES: "${pair}" is not label=database_name`);
+          seeded.push(await reuseDatabase(options, label, name, log));
+        }
+      } else {
+        for (const n of clickSizes) seeded.push(await seedSize(options, n, log));
+        if (process.env.BENCH_SCALE_KEEP === '1') {
+          for (const s of seeded) s.database = { ...s.database, drop: async () => {} };
           log(
-            `${SUITE}: ${s.label}: statements per request: ${QUERIES.map((q) => `${q.name} ${statements[s.label]![q.name]!.join('/')}`).join(', ')}`,
+            `${SUITE}: keeping the databases: BENCH_SCALE_DATABASES=${seeded.map((s) => `${s.label}=${s.database.name}`).join(',')}`,
           );
         }
-      } finally {
-        servers.push(...(await starting));
       }
+      const statements: Record<string, Record<string, number[]>> = {};
+      for (const s of seeded) {
+        statements[s.label] = await countStatements(s);
+        log(
+          `${SUITE}: ${s.label}: statements per request: ${QUERIES.map((q) => `${q.name} ${statements[s.label]![q.name]!.join('/')}`).join(', ')}`,
+        );
+      }
+      // One at a time, with time to spare: a loaded machine can take more than a minute to start one.
+      for (const s of seeded)
+        servers.push(
+          await startServerProcess(
+            { DATABASE_URL: s.database.url, APPROVAL_JOB_INTERVAL_MS: '0', WEBHOOK_WORKER_INTERVAL_MS: '0' },
+            [],
+            300_000,
+          ),
+        );
       const clients = servers.map((srv) => httpClient(srv.url, 1));
       try {
         const rounds = options.quick ? 1 : 3;
@@ -415,7 +472,9 @@ export const scaleSuite: BenchSuite = {
             throw new Error(`${q.name} (${seeded[i]!.label}) answered ${res.status}: ${res.body.slice(0, 300)}`);
         };
         // Warm-up: each server answers each query a few times (plans, caches, JIT).
-        for (const q of QUERIES) for (let i = 0; i < seeded.length; i++) for (let k = 0; k < 3; k++) await send(i, q);
+        const warmups = options.quick ? 1 : 3;
+        for (const q of QUERIES)
+          for (let i = 0; i < seeded.length; i++) for (let k = 0; k < warmups; k++) await send(i, q);
         for (let round = 0; round < rounds; round++) {
           for (const q of QUERIES) {
             for (let i = 0; i < seeded.length; i++) {
