@@ -27,7 +27,8 @@
 // issue's curve and takes long to seed (50 minutes on a loaded 2-core machine, most of it filling
 // the rollups; ~9 GB of disk). BENCH_SCALE_KEEP=1 keeps the seeded databases and prints their
 // names; BENCH_SCALE_DATABASES=100k=<db>,10M=<db> measures those again without seeding (a new
-// ADMIN key each time; drop them yourself).
+// ADMIN key each time; drop them yourself). BENCH_SCALE_SAMPLES=N: N requests per scenario (and
+// one counted for statements) instead of 8 (quick) or 30, for sizes where one takes a minute.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { openDatabase, type Database } from '../../src/db.js';
@@ -52,7 +53,11 @@ const DEFAULT_SIZES = '100k,1M';
 const PARTNERS = 100;
 const DAY_MS = 86_400_000;
 /** Requests per scenario at least, whatever the duration (p95 needs a few). */
-const MIN_SAMPLES = { quick: 8, full: 30 };
+const MIN_SAMPLES = process.env.BENCH_SCALE_SAMPLES
+  ? { quick: Number(process.env.BENCH_SCALE_SAMPLES), full: Number(process.env.BENCH_SCALE_SAMPLES) }
+  : { quick: 8, full: 30 };
+/** Requests whose statements are counted, per query and size. */
+const COUNTED = process.env.BENCH_SCALE_SAMPLES ? 1 : 3;
 
 export function parseSizes(spec: string): number[] {
   const sizes = spec.split(',').map((s) => {
@@ -380,7 +385,7 @@ async function countStatements(s: Seeded): Promise<Record<string, number[]>> {
     for (const q of QUERIES) {
       out[q.name] = [];
       // The key's first use writes its lastUsedAt (and fills the credential cache): not counted.
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i <= COUNTED; i++) {
         const res = await fetch(`${url}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${s.secret}` },
