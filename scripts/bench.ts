@@ -17,6 +17,7 @@ import { fanoutSuite } from './bench/fanout.js';
 import { fraudSuite } from './bench/fraud.js';
 import { overheadSuite } from './bench/overhead.js';
 import { payoutsSuite } from './bench/payouts.js';
+import { scaleSuite } from './bench/scale.js';
 import { stripeSuite } from './bench/stripe.js';
 import {
   formatTable,
@@ -38,6 +39,7 @@ const SUITES: BenchSuite[] = [
   fanoutSuite,
   payoutsSuite,
   stripeSuite,
+  scaleSuite,
 ];
 
 const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency N] [--duration SECONDS] [--out FILE]
@@ -47,6 +49,8 @@ const HELP = `Usage: npm run bench -- [--quick] [--suite NAME]... [--concurrency
   --concurrency N  operations in flight at once (default 50)
   --duration S     measured seconds per scenario
   --out FILE       where to write the JSON results (default .refgraph/bench/bench-<time>.json)
+  --sizes LIST     the scale suite's sizes in clicks (default 100k,1M; the issue's curve: 100k,10M,
+                   which seeds for minutes and needs ~6 GB of free disk)
 
 Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres): a PostgreSQL
 server where the benchmark may create and drop databases.
@@ -60,6 +64,7 @@ async function main(): Promise<number> {
       concurrency: { type: 'string' },
       duration: { type: 'string' },
       out: { type: 'string' },
+      sizes: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -80,6 +85,7 @@ async function main(): Promise<number> {
     warmupMs: values.quick ? 500 : 2_000,
     concurrency: values.concurrency ? Number(values.concurrency) : 50,
     databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+    ...(values.sizes ? { sizes: values.sizes } : {}),
   };
   if (!(options.durationMs > 0) || !Number.isInteger(options.concurrency) || options.concurrency < 1) {
     process.stderr.write(`--duration and --concurrency must be positive numbers.\n\n${HELP}`);

@@ -16,6 +16,7 @@ import { ClickRecorder } from './modules/click/click.service.js';
 import { EventDispatcher } from './modules/events/dispatcher.js';
 import { ExportMonitor } from './modules/export/export-monitor.js';
 import { RetentionJob } from './modules/events/retention.js';
+import { RollupFoldJob } from './modules/reporting/fold.js';
 import { ApprovalJob } from './modules/reward/approval-job.js';
 import { TierJob } from './modules/tier/tier-job.js';
 import { WebhookWorker } from './modules/webhook/delivery-worker.js';
@@ -43,6 +44,8 @@ export interface App {
   readonly webhooks: WebhookWorker;
   /** Deletes events and webhook deliveries past their retention; runs every RETENTION_INTERVAL_SECONDS, `runOnce(now)` for tests. */
   readonly retention: RetentionJob;
+  /** Folds pending reporting deltas into the rollups; runs every ROLLUP_FOLD_INTERVAL_MS, `runOnce()` for tests. */
+  readonly rollupFold: RollupFoldJob;
   /** Subscription events executed once per group of identical subscribers; counts for tests. */
   readonly subscriptionExecution: SharedExecution;
   /** The CSV exports streaming on this instance; `whenIdle()` resolves once none reads the database. */
@@ -98,6 +101,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     dispatchedThrough: (workspaceId, mode) => dispatcher.dispatchedThrough(workspaceId, mode),
     logger,
   });
+  const rollupFold = new RollupFoldJob(db, { intervalMs: config.rollupFoldIntervalMs, logger });
   // Yoga's masking, for subscription results that go straight to a socket (see SharedExecution).
   const subscriptionExecution = new SharedExecution({
     maskError: (error) => maskError(error, 'Unexpected error.', logger) as GraphQLError,
@@ -159,6 +163,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     dispatcher,
     webhooks,
     retention,
+    rollupFold,
     subscriptionExecution,
     exports,
     start: async () => {
@@ -174,6 +179,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           approvalJob.start();
           tierJob.start();
           retention.start();
+          rollupFold.start();
           resolve({ url: `http://${host}:${port}`, port });
         });
       });
@@ -192,6 +198,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         await tierJob.stop(); // a program in progress commits before the database closes
         await webhooks.stop(); // attempts in flight are recorded before the database closes
         await retention.stop(); // a batch in progress commits before the database closes
+        await rollupFold.stop(); // a fold in progress commits before the database closes
         await sockets.stopRevocations();
         await dispatcher.stop();
         await bus.close();

@@ -95,6 +95,9 @@ Environment:
                        (default 60000; 0: not in this instance)
   TIER_JOB_INTERVAL_MS pause between runs of the evaluation of partners' tiers, up and down
                        (default 86400000 = daily; 0: not in this instance)
+  ROLLUP_FOLD_INTERVAL_MS
+                       pause between folds of pending reporting deltas into the rollups
+                       (default 5000; 0: not in this instance)
   CLICK_QUEUE_SIZE (10000), CLICK_BATCH_SIZE (500), CLICK_FLUSH_INTERVAL_MS (100),
   CLICK_WRITERS (2), CLICK_LINK_CACHE_TTL_MS (2000)
                        tuning of the batched click writer (defaults in parentheses)

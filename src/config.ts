@@ -33,6 +33,8 @@ export interface Config {
   approvalJobIntervalMs: number;
   /** Pause between runs of the daily evaluation of partners' tiers (src/modules/tier/README.md); 0 = never run it in this instance. */
   tierJobIntervalMs: number;
+  /** Pause between folds of pending reporting deltas into the rollups; 0 = this instance never folds. */
+  rollupFoldIntervalMs: number;
   /** Fallback poll of the outbox when no NOTIFY arrives (ms). */
   eventPollIntervalMs: number;
   /** programStatsChanged sends at most one update per program per this many ms. */
@@ -220,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const approvalJobIntervalMs = integer(env, 'APPROVAL_JOB_INTERVAL_MS', 60_000, 0, 86_400_000);
   const tierJobIntervalMs = integer(env, 'TIER_JOB_INTERVAL_MS', 86_400_000, 0, 7 * 86_400_000);
+  const rollupFoldIntervalMs = integer(env, 'ROLLUP_FOLD_INTERVAL_MS', 5_000, 0, 3_600_000);
   const eventPollIntervalMs = integer(env, 'EVENT_POLL_INTERVAL_MS', 1000, 50, 60_000);
   const statsThrottleMs = integer(env, 'STATS_THROTTLE_MS', 1000, 0, 60_000);
   const authCacheTtlMs = integer(env, 'AUTH_CACHE_TTL_MS', 5_000, 0, 60_000);
@@ -289,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     clicks,
     approvalJobIntervalMs,
     tierJobIntervalMs,
+    rollupFoldIntervalMs,
     eventPollIntervalMs,
     statsThrottleMs,
     authCacheTtlMs,

@@ -79,6 +79,18 @@ describe('TIER_JOB_INTERVAL_MS', () => {
   });
 });
 
+describe('ROLLUP_FOLD_INTERVAL_MS', () => {
+  it('defaults to 5 s, accepts 0 (this instance never folds) and a custom pause', () => {
+    expect(loadConfig({}).rollupFoldIntervalMs).toBe(5_000);
+    expect(loadConfig({ ROLLUP_FOLD_INTERVAL_MS: '0' }).rollupFoldIntervalMs).toBe(0);
+    expect(loadConfig({ ROLLUP_FOLD_INTERVAL_MS: '60000' }).rollupFoldIntervalMs).toBe(60_000);
+  });
+
+  it.each(['-1', 'often', '3600001'])('refuses %s naming the variable', (value) => {
+    expect(() => loadConfig({ ROLLUP_FOLD_INTERVAL_MS: value })).toThrow(/ROLLUP_FOLD_INTERVAL_MS/);
+  });
+});
+
 describe('click settings', () => {
   it('default to no trusted proxy, a 10 000-click queue, batches of 500 every 100 ms, two writers, links cached 2 s', () => {
     const config = loadConfig({});

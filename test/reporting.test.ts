@@ -9,7 +9,12 @@ import { factories, gid, type Tenant } from './helpers/factories.js';
 import { useTwoWorkspaces } from './helpers/fixture.js';
 import { partnerToken } from './helpers/money.js';
 
-const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Reporting A', 'Reporting B'] });
+// AUTH_CACHE_TTL_MS=0: the statement counts below include the key lookup every time (a cache that expired
+// between two requests made one count 6 and the other 5 on a loaded machine).
+const fixture = useTwoWorkspaces({
+  env: { APPROVAL_JOB_INTERVAL_MS: '0', AUTH_CACHE_TTL_MS: '0' },
+  names: ['Reporting A', 'Reporting B'],
+});
 
 const at = (iso: string) => new Date(iso);
 const usd = (amount: string) => ({ amount, currency: 'USD' });

@@ -2,7 +2,9 @@
 // transaction: after a random workload through the API — conversions (some late: occurredAt days
 // in the past), refunds, reward status changes, referral status changes, the approval job, clicks
 // through the redirect and the click writer's batches — the rollups equal the raw rows grouped
-// the same way, and the reads built on them equal the raw-table stats.
+// the same way, and the reads built on them equal the raw-table stats. Referral, conversion and
+// reward writes append grouped deltas (one INSERT per statement) that a fold moves into the
+// stored rollups without changing a read.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RetentionJob } from '../src/modules/events/retention.js';
 import { ApprovalJob } from '../src/modules/reward/approval-job.js';
@@ -10,7 +12,7 @@ import { graphql } from './gql/index.js';
 import { factories, gid, uuidv7 } from './helpers/factories.js';
 import { useTwoWorkspaces } from './helpers/fixture.js';
 import { migratedUpTo } from './helpers/migrations.js';
-import { rawGroups, rollupGroups, type Query } from './helpers/rollups.js';
+import { rawGroups, rollupGroups, storedRollupGroups, type Query } from './helpers/rollups.js';
 import { BROWSER_USER_AGENT } from './helpers/server.js';
 
 const fixture = useTwoWorkspaces({ env: { APPROVAL_JOB_INTERVAL_MS: '0' }, names: ['Rollups A', 'Rollups B'] });
@@ -198,6 +200,9 @@ async function workload(setup: Setup, seed: number) {
   await new ApprovalJob(prisma(), { intervalMs: 0 }).runOnce(new Date(Date.now() + 1000));
 }
 
+const fold = async () => Number((await query(`SELECT "ReportingRollup_fold"()::text AS n`))[0]!.n);
+const pending = async () => Number((await query(`SELECT count(*)::text AS n FROM "ReportingRollupDelta"`))[0]!.n);
+
 describe('rollups', () => {
   let setup: Setup;
   beforeAll(async () => {
@@ -316,6 +321,94 @@ describe('rollups', () => {
     ).rejects.toThrow('rolled back');
     expect(await rollupGroups(query)).toEqual(before);
   });
+
+  it('fold into the stored rollups without changing a read', async () => {
+    const window = {
+      from: new Date(Date.now() - 60 * 86_400_000).toISOString(),
+      to: new Date(Date.now() + 86_400_000).toISOString(),
+    };
+    await fixture.server.app.rollupFold.stop(); // these tests fold by themselves
+    const link = setup.links[1]!;
+    await factories(prisma(), fixture.tenant).conversions([
+      { programId: link.programId, partnerId: link.partnerId, linkId: link.id, amount: 4200n, currency: link.currency },
+    ]);
+    const before = await fixture.gql(COMPARE, window, fixture.admin);
+    expect(before.errors).toBeUndefined();
+    expect(await pending()).toBeGreaterThan(0);
+    expect(await fold()).toBeGreaterThan(0);
+    expect(await pending()).toBe(0);
+    expect(await storedRollupGroups(query)).toEqual(await rawGroups(query));
+    expect(await fixture.gql(COMPARE, window, fixture.admin)).toEqual(before);
+    expect(await fold()).toBe(0); // nothing left
+  }, 120_000);
+
+  it('cost one grouped INSERT for a bulk statement, whatever its rows', async () => {
+    const link = setup.links[0]!;
+    const at = new Date(Date.now() - 3 * 86_400_000);
+    await fold();
+    // 2000 conversions in one statement over two quarter hours: two delta rows (one per key)
+    await factories(prisma(), fixture.tenant).conversions(
+      Array.from({ length: 2000 }, (_, i) => ({
+        programId: link.programId,
+        partnerId: link.partnerId,
+        linkId: link.id,
+        amount: BigInt(100 + i),
+        currency: link.currency,
+        occurredAt: new Date(at.getTime() - (i % 2) * 15 * 60_000),
+      })),
+    );
+    expect(await pending()).toBe(2);
+    expect(await rollupGroups(query)).toEqual(await rawGroups(query));
+    await query(
+      `UPDATE "Conversion" SET "status" = 'DISCARDED', "discardReason" = 'TEST' WHERE "linkId" = '${link.id}' AND "amount" >= 100 AND "amount" < 2100`,
+    );
+    expect(await rollupGroups(query)).toEqual(await rawGroups(query));
+    await fold();
+    expect(await storedRollupGroups(query)).toEqual(await rawGroups(query));
+  }, 60_000);
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    'lock no rollup row until the end of the writing transaction (PostgreSQL: two transactions on one link and quarter hour)',
+    async () => {
+      const link = setup.links[0]!;
+      const at = new Date();
+      const row = () => ({
+        programId: link.programId,
+        partnerId: link.partnerId,
+        linkId: link.id,
+        amount: 500n,
+        currency: link.currency,
+        occurredAt: at,
+      });
+      let written!: () => void;
+      const firstWrote = new Promise<void>((resolve) => (written = resolve));
+      let release!: () => void;
+      const secondDone = new Promise<void>((resolve) => (release = resolve));
+      // The first transaction writes, then stays open until the second one has written, folded and
+      // committed the same (link, quarter hour, currency): with a rollup row locked from the write,
+      // the second would wait for the first, which waits for it.
+      const first = prisma().$transaction(
+        async (tx) => {
+          await factories(tx as never, fixture.tenant).conversions([row()]);
+          written();
+          await secondDone;
+        },
+        { timeout: 60_000 },
+      );
+      await firstWrote;
+      await prisma().$transaction(async (tx) => {
+        await factories(tx as never, fixture.tenant).conversions([row()]);
+      });
+      await fold(); // the first transaction's delta is not visible yet: it stays for a later fold
+      release();
+      await first;
+      expect(await rollupGroups(query)).toEqual(await rawGroups(query));
+      await fold();
+      expect(await pending()).toBe(0);
+      expect(await storedRollupGroups(query)).toEqual(await rawGroups(query));
+    },
+    60_000,
+  );
 
   it('keep click counts when raw clicks are deleted by CLICK_RETENTION_DAYS', async () => {
     const before = await rollupGroups(query);

@@ -21,6 +21,8 @@ export interface BenchOptions {
   concurrency: number;
   /** PostgreSQL server to create the throw-away database on. */
   databaseUrl: string;
+  /** The scale suite's sizes in clicks (`--sizes 100k,10M`); each suite's default when absent. */
+  sizes?: string;
 }
 
 /** One line of the result table. */
@@ -123,7 +125,11 @@ export function benchServerEnv(spec = process.env['BENCH_SERVER_ENV'] ?? ''): Re
 }
 
 /** `refgraph serve` in a child process; `nodeArgs` e.g. ['--cpu-prof'] to profile it. */
-export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  readyTimeoutMs = 60_000,
+): Promise<ServerProcess> {
   const port = await freePort();
   const serverEnv = {
     ...process.env,
@@ -144,7 +150,7 @@ export async function startServerProcess(env: Record<string, string>, nodeArgs: 
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server exited during start-up (code ${child.exitCode})`);
     try {
@@ -155,7 +161,7 @@ export async function startServerProcess(env: Record<string, string>, nodeArgs: 
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error('the server did not become ready within 60 s');
+      throw new Error(`the server did not become ready within ${readyTimeoutMs / 1000} s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -352,6 +358,7 @@ export function runAlone(
     warmupMs: defaults.warmupMs ?? (quick ? 500 : 2_000),
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? defaults.concurrency),
     databaseUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+    ...(process.env.BENCH_SIZES ? { sizes: process.env.BENCH_SIZES } : {}),
   };
   const log = (line: string) => process.stderr.write(`${line}\n`);
   suite.run(options, log).then(

@@ -62,5 +62,11 @@ const grouped = (from: string) =>
 /** Every (program, partner, link, 15-minute bucket, currency) with something in it, from the raw tables. */
 export const rawGroups = (query: Query) => query(grouped(RAW));
 
-/** The same from "ReportingRollup". */
-export const rollupGroups = (query: Query) => query(grouped(`SELECT * FROM "ReportingRollup"`));
+const COLUMNS = `"workspaceId", "mode", "programId", "partnerId", "linkId", "bucket", "currency", ${MEASURES.map((m) => `"${m}"`).join(', ')}`;
+
+/** The same from the rollups as reads see them: "ReportingRollup" plus the deltas not folded yet. */
+export const rollupGroups = (query: Query) =>
+  query(grouped(`SELECT ${COLUMNS} FROM "ReportingRollup" UNION ALL SELECT ${COLUMNS} FROM "ReportingRollupDelta"`));
+
+/** The same from "ReportingRollup" alone (what is stored once folded). */
+export const storedRollupGroups = (query: Query) => query(grouped(`SELECT ${COLUMNS} FROM "ReportingRollup"`));

@@ -12,7 +12,8 @@ import {
 } from '../stats/stats.service.js';
 
 // Time series, leaderboards and workspace totals, read from "ReportingRollup" only (15-minute UTC
-// buckets kept by database triggers; see ./README.md and the migration 20261207198000_rollups).
+// buckets kept by database triggers; see ./README.md and the migrations 20261207198000_rollups and
+// 20261207201000_rollup_bulk), with the pending "ReportingRollupDelta" rows of the same keys added.
 // Every function answers many parents with one statement.
 
 export type Interval = 'DAY' | 'WEEK' | 'MONTH';
@@ -79,6 +80,39 @@ export function estimatedBuckets(args: { interval: Interval; from: Date; to: Dat
   return Number.isFinite(n) ? Math.min(Math.max(n, 1), MAX_BUCKETS) : MAX_BUCKETS;
 }
 
+const ROLLUP_KEY = ['workspaceId', 'mode', 'programId', 'partnerId', 'linkId', 'bucket', 'currency'] as const;
+const ROLLUP_MEASURES = [
+  'clicks',
+  'uniqueClicks',
+  'referrals',
+  'convertedReferrals',
+  'conversions',
+  'revenue',
+  'rewardsCreated',
+  'rewardsApproved',
+  'rewardsProcessed',
+  'rewardsCanceled',
+  'rewardsRejected',
+] as const;
+const keyColumns = (a: string) => sql.raw(ROLLUP_KEY.map((k) => `${a}."${k}"`).join(', '));
+const sameKey = (a: string, b: string) => sql.raw(ROLLUP_KEY.map((k) => `${a}."${k}" = ${b}."${k}"`).join(' AND '));
+
+/**
+ * The rollup rows that `where` (a condition on the alias it is given) selects, as they are once
+ * the pending deltas are folded in: "ReportingRollup" rows plus the "ReportingRollupDelta" rows
+ * of the same key, and keys only in the deltas. One row per key, as in "ReportingRollup", so
+ * "a row with a non-zero amount" means the same before and after a fold. For `FROM (…) x`.
+ */
+export function rollupRows(where: (alias: string) => SqlFragment): SqlFragment {
+  const pending = sql`(SELECT ${keyColumns('d')}, ${sql.raw(ROLLUP_MEASURES.map((m) => `sum(d."${m}")::bigint AS "${m}"`).join(', '))}
+       FROM "ReportingRollupDelta" d WHERE ${where('d')} GROUP BY ${keyColumns('d')})`;
+  return sql`(SELECT ${keyColumns('r')}, ${sql.raw(ROLLUP_MEASURES.map((m) => `r."${m}" + coalesce(p."${m}", 0) AS "${m}"`).join(', '))}
+       FROM "ReportingRollup" r LEFT JOIN ${pending} p ON ${sameKey('p', 'r')}
+      WHERE ${where('r')}
+     UNION ALL
+     SELECT p.* FROM ${pending} p WHERE NOT EXISTS (SELECT 1 FROM "ReportingRollup" r WHERE ${sameKey('r', 'p')}))`;
+}
+
 export interface BucketFigures {
   start: Date;
   clicks: number;
@@ -138,10 +172,11 @@ export async function seriesFor(
              sum(x."rewardsCreated" + x."rewardsApproved" + x."rewardsProcessed")::text AS rewards,
              bool_or(x."currency" <> '' AND (x."revenue" <> 0 OR x."conversions" <> 0)) AS has_revenue,
              bool_or(x."currency" <> '' AND (x."rewardsCreated" <> 0 OR x."rewardsApproved" <> 0 OR x."rewardsProcessed" <> 0)) AS has_rewards
-        FROM "ReportingRollup" x
-       WHERE ${tenantCondition('x', scope)} AND x.${sql.ident(dimension)} = ANY(${uuidArray(ids)})
-         ${programId ? sql`AND x."programId" = ${programId}::uuid` : sql``}
-         AND x."bucket" >= (SELECT min(start) FROM b) AND x."bucket" < (SELECT max(stop) FROM b)
+        FROM ${rollupRows(
+          (a) => sql`${tenantCondition(a, scope)} AND ${sql.ident(a, dimension)} = ANY(${uuidArray(ids)})
+            ${programId ? sql`AND ${sql.ident(a, 'programId')} = ${programId}::uuid` : sql``}
+            AND ${sql.ident(a, 'bucket')} >= (SELECT min(start) FROM b) AND ${sql.ident(a, 'bucket')} < (SELECT max(stop) FROM b)`,
+        )} x
        GROUP BY 1, 2, 3
     )
     SELECT i.id::text AS id, b.start, f."currency", f.clicks, f.referrals, f.converted, f.conversions, f.revenue, f.rewards,
@@ -211,11 +246,12 @@ export async function leaderboards(
         FROM (
           SELECT x."programId", x."partnerId"::text AS "partnerId", p."currency",
                  coalesce(${METRIC_VALUE[metric]}, 0) AS amount, coalesce(${METRIC_VALUE[metric]}, 0)::text AS value
-            FROM "ReportingRollup" x
+            FROM ${rollupRows(
+              (a) => sql`${tenantCondition(a, scope)} AND ${sql.ident(a, 'programId')} = ANY(${uuidArray(programIds)})
+                ${window.from ? sql`AND ${sql.ident(a, 'bucket')} >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
+                ${window.to ? sql`AND ${sql.ident(a, 'bucket')} < ${window.to}::timestamptz` : sql``}`,
+            )} x
             JOIN "Program" p ON p."id" = x."programId"
-           WHERE ${tenantCondition('x', scope)} AND x."programId" = ANY(${uuidArray(programIds)})
-             ${window.from ? sql`AND x."bucket" >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
-             ${window.to ? sql`AND x."bucket" < ${window.to}::timestamptz` : sql``}
            GROUP BY x."programId", x."partnerId", p."currency"
         ) v
        WHERE v.amount > 0
@@ -280,10 +316,11 @@ export async function workspaceFigures(
              bool_or(x."rewardsCreated" <> 0) AS has_created, bool_or(x."rewardsApproved" <> 0) AS has_approved,
              bool_or(x."rewardsProcessed" <> 0) AS has_processed, bool_or(x."rewardsCanceled" <> 0) AS has_canceled,
              bool_or(x."rewardsRejected" <> 0) AS has_rejected
-        FROM "ReportingRollup" x
-       WHERE ${tenantCondition('x', { ...scope, partnerId: null })}
-         ${window.from ? sql`AND x."bucket" >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
-         ${window.to ? sql`AND x."bucket" < ${window.to}::timestamptz` : sql``}
+        FROM ${rollupRows(
+          (a) => sql`${tenantCondition(a, { ...scope, partnerId: null })}
+            ${window.from ? sql`AND ${sql.ident(a, 'bucket')} >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
+            ${window.to ? sql`AND ${sql.ident(a, 'bucket')} < ${window.to}::timestamptz` : sql``}`,
+        )} x
        GROUP BY x."currency"
     )
     SELECT (SELECT count(*) FROM "Program" p WHERE ${tenantCondition('p', { ...scope, partnerId: null })} ${created('p')})::text AS programs,
