@@ -46,7 +46,7 @@ async function placement(ids: string[]): Promise<Record<string, string[]>> {
     [ids],
   );
   const result: Record<string, string[]> = {};
-  for (const row of rows) (result[row.part] ??= []).push(row.id);
+  for (const row of rows) result[row.part] = [...(result[row.part] ?? []), row.id];
   return result;
 }
 
