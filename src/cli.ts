@@ -138,11 +138,13 @@ Environment:
   WEBHOOK_DELIVERY_RETENTION_DAYS
                        succeeded and failed webhook deliveries older than this are deleted;
                        pending ones never (default 30; 0: kept forever)
-  CLICK_RETENTION_DAYS raw clicks older than this are deleted; their counts stay in the
-                       reporting rollups (default 0: kept forever)
+  CLICK_RETENTION_DAYS raw clicks older than this are deleted (whole monthly partitions
+                       dropped); their counts stay in the reporting rollups (default 0: kept
+                       forever)
   RETENTION_INTERVAL_SECONDS
-                       pause between runs of the job that deletes them, in small batches, safe on
-                       every instance at once (default 3600; 0: not in this instance)
+                       pause between runs of the job that deletes them, in small batches, and
+                       makes the click partitions of the coming months; safe on every instance
+                       at once (default 3600; 0: not in this instance)
 
 Exit codes: 0 success, 1 failure (e.g. an unknown workspace or key), 2 usage error, 78 invalid
 configuration.

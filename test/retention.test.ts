@@ -78,7 +78,8 @@ function job(
     ...database,
     transaction: async (fn) => {
       const result = await database.transaction(fn);
-      batches.push((result as { deleted: number }).deleted);
+      // event batches only (the click partitions' maintenance is a transaction too)
+      if (typeof result === 'object' && result !== null && 'deleted' in result) batches.push(result.deleted as number);
       return result;
     },
   };

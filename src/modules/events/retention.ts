@@ -2,6 +2,7 @@ import type { Database } from '../../db.js';
 import type { Mode } from '../../generated/prisma/enums.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { PeriodicJob } from '../../lib/periodic-job.js';
+import { createClickPartitions, deleteClicksBefore, dropClickPartitions } from '../click/partitions.js';
 import type { Logger } from '../../logger.js';
 
 export interface RetentionJobOptions {
@@ -10,8 +11,9 @@ export interface RetentionJobOptions {
   /** Finished webhook deliveries older than this many days are deleted; 0 = kept forever. */
   webhookDeliveryDays: number;
   /**
-   * Raw clicks that occurred more than this many days ago are deleted; 0 (the default) = kept
-   * forever. Their counts stay in the reporting rollups (src/modules/reporting/README.md).
+   * Raw clicks that occurred more than this many days ago are deleted (whole monthly partitions
+   * dropped, then the older rows of the rest); 0 (the default) = kept forever. Their counts stay
+   * in the reporting rollups (src/modules/reporting/README.md).
    */
   clickDays?: number;
   /** Pause between the end of one run and the start of the next; 0 = start() does nothing (runOnce still works). */
@@ -46,6 +48,12 @@ const DAY_MS = 86_400_000;
  * job at a time, the holder of its EventRetention row (`FOR UPDATE SKIP LOCKED`; the others skip
  * the tenant for that batch).
  *
+ * Raw clicks (CLICK_RETENTION_DAYS): each run first makes the click partitions of the current
+ * month and the next ones (click/partitions.ts; whatever the retention settings), then drops the
+ * monthly partitions entirely before the cutoff and deletes the older rows left (the month
+ * containing the cutoff, the DEFAULT partition) in batches. Partition DDL is done by one instance
+ * at a time (an advisory lock; the others skip it for that run).
+ *
  * Never deleted:
  * - a delivery still PENDING (waiting for its next attempt, or for its endpoint to be enabled again);
  * - an event not yet dispatched: after the oldest enabled webhook endpoint's cursor
@@ -68,11 +76,10 @@ export class RetentionJob {
     private readonly options: RetentionJobOptions,
   ) {
     this.batchSize = options.batchSize ?? 1000;
-    const keepsEverything =
-      options.eventDays === 0 && options.webhookDeliveryDays === 0 && (options.clickDays ?? 0) === 0;
+    // Runs even when everything is kept: it also makes the click partitions of the months ahead.
     this.job = new PeriodicJob({
       name: 'retention job',
-      intervalMs: keepsEverything ? 0 : options.intervalMs,
+      intervalMs: options.intervalMs,
       firstRunDelayMs: options.firstRunDelayMs ?? Math.min(30_000, options.intervalMs),
       run: (now) => this.run(now),
       report: (result) =>
@@ -83,7 +90,7 @@ export class RetentionJob {
     });
   }
 
-  /** Run shortly after start, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0 or nothing expires. */
+  /** Run shortly after start, then every intervalMs after each run ends, until stop(). No-op when intervalMs is 0. */
   start(): void {
     this.job.start();
   }
@@ -105,10 +112,28 @@ export class RetentionJob {
 
   private async run(now: Date): Promise<RetentionRunResult> {
     const result: RetentionRunResult = { events: 0, deliveries: 0, clicks: 0 };
+    // Partition DDL that fails (lock_timeout behind a long read of "Click") is retried at the next
+    // run; the rest of this run goes on (clicks of a month without a partition go to DEFAULT).
+    try {
+      const made = await createClickPartitions(this.db, now);
+      if (made > 0) this.options.logger?.info({ partitions: made }, 'retention job made click partitions ahead');
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'retention job could not make the click partitions ahead');
+    }
     if ((this.options.clickDays ?? 0) > 0) {
       const cutoff = new Date(now.getTime() - (this.options.clickDays ?? 0) * DAY_MS);
-      for (;;) {
-        const deleted = await this.deleteClicks(cutoff);
+      // Whole months first (their rows are counted, not deleted one by one), then the rest: the
+      // month containing the cutoff and the DEFAULT partition.
+      let dropped = true;
+      try {
+        result.clicks += await dropClickPartitions(this.db, cutoff);
+      } catch (error) {
+        // not row by row instead (whole months of them): the next run drops them
+        dropped = false;
+        this.options.logger?.warn({ err: error }, 'retention job could not drop the expired click partitions');
+      }
+      while (dropped) {
+        const deleted = await deleteClicksBefore(this.db, cutoff, this.batchSize);
         result.clicks += deleted;
         if (deleted < this.batchSize || this.closing) break;
       }
@@ -150,23 +175,6 @@ export class RetentionJob {
       }
     }
     return result;
-  }
-
-  /**
-   * One statement: up to batchSize raw clicks that occurred before `cutoff`. The rollups keep
-   * their counts (Click has no DELETE trigger); figures computed from raw clicks
-   * (`Program.stats`, `ReferralLink.clicks`) count the clicks still kept.
-   */
-  private async deleteClicks(cutoff: Date): Promise<number> {
-    const [row] = await this.db.sql<{ deleted: number }>`
-      WITH gone AS (
-         DELETE FROM "Click" WHERE "id" IN (
-           SELECT "id" FROM "Click" WHERE "occurredAt" < ${cutoff.toISOString()}::timestamptz
-            LIMIT ${this.batchSize}
-              FOR UPDATE SKIP LOCKED)
-         RETURNING 1)
-       SELECT count(*)::int AS "deleted" FROM gone`;
-    return Number(row?.deleted ?? 0);
   }
 
   /** One statement: up to batchSize finished deliveries last changed before `cutoff`, none that another transaction holds. */
