@@ -23,7 +23,7 @@ function groupDigits(digits: string, locale?: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, separator);
 }
 
-/** A list of amounts in several currencies: "€12.00 · $3.50", or "—" when empty. */
+/** A list of amounts in several currencies: "€12.00 · £3.50", or "—" when empty. */
 export function formatMoneyList(list: readonly { amount: string; currency: string }[], locale?: string): string {
   return list.length === 0 ? '—' : list.map((money) => formatMoney(money.amount, money.currency, locale)).join(' · ');
 }
