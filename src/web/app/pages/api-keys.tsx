@@ -3,10 +3,9 @@ import { useMutation, useQuery } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { graphql } from '../../gql/index.js';
 import { formatDateTime } from '../../lib/format.js';
-import { Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { Count, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
 import { ConfirmAction } from '../ui/confirm.js';
 import { useCanWrite, useViewer } from '../viewer.js';
-import { Count } from './pending.js';
 
 const KeysQuery = graphql(`
   query ApiKeysList($includeRevoked: Boolean) {

@@ -7,10 +7,18 @@ import type { PartnerStatus } from '../../gql/graphql.js';
 import { formatCount, formatDateTime, formatMoney, formatMoneyList } from '../../lib/format.js';
 import { href } from '../router.js';
 import { LineChart, lastDays } from '../ui/chart.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import {
+  Count,
+  Done,
+  Empty,
+  Loading,
+  RequestError,
+  UserErrors,
+  mutationErrors,
+  type UserErrorLike,
+} from '../ui/feedback.js';
 import { useCanWrite } from '../viewer.js';
 import { PayoutTable } from './payouts.js';
-import { Count } from './pending.js';
 
 const PartnersQuery = graphql(`
   query PartnersList($search: String, $status: PartnerStatus, $after: String) {

@@ -6,9 +6,17 @@ import { graphql } from '../../gql/index.js';
 import type { PayoutStatus } from '../../gql/graphql.js';
 import { formatDateTime, formatMoney } from '../../lib/format.js';
 import { href } from '../router.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import {
+  Count,
+  Done,
+  Empty,
+  Loading,
+  RequestError,
+  UserErrors,
+  mutationErrors,
+  type UserErrorLike,
+} from '../ui/feedback.js';
 import { useCanWrite } from '../viewer.js';
-import { Count } from './pending.js';
 
 const PayoutsQuery = graphql(`
   query PayoutsList($filter: PayoutFilter, $after: String) {

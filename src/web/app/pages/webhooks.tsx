@@ -5,9 +5,17 @@ import { graphql } from '../../gql/index.js';
 import type { WebhookDeliveryStatus } from '../../gql/graphql.js';
 import { formatCount, formatDateTime } from '../../lib/format.js';
 import { href } from '../router.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import {
+  Count,
+  Done,
+  Empty,
+  Loading,
+  RequestError,
+  UserErrors,
+  mutationErrors,
+  type UserErrorLike,
+} from '../ui/feedback.js';
 import { useCanWrite } from '../viewer.js';
-import { Count } from './pending.js';
 
 const EndpointsQuery = graphql(`
   query WebhookEndpoints {
