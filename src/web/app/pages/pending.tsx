@@ -94,14 +94,7 @@ function Applications() {
         }
         return { errors, changed };
       }}
-      columns={
-        <>
-          <th scope="col">Partner</th>
-          <th scope="col">Program</th>
-          <th scope="col">Applied</th>
-          <th scope="col">Answers</th>
-        </>
-      }
+      columns={['Partner', 'Program', 'Applied', 'Answers']}
       selectLabel={(row) =>
         `Select the application of ${row.partner.name ?? row.partner.externalId} to ${row.program.name}`
       }
@@ -219,15 +212,7 @@ function ReviewQueue() {
         const errors = mutationErrors(response, response.data?.resolveReviewItems.userErrors);
         return { errors, changed: errors.length === 0 ? ids.length : 0 };
       }}
-      columns={
-        <>
-          <th scope="col">Conversion</th>
-          <th scope="col">Partner</th>
-          <th scope="col">Signals</th>
-          <th scope="col">Rewards held</th>
-          <th scope="col">Opened</th>
-        </>
-      }
+      columns={['Conversion', 'Partner', 'Signals', 'Rewards held', 'Opened']}
       selectLabel={(row) => `Select the review of ${row.conversion.referredExternalId}`}
       cells={(row) => (
         <>
@@ -337,17 +322,7 @@ function RewardsToApprove() {
         );
         return { errors, changed: errors.length === 0 ? ids.length : 0 };
       }}
-      columns={
-        <>
-          <th scope="col">Partner</th>
-          <th scope="col">Program</th>
-          <th scope="col">For</th>
-          <th scope="col" class="num">
-            Amount
-          </th>
-          <th scope="col">Approves after</th>
-        </>
-      }
+      columns={['Partner', 'Program', 'For', { num: 'Amount' }, 'Approves after']}
       selectLabel={(row, rows) => `Select ${rowName(rows, row.id)}`}
       rowData={(row) => ({ 'data-reward': row.id })}
       cells={(row) => (

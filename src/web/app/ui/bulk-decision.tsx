@@ -5,6 +5,7 @@ import { useQuery } from '@urql/preact';
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { Count, Done, Empty, Loading, RequestError, UserErrors, type UserErrorLike } from './feedback.js';
+import { type Column, Table } from './paged.js';
 import { BulkBar, SelectAll, SelectRow, useSelection } from './selection.js';
 
 export type Decision = 'approve' | 'reject';
@@ -60,7 +61,7 @@ export function BulkDecision<Data, Row extends { id: string }>({
    */
   clearOnRefusal?: boolean;
   /** The header cells after the checkbox column. */
-  columns: ComponentChildren;
+  columns: readonly Column[];
   /** The accessible name of a row's checkbox. */
   selectLabel: (row: Row, rows: readonly Row[]) => string;
   /** A row's cells after its checkbox. */
@@ -105,32 +106,27 @@ export function BulkDecision<Data, Row extends { id: string }>({
       {outcome.done && <Done>{outcome.done}</Done>}
       {result.data && rows.length === 0 && <Empty>{empty}</Empty>}
       {rows.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                {canWrite && (
-                  <th scope="col" class="check">
-                    <SelectAll selection={selection} label={`Select all ${noun}`} />
-                  </th>
-                )}
-                {columns}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((row) => (
-                <tr key={row.id} {...rowData?.(row)}>
-                  {canWrite && (
-                    <td class="check">
-                      <SelectRow selection={selection} id={row.id} label={selectLabel(row, rows)} />
-                    </td>
-                  )}
-                  {cells(row)}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          lead={
+            canWrite && (
+              <th scope="col" class="check">
+                <SelectAll selection={selection} label={`Select all ${noun}`} />
+              </th>
+            )
+          }
+          columns={columns}
+        >
+          {rows.map((row) => (
+            <tr key={row.id} {...rowData?.(row)}>
+              {canWrite && (
+                <td class="check">
+                  <SelectRow selection={selection} id={row.id} label={selectLabel(row, rows)} />
+                </td>
+              )}
+              {cells(row)}
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
