@@ -3,32 +3,17 @@
 // program's counters; a conversion recorded through the API appears in the live feed and the
 // counters within 2 s; a reward is approved from the pending list; a payout is created. A member
 // is invited and joins through the invitation link; TEST/LIVE switch; sign-out. An operator opens
-// it with an access token in the fragment instead; a READ_ONLY one gets no buttons. Every request stays on the server, and the Content-Security-Policy holds (no violation).
-// Needs the web build (`npx vite build -c src/web/vite.config.ts`, part of `npm run build`).
+// it with an access token in the fragment instead; a READ_ONLY one gets no buttons. Every page is
+// watched (test/helpers/browser.ts): a request to another host, a CSP violation or a console error
+// fails the test. The test setup builds dist/web when src/web changed.
 // Screenshots of each page go to test/artifacts/ when CI or SCREENSHOTS=1 is set.
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { seedDemo, type DemoSeedResult } from '../src/modules/workspace/demo-seed.js';
 import { graphql } from './gql/index.js';
+import { describeBrowser, PHONE, screenshot, useBrowser } from './helpers/browser.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const chromiumPresent = fs.existsSync(CHROMIUM);
-const ci = ['true', '1'].includes((process.env.CI ?? '').toLowerCase());
-const screenshots = ci || process.env.SCREENSHOTS === '1';
-const ARTIFACTS = path.resolve(import.meta.dirname, 'artifacts');
-const BUILT = fs.existsSync(path.resolve(import.meta.dirname, '../dist/web/app/index.html'));
-
-const skipReason = !chromiumPresent
-  ? `${CHROMIUM} is not installed (apt-get install chromium, or set CHROMIUM_PATH)`
-  : !BUILT
-    ? 'dist/web is not built (npx vite build -c src/web/vite.config.ts)'
-    : null;
-if (skipReason && !ci) console.warn(`Dashboard browser tests skipped: ${skipReason}`);
-const suite = skipReason && !ci ? describe.skip : describe;
 
 const KEY_IDS = graphql(`
   query DashboardTestKeys {
@@ -140,20 +125,16 @@ const PAYOUTS = graphql(`
   }
 `);
 
-suite('the team dashboard in headless Chromium', () => {
+describeBrowser('the team dashboard in headless Chromium', () => {
   let server: TestServer;
   let demo: DemoSeedResult;
-  let browser: Browser;
-  let context: BrowserContext;
   let tab: Page;
   let token: string;
-  const foreign: string[] = [];
-  const problems: string[] = [];
   /** Operations the page subscribed to over the WebSocket (their `subscribe` messages). */
   let subscribed: Promise<void>;
+  const browser = useBrowser(() => [server.url]);
 
   beforeAll(async () => {
-    if (skipReason) throw new Error(`CI is set, so the dashboard browser test may not be skipped: ${skipReason}`);
     // Webhooks go to a receiver in this process (a private address).
     server = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' });
     demo = await seedDemo(server.testDb.db);
@@ -162,37 +143,13 @@ suite('the team dashboard in headless Chromium', () => {
     const accessKeyId = keys.data!.apiKeys.edges.find((e) => e.node.role === 'ADMIN')!.node.accessKeyId;
     const issued = await server.gql(ISSUE, { input: { accessKeyId, secret: demo.keys.test } });
     token = issued.data!.issueAccessToken.accessToken!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    if (screenshots) fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
-    await browser?.close();
     await server?.close();
   });
 
   beforeEach(async () => {
-    foreign.length = 0;
-    problems.length = 0;
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, serviceWorkers: 'block' });
-    const origin = new URL(server.url).origin;
-    await context.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url.startsWith('data:') || url.startsWith('blob:') || new URL(url).origin === origin) return route.continue();
-      foreign.push(url);
-      return route.abort('blockedbyclient');
-    });
-    tab = await context.newPage();
+    tab = await browser.open();
     tab.setDefaultTimeout(15_000);
     subscribed = new Promise((resolve) => {
       tab.on('websocket', (socket) =>
@@ -201,21 +158,9 @@ suite('the team dashboard in headless Chromium', () => {
         }),
       );
     });
-    tab.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    tab.on('console', (message) => {
-      if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
-        problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-  });
-  afterEach(async () => {
-    await context?.close();
-    expect(foreign).toEqual([]);
-    expect(problems).toEqual([]);
   });
 
-  async function shot(name: string) {
-    if (screenshots) await tab.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-  }
+  const shot = (name: string) => screenshot(tab, name);
 
   /** Signs in as the demo member through the sign-in page. */
   async function signIn(route = '/') {
@@ -226,7 +171,7 @@ suite('the team dashboard in headless Chromium', () => {
     await form.getByRole('button', { name: 'Sign in' }).click();
     await tab.getByRole('navigation', { name: 'Dashboard' }).waitFor();
     await tab.getByText(demo.member.email, { exact: true }).waitFor();
-    const cookies = await context.cookies();
+    const cookies = await tab.context().cookies();
     expect(cookies.find((c) => c.name === 'refgraph_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     if (route !== '/') await tab.goto(`${server.url}/app/#${route}`);
   }
@@ -444,20 +389,16 @@ suite('the team dashboard in headless Chromium', () => {
     await shot('dashboard-members');
 
     // The invitee opens the link (on this server: PUBLIC_URL is another address in tests).
-    const invitee = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await invitee.newPage();
-      await page.goto(`${server.url}/app/${new URL(link).hash}`);
-      const form = page.getByRole('form', { name: 'Accept the invitation' });
-      await form.getByLabel('Password', { exact: true }).fill('a long enough password');
-      await form.getByLabel('Password, again').fill('a long enough password');
-      await form.getByRole('button', { name: /Set password/ }).click();
-      await page.getByText(email, { exact: true }).waitFor();
-      expect(new URL(page.url()).hash).toBe('#/');
-      await page.getByText('Read-only', { exact: true }).waitFor();
-    } finally {
-      await invitee.close();
-    }
+    const page = await browser.open();
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${server.url}/app/${new URL(link).hash}`);
+    const form = page.getByRole('form', { name: 'Accept the invitation' });
+    await form.getByLabel('Password', { exact: true }).fill('a long enough password');
+    await form.getByLabel('Password, again').fill('a long enough password');
+    await form.getByRole('button', { name: /Set password/ }).click();
+    await page.getByText(email, { exact: true }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/');
+    await page.getByText('Read-only', { exact: true }).waitFor();
 
     await tab.getByRole('button', { name: 'Switch to live mode' }).click();
     await tab.getByText('Live mode', { exact: true }).waitFor();
@@ -467,19 +408,19 @@ suite('the team dashboard in headless Chromium', () => {
     await tab.locator('article[data-program="Refer a friend"]').waitFor();
     await tab.getByRole('button', { name: 'Sign out' }).click();
     await tab.getByRole('form', { name: 'Sign in' }).waitFor();
-    expect((await context.cookies()).find((c) => c.name === 'refgraph_session')).toBeUndefined();
+    expect((await tab.context().cookies()).find((c) => c.name === 'refgraph_session')).toBeUndefined();
     await shot('dashboard-sign-in');
 
     // A session that ends under the page (here: its cookies are gone) leads back to the sign-in.
     await signIn();
-    await context.clearCookies();
+    await tab.context().clearCookies();
     await tab.getByRole('link', { name: 'Pending' }).click();
     await tab.getByRole('button', { name: 'Sign in again' }).first().click();
     await tab.getByRole('form', { name: 'Sign in' }).waitFor();
   });
 
   it('fits a phone: the nav becomes a top bar', async () => {
-    await tab.setViewportSize({ width: 390, height: 844 });
+    await tab.setViewportSize(PHONE);
     await open();
     await tab.locator('article[data-program="Refer a friend"] [data-counter="conversions"] dd').waitFor();
     const nav = await tab.getByRole('navigation', { name: 'Dashboard' }).boundingBox();

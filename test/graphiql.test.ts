@@ -1,20 +1,17 @@
 // GraphiQL works with no internet access: the page and everything it loads come from refgraph
 // itself. Over HTTP: the page names no other host, its assets are cached and compressed. In a real
 // browser (Debian's headless Chromium through playwright-core): every request the page makes goes
-// to the server (any other host fails the test), the default tab's query runs on the demo data
+// to the server (the page is watched by test/helpers/browser.ts: a request to another host, a CSP
+// violation or a console error fails the test), the default tab's query runs on the demo data
 // with the key typed into the Headers pane, and a subscription runs over the WebSocket.
-import fs from 'node:fs';
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_HEADERS, DEFAULT_QUERY } from '../src/graphiql.js';
 import { seedDemo, type DemoSeedResult } from '../src/modules/workspace/demo-seed.js';
+import { describeBrowser, useBrowser } from './helpers/browser.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const chromiumPresent = fs.existsSync(CHROMIUM);
-const ci = ['true', '1'].includes((process.env.CI ?? '').toLowerCase());
 
 let server: TestServer;
 let demo: DemoSeedResult;
@@ -112,63 +109,24 @@ describe('the GraphiQL page over HTTP', () => {
   });
 });
 
-// Without Chromium the browser tests are skipped, saying why, except in CI, where they fail.
-const skipReason =
-  chromiumPresent || ci
-    ? null
-    : `${CHROMIUM} is not installed (apt-get install chromium, or set CHROMIUM_PATH; with CI=true this fails)`;
-if (skipReason) console.warn(`GraphiQL browser tests skipped: ${skipReason}`);
-const browserSuite = skipReason ? describe.skip : describe;
-const suiteName = skipReason
-  ? `GraphiQL in headless Chromium (skipped: ${skipReason})`
-  : 'GraphiQL in headless Chromium';
-
-browserSuite(suiteName, () => {
-  let browser: Browser;
+describeBrowser('GraphiQL in headless Chromium', () => {
+  const browser = useBrowser(() => [server.url]);
   let tab: Page;
-  /** Every request the page made, and those that went to another host than the server. */
+  /** Every request the page made, the WebSockets it opened and what it sent on them. */
   const requests: string[] = [];
-  const foreign: string[] = [];
-  const problems: string[] = [];
   const sockets: string[] = [];
   const sentOnSockets: string[] = [];
 
-  beforeAll(async () => {
-    if (!chromiumPresent)
-      throw new Error(
-        `${CHROMIUM} is not installed (CI is set, so the browser test may not be skipped): apt-get install chromium`,
-      );
-    browser = await chromium.launch({ executablePath: CHROMIUM });
-  });
   beforeEach(async () => {
     // A fresh browser profile per test: nothing kept in storage from another.
-    for (const list of [requests, foreign, problems, sockets, sentOnSockets]) list.length = 0;
-    const context = await browser.newContext({ viewport: { width: 1400, height: 1400 }, serviceWorkers: 'block' });
-    const origin = new URL(server.url).origin;
-    await context.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url.startsWith('data:') || url.startsWith('blob:') || new URL(url).origin === origin) return route.continue();
-      foreign.push(url);
-      return route.abort('blockedbyclient');
-    });
-    tab = await context.newPage();
+    for (const list of [requests, sockets, sentOnSockets]) list.length = 0;
+    tab = await browser.open({ viewport: { width: 1400, height: 1400 } });
     tab.setDefaultTimeout(15_000);
     tab.on('request', (request) => requests.push(request.url()));
     tab.on('websocket', (socket) => {
       sockets.push(socket.url());
       socket.on('framesent', ({ payload }) => sentOnSockets.push(String(payload)));
     });
-    tab.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    tab.on('console', (message) => {
-      if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
-        problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-  });
-  afterEach(async () => {
-    await tab?.context().close();
-  });
-  afterAll(async () => {
-    await browser?.close();
   });
 
   const HEADERS_TOOL = 'section.graphiql-editor-tool[aria-label="Headers"]';
@@ -225,8 +183,7 @@ browserSuite(suiteName, () => {
 
     expect(requests.filter((url) => !url.startsWith(`${server.url}/`))).toEqual([]); // every request went to the server
     expect(requests.some((url) => url.endsWith('yoga-graphiql.js'))).toBe(true);
-    expect(foreign).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(browser.problems()).toEqual([]);
   });
 
   it('runs a subscription over the WebSocket of /graphql with the Authorization header as connection_init credential', async () => {
@@ -269,7 +226,6 @@ browserSuite(suiteName, () => {
       payload: { authorization: `Bearer ${demo.keys.test}` },
     });
     expect(sockets).toEqual([`${server.url.replace(/^http/, 'ws')}/graphql`]);
-    expect(foreign).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(browser.problems()).toEqual([]);
   });
 });

@@ -3,9 +3,9 @@ import { useMutation, useQuery } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { graphql } from '../../gql/index.js';
 import { formatDateTime } from '../../lib/format.js';
-import { Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { Count, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { ConfirmAction } from '../ui/confirm.js';
 import { useCanWrite, useViewer } from '../viewer.js';
-import { Count } from './pending.js';
 
 const KeysQuery = graphql(`
   query ApiKeysList($includeRevoked: Boolean) {
@@ -121,7 +121,15 @@ export function ApiKeysPage() {
                         {key.revokedAt ? (
                           <span class="tag status-canceled">revoked {formatDateTime(key.revokedAt)}</span>
                         ) : (
-                          <Revoke id={key.id} name={key.name} onRevoked={reload} />
+                          <ConfirmAction
+                            action="Revoke"
+                            subject={key.name}
+                            warning="Everything using it stops working."
+                            mutation={RevokeKey}
+                            variables={{ input: { id: key.id } }}
+                            userErrors={(data) => data.revokeApiKey.userErrors}
+                            onDone={reload}
+                          />
                         )}
                       </td>
                     )}
@@ -204,39 +212,5 @@ function CreateKeyForm({ mode, onCreated }: { mode: string; onCreated: () => voi
         </div>
       )}
     </section>
-  );
-}
-
-function Revoke({ id, name, onRevoked }: { id: string; name: string; onRevoked: () => void }) {
-  const [confirming, setConfirming] = useState(false);
-  const [state, revoke] = useMutation(RevokeKey);
-  const [errors, setErrors] = useState<UserErrorLike[]>([]);
-  if (!confirming)
-    return (
-      <button type="button" class="small danger" onClick={() => setConfirming(true)} aria-label={`Revoke ${name}`}>
-        Revoke
-      </button>
-    );
-  return (
-    <div class="actions">
-      <span class="small">Everything using it stops working.</span>
-      <button
-        type="button"
-        class="small danger"
-        disabled={state.fetching}
-        onClick={async () => {
-          const response = await revoke({ input: { id } });
-          const found = mutationErrors(response, response.data?.revokeApiKey.userErrors);
-          setErrors(found);
-          if (found.length === 0) onRevoked();
-        }}
-      >
-        Confirm revoke
-      </button>
-      <button type="button" class="small" onClick={() => setConfirming(false)}>
-        Keep
-      </button>
-      <UserErrors errors={errors} />
-    </div>
   );
 }

@@ -3,9 +3,9 @@ import { useMutation, useQuery } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { graphql } from '../../gql/index.js';
 import { formatDateTime } from '../../lib/format.js';
-import { Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { Count, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { ConfirmAction } from '../ui/confirm.js';
 import { useCanWrite, useViewer } from '../viewer.js';
-import { Count } from './pending.js';
 
 const MembersQuery = graphql(`
   query MembersList {
@@ -106,7 +106,15 @@ export function MembersPage() {
                         {m.email === memberEmail ? (
                           <span class="muted small">you</span>
                         ) : (
-                          <RemoveButton id={m.id} who={m.name ?? m.email} onRemoved={reload} />
+                          <ConfirmAction
+                            action="Remove"
+                            subject={m.name ?? m.email}
+                            warning="They are signed out at once."
+                            mutation={Remove}
+                            variables={{ input: { id: m.id } }}
+                            userErrors={(data) => data.removeMember.userErrors}
+                            onDone={reload}
+                          />
                         )}
                       </td>
                     )}
@@ -191,39 +199,5 @@ function InviteForm({ onInvited }: { onInvited: () => void }) {
         </div>
       )}
     </section>
-  );
-}
-
-function RemoveButton({ id, who, onRemoved }: { id: string; who: string; onRemoved: () => void }) {
-  const [confirming, setConfirming] = useState(false);
-  const [state, remove] = useMutation(Remove);
-  const [errors, setErrors] = useState<UserErrorLike[]>([]);
-  if (!confirming)
-    return (
-      <button type="button" class="small danger" onClick={() => setConfirming(true)} aria-label={`Remove ${who}`}>
-        Remove
-      </button>
-    );
-  return (
-    <div class="actions">
-      <span class="small">They are signed out at once.</span>
-      <button
-        type="button"
-        class="small danger"
-        disabled={state.fetching}
-        onClick={async () => {
-          const response = await remove({ input: { id } });
-          const found = mutationErrors(response, response.data?.removeMember.userErrors);
-          setErrors(found);
-          if (found.length === 0) onRemoved();
-        }}
-      >
-        Confirm remove
-      </button>
-      <button type="button" class="small" onClick={() => setConfirming(false)}>
-        Keep
-      </button>
-      <UserErrors errors={errors} />
-    </div>
   );
 }

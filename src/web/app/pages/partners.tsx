@@ -7,10 +7,19 @@ import type { PartnerStatus } from '../../gql/graphql.js';
 import { formatCount, formatDateTime, formatMoney, formatMoneyList } from '../../lib/format.js';
 import { href } from '../router.js';
 import { LineChart, lastDays } from '../ui/chart.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import {
+  Count,
+  Done,
+  Empty,
+  Loading,
+  RequestError,
+  UserErrors,
+  mutationErrors,
+  type UserErrorLike,
+} from '../ui/feedback.js';
+import { FilterSelect, Paged, Table } from '../ui/paged.js';
 import { useCanWrite } from '../viewer.js';
 import { PayoutTable } from './payouts.js';
-import { Count } from './pending.js';
 
 const PartnersQuery = graphql(`
   query PartnersList($search: String, $status: PartnerStatus, $after: String) {
@@ -43,6 +52,8 @@ const PartnersQuery = graphql(`
   }
 `);
 
+const PARTNER_STATUSES: PartnerStatus[] = ['ACTIVE', 'INACTIVE', 'BANNED'];
+
 export function PartnersPage() {
   const [typed, setTyped] = useState('');
   const [search, setSearch] = useState('');
@@ -61,7 +72,6 @@ export function PartnersPage() {
     variables: { search: search || null, status: status || null, after },
   });
   const rows = result.data?.partners.edges.map((e) => e.node) ?? [];
-  const pageInfo = result.data?.partners.pageInfo;
   return (
     <>
       <h1>Partners</h1>
@@ -69,94 +79,69 @@ export function PartnersPage() {
         <h2 id="partners-heading" class="visually-hidden">
           Partner list
         </h2>
-        <form class="filters" aria-label="Search partners" onSubmit={(e) => e.preventDefault()}>
-          <label>
-            Search
-            <input
-              type="search"
-              value={typed}
-              placeholder="Name, email or external id"
-              maxLength={100}
-              onInput={(e) => setTyped(e.currentTarget.value)}
-            />
-          </label>
-          <label>
-            Status
-            <select
-              value={status}
-              onChange={(e) => {
-                setStatus(e.currentTarget.value as PartnerStatus | '');
-                setAfter(null);
-              }}
-            >
-              <option value="">Any</option>
-              <option value="ACTIVE">active</option>
-              <option value="INACTIVE">inactive</option>
-              <option value="BANNED">banned</option>
-            </select>
-          </label>
-          <span class="muted" aria-live="polite">
-            <Count n={result.data?.partners.totalCount} /> partner(s)
-          </span>
-        </form>
-        <RequestError error={result.error} />
-        {result.fetching && !result.data && <Loading what="partners" />}
-        {result.data && rows.length === 0 && <Empty>No partner matches.</Empty>}
-        {rows.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Partner</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" class="num">
-                    Clicks
-                  </th>
-                  <th scope="col" class="num">
-                    Referrals
-                  </th>
-                  <th scope="col" class="num">
-                    Converted
-                  </th>
-                  <th scope="col" class="num">
-                    Rewards
-                  </th>
-                  <th scope="col">Joined</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((p) => (
-                  <tr key={p.id}>
-                    <td>
-                      <a href={href(`/partners/${p.id}`)}>{p.name ?? p.externalId}</a>
-                      <div class="muted small">{p.email ?? p.externalId}</div>
-                    </td>
-                    <td>
-                      <span class={`tag status-${p.status.toLowerCase()}`}>{p.status.toLowerCase()}</span>
-                    </td>
-                    <td class="num">{formatCount(p.stats.clicks)}</td>
-                    <td class="num">{formatCount(p.stats.totalReferrals)}</td>
-                    <td class="num">{formatCount(p.stats.successfulReferrals)}</td>
-                    <td class="num">{formatMoneyList(p.stats.totalRewards)}</td>
-                    <td>{formatDateTime(p.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <div class="pager">
-          {after && (
-            <button type="button" onClick={() => setAfter(null)}>
-              First page
-            </button>
-          )}
-          {pageInfo?.hasNextPage && (
-            <button type="button" onClick={() => setAfter(pageInfo.endCursor ?? null)}>
-              Next page
-            </button>
-          )}
-        </div>
+        <Paged
+          label="Search partners"
+          filters={
+            <>
+              <label>
+                Search
+                <input
+                  type="search"
+                  value={typed}
+                  placeholder="Name, email or external id"
+                  maxLength={100}
+                  onInput={(e) => setTyped(e.currentTarget.value)}
+                />
+              </label>
+              <FilterSelect
+                label="Status"
+                value={status}
+                values={PARTNER_STATUSES}
+                onChange={(value) => {
+                  setStatus(value);
+                  setAfter(null);
+                }}
+              />
+              <span class="muted" aria-live="polite">
+                <Count n={result.data?.partners.totalCount} /> partner(s)
+              </span>
+            </>
+          }
+          result={result}
+          rows={rows}
+          loading="partners"
+          empty="No partner matches."
+          pager={{ after, setAfter, pageInfo: result.data?.partners.pageInfo, first: 'First page', next: 'Next page' }}
+        >
+          <Table
+            columns={[
+              'Partner',
+              'Status',
+              { num: 'Clicks' },
+              { num: 'Referrals' },
+              { num: 'Converted' },
+              { num: 'Rewards' },
+              'Joined',
+            ]}
+          >
+            {rows.map((p) => (
+              <tr key={p.id}>
+                <td>
+                  <a href={href(`/partners/${p.id}`)}>{p.name ?? p.externalId}</a>
+                  <div class="muted small">{p.email ?? p.externalId}</div>
+                </td>
+                <td>
+                  <span class={`tag status-${p.status.toLowerCase()}`}>{p.status.toLowerCase()}</span>
+                </td>
+                <td class="num">{formatCount(p.stats.clicks)}</td>
+                <td class="num">{formatCount(p.stats.totalReferrals)}</td>
+                <td class="num">{formatCount(p.stats.successfulReferrals)}</td>
+                <td class="num">{formatMoneyList(p.stats.totalRewards)}</td>
+                <td>{formatDateTime(p.createdAt)}</td>
+              </tr>
+            ))}
+          </Table>
+        </Paged>
       </section>
     </>
   );

@@ -6,9 +6,9 @@ import { graphql } from '../../gql/index.js';
 import type { PayoutStatus } from '../../gql/graphql.js';
 import { formatDateTime, formatMoney } from '../../lib/format.js';
 import { href } from '../router.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { Count, Done, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import { FilterSelect, Paged, Table } from '../ui/paged.js';
 import { useCanWrite } from '../viewer.js';
-import { Count } from './pending.js';
 
 const PayoutsQuery = graphql(`
   query PayoutsList($filter: PayoutFilter, $after: String) {
@@ -79,34 +79,31 @@ export function PayoutsPage() {
         <h2 id="payouts-heading">
           All payouts <Count n={result.data?.payouts.totalCount} />
         </h2>
-        <form class="filters" aria-label="Filter payouts" onSubmit={(e) => e.preventDefault()}>
-          <label>
-            Status
-            <select value={status} onChange={(e) => setStatus(e.currentTarget.value as PayoutStatus | '')}>
-              <option value="">Any</option>
-              {STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {s.toLowerCase()}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Currency
-            <input
-              type="text"
-              value={currency}
-              maxLength={3}
-              size={4}
-              placeholder="any"
-              onInput={(e) => setCurrency(e.currentTarget.value)}
-            />
-          </label>
-        </form>
-        <RequestError error={result.error} />
-        {result.fetching && !result.data && <Loading what="payouts" />}
-        {result.data && rows.length === 0 && <Empty>No payouts match.</Empty>}
-        {rows.length > 0 && <PayoutTable rows={rows} onChanged={reload} canWrite={canWrite} />}
+        <Paged
+          label="Filter payouts"
+          filters={
+            <>
+              <FilterSelect label="Status" value={status} values={STATUSES} onChange={setStatus} />
+              <label>
+                Currency
+                <input
+                  type="text"
+                  value={currency}
+                  maxLength={3}
+                  size={4}
+                  placeholder="any"
+                  onInput={(e) => setCurrency(e.currentTarget.value)}
+                />
+              </label>
+            </>
+          }
+          result={result}
+          rows={rows}
+          loading="payouts"
+          empty="No payouts match."
+        >
+          <PayoutTable rows={rows} onChanged={reload} canWrite={canWrite} />
+        </Paged>
       </section>
     </>
   );
@@ -265,47 +262,33 @@ export function PayoutTable({
   showPartner?: boolean;
 }) {
   return (
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            {showPartner && <th scope="col">Partner</th>}
-            <th scope="col" class="num">
-              Amount
-            </th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-            <th scope="col">Details</th>
-            {canWrite && <th scope="col">Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((row) => (
-            <tr key={row.id} data-payout={row.id}>
-              {showPartner && (
-                <td>
-                  <a href={href(`/partners/${row.partner.id}`)}>{row.partner.name ?? row.partner.externalId}</a>
-                </td>
-              )}
-              <td class="num">{formatMoney(row.amount.amount, row.amount.currency)}</td>
-              <td>
-                <span class={`tag status-${row.status.toLowerCase()}`}>{row.status.toLowerCase()}</span>
-              </td>
-              <td>{formatDateTime(row.createdAt)}</td>
-              <td class="small">
-                {row.method && <div>Method: {row.method}</div>}
-                {row.paidAt && <div>Paid {formatDateTime(row.paidAt)}</div>}
-                {row.externalReference && <div>Reference: {row.externalReference}</div>}
-                {row.failureReason && <div>Reason: {row.failureReason}</div>}
-              </td>
-              {canWrite && (
-                <td>{row.status === 'PENDING' ? <PayoutActions payout={row} onChanged={onChanged} /> : null}</td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      columns={[showPartner && 'Partner', { num: 'Amount' }, 'Status', 'Created', 'Details', canWrite && 'Actions']}
+    >
+      {rows.map((row) => (
+        <tr key={row.id} data-payout={row.id}>
+          {showPartner && (
+            <td>
+              <a href={href(`/partners/${row.partner.id}`)}>{row.partner.name ?? row.partner.externalId}</a>
+            </td>
+          )}
+          <td class="num">{formatMoney(row.amount.amount, row.amount.currency)}</td>
+          <td>
+            <span class={`tag status-${row.status.toLowerCase()}`}>{row.status.toLowerCase()}</span>
+          </td>
+          <td>{formatDateTime(row.createdAt)}</td>
+          <td class="small">
+            {row.method && <div>Method: {row.method}</div>}
+            {row.paidAt && <div>Paid {formatDateTime(row.paidAt)}</div>}
+            {row.externalReference && <div>Reference: {row.externalReference}</div>}
+            {row.failureReason && <div>Reason: {row.failureReason}</div>}
+          </td>
+          {canWrite && (
+            <td>{row.status === 'PENDING' ? <PayoutActions payout={row} onChanged={onChanged} /> : null}</td>
+          )}
+        </tr>
+      ))}
+    </Table>
   );
 }
 

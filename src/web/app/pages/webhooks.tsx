@@ -5,9 +5,18 @@ import { graphql } from '../../gql/index.js';
 import type { WebhookDeliveryStatus } from '../../gql/graphql.js';
 import { formatCount, formatDateTime } from '../../lib/format.js';
 import { href } from '../router.js';
-import { Done, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
+import {
+  Count,
+  Done,
+  Empty,
+  Loading,
+  RequestError,
+  UserErrors,
+  mutationErrors,
+  type UserErrorLike,
+} from '../ui/feedback.js';
+import { FilterSelect, Paged, Table } from '../ui/paged.js';
 import { useCanWrite } from '../viewer.js';
-import { Count } from './pending.js';
 
 const EndpointsQuery = graphql(`
   query WebhookEndpoints {
@@ -168,6 +177,8 @@ const Redeliver = graphql(`
   }
 `);
 
+const DELIVERY_STATUSES: WebhookDeliveryStatus[] = ['PENDING', 'SUCCEEDED', 'FAILED'];
+
 export function WebhookPage({ id }: { id: string }) {
   const canWrite = useCanWrite();
   const [status, setStatus] = useState<WebhookDeliveryStatus | ''>('');
@@ -216,91 +227,66 @@ export function WebhookPage({ id }: { id: string }) {
         <h2 id="deliveries-heading">
           Delivery log <Count n={endpoint.deliveries.totalCount} />
         </h2>
-        <form class="filters" aria-label="Filter deliveries" onSubmit={(e) => e.preventDefault()}>
-          <label>
-            Status
-            <select
+        <Paged
+          label="Filter deliveries"
+          filters={
+            <FilterSelect
+              label="Status"
               value={status}
-              onChange={(e) => {
-                setStatus(e.currentTarget.value as WebhookDeliveryStatus | '');
+              values={DELIVERY_STATUSES}
+              onChange={(value) => {
+                setStatus(value);
                 setAfter(null);
               }}
-            >
-              <option value="">Any</option>
-              <option value="PENDING">pending</option>
-              <option value="SUCCEEDED">succeeded</option>
-              <option value="FAILED">failed</option>
-            </select>
-          </label>
-        </form>
-        <UserErrors errors={errors} />
-        {done && <Done>{done}</Done>}
-        {rows.length === 0 ? (
-          <Empty>No deliveries.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Event</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" class="num">
-                    Attempts
-                  </th>
-                  <th scope="col">Response</th>
-                  <th scope="col">Last attempt</th>
-                  {canWrite && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((d) => (
-                  <tr key={d.id}>
-                    <td>
-                      <code>{d.event.type}</code>
-                      <div class="muted small">{formatDateTime(d.event.occurredAt)}</div>
-                    </td>
-                    <td>
-                      <span class={`tag status-${d.status.toLowerCase()}`}>{d.status.toLowerCase()}</span>
-                      {d.nextAttemptAt && <div class="small">next try {formatDateTime(d.nextAttemptAt)}</div>}
-                    </td>
-                    <td class="num">{formatCount(d.attempts)}</td>
-                    <td class="small">
-                      {d.responseStatus ? `HTTP ${d.responseStatus}` : '—'}
-                      {d.durationMs !== null && d.durationMs !== undefined && ` in ${formatCount(d.durationMs)} ms`}
-                      {d.lastError && <div class="error-text">{d.lastError}</div>}
-                    </td>
-                    <td>{d.lastAttemptAt ? formatDateTime(d.lastAttemptAt) : '—'}</td>
-                    {canWrite && (
-                      <td>
-                        <button
-                          type="button"
-                          class="small"
-                          disabled={redelivery.fetching}
-                          onClick={() => send(d.id)}
-                          aria-label={`Redeliver ${d.event.type} of ${formatDateTime(d.event.occurredAt)}`}
-                        >
-                          Redeliver
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <div class="pager">
-          {after && (
-            <button type="button" onClick={() => setAfter(null)}>
-              Newest
-            </button>
-          )}
-          {endpoint.deliveries.pageInfo.hasNextPage && (
-            <button type="button" onClick={() => setAfter(endpoint.deliveries.pageInfo.endCursor ?? null)}>
-              Older
-            </button>
-          )}
-        </div>
+            />
+          }
+          notices={
+            <>
+              <UserErrors errors={errors} />
+              {done && <Done>{done}</Done>}
+            </>
+          }
+          result={result}
+          rows={rows}
+          loading="deliveries"
+          empty="No deliveries."
+          pager={{ after, setAfter, pageInfo: endpoint.deliveries.pageInfo, first: 'Newest', next: 'Older' }}
+        >
+          <Table columns={['Event', 'Status', { num: 'Attempts' }, 'Response', 'Last attempt', canWrite && 'Actions']}>
+            {rows.map((d) => (
+              <tr key={d.id}>
+                <td>
+                  <code>{d.event.type}</code>
+                  <div class="muted small">{formatDateTime(d.event.occurredAt)}</div>
+                </td>
+                <td>
+                  <span class={`tag status-${d.status.toLowerCase()}`}>{d.status.toLowerCase()}</span>
+                  {d.nextAttemptAt && <div class="small">next try {formatDateTime(d.nextAttemptAt)}</div>}
+                </td>
+                <td class="num">{formatCount(d.attempts)}</td>
+                <td class="small">
+                  {d.responseStatus ? `HTTP ${d.responseStatus}` : '—'}
+                  {d.durationMs !== null && d.durationMs !== undefined && ` in ${formatCount(d.durationMs)} ms`}
+                  {d.lastError && <div class="error-text">{d.lastError}</div>}
+                </td>
+                <td>{d.lastAttemptAt ? formatDateTime(d.lastAttemptAt) : '—'}</td>
+                {canWrite && (
+                  <td>
+                    <button
+                      type="button"
+                      class="small"
+                      disabled={redelivery.fetching}
+                      onClick={() => send(d.id)}
+                      aria-label={`Redeliver ${d.event.type} of ${formatDateTime(d.event.occurredAt)}`}
+                    >
+                      Redeliver
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </Table>
+        </Paged>
       </section>
     </>
   );

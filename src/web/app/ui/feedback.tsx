@@ -2,6 +2,7 @@
 import type { CombinedError } from '@urql/core';
 import { type ComponentChildren, createContext } from 'preact';
 import { useContext } from 'preact/hooks';
+import { formatCount } from '../../lib/format.js';
 
 /** Starts the dashboard over (back to the sign-in page when the credential is gone). */
 export const StartOver = createContext<(() => void) | null>(null);
@@ -20,6 +21,12 @@ export function Loading({ what }: { what: string }) {
       Loading {what}…
     </p>
   );
+}
+
+/** A total next to a heading (or a filter), once it is known. */
+export function Count({ n }: { n: number | undefined }) {
+  if (n === undefined) return null;
+  return <span class="count">{formatCount(n)}</span>;
 }
 
 export function Empty({ children }: { children: ComponentChildren }) {
