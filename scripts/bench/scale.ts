@@ -191,7 +191,10 @@ async function seedInto(database: ThrowawayDatabase, clicks: number, log: (line:
         SELECT gen_random_uuid(), c."workspaceId", c."mode", c."programId", c."partnerId", c."id", c."referralId", rr."id", rr."lineageId",
                rr."recipient", rr."kind",
                CASE WHEN rr."recipient" = 'REFERRED' THEN 'APPROVED'
-                    ELSE (ARRAY['CREATED', 'APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 7)::int] END::"RewardStatus",
+                    -- CREATED only while its approveAfter is ahead: the approval job approves the others
+                    WHEN c."occurredAt" + interval '14 days' > now()
+                    THEN (ARRAY['CREATED', 'APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 7)::int]
+                    ELSE (ARRAY['APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 6)::int] END::"RewardStatus",
                CASE WHEN rr."recipient" = 'REFERRED' THEN 300 ELSE c."amount" / 10 END, c."currency",
                c."occurredAt" + interval '14 days', c."occurredAt", now()
           FROM "Conversion" c JOIN "RewardRule" rr ON rr."programId" = c."programId" AND rr."workspaceId" = c."workspaceId" AND rr."mode" = c."mode"

@@ -481,6 +481,7 @@ CREATE TRIGGER "ReportingRollup_span_delete" AFTER DELETE ON "ReportingRollup"
 -- two hours; a window's cost does not grow with its length or with the facts in it.
 CREATE FUNCTION "rollup_pieces"(from_at timestamptz, to_at timestamptz)
 RETURNS TABLE ("grain" smallint, "lo" timestamptz, "hi" timestamptz, "sign" int) LANGUAGE plpgsql IMMUTABLE
+ROWS 4
 AS $$
 DECLARE
   t timestamptz;
