@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickBatchStatement, type ClickRow } from '../src/modules/click/click.service.js';
 import { uuidv7 } from './helpers/factories.js';
 import { migratedUpToOnTestBackend, type MigratedDatabase } from './helpers/migrations.js';
-import { rawGroups, storedRollupGroups, type Query } from './helpers/rollups.js';
+import { FIRST_MEASURES, rawGroups, storedRollupGroups, type Query } from './helpers/rollups.js';
 
 const MIGRATION = '20261207200000_click_partitions';
 
@@ -69,9 +69,9 @@ beforeAll(async () => {
       SELECT gen_random_uuid(), '${ws}', 'TEST', '${link}', '${program}', '${partner}', now() - i * INTERVAL '1 second', false, i % 2 = 0
         FROM generate_series(1, 10) i;
   `);
-  before = { rows: await rows(), rollups: await storedRollupGroups(q) };
+  before = { rows: await rows(), rollups: await storedRollupGroups(q, FIRST_MEASURES) };
   expect(before.rows).toHaveLength(60);
-  expect(before.rollups).toEqual(await rawGroups(q));
+  expect(before.rollups).toEqual(await rawGroups(q, FIRST_MEASURES));
   expect(await db.applyRest()).toContain(MIGRATION);
 }, 120_000);
 afterAll(async () => {
@@ -81,7 +81,7 @@ afterAll(async () => {
 describe('the click partitions migration on existing clicks', () => {
   it('keeps every row as it was, and the rollups as they were', async () => {
     expect(await rows()).toEqual(before.rows);
-    expect(await storedRollupGroups(q)).toEqual(before.rollups);
+    expect(await storedRollupGroups(q, FIRST_MEASURES)).toEqual(before.rollups);
   });
 
   it('makes "Click" partitioned by month of occurredAt, each row in its month, with the key (id, occurredAt)', async () => {
@@ -141,18 +141,18 @@ describe('the click partitions migration on existing clicks', () => {
       [batch[1]!.id, monthName(0), false],
       [batch[2]!.id, 'Click_default', true],
     ]);
-    expect(await storedRollupGroups(q)).toEqual(await rawGroups(q));
+    expect(await storedRollupGroups(q, FIRST_MEASURES)).toEqual(await rawGroups(q, FIRST_MEASURES));
   });
 
   it('keeps the rollups on updates through the parent, across partitions', async () => {
     await db.query(
       `UPDATE "Click" SET "discarded" = true, "discardReason" = 'PARTNER_BANNED' WHERE "occurredAt" < '2026-03-05'`,
     );
-    expect(await storedRollupGroups(q)).toEqual(await rawGroups(q));
+    expect(await storedRollupGroups(q, FIRST_MEASURES)).toEqual(await rawGroups(q, FIRST_MEASURES));
   });
 
   it('moves the DEFAULT partition’s clicks of a month into the partition made for it, counting nothing twice', async () => {
-    const rollups = await storedRollupGroups(q);
+    const rollups = await storedRollupGroups(q, FIRST_MEASURES);
     const [made] = await db.query<{ made: boolean }>(
       `SELECT "Click_partition_create"('2024-01-31 23:59:59+00') AS "made"`,
     );
@@ -164,6 +164,6 @@ describe('the click partitions migration on existing clicks', () => {
     const place = Object.fromEntries((await placement()).map((p) => [p.part.replaceAll('"', ''), p.n]));
     expect(place.Click_p202401).toBe(1);
     expect(place.Click_default).toBeUndefined();
-    expect(await storedRollupGroups(q)).toEqual(rollups);
+    expect(await storedRollupGroups(q, FIRST_MEASURES)).toEqual(rollups);
   });
 });

@@ -462,3 +462,14 @@ describe('statement counts', () => {
     expect(counts[0]).toBe(counts[1]);
   });
 });
+
+describe('the database connections', () => {
+  // The reads' row estimates (a series of 366 buckets, each cut into pieces) put them above
+  // PostgreSQL's jit_above_cost: JIT compiled for 0.7 s to run 30 ms (BENCHMARKS.md, "scale").
+  it('run without JIT on PostgreSQL, for the app and Prisma alike', async () => {
+    const db = fixture.server.testDb.db;
+    if (db.kind !== 'postgres') return; // PGlite has no JIT
+    expect(await db.sql<{ jit: string }>`SHOW jit`).toEqual([{ jit: 'off' }]);
+    expect(await db.prisma.$queryRawUnsafe('SHOW jit')).toEqual([{ jit: 'off' }]);
+  });
+});

@@ -191,7 +191,10 @@ async function seedInto(database: ThrowawayDatabase, clicks: number, log: (line:
         SELECT gen_random_uuid(), c."workspaceId", c."mode", c."programId", c."partnerId", c."id", c."referralId", rr."id", rr."lineageId",
                rr."recipient", rr."kind",
                CASE WHEN rr."recipient" = 'REFERRED' THEN 'APPROVED'
-                    ELSE (ARRAY['CREATED', 'APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 7)::int] END::"RewardStatus",
+                    -- CREATED only while its approveAfter is ahead: the approval job approves the others
+                    WHEN c."occurredAt" + interval '14 days' > now()
+                    THEN (ARRAY['CREATED', 'APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 7)::int]
+                    ELSE (ARRAY['APPROVED', 'APPROVED', 'PROCESSED', 'PROCESSED', 'CANCELED', 'REJECTED'])[1 + floor(random() * 6)::int] END::"RewardStatus",
                CASE WHEN rr."recipient" = 'REFERRED' THEN 300 ELSE c."amount" / 10 END, c."currency",
                c."occurredAt" + interval '14 days', c."occurredAt", now()
           FROM "Conversion" c JOIN "RewardRule" rr ON rr."programId" = c."programId" AND rr."workspaceId" = c."workspaceId" AND rr."mode" = c."mode"
@@ -202,21 +205,32 @@ async function seedInto(database: ThrowawayDatabase, clicks: number, log: (line:
       c.query(`
         INSERT INTO "ReportingRollup" ("workspaceId", "mode", "programId", "partnerId", "linkId", "bucket", "currency",
                "clicks", "uniqueClicks", "referrals", "convertedReferrals", "conversions", "revenue",
-               "rewardsCreated", "rewardsApproved", "rewardsProcessed", "rewardsCanceled", "rewardsRejected")
+               "rewardsCreated", "rewardsApproved", "rewardsProcessed", "rewardsCanceled", "rewardsRejected",
+               "botClicks", "pendingReferrals", "referrerRewards", "rewardsCreatedCount", "rewardsApprovedCount", "rewardsProcessedCount", "rewardsCanceledCount", "rewardsRejectedCount", "referrerRewardsCount")
         SELECT d."workspaceId", d."mode", d."programId", d."partnerId", d."linkId", d."bucket", d."currency",
                sum(d."clicks")::bigint, sum(d."uniqueClicks")::bigint, sum(d."referrals")::bigint, sum(d."convertedReferrals")::bigint,
                sum(d."conversions")::bigint, sum(d."revenue")::bigint, sum(d."rewardsCreated")::bigint, sum(d."rewardsApproved")::bigint,
-               sum(d."rewardsProcessed")::bigint, sum(d."rewardsCanceled")::bigint, sum(d."rewardsRejected")::bigint
+               sum(d."rewardsProcessed")::bigint, sum(d."rewardsCanceled")::bigint, sum(d."rewardsRejected")::bigint,
+               sum(d."botClicks")::bigint, sum(d."pendingReferrals")::bigint, sum(d."referrerRewards")::bigint,
+               sum(d."rewardsCreatedCount")::bigint, sum(d."rewardsApprovedCount")::bigint, sum(d."rewardsProcessedCount")::bigint, sum(d."rewardsCanceledCount")::bigint, sum(d."rewardsRejectedCount")::bigint, sum(d."referrerRewardsCount")::bigint
           FROM (SELECT k."workspaceId", k."mode", k."programId", k."partnerId", k."linkId", "rollup_bucket"(k."occurredAt") AS "bucket",
-                       ''::varchar(3) AS "currency", count(*)::bigint AS "clicks", (count(*) FILTER (WHERE k."isUnique"))::bigint AS "uniqueClicks",
+                       ''::varchar(3) AS "currency", (count(*) FILTER (WHERE NOT k."discarded"))::bigint AS "clicks",
+                       (count(*) FILTER (WHERE NOT k."discarded" AND k."isUnique"))::bigint AS "uniqueClicks",
                        0::bigint AS "referrals", 0::bigint AS "convertedReferrals", 0::bigint AS "conversions", 0::bigint AS "revenue",
                        0::bigint AS "rewardsCreated", 0::bigint AS "rewardsApproved", 0::bigint AS "rewardsProcessed",
-                       0::bigint AS "rewardsCanceled", 0::bigint AS "rewardsRejected"
-                  FROM "Click" k WHERE NOT k."discarded" GROUP BY 1, 2, 3, 4, 5, 6
+                       0::bigint AS "rewardsCanceled", 0::bigint AS "rewardsRejected",
+                       (count(*) FILTER (WHERE k."discarded"))::bigint AS "botClicks", 0::bigint AS "pendingReferrals", 0::bigint AS "referrerRewards",
+                       0::bigint AS "rewardsCreatedCount", 0::bigint AS "rewardsApprovedCount", 0::bigint AS "rewardsProcessedCount", 0::bigint AS "rewardsCanceledCount", 0::bigint AS "rewardsRejectedCount", 0::bigint AS "referrerRewardsCount"
+                  FROM "Click" k WHERE NOT k."discarded" OR k."discardReason" = 'BOT' GROUP BY 1, 2, 3, 4, 5, 6
                 UNION ALL SELECT d.* FROM "Referral" r CROSS JOIN LATERAL "Referral_rollup_delta"(r, 1) d
                 UNION ALL SELECT d.* FROM "Conversion" c CROSS JOIN LATERAL "Conversion_rollup_delta"(c, 1) d
                 UNION ALL SELECT d.* FROM "Reward" w CROSS JOIN LATERAL "Reward_rollup_delta"(w, 1) d) d
-         GROUP BY 1, 2, 3, 4, 5, 6, 7`),
+         GROUP BY 1, 2, 3, 4, 5, 6, 7
+         -- in primary-key order: the index is written in order instead of at random
+         ORDER BY 1, 2, 3, 6, 4, 5, 7`),
+    );
+    await timed('rollup spans (hours, days, months: one grouped INSERT from the rollups)', () =>
+      c.query(SPANS_FROM_ROLLUPS),
     );
     await c.query(`RESET session_replication_role`);
     await timed('VACUUM ANALYZE', () => c.query('VACUUM ANALYZE'));
@@ -277,30 +291,52 @@ async function describeSeeded(
         (SELECT count(*) FROM "Referral" WHERE "status" = 'CONVERTED')::text AS "convertedReferrals",
         (SELECT count(*) FROM "Conversion" WHERE "status" = 'ACCEPTED' AND "type" <> 'REFUND')::text AS conversions,
         (SELECT coalesce(sum("amount"), 0) FROM "Conversion" WHERE "status" = 'ACCEPTED' AND "type" IN ('PURCHASE', 'SUBSCRIPTION'))::text AS revenue,
-        (SELECT coalesce(sum("amount"), 0) FROM "Reward" WHERE "status" = 'APPROVED')::text AS "rewardsApproved"`)
+        (SELECT coalesce(sum("amount"), 0) FROM "Reward" WHERE "status" = 'APPROVED')::text AS "rewardsApproved",
+        (SELECT count(*) FROM "Click" WHERE "discarded" AND "discardReason" = 'BOT')::text AS "botClicks",
+        (SELECT count(*) FROM "Referral" WHERE "status" = 'PENDING')::text AS "pendingReferrals",
+        (SELECT coalesce(sum("amount"), 0) FROM "Reward" WHERE "recipient" = 'REFERRER' AND "status" IN ('CREATED', 'APPROVED', 'PROCESSED'))::text AS "referrerRewards"`)
     ).rows[0]!;
     const rolled = (
       await c.query<
         Record<string, string>
       >(`SELECT sum("clicks")::text AS clicks, sum("uniqueClicks")::text AS "uniqueClicks",
         sum("referrals")::text AS referrals, sum("convertedReferrals")::text AS "convertedReferrals",
-        sum("conversions")::text AS conversions, sum("revenue")::text AS revenue, sum("rewardsApproved")::text AS "rewardsApproved"
+        sum("conversions")::text AS conversions, sum("revenue")::text AS revenue, sum("rewardsApproved")::text AS "rewardsApproved",
+        sum("botClicks")::text AS "botClicks", sum("pendingReferrals")::text AS "pendingReferrals", sum("referrerRewards")::text AS "referrerRewards"
         FROM "ReportingRollup"`)
     ).rows[0]!;
+    // every level and grain of the spans sums to the same totals
+    const spans = (
+      await c.query<
+        Record<string, string>
+      >(`SELECT "level"::text || '/' || "grain"::text AS g, sum("clicks")::text AS clicks,
+        sum("uniqueClicks")::text AS "uniqueClicks", sum("referrals")::text AS referrals, sum("convertedReferrals")::text AS "convertedReferrals",
+        sum("conversions")::text AS conversions, sum("revenue")::text AS revenue, sum("rewardsApproved")::text AS "rewardsApproved",
+        sum("botClicks")::text AS "botClicks", sum("pendingReferrals")::text AS "pendingReferrals", sum("referrerRewards")::text AS "referrerRewards"
+        FROM "ReportingRollupSpan" GROUP BY 1`)
+    ).rows;
     const counts = Object.fromEntries(
       (
         await c.query<{ t: string; n: string }>(
           `SELECT t, n::text FROM (VALUES ('Click', (SELECT count(*) FROM "Click")), ('Referral', (SELECT count(*) FROM "Referral")),
              ('Conversion', (SELECT count(*) FROM "Conversion")), ('Reward', (SELECT count(*) FROM "Reward")),
-             ('ReportingRollup', (SELECT count(*) FROM "ReportingRollup"))) v(t, n)`,
+             ('ReportingRollup', (SELECT count(*) FROM "ReportingRollup")),
+             ('ReportingRollupSpan', (SELECT count(*) FROM "ReportingRollupSpan"))) v(t, n)`,
         )
       ).rows.map((r) => [r.t, Number(r.n)]),
     );
-    return { raw, rolled, counts };
+    return { raw, rolled, spans, counts };
   });
-  for (const key of Object.keys(check.raw))
+  for (const key of Object.keys(check.raw)) {
     if (check.raw[key] !== check.rolled[key])
       throw new Error(`${label}: the rollups' ${key} (${check.rolled[key]}) ≠ the raw rows' (${check.raw[key]})`);
+    for (const span of check.spans)
+      if (span[key] !== check.rolled[key])
+        throw new Error(
+          `${label}: the spans' ${key} at level/grain ${span.g} (${span[key]}) ≠ the rollups' (${check.rolled[key]})`,
+        );
+  }
+  if (check.spans.length !== 9) throw new Error(`${label}: spans at ${check.spans.length} levels × grains, not 9`);
 
   const sizes = await withClient(database.url, async (c) =>
     (
@@ -308,7 +344,7 @@ async function describeSeeded(
         `SELECT t AS table, (SELECT reltuples FROM pg_class WHERE oid = format('%I', t)::regclass)::bigint::text AS rows,
                 pg_table_size(format('%I', t))::text AS t, pg_indexes_size(format('%I', t))::text AS i,
                 pg_total_relation_size(format('%I', t))::text AS total
-           FROM unnest(ARRAY['Click', 'Referral', 'Conversion', 'Reward', 'ReportingRollup']) t`,
+           FROM unnest(ARRAY['Click', 'Referral', 'Conversion', 'Reward', 'ReportingRollup', 'ReportingRollupSpan']) t`,
       )
     ).rows.map((r) => ({
       table: r.table,
@@ -325,6 +361,26 @@ async function describeSeeded(
   );
   return { label, clicks, database, secret, mainProgramId, counts: check.counts, seedSeconds, sizes };
 }
+
+/** The spans of the rollups as the migration 20261208100000_rollup_spans backfills them. */
+const SPANS_FROM_ROLLUPS = `
+  INSERT INTO "ReportingRollupSpan" ("workspaceId", "mode", "level", "grain", "programId", "partnerId", "linkId", "bucket", "currency",
+         "clicks", "uniqueClicks", "referrals", "convertedReferrals", "conversions", "revenue",
+         "rewardsCreated", "rewardsApproved", "rewardsProcessed", "rewardsCanceled", "rewardsRejected",
+         "botClicks", "pendingReferrals", "referrerRewards", "rewardsCreatedCount", "rewardsApprovedCount", "rewardsProcessedCount", "rewardsCanceledCount", "rewardsRejectedCount", "referrerRewardsCount")
+  SELECT x."workspaceId", x."mode", l.level::smallint, g.grain::smallint, x."programId",
+         CASE WHEN l.level >= 1 THEN x."partnerId" ELSE '00000000-0000-0000-0000-000000000000'::uuid END,
+         CASE WHEN l.level = 2 THEN x."linkId" ELSE '00000000-0000-0000-0000-000000000000'::uuid END,
+         date_trunc(g.unit, x."bucket", 'UTC'), x."currency",
+         sum(x."clicks"), sum(x."uniqueClicks"), sum(x."referrals"), sum(x."convertedReferrals"), sum(x."conversions"),
+         sum(x."revenue"), sum(x."rewardsCreated"), sum(x."rewardsApproved"), sum(x."rewardsProcessed"),
+         sum(x."rewardsCanceled"), sum(x."rewardsRejected"), sum(x."botClicks"), sum(x."pendingReferrals"), sum(x."referrerRewards"),
+         sum(x."rewardsCreatedCount"), sum(x."rewardsApprovedCount"), sum(x."rewardsProcessedCount"), sum(x."rewardsCanceledCount"), sum(x."rewardsRejectedCount"), sum(x."referrerRewardsCount")
+    FROM "ReportingRollup" x
+   CROSS JOIN (VALUES (0), (1), (2)) AS l(level)
+   CROSS JOIN (VALUES (1, 'hour'), (2, 'day'), (3, 'month')) AS g(grain, unit)
+   GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+   ORDER BY 1, 2, 3, 4, 5, 8, 6, 7, 9`;
 
 // ---------------------------------------------------------------------------------------------
 // The queries

@@ -1,6 +1,6 @@
 import type { Money } from '../../lib/money.js';
 import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
-import { tenantCondition, toBigInt, uuidArray, type StatsScope } from '../stats/stats.service.js';
+import { tenantCondition, toBigInt, uuidArray, type StatsScope } from '../stats/scope.js';
 
 /**
  * A partner's CASH money in one currency, derived — never stored — from their ledger entries and

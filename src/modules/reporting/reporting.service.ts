@@ -2,19 +2,13 @@ import { DomainError } from '../../domain/errors.js';
 import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { formatMinor } from '../../lib/money.js';
 import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
-import {
-  type StatsScope,
-  type TimeWindow,
-  tenantCondition,
-  toBigInt,
-  toInt,
-  uuidArray,
-} from '../stats/stats.service.js';
+import { ceilQuarter, floorQuarter, type SpanFilter, type SpanLevel, spanRows, windowPieces } from './spans.js';
+import { type StatsScope, type TimeWindow, tenantCondition, toBigInt, toInt, uuidArray } from '../stats/scope.js';
 
-// Time series, leaderboards and workspace totals, read from "ReportingRollup" only (15-minute UTC
-// buckets kept by database triggers; see ./README.md and the migrations 20261207198000_rollups and
-// 20261207201000_rollup_bulk), with the pending "ReportingRollupDelta" rows of the same keys added.
-// Every function answers many parents with one statement.
+// Time series, leaderboards and workspace totals, read from the rollups only (never the raw rows):
+// each window or bucket is cut into months, days and hours of "ReportingRollupSpan" and quarter
+// hours of "ReportingRollup", with the pending "ReportingRollupDelta" rows added (./spans.ts,
+// ./README.md). Every function answers many parents with one statement.
 
 export type Interval = 'DAY' | 'WEEK' | 'MONTH';
 export type LeaderboardMetric = 'CLICKS' | 'CONVERTED_REFERRALS' | 'REVENUE' | 'REWARDS';
@@ -80,39 +74,6 @@ export function estimatedBuckets(args: { interval: Interval; from: Date; to: Dat
   return Number.isFinite(n) ? Math.min(Math.max(n, 1), MAX_BUCKETS) : MAX_BUCKETS;
 }
 
-const ROLLUP_KEY = ['workspaceId', 'mode', 'programId', 'partnerId', 'linkId', 'bucket', 'currency'] as const;
-const ROLLUP_MEASURES = [
-  'clicks',
-  'uniqueClicks',
-  'referrals',
-  'convertedReferrals',
-  'conversions',
-  'revenue',
-  'rewardsCreated',
-  'rewardsApproved',
-  'rewardsProcessed',
-  'rewardsCanceled',
-  'rewardsRejected',
-] as const;
-const keyColumns = (a: string) => sql.raw(ROLLUP_KEY.map((k) => `${a}."${k}"`).join(', '));
-const sameKey = (a: string, b: string) => sql.raw(ROLLUP_KEY.map((k) => `${a}."${k}" = ${b}."${k}"`).join(' AND '));
-
-/**
- * The rollup rows that `where` (a condition on the alias it is given) selects, as they are once
- * the pending deltas are folded in: "ReportingRollup" rows plus the "ReportingRollupDelta" rows
- * of the same key, and keys only in the deltas. One row per key, as in "ReportingRollup", so
- * "a row with a non-zero amount" means the same before and after a fold. For `FROM (…) x`.
- */
-export function rollupRows(where: (alias: string) => SqlFragment): SqlFragment {
-  const pending = sql`(SELECT ${keyColumns('d')}, ${sql.raw(ROLLUP_MEASURES.map((m) => `sum(d."${m}")::bigint AS "${m}"`).join(', '))}
-       FROM "ReportingRollupDelta" d WHERE ${where('d')} GROUP BY ${keyColumns('d')})`;
-  return sql`(SELECT ${keyColumns('r')}, ${sql.raw(ROLLUP_MEASURES.map((m) => `r."${m}" + coalesce(p."${m}", 0) AS "${m}"`).join(', '))}
-       FROM "ReportingRollup" r LEFT JOIN ${pending} p ON ${sameKey('p', 'r')}
-      WHERE ${where('r')}
-     UNION ALL
-     SELECT p.* FROM ${pending} p WHERE NOT EXISTS (SELECT 1 FROM "ReportingRollup" r WHERE ${sameKey('r', 'p')}))`;
-}
-
 export interface BucketFigures {
   start: Date;
   clicks: number;
@@ -125,6 +86,14 @@ export interface BucketFigures {
 
 /** Which rollup column the parents' ids are matched against. */
 export type SeriesDimension = 'programId' | 'partnerId' | 'linkId';
+
+const SERIES_LEVEL: Record<SeriesDimension, SpanLevel> = { programId: 'program', partnerId: 'partner', linkId: 'link' };
+
+function seriesFilter(dimension: SeriesDimension, ids: readonly string[], programId: string | null): SpanFilter {
+  if (dimension === 'programId') return { programIds: ids };
+  if (dimension === 'partnerId') return { partnerIds: ids, ...(programId ? { programIds: [programId] } : {}) };
+  return { linkIds: ids, ...(programId ? { programIds: [programId] } : {}) };
+}
 
 /**
  * The series of each parent (programs, partners or links) in one statement: buckets of the
@@ -162,21 +131,17 @@ export async function seriesFor(
         FROM generate_series(date_trunc(${unit}::text, ${args.from}::timestamptz AT TIME ZONE ${tz}::text),
                              date_trunc(${unit}::text, (${args.to}::timestamptz - interval '1 millisecond') AT TIME ZONE ${tz}::text),
                              ${step}::interval) s
+    ), p AS (
+      SELECT b.start AS tag, q.* FROM b CROSS JOIN LATERAL "rollup_pieces"(b.start, b.stop) q
     ), f AS (
-      SELECT x.${sql.ident(dimension)} AS id,
-             (date_trunc(${unit}::text, x."bucket" AT TIME ZONE ${tz}::text) AT TIME ZONE ${tz}::text) AS start,
-             x."currency",
+      SELECT x.${sql.ident(dimension)} AS id, x.tag AS start, x."currency",
              sum(x."uniqueClicks")::text AS clicks, sum(x."referrals")::text AS referrals,
              sum(x."convertedReferrals")::text AS converted, sum(x."conversions")::text AS conversions,
              sum(x."revenue")::text AS revenue,
              sum(x."rewardsCreated" + x."rewardsApproved" + x."rewardsProcessed")::text AS rewards,
-             bool_or(x."currency" <> '' AND (x."revenue" <> 0 OR x."conversions" <> 0)) AS has_revenue,
-             bool_or(x."currency" <> '' AND (x."rewardsCreated" <> 0 OR x."rewardsApproved" <> 0 OR x."rewardsProcessed" <> 0)) AS has_rewards
-        FROM ${rollupRows(
-          (a) => sql`${tenantCondition(a, scope)} AND ${sql.ident(a, dimension)} = ANY(${uuidArray(ids)})
-            ${programId ? sql`AND ${sql.ident(a, 'programId')} = ${programId}::uuid` : sql``}
-            AND ${sql.ident(a, 'bucket')} >= (SELECT min(start) FROM b) AND ${sql.ident(a, 'bucket')} < (SELECT max(stop) FROM b)`,
-        )} x
+             x."currency" <> '' AND (sum(x."revenue") <> 0 OR sum(x."conversions") <> 0) AS has_revenue,
+             x."currency" <> '' AND (sum(x."rewardsCreatedCount") <> 0 OR sum(x."rewardsApprovedCount") <> 0 OR sum(x."rewardsProcessedCount") <> 0) AS has_rewards
+        FROM ${spanRows('p', SERIES_LEVEL[dimension], scope, seriesFilter(dimension, ids, programId))} x
        GROUP BY 1, 2, 3
     )
     SELECT i.id::text AS id, b.start, f."currency", f.clicks, f.referrals, f.converted, f.conversions, f.revenue, f.rewards,
@@ -240,17 +205,14 @@ export async function leaderboards(
   first: number,
 ): Promise<Map<string, LeaderboardRow[]>> {
   const rows = await db.sql<{ programId: string; partnerId: string; value: string; currency: string; rank: string }>`
+    WITH p AS (${windowPieces(window.from ? floorQuarter(window.from) : null, window.to ? ceilQuarter(window.to) : null)})
     SELECT t."programId", t."partnerId", t.value, t.currency, t.rank::text AS rank FROM (
       SELECT v.*, rank() OVER (PARTITION BY v."programId" ORDER BY v.amount DESC) AS rank,
              row_number() OVER (PARTITION BY v."programId" ORDER BY v.amount DESC, v."partnerId") AS n
         FROM (
           SELECT x."programId", x."partnerId"::text AS "partnerId", p."currency",
                  coalesce(${METRIC_VALUE[metric]}, 0) AS amount, coalesce(${METRIC_VALUE[metric]}, 0)::text AS value
-            FROM ${rollupRows(
-              (a) => sql`${tenantCondition(a, scope)} AND ${sql.ident(a, 'programId')} = ANY(${uuidArray(programIds)})
-                ${window.from ? sql`AND ${sql.ident(a, 'bucket')} >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
-                ${window.to ? sql`AND ${sql.ident(a, 'bucket')} < ${window.to}::timestamptz` : sql``}`,
-            )} x
+            FROM ${spanRows('p', 'partner', scope, { programIds })} x
             JOIN "Program" p ON p."id" = x."programId"
            GROUP BY x."programId", x."partnerId", p."currency"
         ) v
@@ -306,21 +268,18 @@ export async function workspaceFigures(
     has_canceled: boolean | null;
     has_rejected: boolean | null;
   }>`
-    WITH f AS (
+    WITH p AS (${windowPieces(window.from ? floorQuarter(window.from) : null, window.to ? ceilQuarter(window.to) : null)}),
+    f AS (
       SELECT x."currency", sum(x."uniqueClicks")::text AS clicks, sum(x."conversions")::text AS conversions,
              sum(x."revenue")::text AS revenue,
-             bool_or(x."currency" <> '' AND (x."revenue" <> 0 OR x."conversions" <> 0)) AS has_revenue,
+             x."currency" <> '' AND (sum(x."revenue") <> 0 OR sum(x."conversions") <> 0) AS has_revenue,
              sum(x."rewardsCreated")::text AS created, sum(x."rewardsApproved")::text AS approved,
              sum(x."rewardsProcessed")::text AS processed, sum(x."rewardsCanceled")::text AS canceled,
              sum(x."rewardsRejected")::text AS rejected,
-             bool_or(x."rewardsCreated" <> 0) AS has_created, bool_or(x."rewardsApproved" <> 0) AS has_approved,
-             bool_or(x."rewardsProcessed" <> 0) AS has_processed, bool_or(x."rewardsCanceled" <> 0) AS has_canceled,
-             bool_or(x."rewardsRejected" <> 0) AS has_rejected
-        FROM ${rollupRows(
-          (a) => sql`${tenantCondition(a, { ...scope, partnerId: null })}
-            ${window.from ? sql`AND ${sql.ident(a, 'bucket')} >= "rollup_bucket"(${window.from}::timestamptz)` : sql``}
-            ${window.to ? sql`AND ${sql.ident(a, 'bucket')} < ${window.to}::timestamptz` : sql``}`,
-        )} x
+             sum(x."rewardsCreatedCount") <> 0 AS has_created, sum(x."rewardsApprovedCount") <> 0 AS has_approved,
+             sum(x."rewardsProcessedCount") <> 0 AS has_processed, sum(x."rewardsCanceledCount") <> 0 AS has_canceled,
+             sum(x."rewardsRejectedCount") <> 0 AS has_rejected
+        FROM ${spanRows('p', 'program', { ...scope, partnerId: null }, {})} x
        GROUP BY x."currency"
     )
     SELECT (SELECT count(*) FROM "Program" p WHERE ${tenantCondition('p', { ...scope, partnerId: null })} ${created('p')})::text AS programs,

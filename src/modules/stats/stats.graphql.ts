@@ -20,9 +20,8 @@ import {
   type PartnerClicks,
   type PartnerReferralCounts,
   type RewardSums,
-  type StatsScope,
-  type TimeWindow,
 } from './stats.service.js';
+import type { StatsScope, TimeWindow } from './scope.js';
 
 /** The caller's tenant, narrowed to its own partner for a PARTNER credential. */
 export function statsScope(ctx: Context): StatsScope {

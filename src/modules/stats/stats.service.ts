@@ -1,57 +1,29 @@
 import type { EnrollmentStatus, RewardStatus } from '../../generated/prisma/enums.js';
-import type { Tenant } from '../../domain/tenant.js';
 import type { Money } from '../../lib/money.js';
 import { sql, type SqlClient, type SqlFragment } from '../../lib/sql.js';
+import {
+  ceilQuarter,
+  floorQuarter,
+  type Measure,
+  type SpanFilter,
+  type SpanLevel,
+  spanRows,
+  windowPieces,
+} from '../reporting/spans.js';
+import {
+  type StatsScope,
+  type TimeWindow,
+  tenantCondition,
+  toBigInt,
+  toInt,
+  uuidArray,
+  windowCondition,
+} from './scope.js';
 
 // Counters and sums for dashboards, computed by PostgreSQL: one GROUP BY per kind of figure for
 // every parent asked at once (the GraphQL layer batches parents through per-request loaders), so
 // a page of 100 partners costs the same number of statements as a page of 10, and no row is ever
 // loaded into Node to be counted. The rules of what counts where are in ./README.md.
-
-/** Where figures are read: a tenant, optionally narrowed to one partner (a PARTNER credential). */
-export interface StatsScope extends Tenant {
-  /** Set: only this partner's rows count; everyone else's figures are zero. */
-  partnerId?: string | null;
-}
-
-/** A half-open time window [from, to); either end may be open. */
-export interface TimeWindow {
-  from?: Date | null;
-  to?: Date | null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// SQL plumbing
-// ---------------------------------------------------------------------------------------------
-
-// Statements run on a SqlClient (lib/sql.ts): `Database` itself, or a Prisma (transaction) client
-// through `prismaSql`, e.g. to read a balance inside a write. Every value sent is a string, a
-// Date, a string[] or null, and every figure read back is cast to text in SQL, so node-postgres
-// and PGlite (which parse bigint and numeric into different JS types) give the same strings; they
-// become BigInt or number here, never a float.
-
-/** `t."workspaceId" = … AND t."mode" = …` (plus the partner restriction) for table alias `t`. */
-export function tenantCondition(t: string, scope: StatsScope, partnerColumn: string | null = 'partnerId'): SqlFragment {
-  const alias = sql.ident(t);
-  const tenant = sql`${alias}."workspaceId" = ${scope.workspaceId}::uuid AND ${alias}."mode" = ${scope.mode}::"Mode"`;
-  if (!scope.partnerId || !partnerColumn) return tenant;
-  return sql`${tenant} AND ${sql.ident(t, partnerColumn)} = ${scope.partnerId}::uuid`;
-}
-
-/** The ids as one uuid[] parameter, for `= ANY(…)`. */
-export const uuidArray = (ids: readonly string[]): SqlFragment => sql`${[...ids]}::uuid[]`;
-
-/** A condition on `column` for the window, or TRUE when the window is open on both ends. */
-export function windowCondition(column: SqlFragment, window: TimeWindow | undefined): SqlFragment {
-  const parts: SqlFragment[] = [];
-  if (window?.from) parts.push(sql`${column} >= ${window.from}::timestamptz`);
-  if (window?.to) parts.push(sql`${column} < ${window.to}::timestamptz`);
-  return parts.length ? sql`(${sql.join(parts, sql` AND `)})` : sql`TRUE`;
-}
-
-export const toInt = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
-export const toBigInt = (value: unknown): bigint =>
-  value === null || value === undefined ? 0n : BigInt(String(value));
 
 /** Amounts per currency, sorted by currency code (a currency is listed once it has a row, even if it sums to zero). */
 export function moneyList(byCurrency: Map<string, bigint> | undefined): Money[] {
@@ -125,6 +97,61 @@ export async function programEnrollmentCounts(
   return result;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Figures from the rollups
+// ---------------------------------------------------------------------------------------------
+
+// Clicks, referrals, conversions and rewards are read from the reporting rollups (spans of
+// months, days and hours, quarter hours at the edges; ../reporting/spans.ts), so a figure costs
+// the same at ten million clicks as at a hundred, and keeps its clicks when raw clicks are
+// dropped for retention. A window whose ends are not on a quarter hour takes the minutes between
+// an end and its quarter hour from the raw rows (`edges`): at most two slivers of 15 minutes.
+
+type Row = Record<string, string | null>;
+
+/** [from, to) cut into the quarter hours inside it (from the rollups) and the slivers at its ends (raw). */
+export function splitWindow(window: TimeWindow | undefined): { inner: TimeWindow | null; edges: TimeWindow[] } {
+  const from = window?.from ?? null;
+  const to = window?.to ?? null;
+  const cf = from ? ceilQuarter(from) : null;
+  const ft = to ? floorQuarter(to) : null;
+  if (from && to && cf && ft && cf.getTime() >= ft.getTime())
+    return { inner: null, edges: from.getTime() < to.getTime() ? [{ from, to }] : [] };
+  const edges: TimeWindow[] = [];
+  if (from && cf && from.getTime() < cf.getTime()) edges.push({ from, to: cf });
+  if (to && ft && ft.getTime() < to.getTime()) edges.push({ from: ft, to });
+  return { inner: { from: cf, to: ft }, edges };
+}
+
+/** Either of the windows (none: FALSE). */
+function anyWindow(column: SqlFragment, windows: readonly TimeWindow[]): SqlFragment {
+  return windows.length
+    ? sql`(${sql.join(
+        windows.map((w) => windowCondition(column, w)),
+        sql` OR `,
+      )})`
+    : sql`FALSE`;
+}
+
+/** Sums of `measures` over the window's inner quarter hours, grouped by `keys`, in one statement. */
+async function rollupSums(
+  db: SqlClient,
+  scope: StatsScope,
+  level: SpanLevel,
+  filter: SpanFilter,
+  inner: TimeWindow | null,
+  keys: readonly ('programId' | 'partnerId' | 'linkId' | 'currency')[],
+  measures: readonly Measure[],
+): Promise<Row[]> {
+  if (!inner) return [];
+  const keyList = sql.raw(keys.map((k) => `x."${k}"::text AS "${k}"`).join(', '));
+  const sums = sql.raw(measures.map((m) => `sum(x."${m}")::text AS "${m}"`).join(', '));
+  return db.sql<Row>`
+    WITH p AS (${windowPieces(inner.from, inner.to)})
+    SELECT ${keyList}, ${sums} FROM ${spanRows('p', level, scope, filter)} x
+     GROUP BY ${sql.raw(keys.map((_, i) => String(i + 1)).join(', '))}`;
+}
+
 /**
  * Unique clicks per program: counted (not discarded, so no bot's) and the first of their visitor
  * on their link in their UTC hour (`Click.isUnique`); the window applies to occurredAt.
@@ -135,14 +162,22 @@ export async function programClickCounts(
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, number>> {
-  const rows = await db.sql<{ id: string; clicks: string }>`
+  const { inner, edges } = splitWindow(window);
+  const result = byId(programIds, () => 0);
+  const add = (id: string | null | undefined, n: unknown) => id && result.set(id, (result.get(id) ?? 0) + toInt(n));
+  const [rolled, raw] = await Promise.all([
+    rollupSums(db, scope, 'program', { programIds }, inner, ['programId'], ['uniqueClicks']),
+    edges.length
+      ? db.sql<{ id: string; clicks: string }>`
     SELECT k."programId" AS id, count(*)::text AS clicks
        FROM "Click" k
       WHERE ${tenantCondition('k', scope)} AND k."programId" = ANY(${uuidArray(programIds)})
-        AND NOT k."discarded" AND k."isUnique" AND ${windowCondition(sql`k."occurredAt"`, window)}
-      GROUP BY k."programId"`;
-  const result = byId(programIds, () => 0);
-  for (const row of rows) result.set(row.id, toInt(row.clicks));
+        AND NOT k."discarded" AND k."isUnique" AND ${anyWindow(sql`k."occurredAt"`, edges)}
+      GROUP BY k."programId"`
+      : [],
+  ]);
+  for (const row of rolled) add(row.programId, row.uniqueClicks);
+  for (const row of raw) add(row.id, row.clicks);
   return result;
 }
 
@@ -159,16 +194,29 @@ export async function programReferralCounts(
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, ProgramReferralCounts>> {
-  const rows = await db.sql<{ id: string; referrals: string; converted: string }>`
+  const { inner, edges } = splitWindow(window);
+  const result = byId(programIds, () => ({ referrals: 0, convertedReferrals: 0 }));
+  const add = (id: string | null | undefined, referrals: unknown, converted: unknown) => {
+    const figures = id ? result.get(id) : undefined;
+    if (!figures) return;
+    figures.referrals += toInt(referrals);
+    figures.convertedReferrals += toInt(converted);
+  };
+  const [rolled, raw] = await Promise.all([
+    rollupSums(db, scope, 'program', { programIds }, inner, ['programId'], ['referrals', 'convertedReferrals']),
+    edges.length
+      ? db.sql<{ id: string; referrals: string; converted: string }>`
     SELECT r."programId" AS id,
-            count(*) FILTER (WHERE ${windowCondition(sql`r."createdAt"`, window)})::text AS referrals,
-            count(*) FILTER (WHERE r."status" = 'CONVERTED' AND ${windowCondition(sql`coalesce(r."convertedAt", r."createdAt")`, window)})::text AS converted
+            count(*) FILTER (WHERE ${anyWindow(sql`r."createdAt"`, edges)})::text AS referrals,
+            count(*) FILTER (WHERE r."status" = 'CONVERTED' AND ${anyWindow(sql`coalesce(r."convertedAt", r."createdAt")`, edges)})::text AS converted
        FROM "Referral" r
       WHERE ${tenantCondition('r', scope)} AND r."programId" = ANY(${uuidArray(programIds)})
-      GROUP BY r."programId"`;
-  const result = byId(programIds, () => ({ referrals: 0, convertedReferrals: 0 }));
-  for (const row of rows)
-    result.set(row.id, { referrals: toInt(row.referrals), convertedReferrals: toInt(row.converted) });
+        AND (${anyWindow(sql`r."createdAt"`, edges)} OR ${anyWindow(sql`r."convertedAt"`, edges)})
+      GROUP BY r."programId"`
+      : [],
+  ]);
+  for (const row of rolled) add(row.programId, row.referrals, row.convertedReferrals);
+  for (const row of raw) add(row.id, row.referrals, row.converted);
   return result;
 }
 
@@ -186,18 +234,31 @@ export async function programConversionFigures(
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, ProgramConversionFigures>> {
-  // One row per (program, currency); SIGNUP conversions carry no amount and group under NULL.
-  const rows = await db.sql<{ id: string; currency: string | null; conversions: string; revenue: string | null }>`
+  const { inner, edges } = splitWindow(window);
+  const result = byId(programIds, () => ({ conversions: 0, revenue: new Map<string, bigint>() }));
+  // Rollup rows in a currency count only PURCHASE and SUBSCRIPTION conversions: one of them lists its currency.
+  const [rolled, raw] = await Promise.all([
+    rollupSums(db, scope, 'program', { programIds }, inner, ['programId', 'currency'], ['conversions', 'revenue']),
+    edges.length
+      ? db.sql<{ id: string; currency: string | null; conversions: string; revenue: string | null }>`
     SELECT c."programId" AS id, c."currency" AS currency,
             count(*) FILTER (WHERE c."type" <> 'REFUND')::text AS conversions,
             (sum(c."amount") FILTER (WHERE c."type" IN ('PURCHASE', 'SUBSCRIPTION')))::text AS revenue
        FROM "Conversion" c
       WHERE ${tenantCondition('c', scope)} AND c."programId" = ANY(${uuidArray(programIds)})
-        AND c."status" = 'ACCEPTED' AND ${windowCondition(sql`c."occurredAt"`, window)}
-      GROUP BY c."programId", c."currency"`;
-  const result = byId(programIds, () => ({ conversions: 0, revenue: new Map<string, bigint>() }));
-  for (const row of rows) {
-    const figures = result.get(row.id)!;
+        AND c."status" = 'ACCEPTED' AND ${anyWindow(sql`c."occurredAt"`, edges)}
+      GROUP BY c."programId", c."currency"`
+      : [],
+  ]);
+  for (const row of rolled) {
+    const figures = row.programId ? result.get(row.programId) : undefined;
+    if (!figures) continue;
+    figures.conversions += toInt(row.conversions);
+    if (row.currency && toInt(row.conversions) !== 0) addTo(figures.revenue, row.currency, toBigInt(row.revenue));
+  }
+  for (const row of raw) {
+    const figures = result.get(row.id);
+    if (!figures) continue;
     figures.conversions += toInt(row.conversions);
     if (row.currency && row.revenue !== null) addTo(figures.revenue, row.currency, toBigInt(row.revenue));
   }
@@ -215,6 +276,14 @@ const emptyRewardSums = (): RewardSums => ({
   REJECTED: new Map(),
 });
 
+const STATUS_MEASURE: Record<RewardStatus, [amount: Measure, count: Measure]> = {
+  CREATED: ['rewardsCreated', 'rewardsCreatedCount'],
+  APPROVED: ['rewardsApproved', 'rewardsApprovedCount'],
+  PROCESSED: ['rewardsProcessed', 'rewardsProcessedCount'],
+  CANCELED: ['rewardsCanceled', 'rewardsCanceledCount'],
+  REJECTED: ['rewardsRejected', 'rewardsRejectedCount'],
+};
+
 /** Every reward of the program (both recipients, clawbacks included) by status; window on createdAt. */
 export async function programRewardSums(
   db: SqlClient,
@@ -222,13 +291,37 @@ export async function programRewardSums(
   programIds: readonly string[],
   window?: TimeWindow,
 ): Promise<Map<string, RewardSums>> {
-  const rows = await db.sql<{ id: string; status: RewardStatus; currency: string; total: string }>`
+  const { inner, edges } = splitWindow(window);
+  const result = byId(programIds, emptyRewardSums);
+  const statuses = Object.keys(STATUS_MEASURE) as RewardStatus[];
+  const [rolled, raw] = await Promise.all([
+    rollupSums(
+      db,
+      scope,
+      'program',
+      { programIds },
+      inner,
+      ['programId', 'currency'],
+      statuses.flatMap((s) => STATUS_MEASURE[s]),
+    ),
+    edges.length
+      ? db.sql<{ id: string; status: RewardStatus; currency: string; total: string }>`
     SELECT w."programId" AS id, w."status"::text AS status, w."currency" AS currency, sum(w."amount")::text AS total
        FROM "Reward" w
-      WHERE ${tenantCondition('w', scope)} AND w."programId" = ANY(${uuidArray(programIds)}) AND ${windowCondition(sql`w."createdAt"`, window)}
-      GROUP BY w."programId", w."status", w."currency"`;
-  const result = byId(programIds, emptyRewardSums);
-  for (const row of rows) addTo(result.get(row.id)![row.status], row.currency, toBigInt(row.total));
+      WHERE ${tenantCondition('w', scope)} AND w."programId" = ANY(${uuidArray(programIds)}) AND ${anyWindow(sql`w."createdAt"`, edges)}
+      GROUP BY w."programId", w."status", w."currency"`
+      : [],
+  ]);
+  for (const row of rolled) {
+    const sums = row.programId ? result.get(row.programId) : undefined;
+    if (!sums || !row.currency) continue;
+    for (const status of statuses) {
+      const [amount, count] = STATUS_MEASURE[status];
+      // listed once a reward is in it, even when it sums to zero (paid, then clawed back)
+      if (toInt(row[count]) !== 0) addTo(sums[status], row.currency, toBigInt(row[amount]));
+    }
+  }
+  for (const row of raw) addTo(result.get(row.id)![row.status], row.currency, toBigInt(row.total));
   return result;
 }
 
@@ -258,48 +351,44 @@ export interface PartnerClicks {
 
 export const NO_CLICKS: LinkClicks = Object.freeze({ clicks: 0, unique: 0, bots: 0 });
 
+const ALL_TIME: TimeWindow = { from: null, to: null };
+
 /**
- * The clicks of each partner, grouped by link: one pass over the partners' clicks gives
+ * The clicks of each partner, grouped by link: one read of the partners' link rollups gives
  * `PartnerStats.clicks` (unique clicks summed over every link of the partner, or over the links
  * of one program) and `ReferralLink.clicks`, `uniqueClicks` and `botClicks` (one link's counts).
- * A click row carries the partner and the program of its link (copied from the link when the
- * click is recorded), so a link's clicks are all found under its partner. Discarded clicks are
- * read only when they are a bot's (for `botClicks`); the others are not counted anywhere.
+ * A click carries the partner and the program of its link (copied from the link when the click
+ * is recorded), so a link's clicks are all found under its partner.
  */
 export async function partnerClicksByLink(
   db: SqlClient,
   scope: StatsScope,
   partnerIds: readonly string[],
 ): Promise<Map<string, PartnerClicks>> {
-  const rows = await db.sql<{
-    partner: string;
-    link: string;
-    program: string;
-    clicks: string;
-    unique: string;
-    bots: string;
-  }>`
-    SELECT k."partnerId" AS partner, k."linkId" AS link, k."programId" AS program,
-            count(*) FILTER (WHERE NOT k."discarded")::text AS clicks,
-            count(*) FILTER (WHERE NOT k."discarded" AND k."isUnique")::text AS unique,
-            count(*) FILTER (WHERE k."discarded")::text AS bots
-       FROM "Click" k
-      WHERE ${tenantCondition('k', scope)} AND k."partnerId" = ANY(${uuidArray(partnerIds)})
-        AND (NOT k."discarded" OR k."discardReason" = 'BOT')
-      GROUP BY k."partnerId", k."linkId", k."programId"`;
+  const rows = await rollupSums(
+    db,
+    scope,
+    'link',
+    { partnerIds },
+    ALL_TIME,
+    ['partnerId', 'linkId', 'programId'],
+    ['clicks', 'uniqueClicks', 'botClicks'],
+  );
   const result = byId(partnerIds, (): PartnerClicks => ({ total: 0, byLink: new Map(), byProgram: new Map() }));
   for (const row of rows) {
-    const figures = result.get(row.partner)!;
-    const counts = { clicks: toInt(row.clicks), unique: toInt(row.unique), bots: toInt(row.bots) };
-    const link = figures.byLink.get(row.link);
+    const figures = row.partnerId ? result.get(row.partnerId) : undefined;
+    if (!figures || !row.linkId || !row.programId) continue;
+    const counts = { clicks: toInt(row.clicks), unique: toInt(row.uniqueClicks), bots: toInt(row.botClicks) };
+    if (counts.clicks === 0 && counts.unique === 0 && counts.bots === 0) continue;
+    const link = figures.byLink.get(row.linkId);
     figures.byLink.set(
-      row.link,
+      row.linkId,
       link
         ? { clicks: link.clicks + counts.clicks, unique: link.unique + counts.unique, bots: link.bots + counts.bots }
         : counts,
     );
     figures.total += counts.unique;
-    figures.byProgram.set(row.program, (figures.byProgram.get(row.program) ?? 0) + counts.unique);
+    figures.byProgram.set(row.programId, (figures.byProgram.get(row.programId) ?? 0) + counts.unique);
   }
   return result;
 }
@@ -318,21 +407,22 @@ export async function partnerReferralCounts(
   partnerIds: readonly string[],
   programId?: string | null,
 ): Promise<Map<string, PartnerReferralCounts>> {
-  const program = programId ? sql` AND r."programId" = ${programId}::uuid` : sql.empty;
-  const rows = await db.sql<{ id: string; total: string; converted: string; pending: string }>`
-    SELECT r."partnerId" AS id,
-            count(*)::text AS total,
-            count(*) FILTER (WHERE r."status" = 'CONVERTED')::text AS converted,
-            count(*) FILTER (WHERE r."status" = 'PENDING')::text AS pending
-       FROM "Referral" r
-      WHERE ${tenantCondition('r', scope)} AND r."partnerId" = ANY(${uuidArray(partnerIds)})${program}
-      GROUP BY r."partnerId"`;
+  const rows = await rollupSums(
+    db,
+    scope,
+    'partner',
+    { partnerIds, ...(programId ? { programIds: [programId] } : {}) },
+    ALL_TIME,
+    ['partnerId'],
+    ['referrals', 'convertedReferrals', 'pendingReferrals'],
+  );
   const result = byId(partnerIds, () => ({ totalReferrals: 0, successfulReferrals: 0, pendingReferrals: 0 }));
   for (const row of rows) {
-    result.set(row.id, {
-      totalReferrals: toInt(row.total),
-      successfulReferrals: toInt(row.converted),
-      pendingReferrals: toInt(row.pending),
+    if (!row.partnerId || !result.has(row.partnerId)) continue;
+    result.set(row.partnerId, {
+      totalReferrals: toInt(row.referrals),
+      successfulReferrals: toInt(row.convertedReferrals),
+      pendingReferrals: toInt(row.pendingReferrals),
     });
   }
   return result;
@@ -349,14 +439,20 @@ export async function partnerRewardTotals(
   partnerIds: readonly string[],
   programId?: string | null,
 ): Promise<Map<string, Map<string, bigint>>> {
-  const program = programId ? sql` AND w."programId" = ${programId}::uuid` : sql.empty;
-  const rows = await db.sql<{ id: string; currency: string; total: string }>`
-    SELECT w."partnerId" AS id, w."currency" AS currency, sum(w."amount")::text AS total
-       FROM "Reward" w
-      WHERE ${tenantCondition('w', scope)} AND w."partnerId" = ANY(${uuidArray(partnerIds)})${program}
-        AND w."recipient" = 'REFERRER' AND w."status" NOT IN ('CANCELED', 'REJECTED')
-      GROUP BY w."partnerId", w."currency"`;
+  const rows = await rollupSums(
+    db,
+    scope,
+    'partner',
+    { partnerIds, ...(programId ? { programIds: [programId] } : {}) },
+    ALL_TIME,
+    ['partnerId', 'currency'],
+    ['referrerRewards', 'referrerRewardsCount'],
+  );
   const result = byId(partnerIds, () => new Map<string, bigint>());
-  for (const row of rows) addTo(result.get(row.id)!, row.currency, toBigInt(row.total));
+  for (const row of rows) {
+    const totals = row.partnerId ? result.get(row.partnerId) : undefined;
+    if (totals && row.currency && toInt(row.referrerRewardsCount) !== 0)
+      addTo(totals, row.currency, toBigInt(row.referrerRewards));
+  }
   return result;
 }
