@@ -5,7 +5,7 @@ import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import { checkMetadata, type Metadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
-import { sql, type SqlTx } from '../../lib/sql.js';
+import { sql, type SqlTransaction, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
 import { conversionRecorded, referralStatusChanged, reviewOpened, rewardCreated } from '../events/payloads.js';
@@ -306,7 +306,7 @@ async function storedConversion(tx: SqlTx, tenant: Tenant, idempotencyKey: strin
 }
 
 async function recordInTransaction(
-  tx: SqlTx,
+  tx: SqlTransaction,
   tenant: Tenant,
   input: ValidInput,
   options: RecordConversionOptions,
@@ -465,27 +465,32 @@ async function recordInTransaction(
     signals: signals as unknown as Prisma.JsonArray,
     createdAt: now,
   };
-  // 5. Events, numbered at commit.
+  // 5. Events, numbered at commit; the last statement, sent with the COMMIT (db.transaction).
   const { referralChange } = result;
-  await appendEvents(tx, tenant, [
-    ...(referralChange && result.referralId
-      ? [referralStatusChanged({ ...row, id: result.referralId }, referralChange.from, referralChange.to)]
-      : []),
-    ...rewards.map(rewardCreated),
-    conversionRecorded(
-      row,
-      rewards.map((r) => r.id),
-    ),
-    ...(reviewItem
-      ? [
-          reviewOpened(
-            reviewItem,
-            rewards.map((r) => r.id),
-          ),
-        ]
-      : []),
-    ...tierEvents,
-  ]);
+  await appendEvents(
+    tx,
+    tenant,
+    [
+      ...(referralChange && result.referralId
+        ? [referralStatusChanged({ ...row, id: result.referralId }, referralChange.from, referralChange.to)]
+        : []),
+      ...rewards.map(rewardCreated),
+      conversionRecorded(
+        row,
+        rewards.map((r) => r.id),
+      ),
+      ...(reviewItem
+        ? [
+            reviewOpened(
+              reviewItem,
+              rewards.map((r) => r.id),
+            ),
+          ]
+        : []),
+      ...tierEvents,
+    ],
+    { beforeCommit: true },
+  );
   return {
     conversionId,
     status,
