@@ -233,7 +233,8 @@ function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) 
 
 /**
  * Record a conversion once per idempotency key, attribute it, and reward it — all in one
- * transaction. Followed as data, the input goes through five steps, each in one place:
+ * transaction. A key already used is answered first, by one read without a transaction (a
+ * replay writes nothing). Followed as data, the input goes through five steps, each in one place:
  * 1. **load facts** (attribution-facts.ts `loadFacts`): claim the key (INSERT … ON CONFLICT DO
  *    NOTHING, in the same statement) and read everything attribution decides on. A key already
  *    taken — by a concurrent call that blocks us on the unique index until it commits, or an earlier
@@ -263,6 +264,10 @@ export async function recordConversion(
   const now = options.now ?? new Date();
   const checked = await validOrReplay(db, tenant, input, options, now);
   if ('replay' in checked) return checked.replay;
+  // A key already used (a retried webhook): answered by one read, outside any transaction. A key
+  // used concurrently, not yet committed, is not seen here: the claim in the transaction waits for it.
+  const stored = await storedConversion(db, tenant, checked.valid.idempotencyKey);
+  if (stored) return stored;
   return db.transaction((tx) => recordInTransaction(tx, tenant, checked.valid, options, now));
 }
 
