@@ -10,13 +10,17 @@
 //   - a SUBSCRIPTION payment of an already referred person: the referral row lock and the
 //     prior-rewards lookup for the limit;
 //   - a replay of an idempotency key already used.
+// Each of the three runs in two programs: one with the rules only, one that also has fraud rules
+// (same IP as the partner, email domain, disposable email; BENCH_VELOCITY sets a velocity limit)
+// and CONVERTED_REFERRALS tiers (BENCH_TIERS, default 1000,5000: above what a quick run converts,
+// so every new referral's payment evaluates the tier). The bare Yoga server stays up, and a slice of its load
+// runs right before each scenario: each scenario's ratio is to that slice (the load of a shared
+// machine drifts within a run), as is its server CPU per operation.
 //
 //   npm run bench -- --suite conversions --concurrency 20
 //
 // Also runs alone: `npx tsx scripts/bench/conversions.ts` (same options through env:
 // BENCH_CONCURRENCY, BENCH_DURATION seconds, BENCH_QUICK=1).
-// BENCH_TIERS=100,1000 gives the program CONVERTED_REFERRALS tiers with these thresholds (90 days),
-// so that each new referral's payment also evaluates the partner's tier (src/modules/tier/).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
@@ -270,8 +274,10 @@ export const conversionsSuite: BenchSuite = {
       const result = await fn();
       return { result, cpuPerOp: (cpuMs() - cpu0) / (n - n0) };
     };
-    const cpuNote = (cpuPerOp: number, base: number) =>
-      `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / base).toFixed(1)}× the bare Yoga's)`;
+    /** The ratios to the bare Yoga slice run right before the scenario (the load of a shared machine drifts within a run). */
+    const adjacent = (r: LoadResult, cpuPerOp: number, b: { result: LoadResult; cpuPerOp: number }) =>
+      `${(r.opsPerSec / b.result.opsPerSec).toFixed(2)}× the bare Yoga INSERT run right before it (${Math.round(b.result.opsPerSec)}/s); ` +
+      `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / b.cpuPerOp).toFixed(1)}× the bare Yoga's ${b.cpuPerOp.toFixed(2)} ms)`;
     try {
       const fx = await createFixture(database.url);
 
@@ -294,10 +300,9 @@ export const conversionsSuite: BenchSuite = {
         BENCH_WORKSPACE_ID: fx.workspaceId,
       });
       const bareClient = httpClient(bare.url, options.concurrency);
-      let bareResult: LoadResult;
-      let bareCpu: number;
-      try {
-        ({ result: bareResult, cpuPerOp: bareCpu } = await withCpu(bare.cpuMs, () =>
+      /** A slice of the bare Yoga load: run first, and again right before each recordConversion scenario. */
+      const bareSlice = () =>
+        withCpu(bare.cpuMs, () =>
           runLoad(async () => {
             const i = n++;
             const res = await bareClient.request(
@@ -307,10 +312,18 @@ export const conversionsSuite: BenchSuite = {
             );
             return res.status === 200 && !res.body.includes('"errors"');
           }, load),
-        ));
-      } finally {
+        );
+      const stopBare = async () => {
         bareClient.close();
         await bare.stop();
+      };
+      let bareResult: LoadResult;
+      let bareCpu: number;
+      try {
+        ({ result: bareResult, cpuPerOp: bareCpu } = await bareSlice());
+      } catch (error) {
+        await stopBare();
+        throw error;
       }
       results.push(
         row(
@@ -369,6 +382,7 @@ export const conversionsSuite: BenchSuite = {
           });
           log(`${SUITE}: recordConversion${label}, new referred person (PURCHASE with a code)…`);
           const used: string[] = [];
+          const freshBare = await bareSlice();
           const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () =>
             runLoad(async () => {
               const i = n++;
@@ -394,11 +408,12 @@ export const conversionsSuite: BenchSuite = {
               'conversion',
               fresh,
               raw,
-              `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(freshCpu, bareCpu)}`,
+              adjacent(fresh, freshCpu, freshBare),
             ),
           );
 
           log(`${SUITE}: recordConversion${label}, payment of an existing referral (SUBSCRIPTION)…`);
+          const repeatBare = await bareSlice();
           const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () =>
             runLoad(() => {
               const i = n++;
@@ -421,11 +436,12 @@ export const conversionsSuite: BenchSuite = {
               'conversion',
               repeat,
               raw,
-              `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked; ${cpuNote(repeatCpu, bareCpu)}`,
+              `${adjacent(repeat, repeatCpu, repeatBare)}; ${PEOPLE} referrals, limits and caps checked`,
             ),
           );
 
           log(`${SUITE}: recordConversion${label} replays (idempotency key already used)…`);
+          const replayBare = await bareSlice();
           const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () =>
             runLoad(() => {
               const idempotencyKey = used[n++ % used.length]!;
@@ -446,13 +462,14 @@ export const conversionsSuite: BenchSuite = {
               'replay',
               replay,
               raw,
-              `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(replayCpu, bareCpu)}`,
+              adjacent(replay, replayCpu, replayBare),
             ),
           );
         }
       } finally {
         client.close();
         await server.stop();
+        await stopBare();
       }
 
       // Exactly once: every acknowledged conversion stored once, with its rewards.
