@@ -146,7 +146,8 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
           return result;
         } catch (error) {
           await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-          throw error;
+          // Every answer is in: a sqlBeforeCommit statement that failed came first, and doomed what followed.
+          throw atCommit.failure() ?? error;
         }
       } finally {
         client.pipeline = false; // every answer is in (ROLLBACK or COMMIT was the last)
@@ -373,9 +374,14 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
       pglite.transaction(async (tx) => {
         const run = async (text: string, params: unknown[]) => (await tx.query(text, params)).rows;
         const atCommit = beforeCommit(run);
-        const result = await fn({ ...sqlClient(run), sqlBeforeCommit: atCommit.sql });
-        await atCommit.settled();
-        return result;
+        try {
+          const result = await fn({ ...sqlClient(run), sqlBeforeCommit: atCommit.sql });
+          await atCommit.settled();
+          return result;
+        } catch (error) {
+          await atCommit.settled().catch(() => {});
+          throw atCommit.failure() ?? error;
+        }
       }),
     ping: async () => {
       await pglite.query('select 1');
@@ -396,12 +402,16 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
 
 /**
  * `sqlBeforeCommit` of a transaction: each statement is sent at once and not awaited; `settled()`
- * resolves when all have answered, or throws the first one's error. The first error is kept as soon
+ * resolves when all have answered, or throws the first one's error. When the transaction fails
+ * otherwise, such a failure is still the error thrown: it came first (a statement after it only
+ * finds the transaction aborted), and the function's result was worked out on a doomed transaction. The first error is kept as soon
  * as it comes, so that a failure is never an unhandled rejection, whatever the transaction does next.
  */
 function beforeCommit(run: QueryRunner): {
   sql: SqlTransaction['sqlBeforeCommit'];
   settled: () => Promise<void>;
+  /** The first failure among the statements answered so far (undefined: none). */
+  failure: () => unknown;
 } {
   const pending: Promise<unknown>[] = [];
   let failure: { error: unknown } | null = null;
@@ -418,6 +428,7 @@ function beforeCommit(run: QueryRunner): {
       await Promise.all(pending);
       if (failure) throw failure.error;
     },
+    failure: () => failure?.error,
   };
 }
 

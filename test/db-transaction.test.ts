@@ -99,6 +99,14 @@ describe('Database.transaction', () => {
         }),
       ).rejects.toThrow(/division by zero/);
     }
+    // A statement after a failed one finds the transaction aborted: the first failure is the one thrown.
+    await expect(
+      testDb.db.transaction(async (tx) => {
+        await insertPartner(tx, ws.workspace.id, 'failed-at-commit-then');
+        tx.sqlBeforeCommit`SELECT 1 / ${0}::int`;
+        await tx.sql`SELECT 2`;
+      }),
+    ).rejects.toThrow(/division by zero/);
     // The function throwing while a sqlBeforeCommit statement is outstanding: rolled back, its own error thrown.
     const failure = new Error('changed my mind after sending');
     await expect(
@@ -109,6 +117,7 @@ describe('Database.transaction', () => {
       }),
     ).rejects.toBe(failure);
     expect(Number(await partnersNamed('failed-at-commit-0'))).toBe(0);
+    expect(Number(await partnersNamed('failed-at-commit-then'))).toBe(0);
     expect(Number(await partnersNamed('thrown-after'))).toBe(0);
     const counts = await Promise.all(
       Array.from({ length: 12 }, () => testDb.db.prisma.partner.count({ where: { workspaceId: ws.workspace.id } })),

@@ -667,8 +667,8 @@ describe('recordConversion: rewards', () => {
     // The key's read (not used yet: outside the transaction); BEGIN; the claim with the attribution
     // facts (program, signals, referral); the referral insert with the rules; the conversion's
     // outcome with the rewards and their history; the events' insert (numbered at COMMIT); COMMIT: 7
-    // statements (on PostgreSQL, BEGIN and COMMIT travel with the statements next to them: 5 round
-    // trips). The payload is answered from the rows just written, the credential from the cache.
+    // statements (on PostgreSQL, BEGIN travels with the claim, and the outcome, the events and COMMIT
+    // go in one round trip: 4 round trips). The payload is answered from the rows just written, the credential from the cache.
     // Counted by the server for this request alone (X-SQL-Statements); the bounds allow one more,
     // as PGlite's count comes out one higher on the two writing paths.
     const fresh = await send({ code: s.link.code, programId: gid('Program', s.program.id) });

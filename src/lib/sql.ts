@@ -102,9 +102,10 @@ export interface SqlTransaction extends SqlTx {
   /**
    * Send one statement now without waiting for its answer, for the end of the transaction: on
    * PostgreSQL, COMMIT is written right behind it (one round trip for both). Its rows are not
-   * returned; if it fails, the transaction rolls back and throws its error. Only for a
-   * transaction's last writes: a statement sent after it would run after it (in order) but could
-   * not see whether it failed.
+   * returned; if it fails, the transaction rolls back and throws its error (whatever else failed
+   * after it). For writes whose answer the transaction does not need: statements sent after it run
+   * after it, in order, and see what it wrote; if it failed, they fail too (the transaction is
+   * aborted) and its error is the one thrown.
    */
   sqlBeforeCommit(strings: TemplateStringsArray, ...values: unknown[]): void;
 }

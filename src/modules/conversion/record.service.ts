@@ -419,8 +419,10 @@ async function recordInTransaction(
       )
     : { rewards: [], skipped: [] };
 
-  // The conversion's outcome with the rewards and their history (and its review item), in one statement.
-  await tx.sql`
+  // The conversion's outcome with the rewards and their history (and its review item), in one
+  // statement, sent without waiting for its answer: the tier statement (if any) and the events' INSERT
+  // follow it on the wire, and COMMIT (db.transaction) travels with them; if it fails, so does the transaction.
+  tx.sqlBeforeCommit`
     WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (
       UPDATE "Conversion"
