@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FRAUD_RULES } from '../src/modules/review/fraud-rules.js';
 import type { Prisma } from '../src/generated/prisma/client.js';
@@ -978,6 +979,42 @@ describe('recordConversion: idempotency', () => {
     expect(await s.conversions()).toBe(1);
     expect(await prisma().reward.count({ where: s.tenant })).toBe(1);
     expect(await prisma().event.count({ where: s.tenant })).toBe(eventsBefore);
+  });
+
+  it('a replay answers the conversion and its rewards as they are now (from the key read), with their relations', async () => {
+    const s = await scenario({
+      rules: [
+        { trigger: 'PURCHASE', fixedAmount: 500n },
+        {
+          trigger: 'PURCHASE',
+          recipient: 'REFERRED',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 1250,
+        },
+      ],
+    });
+    const idempotencyKey = newKey();
+    const input = {
+      type: 'PURCHASE' as const,
+      idempotencyKey,
+      code: s.link.code,
+      amount: { amount: '12.34', currency: 'USD' },
+      metadata: { plan: 'pro', seats: 3 },
+    };
+    const first = await s.record(input);
+    expect(first.rewards).toHaveLength(2);
+    const changed = first.rewards[1]!;
+    await prisma().reward.update({
+      where: { id: decodeGlobalID(changed.id).id },
+      data: { status: 'APPROVED' },
+    });
+    const replay = await s.record(input);
+    expect(replay.replayed).toBe(true);
+    expect(replay.userErrors).toEqual([]);
+    expect(replay.conversion).toEqual(first.conversion);
+    expect(replay.rewards).toEqual(first.rewards.map((r) => (r.id === changed.id ? { ...r, status: 'APPROVED' } : r)));
   });
 
   it('a discarded conversion replays as discarded', async () => {
