@@ -1,4 +1,4 @@
-import { sql, sqlClient, type SqlClient, type SqlTx } from './lib/sql.js';
+import { SqlFragment, sql, sqlClient, type QueryRunner, type SqlClient, type SqlTransaction } from './lib/sql.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,7 +42,7 @@ export interface Database extends SqlClient {
    * Run `fn` in a transaction on one connection, with plain SQL (see lib/sql.ts): COMMIT when it
    * resolves, ROLLBACK when it throws. For hot paths only; everything else uses `prisma.$transaction`.
    */
-  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -116,23 +116,44 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     query: async (text, params) => (await pool.query(text, params as unknown[])).rows,
     ...sqlClient(async (text, params) => (await pool.query(text, params)).rows),
     transaction: async (fn) => {
-      const client = await pool.connect();
+      const client = (await pool.connect()) as pg.PoolClient & { pipeline: boolean };
       let broken: Error | undefined;
+      // Pipelined while the transaction runs (pg's pipeline mode: a statement is written without
+      // waiting for the answer to the one before; the answers come back in order), so that BEGIN
+      // travels with the first statement and COMMIT with a statement sent by `sqlBeforeCommit`: two
+      // round trips fewer. Statements of `fn` still run one after the other as it awaits them.
+      client.pipeline = true;
       try {
-        await client.query('BEGIN');
+        // Sent now, answered with the first statement; never fails alone (a broken connection fails both).
+        let begin: Promise<unknown> | null = client.query('BEGIN');
+        begin.catch(() => {});
+        const run = async (text: string, params: unknown[]) => {
+          const result = client.query({ name: statementName(text), text, values: params });
+          if (begin) {
+            const sent = begin;
+            begin = null;
+            await sent;
+          }
+          return (await result).rows;
+        };
+        const atCommit = beforeCommit(run);
         try {
-          const result = await fn(
-            sqlClient(
-              async (text, params) => (await client.query({ name: statementName(text), text, values: params })).rows,
-            ),
-          );
-          await client.query('COMMIT');
+          const result = await fn({ ...sqlClient(run), sqlBeforeCommit: atCommit.sql });
+          if (begin) await begin;
+          // COMMIT right behind the statements sent by sqlBeforeCommit (after a failed one, PostgreSQL
+          // answers COMMIT with a rollback: nothing is kept, and its error is thrown below).
+          const commit = client.query('COMMIT');
+          commit.catch(() => {});
+          await atCommit.settled();
+          await commit;
           return result;
         } catch (error) {
           await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-          throw error;
+          // Every answer is in: a sqlBeforeCommit statement that failed came first, and doomed what followed.
+          throw atCommit.failure() ?? error;
         }
       } finally {
+        client.pipeline = false; // every answer is in (ROLLBACK or COMMIT was the last)
         client.release(broken); // a connection that could not roll back is discarded, not reused
       }
     },
@@ -353,7 +374,18 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
     query: async (text, params) => (await pglite.query(text, params as unknown[])).rows as never,
     ...sqlClient(async (text, params) => (await pglite.query(text, params)).rows),
     transaction: (fn) =>
-      pglite.transaction((tx) => fn(sqlClient(async (text, params) => (await tx.query(text, params)).rows))),
+      pglite.transaction(async (tx) => {
+        const run = async (text: string, params: unknown[]) => (await tx.query(text, params)).rows;
+        const atCommit = beforeCommit(run);
+        try {
+          const result = await fn({ ...sqlClient(run), sqlBeforeCommit: atCommit.sql });
+          await atCommit.settled();
+          return result;
+        } catch (error) {
+          await atCommit.settled().catch(() => {});
+          throw atCommit.failure() ?? error;
+        }
+      }),
     ping: async () => {
       await pglite.query('select 1');
     },
@@ -368,6 +400,38 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
       if (owned) await pglite.close();
       lock?.release();
     },
+  };
+}
+
+/**
+ * `sqlBeforeCommit` of a transaction: each statement is sent at once and not awaited; `settled()`
+ * resolves when all have answered, or throws the first one's error. When the transaction fails
+ * otherwise, such a failure is still the error thrown: it came first (a statement after it only
+ * finds the transaction aborted), and the function's result was worked out on a doomed transaction. The first error is kept as soon
+ * as it comes, so that a failure is never an unhandled rejection, whatever the transaction does next.
+ */
+function beforeCommit(run: QueryRunner): {
+  sql: SqlTransaction['sqlBeforeCommit'];
+  settled: () => Promise<void>;
+  /** The first failure among the statements answered so far (undefined: none). */
+  failure: () => unknown;
+} {
+  const pending: Promise<unknown>[] = [];
+  let failure: { error: unknown } | null = null;
+  return {
+    sql: (strings, ...values) => {
+      const statement = new SqlFragment(strings, values).toQuery();
+      pending.push(
+        run(statement.text, statement.values).catch((error: unknown) => {
+          failure ??= { error };
+        }),
+      );
+    },
+    settled: async () => {
+      await Promise.all(pending);
+      if (failure) throw failure.error;
+    },
+    failure: () => failure?.error,
   };
 }
 

@@ -74,6 +74,57 @@ describe('Database.transaction', () => {
     expect(ok.map((rows) => rows[0]!.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
 
+  it('sqlBeforeCommit: the statement is committed with the transaction (COMMIT travels with it on PostgreSQL)', async () => {
+    const ws = await createWorkspace(testDb.db.prisma, 'Tx before commit');
+    const before = testDb.db.statements.count;
+    await testDb.db.transaction(async (tx) => {
+      await insertPartner(tx, ws.workspace.id, 'at-commit-1');
+      tx.sqlBeforeCommit`INSERT INTO "Partner" ("id", "workspaceId", "mode", "externalId", "updatedAt")
+                         VALUES (gen_random_uuid(), ${ws.workspace.id}::uuid, 'TEST', ${'at-commit-2'}, now())`;
+    });
+    expect(testDb.db.statements.count - before).toBe(4);
+    expect(Number(await partnersNamed('at-commit-1'))).toBe(1);
+    expect(Number(await partnersNamed('at-commit-2'))).toBe(1);
+  });
+
+  it('sqlBeforeCommit: a failure rolls everything back and is thrown; the connections stay usable (Prisma too)', async () => {
+    const ws = await createWorkspace(testDb.db.prisma, 'Tx before commit fails');
+    // More than the pool's 10 connections: each one must come back in a usable state.
+    for (let i = 0; i < 12; i++) {
+      await expect(
+        testDb.db.transaction(async (tx) => {
+          await insertPartner(tx, ws.workspace.id, `failed-at-commit-${i}`);
+          tx.sqlBeforeCommit`SELECT 1 / ${0}::int`;
+          tx.sqlBeforeCommit`SELECT 1`;
+        }),
+      ).rejects.toThrow(/division by zero/);
+    }
+    // A statement after a failed one finds the transaction aborted: the first failure is the one thrown.
+    await expect(
+      testDb.db.transaction(async (tx) => {
+        await insertPartner(tx, ws.workspace.id, 'failed-at-commit-then');
+        tx.sqlBeforeCommit`SELECT 1 / ${0}::int`;
+        await tx.sql`SELECT 2`;
+      }),
+    ).rejects.toThrow(/division by zero/);
+    // The function throwing while a sqlBeforeCommit statement is outstanding: rolled back, its own error thrown.
+    const failure = new Error('changed my mind after sending');
+    await expect(
+      testDb.db.transaction(async (tx) => {
+        tx.sqlBeforeCommit`INSERT INTO "Partner" ("id", "workspaceId", "mode", "externalId", "updatedAt")
+                           VALUES (gen_random_uuid(), ${ws.workspace.id}::uuid, 'TEST', ${'thrown-after'}, now())`;
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(Number(await partnersNamed('failed-at-commit-0'))).toBe(0);
+    expect(Number(await partnersNamed('failed-at-commit-then'))).toBe(0);
+    expect(Number(await partnersNamed('thrown-after'))).toBe(0);
+    const counts = await Promise.all(
+      Array.from({ length: 12 }, () => testDb.db.prisma.partner.count({ where: { workspaceId: ws.workspace.id } })),
+    );
+    expect(counts).toEqual(Array.from({ length: 12 }, () => 0));
+  });
+
   it('counts BEGIN, each statement and COMMIT', async () => {
     const before = testDb.db.statements.count;
     await testDb.db.transaction(async (tx) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FRAUD_RULES } from '../src/modules/review/fraud-rules.js';
 import type { Prisma } from '../src/generated/prisma/client.js';
@@ -664,24 +665,26 @@ describe('recordConversion: rewards', () => {
       );
     const person = newPerson();
     await send({ type: 'SIGNUP', referredExternalId: newPerson(), amount: null, code: s.link.code });
-    // BEGIN; the claim with the attribution facts (program, signals, referral); the referral insert
-    // with the rules; the conversion's outcome with the rewards and their history; the events'
-    // insert (numbered at COMMIT); COMMIT: 6. The payload is answered from the rows just written, the
-    // credential from the cache. Counted by the server for this request alone (X-SQL-Statements);
-    // the bounds allow one more, as PGlite's count comes out one higher on the two writing paths.
+    // The key's read (not used yet: outside the transaction); BEGIN; the claim with the attribution
+    // facts (program, signals, referral); the referral insert with the rules; the conversion's
+    // outcome with the rewards and their history; the events' insert (numbered at COMMIT); COMMIT: 7
+    // statements (on PostgreSQL, BEGIN travels with the claim, and the outcome, the events and COMMIT
+    // go in one round trip: 4 round trips). The payload is answered from the rows just written, the credential from the cache.
+    // Counted by the server for this request alone (X-SQL-Statements); the bounds allow one more,
+    // as PGlite's count comes out one higher on the two writing paths.
     const fresh = await send({ code: s.link.code, programId: gid('Program', s.program.id) });
     expect(fresh.body.data?.recordConversion.rewards).toHaveLength(2);
-    expect(fresh.statements).toBeLessThanOrEqual(7);
-    // An existing referral: the referral update with the rules, then the prior-rewards query: 7.
+    expect(fresh.statements).toBeLessThanOrEqual(8);
+    // An existing referral: the referral update with the rules, then the prior-rewards query: 8.
     const repeat = await send({});
     expect(repeat.body.data?.recordConversion.rewards).toHaveLength(2);
-    expect(repeat.statements).toBeLessThanOrEqual(8);
-    // A replay: BEGIN, claim, the stored conversion, COMMIT; the payload's conversion and rewards: 6.
+    expect(repeat.statements).toBeLessThanOrEqual(9);
+    // A replay: the key's read with the conversion's row and its rewards, no transaction: 1.
     const idempotencyKey = newKey();
     await send({ idempotencyKey });
     const replay = await send({ idempotencyKey });
     expect(replay.body.data?.recordConversion.replayed).toBe(true);
-    expect(replay.statements).toBeLessThanOrEqual(6);
+    expect(replay.statements).toBeLessThanOrEqual(1);
   });
 
   it('holdDays 0: due at once, still CREATED', async () => {
@@ -976,6 +979,42 @@ describe('recordConversion: idempotency', () => {
     expect(await s.conversions()).toBe(1);
     expect(await prisma().reward.count({ where: s.tenant })).toBe(1);
     expect(await prisma().event.count({ where: s.tenant })).toBe(eventsBefore);
+  });
+
+  it('a replay answers the conversion and its rewards as they are now (from the key read), with their relations', async () => {
+    const s = await scenario({
+      rules: [
+        { trigger: 'PURCHASE', fixedAmount: 500n },
+        {
+          trigger: 'PURCHASE',
+          recipient: 'REFERRED',
+          amountType: 'PERCENTAGE',
+          fixedAmount: null,
+          fixedCurrency: null,
+          percentageBasisPoints: 1250,
+        },
+      ],
+    });
+    const idempotencyKey = newKey();
+    const input = {
+      type: 'PURCHASE' as const,
+      idempotencyKey,
+      code: s.link.code,
+      amount: { amount: '12.34', currency: 'USD' },
+      metadata: { plan: 'pro', seats: 3 },
+    };
+    const first = await s.record(input);
+    expect(first.rewards).toHaveLength(2);
+    const changed = first.rewards[1]!;
+    await prisma().reward.update({
+      where: { id: decodeGlobalID(changed.id).id },
+      data: { status: 'APPROVED' },
+    });
+    const replay = await s.record(input);
+    expect(replay.replayed).toBe(true);
+    expect(replay.userErrors).toEqual([]);
+    expect(replay.conversion).toEqual(first.conversion);
+    expect(replay.rewards).toEqual(first.rewards.map((r) => (r.id === changed.id ? { ...r, status: 'APPROVED' } : r)));
   });
 
   it('a discarded conversion replays as discarded', async () => {

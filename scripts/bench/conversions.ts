@@ -10,17 +10,22 @@
 //   - a SUBSCRIPTION payment of an already referred person: the referral row lock and the
 //     prior-rewards lookup for the limit;
 //   - a replay of an idempotency key already used.
+// Each of the three runs in two programs: one with the rules only, one that also has fraud rules
+// (same IP as the partner, email domain, disposable email; BENCH_VELOCITY sets a velocity limit)
+// and CONVERTED_REFERRALS tiers (BENCH_TIERS, default 1000,5000: above what a quick run converts,
+// so every new referral's payment evaluates the tier). The bare Yoga server stays up, and a slice of its load
+// runs right before each scenario: each scenario's ratio is to that slice (the load of a shared
+// machine drifts within a run), as is its server CPU per operation.
 //
 //   npm run bench -- --suite conversions --concurrency 20
 //
 // Also runs alone: `npx tsx scripts/bench/conversions.ts` (same options through env:
 // BENCH_CONCURRENCY, BENCH_DURATION seconds, BENCH_QUICK=1).
-// BENCH_TIERS=100,1000 gives the program CONVERTED_REFERRALS tiers with these thresholds (90 days),
-// so that each new referral's payment also evaluates the partner's tier (src/modules/tier/).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
-import { openDatabase } from '../../src/db.js';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { openDatabase, type PrismaClient } from '../../src/db.js';
 import { uuidv7 } from '../../src/lib/uuid.js';
 import { createWorkspace } from '../../src/modules/workspace/workspace.service.js';
 import { cpuProfileArgs, exitWithParent, startChildServer } from './seed.js';
@@ -49,104 +54,156 @@ const INSERT_MUTATION =
 const RAW_INSERT = `INSERT INTO "Conversion" ("id", "workspaceId", "mode", "type", "status", "idempotencyKey", "referredExternalId", "amount", "currency", "occurredAt")
 VALUES (gen_random_uuid(), $1, 'LIVE', 'PURCHASE', 'ACCEPTED', $2, $3, $4, 'USD', now()) RETURNING "id"`;
 
-interface Fixture {
-  workspaceId: string;
+/** The two programs the scenarios run against: the same rules, partner and referrals; `guarded` adds fraud rules and tiers. */
+type Variant = 'plain' | 'guarded';
+const VARIANTS: readonly Variant[] = ['plain', 'guarded'];
+/**
+ * The guarded program's velocity limit (per partner and hour; BENCH_VELOCITY): off by default, as in a
+ * new program. The bench's one partner gets thousands of conversions an hour, so a limit that never
+ * trips (up to 100 000) would count them all on every conversion: a worst case, not the common one.
+ */
+const VELOCITY_LIMIT = process.env.BENCH_VELOCITY ? Number(process.env.BENCH_VELOCITY) : null;
+
+interface ProgramFixture {
   programGlobalId: string;
   code: string;
+}
+
+interface Fixture {
+  workspaceId: string;
   secret: string;
+  programs: Record<Variant, ProgramFixture>;
 }
 
 async function createFixture(url: string): Promise<Fixture> {
   const db = await openDatabase({ databaseUrl: url, dataDir: '', poolSize: 2, migrate: false });
   try {
-    const { encodeGlobalID } = await import('@pothos/plugin-relay');
     const prisma = db.prisma;
     const ws = await createWorkspace(prisma, 'Benchmark');
     const tenant = { workspaceId: ws.workspace.id, mode: 'TEST' as const };
-    const program = await prisma.program.create({
-      data: { ...tenant, name: 'Bench program', type: 'AFFILIATE', currency: 'USD', holdDays: 14 },
-    });
-    for (const data of [
-      {
-        trigger: 'PURCHASE' as const,
-        recipient: 'REFERRER' as const,
-        kind: 'CASH' as const,
-        amountType: 'FIXED' as const,
-        fixedAmount: 1000n,
-        fixedCurrency: 'USD',
-      },
-      {
-        trigger: 'PURCHASE' as const,
-        recipient: 'REFERRED' as const,
-        kind: 'DISCOUNT' as const,
-        amountType: 'PERCENTAGE' as const,
-        percentageBasisPoints: 1000,
-        maxRewardsPerReferral: 12,
-      },
-      {
-        trigger: 'SUBSCRIPTION' as const,
-        recipient: 'REFERRER' as const,
-        kind: 'CASH' as const,
-        amountType: 'PERCENTAGE' as const,
-        percentageBasisPoints: 2000,
-        maxRewardsPerReferral: 12,
-      },
-      {
-        trigger: 'SUBSCRIPTION' as const,
-        recipient: 'REFERRED' as const,
-        kind: 'CREDIT' as const,
-        amountType: 'FIXED' as const,
-        fixedAmount: 100n,
-        fixedCurrency: 'USD',
-        capAmount: 1_000_000n,
-        capCurrency: 'USD',
-      },
-    ]) {
-      const id = uuidv7();
-      await prisma.rewardRule.create({ data: { ...tenant, id, lineageId: id, programId: program.id, ...data } });
-    }
-    const thresholds = (process.env.BENCH_TIERS ?? '').split(',').filter(Boolean).map(Number);
-    for (const [i, threshold] of thresholds.entries()) {
-      await prisma.tier.create({
-        data: { ...tenant, programId: program.id, name: `Tier ${i + 1}`, metric: 'CONVERTED_REFERRALS', threshold },
-      });
-    }
     const partner = await prisma.partner.create({
-      data: { ...tenant, externalId: 'bench-partner', email: 'bench@example.com' },
+      data: { ...tenant, externalId: 'bench-partner', email: 'bench@partner.test' },
     });
-    const enrollment = await prisma.enrollment.create({
-      data: { ...tenant, programId: program.id, partnerId: partner.id, status: 'APPROVED' },
-    });
-    const code = `bench${randomBytes(4).toString('hex')}`;
-    const link = await prisma.referralLink.create({
+    // The partner's own signup as a customer, with an IP: what the guarded program's same-IP rule compares with.
+    await prisma.conversion.create({
       data: {
         ...tenant,
-        enrollmentId: enrollment.id,
-        programId: program.id,
-        partnerId: partner.id,
-        code,
-        codeNormalized: code,
+        type: 'SIGNUP',
+        status: 'DISCARDED',
+        discardReason: 'NO_ATTRIBUTION',
+        idempotencyKey: 'partner-own-signup',
+        referredExternalId: partner.externalId,
+        occurredAt: new Date(),
+        ipHash: randomBytes(32).toString('hex'),
       },
     });
-    await prisma.referral.createMany({
-      data: Array.from({ length: PEOPLE }, (_, i) => ({
-        ...tenant,
-        programId: program.id,
-        partnerId: partner.id,
-        linkId: link.id,
-        externalId: `subscriber-${i}`,
-        status: 'CONVERTED' as const,
-      })),
-    });
-    return {
-      workspaceId: ws.workspace.id,
-      programGlobalId: encodeGlobalID('Program', program.id),
-      code,
-      secret: ws.keys.test.secret,
-    };
+    const programs = {} as Record<Variant, ProgramFixture>;
+    for (const variant of VARIANTS) {
+      const guarded = variant === 'guarded';
+      programs[variant] = await createProgram(prisma, tenant, partner.id, {
+        name: `Bench program (${variant})`,
+        people: variant,
+        guarded,
+        tiers: guarded
+          ? (process.env.BENCH_TIERS ?? '1000,5000').split(',').filter(Boolean).map(Number)
+          : (process.env.BENCH_PLAIN_TIERS ?? '').split(',').filter(Boolean).map(Number),
+      });
+    }
+    return { workspaceId: ws.workspace.id, secret: ws.keys.test.secret, programs };
   } finally {
     await db.close();
   }
+}
+
+/** A program with the bench's four rules, the partner enrolled with a link, and PEOPLE referrals already converted. */
+async function createProgram(
+  prisma: PrismaClient,
+  tenant: { workspaceId: string; mode: 'TEST' },
+  partnerId: string,
+  options: { name: string; guarded: boolean; tiers: number[]; people: string },
+): Promise<ProgramFixture> {
+  const program = await prisma.program.create({
+    data: {
+      ...tenant,
+      name: options.name,
+      type: 'AFFILIATE',
+      currency: 'USD',
+      holdDays: 14,
+      fraudSameIp: options.guarded,
+      fraudEmailDomain: options.guarded,
+      fraudDisposableEmail: options.guarded,
+      fraudMaxConversionsPerHour: options.guarded ? VELOCITY_LIMIT : null,
+    },
+  });
+  for (const data of [
+    {
+      trigger: 'PURCHASE' as const,
+      recipient: 'REFERRER' as const,
+      kind: 'CASH' as const,
+      amountType: 'FIXED' as const,
+      fixedAmount: 1000n,
+      fixedCurrency: 'USD',
+    },
+    {
+      trigger: 'PURCHASE' as const,
+      recipient: 'REFERRED' as const,
+      kind: 'DISCOUNT' as const,
+      amountType: 'PERCENTAGE' as const,
+      percentageBasisPoints: 1000,
+      maxRewardsPerReferral: 12,
+    },
+    {
+      trigger: 'SUBSCRIPTION' as const,
+      recipient: 'REFERRER' as const,
+      kind: 'CASH' as const,
+      amountType: 'PERCENTAGE' as const,
+      percentageBasisPoints: 2000,
+      maxRewardsPerReferral: 12,
+    },
+    {
+      trigger: 'SUBSCRIPTION' as const,
+      recipient: 'REFERRED' as const,
+      kind: 'CREDIT' as const,
+      amountType: 'FIXED' as const,
+      fixedAmount: 100n,
+      fixedCurrency: 'USD',
+      capAmount: 1_000_000n,
+      capCurrency: 'USD',
+    },
+  ]) {
+    const id = uuidv7();
+    await prisma.rewardRule.create({ data: { ...tenant, id, lineageId: id, programId: program.id, ...data } });
+  }
+  for (const [i, threshold] of options.tiers.entries()) {
+    await prisma.tier.create({
+      data: { ...tenant, programId: program.id, name: `Tier ${i + 1}`, metric: 'CONVERTED_REFERRALS', threshold },
+    });
+  }
+  const enrollment = await prisma.enrollment.create({
+    data: { ...tenant, programId: program.id, partnerId, status: 'APPROVED' },
+  });
+  const code = `bench${randomBytes(4).toString('hex')}`;
+  const link = await prisma.referralLink.create({
+    data: {
+      ...tenant,
+      enrollmentId: enrollment.id,
+      programId: program.id,
+      partnerId,
+      code,
+      codeNormalized: code,
+    },
+  });
+  await prisma.referral.createMany({
+    data: Array.from({ length: PEOPLE }, (_, i) => ({
+      ...tenant,
+      programId: program.id,
+      partnerId,
+      linkId: link.id,
+      externalId: `subscriber-${options.people}-${i}`,
+      status: 'CONVERTED' as const,
+    })),
+  });
+  return { programGlobalId: encodeGlobalID('Program', program.id), code };
 }
 
 /** The bare baseline server: graphql-yoga, one mutation, one INSERT. Runs in a child process (see the end of this file). */
@@ -217,8 +274,10 @@ export const conversionsSuite: BenchSuite = {
       const result = await fn();
       return { result, cpuPerOp: (cpuMs() - cpu0) / (n - n0) };
     };
-    const cpuNote = (cpuPerOp: number, base: number) =>
-      `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / base).toFixed(1)}× the bare Yoga's)`;
+    /** The ratios to the bare Yoga slice run right before the scenario (the load of a shared machine drifts within a run). */
+    const adjacent = (r: LoadResult, cpuPerOp: number, b: { result: LoadResult; cpuPerOp: number }) =>
+      `${(r.opsPerSec / b.result.opsPerSec).toFixed(2)}× the bare Yoga INSERT run right before it (${Math.round(b.result.opsPerSec)}/s); ` +
+      `server CPU ${cpuPerOp.toFixed(2)} ms per operation (${(cpuPerOp / b.cpuPerOp).toFixed(1)}× the bare Yoga's ${b.cpuPerOp.toFixed(2)} ms)`;
     try {
       const fx = await createFixture(database.url);
 
@@ -241,10 +300,9 @@ export const conversionsSuite: BenchSuite = {
         BENCH_WORKSPACE_ID: fx.workspaceId,
       });
       const bareClient = httpClient(bare.url, options.concurrency);
-      let bareResult: LoadResult;
-      let bareCpu: number;
-      try {
-        ({ result: bareResult, cpuPerOp: bareCpu } = await withCpu(bare.cpuMs, () =>
+      /** A slice of the bare Yoga load: run first, and again right before each recordConversion scenario. */
+      const bareSlice = () =>
+        withCpu(bare.cpuMs, () =>
           runLoad(async () => {
             const i = n++;
             const res = await bareClient.request(
@@ -254,10 +312,18 @@ export const conversionsSuite: BenchSuite = {
             );
             return res.status === 200 && !res.body.includes('"errors"');
           }, load),
-        ));
-      } finally {
+        );
+      const stopBare = async () => {
         bareClient.close();
         await bare.stop();
+      };
+      let bareResult: LoadResult;
+      let bareCpu: number;
+      try {
+        ({ result: bareResult, cpuPerOp: bareCpu } = await bareSlice());
+      } catch (error) {
+        await stopBare();
+        throw error;
       }
       results.push(
         row(
@@ -305,88 +371,105 @@ export const conversionsSuite: BenchSuite = {
         );
       };
       try {
-        log(`${SUITE}: recordConversion, new referred person (PURCHASE with a code)…`);
-        const used: string[] = [];
-        const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () =>
-          runLoad(async () => {
-            const i = n++;
-            const ok = await record(
-              {
-                type: 'PURCHASE',
-                idempotencyKey: `order-${run}-${i}`,
-                referredExternalId: `buyer-${run}-${i}`,
-                code: fx.code,
-                programId: fx.programGlobalId,
-                amount: { amount: '49.99', currency: 'USD' },
-              },
-              { rewards: 2 },
-            );
-            if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
-            return ok;
-          }, load),
-        );
-        results.push(
-          row(
-            'recordConversion: new referral, 2 rewards',
-            'conversion',
-            fresh,
-            raw,
-            `${(fresh.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(freshCpu, bareCpu)}`,
-          ),
-        );
+        for (const variant of VARIANTS) {
+          const program = fx.programs[variant];
+          const label = variant === 'guarded' ? ' (fraud rules + tiers)' : '';
+          // The same input in both programs: an ip, a userAgent and an email, which only the guarded one checks.
+          const signals = (i: number) => ({
+            referredEmail: `buyer-${i}@customer.test`,
+            ip: `198.51.${(i >> 8) & 255}.${i & 255}`,
+            userAgent: 'Mozilla/5.0 (bench)',
+          });
+          log(`${SUITE}: recordConversion${label}, new referred person (PURCHASE with a code)…`);
+          const used: string[] = [];
+          const freshBare = await bareSlice();
+          const { result: fresh, cpuPerOp: freshCpu } = await withCpu(server.cpuMs, () =>
+            runLoad(async () => {
+              const i = n++;
+              const ok = await record(
+                {
+                  type: 'PURCHASE',
+                  idempotencyKey: `order-${run}-${i}`,
+                  referredExternalId: `buyer-${run}-${i}`,
+                  code: program.code,
+                  programId: program.programGlobalId,
+                  amount: { amount: '49.99', currency: 'USD' },
+                  ...signals(i),
+                },
+                { rewards: 2 },
+              );
+              if (ok && used.length < 1000) used.push(`order-${run}-${i}`);
+              return ok;
+            }, load),
+          );
+          results.push(
+            row(
+              `recordConversion: new referral, 2 rewards${label}`,
+              'conversion',
+              fresh,
+              raw,
+              adjacent(fresh, freshCpu, freshBare),
+            ),
+          );
 
-        log(`${SUITE}: recordConversion, payment of an existing referral (SUBSCRIPTION)…`);
-        const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () =>
-          runLoad(() => {
-            const i = n++;
-            return record(
-              {
-                type: 'SUBSCRIPTION',
-                idempotencyKey: `invoice-${run}-${i}`,
-                referredExternalId: `subscriber-${i % PEOPLE}`,
-                amount: { amount: '19.00', currency: 'USD' },
-              },
-              { rewards: null },
-            );
-          }, load),
-        );
-        results.push(
-          row(
-            'recordConversion: existing referral',
-            'conversion',
-            repeat,
-            raw,
-            `${(repeat.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${PEOPLE} referrals, limits and caps checked; ${cpuNote(repeatCpu, bareCpu)}`,
-          ),
-        );
+          log(`${SUITE}: recordConversion${label}, payment of an existing referral (SUBSCRIPTION)…`);
+          const repeatBare = await bareSlice();
+          const { result: repeat, cpuPerOp: repeatCpu } = await withCpu(server.cpuMs, () =>
+            runLoad(() => {
+              const i = n++;
+              return record(
+                {
+                  type: 'SUBSCRIPTION',
+                  idempotencyKey: `invoice-${run}-${i}`,
+                  referredExternalId: `subscriber-${variant}-${i % PEOPLE}`,
+                  programId: program.programGlobalId,
+                  amount: { amount: '19.00', currency: 'USD' },
+                  ...signals(i),
+                },
+                { rewards: null },
+              );
+            }, load),
+          );
+          results.push(
+            row(
+              `recordConversion: existing referral${label}`,
+              'conversion',
+              repeat,
+              raw,
+              `${adjacent(repeat, repeatCpu, repeatBare)}; ${PEOPLE} referrals, limits and caps checked`,
+            ),
+          );
 
-        log(`${SUITE}: recordConversion replays (idempotency key already used)…`);
-        const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () =>
-          runLoad(() => {
-            const idempotencyKey = used[n++ % used.length]!;
-            return record(
-              {
-                type: 'PURCHASE',
-                idempotencyKey,
-                referredExternalId: 'whoever',
-                amount: { amount: '1.00', currency: 'USD' },
-              },
-              { rewards: 2, replayed: true },
-            );
-          }, load),
-        );
-        results.push(
-          row(
-            'recordConversion: replay of a used key',
-            'replay',
-            replay,
-            raw,
-            `${(replay.opsPerSec / bareResult.opsPerSec).toFixed(2)}× the bare Yoga INSERT; ${cpuNote(replayCpu, bareCpu)}`,
-          ),
-        );
+          log(`${SUITE}: recordConversion${label} replays (idempotency key already used)…`);
+          const replayBare = await bareSlice();
+          const { result: replay, cpuPerOp: replayCpu } = await withCpu(server.cpuMs, () =>
+            runLoad(() => {
+              const idempotencyKey = used[n++ % used.length]!;
+              return record(
+                {
+                  type: 'PURCHASE',
+                  idempotencyKey,
+                  referredExternalId: 'whoever',
+                  amount: { amount: '1.00', currency: 'USD' },
+                },
+                { rewards: 2, replayed: true },
+              );
+            }, load),
+          );
+          results.push(
+            row(
+              `recordConversion: replay of a used key${label}`,
+              'replay',
+              replay,
+              raw,
+              adjacent(replay, replayCpu, replayBare),
+            ),
+          );
+        }
       } finally {
         client.close();
         await server.stop();
+        await stopBare();
       }
 
       // Exactly once: every acknowledged conversion stored once, with its rewards.

@@ -97,6 +97,19 @@ export interface SqlClient {
 /** A SqlClient inside a transaction: every statement runs on the transaction's connection (see `Database.transaction`). */
 export type SqlTx = SqlClient;
 
+/** What `Database.transaction` hands its function: a SqlTx that can also leave a statement for COMMIT to carry. */
+export interface SqlTransaction extends SqlTx {
+  /**
+   * Send one statement now without waiting for its answer, for the end of the transaction: on
+   * PostgreSQL, COMMIT is written right behind it (one round trip for both). Its rows are not
+   * returned; if it fails, the transaction rolls back and throws its error (whatever else failed
+   * after it). For writes whose answer the transaction does not need: statements sent after it run
+   * after it, in order, and see what it wrote; if it failed, they fail too (the transaction is
+   * aborted) and its error is the one thrown.
+   */
+  sqlBeforeCommit(strings: TemplateStringsArray, ...values: unknown[]): void;
+}
+
 /** A driver's "run this text with these parameters". */
 export type QueryRunner = (text: string, params: unknown[]) => Promise<unknown[]>;
 

@@ -79,7 +79,7 @@ export const RecordConversionInput = builder.inputType('RecordConversionInput', 
   }),
 });
 
-/** What the mutation resolves to; `recorded` (rows just written) answers the payload without reading them back. */
+/** What the mutation resolves to; `recorded` (rows just written, or read with a used key) answers the payload without reading them again. */
 type RecordConversionResult = {
   conversionId: string;
   replayed: boolean;
@@ -109,7 +109,8 @@ const RecordConversionPayload = payloadType<RecordConversionResult>(
         'The rewards the conversion earned (their current state), oldest first; empty when discarded or when no rule applied.',
       resolve: (query, p, _args, ctx) => {
         const selection = { ...query };
-        if (p.recorded) return p.recorded.rewards; // created by this call, in id order, none changed since
+        // Created by this call (in id order, none changed since), or read with the key for a replay.
+        if (p.recorded) return p.recorded.rewards;
         return p.conversionId
           ? ctx.db.prisma.reward.findMany({
               ...selection,

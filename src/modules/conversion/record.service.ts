@@ -5,7 +5,7 @@ import { DomainError, notFound, Validator } from '../../domain/errors.js';
 import { checkMetadata, type Metadata } from '../../domain/metadata.js';
 import type { Tenant } from '../../domain/tenant.js';
 import { parseCurrency, parseDecimal } from '../../lib/money.js';
-import { sql, type SqlTx } from '../../lib/sql.js';
+import { sql, type SqlTransaction, type SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 import { appendEvents } from '../events/outbox.js';
 import { conversionRecorded, referralStatusChanged, reviewOpened, rewardCreated } from '../events/payloads.js';
@@ -75,9 +75,12 @@ export interface RecordedConversion {
   conversionId: string;
   status: ConversionStatus;
   discardReason: string | null;
-  /** The rewards created now (a replay created none: read the conversion's rewards). */
+  /**
+   * The rewards created now; for a replay answered by the key's read, the conversion's rewards as
+   * they are now (oldest first, no clawbacks); for another replay, none (read them).
+   */
   rewards: Reward[];
-  /** The conversion's row as written now, every column (null for a replay: read it). */
+  /** The conversion's row as written now, or as stored for a replay answered by the key's read; null: read it. */
   row: Conversion | null;
   /** The idempotency key had been used: this is the first call's conversion, nothing was recorded now. */
   replayed: boolean;
@@ -233,7 +236,8 @@ function validate(input: RecordConversionInput, now: Date, hashIp: (ip: string) 
 
 /**
  * Record a conversion once per idempotency key, attribute it, and reward it — all in one
- * transaction. Followed as data, the input goes through five steps, each in one place:
+ * transaction. A key already used is answered first, by one read without a transaction (a
+ * replay writes nothing). Followed as data, the input goes through five steps, each in one place:
  * 1. **load facts** (attribution-facts.ts `loadFacts`): claim the key (INSERT … ON CONFLICT DO
  *    NOTHING, in the same statement) and read everything attribution decides on. A key already
  *    taken — by a concurrent call that blocks us on the unique index until it commits, or an earlier
@@ -263,6 +267,10 @@ export async function recordConversion(
   const now = options.now ?? new Date();
   const checked = await validOrReplay(db, tenant, input, options, now);
   if ('replay' in checked) return checked.replay;
+  // A key already used (a retried webhook): answered by one read, outside any transaction. A key
+  // used concurrently, not yet committed, is not seen here: the claim in the transaction waits for it.
+  const stored = await storedConversionWithRows(db, tenant, checked.valid.idempotencyKey);
+  if (stored) return stored;
   return db.transaction((tx) => recordInTransaction(tx, tenant, checked.valid, options, now));
 }
 
@@ -305,8 +313,82 @@ async function storedConversion(tx: SqlTx, tenant: Tenant, idempotencyKey: strin
     : null;
 }
 
+interface StoredRow extends Omit<Conversion, 'amount' | 'skippedRules' | 'metadata' | 'metadataMatch' | 'signals'> {
+  amount: string | null;
+  skippedRules: unknown;
+  metadata: unknown;
+  metadataMatch: unknown;
+  signals: unknown;
+  rewards: Array<
+    Omit<Reward, 'amount' | 'approveAfter' | 'createdAt' | 'updatedAt'> &
+      Record<'amount' | 'approveAfter' | 'createdAt' | 'updatedAt', string>
+  >;
+}
+
+/**
+ * The conversion already recorded with this key, as a replay, with its row and its rewards (their
+ * current state, oldest first, clawbacks left out: what the payload shows) in one statement, so that
+ * the payload needs no read of its own; null when the key is unused.
+ */
+async function storedConversionWithRows(
+  db: SqlTx,
+  tenant: Tenant,
+  idempotencyKey: string,
+): Promise<RecordedConversion | null> {
+  const [stored] = await db.sql<StoredRow>`
+    SELECT c."id", c."workspaceId", c."mode"::text AS "mode", c."type"::text AS "type", c."status"::text AS "status",
+           c."discardReason", c."idempotencyKey", c."referredExternalId", c."referredEmail", c."amount"::text AS "amount",
+           c."currency", c."occurredAt", c."programId", c."partnerId", c."referralId", c."linkId", c."couponId", c."clickId",
+           c."refundOfId", c."skippedRules", c."productId", c."metadata", c."metadataMatch", c."ipHash", c."userAgent",
+           c."signals", c."createdAt",
+           COALESCE((
+             SELECT json_agg(json_build_object(
+                      'id', r."id", 'workspaceId', r."workspaceId", 'mode', r."mode", 'programId', r."programId",
+                      'partnerId', r."partnerId", 'conversionId', r."conversionId", 'referralId', r."referralId",
+                      'ruleId', r."ruleId", 'ruleLineageId', r."ruleLineageId", 'recipient', r."recipient", 'kind', r."kind",
+                      'status', r."status", 'amount', r."amount"::text, 'currency', r."currency",
+                      'sourceRewardId', r."sourceRewardId", 'payoutId', r."payoutId", 'approveAfter', r."approveAfter",
+                      'explanation', r."explanation", 'reviewItemId', r."reviewItemId", 'held', r."held",
+                      'createdAt', r."createdAt", 'updatedAt', r."updatedAt") ORDER BY r."id")
+               FROM "Reward" r
+              WHERE r."conversionId" = c."id" AND r."workspaceId" = c."workspaceId" AND r."mode" = c."mode"
+                AND r."sourceRewardId" IS NULL), '[]'::json) AS "rewards"
+      FROM "Conversion" c
+     WHERE c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode" AND c."idempotencyKey" = ${idempotencyKey}`;
+  if (!stored) return null;
+  const { rewards: storedRewards, ...columns } = stored;
+  const row: Conversion = {
+    ...columns,
+    amount: columns.amount === null ? null : BigInt(columns.amount),
+    occurredAt: new Date(columns.occurredAt),
+    createdAt: new Date(columns.createdAt),
+    skippedRules: json(columns.skippedRules) as Prisma.JsonValue,
+    metadata: json(columns.metadata) as Prisma.JsonValue,
+    metadataMatch: json(columns.metadataMatch) as Prisma.JsonValue,
+    signals: json(columns.signals) as Prisma.JsonValue,
+  };
+  const rewards: Reward[] = (json(storedRewards) as StoredRow['rewards']).map((r) => ({
+    ...r,
+    amount: BigInt(r.amount),
+    approveAfter: new Date(r.approveAfter),
+    createdAt: new Date(r.createdAt),
+    updatedAt: new Date(r.updatedAt),
+  }));
+  return {
+    conversionId: row.id,
+    status: row.status,
+    discardReason: row.discardReason,
+    rewards,
+    row,
+    replayed: true,
+  };
+}
+
+/** A json/jsonb column as both drivers give it (parsed; a string only if a driver left it as text). */
+const json = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : value);
+
 async function recordInTransaction(
-  tx: SqlTx,
+  tx: SqlTransaction,
   tenant: Tenant,
   input: ValidInput,
   options: RecordConversionOptions,
@@ -414,8 +496,10 @@ async function recordInTransaction(
       )
     : { rewards: [], skipped: [] };
 
-  // The conversion's outcome with the rewards and their history (and its review item), in one statement.
-  await tx.sql`
+  // The conversion's outcome with the rewards and their history (and its review item), in one
+  // statement, sent without waiting for its answer: the tier statement (if any) and the events' INSERT
+  // follow it on the wire, and COMMIT (db.transaction) travels with them; if it fails, so does the transaction.
+  tx.sqlBeforeCommit`
     WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
     outcome AS (
       UPDATE "Conversion"
@@ -465,27 +549,32 @@ async function recordInTransaction(
     signals: signals as unknown as Prisma.JsonArray,
     createdAt: now,
   };
-  // 5. Events, numbered at commit.
+  // 5. Events, numbered at commit; the last statement, sent with the COMMIT (db.transaction).
   const { referralChange } = result;
-  await appendEvents(tx, tenant, [
-    ...(referralChange && result.referralId
-      ? [referralStatusChanged({ ...row, id: result.referralId }, referralChange.from, referralChange.to)]
-      : []),
-    ...rewards.map(rewardCreated),
-    conversionRecorded(
-      row,
-      rewards.map((r) => r.id),
-    ),
-    ...(reviewItem
-      ? [
-          reviewOpened(
-            reviewItem,
-            rewards.map((r) => r.id),
-          ),
-        ]
-      : []),
-    ...tierEvents,
-  ]);
+  await appendEvents(
+    tx,
+    tenant,
+    [
+      ...(referralChange && result.referralId
+        ? [referralStatusChanged({ ...row, id: result.referralId }, referralChange.from, referralChange.to)]
+        : []),
+      ...rewards.map(rewardCreated),
+      conversionRecorded(
+        row,
+        rewards.map((r) => r.id),
+      ),
+      ...(reviewItem
+        ? [
+            reviewOpened(
+              reviewItem,
+              rewards.map((r) => r.id),
+            ),
+          ]
+        : []),
+      ...tierEvents,
+    ],
+    { beforeCommit: true },
+  );
   return {
     conversionId,
     status,

@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import type { Tenant } from '../../domain/tenant.js';
-import type { SqlTx } from '../../lib/sql.js';
+import type { SqlTransaction, SqlTx } from '../../lib/sql.js';
 import { uuidv7 } from '../../lib/uuid.js';
 
 /**
@@ -78,11 +78,15 @@ export const EVENTS_CHANNEL = 'refgraph_events';
  * - In a Prisma transaction: `createMany`, not a raw statement, because Prisma's query-plan cache
  *   keys a raw query by its parameter values: every distinct set of payloads would stay in memory
  *   (up to 1000 of them; measured: 48 MB of payloads kept 60 MB of heap).
+ * - `{ beforeCommit: true }`, in a `db.transaction` whose last statement this is: the INSERT is sent
+ *   with `sqlBeforeCommit`, so that COMMIT travels with it (one round trip fewer); a failure of it
+ *   fails the transaction at commit.
  */
 export async function appendEvents(
-  tx: Prisma.TransactionClient | SqlTx,
+  tx: Prisma.TransactionClient | SqlTx | SqlTransaction,
   tenant: Tenant,
   events: readonly NewEvent[],
+  options: { beforeCommit?: boolean } = {},
 ): Promise<string[]> {
   if (events.length === 0) return [];
   const ids = events.map(() => uuidv7());
@@ -104,6 +108,15 @@ export async function appendEvents(
   const programIds = events.map((event) => event.programId ?? null);
   const partnerIds = events.map((event) => event.partnerId ?? null);
   const payloads = events.map((event) => JSON.stringify(event.payload));
+  if (options.beforeCommit && 'sqlBeforeCommit' in tx) {
+    tx.sqlBeforeCommit`
+    INSERT INTO "Event" ("id", "workspaceId", "mode", "type", "programId", "partnerId", "payload", "occurredAt")
+    SELECT e.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", e.type, e."programId", e."partnerId", e.payload, clock_timestamp()
+      FROM unnest(${ids}::uuid[], ${types}::text[], ${programIds}::uuid[], ${partnerIds}::uuid[], ${payloads}::jsonb[])
+             WITH ORDINALITY AS e(id, type, "programId", "partnerId", payload, ord)
+     ORDER BY e.ord`;
+    return ids;
+  }
   await tx.sql`
     INSERT INTO "Event" ("id", "workspaceId", "mode", "type", "programId", "partnerId", "payload", "occurredAt")
     SELECT e.id, ${tenant.workspaceId}::uuid, ${tenant.mode}::"Mode", e.type, e."programId", e."partnerId", e.payload, clock_timestamp()
