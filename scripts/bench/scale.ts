@@ -12,7 +12,7 @@
 // the triggers off (`session_replication_role = replica`: no rollup trigger, no foreign-key
 // check), then "ReportingRollup" is filled by one grouped INSERT from the raw rows (the clicks'
 // definition written out, the others through the migration's `*_rollup_delta` functions) and
-// checked against the raw totals.
+// "ReportingRollupSpan" by one more from it; both are checked against the raw totals.
 //
 // Measured at concurrency 1 (latency, not throughput) over HTTP, one server process per database:
 //   - dashboard: the dashboard suite's query (programs → stats, enrollments → partner → stats,
