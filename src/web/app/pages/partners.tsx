@@ -61,12 +61,11 @@ export function PartnersPage() {
   const [after, setAfter] = useState<string | null>(null);
   // Search as one types, once the typing pauses.
   useEffect(() => {
-    const timer = setTimeout(() => {
-      setSearch(typed.trim());
-      setAfter(null);
-    }, 250);
+    const timer = setTimeout(() => setSearch(typed.trim()), 250);
     return () => clearTimeout(timer);
   }, [typed]);
+  // A new search starts at the first page; the pause after the page opens (nothing typed) is not one.
+  useEffect(() => setAfter(null), [search]);
   const [result] = useQuery({
     query: PartnersQuery,
     variables: { search: search || null, status: status || null, after },
