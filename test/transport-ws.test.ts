@@ -284,9 +284,16 @@ describe('graphql-transport-ws: the transport on its own', () => {
           connection.state = { name: String(params?.['name'] ?? '') };
           return params?.['name'] !== 'refused';
         },
-        operate: async (connection, id, payload) => {
+        operate: async (connection, operation, payload) => {
           if (payload.query === 'throw') throw new Error('a bug');
-          connection.next(id, JSON.stringify({ data: { hello: connection.state!.name } }));
+          if (payload.query === 'wait') {
+            // Ends only when stopped, then still tries to send: nothing may go out, and its end
+            // must not complete another operation that reuses its id meanwhile.
+            await new Promise<void>((resolve) => operation.started(resolve));
+            operation.next(JSON.stringify({ data: { late: true } }));
+            return;
+          }
+          operation.next(JSON.stringify({ data: { hello: connection.state!.name } }));
         },
       },
     });
@@ -314,6 +321,28 @@ describe('graphql-transport-ws: the transport on its own', () => {
     const message = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
     socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'x' } }));
     expect(JSON.parse(await message)).toEqual({ id: '1', type: 'next', payload: { data: { hello: 'ann' } } });
+    socket.close();
+  });
+
+  it('a completed operation sends nothing more, and its end leaves a new one with its id alone', async () => {
+    const { socket } = await open('cy');
+    const received: string[] = [];
+    socket.on('message', (data) => received.push(String(data)));
+    const send = (message: object) => socket.send(JSON.stringify(message));
+    send({ id: '1', type: 'subscribe', payload: { query: 'wait' } });
+    send({ id: '1', type: 'complete' });
+    send({ id: '1', type: 'subscribe', payload: { query: 'wait' } });
+    send({ id: '2', type: 'subscribe', payload: { query: 'x' } }); // answered after the above were handled
+    await expect.poll(() => received.length).toBe(2);
+    send({ id: '1', type: 'complete' });
+    send({ id: '3', type: 'subscribe', payload: { query: 'x' } });
+    await expect.poll(() => received.length).toBe(4);
+    expect(received.map((m) => JSON.parse(m) as { id: string; type: string })).toEqual([
+      { id: '2', type: 'next', payload: { data: { hello: 'cy' } } },
+      { id: '2', type: 'complete' },
+      { id: '3', type: 'next', payload: { data: { hello: 'cy' } } },
+      { id: '3', type: 'complete' },
+    ]);
     socket.close();
   });
 

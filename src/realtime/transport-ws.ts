@@ -31,7 +31,7 @@ export interface TransportHooks<S> {
    * and registers what stops it (`started`); when it returns and the operation is still in flight
    * (no `error`, no `complete` from the client), `complete` is sent.
    */
-  operate(connection: TransportConnection<S>, id: string, payload: SubscribePayload): Promise<void>;
+  operate(connection: TransportConnection<S>, operation: Operation, payload: SubscribePayload): Promise<void>;
   /** A socket closed for not reading its messages (past `maxBufferedBytes`). */
   slowClient?(bufferedAmount: number): void;
   /** Something failed while handling a message: the socket is closed with 4500. */
@@ -77,8 +77,8 @@ export class TransportConnection<S> {
   phase = WAITING;
   /** Set by `init` before it accepts. */
   state: S | undefined = undefined;
-  /** Operations in flight by id: what stops each (null until the operation has registered it). */
-  readonly operations = new Map<string, (() => void) | null>();
+  /** Operations in flight by id. */
+  readonly operations = new Map<string, Operation>();
   /** Not answered the last keep-alive ping yet. */
   awaitingPong = false;
   corked = false;
@@ -117,38 +117,59 @@ export class TransportConnection<S> {
     }
   }
 
-  /** Whether operation `id` is still in flight (not completed by the client, not ended). */
-  inFlight(id: string): boolean {
-    return this.operations.has(id);
-  }
-
-  /**
-   * The operation has something to stop (a source stream): registered, or — when the client
-   * completed it or the socket closed meanwhile — stopped at once (false).
-   */
-  started(id: string, stop: () => void): boolean {
-    if (!this.operations.has(id)) {
-      stop();
-      return false;
-    }
-    this.operations.set(id, stop);
-    return true;
-  }
-
-  /** A `next` message with this payload JSON, if `id` is in flight. */
-  next(id: string, payloadJson: string): void {
-    if (this.operations.has(id)) this.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadJson}}`);
-  }
-
-  /** An `error` message (the operation ends without `complete`), if `id` is in flight. */
-  error(id: string, errors: readonly GraphQLError[]): void {
-    if (!this.operations.delete(id)) return;
-    this.send(JSON.stringify({ id, type: 'error', payload: errors.map((e) => e.toJSON()) }));
+  /** An `error` message for a refused operation (it ends without `complete`), if it is in flight. */
+  error(operation: Operation, errors: readonly GraphQLError[]): void {
+    if (!operation.inFlight) return;
+    this.operations.delete(operation.id);
+    this.send(JSON.stringify({ id: operation.id, type: 'error', payload: errors.map((e) => e.toJSON()) }));
   }
 
   /** Close the socket (a no-op once it is closing). */
   close(code: number, reason: string): void {
     this.socket.close(code, reason);
+  }
+}
+
+/**
+ * One operation in flight on a connection. Its messages are sent only while it is the one filed
+ * under its id: once the client has completed it (and perhaps reused the id for another), nothing
+ * it still produces goes out, and its end does not complete the other.
+ */
+export class Operation {
+  /** What stops it (a source stream), once it has one. */
+  stop: (() => void) | null = null;
+
+  constructor(
+    readonly id: string,
+    private readonly connection: TransportConnection<unknown>,
+  ) {}
+
+  /** Not completed by the client, not ended, its socket not closed. */
+  get inFlight(): boolean {
+    return this.connection.operations.get(this.id) === this;
+  }
+
+  /**
+   * It has something to stop: registered, or — when the client completed it or the socket closed
+   * meanwhile — stopped at once (false).
+   */
+  started(stop: () => void): boolean {
+    if (!this.inFlight) {
+      stop();
+      return false;
+    }
+    this.stop = stop;
+    return true;
+  }
+
+  /** A `next` message with this payload JSON, if it is in flight. */
+  next(payloadJson: string): void {
+    if (this.inFlight) this.connection.send(`{"id":${JSON.stringify(this.id)},"type":"next","payload":${payloadJson}}`);
+  }
+
+  /** An `error` message (it ends without `complete`), if it is in flight. */
+  error(errors: readonly GraphQLError[]): void {
+    this.connection.error(this, errors);
   }
 }
 
@@ -232,15 +253,19 @@ export function serveTransport<S>(options: TransportOptions<S>): Transport {
           const { id, payload } = message;
           if (connection.operations.has(id))
             return connection.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`);
-          connection.operations.set(id, null);
-          await hooks.operate(connection, id, payload);
-          if (connection.operations.delete(id)) connection.send(`{"id":${JSON.stringify(id)},"type":"complete"}`);
+          const operation = new Operation(id, connection as TransportConnection<unknown>);
+          connection.operations.set(id, operation);
+          await hooks.operate(connection, operation, payload);
+          if (operation.inFlight) {
+            connection.operations.delete(id);
+            connection.send(`{"id":${JSON.stringify(id)},"type":"complete"}`);
+          }
           return;
         }
         case 'complete': {
-          const stop = connection.operations.get(message.id);
+          const operation = connection.operations.get(message.id);
           connection.operations.delete(message.id);
-          stop?.();
+          operation?.stop?.();
           return;
         }
       }
@@ -261,9 +286,9 @@ export function serveTransport<S>(options: TransportOptions<S>): Transport {
     connection.request = null;
     if (connection.initTimer) clearTimeout(connection.initTimer);
     connection.initTimer = null;
-    const stops = [...connection.operations.values()];
+    const operations = [...connection.operations.values()];
     connection.operations.clear();
-    for (const stop of stops) stop?.();
+    for (const operation of operations) operation.stop?.();
   }
 
   function onError(this: Attached<S>, error: Error): void {

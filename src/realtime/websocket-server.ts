@@ -122,13 +122,14 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     return authenticator.session(token);
   };
   type Operate = TransportHooks<SocketState>['operate'];
-  const operate: Operate = async (connection, id, payload) => {
+  const operate: Operate = async (connection, operation, payload) => {
+    const { id } = operation;
     const socket = connection.socket;
     const state = connection.state!;
     const auth = state.auth;
     if (state.expired || (auth.expiresAt && auth.expiresAt.getTime() <= Date.now())) {
       socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
-      return connection.error(id, [
+      return operation.error([
         new GraphQLError('The token has expired: reconnect with a new one.', {
           extensions: { code: 'UNAUTHENTICATED' },
         }),
@@ -136,14 +137,14 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     }
     // This operation is counted in connection.operations already.
     if (connection.operations.size > config.maxSubscriptionsPerConnection) {
-      return connection.error(id, [
+      return operation.error([
         limitExceeded(
           `At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`,
         ),
       ]);
     }
     if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
-      return connection.error(id, [
+      return operation.error([
         limitExceeded(
           `At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`,
         ),
@@ -151,7 +152,7 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     }
     const verdict = await rateLimiter.consume('credential', credentialKey(auth.auth));
     if (!verdict.allowed)
-      return connection.error(id, [
+      return operation.error([
         rateLimited(
           'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)',
           verdict.retryAfterSeconds,
@@ -161,7 +162,7 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     // group of identical subscribers, straight to the socket: no iterator carries them.
     const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
     const deliverNext: DeliverNext = (payloadJson) => {
-      if (connection.operations.has(id)) connection.send(`${prefix}${payloadJson}}`);
+      if (operation.inFlight) connection.send(`${prefix}${payloadJson}}`);
     };
     const outcome = await withRequestId(requestIdFrom(null), async () => {
       // Yoga's envelop: its parser and validation caches, every plugin (policy, limits, metrics,
@@ -195,23 +196,23 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       };
       return { result: (await (operation.operation === 'subscription' ? subscribe(args) : execute(args))) as unknown };
     });
-    if (Array.isArray(outcome)) return connection.error(id, outcome);
+    if (Array.isArray(outcome)) return operation.error(outcome);
     const { result } = outcome;
-    if (!isAsyncIterable(result)) return connection.next(id, resultJson(result as ExecutionResult));
+    if (!isAsyncIterable(result)) return operation.next(resultJson(result as ExecutionResult));
     // A subscription (over this transport its events go through deliverNext; the iterator yields
     // nothing and settles when the stream ends or fails) or an incremental result.
     const iterator = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
-    if (!connection.started(id, () => void iterator.return?.()?.catch(() => {}))) return;
+    if (!operation.started(() => void iterator.return?.()?.catch(() => {}))) return;
     try {
       for (;;) {
         const step = await iterator.next();
-        if (step.done || !connection.inFlight(id)) return;
-        connection.next(id, resultJson(step.value));
+        if (step.done || !operation.inFlight) return;
+        operation.next(resultJson(step.value));
       }
     } catch (error) {
       // As graphql-ws reports a source stream's failure.
       const original = error instanceof Error ? error : new Error(String(error));
-      connection.error(id, [new GraphQLError(original.message, { originalError: original })]);
+      operation.error([new GraphQLError(original.message, { originalError: original })]);
     }
   };
 
