@@ -120,8 +120,14 @@ export class TransportConnection<S> {
   /** An `error` message for a refused operation (it ends without `complete`), if it is in flight. */
   error(operation: Operation, errors: readonly GraphQLError[]): void {
     if (!operation.inFlight) return;
-    this.operations.delete(operation.id);
+    this.end(operation);
     this.send(JSON.stringify({ id: operation.id, type: 'error', payload: errors.map((e) => e.toJSON()) }));
+  }
+
+  /** `operation` is no longer in flight: out of the map (its id free again), nothing more sent for it. */
+  end(operation: Operation): void {
+    operation.ended = true;
+    if (this.operations.get(operation.id) === operation) this.operations.delete(operation.id);
   }
 
   /** Close the socket (a no-op once it is closing). */
@@ -138,6 +144,8 @@ export class TransportConnection<S> {
 export class Operation {
   /** What stops it (a source stream), once it has one. */
   stop: (() => void) | null = null;
+  /** Out of its connection's map (see TransportConnection.end): a flag, so a delivery needs no Map lookup. */
+  ended = false;
 
   constructor(
     readonly id: string,
@@ -146,7 +154,7 @@ export class Operation {
 
   /** Not completed by the client, not ended, its socket not closed. */
   get inFlight(): boolean {
-    return this.connection.operations.get(this.id) === this;
+    return !this.ended;
   }
 
   /**
@@ -257,15 +265,16 @@ export function serveTransport<S>(options: TransportOptions<S>): Transport {
           connection.operations.set(id, operation);
           await hooks.operate(connection, operation, payload);
           if (operation.inFlight) {
-            connection.operations.delete(id);
+            connection.end(operation);
             connection.send(`{"id":${JSON.stringify(id)},"type":"complete"}`);
           }
           return;
         }
         case 'complete': {
           const operation = connection.operations.get(message.id);
-          connection.operations.delete(message.id);
-          operation?.stop?.();
+          if (!operation) return;
+          connection.end(operation);
+          operation.stop?.();
           return;
         }
       }
@@ -287,7 +296,7 @@ export function serveTransport<S>(options: TransportOptions<S>): Transport {
     if (connection.initTimer) clearTimeout(connection.initTimer);
     connection.initTimer = null;
     const operations = [...connection.operations.values()];
-    connection.operations.clear();
+    for (const operation of operations) connection.end(operation);
     for (const operation of operations) operation.stop?.();
   }
 
