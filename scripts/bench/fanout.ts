@@ -56,6 +56,11 @@ import { BENCH_RATE_LIMITS, type BenchOptions, type BenchResult, type BenchSuite
 const SUITE = 'fanout';
 const THIS_FILE = fileURLToPath(import.meta.url);
 const SUBSCRIPTION = 'subscription Fanout($after: String) { events(after: $after) { sequence type payload } }';
+/** Document `k` of a scenario with several: the same selection under another operation name (a group of its own). */
+const subscriptionDocument = (k: number) =>
+  k === 0
+    ? SUBSCRIPTION
+    : `subscription Fanout${k}($after: String) { events(after: $after) { sequence type payload } }`;
 const EVENT_TYPE = 'balance.credited';
 /** Clock shared by both processes (ms since the epoch, sub-millisecond). */
 const now = () => performance.timeOrigin + performance.now();
@@ -75,7 +80,19 @@ function eventPayload(i: number): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------------
 
 type ToClients =
-  | { type: 'connect'; url: string; n: number; protocol: 'graphql' | 'raw'; token?: string; after?: string }
+  | {
+      type: 'connect';
+      url: string;
+      n: number;
+      protocol: 'graphql' | 'raw';
+      /** Subscribers share this many sockets (default: one socket each). */
+      sockets?: number;
+      /** Distinct subscription documents, subscriber i using i % documents (default 1). */
+      documents?: number;
+      /** Credentials, socket s using tokens[s % tokens.length]. */
+      tokens?: string[];
+      after?: string;
+    }
   /** Wait for events from..to at every subscriber, until `deadlineAt` (on the shared clock) at the latest. */
   | { type: 'await'; from: number; to: number; deadlineAt: number; starts?: Array<[number, number]> }
   | { type: 'close' };
@@ -106,13 +123,18 @@ async function runClients(): Promise<void> {
   let closed: Record<string, number> = {};
   const send = (message: FromClients) => process.send!(message);
 
-  const onMessage = (index: number, data: WebSocket.RawData) => {
+  /** Subscribers per socket (the subscriber of message id k on socket s is s * perSocket + k). */
+  let perSocket = 1;
+  const socketOf = (index: number) => sockets[Math.floor(index / perSocket)];
+  const onMessage = (first: number, data: WebSocket.RawData) => {
     const at = now();
     const message = JSON.parse(String(data)) as {
+      id?: string;
       type: string;
       payload?: { data?: { events?: { sequence: string } } };
     };
     if (message.type !== 'next') return;
+    const index = perSocket === 1 ? first : first + Number(message.id);
     const sequence = Number(message.payload!.data!.events!.sequence);
     subs.push(index);
     seqs.push(sequence);
@@ -126,8 +148,12 @@ async function runClients(): Promise<void> {
     arrivals = [];
     closed = {};
     last = new Int32Array(command.n);
+    const socketCount = Math.min(command.n, command.sockets ?? command.n);
+    perSocket = Math.ceil(command.n / socketCount);
+    const documents = command.documents ?? 1;
     let failed = 0;
-    const open = (index: number) =>
+    // Socket s carries subscribers s * perSocket … (s + 1) * perSocket - 1, message ids 0 … perSocket - 1.
+    const open = (socketIndex: number) =>
       new Promise<void>((resolve) => {
         const ws =
           command.protocol === 'graphql'
@@ -139,27 +165,39 @@ async function runClients(): Promise<void> {
           closed[code] = (closed[code] ?? 0) + 1;
           resolve();
         });
+        const first = socketIndex * perSocket;
+        const count = Math.min(perSocket, command.n - first);
         ws.on('open', () => {
-          if (command.protocol === 'raw') return resolve();
-          ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${command.token}` } }));
+          // The raw server is told how many subscribers this socket stands for.
+          if (command.protocol === 'raw') {
+            if (perSocket > 1) ws.send(String(count));
+            return resolve();
+          }
+          const tokens = command.tokens!;
+          const token = tokens[socketIndex % tokens.length];
+          ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
         });
         ws.on('message', (data) => {
           if (command.protocol === 'graphql' && String(data).includes('"connection_ack"')) {
-            ws.send(
-              JSON.stringify({
-                id: randomUUID(),
-                type: 'subscribe',
-                payload: { query: SUBSCRIPTION, variables: { after: command.after } },
-              }),
-            );
+            for (let k = 0; k < count; k++)
+              ws.send(
+                JSON.stringify({
+                  id: perSocket === 1 ? randomUUID() : String(k),
+                  type: 'subscribe',
+                  payload: {
+                    query: subscriptionDocument((first + k) % documents),
+                    variables: { after: command.after },
+                  },
+                }),
+              );
             return resolve();
           }
-          onMessage(index, data);
+          onMessage(first, data);
         });
       });
     // 50 handshakes at a time.
-    for (let start = 0; start < command.n; start += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, command.n - start) }, (_, i) => open(start + i)));
+    for (let start = 0; start < socketCount; start += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, socketCount - start) }, (_, i) => open(start + i)));
     }
     for (const ws of sockets) if (ws.readyState !== WebSocket.OPEN) failed++;
     return failed;
@@ -168,7 +206,7 @@ async function runClients(): Promise<void> {
   async function awaitRange(command: Extract<ToClients, { type: 'await' }>): Promise<DeliveryStats> {
     while (
       now() < command.deadlineAt &&
-      last.some((s, i) => s < command.to && sockets[i]!.readyState === WebSocket.OPEN)
+      last.some((s, i) => s < command.to && socketOf(i)!.readyState === WebSocket.OPEN)
     )
       await sleep(20);
     const starts = new Map(command.starts ?? []);
@@ -388,7 +426,7 @@ async function paced(
   return { count, lateMaxMs };
 }
 
-interface Measured {
+interface Measured extends Spread {
   system: 'refgraph' | 'raw ws';
   subscribers: number;
   rate: number;
@@ -409,7 +447,14 @@ interface Measured {
   lateMaxMs: number;
 }
 
-interface Scenario {
+/** How the subscribers are spread: over sockets, documents and credentials (defaults: one socket each, one of each). */
+interface Spread {
+  sockets?: number;
+  documents?: number;
+  credentials?: number;
+}
+
+interface Scenario extends Spread {
   subscribers: number;
   rate: number;
   /** Events at the same rate before the measured ones (JIT, pools, caches), not measured. */
@@ -418,6 +463,8 @@ interface Scenario {
   drainMs: number;
   /** Write a CPU profile of each refgraph scenario's measured window here. */
   profileDir?: string;
+  /** Write heap snapshots of each refgraph scenario here: before connecting, after the warm-up event. */
+  heapDir?: string;
 }
 
 class RefgraphServer {
@@ -428,15 +475,24 @@ class RefgraphServer {
     readonly token: string,
     private readonly producer: Producer,
     private readonly drop: () => Promise<void>,
+    private readonly newKey: () => Promise<string>,
   ) {}
+
+  private readonly keys: string[] = [];
+
+  /** `count` credentials of the workspace: its key, then more ADMIN keys of the same mode. */
+  async tokens(count: number): Promise<string[]> {
+    while (this.keys.length < count - 1) this.keys.push(await this.newKey());
+    return [this.token, ...this.keys.slice(0, count - 1)];
+  }
 
   static async start(databaseUrl: string): Promise<RefgraphServer> {
     const { createThrowawayDatabase } = await import('./harness.js');
     const { buildApp } = await appModule<typeof import('../../src/app.js')>('src/app.js');
     const { loadConfig } = await appModule<typeof import('../../src/config.js')>('src/config.js');
-    const { createWorkspace } = await appModule<typeof import('../../src/modules/workspace/workspace.service.js')>(
-      'src/modules/workspace/workspace.service.js',
-    );
+    const { createWorkspace, createApiKey } = await appModule<
+      typeof import('../../src/modules/workspace/workspace.service.js')
+    >('src/modules/workspace/workspace.service.js');
     const database = await createThrowawayDatabase(databaseUrl, 'refgraph_bench_fanout');
     let app: App | null = null;
     const producer = startChild<ToProducer, FromProducer>('producer');
@@ -474,7 +530,17 @@ class RefgraphServer {
       const { url } = await app.start();
       const ws = await createWorkspace(app.services.db.prisma, 'Fan-out');
       await producer.ask({ type: 'open', databaseUrl: database.url, workspaceId: ws.workspace.id });
-      return new RefgraphServer(`${url.replace(/^http/, 'ws')}/graphql`, ws.keys.test.secret, producer, stop);
+      let keys = 0;
+      const newKey = async () =>
+        (
+          await createApiKey(app!.services.db.prisma, {
+            workspaceId: ws.workspace.id,
+            mode: 'TEST',
+            role: 'ADMIN',
+            name: `fan-out ${++keys}`,
+          })
+        ).secret;
+      return new RefgraphServer(`${url.replace(/^http/, 'ws')}/graphql`, ws.keys.test.secret, producer, stop, newKey);
     } catch (error) {
       await stop();
       throw error;
@@ -509,14 +575,18 @@ class RefgraphServer {
 }
 
 async function measureRefgraph(server: RefgraphServer, clients: Clients, scenario: Scenario): Promise<Measured> {
+  const label = `${scenario.subscribers}x${scenario.rate}${scenario.sockets ? `-${scenario.sockets}sockets` : ''}`;
   const before = await memory();
+  if (scenario.heapDir) await heapSnapshot(join(scenario.heapDir, `fanout-${label}-before.heapsnapshot`));
   // From the current end of the stream: the warm-up event reaches each subscriber by replay or live.
   const connected = await clients.ask<Extract<FromClients, { type: 'connected' }>>({
     type: 'connect',
     url: server.wsUrl,
     n: scenario.subscribers,
     protocol: 'graphql',
-    token: server.token,
+    sockets: scenario.sockets,
+    documents: scenario.documents,
+    tokens: await server.tokens(scenario.credentials ?? 1),
     after: await server.cursor(),
   });
   if (connected.failed) throw new Error(`${connected.failed} subscribers could not connect`);
@@ -529,6 +599,7 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   });
   if (ready.stats.lost) throw new Error(`${ready.stats.lost} subscribers did not receive the warm-up event`);
   const after = await memory();
+  if (scenario.heapDir) await heapSnapshot(join(scenario.heapDir, `fanout-${label}-after.heapsnapshot`));
 
   if (scenario.warmupMs > 0) await server.produce(scenario.rate, scenario.warmupMs);
   const profile = scenario.profileDir ? await startProfile() : null;
@@ -546,9 +617,21 @@ async function measureRefgraph(server: RefgraphServer, clients: Clients, scenari
   });
   const looped = loop.stop();
   if (profile)
-    await profile.stop(join(scenario.profileDir!, `fanout-${scenario.subscribers}x${scenario.rate}.cpuprofile`));
+    await profile.stop(
+      join(
+        scenario.profileDir!,
+        `fanout-${scenario.subscribers}x${scenario.rate}${scenario.sockets ? `-${scenario.sockets}sockets` : ''}.cpuprofile`,
+      ),
+    );
   await clients.ask({ type: 'close' });
   return summarize('refgraph', scenario, events, lateMaxMs, stats, before, after, looped);
+}
+
+/** A heap snapshot of this process (the server), after a full GC; compare two with scripts/bench/heap-diff.ts. */
+async function heapSnapshot(file: string): Promise<void> {
+  gc();
+  await mkdir(join(file, '..'), { recursive: true });
+  v8.writeHeapSnapshot(file);
 }
 
 /** A CPU profile of this process (the server) from now until stop(file). */
@@ -581,11 +664,20 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
         data: { events: { sequence: String(sequence), type: EVENT_TYPE, payload: JSON.stringify(eventPayload(i)) } },
       },
     });
+  // Sockets standing for several subscribers (the wide scenario) say how many; each gets one
+  // message per subscriber and event, with its subscriber's id, as refgraph sends them.
+  const counts = new Map<WebSocket, number>();
+  wss.on('connection', (socket) => socket.once('message', (data) => counts.set(socket, Number(String(data)))));
   let sequence = 0;
   const broadcast = (i: number): [number, number] => {
     const data = message(++sequence, i);
     const sent = now();
-    for (const client of wss.clients) client.send(data);
+    if (counts.size === 0) {
+      for (const client of wss.clients) client.send(data);
+    } else {
+      const payload = data.slice(data.indexOf('"type"'));
+      for (const [client, count] of counts) for (let k = 0; k < count; k++) client.send(`{"id":"${k}",${payload}`);
+    }
     return [sequence, sent];
   };
   try {
@@ -595,6 +687,7 @@ async function measureRawWs(clients: Clients, scenario: Scenario): Promise<Measu
       url,
       n: scenario.subscribers,
       protocol: 'raw',
+      sockets: scenario.sockets,
     });
     if (connected.failed) throw new Error(`${connected.failed} raw subscribers could not connect`);
     const [warm] = broadcast(-1);
@@ -649,6 +742,9 @@ function summarize(
   return {
     system,
     subscribers: scenario.subscribers,
+    sockets: scenario.sockets,
+    documents: scenario.documents,
+    credentials: scenario.credentials,
     rate: scenario.rate,
     events,
     stats,
@@ -675,8 +771,11 @@ interface FanoutOptions {
   drainMs: number;
   databaseUrl: string;
   profileDir?: string;
+  heapDir?: string;
   /** Load the app compiled by tsc, as production runs it (else the sources through tsx). */
   compiled: boolean;
+  /** Spread the subscribers over sockets, documents and credentials (the wide scenario). */
+  spread?: Spread;
 }
 
 async function runFanout(options: FanoutOptions, log: (line: string) => void): Promise<Measured[]> {
@@ -694,6 +793,8 @@ async function runFanout(options: FanoutOptions, log: (line: string) => void): P
           durationMs: options.durationMs,
           drainMs: options.drainMs,
           profileDir: options.profileDir,
+          heapDir: options.heapDir,
+          ...options.spread,
         };
         const runs = [
           { system: 'raw ws', run: () => measureRawWs(clients, scenario) },
@@ -703,7 +804,7 @@ async function runFanout(options: FanoutOptions, log: (line: string) => void): P
           const m = await run();
           measured.push(m);
           log(
-            `  ${m.system.padEnd(8)} ${subscribers} subscribers @ ${rate}/s: p50 ${m.stats.p50Ms.toFixed(1)} ms, p99 ${m.stats.p99Ms.toFixed(1)} ms, ` +
+            `  ${m.system.padEnd(8)} ${subscribers} subscribers${spreadLabel(m)} @ ${rate}/s: p50 ${m.stats.p50Ms.toFixed(1)} ms, p99 ${m.stats.p99Ms.toFixed(1)} ms, ` +
               `lost ${m.stats.lost}, duplicates ${m.stats.duplicates}, ${m.deliveriesPerSec.toFixed(0)} deliveries/s, ` +
               `${m.memPerSubKiB.toFixed(1)} KiB/subscriber (RSS ${m.rssPerSubKiB.toFixed(1)}), event loop ${(m.eventLoopUtilization * 100).toFixed(0)}% busy, ` +
               `blocked up to ${m.eventLoopDelayMaxMs.toFixed(0)} ms, sent up to ${m.lateMaxMs.toFixed(0)} ms late`,
@@ -716,6 +817,16 @@ async function runFanout(options: FanoutOptions, log: (line: string) => void): P
     await server.stop();
   }
   return measured;
+}
+
+/** How a scenario's subscribers were spread, if not one socket each with one document and credential. */
+function spreadLabel(m: Spread): string {
+  const parts = [
+    m.sockets ? `${m.sockets} sockets` : '',
+    (m.documents ?? 1) > 1 ? `${m.documents} documents` : '',
+    (m.credentials ?? 1) > 1 ? `${m.credentials} credentials` : '',
+  ].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<string, unknown> }> {
@@ -733,7 +844,7 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
           (closed.length ? `; closed by the server: ${closed.map(([c, n]) => `${n}×${c}`).join(', ')}` : '');
     return {
       suite: SUITE,
-      scenario: `${m.system}: ${m.subscribers} subscribers @ ${m.rate} events/s`,
+      scenario: `${m.system}: ${m.subscribers} subscribers${spreadLabel(m)} @ ${m.rate} events/s`,
       unit: 'delivery',
       ops: m.stats.received,
       errors: m.stats.lost + m.stats.duplicates,
@@ -747,6 +858,9 @@ function toResults(measured: Measured[]): Array<BenchResult & { fanout: Record<s
       fanout: {
         system: m.system,
         subscribers: m.subscribers,
+        sockets: m.sockets ?? m.subscribers,
+        documents: m.documents ?? 1,
+        credentials: m.credentials ?? 1,
         eventsPerSec: m.rate,
         events: m.events,
         expectedDeliveries: m.stats.expected,
@@ -794,7 +908,7 @@ export function formatFanoutTable(measured: Measured[]): string {
     const versus = (a: number, b: number | undefined) => (m.system === 'raw ws' || !b ? '' : `${(a / b).toFixed(1)}×`);
     return [
       m.system,
-      String(m.subscribers),
+      `${m.subscribers}${m.sockets ? `/${m.sockets}s` : ''}`,
       String(m.rate),
       m.stats.p50Ms.toFixed(1),
       m.stats.p99Ms.toFixed(1),
@@ -834,7 +948,9 @@ function fanoutOptions(
     rates?: number[];
     systems?: FanoutOptions['systems'];
     profileDir?: string;
+    heapDir?: string;
     tsx?: boolean;
+    spread?: Spread;
   } = {},
 ): FanoutOptions {
   const durationMs = options.durationMs ?? (options.quick ? 3_000 : 10_000);
@@ -849,7 +965,9 @@ function fanoutOptions(
     drainMs: Math.max(options.quick ? 5_000 : 20_000, 2 * durationMs),
     databaseUrl: options.databaseUrl,
     profileDir: overrides.profileDir ?? (process.env.BENCH_CPU_PROF || undefined),
+    heapDir: overrides.heapDir,
     compiled: !(overrides.tsx ?? process.env.BENCH_FANOUT_TSX === '1'),
+    spread: overrides.spread,
   };
 }
 
@@ -890,8 +1008,13 @@ if (process.argv.includes('--fanout-clients')) {
       duration: { type: 'string' },
       'refgraph-only': { type: 'boolean', default: false },
       profile: { type: 'string' },
+      'heap-snapshots': { type: 'string' },
       tsx: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      // The wide scenario: e.g. --subscribers 10000 --rates 10 --sockets 300 --documents 20 --credentials 10
+      sockets: { type: 'string' },
+      documents: { type: 'string' },
+      credentials: { type: 'string' },
     },
     strict: true,
   });
@@ -906,7 +1029,13 @@ if (process.argv.includes('--fanout-clients')) {
       rates: list(values.rates),
       systems: values['refgraph-only'] ? ['refgraph'] : undefined,
       profileDir: values.profile,
+      heapDir: values['heap-snapshots'],
       tsx: values.tsx,
+      spread: {
+        sockets: values.sockets ? Number(values.sockets) : undefined,
+        documents: values.documents ? Number(values.documents) : undefined,
+        credentials: values.credentials ? Number(values.credentials) : undefined,
+      },
     },
   );
   const log = (line: string) => process.stderr.write(`${line}\n`);

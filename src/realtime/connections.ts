@@ -1,14 +1,14 @@
 import type { WebSocket } from 'ws';
 
-/** What the registry needs of one graphql-ws connection. */
+/** What the registry needs of one graphql-transport-ws connection (transport-ws.ts). */
 export interface Connection {
   socket: WebSocket;
-  /** graphql-ws's operations in flight on this connection (subscriptions and single results). */
-  subscriptions: Readonly<Record<string, unknown>>;
+  /** The operations in flight on this connection (subscriptions and single results). */
+  operations: { readonly size: number };
 }
 
 /**
- * The open graphql-ws connections, by the keys that can end them or limit them together:
+ * The open graphql-transport-ws connections, by the keys that can end them or limit them together:
  * `key:<apiKeyId>` (revoking the key closes every connection made with it or its tokens),
  * `family:<refreshFamilyId>` (a replayed refresh token closes its access tokens' connections) and
  * `credential:…` (operations counted across one credential's connections, see `credentialKey`).
@@ -16,18 +16,15 @@ export interface Connection {
  */
 export class ConnectionRegistry {
   private readonly byKey = new Map<string, Set<Connection>>();
-  private readonly all = new Set<Connection>();
 
   /** Register `connection` under `keys` until its socket closes. */
   add(connection: Connection, keys: readonly string[]): void {
-    this.all.add(connection);
     for (const key of keys) {
       const set = this.byKey.get(key) ?? new Set();
       set.add(connection);
       this.byKey.set(key, set);
     }
     connection.socket.once('close', () => {
-      this.all.delete(connection);
       for (const key of keys) {
         const set = this.byKey.get(key);
         set?.delete(connection);
@@ -41,17 +38,10 @@ export class ConnectionRegistry {
     for (const connection of this.byKey.get(key) ?? []) connection.socket.close(code, reason);
   }
 
-  /** Operations in flight on every registered connection (metrics: read on scrape). */
-  totalOperations(): number {
-    let total = 0;
-    for (const connection of this.all) total += Object.keys(connection.subscriptions).length;
-    return total;
-  }
-
   /** Operations in flight on all connections registered under `key`. */
   operations(key: string): number {
     let total = 0;
-    for (const connection of this.byKey.get(key) ?? []) total += Object.keys(connection.subscriptions).length;
+    for (const connection of this.byKey.get(key) ?? []) total += connection.operations.size;
     return total;
   }
 }

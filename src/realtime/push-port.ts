@@ -2,7 +2,7 @@
  * A synchronous side door from a subscriber's source stream to its consumer, for the common case:
  * a live event reaching a subscriber that is caught up and idle.
  *
- * The consumer (SharedExecution's graphql-ws loop) sets `consumer` only while it is waiting for
+ * The consumer (SharedExecution's WebSocket loop) sets `consumer` only while it is waiting for
  * the stream's next value with nothing in flight; the stream (eventStream) calls it only while it
  * is itself waiting for a live event with an empty queue and the event is the next one in sequence.
  * Then handing the event over synchronously is exactly one turn of the pull loop (the stream

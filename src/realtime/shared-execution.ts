@@ -14,7 +14,7 @@ import type { Auth } from '../domain/auth.js';
 import { pushPortOf } from './push-port.js';
 
 /**
- * Set in the context of a graphql-ws subscription (websocket-server.ts): sends the subscriber one `next`
+ * Set in the context of a WebSocket subscription (websocket-server.ts): sends the subscriber one `next`
  * message whose payload is this JSON text.
  */
 export type DeliverNext = (payloadJson: string) => void;
@@ -60,10 +60,10 @@ interface Execution {
  * fresh per-request loaders; its answer does not depend on whose context it is (same key). The
  * shared ExecutionResult is handed to several consumers and is never mutated.
  *
- * Over graphql-ws (the context has `deliverNext`), results do not travel through the async
- * iterator graphql-ws consumes: each subscriber's loop sends the group's serialized payload
+ * Over the WebSocket (the context has `deliverNext`), results do not travel through the async
+ * iterator the transport consumes: each subscriber's loop sends the group's serialized payload
  * straight to its socket, and the iterator handed back yields nothing, ends when the source ends
- * (graphql-ws then sends `complete`) and throws what the source throws (graphql-ws sends `error`).
+ * (the transport then sends `complete`) and throws what the source throws (it sends `error`).
  * That leaves per subscriber and event: take the event off its queue, look the execution up, send.
  */
 export class SharedExecution {
@@ -224,7 +224,7 @@ function results(
 }
 
 /**
- * graphql-ws: each event's payload goes straight to the socket; the iterator yields nothing and
+ * WebSocket: each event's payload goes straight to the socket; the iterator yields nothing and
  * settles when the source ends (done) or fails (throws).
  */
 function sink(

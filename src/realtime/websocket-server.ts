@@ -1,14 +1,14 @@
 import type { Server } from 'node:http';
-import { type DocumentNode, GraphQLError, getOperationAST, getVariableValues } from 'graphql';
+import { type DocumentNode, type ExecutionResult, GraphQLError, getOperationAST, getVariableValues } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { isAsyncIterable } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import { parse as parseCookies } from '@whatwg-node/cookie-store';
 import type { Config } from '../config.js';
 import type { Auth } from '../domain/auth.js';
 import { rateLimited } from '../graphql/request-policy.js';
-import type { ApiYoga } from '../graphql/yoga.js';
+import type { ApiYoga, ServerContext } from '../graphql/yoga.js';
 import type { RateLimiter } from '../lib/rate-limit.js';
 import { requestIdFrom, withRequestId } from '../lib/request-context.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +19,15 @@ import { ConnectionRegistry, credentialKey, runAt } from './connections.js';
 import type { CsrfTokens } from '../modules/member/session-tokens.js';
 import { SESSION_COOKIE } from '../modules/member/session-tokens.js';
 import type { DeliverNext } from './shared-execution.js';
+import { serveTransport, type TransportHooks } from './transport-ws.js';
+
+/** A connection's state once connection_init has been accepted. */
+interface SocketState {
+  auth: AuthResult & { auth: Auth };
+  ip: string | null;
+  /** Its token has expired (the socket is being closed). */
+  expired: boolean;
+}
 
 export interface GraphQLWebSocketOptions {
   /** The HTTP server whose upgrades on `path` are taken. */
@@ -47,9 +56,10 @@ export interface GraphQLWebSocket {
 }
 
 /**
- * graphql-ws on the HTTP server's port, routed through `yoga.getEnveloped` so every plugin also
- * runs over WebSockets: authentication in connection_init, the limits per operation, the send
- * patch (backpressure), and revocations that close the connections of a key or token family.
+ * graphql-transport-ws (transport-ws.ts) on the HTTP server's port, each operation routed through
+ * `yoga.getEnveloped` so every plugin also runs over WebSockets: authentication in
+ * connection_init, the limits per operation, and revocations that close the connections of a key
+ * or token family.
  */
 export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
   const { server, path, config, logger, yoga, authenticator, rateLimiter, pubsub, csrf } = options;
@@ -111,65 +121,127 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       return { auth: null, error: 'Send { "csrfToken": <the refgraph_csrf cookie> } in connection_init.' };
     return authenticator.session(token);
   };
-  // A client that does not read its messages must not make the server buffer without limit. graphql-ws
-  // sends a subscription's next message only once the last one has reached the kernel, so a client
-  // that stops reading would silently stall its subscriptions (the backlog piling up upstream) and
-  // bufferedAmount would never grow. Messages go to the socket at once instead: what the client has
-  // not read shows in bufferedAmount, and past WS_MAX_BUFFERED_BYTES the client is closed with 1013.
-  //
-  // Messages sent to one socket in one turn of the event loop (a burst of events worked off
-  // together, see LiveFeed) leave in one write: the TCP socket is corked at the first and uncorked
-  // once the current task and its microtasks are done. One system call per socket and turn rather
-  // than per message: the writes are most of the cost of a fan-out.
-  wsServer.on('connection', (socket, request) => {
-    const send = socket.send.bind(socket);
-    const tcp = request.socket;
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      tcp.uncork();
+  type Operate = TransportHooks<SocketState>['operate'];
+  const operate: Operate = async (connection, operation, payload) => {
+    const { id } = operation;
+    const socket = connection.socket;
+    const state = connection.state!;
+    const auth = state.auth;
+    if (state.expired || (auth.expiresAt && auth.expiresAt.getTime() <= Date.now())) {
+      socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
+      return operation.error([
+        new GraphQLError('The token has expired: reconnect with a new one.', {
+          extensions: { code: 'UNAUTHENTICATED' },
+        }),
+      ]);
+    }
+    // This operation is counted in connection.operations already.
+    if (connection.operations.size > config.maxSubscriptionsPerConnection) {
+      return operation.error([
+        limitExceeded(
+          `At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`,
+        ),
+      ]);
+    }
+    if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
+      return operation.error([
+        limitExceeded(
+          `At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`,
+        ),
+      ]);
+    }
+    const verdict = await rateLimiter.consume('credential', credentialKey(auth.auth));
+    if (!verdict.allowed)
+      return operation.error([
+        rateLimited(
+          'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)',
+          verdict.retryAfterSeconds,
+        ),
+      ]);
+    // A subscription's events are sent from SharedExecution with the payload serialized once per
+    // group of identical subscribers, straight to the socket: no iterator carries them.
+    const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    const deliverNext: DeliverNext = (payloadJson) => {
+      if (operation.inFlight) connection.send(`${prefix}${payloadJson}}`);
     };
-    socket.send = ((data: string, callback?: (error?: Error) => void) => {
-      if (!corked) {
-        corked = true;
-        tcp.cork();
-        process.nextTick(uncork);
+    const outcome = await withRequestId(requestIdFrom(null), async () => {
+      // Yoga's envelop: its parser and validation caches, every plugin (policy, limits, metrics,
+      // shared execution), its error masking.
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        extra: { ip: state.ip },
+        wsAuth: auth,
+        deliverNext,
+      } as ServerContext);
+      let document: DocumentNode;
+      try {
+        document = parse(payload.query);
+      } catch (error) {
+        return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
       }
-      send(data);
-      if (socket.bufferedAmount > config.wsMaxBufferedBytes && socket.readyState === socket.OPEN) {
-        logger.warn({ bufferedAmount: socket.bufferedAmount }, 'closing a WebSocket client that does not keep up');
-        socket.close(1013, 'Client too slow: too many unsent messages; reconnect and resume with events(after).');
+      const errors = validate(schema, document);
+      if (errors.length > 0) return errors.map(withoutHttpHints);
+      const operation = getOperationAST(document, payload.operationName);
+      if (!operation) return [new GraphQLError('Unable to identify operation')];
+      // A variable its type refuses is a request error: an `error` message, as for validation.
+      const variables = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, {
+        maxErrors: 50,
+      });
+      if (variables.errors) return variables.errors.map(withoutHttpHints);
+      const args = {
+        schema,
+        document,
+        operationName: payload.operationName,
+        variableValues: payload.variables,
+        contextValue: await contextFactory(),
+      };
+      return { result: (await (operation.operation === 'subscription' ? subscribe(args) : execute(args))) as unknown };
+    });
+    if (Array.isArray(outcome)) return operation.error(outcome);
+    const { result } = outcome;
+    if (!isAsyncIterable(result)) return operation.next(resultJson(result as ExecutionResult));
+    // A subscription (over this transport its events go through deliverNext; the iterator yields
+    // nothing and settles when the stream ends or fails) or an incremental result.
+    const iterator = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
+    if (!operation.started(() => void iterator.return?.()?.catch(() => {}))) return;
+    try {
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done || !operation.inFlight) return;
+        operation.next(resultJson(step.value));
       }
-      callback?.();
-    }) as typeof socket.send;
-  });
-  useServer<
-    { authorization?: unknown; csrfToken?: unknown },
-    { auth?: AuthResult & { auth: Auth }; expired?: boolean; ip?: string | null }
-  >(
-    {
-      onConnect: async (ctx) => {
-        const header = ctx.connectionParams?.authorization;
+    } catch (error) {
+      // As graphql-ws reports a source stream's failure.
+      const original = error instanceof Error ? error : new Error(String(error));
+      operation.error([new GraphQLError(original.message, { originalError: original })]);
+    }
+  };
+
+  const transport = serveTransport<SocketState>({
+    server: wsServer,
+    maxBufferedBytes: config.wsMaxBufferedBytes,
+    hooks: {
+      init: async (connection, params, request) => {
+        const header = params?.['authorization'];
         const result =
-          (typeof header === 'string' && header
-            ? null
-            : await cookieSession(ctx.extra.request, ctx.connectionParams as Record<string, unknown> | undefined)) ??
+          (typeof header === 'string' && header ? null : await cookieSession(request, params)) ??
           (await authenticator.authenticate(typeof header === 'string' ? header : null));
+        const socket = connection.socket;
         if (!result.auth) {
           const reason =
             result.error ??
             'Authentication required: send { "authorization": "Bearer <key or token>" } in connection_init.';
-          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
+          socket.close(CloseCode.Forbidden, reason.slice(0, 120));
           return false;
         }
-        ctx.extra.auth = result;
-        ctx.extra.ip = visitorIp(ctx.extra.request, config.trustProxy);
-        // The upgrade request has served its purpose: graphql-ws would keep it (headers and all)
-        // for as long as the connection lives, about 1 KiB per subscriber.
-        delete (ctx.extra as { request?: unknown }).request;
-        const socket = ctx.extra.socket;
+        if (socket.readyState !== socket.OPEN) return false;
+        const state: SocketState = {
+          auth: result as AuthResult & { auth: Auth },
+          ip: visitorIp(request, config.trustProxy),
+          expired: false,
+        };
+        connection.state = state;
         const { apiKeyId } = result.auth;
-        connections.add({ socket, subscriptions: ctx.subscriptions }, [
+        connections.add(connection, [
           credentialKey(result.auth),
           ...(apiKeyId ? [`key:${apiKeyId}`] : []),
           ...(result.familyId ? [`family:${result.familyId}`] : []),
@@ -179,107 +251,37 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
         // A token ends its connection when it expires: nothing runs on the socket after that.
         if (result.expiresAt) {
           const cancel = runAt(result.expiresAt, () => {
-            ctx.extra.expired = true;
+            state.expired = true;
             socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
           });
           socket.once('close', cancel);
         }
         return true;
       },
-      onSubscribe: async (ctx, id, payload) => {
-        const requestId = requestIdFrom(null);
-        const socket = ctx.extra.socket;
-        const auth = ctx.extra.auth!;
-        if (ctx.extra.expired || (auth.expiresAt && auth.expiresAt.getTime() <= Date.now())) {
-          socket.close(CloseCode.Forbidden, 'The token has expired: reconnect with a new one.');
-          return [
-            new GraphQLError('The token has expired: reconnect with a new one.', {
-              extensions: { code: 'UNAUTHENTICATED' },
-            }),
-          ];
-        }
-        // graphql-ws counts this operation in ctx.subscriptions already.
-        if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerConnection) {
-          return [
-            limitExceeded(
-              `At most ${config.maxSubscriptionsPerConnection} operations at once on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one first, or open another connection.`,
-            ),
-          ];
-        }
-        if (connections.operations(credentialKey(auth.auth)) > config.maxSubscriptionsPerCredential) {
-          return [
-            limitExceeded(
-              `At most ${config.maxSubscriptionsPerCredential} operations at once for one credential on this server (MAX_SUBSCRIPTIONS_PER_CREDENTIAL): complete some first.`,
-            ),
-          ];
-        }
-        const verdict = await rateLimiter.consume('credential', credentialKey(auth.auth));
-        if (!verdict.allowed)
-          return [
-            rateLimited(
-              'this credential’s operations per second (RATE_LIMIT_CREDENTIAL_PER_SECOND)',
-              verdict.retryAfterSeconds,
-            ),
-          ];
-        // A subscription's events are sent from SharedExecution with the payload serialized once
-        // per group of identical subscribers: the same `next` message graphql-ws would send.
-        const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-        const deliverNext: DeliverNext = (payloadJson) => {
-          if (socket.readyState === socket.OPEN) socket.send(`${prefix}${payloadJson}}`);
-        };
-        return withRequestId(requestId, async () => {
-          const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-            ...ctx,
-            socket,
-            params: payload,
-            wsAuth: ctx.extra.auth,
-            deliverNext,
-          });
-          let document: DocumentNode;
-          try {
-            document = parse(payload.query);
-          } catch (error) {
-            return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
-          }
-          const errors = validate(schema, document);
-          if (errors.length > 0) return errors.map(withoutHttpHints);
-          // A variable its type refuses is a request error: an `error` message, as for validation.
-          const operation = getOperationAST(document, payload.operationName);
-          const variables =
-            operation &&
-            getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 50 });
-          if (variables?.errors) return variables.errors.map(withoutHttpHints);
-          return {
-            schema,
-            document,
-            operationName: payload.operationName,
-            variableValues: payload.variables,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe },
-          };
-        });
-      },
-      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      operate,
+      slowClient: (bufferedAmount) =>
+        logger.warn({ bufferedAmount }, 'closing a WebSocket client that does not keep up'),
+      internalError: (error) => logger.error({ err: error }, 'WebSocket message handling failed'),
     },
-    wsServer,
-  );
+  });
 
   return {
     get openSockets() {
-      return wsServer.clients.size;
+      return transport.openSockets;
     },
-    operations: () => connections.totalOperations(),
-    close: async () => {
-      for (const socket of wsServer.clients) socket.close(1001, 'Server shutting down');
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-    },
+    operations: () => transport.operations(),
+    close: () => transport.close(),
     stopRevocations: async () => {
       await revocations.return();
       await familyRevocations.return();
       await sessionChanges.return();
     },
   };
+}
+
+/** The payload of a `next` message, as graphql-ws builds it (errors only when there are some). */
+function resultJson({ errors, ...rest }: ExecutionResult): string {
+  return JSON.stringify(errors ? { ...rest, errors: errors.map((e) => e.toJSON()) } : rest);
 }
 
 /** A refused WebSocket operation: too many at once on a connection or for a credential. */
