@@ -2,31 +2,13 @@
 // computed two ways — from "ReportingRollup" as the triggers kept it, and from the raw tables
 // with the definitions of src/modules/reporting/README.md written out here on their own.
 
+import { MEASURES as ROLLUP_MEASURES } from '../../src/modules/reporting/spans.js';
+
 /** Runs one SQL statement and returns its rows (pglite.query, or Prisma's $queryRawUnsafe). */
 export type Query = (text: string) => Promise<Array<Record<string, unknown>>>;
 
-const MEASURES = [
-  'clicks',
-  'uniqueClicks',
-  'referrals',
-  'convertedReferrals',
-  'conversions',
-  'revenue',
-  'rewardsCreated',
-  'rewardsApproved',
-  'rewardsProcessed',
-  'rewardsCanceled',
-  'rewardsRejected',
-  'botClicks',
-  'pendingReferrals',
-  'referrerRewards',
-  'rewardsCreatedCount',
-  'rewardsApprovedCount',
-  'rewardsProcessedCount',
-  'rewardsCanceledCount',
-  'rewardsRejectedCount',
-  'referrerRewardsCount',
-] as const;
+// The measures are the application's (their definitions below are written out on their own).
+const MEASURES = ROLLUP_MEASURES;
 
 /** The measures before the migration 20261208100000_rollup_spans (for tests of older migrations). */
 export const FIRST_MEASURES = MEASURES.slice(0, 11);
