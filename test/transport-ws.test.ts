@@ -23,6 +23,7 @@ function client(options: Partial<Parameters<typeof createClient>[0]> & { token?:
     webSocketImpl: WebSocket,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     retryAttempts: 0,
+    lazy: false,
     ...rest,
   });
   clients.push(c);
