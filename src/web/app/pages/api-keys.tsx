@@ -6,6 +6,7 @@ import { formatDateTime } from '../../lib/format.js';
 import { Count, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
 import { ConfirmAction } from '../ui/confirm.js';
 import { useCanWrite, useViewer } from '../viewer.js';
+import { Table } from '../ui/paged.js';
 
 const KeysQuery = graphql(`
   query ApiKeysList($includeRevoked: Boolean) {
@@ -91,53 +92,39 @@ export function ApiKeysPage() {
         {result.fetching && !result.data && <Loading what="keys" />}
         {result.data && rows.length === 0 && <Empty>No keys.</Empty>}
         {rows.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  {canWrite && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((key) => (
-                  <tr key={key.id} class={key.revokedAt ? 'revoked' : undefined}>
-                    <td>{key.name}</td>
-                    <td>{key.role.toLowerCase().replace('_', '-')}</td>
-                    <td class="small">
-                      <code>{key.secretHint}</code>
-                      <div class="muted">
-                        access key id <code>{key.accessKeyId}</code>
-                      </div>
-                    </td>
-                    <td>{formatDateTime(key.createdAt)}</td>
-                    <td>{key.lastUsedAt ? formatDateTime(key.lastUsedAt) : 'never'}</td>
-                    {canWrite && (
-                      <td>
-                        {key.revokedAt ? (
-                          <span class="tag status-canceled">revoked {formatDateTime(key.revokedAt)}</span>
-                        ) : (
-                          <ConfirmAction
-                            action="Revoke"
-                            subject={key.name}
-                            warning="Everything using it stops working."
-                            mutation={RevokeKey}
-                            variables={{ input: { id: key.id } }}
-                            userErrors={(data) => data.revokeApiKey.userErrors}
-                            onDone={reload}
-                          />
-                        )}
-                      </td>
+          <Table columns={['Name', 'Role', 'Key', 'Created', 'Last used', canWrite && 'Actions']}>
+            {rows.map((key) => (
+              <tr key={key.id} class={key.revokedAt ? 'revoked' : undefined}>
+                <td>{key.name}</td>
+                <td>{key.role.toLowerCase().replace('_', '-')}</td>
+                <td class="small">
+                  <code>{key.secretHint}</code>
+                  <div class="muted">
+                    access key id <code>{key.accessKeyId}</code>
+                  </div>
+                </td>
+                <td>{formatDateTime(key.createdAt)}</td>
+                <td>{key.lastUsedAt ? formatDateTime(key.lastUsedAt) : 'never'}</td>
+                {canWrite && (
+                  <td>
+                    {key.revokedAt ? (
+                      <span class="tag status-canceled">revoked {formatDateTime(key.revokedAt)}</span>
+                    ) : (
+                      <ConfirmAction
+                        action="Revoke"
+                        subject={key.name}
+                        warning="Everything using it stops working."
+                        mutation={RevokeKey}
+                        variables={{ input: { id: key.id } }}
+                        userErrors={(data) => data.revokeApiKey.userErrors}
+                        onDone={reload}
+                      />
                     )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
     </>

@@ -6,6 +6,7 @@ import { formatDateTime } from '../../lib/format.js';
 import { Count, Empty, Loading, RequestError, UserErrors, mutationErrors, type UserErrorLike } from '../ui/feedback.js';
 import { ConfirmAction } from '../ui/confirm.js';
 import { useCanWrite, useViewer } from '../viewer.js';
+import { Table } from '../ui/paged.js';
 
 const MembersQuery = graphql(`
   query MembersList {
@@ -76,53 +77,40 @@ export function MembersPage() {
         {result.fetching && !result.data && <Loading what="members" />}
         {result.data && rows.length === 0 && <Empty>No members yet.</Empty>}
         {rows.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Member</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Joined</th>
-                  {canWrite && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      {m.name ?? m.email}
-                      {m.name && <div class="muted small">{m.email}</div>}
-                    </td>
-                    <td>{m.role === 'ADMIN' ? 'admin' : 'read-only'}</td>
-                    <td>
-                      <span class={`tag status-${m.status === 'ACTIVE' ? 'active' : 'pending'}`}>
-                        {m.status.toLowerCase()}
-                      </span>
-                    </td>
-                    <td>{m.joinedAt ? formatDateTime(m.joinedAt) : `invited ${formatDateTime(m.createdAt)}`}</td>
-                    {canWrite && (
-                      <td>
-                        {m.email === memberEmail ? (
-                          <span class="muted small">you</span>
-                        ) : (
-                          <ConfirmAction
-                            action="Remove"
-                            subject={m.name ?? m.email}
-                            warning="They are signed out at once."
-                            mutation={Remove}
-                            variables={{ input: { id: m.id } }}
-                            userErrors={(data) => data.removeMember.userErrors}
-                            onDone={reload}
-                          />
-                        )}
-                      </td>
+          <Table columns={['Member', 'Role', 'Status', 'Joined', canWrite && 'Actions']}>
+            {rows.map((m) => (
+              <tr key={m.id}>
+                <td>
+                  {m.name ?? m.email}
+                  {m.name && <div class="muted small">{m.email}</div>}
+                </td>
+                <td>{m.role === 'ADMIN' ? 'admin' : 'read-only'}</td>
+                <td>
+                  <span class={`tag status-${m.status === 'ACTIVE' ? 'active' : 'pending'}`}>
+                    {m.status.toLowerCase()}
+                  </span>
+                </td>
+                <td>{m.joinedAt ? formatDateTime(m.joinedAt) : `invited ${formatDateTime(m.createdAt)}`}</td>
+                {canWrite && (
+                  <td>
+                    {m.email === memberEmail ? (
+                      <span class="muted small">you</span>
+                    ) : (
+                      <ConfirmAction
+                        action="Remove"
+                        subject={m.name ?? m.email}
+                        warning="They are signed out at once."
+                        mutation={Remove}
+                        variables={{ input: { id: m.id } }}
+                        userErrors={(data) => data.removeMember.userErrors}
+                        onDone={reload}
+                      />
                     )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
     </>

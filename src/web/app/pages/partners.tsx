@@ -321,36 +321,19 @@ export function PartnerPage({ id }: { id: string }) {
         {partner.links.length === 0 ? (
           <Empty>No links.</Empty>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Link</th>
-                  <th scope="col">Program</th>
-                  <th scope="col" class="num">
-                    Clicks
-                  </th>
-                  <th scope="col" class="num">
-                    Unique
-                  </th>
-                  <th scope="col">State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {partner.links.map((link) => (
-                  <tr key={link.id}>
-                    <td>
-                      <code class="break">{link.url}</code>
-                    </td>
-                    <td>{link.program.name}</td>
-                    <td class="num">{formatCount(link.clicks)}</td>
-                    <td class="num">{formatCount(link.uniqueClicks)}</td>
-                    <td>{link.disabled ? 'disabled' : 'active'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Link', 'Program', { num: 'Clicks' }, { num: 'Unique' }, 'State']}>
+            {partner.links.map((link) => (
+              <tr key={link.id}>
+                <td>
+                  <code class="break">{link.url}</code>
+                </td>
+                <td>{link.program.name}</td>
+                <td class="num">{formatCount(link.clicks)}</td>
+                <td class="num">{formatCount(link.uniqueClicks)}</td>
+                <td>{link.disabled ? 'disabled' : 'active'}</td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
       <Statement partnerId={partner.id} currencies={partner.balances.map((b) => b.currency)} />
@@ -572,30 +555,16 @@ function Statement({ partnerId, currencies }: { partnerId: string; currencies: s
           {statement.entries.edges.length === 0 ? (
             <Empty>No ledger entries in this period.</Empty>
           ) : (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Entry</th>
-                    <th scope="col" class="num">
-                      Amount
-                    </th>
-                    <th scope="col">Note</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {statement.entries.edges.map(({ node }) => (
-                    <tr key={node.id}>
-                      <td>{formatDateTime(node.createdAt)}</td>
-                      <td>{node.type.toLowerCase().replaceAll('_', ' ')}</td>
-                      <td class="num">{formatMoney(node.amount.amount, node.amount.currency)}</td>
-                      <td>{node.note ?? ''}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={['When', 'Entry', { num: 'Amount' }, 'Note']}>
+              {statement.entries.edges.map(({ node }) => (
+                <tr key={node.id}>
+                  <td>{formatDateTime(node.createdAt)}</td>
+                  <td>{node.type.toLowerCase().replaceAll('_', ' ')}</td>
+                  <td class="num">{formatMoney(node.amount.amount, node.amount.currency)}</td>
+                  <td>{node.note ?? ''}</td>
+                </tr>
+              ))}
+            </Table>
           )}
         </>
       )}

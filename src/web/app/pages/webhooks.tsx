@@ -67,56 +67,38 @@ export function WebhooksPage() {
           <Empty>No endpoints. Add one with the createWebhookEndpoint mutation.</Empty>
         )}
         {rows.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">URL</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Events</th>
-                  <th scope="col" class="num">
-                    Deliveries
-                  </th>
-                  <th scope="col" class="num">
-                    Failed
-                  </th>
-                  <th scope="col">Last delivery</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((endpoint) => (
-                  <tr key={endpoint.id}>
-                    <td>
-                      <a href={href(`/webhooks/${endpoint.id}`)} class="break">
-                        {endpoint.url}
-                      </a>
-                      {endpoint.description && <div class="muted small">{endpoint.description}</div>}
-                    </td>
-                    <td>
-                      {endpoint.enabled ? (
-                        <span class="tag status-active">enabled</span>
-                      ) : (
-                        <span class="tag status-rejected" title={endpoint.disabledReason ?? undefined}>
-                          disabled
-                        </span>
-                      )}
-                      {endpoint.consecutiveFailures > 0 && (
-                        <div class="small">{endpoint.consecutiveFailures} failure(s) in a row</div>
-                      )}
-                    </td>
-                    <td class="small">{endpoint.eventTypes.length === 0 ? 'all' : endpoint.eventTypes.join(', ')}</td>
-                    <td class="num">{formatCount(endpoint.deliveries.totalCount)}</td>
-                    <td class="num">{formatCount(endpoint.failed.totalCount)}</td>
-                    <td>
-                      {endpoint.deliveries.edges[0]
-                        ? `${formatDateTime(endpoint.deliveries.edges[0].node.createdAt)} (${endpoint.deliveries.edges[0].node.status.toLowerCase()})`
-                        : '—'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['URL', 'State', 'Events', { num: 'Deliveries' }, { num: 'Failed' }, 'Last delivery']}>
+            {rows.map((endpoint) => (
+              <tr key={endpoint.id}>
+                <td>
+                  <a href={href(`/webhooks/${endpoint.id}`)} class="break">
+                    {endpoint.url}
+                  </a>
+                  {endpoint.description && <div class="muted small">{endpoint.description}</div>}
+                </td>
+                <td>
+                  {endpoint.enabled ? (
+                    <span class="tag status-active">enabled</span>
+                  ) : (
+                    <span class="tag status-rejected" title={endpoint.disabledReason ?? undefined}>
+                      disabled
+                    </span>
+                  )}
+                  {endpoint.consecutiveFailures > 0 && (
+                    <div class="small">{endpoint.consecutiveFailures} failure(s) in a row</div>
+                  )}
+                </td>
+                <td class="small">{endpoint.eventTypes.length === 0 ? 'all' : endpoint.eventTypes.join(', ')}</td>
+                <td class="num">{formatCount(endpoint.deliveries.totalCount)}</td>
+                <td class="num">{formatCount(endpoint.failed.totalCount)}</td>
+                <td>
+                  {endpoint.deliveries.edges[0]
+                    ? `${formatDateTime(endpoint.deliveries.edges[0].node.createdAt)} (${endpoint.deliveries.edges[0].node.status.toLowerCase()})`
+                    : '—'}
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
     </>
