@@ -21,10 +21,11 @@ export type DeliverNext = (payloadJson: string) => void;
 
 export interface SharedExecutionOptions {
   /**
-   * The app's error masking (what Yoga applies to every result), applied here once per shared
-   * execution: results delivered straight to a socket do not pass through Yoga's hooks.
+   * The app's error masking (what Yoga applies to every result and to a source stream's failure),
+   * applied here once per shared execution, and to the failure of a WebSocket subscription's
+   * source: results delivered straight to a socket do not pass through Yoga's hooks.
    */
-  maskError(error: GraphQLError): GraphQLError;
+  maskError(error: unknown): GraphQLError;
 }
 
 /** One execution of one source event for one group of subscribers, and its payload as JSON. */
@@ -60,11 +61,12 @@ interface Execution {
  * fresh per-request loaders; its answer does not depend on whose context it is (same key). The
  * shared ExecutionResult is handed to several consumers and is never mutated.
  *
- * Over the WebSocket (the context has `deliverNext`), results do not travel through the async
- * iterator the transport consumes: each subscriber's loop sends the group's serialized payload
- * straight to its socket, and the iterator handed back yields nothing, ends when the source ends
- * (the transport then sends `complete`) and throws what the source throws (it sends `error`).
- * That leaves per subscriber and event: take the event off its queue, look the execution up, send.
+ * Over the WebSocket (the context has `deliverNext`), results do not travel through an async
+ * iterator: each subscriber's loop sends the group's serialized payload straight to its socket,
+ * and what subscribe answers is a `SocketSubscription` handle, not an iterator (so envelop wraps
+ * nothing per subscriber), which the transport stops and which tells it of the source's end (the
+ * transport then sends `complete`) or failure (it sends `error`). That leaves per subscriber and
+ * event: take the event off its queue, look the execution up, send.
  */
 export class SharedExecution {
   /** Per source event: group key → its execution. */
@@ -93,7 +95,9 @@ export class SharedExecution {
    * GraphQL's subscribe (source stream, then one execution per source event), with the execution
    * of each event shared by the subscribers of one group.
    */
-  async subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  async subscribe(
+    args: ExecutionArgs,
+  ): Promise<AsyncIterableIterator<ExecutionResult> | SocketSubscription | ExecutionResult> {
     const operation = getOperationAST(args.document, args.operationName);
     if (!operation) return { errors: [new GraphQLError('Unable to identify operation')] };
     // Variable errors are the client's (as Yoga's own executor reports them).
@@ -135,7 +139,7 @@ export class SharedExecution {
     };
     const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
     return deliver
-      ? sink(iterator, executionOf, key !== null, deliver, release)
+      ? sink(iterator, executionOf, key !== null, deliver, release, this.options.maskError)
       : results(iterator, executionOf, release);
   }
 
@@ -224,8 +228,46 @@ function results(
 }
 
 /**
- * WebSocket: each event's payload goes straight to the socket; the iterator yields nothing and
- * settles when the source ends (done) or fails (throws).
+ * A WebSocket subscription (the context has `deliverNext`): what SharedExecution's subscribe
+ * answers instead of an async iterator. Its events go straight to the socket, so there is nothing
+ * to iterate, and a plain object passes Yoga's envelop untouched: no per-plugin iterator wrappers
+ * (`onSubscribeResult`, masked errors, metrics) and no pending `next()` per idle subscriber. The
+ * transport stops it (`stop`) and learns of its end (`onEnd`: null when the source completed, or
+ * the source's failure, masked as Yoga masks it).
+ */
+export class SocketSubscription {
+  /** Who waits for its end; null once it has ended. */
+  private endings: Array<(error: GraphQLError | null) => void> | null = [];
+  /** How it ended. */
+  private outcome: GraphQLError | null = null;
+
+  constructor(private readonly halt: () => void) {}
+
+  /** Stop it (the client completed it, or its socket closed): nothing more is sent; it ends (null). */
+  stop(): void {
+    this.halt();
+    this.finish(null);
+  }
+
+  /** Call `fn` once it ends, however it ends (at once if it has): null, or the source's failure. */
+  onEnd(fn: (error: GraphQLError | null) => void): void {
+    if (this.endings) this.endings.push(fn);
+    else fn(this.outcome);
+  }
+
+  /** It ended: the source completed or was stopped (null), or failed (the masked error). */
+  finish(error: GraphQLError | null): void {
+    const endings = this.endings;
+    if (!endings) return;
+    this.endings = null;
+    this.outcome = error;
+    for (const fn of endings) fn(error);
+  }
+}
+
+/**
+ * WebSocket: each event's payload goes straight to the socket. The source is pulled here; the
+ * handle answered to the transport settles (`onEnd`) when it ends (null) or fails (its error).
  */
 function sink(
   iterator: AsyncIterator<unknown>,
@@ -233,9 +275,9 @@ function sink(
   shared: boolean,
   deliver: DeliverNext,
   release: () => void,
-): AsyncIterableIterator<ExecutionResult> {
+  maskError: (error: unknown) => GraphQLError,
+): SocketSubscription {
   let stopped = false;
-  let running: Promise<IteratorResult<ExecutionResult>> | null = null;
   // The synchronous path for a live event reaching this subscriber while it is idle (PushPort).
   // Only for shared executions: an event it cannot finish here is executed again by the loop, and
   // the memo makes that the same execution.
@@ -247,17 +289,22 @@ function sink(
     deliver(json);
     return true;
   };
-  const pump = async (): Promise<IteratorResult<ExecutionResult>> => {
+  const handle = new SocketSubscription(() => {
+    stopped = true;
+    release();
+    void Promise.resolve(iterator.return?.()).catch(() => {});
+  });
+  const pump = async (): Promise<void> => {
     try {
       for (;;) {
         if (port) port.consumer = direct; // idle from here until the next value arrives
         const step = await iterator.next();
         if (port) port.consumer = null;
-        if (step.done || stopped) return { value: undefined, done: true };
+        if (step.done || stopped) return;
         const json = payloadJson(executionOf(step.value));
         const text = typeof json === 'string' ? json : await json;
         // Nothing more once the subscriber has gone (an execution may have finished after that).
-        if (stopped) return { value: undefined, done: true };
+        if (stopped) return;
         deliver(text);
       }
     } finally {
@@ -265,23 +312,11 @@ function sink(
       release();
     }
   };
-  const stop = async (): Promise<IteratorResult<ExecutionResult>> => {
-    stopped = true;
-    release();
-    await iterator.return?.();
-    await running?.catch(() => {});
-    return { value: undefined, done: true };
-  };
-  const self: AsyncIterableIterator<ExecutionResult> = {
-    next: () => (running ??= pump()),
-    return: stop,
-    throw: async (error: unknown) => {
-      await stop();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => self,
-  };
-  return self;
+  pump().then(
+    () => handle.finish(null),
+    (error: unknown) => handle.finish(maskError(error)),
+  );
+  return handle;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -18,7 +18,7 @@ import type { AppPubSub } from '../pubsub.js';
 import { ConnectionRegistry, credentialKey, runAt } from './connections.js';
 import type { CsrfTokens } from '../modules/member/session-tokens.js';
 import { SESSION_COOKIE } from '../modules/member/session-tokens.js';
-import type { DeliverNext } from './shared-execution.js';
+import { type DeliverNext, SocketSubscription } from './shared-execution.js';
 import { serveTransport, type TransportHooks } from './transport-ws.js';
 
 /** A connection's state once connection_init has been accepted. */
@@ -198,9 +198,18 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     });
     if (Array.isArray(outcome)) return operation.error(outcome);
     const { result } = outcome;
+    if (result instanceof SocketSubscription) {
+      // A subscription: its events go through deliverNext; it runs on after this returns (nothing
+      // here waits on it) and tells the operation when it ends.
+      if (!operation.continues(() => result.stop())) return;
+      // A failure as graphql-ws reports a source stream's (below), masked as Yoga masks it.
+      result.onEnd((error) =>
+        error ? operation.error([new GraphQLError(error.message, { originalError: error })]) : operation.complete(),
+      );
+      return;
+    }
     if (!isAsyncIterable(result)) return operation.next(resultJson(result as ExecutionResult));
-    // A subscription (over this transport its events go through deliverNext; the iterator yields
-    // nothing and settles when the stream ends or fails) or an incremental result.
+    // An incremental result (or a subscription through a transport without deliverNext).
     const iterator = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
     if (!operation.started(() => void iterator.return?.()?.catch(() => {}))) return;
     try {
