@@ -11,7 +11,7 @@ import {
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { type Context, RequestLoaders } from '../context.js';
 import type { Auth } from '../domain/auth.js';
-import { pushPortOf } from './push-port.js';
+import { startOf } from './event-stream.js';
 
 /**
  * Set in the context of a WebSocket subscription (websocket-server.ts): sends the subscriber one `next`
@@ -139,7 +139,7 @@ export class SharedExecution {
     };
     const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
     return deliver
-      ? sink(iterator, executionOf, key !== null, deliver, release, this.options.maskError)
+      ? sink(iterator, executionOf, deliver, release, this.options.maskError)
       : results(iterator, executionOf, release);
   }
 
@@ -266,56 +266,54 @@ export class SocketSubscription {
 }
 
 /**
- * WebSocket: each event's payload goes straight to the socket. The source is pulled here; the
- * handle answered to the transport settles (`onEnd`) when it ends (null) or fails (its error).
+ * WebSocket: each event's payload goes straight to the socket. A source that can be driven by
+ * callbacks (an EventStream, see streamIterator) is: an idle subscriber then holds no promise and
+ * no generator. Any other source is pulled here. The handle answered to the transport settles
+ * (`onEnd`) when the source ends (null) or fails (its error, masked).
  */
 function sink(
   iterator: AsyncIterator<unknown>,
   executionOf: (event: unknown) => Execution,
-  shared: boolean,
   deliver: DeliverNext,
   release: () => void,
   maskError: (error: unknown) => GraphQLError,
 ): SocketSubscription {
   let stopped = false;
-  // The synchronous path for a live event reaching this subscriber while it is idle (PushPort).
-  // Only for shared executions: an event it cannot finish here is executed again by the loop, and
-  // the memo makes that the same execution.
-  const port = shared ? pushPortOf<unknown>(iterator) : undefined;
-  const direct = (event: unknown): boolean => {
-    if (stopped) return true; // gone: nothing more is sent, as below
-    const json = payloadJson(executionOf(event));
-    if (typeof json !== 'string') return false;
-    deliver(json);
-    return true;
-  };
+  let stopSource: () => void = () => void Promise.resolve(iterator.return?.()).catch(() => {});
   const handle = new SocketSubscription(() => {
     stopped = true;
     release();
-    void Promise.resolve(iterator.return?.()).catch(() => {});
+    stopSource();
   });
-  const pump = async (): Promise<void> => {
-    try {
-      for (;;) {
-        if (port) port.consumer = direct; // idle from here until the next value arrives
-        const step = await iterator.next();
-        if (port) port.consumer = null;
-        if (step.done || stopped) return;
-        const json = payloadJson(executionOf(step.value));
-        const text = typeof json === 'string' ? json : await json;
-        // Nothing more once the subscriber has gone (an execution may have finished after that).
-        if (stopped) return;
-        deliver(text);
-      }
-    } finally {
-      if (port) port.consumer = null;
-      release();
-    }
+  const ended = (error: unknown) => {
+    release();
+    handle.finish(error ? maskError(error) : null);
   };
-  pump().then(
-    () => handle.finish(null),
-    (error: unknown) => handle.finish(maskError(error)),
-  );
+  // Nothing more once the subscriber has gone (an execution may finish after that).
+  const send = (json: string) => {
+    if (!stopped) deliver(json);
+  };
+  const start = startOf<unknown>(iterator);
+  if (start) {
+    stopSource = start({
+      next: (event) => {
+        if (stopped) return;
+        const json = payloadJson(executionOf(event));
+        if (typeof json === 'string') return deliver(json);
+        return json.then(send);
+      },
+      end: ended,
+    });
+    return handle;
+  }
+  void (async () => {
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done || stopped) return;
+      const json = payloadJson(executionOf(step.value));
+      send(typeof json === 'string' ? json : await json);
+    }
+  })().then(() => ended(null), ended);
   return handle;
 }
 

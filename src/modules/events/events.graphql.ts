@@ -6,8 +6,7 @@ import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { sql, type SqlFragment } from '../../lib/sql.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
 import { liveFeedOf } from '../../realtime/live-feed.js';
-import { EventStream, type EventSource, endOnReturn, type StreamStop } from '../../realtime/event-stream.js';
-import type { PushPort } from '../../realtime/push-port.js';
+import { EventStream, type EventSource, type StreamStop, streamIterator } from '../../realtime/event-stream.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 import { streamStart } from './retention.js';
 
@@ -145,21 +144,19 @@ builder.queryField('events', (t) =>
 );
 
 /**
- * The caller's events (a PARTNER credential: its partner's), optionally only some types: the
- * stored ones after `after` (null: none, live only), then live ones, with no gap and no duplicate
- * (see realtime/event-stream.ts).
+ * The caller's events (a PARTNER credential: its partner's), optionally only some types and only
+ * those `keep` keeps: the stored ones after `after` (null: none, live only), then live ones, with
+ * no gap and no duplicate (see realtime/event-stream.ts).
  */
-export function eventStream(
+export function tenantEventStream(
   ctx: Context,
   after: bigint | null,
   types: readonly string[] | null | undefined,
-  /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
-  stop?: StreamStop,
-  /** Live events for an idle, caught-up subscriber go through here synchronously (see PushPort). */
-  port?: PushPort<OutboxEvent>,
-): AsyncGenerator<OutboxEvent> {
+  options: { keep?: (event: OutboxEvent) => boolean; stop?: StreamStop } = {},
+): EventStream {
   const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
-  // The tenant is read when the stream starts (its first next()), as the channel is needed then.
+  const { keep } = options;
+  // The tenant is read when the stream starts, as the channel is needed then.
   const channel = () => {
     const tenant = tenantOf(ctx);
     return tenantChannel(tenant.workspaceId, tenant.mode);
@@ -171,11 +168,23 @@ export function eventStream(
   };
   return new EventStream(source, {
     after,
-    stop,
-    port,
+    stop: options.stop,
     wanted: (e) =>
-      (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly),
-  }).events();
+      (!types?.length || types.includes(e.type)) &&
+      (partnerOnly === undefined || e.partnerId === partnerOnly) &&
+      (keep === undefined || keep(e)),
+  });
+}
+
+/** tenantEventStream as an async generator (joins the feed on its first next()). */
+export function eventStream(
+  ctx: Context,
+  after: bigint | null,
+  types: readonly string[] | null | undefined,
+  /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
+  stop?: StreamStop,
+): AsyncGenerator<OutboxEvent> {
+  return tenantEventStream(ctx, after, types, { stop }).events();
 }
 
 builder.subscriptionField('events', (t) =>
@@ -191,7 +200,8 @@ builder.subscriptionField('events', (t) =>
       // Live only without a cursor; a cursor before the retention horizon: CURSOR_EXPIRED.
       const after =
         cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
-      return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
+      // Iterated for SSE; driven by callbacks over the WebSocket (see streamIterator).
+      return streamIterator(tenantEventStream(ctx, after, args.types));
     },
     resolve: (event) => {
       return event;
