@@ -299,25 +299,24 @@ export class Metrics {
         code: errorCode(codeOf(params.error), 'NONE'),
       }),
     });
+    // Made apart from the hook: what waits for a subscription's end must not hold its context.
+    const ender = (params: FillLabelsFnParams) => {
+      const start = Date.now();
+      const labels = operation(params);
+      return (error: unknown) => {
+        // As the Prometheus plugin observes an iterator's end and failure.
+        if (error) errorResults.counter.labels(errorResults.fillLabelsFn(params, {})).inc();
+        requests.counter.labels(labels).inc();
+        duration.histogram.observe(labels, (Date.now() - start) / 1000);
+      };
+    };
     const socketSubscriptions: Plugin = {
       onSubscribe: ({ args }) => {
         if (!isSocketContext(args.contextValue)) return;
-        const start = Date.now();
         const ast = getOperationAST(args.document, args.operationName);
-        const params: FillLabelsFnParams = {
-          document: args.document,
-          operationName: ast?.name?.value,
-          operationType: ast?.operation,
-        };
-        const labels = operation(params);
+        const end = ender({ operationName: ast?.name?.value, operationType: ast?.operation });
         return {
           onSubscribeResult: ({ result }) => {
-            const end = (error: unknown) => {
-              // As the Prometheus plugin observes an iterator's end and failure.
-              if (error) errorResults.counter.labels(errorResults.fillLabelsFn(params, args.contextValue)).inc();
-              requests.counter.labels(labels).inc();
-              duration.histogram.observe(labels, (Date.now() - start) / 1000);
-            };
             if (result instanceof SocketSubscription) result.onEnd(end);
             else end(null);
           },

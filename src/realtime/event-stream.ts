@@ -316,41 +316,57 @@ export function endOnReturn<T>(build: (stop: StreamStop) => AsyncGenerator<T>): 
 /** How a source iterator can be driven by callbacks instead (see `streamIterator`). */
 export const START = Symbol('refgraph.streamStart');
 
-/** Start a source with callbacks; returns what stops it. */
-export type StartStream<T> = (consumer: StreamConsumer<T>) => () => void;
+/** A source iterator that can be driven by callbacks instead of iterated (see `streamIterator`). */
+interface Startable<T> {
+  /** Start it with callbacks; returns what stops it. */
+  [START](consumer: StreamConsumer<T>): { stop(): void };
+}
 
-/** The callback side of a source iterator, if it has one (then it must not be iterated as well). */
-export function startOf<T>(iterator: object): StartStream<T> | undefined {
-  return (iterator as { [START]?: StartStream<T> })[START];
+/**
+ * Drive `iterator` with callbacks if it can be (then it must not be iterated as well): what stops
+ * it, or null when it can only be iterated.
+ */
+export function startStream<T>(iterator: object, consumer: StreamConsumer<T>): { stop(): void } | null {
+  return START in iterator ? (iterator as Startable<T>)[START](consumer) : null;
 }
 
 /**
  * The iterator of a subscription on one EventStream, either way, once: iterated (SSE), it pulls
  * the stream's generator (created on the first next(); return() stops the stream at once, as
  * endOnReturn); driven by callbacks (the WebSocket, see SharedExecution) through `[START]`, no
- * generator is made at all.
+ * generator is made at all. A class: one small object per subscriber, its methods shared.
  */
 export function streamIterator(stream: EventStream): AsyncIterableIterator<OutboxEvent> {
-  let inner: AsyncGenerator<OutboxEvent> | null = null;
-  const iterator: AsyncIterableIterator<OutboxEvent> & { [START]: StartStream<OutboxEvent> } = {
-    [START]: (consumer) => {
-      stream.start(consumer);
-      return () => stream.stop();
-    },
-    next: () => {
-      inner ??= stream.events();
-      return inner.next();
-    },
-    return: async (value?: unknown) => {
-      stream.stop();
-      return inner ? inner.return(value as never) : { value: undefined, done: true };
-    },
-    throw: async (error?: unknown) => {
-      stream.stop();
-      if (inner) return inner.throw(error);
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return new StreamIterator(stream);
+}
+
+class StreamIterator implements AsyncIterableIterator<OutboxEvent>, Startable<OutboxEvent> {
+  private inner: AsyncGenerator<OutboxEvent> | null = null;
+
+  constructor(private readonly stream: EventStream) {}
+
+  [START](consumer: StreamConsumer): { stop(): void } {
+    this.stream.start(consumer);
+    return this.stream;
+  }
+
+  next(): Promise<IteratorResult<OutboxEvent>> {
+    this.inner ??= this.stream.events();
+    return this.inner.next();
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<OutboxEvent>> {
+    this.stream.stop();
+    return this.inner ? this.inner.return(value as never) : { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<OutboxEvent>> {
+    this.stream.stop();
+    if (this.inner) return this.inner.throw(error);
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<OutboxEvent> {
+    return this;
+  }
 }

@@ -11,7 +11,7 @@ import {
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { type Context, RequestLoaders } from '../context.js';
 import type { Auth } from '../domain/auth.js';
-import { startOf } from './event-stream.js';
+import { startStream, type StreamConsumer } from './event-stream.js';
 
 /**
  * Set in the context of a WebSocket subscription (websocket-server.ts): sends the subscriber one `next`
@@ -26,6 +26,14 @@ export interface SharedExecutionOptions {
    * source: results delivered straight to a socket do not pass through Yoga's hooks.
    */
   maskError(error: unknown): GraphQLError;
+}
+
+/** Subscribers whose executions are shared (same key): the arguments every execution of theirs runs with. */
+interface Group {
+  key: string;
+  /** The first subscriber's (its context included): the answer does not depend on whose, see SharedExecution. */
+  args: ExecutionArgs;
+  subscribers: number;
 }
 
 /** One execution of one source event for one group of subscribers, and its payload as JSON. */
@@ -57,9 +65,10 @@ interface Execution {
  * and the key holds the workspace and mode. Subscribers of one tenant with a different role,
  * partner or credential have different keys.
  *
- * A shared execution runs with the context of the subscriber that reached the event first, with
- * fresh per-request loaders; its answer does not depend on whose context it is (same key). The
- * shared ExecutionResult is handed to several consumers and is never mutated.
+ * A shared execution runs with the context of the group's first subscriber (the group lives while
+ * one of its subscribers does), with fresh per-request loaders; its answer does not depend on whose
+ * context it is (same key). So a subscriber keeps no context of its own once it has subscribed,
+ * only its group. The shared ExecutionResult is handed to several consumers and is never mutated.
  *
  * Over the WebSocket (the context has `deliverNext`), results do not travel through an async
  * iterator: each subscriber's loop sends the group's serialized payload straight to its socket,
@@ -71,6 +80,8 @@ interface Execution {
 export class SharedExecution {
   /** Per source event: group key → its execution. */
   private readonly memo = new WeakMap<object, Map<string, Execution>>();
+  /** The groups with a subscription open, by key. */
+  private readonly groups = new Map<string, Group>();
   private readonly documentIds = new WeakMap<DocumentNode, number>();
   private nextDocumentId = 1;
   /** Executions run (for tests and metrics): one per event and group, not per subscriber. */
@@ -124,23 +135,59 @@ export class SharedExecution {
     if (!isAsyncIterable(source)) return source as ExecutionResult;
     const iterator = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     const key = this.groupKey(args);
-    const executionOf = (event: unknown) => this.executionOf(event, key, args);
+    const group = key === null ? null : this.join(key, args);
+    const executionOf = group ? this.shared(group) : this.unshared(args);
     // Yoga passes an HTTP (SSE) request's signal: a closed request ends the source stream.
     const signal = (args as ExecutionArgs & { signal?: AbortSignal }).signal;
-    const abort = () => void iterator.return?.();
-    signal?.addEventListener('abort', abort, { once: true });
+    const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
+    return this.open(iterator, executionOf, group, signal, deliver);
+  }
+
+  /**
+   * The subscriber's loop, with what it keeps for its life: its source, its group (not its own
+   * context: a group's executions run with the context of its first subscriber, see above).
+   * Built apart from `subscribe` so that none of its closures holds the subscriber's ExecutionArgs.
+   */
+  private open(
+    iterator: AsyncIterator<unknown>,
+    executionOf: (event: unknown) => Execution,
+    group: Group | null,
+    signal: AbortSignal | undefined,
+    deliver: DeliverNext | undefined,
+  ): AsyncIterableIterator<ExecutionResult> | SocketSubscription {
+    const abort = signal ? () => void iterator.return?.() : null;
+    if (abort) signal?.addEventListener('abort', abort, { once: true });
     this.active++;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.active--;
-      signal?.removeEventListener('abort', abort);
+      if (abort) signal?.removeEventListener('abort', abort);
+      if (group && --group.subscribers === 0 && this.groups.get(group.key) === group) this.groups.delete(group.key);
     };
-    const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
     return deliver
       ? sink(iterator, executionOf, deliver, release, this.options.maskError)
       : results(iterator, executionOf, release);
+  }
+
+  /** The group of `key`, joined: the first subscriber's args are the group's. */
+  private join(key: string, args: ExecutionArgs): Group {
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { key, args, subscribers: 0 };
+      this.groups.set(key, group);
+    }
+    group.subscribers++;
+    return group;
+  }
+
+  private shared(group: Group): (event: unknown) => Execution {
+    return (event) => this.executionOf(event, group.key, group.args);
+  }
+
+  private unshared(args: ExecutionArgs): (event: unknown) => Execution {
+    return (event) => this.run(event, args);
   }
 
   private executionOf(event: unknown, key: string | null, args: ExecutionArgs): Execution {
@@ -241,11 +288,11 @@ export class SocketSubscription {
   /** How it ended. */
   private outcome: GraphQLError | null = null;
 
-  constructor(private readonly halt: () => void) {}
+  constructor(private readonly sink: { halt(): void }) {}
 
   /** Stop it (the client completed it, or its socket closed): nothing more is sent; it ends (null). */
   stop(): void {
-    this.halt();
+    this.sink.halt();
     this.finish(null);
   }
 
@@ -278,43 +325,70 @@ function sink(
   release: () => void,
   maskError: (error: unknown) => GraphQLError,
 ): SocketSubscription {
-  let stopped = false;
-  let stopSource: () => void = () => void Promise.resolve(iterator.return?.()).catch(() => {});
-  const handle = new SocketSubscription(() => {
-    stopped = true;
-    release();
-    stopSource();
-  });
-  const ended = (error: unknown) => {
-    release();
-    handle.finish(error ? maskError(error) : null);
-  };
-  // Nothing more once the subscriber has gone (an execution may finish after that).
-  const send = (json: string) => {
-    if (!stopped) deliver(json);
-  };
-  const start = startOf<unknown>(iterator);
-  if (start) {
-    stopSource = start({
-      next: (event) => {
-        if (stopped) return;
-        const json = payloadJson(executionOf(event));
-        if (typeof json === 'string') return deliver(json);
-        return json.then(send);
-      },
-      end: ended,
-    });
-    return handle;
+  const consumer = new SocketSink(iterator, executionOf, deliver, release, maskError);
+  consumer.source = startStream(iterator, consumer);
+  if (!consumer.source) void consumer.pull();
+  return consumer.handle;
+}
+
+/** One WebSocket subscriber's end of SharedExecution: a class, so it is one object, its methods shared. */
+class SocketSink implements StreamConsumer<unknown> {
+  /** Gone (the client completed it, or its socket closed): nothing more is sent. */
+  private stopped = false;
+  /** A source driven by callbacks: what stops it. */
+  source: { stop(): void } | null = null;
+  readonly handle = new SocketSubscription(this);
+
+  constructor(
+    private readonly iterator: AsyncIterator<unknown>,
+    private readonly executionOf: (event: unknown) => Execution,
+    private readonly deliver: DeliverNext,
+    private readonly release: () => void,
+    private readonly maskError: (error: unknown) => GraphQLError,
+  ) {}
+
+  /** From the handle: stop. */
+  halt(): void {
+    this.stopped = true;
+    this.release();
+    if (this.source) this.source.stop();
+    else void Promise.resolve(this.iterator.return?.()).catch(() => {});
   }
-  void (async () => {
-    for (;;) {
-      const step = await iterator.next();
-      if (step.done || stopped) return;
-      const json = payloadJson(executionOf(step.value));
-      send(typeof json === 'string' ? json : await json);
+
+  /** An event of the source: its group's payload, sent (a promise when the execution is asynchronous). */
+  next(event: unknown): void | Promise<void> {
+    if (this.stopped) return;
+    const json = payloadJson(this.executionOf(event));
+    if (typeof json === 'string') return this.deliver(json);
+    return json.then((text) => this.send(text));
+  }
+
+  /** The source ended (null) or failed. */
+  end(error: unknown): void {
+    this.release();
+    this.handle.finish(error ? this.maskError(error) : null);
+  }
+
+  /** A source without callbacks, pulled. */
+  async pull(): Promise<void> {
+    try {
+      for (;;) {
+        const step = await this.iterator.next();
+        if (step.done || this.stopped) break;
+        const json = payloadJson(this.executionOf(step.value));
+        this.send(typeof json === 'string' ? json : await json);
+      }
+    } catch (error) {
+      this.end(error);
+      return;
     }
-  })().then(() => ended(null), ended);
-  return handle;
+    this.end(null);
+  }
+
+  /** Nothing more once the subscriber has gone (an execution may finish after that). */
+  private send(json: string): void {
+    if (!this.stopped) this.deliver(json);
+  }
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
