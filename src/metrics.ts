@@ -5,6 +5,7 @@ import {
   usePrometheus,
   type FillLabelsFnParams,
 } from '@graphql-yoga/plugin-prometheus';
+import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from './db.js';
@@ -13,7 +14,7 @@ import type { ClickRecorder } from './modules/click/click.service.js';
 import type { EventDispatcher } from './modules/events/dispatcher.js';
 import type { ExportMonitor } from './modules/export/export-monitor.js';
 import type { WebhookWorker } from './modules/webhook/delivery-worker.js';
-import type { SharedExecution } from './realtime/shared-execution.js';
+import { type SharedExecution, SocketSubscription } from './realtime/shared-execution.js';
 
 /** What the metrics read on a scrape; nothing here is touched on a request's path. */
 export interface MetricSources {
@@ -251,57 +252,102 @@ export class Metrics {
       operationType: params.operationType ?? 'unknown',
     });
     const labelNames = ['operationName', 'operationType'] as const;
+    // A WebSocket subscription is no iterator (SocketSubscription): the Prometheus plugin would
+    // count it as ended when it starts. Its count and duration are observed below when it ends.
+    const notOnSocket = (params: FillLabelsFnParams, context: unknown) =>
+      params.operationType !== 'subscription' || !isSocketContext(context);
     const histogram = <Phase>(name: string, help: string, phases: [Phase, ...Phase[]]) =>
       createHistogram({
         registry,
         histogram: { name, help, labelNames, buckets: SECONDS_BUCKETS },
         fillLabelsFn: operation,
         phases,
+        shouldObserve: notOnSocket,
       });
-    return usePrometheus({
+    type Phase = 'execute' | 'subscribe';
+    const requests = createCounter<Phase, (typeof labelNames)[number]>({
+      registry,
+      counter: {
+        name: 'graphql_envelop_request',
+        help: 'GraphQL operations executed (failed ones included)',
+        labelNames,
+      },
+      fillLabelsFn: operation,
+      phases: ['execute', 'subscribe'],
+      shouldObserve: notOnSocket,
+    });
+    const duration = histogram<Phase>(
+      'graphql_envelop_request_duration',
+      'GraphQL operations from parse to the end of execution',
+      ['execute', 'subscribe'],
+    );
+    type ErrorParams = FillLabelsFnParams & { error?: unknown; errorPhase?: string };
+    const errorResults = createCounter<
+      'parse' | 'validate' | 'context' | 'execute' | 'subscribe',
+      'operationName' | 'operationType' | 'phase' | 'code',
+      ErrorParams
+    >({
+      registry,
+      counter: {
+        name: 'graphql_envelop_error_result',
+        help: 'Errors in GraphQL results, by operation, phase (parse, validate, context, execute, subscribe) and extensions.code',
+        labelNames: ['operationName', 'operationType', 'phase', 'code'],
+      },
+      fillLabelsFn: (params) => ({
+        ...operation(params),
+        phase: params.errorPhase ?? 'execute',
+        code: errorCode(codeOf(params.error), 'NONE'),
+      }),
+    });
+    // Made apart from the hook: what waits for a subscription's end must not hold its context.
+    const ender = (params: FillLabelsFnParams) => {
+      const start = Date.now();
+      const labels = operation(params);
+      return (error: unknown) => {
+        // As the Prometheus plugin observes an iterator's end and failure.
+        if (error) errorResults.counter.labels(errorResults.fillLabelsFn(params, {})).inc();
+        requests.counter.labels(labels).inc();
+        duration.histogram.observe(labels, (Date.now() - start) / 1000);
+      };
+    };
+    const socketSubscriptions: Plugin = {
+      onSubscribe: ({ args }) => {
+        if (!isSocketContext(args.contextValue)) return;
+        const ast = getOperationAST(args.document, args.operationName);
+        const end = ender({ operationName: ast?.name?.value, operationType: ast?.operation });
+        return {
+          onSubscribeResult: ({ result }) => {
+            if (result instanceof SocketSubscription) result.onEnd(end);
+            else end(null);
+          },
+        };
+      },
+    };
+    const prometheus = usePrometheus({
       registry,
       endpoint: false, // served by the app's router, behind METRICS_TOKEN
       metrics: {
-        graphql_envelop_request: createCounter({
-          registry,
-          counter: {
-            name: 'graphql_envelop_request',
-            help: 'GraphQL operations executed (failed ones included)',
-            labelNames,
-          },
-          fillLabelsFn: operation,
-          phases: ['execute', 'subscribe'],
-        }),
-        graphql_envelop_request_duration: histogram(
-          'graphql_envelop_request_duration',
-          'GraphQL operations from parse to the end of execution',
-          ['execute', 'subscribe'],
-        ),
+        graphql_envelop_request: requests,
+        graphql_envelop_request_duration: duration,
         graphql_envelop_request_time_summary: false,
         graphql_envelop_phase_parse: false,
         graphql_envelop_phase_validate: false,
         graphql_envelop_phase_context: false,
         graphql_envelop_phase_execute: false,
         graphql_envelop_phase_subscribe: false,
-        graphql_envelop_error_result: createCounter({
-          registry,
-          counter: {
-            name: 'graphql_envelop_error_result',
-            help: 'Errors in GraphQL results, by operation, phase (parse, validate, context, execute, subscribe) and extensions.code',
-            labelNames: ['operationName', 'operationType', 'phase', 'code'],
-          },
-          fillLabelsFn: (params) => ({
-            ...operation(params),
-            phase: params.errorPhase ?? 'execute',
-            code: errorCode(codeOf(params.error), 'NONE'),
-          }),
-        }),
+        graphql_envelop_error_result: errorResults,
         graphql_envelop_deprecated_field: false,
         graphql_envelop_schema_change: false,
         graphql_envelop_execute_resolver: false,
         graphql_yoga_http_duration: false,
       },
     });
+    return {
+      onPluginInit: ({ addPlugin }) => {
+        addPlugin(prometheus);
+        addPlugin(socketSubscriptions);
+      },
+    };
   }
 
   /** Observe one HTTP request (all routes). */
@@ -348,6 +394,11 @@ export function metricsAuthorized(token: string | undefined, header: string | un
   if (!match) return false;
   const digest = (value: string) => createHash('sha256').update(value).digest();
   return timingSafeEqual(digest(match[1]!.trim()), digest(token));
+}
+
+/** A WebSocket operation's context: SharedExecution sends its events straight to the socket. */
+function isSocketContext(context: unknown): boolean {
+  return typeof (context as { deliverNext?: unknown } | null)?.deliverNext === 'function';
 }
 
 function codeOf(error: unknown): string | undefined {

@@ -1,10 +1,9 @@
-// EventStream and endOnReturn (src/realtime/event-stream.ts) on their own: a fake tenant whose
+// EventStream (as a generator and driven by callbacks) and endOnReturn (src/realtime/event-stream.ts) on their own: a fake tenant whose
 // live feed and table the test controls, no server, no database.
 import { describe, expect, it } from 'vitest';
 import type { OutboxEvent } from '../src/pubsub.js';
 import { EventStream, type EventStreamOptions, endOnReturn } from '../src/realtime/event-stream.js';
 import type { FeedListener } from '../src/realtime/live-feed.js';
-import type { PushPort } from '../src/realtime/push-port.js';
 
 function event(sequence: number, type = 'conversion.recorded', partnerId: string | null = null): OutboxEvent {
   return {
@@ -255,35 +254,99 @@ describe('EventStream', () => {
     expect(failing.state.left).toBe(1);
   });
 
-  it('hands a live event to an idle consumer through the push port, in sequence; otherwise the loop takes it', async () => {
+  it('driven by callbacks: an idle consumer gets a live event at once; while it is busy, later ones queue and follow in order', async () => {
     const tenant = fakeTenant([1]);
-    const port: PushPort<OutboxEvent> = { consumer: null };
-    const stream = streamOf(tenant, { after: 0n, port });
-    expect(await take(stream, 1)).toEqual([1]);
-    const pending = stream.next(); // the stream is now waiting for a live event
-    await Promise.resolve();
-    const pushed: number[] = [];
-    let accept = true;
-    port.consumer = (e) => {
-      pushed.push(Number(e.sequence));
-      return accept;
-    };
+    const stream = new EventStream(tenant.source, { after: 0n, wanted: () => true });
+    const got: number[] = [];
+    const ends: unknown[] = [];
+    let busy: Promise<void> | undefined;
+    const waiting: Array<{ n: number; resolve: () => void }> = [];
+    /** Resolves once `n` events have been handed on. */
+    const handed = (n: number) =>
+      new Promise<void>((resolve) => (got.length >= n ? resolve() : waiting.push({ n, resolve })));
+    stream.start({
+      next: (e) => {
+        got.push(Number(e.sequence));
+        for (const w of waiting.filter((w) => got.length >= w.n)) w.resolve();
+        return busy;
+      },
+      end: (error) => ends.push(error),
+    });
+    await handed(1);
+    // The replay's loop goes idle once it has nothing left (microtasks only): a turn is enough.
+    await new Promise((resolve) => setImmediate(resolve));
     tenant.append(2, 3);
-    expect(pushed).toEqual([2, 3]); // synchronously, not through next()
-    accept = false; // an execution that cannot finish synchronously: queued for the loop
-    tenant.append(4);
-    expect(pushed).toEqual([2, 3, 4]);
-    expect(Number((await pending).value?.sequence)).toBe(4);
-    port.consumer = null;
-    await stream.return(undefined);
+    expect(got).toEqual([1, 2, 3]); // synchronously, from the feed's delivery
+    const settle = deferred();
+    busy = settle.promise;
+    tenant.append(4); // handed on at once; the consumer is busy until `settle`
+    busy = undefined;
+    tenant.append(5, 6); // queued meanwhile
+    expect(got).toEqual([1, 2, 3, 4]);
+    settle.resolve();
+    await handed(6);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+    // A gap is back-filled from the table before the live event.
+    tenant.commit(7);
+    tenant.append(8);
+    await handed(8);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(tenant.reads.at(-1)).toEqual({ after: 6, limit: 100, before: 8 });
+    expect(ends).toEqual([]);
+    stream.stop();
+    expect(ends).toEqual([null]);
+    expect(tenant.state).toEqual({ joined: 1, left: 1 });
+    tenant.append(9);
+    expect(got).toHaveLength(8);
+    stream.stop();
+    expect(ends).toEqual([null]); // once
+  });
+
+  it('driven by callbacks: the feed’s end reaches the consumer once, after its queue, and leaves the feed', async () => {
+    const tenant = fakeTenant();
+    const stream = new EventStream(tenant.source, { after: null, wanted: () => true });
+    const got: number[] = [];
+    const ends: unknown[] = [];
+    const busy = deferred();
+    const ended = deferred();
+    stream.start({
+      next: (e) => {
+        got.push(Number(e.sequence));
+        return e.sequence === '1' ? busy.promise : undefined;
+      },
+      end: (error) => {
+        ends.push(error);
+        ended.resolve();
+      },
+    });
+    await new Promise((resolve) => setImmediate(resolve)); // joined and listening (microtasks only)
+    tenant.append(1, 2);
+    tenant.end(new Error('pub/sub gone'));
+    expect(ends).toEqual([]);
+    busy.resolve();
+    await ended.promise;
+    expect(got).toEqual([1, 2]);
+    expect(ends).toHaveLength(1);
+    expect(String(ends[0])).toContain('pub/sub gone');
+    expect(tenant.state).toEqual({ joined: 1, left: 1 });
+  });
+
+  it('stopped before it starts: it never joins the feed and its consumer is told at once', () => {
+    const tenant = fakeTenant();
+    const stream = new EventStream(tenant.source, { after: null, wanted: () => true });
+    stream.stop();
+    const ends: unknown[] = [];
+    stream.start({ next: () => {}, end: (error) => ends.push(error) });
+    expect(ends).toEqual([null]);
+    expect(tenant.state).toEqual({ joined: 0, left: 0 });
   });
 });
 
 describe('endOnReturn', () => {
   it('ends a stream that waits for a quiet tenant’s next event at once, and it leaves the feed', async () => {
     const tenant = fakeTenant();
-    const iterator = endOnReturn<OutboxEvent>((stop, port) =>
-      new EventStream(tenant.source, { after: null, wanted: () => true, stop, port }).events(),
+    const iterator = endOnReturn<OutboxEvent>((stop) =>
+      new EventStream(tenant.source, { after: null, wanted: () => true, stop }).events(),
     );
     const pending = iterator.next();
     await Promise.resolve();

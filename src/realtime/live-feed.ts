@@ -24,7 +24,7 @@ export interface FeedMembership {
  * one SUBSCRIBE per tenant and instance instead of one per subscriber.
  *
  * Listeners must be quick: they queue the event for their subscriber, or send it at once when the
- * subscriber is idle (see PushPort). One that throws is ended; the others still get the event.
+ * subscriber is idle (see EventStream). One that throws is ended; the others still get the event.
  */
 export class LiveFeed {
   private readonly channels = new Map<string, Channel>();

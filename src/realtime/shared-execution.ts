@@ -11,7 +11,7 @@ import {
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { type Context, RequestLoaders } from '../context.js';
 import type { Auth } from '../domain/auth.js';
-import { pushPortOf } from './push-port.js';
+import { startStream, type StreamConsumer } from './event-stream.js';
 
 /**
  * Set in the context of a WebSocket subscription (websocket-server.ts): sends the subscriber one `next`
@@ -21,10 +21,19 @@ export type DeliverNext = (payloadJson: string) => void;
 
 export interface SharedExecutionOptions {
   /**
-   * The app's error masking (what Yoga applies to every result), applied here once per shared
-   * execution: results delivered straight to a socket do not pass through Yoga's hooks.
+   * The app's error masking (what Yoga applies to every result and to a source stream's failure),
+   * applied here once per shared execution, and to the failure of a WebSocket subscription's
+   * source: results delivered straight to a socket do not pass through Yoga's hooks.
    */
-  maskError(error: GraphQLError): GraphQLError;
+  maskError(error: unknown): GraphQLError;
+}
+
+/** Subscribers whose executions are shared (same key): the arguments every execution of theirs runs with. */
+interface Group {
+  key: string;
+  /** The first subscriber's (its context included): the answer does not depend on whose, see SharedExecution. */
+  args: ExecutionArgs;
+  subscribers: number;
 }
 
 /** One execution of one source event for one group of subscribers, and its payload as JSON. */
@@ -56,19 +65,23 @@ interface Execution {
  * and the key holds the workspace and mode. Subscribers of one tenant with a different role,
  * partner or credential have different keys.
  *
- * A shared execution runs with the context of the subscriber that reached the event first, with
- * fresh per-request loaders; its answer does not depend on whose context it is (same key). The
- * shared ExecutionResult is handed to several consumers and is never mutated.
+ * A shared execution runs with the context of the group's first subscriber (the group lives while
+ * one of its subscribers does), with fresh per-request loaders; its answer does not depend on whose
+ * context it is (same key). So a subscriber keeps no context of its own once it has subscribed,
+ * only its group. The shared ExecutionResult is handed to several consumers and is never mutated.
  *
- * Over the WebSocket (the context has `deliverNext`), results do not travel through the async
- * iterator the transport consumes: each subscriber's loop sends the group's serialized payload
- * straight to its socket, and the iterator handed back yields nothing, ends when the source ends
- * (the transport then sends `complete`) and throws what the source throws (it sends `error`).
- * That leaves per subscriber and event: take the event off its queue, look the execution up, send.
+ * Over the WebSocket (the context has `deliverNext`), results do not travel through an async
+ * iterator: each subscriber's loop sends the group's serialized payload straight to its socket,
+ * and what subscribe answers is a `SocketSubscription` handle, not an iterator (so envelop wraps
+ * nothing per subscriber), which the transport stops and which tells it of the source's end (the
+ * transport then sends `complete`) or failure (it sends `error`). That leaves per subscriber and
+ * event: take the event off its queue, look the execution up, send.
  */
 export class SharedExecution {
   /** Per source event: group key → its execution. */
   private readonly memo = new WeakMap<object, Map<string, Execution>>();
+  /** The groups with a subscription open, by key. */
+  private readonly groups = new Map<string, Group>();
   private readonly documentIds = new WeakMap<DocumentNode, number>();
   private nextDocumentId = 1;
   /** Executions run (for tests and metrics): one per event and group, not per subscriber. */
@@ -93,7 +106,9 @@ export class SharedExecution {
    * GraphQL's subscribe (source stream, then one execution per source event), with the execution
    * of each event shared by the subscribers of one group.
    */
-  async subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  async subscribe(
+    args: ExecutionArgs,
+  ): Promise<AsyncIterableIterator<ExecutionResult> | SocketSubscription | ExecutionResult> {
     const operation = getOperationAST(args.document, args.operationName);
     if (!operation) return { errors: [new GraphQLError('Unable to identify operation')] };
     // Variable errors are the client's (as Yoga's own executor reports them).
@@ -120,23 +135,59 @@ export class SharedExecution {
     if (!isAsyncIterable(source)) return source as ExecutionResult;
     const iterator = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     const key = this.groupKey(args);
-    const executionOf = (event: unknown) => this.executionOf(event, key, args);
+    const group = key === null ? null : this.join(key, args);
+    const executionOf = group ? this.shared(group) : this.unshared(args);
     // Yoga passes an HTTP (SSE) request's signal: a closed request ends the source stream.
     const signal = (args as ExecutionArgs & { signal?: AbortSignal }).signal;
-    const abort = () => void iterator.return?.();
-    signal?.addEventListener('abort', abort, { once: true });
+    const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
+    return this.open(iterator, executionOf, group, signal, deliver);
+  }
+
+  /**
+   * The subscriber's loop, with what it keeps for its life: its source, its group (not its own
+   * context: a group's executions run with the context of its first subscriber, see above).
+   * Built apart from `subscribe` so that none of its closures holds the subscriber's ExecutionArgs.
+   */
+  private open(
+    iterator: AsyncIterator<unknown>,
+    executionOf: (event: unknown) => Execution,
+    group: Group | null,
+    signal: AbortSignal | undefined,
+    deliver: DeliverNext | undefined,
+  ): AsyncIterableIterator<ExecutionResult> | SocketSubscription {
+    const abort = signal ? () => void iterator.return?.() : null;
+    if (abort) signal?.addEventListener('abort', abort, { once: true });
     this.active++;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.active--;
-      signal?.removeEventListener('abort', abort);
+      if (abort) signal?.removeEventListener('abort', abort);
+      if (group && --group.subscribers === 0 && this.groups.get(group.key) === group) this.groups.delete(group.key);
     };
-    const deliver = (args.contextValue as { deliverNext?: DeliverNext } | undefined)?.deliverNext;
     return deliver
-      ? sink(iterator, executionOf, key !== null, deliver, release)
+      ? sink(iterator, executionOf, deliver, release, this.options.maskError)
       : results(iterator, executionOf, release);
+  }
+
+  /** The group of `key`, joined: the first subscriber's args are the group's. */
+  private join(key: string, args: ExecutionArgs): Group {
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { key, args, subscribers: 0 };
+      this.groups.set(key, group);
+    }
+    group.subscribers++;
+    return group;
+  }
+
+  private shared(group: Group): (event: unknown) => Execution {
+    return (event) => this.executionOf(event, group.key, group.args);
+  }
+
+  private unshared(args: ExecutionArgs): (event: unknown) => Execution {
+    return (event) => this.run(event, args);
   }
 
   private executionOf(event: unknown, key: string | null, args: ExecutionArgs): Execution {
@@ -224,64 +275,120 @@ function results(
 }
 
 /**
- * WebSocket: each event's payload goes straight to the socket; the iterator yields nothing and
- * settles when the source ends (done) or fails (throws).
+ * A WebSocket subscription (the context has `deliverNext`): what SharedExecution's subscribe
+ * answers instead of an async iterator. Its events go straight to the socket, so there is nothing
+ * to iterate, and a plain object passes Yoga's envelop untouched: no per-plugin iterator wrappers
+ * (`onSubscribeResult`, masked errors, metrics) and no pending `next()` per idle subscriber. The
+ * transport stops it (`stop`) and learns of its end (`onEnd`: null when the source completed, or
+ * the source's failure, masked as Yoga masks it).
+ */
+export class SocketSubscription {
+  /** Who waits for its end; null once it has ended. */
+  private endings: Array<(error: GraphQLError | null) => void> | null = [];
+  /** How it ended. */
+  private outcome: GraphQLError | null = null;
+
+  constructor(private readonly sink: { halt(): void }) {}
+
+  /** Stop it (the client completed it, or its socket closed): nothing more is sent; it ends (null). */
+  stop(): void {
+    this.sink.halt();
+    this.finish(null);
+  }
+
+  /** Call `fn` once it ends, however it ends (at once if it has): null, or the source's failure. */
+  onEnd(fn: (error: GraphQLError | null) => void): void {
+    if (this.endings) this.endings.push(fn);
+    else fn(this.outcome);
+  }
+
+  /** It ended: the source completed or was stopped (null), or failed (the masked error). */
+  finish(error: GraphQLError | null): void {
+    const endings = this.endings;
+    if (!endings) return;
+    this.endings = null;
+    this.outcome = error;
+    for (const fn of endings) fn(error);
+  }
+}
+
+/**
+ * WebSocket: each event's payload goes straight to the socket. A source that can be driven by
+ * callbacks (an EventStream, see streamIterator) is: an idle subscriber then holds no promise and
+ * no generator. Any other source is pulled here. The handle answered to the transport settles
+ * (`onEnd`) when the source ends (null) or fails (its error, masked).
  */
 function sink(
   iterator: AsyncIterator<unknown>,
   executionOf: (event: unknown) => Execution,
-  shared: boolean,
   deliver: DeliverNext,
   release: () => void,
-): AsyncIterableIterator<ExecutionResult> {
-  let stopped = false;
-  let running: Promise<IteratorResult<ExecutionResult>> | null = null;
-  // The synchronous path for a live event reaching this subscriber while it is idle (PushPort).
-  // Only for shared executions: an event it cannot finish here is executed again by the loop, and
-  // the memo makes that the same execution.
-  const port = shared ? pushPortOf<unknown>(iterator) : undefined;
-  const direct = (event: unknown): boolean => {
-    if (stopped) return true; // gone: nothing more is sent, as below
-    const json = payloadJson(executionOf(event));
-    if (typeof json !== 'string') return false;
-    deliver(json);
-    return true;
-  };
-  const pump = async (): Promise<IteratorResult<ExecutionResult>> => {
+  maskError: (error: unknown) => GraphQLError,
+): SocketSubscription {
+  const consumer = new SocketSink(iterator, executionOf, deliver, release, maskError);
+  consumer.source = startStream(iterator, consumer);
+  if (!consumer.source) void consumer.pull();
+  return consumer.handle;
+}
+
+/** One WebSocket subscriber's end of SharedExecution: a class, so it is one object, its methods shared. */
+class SocketSink implements StreamConsumer<unknown> {
+  /** Gone (the client completed it, or its socket closed): nothing more is sent. */
+  private stopped = false;
+  /** A source driven by callbacks: what stops it. */
+  source: { stop(): void } | null = null;
+  readonly handle = new SocketSubscription(this);
+
+  constructor(
+    private readonly iterator: AsyncIterator<unknown>,
+    private readonly executionOf: (event: unknown) => Execution,
+    private readonly deliver: DeliverNext,
+    private readonly release: () => void,
+    private readonly maskError: (error: unknown) => GraphQLError,
+  ) {}
+
+  /** From the handle: stop. */
+  halt(): void {
+    this.stopped = true;
+    this.release();
+    if (this.source) this.source.stop();
+    else void Promise.resolve(this.iterator.return?.()).catch(() => {});
+  }
+
+  /** An event of the source: its group's payload, sent (a promise when the execution is asynchronous). */
+  next(event: unknown): void | Promise<void> {
+    if (this.stopped) return;
+    const json = payloadJson(this.executionOf(event));
+    if (typeof json === 'string') return this.deliver(json);
+    return json.then((text) => this.send(text));
+  }
+
+  /** The source ended (null) or failed. */
+  end(error: unknown): void {
+    this.release();
+    this.handle.finish(error ? this.maskError(error) : null);
+  }
+
+  /** A source without callbacks, pulled. */
+  async pull(): Promise<void> {
     try {
       for (;;) {
-        if (port) port.consumer = direct; // idle from here until the next value arrives
-        const step = await iterator.next();
-        if (port) port.consumer = null;
-        if (step.done || stopped) return { value: undefined, done: true };
-        const json = payloadJson(executionOf(step.value));
-        const text = typeof json === 'string' ? json : await json;
-        // Nothing more once the subscriber has gone (an execution may have finished after that).
-        if (stopped) return { value: undefined, done: true };
-        deliver(text);
+        const step = await this.iterator.next();
+        if (step.done || this.stopped) break;
+        const json = payloadJson(this.executionOf(step.value));
+        this.send(typeof json === 'string' ? json : await json);
       }
-    } finally {
-      if (port) port.consumer = null;
-      release();
+    } catch (error) {
+      this.end(error);
+      return;
     }
-  };
-  const stop = async (): Promise<IteratorResult<ExecutionResult>> => {
-    stopped = true;
-    release();
-    await iterator.return?.();
-    await running?.catch(() => {});
-    return { value: undefined, done: true };
-  };
-  const self: AsyncIterableIterator<ExecutionResult> = {
-    next: () => (running ??= pump()),
-    return: stop,
-    throw: async (error: unknown) => {
-      await stop();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => self,
-  };
-  return self;
+    this.end(null);
+  }
+
+  /** Nothing more once the subscriber has gone (an execution may finish after that). */
+  private send(json: string): void {
+    if (!this.stopped) this.deliver(json);
+  }
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

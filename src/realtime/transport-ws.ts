@@ -27,9 +27,11 @@ export interface TransportHooks<S> {
     request: IncomingMessage,
   ): Promise<boolean>;
   /**
-   * `subscribe`: run the operation to its end. It reports with `next` / `error` on the connection
-   * and registers what stops it (`started`); when it returns and the operation is still in flight
-   * (no `error`, no `complete` from the client), `complete` is sent.
+   * `subscribe`: run the operation. It reports with `next` / `error` on the connection and
+   * registers what stops it (`started`); when it returns and the operation is still in flight (no
+   * `error`, no `complete` from the client), `complete` is sent — unless it was handed on
+   * (`continues`): then what runs it ends it later (`complete` / `error`), with no promise pending
+   * here meanwhile.
    */
   operate(connection: TransportConnection<S>, operation: Operation, payload: SubscribePayload): Promise<void>;
   /** A socket closed for not reading its messages (past `maxBufferedBytes`). */
@@ -146,6 +148,8 @@ export class Operation {
   stop: (() => void) | null = null;
   /** Out of its connection's map (see TransportConnection.end): a flag, so a delivery needs no Map lookup. */
   ended = false;
+  /** Runs on after `operate` returned (`continues`): ended by `complete` or `error`. */
+  detached = false;
 
   constructor(
     readonly id: string,
@@ -168,6 +172,22 @@ export class Operation {
     }
     this.stop = stop;
     return true;
+  }
+
+  /**
+   * Like `started`, and it runs on after `operate` returns: whatever runs it calls `complete` or
+   * `error` when it ends.
+   */
+  continues(stop: () => void): boolean {
+    this.detached = true;
+    return this.started(stop);
+  }
+
+  /** A `complete` message (it ends), if it is in flight. */
+  complete(): void {
+    if (!this.inFlight) return;
+    this.connection.end(this);
+    this.connection.send(`{"id":${JSON.stringify(this.id)},"type":"complete"}`);
   }
 
   /** A `next` message with this payload JSON, if it is in flight. */
@@ -264,10 +284,7 @@ export function serveTransport<S>(options: TransportOptions<S>): Transport {
           const operation = new Operation(id, connection as TransportConnection<unknown>);
           connection.operations.set(id, operation);
           await hooks.operate(connection, operation, payload);
-          if (operation.inFlight) {
-            connection.end(operation);
-            connection.send(`{"id":${JSON.stringify(id)},"type":"complete"}`);
-          }
+          if (!operation.detached) operation.complete();
           return;
         }
         case 'complete': {

@@ -18,8 +18,8 @@ import type { AppPubSub } from '../pubsub.js';
 import { ConnectionRegistry, credentialKey, runAt } from './connections.js';
 import type { CsrfTokens } from '../modules/member/session-tokens.js';
 import { SESSION_COOKIE } from '../modules/member/session-tokens.js';
-import type { DeliverNext } from './shared-execution.js';
-import { serveTransport, type TransportHooks } from './transport-ws.js';
+import { type DeliverNext, SocketSubscription } from './shared-execution.js';
+import { type Operation, serveTransport, type TransportConnection, type TransportHooks } from './transport-ws.js';
 
 /** A connection's state once connection_init has been accepted. */
 interface SocketState {
@@ -123,7 +123,6 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
   };
   type Operate = TransportHooks<SocketState>['operate'];
   const operate: Operate = async (connection, operation, payload) => {
-    const { id } = operation;
     const socket = connection.socket;
     const state = connection.state!;
     const auth = state.auth;
@@ -160,10 +159,7 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       ]);
     // A subscription's events are sent from SharedExecution with the payload serialized once per
     // group of identical subscribers, straight to the socket: no iterator carries them.
-    const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-    const deliverNext: DeliverNext = (payloadJson) => {
-      if (operation.inFlight) connection.send(`${prefix}${payloadJson}}`);
-    };
+    const deliverNext = nextSender(connection, operation);
     const outcome = await withRequestId(requestIdFrom(null), async () => {
       // Yoga's envelop: its parser and validation caches, every plugin (policy, limits, metrics,
       // shared execution), its error masking.
@@ -198,9 +194,11 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
     });
     if (Array.isArray(outcome)) return operation.error(outcome);
     const { result } = outcome;
+    // A subscription: its events go through deliverNext; it runs on after this returns (nothing
+    // here waits on it) and tells the operation when it ends.
+    if (result instanceof SocketSubscription) return runOn(operation, result);
     if (!isAsyncIterable(result)) return operation.next(resultJson(result as ExecutionResult));
-    // A subscription (over this transport its events go through deliverNext; the iterator yields
-    // nothing and settles when the stream ends or fails) or an incremental result.
+    // An incremental result (or a subscription through a transport without deliverNext).
     const iterator = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
     if (!operation.started(() => void iterator.return?.()?.catch(() => {}))) return;
     try {
@@ -277,6 +275,27 @@ export function serveGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQL
       await sessionChanges.return();
     },
   };
+}
+
+/**
+ * What sends a subscription's events on its socket (SharedExecution's `deliverNext`). Made apart
+ * from `operate`: a closure there would keep its whole scope (the message, the socket state) for
+ * the subscription's life.
+ */
+function nextSender(connection: TransportConnection<SocketState>, operation: Operation): DeliverNext {
+  const prefix = `{"id":${JSON.stringify(operation.id)},"type":"next","payload":`;
+  return (payloadJson) => {
+    if (operation.inFlight) connection.send(`${prefix}${payloadJson}}`);
+  };
+}
+
+/** A subscription's operation runs on with it: stopped with it, ended when it ends. */
+function runOn(operation: Operation, subscription: SocketSubscription): void {
+  if (!operation.continues(() => subscription.stop())) return;
+  // A failure as graphql-ws reports a source stream's (see operate), masked as Yoga masks it.
+  subscription.onEnd((error) =>
+    error ? operation.error([new GraphQLError(error.message, { originalError: error })]) : operation.complete(),
+  );
 }
 
 /** The payload of a `next` message, as graphql-ws builds it (errors only when there are some). */

@@ -2,12 +2,12 @@ import { GraphQLError } from 'graphql';
 import type { Context } from '../../context.js';
 import { builder } from '../../graphql/builder.js';
 import { tenantOf } from '../../graphql/scope.js';
+import type { Tenant } from '../../domain/tenant.js';
 import { isUuid, NIL_UUID } from '../../lib/ids.js';
 import { sql, type SqlFragment } from '../../lib/sql.js';
 import { tenantChannel, type OutboxEvent } from '../../pubsub.js';
-import { liveFeedOf } from '../../realtime/live-feed.js';
-import { EventStream, type EventSource, endOnReturn, type StreamStop } from '../../realtime/event-stream.js';
-import type { PushPort } from '../../realtime/push-port.js';
+import { type FeedListener, type FeedMembership, liveFeedOf } from '../../realtime/live-feed.js';
+import { EventStream, type EventSource, type StreamStop, streamIterator } from '../../realtime/event-stream.js';
 import { EVENT_COLUMNS, toOutboxEvent } from './dispatcher.js';
 import { streamStart } from './retention.js';
 
@@ -54,7 +54,7 @@ builder.node(EventRef, {
   loadMany: async (ids, ctx: Context) => {
     if (!ctx.auth) return ids.map(() => null);
     const valid = ids.filter(isUuid);
-    const rows = valid.length ? await eventsWhere(ctx, sql`"id" = ANY(${valid}::uuid[])`) : [];
+    const rows = valid.length ? await eventsWhere(eventScope(ctx), sql`"id" = ANY(${valid}::uuid[])`) : [];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   },
@@ -79,23 +79,40 @@ builder.node(EventRef, {
   }),
 });
 
-/** Events of the caller's tenant (a PARTNER credential: only its partner's) matching `condition`. */
-async function eventsWhere(ctx: Context, condition: SqlFragment, tail = sql.empty): Promise<OutboxEvent[]> {
-  const tenant = tenantOf(ctx);
-  // A PARTNER credential: its partner's events only.
-  const partnerOnly =
-    ctx.auth?.role === 'PARTNER' ? sql`AND "partnerId" = ${ctx.auth.partnerId ?? NIL_UUID}::uuid` : sql.empty;
-  const rows = await ctx.db.sql`
+/**
+ * Whose events a read sees: the caller's tenant and, for a PARTNER credential, only its partner's.
+ * What a subscriber's stream keeps instead of its whole context.
+ */
+interface EventScope {
+  db: Context['db'];
+  tenant: Tenant;
+  /** A PARTNER credential's partner (NIL_UUID when it has none); undefined: every partner's. */
+  partnerOnly: string | undefined;
+}
+
+function eventScope(ctx: Context): EventScope {
+  return {
+    db: ctx.db,
+    tenant: tenantOf(ctx),
+    partnerOnly: ctx.auth?.role === 'PARTNER' ? (ctx.auth.partnerId ?? NIL_UUID) : undefined,
+  };
+}
+
+/** Events of the scope's tenant (a PARTNER credential: only its partner's) matching `condition`. */
+async function eventsWhere(scope: EventScope, condition: SqlFragment, tail = sql.empty): Promise<OutboxEvent[]> {
+  const { tenant, partnerOnly } = scope;
+  const partner = partnerOnly === undefined ? sql.empty : sql`AND "partnerId" = ${partnerOnly}::uuid`;
+  const rows = await scope.db.sql`
     SELECT ${EVENT_COLUMNS}
       FROM "Event"
-     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND ${condition} ${partnerOnly}
+     WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode" AND ${condition} ${partner}
      ${tail}`;
   return rows.map((row) => toOutboxEvent(row as never));
 }
 
 /** Events after `after` (exclusive) and, when given, before `before` (exclusive), oldest first, optionally of some types only. */
 export function eventsAfter(
-  ctx: Context,
+  ctx: Context | EventScope,
   after: bigint,
   types: readonly string[] | null | undefined,
   limit: number,
@@ -105,7 +122,8 @@ export function eventsAfter(
   if (before !== undefined) conditions.push(sql`"sequence" < ${before.toString()}::bigint`);
   if (types?.length) conditions.push(sql`"type" = ANY(${types}::text[])`);
   // "Event"."sequence", the bigint column: a bare "sequence" would be the text output column (9 after 10).
-  return eventsWhere(ctx, sql.join(conditions, sql` AND `), sql`ORDER BY "Event"."sequence" LIMIT ${limit}`);
+  const scope = 'tenant' in ctx ? ctx : eventScope(ctx);
+  return eventsWhere(scope, sql.join(conditions, sql` AND `), sql`ORDER BY "Event"."sequence" LIMIT ${limit}`);
 }
 
 builder.queryField('events', (t) =>
@@ -145,37 +163,64 @@ builder.queryField('events', (t) =>
 );
 
 /**
- * The caller's events (a PARTNER credential: its partner's), optionally only some types: the
- * stored ones after `after` (null: none, live only), then live ones, with no gap and no duplicate
- * (see realtime/event-stream.ts).
+ * The caller's events (a PARTNER credential: its partner's), optionally only some types and only
+ * those `keep` keeps: the stored ones after `after` (null: none, live only), then live ones, with
+ * no gap and no duplicate (see realtime/event-stream.ts).
  */
+export function tenantEventStream(
+  ctx: Context,
+  after: bigint | null,
+  types: readonly string[] | null | undefined,
+  options: { keep?: (event: OutboxEvent) => boolean; stop?: StreamStop } = {},
+): EventStream {
+  // What the stream needs of the context, not the context: a subscriber keeps this for its life.
+  const scope = eventScope(ctx);
+  const { partnerOnly } = scope;
+  const { keep } = options;
+  const source = new TenantEvents(scope, ctx.pubsub);
+  return new EventStream(source, {
+    after,
+    stop: options.stop,
+    wanted: (e) =>
+      (!types?.length || types.includes(e.type)) &&
+      (partnerOnly === undefined || e.partnerId === partnerOnly) &&
+      (keep === undefined || keep(e)),
+  });
+}
+
+/** A tenant's feed and table (an EventSource): a class, so a subscriber holds one small object. */
+class TenantEvents implements EventSource {
+  private readonly channel: string;
+
+  constructor(
+    private readonly scope: EventScope,
+    private readonly pubsub: Context['pubsub'],
+  ) {
+    this.channel = tenantChannel(scope.tenant.workspaceId, scope.tenant.mode);
+  }
+
+  join(listener: FeedListener): FeedMembership {
+    return liveFeedOf(this.pubsub).join(this.channel, listener);
+  }
+
+  listening(): Promise<void> {
+    return this.pubsub.listening('outbox', this.channel);
+  }
+
+  read(after: bigint, limit: number, before?: bigint): Promise<OutboxEvent[]> {
+    return eventsAfter(this.scope, after, null, limit, before);
+  }
+}
+
+/** tenantEventStream as an async generator (joins the feed on its first next()). */
 export function eventStream(
   ctx: Context,
   after: bigint | null,
   types: readonly string[] | null | undefined,
   /** Ends the stream at once, even while it waits for an event (see endOnReturn). */
   stop?: StreamStop,
-  /** Live events for an idle, caught-up subscriber go through here synchronously (see PushPort). */
-  port?: PushPort<OutboxEvent>,
 ): AsyncGenerator<OutboxEvent> {
-  const partnerOnly = ctx.auth?.role === 'PARTNER' ? ctx.auth.partnerId : undefined;
-  // The tenant is read when the stream starts (its first next()), as the channel is needed then.
-  const channel = () => {
-    const tenant = tenantOf(ctx);
-    return tenantChannel(tenant.workspaceId, tenant.mode);
-  };
-  const source: EventSource = {
-    join: (listener) => liveFeedOf(ctx.pubsub).join(channel(), listener),
-    listening: () => ctx.pubsub.listening('outbox', channel()),
-    read: (from, limit, before) => eventsAfter(ctx, from, null, limit, before),
-  };
-  return new EventStream(source, {
-    after,
-    stop,
-    port,
-    wanted: (e) =>
-      (!types?.length || types.includes(e.type)) && (partnerOnly === undefined || e.partnerId === partnerOnly),
-  }).events();
+  return tenantEventStream(ctx, after, types, { stop }).events();
 }
 
 builder.subscriptionField('events', (t) =>
@@ -191,7 +236,8 @@ builder.subscriptionField('events', (t) =>
       // Live only without a cursor; a cursor before the retention horizon: CURSOR_EXPIRED.
       const after =
         cursor === null ? null : await streamStart(ctx.db, tenantOf(ctx), cursor, ctx.config.retention.eventDays);
-      return endOnReturn<OutboxEvent>((stop, port) => eventStream(ctx, after, args.types, stop, port));
+      // Iterated for SSE; driven by callbacks over the WebSocket (see streamIterator).
+      return streamIterator(tenantEventStream(ctx, after, args.types));
     },
     resolve: (event) => {
       return event;

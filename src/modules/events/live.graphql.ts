@@ -7,21 +7,22 @@ import { rowIdFrom, scopedKey, tenantOf } from '../../graphql/scope.js';
 import type { RewardStatus } from '../../generated/prisma/enums.js';
 import { NIL_UUID } from '../../lib/ids.js';
 import type { OutboxEvent } from '../../pubsub.js';
-import { endOnReturn, type StreamStop } from '../../realtime/event-stream.js';
+import { endOnReturn, type StreamStop, streamIterator } from '../../realtime/event-stream.js';
 import { throttle } from '../../realtime/throttle.js';
 import { ProgramStatsRef, type ProgramStatsSource } from '../stats/stats.graphql.js';
-import { eventStream } from './events.graphql.js';
+import { tenantEventStream } from './events.graphql.js';
 
 // Live subscriptions built on the outbox stream (events.graphql.ts): each filters the tenant's
 // events and resolves its subject with fresh data per event.
 
-async function* filtered(
+// The events a subscriber does not keep only advance its stream's sequence (EventStream's `wanted`).
+function filtered(
   ctx: Context,
   types: string[],
   keep: (event: OutboxEvent) => boolean,
   stop: StreamStop,
 ): AsyncGenerator<OutboxEvent> {
-  for await (const event of eventStream(ctx, null, types, stop)) if (keep(event)) yield event;
+  return tenantEventStream(ctx, null, types, { keep, stop }).events();
 }
 
 /** null: no filter. A foreign or malformed id filters everything out, like an id with no events. */
@@ -39,8 +40,10 @@ builder.subscriptionField('conversionRecorded', (t) =>
     args: { programId: t.arg.id({ description: 'Only this program’s conversions.' }) },
     subscribe: (_root, args, ctx) => {
       const programId = optionalRowId(args.programId, 'Program');
-      return endOnReturn((stop) =>
-        filtered(ctx, ['conversion.recorded'], (e) => programId === null || e.programId === programId, stop),
+      return streamIterator(
+        tenantEventStream(ctx, null, ['conversion.recorded'], {
+          keep: (e) => programId === null || e.programId === programId,
+        }),
       );
     },
     resolve: (query, event, _args, ctx) => {
@@ -95,13 +98,11 @@ builder.subscriptionField('rewardStatusChanged', (t) =>
       const partnerId = optionalRowId(args.partnerId, 'Partner');
       if (ctx.auth?.role === 'PARTNER' && partnerId !== null && partnerId !== ctx.auth.partnerId)
         throw forbiddenError('PARTNER');
-      return endOnReturn((stop) =>
-        filtered(
-          ctx,
-          ['reward.created', 'reward.status_changed'],
-          (e) => (programId === null || e.programId === programId) && (partnerId === null || e.partnerId === partnerId),
-          stop,
-        ),
+      return streamIterator(
+        tenantEventStream(ctx, null, ['reward.created', 'reward.status_changed'], {
+          keep: (e) =>
+            (programId === null || e.programId === programId) && (partnerId === null || e.partnerId === partnerId),
+        }),
       );
     },
     resolve: (event) => {
