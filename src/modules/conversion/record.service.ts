@@ -269,7 +269,7 @@ export async function recordConversion(
   if ('replay' in checked) return checked.replay;
   // A key already used (a retried webhook): answered by one read, outside any transaction. A key
   // used concurrently, not yet committed, is not seen here: the claim in the transaction waits for it.
-  const stored = await storedConversionWithRows(db, tenant, checked.valid.idempotencyKey);
+  const stored = await storedConversionWithRows(db.prepared, tenant, checked.valid.idempotencyKey);
   if (stored) return stored;
   return db.transaction((tx) => recordInTransaction(tx, tenant, checked.valid, options, now));
 }
@@ -497,7 +497,10 @@ async function recordInTransaction(
     : { rewards: [], skipped: [] };
 
   // The conversion's outcome with the rewards and their history (and its review item), in one
-  // statement, sent without waiting for its answer: the tier statement (if any) and the events' INSERT
+  // statement, sent without waiting for its answer. The row is found by its id alone: the claim
+  // inserted it in this transaction, for this tenant; with the tenant's columns in the condition too,
+  // a plan made while the table looked empty walked the tenant's conversions through
+  // (workspaceId, mode, referredExternalId) instead of the primary key. Then: the tier statement (if any) and the events' INSERT
   // follow it on the wire, and COMMIT (db.transaction) travels with them; if it fails, so does the transaction.
   tx.sqlBeforeCommit`
     WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
@@ -507,7 +510,7 @@ async function recordInTransaction(
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
              "linkId" = ${result.linkId}::uuid, "couponId" = ${result.couponId ?? null}::uuid, "clickId" = ${result.clickRowId}::uuid,
              "skippedRules" = ${JSON.stringify(skipped)}::jsonb, "signals" = ${JSON.stringify(signals)}::jsonb
-       WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+       WHERE "id" = ${conversionId}::uuid
       RETURNING 1
     )
     SELECT count(*) FROM outcome`;
