@@ -328,7 +328,11 @@ interface StoredRow extends Omit<Conversion, 'amount' | 'skippedRules' | 'metada
 /**
  * The conversion already recorded with this key, as a replay, with its row and its rewards (their
  * current state, oldest first, clawbacks left out: what the payload shows) in one statement, so that
- * the payload needs no read of its own; null when the key is unused.
+ * the payload needs no read of its own; null when the key is unused. The rewards are found by
+ * `conversionId` alone (their foreign key to the conversion includes its tenant), clawbacks left
+ * out by the aggregate's FILTER: the only index a plan can take is the conversion's own, where a
+ * plan made on a table that looked empty took the tenant's (`workspaceId, mode, createdAt`) and
+ * walked every reward of the tenant (seen in the conversions bench's fresh database).
  */
 async function storedConversionWithRows(
   db: SqlTx,
@@ -350,9 +354,9 @@ async function storedConversionWithRows(
                       'sourceRewardId', r."sourceRewardId", 'payoutId', r."payoutId", 'approveAfter', r."approveAfter",
                       'explanation', r."explanation", 'reviewItemId', r."reviewItemId", 'held', r."held",
                       'createdAt', r."createdAt", 'updatedAt', r."updatedAt") ORDER BY r."id")
+                    FILTER (WHERE r."sourceRewardId" IS NULL)
                FROM "Reward" r
-              WHERE r."conversionId" = c."id" AND r."workspaceId" = c."workspaceId" AND r."mode" = c."mode"
-                AND r."sourceRewardId" IS NULL), '[]'::json) AS "rewards"
+              WHERE r."conversionId" = c."id"), '[]'::json) AS "rewards"
       FROM "Conversion" c
      WHERE c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode" AND c."idempotencyKey" = ${idempotencyKey}`;
   if (!stored) return null;
