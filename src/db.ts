@@ -39,6 +39,14 @@ export interface Database extends SqlClient {
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   statements: StatementCounter;
   /**
+   * `prepared.sql`…``: one statement on any pooled connection, like `db.sql`, but as a named
+   * prepared statement on PostgreSQL (each connection parses it once and keeps its plan, as in
+   * `transaction`), for a hot read outside a transaction — recordConversion's idempotency-key read,
+   * which is also the whole of a replay. The same as `db.sql` on PGlite. Only for statements whose
+   * text is one of a few shapes (see `statementName`).
+   */
+  prepared: SqlClient;
+  /**
    * Run `fn` in a transaction on one connection, with plain SQL (see lib/sql.ts): COMMIT when it
    * resolves, ROLLBACK when it throws. For hot paths only; everything else uses `prisma.$transaction`.
    */
@@ -115,6 +123,9 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     describe: redact(url),
     query: async (text, params) => (await pool.query(text, params as unknown[])).rows,
     ...sqlClient(async (text, params) => (await pool.query(text, params)).rows),
+    prepared: sqlClient(
+      async (text, params) => (await pool.query({ name: statementName(text), text, values: params })).rows,
+    ),
     transaction: async (fn) => {
       const client = (await pool.connect()) as pg.PoolClient & { pipeline: boolean };
       let broken: Error | undefined;
@@ -373,6 +384,7 @@ async function openPGlite(options: OpenDatabaseOptions): Promise<Database> {
       : `embedded PGlite at ${path.join(options.dataDir, 'pgdata')}`,
     query: async (text, params) => (await pglite.query(text, params as unknown[])).rows as never,
     ...sqlClient(async (text, params) => (await pglite.query(text, params)).rows),
+    prepared: sqlClient(async (text, params) => (await pglite.query(text, params)).rows),
     transaction: (fn) =>
       pglite.transaction(async (tx) => {
         const run = async (text: string, params: unknown[]) => (await tx.query(text, params)).rows;
@@ -440,9 +452,10 @@ const statementNames = new Map<string, string>();
 const MAX_STATEMENT_NAMES = 200;
 
 /**
- * A name for a hot-path statement, so that each connection parses and analyses it once (a named
- * prepared statement) instead of on every call: for the large statements of recordConversion that
- * is most of what PostgreSQL spends on them. The texts come from the call sites of lib/sql.ts
+ * A name for a hot-path statement (of `transaction` or `prepared`), so that each connection parses
+ * and analyses it once (a named prepared statement) instead of on every call: for the large
+ * statements of recordConversion that is most of what PostgreSQL spends on them. The texts come
+ * from the call sites of lib/sql.ts
  * (a few shapes each), never from client input; still, at most MAX_STATEMENT_NAMES are named, so
  * neither this map nor each connection's prepared statements can grow without bound.
  */

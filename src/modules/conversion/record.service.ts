@@ -269,7 +269,7 @@ export async function recordConversion(
   if ('replay' in checked) return checked.replay;
   // A key already used (a retried webhook): answered by one read, outside any transaction. A key
   // used concurrently, not yet committed, is not seen here: the claim in the transaction waits for it.
-  const stored = await storedConversionWithRows(db, tenant, checked.valid.idempotencyKey);
+  const stored = await storedConversionWithRows(db.prepared, tenant, checked.valid.idempotencyKey);
   if (stored) return stored;
   return db.transaction((tx) => recordInTransaction(tx, tenant, checked.valid, options, now));
 }
@@ -328,7 +328,11 @@ interface StoredRow extends Omit<Conversion, 'amount' | 'skippedRules' | 'metada
 /**
  * The conversion already recorded with this key, as a replay, with its row and its rewards (their
  * current state, oldest first, clawbacks left out: what the payload shows) in one statement, so that
- * the payload needs no read of its own; null when the key is unused.
+ * the payload needs no read of its own; null when the key is unused. The rewards are found by
+ * `conversionId` alone (their foreign key to the conversion includes its tenant), clawbacks left
+ * out by the aggregate's FILTER: the only index a plan can take is the conversion's own, where a
+ * plan made on a table that looked empty took the tenant's (`workspaceId, mode, createdAt`) and
+ * walked every reward of the tenant (seen in the conversions bench's fresh database).
  */
 async function storedConversionWithRows(
   db: SqlTx,
@@ -350,9 +354,9 @@ async function storedConversionWithRows(
                       'sourceRewardId', r."sourceRewardId", 'payoutId', r."payoutId", 'approveAfter', r."approveAfter",
                       'explanation', r."explanation", 'reviewItemId', r."reviewItemId", 'held', r."held",
                       'createdAt', r."createdAt", 'updatedAt', r."updatedAt") ORDER BY r."id")
+                    FILTER (WHERE r."sourceRewardId" IS NULL)
                FROM "Reward" r
-              WHERE r."conversionId" = c."id" AND r."workspaceId" = c."workspaceId" AND r."mode" = c."mode"
-                AND r."sourceRewardId" IS NULL), '[]'::json) AS "rewards"
+              WHERE r."conversionId" = c."id"), '[]'::json) AS "rewards"
       FROM "Conversion" c
      WHERE c."workspaceId" = ${tenant.workspaceId}::uuid AND c."mode" = ${tenant.mode}::"Mode" AND c."idempotencyKey" = ${idempotencyKey}`;
   if (!stored) return null;
@@ -497,7 +501,10 @@ async function recordInTransaction(
     : { rewards: [], skipped: [] };
 
   // The conversion's outcome with the rewards and their history (and its review item), in one
-  // statement, sent without waiting for its answer: the tier statement (if any) and the events' INSERT
+  // statement, sent without waiting for its answer. The row is found by its id alone: the claim
+  // inserted it in this transaction, for this tenant; with the tenant's columns in the condition too,
+  // a plan made while the table looked empty walked the tenant's conversions through
+  // (workspaceId, mode, referredExternalId) instead of the primary key. Then: the tier statement (if any) and the events' INSERT
   // follow it on the wire, and COMMIT (db.transaction) travels with them; if it fails, so does the transaction.
   tx.sqlBeforeCommit`
     WITH ${insertReviewItemCte(tenant, reviewItem)} ${insertRewardsCtes(tenant, rewards, options.actor)}
@@ -507,7 +514,7 @@ async function recordInTransaction(
              "programId" = ${result.programId}::uuid, "partnerId" = ${result.partnerId}::uuid, "referralId" = ${result.referralId}::uuid,
              "linkId" = ${result.linkId}::uuid, "couponId" = ${result.couponId ?? null}::uuid, "clickId" = ${result.clickRowId}::uuid,
              "skippedRules" = ${JSON.stringify(skipped)}::jsonb, "signals" = ${JSON.stringify(signals)}::jsonb
-       WHERE "id" = ${conversionId}::uuid AND "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+       WHERE "id" = ${conversionId}::uuid
       RETURNING 1
     )
     SELECT count(*) FROM outcome`;

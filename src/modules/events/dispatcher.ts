@@ -216,7 +216,8 @@ export class EventDispatcher {
       if (this.stopped) return;
       const after = this.cursors.get(key) ?? 0n;
       // "Event"."sequence", the bigint column: a bare "sequence" is the text output column (9 after 10).
-      const rows = await this.db.sql<EventRow>`
+      // A prepared statement: it runs after nearly every commit that appends events (one text).
+      const rows = await this.db.prepared.sql<EventRow>`
         SELECT ${EVENT_COLUMNS}
           FROM "Event" WHERE "workspaceId" = ${workspaceId}::uuid AND "mode" = ${mode}::"Mode" AND "sequence" > ${after.toString()}::bigint
          ORDER BY "Event"."sequence" LIMIT ${BATCH}`;
