@@ -89,37 +89,54 @@ export class ApprovalJob {
     return total;
   }
 
-  /** One transaction in one tenant (so its commit numbers events on one event counter): up to batchSize rewards nobody else holds. */
+  /**
+   * One transaction in one tenant (so its commit numbers events on one event counter): up to
+   * batchSize rewards of partners whose ledger it holds.
+   *
+   * The ledger locks come first, then the reward rows: a job that finds a partner's ledger busy
+   * (another instance's job, or a refund) holds none of that partner's rewards, so it can never
+   * make the holder's next batch come back short with rows it is about to give up — which once
+   * ended both instances' runs with a batch of due rewards left for the next run. A busy ledger
+   * ends this tenant's run here (the holder carries on with that partner; no retry loop).
+   */
   private approveBatch(tenant: Tenant, now: Date): Promise<{ approved: number; more: boolean }> {
     return this.prisma.$transaction(async (tx) => {
+      // The partners of the next due rewards (no lock: a hint of whose ledgers to take).
+      const partners = await prismaSql(tx).sql<{ partnerId: string }>`
+        SELECT DISTINCT "partnerId" FROM (
+          SELECT "partnerId" FROM "Reward"
+           WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+             AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
+             AND NOT "held"
+           ORDER BY "id" LIMIT ${this.batchSize}) AS next`;
+      if (partners.length === 0) return { approved: 0, more: false };
+      // Never waits for a ledger (a refund holding one may be waiting for reward rows): partners
+      // whose ledger is busy wait for the holder, or the next run.
+      const ledgers = await tryLockLedgers(
+        prismaSql(tx),
+        tenant,
+        partners.map((p) => p.partnerId),
+      );
+      if (ledgers.size === 0) return { approved: 0, more: false };
       const due = await prismaSql(tx).sql<{ id: string; partnerId: string }>`
         SELECT "id", "partnerId" FROM "Reward"
          WHERE "workspaceId" = ${tenant.workspaceId}::uuid AND "mode" = ${tenant.mode}::"Mode"
+           AND "partnerId" = ANY(${[...ledgers]}::uuid[])
            AND "status" = 'CREATED' AND "approveAfter" <= ${now.toISOString()}::timestamptz AND "sourceRewardId" IS NULL
            AND NOT "held"
          ORDER BY "id" LIMIT ${this.batchSize}
            FOR UPDATE SKIP LOCKED`;
-      if (due.length === 0) return { approved: 0, more: false };
-      // Holding reward rows already, the job must not wait for a ledger lock (a refund holding one
-      // may be waiting for these rows): partners whose ledger is busy wait for the next run.
-      const ledgers = await tryLockLedgers(
-        prismaSql(tx),
-        tenant,
-        due.map((r) => r.partnerId),
-      );
-      const approvable = due.filter((r) => ledgers.has(r.partnerId));
       const rewards = await loadRewards(
         tx,
-        approvable.map((r) => r.id),
+        due.map((r) => r.id),
       );
       const changes = await applyStatusChange(tx, tenant, rewards, 'APPROVED', {
         actor: APPROVAL_JOB_ACTOR,
         reason: APPROVAL_REASON,
       });
       await appendStatusEvents(tx, tenant, changes);
-      // A batch that was not full, or skipped a busy ledger, ends this tenant's run: a busy ledger
-      // is retried by the next run, not in a loop.
-      return { approved: changes.length, more: due.length === this.batchSize && approvable.length === due.length };
+      // A batch that was not full, or skipped a busy ledger, ends this tenant's run.
+      return { approved: changes.length, more: due.length === this.batchSize && ledgers.size === partners.length };
     }, MONEY_TX_OPTIONS);
   }
 }
